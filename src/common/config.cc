@@ -1,0 +1,32 @@
+#include "common/config.h"
+
+#include <cstdlib>
+#include <unistd.h>
+
+#include "common/file_util.h"
+#include "common/hash.h"
+
+namespace sluice {
+namespace {
+std::string EnvOr(const char* name, const std::string& fallback) {
+  const char* value = std::getenv(name);
+  return value && *value ? std::string(value) : fallback;
+}
+}  // namespace
+
+std::string DataHome() {
+  const char* home = std::getenv("HOME");
+  return AbsolutePath(EnvOr("SLUICE_HOME", std::string(home ? home : ".") + "/.sluice"));
+}
+
+std::string PythonExecutable() { return EnvOr("SLUICE_PYTHON", SLUICE_DEFAULT_PYTHON); }
+
+std::string PythonPackageDir() { return EnvOr("SLUICE_PYTHONPATH", SLUICE_PYTHON_SOURCE_DIR); }
+
+std::string SharedMemoryRoot() {
+  // One directory per data home, so two homes never see each other's objects.
+  std::string base = IsDirectory("/dev/shm") ? "/dev/shm" : "/tmp";
+  return base + "/sluice-" + std::to_string(::getuid()) + "-" + Sha256Hex(DataHome()).substr(0, 12);
+}
+
+}  // namespace sluice

@@ -1,0 +1,24 @@
+// Where Sluice keeps its state and which Python it runs models with.
+#pragma once
+
+#include <string>
+
+namespace sluice {
+
+// The data home: $SLUICE_HOME, else $HOME/.sluice. Holds catalog.db (the SQLite catalog),
+// warehouse/ (table data and metadata) and state.json (active branch, settings).
+// Two data homes never share state.
+std::string DataHome();
+
+// The interpreter that runs Python models and discovery: $SLUICE_PYTHON, else the
+// project's .venv Python the binary was built against.
+std::string PythonExecutable();
+
+// The directory holding the `sluice` and `bauplan` Python packages (added to PYTHONPATH of
+// every Python process Sluice starts): $SLUICE_PYTHONPATH, else python/ of the source tree.
+std::string PythonPackageDir();
+
+// Directory for this data home's shared-memory objects (under /dev/shm when it exists).
+std::string SharedMemoryRoot();
+
+}  // namespace sluice

@@ -1,0 +1,190 @@
+#include "common/subprocess.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/clock.h"
+
+extern char** environ;
+
+namespace sluice {
+namespace {
+
+// Splits arriving bytes into lines for a callback, or appends them to a string.
+class LineSink {
+ public:
+  LineSink(const std::function<void(const std::string&)>& callback, std::string* collected)
+      : callback_(callback), collected_(collected) {}
+
+  void Append(const char* data, size_t size) {
+    if (!callback_) {
+      collected_->append(data, size);
+      return;
+    }
+    pending_.append(data, size);
+    size_t start = 0, newline;
+    while ((newline = pending_.find('\n', start)) != std::string::npos) {
+      callback_(pending_.substr(start, newline - start));
+      start = newline + 1;
+    }
+    pending_.erase(0, start);
+  }
+
+  void Finish() {
+    if (callback_ && !pending_.empty()) callback_(pending_);
+    pending_.clear();
+  }
+
+ private:
+  const std::function<void(const std::string&)>& callback_;
+  std::string* collected_;
+  std::string pending_;
+};
+
+void ClosePipe(int fds[2]) {
+  for (int i = 0; i < 2; ++i) {
+    if (fds[i] >= 0) ::close(fds[i]);
+  }
+}
+
+}  // namespace
+
+Result<SubprocessResult> RunSubprocess(const SubprocessOptions& options) {
+  if (options.argv.empty()) return Internal("RunSubprocess: empty argv");
+
+  std::map<std::string, std::string> env_map;
+  for (char** entry = environ; *entry; ++entry) {
+    std::string kv = *entry;
+    auto eq = kv.find('=');
+    if (eq != std::string::npos) env_map[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  for (const auto& [key, value] : options.env) env_map[key] = value;
+  std::vector<std::string> env_strings;
+  for (const auto& [key, value] : env_map) env_strings.push_back(key + "=" + value);
+  std::vector<char*> envp;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> argv_strings = options.argv;
+  std::vector<char*> argv;
+  for (auto& s : argv_strings) argv.push_back(s.data());
+  argv.push_back(nullptr);
+
+  int in_pipe[2] = {-1, -1}, out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1};
+  if (::pipe2(in_pipe, O_CLOEXEC) != 0 || ::pipe2(out_pipe, O_CLOEXEC) != 0 ||
+      ::pipe2(err_pipe, O_CLOEXEC) != 0) {
+    int err = errno;
+    ClosePipe(in_pipe), ClosePipe(out_pipe), ClosePipe(err_pipe);
+    return IOError("cannot create pipes: ", std::strerror(err));
+  }
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, in_pipe[0], 0);
+  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
+  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
+  if (!options.cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, options.cwd.c_str());
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  // The child gets its own process group so a timeout can kill its whole tree.
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attr, 0);
+
+  pid_t pid = -1;
+  int rc = ::posix_spawnp(&pid, argv[0], &actions, &attr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  ::close(in_pipe[0]);
+  ::close(out_pipe[1]);
+  ::close(err_pipe[1]);
+  if (rc != 0) {
+    ::close(in_pipe[1]), ::close(out_pipe[0]), ::close(err_pipe[0]);
+    return IOError("cannot start '", options.argv[0], "': ", std::strerror(rc));
+  }
+
+  SubprocessResult result;
+  LineSink out_sink(options.on_stdout_line, &result.stdout_text);
+  LineSink err_sink(options.on_stderr_line, &result.stderr_text);
+
+  // Feed stdin without blocking on a child that does not read it.
+  size_t stdin_written = 0;
+  int stdin_fd = in_pipe[1];
+  ::fcntl(stdin_fd, F_SETFL, O_NONBLOCK);
+  if (options.stdin_data.empty()) {
+    ::close(stdin_fd);
+    stdin_fd = -1;
+  }
+  ::signal(SIGPIPE, SIG_IGN);
+
+  double deadline = options.timeout_seconds > 0 ? MonotonicSeconds() + options.timeout_seconds : 0;
+  int open_streams = 2;
+  int fds[2] = {out_pipe[0], err_pipe[0]};
+  char buffer[65536];
+  while (open_streams > 0 || stdin_fd >= 0) {
+    pollfd polls[3];
+    int count = 0;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i] >= 0) polls[count++] = {fds[i], POLLIN, 0};
+    }
+    if (stdin_fd >= 0) polls[count++] = {stdin_fd, POLLOUT, 0};
+    int wait_ms = -1;
+    if (deadline > 0) {
+      double left = deadline - MonotonicSeconds();
+      if (left <= 0) {
+        ::kill(-pid, SIGKILL);
+        result.timed_out = true;
+        break;
+      }
+      wait_ms = static_cast<int>(left * 1000) + 1;
+    }
+    int ready = ::poll(polls, count, wait_ms);
+    if (ready < 0 && errno != EINTR) break;
+    for (int p = 0; p < count; ++p) {
+      if (!polls[p].revents) continue;
+      if (polls[p].fd == stdin_fd) {
+        ssize_t n = ::write(stdin_fd, options.stdin_data.data() + stdin_written,
+                            options.stdin_data.size() - stdin_written);
+        if (n > 0) stdin_written += static_cast<size_t>(n);
+        if (n < 0 && errno != EAGAIN && errno != EINTR) stdin_written = options.stdin_data.size();
+        if (stdin_written >= options.stdin_data.size()) {
+          ::close(stdin_fd);
+          stdin_fd = -1;
+        }
+        continue;
+      }
+      int which = polls[p].fd == fds[0] ? 0 : 1;
+      ssize_t n = ::read(polls[p].fd, buffer, sizeof(buffer));
+      if (n > 0) {
+        (which == 0 ? out_sink : err_sink).Append(buffer, static_cast<size_t>(n));
+      } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+        ::close(fds[which]);
+        fds[which] = -1;
+        --open_streams;
+      }
+    }
+  }
+  for (int i = 0; i < 2; ++i) {
+    if (fds[i] >= 0) ::close(fds[i]);
+  }
+  if (stdin_fd >= 0) ::close(stdin_fd);
+  out_sink.Finish();
+  err_sink.Finish();
+
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status)) {
+    result.exit_code = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    result.term_signal = WTERMSIG(status);
+  }
+  return result;
+}
+
+}  // namespace sluice

@@ -1,0 +1,45 @@
+// Runs a child process and collects or streams its output. Used to call Python (model
+// discovery, workers, DuckDB) from the engine. A Subprocess is not thread-safe; different
+// Subprocess objects may run on different threads at once.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace sluice {
+
+struct SubprocessOptions {
+  // argv[0] is looked up in PATH when it has no slash.
+  std::vector<std::string> argv;
+  // Added to (or replacing entries of) the parent's environment.
+  std::map<std::string, std::string> env;
+  // Working directory; empty keeps the parent's.
+  std::string cwd;
+  // Written to the child's standard input, which is then closed.
+  std::string stdin_data;
+  // Called once per complete line of stdout / stderr (without the newline) as it arrives.
+  // When unset, the stream is collected into SubprocessResult instead.
+  std::function<void(const std::string&)> on_stdout_line;
+  std::function<void(const std::string&)> on_stderr_line;
+  // Kill the child (SIGKILL) after this many seconds; 0 means no limit.
+  double timeout_seconds = 0;
+};
+
+struct SubprocessResult {
+  int exit_code = -1;      // the child's exit status, or -1 when killed by a signal
+  int term_signal = 0;     // the signal that ended it, 0 when it exited
+  bool timed_out = false;  // true when the timeout fired
+  std::string stdout_text; // collected only when on_stdout_line is unset
+  std::string stderr_text; // collected only when on_stderr_line is unset
+};
+
+// Runs to completion. Fails only when the process could not be started; a non-zero exit
+// is reported in the result.
+Result<SubprocessResult> RunSubprocess(const SubprocessOptions& options);
+
+}  // namespace sluice
