@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Runs every benchmark; each prints Sluice beside the alternative and the ratio.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+echo "== bench/handoff"
+.venv/bin/python bench/handoff/run.py "$@"

@@ -1,0 +1,56 @@
+#include "cli/cli_context.h"
+
+#include <iostream>
+
+#include "common/config.h"
+#include "common/file_util.h"
+
+namespace sluice::cli {
+
+Result<Lakehouse*> CliContext::lakehouse() {
+  if (!lakehouse_) {
+    SLUICE_ASSIGN_OR_RAISE(lakehouse_, Lakehouse::Open(DataHome()));
+  }
+  return lakehouse_.get();
+}
+
+std::string CliContext::ActiveBranch() const {
+  auto text = ReadFile(DataHome() + "/state.json");
+  if (!text.ok()) return "main";
+  try {
+    auto state = nlohmann::json::parse(*text);
+    return state.value("active_branch", "main");
+  } catch (const std::exception&) {
+    return "main";
+  }
+}
+
+Status CliContext::SetActiveBranch(const std::string& branch) {
+  nlohmann::json state = {{"active_branch", branch}};
+  SLUICE_RETURN_NOT_OK(MakeDirs(DataHome()));
+  return WriteFileAtomic(DataHome() + "/state.json", state.dump(2) + "\n");
+}
+
+void CliContext::PrintJson(const nlohmann::json& value) const {
+  std::cout << value.dump(2) << std::endl;
+}
+
+int ReportError(const Status& status) {
+  if (status.ok()) return 0;
+  std::cerr << "error: " << status.message() << std::endl;
+  std::string hint = HintOf(status);
+  if (!hint.empty()) std::cerr << "hint: " << hint << std::endl;
+  return KindOf(status) == ErrorKind::kInternal ? 3 : 1;
+}
+
+std::string FormatCount(int64_t value) {
+  std::string digits = std::to_string(value < 0 ? -value : value);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return value < 0 ? "-" + out : out;
+}
+
+}  // namespace sluice::cli

@@ -1,0 +1,44 @@
+// What every CLI command shares: the data home, the active branch, the output format,
+// and one way of printing results and errors.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "common/status.h"
+#include "exec/lakehouse.h"
+
+namespace sluice::cli {
+
+enum class OutputFormat { kTty, kJson };
+
+class CliContext {
+ public:
+  OutputFormat output = OutputFormat::kTty;
+  bool verbose = false;
+
+  // Opens the data home on first use.
+  Result<Lakehouse*> lakehouse();
+
+  // The branch `sluice checkout` last selected (state.json in the data home), "main" at first.
+  std::string ActiveBranch() const;
+  Status SetActiveBranch(const std::string& branch);
+
+  bool json() const { return output == OutputFormat::kJson; }
+  // Prints a JSON document on stdout.
+  void PrintJson(const nlohmann::json& value) const;
+
+ private:
+  std::unique_ptr<Lakehouse> lakehouse_;
+};
+
+// Prints "error: ..." (and "hint: ..." when the status has one) on stderr and returns the
+// process exit code for the status (0 when ok).
+int ReportError(const Status& status);
+
+// "1,234,567"
+std::string FormatCount(int64_t value);
+
+}  // namespace sluice::cli

@@ -1,0 +1,16 @@
+// Registers the CLI's command groups on the root app. Each command stores its exit code in
+// *exit_code when it runs.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "cli/cli_context.h"
+
+namespace sluice::cli {
+
+void AddBranchCommands(CLI::App& app, CliContext& context, int* exit_code);
+void AddTableCommands(CLI::App& app, CliContext& context, int* exit_code);
+void AddRunCommand(CLI::App& app, CliContext& context, int* exit_code);
+void AddQueryCommand(CLI::App& app, CliContext& context, int* exit_code);
+
+}  // namespace sluice::cli

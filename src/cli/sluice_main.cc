@@ -1,0 +1,45 @@
+// The `sluice` command line: git-like catalog commands, imports, runs and queries over the
+// embedded lakehouse in $SLUICE_HOME.
+#include <arrow/compute/initialize.h>
+
+#include <iostream>
+
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  auto init = arrow::compute::Initialize();
+  if (!init.ok()) {
+    std::cerr << "error: cannot initialize Arrow compute: " << init.ToString() << std::endl;
+    return 3;
+  }
+  sluice::cli::CliContext context;
+  int exit_code = 0;
+  CLI::App app{"Sluice: a zero-copy function runtime for data pipelines over a versioned lakehouse"};
+  app.require_subcommand(1);
+  app.fallthrough();
+  std::string output = "tty";
+  app.add_option("-O,--output", output, "Output format: tty or json")
+      ->check(CLI::IsMember({"tty", "json"}));
+  app.add_flag("-v,--verbose", context.verbose, "More detail");
+  // Commands run from CLI11 callbacks, which may fire before the root's options are
+  // stored, so the output format is read from argv up front.
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    std::string value;
+    if ((arg == "-O" || arg == "--output") && i + 1 < argc) value = argv[i + 1];
+    if (arg.rfind("--output=", 0) == 0) value = arg.substr(9);
+    if (arg.rfind("-O", 0) == 0 && arg.size() > 2) value = arg.substr(2);
+    if (value == "json") context.output = sluice::cli::OutputFormat::kJson;
+  }
+  sluice::cli::AddBranchCommands(app, context, &exit_code);
+  sluice::cli::AddTableCommands(app, context, &exit_code);
+  sluice::cli::AddRunCommand(app, context, &exit_code);
+  sluice::cli::AddQueryCommand(app, context, &exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  return exit_code;
+}

@@ -1,0 +1,119 @@
+#include "exec/lakehouse.h"
+
+#include <cstdlib>
+
+#include "common/config.h"
+#include "common/file_util.h"
+#include "common/ids.h"
+#include "data/source_reader.h"
+
+namespace sluice {
+
+Result<std::string> QualifyTableName(const std::string& name, const std::string& default_namespace) {
+  auto dot = name.find('.');
+  if (dot == std::string::npos) {
+    if (name.empty()) return InvalidInput("empty table name");
+    return default_namespace + "." + name;
+  }
+  if (dot == 0 || dot + 1 == name.size() || name.find('.', dot + 1) != std::string::npos) {
+    return InvalidInput("invalid table name '", name, "': expected 'table' or 'namespace.table'");
+  }
+  return name;
+}
+
+std::string CurrentAuthor() {
+  for (const char* var : {"SLUICE_USER", "USER"}) {
+    const char* value = std::getenv(var);
+    if (value && *value) return value;
+  }
+  return "sluice";
+}
+
+Result<std::unique_ptr<Lakehouse>> Lakehouse::Open(const std::string& home) {
+  std::unique_ptr<Lakehouse> lakehouse(new Lakehouse());
+  lakehouse->home_ = AbsolutePath(home);
+  lakehouse->warehouse_ = lakehouse->home_ + "/warehouse";
+  SLUICE_RETURN_NOT_OK(MakeDirs(lakehouse->warehouse_));
+  SLUICE_ASSIGN_OR_RAISE(lakehouse->catalog_, Catalog::Open(lakehouse->home_));
+  SLUICE_ASSIGN_OR_RAISE(lakehouse->objects_, ObjectStore::Open(SharedMemoryRoot()));
+  return lakehouse;
+}
+
+Result<TableInfo> Lakehouse::GetTable(const ResolvedRef& ref, const std::string& table) const {
+  auto it = ref.tree.tables.find(table);
+  if (it == ref.tree.tables.end()) {
+    return WithHint(NotFound("table '", table, "' not found at ref '", ref.text, "'"),
+                    "list the tables with: sluice table ls --ref " + ref.text);
+  }
+  TableInfo info;
+  info.name = table;
+  info.metadata_location = it->second;
+  SLUICE_ASSIGN_OR_RAISE(info.snapshot,
+                         WithContext(LoadTableSnapshot(it->second), "table '" + table + "'"));
+  return info;
+}
+
+Result<std::shared_ptr<arrow::Table>> Lakehouse::ReadTable(const ResolvedRef& ref,
+                                                           const std::string& table,
+                                                           const TableReadOptions& options,
+                                                           ScanStats* stats) const {
+  SLUICE_ASSIGN_OR_RAISE(TableInfo info, GetTable(ref, table));
+  ScanRequest request;
+  for (const auto& file : info.snapshot.data_files) request.files.push_back(file.path);
+  request.schema = info.snapshot.schema;
+  request.columns = options.columns;
+  request.filter = options.filter;
+  return WithContext(ScanTable(request, stats), "table '" + table + "' at ref '" + ref.text + "'");
+}
+
+Result<std::string> Lakehouse::WriteTable(const Tree& base, const std::string& table,
+                                          const std::shared_ptr<arrow::Table>& data,
+                                          WriteMode mode) {
+  TableWriteOptions options;
+  options.mode = mode;
+  auto it = base.tables.find(table);
+  if (it != base.tables.end()) {
+    SLUICE_ASSIGN_OR_RAISE(TableSnapshot current, LoadTableSnapshot(it->second));
+    options.previous_metadata_location = it->second;
+    options.table_location = current.metadata.location;
+  } else {
+    auto dot = table.find('.');
+    // A fresh directory per table incarnation, so dropping and re-creating a table never
+    // mixes files of the two, and branches that created the same name never collide.
+    options.table_location = "file://" + warehouse_ + "/" + table.substr(0, dot) + "/" +
+                             table.substr(dot + 1) + "-" + NewShortId(8);
+  }
+  return WithContext(WriteTableSnapshot(data, options), "writing table '" + table + "'");
+}
+
+Result<ImportResult> Lakehouse::ImportTable(const std::string& branch, const std::string& table,
+                                            const std::string& search_uri,
+                                            const std::string& author) {
+  if (Catalog::IsProtectedBranch(branch)) {
+    return WithHint(Conflict("branch '", branch, "' is protected: imports write to another branch"),
+                    "create one with: sluice checkout -b <name>.dev");
+  }
+  SLUICE_ASSIGN_OR_RAISE(ResolvedRef head, catalog_->Resolve(branch));
+  if (head.branch.empty()) return InvalidInput("ref '", branch, "' is not a branch");
+  SLUICE_ASSIGN_OR_RAISE(SourceData source, ReadSourceFiles(search_uri));
+  ImportResult result;
+  result.table = table;
+  result.created = head.tree.tables.count(table) == 0;
+  result.rows = source.table->num_rows();
+  result.files = source.files;
+  SLUICE_ASSIGN_OR_RAISE(std::string location,
+                         WriteTable(head.tree, table, source.table, WriteMode::kAppend));
+  CommitRequest request;
+  request.branch = branch;
+  request.changes[table] = location;
+  request.namespaces_to_add.insert(table.substr(0, table.find('.')));
+  request.author = author;
+  request.message = (result.created ? "create table " : "import into table ") + table + " from " +
+                    search_uri;
+  request.properties["sluice.operation"] = "import";
+  request.expected_head = head.commit.id;
+  SLUICE_ASSIGN_OR_RAISE(result.commit, catalog_->CommitChanges(request));
+  return result;
+}
+
+}  // namespace sluice

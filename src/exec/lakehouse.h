@@ -1,0 +1,82 @@
+// The lakehouse of one data home: the versioned catalog plus the warehouse directory that
+// holds Iceberg tables, and the shared-memory object store that hands tables to models.
+// It is where "a table at a ref" becomes files: reads resolve a ref to a metadata location
+// and scan it with pushdown; writes produce a new Iceberg snapshot and commit it.
+// Not thread-safe for writes; concurrent reads are fine.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <arrow/api.h>
+
+#include "catalog/catalog.h"
+#include "common/status.h"
+#include "data/object_store.h"
+#include "data/table_scanner.h"
+#include "format/iceberg_table.h"
+
+namespace sluice {
+
+// "taxi" -> "bauplan.taxi"; "ns.taxi" stays. InvalidInput for empty parts or more than one dot.
+Result<std::string> QualifyTableName(const std::string& name, const std::string& default_namespace);
+
+struct TableReadOptions {
+  std::vector<std::string> columns;  // empty = all
+  std::string filter;                // SQL predicate, empty = none
+};
+
+struct TableInfo {
+  std::string name;                  // "ns.table"
+  std::string metadata_location;
+  TableSnapshot snapshot;
+};
+
+struct ImportResult {
+  std::string table;
+  bool created = false;
+  int64_t rows = 0;
+  std::vector<std::string> files;
+  Commit commit;
+};
+
+class Lakehouse {
+ public:
+  // Opens (creating on first use) the data home: catalog.db, warehouse/, shared memory.
+  static Result<std::unique_ptr<Lakehouse>> Open(const std::string& home);
+
+  Catalog& catalog() { return *catalog_; }
+  ObjectStore& objects() { return *objects_; }
+  const std::string& home() const { return home_; }
+  const std::string& warehouse() const { return warehouse_; }
+
+  // The table at a resolved ref; NotFound names the table and the ref.
+  Result<TableInfo> GetTable(const ResolvedRef& ref, const std::string& table) const;
+
+  // Scans a table at a ref with projection and filter pushed down.
+  Result<std::shared_ptr<arrow::Table>> ReadTable(const ResolvedRef& ref, const std::string& table,
+                                                  const TableReadOptions& options,
+                                                  ScanStats* stats = nullptr) const;
+
+  // Writes `data` as a new snapshot of `table` (created when absent on `base`) and returns
+  // the new metadata location. Nothing is visible until the caller commits the location.
+  Result<std::string> WriteTable(const Tree& base, const std::string& table,
+                                 const std::shared_ptr<arrow::Table>& data, WriteMode mode);
+
+  // `sluice table import`: reads Parquet/CSV files and creates the table on `branch`, or
+  // appends to it when it exists, in one commit.
+  Result<ImportResult> ImportTable(const std::string& branch, const std::string& table,
+                                   const std::string& search_uri, const std::string& author);
+
+ private:
+  Lakehouse() = default;
+  std::string home_, warehouse_;
+  std::unique_ptr<Catalog> catalog_;
+  std::unique_ptr<ObjectStore> objects_;
+};
+
+// The user name recorded as commit author: $SLUICE_USER, else $USER, else "sluice".
+std::string CurrentAuthor();
+
+}  // namespace sluice

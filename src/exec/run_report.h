@@ -1,0 +1,42 @@
+// What `sluice run` did: per-model outcomes and the run's fate. Plain values.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace sluice {
+
+enum class ModelStatus { kSuccess, kWarning, kFailed, kSkipped };
+std::string_view ModelStatusName(ModelStatus status);
+
+struct ModelReport {
+  std::string name;
+  std::string kind;              // "python", "sql" or "expectation"
+  std::string location;          // "models.py:12"
+  ModelStatus status = ModelStatus::kSkipped;
+  double seconds = 0;
+  int64_t rows = -1;             // -1 when the model produced no table
+  std::string output_table;      // "ns.table" when materialized
+  std::string message;           // warning or error text (one line)
+  std::string traceback;         // the user's traceback when their code raised
+  // CLOCK_MONOTONIC seconds at which user code was entered and returned (0 when unknown);
+  // comparable across processes, so hand-off latency between models can be measured.
+  double user_start = 0, user_return = 0, output_written = 0;
+};
+
+struct RunReport {
+  std::string job_id;
+  std::string target_ref;        // the branch (or ref, for dry runs) the run read from
+  std::string run_branch;        // the temporary branch; empty with --no-transaction / --dry-run
+  bool run_branch_kept = false;  // true after a failure, so the user can inspect it
+  std::string commit_id;         // the target's new head when the run committed something
+  std::vector<ModelReport> models;
+  std::vector<std::string> warnings;
+  Status status;                 // OK, or why the run failed
+  double seconds = 0;
+  bool ok() const { return status.ok(); }
+};
+
+}  // namespace sluice

@@ -1,0 +1,400 @@
+#include "exec/runner.h"
+
+#include <condition_variable>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "common/clock.h"
+#include "common/config.h"
+#include "common/file_util.h"
+#include "common/ids.h"
+#include "exec/table_filter.h"
+#include "exec/worker_call.h"
+#include "project/project.h"
+
+namespace sluice {
+namespace {
+
+std::string KindName(ModelKind kind) {
+  switch (kind) {
+    case ModelKind::kPython: return "python";
+    case ModelKind::kSql: return "sql";
+    case ModelKind::kExpectation: return "expectation";
+  }
+  return "python";
+}
+
+nlohmann::json ToJson(const ParameterValue& value) {
+  return std::visit([](const auto& v) { return nlohmann::json(v); }, value);
+}
+
+double ParseSeconds(const std::string& text) {
+  try {
+    return std::stod(text);
+  } catch (...) {
+    return 0;
+  }
+}
+
+// Shared state of one run. Node threads touch it only under `mutex`.
+class RunState {
+ public:
+  RunState(Lakehouse& lakehouse, const RunOptions& options, const Plan& plan,
+           const ResolvedRef& source, RunObserver* observer, std::string job_id)
+      : lakehouse_(lakehouse), options_(options), plan_(plan), source_(source),
+        observer_(observer), job_id_(std::move(job_id)) {
+    reports_.resize(plan.nodes.size());
+    outputs_.resize(plan.nodes.size());
+    state_.assign(plan.nodes.size(), kPending);
+    for (size_t i = 0; i < plan.nodes.size(); ++i) {
+      const auto& model = plan.nodes[i].model;
+      reports_[i].name = model.name;
+      reports_[i].kind = KindName(model.kind);
+      reports_[i].location = model.location.ToString();
+    }
+  }
+
+  // Runs every node whose inputs are ready, up to max_parallel at a time, until all are
+  // done or one failed (then nothing new starts and the rest are skipped).
+  void Execute(int max_parallel) {
+    std::vector<std::thread> threads;
+    std::unique_lock<std::mutex> lock(mutex_);
+    int running = 0;
+    while (true) {
+      bool started = false;
+      for (size_t i = 0; i < plan_.nodes.size() && running < max_parallel && !failed_; ++i) {
+        if (state_[i] != kPending || !UpstreamDone(i)) continue;
+        state_[i] = kRunning;
+        ++running;
+        started = true;
+        threads.emplace_back([this, i, &running] {
+          RunNode(i);
+          std::lock_guard<std::mutex> guard(mutex_);
+          --running;
+          done_.notify_all();
+        });
+      }
+      if (running == 0 && !started) break;
+      done_.wait(lock);
+    }
+    lock.unlock();
+    for (auto& thread : threads) thread.join();
+  }
+
+  bool failed() const { return failed_; }
+  const Status& failure() const { return failure_; }
+  std::vector<ModelReport>& reports() { return reports_; }
+  const TableChanges& changes() const { return changes_; }
+  std::vector<std::string>& warnings() { return warnings_; }
+
+ private:
+  enum NodeState { kPending, kRunning, kDone, kFailedState };
+
+  // REQUIRES: mutex_ held.
+  bool UpstreamDone(size_t i) const {
+    for (size_t up : plan_.nodes[i].upstream) {
+      if (state_[up] != kDone) return false;
+    }
+    return true;
+  }
+
+  void RunNode(size_t i) {
+    const PlanNode& node = plan_.nodes[i];
+    if (observer_) Notify([&] { observer_->OnModelStart(node.model.name); });
+    double start = MonotonicSeconds();
+    ModelReport report = reports_[i];
+    Status st = CallModel(node, i, &report);
+    report.seconds = MonotonicSeconds() - start;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!st.ok()) {
+      report.status = ModelStatus::kFailed;
+      report.message = st.message();
+      state_[i] = kFailedState;
+      if (!failed_) {
+        failed_ = true;
+        failure_ = st;
+      }
+    } else {
+      if (report.status == ModelStatus::kSkipped) report.status = ModelStatus::kSuccess;
+      state_[i] = kDone;
+    }
+    reports_[i] = report;
+    if (observer_) observer_->OnModelFinish(report);
+  }
+
+  template <typename F>
+  void Notify(F&& f) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    f();
+  }
+
+  void Warn(ModelReport* report, const std::string& message) {
+    report->status = ModelStatus::kWarning;
+    report->message = message;
+    std::lock_guard<std::mutex> lock(mutex_);
+    warnings_.push_back(message);
+    if (observer_) observer_->OnWarning(message);
+  }
+
+  // Puts the table an input needs in the object store and returns its path. Tables are
+  // scanned with the declared columns and filter pushed down; the same scan is shared by
+  // every model that asks for it.
+  Result<std::string> MaterializeInput(const ResolvedInput& input, std::vector<std::string>* columns) {
+    if (input.source == InputSource::kTable) {
+      std::string key = input.source_name + "|" + input.filter + "|";
+      for (const auto& c : input.input.columns) key += c + ",";
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        auto it = scans_.find(key);
+        if (it != scans_.end()) return it->second;
+      }
+      TableReadOptions read;
+      read.columns = input.input.columns;
+      read.filter = input.filter;
+      SLUICE_ASSIGN_OR_RAISE(auto table,
+                             lakehouse_.ReadTable(source_, input.source_name, read));
+      SLUICE_ASSIGN_OR_RAISE(std::string path,
+                             lakehouse_.objects().Put(RunPrefix() + "scan-" + NewShortId(8), *table));
+      std::lock_guard<std::mutex> lock(mutex_);
+      scans_[key] = path;
+      return path;
+    }
+    // A model's output: already in shared memory. A column projection is done by the
+    // worker on the mapped table (zero copy); only a filter makes a new object.
+    std::string upstream_path;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (size_t j = 0; j < plan_.nodes.size(); ++j) {
+        if (plan_.nodes[j].model.name == input.source_name) upstream_path = outputs_[j];
+      }
+    }
+    if (upstream_path.empty()) return Internal("no output for model '", input.source_name, "'");
+    if (input.filter.empty()) {
+      *columns = input.input.columns;
+      return upstream_path;
+    }
+    SLUICE_ASSIGN_OR_RAISE(auto table, ObjectStore::Get(upstream_path));
+    SLUICE_ASSIGN_OR_RAISE(auto filtered,
+                           FilterTable(table, input.input.columns, input.filter));
+    return lakehouse_.objects().Put(RunPrefix() + "filtered-" + NewShortId(8), *filtered);
+  }
+
+  std::string RunPrefix() const { return "runs/" + job_id_ + "/"; }
+
+  Status CallModel(const PlanNode& node, size_t index, ModelReport* report) {
+    const ModelSpec& model = node.model;
+    std::string context = "model '" + model.name + "' (" + model.location.ToString() + ")";
+    WorkerTask task;
+    task.kind = model.kind == ModelKind::kSql ? "sql" : "python";
+    task.model = model.name;
+    task.project_dir = plan_project_dir_();
+    task.file = model.location.file;
+    task.function = model.function_name;
+    task.line = model.location.line;
+    task.sql = node.sql;
+    task.expectation = model.kind == ModelKind::kExpectation;
+    for (const auto& [name, value] : node.arguments) task.arguments[name] = ToJson(value);
+    if (!model.output_columns.empty()) task.expected_columns = model.output_columns;
+    for (const auto& input : node.inputs) {
+      WorkerInput worker_input;
+      worker_input.param = input.input.param_name;
+      worker_input.name = input.source_name;
+      SLUICE_ASSIGN_OR_RAISE(
+          worker_input.path,
+          WithContext(MaterializeInput(input, &worker_input.columns),
+                      context + ": input '" + input.input.name + "'"));
+      worker_input.sql_names = {input.input.param_name};
+      task.inputs.push_back(std::move(worker_input));
+    }
+    std::string base = lakehouse_.objects().root() + "/" + RunPrefix() + model.name;
+    task.output_path = base + ".arrow";
+    task.result_path = base + ".result.json";
+    task.task_path = base + ".task.json";
+    task.arena_dir = lakehouse_.objects().arena_dir();
+    auto timeout = model.resources.find("timeout");
+    task.timeout_seconds = timeout != model.resources.end() ? ParseSeconds(timeout->second)
+                                                            : default_timeout_;
+
+    SLUICE_ASSIGN_OR_RAISE(
+        WorkerResult result,
+        WithContext(RunWorker(task,
+                              [&](const std::string& line) {
+                                std::lock_guard<std::mutex> lock(mutex_);
+                                if (observer_) observer_->OnModelOutput(model.name, line);
+                              }),
+                    context));
+    report->user_start = result.t_user_start;
+    report->user_return = result.t_user_return;
+    report->output_written = result.t_output_written;
+    if (!result.ok) {
+      report->traceback = result.traceback;
+      std::string where = result.error_file.empty()
+                              ? model.location.ToString()
+                              : result.error_file + ":" + std::to_string(result.error_line);
+      return UserCodeFailed(context, " failed at ", where, ": ", result.error_type, ": ",
+                            result.error_message);
+    }
+    if (task.expectation) {
+      bool passed = result.expectation.value_or(false);
+      if (!passed) {
+        std::string why = result.expectation_message.empty() ? "expectation returned false"
+                                                             : result.expectation_message;
+        if (options_.strict) return ExpectationFailed(context, ": ", why);
+        Warn(report, "expectation '" + model.name + "' failed: " + why);
+      }
+      return Status::OK();
+    }
+    report->rows = result.num_rows;
+    if (!result.column_mismatch.empty()) {
+      if (options_.strict) return InvalidInput(context, ": ", result.column_mismatch);
+      Warn(report, "model '" + model.name + "': " + result.column_mismatch);
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      outputs_[index] = task.output_path;
+    }
+    if (!node.output_table.empty() && !options_.dry_run) {
+      SLUICE_ASSIGN_OR_RAISE(auto table, ObjectStore::Get(task.output_path));
+      WriteMode mode = model.materialization == "APPEND" ? WriteMode::kAppend : WriteMode::kReplace;
+      std::string location;
+      {
+        // Iceberg writes of different tables could overlap; they are kept in one thread at
+        // a time only because the tree they start from is shared.
+        std::lock_guard<std::mutex> lock(write_mutex_);
+        SLUICE_ASSIGN_OR_RAISE(location, WithContext(lakehouse_.WriteTable(source_.tree, node.output_table,
+                                                                           table, mode),
+                                                     context));
+      }
+      std::lock_guard<std::mutex> lock(mutex_);
+      changes_[node.output_table] = location;
+      report->output_table = node.output_table;
+    }
+    return Status::OK();
+  }
+
+  std::string plan_project_dir_() const { return options_.project_dir; }
+
+ public:
+  double default_timeout_ = 0;
+
+ private:
+  Lakehouse& lakehouse_;
+  const RunOptions& options_;
+  const Plan& plan_;
+  const ResolvedRef& source_;
+  RunObserver* observer_;
+  std::string job_id_;
+
+  std::mutex mutex_;
+  std::mutex write_mutex_;
+  std::condition_variable done_;
+  std::vector<NodeState> state_;            // GUARDED_BY(mutex_)
+  std::vector<ModelReport> reports_;        // GUARDED_BY(mutex_)
+  std::vector<std::string> outputs_;        // GUARDED_BY(mutex_)
+  std::map<std::string, std::string> scans_;// GUARDED_BY(mutex_)
+  TableChanges changes_;                    // GUARDED_BY(mutex_)
+  std::vector<std::string> warnings_;       // GUARDED_BY(mutex_)
+  bool failed_ = false;                     // GUARDED_BY(mutex_)
+  Status failure_;                          // GUARDED_BY(mutex_)
+};
+
+Status CommitOutputs(Catalog& catalog, const std::string& branch, const ResolvedRef& base,
+                     const TableChanges& changes, const std::string& author,
+                     const std::string& message, const std::string& job_id, Commit* commit) {
+  if (changes.empty()) return Status::OK();
+  CommitRequest request;
+  request.branch = branch;
+  request.changes = changes;
+  for (const auto& [table, _] : changes) request.namespaces_to_add.insert(table.substr(0, table.find('.')));
+  request.author = author;
+  request.message = message;
+  request.properties["sluice.job_id"] = job_id;
+  request.expected_head = base.commit.id;
+  SLUICE_ASSIGN_OR_RAISE(*commit, catalog.CommitChanges(request));
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<RunReport> RunProject(Lakehouse& lakehouse, const RunOptions& options, RunObserver* observer) {
+  double started = MonotonicSeconds();
+  Catalog& catalog = lakehouse.catalog();
+  SLUICE_ASSIGN_OR_RAISE(ResolvedRef target, catalog.Resolve(options.ref));
+  if (!options.dry_run) {
+    if (target.branch.empty()) {
+      return WithHint(InvalidInput("ref '", options.ref, "' is not a branch: runs write to a branch"),
+                      "use --dry-run to run against a tag or a commit");
+    }
+    if (Catalog::IsProtectedBranch(target.branch)) {
+      return WithHint(Conflict("branch '", target.branch,
+                               "' is protected: runs write to another branch and merge into it"),
+                      "create a branch with: sluice checkout -b <name>.dev");
+    }
+  }
+  SLUICE_ASSIGN_OR_RAISE(Project project,
+                         LoadProject(AbsolutePath(options.project_dir), PythonExecutable(),
+                                     PythonPackageDir()));
+  PlanOptions plan_options;
+  plan_options.namespace_name = options.namespace_name;
+  plan_options.cli_params = options.params;
+  plan_options.table_exists = [&](const std::string& table) {
+    return target.tree.tables.count(table) > 0;
+  };
+  SLUICE_ASSIGN_OR_RAISE(Plan plan, BuildPlan(project, plan_options));
+
+  RunReport report;
+  report.job_id = NewShortId(12);
+  report.target_ref = options.ref;
+  std::string author = options.author.empty() ? CurrentAuthor() : options.author;
+  if (observer) observer->OnPlan(plan, report.job_id);
+
+  // The run writes on its own branch, forked from the target's head as read above.
+  std::string write_branch = target.branch;
+  if (!options.dry_run && options.transaction) {
+    report.run_branch = target.branch + ".run-" + report.job_id;
+    SLUICE_RETURN_NOT_OK(catalog.CreateBranch(report.run_branch, "@" + target.commit.id));
+    write_branch = report.run_branch;
+  }
+
+  RunOptions effective = options;
+  effective.project_dir = project.dir;
+  RunState state(lakehouse, effective, plan, target, observer, report.job_id);
+  state.default_timeout_ = project.file.timeout_seconds;
+  int parallel = options.max_parallel > 0 ? options.max_parallel
+                                          : static_cast<int>(std::thread::hardware_concurrency());
+  state.Execute(std::max(parallel, 1));
+  report.models = state.reports();
+  report.warnings = state.warnings();
+  report.status = state.failed() ? state.failure() : Status::OK();
+
+  if (!options.dry_run) {
+    // Whatever materialized is committed on the run branch, even after a failure, so the
+    // kept branch shows how far the run got. The target moves only by the final merge.
+    Commit commit;
+    std::string message = std::string(state.failed() ? "partial run " : "run ") + report.job_id +
+                          " of project " + project.file.name;
+    Status committed = CommitOutputs(catalog, write_branch, target, state.changes(), author,
+                                     message, report.job_id, &commit);
+    if (report.status.ok()) report.status = committed;
+    if (report.status.ok() && options.transaction) {
+      auto merged = catalog.Merge(report.run_branch, target.branch, author,
+                                  "merge run " + report.job_id + " into " + target.branch);
+      if (merged.ok()) {
+        report.commit_id = merged->commit.id;
+        (void)catalog.DeleteBranch(report.run_branch);
+      } else {
+        report.status = WithContext(merged.status(), "merging run branch '" + report.run_branch +
+                                                         "' into '" + target.branch + "'");
+      }
+    } else if (report.status.ok()) {
+      report.commit_id = commit.id;
+    }
+    report.run_branch_kept = !report.status.ok() && !report.run_branch.empty();
+  }
+  (void)lakehouse.objects().ReleaseAll("runs/" + report.job_id);
+  report.seconds = MonotonicSeconds() - started;
+  return report;
+}
+
+}  // namespace sluice

@@ -1,0 +1,20 @@
+// Applies a model input's declared columns and filter to a table that is already in memory
+// (the output of an upstream model), with the same semantics as a pushed-down scan.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <arrow/api.h>
+
+#include "common/status.h"
+
+namespace sluice {
+
+// Rows of `table` matching the SQL predicate `filter`, restricted to `columns` (empty = all).
+Result<std::shared_ptr<arrow::Table>> FilterTable(const std::shared_ptr<arrow::Table>& table,
+                                                  const std::vector<std::string>& columns,
+                                                  const std::string& filter);
+
+}  // namespace sluice

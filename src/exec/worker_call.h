@@ -1,0 +1,59 @@
+// One call of a model in a Python worker process: the task file the engine writes, the
+// process it starts (`python -m sluice._worker TASK`), and the result file it reads back.
+// The protocol is documented in python/sluice/_worker.py. Thread-safe: calls may run at once.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/status.h"
+
+namespace sluice {
+
+struct WorkerInput {
+  std::string param;                   // Python argument name (SQL: the table as written)
+  std::string name;                    // the model or table it comes from
+  std::string path;                    // IPC file in the object store
+  std::vector<std::string> columns;    // zero-copy projection done by the worker; empty = all
+  std::vector<std::string> sql_names;  // names an SQL model may use for it
+};
+
+struct WorkerTask {
+  std::string kind;                    // "python" or "sql"
+  std::string model;
+  std::string project_dir;
+  std::string file, function;          // python
+  int line = 0;
+  std::string sql;                     // sql, parameters substituted
+  std::vector<WorkerInput> inputs;
+  nlohmann::json arguments = nlohmann::json::object();
+  bool expectation = false;
+  std::optional<std::vector<std::string>> expected_columns;
+  std::string output_path, arena_dir, result_path, task_path;
+  double timeout_seconds = 0;
+};
+
+struct WorkerResult {
+  bool ok = false;
+  int64_t num_rows = 0;
+  int64_t num_columns = 0;
+  double t_user_start = 0, t_user_return = 0, t_output_written = 0;  // CLOCK_MONOTONIC seconds
+  std::optional<bool> expectation;
+  std::string expectation_message;
+  std::string column_mismatch;         // "expected [a, b], got [a, c]" or empty
+  // Failure details (ok == false).
+  std::string error_type, error_message, traceback, error_file;
+  int error_line = 0;
+};
+
+// Runs the task. A failure of user code is not an error status: it comes back as a
+// WorkerResult with ok == false. Errors are for when the worker could not run at all.
+Result<WorkerResult> RunWorker(const WorkerTask& task,
+                               const std::function<void(const std::string&)>& on_output_line);
+
+}  // namespace sluice
