@@ -56,8 +56,8 @@ void ClosePipe(int fds[2]) {
 
 }  // namespace
 
-Result<SubprocessResult> RunSubprocess(const SubprocessOptions& options) {
-  if (options.argv.empty()) return Internal("RunSubprocess: empty argv");
+Result<std::unique_ptr<Subprocess>> Subprocess::Start(SubprocessOptions options) {
+  if (options.argv.empty()) return Internal("Subprocess: empty argv");
 
   std::map<std::string, std::string> env_map;
   for (char** entry = environ; *entry; ++entry) {
@@ -107,14 +107,53 @@ Result<SubprocessResult> RunSubprocess(const SubprocessOptions& options) {
     ::close(in_pipe[1]), ::close(out_pipe[0]), ::close(err_pipe[0]);
     return IOError("cannot start '", options.argv[0], "': ", std::strerror(rc));
   }
+  std::unique_ptr<Subprocess> process(new Subprocess());
+  process->options_ = std::move(options);
+  process->pid_ = pid;
+  process->stdin_fd_ = in_pipe[1];
+  process->stdout_fd_ = out_pipe[0];
+  process->stderr_fd_ = err_pipe[0];
+  return process;
+}
 
+Subprocess::~Subprocess() {
+  if (!waited_ && pid_ > 0) {
+    ::kill(-pid_, SIGKILL);
+    int status = 0;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+  for (int fd : {stdin_fd_, stdout_fd_, stderr_fd_}) {
+    if (fd >= 0) ::close(fd);
+  }
+}
+
+Status Subprocess::WriteStdin(std::string_view data) {
+  if (stdin_fd_ < 0) return Internal("Subprocess: stdin already closed");
+  ::signal(SIGPIPE, SIG_IGN);
+  size_t written = 0;
+  while (written < data.size()) {
+    ssize_t n = ::write(stdin_fd_, data.data() + written, data.size() - written);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return IOError("cannot write to the stdin of '", options_.argv[0], "': ", std::strerror(errno));
+    }
+    written += static_cast<size_t>(n);
+  }
+  return Status::OK();
+}
+
+Result<SubprocessResult> Subprocess::Wait() {
+  const SubprocessOptions& options = options_;
+  pid_t pid = pid_;
   SubprocessResult result;
   LineSink out_sink(options.on_stdout_line, &result.stdout_text);
   LineSink err_sink(options.on_stderr_line, &result.stderr_text);
 
   // Feed stdin without blocking on a child that does not read it.
   size_t stdin_written = 0;
-  int stdin_fd = in_pipe[1];
+  int stdin_fd = stdin_fd_;
+  stdin_fd_ = -1;
   ::fcntl(stdin_fd, F_SETFL, O_NONBLOCK);
   if (options.stdin_data.empty()) {
     ::close(stdin_fd);
@@ -124,7 +163,8 @@ Result<SubprocessResult> RunSubprocess(const SubprocessOptions& options) {
 
   double deadline = options.timeout_seconds > 0 ? MonotonicSeconds() + options.timeout_seconds : 0;
   int open_streams = 2;
-  int fds[2] = {out_pipe[0], err_pipe[0]};
+  int fds[2] = {stdout_fd_, stderr_fd_};
+  stdout_fd_ = stderr_fd_ = -1;
   char buffer[65536];
   while (open_streams > 0 || stdin_fd >= 0) {
     pollfd polls[3];
@@ -184,7 +224,13 @@ Result<SubprocessResult> RunSubprocess(const SubprocessOptions& options) {
   } else if (WIFSIGNALED(status)) {
     result.term_signal = WTERMSIG(status);
   }
+  waited_ = true;
   return result;
+}
+
+Result<SubprocessResult> RunSubprocess(const SubprocessOptions& options) {
+  SLUICE_ASSIGN_OR_RAISE(auto process, Subprocess::Start(options));
+  return process->Wait();
 }
 
 }  // namespace sluice

@@ -5,6 +5,8 @@
 
 #include <functional>
 #include <map>
+#include <memory>
+#include <string_view>
 #include <optional>
 #include <string>
 #include <vector>
@@ -38,8 +40,35 @@ struct SubprocessResult {
   std::string stderr_text; // collected only when on_stderr_line is unset
 };
 
-// Runs to completion. Fails only when the process could not be started; a non-zero exit
-// is reported in the result.
+// A started child process. Output is pumped only inside Wait(), so a child that writes
+// much before Wait() blocks on its pipe until then. Not thread-safe; the destructor kills
+// (SIGKILL, whole process group) and reaps a child that was not waited for.
+class Subprocess {
+ public:
+  // Starts the child; options.stdin_data is written during Wait(). Fails when the program
+  // cannot be started.
+  static Result<std::unique_ptr<Subprocess>> Start(SubprocessOptions options);
+  ~Subprocess();
+
+  // Blocking write to the child's standard input (before Wait()).
+  Status WriteStdin(std::string_view data);
+
+  // Writes options.stdin_data, closes stdin, pumps output until the child exits (or the
+  // timeout, counted from this call, fires) and reaps it.
+  Result<SubprocessResult> Wait();
+
+  int pid() const { return pid_; }
+
+ private:
+  Subprocess() = default;
+  SubprocessOptions options_;
+  int pid_ = -1;
+  int stdin_fd_ = -1, stdout_fd_ = -1, stderr_fd_ = -1;
+  bool waited_ = false;
+};
+
+// Start + Wait. Fails only when the process could not be started; a non-zero exit is
+// reported in the result.
 Result<SubprocessResult> RunSubprocess(const SubprocessOptions& options);
 
 }  // namespace sluice

@@ -68,6 +68,7 @@ class RunState {
         state_[i] = kRunning;
         ++running;
         started = true;
+        for (size_t down : plan_.nodes[i].downstream) Prestart(down);
         threads.emplace_back([this, i, &running] {
           RunNode(i);
           std::lock_guard<std::mutex> guard(mutex_);
@@ -90,6 +91,31 @@ class RunState {
 
  private:
   enum NodeState { kPending, kRunning, kDone, kFailedState };
+
+  double TimeoutFor(const ModelSpec& model) const {
+    auto timeout = model.resources.find("timeout");
+    return timeout != model.resources.end() ? ParseSeconds(timeout->second) : default_timeout_;
+  }
+
+  Result<std::unique_ptr<Subprocess>> StartWorkerFor(size_t i) {
+    const ModelSpec& model = plan_.nodes[i].model;
+    std::string name = model.name;
+    return StartWorker(options_.project_dir, model.kind == ModelKind::kSql ? "sql" : "python",
+                       model.location.file, TimeoutFor(model),
+                       [this, name](const std::string& line) {
+                         std::lock_guard<std::mutex> lock(mutex_);
+                         if (observer_) observer_->OnModelOutput(name, line);
+                       });
+  }
+
+  // Starts the worker of a node whose inputs are being computed, so the interpreter and
+  // imports are ready when they are. Best effort: on failure the node starts its own.
+  // REQUIRES: mutex_ held.
+  void Prestart(size_t i) {
+    if (workers_.count(i) || state_[i] != kPending || workers_.size() >= kMaxIdleWorkers) return;
+    auto worker = StartWorkerFor(i);
+    if (worker.ok()) workers_[i] = std::move(*worker);
+  }
 
   // REQUIRES: mutex_ held.
   bool UpstreamDone(size_t i) const {
@@ -212,18 +238,22 @@ class RunState {
     task.result_path = base + ".result.json";
     task.task_path = base + ".task.json";
     task.arena_dir = lakehouse_.objects().arena_dir();
-    auto timeout = model.resources.find("timeout");
-    task.timeout_seconds = timeout != model.resources.end() ? ParseSeconds(timeout->second)
-                                                            : default_timeout_;
+    task.timeout_seconds = TimeoutFor(model);
 
-    SLUICE_ASSIGN_OR_RAISE(
-        WorkerResult result,
-        WithContext(RunWorker(task,
-                              [&](const std::string& line) {
-                                std::lock_guard<std::mutex> lock(mutex_);
-                                if (observer_) observer_->OnModelOutput(model.name, line);
-                              }),
-                    context));
+    std::unique_ptr<Subprocess> worker;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = workers_.find(index);
+      if (it != workers_.end()) {
+        worker = std::move(it->second);
+        workers_.erase(it);
+      }
+    }
+    if (!worker) {
+      SLUICE_ASSIGN_OR_RAISE(worker, WithContext(StartWorkerFor(index), context));
+    }
+    SLUICE_ASSIGN_OR_RAISE(WorkerResult result,
+                           WithContext(RunWorker(task, std::move(worker)), context));
     report->user_start = result.t_user_start;
     report->user_return = result.t_user_return;
     report->output_written = result.t_output_written;
@@ -295,6 +325,9 @@ class RunState {
   std::map<std::string, std::string> scans_;// GUARDED_BY(mutex_)
   TableChanges changes_;                    // GUARDED_BY(mutex_)
   std::vector<std::string> warnings_;       // GUARDED_BY(mutex_)
+  // Workers started ahead of their node (see Prestart), at most kMaxIdleWorkers at once.
+  static constexpr size_t kMaxIdleWorkers = 4;
+  std::map<size_t, std::unique_ptr<Subprocess>> workers_;  // GUARDED_BY(mutex_)
   bool failed_ = false;                     // GUARDED_BY(mutex_)
   Status failure_;                          // GUARDED_BY(mutex_)
 };

@@ -86,19 +86,32 @@ Result<WorkerResult> ParseResult(const std::string& text, const std::string& pat
 
 }  // namespace
 
-Result<WorkerResult> RunWorker(const WorkerTask& task,
-                               const std::function<void(const std::string&)>& on_output_line) {
-  SLUICE_RETURN_NOT_OK(WriteFileAtomic(task.task_path, TaskToJson(task).dump()));
+Result<std::unique_ptr<Subprocess>> StartWorker(
+    const std::string& project_dir, const std::string& kind, const std::string& preload_file,
+    double timeout_seconds, std::function<void(const std::string&)> on_output_line) {
   SubprocessOptions options;
-  options.argv = {PythonExecutable(), "-m", "sluice._worker", task.task_path};
-  options.env["PYTHONPATH"] = PythonPackageDir() + ":" + task.project_dir;
+  options.argv = {PythonExecutable(), "-m", "sluice._worker", "--stdin"};
+  if (kind == "sql") {
+    options.argv.push_back("--preload-duckdb");
+  } else if (!preload_file.empty()) {
+    options.argv.insert(options.argv.end(), {"--preload", preload_file});
+  }
+  options.env["PYTHONPATH"] = PythonPackageDir() + ":" + project_dir;
   options.env["PYTHONUNBUFFERED"] = "1";
   options.env["PYTHONDONTWRITEBYTECODE"] = "1";
-  options.cwd = task.project_dir;
+  options.cwd = project_dir;
   options.on_stdout_line = on_output_line;
-  options.on_stderr_line = on_output_line;
-  options.timeout_seconds = task.timeout_seconds;
-  SLUICE_ASSIGN_OR_RAISE(SubprocessResult process, RunSubprocess(options));
+  options.on_stderr_line = std::move(on_output_line);
+  options.timeout_seconds = timeout_seconds;
+  return Subprocess::Start(std::move(options));
+}
+
+Result<WorkerResult> RunWorker(const WorkerTask& task, std::unique_ptr<Subprocess> worker) {
+  SLUICE_RETURN_NOT_OK(WriteFileAtomic(task.task_path, TaskToJson(task).dump()));
+  // A worker that died while preloading (say, the module failed to import) has closed its
+  // stdin; its own result file or exit status tells why, so a failed write is not the error.
+  (void)worker->WriteStdin(task.task_path + "\n");
+  SLUICE_ASSIGN_OR_RAISE(SubprocessResult process, worker->Wait());
   if (process.timed_out) {
     return ResourceExceeded("model '", task.model, "' exceeded its timeout of ",
                             task.timeout_seconds, " s and was stopped");

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/status.h"
+#include "common/subprocess.h"
 
 namespace sluice {
 
@@ -51,9 +52,19 @@ struct WorkerResult {
   int error_line = 0;
 };
 
-// Runs the task. A failure of user code is not an error status: it comes back as a
-// WorkerResult with ok == false. Errors are for when the worker could not run at all.
-Result<WorkerResult> RunWorker(const WorkerTask& task,
-                               const std::function<void(const std::string&)>& on_output_line);
+// Starts a worker process for a model before its inputs are ready: the interpreter starts,
+// imports pyarrow and the model's module (`preload_file`, relative to the project; empty for
+// SQL models, which preload DuckDB), then waits for a task on its stdin. Starting the
+// consumer's worker while its producer runs takes interpreter start-up off the hand-off path.
+// Every line the worker prints goes to `on_output_line`; `timeout_seconds` (0 = none) counts
+// from when the task is sent.
+Result<std::unique_ptr<Subprocess>> StartWorker(
+    const std::string& project_dir, const std::string& kind, const std::string& preload_file,
+    double timeout_seconds, std::function<void(const std::string&)> on_output_line);
+
+// Sends the task to a started worker and waits for its result. A failure of user code is not
+// an error status: it comes back as a WorkerResult with ok == false. Errors are for when the
+// worker could not run at all, or ran out of time.
+Result<WorkerResult> RunWorker(const WorkerTask& task, std::unique_ptr<Subprocess> worker);
 
 }  // namespace sluice
