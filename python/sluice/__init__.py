@@ -1,0 +1,1 @@
+"""Sluice: placeholder until the package lands."""

@@ -1,0 +1,47 @@
+// The shared-memory object store: tables handed between the engine and model workers as
+// Arrow IPC files under a root directory in /dev/shm. Readers map them without copying.
+// Released objects are recycled through an arena directory rather than deleted, because
+// touching fresh pages is expensive on these machines; a writer claims an arena file by
+// renaming it (atomic), truncates it to the size it needs and writes through a mapping.
+// The same protocol is implemented by the Python worker (python/sluice/_arena.py).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <arrow/api.h>
+
+#include "common/status.h"
+
+namespace sluice {
+
+class ObjectStore {
+ public:
+  // Creates `root` and `root`/arena when missing.
+  static Result<std::unique_ptr<ObjectStore>> Open(const std::string& root);
+
+  const std::string& root() const { return root_; }
+  std::string arena_dir() const { return root_ + "/arena"; }
+
+  // Writes `table` as an uncompressed IPC file (64-byte aligned) at root/key (parent
+  // directories created; key may contain '/') and returns its path. Written to a temporary
+  // name and renamed, so readers never see a partial file.
+  Result<std::string> Put(const std::string& key, const arrow::Table& table);
+
+  // Maps an IPC file written by Put or a worker; no copy. Fields carry no field-id metadata.
+  static Result<std::shared_ptr<arrow::Table>> Get(const std::string& path);
+
+  // Moves one object (a path under root) or every object under root/prefix into the arena
+  // (or deletes them once the arena holds more than its cap). Missing objects are fine.
+  Status Release(const std::string& path);
+  Status ReleaseAll(const std::string& prefix);
+
+  // Deletes arena files beyond `max_bytes` (largest kept first).
+  Status TrimArena(int64_t max_bytes);
+
+ private:
+  explicit ObjectStore(std::string root) : root_(std::move(root)) {}
+  std::string root_;
+};
+
+}  // namespace sluice

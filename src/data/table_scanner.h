@@ -1,0 +1,38 @@
+// Scans Parquet data files with projection and predicate pushdown: only the requested
+// columns are read, row groups whose statistics exclude the filter are skipped, and the
+// filter is then applied exactly to the remaining rows.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <arrow/api.h>
+
+#include "common/status.h"
+
+namespace sluice {
+
+struct ScanRequest {
+  std::vector<std::string> files;          // "file://" URIs or plain paths
+  std::shared_ptr<arrow::Schema> schema;   // the table schema (no field-id metadata)
+  std::vector<std::string> columns;        // output columns, in this order; empty = all
+  std::string filter;                      // SQL predicate (see filter_expression.h); empty = none
+};
+
+struct ScanStats {
+  int64_t files = 0;
+  int64_t row_groups_total = 0;
+  int64_t row_groups_read = 0;   // the others were skipped by statistics
+  int64_t rows_read = 0;         // rows decoded from the row groups read
+  int64_t rows_out = 0;          // rows after the filter
+};
+
+// The result has exactly `columns` (or the schema's fields), typed as in `schema`, without
+// "PARQUET:field_id" metadata, even with no files or no matching rows. InvalidInput names an
+// unknown column (listing the available ones).
+Result<std::shared_ptr<arrow::Table>> ScanTable(const ScanRequest& request,
+                                                ScanStats* stats = nullptr);
+
+}  // namespace sluice

@@ -1,0 +1,73 @@
+// An Iceberg v2 table as Sluice reads and writes it: the current snapshot of a metadata file
+// (schema, data files, row count) and the write of a new snapshot (Parquet data files with
+// field ids, an Avro manifest, an Avro manifest list and a new metadata JSON file).
+// Writers never modify existing files, so a metadata location names an immutable state.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <arrow/api.h>
+
+#include "common/status.h"
+
+namespace sluice {
+
+struct DataFile {
+  std::string path;            // full URI, e.g. "file:///home/x/warehouse/ns/t-ab12/data/..."
+  std::string format = "PARQUET";
+  int64_t record_count = 0;
+  int64_t file_size_in_bytes = 0;
+};
+
+// The table-level facts of a metadata file that callers need.
+struct TableMetadataInfo {
+  std::string table_uuid;
+  std::string location;        // table root URI, "file:///..."
+  int64_t last_updated_ms = 0;
+  int64_t last_sequence_number = 0;
+  int format_version = 2;
+};
+
+// A table's current state as recorded by one metadata file.
+struct TableSnapshot {
+  std::string metadata_location;
+  TableMetadataInfo metadata;
+  // The current schema as Arrow, fields WITHOUT "PARQUET:field_id" metadata.
+  std::shared_ptr<arrow::Schema> schema;
+  std::optional<int64_t> snapshot_id;  // none for a table without data yet
+  int64_t total_records = 0;
+  std::vector<DataFile> data_files;    // live data files of the current snapshot
+};
+
+// Reads a metadata JSON file (a "file://" URI or a plain path) and the manifest list and
+// manifests of its current snapshot. Errors name the file that could not be read or parsed.
+Result<TableSnapshot> LoadTableSnapshot(const std::string& metadata_location);
+
+enum class WriteMode {
+  kAppend,   // new files added to the current ones; the schema must match (by name and type)
+  kReplace,  // new files replace all current ones; the schema may change
+};
+
+struct TableWriteOptions {
+  WriteMode mode = WriteMode::kAppend;
+  std::string table_location;              // table root URI, "file:///..."; required
+  std::string previous_metadata_location;  // empty: create the table
+  std::string operation_summary;           // optional extra for the snapshot summary
+};
+
+// Writes `data` as a new snapshot and returns the new metadata file's URI
+// ("file:///.../metadata/00001-<uuid>.metadata.json"). Column names keep their field ids
+// across snapshots; new columns get new ids. An empty table still makes a snapshot (with no
+// data files) so a model that selects nothing materializes an empty table.
+// InvalidInput when an append's schema does not match, naming the columns that differ.
+Result<std::string> WriteTableSnapshot(const std::shared_ptr<arrow::Table>& data,
+                                       const TableWriteOptions& options);
+
+// "file:///a/b" -> "/a/b"; plain paths are returned unchanged. InvalidInput for other schemes.
+Result<std::string> LocalPathFromUri(const std::string& uri);
+
+}  // namespace sluice

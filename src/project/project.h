@@ -1,0 +1,92 @@
+// A Sluice (bauplan-compatible) project on disk: the project file, the Python models found
+// statically in its top-level .py files, and the SQL models of its .sql files. Loading runs
+// no user code: Python files are read with Python's `ast` module (python/sluice/_discover.py).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "common/status.h"
+
+namespace sluice {
+
+// A typed parameter value: str and secret -> string, int -> int64_t, float -> double,
+// bool -> bool.
+using ParameterValue = std::variant<std::string, int64_t, double, bool>;
+
+struct SourceLocation {
+  std::string file;  // relative to the project directory, e.g. "models.py"
+  int line = 0;      // 1-based; 0 = the whole file
+  std::string ToString() const;  // "models.py:12" or "models.py"
+};
+
+struct ParameterSpec {
+  std::string name;
+  std::string type = "str";            // str, int, float, bool, secret
+  std::optional<ParameterValue> default_value;
+  bool required = false;
+  std::string description;
+};
+
+// Parses `text` as a value of `type`; InvalidInput names the parameter and the type.
+Result<ParameterValue> ParseParameterValue(const ParameterSpec& spec, const std::string& text);
+
+struct ProjectFile {
+  std::string path;                    // absolute path of bauplan_project.yml
+  std::string id, name;
+  std::string python_version;          // defaults.python.version, e.g. "3.11"
+  std::map<std::string, std::string> packages;  // defaults.python.packages
+  std::string namespace_name = "bauplan";
+  double timeout_seconds = 0;          // defaults.timeout; 0 = none
+  std::vector<ParameterSpec> parameters;
+  std::vector<std::string> include_paths;
+};
+
+// One input edge of a model, as declared.
+struct ModelInput {
+  std::string name;                    // model or table name as written ("taxi_trips", "ns.t")
+  std::string param_name;              // Python parameter; SQL: the name as written
+  std::vector<std::string> columns;    // empty = all
+  std::string filter;                  // raw SQL predicate, may contain $params
+  std::string ref;                     // Model(..., ref=...) when given
+  SourceLocation location;
+};
+
+enum class ModelKind { kPython, kSql, kExpectation };
+
+struct ModelSpec {
+  std::string name;
+  ModelKind kind = ModelKind::kPython;
+  SourceLocation location;             // the def line (Python) or the file (SQL)
+  std::string function_name;           // Python
+  std::string sql;                     // SQL text with headers, $params unsubstituted
+  std::vector<ModelInput> inputs;
+  // Python parameter name -> project parameter name, from bauplan.Parameter("name").
+  std::map<std::string, std::string> parameters;
+  std::vector<std::string> output_columns;  // model(columns=...); empty or ["*"] = any
+  std::string materialization = "NONE";     // NONE, REPLACE, APPEND, OVERWRITE_PARTITIONS
+  std::vector<std::string> partitioned_by;
+  std::string python_version;               // python("3.11"); empty = project default
+  std::map<std::string, std::string> pip;
+  std::map<std::string, std::string> resources;  // cpus, memory, timeout, ... as text
+  bool internet_access = false;
+};
+
+struct Project {
+  std::string dir;                     // absolute
+  ProjectFile file;
+  std::vector<ModelSpec> models;       // in file order: .py files sorted, then .sql sorted
+};
+
+// Loads the project in `dir` using `python` (with `package_dir` on PYTHONPATH) to parse the
+// Python files. Errors name the file and line: a missing or duplicate project file, bad YAML,
+// a Python syntax error, a model defined twice (both places), an unknown decorator argument
+// value, a bad `-- bauplan:` header or an unparsable SQL file.
+Result<Project> LoadProject(const std::string& dir, const std::string& python,
+                            const std::string& package_dir);
+
+}  // namespace sluice
