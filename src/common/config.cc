@@ -23,10 +23,13 @@ std::string PythonExecutable() { return EnvOr("SLUICE_PYTHON", SLUICE_DEFAULT_PY
 
 std::string PythonPackageDir() { return EnvOr("SLUICE_PYTHONPATH", SLUICE_PYTHON_SOURCE_DIR); }
 
-std::string SharedMemoryRoot() {
+std::string SharedMemoryRootFor(const std::string& data_home) {
   // One directory per data home, so two homes never see each other's objects.
   std::string base = IsDirectory("/dev/shm") ? "/dev/shm" : "/tmp";
-  return base + "/sluice-" + std::to_string(::getuid()) + "-" + Sha256Hex(DataHome()).substr(0, 12);
+  return base + "/sluice-" + std::to_string(::getuid()) + "-" +
+         Sha256Hex(AbsolutePath(data_home)).substr(0, 12);
 }
+
+std::string SharedMemoryRoot() { return SharedMemoryRootFor(DataHome()); }
 
 }  // namespace sluice

@@ -18,7 +18,9 @@ std::string PythonExecutable();
 // every Python process Sluice starts): $SLUICE_PYTHONPATH, else python/ of the source tree.
 std::string PythonPackageDir();
 
-// Directory for this data home's shared-memory objects (under /dev/shm when it exists).
+// Directory for a data home's shared-memory objects (under /dev/shm when it exists);
+// SharedMemoryRoot() is the one of DataHome().
+std::string SharedMemoryRootFor(const std::string& data_home);
 std::string SharedMemoryRoot();
 
 }  // namespace sluice

@@ -97,6 +97,6 @@ Result<T> WithContext(Result<T>&& result, std::string_view context) {
 // Adds context to a failing status on its way up.
 #define SLUICE_RETURN_NOT_OK_CTX(expr, context)                       \
   do {                                                                \
-    ::arrow::Status _st = ::arrow::internal::GenericToStatus(expr);   \
+    ::arrow::Status _st = ::arrow::ToStatus(expr);   \
     if (!_st.ok()) return ::sluice::WithContext(_st, (context));      \
   } while (false)

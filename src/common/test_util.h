@@ -10,13 +10,13 @@
 
 #define ASSERT_OK(expr)                                              \
   do {                                                               \
-    ::arrow::Status _st = ::arrow::internal::GenericToStatus(expr);  \
+    ::arrow::Status _st = ::arrow::ToStatus(expr);  \
     ASSERT_TRUE(_st.ok()) << _st.ToString();                         \
   } while (false)
 
 #define EXPECT_OK(expr)                                              \
   do {                                                               \
-    ::arrow::Status _st = ::arrow::internal::GenericToStatus(expr);  \
+    ::arrow::Status _st = ::arrow::ToStatus(expr);  \
     EXPECT_TRUE(_st.ok()) << _st.ToString();                         \
   } while (false)
 
