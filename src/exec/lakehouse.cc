@@ -35,7 +35,7 @@ Result<std::unique_ptr<Lakehouse>> Lakehouse::Open(const std::string& home) {
   lakehouse->warehouse_ = lakehouse->home_ + "/warehouse";
   SLUICE_RETURN_NOT_OK(MakeDirs(lakehouse->warehouse_));
   SLUICE_ASSIGN_OR_RAISE(lakehouse->catalog_, Catalog::Open(lakehouse->home_));
-  SLUICE_ASSIGN_OR_RAISE(lakehouse->objects_, ObjectStore::Open(SharedMemoryRoot()));
+  SLUICE_ASSIGN_OR_RAISE(lakehouse->objects_, ObjectStore::Open(SharedMemoryRootFor(lakehouse->home_)));
   return lakehouse;
 }
 

@@ -9,6 +9,7 @@
 #include "common/config.h"
 #include "common/file_util.h"
 #include "common/ids.h"
+#include "exec/sql_pushdown.h"
 #include "exec/table_filter.h"
 #include "exec/worker_call.h"
 #include "project/project.h"
@@ -166,18 +167,25 @@ class RunState {
   // Puts the table an input needs in the object store and returns its path. Tables are
   // scanned with the declared columns and filter pushed down; the same scan is shared by
   // every model that asks for it.
-  Result<std::string> MaterializeInput(const ResolvedInput& input, std::vector<std::string>* columns) {
+  // `sql` is the analysis of the reading SQL model, if it is one: its table inputs declare
+  // no columns, so the columns its statement references are read.
+  Result<std::string> MaterializeInput(const ResolvedInput& input, const SqlAnalysis* sql,
+                                       std::vector<std::string>* columns) {
     if (input.source == InputSource::kTable) {
+      TableReadOptions read;
+      read.columns = input.input.columns;
+      read.filter = input.filter;
+      if (sql && read.columns.empty()) {
+        SLUICE_ASSIGN_OR_RAISE(TableInfo info, lakehouse_.GetTable(source_, input.source_name));
+        read.columns = SqlScanColumns(*info.snapshot.schema, *sql);
+      }
       std::string key = input.source_name + "|" + input.filter + "|";
-      for (const auto& c : input.input.columns) key += c + ",";
+      for (const auto& c : read.columns) key += c + ",";
       {
         std::lock_guard<std::mutex> lock(mutex_);
         auto it = scans_.find(key);
         if (it != scans_.end()) return it->second;
       }
-      TableReadOptions read;
-      read.columns = input.input.columns;
-      read.filter = input.filter;
       SLUICE_ASSIGN_OR_RAISE(auto table,
                              lakehouse_.ReadTable(source_, input.source_name, read));
       SLUICE_ASSIGN_OR_RAISE(std::string path,
@@ -222,13 +230,17 @@ class RunState {
     task.expectation = model.kind == ModelKind::kExpectation;
     for (const auto& [name, value] : node.arguments) task.arguments[name] = ToJson(value);
     if (!model.output_columns.empty()) task.expected_columns = model.output_columns;
+    std::optional<SqlAnalysis> analysis;
+    if (model.kind == ModelKind::kSql) {
+      SLUICE_ASSIGN_OR_RAISE(analysis, WithContext(AnalyzeSql(node.sql), context));
+    }
     for (const auto& input : node.inputs) {
       WorkerInput worker_input;
       worker_input.param = input.input.param_name;
       worker_input.name = input.source_name;
       SLUICE_ASSIGN_OR_RAISE(
           worker_input.path,
-          WithContext(MaterializeInput(input, &worker_input.columns),
+          WithContext(MaterializeInput(input, analysis ? &*analysis : nullptr, &worker_input.columns),
                       context + ": input '" + input.input.name + "'"));
       worker_input.sql_names = {input.input.param_name};
       task.inputs.push_back(std::move(worker_input));

@@ -1,0 +1,163 @@
+#include <arrow/io/file.h>
+#include <arrow/json/from_string.h>
+#include <arrow/compute/initialize.h>
+#include <gtest/gtest.h>
+#include <parquet/arrow/writer.h>
+
+#include <filesystem>
+
+#include "common/file_util.h"
+#include "common/ids.h"
+#include "common/test_util.h"
+#include "data/filter_expression.h"
+#include "data/object_store.h"
+#include "data/source_reader.h"
+#include "data/table_scanner.h"
+
+namespace sluice {
+namespace {
+
+// Compute kernels live in libarrow_compute and are registered once per process.
+const bool kComputeReady = arrow::compute::Initialize().ok();
+
+std::shared_ptr<arrow::Array> Json(const std::shared_ptr<arrow::DataType>& type, const std::string& text) {
+  return *arrow::json::ArrayFromJSONString(type, text);
+}
+
+class DataTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = "/tmp/sluice-data-test-" + NewShortId(8);
+    ASSERT_OK(MakeDirs(dir_));
+  }
+  void TearDown() override { ASSERT_OK(RemoveAll(dir_)); }
+
+  // 10 row groups of 100 rows: id 0..999 ascending, at = id seconds after 2024-01-01 UTC.
+  std::string WriteSortedParquet() {
+    arrow::Int64Builder ids, ats;
+    arrow::StringBuilder names;
+    for (int64_t i = 0; i < 1000; ++i) {
+      EXPECT_OK(ids.Append(i));
+      EXPECT_OK(ats.Append(1704067200000000LL + i * 1000000LL));
+      EXPECT_OK(names.Append(i % 2 ? "odd" : "even"));
+    }
+    auto ts = arrow::timestamp(arrow::TimeUnit::MICRO, "UTC");
+    std::shared_ptr<arrow::Array> id_array = *ids.Finish(), name_array = *names.Finish();
+    std::shared_ptr<arrow::Array> raw_at = *ats.Finish();
+    auto at = std::make_shared<arrow::TimestampArray>(ts, raw_at->length(), raw_at->data()->buffers[1]);
+    auto table = arrow::Table::Make(arrow::schema({arrow::field("id", arrow::int64()),
+                                                   arrow::field("name", arrow::utf8()),
+                                                   arrow::field("at", ts)}),
+                                    {id_array, name_array, at});
+    std::string path = dir_ + "/sorted.parquet";
+    auto out = *arrow::io::FileOutputStream::Open(path);
+    EXPECT_OK(parquet::arrow::WriteTable(*table, arrow::default_memory_pool(), out, 100));
+    EXPECT_OK(out->Close());
+    schema_ = table->schema();
+    return path;
+  }
+  std::string dir_;
+  std::shared_ptr<arrow::Schema> schema_;
+};
+
+TEST(FilterTest, ParsesEveryConstruct) {
+  auto schema = arrow::schema({arrow::field("a", arrow::int64()), arrow::field("s", arrow::utf8()),
+                               arrow::field("t", arrow::timestamp(arrow::TimeUnit::MICRO, "UTC")),
+                               arrow::field("d", arrow::date32())});
+  for (const char* filter :
+       {"a > 1", "a >= -3 AND a < 2.5", "s IN ('x', 'y') OR s IS NULL", "NOT (a BETWEEN 1 AND 2)",
+        "s LIKE 'x%'", "t >= '2024-01-01'", "t < '2023-01-01T11:00:00-05:00'", "d = '2024-02-29'",
+        "a <> 4 AND s != 'q'", "s IS NOT NULL", "a NOT IN (1, 2)"}) {
+    EXPECT_TRUE(ParseFilter(filter, *schema).ok()) << filter << ": "
+                                                   << ParseFilter(filter, *schema).status().ToString();
+  }
+  auto unknown = ParseFilter("mils > 1", *schema);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("'mils' does not exist; available: a, s, t, d"),
+            std::string::npos);
+  EXPECT_FALSE(ParseFilter("a >", *schema).ok());
+  EXPECT_FALSE(ParseFilter("a > $x", *schema).ok());
+  EXPECT_FALSE(ParseFilter("t > 'yesterday'", *schema).ok());
+  ASSERT_OK_AND_ASSIGN(auto columns, FilterColumns("b > 1 AND (a = 2 OR b < 0)"));
+  EXPECT_EQ(columns, (std::vector<std::string>{"b", "a"}));
+}
+
+TEST_F(DataTest, ScanPushesProjectionAndFilterDown) {
+  std::string path = WriteSortedParquet();
+  ScanRequest request;
+  request.files = {"file://" + path};
+  request.schema = schema_;
+  request.columns = {"name", "id"};
+  request.filter = "id >= 250 AND id < 260 AND name = 'odd'";
+  ScanStats stats;
+  ASSERT_OK_AND_ASSIGN(auto table, ScanTable(request, &stats));
+  EXPECT_EQ(table->num_rows(), 5);
+  EXPECT_EQ(table->schema()->field(0)->name(), "name");
+  EXPECT_EQ(table->num_columns(), 2);
+  EXPECT_EQ(stats.row_groups_total, 10);
+  EXPECT_EQ(stats.row_groups_read, 1);
+  EXPECT_EQ(stats.rows_out, 5);
+  // Timestamps compared with naive (UTC) and offset strings.
+  request.filter = "at < '2024-01-01 00:00:10'";
+  ASSERT_OK_AND_ASSIGN(auto early, ScanTable(request, &stats));
+  EXPECT_EQ(early->num_rows(), 10);
+  request.filter = "at < '2023-12-31T19:00:10-05:00'";
+  ASSERT_OK_AND_ASSIGN(auto offset, ScanTable(request, &stats));
+  EXPECT_EQ(offset->num_rows(), 10);
+  // Nothing matches: an empty table that keeps the requested schema.
+  request.filter = "id > 100000";
+  ASSERT_OK_AND_ASSIGN(auto none, ScanTable(request, &stats));
+  EXPECT_EQ(none->num_rows(), 0);
+  EXPECT_EQ(none->num_columns(), 2);
+  EXPECT_EQ(stats.row_groups_read, 0);
+  request.columns = {"nope"};
+  EXPECT_FALSE(ScanTable(request).ok());
+}
+
+TEST_F(DataTest, SourceReaderReadsFilesDirectoriesAndGlobs) {
+  std::string csv = dir_ + "/a.csv";
+  ASSERT_OK(WriteFileAtomic(csv, "x,y\n1,foo\n2,bar\n"));
+  ASSERT_OK(WriteFileAtomic(dir_ + "/b.csv", "x,y\n3,baz\n"));
+  ASSERT_OK_AND_ASSIGN(SourceData one, ReadSourceFiles(csv));
+  EXPECT_EQ(one.table->num_rows(), 2);
+  ASSERT_OK_AND_ASSIGN(SourceData dir, ReadSourceFiles(dir_));
+  EXPECT_EQ(dir.table->num_rows(), 3);
+  EXPECT_EQ(dir.files.size(), 2u);
+  ASSERT_OK_AND_ASSIGN(SourceData glob, ReadSourceFiles(dir_ + "/b*.csv"));
+  EXPECT_EQ(glob.table->num_rows(), 1);
+  WriteSortedParquet();
+  ASSERT_OK_AND_ASSIGN(SourceData parquet, ReadSourceFiles(dir_ + "/*.parquet"));
+  EXPECT_EQ(parquet.table->num_rows(), 1000);
+  auto missing = ReadSourceFiles(dir_ + "/nothing/*.parquet");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(KindOf(missing.status()), ErrorKind::kNotFound);
+  EXPECT_NE(missing.status().message().find("nothing"), std::string::npos);
+}
+
+TEST_F(DataTest, ObjectStoreRoundTripAndArenaReuse) {
+  ASSERT_OK_AND_ASSIGN(auto store, ObjectStore::Open(dir_ + "/shm"));
+  auto table = arrow::Table::Make(arrow::schema({arrow::field("v", arrow::int64())}),
+                                  {Json(arrow::int64(), "[1, 2, 3]")});
+  ASSERT_OK_AND_ASSIGN(std::string path, store->Put("runs/job/a.arrow", *table));
+  ASSERT_OK_AND_ASSIGN(auto back, ObjectStore::Get(path));
+  EXPECT_TRUE(back->Equals(*table));
+  ASSERT_OK(store->ReleaseAll("runs/job"));
+  EXPECT_FALSE(PathExists(path));
+  size_t arena_files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(store->arena_dir())) {
+    (void)entry;
+    ++arena_files;
+  }
+  EXPECT_EQ(arena_files, 1u);
+  // The next write takes the recycled file.
+  ASSERT_OK_AND_ASSIGN(std::string again, store->Put("runs/job2/b.arrow", *table));
+  EXPECT_TRUE(std::filesystem::is_empty(store->arena_dir()));
+  ASSERT_OK_AND_ASSIGN(auto back2, ObjectStore::Get(again));
+  EXPECT_TRUE(back2->Equals(*table));
+  ASSERT_OK(store->Release(again));
+  ASSERT_OK(store->TrimArena(0));
+  EXPECT_TRUE(std::filesystem::is_empty(store->arena_dir()));
+}
+
+}  // namespace
+}  // namespace sluice

@@ -1,0 +1,73 @@
+#include "data/table_scanner.h"
+
+#include <arrow/dataset/api.h>
+#include <arrow/dataset/file_parquet.h>
+#include <arrow/filesystem/localfs.h>
+#include <parquet/metadata.h>
+
+#include "data/filter_expression.h"
+#include "data/schema_util.h"
+
+namespace sluice {
+
+namespace ds = arrow::dataset;
+
+Result<std::shared_ptr<arrow::Table>> ScanTable(const ScanRequest& request, ScanStats* stats) {
+  ScanStats local;
+  ScanStats& s = stats ? *stats : local;
+  s = ScanStats{};
+  if (!request.schema) return Internal("scan without a schema");
+  auto schema = WithoutFieldMetadata(*request.schema);
+  std::vector<std::string> columns = request.columns;
+  if (columns.empty()) {
+    for (const auto& field : schema->fields()) columns.push_back(field->name());
+  }
+  for (const auto& column : columns) {
+    if (schema->GetFieldIndex(column) < 0) {
+      std::string available;
+      for (const auto& f : schema->fields()) available += (available.empty() ? "" : ", ") + f->name();
+      return InvalidInput("column '", column, "' does not exist; available: ", available);
+    }
+  }
+  arrow::compute::Expression filter = arrow::compute::literal(true);
+  if (!request.filter.empty()) {
+    SLUICE_ASSIGN_OR_RAISE(filter, ParseFilter(request.filter, *schema));
+  }
+  SLUICE_ASSIGN_OR_RAISE(auto bound, filter.Bind(*schema));
+
+  auto format = std::make_shared<ds::ParquetFileFormat>();
+  auto fs = std::make_shared<arrow::fs::LocalFileSystem>();
+  std::vector<std::shared_ptr<ds::FileFragment>> fragments;
+  for (const auto& uri : request.files) {
+    std::string path = uri.rfind("file://", 0) == 0 ? uri.substr(7) : uri;
+    ++s.files;
+    SLUICE_ASSIGN_OR_RAISE(auto whole, WithContext(format->MakeFragment(ds::FileSource(path, fs)),
+                                                   "data file '" + path + "'"));
+    auto parquet_fragment = std::static_pointer_cast<ds::ParquetFileFragment>(whole);
+    SLUICE_RETURN_NOT_OK_CTX(parquet_fragment->EnsureCompleteMetadata(), "data file '" + path + "'");
+    auto metadata = parquet_fragment->metadata();
+    s.row_groups_total += metadata->num_row_groups();
+    // Row groups whose statistics cannot satisfy the filter are dropped here.
+    SLUICE_ASSIGN_OR_RAISE(auto kept, parquet_fragment->SplitByRowGroup(bound));
+    for (const auto& piece : kept) {
+      auto row_group_fragment = std::static_pointer_cast<ds::ParquetFileFragment>(piece);
+      for (int rg : row_group_fragment->row_groups()) {
+        ++s.row_groups_read;
+        s.rows_read += metadata->RowGroup(rg)->num_rows();
+      }
+      fragments.push_back(row_group_fragment);
+    }
+  }
+  SLUICE_ASSIGN_OR_RAISE(auto dataset, ds::FileSystemDataset::Make(schema, arrow::compute::literal(true),
+                                                                   format, fs, fragments));
+  SLUICE_ASSIGN_OR_RAISE(auto builder, dataset->NewScan());
+  SLUICE_RETURN_NOT_OK(builder->Filter(filter));
+  SLUICE_RETURN_NOT_OK(builder->Project(columns));
+  SLUICE_RETURN_NOT_OK(builder->UseThreads(true));
+  SLUICE_ASSIGN_OR_RAISE(auto scanner, builder->Finish());
+  SLUICE_ASSIGN_OR_RAISE(auto table, scanner->ToTable());
+  s.rows_out = table->num_rows();
+  return WithoutFieldMetadata(table);
+}
+
+}  // namespace sluice

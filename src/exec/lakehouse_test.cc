@@ -1,0 +1,132 @@
+#include "exec/lakehouse.h"
+
+#include <arrow/json/from_string.h>
+#include <arrow/compute/initialize.h>
+#include <gtest/gtest.h>
+
+#include "common/file_util.h"
+#include "common/ids.h"
+#include "common/test_util.h"
+#include "exec/table_filter.h"
+
+
+namespace sluice {
+namespace {
+
+// Compute kernels live in libarrow_compute and are registered once per process.
+const bool kComputeReady = arrow::compute::Initialize().ok();
+
+const std::string kZones = std::string(SLUICE_SOURCE_DIR) + "/examples/taxi/data/taxi_zones.csv";
+const std::string kTrips =
+    std::string(SLUICE_SOURCE_DIR) + "/examples/taxi/data/taxi_trips.parquet";
+
+class LakehouseTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    home_ = "/tmp/sluice-lakehouse-test-" + NewShortId(8);
+    ASSERT_OK_AND_ASSIGN(lake_, Lakehouse::Open(home_));
+    ASSERT_OK(lake_->catalog().CreateBranch("dev", "main"));
+  }
+  void TearDown() override {
+    lake_.reset();
+    ASSERT_OK(RemoveAll(home_));
+  }
+  std::string home_;
+  std::unique_ptr<Lakehouse> lake_;
+};
+
+TEST(QualifyTableNameTest, BareQualifiedAndInvalid) {
+  ASSERT_OK_AND_ASSIGN(auto bare, QualifyTableName("trips", "bauplan"));
+  EXPECT_EQ(bare, "bauplan.trips");
+  ASSERT_OK_AND_ASSIGN(auto qualified, QualifyTableName("raw.trips", "bauplan"));
+  EXPECT_EQ(qualified, "raw.trips");
+  EXPECT_FALSE(QualifyTableName("a.b.c", "bauplan").ok());
+  EXPECT_FALSE(QualifyTableName(".b", "bauplan").ok());
+  EXPECT_FALSE(QualifyTableName("", "bauplan").ok());
+}
+
+TEST_F(LakehouseTest, ImportsRefuseTheProtectedMainBranch) {
+  auto result = lake_->ImportTable("main", "bauplan.zones", kZones, "tester");
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(KindOf(result.status()), ErrorKind::kConflict);
+  EXPECT_NE(result.status().message().find("protected"), std::string::npos);
+}
+
+TEST_F(LakehouseTest, ImportCreatesThenAppendsInOneCommitEach) {
+  ASSERT_OK_AND_ASSIGN(auto created, lake_->ImportTable("dev", "bauplan.zones", kZones, "tester"));
+  EXPECT_TRUE(created.created);
+  EXPECT_EQ(created.rows, 12);
+  ASSERT_OK_AND_ASSIGN(auto appended, lake_->ImportTable("dev", "bauplan.zones", kZones, "tester"));
+  EXPECT_FALSE(appended.created);
+  ASSERT_OK_AND_ASSIGN(ResolvedRef dev, lake_->catalog().Resolve("dev"));
+  ASSERT_OK_AND_ASSIGN(TableInfo info, lake_->GetTable(dev, "bauplan.zones"));
+  EXPECT_EQ(info.snapshot.total_records, 24);
+  EXPECT_EQ(info.snapshot.data_files.size(), 2u);
+  ASSERT_OK_AND_ASSIGN(auto log, lake_->catalog().Log("dev"));
+  EXPECT_EQ(log.size(), 3u);  // root, create, append
+  // main never saw it.
+  ASSERT_OK_AND_ASSIGN(ResolvedRef main, lake_->catalog().Resolve("main"));
+  EXPECT_FALSE(lake_->GetTable(main, "bauplan.zones").ok());
+}
+
+TEST_F(LakehouseTest, ReadPushesColumnsAndFilterDown) {
+  ASSERT_OK(lake_->ImportTable("dev", "bauplan.trips", kTrips, "tester").status());
+  ASSERT_OK_AND_ASSIGN(ResolvedRef dev, lake_->catalog().Resolve("dev"));
+  ScanStats stats;
+  TableReadOptions read{{"trip_id", "miles"}, "miles > 15"};
+  ASSERT_OK_AND_ASSIGN(auto table, lake_->ReadTable(dev, "bauplan.trips", read, &stats));
+  EXPECT_EQ(table->schema()->num_fields(), 2);
+  EXPECT_EQ(table->schema()->field(0)->name(), "trip_id");
+  // The same predicate over the whole table, applied in memory, selects the same rows.
+  ASSERT_OK_AND_ASSIGN(auto all, lake_->ReadTable(dev, "bauplan.trips", {}, nullptr));
+  ASSERT_OK_AND_ASSIGN(auto expected, FilterTable(all, {"trip_id", "miles"}, "miles > 15"));
+  EXPECT_EQ(table->num_rows(), expected->num_rows());
+  EXPECT_GT(table->num_rows(), 0);
+  EXPECT_LT(table->num_rows(), all->num_rows());
+  EXPECT_EQ(stats.rows_out, table->num_rows());
+}
+
+TEST_F(LakehouseTest, WriteTableIsInvisibleUntilCommitted) {
+  ASSERT_OK(lake_->ImportTable("dev", "bauplan.zones", kZones, "tester").status());
+  ASSERT_OK_AND_ASSIGN(ResolvedRef dev, lake_->catalog().Resolve("dev"));
+  ASSERT_OK_AND_ASSIGN(auto zones, lake_->ReadTable(dev, "bauplan.zones", {{"zone_id"}, "zone_id <= 3"}));
+  ASSERT_OK_AND_ASSIGN(std::string location,
+                       lake_->WriteTable(dev.tree, "bauplan.small", zones, WriteMode::kReplace));
+  ASSERT_OK_AND_ASSIGN(ResolvedRef still, lake_->catalog().Resolve("dev"));
+  EXPECT_EQ(still.tree.tables.count("bauplan.small"), 0u);
+  CommitRequest request;
+  request.branch = "dev";
+  request.changes["bauplan.small"] = location;
+  request.author = "tester";
+  request.message = "add small";
+  ASSERT_OK(lake_->catalog().CommitChanges(request).status());
+  ASSERT_OK_AND_ASSIGN(ResolvedRef after, lake_->catalog().Resolve("dev"));
+  ASSERT_OK_AND_ASSIGN(TableInfo info, lake_->GetTable(after, "bauplan.small"));
+  EXPECT_EQ(info.snapshot.total_records, 3);
+}
+
+TEST_F(LakehouseTest, MissingTableNamesTableAndRef) {
+  ASSERT_OK_AND_ASSIGN(ResolvedRef dev, lake_->catalog().Resolve("dev"));
+  auto info = lake_->GetTable(dev, "bauplan.nope");
+  ASSERT_FALSE(info.ok());
+  EXPECT_NE(info.status().message().find("bauplan.nope"), std::string::npos);
+  EXPECT_NE(info.status().message().find("dev"), std::string::npos);
+}
+
+TEST(TableFilterTest, FiltersAndProjectsInMemory) {
+  auto table = arrow::Table::Make(
+      arrow::schema({arrow::field("a", arrow::int64()), arrow::field("b", arrow::utf8())}),
+      {std::make_shared<arrow::ChunkedArray>(
+           arrow::ArrayVector{*arrow::json::ArrayFromJSONString(arrow::int64(), "[1, 2, 3, 4]")}),
+       std::make_shared<arrow::ChunkedArray>(
+           arrow::ArrayVector{*arrow::json::ArrayFromJSONString(arrow::utf8(), R"(["w", "x", "y", "z"])")})});
+  ASSERT_OK_AND_ASSIGN(auto out, FilterTable(table, {"b"}, "a >= 2 AND b <> 'z'"));
+  EXPECT_EQ(out->num_rows(), 2);
+  EXPECT_EQ(out->num_columns(), 1);
+  auto bad = FilterTable(table, {"c"}, "");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("'c'"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sluice
