@@ -6,7 +6,7 @@
 #include "common/file_util.h"
 #include "common/ids.h"
 #include "common/subprocess.h"
-#include "project/sql_analysis.h"
+#include "exec/sql_pushdown.h"
 
 namespace sluice::cli {
 namespace {
@@ -37,14 +37,7 @@ Status Query(CliContext& context, const QueryArgs& args) {
     SLUICE_ASSIGN_OR_RAISE(std::string table, QualifyTableName(written, args.namespace_name));
     SLUICE_ASSIGN_OR_RAISE(TableInfo info, lake->GetTable(ref, table));
     TableReadOptions read;
-    if (!analysis.uses_star) {
-      for (const auto& field : info.snapshot.schema->fields()) {
-        if (analysis.columns.count(field->name())) read.columns.push_back(field->name());
-      }
-      if (read.columns.empty() && info.snapshot.schema->num_fields() > 0) {
-        read.columns.push_back(info.snapshot.schema->field(0)->name());  // COUNT(*) and friends
-      }
-    }
+    read.columns = SqlScanColumns(*info.snapshot.schema, analysis);
     SLUICE_ASSIGN_OR_RAISE(auto data, lake->ReadTable(ref, table, read));
     SLUICE_ASSIGN_OR_RAISE(std::string path, lake->objects().Put(prefix + table, *data));
     paths.push_back(path);

@@ -1,0 +1,91 @@
+"""Tables in shared memory: Arrow IPC files written through recycled arena files and mapped
+without copying. The protocol is the C++ ObjectStore's (src/data/README.md): a writer claims
+the smallest arena file large enough (else the largest) by renaming it, truncates it to the
+exact size, writes through a memory mapping, and renames it into place."""
+import os
+import secrets
+
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+
+
+def _write_options():
+    try:
+        return ipc.IpcWriteOptions(alignment=64)
+    except TypeError:
+        return ipc.IpcWriteOptions()
+
+
+def _write(sink, table):
+    with ipc.new_file(sink, table.schema, options=_write_options()) as writer:
+        writer.write_table(table)
+
+
+def _claim(arena_dir, size, temp):
+    candidates = []
+    try:
+        with os.scandir(arena_dir) as entries:
+            for entry in entries:
+                if entry.name.endswith(".buf"):
+                    try:
+                        candidates.append((entry.stat().st_size, entry.path))
+                    except FileNotFoundError:
+                        pass
+    except FileNotFoundError:
+        pass
+    fitting = sorted(c for c in candidates if c[0] >= size)
+    others = sorted((c for c in candidates if c[0] < size), reverse=True)
+    for _, path in fitting + others:
+        try:
+            os.rename(path, temp)
+            break
+        except FileNotFoundError:
+            continue  # another writer took it
+    fd = os.open(temp, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        os.ftruncate(fd, size)
+    finally:
+        os.close(fd)
+
+
+def write_table(table, path, arena_dir=None):
+    """Writes `table` as an IPC file at `path` (through the arena when given)."""
+    counter = pa.MockOutputStream()
+    _write(counter, table)
+    size = counter.size()
+    temp = f"{path}.tmp-{secrets.token_hex(4)}"
+    if arena_dir:
+        _claim(arena_dir, size, temp)
+    else:
+        fd = os.open(temp, os.O_RDWR | os.O_CREAT, 0o600)
+        os.ftruncate(fd, size)
+        os.close(fd)
+    try:
+        with pa.memory_map(temp, "r+") as sink:
+            _write(sink, table)
+    except BaseException:
+        os.unlink(temp)
+        raise
+    os.rename(temp, path)
+    return size
+
+
+def read_table(path, columns=None):
+    """Maps an IPC file: no copy, no deserialization. Field metadata is dropped."""
+    table = ipc.open_file(pa.memory_map(path, "r")).read_all()
+    if columns:
+        missing = [c for c in columns if c not in table.column_names]
+        if missing:
+            raise KeyError(f"column(s) {', '.join(missing)} not in the input "
+                           f"(columns: {', '.join(table.column_names)})")
+        table = table.select(columns)
+    return strip_metadata(table)
+
+
+def strip_metadata(table):
+    schema = table.schema
+    if schema.metadata is None and all(f.metadata is None for f in schema):
+        return table
+    fields = [f.remove_metadata() for f in schema]
+    return pa.Table.from_arrays(table.columns, schema=pa.schema(fields))

@@ -1,0 +1,66 @@
+"""`sluice query` runs here: `python -m sluice._query TASK_JSON` with {sql, inputs [{path,
+sql_names}], max_rows (int or null), output ("json" | "tty")}. DuckDB queries the mapped
+tables; errors print one line, "error: ...", and exit 1."""
+import datetime
+import decimal
+import json
+import sys
+
+from sluice import _arena
+from sluice._worker import _duckdb_connection, arrow_result, register_inputs
+
+
+def _plain(value):
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    return value
+
+
+def _format_tty(table, total):
+    names = table.column_names
+    rows = [[("NULL" if v is None else str(_plain(v))) for v in row.values()] for row in table.to_pylist()]
+    widths = [max([len(n)] + [len(r[i]) for r in rows]) for i, n in enumerate(names)]
+    lines = ["  ".join(n.ljust(w) for n, w in zip(names, widths)),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in rows]
+    shown = table.num_rows
+    lines.append(f"({total} row{'s' if total != 1 else ''})" if shown == total
+                 else f"(showing {shown} of {total} rows)")
+    return "\n".join(lines)
+
+
+def main(argv):
+    try:
+        with open(argv[1]) as f:
+            task = json.load(f)
+        con = _duckdb_connection()
+        register_inputs(con, [(spec, _arena.read_table(spec["path"])) for spec in task["inputs"]])
+        try:
+            table = arrow_result(con.sql(task["sql"]))
+        except Exception as e:
+            print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+            return 1
+        if table is None:
+            return 0
+        total = table.num_rows
+        if task.get("max_rows") is not None:
+            table = table.slice(0, task["max_rows"])
+        if task.get("output") == "json":
+            rows = [{k: _plain(v) for k, v in row.items()} for row in table.to_pylist()]
+            print(json.dumps(rows))
+        else:
+            print(_format_tty(table, total))
+        return 0
+    except Exception as e:
+        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,262 @@
+"""The worker that runs one model: `python -m sluice._worker TASK_JSON` or, started ahead of
+its inputs, `python -m sluice._worker --stdin [--preload FILE | --preload-duckdb]`, which
+imports what the model needs and then reads the task path as one line on stdin.
+
+Task (written by src/exec/worker_call.cc): kind ("python" | "sql"), model, project_dir, file,
+function, line, sql, inputs [{param, name, path, columns, sql_names}], arguments,
+expectation, expected_columns, output_path, arena_dir, result_path.
+
+Result (JSON at result_path): {"ok": true, num_rows, num_columns, t_user_start, t_user_return,
+t_output_written, [expectation | expectation_error | column_mismatch]} or {"ok": false,
+"error": {type, message, traceback, file, line}}. Times are CLOCK_MONOTONIC seconds, so the
+engine can compare them across processes. User code failing is a result, not a crash: the
+process exits 0 whenever it wrote a result.
+"""
+import importlib
+import json
+import os
+import re
+import sys
+import time
+import traceback
+
+import pyarrow as pa
+
+from sluice import _arena
+
+
+def _now():
+    return time.clock_gettime(time.CLOCK_MONOTONIC)
+
+
+class _Preloaded:
+    module = None
+    module_name = None
+    error = None
+
+
+def _module_name(file):
+    return os.path.splitext(os.path.basename(file))[0]
+
+
+def _import_model_module(file):
+    name = _module_name(file)
+    if _Preloaded.module_name == name:
+        if _Preloaded.error is not None:
+            raise _Preloaded.error
+        return _Preloaded.module
+    return importlib.import_module(name)
+
+
+def _user_frames(tb, project_dir):
+    root = os.path.realpath(project_dir) + os.sep
+    return [f for f in traceback.extract_tb(tb) if os.path.realpath(f.filename).startswith(root)]
+
+
+def _error(exc, project_dir, default_file="", default_line=0):
+    frames = _user_frames(exc.__traceback__, project_dir)
+    text = "Traceback (most recent call last):\n" + "".join(traceback.format_list(frames)) \
+        if frames else ""
+    text += "".join(traceback.format_exception_only(type(exc), exc))
+    file, line = default_file, default_line
+    if frames:
+        file = os.path.relpath(frames[-1].filename, project_dir)
+        line = frames[-1].lineno
+    elif isinstance(exc, SyntaxError) and exc.filename:
+        file = os.path.relpath(exc.filename, project_dir) if os.path.isabs(exc.filename) else exc.filename
+        line = exc.lineno or 0
+    return {"type": type(exc).__name__, "message": str(exc), "traceback": text.rstrip("\n"),
+            "file": file, "line": line}
+
+
+def _normalize_types(table):
+    """Polars emits view types; downstream readers (Iceberg, DuckDB) want plain ones."""
+    fields, columns, changed = [], [], False
+    for field, column in zip(table.schema, table.columns):
+        target = None
+        if pa.types.is_string_view(field.type):
+            target = pa.large_string()
+        elif pa.types.is_binary_view(field.type):
+            target = pa.large_binary()
+        if target is not None:
+            column = column.cast(target)
+            field = field.with_type(target)
+            changed = True
+        fields.append(field)
+        columns.append(column)
+    if not changed:
+        return table
+    return pa.Table.from_arrays(columns, schema=pa.schema(fields))
+
+
+def to_arrow(value, model):
+    """A model's return value as a pyarrow Table."""
+    if isinstance(value, pa.Table):
+        table = value
+    elif isinstance(value, pa.RecordBatch):
+        table = pa.Table.from_batches([value])
+    else:
+        module = type(value).__module__.split(".")[0]
+        if module == "pandas" and type(value).__name__ == "DataFrame":
+            table = pa.Table.from_pandas(value, preserve_index=False)
+        elif module == "polars" and type(value).__name__ == "DataFrame":
+            table = value.to_arrow()
+        elif isinstance(value, list) and all(isinstance(row, dict) for row in value):
+            table = pa.Table.from_pylist(value)
+        else:
+            raise TypeError(f"model '{model}' returned {type(value).__name__}; expected a "
+                            "pyarrow.Table, a pandas or polars DataFrame, or a list of dicts")
+    return _arena.strip_metadata(_normalize_types(table)).replace_schema_metadata(None)
+
+
+def _load_inputs(task):
+    return [(spec, _arena.read_table(spec["path"], spec.get("columns"))) for spec in task["inputs"]]
+
+
+def _run_python(task, result):
+    module = _import_model_module(task["file"])
+    fn = getattr(module, task["function"], None)
+    if fn is None:
+        raise AttributeError(f"{task['file']} has no function '{task['function']}'")
+    kwargs = {spec["param"]: table for spec, table in _load_inputs(task)}
+    kwargs.update(task.get("arguments") or {})
+    result["t_user_start"] = _now()
+    value = fn(**kwargs)
+    result["t_user_return"] = _now()
+    return value
+
+
+def _duckdb_connection():
+    import duckdb
+
+    con = duckdb.connect()
+    for setting in ("SET autoinstall_known_extensions=false", "SET autoload_known_extensions=false",
+                    "SET TimeZone='UTC'"):
+        try:
+            con.execute(setting)
+        except Exception:  # older or newer DuckDB without the setting
+            pass
+    return con
+
+
+def register_inputs(con, inputs):
+    """Each input under each of its SQL names; "ns.t" becomes a view in schema ns."""
+    for i, (spec, table) in enumerate(inputs):
+        internal = f"__sluice_input_{i}"
+        con.register(internal, table)
+        for name in spec.get("sql_names") or []:
+            if "." in name:
+                schema, _, relation = name.partition(".")
+                con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+                con.execute(f'CREATE OR REPLACE VIEW "{schema}"."{relation}" AS SELECT * FROM {internal}')
+            else:
+                con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM {internal}')
+
+
+def arrow_result(relation):
+    for method in ("to_arrow_table", "fetch_arrow_table", "arrow"):
+        if hasattr(relation, method):
+            value = getattr(relation, method)()
+            if isinstance(value, pa.RecordBatchReader):
+                value = value.read_all()
+            return value
+    raise RuntimeError("this DuckDB cannot return Arrow tables")
+
+
+def _run_sql(task, result):
+    con = _duckdb_connection()
+    register_inputs(con, _load_inputs(task))
+    result["t_user_start"] = _now()
+    try:
+        table = arrow_result(con.sql(task["sql"]))
+    except Exception as e:  # DuckDB's errors: report them as the model's, with the line
+        match = re.search(r"LINE (\d+):", str(e))
+        raise _SqlError(type(e).__name__, str(e).strip(), int(match.group(1)) if match else 0)
+    result["t_user_return"] = _now()
+    return table
+
+
+class _SqlError(Exception):
+    def __init__(self, kind, message, line):
+        super().__init__(message)
+        self.kind, self.line = kind, line
+
+
+def run_task(task):
+    result = {"ok": True}
+    try:
+        if task["kind"] == "sql":
+            value = _run_sql(task, result)
+        else:
+            value = _run_python(task, result)
+        if task.get("expectation"):
+            if isinstance(value, bool) or type(value).__name__ == "bool_":
+                result["expectation"] = bool(value)
+            else:
+                result["expectation_error"] = \
+                    f"expectation returned unsupported type {type(value).__name__}"
+            result["t_output_written"] = _now()
+            return result
+        table = to_arrow(value, task["model"])
+        _arena.write_table(table, task["output_path"], task.get("arena_dir"))
+        result["t_output_written"] = _now()
+        result["num_rows"] = table.num_rows
+        result["num_columns"] = table.num_columns
+        expected = task.get("expected_columns")
+        if expected and expected != ["*"] and list(expected) != table.column_names:
+            result["column_mismatch"] = {"expected": list(expected), "actual": table.column_names}
+        return result
+    except AssertionError as e:
+        if task.get("expectation"):
+            result["expectation_error"] = str(e) or "assertion failed"
+            result.setdefault("t_user_return", _now())
+            result["t_output_written"] = _now()
+            return result
+        return {"ok": False, "error": _error(e, task["project_dir"], task["file"], task.get("line", 0))}
+    except _SqlError as e:
+        return {"ok": False, "error": {"type": e.kind, "message": str(e), "traceback": "",
+                                       "file": task["file"], "line": e.line}}
+    except Exception as e:
+        return {"ok": False, "error": _error(e, task["project_dir"], task["file"], task.get("line", 0))}
+
+
+def _write_result(task, result):
+    path = task["result_path"]
+    temp = path + ".tmp"
+    with open(temp, "w") as f:
+        json.dump(result, f)
+    os.replace(temp, path)
+
+
+def _run_file(task_path):
+    with open(task_path) as f:
+        task = json.load(f)
+    _write_result(task, run_task(task))
+
+
+def main(argv):
+    args = argv[1:]
+    if args and args[0] == "--stdin":
+        if "--preload" in args:
+            file = args[args.index("--preload") + 1]
+            _Preloaded.module_name = _module_name(file)
+            try:
+                _Preloaded.module = importlib.import_module(_Preloaded.module_name)
+            except BaseException as e:  # reported with the task it breaks
+                _Preloaded.error = e
+        elif "--preload-duckdb" in args:
+            import duckdb  # noqa: F401
+        line = sys.stdin.readline().strip()
+        if not line:
+            return 0  # the engine no longer needs this worker
+        _run_file(line)
+        return 0
+    if len(args) != 1:
+        print("usage: python -m sluice._worker TASK_JSON | --stdin [--preload FILE]", file=sys.stderr)
+        return 2
+    _run_file(args[0])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
