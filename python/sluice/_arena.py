@@ -1,7 +1,7 @@
 """Tables in shared memory: Arrow IPC files written through recycled arena files and mapped
 without copying. The protocol is the C++ ObjectStore's (src/data/README.md): a writer claims
 the smallest arena file large enough (else the largest) by renaming it, truncates it to the
-exact size, writes through a memory mapping, and renames it into place."""
+exact size, writes into it, and renames it into place."""
 import os
 import secrets
 
@@ -62,8 +62,10 @@ def write_table(table, path, arena_dir=None):
         os.ftruncate(fd, size)
         os.close(fd)
     try:
-        with pa.memory_map(temp, "r+") as sink:
-            _write(sink, table)
+        # Plain writes into the recycled file (its pages are resident) beat writing through
+        # a mapping, which faults every page in again.
+        with open(temp, "r+b", buffering=0) as f:
+            _write(pa.PythonFile(f, mode="w"), table)
     except BaseException:
         os.unlink(temp)
         raise

@@ -259,4 +259,10 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    code = main(sys.argv)
+    # The engine waits for this process to end before it reads the result; interpreter
+    # teardown (unloading pyarrow, numpy, pandas) takes tens of milliseconds and would sit on
+    # the hand-off path, so the process ends right after its output is flushed.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

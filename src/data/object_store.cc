@@ -96,7 +96,11 @@ Result<std::string> ObjectStore::Put(const std::string& key, const arrow::Table&
   std::string temp = path + ".tmp-" + NewShortId(8);
   SLUICE_RETURN_NOT_OK(ClaimArenaFile(arena_dir(), size, temp));
   {
-    SLUICE_ASSIGN_OR_RAISE(auto file, arrow::io::MemoryMappedFile::Open(temp, arrow::io::FileMode::READWRITE));
+    // Plain writes into the claimed file: its pages are resident, and writing through a
+    // mapping would fault each of them in again.
+    int fd = ::open(temp.c_str(), O_RDWR);
+    if (fd < 0) return IOError("cannot open '", temp, "': ", std::strerror(errno));
+    SLUICE_ASSIGN_OR_RAISE(auto file, arrow::io::FileOutputStream::Open(fd));
     Status written = WriteIpc(table, file.get());
     SLUICE_RETURN_NOT_OK(file->Close());
     if (!written.ok()) {

@@ -2,7 +2,7 @@
 // Arrow IPC files under a root directory in /dev/shm. Readers map them without copying.
 // Released objects are recycled through an arena directory rather than deleted, because
 // touching fresh pages is expensive on these machines; a writer claims an arena file by
-// renaming it (atomic), truncates it to the size it needs and writes through a mapping.
+// renaming it (atomic), truncates it to the size it needs and writes into it.
 // The same protocol is implemented by the Python worker (python/sluice/_arena.py).
 #pragma once
 

@@ -245,7 +245,9 @@ class RunState {
       worker_input.sql_names = {input.input.param_name};
       task.inputs.push_back(std::move(worker_input));
     }
-    std::string base = lakehouse_.objects().root() + "/" + RunPrefix() + model.name;
+    std::string run_dir = lakehouse_.objects().root() + "/" + RunPrefix();
+    SLUICE_RETURN_NOT_OK(MakeDirs(run_dir));
+    std::string base = run_dir + model.name;
     task.output_path = base + ".arrow";
     task.result_path = base + ".result.json";
     task.task_path = base + ".task.json";
