@@ -182,6 +182,7 @@ Result<Plan> BuildPlan(const Project& project, const PlanOptions& options) {
       placed[i] = true;
       order.push_back(i);
       progress = true;
+      break;  // the earliest ready model in project order goes first
     }
     if (!progress) {
       return WithHint(InvalidInput("cycle between models: ", FindCycle(nodes, placed)),

@@ -73,7 +73,7 @@ std::string ForPostgresParser(std::string sql) {
   return sql;
 }
 
-void Walk(const json& node, std::vector<std::string>* tables, std::set<std::string>* ctes,
+void Walk(const json& node, std::vector<std::pair<int, std::string>>* tables, std::set<std::string>* ctes,
           SqlAnalysis* out) {
   if (node.is_array()) {
     for (const auto& child : node) Walk(child, tables, ctes, out);
@@ -84,7 +84,7 @@ void Walk(const json& node, std::vector<std::string>* tables, std::set<std::stri
     const auto& range = node["RangeVar"];
     std::string name = range.value("relname", "");
     if (range.contains("schemaname")) name = range["schemaname"].get<std::string>() + "." + name;
-    tables->push_back(name);
+    tables->emplace_back(range.value("location", 0), name);
     return;
   }
   if (node.contains("CommonTableExpr")) ctes->insert(node["CommonTableExpr"].value("ctename", ""));
@@ -112,20 +112,23 @@ Result<SqlAnalysis> AnalyzeSql(const std::string& sql) {
     std::string message = result.error->message;
     int cursor = result.error->cursorpos;
     pg_query_free_parse_result(result);
+    // "at end of input" points past trailing blank lines: report the last line with text.
+    int end = std::min<int>(cursor - 1, static_cast<int>(sql.find_last_not_of(" \t\r\n")));
     int line = 1;
-    for (int i = 0; i < cursor - 1 && i < static_cast<int>(sql.size()); ++i) line += sql[i] == '\n';
+    for (int i = 0; i < end && i < static_cast<int>(sql.size()); ++i) line += sql[i] == '\n';
     return InvalidInput("line ", line, ": ", message);
   }
   json tree = json::parse(result.parse_tree);
   pg_query_free_parse_result(result);
   SqlAnalysis out;
-  std::vector<std::string> tables;
+  std::vector<std::pair<int, std::string>> tables;  // (position, name): JSON keys are sorted
   std::set<std::string> ctes;
   Walk(tree, &tables, &ctes, &out);
+  std::sort(tables.begin(), tables.end());
   if (tree.value("stmts", json::array()).size() != 1) {
     return InvalidInput("expected exactly one SQL statement");
   }
-  for (const auto& table : tables) {
+  for (const auto& [_, table] : tables) {
     if (ctes.count(table)) continue;
     if (std::find(out.tables.begin(), out.tables.end(), table) == out.tables.end()) {
       out.tables.push_back(table);
