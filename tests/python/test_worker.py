@@ -1,0 +1,158 @@
+"""The worker process on hand-written tasks: the protocol src/exec/worker_call.cc speaks."""
+import json
+import os
+
+import pyarrow as pa
+import pytest
+
+from conftest import run_worker
+from sluice import _arena
+
+
+def make_task(workdir, kind="python", **overrides):
+    task = {"kind": kind, "model": "m", "project_dir": str(workdir / "project"),
+            "file": "models.py", "function": "m", "line": 1, "sql": "", "inputs": [],
+            "arguments": {}, "expectation": False, "expected_columns": None,
+            "output_path": str(workdir / "out.arrow"), "arena_dir": str(workdir / "arena"),
+            "result_path": str(workdir / "result.json")}
+    task.update(overrides)
+    return task
+
+
+def put_input(workdir, name, table):
+    path = str(workdir / f"{name}.arrow")
+    _arena.write_table(table, path)
+    return {"param": name, "name": name, "path": path, "columns": None, "sql_names": [name]}
+
+
+def write_models(workdir, body):
+    (workdir / "project" / "models.py").write_text("import bauplan\n\n" + body)
+
+
+ZONES = pa.table({"zone_id": [1, 2, 3], "borough": ["Queens", "Bronx", "Queens"]})
+
+
+@pytest.mark.parametrize("expr", [
+    "import pandas as pd\n    return pd.DataFrame({'a': [1, 2], 'b': ['x', 'y']})",
+    "import polars as pl\n    return pl.DataFrame({'a': [1, 2], 'b': ['x', 'y']})",
+    "return [{'a': 1, 'b': 'x'}, {'a': 2, 'b': 'y'}]",
+    "import pyarrow as pa\n    return pa.table({'a': [1, 2], 'b': ['x', 'y']})",
+])
+def test_return_types_become_arrow(workdir, expr):
+    write_models(workdir, f"def m():\n    {expr}\n")
+    result, _ = run_worker(make_task(workdir), workdir / "project")
+    assert result["ok"], result
+    out = _arena.read_table(str(workdir / "out.arrow"))
+    assert out.to_pylist() == [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]
+    assert result["t_user_start"] <= result["t_user_return"] <= result["t_output_written"]
+
+
+def test_inputs_are_mapped_and_projected(workdir):
+    write_models(workdir, "def m(zones, n):\n    print('rows', zones.num_rows)\n"
+                          "    assert zones.column_names == ['borough']\n"
+                          "    return zones.slice(0, n)\n")
+    spec = put_input(workdir, "zones", ZONES)
+    spec["columns"] = ["borough"]
+    result, proc = run_worker(make_task(workdir, inputs=[spec], arguments={"n": 2}), workdir / "project")
+    assert result["ok"], result
+    assert result["num_rows"] == 2
+    assert "rows 3" in proc.stdout
+
+
+def test_a_raising_model_reports_the_users_file_and_line(workdir):
+    write_models(workdir, "def m():\n    x = 1\n    raise ValueError('bad data')\n")
+    result, _ = run_worker(make_task(workdir), workdir / "project")
+    assert not result["ok"]
+    error = result["error"]
+    assert error["type"] == "ValueError" and error["message"] == "bad data"
+    assert error["file"] == "models.py" and error["line"] == 5
+    assert error["traceback"].startswith("Traceback (most recent call last):")
+    assert "_worker.py" not in error["traceback"]
+    assert error["traceback"].endswith("ValueError: bad data")
+
+
+def test_an_unsupported_return_type_names_the_model_and_type(workdir):
+    write_models(workdir, "def m():\n    return 42\n")
+    result, _ = run_worker(make_task(workdir), workdir / "project")
+    assert not result["ok"]
+    assert "model 'm' returned int" in result["error"]["message"]
+
+
+def test_column_mismatch_is_reported(workdir):
+    write_models(workdir, "def m():\n    return [{'a': 1}]\n")
+    result, _ = run_worker(make_task(workdir, expected_columns=["a", "b"]), workdir / "project")
+    assert result["ok"]
+    assert result["column_mismatch"] == {"expected": ["a", "b"], "actual": ["a"]}
+
+
+@pytest.mark.parametrize("body,key,value", [
+    ("return True", "expectation", True),
+    ("return False", "expectation", False),
+    ("assert 1 == 2, 'counts differ'", "expectation_error", "counts differ"),
+    ("return 'yes'", "expectation_error", "expectation returned unsupported type str"),
+])
+def test_expectations(workdir, body, key, value):
+    write_models(workdir, f"def m():\n    {body}\n")
+    result, _ = run_worker(make_task(workdir, expectation=True), workdir / "project")
+    assert result["ok"] and result[key] == value
+    assert not os.path.exists(workdir / "out.arrow")
+
+
+def test_sql_models_run_in_duckdb_over_the_inputs(workdir):
+    spec = put_input(workdir, "zones", ZONES)
+    spec["sql_names"] = ["zones", "bauplan.zones"]
+    sql = "SELECT borough, COUNT(*) AS n, FROM bauplan.zones GROUP BY borough ORDER BY borough"
+    result, _ = run_worker(make_task(workdir, kind="sql", sql=sql, inputs=[spec], file="q.sql"),
+                           workdir / "project")
+    assert result["ok"], result
+    assert _arena.read_table(str(workdir / "out.arrow")).to_pylist() == [
+        {"borough": "Bronx", "n": 1}, {"borough": "Queens", "n": 2}]
+    bad = make_task(workdir, kind="sql", sql="SELECT nope FROM zones", inputs=[spec], file="q.sql")
+    result, _ = run_worker(bad, workdir / "project")
+    assert not result["ok"] and "nope" in result["error"]["message"]
+
+
+def test_stdin_mode_preloads_the_module(workdir):
+    write_models(workdir, "import sys\nPRELOADED = 'pyarrow' in sys.modules\n\n"
+                          "def m():\n    return [{'preloaded': PRELOADED}]\n")
+    result, _ = run_worker(make_task(workdir), workdir / "project", "--preload", "models.py")
+    assert result["ok"], result
+    assert _arena.read_table(str(workdir / "out.arrow")).to_pylist() == [{"preloaded": True}]
+
+
+def test_a_module_that_fails_to_import_is_reported_with_the_task(workdir):
+    write_models(workdir, "import no_such_module_here\n\ndef m():\n    return []\n")
+    result, _ = run_worker(make_task(workdir), workdir / "project", "--preload", "models.py")
+    assert not result["ok"]
+    assert result["error"]["type"] == "ModuleNotFoundError"
+    assert result["error"]["line"] == 3
+
+
+def test_writes_reuse_arena_files(workdir):
+    table = pa.table({"v": list(range(1000))})
+    recycled = workdir / "arena" / "old.buf"
+    recycled.write_bytes(b"\0" * 100000)
+    _arena.write_table(table, str(workdir / "t.arrow"), str(workdir / "arena"))
+    assert not recycled.exists()
+    assert _arena.read_table(str(workdir / "t.arrow")).equals(table)
+
+
+def test_query_prints_json_rows(workdir):
+    import subprocess
+    import sys
+
+    from conftest import PYTHON_DIR
+    spec = put_input(workdir, "zones", ZONES)
+    task = {"sql": "SELECT borough, COUNT(*) AS n FROM zones GROUP BY 1 ORDER BY 1",
+            "inputs": [spec], "max_rows": 1, "output": "json"}
+    (workdir / "q.json").write_text(json.dumps(task))
+    env = dict(os.environ, PYTHONPATH=str(PYTHON_DIR))
+    out = subprocess.run([sys.executable, "-m", "sluice._query", str(workdir / "q.json")], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    assert json.loads(out) == [{"borough": "Bronx", "n": 1}]
+    task["sql"] = "SELEC nonsense"
+    (workdir / "q.json").write_text(json.dumps(task))
+    proc = subprocess.run([sys.executable, "-m", "sluice._query", str(workdir / "q.json")], env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and proc.stderr.startswith("error: ")
+    assert "Traceback" not in proc.stderr
