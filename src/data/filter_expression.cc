@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <variant>
 
+#include "data/schema_util.h"
+
 namespace sluice {
 namespace {
 
@@ -162,9 +164,7 @@ class FilterParser {
     if (!schema_) return arrow::null();
     auto field = schema_->GetFieldByName(name);
     if (!field) {
-      std::string available;
-      for (const auto& f : schema_->fields()) available += (available.empty() ? "" : ", ") + f->name();
-      return Error("column '" + name + "' does not exist; available: " + available);
+      return Error("column '" + name + "' does not exist; available: " + FieldNames(*schema_));
     }
     return field->type();
   }

@@ -13,4 +13,10 @@ std::shared_ptr<arrow::Table> WithoutFieldMetadata(const std::shared_ptr<arrow::
                             table->num_rows());
 }
 
+std::string FieldNames(const arrow::Schema& schema) {
+  std::string names;
+  for (const auto& field : schema.fields()) names += (names.empty() ? "" : ", ") + field->name();
+  return names;
+}
+
 }  // namespace sluice

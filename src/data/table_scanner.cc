@@ -24,9 +24,7 @@ Result<std::shared_ptr<arrow::Table>> ScanTable(const ScanRequest& request, Scan
   }
   for (const auto& column : columns) {
     if (schema->GetFieldIndex(column) < 0) {
-      std::string available;
-      for (const auto& f : schema->fields()) available += (available.empty() ? "" : ", ") + f->name();
-      return InvalidInput("column '", column, "' does not exist; available: ", available);
+      return InvalidInput("column '", column, "' does not exist; available: ", FieldNames(*schema));
     }
   }
   arrow::compute::Expression filter = arrow::compute::literal(true);

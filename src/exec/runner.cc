@@ -17,15 +17,6 @@
 namespace sluice {
 namespace {
 
-std::string KindName(ModelKind kind) {
-  switch (kind) {
-    case ModelKind::kPython: return "python";
-    case ModelKind::kSql: return "sql";
-    case ModelKind::kExpectation: return "expectation";
-  }
-  return "python";
-}
-
 nlohmann::json ToJson(const ParameterValue& value) {
   return std::visit([](const auto& v) { return nlohmann::json(v); }, value);
 }
@@ -51,7 +42,7 @@ class RunState {
     for (size_t i = 0; i < plan.nodes.size(); ++i) {
       const auto& model = plan.nodes[i].model;
       reports_[i].name = model.name;
-      reports_[i].kind = KindName(model.kind);
+      reports_[i].kind = ModelKindName(model.kind);
       reports_[i].location = model.location.ToString();
     }
   }

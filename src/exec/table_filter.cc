@@ -3,6 +3,7 @@
 #include <arrow/dataset/api.h>
 
 #include "data/filter_expression.h"
+#include "data/schema_util.h"
 
 namespace sluice {
 
@@ -18,11 +19,8 @@ Result<std::shared_ptr<arrow::Table>> FilterTable(const std::shared_ptr<arrow::T
   if (!columns.empty()) {
     for (const auto& column : columns) {
       if (table->schema()->GetFieldIndex(column) < 0) {
-        std::string available;
-        for (const auto& field : table->schema()->fields()) {
-          available += (available.empty() ? "" : ", ") + field->name();
-        }
-        return InvalidInput("column '", column, "' does not exist; available: ", available);
+        return InvalidInput("column '", column, "' does not exist; available: ",
+                            FieldNames(*table->schema()));
       }
     }
     SLUICE_RETURN_NOT_OK(builder->Project(columns));

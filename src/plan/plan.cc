@@ -10,15 +10,6 @@
 namespace sluice {
 namespace {
 
-std::string KindName(ModelKind kind) {
-  switch (kind) {
-    case ModelKind::kPython: return "python";
-    case ModelKind::kSql: return "sql";
-    case ModelKind::kExpectation: return "expectation";
-  }
-  return "python";
-}
-
 std::string Describe(const ModelSpec& model) {
   return "model '" + model.name + "' (" + model.location.ToString() + ")";
 }
@@ -210,7 +201,7 @@ std::string Plan::ToText() const {
     std::vector<std::string> inputs;
     for (const auto& input : node.inputs) inputs.push_back(input.source_name);
     out << "  " << std::left << std::setw(static_cast<int>(width) + 2) << node.model.name
-        << std::setw(13) << KindName(node.model.kind) << std::setw(24) << node.model.location.ToString()
+        << std::setw(13) << ModelKindName(node.model.kind) << std::setw(24) << node.model.location.ToString()
         << "<- " << JoinNames(inputs);
     if (!node.output_table.empty()) out << "  -> " << node.output_table;
     out << "\n";

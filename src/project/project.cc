@@ -276,6 +276,15 @@ Result<std::vector<ModelSpec>> DiscoverPythonModels(const std::string& dir,
 
 }  // namespace
 
+std::string ModelKindName(ModelKind kind) {
+  switch (kind) {
+    case ModelKind::kPython: return "python";
+    case ModelKind::kSql: return "sql";
+    case ModelKind::kExpectation: return "expectation";
+  }
+  return "python";
+}
+
 std::string SourceLocation::ToString() const {
   return line > 0 ? file + ":" + std::to_string(line) : file;
 }

@@ -58,6 +58,9 @@ struct ModelInput {
 
 enum class ModelKind { kPython, kSql, kExpectation };
 
+// "python", "sql" or "expectation".
+std::string ModelKindName(ModelKind kind);
+
 struct ModelSpec {
   std::string name;
   ModelKind kind = ModelKind::kPython;
