@@ -2,7 +2,7 @@
 reports, refs, and the errors users hit most."""
 import textwrap
 
-from conftest import TAXI
+from cli_harness import TAXI
 
 HEADER = "import bauplan\n"
 

@@ -3,7 +3,7 @@ import json
 import subprocess
 import sys
 
-from conftest import ROOT, TAXI
+from cli_harness import ROOT, TAXI
 
 
 def test_example_runs_and_materializes_on_the_branch(lake):
@@ -118,7 +118,7 @@ def test_branches_are_isolated_and_time_travel_works(lake):
 
 
 def test_data_homes_do_not_share_state(tmp_path):
-    from conftest import Sluice
+    from cli_harness import Sluice
     a, b = Sluice(tmp_path / "a"), Sluice(tmp_path / "b")
     a("checkout", "-b", "only.in.a")
     assert {x["name"] for x in b.json("branch", "ls")} == {"main"}

@@ -5,7 +5,7 @@ import sys
 import pyarrow as pa
 import pytest
 
-from conftest import PYTHON_DIR
+from worker_harness import PYTHON_DIR
 
 
 def test_decorators_in_any_order_keep_the_function_callable():

@@ -5,7 +5,7 @@ import os
 import pyarrow as pa
 import pytest
 
-from conftest import run_worker
+from worker_harness import run_worker
 from sluice import _arena
 
 
@@ -141,7 +141,7 @@ def test_query_prints_json_rows(workdir):
     import subprocess
     import sys
 
-    from conftest import PYTHON_DIR
+    from worker_harness import PYTHON_DIR
     spec = put_input(workdir, "zones", ZONES)
     task = {"sql": "SELECT borough, COUNT(*) AS n FROM zones GROUP BY 1 ORDER BY 1",
             "inputs": [spec], "max_rows": 1, "output": "json"}

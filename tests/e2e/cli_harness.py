@@ -1,0 +1,35 @@
+"""The real `sluice` binary driven from tests, each with its own data home."""
+import json
+import os
+import pathlib
+import subprocess
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SLUICE = ROOT / "build" / "sluice"
+TAXI = ROOT / "examples" / "taxi"
+
+
+class Sluice:
+    def __init__(self, home: pathlib.Path):
+        self.home = home
+        self.env = dict(os.environ, SLUICE_HOME=str(home), SLUICE_USER="tester")
+
+    def __call__(self, *args, check=True, cwd=None, timeout=300):
+        proc = subprocess.run([str(SLUICE), *map(str, args)], env=self.env, cwd=cwd,
+                              capture_output=True, text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"sluice {' '.join(map(str, args))} exited {proc.returncode}\n"
+                                 f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+        return proc
+
+    def json(self, *args):
+        return json.loads(self("-O", "json", *args).stdout)
+
+    def head(self, ref):
+        return self.json("commit", ref, "--max-count", "1")[0]["id"]
+
+    def tables(self, ref):
+        return {t["name"] for t in self.json("table", "ls", "--ref", ref)}
+
+    def query(self, sql, ref):
+        return self.json("query", sql, "--ref", ref, "--all-rows")
