@@ -8,6 +8,7 @@ import argparse
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import tempfile
 import time
@@ -38,6 +39,13 @@ def sluice_handoff(home, size_mb):
             "write": p["output_written"] - p["user_return"]}
 
 
+def remove_shared_memory(home):
+    env = dict(os.environ, SLUICE_HOME=str(home))
+    info = subprocess.run([str(SLUICE), "-O", "json", "info"], env=env, capture_output=True,
+                          text=True, check=True)
+    shutil.rmtree(json.loads(info.stdout)["shared_memory"], ignore_errors=True)
+
+
 def parquet_handoff(directory, table):
     path = pathlib.Path(directory) / "handoff.parquet"
     start = time.monotonic()
@@ -66,6 +74,7 @@ def main():
             del table
             print(f"{size:>6}MiB {ours['handoff'] * 1e3:>14.1f}ms {ours['write'] * 1e3:>10.1f}ms "
                   f"{theirs['handoff'] * 1e3:>17.1f}ms {theirs['handoff'] / ours['handoff']:>6.1f}x")
+        remove_shared_memory(home)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -21,6 +22,10 @@ class Sluice:
             raise AssertionError(f"sluice {' '.join(map(str, args))} exited {proc.returncode}\n"
                                  f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
         return proc
+
+    def remove_shared_memory(self):
+        """Shared memory outlives the data home's directory: give it back."""
+        shutil.rmtree(self.json("info")["shared_memory"], ignore_errors=True)
 
     def json(self, *args):
         return json.loads(self("-O", "json", *args).stdout)

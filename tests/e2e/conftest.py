@@ -10,7 +10,9 @@ from cli_harness import SLUICE, TAXI, Sluice
 @pytest.fixture
 def sluice(tmp_path):
     assert SLUICE.exists(), "build first: make build"
-    return Sluice(tmp_path / "home")
+    home = Sluice(tmp_path / "home")
+    yield home
+    home.remove_shared_memory()
 
 
 @pytest.fixture

@@ -122,3 +122,6 @@ def test_data_homes_do_not_share_state(tmp_path):
     a, b = Sluice(tmp_path / "a"), Sluice(tmp_path / "b")
     a("checkout", "-b", "only.in.a")
     assert {x["name"] for x in b.json("branch", "ls")} == {"main"}
+    assert a.json("info")["shared_memory"] != b.json("info")["shared_memory"]
+    a.remove_shared_memory()
+    b.remove_shared_memory()
