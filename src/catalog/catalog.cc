@@ -385,13 +385,28 @@ Result<Commit> Catalog::CommitChanges(const CommitRequest& request) {
   Transaction txn(db);
   SLUICE_RETURN_NOT_OK(txn.Begin());
   SLUICE_ASSIGN_OR_RAISE(Ref branch, LoadBranch(db, request.branch));
-  if (request.expected_head && *request.expected_head != branch.commit_id) {
-    return WithHint(Conflict("branch '", request.branch, "' moved: expected ",
-                             Short(*request.expected_head), ", now ", Short(branch.commit_id)),
-                    "another writer committed first; run again on the new head");
-  }
   SLUICE_ASSIGN_OR_RAISE(Commit head, LoadCommit(db, branch.commit_id));
   SLUICE_ASSIGN_OR_RAISE(Tree tree, LoadTree(db, head.tree_id));
+  if (request.expected_head && *request.expected_head != branch.commit_id) {
+    // Lost a race: rebase when the winners touched other tables only.
+    auto expected = LoadCommit(db, *request.expected_head);
+    if (!expected.ok()) return Conflict("branch '", request.branch, "' moved from an unknown commit");
+    SLUICE_ASSIGN_OR_RAISE(Tree seen, LoadTree(db, expected->tree_id));
+    std::vector<std::string> overlap;
+    for (const auto& [table, _] : request.changes) {
+      auto before = seen.tables.find(table), now = tree.tables.find(table);
+      bool same = (before == seen.tables.end()) == (now == tree.tables.end()) &&
+                  (before == seen.tables.end() || before->second == now->second);
+      if (!same) overlap.push_back(table);
+    }
+    if (!overlap.empty()) {
+      std::string names;
+      for (const auto& t : overlap) names += (names.empty() ? "" : ", ") + t;
+      return WithHint(Conflict("branch '", request.branch, "' moved from ", Short(*request.expected_head),
+                               " to ", Short(branch.commit_id), " and the new commits changed ", names),
+                      "another writer changed the same tables first; run again on the new head");
+    }
+  }
   for (const auto& [table, location] : request.changes) {
     if (location) {
       tree.tables[table] = *location;
@@ -401,6 +416,18 @@ Result<Commit> Catalog::CommitChanges(const CommitRequest& request) {
     }
   }
   tree.namespaces.insert(request.namespaces_to_add.begin(), request.namespaces_to_add.end());
+  for (const auto& ns : request.namespaces_to_remove) {
+    if (!tree.namespaces.count(ns)) {
+      return NotFound("namespace '", ns, "' not found on branch '", request.branch, "'");
+    }
+    for (const auto& [table, _] : tree.tables) {
+      if (table.substr(0, table.find('.')) == ns) {
+        return WithHint(InvalidInput("namespace '", ns, "' is not empty: it holds ", table),
+                        "drop its tables first with: sluice table rm");
+      }
+    }
+    tree.namespaces.erase(ns);
+  }
   SLUICE_ASSIGN_OR_RAISE(Commit commit, NewCommit(db, tree, {head.id}, request.author,
                                                   request.message, request.properties));
   SLUICE_RETURN_NOT_OK(MoveBranch(db, request.branch, head.id, commit.id));
@@ -409,7 +436,8 @@ Result<Commit> Catalog::CommitChanges(const CommitRequest& request) {
 }
 
 Result<MergeResult> Catalog::Merge(const std::string& source_ref, const std::string& target_branch,
-                                   const std::string& author, const std::string& message) {
+                                   const std::string& author, const std::string& message,
+                                   const TableMerger& merger) {
   std::lock_guard<std::mutex> lock(store_->mutex);
   SqliteDb* db = store_->db.get();
   Transaction txn(db);
@@ -467,6 +495,14 @@ Result<MergeResult> Catalog::Merge(const std::string& source_ref, const std::str
       }
       continue;
     }
+    if (merger && b && o && t) {
+      SLUICE_ASSIGN_OR_RAISE(auto combined,
+                             WithContext(merger(table, *b, *o, *t), "merging table '" + table + "'"));
+      if (combined) {
+        merged.tables[table] = *combined;
+        continue;
+      }
+    }
     conflicts.push_back(table);
   }
   if (!conflicts.empty()) {
@@ -482,6 +518,44 @@ Result<MergeResult> Catalog::Merge(const std::string& source_ref, const std::str
   SLUICE_RETURN_NOT_OK(MoveBranch(db, target_branch, head.id, result.commit.id));
   SLUICE_RETURN_NOT_OK(txn.Commit());
   return result;
+}
+
+Status Catalog::RenameTag(const std::string& from, const std::string& to) {
+  SLUICE_RETURN_NOT_OK(CheckRefName(to, "tag"));
+  std::lock_guard<std::mutex> lock(store_->mutex);
+  SqliteDb* db = store_->db.get();
+  Transaction txn(db);
+  SLUICE_RETURN_NOT_OK(txn.Begin());
+  SLUICE_ASSIGN_OR_RAISE(auto ref, LoadRef(db, from));
+  if (!ref || ref->kind != RefKind::kTag) return NotFound("tag '", from, "' not found");
+  SLUICE_ASSIGN_OR_RAISE(auto taken, LoadRef(db, to));
+  if (taken) return AlreadyExists("'", to, "' already exists");
+  SLUICE_ASSIGN_OR_RAISE(auto stmt, db->Prepare("UPDATE refs SET name = ? WHERE name = ? AND kind = 'tag'"));
+  SLUICE_RETURN_NOT_OK(stmt->Bind(1, to).Bind(2, from).Run());
+  return txn.Commit();
+}
+
+Result<std::vector<TableDiff>> Catalog::Diff(const std::string& from_ref, const std::string& to_ref) const {
+  std::lock_guard<std::mutex> lock(store_->mutex);
+  SqliteDb* db = store_->db.get();
+  SLUICE_ASSIGN_OR_RAISE(ResolvedRef from, ResolveLocked(db, from_ref));
+  SLUICE_ASSIGN_OR_RAISE(ResolvedRef to, ResolveLocked(db, to_ref));
+  std::set<std::string> tables;
+  for (const auto& [name, _] : from.tree.tables) tables.insert(name);
+  for (const auto& [name, _] : to.tree.tables) tables.insert(name);
+  std::vector<TableDiff> out;
+  for (const auto& table : tables) {
+    TableDiff diff;
+    diff.table = table;
+    auto a = from.tree.tables.find(table), b = to.tree.tables.find(table);
+    if (a != from.tree.tables.end()) diff.from = a->second;
+    if (b != to.tree.tables.end()) diff.to = b->second;
+    if (diff.from == diff.to) continue;
+    diff.kind = !diff.from ? TableDiff::Kind::kAdded
+                           : (!diff.to ? TableDiff::Kind::kRemoved : TableDiff::Kind::kChanged);
+    out.push_back(std::move(diff));
+  }
+  return out;
 }
 
 Result<std::vector<Commit>> Catalog::Log(const std::string& ref, size_t limit) const {

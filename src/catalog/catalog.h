@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -60,11 +61,29 @@ struct CommitRequest {
   std::string branch;
   TableChanges changes;
   std::set<std::string> namespaces_to_add;
+  std::set<std::string> namespaces_to_remove;  // InvalidInput when one still has tables
   std::string author, message;
   std::map<std::string, std::string> properties;
-  // When set, the commit fails with Conflict unless the branch head is still this commit.
+  // The head the changes were computed against. When the branch has moved since, the
+  // commit is rebased onto the new head if the commits in between touched none of these
+  // tables, and fails with Conflict naming the tables otherwise.
   std::optional<std::string> expected_head;
 };
+
+// How a table differs between two refs.
+struct TableDiff {
+  enum class Kind { kAdded, kRemoved, kChanged };
+  std::string table;
+  Kind kind = Kind::kChanged;
+  std::optional<std::string> from, to;  // metadata locations
+};
+
+// Merges a table that both sides of a merge changed, given the metadata locations at the
+// merge base, on the target and on the source. Returns the merged location, or nullopt when
+// the changes cannot be combined (a conflict). Lets the catalog stay ignorant of table files.
+using TableMerger = std::function<Result<std::optional<std::string>>(
+    const std::string& table, const std::string& base, const std::string& ours,
+    const std::string& theirs)>;
 
 struct MergeResult {
   Commit commit;              // the target's new head (its old head when no_op)
@@ -93,6 +112,7 @@ class Catalog {
 
   Status CreateTag(const std::string& name, const std::string& from_ref);
   Status DeleteTag(const std::string& name);
+  Status RenameTag(const std::string& from, const std::string& to);
   Result<std::vector<Ref>> ListTags() const;
   Result<Ref> GetRef(const std::string& name) const;
 
@@ -103,9 +123,14 @@ class Catalog {
   // Merges `source_ref` into branch `target_branch`: no-op when the target contains it,
   // fast-forward when the target is an ancestor of the source, otherwise a three-way merge
   // by table against the merge base; a table changed on both sides (differently) is a
-  // Conflict naming the tables, and the target is left unchanged.
+  // Conflict naming the tables, and the target is left unchanged -- unless `merger` (when
+  // given) combines the two versions of a table.
   Result<MergeResult> Merge(const std::string& source_ref, const std::string& target_branch,
-                            const std::string& author, const std::string& message);
+                            const std::string& author, const std::string& message,
+                            const TableMerger& merger = nullptr);
+
+  // Tables added, removed and changed going from `from_ref` to `to_ref`, sorted by name.
+  Result<std::vector<TableDiff>> Diff(const std::string& from_ref, const std::string& to_ref) const;
 
   // Commits reachable from the ref by first parents, newest first; limit 0 = all.
   Result<std::vector<Commit>> Log(const std::string& ref, size_t limit = 0) const;
