@@ -1,5 +1,7 @@
 // sluice branch / checkout / commit / tag / namespace / info.
+#include <ctime>
 #include <iostream>
+#include <regex>
 
 #include "cli/commands.h"
 #include "common/clock.h"
@@ -51,10 +53,70 @@ Status Checkout(CliContext& context, const std::string& name, bool create, const
   return Status::OK();
 }
 
-Status ShowLog(CliContext& context, const std::string& ref_text, size_t limit) {
+struct LogArgs {
+  std::string ref, message, author, since, until, format = "medium";
+  std::vector<std::string> properties;
+  size_t limit = 0;
+};
+
+// "2024-05-01" or "2024-05-01T10:00:00" (UTC) as epoch milliseconds.
+Result<int64_t> ParseDateMillis(const std::string& text, const char* option) {
+  int y, m, d, hh = 0, mm = 0, ss = 0;
+  int n = std::sscanf(text.c_str(), "%d-%d-%d%*c%d:%d:%d", &y, &m, &d, &hh, &mm, &ss);
+  if (n < 3) return InvalidInput(option, " '", text, "': expected a date such as 2024-05-01 or 2024-05-01T10:00:00");
+  std::tm tm{};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = m - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = hh;
+  tm.tm_min = mm;
+  tm.tm_sec = ss;
+  return static_cast<int64_t>(timegm(&tm)) * 1000;
+}
+
+Status ShowLog(CliContext& context, const LogArgs& args) {
   SLUICE_ASSIGN_OR_RAISE(Lakehouse * lake, context.lakehouse());
-  std::string ref = ref_text.empty() ? context.ActiveBranch() : ref_text;
-  SLUICE_ASSIGN_OR_RAISE(auto commits, lake->catalog().Log(ref, limit));
+  std::string ref = args.ref.empty() ? context.ActiveBranch() : args.ref;
+  if (args.format != "oneline" && args.format != "medium" && args.format != "full") {
+    return InvalidInput("--format '", args.format, "': expected oneline, medium or full");
+  }
+  std::optional<std::regex> message;
+  if (!args.message.empty()) {
+    try {
+      message.emplace(args.message, std::regex::ECMAScript | std::regex::icase);
+    } catch (const std::regex_error& e) {
+      return InvalidInput("--message '", args.message, "' is not a valid regular expression: ", e.what());
+    }
+  }
+  std::optional<int64_t> since, until;
+  if (!args.since.empty()) {
+    SLUICE_ASSIGN_OR_RAISE(since, ParseDateMillis(args.since, "--since"));
+  }
+  if (!args.until.empty()) {
+    SLUICE_ASSIGN_OR_RAISE(until, ParseDateMillis(args.until, "--until"));
+  }
+  std::map<std::string, std::string> wanted;
+  for (const auto& kv : args.properties) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos) return InvalidInput("--property '", kv, "': expected key=value");
+    wanted[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  SLUICE_ASSIGN_OR_RAISE(auto all, lake->catalog().Log(ref));
+  std::vector<Commit> commits;
+  for (const auto& c : all) {
+    if (message && !std::regex_search(c.message, *message)) continue;
+    if (!args.author.empty() && c.author != args.author) continue;
+    if (since && c.timestamp_ms < *since) continue;
+    if (until && c.timestamp_ms > *until) continue;
+    bool properties_match = true;
+    for (const auto& [k, v] : wanted) {
+      auto it = c.properties.find(k);
+      properties_match = properties_match && it != c.properties.end() && it->second == v;
+    }
+    if (!properties_match) continue;
+    commits.push_back(c);
+    if (args.limit && commits.size() >= args.limit) break;
+  }
   if (context.json()) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& c : commits) out.push_back(CommitJson(c));
@@ -62,9 +124,54 @@ Status ShowLog(CliContext& context, const std::string& ref_text, size_t limit) {
     return Status::OK();
   }
   for (const auto& c : commits) {
-    std::cout << "commit " << c.id << (c.parents.size() > 1 ? "  (merge)" : "") << "\n"
-              << "Author: " << c.author << "\n"
-              << "Date:   " << FormatIsoTime(c.timestamp_ms) << "\n\n    " << c.message << "\n\n";
+    if (args.format == "oneline") {
+      std::cout << c.id.substr(0, 12) << " " << c.message << "\n";
+      continue;
+    }
+    std::cout << "commit " << c.id << (c.parents.size() > 1 ? "  (merge)" : "") << "\n";
+    if (args.format == "full") {
+      for (const auto& parent : c.parents) std::cout << "Parent: " << parent << "\n";
+    }
+    std::cout << "Author: " << c.author << "\n"
+              << "Date:   " << FormatIsoTime(c.timestamp_ms) << "\n";
+    if (args.format == "full") {
+      for (const auto& [k, v] : c.properties) std::cout << "Property: " << k << "=" << v << "\n";
+    }
+    std::cout << "\n    " << c.message << "\n\n";
+  }
+  return Status::OK();
+}
+
+Status ShowDiff(CliContext& context, const std::string& from, const std::string& to_arg) {
+  SLUICE_ASSIGN_OR_RAISE(Lakehouse * lake, context.lakehouse());
+  std::string to = to_arg.empty() ? context.ActiveBranch() : to_arg;
+  SLUICE_ASSIGN_OR_RAISE(auto changes, lake->DiffRefs(from, to));
+  auto count = [](const std::optional<int64_t>& n) {
+    return n ? nlohmann::json(*n) : nlohmann::json(nullptr);
+  };
+  if (context.json()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& c : changes) {
+      out.push_back({{"table", c.table}, {"kind", c.kind}, {"from_records", count(c.from_records)},
+                     {"to_records", count(c.to_records)}, {"schema_changes", c.schema_changes}});
+    }
+    context.PrintJson(out);
+    return Status::OK();
+  }
+  if (changes.empty()) std::cout << "no differences between '" << from << "' and '" << to << "'\n";
+  for (const auto& c : changes) {
+    std::cout << (c.kind == "added" ? "+ " : c.kind == "removed" ? "- " : "~ ") << c.table;
+    if (c.from_records && c.to_records) {
+      int64_t delta = *c.to_records - *c.from_records;
+      std::cout << "  rows " << FormatCount(*c.from_records) << " -> " << FormatCount(*c.to_records)
+                << " (" << (delta >= 0 ? "+" : "") << FormatCount(delta) << ")";
+    } else if (c.to_records) {
+      std::cout << "  rows " << FormatCount(*c.to_records);
+    } else if (c.from_records) {
+      std::cout << "  rows " << FormatCount(*c.from_records);
+    }
+    std::cout << "\n";
+    for (const auto& change : c.schema_changes) std::cout << "    " << change << "\n";
   }
   return Status::OK();
 }
@@ -74,7 +181,8 @@ Status Merge(CliContext& context, const std::string& source, const std::string& 
   std::string target = into.empty() ? context.ActiveBranch() : into;
   SLUICE_ASSIGN_OR_RAISE(MergeResult merge,
                          lake->catalog().Merge(source, target, CurrentAuthor(),
-                                               "merge " + source + " into " + target));
+                                               "merge " + source + " into " + target,
+                                               IcebergAppendMerger()));
   if (context.json()) {
     context.PrintJson({{"commit", CommitJson(merge.commit)},
                        {"fast_forward", merge.fast_forward},
@@ -188,12 +296,24 @@ void AddBranchCommands(CLI::App& app, CliContext& context, int* exit_code) {
   });
 
   auto* commit = app.add_subcommand("commit", "Show the commit log of a ref (default: the active branch)");
-  auto commit_ref = std::make_shared<std::string>();
-  auto commit_limit = std::make_shared<size_t>(0);
-  commit->add_option("ref", *commit_ref);
-  commit->add_option("-n,--max-count", *commit_limit, "Show at most this many commits");
-  commit->callback([&context, exit_code, commit_ref, commit_limit] {
-    *exit_code = ReportError(ShowLog(context, *commit_ref, *commit_limit));
+  auto log_args = std::make_shared<LogArgs>();
+  commit->add_option("ref", log_args->ref);
+  commit->add_option("-n,--max-count", log_args->limit, "Show at most this many commits");
+  commit->add_option("--message", log_args->message, "Only commits whose message matches this regex");
+  commit->add_option("--author", log_args->author, "Only commits by this author");
+  commit->add_option("--since", log_args->since, "Only commits at or after this date (UTC)");
+  commit->add_option("--until", log_args->until, "Only commits at or before this date (UTC)");
+  commit->add_option("--property", log_args->properties, "Only commits with this property, key=value");
+  commit->add_option("--format", log_args->format, "oneline, medium (default) or full");
+  commit->callback([&context, exit_code, log_args] { *exit_code = ReportError(ShowLog(context, *log_args)); });
+
+  auto* diff = branch->add_subcommand("diff", "Tables added, removed and changed between two refs");
+  auto diff_from = std::make_shared<std::string>();
+  auto diff_to = std::make_shared<std::string>();
+  diff->add_option("from_ref", *diff_from)->required();
+  diff->add_option("to_ref", *diff_to, "Default: the active branch");
+  diff->callback([&context, exit_code, diff_from, diff_to] {
+    *exit_code = ReportError(ShowDiff(context, *diff_from, *diff_to));
   });
 
   auto* tag = app.add_subcommand("tag", "Create, list and delete tags");
@@ -218,6 +338,17 @@ void AddBranchCommands(CLI::App& app, CliContext& context, int* exit_code) {
       SLUICE_RETURN_NOT_OK(lake->catalog().CreateTag(*tag_name, from));
       if (!context.json()) std::cout << "created tag '" << *tag_name << "'\n";
       return Status::OK();
+    }());
+  });
+  auto* tag_rename = tag->add_subcommand("rename", "Rename a tag");
+  auto tag_old = std::make_shared<std::string>();
+  auto tag_new = std::make_shared<std::string>();
+  tag_rename->add_option("name", *tag_old)->required();
+  tag_rename->add_option("new_name", *tag_new)->required();
+  tag_rename->callback([&context, exit_code, tag_old, tag_new] {
+    *exit_code = ReportError([&]() -> Status {
+      SLUICE_ASSIGN_OR_RAISE(Lakehouse * lake, context.lakehouse());
+      return lake->catalog().RenameTag(*tag_old, *tag_new);
     }());
   });
   auto* tag_rm = tag->add_subcommand("rm", "Delete a tag");

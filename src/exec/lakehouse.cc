@@ -21,6 +21,11 @@ Result<std::string> QualifyTableName(const std::string& name, const std::string&
   return name;
 }
 
+TableMerger IcebergAppendMerger() {
+  return [](const std::string& table, const std::string& base, const std::string& ours,
+            const std::string& theirs) { return MergeAppends(base, ours, theirs); };
+}
+
 std::string CurrentAuthor() {
   for (const char* var : {"SLUICE_USER", "USER"}) {
     const char* value = std::getenv(var);
@@ -84,6 +89,70 @@ Result<std::string> Lakehouse::WriteTable(const Tree& base, const std::string& t
                              table.substr(dot + 1) + "-" + NewShortId(8);
   }
   return WithContext(WriteTableSnapshot(data, options), "writing table '" + table + "'");
+}
+
+Result<std::vector<TableChange>> Lakehouse::DiffRefs(const std::string& from_ref,
+                                                     const std::string& to_ref) const {
+  SLUICE_ASSIGN_OR_RAISE(auto diffs, catalog_->Diff(from_ref, to_ref));
+  std::vector<TableChange> out;
+  for (const auto& diff : diffs) {
+    TableChange change;
+    change.table = diff.table;
+    change.kind = diff.kind == TableDiff::Kind::kAdded     ? "added"
+                  : diff.kind == TableDiff::Kind::kRemoved ? "removed"
+                                                           : "changed";
+    std::map<std::string, std::string> before, after;
+    if (diff.from) {
+      SLUICE_ASSIGN_OR_RAISE(TableSnapshot snapshot, LoadTableSnapshot(*diff.from));
+      change.from_records = snapshot.total_records;
+      for (const auto& f : snapshot.schema->fields()) before[f->name()] = f->type()->ToString();
+    }
+    if (diff.to) {
+      SLUICE_ASSIGN_OR_RAISE(TableSnapshot snapshot, LoadTableSnapshot(*diff.to));
+      change.to_records = snapshot.total_records;
+      for (const auto& f : snapshot.schema->fields()) after[f->name()] = f->type()->ToString();
+    }
+    if (diff.from && diff.to) {
+      for (const auto& [name, type] : after) {
+        auto it = before.find(name);
+        if (it == before.end()) change.schema_changes.push_back("+ " + name + " " + type);
+        else if (it->second != type) change.schema_changes.push_back("~ " + name + ": " + it->second + " -> " + type);
+      }
+      for (const auto& [name, type] : before) {
+        if (!after.count(name)) change.schema_changes.push_back("- " + name + " " + type);
+      }
+    }
+    out.push_back(std::move(change));
+  }
+  return out;
+}
+
+Result<Commit> Lakehouse::RevertTable(const std::string& branch, const std::string& table,
+                                      const std::string& source_ref, const std::string& author) {
+  if (Catalog::IsProtectedBranch(branch)) {
+    return WithHint(Conflict("branch '", branch, "' is protected: revert on another branch and merge"),
+                    "create one with: sluice checkout -b <name>.dev");
+  }
+  SLUICE_ASSIGN_OR_RAISE(ResolvedRef head, catalog_->Resolve(branch));
+  if (head.branch.empty()) return InvalidInput("ref '", branch, "' is not a branch");
+  SLUICE_ASSIGN_OR_RAISE(ResolvedRef source, catalog_->Resolve(source_ref));
+  auto there = source.tree.tables.find(table);
+  bool here = head.tree.tables.count(table) > 0;
+  if (there == source.tree.tables.end() && !here) {
+    return NotFound("table '", table, "' exists neither on '", branch, "' nor at '", source_ref, "'");
+  }
+  CommitRequest request;
+  request.branch = branch;
+  if (there != source.tree.tables.end()) {
+    request.changes[table] = there->second;
+  } else {
+    request.changes[table] = std::nullopt;
+  }
+  request.author = author;
+  request.message = "revert table " + table + " to its state at " + source_ref;
+  request.properties["sluice.operation"] = "revert";
+  request.expected_head = head.commit.id;
+  return catalog_->CommitChanges(request);
 }
 
 Result<ImportResult> Lakehouse::ImportTable(const std::string& branch, const std::string& table,

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,14 @@ struct ImportResult {
   Commit commit;
 };
 
+// How one table differs between two refs, for `sluice branch diff`.
+struct TableChange {
+  std::string table;
+  std::string kind;                        // "added", "removed" or "changed"
+  std::optional<int64_t> from_records, to_records;
+  std::vector<std::string> schema_changes; // "+ col type", "- col type", "~ col: a -> b"
+};
+
 class Lakehouse {
  public:
   // Opens (creating on first use) the data home: catalog.db, warehouse/, shared memory.
@@ -64,6 +73,15 @@ class Lakehouse {
   Result<std::string> WriteTable(const Tree& base, const std::string& table,
                                  const std::shared_ptr<arrow::Table>& data, WriteMode mode);
 
+  // Tables added, removed and changed from one ref to another, with row counts and
+  // schema differences.
+  Result<std::vector<TableChange>> DiffRefs(const std::string& from_ref, const std::string& to_ref) const;
+
+  // Sets `table` on `branch` to its state at `source_ref` (dropping it when absent there), in
+  // one commit. NotFound when the table exists on neither.
+  Result<Commit> RevertTable(const std::string& branch, const std::string& table,
+                             const std::string& source_ref, const std::string& author);
+
   // `sluice table import`: reads Parquet/CSV files and creates the table on `branch`, or
   // appends to it when it exists, in one commit.
   Result<ImportResult> ImportTable(const std::string& branch, const std::string& table,
@@ -75,6 +93,10 @@ class Lakehouse {
   std::unique_ptr<Catalog> catalog_;
   std::unique_ptr<ObjectStore> objects_;
 };
+
+// Merges tables both sides of a branch merge appended to (format's MergeAppends), so
+// concurrent appends to one table merge instead of conflicting.
+TableMerger IcebergAppendMerger();
 
 // The user name recorded as commit author: $SLUICE_USER, else $USER, else "sluice".
 std::string CurrentAuthor();

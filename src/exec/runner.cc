@@ -417,7 +417,8 @@ Result<RunReport> RunProject(Lakehouse& lakehouse, const RunOptions& options, Ru
     if (report.status.ok()) report.status = committed;
     if (report.status.ok() && options.transaction) {
       auto merged = catalog.Merge(report.run_branch, target.branch, author,
-                                  "merge run " + report.job_id + " into " + target.branch);
+                                  "merge run " + report.job_id + " into " + target.branch,
+                                  IcebergAppendMerger());
       if (merged.ok()) {
         report.commit_id = merged->commit.id;
         (void)catalog.DeleteBranch(report.run_branch);

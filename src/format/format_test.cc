@@ -161,6 +161,27 @@ TEST_F(IcebergTableTest, AnEmptyTableHasASnapshotAndTheSchema) {
   EXPECT_EQ(ReadWithPyiceberg(v0), "[]\n");
 }
 
+TEST_F(IcebergTableTest, AppendsOnTwoBranchesMergeIntoOneSnapshot) {
+  TableWriteOptions options;
+  options.table_location = location_;
+  ASSERT_OK_AND_ASSIGN(std::string base, WriteTableSnapshot(MakeTable("[1, 2]", R"(["a", "b"])"), options));
+  options.previous_metadata_location = base;
+  ASSERT_OK_AND_ASSIGN(std::string ours, WriteTableSnapshot(MakeTable("[3]", R"(["c"])"), options));
+  ASSERT_OK_AND_ASSIGN(std::string theirs, WriteTableSnapshot(MakeTable("[4, 5]", R"(["d", "e"])"), options));
+  ASSERT_OK_AND_ASSIGN(auto merged, MergeAppends(base, ours, theirs));
+  ASSERT_TRUE(merged.has_value());
+  ASSERT_OK_AND_ASSIGN(TableSnapshot snapshot, LoadTableSnapshot(*merged));
+  EXPECT_EQ(snapshot.total_records, 5);
+  EXPECT_EQ(snapshot.data_files.size(), 3u);
+  EXPECT_EQ(ReadWithPyiceberg(*merged),
+            "[[1, \"a\"], [2, \"b\"], [3, \"c\"], [4, \"d\"], [5, \"e\"]]\n");
+  // A replace on one side is not an append: no automatic merge.
+  options.mode = WriteMode::kReplace;
+  ASSERT_OK_AND_ASSIGN(std::string replaced, WriteTableSnapshot(MakeTable("[9]", R"(["z"])"), options));
+  ASSERT_OK_AND_ASSIGN(auto refused, MergeAppends(base, ours, replaced));
+  EXPECT_FALSE(refused.has_value());
+}
+
 TEST(IcebergSchemaTest, NarrowTypesAreWidenedForParquet) {
   auto table = arrow::Table::Make(arrow::schema({arrow::field("small", arrow::int8())}),
                                   {*arrow::json::ArrayFromJSONString(arrow::int8(), "[1, 2]")});

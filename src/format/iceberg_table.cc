@@ -4,6 +4,7 @@
 #include <parquet/arrow/writer.h>
 
 #include <cstdio>
+#include <set>
 
 #include "common/clock.h"
 #include "common/file_util.h"
@@ -165,6 +166,19 @@ Result<TableSnapshot> LoadTableSnapshot(const std::string& metadata_location) {
     if (!schema) return InvalidInput("table metadata '", metadata_location, "' has no current schema");
     SLUICE_ASSIGN_OR_RAISE(out.schema, ArrowSchemaFromIceberg(*schema));
     out.snapshot_id = CurrentSnapshotId(metadata);
+    for (std::optional<int64_t> id = out.snapshot_id; id;) {
+      const json* entry = FindSnapshot(metadata, *id);
+      if (!entry) break;
+      json summary = entry->value("summary", json::object());
+      out.history.push_back({*id, entry->value("timestamp-ms", int64_t{0}),
+                             summary.value("operation", std::string()),
+                             std::stoll(summary.value("total-records", std::string("0")))});
+      if (entry->contains("parent-snapshot-id") && !(*entry)["parent-snapshot-id"].is_null()) {
+        id = (*entry)["parent-snapshot-id"].get<int64_t>();
+      } else {
+        id.reset();
+      }
+    }
     if (!out.snapshot_id) return out;
     const json* snapshot = FindSnapshot(metadata, *out.snapshot_id);
     if (!snapshot) return InvalidInput("table metadata '", metadata_location, "': current snapshot missing");
@@ -348,6 +362,123 @@ Result<std::string> WriteTableSnapshot(const std::shared_ptr<arrow::Table>& data
   SLUICE_RETURN_NOT_OK(WriteBytes(metadata_location, metadata.dump(2)));
   SLUICE_RETURN_NOT_OK(WriteBytes(location + "/metadata/version-hint.text", std::to_string(version)));
   return metadata_location;
+}
+
+namespace {
+
+// The snapshots of `metadata` since `base_snapshot`, newest first, when all are appends.
+std::optional<std::vector<int64_t>> AppendsSince(const json& metadata, std::optional<int64_t> base_snapshot) {
+  std::vector<int64_t> ids;
+  std::optional<int64_t> current = CurrentSnapshotId(metadata);
+  while (current && current != base_snapshot) {
+    const json* snapshot = FindSnapshot(metadata, *current);
+    if (!snapshot) return std::nullopt;
+    if (snapshot->value("summary", json::object()).value("operation", "") != "append") return std::nullopt;
+    ids.push_back(*current);
+    if (snapshot->contains("parent-snapshot-id") && !(*snapshot)["parent-snapshot-id"].is_null()) {
+      current = (*snapshot)["parent-snapshot-id"].get<int64_t>();
+    } else {
+      current.reset();
+    }
+  }
+  if (current != base_snapshot) return std::nullopt;
+  return ids;
+}
+
+int64_t SummaryCount(const json& snapshot, const char* key) {
+  return std::stoll(snapshot.value("summary", json::object()).value(key, std::string("0")));
+}
+
+}  // namespace
+
+Result<std::optional<std::string>> MergeAppends(const std::string& base_location,
+                                                const std::string& ours_location,
+                                                const std::string& theirs_location) {
+  SLUICE_ASSIGN_OR_RAISE(json base, ReadJsonFile(base_location));
+  SLUICE_ASSIGN_OR_RAISE(json ours, ReadJsonFile(ours_location));
+  SLUICE_ASSIGN_OR_RAISE(json theirs, ReadJsonFile(theirs_location));
+  std::optional<std::string> none;
+  try {
+    if (ours.value("table-uuid", "") != theirs.value("table-uuid", "") ||
+        base.value("table-uuid", "") != ours.value("table-uuid", "")) {
+      return none;  // the table was dropped and re-created on a side
+    }
+    auto base_snapshot = CurrentSnapshotId(base);
+    auto our_appends = AppendsSince(ours, base_snapshot);
+    auto their_appends = AppendsSince(theirs, base_snapshot);
+    if (!our_appends || !their_appends) return none;
+    const json* our_schema = CurrentSchema(ours);
+    const json* their_schema = CurrentSchema(theirs);
+    if (!our_schema || !their_schema || our_schema->at("fields") != their_schema->at("fields")) return none;
+    std::set<int64_t> theirs_new(their_appends->begin(), their_appends->end());
+
+    json manifests = json::array();
+    std::optional<int64_t> parent = CurrentSnapshotId(ours);
+    int64_t total_records = 0, total_files = 0;
+    if (parent) {
+      const json* snapshot = FindSnapshot(ours, *parent);
+      SLUICE_ASSIGN_OR_RAISE(AvroFile list, ReadAvro(snapshot->at("manifest-list")));
+      for (auto& m : list.records) manifests.push_back(m);
+      total_records = SummaryCount(*snapshot, "total-records");
+      total_files = SummaryCount(*snapshot, "total-data-files");
+    }
+    int64_t added_records = 0, added_files = 0;
+    if (auto their_current = CurrentSnapshotId(theirs)) {
+      const json* snapshot = FindSnapshot(theirs, *their_current);
+      SLUICE_ASSIGN_OR_RAISE(AvroFile list, ReadAvro(snapshot->at("manifest-list")));
+      for (auto& m : list.records) {
+        if (!theirs_new.count(m.at("added_snapshot_id").get<int64_t>())) continue;
+        added_records += m.value("added_rows_count", int64_t{0});
+        added_files += m.value("added_files_count", 0);
+        manifests.push_back(m);
+      }
+    }
+    int64_t snapshot_id = NewSnapshotId();
+    int64_t sequence = std::max(ours.value("last-sequence-number", int64_t{0}),
+                                theirs.value("last-sequence-number", int64_t{0})) + 1;
+    std::string location = ours.at("location").get<std::string>();
+    AvroFile list;
+    list.schema = ManifestFileSchema();
+    list.metadata = {{"snapshot-id", std::to_string(snapshot_id)},
+                     {"parent-snapshot-id", parent ? std::to_string(*parent) : "null"},
+                     {"sequence-number", std::to_string(sequence)},
+                     {"format-version", "2"}};
+    for (auto& m : manifests) list.records.push_back(m);
+    SLUICE_ASSIGN_OR_RAISE(std::string list_bytes, EncodeAvroFile(list));
+    std::string list_path = location + "/metadata/snap-" + std::to_string(snapshot_id) + "-1-" +
+                            NewUuid() + ".avro";
+    SLUICE_RETURN_NOT_OK(WriteBytes(list_path, list_bytes));
+    int64_t now = NowMillis();
+    json snapshot = {{"snapshot-id", snapshot_id},
+                     {"sequence-number", sequence},
+                     {"timestamp-ms", now},
+                     {"manifest-list", list_path},
+                     {"summary", {{"operation", "append"},
+                                  {"added-data-files", std::to_string(added_files)},
+                                  {"added-records", std::to_string(added_records)},
+                                  {"total-records", std::to_string(total_records + added_records)},
+                                  {"total-data-files", std::to_string(total_files + added_files)},
+                                  {"sluice.merged-from", theirs_location}}},
+                     {"schema-id", our_schema->value("schema-id", 0)}};
+    if (parent) snapshot["parent-snapshot-id"] = *parent;
+    json merged = ours;
+    merged["snapshots"].push_back(snapshot);
+    merged["current-snapshot-id"] = snapshot_id;
+    merged["refs"]["main"] = {{"snapshot-id", snapshot_id}, {"type", "branch"}};
+    merged["snapshot-log"].push_back({{"snapshot-id", snapshot_id}, {"timestamp-ms", now}});
+    merged["metadata-log"].push_back({{"metadata-file", ours_location},
+                                      {"timestamp-ms", ours.value("last-updated-ms", now)}});
+    merged["last-sequence-number"] = sequence;
+    merged["last-updated-ms"] = now;
+    int version = std::max(MetadataVersion(ours_location), MetadataVersion(theirs_location)) + 1;
+    char prefix[16];
+    std::snprintf(prefix, sizeof(prefix), "%05d", version);
+    std::string metadata_location = location + "/metadata/" + prefix + "-" + NewUuid() + ".metadata.json";
+    SLUICE_RETURN_NOT_OK(WriteBytes(metadata_location, merged.dump(2)));
+    return std::optional<std::string>(metadata_location);
+  } catch (const json::exception& e) {
+    return InvalidInput("malformed table metadata while merging '", ours_location, "': ", e.what());
+  }
 }
 
 }  // namespace sluice

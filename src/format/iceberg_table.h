@@ -32,6 +32,14 @@ struct TableMetadataInfo {
   int format_version = 2;
 };
 
+// One entry of a table's history.
+struct SnapshotInfo {
+  int64_t snapshot_id = 0;
+  int64_t timestamp_ms = 0;
+  std::string operation;       // append, overwrite, ...
+  int64_t total_records = 0;
+};
+
 // A table's current state as recorded by one metadata file.
 struct TableSnapshot {
   std::string metadata_location;
@@ -41,6 +49,7 @@ struct TableSnapshot {
   std::optional<int64_t> snapshot_id;  // none for a table without data yet
   int64_t total_records = 0;
   std::vector<DataFile> data_files;    // live data files of the current snapshot
+  std::vector<SnapshotInfo> history;   // the current snapshot and its ancestors, newest first
 };
 
 // Reads a metadata JSON file (a "file://" URI or a plain path) and the manifest list and
@@ -66,6 +75,13 @@ struct TableWriteOptions {
 // InvalidInput when an append's schema does not match, naming the columns that differ.
 Result<std::string> WriteTableSnapshot(const std::shared_ptr<arrow::Table>& data,
                                        const TableWriteOptions& options);
+
+// Combines two lines of appends to one table (an Iceberg-aware merge): when the snapshots of
+// `ours` and of `theirs` since `base` are all appends and their schemas match, writes a new
+// snapshot on top of `ours` that also holds the files `theirs` added, and returns its
+// metadata location. nullopt when the histories cannot be combined (a real conflict).
+Result<std::optional<std::string>> MergeAppends(const std::string& base, const std::string& ours,
+                                                const std::string& theirs);
 
 // "file:///a/b" -> "/a/b"; plain paths are returned unchanged. InvalidInput for other schemes.
 Result<std::string> LocalPathFromUri(const std::string& uri);
