@@ -19,8 +19,9 @@ from sluice._decorators import (
     python,
     resources,
 )
-from sluice import standard_expectations
+from sluice import exceptions, standard_expectations
+from sluice.client import Client, RunState
 
-__all__ = ["Model", "Parameter", "expectation", "extras", "model", "python", "resources",
-           "standard_expectations"]
+__all__ = ["Client", "Model", "Parameter", "RunState", "exceptions", "expectation", "extras",
+           "model", "python", "resources", "standard_expectations"]
 __version__ = "0.1.0"

@@ -1,5 +1,5 @@
 """`sluice query` runs here: `python -m sluice._query TASK_JSON` with {sql, inputs [{path,
-sql_names}], max_rows (int or null), output ("json" | "tty")}. DuckDB queries the mapped
+sql_names}], max_rows (int or null), output ("json" | "tty" | "arrow", with output_path)}. DuckDB queries the mapped
 tables; errors print one line, "error: ...", and exit 1."""
 import datetime
 import decimal
@@ -51,7 +51,9 @@ def main(argv):
         total = table.num_rows
         if task.get("max_rows") is not None:
             table = table.slice(0, task["max_rows"])
-        if task.get("output") == "json":
+        if task.get("output") == "arrow":
+            _arena.write_table(table, task["output_path"])
+        elif task.get("output") == "json":
             rows = [{k: _plain(v) for k, v in row.items()} for row in table.to_pylist()]
             print(json.dumps(rows))
         else:

@@ -35,11 +35,24 @@ void CliContext::PrintJson(const nlohmann::json& value) const {
   std::cout << value.dump(2) << std::endl;
 }
 
+namespace {
+bool json_errors = false;
+}  // namespace
+
+void SetJsonErrors(bool on) { json_errors = on; }
+
 int ReportError(const Status& status) {
   if (status.ok()) return 0;
-  std::cerr << "error: " << status.message() << std::endl;
   std::string hint = HintOf(status);
-  if (!hint.empty()) std::cerr << "hint: " << hint << std::endl;
+  if (json_errors) {
+    nlohmann::json error = {{"kind", std::string(ErrorKindName(KindOf(status)))},
+                            {"message", status.message()},
+                            {"hint", hint}};
+    std::cerr << nlohmann::json{{"error", error}}.dump() << std::endl;
+  } else {
+    std::cerr << "error: " << status.message() << std::endl;
+    if (!hint.empty()) std::cerr << "hint: " << hint << std::endl;
+  }
   return KindOf(status) == ErrorKind::kInternal ? 3 : 1;
 }
 

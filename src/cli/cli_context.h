@@ -35,8 +35,10 @@ class CliContext {
 };
 
 // Prints "error: ..." (and "hint: ..." when the status has one) on stderr and returns the
-// process exit code for the status (0 when ok).
+// process exit code for the status (0 when ok). With JSON errors on (-O json), prints one
+// JSON object instead: {"error": {"kind", "message", "hint"}}, so SDKs can raise typed errors.
 int ReportError(const Status& status);
+void SetJsonErrors(bool on);
 
 // "1,234,567"
 std::string FormatCount(int64_t value);

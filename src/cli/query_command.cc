@@ -12,7 +12,7 @@ namespace sluice::cli {
 namespace {
 
 struct QueryArgs {
-  std::string sql, file, ref, namespace_name = "bauplan";
+  std::string sql, file, ref, namespace_name = "bauplan", arrow_out;
   int64_t max_rows = 10;
   bool all_rows = false;
 };
@@ -46,7 +46,8 @@ Status Query(CliContext& context, const QueryArgs& args) {
   nlohmann::json task = {{"sql", sql},
                          {"inputs", inputs},
                          {"max_rows", args.all_rows ? nlohmann::json(nullptr) : nlohmann::json(args.max_rows)},
-                         {"output", context.json() ? "json" : "tty"}};
+                         {"output", !args.arrow_out.empty() ? "arrow" : context.json() ? "json" : "tty"},
+                         {"output_path", AbsolutePath(args.arrow_out)}};
   std::string task_path = lake->objects().root() + "/" + prefix + "task.json";
   SLUICE_RETURN_NOT_OK(WriteFileAtomic(task_path, task.dump()));
   SubprocessOptions options;
@@ -75,6 +76,7 @@ void AddQueryCommand(CLI::App& app, CliContext& context, int* exit_code) {
   query->add_option("-n,--namespace", args->namespace_name, "Namespace of bare table names");
   query->add_option("--max-rows", args->max_rows, "Rows to print (default 10)");
   query->add_flag("--all-rows", args->all_rows, "Print every row");
+  query->add_option("--arrow-out", args->arrow_out, "Write the result as an Arrow IPC file here (for SDKs)");
   query->callback([&context, exit_code, args] { *exit_code = ReportError(Query(context, *args)); });
 }
 

@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
     if (arg.rfind("-O", 0) == 0 && arg.size() > 2) value = arg.substr(2);
     if (value == "json") context.output = sluice::cli::OutputFormat::kJson;
   }
+  sluice::cli::SetJsonErrors(context.json());
   sluice::cli::AddBranchCommands(app, context, &exit_code);
   sluice::cli::AddTableCommands(app, context, &exit_code);
   sluice::cli::AddRunCommand(app, context, &exit_code);

@@ -1,0 +1,79 @@
+"""The Python SDK against the embedded store, through the real binary."""
+import pathlib
+import textwrap
+
+import pyarrow as pa
+import pytest
+
+import sluice
+from sluice import exceptions
+from worker_harness import ROOT
+
+TAXI = ROOT / "examples" / "taxi"
+
+
+@pytest.fixture
+def client(tmp_path):
+    c = sluice.Client(home=tmp_path / "home")
+    c.create_branch("dev", from_ref="main")
+    c.import_data("taxi_zones", str(TAXI / "data" / "taxi_zones.csv"), branch="dev")
+    yield c
+    import shutil
+    shutil.rmtree(c._call("info")["shared_memory"], ignore_errors=True)
+
+
+def test_catalog_methods(client):
+    assert {b["name"] for b in client.get_branches()} == {"main", "dev"}
+    assert client.has_table("taxi_zones", ref="dev") and not client.has_table("taxi_zones", ref="main")
+    assert client.get_table("taxi_zones", ref="dev")["records"] == 12
+    client.create_tag("v1", from_ref="dev")
+    assert [t["name"] for t in client.get_tags()] == ["v1"]
+    client.create_namespace("raw", branch="dev")
+    assert "raw" in client.get_namespaces(ref="dev")
+    assert len(client.get_commits("dev", limit=1)) == 1
+    client.merge_branch("dev", into_branch="main")
+    assert [t["name"] for t in client.get_tables(ref="main")] == ["bauplan.taxi_zones"]
+
+
+def test_typed_errors(client):
+    with pytest.raises(exceptions.NotFoundError):
+        client.get_table("nope", ref="dev")
+    with pytest.raises(exceptions.AlreadyExistsError):
+        client.create_branch("dev", from_ref="main")
+    with pytest.raises(exceptions.ConflictError, match="protected"):
+        client.import_data("t", str(TAXI / "data" / "taxi_zones.csv"), branch="main")
+    client.create_branch("other", from_ref="dev")
+    client.delete_table("taxi_zones", branch="other")
+    client.import_data("taxi_zones", str(TAXI / "data" / "taxi_zones.csv"), branch="dev")
+    with pytest.raises(exceptions.MergeConflictError) as error:
+        client.merge_branch("other", into_branch="dev")
+    assert "bauplan.taxi_zones" in error.value.message
+
+
+def test_query_and_scan_return_arrow(client):
+    table = client.query("SELECT zone_id, borough FROM taxi_zones ORDER BY zone_id", ref="dev")
+    assert isinstance(table, pa.Table) and table.num_rows == 12
+    assert table.schema.field("zone_id").type == pa.int64()
+    queens = client.scan("taxi_zones", ref="dev", columns=["zone"], filters="borough = 'Queens'")
+    assert queens.column_names == ["zone"] and queens.num_rows == 2
+
+
+def test_run_returns_a_state_instead_of_raising(client, tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "bauplan_project.yml").write_text("project:\n  name: p\n")
+    (project / "models.py").write_text(textwrap.dedent('''
+        import bauplan
+
+        @bauplan.model(materialization_strategy="REPLACE")
+        def out(z=bauplan.Model("taxi_zones")):
+            return z
+        '''))
+    state = client.run(str(project), ref="dev")
+    assert state.job_status == "SUCCESS", state.error
+    assert client.has_table("out", ref="dev")
+    (project / "models.py").write_text("import bauplan\n\n@bauplan.model()\ndef out(z=bauplan.Model('taxi_zones')):\n    raise RuntimeError('boom')\n")
+    failed = client.run(str(project), ref="dev")
+    assert failed.job_status == "FAILED" and "boom" in failed.error
+    with pytest.raises(exceptions.NotFoundError):
+        client.run(str(tmp_path / "missing"), ref="dev")
