@@ -12,5 +12,6 @@ void AddBranchCommands(CLI::App& app, CliContext& context, int* exit_code);
 void AddTableCommands(CLI::App& app, CliContext& context, int* exit_code);
 void AddRunCommand(CLI::App& app, CliContext& context, int* exit_code);
 void AddQueryCommand(CLI::App& app, CliContext& context, int* exit_code);
+void AddServeCommand(CLI::App& app, CliContext& context, int* exit_code);
 
 }  // namespace sluice::cli

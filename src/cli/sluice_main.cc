@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   sluice::cli::AddTableCommands(app, context, &exit_code);
   sluice::cli::AddRunCommand(app, context, &exit_code);
   sluice::cli::AddQueryCommand(app, context, &exit_code);
+  sluice::cli::AddServeCommand(app, context, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -481,4 +481,139 @@ Result<std::optional<std::string>> MergeAppends(const std::string& base_location
   }
 }
 
+Result<json> ReadTableMetadata(const std::string& metadata_location) {
+  return ReadJsonFile(metadata_location);
+}
+
+namespace {
+
+// The snapshot a ref of the metadata points at, or null.
+json RefSnapshot(const json& metadata, const std::string& ref) {
+  if (metadata.contains("refs") && metadata["refs"].contains(ref)) {
+    return metadata["refs"][ref].value("snapshot-id", json());
+  }
+  if (ref == "main") {
+    auto current = CurrentSnapshotId(metadata);
+    return current ? json(*current) : json();
+  }
+  return json();
+}
+
+Status CheckRequirement(const json& metadata, const json& requirement) {
+  std::string type = requirement.value("type", "");
+  auto mismatch = [&](const std::string& what) {
+    return Conflict("requirement failed: ", type, ": ", what);
+  };
+  if (type == "assert-ref-snapshot-id") {
+    std::string ref = requirement.value("ref", "main");
+    json want = requirement.value("snapshot-id", json());
+    json have = RefSnapshot(metadata, ref);
+    if (want != have) {
+      return mismatch("ref '" + ref + "' is at " + have.dump() + ", expected " + want.dump());
+    }
+  } else if (type == "assert-table-uuid") {
+    if (requirement.value("uuid", "") != metadata.value("table-uuid", "")) return mismatch("table uuid differs");
+  } else if (type == "assert-create") {
+    return mismatch("the table already exists");
+  } else if (type == "assert-current-schema-id") {
+    if (requirement.value("current-schema-id", -1) != metadata.value("current-schema-id", 0)) {
+      return mismatch("the schema changed");
+    }
+  } else if (type == "assert-last-assigned-field-id") {
+    if (requirement.value("last-assigned-field-id", -1) != metadata.value("last-column-id", 0)) {
+      return mismatch("columns were added");
+    }
+  } else if (type == "assert-default-spec-id") {
+    if (requirement.value("default-spec-id", -1) != metadata.value("default-spec-id", 0)) {
+      return mismatch("the partition spec changed");
+    }
+  } else if (type == "assert-last-assigned-partition-id") {
+    if (requirement.value("last-assigned-partition-id", -1) != metadata.value("last-partition-id", 999)) {
+      return mismatch("partition fields were added");
+    }
+  } else if (type == "assert-default-sort-order-id") {
+    if (requirement.value("default-sort-order-id", -1) != metadata.value("default-sort-order-id", 0)) {
+      return mismatch("the sort order changed");
+    }
+  } else {
+    return InvalidInput("unknown commit requirement '", type, "'");
+  }
+  return Status::OK();
+}
+
+Status ApplyUpdate(json* metadata, const json& update, int* last_added_schema) {
+  std::string action = update.value("action", "");
+  json& m = *metadata;
+  int64_t now = NowMillis();
+  if (action == "add-snapshot") {
+    const json& snapshot = update.at("snapshot");
+    m["snapshots"].push_back(snapshot);
+    m["last-sequence-number"] = std::max(m.value("last-sequence-number", int64_t{0}),
+                                         snapshot.value("sequence-number", int64_t{0}));
+  } else if (action == "set-snapshot-ref") {
+    std::string name = update.at("ref-name");
+    int64_t id = update.at("snapshot-id");
+    json ref = {{"snapshot-id", id}, {"type", update.value("type", "branch")}};
+    for (const char* key : {"max-ref-age-ms", "max-snapshot-age-ms", "min-snapshots-to-keep"}) {
+      if (update.contains(key) && !update[key].is_null()) ref[key] = update[key];
+    }
+    m["refs"][name] = ref;
+    if (name == "main") {
+      m["current-snapshot-id"] = id;
+      m["snapshot-log"].push_back({{"snapshot-id", id}, {"timestamp-ms", now}});
+    }
+  } else if (action == "remove-snapshot-ref") {
+    m["refs"].erase(update.at("ref-name").get<std::string>());
+  } else if (action == "set-properties") {
+    for (const auto& [k, v] : update.at("updates").items()) m["properties"][k] = v;
+  } else if (action == "remove-properties") {
+    for (const auto& k : update.at("removals")) m["properties"].erase(k.get<std::string>());
+  } else if (action == "add-schema") {
+    json schema = update.at("schema");
+    int id = 0;
+    for (const auto& s : m["schemas"]) id = std::max(id, s.value("schema-id", 0) + 1);
+    schema["schema-id"] = id;
+    m["schemas"].push_back(schema);
+    int last = 0;
+    for (const auto& f : schema.value("fields", json::array())) last = std::max(last, f.value("id", 0));
+    m["last-column-id"] = std::max({m.value("last-column-id", 0), last, update.value("last-column-id", 0)});
+    *last_added_schema = id;
+  } else if (action == "set-current-schema") {
+    int id = update.at("schema-id");
+    m["current-schema-id"] = id == -1 ? *last_added_schema : id;
+  } else {
+    return InvalidInput("unsupported table update '", action, "'");
+  }
+  m["last-updated-ms"] = now;
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<std::string> CommitTableUpdates(const std::string& metadata_location, const json& requirements,
+                                       const json& updates) {
+  SLUICE_ASSIGN_OR_RAISE(json metadata, ReadJsonFile(metadata_location));
+  try {
+    for (const auto& requirement : requirements) {
+      SLUICE_RETURN_NOT_OK(CheckRequirement(metadata, requirement));
+    }
+    json previous = metadata;
+    int last_added_schema = metadata.value("current-schema-id", 0);
+    for (const auto& update : updates) {
+      SLUICE_RETURN_NOT_OK(ApplyUpdate(&metadata, update, &last_added_schema));
+    }
+    if (!metadata.contains("metadata-log")) metadata["metadata-log"] = json::array();
+    metadata["metadata-log"].push_back({{"metadata-file", metadata_location},
+                                        {"timestamp-ms", previous.value("last-updated-ms", int64_t{0})}});
+  } catch (const json::exception& e) {
+    return InvalidInput("malformed commit: ", e.what());
+  }
+  char prefix[16];
+  std::snprintf(prefix, sizeof(prefix), "%05d", MetadataVersion(metadata_location) + 1);
+  std::string location = metadata.at("location").get<std::string>() + "/metadata/" + prefix + "-" +
+                         NewUuid() + ".metadata.json";
+  SLUICE_RETURN_NOT_OK(WriteBytes(location, metadata.dump(2)));
+  return location;
+}
+
 }  // namespace sluice

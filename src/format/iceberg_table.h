@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <arrow/api.h>
+#include <nlohmann/json.hpp>
 
 #include "common/status.h"
 
@@ -82,6 +83,18 @@ Result<std::string> WriteTableSnapshot(const std::shared_ptr<arrow::Table>& data
 // metadata location. nullopt when the histories cannot be combined (a real conflict).
 Result<std::optional<std::string>> MergeAppends(const std::string& base, const std::string& ours,
                                                 const std::string& theirs);
+
+// The metadata JSON of a metadata file, as Iceberg clients expect it in LoadTable responses.
+Result<nlohmann::json> ReadTableMetadata(const std::string& metadata_location);
+
+// Applies an Iceberg REST commit (requirements, then updates) to the table state at
+// `metadata_location` and writes the new metadata file; returns its location. A failed
+// requirement is Conflict (HTTP 409); an unknown requirement or update is InvalidInput (400).
+// Supported updates: add-snapshot, set-snapshot-ref, remove-snapshot-ref, set-properties,
+// remove-properties, add-schema, set-current-schema.
+Result<std::string> CommitTableUpdates(const std::string& metadata_location,
+                                       const nlohmann::json& requirements,
+                                       const nlohmann::json& updates);
 
 // "file:///a/b" -> "/a/b"; plain paths are returned unchanged. InvalidInput for other schemes.
 Result<std::string> LocalPathFromUri(const std::string& uri);

@@ -1,0 +1,51 @@
+#include "server/http_server.h"
+
+#include <httplib.h>
+
+#include <mutex>
+
+#include "server/iceberg_rest.h"
+
+namespace sluice {
+
+Status ServeHttp(Lakehouse* lake, const std::string& host, int port,
+                 const std::function<void(int)>& on_ready) {
+  httplib::Server server;
+  IcebergRestCatalog catalog(lake);
+  // The catalog's SQLite connection serializes itself; table files are immutable. One
+  // request at a time keeps the lakehouse single-writer within this process.
+  std::mutex mutex;
+  auto handle = [&](const httplib::Request& req, httplib::Response& res) {
+    RestRequest request;
+    request.method = req.method;
+    request.path = req.path;
+    for (const auto& [key, value] : req.params) request.query[key] = value;
+    request.body = req.body;
+    RestResponse response;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      response = catalog.Handle(request);
+    }
+    res.status = response.status;
+    if (!response.body.is_null()) res.set_content(response.body.dump(), "application/json");
+  };
+  server.Get("/v1/.*", handle);
+  server.Post("/v1/.*", handle);
+  server.Delete("/v1/.*", handle);
+  server.Options("/v1/.*", handle);
+  server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (res.body.empty()) {
+      res.set_content(nlohmann::json{{"error", {{"message", "no route for " + req.path},
+                                                {"type", "NotFoundException"},
+                                                {"code", res.status}}}}.dump(),
+                      "application/json");
+    }
+  });
+  int bound = port == 0 ? server.bind_to_any_port(host) : (server.bind_to_port(host, port) ? port : -1);
+  if (bound < 0) return IOError("cannot listen on ", host, ":", port);
+  if (on_ready) on_ready(bound);
+  if (!server.listen_after_bind()) return IOError("server on ", host, ":", bound, " stopped");
+  return Status::OK();
+}
+
+}  // namespace sluice

@@ -1,0 +1,157 @@
+#include "server/iceberg_rest.h"
+
+#include <sstream>
+
+#include "format/iceberg_table.h"
+
+namespace sluice {
+namespace {
+
+using nlohmann::json;
+
+std::vector<std::string> Split(const std::string& path) {
+  std::vector<std::string> parts;
+  std::stringstream stream(path);
+  std::string part;
+  while (std::getline(stream, part, '/')) {
+    if (!part.empty()) parts.push_back(part);
+  }
+  return parts;
+}
+
+RestResponse ErrorResponse(const Status& status) {
+  int code = 500;
+  std::string type = "ServiceFailureException";
+  switch (KindOf(status)) {
+    case ErrorKind::kNotFound:
+      code = 404;
+      type = status.message().find("table") != std::string::npos ? "NoSuchTableException"
+             : status.message().find("namespace") != std::string::npos ? "NoSuchNamespaceException"
+                                                                       : "NotFoundException";
+      break;
+    case ErrorKind::kConflict:
+      code = 409;
+      type = "CommitFailedException";
+      break;
+    case ErrorKind::kAlreadyExists:
+      code = 409;
+      type = "AlreadyExistsException";
+      break;
+    case ErrorKind::kInvalidInput:
+      code = 400;
+      type = "BadRequestException";
+      break;
+    default:
+      break;
+  }
+  return {code, {{"error", {{"message", status.message()}, {"type", type}, {"code", code}}}}};
+}
+
+Status RequireNamespace(const ResolvedRef& ref, const std::string& ns) {
+  if (ref.tree.namespaces.count(ns)) return Status::OK();
+  for (const auto& [table, _] : ref.tree.tables) {
+    if (table.substr(0, table.find('.')) == ns) return Status::OK();
+  }
+  return NotFound("namespace '", ns, "' does not exist at '", ref.text, "'");
+}
+
+}  // namespace
+
+RestResponse IcebergRestCatalog::Handle(const RestRequest& request) {
+  try {
+    auto result = Route(request);
+    if (!result.ok()) return ErrorResponse(result.status());
+    return *result;
+  } catch (const std::exception& e) {
+    return ErrorResponse(InvalidInput("bad request: ", e.what()));
+  }
+}
+
+Result<RestResponse> IcebergRestCatalog::Route(const RestRequest& request) {
+  auto parts = Split(request.path);
+  if (parts.size() < 2 || parts[0] != "v1") return NotFound("no route for ", request.path);
+  if (parts[1] == "config" && parts.size() == 2) {
+    auto warehouse = request.query.find("warehouse");
+    std::string ref = warehouse != request.query.end() && !warehouse->second.empty() ? warehouse->second : "main";
+    SLUICE_RETURN_NOT_OK(lake_->catalog().Resolve(ref).status());
+    return RestResponse{200, {{"defaults", json::object()}, {"overrides", {{"prefix", ref}}}}};
+  }
+  SLUICE_ASSIGN_OR_RAISE(ResolvedRef ref, lake_->catalog().Resolve(parts[1]));
+  if (parts.size() < 3 || parts[2] != "namespaces") return NotFound("no route for ", request.path);
+  if (parts.size() == 3) {
+    if (request.method != "GET") return InvalidInput("namespaces are created with sluice namespace create");
+    std::set<std::string> names = ref.tree.namespaces;
+    for (const auto& [table, _] : ref.tree.tables) names.insert(table.substr(0, table.find('.')));
+    json out = json::array();
+    auto parent = request.query.find("parent");
+    if (parent == request.query.end() || parent->second.empty()) {
+      for (const auto& name : names) out.push_back(json::array({name}));
+    }
+    return RestResponse{200, {{"namespaces", out}}};
+  }
+  const std::string& ns = parts[3];
+  SLUICE_RETURN_NOT_OK(RequireNamespace(ref, ns));
+  if (parts.size() == 4) {
+    if (request.method == "HEAD") return RestResponse{204, nullptr};
+    return RestResponse{200, {{"namespace", json::array({ns})}, {"properties", json::object()}}};
+  }
+  if (parts[4] != "tables") return NotFound("no route for ", request.path);
+  if (parts.size() == 5) {
+    json identifiers = json::array();
+    for (const auto& [table, _] : ref.tree.tables) {
+      auto dot = table.find('.');
+      if (table.substr(0, dot) == ns) {
+        identifiers.push_back({{"namespace", json::array({ns})}, {"name", table.substr(dot + 1)}});
+      }
+    }
+    return RestResponse{200, {{"identifiers", identifiers}}};
+  }
+  std::string table = ns + "." + parts[5];
+  if (parts.size() != 6) return NotFound("no route for ", request.path);
+  if (request.method == "GET") return LoadTable(ref, table);
+  if (request.method == "HEAD") {
+    if (!ref.tree.tables.count(table)) return NotFound("table '", table, "' does not exist");
+    return RestResponse{204, nullptr};
+  }
+  if (request.method == "POST") return CommitTable(ref, table, json::parse(request.body));
+  return InvalidInput(request.method, " is not supported on tables here");
+}
+
+Result<RestResponse> IcebergRestCatalog::LoadTable(const ResolvedRef& ref, const std::string& table) {
+  auto it = ref.tree.tables.find(table);
+  if (it == ref.tree.tables.end()) {
+    return NotFound("table '", table, "' does not exist at '", ref.text, "'");
+  }
+  SLUICE_ASSIGN_OR_RAISE(json metadata, ReadTableMetadata(it->second));
+  return RestResponse{200, {{"metadata-location", it->second}, {"metadata", metadata},
+                            {"config", json::object()}}};
+}
+
+Result<RestResponse> IcebergRestCatalog::CommitTable(const ResolvedRef& ref, const std::string& table,
+                                                     const json& body) {
+  if (ref.branch.empty()) return InvalidInput("'", ref.text, "' is not a branch: commits need a branch");
+  if (Catalog::IsProtectedBranch(ref.branch)) {
+    return Conflict("branch '", ref.branch, "' is protected: commit to another branch and merge it");
+  }
+  auto it = ref.tree.tables.find(table);
+  if (it == ref.tree.tables.end()) return NotFound("table '", table, "' does not exist at '", ref.text, "'");
+  SLUICE_ASSIGN_OR_RAISE(std::string location,
+                         CommitTableUpdates(it->second, body.value("requirements", json::array()),
+                                            body.value("updates", json::array())));
+  std::string actions;
+  for (const auto& update : body.value("updates", json::array())) {
+    actions += (actions.empty() ? "" : ", ") + update.value("action", std::string("?"));
+  }
+  CommitRequest request;
+  request.branch = ref.branch;
+  request.changes[table] = location;
+  request.author = CurrentAuthor();
+  request.message = "iceberg commit to " + table + " (" + actions + ")";
+  request.properties["sluice.operation"] = "iceberg-rest";
+  request.expected_head = ref.commit.id;
+  SLUICE_RETURN_NOT_OK(lake_->catalog().CommitChanges(request).status());
+  SLUICE_ASSIGN_OR_RAISE(json metadata, ReadTableMetadata(location));
+  return RestResponse{200, {{"metadata-location", location}, {"metadata", metadata}}};
+}
+
+}  // namespace sluice
