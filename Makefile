@@ -19,9 +19,12 @@ build: setup
 demo: build
 	@examples/demo.sh
 
+# The catalog tests also run against a throwaway PostgreSQL (unix socket), stopped afterwards.
 test: build
-	@cd $(BUILD_DIR) && ctest --output-on-failure -j $$(nproc)
-	@.venv/bin/python -m pytest -q tests
+	@uri=$$(scripts/test_postgres.sh start) && trap 'scripts/test_postgres.sh stop' EXIT && \
+	  export SLUICE_TEST_POSTGRES="$$uri" && \
+	  (cd $(BUILD_DIR) && ctest --output-on-failure -j $$(nproc)) && \
+	  .venv/bin/python -m pytest -q tests
 
 bench: build
 	@bench/run_all.sh

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "catalog/postgres_db.h"
 #include "catalog/sqlite_db.h"
 #include "common/clock.h"
 #include "common/file_util.h"
@@ -17,7 +18,7 @@ using nlohmann::json;
 // The SQLite connection of one Catalog; one statement at a time per process.
 class Catalog::Store {
  public:
-  std::unique_ptr<SqliteDb> db;
+  std::unique_ptr<SqlConnection> db;
   std::mutex mutex;
 };
 
@@ -27,11 +28,12 @@ constexpr const char* kSchema = R"(
   CREATE TABLE IF NOT EXISTS trees (id TEXT PRIMARY KEY, body TEXT NOT NULL);
   CREATE TABLE IF NOT EXISTS commits (
     id TEXT PRIMARY KEY, parents TEXT NOT NULL, author TEXT NOT NULL, message TEXT NOT NULL,
-    timestamp_ms INTEGER NOT NULL, properties TEXT NOT NULL, tree_id TEXT NOT NULL);
+    timestamp_ms BIGINT NOT NULL, properties TEXT NOT NULL, tree_id TEXT NOT NULL);
   CREATE TABLE IF NOT EXISTS refs (
     name TEXT PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('branch', 'tag')),
     commit_id TEXT NOT NULL);
-  PRAGMA user_version = 1;
+  CREATE TABLE IF NOT EXISTS catalog_info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  INSERT INTO catalog_info (key, value) VALUES ('schema_version', '1') ON CONFLICT DO NOTHING;
 )";
 
 std::string Short(const std::string& id) { return id.substr(0, 12); }
@@ -41,12 +43,12 @@ Status RefNotFound(const std::string& ref) {
                   "list branches with: sluice branch ls (tags: sluice tag ls)");
 }
 
-// BEGIN IMMEDIATE takes the write lock up front, so a read-modify-write of a ref inside it
-// is a compare-and-swap against every other process.
+// The write transaction holds the catalog's writer lock from the start, so a
+// read-modify-write of a ref inside it is a compare-and-swap against every other process.
 class Transaction {
  public:
-  explicit Transaction(SqliteDb* db) : db_(db) {}
-  Status Begin() { return db_->Exec("BEGIN IMMEDIATE"); }
+  explicit Transaction(SqlConnection* db) : db_(db) {}
+  Status Begin() { return db_->BeginWrite(); }
   Status Commit() {
     SLUICE_RETURN_NOT_OK(db_->Exec("COMMIT"));
     done_ = true;
@@ -57,7 +59,7 @@ class Transaction {
   }
 
  private:
-  SqliteDb* db_;
+  SqlConnection* db_;
   bool done_ = false;
 };
 
@@ -65,15 +67,15 @@ json TreeJson(const Tree& tree) {
   return {{"tables", tree.tables}, {"namespaces", tree.namespaces}};
 }
 
-Result<std::string> PutTree(SqliteDb* db, const Tree& tree) {
+Result<std::string> PutTree(SqlConnection* db, const Tree& tree) {
   std::string body = TreeJson(tree).dump();
   std::string id = Sha256Hex(body);
-  SLUICE_ASSIGN_OR_RAISE(auto stmt, db->Prepare("INSERT OR IGNORE INTO trees (id, body) VALUES (?, ?)"));
+  SLUICE_ASSIGN_OR_RAISE(auto stmt, db->Prepare("INSERT INTO trees (id, body) VALUES (?, ?) ON CONFLICT DO NOTHING"));
   SLUICE_RETURN_NOT_OK(stmt->Bind(1, id).Bind(2, body).Run());
   return id;
 }
 
-Result<Tree> LoadTree(SqliteDb* db, const std::string& id) {
+Result<Tree> LoadTree(SqlConnection* db, const std::string& id) {
   SLUICE_ASSIGN_OR_RAISE(auto stmt, db->Prepare("SELECT body FROM trees WHERE id = ?"));
   stmt->Bind(1, id);
   SLUICE_ASSIGN_OR_RAISE(bool row, stmt->Step());
@@ -85,14 +87,14 @@ Result<Tree> LoadTree(SqliteDb* db, const std::string& id) {
   return tree;
 }
 
-Result<Commit> PutCommit(SqliteDb* db, Commit commit) {
+Result<Commit> PutCommit(SqlConnection* db, Commit commit) {
   json content = {{"parents", commit.parents},     {"author", commit.author},
                   {"message", commit.message},     {"timestamp_ms", commit.timestamp_ms},
                   {"properties", commit.properties}, {"tree_id", commit.tree_id}};
   commit.id = Sha256Hex(content.dump());
   SLUICE_ASSIGN_OR_RAISE(auto stmt, db->Prepare(
-      "INSERT OR IGNORE INTO commits (id, parents, author, message, timestamp_ms, properties, tree_id) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?)"));
+      "INSERT INTO commits (id, parents, author, message, timestamp_ms, properties, tree_id) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"));
   SLUICE_RETURN_NOT_OK(stmt->Bind(1, commit.id)
                            .Bind(2, json(commit.parents).dump())
                            .Bind(3, commit.author)
@@ -104,7 +106,7 @@ Result<Commit> PutCommit(SqliteDb* db, Commit commit) {
   return commit;
 }
 
-Commit CommitFromRow(const SqliteStatement& row) {
+Commit CommitFromRow(const SqlStatement& row) {
   Commit commit;
   commit.id = row.Text(0);
   commit.parents = json::parse(row.Text(1)).get<std::vector<std::string>>();
@@ -119,7 +121,7 @@ Commit CommitFromRow(const SqliteStatement& row) {
 constexpr const char* kCommitColumns =
     "SELECT id, parents, author, message, timestamp_ms, properties, tree_id FROM commits ";
 
-Result<Commit> LoadCommit(SqliteDb* db, const std::string& id) {
+Result<Commit> LoadCommit(SqlConnection* db, const std::string& id) {
   SLUICE_ASSIGN_OR_RAISE(auto stmt, db->Prepare(std::string(kCommitColumns) + "WHERE id = ?"));
   stmt->Bind(1, id);
   SLUICE_ASSIGN_OR_RAISE(bool row, stmt->Step());
@@ -128,7 +130,7 @@ Result<Commit> LoadCommit(SqliteDb* db, const std::string& id) {
 }
 
 // A commit by a unique prefix of its id (at least 6 hex characters).
-Result<Commit> FindCommit(SqliteDb* db, const std::string& prefix, const std::string& ref_text) {
+Result<Commit> FindCommit(SqlConnection* db, const std::string& prefix, const std::string& ref_text) {
   if (prefix.size() < 6 || prefix.size() > 64 ||
       prefix.find_first_not_of("0123456789abcdef") != std::string::npos) {
     return InvalidInput("ref '", ref_text, "': '", prefix,
@@ -145,7 +147,7 @@ Result<Commit> FindCommit(SqliteDb* db, const std::string& prefix, const std::st
   return commit;
 }
 
-Result<std::optional<Ref>> LoadRef(SqliteDb* db, const std::string& name) {
+Result<std::optional<Ref>> LoadRef(SqlConnection* db, const std::string& name) {
   SLUICE_ASSIGN_OR_RAISE(auto stmt, db->Prepare("SELECT name, kind, commit_id FROM refs WHERE name = ?"));
   stmt->Bind(1, name);
   SLUICE_ASSIGN_OR_RAISE(bool row, stmt->Step());
@@ -157,7 +159,7 @@ Result<std::optional<Ref>> LoadRef(SqliteDb* db, const std::string& name) {
   return std::optional<Ref>(ref);
 }
 
-Result<Ref> LoadBranch(SqliteDb* db, const std::string& name) {
+Result<Ref> LoadBranch(SqlConnection* db, const std::string& name) {
   SLUICE_ASSIGN_OR_RAISE(auto ref, LoadRef(db, name));
   if (!ref) {
     return WithHint(NotFound("branch '", name, "' not found"), "list branches with: sluice branch ls");
@@ -166,14 +168,14 @@ Result<Ref> LoadBranch(SqliteDb* db, const std::string& name) {
   return *ref;
 }
 
-Status InsertRef(SqliteDb* db, const std::string& name, RefKind kind, const std::string& commit) {
+Status InsertRef(SqlConnection* db, const std::string& name, RefKind kind, const std::string& commit) {
   SLUICE_ASSIGN_OR_RAISE(auto stmt, db->Prepare("INSERT INTO refs (name, kind, commit_id) VALUES (?, ?, ?)"));
   return stmt->Bind(1, name).Bind(2, std::string(kind == RefKind::kTag ? "tag" : "branch"))
       .Bind(3, commit).Run();
 }
 
 // Moves a branch from `expected` to `commit`; Conflict when it is no longer at `expected`.
-Status MoveBranch(SqliteDb* db, const std::string& name, const std::string& expected,
+Status MoveBranch(SqlConnection* db, const std::string& name, const std::string& expected,
                   const std::string& commit) {
   SLUICE_ASSIGN_OR_RAISE(auto stmt, db->Prepare(
       "UPDATE refs SET commit_id = ? WHERE name = ? AND kind = 'branch' AND commit_id = ?"));
@@ -183,7 +185,7 @@ Status MoveBranch(SqliteDb* db, const std::string& name, const std::string& expe
 }
 
 // Every ancestor of `id` (itself included), nearest first (breadth-first over all parents).
-Result<std::vector<std::string>> Ancestors(SqliteDb* db, const std::string& id) {
+Result<std::vector<std::string>> Ancestors(SqlConnection* db, const std::string& id) {
   std::vector<std::string> order;
   std::set<std::string> seen{id};
   std::deque<std::string> queue{id};
@@ -214,7 +216,7 @@ Status CheckRefName(const std::string& name, const char* what) {
   return Status::OK();
 }
 
-Result<ResolvedRef> ResolveLocked(SqliteDb* db, const std::string& text) {
+Result<ResolvedRef> ResolveLocked(SqlConnection* db, const std::string& text) {
   ResolvedRef out;
   out.text = text;
   auto at = text.find('@');
@@ -239,7 +241,7 @@ Result<ResolvedRef> ResolveLocked(SqliteDb* db, const std::string& text) {
   return out;
 }
 
-Result<Commit> NewCommit(SqliteDb* db, const Tree& tree, std::vector<std::string> parents,
+Result<Commit> NewCommit(SqlConnection* db, const Tree& tree, std::vector<std::string> parents,
                          const std::string& author, const std::string& message,
                          std::map<std::string, std::string> properties) {
   Commit commit;
@@ -259,9 +261,27 @@ Catalog::~Catalog() = default;
 
 Result<std::unique_ptr<Catalog>> Catalog::Open(const std::string& home) {
   SLUICE_RETURN_NOT_OK(MakeDirs(home));
+  SLUICE_ASSIGN_OR_RAISE(auto db, SqliteDb::Open(home + "/catalog.db"));
+  return OpenOn(std::move(db));
+}
+
+Result<std::unique_ptr<Catalog>> Catalog::OpenUri(const std::string& uri) {
+  if (uri.rfind("postgresql://", 0) == 0 || uri.rfind("postgres://", 0) == 0) {
+    SLUICE_ASSIGN_OR_RAISE(auto db, PostgresDb::Open(uri));
+    return OpenOn(std::move(db));
+  }
+  if (uri.rfind("sqlite://", 0) == 0) {
+    SLUICE_ASSIGN_OR_RAISE(auto db, SqliteDb::Open(uri.substr(9)));
+    return OpenOn(std::move(db));
+  }
+  return WithHint(InvalidInput("unsupported catalog '", uri, "'"),
+                  "use postgresql://user@host/db or sqlite:///path/catalog.db");
+}
+
+Result<std::unique_ptr<Catalog>> Catalog::OpenOn(std::unique_ptr<SqlConnection> connection) {
   auto store = std::make_unique<Store>();
-  SLUICE_ASSIGN_OR_RAISE(store->db, SqliteDb::Open(home + "/catalog.db"));
-  SqliteDb* db = store->db.get();
+  store->db = std::move(connection);
+  SqlConnection* db = store->db.get();
   Transaction txn(db);
   SLUICE_RETURN_NOT_OK(txn.Begin());
   SLUICE_RETURN_NOT_OK(db->Exec(kSchema));
@@ -287,7 +307,7 @@ Result<Commit> Catalog::GetCommit(const std::string& id) const {
 Status Catalog::CreateBranch(const std::string& name, const std::string& from_ref) {
   SLUICE_RETURN_NOT_OK(CheckRefName(name, "branch"));
   std::lock_guard<std::mutex> lock(store_->mutex);
-  SqliteDb* db = store_->db.get();
+  SqlConnection* db = store_->db.get();
   Transaction txn(db);
   SLUICE_RETURN_NOT_OK(txn.Begin());
   SLUICE_ASSIGN_OR_RAISE(auto existing, LoadRef(db, name));
@@ -303,7 +323,7 @@ Status Catalog::CreateBranch(const std::string& name, const std::string& from_re
 Status Catalog::DeleteBranch(const std::string& name) {
   if (IsProtectedBranch(name)) return InvalidInput("branch '", name, "' cannot be deleted");
   std::lock_guard<std::mutex> lock(store_->mutex);
-  SqliteDb* db = store_->db.get();
+  SqlConnection* db = store_->db.get();
   SLUICE_RETURN_NOT_OK(LoadBranch(db, name).status());
   SLUICE_ASSIGN_OR_RAISE(auto stmt, db->Prepare("DELETE FROM refs WHERE name = ? AND kind = 'branch'"));
   return stmt->Bind(1, name).Run();
@@ -313,7 +333,7 @@ Status Catalog::RenameBranch(const std::string& from, const std::string& to) {
   if (IsProtectedBranch(from)) return InvalidInput("branch '", from, "' cannot be renamed");
   SLUICE_RETURN_NOT_OK(CheckRefName(to, "branch"));
   std::lock_guard<std::mutex> lock(store_->mutex);
-  SqliteDb* db = store_->db.get();
+  SqlConnection* db = store_->db.get();
   Transaction txn(db);
   SLUICE_RETURN_NOT_OK(txn.Begin());
   SLUICE_RETURN_NOT_OK(LoadBranch(db, from).status());
@@ -325,14 +345,15 @@ Status Catalog::RenameBranch(const std::string& from, const std::string& to) {
 }
 
 namespace {
-Result<std::vector<Ref>> ListRefs(SqliteDb* db, const char* kind, const std::string& contains) {
+Result<std::vector<Ref>> ListRefs(SqlConnection* db, const char* kind, const std::string& contains) {
   SLUICE_ASSIGN_OR_RAISE(auto stmt, db->Prepare(
-      "SELECT name, commit_id FROM refs WHERE kind = ? AND instr(name, ?) > 0 ORDER BY name"));
-  stmt->Bind(1, std::string(kind)).Bind(2, contains);
+      "SELECT name, commit_id FROM refs WHERE kind = ? ORDER BY name"));
+  stmt->Bind(1, std::string(kind));
   std::vector<Ref> refs;
   while (true) {
     SLUICE_ASSIGN_OR_RAISE(bool row, stmt->Step());
     if (!row) break;
+    if (stmt->Text(0).find(contains) == std::string::npos) continue;
     refs.push_back({stmt->Text(0), std::string(kind) == "tag" ? RefKind::kTag : RefKind::kBranch,
                     stmt->Text(1)});
   }
@@ -348,7 +369,7 @@ Result<std::vector<Ref>> Catalog::ListBranches(const std::string& contains) cons
 Status Catalog::CreateTag(const std::string& name, const std::string& from_ref) {
   SLUICE_RETURN_NOT_OK(CheckRefName(name, "tag"));
   std::lock_guard<std::mutex> lock(store_->mutex);
-  SqliteDb* db = store_->db.get();
+  SqlConnection* db = store_->db.get();
   Transaction txn(db);
   SLUICE_RETURN_NOT_OK(txn.Begin());
   SLUICE_ASSIGN_OR_RAISE(auto existing, LoadRef(db, name));
@@ -360,7 +381,7 @@ Status Catalog::CreateTag(const std::string& name, const std::string& from_ref) 
 
 Status Catalog::DeleteTag(const std::string& name) {
   std::lock_guard<std::mutex> lock(store_->mutex);
-  SqliteDb* db = store_->db.get();
+  SqlConnection* db = store_->db.get();
   SLUICE_ASSIGN_OR_RAISE(auto ref, LoadRef(db, name));
   if (!ref || ref->kind != RefKind::kTag) return NotFound("tag '", name, "' not found");
   SLUICE_ASSIGN_OR_RAISE(auto stmt, db->Prepare("DELETE FROM refs WHERE name = ? AND kind = 'tag'"));
@@ -381,7 +402,7 @@ Result<Ref> Catalog::GetRef(const std::string& name) const {
 
 Result<Commit> Catalog::CommitChanges(const CommitRequest& request) {
   std::lock_guard<std::mutex> lock(store_->mutex);
-  SqliteDb* db = store_->db.get();
+  SqlConnection* db = store_->db.get();
   Transaction txn(db);
   SLUICE_RETURN_NOT_OK(txn.Begin());
   SLUICE_ASSIGN_OR_RAISE(Ref branch, LoadBranch(db, request.branch));
@@ -439,7 +460,7 @@ Result<MergeResult> Catalog::Merge(const std::string& source_ref, const std::str
                                    const std::string& author, const std::string& message,
                                    const TableMerger& merger) {
   std::lock_guard<std::mutex> lock(store_->mutex);
-  SqliteDb* db = store_->db.get();
+  SqlConnection* db = store_->db.get();
   Transaction txn(db);
   SLUICE_RETURN_NOT_OK(txn.Begin());
   SLUICE_ASSIGN_OR_RAISE(ResolvedRef source, ResolveLocked(db, source_ref));
@@ -523,7 +544,7 @@ Result<MergeResult> Catalog::Merge(const std::string& source_ref, const std::str
 Status Catalog::RenameTag(const std::string& from, const std::string& to) {
   SLUICE_RETURN_NOT_OK(CheckRefName(to, "tag"));
   std::lock_guard<std::mutex> lock(store_->mutex);
-  SqliteDb* db = store_->db.get();
+  SqlConnection* db = store_->db.get();
   Transaction txn(db);
   SLUICE_RETURN_NOT_OK(txn.Begin());
   SLUICE_ASSIGN_OR_RAISE(auto ref, LoadRef(db, from));
@@ -537,7 +558,7 @@ Status Catalog::RenameTag(const std::string& from, const std::string& to) {
 
 Result<std::vector<TableDiff>> Catalog::Diff(const std::string& from_ref, const std::string& to_ref) const {
   std::lock_guard<std::mutex> lock(store_->mutex);
-  SqliteDb* db = store_->db.get();
+  SqlConnection* db = store_->db.get();
   SLUICE_ASSIGN_OR_RAISE(ResolvedRef from, ResolveLocked(db, from_ref));
   SLUICE_ASSIGN_OR_RAISE(ResolvedRef to, ResolveLocked(db, to_ref));
   std::set<std::string> tables;
@@ -560,7 +581,7 @@ Result<std::vector<TableDiff>> Catalog::Diff(const std::string& from_ref, const 
 
 Result<std::vector<Commit>> Catalog::Log(const std::string& ref, size_t limit) const {
   std::lock_guard<std::mutex> lock(store_->mutex);
-  SqliteDb* db = store_->db.get();
+  SqlConnection* db = store_->db.get();
   SLUICE_ASSIGN_OR_RAISE(ResolvedRef resolved, ResolveLocked(db, ref));
   std::vector<Commit> out{resolved.commit};
   while ((limit == 0 || out.size() < limit) && !out.back().parents.empty()) {

@@ -17,6 +17,8 @@
 
 namespace sluice {
 
+class SqlConnection;
+
 // The state a commit names: tables and namespaces.
 struct Tree {
   std::map<std::string, std::string> tables;  // "ns.table" -> metadata location
@@ -95,6 +97,9 @@ class Catalog {
  public:
   // Opens <home>/catalog.db, creating it with branch "main" at an empty root commit.
   static Result<std::unique_ptr<Catalog>> Open(const std::string& home);
+  // Opens a catalog by URI: "postgresql://..." (shared, several machines) or
+  // "sqlite:///path/catalog.db". Created on first use like Open.
+  static Result<std::unique_ptr<Catalog>> OpenUri(const std::string& uri);
   ~Catalog();
 
   // NotFound naming the ref (with a hint listing how to see branches) when unknown.
@@ -141,6 +146,7 @@ class Catalog {
  private:
   class Store;
   explicit Catalog(std::unique_ptr<Store> store);
+  static Result<std::unique_ptr<Catalog>> OpenOn(std::unique_ptr<SqlConnection> connection);
   std::unique_ptr<Store> store_;
 };
 

@@ -6,6 +6,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
+#include <cstdlib>
+#include <functional>
 #include <thread>
 
 #include "common/file_util.h"
@@ -15,15 +19,39 @@
 namespace sluice {
 namespace {
 
-class CatalogTest : public ::testing::Test {
+// Every test runs against both stores: SQLite in a temporary data home, and PostgreSQL in
+// a fresh database of the server `make test` starts (SLUICE_TEST_POSTGRES).
+class CatalogTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     home_ = "/tmp/sluice-catalog-test-" + NewShortId(8);
-    ASSERT_OK_AND_ASSIGN(catalog_, Catalog::Open(home_));
+    if (GetParam() == "postgres") {
+      const char* server = std::getenv("SLUICE_TEST_POSTGRES");
+      if (!server || !*server) GTEST_SKIP() << "SLUICE_TEST_POSTGRES is not set (make test sets it)";
+      server_ = server;
+      database_ = "catalog_" + NewShortId(10);
+      ASSERT_OK(AdminCommand("CREATE DATABASE " + database_));
+      uri_ = server_;
+      uri_.replace(uri_.find("/postgres?"), 10, "/" + database_ + "?");
+    }
+    ASSERT_OK_AND_ASSIGN(catalog_, OpenCatalog());
   }
   void TearDown() override {
     catalog_.reset();
+    if (!database_.empty()) ASSERT_OK(AdminCommand("DROP DATABASE " + database_ + " WITH (FORCE)"));
     ASSERT_OK(RemoveAll(home_));
+  }
+  Result<std::unique_ptr<Catalog>> OpenCatalog() const {
+    return GetParam() == "postgres" ? Catalog::OpenUri(uri_) : Catalog::Open(home_);
+  }
+  Status AdminCommand(const std::string& sql) {
+    PGconn* conn = PQconnectdb(server_.c_str());
+    PGresult* result = PQexec(conn, sql.c_str());
+    bool ok = PQresultStatus(result) == PGRES_COMMAND_OK;
+    std::string message = PQerrorMessage(conn);
+    PQclear(result);
+    PQfinish(conn);
+    return ok ? Status::OK() : IOError(sql, ": ", message);
   }
   Result<Commit> Put(const std::string& branch, const std::string& table, const std::string& location) {
     CommitRequest request;
@@ -33,11 +61,11 @@ class CatalogTest : public ::testing::Test {
     request.message = "put " + table;
     return catalog_->CommitChanges(request);
   }
-  std::string home_;
+  std::string home_, server_, database_, uri_;
   std::unique_ptr<Catalog> catalog_;
 };
 
-TEST_F(CatalogTest, AFreshCatalogHasMainAtAnEmptyRoot) {
+TEST_P(CatalogTest, AFreshCatalogHasMainAtAnEmptyRoot) {
   ASSERT_OK_AND_ASSIGN(ResolvedRef main, catalog_->Resolve("main"));
   EXPECT_EQ(main.branch, "main");
   EXPECT_TRUE(main.tree.tables.empty());
@@ -45,12 +73,12 @@ TEST_F(CatalogTest, AFreshCatalogHasMainAtAnEmptyRoot) {
   ASSERT_OK_AND_ASSIGN(auto branches, catalog_->ListBranches());
   ASSERT_EQ(branches.size(), 1u);
   // Reopening finds the same state.
-  ASSERT_OK_AND_ASSIGN(auto again, Catalog::Open(home_));
+  ASSERT_OK_AND_ASSIGN(auto again, OpenCatalog());
   ASSERT_OK_AND_ASSIGN(ResolvedRef main2, again->Resolve("main"));
   EXPECT_EQ(main2.commit.id, main.commit.id);
 }
 
-TEST_F(CatalogTest, BranchesAndTags) {
+TEST_P(CatalogTest, BranchesAndTags) {
   ASSERT_OK(catalog_->CreateBranch("alice.dev", "main"));
   EXPECT_EQ(KindOf(catalog_->CreateBranch("alice.dev", "main")), ErrorKind::kAlreadyExists);
   EXPECT_EQ(KindOf(catalog_->CreateBranch("bad name", "main")), ErrorKind::kInvalidInput);
@@ -77,7 +105,7 @@ TEST_F(CatalogTest, BranchesAndTags) {
   EXPECT_FALSE(catalog_->Resolve("v1").ok());
 }
 
-TEST_F(CatalogTest, CommitsLogAndTimeTravel) {
+TEST_P(CatalogTest, CommitsLogAndTimeTravel) {
   ASSERT_OK(catalog_->CreateBranch("dev", "main"));
   ASSERT_OK_AND_ASSIGN(Commit first, Put("dev", "ns.a", "file:///a/1"));
   ASSERT_OK_AND_ASSIGN(Commit second, Put("dev", "ns.a", "file:///a/2"));
@@ -103,7 +131,7 @@ TEST_F(CatalogTest, CommitsLogAndTimeTravel) {
   EXPECT_EQ(KindOf(catalog_->CommitChanges(drop).status()), ErrorKind::kNotFound);
 }
 
-TEST_F(CatalogTest, AStaleHeadRebasesDisjointChangesAndRejectsOverlappingOnes) {
+TEST_P(CatalogTest, AStaleHeadRebasesDisjointChangesAndRejectsOverlappingOnes) {
   ASSERT_OK(catalog_->CreateBranch("dev", "main"));
   ASSERT_OK_AND_ASSIGN(ResolvedRef head, catalog_->Resolve("dev"));
   ASSERT_OK(Put("dev", "ns.a", "file:///a").status());
@@ -127,7 +155,7 @@ TEST_F(CatalogTest, AStaleHeadRebasesDisjointChangesAndRejectsOverlappingOnes) {
   EXPECT_EQ(after.tree.tables.at("ns.a"), "file:///a");
 }
 
-TEST_F(CatalogTest, NamespacesDiffAndTagRename) {
+TEST_P(CatalogTest, NamespacesDiffAndTagRename) {
   ASSERT_OK(catalog_->CreateBranch("dev", "main"));
   CommitRequest create;
   create.branch = "dev";
@@ -150,7 +178,7 @@ TEST_F(CatalogTest, NamespacesDiffAndTagRename) {
   ASSERT_OK(catalog_->Resolve("v2").status());
 }
 
-TEST_F(CatalogTest, IdenticalTreesAreStoredOnceAndBranchesCopyNothing) {
+TEST_P(CatalogTest, IdenticalTreesAreStoredOnceAndBranchesCopyNothing) {
   ASSERT_OK(catalog_->CreateBranch("a", "main"));
   ASSERT_OK(catalog_->CreateBranch("b", "main"));
   ASSERT_OK_AND_ASSIGN(Commit on_a, Put("a", "ns.t", "file:///same"));
@@ -161,9 +189,9 @@ TEST_F(CatalogTest, IdenticalTreesAreStoredOnceAndBranchesCopyNothing) {
   EXPECT_EQ(c.commit.id, on_a.id);
 }
 
-TEST_F(CatalogTest, ConcurrentWritersFromTwoConnectionsLoseNothing) {
+TEST_P(CatalogTest, ConcurrentWritersFromTwoConnectionsLoseNothing) {
   ASSERT_OK(catalog_->CreateBranch("dev", "main"));
-  ASSERT_OK_AND_ASSIGN(auto other, Catalog::Open(home_));
+  ASSERT_OK_AND_ASSIGN(auto other, OpenCatalog());
   constexpr int kCommits = 40;
   auto writer = [&](Catalog* catalog, const std::string& prefix) {
     for (int i = 0; i < kCommits; ++i) {
@@ -185,13 +213,13 @@ TEST_F(CatalogTest, ConcurrentWritersFromTwoConnectionsLoseNothing) {
 // Several processes commit on one branch, each reading the head first (as runs and imports
 // do). With disjoint tables every commit lands, rebased when it lost a race; with one shared
 // table some fail with a conflict, and exactly the ones that succeeded are in the history.
-void ConcurrentProcesses(const std::string& home, bool overlapping, int processes, int commits,
+void ConcurrentProcesses(const std::function<Result<std::unique_ptr<Catalog>>()>& open, bool overlapping, int processes, int commits,
                          int* succeeded, size_t* log_size) {
   std::vector<pid_t> children;
   for (int p = 0; p < processes; ++p) {
     pid_t pid = fork();
     if (pid == 0) {
-      auto catalog = Catalog::Open(home);
+      auto catalog = open();
       if (!catalog.ok()) _exit(255);
       int ok = 0;
       for (int i = 0; i < commits; ++i) {
@@ -222,39 +250,39 @@ void ConcurrentProcesses(const std::string& home, bool overlapping, int processe
     ASSERT_LE(WEXITSTATUS(status), commits) << "child failed with " << WEXITSTATUS(status);
     *succeeded += WEXITSTATUS(status);
   }
-  auto catalog = Catalog::Open(home);
+  auto catalog = open();
   ASSERT_TRUE(catalog.ok());
   auto log = (*catalog)->Log("dev");
   ASSERT_TRUE(log.ok());
   *log_size = log->size();
 }
 
-TEST_F(CatalogTest, EightProcessesOnDisjointTablesLoseNoCommit) {
+TEST_P(CatalogTest, EightProcessesOnDisjointTablesLoseNoCommit) {
   ASSERT_OK(catalog_->CreateBranch("dev", "main"));
   int succeeded = 0;
   size_t log_size = 0;
-  ConcurrentProcesses(home_, false, 8, 200, &succeeded, &log_size);
+  ConcurrentProcesses([this] { return OpenCatalog(); }, false, 8, 200, &succeeded, &log_size);
   EXPECT_EQ(succeeded, 8 * 200);
   EXPECT_EQ(log_size, 8u * 200 + 1);
   ASSERT_OK_AND_ASSIGN(ResolvedRef dev, catalog_->Resolve("dev"));
   for (int p = 0; p < 8; ++p) EXPECT_EQ(dev.tree.tables.at("ns.p" + std::to_string(p)), "file:///" + std::to_string(p) + "/199");
 }
 
-TEST_F(CatalogTest, EightProcessesOnOneTableConflictButKeepHistoryComplete) {
+TEST_P(CatalogTest, EightProcessesOnOneTableConflictButKeepHistoryComplete) {
   ASSERT_OK(catalog_->CreateBranch("dev", "main"));
   int succeeded = 0;
   size_t log_size = 0;
-  ConcurrentProcesses(home_, true, 8, 200, &succeeded, &log_size);
+  ConcurrentProcesses([this] { return OpenCatalog(); }, true, 8, 200, &succeeded, &log_size);
   EXPECT_GE(succeeded, 200);  // at least one writer wins each round
   EXPECT_EQ(log_size, static_cast<size_t>(succeeded) + 1);
 }
 
-TEST_F(CatalogTest, AWriterKilledAtAnyPointLeavesTheCatalogConsistent) {
+TEST_P(CatalogTest, AWriterKilledAtAnyPointLeavesTheCatalogConsistent) {
   ASSERT_OK(catalog_->CreateBranch("dev", "main"));
   for (int round = 0; round < 10; ++round) {
     pid_t pid = fork();
     if (pid == 0) {
-      auto catalog = Catalog::Open(home_);
+      auto catalog = OpenCatalog();
       if (!catalog.ok()) _exit(1);
       for (int i = 0;; ++i) {
         CommitRequest request;
@@ -267,7 +295,7 @@ TEST_F(CatalogTest, AWriterKilledAtAnyPointLeavesTheCatalogConsistent) {
     kill(pid, SIGKILL);
     int status = 0;
     waitpid(pid, &status, 0);
-    ASSERT_OK_AND_ASSIGN(auto reopened, Catalog::Open(home_));
+    ASSERT_OK_AND_ASSIGN(auto reopened, OpenCatalog());
     ASSERT_OK_AND_ASSIGN(auto log, reopened->Log("dev"));
     for (const auto& commit : log) {
       ASSERT_OK(reopened->Resolve("@" + commit.id).status());
@@ -276,7 +304,7 @@ TEST_F(CatalogTest, AWriterKilledAtAnyPointLeavesTheCatalogConsistent) {
   }
 }
 
-TEST_F(CatalogTest, MergeFastForwardNoOpThreeWayAndConflict) {
+TEST_P(CatalogTest, MergeFastForwardNoOpThreeWayAndConflict) {
   ASSERT_OK(catalog_->CreateBranch("dev", "main"));
   ASSERT_OK(Put("dev", "ns.a", "file:///a1").status());
   ASSERT_OK_AND_ASSIGN(MergeResult ff, catalog_->Merge("dev", "main", "tester", "ff"));
@@ -303,6 +331,9 @@ TEST_F(CatalogTest, MergeFastForwardNoOpThreeWayAndConflict) {
   ASSERT_OK_AND_ASSIGN(ResolvedRef after, catalog_->Resolve("dev"));
   EXPECT_EQ(after.commit.id, before.commit.id);
 }
+
+INSTANTIATE_TEST_SUITE_P(Stores, CatalogTest, ::testing::Values("sqlite", "postgres"),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
 }  // namespace sluice

@@ -1,41 +1,43 @@
 #include "catalog/sqlite_db.h"
 
 namespace sluice {
+namespace {
 
-SqliteStatement& SqliteStatement::Bind(int index, const std::string& value) {
-  sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT);
-  return *this;
-}
+class SqliteStatement : public SqlStatement {
+ public:
+  SqliteStatement(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  ~SqliteStatement() override { sqlite3_finalize(stmt_); }
 
-SqliteStatement& SqliteStatement::Bind(int index, int64_t value) {
-  sqlite3_bind_int64(stmt_, index, value);
-  return *this;
-}
-
-Result<bool> SqliteStatement::Step() {
-  int rc = sqlite3_step(stmt_);
-  if (rc == SQLITE_ROW) return true;
-  if (rc == SQLITE_DONE) return false;
-  if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {
-    return Conflict("catalog is busy (another process holds it): ", sqlite3_errmsg(db_));
+  SqlStatement& Bind(int index, const std::string& value) override {
+    sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT);
+    return *this;
   }
-  return IOError("catalog: ", sqlite3_errmsg(db_), " in: ", sqlite3_sql(stmt_));
-}
-
-Status SqliteStatement::Run() {
-  while (true) {
-    SLUICE_ASSIGN_OR_RAISE(bool row, Step());
-    if (!row) return Status::OK();
+  SqlStatement& Bind(int index, int64_t value) override {
+    sqlite3_bind_int64(stmt_, index, value);
+    return *this;
   }
-}
+  Result<bool> Step() override {
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {
+      return Conflict("catalog is busy (another process holds it): ", sqlite3_errmsg(db_));
+    }
+    return IOError("catalog: ", sqlite3_errmsg(db_), " in: ", sqlite3_sql(stmt_));
+  }
+  std::string Text(int column) const override {
+    const unsigned char* text = sqlite3_column_text(stmt_, column);
+    return text ? std::string(reinterpret_cast<const char*>(text), sqlite3_column_bytes(stmt_, column))
+                : std::string();
+  }
+  int64_t Int(int column) const override { return sqlite3_column_int64(stmt_, column); }
 
-std::string SqliteStatement::Text(int column) const {
-  const unsigned char* text = sqlite3_column_text(stmt_, column);
-  return text ? std::string(reinterpret_cast<const char*>(text), sqlite3_column_bytes(stmt_, column))
-              : std::string();
-}
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_;
+};
 
-int64_t SqliteStatement::Int(int column) const { return sqlite3_column_int64(stmt_, column); }
+}  // namespace
 
 Result<std::unique_ptr<SqliteDb>> SqliteDb::Open(const std::string& path) {
   sqlite3* db = nullptr;
@@ -67,12 +69,12 @@ Status SqliteDb::Exec(const std::string& sql) {
   return Status::OK();
 }
 
-Result<std::unique_ptr<SqliteStatement>> SqliteDb::Prepare(const std::string& sql) {
+Result<std::unique_ptr<SqlStatement>> SqliteDb::Prepare(const std::string& sql) {
   sqlite3_stmt* stmt = nullptr;
   if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
     return Internal("catalog: cannot prepare '", sql, "': ", sqlite3_errmsg(db_));
   }
-  return std::make_unique<SqliteStatement>(db_, stmt);
+  return std::unique_ptr<SqlStatement>(new SqliteStatement(db_, stmt));
 }
 
 }  // namespace sluice

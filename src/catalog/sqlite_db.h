@@ -1,50 +1,27 @@
-// A small RAII layer over SQLite: a connection, prepared statements with positional binds,
-// and transactions. Errors carry SQLite's message and the statement.
+// The embedded catalog database: SQLite with WAL journaling and a busy timeout, so several
+// processes can share the file.
 #pragma once
 
 #include <sqlite3.h>
 
 #include <memory>
 #include <string>
-#include <vector>
 
-#include "common/status.h"
+#include "catalog/sql_connection.h"
 
 namespace sluice {
 
-class SqliteStatement {
+class SqliteDb : public SqlConnection {
  public:
-  SqliteStatement(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
-  ~SqliteStatement() { sqlite3_finalize(stmt_); }
-  SqliteStatement(const SqliteStatement&) = delete;
-  SqliteStatement& operator=(const SqliteStatement&) = delete;
-
-  SqliteStatement& Bind(int index, const std::string& value);
-  SqliteStatement& Bind(int index, int64_t value);
-  // Advances to the next row: true when there is one.
-  Result<bool> Step();
-  // Runs to completion, ignoring rows.
-  Status Run();
-  std::string Text(int column) const;
-  int64_t Int(int column) const;
-
- private:
-  sqlite3* db_;
-  sqlite3_stmt* stmt_;
-};
-
-class SqliteDb {
- public:
-  // Opens (creating) the file with WAL journaling and a busy timeout, so several processes
-  // can share it.
   static Result<std::unique_ptr<SqliteDb>> Open(const std::string& path);
-  ~SqliteDb();
+  ~SqliteDb() override;
 
-  Status Exec(const std::string& sql);
-  Result<std::unique_ptr<SqliteStatement>> Prepare(const std::string& sql);
-  // Number of rows the last statement changed.
-  int Changes() const { return sqlite3_changes(db_); }
-  const std::string& path() const { return path_; }
+  Status Exec(const std::string& sql) override;
+  Result<std::unique_ptr<SqlStatement>> Prepare(const std::string& sql) override;
+  int Changes() const override { return sqlite3_changes(db_); }
+  // BEGIN IMMEDIATE takes SQLite's write lock up front.
+  Status BeginWrite() override { return Exec("BEGIN IMMEDIATE"); }
+  std::string Describe() const override { return path_; }
 
  private:
   SqliteDb(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}

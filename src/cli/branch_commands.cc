@@ -364,6 +364,7 @@ void AddBranchCommands(CLI::App& app, CliContext& context, int* exit_code) {
   auto* info = app.add_subcommand("info", "Show the data home, the active branch and the Python used");
   info->callback([&context, exit_code] {
     nlohmann::json out = {{"data_home", DataHome()},
+                          {"catalog", CatalogUri().empty() ? DataHome() + "/catalog.db" : CatalogUri()},
                           {"active_branch", context.ActiveBranch()},
                           {"python", PythonExecutable()},
                           {"shared_memory", SharedMemoryRoot()}};

@@ -19,6 +19,8 @@ std::string DataHome() {
   return AbsolutePath(EnvOr("SLUICE_HOME", std::string(home ? home : ".") + "/.sluice"));
 }
 
+std::string CatalogUri() { return EnvOr("SLUICE_CATALOG", ""); }
+
 std::string PythonExecutable() { return EnvOr("SLUICE_PYTHON", SLUICE_DEFAULT_PYTHON); }
 
 std::string PythonPackageDir() { return EnvOr("SLUICE_PYTHONPATH", SLUICE_PYTHON_SOURCE_DIR); }

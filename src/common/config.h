@@ -10,6 +10,10 @@ namespace sluice {
 // Two data homes never share state.
 std::string DataHome();
 
+// Where the catalog lives when it is not the data home's SQLite file: $SLUICE_CATALOG
+// ("postgresql://user@host/db"), empty for the default.
+std::string CatalogUri();
+
 // The interpreter that runs Python models and discovery: $SLUICE_PYTHON, else the
 // project's .venv Python the binary was built against.
 std::string PythonExecutable();

@@ -39,7 +39,11 @@ Result<std::unique_ptr<Lakehouse>> Lakehouse::Open(const std::string& home) {
   lakehouse->home_ = AbsolutePath(home);
   lakehouse->warehouse_ = lakehouse->home_ + "/warehouse";
   SLUICE_RETURN_NOT_OK(MakeDirs(lakehouse->warehouse_));
-  SLUICE_ASSIGN_OR_RAISE(lakehouse->catalog_, Catalog::Open(lakehouse->home_));
+  if (CatalogUri().empty()) {
+    SLUICE_ASSIGN_OR_RAISE(lakehouse->catalog_, Catalog::Open(lakehouse->home_));
+  } else {
+    SLUICE_ASSIGN_OR_RAISE(lakehouse->catalog_, Catalog::OpenUri(CatalogUri()));
+  }
   SLUICE_ASSIGN_OR_RAISE(lakehouse->objects_, ObjectStore::Open(SharedMemoryRootFor(lakehouse->home_)));
   return lakehouse;
 }

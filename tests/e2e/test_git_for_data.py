@@ -92,3 +92,37 @@ def test_tags_rename_and_log_filters(lake):
     assert "Parent:" in lake("commit", "dev", "--format", "full").stdout
     proc = lake("commit", "dev", "--since", "yesterday", check=False)
     assert proc.returncode == 1 and "--since" in proc.stderr
+
+
+def test_the_example_runs_on_a_postgresql_catalog(tmp_path):
+    import os
+
+    import pytest
+
+    from cli_harness import Sluice
+    server = os.environ.get("SLUICE_TEST_POSTGRES")
+    if not server:
+        pytest.skip("SLUICE_TEST_POSTGRES is not set (make test sets it)")
+    import subprocess
+    database = f"e2e_{os.getpid()}"
+    admin = ["psql", server, "-q", "-c"]
+    subprocess.run(admin + [f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"], check=True)
+    subprocess.run(admin + [f"CREATE DATABASE {database}"], check=True)
+    try:
+        lake = Sluice(tmp_path / "home")
+        lake.env["SLUICE_CATALOG"] = server.replace("/postgres?", f"/{database}?")
+        assert lake.json("info")["catalog"].startswith("postgresql://")
+        lake("checkout", "-b", "dev")
+        lake("table", "import", "taxi_trips", "--search-uri", TAXI / "data" / "taxi_trips.parquet")
+        lake("table", "import", "taxi_zones", "--search-uri", ZONES)
+        lake("run", "--project-dir", TAXI)
+        lake("branch", "merge", "dev", "--into-branch", "main")
+        assert lake.query("SELECT COUNT(*) AS n FROM borough_stats", "main") == [{"n": 5}]
+        # A second data home sharing the catalog sees the same branches.
+        other = Sluice(tmp_path / "other")
+        other.env["SLUICE_CATALOG"] = lake.env["SLUICE_CATALOG"]
+        assert {b["name"] for b in other.json("branch", "ls")} == {"main", "dev"}
+        lake.remove_shared_memory()
+        other.remove_shared_memory()
+    finally:
+        subprocess.run(admin + [f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"], check=True)
