@@ -6,21 +6,10 @@
 #include "cli/commands.h"
 #include "common/clock.h"
 #include "common/config.h"
+#include "exec/json_views.h"
 
 namespace sluice::cli {
 namespace {
-
-nlohmann::json CommitJson(const Commit& commit) {
-  return {{"id", commit.id},          {"parents", commit.parents},
-          {"author", commit.author},  {"message", commit.message},
-          {"timestamp_ms", commit.timestamp_ms}, {"properties", commit.properties}};
-}
-
-nlohmann::json RefJson(const Ref& ref) {
-  return {{"name", ref.name},
-          {"kind", ref.kind == RefKind::kBranch ? "branch" : "tag"},
-          {"commit", ref.commit_id}};
-}
 
 Status ListRefs(CliContext& context, const std::vector<Ref>& refs, bool mark_active) {
   if (context.json()) {
@@ -146,15 +135,9 @@ Status ShowDiff(CliContext& context, const std::string& from, const std::string&
   SLUICE_ASSIGN_OR_RAISE(Lakehouse * lake, context.lakehouse());
   std::string to = to_arg.empty() ? context.ActiveBranch() : to_arg;
   SLUICE_ASSIGN_OR_RAISE(auto changes, lake->DiffRefs(from, to));
-  auto count = [](const std::optional<int64_t>& n) {
-    return n ? nlohmann::json(*n) : nlohmann::json(nullptr);
-  };
   if (context.json()) {
     nlohmann::json out = nlohmann::json::array();
-    for (const auto& c : changes) {
-      out.push_back({{"table", c.table}, {"kind", c.kind}, {"from_records", count(c.from_records)},
-                     {"to_records", count(c.to_records)}, {"schema_changes", c.schema_changes}});
-    }
+    for (const auto& c : changes) out.push_back(TableChangeJson(c));
     context.PrintJson(out);
     return Status::OK();
   }

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "exec/json_views.h"
 #include "exec/runner.h"
 
 namespace sluice::cli {
@@ -52,28 +53,6 @@ class TtyObserver : public RunObserver {
   bool quiet_;
 };
 
-nlohmann::json ReportJson(const RunReport& report) {
-  nlohmann::json models = nlohmann::json::array();
-  for (const auto& m : report.models) {
-    models.push_back({{"name", m.name}, {"kind", m.kind}, {"location", m.location},
-                      {"status", ModelStatusName(m.status)}, {"seconds", m.seconds},
-                      {"rows", m.rows < 0 ? nlohmann::json(nullptr) : nlohmann::json(m.rows)},
-                      {"output_table", m.output_table}, {"message", m.message},
-                      {"traceback", m.traceback}, {"user_start", m.user_start},
-                      {"user_return", m.user_return}, {"output_written", m.output_written}});
-  }
-  return {{"job_id", report.job_id},
-          {"job_status", report.ok() ? "SUCCESS" : "FAILED"},
-          {"ref", report.target_ref},
-          {"run_branch", report.run_branch},
-          {"run_branch_kept", report.run_branch_kept},
-          {"commit", report.commit_id},
-          {"seconds", report.seconds},
-          {"warnings", report.warnings},
-          {"error", report.ok() ? nlohmann::json(nullptr) : nlohmann::json(report.status.message())},
-          {"models", models}};
-}
-
 Status Run(CliContext& context, const RunArgs& args) {
   SLUICE_ASSIGN_OR_RAISE(Lakehouse * lake, context.lakehouse());
   RunOptions options;
@@ -94,7 +73,7 @@ Status Run(CliContext& context, const RunArgs& args) {
   TtyObserver observer(context.json());
   SLUICE_ASSIGN_OR_RAISE(RunReport report, RunProject(*lake, options, &observer));
   if (context.json()) {
-    context.PrintJson(ReportJson(report));
+    context.PrintJson(RunReportJson(report));
     return report.status;
   }
   if (report.ok()) {

@@ -3,6 +3,7 @@
 
 #include "cli/commands.h"
 #include "common/clock.h"
+#include "exec/json_views.h"
 
 namespace sluice::cli {
 namespace {
@@ -43,25 +44,7 @@ Status GetTable(CliContext& context, const TableArgs& args) {
   SLUICE_ASSIGN_OR_RAISE(std::string name, QualifyTableName(args.name, args.namespace_name));
   SLUICE_ASSIGN_OR_RAISE(TableInfo info, lake->GetTable(ref, name));
   const auto& snapshot = info.snapshot;
-  nlohmann::json fields = nlohmann::json::array();
-  for (const auto& field : snapshot.schema->fields()) {
-    fields.push_back({{"name", field->name()}, {"type", field->type()->ToString()},
-                      {"nullable", field->nullable()}});
-  }
-  nlohmann::json out = {{"name", name},
-                        {"ref", ref_text},
-                        {"records", snapshot.total_records},
-                        {"data_files", snapshot.data_files.size()},
-                        {"snapshot_id", snapshot.snapshot_id ? nlohmann::json(*snapshot.snapshot_id)
-                                                             : nlohmann::json(nullptr)},
-                        {"metadata_location", info.metadata_location},
-                        {"fields", fields}};
-  nlohmann::json history = nlohmann::json::array();
-  for (const auto& h : snapshot.history) {
-    history.push_back({{"snapshot_id", h.snapshot_id}, {"timestamp_ms", h.timestamp_ms},
-                       {"operation", h.operation}, {"records", h.total_records}});
-  }
-  out["history"] = history;
+  nlohmann::json out = TableInfoJson(info, ref_text);
   if (context.json()) {
     context.PrintJson(out);
     return Status::OK();

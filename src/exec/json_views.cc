@@ -1,0 +1,69 @@
+#include "exec/json_views.h"
+
+namespace sluice {
+
+using nlohmann::json;
+
+json CommitJson(const Commit& commit) {
+  return {{"id", commit.id},          {"parents", commit.parents},
+          {"author", commit.author},  {"message", commit.message},
+          {"timestamp_ms", commit.timestamp_ms}, {"properties", commit.properties}};
+}
+
+json RefJson(const Ref& ref) {
+  return {{"name", ref.name},
+          {"kind", ref.kind == RefKind::kBranch ? "branch" : "tag"},
+          {"commit", ref.commit_id}};
+}
+
+json TableInfoJson(const TableInfo& info, const std::string& ref_text) {
+  const auto& snapshot = info.snapshot;
+  json fields = json::array();
+  for (const auto& field : snapshot.schema->fields()) {
+    fields.push_back({{"name", field->name()}, {"type", field->type()->ToString()},
+                      {"nullable", field->nullable()}});
+  }
+  json history = json::array();
+  for (const auto& h : snapshot.history) {
+    history.push_back({{"snapshot_id", h.snapshot_id}, {"timestamp_ms", h.timestamp_ms},
+                       {"operation", h.operation}, {"records", h.total_records}});
+  }
+  return {{"name", info.name},
+          {"ref", ref_text},
+          {"records", snapshot.total_records},
+          {"data_files", snapshot.data_files.size()},
+          {"snapshot_id", snapshot.snapshot_id ? json(*snapshot.snapshot_id) : json(nullptr)},
+          {"metadata_location", info.metadata_location},
+          {"fields", fields},
+          {"history", history}};
+}
+
+json TableChangeJson(const TableChange& c) {
+  auto count = [](const std::optional<int64_t>& n) { return n ? json(*n) : json(nullptr); };
+  return {{"table", c.table}, {"kind", c.kind}, {"from_records", count(c.from_records)},
+          {"to_records", count(c.to_records)}, {"schema_changes", c.schema_changes}};
+}
+
+json RunReportJson(const RunReport& report) {
+  json models = json::array();
+  for (const auto& m : report.models) {
+    models.push_back({{"name", m.name}, {"kind", m.kind}, {"location", m.location},
+                      {"status", ModelStatusName(m.status)}, {"seconds", m.seconds},
+                      {"rows", m.rows < 0 ? json(nullptr) : json(m.rows)},
+                      {"output_table", m.output_table}, {"message", m.message},
+                      {"traceback", m.traceback}, {"user_start", m.user_start},
+                      {"user_return", m.user_return}, {"output_written", m.output_written}});
+  }
+  return {{"job_id", report.job_id},
+          {"job_status", report.ok() ? "SUCCESS" : "FAILED"},
+          {"ref", report.target_ref},
+          {"run_branch", report.run_branch},
+          {"run_branch_kept", report.run_branch_kept},
+          {"commit", report.commit_id},
+          {"seconds", report.seconds},
+          {"warnings", report.warnings},
+          {"error", report.ok() ? json(nullptr) : json(report.status.message())},
+          {"models", models}};
+}
+
+}  // namespace sluice

@@ -1,0 +1,21 @@
+// The JSON shapes of catalog objects, tables and runs, shared by `-O json` output and the
+// server's JSON API so both always agree.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "catalog/catalog.h"
+#include "exec/lakehouse.h"
+#include "exec/run_report.h"
+
+namespace sluice {
+
+nlohmann::json CommitJson(const Commit& commit);
+nlohmann::json RefJson(const Ref& ref);
+// A table at a ref: name, ref, records, data_files, snapshot_id, metadata_location, fields,
+// history.
+nlohmann::json TableInfoJson(const TableInfo& info, const std::string& ref_text);
+nlohmann::json TableChangeJson(const TableChange& change);
+nlohmann::json RunReportJson(const RunReport& report);
+
+}  // namespace sluice

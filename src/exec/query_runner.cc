@@ -1,0 +1,52 @@
+#include "exec/query_runner.h"
+
+#include "common/config.h"
+#include "common/file_util.h"
+#include "common/ids.h"
+#include "common/subprocess.h"
+#include "exec/sql_pushdown.h"
+
+namespace sluice {
+
+Status RunQuery(Lakehouse& lake, const QueryRequest& request,
+                const std::function<void(const std::string&)>& on_line) {
+  if (request.sql.empty()) return InvalidInput("no query: pass SQL as an argument or a file with -f");
+  SLUICE_ASSIGN_OR_RAISE(ResolvedRef ref, lake.catalog().Resolve(request.ref));
+  SLUICE_ASSIGN_OR_RAISE(SqlAnalysis analysis, AnalyzeSql(request.sql));
+
+  // Each table is scanned once into shared memory with only the columns the query names
+  // (all of them when it uses '*'); DuckDB maps the result without copying.
+  nlohmann::json inputs = nlohmann::json::array();
+  std::string prefix = "queries/" + NewShortId(12) + "/";
+  for (const auto& written : analysis.tables) {
+    SLUICE_ASSIGN_OR_RAISE(std::string table, QualifyTableName(written, request.namespace_name));
+    SLUICE_ASSIGN_OR_RAISE(TableInfo info, lake.GetTable(ref, table));
+    TableReadOptions read;
+    read.columns = SqlScanColumns(*info.snapshot.schema, analysis);
+    SLUICE_ASSIGN_OR_RAISE(auto data, lake.ReadTable(ref, table, read));
+    SLUICE_ASSIGN_OR_RAISE(std::string path, lake.objects().Put(prefix + table, *data));
+    inputs.push_back({{"path", path}, {"sql_names", std::vector<std::string>{written}}});
+  }
+  nlohmann::json task = {{"sql", request.sql},
+                         {"inputs", inputs},
+                         {"max_rows", request.max_rows ? nlohmann::json(*request.max_rows) : nlohmann::json(nullptr)},
+                         {"output", request.output},
+                         {"output_path", request.output_path.empty() ? "" : AbsolutePath(request.output_path)}};
+  std::string task_path = lake.objects().root() + "/" + prefix + "task.json";
+  SLUICE_RETURN_NOT_OK(WriteFileAtomic(task_path, task.dump()));
+  SubprocessOptions options;
+  options.argv = {PythonExecutable(), "-m", "sluice._query", task_path};
+  options.env["PYTHONPATH"] = PythonPackageDir();
+  options.on_stdout_line = on_line;
+  SLUICE_ASSIGN_OR_RAISE(SubprocessResult result, RunSubprocess(options));
+  (void)lake.objects().ReleaseAll(prefix);
+  if (result.exit_code != 0) {
+    std::string message = result.stderr_text;
+    while (!message.empty() && message.back() == '\n') message.pop_back();
+    if (message.rfind("error: ", 0) == 0) message = message.substr(7);
+    return InvalidInput("query failed: ", message.empty() ? "the query runner crashed" : message);
+  }
+  return Status::OK();
+}
+
+}  // namespace sluice
