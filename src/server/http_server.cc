@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "server/iceberg_rest.h"
+#include "server/sluice_api.h"
 
 namespace sluice {
 
@@ -33,6 +34,24 @@ Status ServeHttp(Lakehouse* lake, const std::string& host, int port,
   server.Post("/v1/.*", handle);
   server.Delete("/v1/.*", handle);
   server.Options("/v1/.*", handle);
+  SluiceApi api(lake);
+  auto handle_api = [&](const httplib::Request& req, httplib::Response& res) {
+    RestRequest request;
+    request.method = req.method;
+    request.path = req.path;
+    for (const auto& [key, value] : req.params) request.query[key] = value;
+    request.body = req.body;
+    ApiResponse response;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      response = api.Handle(request);
+    }
+    res.status = response.status;
+    res.set_content(response.body, response.content_type.c_str());
+  };
+  server.Get("/api/v1/.*", handle_api);
+  server.Post("/api/v1/.*", handle_api);
+  server.Delete("/api/v1/.*", handle_api);
   server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (res.body.empty()) {
       res.set_content(nlohmann::json{{"error", {{"message", "no route for " + req.path},

@@ -1,4 +1,5 @@
-// `sluice serve`: an HTTP server exposing the Iceberg REST catalog (/v1/...) of a data home.
+// `sluice serve`: HTTP access to a data home: the Iceberg REST catalog (/v1/...) and the
+// Sluice JSON API (/api/v1/...).
 #pragma once
 
 #include <functional>

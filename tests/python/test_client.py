@@ -1,5 +1,8 @@
 """The Python SDK against the embedded store, through the real binary."""
+import os
 import pathlib
+import shutil
+import subprocess
 import textwrap
 
 import pyarrow as pa
@@ -12,14 +15,27 @@ from worker_harness import ROOT
 TAXI = ROOT / "examples" / "taxi"
 
 
-@pytest.fixture
-def client(tmp_path):
-    c = sluice.Client(home=tmp_path / "home")
+@pytest.fixture(params=["embedded", "remote"])
+def client(request, tmp_path):
+    """The same tests against the embedded store and against `sluice serve`."""
+    home = tmp_path / "home"
+    embedded = sluice.Client(home=home)
+    server = None
+    if request.param == "remote":
+        env = dict(os.environ, SLUICE_HOME=str(home))
+        server = subprocess.Popen([embedded._binary, "serve", "--port", "0"], env=env,
+                                  stdout=subprocess.PIPE, text=True)
+        uri = server.stdout.readline().split()[5]
+        c = sluice.Client(endpoint=uri)
+    else:
+        c = embedded
     c.create_branch("dev", from_ref="main")
     c.import_data("taxi_zones", str(TAXI / "data" / "taxi_zones.csv"), branch="dev")
     yield c
-    import shutil
-    shutil.rmtree(c._call("info")["shared_memory"], ignore_errors=True)
+    if server:
+        server.terminate()
+        server.wait(timeout=10)
+    shutil.rmtree(embedded._call("info")["shared_memory"], ignore_errors=True)
 
 
 def test_catalog_methods(client):

@@ -1,0 +1,260 @@
+#include "server/sluice_api.h"
+
+#include <sstream>
+
+#include "common/file_util.h"
+#include "common/ids.h"
+#include "exec/json_views.h"
+#include "exec/query_runner.h"
+#include "exec/runner.h"
+
+namespace sluice {
+namespace {
+
+using nlohmann::json;
+
+ApiResponse Json(const json& body, int status = 200) { return {status, "application/json", body.dump()}; }
+
+ApiResponse ErrorResponse(const Status& status) {
+  int code = 500;
+  switch (KindOf(status)) {
+    case ErrorKind::kInvalidInput: code = 400; break;
+    case ErrorKind::kNotFound: code = 404; break;
+    case ErrorKind::kAlreadyExists:
+    case ErrorKind::kConflict: code = 409; break;
+    case ErrorKind::kUserCodeFailed:
+    case ErrorKind::kExpectationFailed: code = 422; break;
+    default: break;
+  }
+  return Json({{"error", {{"kind", std::string(ErrorKindName(KindOf(status)))},
+                          {"message", status.message()},
+                          {"hint", HintOf(status)}}}},
+              code);
+}
+
+std::vector<std::string> Split(const std::string& path) {
+  std::vector<std::string> parts;
+  std::stringstream stream(path);
+  std::string part;
+  while (std::getline(stream, part, '/')) {
+    if (!part.empty()) parts.push_back(part);
+  }
+  return parts;
+}
+
+std::string Param(const RestRequest& request, const std::string& key, const std::string& fallback = "") {
+  auto it = request.query.find(key);
+  return it == request.query.end() || it->second.empty() ? fallback : it->second;
+}
+
+std::string Field(const json& body, const char* key, const std::string& fallback = "") {
+  return body.contains(key) && body[key].is_string() ? body[key].get<std::string>() : fallback;
+}
+
+Result<std::string> Required(const json& body, const char* key) {
+  std::string value = Field(body, key);
+  if (value.empty()) return InvalidInput("missing field '", key, "'");
+  return value;
+}
+
+}  // namespace
+
+ApiResponse SluiceApi::Handle(const RestRequest& request) {
+  try {
+    auto result = Route(request);
+    if (!result.ok()) return ErrorResponse(result.status());
+    return *result;
+  } catch (const std::exception& e) {
+    return ErrorResponse(InvalidInput("bad request: ", e.what()));
+  }
+}
+
+Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
+  auto parts = Split(request.path);  // api, v1, resource, ...
+  if (parts.size() < 3 || parts[0] != "api" || parts[1] != "v1") return NotFound("no route for ", request.path);
+  const std::string& resource = parts[2];
+  const std::string& method = request.method;
+  json body = request.body.empty() ? json::object() : json::parse(request.body);
+  Catalog& catalog = lake_->catalog();
+  std::string author = Field(body, "author", CurrentAuthor());
+  std::string ns = Param(request, "namespace", Field(body, "namespace", "bauplan"));
+
+  if (resource == "branches") {
+    if (parts.size() == 3 && method == "GET") {
+      SLUICE_ASSIGN_OR_RAISE(auto refs, catalog.ListBranches(Param(request, "name")));
+      json out = json::array();
+      for (const auto& r : refs) out.push_back(RefJson(r));
+      return Json(out);
+    }
+    if (parts.size() == 3 && method == "POST") {
+      SLUICE_ASSIGN_OR_RAISE(std::string name, Required(body, "name"));
+      SLUICE_ASSIGN_OR_RAISE(std::string from, Required(body, "from_ref"));
+      SLUICE_RETURN_NOT_OK(catalog.CreateBranch(name, from));
+      SLUICE_ASSIGN_OR_RAISE(Ref ref, catalog.GetRef(name));
+      return Json(RefJson(ref), 201);
+    }
+    if (parts.size() >= 4) {
+      const std::string& name = parts[3];
+      if (parts.size() == 4 && method == "GET") {
+        SLUICE_ASSIGN_OR_RAISE(ResolvedRef ref, catalog.Resolve(name));
+        return Json({{"name", name}, {"commit", CommitJson(ref.commit)}, {"tables", ref.tree.tables}});
+      }
+      if (parts.size() == 4 && method == "DELETE") {
+        SLUICE_RETURN_NOT_OK(catalog.DeleteBranch(name));
+        return Json({{"deleted", name}});
+      }
+      if (parts.size() == 5 && parts[4] == "rename" && method == "POST") {
+        SLUICE_ASSIGN_OR_RAISE(std::string to, Required(body, "new_name"));
+        SLUICE_RETURN_NOT_OK(catalog.RenameBranch(name, to));
+        return Json({{"renamed", name}, {"to", to}});
+      }
+      if (parts.size() == 5 && parts[4] == "merge" && method == "POST") {
+        SLUICE_ASSIGN_OR_RAISE(std::string source, Required(body, "source_ref"));
+        SLUICE_ASSIGN_OR_RAISE(MergeResult merge,
+                               catalog.Merge(source, name, author, "merge " + source + " into " + name,
+                                             IcebergAppendMerger()));
+        return Json({{"commit", CommitJson(merge.commit)}, {"fast_forward", merge.fast_forward},
+                     {"no_op", merge.no_op}});
+      }
+    }
+  }
+  if (resource == "diff" && method == "GET") {
+    SLUICE_ASSIGN_OR_RAISE(auto changes, lake_->DiffRefs(Param(request, "from"), Param(request, "to")));
+    json out = json::array();
+    for (const auto& c : changes) out.push_back(TableChangeJson(c));
+    return Json(out);
+  }
+  if (resource == "tags") {
+    if (parts.size() == 3 && method == "GET") {
+      SLUICE_ASSIGN_OR_RAISE(auto refs, catalog.ListTags());
+      json out = json::array();
+      for (const auto& r : refs) out.push_back(RefJson(r));
+      return Json(out);
+    }
+    if (parts.size() == 3 && method == "POST") {
+      SLUICE_ASSIGN_OR_RAISE(std::string name, Required(body, "name"));
+      SLUICE_ASSIGN_OR_RAISE(std::string from, Required(body, "from_ref"));
+      SLUICE_RETURN_NOT_OK(catalog.CreateTag(name, from));
+      SLUICE_ASSIGN_OR_RAISE(Ref ref, catalog.GetRef(name));
+      return Json(RefJson(ref), 201);
+    }
+    if (parts.size() == 4 && method == "DELETE") {
+      SLUICE_RETURN_NOT_OK(catalog.DeleteTag(parts[3]));
+      return Json({{"deleted", parts[3]}});
+    }
+  }
+  if (resource == "commits" && method == "GET") {
+    std::string limit = Param(request, "limit", "0");
+    SLUICE_ASSIGN_OR_RAISE(auto commits, catalog.Log(Param(request, "ref", "main"), std::stoul(limit)));
+    json out = json::array();
+    for (const auto& c : commits) out.push_back(CommitJson(c));
+    return Json(out);
+  }
+  if (resource == "namespaces") {
+    if (parts.size() == 3 && method == "GET") {
+      SLUICE_ASSIGN_OR_RAISE(ResolvedRef ref, catalog.Resolve(Param(request, "ref", "main")));
+      return Json(ref.tree.namespaces);
+    }
+    if ((parts.size() == 3 && method == "POST") || (parts.size() == 4 && method == "DELETE")) {
+      bool create = method == "POST";
+      std::string name = create ? Field(body, "name") : parts[3];
+      std::string branch = create ? Field(body, "branch") : Param(request, "branch");
+      if (name.empty() || branch.empty()) return InvalidInput("a namespace and a branch are required");
+      if (Catalog::IsProtectedBranch(branch)) return Conflict("branch '", branch, "' is protected");
+      SLUICE_ASSIGN_OR_RAISE(ResolvedRef head, catalog.Resolve(branch));
+      if (create && head.tree.namespaces.count(name)) {
+        return AlreadyExists("namespace '", name, "' already exists on '", branch, "'");
+      }
+      CommitRequest commit;
+      commit.branch = branch;
+      (create ? commit.namespaces_to_add : commit.namespaces_to_remove).insert(name);
+      commit.author = author;
+      commit.message = (create ? "create namespace " : "drop namespace ") + name;
+      commit.expected_head = head.commit.id;
+      SLUICE_RETURN_NOT_OK(catalog.CommitChanges(commit).status());
+      return Json({{"namespace", name}, {"branch", branch}}, create ? 201 : 200);
+    }
+  }
+  if (resource == "tables") {
+    if (parts.size() == 3 && method == "GET") {
+      SLUICE_ASSIGN_OR_RAISE(ResolvedRef ref, catalog.Resolve(Param(request, "ref", "main")));
+      std::string only = Param(request, "namespace");
+      json out = json::array();
+      for (const auto& [table, location] : ref.tree.tables) {
+        if (!only.empty() && table.substr(0, table.find('.')) != only) continue;
+        out.push_back({{"name", table}, {"metadata_location", location}});
+      }
+      return Json(out);
+    }
+    if (parts.size() >= 4) {
+      SLUICE_ASSIGN_OR_RAISE(std::string table, QualifyTableName(parts[3], ns));
+      if (parts.size() == 4 && method == "GET") {
+        std::string ref_text = Param(request, "ref", "main");
+        SLUICE_ASSIGN_OR_RAISE(ResolvedRef ref, catalog.Resolve(ref_text));
+        SLUICE_ASSIGN_OR_RAISE(TableInfo info, lake_->GetTable(ref, table));
+        return Json(TableInfoJson(info, ref_text));
+      }
+      if (parts.size() == 4 && method == "DELETE") {
+        std::string branch = Param(request, "branch");
+        if (Catalog::IsProtectedBranch(branch)) return Conflict("branch '", branch, "' is protected");
+        SLUICE_ASSIGN_OR_RAISE(ResolvedRef head, catalog.Resolve(branch));
+        if (!head.tree.tables.count(table)) {
+          if (Param(request, "if_exists") == "true") return Json({{"deleted", nullptr}});
+          return NotFound("table '", table, "' not found on branch '", branch, "'");
+        }
+        CommitRequest commit;
+        commit.branch = branch;
+        commit.changes[table] = std::nullopt;
+        commit.author = author;
+        commit.message = "drop table " + table;
+        commit.expected_head = head.commit.id;
+        SLUICE_RETURN_NOT_OK(catalog.CommitChanges(commit).status());
+        return Json({{"deleted", table}});
+      }
+      if (parts.size() == 5 && parts[4] == "import" && method == "POST") {
+        SLUICE_ASSIGN_OR_RAISE(std::string uri, Required(body, "search_uri"));
+        SLUICE_ASSIGN_OR_RAISE(std::string branch, Required(body, "branch"));
+        SLUICE_ASSIGN_OR_RAISE(ImportResult result, lake_->ImportTable(branch, table, uri, author));
+        return Json({{"table", result.table}, {"created", result.created}, {"rows", result.rows},
+                     {"files", result.files}, {"commit", result.commit.id}, {"branch", branch}});
+      }
+      if (parts.size() == 5 && parts[4] == "revert" && method == "POST") {
+        SLUICE_ASSIGN_OR_RAISE(std::string source, Required(body, "source_ref"));
+        SLUICE_ASSIGN_OR_RAISE(std::string branch, Required(body, "into_branch"));
+        SLUICE_ASSIGN_OR_RAISE(Commit commit, lake_->RevertTable(branch, table, source, author));
+        return Json({{"table", table}, {"branch", branch}, {"commit", commit.id}});
+      }
+    }
+  }
+  if (resource == "query" && method == "POST") {
+    QueryRequest query;
+    SLUICE_ASSIGN_OR_RAISE(query.sql, Required(body, "sql"));
+    query.ref = Field(body, "ref", "main");
+    query.namespace_name = ns;
+    query.output = "arrow";
+    query.output_path = lake_->objects().root() + "/api/" + NewShortId(12) + ".arrow";
+    SLUICE_RETURN_NOT_OK(MakeDirs(lake_->objects().root() + "/api"));
+    SLUICE_RETURN_NOT_OK(RunQuery(*lake_, query, [](const std::string&) {}));
+    SLUICE_ASSIGN_OR_RAISE(std::string bytes, ReadFile(query.output_path));
+    (void)RemoveAll(query.output_path);
+    return ApiResponse{200, "application/vnd.apache.arrow.file", std::move(bytes)};
+  }
+  if (resource == "runs" && method == "POST") {
+    RunOptions options;
+    SLUICE_ASSIGN_OR_RAISE(options.project_dir, Required(body, "project_dir"));
+    SLUICE_ASSIGN_OR_RAISE(options.ref, Required(body, "ref"));
+    options.namespace_name = Field(body, "namespace");
+    if (body.contains("parameters")) {
+      for (const auto& [k, v] : body["parameters"].items()) options.params[k] = v.is_string() ? v.get<std::string>() : v.dump();
+    }
+    options.strict = body.value("strict", false);
+    options.dry_run = body.value("dry_run", false);
+    options.transaction = body.value("transaction", true);
+    options.author = author;
+    SLUICE_ASSIGN_OR_RAISE(RunReport report, RunProject(*lake_, options, nullptr));
+    return Json(RunReportJson(report));
+  }
+  return NotFound("no route for ", method, " ", request.path);
+}
+
+}  // namespace sluice
