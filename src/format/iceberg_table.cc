@@ -118,6 +118,32 @@ int MetadataVersion(const std::string& location) {
   }
 }
 
+// The manifest list of a new snapshot; returns its location.
+Result<std::string> WriteManifestList(const std::string& location, int64_t snapshot_id,
+                                      std::optional<int64_t> parent, int64_t sequence,
+                                      const json& manifests) {
+  AvroFile list;
+  list.schema = ManifestFileSchema();
+  list.metadata = {{"snapshot-id", std::to_string(snapshot_id)},
+                   {"parent-snapshot-id", parent ? std::to_string(*parent) : "null"},
+                   {"sequence-number", std::to_string(sequence)},
+                   {"format-version", "2"}};
+  for (const auto& m : manifests) list.records.push_back(m);
+  SLUICE_ASSIGN_OR_RAISE(std::string bytes, EncodeAvroFile(list));
+  std::string path = location + "/metadata/snap-" + std::to_string(snapshot_id) + "-1-" + NewUuid() + ".avro";
+  SLUICE_RETURN_NOT_OK(WriteBytes(path, bytes));
+  return path;
+}
+
+// Writes metadata as version `version` of the table at `location`; returns its location.
+Result<std::string> WriteMetadataFile(const std::string& location, int version, const json& metadata) {
+  char prefix[16];
+  std::snprintf(prefix, sizeof(prefix), "%05d", version);
+  std::string path = location + "/metadata/" + prefix + "-" + NewUuid() + ".metadata.json";
+  SLUICE_RETURN_NOT_OK(WriteBytes(path, metadata.dump(2)));
+  return path;
+}
+
 Result<DataFile> WriteParquetFile(const std::shared_ptr<arrow::Table>& table,
                                   const std::string& location) {
   DataFile file;
@@ -315,17 +341,8 @@ Result<std::string> WriteTableSnapshot(const std::shared_ptr<arrow::Table>& data
                            {"existing_rows_count", 0},
                            {"deleted_rows_count", 0}});
     }
-    AvroFile list;
-    list.schema = ManifestFileSchema();
-    list.metadata = {{"snapshot-id", std::to_string(snapshot_id)},
-                     {"parent-snapshot-id", parent ? std::to_string(*parent) : "null"},
-                     {"sequence-number", std::to_string(sequence)},
-                     {"format-version", "2"}};
-    for (auto& m : manifests) list.records.push_back(m);
-    SLUICE_ASSIGN_OR_RAISE(std::string list_bytes, EncodeAvroFile(list));
-    std::string list_path = location + "/metadata/snap-" + std::to_string(snapshot_id) + "-1-" +
-                            NewUuid() + ".avro";
-    SLUICE_RETURN_NOT_OK(WriteBytes(list_path, list_bytes));
+    SLUICE_ASSIGN_OR_RAISE(std::string list_path,
+                           WriteManifestList(location, snapshot_id, parent, sequence, manifests));
 
     bool append = options.mode == WriteMode::kAppend;
     json summary = {{"operation", append || !parent ? "append" : "overwrite"},
@@ -356,10 +373,7 @@ Result<std::string> WriteTableSnapshot(const std::shared_ptr<arrow::Table>& data
     return InvalidInput("malformed table metadata '", options.previous_metadata_location, "': ", e.what());
   }
   int version = exists ? MetadataVersion(options.previous_metadata_location) + 1 : 0;
-  char prefix[16];
-  std::snprintf(prefix, sizeof(prefix), "%05d", version);
-  std::string metadata_location = location + "/metadata/" + prefix + "-" + NewUuid() + ".metadata.json";
-  SLUICE_RETURN_NOT_OK(WriteBytes(metadata_location, metadata.dump(2)));
+  SLUICE_ASSIGN_OR_RAISE(std::string metadata_location, WriteMetadataFile(location, version, metadata));
   SLUICE_RETURN_NOT_OK(WriteBytes(location + "/metadata/version-hint.text", std::to_string(version)));
   return metadata_location;
 }
@@ -437,17 +451,8 @@ Result<std::optional<std::string>> MergeAppends(const std::string& base_location
     int64_t sequence = std::max(ours.value("last-sequence-number", int64_t{0}),
                                 theirs.value("last-sequence-number", int64_t{0})) + 1;
     std::string location = ours.at("location").get<std::string>();
-    AvroFile list;
-    list.schema = ManifestFileSchema();
-    list.metadata = {{"snapshot-id", std::to_string(snapshot_id)},
-                     {"parent-snapshot-id", parent ? std::to_string(*parent) : "null"},
-                     {"sequence-number", std::to_string(sequence)},
-                     {"format-version", "2"}};
-    for (auto& m : manifests) list.records.push_back(m);
-    SLUICE_ASSIGN_OR_RAISE(std::string list_bytes, EncodeAvroFile(list));
-    std::string list_path = location + "/metadata/snap-" + std::to_string(snapshot_id) + "-1-" +
-                            NewUuid() + ".avro";
-    SLUICE_RETURN_NOT_OK(WriteBytes(list_path, list_bytes));
+    SLUICE_ASSIGN_OR_RAISE(std::string list_path,
+                           WriteManifestList(location, snapshot_id, parent, sequence, manifests));
     int64_t now = NowMillis();
     json snapshot = {{"snapshot-id", snapshot_id},
                      {"sequence-number", sequence},
@@ -471,10 +476,7 @@ Result<std::optional<std::string>> MergeAppends(const std::string& base_location
     merged["last-sequence-number"] = sequence;
     merged["last-updated-ms"] = now;
     int version = std::max(MetadataVersion(ours_location), MetadataVersion(theirs_location)) + 1;
-    char prefix[16];
-    std::snprintf(prefix, sizeof(prefix), "%05d", version);
-    std::string metadata_location = location + "/metadata/" + prefix + "-" + NewUuid() + ".metadata.json";
-    SLUICE_RETURN_NOT_OK(WriteBytes(metadata_location, merged.dump(2)));
+    SLUICE_ASSIGN_OR_RAISE(std::string metadata_location, WriteMetadataFile(location, version, merged));
     return std::optional<std::string>(metadata_location);
   } catch (const json::exception& e) {
     return InvalidInput("malformed table metadata while merging '", ours_location, "': ", e.what());
@@ -499,6 +501,31 @@ json RefSnapshot(const json& metadata, const std::string& ref) {
   return json();
 }
 
+// Requirements that compare one id of the request with one of the metadata.
+struct IdRequirement {
+  const char* type;
+  const char* requirement_key;
+  const char* metadata_key;
+  int metadata_default;
+  const char* meaning;
+};
+
+const IdRequirement* FindIdRequirement(const std::string& type) {
+  static const IdRequirement kChecks[] = {
+      {"assert-current-schema-id", "current-schema-id", "current-schema-id", 0, "the schema changed"},
+      {"assert-last-assigned-field-id", "last-assigned-field-id", "last-column-id", 0, "columns were added"},
+      {"assert-default-spec-id", "default-spec-id", "default-spec-id", 0, "the partition spec changed"},
+      {"assert-last-assigned-partition-id", "last-assigned-partition-id", "last-partition-id", 999,
+       "partition fields were added"},
+      {"assert-default-sort-order-id", "default-sort-order-id", "default-sort-order-id", 0,
+       "the sort order changed"},
+  };
+  for (const auto& check : kChecks) {
+    if (type == check.type) return &check;
+  }
+  return nullptr;
+}
+
 Status CheckRequirement(const json& metadata, const json& requirement) {
   std::string type = requirement.value("type", "");
   auto mismatch = [&](const std::string& what) {
@@ -515,26 +542,9 @@ Status CheckRequirement(const json& metadata, const json& requirement) {
     if (requirement.value("uuid", "") != metadata.value("table-uuid", "")) return mismatch("table uuid differs");
   } else if (type == "assert-create") {
     return mismatch("the table already exists");
-  } else if (type == "assert-current-schema-id") {
-    if (requirement.value("current-schema-id", -1) != metadata.value("current-schema-id", 0)) {
-      return mismatch("the schema changed");
-    }
-  } else if (type == "assert-last-assigned-field-id") {
-    if (requirement.value("last-assigned-field-id", -1) != metadata.value("last-column-id", 0)) {
-      return mismatch("columns were added");
-    }
-  } else if (type == "assert-default-spec-id") {
-    if (requirement.value("default-spec-id", -1) != metadata.value("default-spec-id", 0)) {
-      return mismatch("the partition spec changed");
-    }
-  } else if (type == "assert-last-assigned-partition-id") {
-    if (requirement.value("last-assigned-partition-id", -1) != metadata.value("last-partition-id", 999)) {
-      return mismatch("partition fields were added");
-    }
-  } else if (type == "assert-default-sort-order-id") {
-    if (requirement.value("default-sort-order-id", -1) != metadata.value("default-sort-order-id", 0)) {
-      return mismatch("the sort order changed");
-    }
+  } else if (const auto* check = FindIdRequirement(type)) {
+    int want = requirement.value(check->requirement_key, -1);
+    if (want != metadata.value(check->metadata_key, check->metadata_default)) return mismatch(check->meaning);
   } else {
     return InvalidInput("unknown commit requirement '", type, "'");
   }
@@ -608,12 +618,8 @@ Result<std::string> CommitTableUpdates(const std::string& metadata_location, con
   } catch (const json::exception& e) {
     return InvalidInput("malformed commit: ", e.what());
   }
-  char prefix[16];
-  std::snprintf(prefix, sizeof(prefix), "%05d", MetadataVersion(metadata_location) + 1);
-  std::string location = metadata.at("location").get<std::string>() + "/metadata/" + prefix + "-" +
-                         NewUuid() + ".metadata.json";
-  SLUICE_RETURN_NOT_OK(WriteBytes(location, metadata.dump(2)));
-  return location;
+  return WriteMetadataFile(metadata.at("location").get<std::string>(),
+                           MetadataVersion(metadata_location) + 1, metadata);
 }
 
 }  // namespace sluice

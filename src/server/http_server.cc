@@ -9,6 +9,19 @@
 
 namespace sluice {
 
+namespace {
+
+RestRequest FromHttp(const httplib::Request& req) {
+  RestRequest request;
+  request.method = req.method;
+  request.path = req.path;
+  for (const auto& [key, value] : req.params) request.query[key] = value;
+  request.body = req.body;
+  return request;
+}
+
+}  // namespace
+
 Status ServeHttp(Lakehouse* lake, const std::string& host, int port,
                  const std::function<void(int)>& on_ready) {
   httplib::Server server;
@@ -17,11 +30,7 @@ Status ServeHttp(Lakehouse* lake, const std::string& host, int port,
   // request at a time keeps the lakehouse single-writer within this process.
   std::mutex mutex;
   auto handle = [&](const httplib::Request& req, httplib::Response& res) {
-    RestRequest request;
-    request.method = req.method;
-    request.path = req.path;
-    for (const auto& [key, value] : req.params) request.query[key] = value;
-    request.body = req.body;
+    RestRequest request = FromHttp(req);
     RestResponse response;
     {
       std::lock_guard<std::mutex> lock(mutex);
@@ -36,11 +45,7 @@ Status ServeHttp(Lakehouse* lake, const std::string& host, int port,
   server.Options("/v1/.*", handle);
   SluiceApi api(lake);
   auto handle_api = [&](const httplib::Request& req, httplib::Response& res) {
-    RestRequest request;
-    request.method = req.method;
-    request.path = req.path;
-    for (const auto& [key, value] : req.params) request.query[key] = value;
-    request.body = req.body;
+    RestRequest request = FromHttp(req);
     ApiResponse response;
     {
       std::lock_guard<std::mutex> lock(mutex);

@@ -1,7 +1,5 @@
 #include "server/iceberg_rest.h"
 
-#include <sstream>
-
 #include "format/iceberg_table.h"
 
 namespace sluice {
@@ -9,40 +7,17 @@ namespace {
 
 using nlohmann::json;
 
-std::vector<std::string> Split(const std::string& path) {
-  std::vector<std::string> parts;
-  std::stringstream stream(path);
-  std::string part;
-  while (std::getline(stream, part, '/')) {
-    if (!part.empty()) parts.push_back(part);
-  }
-  return parts;
-}
-
+// The Iceberg REST error model: the exception type clients map to their own errors.
 RestResponse ErrorResponse(const Status& status) {
-  int code = 500;
+  int code = HttpStatusFor(status);
   std::string type = "ServiceFailureException";
-  switch (KindOf(status)) {
-    case ErrorKind::kNotFound:
-      code = 404;
-      type = status.message().find("table") != std::string::npos ? "NoSuchTableException"
-             : status.message().find("namespace") != std::string::npos ? "NoSuchNamespaceException"
-                                                                       : "NotFoundException";
-      break;
-    case ErrorKind::kConflict:
-      code = 409;
-      type = "CommitFailedException";
-      break;
-    case ErrorKind::kAlreadyExists:
-      code = 409;
-      type = "AlreadyExistsException";
-      break;
-    case ErrorKind::kInvalidInput:
-      code = 400;
-      type = "BadRequestException";
-      break;
-    default:
-      break;
+  if (code == 400) type = "BadRequestException";
+  if (code == 409) type = KindOf(status) == ErrorKind::kAlreadyExists ? "AlreadyExistsException"
+                                                                      : "CommitFailedException";
+  if (code == 404) {
+    type = status.message().find("table") != std::string::npos       ? "NoSuchTableException"
+           : status.message().find("namespace") != std::string::npos ? "NoSuchNamespaceException"
+                                                                     : "NotFoundException";
   }
   return {code, {{"error", {{"message", status.message()}, {"type", type}, {"code", code}}}}};
 }
@@ -68,7 +43,7 @@ RestResponse IcebergRestCatalog::Handle(const RestRequest& request) {
 }
 
 Result<RestResponse> IcebergRestCatalog::Route(const RestRequest& request) {
-  auto parts = Split(request.path);
+  auto parts = SplitPath(request.path);
   if (parts.size() < 2 || parts[0] != "v1") return NotFound("no route for ", request.path);
   if (parts[1] == "config" && parts.size() == 2) {
     auto warehouse = request.query.find("warehouse");

@@ -11,15 +11,9 @@
 #include <nlohmann/json.hpp>
 
 #include "exec/lakehouse.h"
+#include "server/rest_request.h"
 
 namespace sluice {
-
-struct RestRequest {
-  std::string method;                          // GET, HEAD, POST, DELETE
-  std::string path;                            // decoded, e.g. "/v1/dev/namespaces"
-  std::map<std::string, std::string> query;
-  std::string body;
-};
 
 struct RestResponse {
   int status = 200;

@@ -1,7 +1,5 @@
 #include "server/sluice_api.h"
 
-#include <sstream>
-
 #include "common/file_util.h"
 #include "common/ids.h"
 #include "exec/json_views.h"
@@ -15,31 +13,17 @@ using nlohmann::json;
 
 ApiResponse Json(const json& body, int status = 200) { return {status, "application/json", body.dump()}; }
 
+json RefsJson(const std::vector<Ref>& refs) {
+  json out = json::array();
+  for (const auto& r : refs) out.push_back(RefJson(r));
+  return out;
+}
+
 ApiResponse ErrorResponse(const Status& status) {
-  int code = 500;
-  switch (KindOf(status)) {
-    case ErrorKind::kInvalidInput: code = 400; break;
-    case ErrorKind::kNotFound: code = 404; break;
-    case ErrorKind::kAlreadyExists:
-    case ErrorKind::kConflict: code = 409; break;
-    case ErrorKind::kUserCodeFailed:
-    case ErrorKind::kExpectationFailed: code = 422; break;
-    default: break;
-  }
   return Json({{"error", {{"kind", std::string(ErrorKindName(KindOf(status)))},
                           {"message", status.message()},
                           {"hint", HintOf(status)}}}},
-              code);
-}
-
-std::vector<std::string> Split(const std::string& path) {
-  std::vector<std::string> parts;
-  std::stringstream stream(path);
-  std::string part;
-  while (std::getline(stream, part, '/')) {
-    if (!part.empty()) parts.push_back(part);
-  }
-  return parts;
+              HttpStatusFor(status));
 }
 
 std::string Param(const RestRequest& request, const std::string& key, const std::string& fallback = "") {
@@ -70,7 +54,7 @@ ApiResponse SluiceApi::Handle(const RestRequest& request) {
 }
 
 Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
-  auto parts = Split(request.path);  // api, v1, resource, ...
+  auto parts = SplitPath(request.path);  // api, v1, resource, ...
   if (parts.size() < 3 || parts[0] != "api" || parts[1] != "v1") return NotFound("no route for ", request.path);
   const std::string& resource = parts[2];
   const std::string& method = request.method;
@@ -82,9 +66,7 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
   if (resource == "branches") {
     if (parts.size() == 3 && method == "GET") {
       SLUICE_ASSIGN_OR_RAISE(auto refs, catalog.ListBranches(Param(request, "name")));
-      json out = json::array();
-      for (const auto& r : refs) out.push_back(RefJson(r));
-      return Json(out);
+      return Json(RefsJson(refs));
     }
     if (parts.size() == 3 && method == "POST") {
       SLUICE_ASSIGN_OR_RAISE(std::string name, Required(body, "name"));
@@ -127,9 +109,7 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
   if (resource == "tags") {
     if (parts.size() == 3 && method == "GET") {
       SLUICE_ASSIGN_OR_RAISE(auto refs, catalog.ListTags());
-      json out = json::array();
-      for (const auto& r : refs) out.push_back(RefJson(r));
-      return Json(out);
+      return Json(RefsJson(refs));
     }
     if (parts.size() == 3 && method == "POST") {
       SLUICE_ASSIGN_OR_RAISE(std::string name, Required(body, "name"));

@@ -1,0 +1,45 @@
+// An HTTP request as the server's handlers see it: decoded path, query and body. Keeps the
+// handlers testable without sockets.
+#pragma once
+
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace sluice {
+
+// The HTTP status for an error of this kind.
+inline int HttpStatusFor(const Status& status) {
+  switch (KindOf(status)) {
+    case ErrorKind::kInvalidInput: return 400;
+    case ErrorKind::kNotFound: return 404;
+    case ErrorKind::kAlreadyExists:
+    case ErrorKind::kConflict: return 409;
+    case ErrorKind::kUserCodeFailed:
+    case ErrorKind::kExpectationFailed: return 422;
+    default: return 500;
+  }
+}
+
+struct RestRequest {
+  std::string method;                          // GET, HEAD, POST, DELETE
+  std::string path;                            // decoded, e.g. "/v1/dev/namespaces"
+  std::map<std::string, std::string> query;
+  std::string body;
+};
+
+// "/v1/dev/namespaces/" -> {"v1", "dev", "namespaces"}.
+inline std::vector<std::string> SplitPath(const std::string& path) {
+  std::vector<std::string> parts;
+  std::stringstream stream(path);
+  std::string part;
+  while (std::getline(stream, part, '/')) {
+    if (!part.empty()) parts.push_back(part);
+  }
+  return parts;
+}
+
+}  // namespace sluice
