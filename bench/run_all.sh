@@ -4,3 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "== bench/handoff"
 .venv/bin/python bench/handoff/run.py "$@"
+echo "== bench/catalog"
+.venv/bin/python bench/catalog/run.py

@@ -28,8 +28,10 @@ class LakehouseTest : public ::testing::Test {
     ASSERT_OK(lake_->catalog().CreateBranch("dev", "main"));
   }
   void TearDown() override {
+    std::string shared_memory = lake_->objects().root();
     lake_.reset();
     ASSERT_OK(RemoveAll(home_));
+    ASSERT_OK(RemoveAll(shared_memory));
   }
   std::string home_;
   std::unique_ptr<Lakehouse> lake_;

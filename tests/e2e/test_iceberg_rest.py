@@ -78,7 +78,10 @@ def test_a_stale_commit_gets_409(lake, server):
 
 
 def test_main_is_protected_over_rest(lake, server):
+    main = catalog(server, "main")
+    assert main.list_namespaces() == []
     lake("branch", "merge", "dev", "--into-branch", "main")
-    table = catalog(server, "main").load_table("bauplan.taxi_zones")
+    assert ("bauplan", "taxi_zones") in main.list_tables("bauplan")
+    table = main.load_table("bauplan.taxi_zones")
     with pytest.raises(CommitFailedException):
         table.append(pa.table({"zone_id": pa.array([1], pa.int64()), "zone": ["a"], "borough": ["b"]}))
