@@ -202,3 +202,37 @@ def test_a_failing_expectation_fails_the_run_under_strict(lake, make_project):
     assert proc.returncode != 0
     assert "expectation returned false" in proc.stderr
     assert lake.head("dev") == before
+
+
+def test_independent_models_run_at_the_same_time(lake, make_project):
+    project = make_project({"models.py": py('''
+        @bauplan.model()
+        def left(z=bauplan.Model("taxi_zones")):
+            import time
+            time.sleep(1.5)
+            return z
+
+        @bauplan.model()
+        def right(z=bauplan.Model("taxi_zones")):
+            import time
+            time.sleep(1.5)
+            return z
+        ''')})
+    report = lake.json("run", "-p", project, "--parallel", "2")
+    spans = {m["name"]: (m["user_start"], m["user_return"]) for m in report["models"]}
+    (a_start, a_end), (b_start, b_end) = spans["left"], spans["right"]
+    assert a_start < b_end and b_start < a_end, spans  # the two calls overlapped
+
+
+def test_a_model_over_its_timeout_is_stopped(lake, make_project):
+    project = make_project({"models.py": py('''
+        @bauplan.model()
+        @bauplan.resources(timeout=2)
+        def slow(z=bauplan.Model("taxi_zones")):
+            import time
+            time.sleep(60)
+            return z
+        ''')})
+    proc = lake("run", "-p", project, check=False, timeout=50)
+    assert proc.returncode != 0
+    assert "timeout" in proc.stderr and "slow" in proc.stderr
