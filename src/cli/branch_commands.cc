@@ -1,4 +1,5 @@
-// sluice branch / checkout / commit / tag / namespace / info.
+// sluice branch / checkout / commit / tag / info. Commands ask the backend (the JSON API,
+// local or remote) and format its answers.
 #include <ctime>
 #include <iostream>
 #include <regex>
@@ -6,33 +7,55 @@
 #include "cli/commands.h"
 #include "common/clock.h"
 #include "common/config.h"
-#include "exec/json_views.h"
 
 namespace sluice::cli {
 namespace {
 
-Status ListRefs(CliContext& context, const std::vector<Ref>& refs, bool mark_active) {
+using nlohmann::json;
+
+// Runs `body` with the context's backend, reporting its status as the exit code.
+template <typename F>
+std::function<void()> WithBackend(CliContext& context, int* exit_code, F body) {
+  return [&context, exit_code, body] {
+    *exit_code = ReportError([&]() -> Status {
+      SLUICE_ASSIGN_OR_RAISE(Backend * backend, context.backend());
+      return body(*backend);
+    }());
+  };
+}
+
+Status ListRefs(CliContext& context, const json& refs, bool mark_active) {
   if (context.json()) {
-    nlohmann::json out = nlohmann::json::array();
-    for (const auto& ref : refs) out.push_back(RefJson(ref));
-    context.PrintJson(out);
+    context.PrintJson(refs);
     return Status::OK();
   }
   std::string active = context.ActiveBranch();
   for (const auto& ref : refs) {
-    std::cout << (mark_active && ref.name == active ? "* " : "  ") << ref.name << "  "
-              << ref.commit_id.substr(0, 12) << "\n";
+    std::string name = ref.at("name");
+    std::cout << (mark_active && name == active ? "* " : "  ") << name << "  "
+              << ref.at("commit").get<std::string>().substr(0, 12) << "\n";
   }
   return Status::OK();
 }
 
-Status Checkout(CliContext& context, const std::string& name, bool create, const std::string& from) {
-  SLUICE_ASSIGN_OR_RAISE(Lakehouse * lake, context.lakehouse());
-  if (create) {
-    SLUICE_RETURN_NOT_OK(lake->catalog().CreateBranch(name, from.empty() ? context.ActiveBranch() : from));
+// Prints what the API answered in JSON mode, else `message`.
+void Done(CliContext& context, const json& answer, const std::string& message) {
+  if (context.json()) {
+    context.PrintJson(answer);
   } else {
-    SLUICE_ASSIGN_OR_RAISE(ResolvedRef ref, lake->catalog().Resolve(name));
-    if (ref.branch.empty()) {
+    std::cout << message << "\n";
+  }
+}
+
+Status Checkout(CliContext& context, Backend& backend, const std::string& name, bool create,
+                const std::string& from) {
+  if (create) {
+    SLUICE_RETURN_NOT_OK(backend.Call("POST", "branches",
+                                      {{"name", name}, {"from_ref", from.empty() ? context.ActiveBranch() : from}})
+                             .status());
+  } else {
+    SLUICE_ASSIGN_OR_RAISE(json ref, backend.Call("GET", "branches/" + EncodePathPart(name)));
+    if (!ref.value("is_branch", false)) {
       return WithHint(InvalidInput("'", name, "' is not a branch; only branches can be checked out"),
                       "read from it with --ref " + name);
     }
@@ -63,8 +86,7 @@ Result<int64_t> ParseDateMillis(const std::string& text, const char* option) {
   return static_cast<int64_t>(timegm(&tm)) * 1000;
 }
 
-Status ShowLog(CliContext& context, const LogArgs& args) {
-  SLUICE_ASSIGN_OR_RAISE(Lakehouse * lake, context.lakehouse());
+Status ShowLog(CliContext& context, Backend& backend, const LogArgs& args) {
   std::string ref = args.ref.empty() ? context.ActiveBranch() : args.ref;
   if (args.format != "oneline" && args.format != "medium" && args.format != "full") {
     return InvalidInput("--format '", args.format, "': expected oneline, medium or full");
@@ -90,92 +112,84 @@ Status ShowLog(CliContext& context, const LogArgs& args) {
     if (eq == std::string::npos) return InvalidInput("--property '", kv, "': expected key=value");
     wanted[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
-  SLUICE_ASSIGN_OR_RAISE(auto all, lake->catalog().Log(ref));
-  std::vector<Commit> commits;
+  SLUICE_ASSIGN_OR_RAISE(json all, backend.Call("GET", "commits", nullptr, {{"ref", ref}}));
+  json commits = json::array();
   for (const auto& c : all) {
-    if (message && !std::regex_search(c.message, *message)) continue;
-    if (!args.author.empty() && c.author != args.author) continue;
-    if (since && c.timestamp_ms < *since) continue;
-    if (until && c.timestamp_ms > *until) continue;
+    int64_t at = c.at("timestamp_ms");
+    if (message && !std::regex_search(c.at("message").get<std::string>(), *message)) continue;
+    if (!args.author.empty() && c.at("author") != args.author) continue;
+    if ((since && at < *since) || (until && at > *until)) continue;
     bool properties_match = true;
     for (const auto& [k, v] : wanted) {
-      auto it = c.properties.find(k);
-      properties_match = properties_match && it != c.properties.end() && it->second == v;
+      properties_match = properties_match && c.at("properties").value(k, std::string("\x01")) == v;
     }
     if (!properties_match) continue;
     commits.push_back(c);
     if (args.limit && commits.size() >= args.limit) break;
   }
   if (context.json()) {
-    nlohmann::json out = nlohmann::json::array();
-    for (const auto& c : commits) out.push_back(CommitJson(c));
-    context.PrintJson(out);
+    context.PrintJson(commits);
     return Status::OK();
   }
   for (const auto& c : commits) {
+    std::string id = c.at("id");
     if (args.format == "oneline") {
-      std::cout << c.id.substr(0, 12) << " " << c.message << "\n";
+      std::cout << id.substr(0, 12) << " " << c.at("message").get<std::string>() << "\n";
       continue;
     }
-    std::cout << "commit " << c.id << (c.parents.size() > 1 ? "  (merge)" : "") << "\n";
+    std::cout << "commit " << id << (c.at("parents").size() > 1 ? "  (merge)" : "") << "\n";
     if (args.format == "full") {
-      for (const auto& parent : c.parents) std::cout << "Parent: " << parent << "\n";
+      for (const auto& parent : c.at("parents")) std::cout << "Parent: " << parent.get<std::string>() << "\n";
     }
-    std::cout << "Author: " << c.author << "\n"
-              << "Date:   " << FormatIsoTime(c.timestamp_ms) << "\n";
+    std::cout << "Author: " << c.at("author").get<std::string>() << "\n"
+              << "Date:   " << FormatIsoTime(c.at("timestamp_ms")) << "\n";
     if (args.format == "full") {
-      for (const auto& [k, v] : c.properties) std::cout << "Property: " << k << "=" << v << "\n";
+      for (const auto& [k, v] : c.at("properties").items()) {
+        std::cout << "Property: " << k << "=" << v.get<std::string>() << "\n";
+      }
     }
-    std::cout << "\n    " << c.message << "\n\n";
+    std::cout << "\n    " << c.at("message").get<std::string>() << "\n\n";
   }
   return Status::OK();
 }
 
-Status ShowDiff(CliContext& context, const std::string& from, const std::string& to_arg) {
-  SLUICE_ASSIGN_OR_RAISE(Lakehouse * lake, context.lakehouse());
+Status ShowDiff(CliContext& context, Backend& backend, const std::string& from, const std::string& to_arg) {
   std::string to = to_arg.empty() ? context.ActiveBranch() : to_arg;
-  SLUICE_ASSIGN_OR_RAISE(auto changes, lake->DiffRefs(from, to));
+  SLUICE_ASSIGN_OR_RAISE(json changes, backend.Call("GET", "diff", nullptr, {{"from", from}, {"to", to}}));
   if (context.json()) {
-    nlohmann::json out = nlohmann::json::array();
-    for (const auto& c : changes) out.push_back(TableChangeJson(c));
-    context.PrintJson(out);
+    context.PrintJson(changes);
     return Status::OK();
   }
   if (changes.empty()) std::cout << "no differences between '" << from << "' and '" << to << "'\n";
   for (const auto& c : changes) {
-    std::cout << (c.kind == "added" ? "+ " : c.kind == "removed" ? "- " : "~ ") << c.table;
-    if (c.from_records && c.to_records) {
-      int64_t delta = *c.to_records - *c.from_records;
-      std::cout << "  rows " << FormatCount(*c.from_records) << " -> " << FormatCount(*c.to_records)
-                << " (" << (delta >= 0 ? "+" : "") << FormatCount(delta) << ")";
-    } else if (c.to_records) {
-      std::cout << "  rows " << FormatCount(*c.to_records);
-    } else if (c.from_records) {
-      std::cout << "  rows " << FormatCount(*c.from_records);
+    std::string kind = c.at("kind");
+    std::cout << (kind == "added" ? "+ " : kind == "removed" ? "- " : "~ ") << c.at("table").get<std::string>();
+    const json &before = c.at("from_records"), &after = c.at("to_records");
+    if (!before.is_null() && !after.is_null()) {
+      int64_t delta = after.get<int64_t>() - before.get<int64_t>();
+      std::cout << "  rows " << FormatCount(before) << " -> " << FormatCount(after) << " ("
+                << (delta >= 0 ? "+" : "") << FormatCount(delta) << ")";
+    } else if (!after.is_null() || !before.is_null()) {
+      std::cout << "  rows " << FormatCount(after.is_null() ? before : after);
     }
     std::cout << "\n";
-    for (const auto& change : c.schema_changes) std::cout << "    " << change << "\n";
+    for (const auto& change : c.at("schema_changes")) std::cout << "    " << change.get<std::string>() << "\n";
   }
   return Status::OK();
 }
 
-Status Merge(CliContext& context, const std::string& source, const std::string& into) {
-  SLUICE_ASSIGN_OR_RAISE(Lakehouse * lake, context.lakehouse());
+Status Merge(CliContext& context, Backend& backend, const std::string& source, const std::string& into) {
   std::string target = into.empty() ? context.ActiveBranch() : into;
-  SLUICE_ASSIGN_OR_RAISE(MergeResult merge,
-                         lake->catalog().Merge(source, target, CurrentAuthor(),
-                                               "merge " + source + " into " + target,
-                                               IcebergAppendMerger()));
+  SLUICE_ASSIGN_OR_RAISE(json merge, backend.Call("POST", "branches/" + EncodePathPart(target) + "/merge",
+                                                  {{"source_ref", source}}));
   if (context.json()) {
-    context.PrintJson({{"commit", CommitJson(merge.commit)},
-                       {"fast_forward", merge.fast_forward},
-                       {"no_op", merge.no_op}});
-  } else if (merge.no_op) {
+    context.PrintJson(merge);
+  } else if (merge.at("no_op")) {
     std::cout << "'" << target << "' already contains '" << source << "'\n";
   } else {
     std::cout << "merged '" << source << "' into '" << target << "'"
-              << (merge.fast_forward ? " (fast-forward)" : "") << ": "
-              << merge.commit.id.substr(0, 12) << "\n";
+              << (merge.at("fast_forward").get<bool>() ? " (fast-forward)" : "") << ": "
+              << merge.at("commit").at("id").get<std::string>().substr(0, 12) << "\n";
   }
   return Status::OK();
 }
@@ -189,83 +203,77 @@ void AddBranchCommands(CLI::App& app, CliContext& context, int* exit_code) {
   auto* ls = branch->add_subcommand("ls", "List branches");
   auto ls_filter = std::make_shared<std::string>();
   ls->add_option("--name", *ls_filter, "Only branches whose name contains this");
-  ls->callback([&context, exit_code, ls_filter] {
-    *exit_code = ReportError([&]() -> Status {
-      SLUICE_ASSIGN_OR_RAISE(Lakehouse * lake, context.lakehouse());
-      SLUICE_ASSIGN_OR_RAISE(auto refs, lake->catalog().ListBranches(*ls_filter));
-      return ListRefs(context, refs, true);
-    }());
-  });
+  ls->callback(WithBackend(context, exit_code, [&context, ls_filter](Backend& backend) -> Status {
+    SLUICE_ASSIGN_OR_RAISE(json refs, backend.Call("GET", "branches", nullptr, {{"name", *ls_filter}}));
+    return ListRefs(context, refs, true);
+  }));
 
   auto* create = branch->add_subcommand("create", "Create a branch (no data is copied)");
   auto create_name = std::make_shared<std::string>();
   auto create_from = std::make_shared<std::string>();
   create->add_option("name", *create_name, "Branch name, e.g. alice.dev")->required();
   create->add_option("--from-ref", *create_from, "Ref to branch from (default: the active branch)");
-  create->callback([&context, exit_code, create_name, create_from] {
-    *exit_code = ReportError([&]() -> Status {
-      SLUICE_ASSIGN_OR_RAISE(Lakehouse * lake, context.lakehouse());
-      std::string from = create_from->empty() ? context.ActiveBranch() : *create_from;
-      SLUICE_RETURN_NOT_OK(lake->catalog().CreateBranch(*create_name, from));
-      if (!context.json()) std::cout << "created branch '" << *create_name << "' from '" << from << "'\n";
-      return Status::OK();
-    }());
-  });
+  create->callback(WithBackend(context, exit_code, [&context, create_name, create_from](Backend& backend) -> Status {
+    std::string from = create_from->empty() ? context.ActiveBranch() : *create_from;
+    SLUICE_ASSIGN_OR_RAISE(json ref, backend.Call("POST", "branches", {{"name", *create_name}, {"from_ref", from}}));
+    Done(context, ref, "created branch '" + *create_name + "' from '" + from + "'");
+    return Status::OK();
+  }));
 
   auto* get = branch->add_subcommand("get", "Show a branch and the tables on it");
   auto get_name = std::make_shared<std::string>();
   get->add_option("name", *get_name)->required();
-  get->callback([&context, exit_code, get_name] {
-    *exit_code = ReportError([&]() -> Status {
-      SLUICE_ASSIGN_OR_RAISE(Lakehouse * lake, context.lakehouse());
-      SLUICE_ASSIGN_OR_RAISE(ResolvedRef ref, lake->catalog().Resolve(*get_name));
-      if (context.json()) {
-        context.PrintJson({{"name", *get_name}, {"commit", CommitJson(ref.commit)},
-                           {"tables", ref.tree.tables}});
-        return Status::OK();
-      }
-      std::cout << "branch " << *get_name << " at " << ref.commit.id.substr(0, 12) << "\n";
-      for (const auto& [table, _] : ref.tree.tables) std::cout << "  " << table << "\n";
+  get->callback(WithBackend(context, exit_code, [&context, get_name](Backend& backend) -> Status {
+    SLUICE_ASSIGN_OR_RAISE(json ref, backend.Call("GET", "branches/" + EncodePathPart(*get_name)));
+    if (context.json()) {
+      context.PrintJson(ref);
       return Status::OK();
-    }());
-  });
+    }
+    std::cout << "branch " << *get_name << " at " << ref.at("commit").at("id").get<std::string>().substr(0, 12) << "\n";
+    for (const auto& [table, _] : ref.at("tables").items()) std::cout << "  " << table << "\n";
+    return Status::OK();
+  }));
 
   auto* rm = branch->add_subcommand("rm", "Delete a branch");
   auto rm_name = std::make_shared<std::string>();
   rm->add_option("name", *rm_name)->required();
-  rm->callback([&context, exit_code, rm_name] {
-    *exit_code = ReportError([&]() -> Status {
-      SLUICE_ASSIGN_OR_RAISE(Lakehouse * lake, context.lakehouse());
-      SLUICE_RETURN_NOT_OK(lake->catalog().DeleteBranch(*rm_name));
-      if (context.ActiveBranch() == *rm_name) SLUICE_RETURN_NOT_OK(context.SetActiveBranch("main"));
-      if (!context.json()) std::cout << "deleted branch '" << *rm_name << "'\n";
-      return Status::OK();
-    }());
-  });
+  rm->callback(WithBackend(context, exit_code, [&context, rm_name](Backend& backend) -> Status {
+    SLUICE_ASSIGN_OR_RAISE(json answer, backend.Call("DELETE", "branches/" + EncodePathPart(*rm_name)));
+    if (context.ActiveBranch() == *rm_name) SLUICE_RETURN_NOT_OK(context.SetActiveBranch("main"));
+    Done(context, answer, "deleted branch '" + *rm_name + "'");
+    return Status::OK();
+  }));
 
   auto* rename = branch->add_subcommand("rename", "Rename a branch");
   auto rename_from = std::make_shared<std::string>();
   auto rename_to = std::make_shared<std::string>();
   rename->add_option("name", *rename_from)->required();
   rename->add_option("new_name", *rename_to)->required();
-  rename->callback([&context, exit_code, rename_from, rename_to] {
-    *exit_code = ReportError([&]() -> Status {
-      SLUICE_ASSIGN_OR_RAISE(Lakehouse * lake, context.lakehouse());
-      SLUICE_RETURN_NOT_OK(lake->catalog().RenameBranch(*rename_from, *rename_to));
-      if (context.ActiveBranch() == *rename_from) SLUICE_RETURN_NOT_OK(context.SetActiveBranch(*rename_to));
-      if (!context.json()) std::cout << "renamed branch '" << *rename_from << "' to '" << *rename_to << "'\n";
-      return Status::OK();
-    }());
-  });
+  rename->callback(WithBackend(context, exit_code, [&context, rename_from, rename_to](Backend& backend) -> Status {
+    SLUICE_ASSIGN_OR_RAISE(json answer, backend.Call("POST", "branches/" + EncodePathPart(*rename_from) + "/rename",
+                                                     {{"new_name", *rename_to}}));
+    if (context.ActiveBranch() == *rename_from) SLUICE_RETURN_NOT_OK(context.SetActiveBranch(*rename_to));
+    Done(context, answer, "renamed branch '" + *rename_from + "' to '" + *rename_to + "'");
+    return Status::OK();
+  }));
 
   auto* merge = branch->add_subcommand("merge", "Merge a ref into the active branch (or --into-branch)");
   auto merge_source = std::make_shared<std::string>();
   auto merge_into = std::make_shared<std::string>();
   merge->add_option("source_ref", *merge_source)->required();
   merge->add_option("--into-branch", *merge_into, "Target branch (default: the active branch)");
-  merge->callback([&context, exit_code, merge_source, merge_into] {
-    *exit_code = ReportError(Merge(context, *merge_source, *merge_into));
-  });
+  merge->callback(WithBackend(context, exit_code, [&context, merge_source, merge_into](Backend& backend) {
+    return Merge(context, backend, *merge_source, *merge_into);
+  }));
+
+  auto* diff = branch->add_subcommand("diff", "Tables added, removed and changed between two refs");
+  auto diff_from = std::make_shared<std::string>();
+  auto diff_to = std::make_shared<std::string>();
+  diff->add_option("from_ref", *diff_from)->required();
+  diff->add_option("to_ref", *diff_to, "Default: the active branch");
+  diff->callback(WithBackend(context, exit_code, [&context, diff_from, diff_to](Backend& backend) {
+    return ShowDiff(context, backend, *diff_from, *diff_to);
+  }));
 
   auto* checkout = app.add_subcommand("checkout", "Switch the active branch (-b creates it)");
   auto checkout_name = std::make_shared<std::string>();
@@ -274,9 +282,11 @@ void AddBranchCommands(CLI::App& app, CliContext& context, int* exit_code) {
   checkout->add_option("name", *checkout_name)->required();
   checkout->add_flag("-b,--branch", *checkout_create, "Create the branch first");
   checkout->add_option("--from-ref", *checkout_from, "With -b: ref to branch from");
-  checkout->callback([&context, exit_code, checkout_name, checkout_create, checkout_from] {
-    *exit_code = ReportError(Checkout(context, *checkout_name, *checkout_create, *checkout_from));
-  });
+  checkout->callback(WithBackend(context, exit_code,
+                                 [&context, checkout_name, checkout_create, checkout_from](Backend& backend) {
+                                   return Checkout(context, backend, *checkout_name, *checkout_create,
+                                                   *checkout_from);
+                                 }));
 
   auto* commit = app.add_subcommand("commit", "Show the commit log of a ref (default: the active branch)");
   auto log_args = std::make_shared<LogArgs>();
@@ -288,66 +298,53 @@ void AddBranchCommands(CLI::App& app, CliContext& context, int* exit_code) {
   commit->add_option("--until", log_args->until, "Only commits at or before this date (UTC)");
   commit->add_option("--property", log_args->properties, "Only commits with this property, key=value");
   commit->add_option("--format", log_args->format, "oneline, medium (default) or full");
-  commit->callback([&context, exit_code, log_args] { *exit_code = ReportError(ShowLog(context, *log_args)); });
+  commit->callback(WithBackend(context, exit_code, [&context, log_args](Backend& backend) {
+    return ShowLog(context, backend, *log_args);
+  }));
 
-  auto* diff = branch->add_subcommand("diff", "Tables added, removed and changed between two refs");
-  auto diff_from = std::make_shared<std::string>();
-  auto diff_to = std::make_shared<std::string>();
-  diff->add_option("from_ref", *diff_from)->required();
-  diff->add_option("to_ref", *diff_to, "Default: the active branch");
-  diff->callback([&context, exit_code, diff_from, diff_to] {
-    *exit_code = ReportError(ShowDiff(context, *diff_from, *diff_to));
-  });
-
-  auto* tag = app.add_subcommand("tag", "Create, list and delete tags");
+  auto* tag = app.add_subcommand("tag", "Create, list, rename and delete tags");
   tag->require_subcommand(1);
   auto* tag_ls = tag->add_subcommand("ls", "List tags");
-  tag_ls->callback([&context, exit_code] {
-    *exit_code = ReportError([&]() -> Status {
-      SLUICE_ASSIGN_OR_RAISE(Lakehouse * lake, context.lakehouse());
-      SLUICE_ASSIGN_OR_RAISE(auto refs, lake->catalog().ListTags());
-      return ListRefs(context, refs, false);
-    }());
-  });
+  tag_ls->callback(WithBackend(context, exit_code, [&context](Backend& backend) -> Status {
+    SLUICE_ASSIGN_OR_RAISE(json refs, backend.Call("GET", "tags"));
+    return ListRefs(context, refs, false);
+  }));
   auto* tag_create = tag->add_subcommand("create", "Tag a ref");
   auto tag_name = std::make_shared<std::string>();
   auto tag_from = std::make_shared<std::string>();
   tag_create->add_option("name", *tag_name)->required();
   tag_create->add_option("--from-ref", *tag_from, "Ref to tag (default: the active branch)");
-  tag_create->callback([&context, exit_code, tag_name, tag_from] {
-    *exit_code = ReportError([&]() -> Status {
-      SLUICE_ASSIGN_OR_RAISE(Lakehouse * lake, context.lakehouse());
-      std::string from = tag_from->empty() ? context.ActiveBranch() : *tag_from;
-      SLUICE_RETURN_NOT_OK(lake->catalog().CreateTag(*tag_name, from));
-      if (!context.json()) std::cout << "created tag '" << *tag_name << "'\n";
-      return Status::OK();
-    }());
-  });
+  tag_create->callback(WithBackend(context, exit_code, [&context, tag_name, tag_from](Backend& backend) -> Status {
+    std::string from = tag_from->empty() ? context.ActiveBranch() : *tag_from;
+    SLUICE_ASSIGN_OR_RAISE(json ref, backend.Call("POST", "tags", {{"name", *tag_name}, {"from_ref", from}}));
+    Done(context, ref, "created tag '" + *tag_name + "'");
+    return Status::OK();
+  }));
   auto* tag_rename = tag->add_subcommand("rename", "Rename a tag");
   auto tag_old = std::make_shared<std::string>();
   auto tag_new = std::make_shared<std::string>();
   tag_rename->add_option("name", *tag_old)->required();
   tag_rename->add_option("new_name", *tag_new)->required();
-  tag_rename->callback([&context, exit_code, tag_old, tag_new] {
-    *exit_code = ReportError([&]() -> Status {
-      SLUICE_ASSIGN_OR_RAISE(Lakehouse * lake, context.lakehouse());
-      return lake->catalog().RenameTag(*tag_old, *tag_new);
-    }());
-  });
+  tag_rename->callback(WithBackend(context, exit_code, [&context, tag_old, tag_new](Backend& backend) -> Status {
+    SLUICE_ASSIGN_OR_RAISE(json answer, backend.Call("POST", "tags/" + EncodePathPart(*tag_old) + "/rename",
+                                                     {{"new_name", *tag_new}}));
+    Done(context, answer, "renamed tag '" + *tag_old + "' to '" + *tag_new + "'");
+    return Status::OK();
+  }));
   auto* tag_rm = tag->add_subcommand("rm", "Delete a tag");
   auto tag_rm_name = std::make_shared<std::string>();
   tag_rm->add_option("name", *tag_rm_name)->required();
-  tag_rm->callback([&context, exit_code, tag_rm_name] {
-    *exit_code = ReportError([&]() -> Status {
-      SLUICE_ASSIGN_OR_RAISE(Lakehouse * lake, context.lakehouse());
-      return lake->catalog().DeleteTag(*tag_rm_name);
-    }());
-  });
+  tag_rm->callback(WithBackend(context, exit_code, [&context, tag_rm_name](Backend& backend) -> Status {
+    SLUICE_ASSIGN_OR_RAISE(json answer, backend.Call("DELETE", "tags/" + EncodePathPart(*tag_rm_name)));
+    Done(context, answer, "deleted tag '" + *tag_rm_name + "'");
+    return Status::OK();
+  }));
 
   auto* info = app.add_subcommand("info", "Show the data home, the active branch and the Python used");
   info->callback([&context, exit_code] {
     nlohmann::json out = {{"data_home", DataHome()},
                           {"catalog", CatalogUri().empty() ? DataHome() + "/catalog.db" : CatalogUri()},
+                          {"endpoint", context.endpoint},
                           {"active_branch", context.ActiveBranch()},
                           {"python", PythonExecutable()},
                           {"shared_memory", SharedMemoryRoot()}};

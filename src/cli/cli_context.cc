@@ -14,6 +14,18 @@ Result<Lakehouse*> CliContext::lakehouse() {
   return lakehouse_.get();
 }
 
+Result<Backend*> CliContext::backend() {
+  if (!backend_) {
+    if (!endpoint.empty()) {
+      backend_ = MakeRemoteBackend(endpoint);
+    } else {
+      SLUICE_ASSIGN_OR_RAISE(Lakehouse * lake, lakehouse());
+      backend_ = MakeLocalBackend(lake);
+    }
+  }
+  return backend_.get();
+}
+
 std::string CliContext::ActiveBranch() const {
   auto text = ReadFile(DataHome() + "/state.json");
   if (!text.ok()) return "main";

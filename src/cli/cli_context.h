@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/status.h"
+#include "cli/backend.h"
 #include "exec/lakehouse.h"
 
 namespace sluice::cli {
@@ -19,8 +20,12 @@ class CliContext {
   OutputFormat output = OutputFormat::kTty;
   bool verbose = false;
 
+  std::string endpoint;  // --endpoint or $SLUICE_ENDPOINT: talk to `sluice serve` there
+
   // Opens the data home on first use.
   Result<Lakehouse*> lakehouse();
+  // The API the commands call: the remote server when an endpoint is set, else the data home.
+  Result<Backend*> backend();
 
   // The branch `sluice checkout` last selected (state.json in the data home), "main" at first.
   std::string ActiveBranch() const;
@@ -32,6 +37,7 @@ class CliContext {
 
  private:
   std::unique_ptr<Lakehouse> lakehouse_;
+  std::unique_ptr<Backend> backend_;
 };
 
 // Prints "error: ..." (and "hint: ..." when the status has one) on stderr and returns the

@@ -19,6 +19,18 @@ Status Query(CliContext& context, const QueryArgs& args) {
   if (!args.file.empty()) {
     SLUICE_ASSIGN_OR_RAISE(sql, ReadFile(args.file));
   }
+  if (!context.endpoint.empty()) {
+    if (!args.arrow_out.empty()) {
+      return InvalidInput("--arrow-out needs a local data home; remotely, read Arrow with sluice.Client");
+    }
+    SLUICE_ASSIGN_OR_RAISE(Backend * backend, context.backend());
+    nlohmann::json body = {{"sql", sql}, {"ref", args.ref.empty() ? context.ActiveBranch() : args.ref},
+                           {"namespace", args.namespace_name}, {"output", context.json() ? "json" : "tty"}};
+    if (!args.all_rows) body["max_rows"] = args.max_rows;
+    SLUICE_ASSIGN_OR_RAISE(nlohmann::json answer, backend->Call("POST", "query", body));
+    for (const auto& line : answer.at("lines")) std::cout << line.get<std::string>() << "\n";
+    return Status::OK();
+  }
   SLUICE_ASSIGN_OR_RAISE(Lakehouse * lake, context.lakehouse());
   QueryRequest request;
   request.sql = sql;

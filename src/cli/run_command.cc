@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "common/file_util.h"
 #include "exec/json_views.h"
 #include "exec/runner.h"
 
@@ -53,8 +54,21 @@ class TtyObserver : public RunObserver {
   bool quiet_;
 };
 
+// A run on `sluice serve`: the server runs it; progress arrives with the report.
+Result<RunReport> RunRemotely(CliContext& context, const RunOptions& options, TtyObserver* observer) {
+  SLUICE_ASSIGN_OR_RAISE(Backend * backend, context.backend());
+  nlohmann::json body = {{"project_dir", AbsolutePath(options.project_dir)}, {"ref", options.ref},
+                         {"namespace", options.namespace_name}, {"parameters", options.params},
+                         {"strict", options.strict}, {"dry_run", options.dry_run},
+                         {"transaction", options.transaction}, {"parallel", options.max_parallel}};
+  SLUICE_ASSIGN_OR_RAISE(nlohmann::json answer, backend->Call("POST", "runs", body));
+  RunReport report = RunReportFromJson(answer);
+  for (const auto& model : report.models) observer->OnModelFinish(model);
+  for (const auto& warning : report.warnings) observer->OnWarning(warning);
+  return report;
+}
+
 Status Run(CliContext& context, const RunArgs& args) {
-  SLUICE_ASSIGN_OR_RAISE(Lakehouse * lake, context.lakehouse());
   RunOptions options;
   options.project_dir = args.project_dir;
   options.ref = args.ref.empty() ? context.ActiveBranch() : args.ref;
@@ -71,7 +85,13 @@ Status Run(CliContext& context, const RunArgs& args) {
   options.transaction = !args.no_transaction;
   options.max_parallel = args.parallel;
   TtyObserver observer(context.json());
-  SLUICE_ASSIGN_OR_RAISE(RunReport report, RunProject(*lake, options, &observer));
+  RunReport report;
+  if (!context.endpoint.empty()) {
+    SLUICE_ASSIGN_OR_RAISE(report, RunRemotely(context, options, &observer));
+  } else {
+    SLUICE_ASSIGN_OR_RAISE(Lakehouse * lake, context.lakehouse());
+    SLUICE_ASSIGN_OR_RAISE(report, RunProject(*lake, options, &observer));
+  }
   if (context.json()) {
     context.PrintJson(RunReportJson(report));
     return report.status;

@@ -2,6 +2,7 @@
 // embedded lakehouse in $SLUICE_HOME.
 #include <arrow/compute/initialize.h>
 
+#include <cstdlib>
 #include <iostream>
 
 #include "cli/commands.h"
@@ -21,6 +22,9 @@ int main(int argc, char** argv) {
   app.add_option("-O,--output", output, "Output format: tty or json")
       ->check(CLI::IsMember({"tty", "json"}));
   app.add_flag("-v,--verbose", context.verbose, "More detail");
+  std::string endpoint;
+  app.add_option("--endpoint", endpoint, "Use the `sluice serve` at this URL (or $SLUICE_ENDPOINT)");
+  if (const char* env = std::getenv("SLUICE_ENDPOINT")) context.endpoint = env;
   // Commands run from CLI11 callbacks, which may fire before the root's options are
   // stored, so the output format is read from argv up front.
   for (int i = 1; i < argc; ++i) {
@@ -30,6 +34,8 @@ int main(int argc, char** argv) {
     if (arg.rfind("--output=", 0) == 0) value = arg.substr(9);
     if (arg.rfind("-O", 0) == 0 && arg.size() > 2) value = arg.substr(2);
     if (value == "json") context.output = sluice::cli::OutputFormat::kJson;
+    if (arg == "--endpoint" && i + 1 < argc) context.endpoint = argv[i + 1];
+    if (arg.rfind("--endpoint=", 0) == 0) context.endpoint = arg.substr(11);
   }
   sluice::cli::SetJsonErrors(context.json());
   sluice::cli::AddBranchCommands(app, context, &exit_code);

@@ -58,6 +58,13 @@ std::string_view ErrorKindName(ErrorKind kind) {
   return "unknown";
 }
 
+ErrorKind ErrorKindFromName(std::string_view name) {
+  for (int k = static_cast<int>(ErrorKind::kInvalidInput); k <= static_cast<int>(ErrorKind::kInternal); ++k) {
+    if (ErrorKindName(static_cast<ErrorKind>(k)) == name) return static_cast<ErrorKind>(k);
+  }
+  return ErrorKind::kInternal;
+}
+
 Status MakeError(ErrorKind kind, std::string message) {
   return Status(ArrowCodeFor(kind), std::move(message),
                 std::make_shared<SluiceDetail>(kind, std::string()));

@@ -31,6 +31,8 @@ enum class ErrorKind {
 };
 
 std::string_view ErrorKindName(ErrorKind kind);
+// The kind with this name (as ErrorKindName spells it); kInternal for unknown names.
+ErrorKind ErrorKindFromName(std::string_view name);
 
 // Builds a status of the given kind; the arguments are concatenated into the message.
 Status MakeError(ErrorKind kind, std::string message);

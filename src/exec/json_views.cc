@@ -63,7 +63,44 @@ json RunReportJson(const RunReport& report) {
           {"seconds", report.seconds},
           {"warnings", report.warnings},
           {"error", report.ok() ? json(nullptr) : json(report.status.message())},
+          {"error_kind", report.ok() ? json(nullptr) : json(std::string(ErrorKindName(KindOf(report.status))))},
           {"models", models}};
+}
+
+RunReport RunReportFromJson(const json& j) {
+  RunReport report;
+  report.job_id = j.value("job_id", "");
+  report.target_ref = j.value("ref", "");
+  report.run_branch = j.value("run_branch", "");
+  report.run_branch_kept = j.value("run_branch_kept", false);
+  report.commit_id = j.value("commit", "");
+  report.seconds = j.value("seconds", 0.0);
+  report.warnings = j.value("warnings", std::vector<std::string>{});
+  if (j.value("job_status", "") != "SUCCESS") {
+    std::string kind = j.contains("error_kind") && j["error_kind"].is_string() ? j["error_kind"].get<std::string>() : "";
+    std::string message = j.contains("error") && j["error"].is_string() ? j["error"].get<std::string>() : "run failed";
+    report.status = MakeError(ErrorKindFromName(kind), message);
+  }
+  for (const auto& m : j.value("models", json::array())) {
+    ModelReport model;
+    model.name = m.value("name", "");
+    model.kind = m.value("kind", "");
+    model.location = m.value("location", "");
+    std::string status = m.value("status", "");
+    for (ModelStatus s : {ModelStatus::kSuccess, ModelStatus::kWarning, ModelStatus::kFailed, ModelStatus::kSkipped}) {
+      if (ModelStatusName(s) == status) model.status = s;
+    }
+    model.seconds = m.value("seconds", 0.0);
+    model.rows = m.contains("rows") && m["rows"].is_number() ? m["rows"].get<int64_t>() : -1;
+    model.output_table = m.value("output_table", "");
+    model.message = m.value("message", "");
+    model.traceback = m.value("traceback", "");
+    model.user_start = m.value("user_start", 0.0);
+    model.user_return = m.value("user_return", 0.0);
+    model.output_written = m.value("output_written", 0.0);
+    report.models.push_back(std::move(model));
+  }
+  return report;
 }
 
 }  // namespace sluice

@@ -17,5 +17,7 @@ nlohmann::json RefJson(const Ref& ref);
 nlohmann::json TableInfoJson(const TableInfo& info, const std::string& ref_text);
 nlohmann::json TableChangeJson(const TableChange& change);
 nlohmann::json RunReportJson(const RunReport& report);
+// The inverse of RunReportJson, for reports that came over the wire.
+RunReport RunReportFromJson(const nlohmann::json& report);
 
 }  // namespace sluice

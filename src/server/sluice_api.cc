@@ -79,7 +79,8 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
       const std::string& name = parts[3];
       if (parts.size() == 4 && method == "GET") {
         SLUICE_ASSIGN_OR_RAISE(ResolvedRef ref, catalog.Resolve(name));
-        return Json({{"name", name}, {"commit", CommitJson(ref.commit)}, {"tables", ref.tree.tables}});
+        return Json({{"name", name}, {"is_branch", !ref.branch.empty()}, {"commit", CommitJson(ref.commit)},
+                     {"tables", ref.tree.tables}, {"namespaces", ref.tree.namespaces}});
       }
       if (parts.size() == 4 && method == "DELETE") {
         SLUICE_RETURN_NOT_OK(catalog.DeleteBranch(name));
@@ -121,6 +122,11 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
     if (parts.size() == 4 && method == "DELETE") {
       SLUICE_RETURN_NOT_OK(catalog.DeleteTag(parts[3]));
       return Json({{"deleted", parts[3]}});
+    }
+    if (parts.size() == 5 && parts[4] == "rename" && method == "POST") {
+      SLUICE_ASSIGN_OR_RAISE(std::string to, Required(body, "new_name"));
+      SLUICE_RETURN_NOT_OK(catalog.RenameTag(parts[3], to));
+      return Json({{"renamed", parts[3]}, {"to", to}});
     }
   }
   if (resource == "commits" && method == "GET") {
@@ -211,6 +217,15 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
     SLUICE_ASSIGN_OR_RAISE(query.sql, Required(body, "sql"));
     query.ref = Field(body, "ref", "main");
     query.namespace_name = ns;
+    if (body.contains("max_rows") && body["max_rows"].is_number()) query.max_rows = body["max_rows"].get<int64_t>();
+    std::string output = Field(body, "output", "arrow");
+    if (output == "json" || output == "tty") {
+      // Printed lines, for the CLI.
+      query.output = output;
+      json lines = json::array();
+      SLUICE_RETURN_NOT_OK(RunQuery(*lake_, query, [&](const std::string& line) { lines.push_back(line); }));
+      return Json({{"lines", lines}});
+    }
     query.output = "arrow";
     query.output_path = lake_->objects().root() + "/api/" + NewShortId(12) + ".arrow";
     SLUICE_RETURN_NOT_OK(MakeDirs(lake_->objects().root() + "/api"));
@@ -230,6 +245,7 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
     options.strict = body.value("strict", false);
     options.dry_run = body.value("dry_run", false);
     options.transaction = body.value("transaction", true);
+    options.max_parallel = body.value("parallel", 0);
     options.author = author;
     SLUICE_ASSIGN_OR_RAISE(RunReport report, RunProject(*lake_, options, nullptr));
     return Json(RunReportJson(report));

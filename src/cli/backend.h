@@ -1,0 +1,36 @@
+// Where CLI commands get their answers: the Sluice JSON API (server/sluice_api.h), served
+// in-process over the local data home, or by `sluice serve` at --endpoint / SLUICE_ENDPOINT.
+// Either way the answers have the JSON shapes of exec/json_views.h, so commands format them
+// once.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "common/status.h"
+#include "exec/lakehouse.h"
+
+namespace sluice::cli {
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  // Calls `method` on /api/v1/`path`. An error answer comes back as a status of the same
+  // kind, message and hint.
+  virtual Result<nlohmann::json> Call(const std::string& method, const std::string& path,
+                                      const nlohmann::json& body = nullptr,
+                                      const std::map<std::string, std::string>& query = {}) = 0;
+  virtual bool remote() const = 0;
+};
+
+std::unique_ptr<Backend> MakeLocalBackend(Lakehouse* lake);
+// "http://host:port". Connection failures are IOError naming the endpoint.
+std::unique_ptr<Backend> MakeRemoteBackend(const std::string& endpoint);
+
+// "a b/c" -> "a%20b%2Fc", for names inside paths.
+std::string EncodePathPart(const std::string& text);
+
+}  // namespace sluice::cli

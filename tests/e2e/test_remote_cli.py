@@ -1,0 +1,59 @@
+"""The CLI against `sluice serve` (--endpoint / SLUICE_ENDPOINT): the same commands, answered
+by the server's JSON API; the lake lives where the server runs."""
+import subprocess
+
+import pytest
+
+from cli_harness import SLUICE, TAXI, Sluice
+
+
+@pytest.fixture
+def remote(tmp_path):
+    server_home = Sluice(tmp_path / "server")
+    proc = subprocess.Popen([str(SLUICE), "serve", "--port", "0"], env=server_home.env,
+                            stdout=subprocess.PIPE, text=True)
+    uri = proc.stdout.readline().split()[5]
+    client = Sluice(tmp_path / "client")   # only the active branch lives here
+    client.env["SLUICE_ENDPOINT"] = uri
+    yield client, server_home
+    proc.terminate()
+    proc.wait(timeout=10)
+    server_home.remove_shared_memory()
+
+
+def test_the_cli_works_remotely(remote):
+    client, server = remote
+    client("checkout", "-b", "dev")
+    client("table", "import", "taxi_trips", "--search-uri", TAXI / "data" / "taxi_trips.parquet")
+    client("table", "import", "taxi_zones", "--search-uri", TAXI / "data" / "taxi_zones.csv")
+    assert client.tables("dev") == {"bauplan.taxi_trips", "bauplan.taxi_zones"}
+    out = client("run", "--project-dir", TAXI).stdout
+    assert "borough_stats" in out and "succeeded" in out
+    assert client.json("table", "get", "borough_stats")["records"] == 5
+    assert "~ " not in client("branch", "diff", "main", "dev").stdout
+    assert "+ bauplan.borough_stats" in client("branch", "diff", "main", "dev").stdout
+    client("branch", "merge", "dev", "--into-branch", "main")
+    assert client.query("SELECT COUNT(*) AS n FROM borough_stats", "main") == [{"n": 5}]
+    assert "(5 rows)" in client("query", "SELECT * FROM borough_stats", "--ref", "main").stdout
+    # The server's own data home has it all; the client's has none of it.
+    assert "bauplan.borough_stats" in server.tables("main")
+    assert not (client.home / "catalog.db").exists()
+
+
+def test_remote_errors_keep_their_kind_and_hint(remote):
+    client, _ = remote
+    proc = client("table", "get", "nope", "--ref", "main", check=False)
+    assert proc.returncode == 1 and "nope" in proc.stderr
+    proc = client("branch", "create", "main", check=False)
+    assert proc.returncode == 1 and "already exists" in proc.stderr
+    proc = client("table", "import", "t", "--search-uri", TAXI / "data" / "taxi_zones.csv",
+                  "--branch", "main", check=False)
+    assert proc.returncode == 1 and "protected" in proc.stderr and "hint:" in proc.stderr
+
+
+def test_an_unreachable_endpoint_is_one_clear_error(tmp_path):
+    client = Sluice(tmp_path / "client")
+    client.env["SLUICE_ENDPOINT"] = "http://127.0.0.1:9"
+    proc = client("branch", "ls", check=False)
+    assert proc.returncode == 1
+    assert "cannot reach http://127.0.0.1:9" in proc.stderr and "sluice serve" in proc.stderr
