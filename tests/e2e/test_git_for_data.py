@@ -126,3 +126,17 @@ def test_the_example_runs_on_a_postgresql_catalog(tmp_path):
         other.remove_shared_memory()
     finally:
         subprocess.run(admin + [f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"], check=True)
+
+
+def test_diff_shows_schema_changes(lake, make_project):
+    def project(body):
+        return make_project({"models.py": "import bauplan\n\n"
+                             "@bauplan.model(materialization_strategy='REPLACE')\n"
+                             f"def shaped(z=bauplan.Model('taxi_zones')):\n    {body}\n"})
+    lake("run", "-p", project("return z"))
+    lake("branch", "create", "reshaped", "--from-ref", "dev")
+    lake("run", "-p", project("return z.drop_columns(['zone']).append_column('n', z['zone_id'])"),
+         "--ref", "reshaped")
+    change = {d["table"]: d for d in lake.json("branch", "diff", "dev", "reshaped")}["bauplan.shaped"]
+    assert change["kind"] == "changed"
+    assert "+ n int64" in change["schema_changes"] and "- zone string" in change["schema_changes"]
