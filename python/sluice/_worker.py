@@ -16,13 +16,30 @@ import importlib
 import json
 import os
 import re
+import site
 import sys
 import time
 import traceback
 
-import pyarrow as pa
 
-from sluice import _arena
+def _use_environment():
+    """Puts the model's environment (store directories, SLUICE_SITE_DIRS) in front of
+    sys.path before anything is imported, so its packages win over the base ones."""
+    dirs = [d for d in os.environ.get("SLUICE_SITE_DIRS", "").split(":") if d]
+    if not dirs:
+        return
+    before = list(sys.path)
+    for d in dirs:
+        site.addsitedir(d)  # also runs the directory's .pth files
+    added = [p for p in sys.path if p not in before]
+    sys.path[:] = added + before
+
+
+_use_environment()
+
+import pyarrow as pa  # noqa: E402  (after the environment is in place)
+
+from sluice import _arena  # noqa: E402
 
 
 def _now():

@@ -23,6 +23,14 @@ std::string CatalogUri() { return EnvOr("SLUICE_CATALOG", ""); }
 
 std::string PythonExecutable() { return EnvOr("SLUICE_PYTHON", SLUICE_DEFAULT_PYTHON); }
 
+std::string UvExecutable() {
+  std::string explicit_uv = EnvOr("SLUICE_UV", "");
+  if (!explicit_uv.empty()) return explicit_uv;
+  std::string python = PythonExecutable();
+  std::string beside = python.substr(0, python.find_last_of('/') + 1) + "uv";
+  return PathExists(beside) ? beside : "uv";
+}
+
 std::string PythonPackageDir() { return EnvOr("SLUICE_PYTHONPATH", SLUICE_PYTHON_SOURCE_DIR); }
 
 std::string SharedMemoryRootFor(const std::string& data_home) {

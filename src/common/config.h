@@ -18,6 +18,10 @@ std::string CatalogUri();
 // project's .venv Python the binary was built against.
 std::string PythonExecutable();
 
+// The uv binary that resolves and installs model environments: $SLUICE_UV, else the uv
+// beside PythonExecutable() (the project's .venv has one), else "uv".
+std::string UvExecutable();
+
 // The directory holding the `sluice` and `bauplan` Python packages (added to PYTHONPATH of
 // every Python process Sluice starts): $SLUICE_PYTHONPATH, else python/ of the source tree.
 std::string PythonPackageDir();

@@ -9,6 +9,7 @@
 #include "common/config.h"
 #include "common/file_util.h"
 #include "common/ids.h"
+#include "env/package_store.h"
 #include "exec/sql_pushdown.h"
 #include "exec/table_filter.h"
 #include "exec/worker_call.h"
@@ -92,12 +93,14 @@ class RunState {
   Result<std::unique_ptr<Subprocess>> StartWorkerFor(size_t i) {
     const ModelSpec& model = plan_.nodes[i].model;
     std::string name = model.name;
+    auto env = environments_.find(i);
     return StartWorker(options_.project_dir, model.kind == ModelKind::kSql ? "sql" : "python",
                        model.location.file, TimeoutFor(model),
                        [this, name](const std::string& line) {
                          std::lock_guard<std::mutex> lock(mutex_);
                          if (observer_) observer_->OnModelOutput(name, line);
-                       });
+                       },
+                       env != environments_.end() ? env->second : std::vector<std::string>{});
   }
 
   // Starts the worker of a node whose inputs are being computed, so the interpreter and
@@ -312,6 +315,7 @@ class RunState {
 
  public:
   double default_timeout_ = 0;
+  std::map<size_t, std::vector<std::string>> environments_;  // node -> store directories
 
  private:
   Lakehouse& lakehouse_;
@@ -336,6 +340,37 @@ class RunState {
   bool failed_ = false;                     // GUARDED_BY(mutex_)
   Status failure_;                          // GUARDED_BY(mutex_)
 };
+
+// Resolves and assembles the environment of every Python model that declares packages, and
+// checks the Python versions asked for, before anything runs: a bad package or version fails
+// the run up front, naming the model.
+Result<std::map<size_t, std::vector<std::string>>> PrepareEnvironments(const Project& project,
+                                                                       const Plan& plan) {
+  std::map<size_t, std::vector<std::string>> out;
+  std::unique_ptr<PackageStore> store;
+  for (size_t i = 0; i < plan.nodes.size(); ++i) {
+    const ModelSpec& model = plan.nodes[i].model;
+    if (model.kind == ModelKind::kSql) continue;
+    std::map<std::string, std::string> packages = project.file.packages;
+    for (const auto& [name, version] : model.pip) packages[name] = version;
+    std::string wanted = model.python_version.empty() ? project.file.python_version : model.python_version;
+    if (packages.empty() && wanted.empty()) continue;
+    std::string context = "model '" + model.name + "' (" + model.location.ToString() + ")";
+    if (!store) {
+      SLUICE_ASSIGN_OR_RAISE(store, PackageStore::Open(DefaultPackageStore(), UvExecutable(), PythonExecutable()));
+    }
+    const std::string& have = store->python_version();
+    if (!wanted.empty() && have != wanted && have.rfind(wanted + ".", 0) != 0) {
+      return WithHint(InvalidInput(context, " asks for Python ", wanted, ", which is not available (available: ",
+                                   have, ")"),
+                      "use @bauplan.python(\"" + have.substr(0, have.rfind('.')) + "\")");
+    }
+    if (packages.empty()) continue;
+    SLUICE_ASSIGN_OR_RAISE(auto pins, WithContext(store->Resolve(packages), context));
+    SLUICE_ASSIGN_OR_RAISE(out[i], WithContext(store->Assemble(pins), context));
+  }
+  return out;
+}
 
 Status CommitOutputs(Catalog& catalog, const std::string& branch, const ResolvedRef& base,
                      const TableChanges& changes, const std::string& author,
@@ -380,6 +415,7 @@ Result<RunReport> RunProject(Lakehouse& lakehouse, const RunOptions& options, Ru
     return target.tree.tables.count(table) > 0;
   };
   SLUICE_ASSIGN_OR_RAISE(Plan plan, BuildPlan(project, plan_options));
+  SLUICE_ASSIGN_OR_RAISE(auto environments, PrepareEnvironments(project, plan));
 
   RunReport report;
   report.job_id = NewShortId(12);
@@ -399,6 +435,7 @@ Result<RunReport> RunProject(Lakehouse& lakehouse, const RunOptions& options, Ru
   effective.project_dir = project.dir;
   RunState state(lakehouse, effective, plan, target, observer, report.job_id);
   state.default_timeout_ = project.file.timeout_seconds;
+  state.environments_ = std::move(environments);
   int parallel = options.max_parallel > 0 ? options.max_parallel
                                           : static_cast<int>(std::thread::hardware_concurrency());
   state.Execute(std::max(parallel, 1));

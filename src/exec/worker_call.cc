@@ -88,7 +88,8 @@ Result<WorkerResult> ParseResult(const std::string& text, const std::string& pat
 
 Result<std::unique_ptr<Subprocess>> StartWorker(
     const std::string& project_dir, const std::string& kind, const std::string& preload_file,
-    double timeout_seconds, std::function<void(const std::string&)> on_output_line) {
+    double timeout_seconds, std::function<void(const std::string&)> on_output_line,
+    const std::vector<std::string>& site_dirs) {
   SubprocessOptions options;
   options.argv = {PythonExecutable(), "-m", "sluice._worker", "--stdin"};
   if (kind == "sql") {
@@ -98,6 +99,9 @@ Result<std::unique_ptr<Subprocess>> StartWorker(
   }
   options.env["PYTHONPATH"] = PythonPackageDir() + ":" + project_dir;
   options.env["PYTHONUNBUFFERED"] = "1";
+  std::string joined;
+  for (const auto& dir : site_dirs) joined += (joined.empty() ? "" : ":") + dir;
+  if (!joined.empty()) options.env["SLUICE_SITE_DIRS"] = joined;
   options.env["PYTHONDONTWRITEBYTECODE"] = "1";
   options.cwd = project_dir;
   options.on_stdout_line = on_output_line;

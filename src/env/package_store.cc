@@ -1,0 +1,168 @@
+#include "env/package_store.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <set>
+#include <sstream>
+
+#include "common/file_util.h"
+#include "common/hash.h"
+#include "common/ids.h"
+#include "common/subprocess.h"
+
+namespace sluice {
+namespace {
+
+Result<SubprocessResult> RunTool(std::vector<std::string> argv, const std::string& stdin_data,
+                                 const std::string& cache_dir) {
+  SubprocessOptions options;
+  options.argv = std::move(argv);
+  options.stdin_data = stdin_data;
+  // The cache beside the store: same filesystem, so installs hard-link instead of copying.
+  options.env["UV_CACHE_DIR"] = cache_dir;
+  options.env["UV_NO_PROGRESS"] = "1";
+  options.timeout_seconds = 600;
+  return RunSubprocess(options);
+}
+
+// name==version lines (uv pip compile / freeze output).
+std::vector<PackagePin> ParsePins(const std::string& text) {
+  std::vector<PackagePin> pins;
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    auto eq = line.find("==");
+    if (line.empty() || line[0] == '#' || line[0] == ' ' || eq == std::string::npos) continue;
+    std::string version = line.substr(eq + 2);
+    auto end = version.find_first_of(" ;\\");
+    if (end != std::string::npos) version = version.substr(0, end);
+    pins.push_back({NormalizePackageName(line.substr(0, eq)), version});
+  }
+  return pins;
+}
+
+std::string LastLines(const std::string& text, int count) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty()) lines.push_back(line);
+  }
+  std::string out;
+  for (size_t i = lines.size() > static_cast<size_t>(count) ? lines.size() - count : 0; i < lines.size(); ++i) {
+    out += (out.empty() ? "" : "\n") + lines[i];
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string NormalizePackageName(const std::string& name) {
+  std::string out;
+  for (char c : name) {
+    char lower = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    out += (lower == '_' || lower == '.') ? '-' : lower;
+  }
+  return out;
+}
+
+std::string VersionSpecifier(const std::string& version) {
+  if (version.empty() || version == "*") return "";
+  if (version.find_first_of("<>=!~,") != std::string::npos) return version;
+  size_t dots = std::count(version.begin(), version.end(), '.');
+  return dots >= 2 ? "==" + version : "==" + version + ".*";
+}
+
+std::string DefaultPackageStore() {
+  if (const char* store = std::getenv("SLUICE_STORE"); store && *store) return store;
+  const char* cache = std::getenv("XDG_CACHE_HOME");
+  const char* home = std::getenv("HOME");
+  return (cache && *cache ? std::string(cache) : std::string(home ? home : "/tmp") + "/.cache") +
+         "/sluice/store";
+}
+
+Result<std::unique_ptr<PackageStore>> PackageStore::Open(const std::string& root, const std::string& uv,
+                                                         const std::string& python) {
+  std::unique_ptr<PackageStore> store(new PackageStore());
+  store->root_ = AbsolutePath(root);
+  store->uv_ = uv;
+  store->python_ = python;
+  for (const char* dir : {"/packages", "/resolutions", "/uv-cache", "/tmp"}) {
+    SLUICE_RETURN_NOT_OK(MakeDirs(store->root_ + dir));
+  }
+  SubprocessOptions version;
+  version.argv = {python, "-c", "import platform; print(platform.python_version())"};
+  SLUICE_ASSIGN_OR_RAISE(SubprocessResult v, RunSubprocess(version));
+  if (v.exit_code != 0) return IOError("cannot run the interpreter '", python, "'");
+  store->python_version_ = v.stdout_text.substr(0, v.stdout_text.find('\n'));
+  SLUICE_ASSIGN_OR_RAISE(SubprocessResult freeze,
+                         RunTool({uv, "pip", "freeze", "--python", python}, "", store->root_ + "/uv-cache"));
+  for (const auto& pin : ParsePins(freeze.stdout_text)) store->base_[pin.name] = pin.version;
+  return store;
+}
+
+Result<std::vector<PackagePin>> PackageStore::Resolve(const std::map<std::string, std::string>& requirements) {
+  std::string input;
+  std::set<std::string> requested;
+  for (const auto& [name, version] : requirements) {
+    input += NormalizePackageName(name) + VersionSpecifier(version) + "\n";
+    requested.insert(NormalizePackageName(name));
+  }
+  std::string key = Sha256Hex(python_version_ + "\n" + input);
+  std::string cached = root_ + "/resolutions/" + key + ".txt";
+  if (auto text = ReadFile(cached); text.ok()) return ParsePins(*text);
+
+  // Prefer what the base environment has (no install at all), unless asked otherwise.
+  std::string constraints;
+  for (const auto& [name, version] : base_) {
+    if (!requested.count(name)) constraints += name + "==" + version + "\n";
+  }
+  std::string constraints_file = root_ + "/tmp/constraints-" + NewShortId(8) + ".txt";
+  SLUICE_RETURN_NOT_OK(WriteFileAtomic(constraints_file, constraints));
+  std::vector<std::string> argv = {uv_, "pip", "compile", "-", "--python", python_, "--no-python-downloads",
+                                   "--no-header", "--no-annotate", "--quiet"};
+  auto with_constraints = argv;
+  with_constraints.insert(with_constraints.end(), {"--constraint", constraints_file});
+  SLUICE_ASSIGN_OR_RAISE(SubprocessResult result, RunTool(with_constraints, input, root_ + "/uv-cache"));
+  if (result.exit_code != 0) {
+    SLUICE_ASSIGN_OR_RAISE(result, RunTool(argv, input, root_ + "/uv-cache"));
+  }
+  (void)RemoveAll(constraints_file);
+  if (result.exit_code != 0) {
+    return WithHint(InvalidInput("cannot resolve the packages: ", LastLines(result.stderr_text, 6)),
+                    "check the package names and versions in @python(pip=...)");
+  }
+  SLUICE_RETURN_NOT_OK(WriteFileAtomic(cached, result.stdout_text));
+  return ParsePins(result.stdout_text);
+}
+
+Result<std::string> PackageStore::Ensure(const PackagePin& pin) {
+  std::string tag = "py" + python_version_.substr(0, python_version_.rfind('.'));
+  std::string dir = root_ + "/packages/" + pin.name + "-" + pin.version + "-" + tag;
+  if (IsDirectory(dir)) return dir;
+  // Install beside the final name and rename: concurrent runs never see a half install.
+  std::string temp = root_ + "/tmp/" + pin.name + "-" + NewShortId(8);
+  SLUICE_ASSIGN_OR_RAISE(SubprocessResult result,
+                         RunTool({uv_, "pip", "install", "--no-deps", "--target", temp, "--python", python_,
+                                  "--no-python-downloads", "--quiet", pin.name + "==" + pin.version},
+                                 "", root_ + "/uv-cache"));
+  if (result.exit_code != 0) {
+    (void)RemoveAll(temp);
+    return IOError("installing ", pin.name, "==", pin.version, " failed: ", LastLines(result.stderr_text, 4));
+  }
+  if (std::rename(temp.c_str(), dir.c_str()) != 0) (void)RemoveAll(temp);  // another run won
+  return dir;
+}
+
+Result<std::vector<std::string>> PackageStore::Assemble(const std::vector<PackagePin>& pins) {
+  std::vector<std::string> dirs;
+  for (const auto& pin : pins) {
+    auto base = base_.find(pin.name);
+    if (base != base_.end() && base->second == pin.version) continue;
+    SLUICE_ASSIGN_OR_RAISE(std::string dir, Ensure(pin));
+    dirs.push_back(dir);
+  }
+  return dirs;
+}
+
+}  // namespace sluice

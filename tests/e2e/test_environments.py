@@ -1,0 +1,64 @@
+"""Model environments assembled from the package store: per-model versions, errors before
+anything runs."""
+import textwrap
+
+HEADER = "import bauplan\n"
+
+
+def test_two_models_pin_different_versions_of_one_package(lake, make_project):
+    project = make_project({"models.py": HEADER + textwrap.dedent('''
+        @bauplan.python("3.11", pip={"tabulate": "0.9.0"})
+        @bauplan.model(materialization_strategy="REPLACE")
+        def new_tabulate(z=bauplan.Model("taxi_zones")):
+            import tabulate
+            return [{"version": tabulate.__version__}]
+
+        @bauplan.python("3.11", pip={"tabulate": "0.8.10"})
+        @bauplan.model(materialization_strategy="REPLACE")
+        def old_tabulate(z=bauplan.Model("taxi_zones")):
+            import tabulate
+            return [{"version": tabulate.__version__}]
+
+        @bauplan.model(materialization_strategy="REPLACE")
+        def no_python_decorator(z=bauplan.Model("taxi_zones")):
+            try:
+                import tabulate  # not in the base environment
+                return [{"version": tabulate.__version__}]
+            except ImportError:
+                return [{"version": "absent"}]
+        ''')})
+    lake("run", "-p", project)
+    assert lake.query("SELECT version FROM new_tabulate", "dev") == [{"version": "0.9.0"}]
+    assert lake.query("SELECT version FROM old_tabulate", "dev") == [{"version": "0.8.10"}]
+    assert lake.query("SELECT version FROM no_python_decorator", "dev") == [{"version": "absent"}]
+
+
+def test_an_unknown_package_fails_before_any_model_runs(lake, make_project):
+    project = make_project({"models.py": HEADER + textwrap.dedent('''
+        @bauplan.model(materialization_strategy="REPLACE")
+        def fine(z=bauplan.Model("taxi_zones")):
+            return z
+
+        @bauplan.python("3.11", pip={"no-such-package-sluice-test": "1.0.0"})
+        @bauplan.model()
+        def broken(z=bauplan.Model("taxi_zones")):
+            return z
+        ''')})
+    before = lake.head("dev")
+    proc = lake("run", "-p", project, check=False)
+    assert proc.returncode == 1
+    assert "model 'broken' (models.py:" in proc.stderr and "no-such-package-sluice-test" in proc.stderr
+    assert "fine" not in proc.stdout  # nothing ran
+    assert lake.head("dev") == before
+
+
+def test_an_unavailable_python_version_names_the_model(lake, make_project):
+    project = make_project({"models.py": HEADER + textwrap.dedent('''
+        @bauplan.python("3.12")
+        @bauplan.model()
+        def newer(z=bauplan.Model("taxi_zones")):
+            return z
+        ''')})
+    proc = lake("run", "-p", project, check=False)
+    assert proc.returncode == 1
+    assert "model 'newer'" in proc.stderr and "3.12" in proc.stderr and "available: 3.11" in proc.stderr
