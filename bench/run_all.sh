@@ -4,5 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "== bench/handoff"
 .venv/bin/python bench/handoff/run.py "$@"
+echo "== bench/envs"
+.venv/bin/python bench/envs/run.py
 echo "== bench/catalog"
 .venv/bin/python bench/catalog/run.py
