@@ -13,5 +13,6 @@ void AddTableCommands(CLI::App& app, CliContext& context, int* exit_code);
 void AddRunCommand(CLI::App& app, CliContext& context, int* exit_code);
 void AddQueryCommand(CLI::App& app, CliContext& context, int* exit_code);
 void AddServeCommand(CLI::App& app, CliContext& context, int* exit_code);
+void AddCacheCommands(CLI::App& app, CliContext& context, int* exit_code);
 
 }  // namespace sluice::cli

@@ -39,6 +39,19 @@ TEST(PackageStoreTest, ResolvesInstallsOnceAndSkipsWhatTheBaseHas) {
   ASSERT_OK_AND_ASSIGN(auto base_pins, store->Resolve({{"pyarrow", "23.0.1"}}));
   ASSERT_OK_AND_ASSIGN(auto base_dirs, store->Assemble(base_pins));
   EXPECT_TRUE(base_dirs.empty());
+  // Prune keeps what a live run uses, and removes it once released.
+  {
+    ASSERT_OK_AND_ASSIGN(auto in_use, store->MarkInUse(dirs));
+    ASSERT_OK_AND_ASSIGN(auto kept, store->Prune(0, false));
+    EXPECT_TRUE(kept.empty());
+    ASSERT_OK_AND_ASSIGN(auto listed, store->List());
+    ASSERT_EQ(listed.size(), 1u);
+    EXPECT_TRUE(listed[0].in_use);
+    EXPECT_GT(listed[0].bytes, 0);
+  }
+  ASSERT_OK_AND_ASSIGN(auto removed, store->Prune(0, false));
+  ASSERT_EQ(removed.size(), 1u);
+  EXPECT_FALSE(PathExists(dirs[0]));
   auto unknown = store->Resolve({{"no-such-package-sluice-test", "1.0"}});
   ASSERT_FALSE(unknown.ok());
   EXPECT_NE(unknown.status().message().find("no-such-package-sluice-test"), std::string::npos);

@@ -1,6 +1,13 @@
 #include "env/package_store.h"
 
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <filesystem>
 #include <cstdlib>
 #include <set>
 #include <sstream>
@@ -171,9 +178,95 @@ Result<std::vector<std::string>> PackageStore::Assemble(const std::vector<Packag
     auto base = base_.find(pin.name);
     if (base != base_.end() && base->second == pin.version) continue;
     SLUICE_ASSIGN_OR_RAISE(std::string dir, Ensure(pin));
+    // The directory's mtime is its last use: what prune goes by.
+    ::utimes(dir.c_str(), nullptr);
     dirs.push_back(dir);
   }
   return dirs;
+}
+
+PackageStore::InUse::~InUse() { (void)RemoveAll(record_); }
+
+Result<std::unique_ptr<PackageStore::InUse>> PackageStore::MarkInUse(const std::vector<std::string>& dirs) {
+  SLUICE_RETURN_NOT_OK(MakeDirs(root_ + "/in-use"));
+  std::string record = root_ + "/in-use/" + std::to_string(::getpid()) + "-" + NewShortId(6);
+  std::string text;
+  for (const auto& dir : dirs) text += dir + "\n";
+  SLUICE_RETURN_NOT_OK(WriteFileAtomic(record, text));
+  return std::make_unique<InUse>(record);
+}
+
+namespace {
+
+int64_t DirectoryBytes(const std::string& dir) {
+  int64_t total = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir, ec)) {
+    if (entry.is_regular_file(ec)) total += static_cast<int64_t>(entry.file_size(ec));
+  }
+  return total;
+}
+
+// Directories named by the in-use records of live processes.
+std::set<std::string> DirectoriesInUse(const std::string& root) {
+  std::set<std::string> dirs;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(root + "/in-use", ec)) {
+    std::string name = entry.path().filename().string();
+    pid_t pid = static_cast<pid_t>(std::atol(name.substr(0, name.find('-')).c_str()));
+    if (pid <= 0 || (::kill(pid, 0) != 0 && errno == ESRCH)) {
+      std::filesystem::remove(entry.path(), ec);  // a run that died without cleaning up
+      continue;
+    }
+    auto text = ReadFile(entry.path().string());
+    if (!text.ok()) continue;
+    std::istringstream lines(*text);
+    std::string line;
+    while (std::getline(lines, line)) {
+      if (!line.empty()) dirs.insert(line);
+    }
+  }
+  return dirs;
+}
+
+}  // namespace
+
+Result<std::vector<PackageStore::StoredPackage>> PackageStore::List() const {
+  std::vector<StoredPackage> out;
+  std::set<std::string> in_use = DirectoriesInUse(root_);
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(root_ + "/packages", ec)) {
+    if (!entry.is_directory(ec)) continue;
+    StoredPackage package;
+    package.directory = entry.path().string();
+    package.name = entry.path().filename().string();
+    package.bytes = DirectoryBytes(package.directory);
+    struct stat st;
+    if (::stat(package.directory.c_str(), &st) == 0) {
+      package.last_used_ms = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1000000;
+    }
+    package.in_use = in_use.count(package.directory) > 0;
+    out.push_back(std::move(package));
+  }
+  std::sort(out.begin(), out.end(), [](const StoredPackage& a, const StoredPackage& b) {
+    return a.last_used_ms != b.last_used_ms ? a.last_used_ms < b.last_used_ms : a.name < b.name;
+  });
+  return out;
+}
+
+Result<std::vector<PackageStore::StoredPackage>> PackageStore::Prune(int64_t max_bytes, bool dry_run) {
+  SLUICE_ASSIGN_OR_RAISE(auto packages, List());
+  int64_t total = 0;
+  for (const auto& p : packages) total += p.bytes;
+  std::vector<StoredPackage> removed;
+  for (const auto& p : packages) {
+    if (total <= max_bytes) break;
+    if (p.in_use) continue;
+    if (!dry_run) SLUICE_RETURN_NOT_OK(RemoveAll(p.directory));
+    total -= p.bytes;
+    removed.push_back(p);
+  }
+  return removed;
 }
 
 }  // namespace sluice

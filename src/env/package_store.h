@@ -40,6 +40,32 @@ class PackageStore {
   // version, in resolution order.
   Result<std::vector<std::string>> Assemble(const std::vector<PackagePin>& pins);
 
+  // Marks `dirs` as used by this process until the returned guard is destroyed: prune keeps
+  // them while the process lives.
+  class InUse {
+   public:
+    explicit InUse(std::string record) : record_(std::move(record)) {}
+    ~InUse();
+    InUse(const InUse&) = delete;
+    InUse& operator=(const InUse&) = delete;
+
+   private:
+    std::string record_;
+  };
+  Result<std::unique_ptr<InUse>> MarkInUse(const std::vector<std::string>& dirs);
+
+  struct StoredPackage {
+    std::string directory, name;   // name: "tabulate-0.9.0-py3.11"
+    int64_t bytes = 0;
+    int64_t last_used_ms = 0;
+    bool in_use = false;
+  };
+  // Every package in the store, least recently used first.
+  Result<std::vector<StoredPackage>> List() const;
+  // Removes packages not in use, least recently used first, until the store holds at most
+  // `max_bytes`. Returns what was removed (or would be, with dry_run).
+  Result<std::vector<StoredPackage>> Prune(int64_t max_bytes, bool dry_run);
+
   // "3.11.7": the interpreter's version.
   const std::string& python_version() const { return python_version_; }
   const std::string& root() const { return root_; }

@@ -344,10 +344,16 @@ class RunState {
 // Resolves and assembles the environment of every Python model that declares packages, and
 // checks the Python versions asked for, before anything runs: a bad package or version fails
 // the run up front, naming the model.
-Result<std::map<size_t, std::vector<std::string>>> PrepareEnvironments(const Project& project,
-                                                                       const Plan& plan) {
-  std::map<size_t, std::vector<std::string>> out;
+struct PreparedEnvironments {
+  std::map<size_t, std::vector<std::string>> site_dirs;  // node -> store directories
   std::unique_ptr<PackageStore> store;
+  std::unique_ptr<PackageStore::InUse> in_use;           // keeps `cache prune` off them
+};
+
+Result<PreparedEnvironments> PrepareEnvironments(const Project& project, const Plan& plan) {
+  PreparedEnvironments prepared;
+  auto& out = prepared.site_dirs;
+  auto& store = prepared.store;
   for (size_t i = 0; i < plan.nodes.size(); ++i) {
     const ModelSpec& model = plan.nodes[i].model;
     if (model.kind == ModelKind::kSql) continue;
@@ -369,7 +375,12 @@ Result<std::map<size_t, std::vector<std::string>>> PrepareEnvironments(const Pro
     SLUICE_ASSIGN_OR_RAISE(auto pins, WithContext(store->Resolve(packages), context));
     SLUICE_ASSIGN_OR_RAISE(out[i], WithContext(store->Assemble(pins), context));
   }
-  return out;
+  if (store) {
+    std::vector<std::string> all;
+    for (const auto& [_, dirs] : out) all.insert(all.end(), dirs.begin(), dirs.end());
+    SLUICE_ASSIGN_OR_RAISE(prepared.in_use, store->MarkInUse(all));
+  }
+  return prepared;
 }
 
 Status CommitOutputs(Catalog& catalog, const std::string& branch, const ResolvedRef& base,
@@ -435,7 +446,7 @@ Result<RunReport> RunProject(Lakehouse& lakehouse, const RunOptions& options, Ru
   effective.project_dir = project.dir;
   RunState state(lakehouse, effective, plan, target, observer, report.job_id);
   state.default_timeout_ = project.file.timeout_seconds;
-  state.environments_ = std::move(environments);
+  state.environments_ = environments.site_dirs;
   int parallel = options.max_parallel > 0 ? options.max_parallel
                                           : static_cast<int>(std::thread::hardware_concurrency());
   state.Execute(std::max(parallel, 1));

@@ -62,3 +62,26 @@ def test_an_unavailable_python_version_names_the_model(lake, make_project):
     proc = lake("run", "-p", project, check=False)
     assert proc.returncode == 1
     assert "model 'newer'" in proc.stderr and "3.12" in proc.stderr and "available: 3.11" in proc.stderr
+
+
+def test_cache_ls_and_prune(lake, make_project, tmp_path):
+    lake.env["SLUICE_STORE"] = str(tmp_path / "store")
+    project = make_project({"models.py": HEADER + textwrap.dedent('''
+        @bauplan.python("3.11", pip={"tabulate": "0.9.0"})
+        @bauplan.model()
+        def m(z=bauplan.Model("taxi_zones")):
+            import tabulate
+            return [{"version": tabulate.__version__}]
+        ''')})
+    lake("run", "-p", project, "--dry-run")
+    listed = lake.json("cache", "ls")
+    assert [p["name"] for p in listed] == ["tabulate-0.9.0-py3.11"] and listed[0]["bytes"] > 0
+    assert "tabulate-0.9.0-py3.11" in lake("cache", "prune", "--dry-run").stdout
+    assert len(lake.json("cache", "ls")) == 1
+    removed = lake.json("cache", "prune", "--max-size", "0")
+    assert [p["name"] for p in removed] == ["tabulate-0.9.0-py3.11"]
+    assert lake.json("cache", "ls") == []
+    lake("run", "-p", project, "--dry-run")   # reinstalled on demand
+    assert len(lake.json("cache", "ls")) == 1
+    proc = lake("cache", "prune", "--max-size", "lots", check=False)
+    assert proc.returncode == 1 and "--max-size" in proc.stderr
