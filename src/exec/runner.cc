@@ -100,7 +100,8 @@ class RunState {
                          std::lock_guard<std::mutex> lock(mutex_);
                          if (observer_) observer_->OnModelOutput(name, line);
                        },
-                       env != environments_.end() ? env->second : std::vector<std::string>{});
+                       env != environments_.end() ? env->second : std::vector<std::string>{},
+                       model.internet_access);
   }
 
   // Starts the worker of a node whose inputs are being computed, so the interpreter and

@@ -3,6 +3,7 @@
 #include "common/config.h"
 #include "common/file_util.h"
 #include "common/subprocess.h"
+#include "exec/sandbox.h"
 
 namespace sluice {
 namespace {
@@ -89,9 +90,11 @@ Result<WorkerResult> ParseResult(const std::string& text, const std::string& pat
 Result<std::unique_ptr<Subprocess>> StartWorker(
     const std::string& project_dir, const std::string& kind, const std::string& preload_file,
     double timeout_seconds, std::function<void(const std::string&)> on_output_line,
-    const std::vector<std::string>& site_dirs) {
+    const std::vector<std::string>& site_dirs, bool internet_access) {
   SubprocessOptions options;
-  options.argv = {PythonExecutable(), "-m", "sluice._worker", "--stdin"};
+  options.argv = SandboxPrefix(internet_access);
+  options.argv.push_back(PythonExecutable());
+  options.argv.insert(options.argv.end(), {"-m", "sluice._worker", "--stdin"});
   if (kind == "sql") {
     options.argv.push_back("--preload-duckdb");
   } else if (!preload_file.empty()) {

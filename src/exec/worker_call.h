@@ -59,10 +59,11 @@ struct WorkerResult {
 // Every line the worker prints goes to `on_output_line`; `timeout_seconds` (0 = none) counts
 // from when the task is sent.
 // `site_dirs` (store directories of the model's environment) go in front of sys.path.
+// Without `internet_access` the worker has no network (exec/sandbox.h).
 Result<std::unique_ptr<Subprocess>> StartWorker(
     const std::string& project_dir, const std::string& kind, const std::string& preload_file,
     double timeout_seconds, std::function<void(const std::string&)> on_output_line,
-    const std::vector<std::string>& site_dirs = {});
+    const std::vector<std::string>& site_dirs = {}, bool internet_access = false);
 
 // Sends the task to a started worker and waits for its result. A failure of user code is not
 // an error status: it comes back as a WorkerResult with ok == false. Errors are for when the

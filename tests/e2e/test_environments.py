@@ -85,3 +85,33 @@ def test_cache_ls_and_prune(lake, make_project, tmp_path):
     assert len(lake.json("cache", "ls")) == 1
     proc = lake("cache", "prune", "--max-size", "lots", check=False)
     assert proc.returncode == 1 and "--max-size" in proc.stderr
+
+
+def test_models_have_no_network_unless_they_ask_for_it(lake, make_project):
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    port = server.getsockname()[1]
+    threading.Thread(target=lambda: [server.accept() for _ in range(8)], daemon=True).start()
+    probe = f'''
+    import socket
+    try:
+        socket.create_connection(("127.0.0.1", {port}), timeout=2).close()
+        return [{{"network": "connected"}}]
+    except OSError:
+        return [{{"network": "blocked"}}]
+'''
+    project = make_project({"models.py": HEADER + textwrap.dedent(f'''
+        @bauplan.model(materialization_strategy="REPLACE")
+        def offline(z=bauplan.Model("taxi_zones")):''') + textwrap.indent(textwrap.dedent(probe), "    ")
+        + textwrap.dedent(f'''
+
+        @bauplan.model(materialization_strategy="REPLACE", internet_access=True)
+        def online(z=bauplan.Model("taxi_zones")):''') + textwrap.indent(textwrap.dedent(probe), "    ")})
+    lake("run", "-p", project)
+    assert lake.query("SELECT network FROM offline", "dev") == [{"network": "blocked"}]
+    assert lake.query("SELECT network FROM online", "dev") == [{"network": "connected"}]
+    server.close()
