@@ -13,6 +13,7 @@
 #include "exec/sql_pushdown.h"
 #include "exec/table_filter.h"
 #include "exec/worker_call.h"
+#include "exec/worker_cgroup.h"
 #include "project/project.h"
 
 namespace sluice {
@@ -261,8 +262,25 @@ class RunState {
     if (!worker) {
       SLUICE_ASSIGN_OR_RAISE(worker, WithContext(StartWorkerFor(index), context));
     }
-    SLUICE_ASSIGN_OR_RAISE(WorkerResult result,
-                           WithContext(RunWorker(task, std::move(worker)), context));
+    // @resources(memory=, cpus=): the worker joins a cgroup of its own before its task.
+    std::unique_ptr<WorkerCgroup> cgroup;
+    int64_t memory_limit = 0;
+    double cpus = 0;
+    if (auto m = model.resources.find("memory"); m != model.resources.end()) {
+      SLUICE_ASSIGN_OR_RAISE(memory_limit, WithContext(ParseMemorySize(m->second), context));
+    }
+    if (auto c = model.resources.find("cpus"); c != model.resources.end()) cpus = ParseSeconds(c->second);
+    if (memory_limit > 0 || cpus > 0) {
+      SLUICE_ASSIGN_OR_RAISE(cgroup, WithContext(WorkerCgroup::Create(job_id_ + "-" + model.name,
+                                                                      memory_limit, cpus), context));
+      SLUICE_RETURN_NOT_OK(WithContext(cgroup->AddProcess(worker->pid()), context));
+    }
+    auto ran = RunWorker(task, std::move(worker));
+    if (cgroup && cgroup->MemoryLimitHit() && (!ran.ok() || !ran->ok)) {
+      return ResourceExceeded(context, " exceeded its memory limit of ", model.resources.at("memory"),
+                              " and was stopped");
+    }
+    SLUICE_ASSIGN_OR_RAISE(WorkerResult result, WithContext(std::move(ran), context));
     report->user_start = result.t_user_start;
     report->user_return = result.t_user_return;
     report->output_written = result.t_output_written;

@@ -115,3 +115,25 @@ def test_models_have_no_network_unless_they_ask_for_it(lake, make_project):
     assert lake.query("SELECT network FROM offline", "dev") == [{"network": "blocked"}]
     assert lake.query("SELECT network FROM online", "dev") == [{"network": "connected"}]
     server.close()
+
+
+def test_a_model_over_its_memory_limit_is_stopped(lake, make_project):
+    project = make_project({"models.py": HEADER + textwrap.dedent('''
+        @bauplan.model()
+        @bauplan.resources(memory="200M")
+        def hungry(z=bauplan.Model("taxi_zones")):
+            import numpy as np
+            big = np.ones(80_000_000)  # 640 MB
+            return [{"sum": float(big.sum())}]
+
+        @bauplan.model()
+        @bauplan.resources(memory="1G", cpus=1)
+        def modest(z=bauplan.Model("taxi_zones")):
+            import numpy as np
+            return [{"sum": float(np.ones(1_000_000).sum())}]
+        ''')})
+    before = lake.head("dev")
+    proc = lake("run", "-p", project, "--parallel", "1", check=False)
+    assert proc.returncode == 1
+    assert "model 'hungry'" in proc.stderr and "memory limit of 200M" in proc.stderr
+    assert lake.head("dev") == before

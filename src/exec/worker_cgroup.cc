@@ -1,0 +1,92 @@
+#include "exec/worker_cgroup.h"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdlib>
+
+#include "common/file_util.h"
+
+namespace sluice {
+namespace {
+
+constexpr const char* kMemoryRoot = "/sys/fs/cgroup/memory/sluice";
+constexpr const char* kCpuRoot = "/sys/fs/cgroup/cpu/sluice";
+
+Status WriteValue(const std::string& path, const std::string& value) {
+  FILE* f = std::fopen(path.c_str(), "w");
+  if (!f) return IOError("cannot open '", path, "'");
+  bool ok = std::fputs(value.c_str(), f) >= 0;
+  ok = (std::fclose(f) == 0) && ok;
+  if (!ok) return IOError("cannot write '", value, "' to '", path, "'");
+  return Status::OK();
+}
+
+int64_t ReadNumber(const std::string& path) {
+  auto text = ReadFile(path);
+  return text.ok() ? std::atoll(text->c_str()) : 0;
+}
+
+}  // namespace
+
+Result<int64_t> ParseMemorySize(const std::string& text) {
+  char* end = nullptr;
+  double value = std::strtod(text.c_str(), &end);
+  std::string unit = end ? std::string(end) : "";
+  for (auto& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (!unit.empty() && unit.back() == 'B') unit.pop_back();
+  if (!unit.empty() && unit.back() == 'I') unit.pop_back();
+  double scale = unit.empty() ? 1 : unit == "K" ? 1024.0 : unit == "M" ? 1048576.0
+               : unit == "G" ? 1073741824.0 : -1;
+  if (end == text.c_str() || scale < 0 || value <= 0) {
+    return InvalidInput("memory '", text, "' is not a size such as 512M or 4G");
+  }
+  return static_cast<int64_t>(value * scale);
+}
+
+Result<std::unique_ptr<WorkerCgroup>> WorkerCgroup::Create(const std::string& name, int64_t memory_bytes,
+                                                           double cpus) {
+  std::unique_ptr<WorkerCgroup> group(new WorkerCgroup());
+  if (memory_bytes > 0) {
+    group->memory_dir_ = std::string(kMemoryRoot) + "/" + name;
+    SLUICE_RETURN_NOT_OK(WithContext(MakeDirs(group->memory_dir_), "memory limits need cgroups"));
+    SLUICE_RETURN_NOT_OK(WriteValue(group->memory_dir_ + "/memory.limit_in_bytes", std::to_string(memory_bytes)));
+    // Without swap accounting the limit would leak into swap; best effort where it exists.
+    (void)WriteValue(group->memory_dir_ + "/memory.memsw.limit_in_bytes", std::to_string(memory_bytes));
+  }
+  if (cpus > 0) {
+    group->cpu_dir_ = std::string(kCpuRoot) + "/" + name;
+    SLUICE_RETURN_NOT_OK(WithContext(MakeDirs(group->cpu_dir_), "cpu limits need cgroups"));
+    SLUICE_RETURN_NOT_OK(WriteValue(group->cpu_dir_ + "/cpu.cfs_period_us", "100000"));
+    SLUICE_RETURN_NOT_OK(WriteValue(group->cpu_dir_ + "/cpu.cfs_quota_us",
+                                    std::to_string(static_cast<int64_t>(std::ceil(cpus * 100000)))));
+  }
+  return group;
+}
+
+WorkerCgroup::~WorkerCgroup() {
+  // A cgroup can be removed once its processes are gone (the worker has been reaped).
+  if (!memory_dir_.empty()) ::rmdir(memory_dir_.c_str());
+  if (!cpu_dir_.empty()) ::rmdir(cpu_dir_.c_str());
+}
+
+Status WorkerCgroup::AddProcess(int pid) {
+  for (const auto& dir : {memory_dir_, cpu_dir_}) {
+    if (!dir.empty()) SLUICE_RETURN_NOT_OK(WriteValue(dir + "/cgroup.procs", std::to_string(pid)));
+  }
+  return Status::OK();
+}
+
+bool WorkerCgroup::MemoryLimitHit() const {
+  if (memory_dir_.empty()) return false;
+  // The OOM killer's count is the reliable signal; failcnt stays 0 on some kernels.
+  auto control = ReadFile(memory_dir_ + "/memory.oom_control");
+  if (control.ok()) {
+    auto at = control->find("oom_kill ");
+    if (at != std::string::npos && std::atoll(control->c_str() + at + 9) > 0) return true;
+  }
+  return ReadNumber(memory_dir_ + "/memory.failcnt") > 0 ||
+         ReadNumber(memory_dir_ + "/memory.max_usage_in_bytes") >= ReadNumber(memory_dir_ + "/memory.limit_in_bytes");
+}
+
+}  // namespace sluice

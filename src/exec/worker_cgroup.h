@@ -1,0 +1,32 @@
+// Resource limits of one model's worker (@bauplan.resources(memory=, cpus=)), enforced with a
+// cgroup of its own: v1 memory and cpu controllers, as on these machines. Removed when
+// destroyed. Where cgroups cannot be created, Create says why and the caller decides.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+
+namespace sluice {
+
+// "512M", "4G", "1.5g", "1024" (bytes) -> bytes. InvalidInput otherwise.
+Result<int64_t> ParseMemorySize(const std::string& text);
+
+class WorkerCgroup {
+ public:
+  // memory_bytes <= 0 / cpus <= 0: no limit of that kind.
+  static Result<std::unique_ptr<WorkerCgroup>> Create(const std::string& name, int64_t memory_bytes,
+                                                      double cpus);
+  ~WorkerCgroup();
+
+  Status AddProcess(int pid);
+  // Whether the memory limit was reached (the kernel's OOM killer then stops the worker).
+  bool MemoryLimitHit() const;
+
+ private:
+  WorkerCgroup() = default;
+  std::string memory_dir_, cpu_dir_;
+};
+
+}  // namespace sluice
