@@ -301,7 +301,7 @@ class Client:
             if namespace:
                 args += ["--namespace", namespace]
             self._call(*args, parse=False)
-            return _arena.read_table(out).combine_chunks()
+            return _arena.read_table(out)  # mapped; the file's pages outlive its name
 
     def scan(self, table, ref=None, columns=None, filters=None):
         select = ", ".join(f'"{c}"' for c in columns) if columns else "*"

@@ -400,7 +400,17 @@ Result<Ref> Catalog::GetRef(const std::string& name) const {
   return *ref;
 }
 
+Status Catalog::CheckWritable(const std::string& branch, const std::string& what) {
+  if (!IsProtectedBranch(branch)) return Status::OK();
+  return WithHint(Conflict("branch '", branch, "' is protected: ", what,
+                           " go to another branch, which you then merge into it"),
+                  "create one with: sluice checkout -b <name>.dev");
+}
+
 Result<Commit> Catalog::CommitChanges(const CommitRequest& request) {
+  // Every direct write goes through here, so this is where main is protected; merges move
+  // it by their own compare-and-swap.
+  SLUICE_RETURN_NOT_OK(CheckWritable(request.branch));
   std::lock_guard<std::mutex> lock(store_->mutex);
   SqlConnection* db = store_->db.get();
   Transaction txn(db);

@@ -121,8 +121,9 @@ class Catalog {
   Result<std::vector<Ref>> ListTags() const;
   Result<Ref> GetRef(const std::string& name) const;
 
-  // Applies the changes on top of the branch head and moves the head by compare-and-swap
-  // (retrying internally only when expected_head is unset). Returns the new commit.
+  // Applies the changes on top of the branch head and moves the head by compare-and-swap.
+  // Conflict for a protected branch (main): it moves only by merges.
+  // Returns the new commit.
   Result<Commit> CommitChanges(const CommitRequest& request);
 
   // Merges `source_ref` into branch `target_branch`: no-op when the target contains it,
@@ -142,6 +143,10 @@ class Catalog {
 
   // "main" is protected: runs and imports never write it; merges may.
   static bool IsProtectedBranch(const std::string& branch) { return branch == "main"; }
+
+  // Conflict, with a hint, when `branch` is protected; `what` names the write ("runs",
+  // "imports", "writes"). Every write checks this first, before any work.
+  static Status CheckWritable(const std::string& branch, const std::string& what = "writes");
 
  private:
   class Store;

@@ -133,10 +133,6 @@ Result<std::vector<TableChange>> Lakehouse::DiffRefs(const std::string& from_ref
 
 Result<Commit> Lakehouse::RevertTable(const std::string& branch, const std::string& table,
                                       const std::string& source_ref, const std::string& author) {
-  if (Catalog::IsProtectedBranch(branch)) {
-    return WithHint(Conflict("branch '", branch, "' is protected: revert on another branch and merge"),
-                    "create one with: sluice checkout -b <name>.dev");
-  }
   SLUICE_ASSIGN_OR_RAISE(ResolvedRef head, catalog_->Resolve(branch));
   if (head.branch.empty()) return InvalidInput("ref '", branch, "' is not a branch");
   SLUICE_ASSIGN_OR_RAISE(ResolvedRef source, catalog_->Resolve(source_ref));
@@ -162,10 +158,8 @@ Result<Commit> Lakehouse::RevertTable(const std::string& branch, const std::stri
 Result<ImportResult> Lakehouse::ImportTable(const std::string& branch, const std::string& table,
                                             const std::string& search_uri,
                                             const std::string& author) {
-  if (Catalog::IsProtectedBranch(branch)) {
-    return WithHint(Conflict("branch '", branch, "' is protected: imports write to another branch"),
-                    "create one with: sluice checkout -b <name>.dev");
-  }
+  // The commit would refuse main anyway; refusing first saves writing the data files.
+  SLUICE_RETURN_NOT_OK(Catalog::CheckWritable(branch, "imports"));
   SLUICE_ASSIGN_OR_RAISE(ResolvedRef head, catalog_->Resolve(branch));
   if (head.branch.empty()) return InvalidInput("ref '", branch, "' is not a branch");
   SLUICE_ASSIGN_OR_RAISE(SourceData source, ReadSourceFiles(search_uri));

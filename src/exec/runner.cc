@@ -429,11 +429,7 @@ Result<RunReport> RunProject(Lakehouse& lakehouse, const RunOptions& options, Ru
       return WithHint(InvalidInput("ref '", options.ref, "' is not a branch: runs write to a branch"),
                       "use --dry-run to run against a tag or a commit");
     }
-    if (Catalog::IsProtectedBranch(target.branch)) {
-      return WithHint(Conflict("branch '", target.branch,
-                               "' is protected: runs write to another branch and merge into it"),
-                      "create a branch with: sluice checkout -b <name>.dev");
-    }
+    SLUICE_RETURN_NOT_OK(Catalog::CheckWritable(target.branch, "runs"));
   }
   SLUICE_ASSIGN_OR_RAISE(Project project,
                          LoadProject(AbsolutePath(options.project_dir), PythonExecutable(),

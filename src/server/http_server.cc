@@ -25,38 +25,33 @@ RestRequest FromHttp(const httplib::Request& req) {
 Status ServeHttp(Lakehouse* lake, const std::string& host, int port,
                  const std::function<void(int)>& on_ready) {
   httplib::Server server;
-  IcebergRestCatalog catalog(lake);
   // The catalog's SQLite connection serializes itself; table files are immutable. One
   // request at a time keeps the lakehouse single-writer within this process.
   std::mutex mutex;
-  auto handle = [&](const httplib::Request& req, httplib::Response& res) {
-    RestRequest request = FromHttp(req);
-    RestResponse response;
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      response = catalog.Handle(request);
-    }
+  IcebergRestCatalog catalog_api(lake);
+  SluiceApi sluice_api(lake);
+  // One adapter for both APIs: decode, handle under the lock, encode.
+  auto serve = [&](auto& api, const char* prefix, auto encode) {
+    auto handler = [&api, &mutex, encode](const httplib::Request& req, httplib::Response& res) {
+      RestRequest request = FromHttp(req);
+      std::unique_lock<std::mutex> lock(mutex);
+      auto response = api.Handle(request);
+      lock.unlock();
+      encode(response, res);
+    };
+    std::string pattern = std::string(prefix) + ".*";
+    server.Get(pattern, handler);
+    server.Post(pattern, handler);
+    server.Delete(pattern, handler);
+  };
+  serve(catalog_api, "/v1/", [](const RestResponse& response, httplib::Response& res) {
     res.status = response.status;
     if (!response.body.is_null()) res.set_content(response.body.dump(), "application/json");
-  };
-  server.Get("/v1/.*", handle);
-  server.Post("/v1/.*", handle);
-  server.Delete("/v1/.*", handle);
-  server.Options("/v1/.*", handle);
-  SluiceApi api(lake);
-  auto handle_api = [&](const httplib::Request& req, httplib::Response& res) {
-    RestRequest request = FromHttp(req);
-    ApiResponse response;
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      response = api.Handle(request);
-    }
+  });
+  serve(sluice_api, "/api/v1/", [](const ApiResponse& response, httplib::Response& res) {
     res.status = response.status;
     res.set_content(response.body, response.content_type.c_str());
-  };
-  server.Get("/api/v1/.*", handle_api);
-  server.Post("/api/v1/.*", handle_api);
-  server.Delete("/api/v1/.*", handle_api);
+  });
   server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (res.body.empty()) {
       res.set_content(nlohmann::json{{"error", {{"message", "no route for " + req.path},

@@ -105,9 +105,6 @@ Result<RestResponse> IcebergRestCatalog::LoadTable(const ResolvedRef& ref, const
 Result<RestResponse> IcebergRestCatalog::CommitTable(const ResolvedRef& ref, const std::string& table,
                                                      const json& body) {
   if (ref.branch.empty()) return InvalidInput("'", ref.text, "' is not a branch: commits need a branch");
-  if (Catalog::IsProtectedBranch(ref.branch)) {
-    return Conflict("branch '", ref.branch, "' is protected: commit to another branch and merge it");
-  }
   auto it = ref.tree.tables.find(table);
   if (it == ref.tree.tables.end()) return NotFound("table '", table, "' does not exist at '", ref.text, "'");
   SLUICE_ASSIGN_OR_RAISE(std::string location,

@@ -146,7 +146,7 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
       std::string name = create ? Field(body, "name") : parts[3];
       std::string branch = create ? Field(body, "branch") : Param(request, "branch");
       if (name.empty() || branch.empty()) return InvalidInput("a namespace and a branch are required");
-      if (Catalog::IsProtectedBranch(branch)) return Conflict("branch '", branch, "' is protected");
+      SLUICE_RETURN_NOT_OK(Catalog::CheckWritable(branch));
       SLUICE_ASSIGN_OR_RAISE(ResolvedRef head, catalog.Resolve(branch));
       if (create && head.tree.namespaces.count(name)) {
         return AlreadyExists("namespace '", name, "' already exists on '", branch, "'");
@@ -182,7 +182,7 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
       }
       if (parts.size() == 4 && method == "DELETE") {
         std::string branch = Param(request, "branch");
-        if (Catalog::IsProtectedBranch(branch)) return Conflict("branch '", branch, "' is protected");
+        SLUICE_RETURN_NOT_OK(Catalog::CheckWritable(branch));
         SLUICE_ASSIGN_OR_RAISE(ResolvedRef head, catalog.Resolve(branch));
         if (!head.tree.tables.count(table)) {
           if (Param(request, "if_exists") == "true") return Json({{"deleted", nullptr}});
