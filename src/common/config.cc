@@ -33,6 +33,8 @@ std::string UvExecutable() {
 
 std::string PythonPackageDir() { return EnvOr("SLUICE_PYTHONPATH", SLUICE_PYTHON_SOURCE_DIR); }
 
+std::string SandboxLauncher() { return EnvOr("SLUICE_SANDBOX", SLUICE_DEFAULT_SANDBOX); }
+
 std::string SharedMemoryRootFor(const std::string& data_home) {
   // One directory per data home, so two homes never see each other's objects.
   std::string base = IsDirectory("/dev/shm") ? "/dev/shm" : "/tmp";

@@ -26,6 +26,9 @@ std::string UvExecutable();
 // every Python process Sluice starts): $SLUICE_PYTHONPATH, else python/ of the source tree.
 std::string PythonPackageDir();
 
+// The `sluice-sandbox` launcher workers start through ($SLUICE_SANDBOX, else the built one).
+std::string SandboxLauncher();
+
 // Directory for a data home's shared-memory objects (under /dev/shm when it exists);
 // SharedMemoryRoot() is the one of DataHome().
 std::string SharedMemoryRootFor(const std::string& data_home);

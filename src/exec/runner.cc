@@ -13,7 +13,8 @@
 #include "exec/sql_pushdown.h"
 #include "exec/table_filter.h"
 #include "exec/worker_call.h"
-#include "exec/worker_cgroup.h"
+#include "env/sandbox.h"
+#include "env/worker_cgroup.h"
 #include "project/project.h"
 
 namespace sluice {
@@ -94,15 +95,17 @@ class RunState {
   Result<std::unique_ptr<Subprocess>> StartWorkerFor(size_t i) {
     const ModelSpec& model = plan_.nodes[i].model;
     std::string name = model.name;
-    auto env = environments_.find(i);
-    return StartWorker(options_.project_dir, model.kind == ModelKind::kSql ? "sql" : "python",
-                       model.location.file, TimeoutFor(model),
-                       [this, name](const std::string& line) {
+    SandboxSpec sandbox;
+    sandbox.project_dir = options_.project_dir;
+    sandbox.writable = {lakehouse_.objects().root()};
+    sandbox.site_mount = lakehouse_.objects().site_mount_dir();
+    if (auto env = environments_.find(i); env != environments_.end()) sandbox.site_dirs = env->second;
+    sandbox.internet_access = model.internet_access;
+    return StartWorker(sandbox, model.kind == ModelKind::kSql ? "sql" : "python", model.location.file,
+                       TimeoutFor(model), [this, name](const std::string& line) {
                          std::lock_guard<std::mutex> lock(mutex_);
                          if (observer_) observer_->OnModelOutput(name, line);
-                       },
-                       env != environments_.end() ? env->second : std::vector<std::string>{},
-                       model.internet_access);
+                       });
   }
 
   // Starts the worker of a node whose inputs are being computed, so the interpreter and
@@ -467,6 +470,10 @@ Result<RunReport> RunProject(Lakehouse& lakehouse, const RunOptions& options, Ru
   state.Execute(std::max(parallel, 1));
   report.models = state.reports();
   report.warnings = state.warnings();
+  if (Status sandbox = SandboxAvailable(); !sandbox.ok()) {
+    report.warnings.push_back(sandbox.message());
+    if (observer) observer->OnWarning(sandbox.message());
+  }
   report.status = state.failed() ? state.failure() : Status::OK();
 
   if (!options.dry_run) {

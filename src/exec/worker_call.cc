@@ -3,7 +3,6 @@
 #include "common/config.h"
 #include "common/file_util.h"
 #include "common/subprocess.h"
-#include "exec/sandbox.h"
 
 namespace sluice {
 namespace {
@@ -88,11 +87,11 @@ Result<WorkerResult> ParseResult(const std::string& text, const std::string& pat
 }  // namespace
 
 Result<std::unique_ptr<Subprocess>> StartWorker(
-    const std::string& project_dir, const std::string& kind, const std::string& preload_file,
-    double timeout_seconds, std::function<void(const std::string&)> on_output_line,
-    const std::vector<std::string>& site_dirs, bool internet_access) {
+    const SandboxSpec& sandbox, const std::string& kind, const std::string& preload_file,
+    double timeout_seconds, std::function<void(const std::string&)> on_output_line) {
+  SandboxLaunch launch = PrepareSandbox(sandbox);
   SubprocessOptions options;
-  options.argv = SandboxPrefix(internet_access);
+  options.argv = std::move(launch.prefix);
   options.argv.push_back(PythonExecutable());
   options.argv.insert(options.argv.end(), {"-m", "sluice._worker", "--stdin"});
   if (kind == "sql") {
@@ -100,13 +99,10 @@ Result<std::unique_ptr<Subprocess>> StartWorker(
   } else if (!preload_file.empty()) {
     options.argv.insert(options.argv.end(), {"--preload", preload_file});
   }
-  options.env["PYTHONPATH"] = PythonPackageDir() + ":" + project_dir;
+  options.env = std::move(launch.env);
   options.env["PYTHONUNBUFFERED"] = "1";
-  std::string joined;
-  for (const auto& dir : site_dirs) joined += (joined.empty() ? "" : ":") + dir;
-  if (!joined.empty()) options.env["SLUICE_SITE_DIRS"] = joined;
   options.env["PYTHONDONTWRITEBYTECODE"] = "1";
-  options.cwd = project_dir;
+  options.cwd = sandbox.project_dir;
   options.on_stdout_line = on_output_line;
   options.on_stderr_line = std::move(on_output_line);
   options.timeout_seconds = timeout_seconds;

@@ -13,6 +13,7 @@
 
 #include "common/status.h"
 #include "common/subprocess.h"
+#include "env/sandbox.h"
 
 namespace sluice {
 
@@ -57,13 +58,11 @@ struct WorkerResult {
 // SQL models, which preload DuckDB), then waits for a task on its stdin. Starting the
 // consumer's worker while its producer runs takes interpreter start-up off the hand-off path.
 // Every line the worker prints goes to `on_output_line`; `timeout_seconds` (0 = none) counts
-// from when the task is sent.
-// `site_dirs` (store directories of the model's environment) go in front of sys.path.
-// Without `internet_access` the worker has no network (exec/sandbox.h).
+// from when the task is sent. The worker runs in the sandbox `sandbox` describes
+// (env/sandbox.h): its packages, read-only project, private /tmp, network or not.
 Result<std::unique_ptr<Subprocess>> StartWorker(
-    const std::string& project_dir, const std::string& kind, const std::string& preload_file,
-    double timeout_seconds, std::function<void(const std::string&)> on_output_line,
-    const std::vector<std::string>& site_dirs = {}, bool internet_access = false);
+    const SandboxSpec& sandbox, const std::string& kind, const std::string& preload_file,
+    double timeout_seconds, std::function<void(const std::string&)> on_output_line);
 
 // Sends the task to a started worker and waits for its result. A failure of user code is not
 // an error status: it comes back as a WorkerResult with ok == false. Errors are for when the

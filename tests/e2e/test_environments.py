@@ -137,3 +137,72 @@ def test_a_model_over_its_memory_limit_is_stopped(lake, make_project):
     assert proc.returncode == 1
     assert "model 'hungry'" in proc.stderr and "memory limit of 200M" in proc.stderr
     assert lake.head("dev") == before
+
+
+def test_models_see_a_read_only_project_and_a_private_tmp(lake, make_project, tmp_path):
+    import os
+    import uuid
+    host_file = f"/tmp/sluice-host-{uuid.uuid4().hex}"
+    open(host_file, "w").write("host")
+    scratch = f"/tmp/sluice-scratch-{uuid.uuid4().hex}"
+    project = make_project({"notes.txt": "readable", "models.py": HEADER + textwrap.dedent(f'''
+        import errno
+        import os
+
+        def refused(path):
+            try:
+                open(path, "w").close()
+                return "writable"
+            except OSError as e:
+                return errno.errorcode[e.errno]
+
+        @bauplan.python("3.11", pip={{"tabulate": "0.9.0"}})
+        @bauplan.model(materialization_strategy="REPLACE")
+        def probe(z=bauplan.Model("taxi_zones")):
+            import tabulate
+            open("{scratch}", "w").write("mine")
+            return [{{
+                "project_read": open("notes.txt").read(),
+                "project_write": refused("new_file.txt"),
+                "host_tmp_visible": os.path.exists("{host_file}"),
+                "own_tmp": open("{scratch}").read(),
+                "site_write": refused(os.path.join(os.path.dirname(tabulate.__file__), "x.py")),
+            }}]
+        ''')})
+    try:
+        lake("run", "-p", project)
+        assert lake.query("SELECT * FROM probe", "dev") == [{
+            "project_read": "readable", "project_write": "EROFS", "host_tmp_visible": False,
+            "own_tmp": "mine", "site_write": "EROFS"}]
+        assert not (project / "new_file.txt").exists()
+        assert not os.path.exists(scratch)  # the model's /tmp went away with it
+    finally:
+        os.remove(host_file)
+
+
+def test_two_models_pin_pandas_1_and_pandas_2(lake, make_project):
+    # pandas 1.5.3 was built against numpy 1 but does not say so; pinning numpy is what its
+    # users do with any installer.
+    project = make_project({"models.py": HEADER + textwrap.dedent('''
+        @bauplan.python("3.11", pip={"pandas": "1.5.3", "numpy": "<2"})
+        @bauplan.model(materialization_strategy="REPLACE")
+        def old_pandas(z=bauplan.Model("taxi_zones", columns=["zone_id", "borough"])):
+            import numpy
+            import pandas as pd
+            df = z.to_pandas()
+            return pd.DataFrame({"pandas": [pd.__version__], "numpy": [numpy.__version__],
+                                 "zones": [len(df)]})
+
+        @bauplan.python("3.11", pip={"pandas": "2.2"})
+        @bauplan.model(materialization_strategy="REPLACE")
+        def new_pandas(z=bauplan.Model("taxi_zones", columns=["zone_id", "borough"])):
+            import pandas as pd
+            df = z.to_pandas()
+            return pd.DataFrame({"pandas": [pd.__version__], "zones": [len(df)]})
+        ''')})
+    lake("run", "-p", project)
+    old = lake.query("SELECT * FROM old_pandas", "dev")[0]
+    new = lake.query("SELECT * FROM new_pandas", "dev")[0]
+    assert old["pandas"] == "1.5.3" and old["numpy"].startswith("1.")
+    assert new["pandas"].startswith("2.2.")
+    assert old["zones"] == new["zones"] == 12

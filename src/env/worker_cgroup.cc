@@ -1,4 +1,4 @@
-#include "exec/worker_cgroup.h"
+#include "env/worker_cgroup.h"
 
 #include <unistd.h>
 

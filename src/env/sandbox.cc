@@ -1,0 +1,71 @@
+#include "env/sandbox.h"
+
+#include <mutex>
+
+#include "common/config.h"
+#include "common/subprocess.h"
+
+namespace sluice {
+namespace {
+
+bool Succeeds(std::vector<std::string> argv, std::string* stderr_text = nullptr) {
+  SubprocessOptions options;
+  options.argv = std::move(argv);
+  options.timeout_seconds = 10;
+  auto result = RunSubprocess(options);
+  if (stderr_text && result.ok()) *stderr_text = result->stderr_text;
+  return result.ok() && result->exit_code == 0;
+}
+
+bool NetworkNamespacesWork() {
+  static std::once_flag once;
+  static bool available = false;
+  std::call_once(once, [] { available = Succeeds({"unshare", "--net", "--", "true"}); });
+  return available;
+}
+
+std::string Join(const std::vector<std::string>& parts) {
+  std::string out;
+  for (const auto& part : parts) {
+    if (!part.empty()) out += (out.empty() ? "" : ":") + part;
+  }
+  return out;
+}
+
+}  // namespace
+
+Status SandboxAvailable() {
+  static std::once_flag once;
+  static Status status;
+  std::call_once(once, [] {
+    std::string why;
+    if (!Succeeds({SandboxLauncher(), "--check"}, &why)) {
+      while (!why.empty() && why.back() == '\n') why.pop_back();
+      status = IOError("workers cannot be sandboxed here (", why.empty() ? SandboxLauncher() : why,
+                           "): they run without a private mount namespace");
+    }
+  });
+  return status;
+}
+
+SandboxLaunch PrepareSandbox(const SandboxSpec& spec) {
+  SandboxLaunch launch;
+  if (!SandboxAvailable().ok()) {
+    if (!spec.internet_access && NetworkNamespacesWork()) launch.prefix = {"unshare", "--net", "--"};
+    launch.env["PYTHONPATH"] = Join({PythonPackageDir(), spec.project_dir});
+    launch.env["SLUICE_SITE_DIRS"] = Join(spec.site_dirs);
+    return launch;
+  }
+  launch.prefix = {SandboxLauncher(), "--private-tmp", "--read-only", spec.project_dir};
+  if (!spec.internet_access) launch.prefix.push_back("--no-network");
+  for (const auto& dir : spec.writable) launch.prefix.insert(launch.prefix.end(), {"--writable", dir});
+  // Our own runtime (the sluice and bauplan modules) is one more layer, under the packages.
+  launch.prefix.insert(launch.prefix.end(), {"--site-at", spec.site_mount});
+  for (const auto& dir : spec.site_dirs) launch.prefix.insert(launch.prefix.end(), {"--site", dir});
+  launch.prefix.insert(launch.prefix.end(), {"--site", PythonPackageDir(), "--"});
+  launch.env["PYTHONPATH"] = Join({spec.site_mount, spec.project_dir});
+  launch.env["SLUICE_SITE_DIRS"] = spec.site_mount;
+  return launch;
+}
+
+}  // namespace sluice
