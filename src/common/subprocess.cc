@@ -116,12 +116,37 @@ Result<std::unique_ptr<Subprocess>> Subprocess::Start(SubprocessOptions options)
   return process;
 }
 
+std::unique_ptr<Subprocess> Subprocess::Adopt(SubprocessOptions options, int pid, int stdin_fd,
+                                              int stdout_fd, int stderr_fd, std::function<int()> reap) {
+  std::unique_ptr<Subprocess> process(new Subprocess());
+  process->options_ = std::move(options);
+  process->pid_ = pid;
+  process->stdin_fd_ = stdin_fd;
+  process->stdout_fd_ = stdout_fd;
+  process->stderr_fd_ = stderr_fd;
+  process->reap_ = std::move(reap);
+  return process;
+}
+
+bool Subprocess::Exited() const {
+  if (waited_) return true;
+  if (reap_) return ::kill(pid_, 0) != 0;
+  siginfo_t info{};
+  return ::waitid(P_PID, pid_, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid_;
+}
+
+int Subprocess::Reap() {
+  if (reap_) return reap_();
+  int status = 0;
+  while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  }
+  return status;
+}
+
 Subprocess::~Subprocess() {
   if (!waited_ && pid_ > 0) {
     ::kill(-pid_, SIGKILL);
-    int status = 0;
-    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-    }
+    Reap();
   }
   for (int fd : {stdin_fd_, stdout_fd_, stderr_fd_}) {
     if (fd >= 0) ::close(fd);
@@ -216,9 +241,7 @@ Result<SubprocessResult> Subprocess::Wait() {
   out_sink.Finish();
   err_sink.Finish();
 
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  int status = Reap();
   if (WIFEXITED(status)) {
     result.exit_code = WEXITSTATUS(status);
   } else if (WIFSIGNALED(status)) {

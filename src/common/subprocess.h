@@ -48,7 +48,17 @@ class Subprocess {
   // Starts the child; options.stdin_data is written during Wait(). Fails when the program
   // cannot be started.
   static Result<std::unique_ptr<Subprocess>> Start(SubprocessOptions options);
+
+  // A process someone else started for us (a zygote's fork, env/zygote.h), reached through
+  // the given descriptors, which it takes over. It is not our child, so `reap` waits for its
+  // end and returns its wait status (as waitpid would). Its pid must lead its process group.
+  // options.argv names it in errors; options.stdin_data and callbacks work as for Start.
+  static std::unique_ptr<Subprocess> Adopt(SubprocessOptions options, int pid, int stdin_fd,
+                                           int stdout_fd, int stderr_fd, std::function<int()> reap);
   ~Subprocess();
+
+  // Whether the process has ended; it stays unreaped for Wait().
+  bool Exited() const;
 
   // Blocking write to the child's standard input (before Wait()).
   Status WriteStdin(std::string_view data);
@@ -61,10 +71,12 @@ class Subprocess {
 
  private:
   Subprocess() = default;
+  int Reap();  // waits for the end; the wait status
   SubprocessOptions options_;
   int pid_ = -1;
   int stdin_fd_ = -1, stdout_fd_ = -1, stderr_fd_ = -1;
   bool waited_ = false;
+  std::function<int()> reap_;  // set for adopted processes
 };
 
 // Start + Wait. Fails only when the process could not be started; a non-zero exit is

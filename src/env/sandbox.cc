@@ -69,3 +69,20 @@ SandboxLaunch PrepareSandbox(const SandboxSpec& spec) {
 }
 
 }  // namespace sluice
+
+namespace sluice {
+
+SubprocessOptions PythonInSandbox(const SandboxSpec& spec, const std::vector<std::string>& args) {
+  SandboxLaunch launch = PrepareSandbox(spec);
+  SubprocessOptions options;
+  options.argv = std::move(launch.prefix);
+  options.argv.push_back(PythonExecutable());
+  options.argv.insert(options.argv.end(), args.begin(), args.end());
+  options.env = std::move(launch.env);
+  options.env["PYTHONUNBUFFERED"] = "1";
+  options.env["PYTHONDONTWRITEBYTECODE"] = "1";
+  options.cwd = spec.project_dir;
+  return options;
+}
+
+}  // namespace sluice

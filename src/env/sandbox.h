@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/subprocess.h"
 
 namespace sluice {
 
@@ -28,6 +29,10 @@ struct SandboxLaunch {
   std::vector<std::string> prefix;
   std::map<std::string, std::string> env;
 };
+
+// Options that run `python ARGS...` (our interpreter) in the sandbox, in the project
+// directory, with the launch environment and unbuffered output, writing no bytecode.
+SubprocessOptions PythonInSandbox(const SandboxSpec& spec, const std::vector<std::string>& args);
 
 // OK when this machine can sandbox workers (mount and network namespaces, overlayfs);
 // otherwise why not. Checked once per process by running `sluice-sandbox --check`.

@@ -8,6 +8,7 @@
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/file_util.h"
+#include "common/hash.h"
 #include "common/ids.h"
 #include "env/package_store.h"
 #include "exec/sql_pushdown.h"
@@ -15,6 +16,7 @@
 #include "exec/worker_call.h"
 #include "env/sandbox.h"
 #include "env/worker_cgroup.h"
+#include "env/zygote.h"
 #include "project/project.h"
 
 namespace sluice {
@@ -92,27 +94,101 @@ class RunState {
     return timeout != model.resources.end() ? ParseSeconds(timeout->second) : default_timeout_;
   }
 
-  Result<std::unique_ptr<Subprocess>> StartWorkerFor(size_t i) {
+  SandboxSpec SandboxFor(size_t i) const {
     const ModelSpec& model = plan_.nodes[i].model;
-    std::string name = model.name;
     SandboxSpec sandbox;
     sandbox.project_dir = options_.project_dir;
     sandbox.writable = {lakehouse_.objects().root()};
     sandbox.site_mount = lakehouse_.objects().site_mount_dir();
     if (auto env = environments_.find(i); env != environments_.end()) sandbox.site_dirs = env->second;
     sandbox.internet_access = model.internet_access;
-    return StartWorker(sandbox, model.kind == ModelKind::kSql ? "sql" : "python", model.location.file,
-                       TimeoutFor(model), [this, name](const std::string& line) {
-                         std::lock_guard<std::mutex> lock(mutex_);
-                         if (observer_) observer_->OnModelOutput(name, line);
-                       });
+    return sandbox;
   }
 
-  // Starts the worker of a node whose inputs are being computed, so the interpreter and
-  // imports are ready when they are. Best effort: on failure the node starts its own.
-  // REQUIRES: mutex_ held.
+  // Where a worker's output lines go, and its time limit.
+  SubprocessOptions WorkerOutputOptions(size_t i) {
+    const ModelSpec& model = plan_.nodes[i].model;
+    SubprocessOptions options;
+    options.argv = {"worker of model '" + model.name + "'"};
+    std::string name = model.name;
+    options.on_stdout_line = [this, name](const std::string& line) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (observer_) observer_->OnModelOutput(name, line);
+    };
+    options.on_stderr_line = options.on_stdout_line;
+    options.timeout_seconds = TimeoutFor(model);
+    return options;
+  }
+
+  Result<std::unique_ptr<Subprocess>> StartWorkerFor(size_t i) {
+    const ModelSpec& model = plan_.nodes[i].model;
+    SubprocessOptions output = WorkerOutputOptions(i);
+    return StartWorker(SandboxFor(i), model.kind == ModelKind::kSql ? "sql" : "python", model.location.file,
+                       output.timeout_seconds, output.on_stdout_line);
+  }
+
+ public:
+  // Works out, before anything runs, which zygote each node forks from: one per environment
+  // and sandbox, preloading what every model file of that environment imports. The key also
+  // holds the files' contents, so a long-lived pool never serves edited code's old imports.
+  Status PlanZygotes(ZygotePool* pool) {
+    if (!ZygotePool::Enabled()) return Status::OK();
+    zygotes_ = pool;
+    std::string dir = lakehouse_.objects().root() + "/zygotes";
+    SLUICE_RETURN_NOT_OK(MakeDirs(dir));
+    std::map<std::string, std::set<std::string>> files_by_key;
+    std::vector<std::string> base_keys(plan_.nodes.size());
+    for (size_t i = 0; i < plan_.nodes.size(); ++i) {
+      const ModelSpec& model = plan_.nodes[i].model;
+      SandboxSpec sandbox = SandboxFor(i);
+      std::string key = std::string(model.kind == ModelKind::kSql ? "sql" : "python") + "\n" +
+                        (sandbox.internet_access ? "network" : "offline") + "\n" + sandbox.project_dir;
+      for (const auto& site : sandbox.site_dirs) key += "\n" + site;
+      base_keys[i] = key;
+      if (model.kind != ModelKind::kSql) files_by_key[key].insert(model.location.file);
+    }
+    for (size_t i = 0; i < plan_.nodes.size(); ++i) {
+      ZygoteOptions options;
+      options.sandbox = SandboxFor(i);
+      options.duckdb = plan_.nodes[i].model.kind == ModelKind::kSql;
+      std::string key = base_keys[i];
+      for (const auto& file : files_by_key[base_keys[i]]) {
+        options.preload_files.push_back(file);
+        key += "\n" + file + " " + Sha256Hex(ReadFile(options_.project_dir + "/" + file).ValueOr(""));
+      }
+      std::string id = Sha256Hex(key).substr(0, 16);
+      options.socket_path = dir + "/" + id + ".sock";
+      options.log_path = dir + "/" + id + ".log";
+      zygote_plans_.push_back({key, std::move(options)});
+    }
+    return Status::OK();
+  }
+
+ private:
+  // A worker for node i: forked from its environment's zygote, or, with zygotes off or when
+  // the zygote cannot serve, a fresh interpreter (which then reports what went wrong).
+  Result<std::unique_ptr<Subprocess>> AcquireWorker(size_t i) {
+    if (zygotes_) {
+      const auto& [key, options] = zygote_plans_[i];
+      auto zygote = zygotes_->Get(key, options);
+      if (zygote.ok()) {
+        auto forked = (*zygote)->Fork(WorkerOutputOptions(i), kZygoteReadySeconds);
+        if (forked.ok()) return forked;
+      }
+    }
+    return StartWorkerFor(i);
+  }
+
+  // Starts the worker (or the zygote) of a node whose inputs are being computed, so the
+  // interpreter and imports are ready when they are. Best effort: on failure the node starts
+  // its own. REQUIRES: mutex_ held.
   void Prestart(size_t i) {
-    if (workers_.count(i) || state_[i] != kPending || workers_.size() >= kMaxIdleWorkers) return;
+    if (state_[i] != kPending) return;
+    if (zygotes_) {
+      (void)zygotes_->Get(zygote_plans_[i].first, zygote_plans_[i].second);
+      return;
+    }
+    if (workers_.count(i) || workers_.size() >= kMaxIdleWorkers) return;
     auto worker = StartWorkerFor(i);
     if (worker.ok()) workers_[i] = std::move(*worker);
   }
@@ -221,7 +297,7 @@ class RunState {
     WorkerTask task;
     task.kind = model.kind == ModelKind::kSql ? "sql" : "python";
     task.model = model.name;
-    task.project_dir = plan_project_dir_();
+    task.project_dir = options_.project_dir;
     task.file = model.location.file;
     task.function = model.function_name;
     task.line = model.location.line;
@@ -263,7 +339,7 @@ class RunState {
       }
     }
     if (!worker) {
-      SLUICE_ASSIGN_OR_RAISE(worker, WithContext(StartWorkerFor(index), context));
+      SLUICE_ASSIGN_OR_RAISE(worker, WithContext(AcquireWorker(index), context));
     }
     // @resources(memory=, cpus=): the worker joins a cgroup of its own before its task.
     std::unique_ptr<WorkerCgroup> cgroup;
@@ -333,8 +409,6 @@ class RunState {
     return Status::OK();
   }
 
-  std::string plan_project_dir_() const { return options_.project_dir; }
-
  public:
   double default_timeout_ = 0;
   std::map<size_t, std::vector<std::string>> environments_;  // node -> store directories
@@ -359,6 +433,10 @@ class RunState {
   // Workers started ahead of their node (see Prestart), at most kMaxIdleWorkers at once.
   static constexpr size_t kMaxIdleWorkers = 4;
   std::map<size_t, std::unique_ptr<Subprocess>> workers_;  // GUARDED_BY(mutex_)
+  // Zygotes (set by PlanZygotes; null when off): the pool and each node's key and options.
+  static constexpr double kZygoteReadySeconds = 300;
+  ZygotePool* zygotes_ = nullptr;
+  std::vector<std::pair<std::string, ZygoteOptions>> zygote_plans_;
   bool failed_ = false;                     // GUARDED_BY(mutex_)
   Status failure_;                          // GUARDED_BY(mutex_)
 };
@@ -465,6 +543,8 @@ Result<RunReport> RunProject(Lakehouse& lakehouse, const RunOptions& options, Ru
   RunState state(lakehouse, effective, plan, target, observer, report.job_id);
   state.default_timeout_ = project.file.timeout_seconds;
   state.environments_ = environments.site_dirs;
+  ZygotePool run_zygotes;
+  SLUICE_RETURN_NOT_OK(state.PlanZygotes(options.zygotes ? options.zygotes : &run_zygotes));
   int parallel = options.max_parallel > 0 ? options.max_parallel
                                           : static_cast<int>(std::thread::hardware_concurrency());
   state.Execute(std::max(parallel, 1));

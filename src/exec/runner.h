@@ -6,6 +6,7 @@
 #include <map>
 #include <string>
 
+#include "env/zygote.h"
 #include "exec/lakehouse.h"
 #include "exec/run_report.h"
 #include "plan/plan.h"
@@ -22,6 +23,7 @@ struct RunOptions {
   bool transaction = true;                  // false: commit directly on the branch
   int max_parallel = 0;                     // concurrent models; 0 = number of cores
   std::string author;                       // commit author; empty = CurrentAuthor()
+  ZygotePool* zygotes = nullptr;            // warm interpreters kept across runs; null: the run's own
 };
 
 // Receives progress as the run goes; called from several threads, one call at a time.

@@ -89,20 +89,13 @@ Result<WorkerResult> ParseResult(const std::string& text, const std::string& pat
 Result<std::unique_ptr<Subprocess>> StartWorker(
     const SandboxSpec& sandbox, const std::string& kind, const std::string& preload_file,
     double timeout_seconds, std::function<void(const std::string&)> on_output_line) {
-  SandboxLaunch launch = PrepareSandbox(sandbox);
-  SubprocessOptions options;
-  options.argv = std::move(launch.prefix);
-  options.argv.push_back(PythonExecutable());
-  options.argv.insert(options.argv.end(), {"-m", "sluice._worker", "--stdin"});
+  std::vector<std::string> args = {"-m", "sluice._worker", "--stdin"};
   if (kind == "sql") {
-    options.argv.push_back("--preload-duckdb");
+    args.push_back("--preload-duckdb");
   } else if (!preload_file.empty()) {
-    options.argv.insert(options.argv.end(), {"--preload", preload_file});
+    args.insert(args.end(), {"--preload", preload_file});
   }
-  options.env = std::move(launch.env);
-  options.env["PYTHONUNBUFFERED"] = "1";
-  options.env["PYTHONDONTWRITEBYTECODE"] = "1";
-  options.cwd = sandbox.project_dir;
+  SubprocessOptions options = PythonInSandbox(sandbox, args);
   options.on_stdout_line = on_output_line;
   options.on_stderr_line = std::move(on_output_line);
   options.timeout_seconds = timeout_seconds;

@@ -236,6 +236,7 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
   }
   if (resource == "runs" && method == "POST") {
     RunOptions options;
+    options.zygotes = &zygotes_;
     SLUICE_ASSIGN_OR_RAISE(options.project_dir, Required(body, "project_dir"));
     SLUICE_ASSIGN_OR_RAISE(options.ref, Required(body, "ref"));
     options.namespace_name = Field(body, "namespace");

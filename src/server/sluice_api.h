@@ -4,6 +4,7 @@
 // for the kind. Query results are Arrow IPC files.
 #pragma once
 
+#include "env/zygote.h"
 #include "exec/lakehouse.h"
 #include "server/iceberg_rest.h"
 
@@ -24,6 +25,8 @@ class SluiceApi {
  private:
   Result<ApiResponse> Route(const RestRequest& request);
   Lakehouse* lake_;
+  // Runs fork their workers from these; a server keeps them warm from one run to the next.
+  ZygotePool zygotes_;
 };
 
 }  // namespace sluice

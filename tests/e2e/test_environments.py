@@ -206,3 +206,46 @@ def test_two_models_pin_pandas_1_and_pandas_2(lake, make_project):
     assert old["pandas"] == "1.5.3" and old["numpy"].startswith("1.")
     assert new["pandas"].startswith("2.2.")
     assert old["zones"] == new["zones"] == 12
+
+
+ZYGOTE_PROJECT = HEADER + textwrap.dedent('''
+    import os
+    import sys
+
+    @bauplan.python("3.11", pip={"tabulate": "0.9.0"})
+    @bauplan.model(materialization_strategy="REPLACE")
+    def first(z=bauplan.Model("taxi_zones")):
+        return [{"parent": os.getppid(), "preloaded": "tabulate" in sys.modules}]
+
+    @bauplan.python("3.11", pip={"tabulate": "0.9.0"})
+    @bauplan.model(materialization_strategy="REPLACE")
+    def second(z=bauplan.Model("taxi_zones")):
+        import tabulate  # imported in a function body only, yet the zygote has it
+        return [{"parent": os.getppid(), "preloaded": True}]
+
+    @bauplan.python("3.11", pip={"tabulate": "0.8.10"})
+    @bauplan.model(materialization_strategy="REPLACE")
+    def other_environment(z=bauplan.Model("taxi_zones")):
+        return [{"parent": os.getppid(), "preloaded": "tabulate" in sys.modules}]
+    ''')
+
+
+def test_models_of_one_environment_fork_from_one_warm_zygote(lake, make_project):
+    project = make_project({"models.py": ZYGOTE_PROJECT})
+    lake("run", "-p", project)
+    first = lake.query("SELECT * FROM first", "dev")[0]
+    second = lake.query("SELECT * FROM second", "dev")[0]
+    other = lake.query("SELECT * FROM other_environment", "dev")[0]
+    assert first["preloaded"] and other["preloaded"]
+    assert first["parent"] == second["parent"]  # the same zygote
+    assert other["parent"] != first["parent"]  # its own environment, its own zygote
+
+
+def test_without_zygotes_each_model_starts_a_fresh_interpreter(lake, make_project):
+    project = make_project({"models.py": ZYGOTE_PROJECT})
+    lake.env["SLUICE_ZYGOTES"] = "0"
+    lake("run", "-p", project)
+    first = lake.query("SELECT * FROM first", "dev")[0]
+    second = lake.query("SELECT * FROM second", "dev")[0]
+    assert not first["preloaded"]  # only the module's top level ran before the call
+    assert first["parent"] == second["parent"]  # both children of the engine itself

@@ -1,0 +1,159 @@
+#include "env/zygote.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+
+#include "common/clock.h"
+#include "common/file_util.h"
+
+namespace sluice {
+namespace {
+
+// Reads one '\n'-terminated line from a socket; empty at end of stream.
+std::string ReadLine(int fd) {
+  std::string line;
+  char c;
+  while (true) {
+    ssize_t n = ::read(fd, &c, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return line.empty() ? "" : line;
+    if (c == '\n') return line;
+    line += c;
+  }
+}
+
+// "exit CODE SIGNAL" -> a waitpid-style status; a zygote that vanished counts as SIGKILL.
+int WaitStatusFrom(const std::string& line) {
+  int code = 0, sig = 0;
+  if (std::sscanf(line.c_str(), "exit %d %d", &code, &sig) != 2) return SIGKILL;
+  return sig != 0 ? sig : (code & 0xff) << 8;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Zygote>> Zygote::Start(ZygoteOptions options) {
+  if (options.socket_path.size() >= sizeof(sockaddr_un{}.sun_path)) {
+    return InvalidInput("zygote socket path too long: ", options.socket_path);
+  }
+  std::vector<std::string> args = {"-m", "sluice._zygote", options.socket_path};
+  if (options.duckdb) args.push_back("--duckdb");
+  for (const auto& file : options.preload_files) args.insert(args.end(), {"--preload-from", file});
+  if (!options.log_path.empty()) args.insert(args.end(), {"--log", options.log_path});
+  SubprocessOptions process = PythonInSandbox(options.sandbox, args);
+  ::unlink(options.socket_path.c_str());  // a stale socket must not look like a ready zygote
+  std::unique_ptr<Zygote> zygote(new Zygote());
+  zygote->options_ = std::move(options);
+  SLUICE_ASSIGN_OR_RAISE(zygote->process_, Subprocess::Start(std::move(process)));
+  return zygote;
+}
+
+Zygote::~Zygote() {
+  ::unlink(options_.socket_path.c_str());
+  if (!options_.log_path.empty()) ::unlink(options_.log_path.c_str());
+}
+
+Result<int> Zygote::Connect(double ready_timeout) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::memcpy(address.sun_path, options_.socket_path.c_str(), options_.socket_path.size() + 1);
+  double deadline = MonotonicSeconds() + ready_timeout;
+  while (true) {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return IOError("cannot create a socket: ", std::strerror(errno));
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0) return fd;
+    int err = errno;
+    ::close(fd);
+    if (err != ENOENT && err != ECONNREFUSED) {
+      return IOError("cannot reach the zygote at ", options_.socket_path, ": ", std::strerror(err));
+    }
+    if (process_->Exited()) {
+      std::string log = options_.log_path.empty() ? "" : ReadFile(options_.log_path).ValueOr("");
+      return IOError("the zygote ended before serving", log.empty() ? "" : ": " + log);
+    }
+    if (MonotonicSeconds() > deadline) return IOError("the zygote was not ready after ", ready_timeout, " s");
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+}
+
+Result<std::unique_ptr<Subprocess>> Zygote::Fork(SubprocessOptions worker_options, double ready_timeout) {
+  SLUICE_ASSIGN_OR_RAISE(int conn, Connect(ready_timeout));
+  int out_pipe[2], err_pipe[2];
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0) {
+    ::close(conn);
+    return IOError("cannot create pipes: ", std::strerror(errno));
+  }
+  if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
+    ::close(conn), ::close(out_pipe[0]), ::close(out_pipe[1]);
+    return IOError("cannot create pipes: ", std::strerror(errno));
+  }
+  // "fork\n" carrying the write ends of the worker's stdout and stderr.
+  char message[] = "fork\n";
+  iovec iov{message, sizeof(message) - 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(2 * sizeof(int));
+  int passed[2] = {out_pipe[1], err_pipe[1]};
+  std::memcpy(CMSG_DATA(cmsg), passed, sizeof(passed));
+  ssize_t sent;
+  do {
+    sent = ::sendmsg(conn, &msg, MSG_NOSIGNAL);
+  } while (sent < 0 && errno == EINTR);
+  ::close(out_pipe[1]);
+  ::close(err_pipe[1]);
+  std::string reply = sent > 0 ? ReadLine(conn) : "";
+  int pid = 0;
+  if (std::sscanf(reply.c_str(), "pid %d", &pid) != 1 || pid <= 0) {
+    ::close(conn), ::close(out_pipe[0]), ::close(err_pipe[0]);
+    return IOError("the zygote did not fork a worker");
+  }
+  int stdin_fd = ::fcntl(conn, F_DUPFD_CLOEXEC, 0);
+  auto reap = [conn]() {
+    int status = WaitStatusFrom(ReadLine(conn));
+    ::close(conn);
+    return status;
+  };
+  return Subprocess::Adopt(std::move(worker_options), pid, stdin_fd, out_pipe[0], err_pipe[0], reap);
+}
+
+Result<std::shared_ptr<Zygote>> ZygotePool::Get(const std::string& key, const ZygoteOptions& options) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = zygotes_.find(key);
+  if (it != zygotes_.end() && !it->second.zygote->process_->Exited()) {
+    it->second.last_used = ++clock_;
+    return it->second.zygote;
+  }
+  SLUICE_ASSIGN_OR_RAISE(std::unique_ptr<Zygote> started, Zygote::Start(options));
+  std::shared_ptr<Zygote> zygote = std::move(started);
+  zygotes_[key] = {zygote, ++clock_};
+  while (zygotes_.size() > max_zygotes_) {
+    auto oldest = zygotes_.begin();
+    for (auto e = zygotes_.begin(); e != zygotes_.end(); ++e) {
+      if (e->second.last_used < oldest->second.last_used) oldest = e;
+    }
+    zygotes_.erase(oldest);  // stops once no fork holds it
+  }
+  return zygote;
+}
+
+bool ZygotePool::Enabled() {
+  const char* setting = std::getenv("SLUICE_ZYGOTES");
+  return !(setting && std::string(setting) == "0");
+}
+
+}  // namespace sluice

@@ -1,0 +1,77 @@
+// A zygote: a warm Python interpreter, in an environment's sandbox, that forks one worker per
+// model call (protocol in python/sluice/_zygote.py). It imports what the models of its
+// environment import once; each fork then reaches user code in milliseconds instead of
+// paying for interpreter start-up and imports again. Thread-safe: Fork may be called from
+// several threads at once.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "common/subprocess.h"
+#include "env/sandbox.h"
+
+namespace sluice {
+
+struct ZygoteOptions {
+  SandboxSpec sandbox;                     // every fork runs in this sandbox
+  std::vector<std::string> preload_files;  // model files whose third-party imports it does
+  bool duckdb = false;                     // also import DuckDB (SQL models)
+  std::string socket_path;                 // Unix socket it listens on (under 108 bytes)
+  std::string log_path;                    // its own stderr, once it serves
+};
+
+class Zygote {
+ public:
+  // Starts the zygote and returns at once: its imports go on while the caller continues.
+  static Result<std::unique_ptr<Zygote>> Start(ZygoteOptions options);
+  ~Zygote();  // stops the zygote; workers already forked run on
+
+  // Forks a worker, first waiting up to `ready_timeout` seconds for the zygote to be
+  // serving. The worker behaves as a started `sluice._worker --stdin`: it reads the task path
+  // as one line on stdin; its output goes to `worker_options`' callbacks, and
+  // worker_options.timeout_seconds applies from Wait(). Fails when the zygote is not serving.
+  Result<std::unique_ptr<Subprocess>> Fork(SubprocessOptions worker_options, double ready_timeout);
+
+ private:
+  friend class ZygotePool;
+  Zygote() = default;
+  Result<int> Connect(double ready_timeout);
+  ZygoteOptions options_;
+  std::unique_ptr<Subprocess> process_;
+};
+
+}  // namespace sluice
+
+namespace sluice {
+
+// Zygotes by key (an environment and its sandbox), started on first use and kept for the
+// pool's lifetime: a run's, or a server's across runs. At most `max_zygotes` are kept; the
+// least recently used is stopped first. Thread-safe.
+class ZygotePool {
+ public:
+  explicit ZygotePool(size_t max_zygotes = 8) : max_zygotes_(max_zygotes) {}
+
+  // The zygote for `key`, started with `options` when there is none.
+  Result<std::shared_ptr<Zygote>> Get(const std::string& key, const ZygoteOptions& options);
+
+  // Whether workers should fork from zygotes at all ($SLUICE_ZYGOTES=0 turns them off).
+  static bool Enabled();
+
+ private:
+  struct Entry {
+    std::shared_ptr<Zygote> zygote;
+    uint64_t last_used = 0;
+  };
+  std::mutex mutex_;
+  size_t max_zygotes_;
+  uint64_t clock_ = 0;                   // GUARDED_BY(mutex_)
+  std::map<std::string, Entry> zygotes_; // GUARDED_BY(mutex_)
+};
+
+}  // namespace sluice
