@@ -5,15 +5,23 @@ Steps, for a model needing pandas, pyarrow and one small package (tabulate):
   (a) first run with an empty package store
   (b) re-run with nothing changed
   (c) re-run after adding one more small package (humanize)
-Sluice's overhead is the run's wall time minus the same run with no pip declared. The peers:
+Sluice's cost is what the run reports as environment_seconds: resolving (or finding the
+cached resolution) and assembling the store directories. The peers:
 `uv venv` + `uv pip install`, and `python -m venv` + `pip install`, each from scratch for (a)
-and (c) and a no-op install for (b).
+and (c) and a no-op install for (b). (c) is also set against uv installing the one new
+package alone into a venv that has the rest.
+
+Then warm starts: the time from a call asking for its worker to the first line of user code,
+for models importing pandas, pyarrow and tabulate at their top: forked from the
+environment's zygote, against a fresh interpreter per call (SLUICE_ZYGOTES=0).
 
 Usage: .venv/bin/python bench/envs/run.py
 """
+import json
 import os
 import pathlib
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -54,12 +62,21 @@ def sluice_steps(work):
 
     def run(packages):
         write_project(project, packages)
-        return timed([str(SLUICE), "run", "-p", str(project), "--ref", "main", "--dry-run"], env)
+        out = subprocess.run([str(SLUICE), "-O", "json", "run", "-p", str(project), "--ref", "main",
+                              "--dry-run"], env=env, check=True, capture_output=True, text=True).stdout
+        return json.loads(out)["environment_seconds"]
 
-    baseline = min(run(None) for _ in range(3))
-    a = run(BASE) - baseline
-    b = min(run(BASE) for _ in range(3)) - baseline
-    c = run({**BASE, **EXTRA}) - baseline
+    a = run(BASE)
+    b = statistics.median(run(BASE) for _ in range(5))
+    c = []
+    for _ in range(3):  # each time as if the package were new: no resolution, not in the store
+        shutil.rmtree(work / "store" / "resolutions", ignore_errors=True)
+        (work / "store" / "resolutions").mkdir()
+        for package in EXTRA:
+            for installed in (work / "store" / "packages").glob(f"{package}-*"):
+                shutil.rmtree(installed)
+        c.append(run({**BASE, **EXTRA}))
+    c = statistics.median(c)
     return a, b, c
 
 
@@ -86,7 +103,48 @@ def venv_steps(work, use_uv):
     a = create() + install(specs)
     b = install(specs)
     c = create() + install(specs + extra)
-    return a, b, c
+    if not use_uv:
+        return a, b, c, None
+    one = []
+    for _ in range(5):  # the one new package alone, into the venv that has the rest
+        subprocess.run([str(UV), "pip", "uninstall", "-q", "--python", str(py), *EXTRA], check=True,
+                       capture_output=True)
+        one.append(install(extra))
+    return a, b, c, statistics.median(one)
+
+
+WARM_MODELS = 5
+WARM_PROJECT = "import bauplan\nimport pandas\nimport pyarrow\nimport tabulate\n" + "".join(f'''
+@bauplan.python("3.11", pip={{"tabulate": "0.9.0"}})
+@bauplan.model()
+def m{i}():
+    return [{{"x": {i}}}]
+''' for i in range(WARM_MODELS))
+
+
+def warm_start_steps(work):
+    """Median ms from asking for a worker to user code: zygote forks, first call, fresh."""
+    project = work / "warm-project"
+    project.mkdir()
+    (project / "bauplan_project.yml").write_text("project:\n  name: warm\n")
+    (project / "models.py").write_text(WARM_PROJECT)
+
+    def starts(zygotes):
+        env = dict(os.environ, SLUICE_HOME=str(work / "home"), SLUICE_STORE=str(work / "store"),
+                   SLUICE_ZYGOTES="1" if zygotes else "0")
+        out = subprocess.run([str(SLUICE), "-O", "json", "run", "-p", str(project), "--ref", "main",
+                              "--dry-run", "--parallel", "1"], env=env, check=True, capture_output=True,
+                             text=True).stdout
+        models = sorted(json.loads(out)["models"], key=lambda m: m["worker_start"])
+        return [(m["user_start"] - m["worker_start"]) * 1e3 for m in models]
+
+    fork, first, fresh = [], [], []
+    for _ in range(3):
+        zygote = starts(True)
+        first.append(zygote[0])
+        fork += zygote[1:]
+        fresh += starts(False)
+    return statistics.median(fork), statistics.median(first), statistics.median(fresh)
 
 
 def main():
@@ -95,15 +153,25 @@ def main():
         # One uv cache for everyone, on the store's filesystem, warmed by the venv steps.
         os.environ["UV_CACHE_DIR"] = str(work / "uv-cache")
         rows = {"uv venv": venv_steps(work, True), "python -m venv + pip": venv_steps(work, False)}
-        rows = {"sluice": sluice_steps(work), **rows}
+        rows = {"sluice": sluice_steps(work) + (None,), **rows}
+        fork, first, fresh = warm_start_steps(work)
     print(f"{'':24}{'(a) first':>12}{'(b) unchanged':>15}{'(c) +1 package':>16}")
-    for name, (a, b, c) in rows.items():
+    for name, (a, b, c, _) in rows.items():
         print(f"{name:24}{a * 1e3:>10.0f}ms{b * 1e3:>13.0f}ms{c * 1e3:>14.0f}ms")
     s = rows["sluice"]
     for name in ("uv venv", "python -m venv + pip"):
         p = rows[name]
         print(f"ratio {name} / sluice: " + "  ".join(
-            f"{x / max(y, 1e-3):.1f}x" for x, y in zip(p, s)))
+            f"{x / max(y, 1e-3):.1f}x" for x, y in zip(p[:3], s[:3])))
+    one = rows["uv venv"][3]
+    print(f"(c) against uv installing only {', '.join(EXTRA)}: sluice {s[2] * 1e3:.0f} ms, "
+          f"uv {one * 1e3:.0f} ms, sluice / uv = {s[2] / one:.2f} (goal < 1.2)")
+    print(f"\nworker start to user code (median ms; {WARM_MODELS} models of one environment, "
+          "pandas + pyarrow + tabulate imported)")
+    print(f"  forked from the zygote      {fork:8.1f} ms   (goal < 15 ms)")
+    print(f"  first call (zygote starts)  {first:8.1f} ms")
+    print(f"  fresh interpreter           {fresh:8.1f} ms")
+    print(f"ratio fresh / zygote: {fresh / fork:.0f}x")
 
 
 if __name__ == "__main__":

@@ -126,6 +126,13 @@ def to_arrow(value, model):
     return _arena.strip_metadata(_normalize_types(table)).replace_schema_metadata(None)
 
 
+def warm_up():
+    """Runs the conversions of a model's return value once, ahead of any task: pyarrow
+    imports pandas lazily on its first conversion from Python objects, a second or more
+    that would otherwise land on the first call of every worker."""
+    to_arrow([{"x": 1}], "warm-up")
+
+
 def _load_inputs(task):
     return [(spec, _arena.read_table(spec["path"], spec.get("columns"))) for spec in task["inputs"]]
 
@@ -263,6 +270,7 @@ def main(argv):
                 _Preloaded.error = e
         elif "--preload-duckdb" in args:
             import duckdb  # noqa: F401
+        warm_up()
         line = sys.stdin.readline().strip()
         if not line:
             return 0  # the engine no longer needs this worker

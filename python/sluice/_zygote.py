@@ -57,6 +57,7 @@ def _third_party_imports(file, project_dir):
 
 
 def _preload(files, duckdb):
+    _worker.warm_up()
     if duckdb:
         import duckdb as _  # noqa: F401
     for file in files:

@@ -75,6 +75,39 @@ std::string NormalizePackageName(const std::string& name) {
   return out;
 }
 
+namespace {
+
+// Identifies an interpreter and the state of its packages without running it: its path and
+// the modification times of its binary and of its environment's site-packages directories
+// (which change whenever a package is added or removed). Empty when they cannot be found.
+std::string BaseEnvironmentKey(const std::string& python) {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  fs::path exe = fs::canonical(python, error);
+  if (error) return "";
+  std::string key = exe.string() + "\n" + fs::path(python).string();
+  auto stamp = [&](const fs::path& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return false;
+    key += "\n" + path.string() + " " + std::to_string(st.st_mtim.tv_sec) + "." +
+           std::to_string(st.st_mtim.tv_nsec);
+    return true;
+  };
+  stamp(exe);
+  // A venv's python is bin/python beside lib/pythonX.Y/site-packages; so is an installation's.
+  int site_packages = 0;
+  for (const fs::path& env : {fs::path(python).parent_path().parent_path(), exe.parent_path().parent_path()}) {
+    for (const auto& entry : fs::directory_iterator(env / "lib", error)) {
+      if (entry.path().filename().string().rfind("python", 0) == 0) {
+        site_packages += stamp(entry.path() / "site-packages");
+      }
+    }
+  }
+  return site_packages > 0 ? Sha256Hex(key) : "";
+}
+
+}  // namespace
+
 std::string VersionSpecifier(const std::string& version) {
   if (version.empty() || version == "*") return "";
   if (version.find_first_of("<>=!~,") != std::string::npos) return version;
@@ -99,14 +132,29 @@ Result<std::unique_ptr<PackageStore>> PackageStore::Open(const std::string& root
   for (const char* dir : {"/packages", "/resolutions", "/uv-cache", "/tmp"}) {
     SLUICE_RETURN_NOT_OK(MakeDirs(store->root_ + dir));
   }
-  SubprocessOptions version;
-  version.argv = {python, "-c", "import platform; print(platform.python_version())"};
-  SLUICE_ASSIGN_OR_RAISE(SubprocessResult v, RunSubprocess(version));
-  if (v.exit_code != 0) return IOError("cannot run the interpreter '", python, "'");
-  store->python_version_ = v.stdout_text.substr(0, v.stdout_text.find('\n'));
-  SLUICE_ASSIGN_OR_RAISE(SubprocessResult freeze,
-                         RunTool({uv, "pip", "freeze", "--python", python}, "", store->root_ + "/uv-cache"));
-  for (const auto& pin : ParsePins(freeze.stdout_text)) store->base_[pin.name] = pin.version;
+  // What the interpreter is and has: asked once, then kept while neither the interpreter
+  // nor its site-packages changes, so an unchanged run pays a few stat calls for it.
+  std::string key = BaseEnvironmentKey(python);
+  std::string cached = store->root_ + "/base/" + key + ".txt";
+  std::string facts;
+  if (auto text = ReadFile(cached); !key.empty() && text.ok()) {
+    facts = *text;
+  } else {
+    SubprocessOptions version;
+    version.argv = {python, "-c", "import platform; print(platform.python_version())"};
+    SLUICE_ASSIGN_OR_RAISE(SubprocessResult v, RunSubprocess(version));
+    if (v.exit_code != 0) return IOError("cannot run the interpreter '", python, "'");
+    SLUICE_ASSIGN_OR_RAISE(SubprocessResult freeze,
+                           RunTool({uv, "pip", "freeze", "--python", python}, "", store->root_ + "/uv-cache"));
+    if (freeze.exit_code != 0) return IOError("cannot list the packages of '", python, "'");
+    facts = v.stdout_text.substr(0, v.stdout_text.find('\n') + 1) + freeze.stdout_text;
+    if (!key.empty()) {
+      SLUICE_RETURN_NOT_OK(MakeDirs(store->root_ + "/base"));
+      SLUICE_RETURN_NOT_OK(WriteFileAtomic(cached, facts));
+    }
+  }
+  store->python_version_ = facts.substr(0, facts.find('\n'));
+  for (const auto& pin : ParsePins(facts.substr(facts.find('\n') + 1))) store->base_[pin.name] = pin.version;
   return store;
 }
 

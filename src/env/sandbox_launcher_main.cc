@@ -168,6 +168,7 @@ int Check() {
   }
   pid_t pid = ::fork();
   if (pid == 0) {
+    if (::chdir("/") != 0) Fail("cannot enter /");  // the caller's may be in /tmp
     Config config{true, true, {ro}, {rw}, {ro, rw}, at};
     EnterSandbox(config);
     int fd = ::open((ro + "/probe").c_str(), O_CREAT | O_WRONLY, 0644);

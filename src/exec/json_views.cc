@@ -52,7 +52,8 @@ json RunReportJson(const RunReport& report) {
                       {"rows", m.rows < 0 ? json(nullptr) : json(m.rows)},
                       {"output_table", m.output_table}, {"message", m.message},
                       {"traceback", m.traceback}, {"user_start", m.user_start},
-                      {"user_return", m.user_return}, {"output_written", m.output_written}});
+                      {"user_return", m.user_return}, {"output_written", m.output_written},
+                      {"worker_start", m.worker_start}});
   }
   return {{"job_id", report.job_id},
           {"job_status", report.ok() ? "SUCCESS" : "FAILED"},
@@ -61,6 +62,7 @@ json RunReportJson(const RunReport& report) {
           {"run_branch_kept", report.run_branch_kept},
           {"commit", report.commit_id},
           {"seconds", report.seconds},
+          {"environment_seconds", report.environment_seconds},
           {"warnings", report.warnings},
           {"error", report.ok() ? json(nullptr) : json(report.status.message())},
           {"error_kind", report.ok() ? json(nullptr) : json(std::string(ErrorKindName(KindOf(report.status))))},
@@ -75,6 +77,7 @@ RunReport RunReportFromJson(const json& j) {
   report.run_branch_kept = j.value("run_branch_kept", false);
   report.commit_id = j.value("commit", "");
   report.seconds = j.value("seconds", 0.0);
+  report.environment_seconds = j.value("environment_seconds", 0.0);
   report.warnings = j.value("warnings", std::vector<std::string>{});
   if (j.value("job_status", "") != "SUCCESS") {
     std::string kind = j.contains("error_kind") && j["error_kind"].is_string() ? j["error_kind"].get<std::string>() : "";
@@ -98,6 +101,7 @@ RunReport RunReportFromJson(const json& j) {
     model.user_start = m.value("user_start", 0.0);
     model.user_return = m.value("user_return", 0.0);
     model.output_written = m.value("output_written", 0.0);
+    model.worker_start = m.value("worker_start", 0.0);
     report.models.push_back(std::move(model));
   }
   return report;

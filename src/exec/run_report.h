@@ -24,6 +24,9 @@ struct ModelReport {
   // CLOCK_MONOTONIC seconds at which user code was entered and returned (0 when unknown);
   // comparable across processes, so hand-off latency between models can be measured.
   double user_start = 0, user_return = 0, output_written = 0;
+  // When the call asked for its worker (a fork from a zygote, or a fresh interpreter), in
+  // the same clock; user_start - worker_start is what starting a worker costs.
+  double worker_start = 0;
 };
 
 struct RunReport {
@@ -36,6 +39,7 @@ struct RunReport {
   std::vector<std::string> warnings;
   Status status;                 // OK, or why the run failed
   double seconds = 0;
+  double environment_seconds = 0;  // of which: resolving and assembling model environments
   bool ok() const { return status.ok(); }
 };
 

@@ -338,6 +338,7 @@ class RunState {
         workers_.erase(it);
       }
     }
+    report->worker_start = MonotonicSeconds();
     if (!worker) {
       SLUICE_ASSIGN_OR_RAISE(worker, WithContext(AcquireWorker(index), context));
     }
@@ -522,9 +523,11 @@ Result<RunReport> RunProject(Lakehouse& lakehouse, const RunOptions& options, Ru
     return target.tree.tables.count(table) > 0;
   };
   SLUICE_ASSIGN_OR_RAISE(Plan plan, BuildPlan(project, plan_options));
+  double environments_started = MonotonicSeconds();
   SLUICE_ASSIGN_OR_RAISE(auto environments, PrepareEnvironments(project, plan));
 
   RunReport report;
+  report.environment_seconds = MonotonicSeconds() - environments_started;
   report.job_id = NewShortId(12);
   report.target_ref = options.ref;
   std::string author = options.author.empty() ? CurrentAuthor() : options.author;

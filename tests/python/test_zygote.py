@@ -1,0 +1,89 @@
+"""The zygote on its own: the protocol src/env/zygote.cc speaks (python/sluice/_zygote.py)."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+from test_worker import make_task, write_models
+from worker_harness import PYTHON_DIR
+from sluice import _arena, _zygote
+
+
+class ZygoteProcess:
+    def __init__(self, workdir, *args):
+        self.socket_path = str(workdir / "z.sock")
+        env = dict(os.environ, PYTHONPATH=f"{PYTHON_DIR}:{workdir / 'project'}")
+        self.proc = subprocess.Popen([sys.executable, "-m", "sluice._zygote", self.socket_path, *args],
+                                     stdin=subprocess.PIPE, env=env, cwd=workdir / "project")
+
+    def fork(self):
+        """Asks for a worker; returns (pid, connection, stdout reader, stderr reader)."""
+        deadline = time.monotonic() + 60
+        while True:
+            conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                conn.connect(self.socket_path)
+                break
+            except (FileNotFoundError, ConnectionRefusedError):
+                conn.close()
+                assert self.proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.01)
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        socket.send_fds(conn, [b"fork\n"], [out_w, err_w])
+        os.close(out_w)
+        os.close(err_w)
+        reader = conn.makefile("rb")
+        pid = int(reader.readline().split()[1])
+        return pid, conn, reader, os.fdopen(out_r), os.fdopen(err_r)
+
+    def close(self):
+        self.proc.stdin.close()  # the zygote ends with its stdin
+        assert self.proc.wait(timeout=10) == 0
+
+
+def test_a_forked_worker_runs_one_task_and_its_exit_is_reported(workdir):
+    write_models(workdir, "import json\n\ndef m():\n    print('hello from m')\n"
+                          "    return [{'pid': __import__('os').getpid()}]\n")
+    task = make_task(workdir)
+    task_path = workdir / "task.json"
+    task_path.write_text(json.dumps(task))
+    zygote = ZygoteProcess(workdir, "--preload-from", "models.py")
+    pid, conn, reader, out, err = zygote.fork()
+    conn.sendall(f"{task_path}\n".encode())
+    assert reader.readline() == b"exit 0 0\n"
+    assert out.read() == "hello from m\n"  # the worker's output is its own
+    result = json.loads((workdir / "result.json").read_text())
+    assert result["ok"], result
+    assert _arena.read_table(task["output_path"]).to_pylist() == [{"pid": pid}]
+    zygote.close()
+
+
+def test_a_killed_worker_is_reported_with_its_signal(workdir):
+    write_models(workdir, "def m():\n    import time\n    time.sleep(60)\n")
+    task_path = workdir / "task.json"
+    task_path.write_text(json.dumps(make_task(workdir)))
+    zygote = ZygoteProcess(workdir)
+    pid, conn, reader, out, err = zygote.fork()
+    conn.sendall(f"{task_path}\n".encode())
+    time.sleep(0.2)
+    os.killpg(pid, 9)  # the worker leads its own process group, as timeouts expect
+    assert reader.readline() == b"exit -1 9\n"
+    # The zygote itself is unharmed and forks again.
+    pid2, conn2, reader2, _, _ = zygote.fork()
+    assert pid2 != pid
+    conn2.sendall(b"\n")  # no task: the worker just ends
+    assert reader2.readline() == b"exit 0 0\n"
+    zygote.close()
+
+
+def test_preloads_third_party_imports_but_never_the_projects_own(workdir):
+    (workdir / "project" / "helpers.py").write_text("X = 1\n")
+    write_models(workdir, "import json\nfrom helpers import X\n\ndef m():\n    import tabulate_missing_xyz\n"
+                          "    import pyarrow.compute\n    return []\n")
+    names = _zygote._third_party_imports(str(workdir / "project" / "models.py"), str(workdir / "project"))
+    assert "json" in names and "pyarrow" in names and "bauplan" in names
+    assert "helpers" not in names  # the project's own module: re-imported fresh by every worker
+    assert "tabulate_missing_xyz" not in names  # not installed: nothing to preload
