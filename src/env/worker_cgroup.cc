@@ -12,6 +12,12 @@ namespace {
 
 constexpr const char* kMemoryRoot = "/sys/fs/cgroup/memory/sluice";
 constexpr const char* kCpuRoot = "/sys/fs/cgroup/cpu/sluice";
+// cgroup v2 (one unified hierarchy): a "sluice" group under the root, with the memory and
+// cpu controllers delegated to its children, one child per worker.
+constexpr const char* kUnifiedRoot = "/sys/fs/cgroup";
+constexpr const char* kUnifiedGroup = "/sys/fs/cgroup/sluice";
+
+bool UnifiedHierarchy() { return PathExists(std::string(kUnifiedRoot) + "/cgroup.controllers"); }
 
 Status WriteValue(const std::string& path, const std::string& value) {
   FILE* f = std::fopen(path.c_str(), "w");
@@ -47,6 +53,24 @@ Result<int64_t> ParseMemorySize(const std::string& text) {
 Result<std::unique_ptr<WorkerCgroup>> WorkerCgroup::Create(const std::string& name, int64_t memory_bytes,
                                                            double cpus) {
   std::unique_ptr<WorkerCgroup> group(new WorkerCgroup());
+  std::string quota = std::to_string(static_cast<int64_t>(std::ceil(cpus * 100000)));
+  if (UnifiedHierarchy()) {
+    group->unified_ = true;
+    // Controllers must be enabled on every level above the worker's group.
+    SLUICE_RETURN_NOT_OK(WithContext(WriteValue(std::string(kUnifiedRoot) + "/cgroup.subtree_control",
+                                                "+memory +cpu"),
+                                     "resource limits need the memory and cpu cgroup controllers"));
+    SLUICE_RETURN_NOT_OK(MakeDirs(kUnifiedGroup));
+    SLUICE_RETURN_NOT_OK(WriteValue(std::string(kUnifiedGroup) + "/cgroup.subtree_control", "+memory +cpu"));
+    group->memory_dir_ = std::string(kUnifiedGroup) + "/" + name;
+    SLUICE_RETURN_NOT_OK(MakeDirs(group->memory_dir_));
+    if (memory_bytes > 0) {
+      SLUICE_RETURN_NOT_OK(WriteValue(group->memory_dir_ + "/memory.max", std::to_string(memory_bytes)));
+      (void)WriteValue(group->memory_dir_ + "/memory.swap.max", "0");
+    }
+    if (cpus > 0) SLUICE_RETURN_NOT_OK(WriteValue(group->memory_dir_ + "/cpu.max", quota + " 100000"));
+    return group;
+  }
   if (memory_bytes > 0) {
     group->memory_dir_ = std::string(kMemoryRoot) + "/" + name;
     SLUICE_RETURN_NOT_OK(WithContext(MakeDirs(group->memory_dir_), "memory limits need cgroups"));
@@ -58,8 +82,7 @@ Result<std::unique_ptr<WorkerCgroup>> WorkerCgroup::Create(const std::string& na
     group->cpu_dir_ = std::string(kCpuRoot) + "/" + name;
     SLUICE_RETURN_NOT_OK(WithContext(MakeDirs(group->cpu_dir_), "cpu limits need cgroups"));
     SLUICE_RETURN_NOT_OK(WriteValue(group->cpu_dir_ + "/cpu.cfs_period_us", "100000"));
-    SLUICE_RETURN_NOT_OK(WriteValue(group->cpu_dir_ + "/cpu.cfs_quota_us",
-                                    std::to_string(static_cast<int64_t>(std::ceil(cpus * 100000)))));
+    SLUICE_RETURN_NOT_OK(WriteValue(group->cpu_dir_ + "/cpu.cfs_quota_us", quota));
   }
   return group;
 }
@@ -79,6 +102,12 @@ Status WorkerCgroup::AddProcess(int pid) {
 
 bool WorkerCgroup::MemoryLimitHit() const {
   if (memory_dir_.empty()) return false;
+  if (unified_) {
+    auto events = ReadFile(memory_dir_ + "/memory.events");
+    if (!events.ok()) return false;
+    auto at = events->find("oom_kill ");
+    return at != std::string::npos && std::atoll(events->c_str() + at + 9) > 0;
+  }
   // The OOM killer's count is the reliable signal; failcnt stays 0 on some kernels.
   auto control = ReadFile(memory_dir_ + "/memory.oom_control");
   if (control.ok()) {

@@ -1,6 +1,8 @@
 // Resource limits of one model's worker (@bauplan.resources(memory=, cpus=)), enforced with a
-// cgroup of its own: v1 memory and cpu controllers, as on these machines. Removed when
-// destroyed. Where cgroups cannot be created, Create says why and the caller decides.
+// cgroup of its own: the v1 memory and cpu controllers, as on these machines, or, where the
+// host has the unified v2 hierarchy, /sys/fs/cgroup/sluice/<name> with memory.max and cpu.max.
+// Removed when destroyed. Where cgroups cannot be created, Create says why and the caller
+// decides.
 #pragma once
 
 #include <memory>
@@ -26,6 +28,7 @@ class WorkerCgroup {
 
  private:
   WorkerCgroup() = default;
+  bool unified_ = false;            // v2: memory_dir_ is the one group, for both limits
   std::string memory_dir_, cpu_dir_;
 };
 
