@@ -24,6 +24,7 @@ import os
 import selectors
 import signal
 import socket
+import struct
 import sys
 
 from sluice import _worker
@@ -68,6 +69,13 @@ def _preload(files, duckdb):
                 pass
 
 
+def _same_user(conn):
+    """Only our own user may ask for a worker: a fork runs any task it is given."""
+    pid, uid, gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                        struct.calcsize("3i")))
+    return uid == os.getuid()
+
+
 def _child(conn, listener, out_fd, err_fd):
     """The forked worker: its own process group, its own output, then one task."""
     os.setpgid(0, 0)
@@ -100,6 +108,7 @@ def serve(socket_path):
     except FileNotFoundError:
         pass
     listener.bind(socket_path)
+    os.chmod(socket_path, 0o600)
     listener.listen(64)
 
     wake_read, wake_write = os.pipe()
@@ -122,7 +131,7 @@ def serve(socket_path):
             elif key.data == "accept":
                 conn, _ = listener.accept()
                 message, fds, _, _ = socket.recv_fds(conn, 64, 2)
-                if message != b"fork\n" or len(fds) != 2:
+                if message != b"fork\n" or len(fds) != 2 or not _same_user(conn):
                     for fd in fds:
                         os.close(fd)
                     conn.close()

@@ -1,5 +1,7 @@
 #include "exec/runner.h"
 
+#include <sys/stat.h>
+
 #include <condition_variable>
 #include <mutex>
 #include <set>
@@ -136,6 +138,7 @@ class RunState {
     zygotes_ = pool;
     std::string dir = lakehouse_.objects().root() + "/zygotes";
     SLUICE_RETURN_NOT_OK(MakeDirs(dir));
+    ::chmod(dir.c_str(), 0700);  // a zygote runs whatever task it is sent
     std::map<std::string, std::set<std::string>> files_by_key;
     std::vector<std::string> base_keys(plan_.nodes.size());
     for (size_t i = 0; i < plan_.nodes.size(); ++i) {
