@@ -1,5 +1,7 @@
 #include "exec/worker_call.h"
 
+#include <sstream>
+
 #include "common/config.h"
 #include "common/file_util.h"
 #include "common/subprocess.h"
@@ -109,18 +111,17 @@ Result<WorkerResult> RunWorker(const WorkerTask& task, std::unique_ptr<Subproces
   (void)worker->WriteStdin(task.task_path + "\n");
   SLUICE_ASSIGN_OR_RAISE(SubprocessResult process, worker->Wait());
   if (process.timed_out) {
-    return ResourceExceeded("model '", task.model, "' exceeded its timeout of ",
-                            task.timeout_seconds, " s and was stopped");
+    std::ostringstream seconds;  // 2 s, 0.5 s: as the user wrote it
+    seconds << task.timeout_seconds;
+    return ResourceExceeded("exceeded its timeout of ", seconds.str(), " s and was stopped");
   }
   auto text = ReadFile(task.result_path);
   if (!text.ok()) {
     if (process.term_signal != 0) {
-      return UserCodeFailed("model '", task.model, "': worker process was killed by signal ",
-                            process.term_signal,
+      return UserCodeFailed("its worker process was killed by signal ", process.term_signal,
                             process.term_signal == 9 ? " (out of memory?)" : "");
     }
-    return Internal("model '", task.model, "': worker exited with code ", process.exit_code,
-                    " without a result");
+    return Internal("its worker exited with code ", process.exit_code, " without a result");
   }
   return ParseResult(*text, task.result_path);
 }

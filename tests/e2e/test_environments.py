@@ -52,6 +52,26 @@ def test_an_unknown_package_fails_before_any_model_runs(lake, make_project):
     assert lake.head("dev") == before
 
 
+def test_an_unavailable_package_version_shows_the_resolvers_explanation(lake, make_project):
+    project = make_project({"models.py": HEADER + textwrap.dedent('''
+        @bauplan.model()
+        def fine(z=bauplan.Model("taxi_zones")):
+            return z
+
+        @bauplan.python("3.11", pip={"tabulate": "99.0.0"})
+        @bauplan.model()
+        def too_new(z=bauplan.Model("taxi_zones")):
+            return z
+        ''')})
+    before = lake.head("dev")
+    proc = lake("run", "-p", project, check=False)
+    assert proc.returncode == 1
+    assert "model 'too_new' (models.py:9)" in proc.stderr
+    assert "tabulate==99.0.0" in proc.stderr  # uv's own explanation, not just "failed"
+    assert "Traceback" not in proc.stderr and "fine" not in proc.stdout
+    assert lake.head("dev") == before
+
+
 def test_an_unavailable_python_version_names_the_model(lake, make_project):
     project = make_project({"models.py": HEADER + textwrap.dedent('''
         @bauplan.python("3.12")

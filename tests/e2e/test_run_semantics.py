@@ -233,6 +233,8 @@ def test_a_model_over_its_timeout_is_stopped(lake, make_project):
             time.sleep(60)
             return z
         ''')})
+    before = lake.head("dev")
     proc = lake("run", "-p", project, check=False, timeout=50)
-    assert proc.returncode != 0
-    assert "timeout" in proc.stderr and "slow" in proc.stderr
+    assert proc.returncode == 1
+    assert "model 'slow'" in proc.stderr and "timeout of 2 s" in proc.stderr
+    assert lake.head("dev") == before  # the run failed as a transaction
