@@ -57,3 +57,19 @@ def test_an_unreachable_endpoint_is_one_clear_error(tmp_path):
     proc = client("branch", "ls", check=False)
     assert proc.returncode == 1
     assert "cannot reach http://127.0.0.1:9" in proc.stderr and "sluice serve" in proc.stderr
+
+
+def test_a_server_keeps_zygotes_warm_from_one_run_to_the_next(remote, make_project):
+    client, _ = remote
+    client("checkout", "-b", "dev")
+    client("table", "import", "taxi_zones", "--search-uri", TAXI / "data" / "taxi_zones.csv")
+    project = make_project({"models.py": "import os\nimport bauplan\n\n"
+                            "@bauplan.model(materialization_strategy='REPLACE')\n"
+                            "def who(z=bauplan.Model('taxi_zones')):\n"
+                            "    return [{'zygote': os.getppid(), 'worker': os.getpid()}]\n"})
+    seen = []
+    for _ in range(2):
+        client("run", "-p", project)
+        seen.append(client.query("SELECT * FROM who", "dev")[0])
+    assert seen[0]["zygote"] == seen[1]["zygote"]  # the same warm interpreter forked both
+    assert seen[0]["worker"] != seen[1]["worker"]  # each call its own process
