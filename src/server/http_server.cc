@@ -2,8 +2,6 @@
 
 #include <httplib.h>
 
-#include <mutex>
-
 #include "server/iceberg_rest.h"
 #include "server/sluice_api.h"
 
@@ -25,19 +23,16 @@ RestRequest FromHttp(const httplib::Request& req) {
 Status ServeHttp(Lakehouse* lake, const std::string& host, int port,
                  const std::function<void(int)>& on_ready) {
   httplib::Server server;
-  // The catalog's SQLite connection serializes itself; table files are immutable. One
-  // request at a time keeps the lakehouse single-writer within this process.
-  std::mutex mutex;
+  // Requests are served at once, from cpp-httplib's thread pool: the catalog serializes its
+  // own connection and moves branch heads by compare-and-swap, table and object files are
+  // written under fresh names, and each run writes on its own branch. So a long run never
+  // holds up a `branch ls`.
   IcebergRestCatalog catalog_api(lake);
   SluiceApi sluice_api(lake);
-  // One adapter for both APIs: decode, handle under the lock, encode.
+  // One adapter for both APIs: decode, handle, encode.
   auto serve = [&](auto& api, const char* prefix, auto encode) {
-    auto handler = [&api, &mutex, encode](const httplib::Request& req, httplib::Response& res) {
-      RestRequest request = FromHttp(req);
-      std::unique_lock<std::mutex> lock(mutex);
-      auto response = api.Handle(request);
-      lock.unlock();
-      encode(response, res);
+    auto handler = [&api, encode](const httplib::Request& req, httplib::Response& res) {
+      encode(api.Handle(FromHttp(req)), res);
     };
     std::string pattern = std::string(prefix) + ".*";
     server.Get(pattern, handler);

@@ -73,3 +73,31 @@ def test_a_server_keeps_zygotes_warm_from_one_run_to_the_next(remote, make_proje
         seen.append(client.query("SELECT * FROM who", "dev")[0])
     assert seen[0]["zygote"] == seen[1]["zygote"]  # the same warm interpreter forked both
     assert seen[0]["worker"] != seen[1]["worker"]  # each call its own process
+
+
+def test_a_server_answers_while_a_run_is_in_progress(remote, make_project):
+    import time
+    client, _ = remote
+    client("checkout", "-b", "dev")
+    client("table", "import", "taxi_zones", "--search-uri", TAXI / "data" / "taxi_zones.csv")
+    project = make_project({"models.py": "import time\nimport bauplan\n\n"
+                            "@bauplan.model(materialization_strategy='REPLACE')\n"
+                            "def slow(z=bauplan.Model('taxi_zones')):\n"
+                            "    time.sleep(8)\n"
+                            "    return z\n"})
+    run = subprocess.Popen([str(SLUICE), "run", "-p", str(project)], env=client.env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # The run's own branch shows up while it runs: seeing it means the server answered.
+        deadline = time.monotonic() + 60
+        while "dev.run-" not in client("branch", "ls").stdout:
+            assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+            time.sleep(0.1)
+        assert "bauplan.taxi_zones" in client.tables("dev")
+        assert run.poll() is None  # those answers came while the run was still going
+        _, err = run.communicate(timeout=60)
+        assert run.returncode == 0, err
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert "bauplan.slow" in client.tables("dev")
