@@ -1,5 +1,6 @@
 #include "env/sandbox.h"
 
+#include <filesystem>
 #include <mutex>
 
 #include "common/config.h"
@@ -32,6 +33,23 @@ std::string Join(const std::vector<std::string>& parts) {
   return out;
 }
 
+// The interpreter's own directories: its venv and the installation that venv comes from.
+// They stay visible (read-only) even when they live under /tmp, which the sandbox replaces.
+const std::vector<std::string>& InterpreterDirs() {
+  static const std::vector<std::string> dirs = [] {
+    namespace fs = std::filesystem;
+    std::vector<std::string> out;
+    fs::path python = PythonExecutable();
+    fs::path venv = python.parent_path().parent_path();
+    if (fs::exists(venv / "pyvenv.cfg")) out.push_back(venv.string());
+    std::error_code error;
+    fs::path installation = fs::canonical(python, error).parent_path().parent_path();
+    if (!error && installation != "/" && installation != venv) out.push_back(installation.string());
+    return out;
+  }();
+  return dirs;
+}
+
 }  // namespace
 
 Status SandboxAvailable() {
@@ -57,6 +75,7 @@ SandboxLaunch PrepareSandbox(const SandboxSpec& spec) {
     return launch;
   }
   launch.prefix = {SandboxLauncher(), "--private-tmp", "--read-only", spec.project_dir};
+  for (const auto& dir : InterpreterDirs()) launch.prefix.insert(launch.prefix.end(), {"--read-only", dir});
   if (!spec.internet_access) launch.prefix.push_back("--no-network");
   for (const auto& dir : spec.writable) launch.prefix.insert(launch.prefix.end(), {"--writable", dir});
   // Our own runtime (the sluice and bauplan modules) is one more layer, under the packages.

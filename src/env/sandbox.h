@@ -1,6 +1,6 @@
 // The sandbox a model's worker runs in, set up by the `sluice-sandbox` launcher
-// (sandbox_launcher_main.cc): its own mount namespace, where the project is read-only, /tmp
-// is private and empty, and the function's site-packages is a read-only overlay of its
+// (sandbox_launcher_main.cc): its own mount namespace, where the project and the interpreter
+// are read-only, /tmp is private and empty, and the function's site-packages is a read-only overlay of its
 // package-store directories; its own network namespace (no network) unless the model sets
 // internet_access=True. Resource limits are separate (worker_cgroup.h).
 #pragma once

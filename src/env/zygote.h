@@ -24,6 +24,9 @@ struct ZygoteOptions {
   bool duckdb = false;                     // also import DuckDB (SQL models)
   std::string socket_path;                 // Unix socket it listens on (under 108 bytes)
   std::string log_path;                    // its own stderr, once it serves
+  // Held as long as the zygote lives: the package-store directories it has mounted stay
+  // marked in use (PackageStore::MarkInUse), so `cache prune` never removes them under it.
+  std::shared_ptr<void> keep_alive;
 };
 
 class Zygote {

@@ -133,7 +133,7 @@ class RunState {
   // Works out, before anything runs, which zygote each node forks from: one per environment
   // and sandbox, preloading what every model file of that environment imports. The key also
   // holds the files' contents, so a long-lived pool never serves edited code's old imports.
-  Status PlanZygotes(ZygotePool* pool) {
+  Status PlanZygotes(ZygotePool* pool, std::shared_ptr<void> keep_alive) {
     if (!ZygotePool::Enabled()) return Status::OK();
     zygotes_ = pool;
     std::string dir = lakehouse_.objects().root() + "/zygotes";
@@ -154,6 +154,7 @@ class RunState {
       ZygoteOptions options;
       options.sandbox = SandboxFor(i);
       options.duckdb = plan_.nodes[i].model.kind == ModelKind::kSql;
+      options.keep_alive = keep_alive;
       std::string key = base_keys[i];
       for (const auto& file : files_by_key[base_keys[i]]) {
         options.preload_files.push_back(file);
@@ -451,7 +452,8 @@ class RunState {
 struct PreparedEnvironments {
   std::map<size_t, std::vector<std::string>> site_dirs;  // node -> store directories
   std::unique_ptr<PackageStore> store;
-  std::unique_ptr<PackageStore::InUse> in_use;           // keeps `cache prune` off them
+  // Keeps `cache prune` off them, for the run and for every zygote started in it.
+  std::shared_ptr<PackageStore::InUse> in_use;
 };
 
 Result<PreparedEnvironments> PrepareEnvironments(const Project& project, const Plan& plan) {
@@ -550,7 +552,8 @@ Result<RunReport> RunProject(Lakehouse& lakehouse, const RunOptions& options, Ru
   state.default_timeout_ = project.file.timeout_seconds;
   state.environments_ = environments.site_dirs;
   ZygotePool run_zygotes;
-  SLUICE_RETURN_NOT_OK(state.PlanZygotes(options.zygotes ? options.zygotes : &run_zygotes));
+  SLUICE_RETURN_NOT_OK(state.PlanZygotes(options.zygotes ? options.zygotes : &run_zygotes,
+                                         environments.in_use));
   int parallel = options.max_parallel > 0 ? options.max_parallel
                                           : static_cast<int>(std::thread::hardware_concurrency());
   state.Execute(std::max(parallel, 1));
