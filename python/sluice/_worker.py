@@ -56,6 +56,15 @@ def _module_name(file):
     return os.path.splitext(os.path.basename(file))[0]
 
 
+def preload_module(file):
+    """Imports the model's module ahead of its task; an error is reported with the task."""
+    _Preloaded.module_name = _module_name(file)
+    try:
+        _Preloaded.module = importlib.import_module(_Preloaded.module_name)
+    except BaseException as e:  # reported with the task it breaks
+        _Preloaded.error = e
+
+
 def _import_model_module(file):
     name = _module_name(file)
     if _Preloaded.module_name == name:
@@ -262,12 +271,7 @@ def main(argv):
     args = argv[1:]
     if args and args[0] == "--stdin":
         if "--preload" in args:
-            file = args[args.index("--preload") + 1]
-            _Preloaded.module_name = _module_name(file)
-            try:
-                _Preloaded.module = importlib.import_module(_Preloaded.module_name)
-            except BaseException as e:  # reported with the task it breaks
-                _Preloaded.error = e
+            preload_module(args[args.index("--preload") + 1])
         elif "--preload-duckdb" in args:
             import duckdb  # noqa: F401
         warm_up()

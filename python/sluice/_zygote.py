@@ -7,8 +7,9 @@ this environment import (the third-party modules named by `import` statements an
 their files, never the project's own modules, which may change between runs), and DuckDB for
 SQL models, then listens on the Unix socket SOCKET. Per connection:
 
-    engine -> zygote   b"fork\\n" with two file descriptors (SCM_RIGHTS): the worker's stdout
-                       and stderr
+    engine -> zygote   b"fork [MODEL_FILE]\\n" with two file descriptors (SCM_RIGHTS): the
+                       worker's stdout and stderr; with MODEL_FILE the worker imports it
+                       while it waits for its task (a worker forked ahead of its inputs)
     zygote -> engine   b"pid N\\n" from the forked worker, once it is in its own process group
     engine -> worker   b"TASK_PATH\\n": the worker runs it as sluice._worker does
     zygote -> engine   b"exit CODE SIGNAL\\n" when the worker has ended, then the connection
@@ -76,7 +77,7 @@ def _same_user(conn):
     return uid == os.getuid()
 
 
-def _child(conn, listener, out_fd, err_fd):
+def _child(conn, listener, out_fd, err_fd, preload):
     """The forked worker: its own process group, its own output, then one task."""
     os.setpgid(0, 0)
     signal.set_wakeup_fd(-1)
@@ -88,6 +89,8 @@ def _child(conn, listener, out_fd, err_fd):
     os.close(out_fd)
     os.close(err_fd)
     conn.sendall(f"pid {os.getpid()}\n".encode())
+    if preload:
+        _worker.preload_module(preload)
     reader = conn.makefile("rb")
     task_path = reader.readline().decode().strip()
     code = 0
@@ -130,8 +133,9 @@ def serve(socket_path):
                 os.read(wake_read, 4096)
             elif key.data == "accept":
                 conn, _ = listener.accept()
-                message, fds, _, _ = socket.recv_fds(conn, 64, 2)
-                if message != b"fork\n" or len(fds) != 2 or not _same_user(conn):
+                message, fds, _, _ = socket.recv_fds(conn, 4096, 2)
+                request = message.decode(errors="replace").rstrip("\n")
+                if not request.startswith("fork") or len(fds) != 2 or not _same_user(conn):
                     for fd in fds:
                         os.close(fd)
                     conn.close()
@@ -140,7 +144,7 @@ def serve(socket_path):
                 sys.stderr.flush()
                 pid = os.fork()
                 if pid == 0:
-                    _child(conn, listener, fds[0], fds[1])
+                    _child(conn, listener, fds[0], fds[1], request[5:])
                 for fd in fds:
                     os.close(fd)
                 children[pid] = conn

@@ -84,7 +84,8 @@ Result<int> Zygote::Connect(double ready_timeout) {
   }
 }
 
-Result<std::unique_ptr<Subprocess>> Zygote::Fork(SubprocessOptions worker_options, double ready_timeout) {
+Result<std::unique_ptr<Subprocess>> Zygote::Fork(SubprocessOptions worker_options, double ready_timeout,
+                                                 const std::string& preload_file) {
   SLUICE_ASSIGN_OR_RAISE(int conn, Connect(ready_timeout));
   int out_pipe[2], err_pipe[2];
   if (::pipe2(out_pipe, O_CLOEXEC) != 0) {
@@ -95,9 +96,9 @@ Result<std::unique_ptr<Subprocess>> Zygote::Fork(SubprocessOptions worker_option
     ::close(conn), ::close(out_pipe[0]), ::close(out_pipe[1]);
     return IOError("cannot create pipes: ", std::strerror(errno));
   }
-  // "fork\n" carrying the write ends of the worker's stdout and stderr.
-  char message[] = "fork\n";
-  iovec iov{message, sizeof(message) - 1};
+  // "fork [FILE]\n" carrying the write ends of the worker's stdout and stderr.
+  std::string message = "fork" + (preload_file.empty() ? "" : " " + preload_file) + "\n";
+  iovec iov{message.data(), message.size()};
   alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))] = {};
   msghdr msg{};
   msg.msg_iov = &iov;

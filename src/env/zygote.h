@@ -36,10 +36,12 @@ class Zygote {
   ~Zygote();  // stops the zygote; workers already forked run on
 
   // Forks a worker, first waiting up to `ready_timeout` seconds for the zygote to be
-  // serving. The worker behaves as a started `sluice._worker --stdin`: it reads the task path
-  // as one line on stdin; its output goes to `worker_options`' callbacks, and
+  // serving. The worker behaves as a started `sluice._worker --stdin [--preload FILE]`: it
+  // imports `preload_file` (relative to the project; empty: none) while it waits, then reads
+  // the task path as one line on stdin; its output goes to `worker_options`' callbacks, and
   // worker_options.timeout_seconds applies from Wait(). Fails when the zygote is not serving.
-  Result<std::unique_ptr<Subprocess>> Fork(SubprocessOptions worker_options, double ready_timeout);
+  Result<std::unique_ptr<Subprocess>> Fork(SubprocessOptions worker_options, double ready_timeout,
+                                           const std::string& preload_file = "");
 
  private:
   friend class ZygotePool;

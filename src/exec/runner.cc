@@ -80,6 +80,10 @@ class RunState {
     }
     lock.unlock();
     for (auto& thread : threads) thread.join();
+    // Every node has ended; workers forked ahead for nodes that never ran are dropped.
+    for (auto& thread : prestart_threads_) thread.join();
+    std::lock_guard<std::mutex> guard(mutex_);
+    workers_.clear();
   }
 
   bool failed() const { return failed_; }
@@ -183,18 +187,36 @@ class RunState {
     return StartWorkerFor(i);
   }
 
-  // Starts the worker (or the zygote) of a node whose inputs are being computed, so the
-  // interpreter and imports are ready when they are. Best effort: on failure the node starts
-  // its own. REQUIRES: mutex_ held.
+  // Starts the worker of a node whose inputs are being computed, so the interpreter and
+  // imports are ready when they are: a fork from its zygote (on a thread of its own, since
+  // the zygote may still be importing) or a fresh interpreter. Best effort: on failure the
+  // node starts its own. REQUIRES: mutex_ held.
   void Prestart(size_t i) {
-    if (state_[i] != kPending) return;
-    if (zygotes_) {
-      (void)zygotes_->Get(zygote_plans_[i].first, zygote_plans_[i].second);
+    if (state_[i] != kPending || workers_.count(i) || prestarting_.count(i) ||
+        workers_.size() + prestarting_.size() >= kMaxIdleWorkers) {
       return;
     }
-    if (workers_.count(i) || workers_.size() >= kMaxIdleWorkers) return;
-    auto worker = StartWorkerFor(i);
-    if (worker.ok()) workers_[i] = std::move(*worker);
+    if (!zygotes_) {
+      auto worker = StartWorkerFor(i);
+      if (worker.ok()) workers_[i] = std::move(*worker);
+      return;
+    }
+    prestarting_.insert(i);
+    prestart_threads_.emplace_back([this, i] {
+      std::unique_ptr<Subprocess> worker;
+      const auto& [key, options] = zygote_plans_[i];
+      auto zygote = zygotes_->Get(key, options);
+      if (zygote.ok()) {
+        const ModelSpec& model = plan_.nodes[i].model;
+        auto forked = (*zygote)->Fork(WorkerOutputOptions(i), kZygoteReadySeconds,
+                                      model.kind == ModelKind::kSql ? "" : model.location.file);
+        if (forked.ok()) worker = std::move(*forked);
+      }
+      std::lock_guard<std::mutex> lock(mutex_);
+      prestarting_.erase(i);
+      if (worker && (state_[i] == kPending || state_[i] == kRunning)) workers_[i] = std::move(worker);
+      prestarted_.notify_all();
+    });
   }
 
   // REQUIRES: mutex_ held.
@@ -335,7 +357,8 @@ class RunState {
 
     std::unique_ptr<Subprocess> worker;
     {
-      std::lock_guard<std::mutex> lock(mutex_);
+      std::unique_lock<std::mutex> lock(mutex_);
+      prestarted_.wait(lock, [&] { return !prestarting_.count(index); });
       auto it = workers_.find(index);
       if (it != workers_.end()) {
         worker = std::move(it->second);
@@ -438,6 +461,9 @@ class RunState {
   // Workers started ahead of their node (see Prestart), at most kMaxIdleWorkers at once.
   static constexpr size_t kMaxIdleWorkers = 4;
   std::map<size_t, std::unique_ptr<Subprocess>> workers_;  // GUARDED_BY(mutex_)
+  std::set<size_t> prestarting_;            // GUARDED_BY(mutex_): forks under way
+  std::condition_variable prestarted_;      // signalled when one of them ends
+  std::vector<std::thread> prestart_threads_;  // GUARDED_BY(mutex_)
   // Zygotes (set by PlanZygotes; null when off): the pool and each node's key and options.
   static constexpr double kZygoteReadySeconds = 300;
   ZygotePool* zygotes_ = nullptr;

@@ -18,7 +18,7 @@ class ZygoteProcess:
         self.proc = subprocess.Popen([sys.executable, "-m", "sluice._zygote", self.socket_path, *args],
                                      stdin=subprocess.PIPE, env=env, cwd=workdir / "project")
 
-    def fork(self):
+    def fork(self, preload=""):
         """Asks for a worker; returns (pid, connection, stdout reader, stderr reader)."""
         deadline = time.monotonic() + 60
         while True:
@@ -32,7 +32,8 @@ class ZygoteProcess:
                 time.sleep(0.01)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
-        socket.send_fds(conn, [b"fork\n"], [out_w, err_w])
+        request = f"fork {preload}" if preload else "fork"
+        socket.send_fds(conn, [f"{request}\n".encode()], [out_w, err_w])
         os.close(out_w)
         os.close(err_w)
         reader = conn.makefile("rb")
@@ -87,3 +88,17 @@ def test_preloads_third_party_imports_but_never_the_projects_own(workdir):
     assert "json" in names and "pyarrow" in names and "bauplan" in names
     assert "helpers" not in names  # the project's own module: re-imported fresh by every worker
     assert "tabulate_missing_xyz" not in names  # not installed: nothing to preload
+
+
+def test_a_worker_forked_ahead_imports_its_model_while_it_waits(workdir):
+    write_models(workdir, "print('module imported', flush=True)\n\ndef m():\n    return []\n")
+    zygote = ZygoteProcess(workdir)
+    pid, conn, reader, out, err = zygote.fork("models.py")
+    assert out.readline() == "module imported\n"  # before any task was sent
+    task_path = workdir / "task.json"
+    task_path.write_text(json.dumps(make_task(workdir)))
+    conn.sendall(f"{task_path}\n".encode())
+    assert reader.readline() == b"exit 0 0\n"
+    assert out.read() == ""  # the task used the module imported ahead, not a second import
+    assert json.loads((workdir / "result.json").read_text())["ok"]
+    zygote.close()
