@@ -159,6 +159,24 @@ def test_a_model_over_its_memory_limit_is_stopped(lake, make_project):
     assert lake.head("dev") == before
 
 
+def test_a_cpu_limit_caps_the_cpu_time_a_model_gets(lake, make_project):
+    # A quarter of a CPU for two seconds of busy work: about half a second of CPU time.
+    project = make_project({"models.py": HEADER + textwrap.dedent('''
+        import time
+
+        @bauplan.model(materialization_strategy="REPLACE")
+        @bauplan.resources(cpus=0.25)
+        def throttled(z=bauplan.Model("taxi_zones")):
+            start_wall, start_cpu = time.monotonic(), time.process_time()
+            while time.monotonic() - start_wall < 2:
+                pass
+            return [{"cpu_seconds": time.process_time() - start_cpu}]
+        ''')})
+    lake("run", "-p", project)
+    [row] = lake.query("SELECT cpu_seconds FROM throttled", "dev")
+    assert 0.1 < row["cpu_seconds"] < 1.2, row  # unthrottled it would be close to 2
+
+
 def test_models_see_a_read_only_project_and_a_private_tmp(lake, make_project, tmp_path):
     import os
     import uuid
