@@ -1,0 +1,89 @@
+#include "env/zygote.h"
+
+#include <gtest/gtest.h>
+
+#include <csignal>
+
+#include "common/file_util.h"
+#include "common/ids.h"
+#include "common/test_util.h"
+
+namespace sluice {
+namespace {
+
+class ZygoteTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = "/tmp/sluice-zygote-test-" + NewShortId(8);
+    ASSERT_OK(MakeDirs(dir_ + "/project"));
+    ASSERT_OK(MakeDirs(dir_ + "/site"));
+    options_.sandbox.project_dir = dir_ + "/project";
+    options_.sandbox.writable = {dir_};
+    options_.sandbox.site_mount = dir_ + "/site";
+    options_.socket_path = dir_ + "/z.sock";
+    options_.log_path = dir_ + "/z.log";
+  }
+  void TearDown() override { (void)RemoveAll(dir_); }
+
+  SubprocessOptions Collecting() {
+    SubprocessOptions options;
+    options.argv = {"worker"};
+    return options;
+  }
+
+  std::string dir_;
+  ZygoteOptions options_;
+};
+
+TEST_F(ZygoteTest, AForkedWorkersExitReachesWait) {
+  ASSERT_OK_AND_ASSIGN(auto zygote, Zygote::Start(options_));
+  ASSERT_OK_AND_ASSIGN(auto worker, zygote->Fork(Collecting(), 120));
+  ASSERT_GT(worker->pid(), 0);
+  ASSERT_OK(worker->WriteStdin("\n"));  // no task: the worker ends at once
+  ASSERT_OK_AND_ASSIGN(SubprocessResult result, worker->Wait());
+  EXPECT_EQ(result.exit_code, 0);
+  EXPECT_EQ(result.term_signal, 0);
+  // A missing task file is the task's failure, reported as the worker's exit code.
+  ASSERT_OK_AND_ASSIGN(auto second, zygote->Fork(Collecting(), 120));
+  EXPECT_NE(second->pid(), worker->pid());
+  ASSERT_OK(second->WriteStdin(dir_ + "/no-such-task.json\n"));
+  ASSERT_OK_AND_ASSIGN(SubprocessResult failed, second->Wait());
+  EXPECT_EQ(failed.exit_code, 1);
+}
+
+TEST_F(ZygoteTest, ATimeoutKillsTheForkedWorkerNotTheZygote) {
+  ASSERT_OK_AND_ASSIGN(auto zygote, Zygote::Start(options_));
+  SubprocessOptions waiting = Collecting();
+  waiting.timeout_seconds = 0.5;  // it never gets a task, so it waits until killed
+  ASSERT_OK_AND_ASSIGN(auto worker, zygote->Fork(waiting, 120));
+  ASSERT_OK_AND_ASSIGN(SubprocessResult result, worker->Wait());
+  EXPECT_TRUE(result.timed_out);
+  EXPECT_EQ(result.term_signal, SIGKILL);
+  ASSERT_OK_AND_ASSIGN(auto next, zygote->Fork(Collecting(), 120));
+  ASSERT_OK(next->WriteStdin("\n"));
+  ASSERT_OK_AND_ASSIGN(SubprocessResult fine, next->Wait());
+  EXPECT_EQ(fine.exit_code, 0);
+}
+
+TEST_F(ZygoteTest, AZygoteThatCannotServeIsAnErrorNotAHang) {
+  options_.socket_path = dir_ + "/missing-dir/z.sock";  // it cannot bind there and exits
+  ASSERT_OK_AND_ASSIGN(auto zygote, Zygote::Start(options_));
+  auto worker = zygote->Fork(Collecting(), 120);
+  ASSERT_FALSE(worker.ok());
+  EXPECT_NE(worker.status().message().find("ended before serving"), std::string::npos)
+      << worker.status().ToString();
+}
+
+TEST_F(ZygoteTest, APoolStartsOneZygotePerKey) {
+  ZygotePool pool(2);
+  ASSERT_OK_AND_ASSIGN(auto a, pool.Get("a", options_));
+  ASSERT_OK_AND_ASSIGN(auto again, pool.Get("a", options_));
+  EXPECT_EQ(a.get(), again.get());
+  ZygoteOptions other = options_;
+  other.socket_path = dir_ + "/other.sock";
+  ASSERT_OK_AND_ASSIGN(auto b, pool.Get("b", other));
+  EXPECT_NE(a.get(), b.get());
+}
+
+}  // namespace
+}  // namespace sluice
