@@ -1,0 +1,53 @@
+#include "env/sandbox.h"
+
+#include <gtest/gtest.h>
+
+#include "common/config.h"
+#include "common/file_util.h"
+#include "common/ids.h"
+#include "common/test_util.h"
+
+namespace sluice {
+namespace {
+
+// The launcher itself, on a shell: what a worker would see.
+SubprocessResult RunInLauncher(std::vector<std::string> flags, const std::string& script) {
+  SubprocessOptions options;
+  options.argv = {SandboxLauncher()};
+  options.argv.insert(options.argv.end(), flags.begin(), flags.end());
+  options.argv.insert(options.argv.end(), {"--", "sh", "-c", script});
+  auto result = RunSubprocess(options);
+  EXPECT_TRUE(result.ok()) << result.status().ToString();
+  return result.ok() ? *result : SubprocessResult{};
+}
+
+TEST(SandboxTest, ProjectReadOnlyTmpPrivateStoreWritableSitesOverlaid) {
+  ASSERT_OK(SandboxAvailable());
+  std::string dir = "/tmp/sluice-sandbox-test-" + NewShortId(8);
+  for (const char* sub : {"/project", "/objects/site", "/pkg-a/a", "/pkg-b/b"}) {
+    ASSERT_OK(MakeDirs(dir + sub));
+  }
+  ASSERT_OK(WriteFileAtomic(dir + "/host-file", "x"));
+  auto result = RunInLauncher(
+      {"--private-tmp", "--no-network", "--read-only", dir + "/project", "--writable", dir + "/objects",
+       "--site-at", dir + "/objects/site", "--site", dir + "/pkg-a", "--site", dir + "/pkg-b"},
+      "touch " + dir + "/project/f 2>/dev/null && echo project-writable; "
+      "test -e " + dir + "/host-file && echo host-tmp-visible; "
+      "touch " + dir + "/objects/out && echo objects-writable; "
+      "ls " + dir + "/objects/site | tr '\\n' ' '; "
+      "touch " + dir + "/objects/site/x 2>/dev/null && echo site-writable; true");
+  EXPECT_EQ(result.exit_code, 0) << result.stderr_text;
+  EXPECT_EQ(result.stdout_text, "objects-writable\na b ");
+  EXPECT_TRUE(PathExists(dir + "/objects/out"));  // written through to the real directory
+  EXPECT_FALSE(PathExists(dir + "/project/f"));
+  ASSERT_OK(RemoveAll(dir));
+}
+
+TEST(SandboxTest, AMissingDirectoryIsNamed) {
+  auto result = RunInLauncher({"--read-only", "/nonexistent-sluice-dir"}, "true");
+  EXPECT_EQ(result.exit_code, 126);
+  EXPECT_NE(result.stderr_text.find("/nonexistent-sluice-dir"), std::string::npos) << result.stderr_text;
+}
+
+}  // namespace
+}  // namespace sluice
