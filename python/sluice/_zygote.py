@@ -186,13 +186,14 @@ def main(argv):
             log = args[i + 1]
             i += 1
         i += 1
+    # Nobody reads the zygote's own output (a module may print as it is imported), so it goes
+    # to the log, never to pipes that could fill up and stop it.
+    fd = os.open(log or os.devnull, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
     _preload(files, duckdb)
-    if log:
-        # Nobody reads the zygote's own pipes while it serves, so it must not fill them.
-        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        sys.stdout.flush()
-        os.dup2(fd, 2)
-        os.close(fd)
+    sys.stdout.flush()
     serve(socket_path)
     return 0
 

@@ -12,11 +12,13 @@ from sluice import _arena, _zygote
 
 
 class ZygoteProcess:
-    def __init__(self, workdir, *args):
+    def __init__(self, workdir, *args, path=()):
         self.socket_path = str(workdir / "z.sock")
-        env = dict(os.environ, PYTHONPATH=f"{PYTHON_DIR}:{workdir / 'project'}")
+        env = dict(os.environ, PYTHONPATH=":".join([str(PYTHON_DIR), str(workdir / "project"), *map(str, path)]))
         self.proc = subprocess.Popen([sys.executable, "-m", "sluice._zygote", self.socket_path, *args],
-                                     stdin=subprocess.PIPE, env=env, cwd=workdir / "project")
+                                     stdin=subprocess.PIPE, env=env, cwd=workdir / "project",
+                                     # like the engine: pipes nobody reads while it serves
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     def fork(self, preload=""):
         """Asks for a worker; returns (pid, connection, stdout reader, stderr reader)."""
@@ -101,4 +103,15 @@ def test_a_worker_forked_ahead_imports_its_model_while_it_waits(workdir):
     assert reader.readline() == b"exit 0 0\n"
     assert out.read() == ""  # the task used the module imported ahead, not a second import
     assert json.loads((workdir / "result.json").read_text())["ok"]
+    zygote.close()
+
+
+def test_a_noisy_import_cannot_stall_the_zygote(workdir):
+    (workdir / "lib").mkdir()
+    (workdir / "lib" / "noisy_lib.py").write_text("print('x' * 1_000_000)\n")  # more than a pipe holds
+    write_models(workdir, "def m():\n    import noisy_lib\n    return []\n")
+    zygote = ZygoteProcess(workdir, "--preload-from", "models.py", path=[workdir / "lib"])
+    pid, conn, reader, out, err = zygote.fork()
+    conn.sendall(b"\n")
+    assert reader.readline() == b"exit 0 0\n"
     zygote.close()
