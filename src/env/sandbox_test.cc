@@ -10,9 +10,12 @@
 namespace sluice {
 namespace {
 
-// The launcher itself, on a shell: what a worker would see.
-SubprocessResult RunInLauncher(std::vector<std::string> flags, const std::string& script) {
+// The launcher itself, on a shell: what a worker would see. Like a worker, it starts in a
+// directory the sandbox keeps (the project; here "/").
+SubprocessResult RunInLauncher(std::vector<std::string> flags, const std::string& script,
+                               const std::string& cwd = "/") {
   SubprocessOptions options;
+  options.cwd = cwd;
   options.argv = {SandboxLauncher()};
   options.argv.insert(options.argv.end(), flags.begin(), flags.end());
   options.argv.insert(options.argv.end(), {"--", "sh", "-c", script});
@@ -35,7 +38,8 @@ TEST(SandboxTest, ProjectReadOnlyTmpPrivateStoreWritableSitesOverlaid) {
       "test -e " + dir + "/host-file && echo host-tmp-visible; "
       "touch " + dir + "/objects/out && echo objects-writable; "
       "ls " + dir + "/objects/site | tr '\\n' ' '; "
-      "touch " + dir + "/objects/site/x 2>/dev/null && echo site-writable; true");
+      "touch " + dir + "/objects/site/x 2>/dev/null && echo site-writable; true",
+      dir + "/project");
   EXPECT_EQ(result.exit_code, 0) << result.stderr_text;
   EXPECT_EQ(result.stdout_text, "objects-writable\na b ");
   EXPECT_TRUE(PathExists(dir + "/objects/out"));  // written through to the real directory
