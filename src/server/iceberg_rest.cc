@@ -33,13 +33,7 @@ Status RequireNamespace(const ResolvedRef& ref, const std::string& ns) {
 }  // namespace
 
 RestResponse IcebergRestCatalog::Handle(const RestRequest& request) {
-  try {
-    auto result = Route(request);
-    if (!result.ok()) return ErrorResponse(result.status());
-    return *result;
-  } catch (const std::exception& e) {
-    return ErrorResponse(InvalidInput("bad request: ", e.what()));
-  }
+  return HandleGuarded([&] { return Route(request); }, ErrorResponse);
 }
 
 Result<RestResponse> IcebergRestCatalog::Route(const RestRequest& request) {

@@ -42,4 +42,17 @@ inline std::vector<std::string> SplitPath(const std::string& path) {
   return parts;
 }
 
+// Runs a handler's `route()` (a Result<Response>) so that the handler never throws: an error
+// status, or an exception such as malformed JSON in the body, becomes error_response(status).
+template <typename Route, typename ErrorResponse>
+auto HandleGuarded(Route&& route, ErrorResponse&& error_response) -> typename decltype(route())::ValueType {
+  try {
+    auto result = route();
+    if (!result.ok()) return error_response(result.status());
+    return std::move(result).ValueUnsafe();
+  } catch (const std::exception& e) {
+    return error_response(InvalidInput("bad request: ", e.what()));
+  }
+}
+
 }  // namespace sluice

@@ -44,13 +44,7 @@ Result<std::string> Required(const json& body, const char* key) {
 }  // namespace
 
 ApiResponse SluiceApi::Handle(const RestRequest& request) {
-  try {
-    auto result = Route(request);
-    if (!result.ok()) return ErrorResponse(result.status());
-    return *result;
-  } catch (const std::exception& e) {
-    return ErrorResponse(InvalidInput("bad request: ", e.what()));
-  }
+  return HandleGuarded([&] { return Route(request); }, ErrorResponse);
 }
 
 Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
