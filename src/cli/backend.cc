@@ -28,6 +28,32 @@ Result<json> Answer(int status, const std::string& body) {
   return parsed;
 }
 
+// Splits arriving bytes into lines, each a JSON event.
+class EventSplitter {
+ public:
+  explicit EventSplitter(const std::function<void(const json&)>& on_event) : on_event_(on_event) {}
+  Status Append(std::string_view data) {
+    buffer_.append(data);
+    size_t start = 0;
+    for (size_t end; (end = buffer_.find('\n', start)) != std::string::npos; start = end + 1) {
+      std::string line = buffer_.substr(start, end - start);
+      if (line.empty()) continue;
+      try {
+        on_event_(json::parse(line));
+      } catch (const std::exception& e) {
+        buffer_.erase(0, end + 1);
+        return Internal("unreadable event from the API: ", e.what());
+      }
+    }
+    buffer_.erase(0, start);
+    return Status::OK();
+  }
+
+ private:
+  const std::function<void(const json&)>& on_event_;
+  std::string buffer_;
+};
+
 class LocalBackend : public Backend {
  public:
   explicit LocalBackend(Lakehouse* lake) : api_(lake) {}
@@ -36,6 +62,19 @@ class LocalBackend : public Backend {
     RestRequest request{method, "/api/v1/" + path, query, body.is_null() ? "" : body.dump()};
     ApiResponse response = api_.Handle(request);
     return Answer(response.status, response.body);
+  }
+  Status Stream(const std::string& path, const json& body,
+                const std::function<void(const json&)>& on_event) override {
+    RestRequest request{"POST", "/api/v1/" + path, {}, body.dump()};
+    ApiResponse response = api_.Handle(request);
+    if (!response.stream) return Answer(response.status, response.body).status();
+    EventSplitter events(on_event);
+    Status status;
+    response.stream([&](std::string_view chunk) {
+      status = events.Append(chunk);
+      return status.ok();
+    });
+    return status;
   }
   bool remote() const override { return false; }
 
@@ -62,6 +101,38 @@ class RemoteBackend : public Backend {
                       "start the server with: sluice serve");
     }
     return Answer(result->status, result->body);
+  }
+  Status Stream(const std::string& path, const json& body,
+                const std::function<void(const json&)>& on_event) override {
+    httplib::Request request;
+    request.method = "POST";
+    request.path = "/api/v1/" + path;
+    request.body = body.dump();
+    request.set_header("Content-Type", "application/json");
+    EventSplitter events(on_event);
+    Status status;
+    int http_status = 0;
+    request.response_handler = [&http_status](const httplib::Response& r) {
+      http_status = r.status;
+      return true;
+    };
+    std::string error_body;  // an error answer is one JSON document, not events
+    request.content_receiver = [&](const char* data, size_t size, uint64_t, uint64_t) {
+      if (http_status >= 400) {
+        error_body.append(data, size);
+        return true;
+      }
+      status = events.Append(std::string_view(data, size));
+      return status.ok();
+    };
+    httplib::Response response;
+    httplib::Error error = httplib::Error::Success;
+    if (!client_.send(request, response, error) && status.ok()) {
+      return WithHint(IOError("cannot reach ", endpoint_, ": ", httplib::to_string(error)),
+                      "start the server with: sluice serve");
+    }
+    if (response.status >= 400) return Answer(response.status, error_body).status();
+    return status;
   }
   bool remote() const override { return true; }
 

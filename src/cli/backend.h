@@ -4,6 +4,7 @@
 // once.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -23,6 +24,10 @@ class Backend {
   virtual Result<nlohmann::json> Call(const std::string& method, const std::string& path,
                                       const nlohmann::json& body = nullptr,
                                       const std::map<std::string, std::string>& query = {}) = 0;
+  // POSTs to /api/v1/`path` an answer that streams newline-delimited JSON events, handing
+  // each to `on_event` as it arrives. An error answer comes back as a status, as for Call.
+  virtual Status Stream(const std::string& path, const nlohmann::json& body,
+                        const std::function<void(const nlohmann::json&)>& on_event) = 0;
   virtual bool remote() const = 0;
 };
 

@@ -1,6 +1,7 @@
 // sluice run: plan and execute a project on a branch, printing the DAG and a line per model.
 #include <iomanip>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -25,9 +26,11 @@ class TtyObserver : public RunObserver {
  public:
   explicit TtyObserver(bool quiet) : quiet_(quiet) {}
   void OnPlan(const Plan& plan, const std::string& job_id) override {
+    PrintPlan(job_id, plan.nodes.size(), plan.ToText());
+  }
+  void PrintPlan(const std::string& job_id, size_t models, const std::string& text) {
     if (quiet_) return;
-    std::cout << "job " << job_id << ": " << plan.nodes.size() << " models\n"
-              << plan.ToText() << std::flush;
+    std::cout << "job " << job_id << ": " << models << " models\n" << text << std::flush;
   }
   void OnModelOutput(const std::string& model, const std::string& line) override {
     if (quiet_) return;
@@ -54,18 +57,38 @@ class TtyObserver : public RunObserver {
   bool quiet_;
 };
 
-// A run on `sluice serve`: the server runs it; progress arrives with the report.
+// A run on `sluice serve`: the server runs it and streams its progress as events, which are
+// printed as a local run prints them.
 Result<RunReport> RunRemotely(CliContext& context, const RunOptions& options, TtyObserver* observer) {
   SLUICE_ASSIGN_OR_RAISE(Backend * backend, context.backend());
   nlohmann::json body = {{"project_dir", AbsolutePath(options.project_dir)}, {"ref", options.ref},
                          {"namespace", options.namespace_name}, {"parameters", options.params},
                          {"strict", options.strict}, {"dry_run", options.dry_run},
-                         {"transaction", options.transaction}, {"parallel", options.max_parallel}};
-  SLUICE_ASSIGN_OR_RAISE(nlohmann::json answer, backend->Call("POST", "runs", body));
-  RunReport report = RunReportFromJson(answer);
-  for (const auto& model : report.models) observer->OnModelFinish(model);
-  for (const auto& warning : report.warnings) observer->OnWarning(warning);
-  return report;
+                         {"transaction", options.transaction}, {"parallel", options.max_parallel},
+                         {"stream", true}};
+  std::optional<RunReport> report;
+  Status failed;
+  SLUICE_RETURN_NOT_OK(backend->Stream("runs", body, [&](const nlohmann::json& event) {
+    std::string kind = event.value("event", "");
+    if (kind == "plan") {
+      observer->PrintPlan(event.value("job_id", ""), event.value("models", 0), event.value("text", ""));
+    } else if (kind == "output") {
+      observer->OnModelOutput(event.value("model", ""), event.value("line", ""));
+    } else if (kind == "model") {
+      observer->OnModelFinish(ModelReportFromJson(event["report"]));
+    } else if (kind == "warning") {
+      observer->OnWarning(event.value("message", ""));
+    } else if (kind == "report") {
+      report = RunReportFromJson(event["report"]);
+    } else if (kind == "error") {
+      const auto& error = event["error"];
+      failed = MakeError(ErrorKindFromName(error.value("kind", "")), error.value("message", ""));
+      if (!error.value("hint", "").empty()) failed = WithHint(failed, error.value("hint", ""));
+    }
+  }));
+  if (!failed.ok()) return failed;
+  if (!report) return IOError("the server ended the run's answer without a report");
+  return *report;
 }
 
 Status Run(CliContext& context, const RunArgs& args) {

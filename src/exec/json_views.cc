@@ -44,17 +44,40 @@ json TableChangeJson(const TableChange& c) {
           {"to_records", count(c.to_records)}, {"schema_changes", c.schema_changes}};
 }
 
+json ModelReportJson(const ModelReport& m) {
+  return {{"name", m.name}, {"kind", m.kind}, {"location", m.location},
+          {"status", ModelStatusName(m.status)}, {"seconds", m.seconds},
+          {"rows", m.rows < 0 ? json(nullptr) : json(m.rows)},
+          {"output_table", m.output_table}, {"message", m.message},
+          {"traceback", m.traceback}, {"user_start", m.user_start},
+          {"user_return", m.user_return}, {"output_written", m.output_written},
+          {"worker_start", m.worker_start}};
+}
+
+ModelReport ModelReportFromJson(const json& m) {
+  ModelReport model;
+  model.name = m.value("name", "");
+  model.kind = m.value("kind", "");
+  model.location = m.value("location", "");
+  std::string status = m.value("status", "");
+  for (ModelStatus s : {ModelStatus::kSuccess, ModelStatus::kWarning, ModelStatus::kFailed, ModelStatus::kSkipped}) {
+    if (ModelStatusName(s) == status) model.status = s;
+  }
+  model.seconds = m.value("seconds", 0.0);
+  model.rows = m.contains("rows") && m["rows"].is_number() ? m["rows"].get<int64_t>() : -1;
+  model.output_table = m.value("output_table", "");
+  model.message = m.value("message", "");
+  model.traceback = m.value("traceback", "");
+  model.user_start = m.value("user_start", 0.0);
+  model.user_return = m.value("user_return", 0.0);
+  model.output_written = m.value("output_written", 0.0);
+  model.worker_start = m.value("worker_start", 0.0);
+  return model;
+}
+
 json RunReportJson(const RunReport& report) {
   json models = json::array();
-  for (const auto& m : report.models) {
-    models.push_back({{"name", m.name}, {"kind", m.kind}, {"location", m.location},
-                      {"status", ModelStatusName(m.status)}, {"seconds", m.seconds},
-                      {"rows", m.rows < 0 ? json(nullptr) : json(m.rows)},
-                      {"output_table", m.output_table}, {"message", m.message},
-                      {"traceback", m.traceback}, {"user_start", m.user_start},
-                      {"user_return", m.user_return}, {"output_written", m.output_written},
-                      {"worker_start", m.worker_start}});
-  }
+  for (const auto& m : report.models) models.push_back(ModelReportJson(m));
   return {{"job_id", report.job_id},
           {"job_status", report.ok() ? "SUCCESS" : "FAILED"},
           {"ref", report.target_ref},
@@ -84,26 +107,7 @@ RunReport RunReportFromJson(const json& j) {
     std::string message = j.contains("error") && j["error"].is_string() ? j["error"].get<std::string>() : "run failed";
     report.status = MakeError(ErrorKindFromName(kind), message);
   }
-  for (const auto& m : j.value("models", json::array())) {
-    ModelReport model;
-    model.name = m.value("name", "");
-    model.kind = m.value("kind", "");
-    model.location = m.value("location", "");
-    std::string status = m.value("status", "");
-    for (ModelStatus s : {ModelStatus::kSuccess, ModelStatus::kWarning, ModelStatus::kFailed, ModelStatus::kSkipped}) {
-      if (ModelStatusName(s) == status) model.status = s;
-    }
-    model.seconds = m.value("seconds", 0.0);
-    model.rows = m.contains("rows") && m["rows"].is_number() ? m["rows"].get<int64_t>() : -1;
-    model.output_table = m.value("output_table", "");
-    model.message = m.value("message", "");
-    model.traceback = m.value("traceback", "");
-    model.user_start = m.value("user_start", 0.0);
-    model.user_return = m.value("user_return", 0.0);
-    model.output_written = m.value("output_written", 0.0);
-    model.worker_start = m.value("worker_start", 0.0);
-    report.models.push_back(std::move(model));
-  }
+  for (const auto& m : j.value("models", json::array())) report.models.push_back(ModelReportFromJson(m));
   return report;
 }
 

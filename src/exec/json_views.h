@@ -16,6 +16,8 @@ nlohmann::json RefJson(const Ref& ref);
 // history.
 nlohmann::json TableInfoJson(const TableInfo& info, const std::string& ref_text);
 nlohmann::json TableChangeJson(const TableChange& change);
+nlohmann::json ModelReportJson(const ModelReport& report);
+ModelReport ModelReportFromJson(const nlohmann::json& report);
 nlohmann::json RunReportJson(const RunReport& report);
 // The inverse of RunReportJson, for reports that came over the wire.
 RunReport RunReportFromJson(const nlohmann::json& report);

@@ -45,7 +45,17 @@ Status ServeHttp(Lakehouse* lake, const std::string& host, int port,
   });
   serve(sluice_api, "/api/v1/", [](const ApiResponse& response, httplib::Response& res) {
     res.status = response.status;
-    res.set_content(response.body, response.content_type.c_str());
+    if (!response.stream) {
+      res.set_content(response.body, response.content_type.c_str());
+      return;
+    }
+    // Chunked: each event reaches the client as it happens.
+    res.set_chunked_content_provider(
+        response.content_type, [stream = response.stream](size_t, httplib::DataSink& sink) {
+          stream([&sink](std::string_view chunk) { return sink.write(chunk.data(), chunk.size()); });
+          sink.done();
+          return true;
+        });
   });
   server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (res.body.empty()) {

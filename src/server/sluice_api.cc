@@ -19,12 +19,38 @@ json RefsJson(const std::vector<Ref>& refs) {
   return out;
 }
 
-ApiResponse ErrorResponse(const Status& status) {
-  return Json({{"error", {{"kind", std::string(ErrorKindName(KindOf(status)))},
-                          {"message", status.message()},
-                          {"hint", HintOf(status)}}}},
-              HttpStatusFor(status));
+json ErrorJson(const Status& status) {
+  return {{"kind", std::string(ErrorKindName(KindOf(status)))}, {"message", status.message()},
+          {"hint", HintOf(status)}};
 }
+
+ApiResponse ErrorResponse(const Status& status) {
+  return Json({{"error", ErrorJson(status)}}, HttpStatusFor(status));
+}
+
+// A run's progress as newline-delimited JSON events (see sluice_api.h). A client that went
+// away does not stop the run: it is a transaction either way.
+class StreamingObserver : public RunObserver {
+ public:
+  explicit StreamingObserver(const ChunkWriter& write) : write_(write) {}
+  void Send(const json& event) {
+    if (connected_) connected_ = write_(event.dump() + "\n");
+  }
+  void OnPlan(const Plan& plan, const std::string& job_id) override {
+    Send({{"event", "plan"}, {"job_id", job_id}, {"models", plan.nodes.size()}, {"text", plan.ToText()}});
+  }
+  void OnModelOutput(const std::string& model, const std::string& line) override {
+    Send({{"event", "output"}, {"model", model}, {"line", line}});
+  }
+  void OnModelFinish(const ModelReport& report) override {
+    Send({{"event", "model"}, {"report", ModelReportJson(report)}});
+  }
+  void OnWarning(const std::string& message) override { Send({{"event", "warning"}, {"message", message}}); }
+
+ private:
+  const ChunkWriter& write_;
+  bool connected_ = true;
+};
 
 std::string Param(const RestRequest& request, const std::string& key, const std::string& fallback = "") {
   auto it = request.query.find(key);
@@ -242,6 +268,20 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
     options.transaction = body.value("transaction", true);
     options.max_parallel = body.value("parallel", 0);
     options.author = author;
+    if (body.value("stream", false)) {
+      ApiResponse response;
+      response.content_type = "application/x-ndjson";
+      response.stream = [this, options](const ChunkWriter& write) {
+        StreamingObserver observer(write);
+        auto report = RunProject(*lake_, options, &observer);
+        if (report.ok()) {
+          observer.Send({{"event", "report"}, {"report", RunReportJson(*report)}});
+        } else {
+          observer.Send({{"event", "error"}, {"error", ErrorJson(report.status())}});
+        }
+      };
+      return response;
+    }
     SLUICE_ASSIGN_OR_RAISE(RunReport report, RunProject(*lake_, options, nullptr));
     return Json(RunReportJson(report));
   }

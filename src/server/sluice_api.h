@@ -2,7 +2,15 @@
 // (Client(endpoint=...) or SLUICE_ENDPOINT). Responses use the same JSON shapes as `-O json`
 // (exec/json_views.h); errors are {"error": {"kind", "message", "hint"}} with an HTTP status
 // for the kind. Query results are Arrow IPC files.
+//
+// POST /api/v1/runs with "stream": true answers with newline-delimited JSON events as the run
+// goes: {"event": "plan", job_id, models, text}, {"event": "output", model, line},
+// {"event": "model", report}, {"event": "warning", message}, and last either
+// {"event": "report", report} or {"event": "error", error: {kind, message, hint}}.
 #pragma once
+
+#include <functional>
+#include <string_view>
 
 #include "env/zygote.h"
 #include "exec/lakehouse.h"
@@ -10,10 +18,16 @@
 
 namespace sluice {
 
+// Writes one chunk of a streamed answer; false once the client has gone.
+using ChunkWriter = std::function<bool(std::string_view chunk)>;
+
 struct ApiResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
+  // When set, the answer is streamed instead of `body`: called once, it writes the chunks as
+  // they happen (a run with "stream": true sends newline-delimited JSON events).
+  std::function<void(const ChunkWriter& write)> stream;
 };
 
 class SluiceApi {

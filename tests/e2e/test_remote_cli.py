@@ -29,6 +29,9 @@ def test_the_cli_works_remotely(remote):
     assert client.tables("dev") == {"bauplan.taxi_trips", "bauplan.taxi_zones"}
     out = client("run", "--project-dir", TAXI).stdout
     assert "borough_stats" in out and "succeeded" in out
+    # Progress streams from the server as a local run prints it: the DAG, what models print.
+    assert out.startswith("job ") and "trips_with_zones.sql" in out
+    assert "[clean_trips] clean_trips: kept" in out
     assert client.json("table", "get", "borough_stats")["records"] == 5
     assert "~ " not in client("branch", "diff", "main", "dev").stdout
     assert "+ bauplan.borough_stats" in client("branch", "diff", "main", "dev").stdout
@@ -94,7 +97,8 @@ def test_a_server_answers_while_a_run_is_in_progress(remote, make_project):
             assert run.poll() is None and time.monotonic() < deadline, run.communicate()
             time.sleep(0.1)
         assert "bauplan.taxi_zones" in client.tables("dev")
-        assert run.poll() is None  # those answers came while the run was still going
+        assert run.stdout.readline().startswith("job ")  # the plan streamed as the run began
+        assert run.poll() is None  # all of that came while the run was still going
         _, err = run.communicate(timeout=60)
         assert run.returncode == 0, err
     finally:
