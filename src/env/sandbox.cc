@@ -78,10 +78,11 @@ SandboxLaunch PrepareSandbox(const SandboxSpec& spec) {
   for (const auto& dir : InterpreterDirs()) launch.prefix.insert(launch.prefix.end(), {"--read-only", dir});
   if (!spec.internet_access) launch.prefix.push_back("--no-network");
   for (const auto& dir : spec.writable) launch.prefix.insert(launch.prefix.end(), {"--writable", dir});
-  // Our own runtime (the sluice and bauplan modules) is one more layer, under the packages.
-  launch.prefix.insert(launch.prefix.end(), {"--site-at", spec.site_mount});
+  // Our own runtime (the sluice and bauplan modules) is one more layer, on top: a model's
+  // packages never replace it.
+  launch.prefix.insert(launch.prefix.end(), {"--site-at", spec.site_mount, "--site", PythonPackageDir()});
   for (const auto& dir : spec.site_dirs) launch.prefix.insert(launch.prefix.end(), {"--site", dir});
-  launch.prefix.insert(launch.prefix.end(), {"--site", PythonPackageDir(), "--"});
+  launch.prefix.push_back("--");
   launch.env["PYTHONPATH"] = Join({spec.site_mount, spec.project_dir});
   launch.env["SLUICE_SITE_DIRS"] = spec.site_mount;
   return launch;

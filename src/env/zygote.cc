@@ -143,9 +143,12 @@ Result<std::unique_ptr<Subprocess>> Zygote::Fork(SubprocessOptions worker_option
 Result<std::shared_ptr<Zygote>> ZygotePool::Get(const std::string& key, const ZygoteOptions& options) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = zygotes_.find(key);
-  if (it != zygotes_.end() && !it->second.zygote->process_->Exited()) {
-    it->second.last_used = ++clock_;
-    return it->second.zygote;
+  if (it != zygotes_.end()) {
+    if (!it->second.zygote->process_->Exited()) {
+      it->second.last_used = ++clock_;
+      return it->second.zygote;
+    }
+    zygotes_.erase(it);  // before its successor binds the same socket path
   }
   SLUICE_ASSIGN_OR_RAISE(std::unique_ptr<Zygote> started, Zygote::Start(options));
   std::shared_ptr<Zygote> zygote = std::move(started);

@@ -491,6 +491,9 @@ Result<PreparedEnvironments> PrepareEnvironments(const Project& project, const P
     if (model.kind == ModelKind::kSql) continue;
     std::map<std::string, std::string> packages = project.file.packages;
     for (const auto& [name, version] : model.pip) packages[name] = version;
+    // The runtime provides `bauplan` (our compatibility module); the client library of that
+    // name on PyPI is not what models import here.
+    std::erase_if(packages, [](const auto& p) { return NormalizePackageName(p.first) == "bauplan"; });
     std::string wanted = model.python_version.empty() ? project.file.python_version : model.python_version;
     if (packages.empty() && wanted.empty()) continue;
     std::string context = "model '" + model.name + "' (" + model.location.ToString() + ")";

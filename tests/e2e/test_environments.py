@@ -33,6 +33,19 @@ def test_two_models_pin_different_versions_of_one_package(lake, make_project):
     assert lake.query("SELECT version FROM no_python_decorator", "dev") == [{"version": "absent"}]
 
 
+def test_a_pinned_pypi_bauplan_never_replaces_the_runtimes_own(lake, make_project):
+    # bauplan projects often list bauplan itself; here the runtime provides it.
+    project = make_project({"models.py": HEADER + textwrap.dedent('''
+        @bauplan.python("3.11", pip={"bauplan": "99.0.0", "tabulate": "0.9.0"})
+        @bauplan.model(materialization_strategy="REPLACE")
+        def which(z=bauplan.Model("taxi_zones")):
+            import sluice
+            return [{"ours": bauplan.Model is sluice.Model}]
+        ''')})
+    lake("run", "-p", project)
+    assert lake.query("SELECT ours FROM which", "dev") == [{"ours": True}]
+
+
 def test_an_unknown_package_fails_before_any_model_runs(lake, make_project):
     project = make_project({"models.py": HEADER + textwrap.dedent('''
         @bauplan.model(materialization_strategy="REPLACE")
