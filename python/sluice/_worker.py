@@ -135,11 +135,16 @@ def to_arrow(value, model):
     return _arena.strip_metadata(_normalize_types(table)).replace_schema_metadata(None)
 
 
-def warm_up():
-    """Runs the conversions of a model's return value once, ahead of any task: pyarrow
-    imports pandas lazily on its first conversion from Python objects, a second or more
-    that would otherwise land on the first call of every worker."""
-    to_arrow([{"x": 1}], "warm-up")
+def warm_up(sql=False):
+    """Runs what a call runs once, ahead of any task: pyarrow imports pandas lazily on its
+    first conversion from Python objects, and DuckDB imports it (and more) on its first query
+    over an Arrow table; a second or more that would otherwise land on every first call."""
+    table = to_arrow([{"x": 1}], "warm-up")
+    if sql:
+        con = _duckdb_connection()
+        con.register("warm_up", table)
+        arrow_result(con.sql("SELECT * FROM warm_up"))
+        con.close()
 
 
 def _load_inputs(task):
@@ -272,9 +277,7 @@ def main(argv):
     if args and args[0] == "--stdin":
         if "--preload" in args:
             preload_module(args[args.index("--preload") + 1])
-        elif "--preload-duckdb" in args:
-            import duckdb  # noqa: F401
-        warm_up()
+        warm_up(sql="--preload-duckdb" in args)
         line = sys.stdin.readline().strip()
         if not line:
             return 0  # the engine no longer needs this worker

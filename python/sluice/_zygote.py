@@ -59,9 +59,7 @@ def _third_party_imports(file, project_dir):
 
 
 def _preload(files, duckdb):
-    _worker.warm_up()
-    if duckdb:
-        import duckdb as _  # noqa: F401
+    _worker.warm_up(sql=duckdb)
     for file in files:
         for name in _third_party_imports(file, os.getcwd()):
             try:
