@@ -5,6 +5,9 @@
 #include <regex>
 
 #include "cli/commands.h"
+#include "env/package_store.h"
+#include "env/sandbox.h"
+#include "env/zygote.h"
 #include "common/clock.h"
 #include "common/config.h"
 
@@ -340,14 +343,19 @@ void AddBranchCommands(CLI::App& app, CliContext& context, int* exit_code) {
     return Status::OK();
   }));
 
-  auto* info = app.add_subcommand("info", "Show the data home, the active branch and the Python used");
+  auto* info = app.add_subcommand(
+      "info", "Show the data home, the active branch, the Python used and how workers are run");
   info->callback([&context, exit_code] {
+    Status sandbox = SandboxAvailable();
     nlohmann::json out = {{"data_home", DataHome()},
                           {"catalog", CatalogUri().empty() ? DataHome() + "/catalog.db" : CatalogUri()},
                           {"endpoint", context.endpoint},
                           {"active_branch", context.ActiveBranch()},
                           {"python", PythonExecutable()},
-                          {"shared_memory", SharedMemoryRoot()}};
+                          {"shared_memory", SharedMemoryRoot()},
+                          {"package_store", DefaultPackageStore()},
+                          {"sandbox", sandbox.ok() ? "on (" + SandboxLauncher() + ")" : sandbox.message()},
+                          {"zygotes", ZygotePool::Enabled() ? "on" : "off (SLUICE_ZYGOTES=0)"}};
     if (context.json()) {
       context.PrintJson(out);
     } else {

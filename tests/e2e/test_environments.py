@@ -190,6 +190,15 @@ def test_a_cpu_limit_caps_the_cpu_time_a_model_gets(lake, make_project):
     assert 0.1 < row["cpu_seconds"] < 1.2, row  # unthrottled it would be close to 2
 
 
+def test_info_says_how_workers_run(lake):
+    info = lake.json("info")
+    assert info["sandbox"].startswith("on (") and info["sandbox"].endswith("sluice-sandbox)")
+    assert info["zygotes"] == "on"
+    assert info["package_store"]
+    lake.env["SLUICE_ZYGOTES"] = "0"
+    assert lake.json("info")["zygotes"].startswith("off")
+
+
 def test_models_see_a_read_only_project_and_a_private_tmp(lake, make_project, tmp_path):
     import os
     import uuid
