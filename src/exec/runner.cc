@@ -59,6 +59,13 @@ class RunState {
   void Execute(int max_parallel) {
     std::vector<std::thread> threads;
     std::unique_lock<std::mutex> lock(mutex_);
+    // The zygotes of the models that start first begin importing now, while those models
+    // scan their inputs.
+    for (size_t i = 0, first = 0; zygotes_ && i < plan_.nodes.size() && first < size_t(max_parallel); ++i) {
+      if (!plan_.nodes[i].upstream.empty()) continue;
+      (void)zygotes_->Get(zygote_plans_[i].first, zygote_plans_[i].second);
+      ++first;
+    }
     int running = 0;
     while (true) {
       bool started = false;
