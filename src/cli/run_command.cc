@@ -20,23 +20,20 @@ struct RunArgs {
   int parallel = 0;
 };
 
-// Prints progress for people: the DAG, what models print (tagged with their name), and one
-// line per finished model.
-class TtyObserver : public RunObserver {
+// Prints a run's progress for people: the DAG, what models print (tagged with their name),
+// one line per finished model, and warnings.
+class ProgressPrinter {
  public:
-  explicit TtyObserver(bool quiet) : quiet_(quiet) {}
-  void OnPlan(const Plan& plan, const std::string& job_id) override {
-    PrintPlan(job_id, plan.nodes.size(), plan.ToText());
-  }
+  explicit ProgressPrinter(bool quiet) : quiet_(quiet) {}
   void PrintPlan(const std::string& job_id, size_t models, const std::string& text) {
     if (quiet_) return;
     std::cout << "job " << job_id << ": " << models << " models\n" << text << std::flush;
   }
-  void OnModelOutput(const std::string& model, const std::string& line) override {
+  void OnModelOutput(const std::string& model, const std::string& line) {
     if (quiet_) return;
     std::cout << "  [" << model << "] " << line << "\n" << std::flush;
   }
-  void OnModelFinish(const ModelReport& report) override {
+  void OnModelFinish(const ModelReport& report) {
     if (quiet_) return;
     const char* mark = report.status == ModelStatus::kSuccess   ? "ok  "
                        : report.status == ModelStatus::kWarning ? "warn"
@@ -49,7 +46,7 @@ class TtyObserver : public RunObserver {
     if (!report.output_table.empty()) line << "  -> " << report.output_table;
     std::cout << line.str() << "\n" << std::flush;
   }
-  void OnWarning(const std::string& message) override {
+  void OnWarning(const std::string& message) {
     std::cerr << "warning: " << message << "\n" << std::flush;
   }
 
@@ -57,9 +54,9 @@ class TtyObserver : public RunObserver {
   bool quiet_;
 };
 
-// A run on `sluice serve`: the server runs it and streams its progress as events, which are
-// printed as a local run prints them.
-Result<RunReport> RunRemotely(CliContext& context, const RunOptions& options, TtyObserver* observer) {
+// Runs through the JSON API, in-process for a local data home or on `sluice serve`: either
+// way the run streams its progress as events (server/sluice_api.h), printed as they come.
+Result<RunReport> RunThroughApi(CliContext& context, const RunOptions& options, ProgressPrinter* printer) {
   SLUICE_ASSIGN_OR_RAISE(Backend * backend, context.backend());
   nlohmann::json body = {{"project_dir", AbsolutePath(options.project_dir)}, {"ref", options.ref},
                          {"namespace", options.namespace_name}, {"parameters", options.params},
@@ -71,13 +68,13 @@ Result<RunReport> RunRemotely(CliContext& context, const RunOptions& options, Tt
   SLUICE_RETURN_NOT_OK(backend->Stream("runs", body, [&](const nlohmann::json& event) {
     std::string kind = event.value("event", "");
     if (kind == "plan") {
-      observer->PrintPlan(event.value("job_id", ""), event.value("models", 0), event.value("text", ""));
+      printer->PrintPlan(event.value("job_id", ""), event.value("models", 0), event.value("text", ""));
     } else if (kind == "output") {
-      observer->OnModelOutput(event.value("model", ""), event.value("line", ""));
+      printer->OnModelOutput(event.value("model", ""), event.value("line", ""));
     } else if (kind == "model") {
-      observer->OnModelFinish(ModelReportFromJson(event["report"]));
+      printer->OnModelFinish(ModelReportFromJson(event["report"]));
     } else if (kind == "warning") {
-      observer->OnWarning(event.value("message", ""));
+      printer->OnWarning(event.value("message", ""));
     } else if (kind == "report") {
       report = RunReportFromJson(event["report"]);
     } else if (kind == "error") {
@@ -107,14 +104,8 @@ Status Run(CliContext& context, const RunArgs& args) {
   options.dry_run = args.dry_run;
   options.transaction = !args.no_transaction;
   options.max_parallel = args.parallel;
-  TtyObserver observer(context.json());
-  RunReport report;
-  if (!context.endpoint.empty()) {
-    SLUICE_ASSIGN_OR_RAISE(report, RunRemotely(context, options, &observer));
-  } else {
-    SLUICE_ASSIGN_OR_RAISE(Lakehouse * lake, context.lakehouse());
-    SLUICE_ASSIGN_OR_RAISE(report, RunProject(*lake, options, &observer));
-  }
+  ProgressPrinter printer(context.json());
+  SLUICE_ASSIGN_OR_RAISE(RunReport report, RunThroughApi(context, options, &printer));
   if (context.json()) {
     context.PrintJson(RunReportJson(report));
     return report.status;
