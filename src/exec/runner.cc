@@ -135,9 +135,17 @@ class RunState {
 
   Result<std::unique_ptr<Subprocess>> StartWorkerFor(size_t i) {
     const ModelSpec& model = plan_.nodes[i].model;
-    SubprocessOptions output = WorkerOutputOptions(i);
     return StartWorker(SandboxFor(i), model.kind == ModelKind::kSql ? "sql" : "python", model.location.file,
-                       output.timeout_seconds, output.on_stdout_line);
+                       WorkerOutputOptions(i));
+  }
+
+  // A worker forked from node i's zygote, importing the model's module while it waits.
+  Result<std::unique_ptr<Subprocess>> ForkFor(size_t i) {
+    const auto& [key, options] = zygote_plans_[i];
+    SLUICE_ASSIGN_OR_RAISE(auto zygote, zygotes_->Get(key, options));
+    const ModelSpec& model = plan_.nodes[i].model;
+    return zygote->Fork(WorkerOutputOptions(i), kZygoteReadySeconds,
+                        model.kind == ModelKind::kSql ? "" : model.location.file);
   }
 
  public:
@@ -150,26 +158,34 @@ class RunState {
     std::string dir = lakehouse_.objects().root() + "/zygotes";
     SLUICE_RETURN_NOT_OK(MakeDirs(dir));
     ::chmod(dir.c_str(), 0700);  // a zygote runs whatever task it is sent
-    std::map<std::string, std::set<std::string>> files_by_key;
-    std::vector<std::string> base_keys(plan_.nodes.size());
+    // Nodes of one environment and sandbox share a zygote, which preloads all their files.
+    std::vector<std::string> env_keys(plan_.nodes.size());
+    std::map<std::string, std::set<std::string>> files_by_env;
     for (size_t i = 0; i < plan_.nodes.size(); ++i) {
       const ModelSpec& model = plan_.nodes[i].model;
-      SandboxSpec sandbox = SandboxFor(i);
-      std::string key = std::string(model.kind == ModelKind::kSql ? "sql" : "python") + "\n" +
-                        (sandbox.internet_access ? "network" : "offline") + "\n" + sandbox.project_dir;
-      for (const auto& site : sandbox.site_dirs) key += "\n" + site;
-      base_keys[i] = key;
-      if (model.kind != ModelKind::kSql) files_by_key[key].insert(model.location.file);
+      std::string& key = env_keys[i];
+      key = std::string(model.kind == ModelKind::kSql ? "sql" : "python") + "\n" +
+            (model.internet_access ? "network" : "offline") + "\n" + options_.project_dir;
+      if (auto env = environments_.find(i); env != environments_.end()) {
+        for (const auto& site : env->second) key += "\n" + site;
+      }
+      if (model.kind != ModelKind::kSql) files_by_env[key].insert(model.location.file);
+    }
+    std::map<std::string, std::string> file_hashes;
+    for (const auto& [_, files] : files_by_env) {
+      for (const auto& file : files) {
+        file_hashes.try_emplace(file, Sha256Hex(ReadFile(options_.project_dir + "/" + file).ValueOr("")));
+      }
     }
     for (size_t i = 0; i < plan_.nodes.size(); ++i) {
       ZygoteOptions options;
       options.sandbox = SandboxFor(i);
       options.duckdb = plan_.nodes[i].model.kind == ModelKind::kSql;
       options.keep_alive = keep_alive;
-      std::string key = base_keys[i];
-      for (const auto& file : files_by_key[base_keys[i]]) {
+      std::string key = env_keys[i];
+      for (const auto& file : files_by_env[env_keys[i]]) {
         options.preload_files.push_back(file);
-        key += "\n" + file + " " + Sha256Hex(ReadFile(options_.project_dir + "/" + file).ValueOr(""));
+        key += "\n" + file + " " + file_hashes[file];
       }
       std::string id = Sha256Hex(key).substr(0, 16);
       options.socket_path = dir + "/" + id + ".sock";
@@ -184,12 +200,8 @@ class RunState {
   // the zygote cannot serve, a fresh interpreter (which then reports what went wrong).
   Result<std::unique_ptr<Subprocess>> AcquireWorker(size_t i) {
     if (zygotes_) {
-      const auto& [key, options] = zygote_plans_[i];
-      auto zygote = zygotes_->Get(key, options);
-      if (zygote.ok()) {
-        auto forked = (*zygote)->Fork(WorkerOutputOptions(i), kZygoteReadySeconds);
-        if (forked.ok()) return forked;
-      }
+      auto forked = ForkFor(i);
+      if (forked.ok()) return forked;
     }
     return StartWorkerFor(i);
   }
@@ -210,18 +222,10 @@ class RunState {
     }
     prestarting_.insert(i);
     prestart_threads_.emplace_back([this, i] {
-      std::unique_ptr<Subprocess> worker;
-      const auto& [key, options] = zygote_plans_[i];
-      auto zygote = zygotes_->Get(key, options);
-      if (zygote.ok()) {
-        const ModelSpec& model = plan_.nodes[i].model;
-        auto forked = (*zygote)->Fork(WorkerOutputOptions(i), kZygoteReadySeconds,
-                                      model.kind == ModelKind::kSql ? "" : model.location.file);
-        if (forked.ok()) worker = std::move(*forked);
-      }
+      auto forked = ForkFor(i);
       std::lock_guard<std::mutex> lock(mutex_);
       prestarting_.erase(i);
-      if (worker && (state_[i] == kPending || state_[i] == kRunning)) workers_[i] = std::move(worker);
+      if (forked.ok() && (state_[i] == kPending || state_[i] == kRunning)) workers_[i] = std::move(*forked);
       prestarted_.notify_all();
     });
   }

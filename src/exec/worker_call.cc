@@ -88,9 +88,8 @@ Result<WorkerResult> ParseResult(const std::string& text, const std::string& pat
 
 }  // namespace
 
-Result<std::unique_ptr<Subprocess>> StartWorker(
-    const SandboxSpec& sandbox, const std::string& kind, const std::string& preload_file,
-    double timeout_seconds, std::function<void(const std::string&)> on_output_line) {
+Result<std::unique_ptr<Subprocess>> StartWorker(const SandboxSpec& sandbox, const std::string& kind,
+                                                const std::string& preload_file, SubprocessOptions output) {
   std::vector<std::string> args = {"-m", "sluice._worker", "--stdin"};
   if (kind == "sql") {
     args.push_back("--preload-duckdb");
@@ -98,9 +97,9 @@ Result<std::unique_ptr<Subprocess>> StartWorker(
     args.insert(args.end(), {"--preload", preload_file});
   }
   SubprocessOptions options = PythonInSandbox(sandbox, args);
-  options.on_stdout_line = on_output_line;
-  options.on_stderr_line = std::move(on_output_line);
-  options.timeout_seconds = timeout_seconds;
+  options.on_stdout_line = std::move(output.on_stdout_line);
+  options.on_stderr_line = std::move(output.on_stderr_line);
+  options.timeout_seconds = output.timeout_seconds;
   return Subprocess::Start(std::move(options));
 }
 

@@ -57,12 +57,12 @@ struct WorkerResult {
 // imports pyarrow and the model's module (`preload_file`, relative to the project; empty for
 // SQL models, which preload DuckDB), then waits for a task on its stdin. Starting the
 // consumer's worker while its producer runs takes interpreter start-up off the hand-off path.
-// Every line the worker prints goes to `on_output_line`; `timeout_seconds` (0 = none) counts
-// from when the task is sent. The worker runs in the sandbox `sandbox` describes
-// (env/sandbox.h): its packages, read-only project, private /tmp, network or not.
-Result<std::unique_ptr<Subprocess>> StartWorker(
-    const SandboxSpec& sandbox, const std::string& kind, const std::string& preload_file,
-    double timeout_seconds, std::function<void(const std::string&)> on_output_line);
+// `output` carries where the worker's lines go (its callbacks) and its time limit
+// (timeout_seconds, 0 = none), counted from when the task is sent. The worker runs in the
+// sandbox `sandbox` describes (env/sandbox.h): its packages, read-only project, private /tmp,
+// network or not.
+Result<std::unique_ptr<Subprocess>> StartWorker(const SandboxSpec& sandbox, const std::string& kind,
+                                                const std::string& preload_file, SubprocessOptions output);
 
 // Sends the task to a started worker and waits for its result. A failure of user code is not
 // an error status: it comes back as a WorkerResult with ok == false. Errors are for when the
