@@ -62,14 +62,26 @@ def test_an_unreachable_endpoint_is_one_clear_error(tmp_path):
     assert "cannot reach http://127.0.0.1:9" in proc.stderr and "sluice serve" in proc.stderr
 
 
-def test_a_server_keeps_zygotes_warm_from_one_run_to_the_next(remote, make_project):
+@pytest.fixture
+def remote_zones(remote):
+    """A client of `sluice serve` on branch dev, which has taxi_zones."""
     client, _ = remote
     client("checkout", "-b", "dev")
     client("table", "import", "taxi_zones", "--search-uri", TAXI / "data" / "taxi_zones.csv")
-    project = make_project({"models.py": "import os\nimport bauplan\n\n"
-                            "@bauplan.model(materialization_strategy='REPLACE')\n"
-                            "def who(z=bauplan.Model('taxi_zones')):\n"
-                            "    return [{'zygote': os.getppid(), 'worker': os.getpid()}]\n"})
+    return client
+
+
+def one_model_project(make_project, name, body):
+    """A project with one model `name` over taxi_zones; `body` is its code, one indent in."""
+    return make_project({"models.py": "import os\nimport time\nimport bauplan\n\n"
+                         "@bauplan.model(materialization_strategy='REPLACE')\n"
+                         f"def {name}(z=bauplan.Model('taxi_zones')):\n" + body})
+
+
+def test_a_server_keeps_zygotes_warm_from_one_run_to_the_next(remote_zones, make_project):
+    client = remote_zones
+    project = one_model_project(make_project, "who",
+                                "    return [{'zygote': os.getppid(), 'worker': os.getpid()}]\n")
     seen = []
     for _ in range(2):
         client("run", "-p", project)
@@ -78,16 +90,10 @@ def test_a_server_keeps_zygotes_warm_from_one_run_to_the_next(remote, make_proje
     assert seen[0]["worker"] != seen[1]["worker"]  # each call its own process
 
 
-def test_a_server_answers_while_a_run_is_in_progress(remote, make_project):
+def test_a_server_answers_while_a_run_is_in_progress(remote_zones, make_project):
     import time
-    client, _ = remote
-    client("checkout", "-b", "dev")
-    client("table", "import", "taxi_zones", "--search-uri", TAXI / "data" / "taxi_zones.csv")
-    project = make_project({"models.py": "import time\nimport bauplan\n\n"
-                            "@bauplan.model(materialization_strategy='REPLACE')\n"
-                            "def slow(z=bauplan.Model('taxi_zones')):\n"
-                            "    time.sleep(8)\n"
-                            "    return z\n"})
+    client = remote_zones
+    project = one_model_project(make_project, "slow", "    time.sleep(8)\n    return z\n")
     run = subprocess.Popen([str(SLUICE), "run", "-p", str(project)], env=client.env,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
