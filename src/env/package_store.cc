@@ -16,6 +16,7 @@
 #include "common/hash.h"
 #include "common/ids.h"
 #include "common/subprocess.h"
+#include "env/interpreter.h"
 
 namespace sluice {
 namespace {
@@ -81,23 +82,21 @@ namespace {
 // the modification times of its binary and of its environment's site-packages directories
 // (which change whenever a package is added or removed). Empty when they cannot be found.
 std::string BaseEnvironmentKey(const std::string& python) {
-  namespace fs = std::filesystem;
-  std::error_code error;
-  fs::path exe = fs::canonical(python, error);
-  if (error) return "";
-  std::string key = exe.string() + "\n" + fs::path(python).string();
-  auto stamp = [&](const fs::path& path) {
+  std::vector<std::string> prefixes = InterpreterPrefixes(python);
+  if (prefixes.empty()) return "";
+  std::string key = python;
+  auto stamp = [&](const std::filesystem::path& path) {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) return false;
     key += "\n" + path.string() + " " + std::to_string(st.st_mtim.tv_sec) + "." +
            std::to_string(st.st_mtim.tv_nsec);
     return true;
   };
-  stamp(exe);
-  // A venv's python is bin/python beside lib/pythonX.Y/site-packages; so is an installation's.
+  std::error_code error;
+  stamp(std::filesystem::canonical(python, error));
   int site_packages = 0;
-  for (const fs::path& env : {fs::path(python).parent_path().parent_path(), exe.parent_path().parent_path()}) {
-    for (const auto& entry : fs::directory_iterator(env / "lib", error)) {
+  for (const auto& prefix : prefixes) {
+    for (const auto& entry : std::filesystem::directory_iterator(prefix + "/lib", error)) {
       if (entry.path().filename().string().rfind("python", 0) == 0) {
         site_packages += stamp(entry.path() / "site-packages");
       }

@@ -1,10 +1,10 @@
 #include "env/sandbox.h"
 
-#include <filesystem>
 #include <mutex>
 
 #include "common/config.h"
 #include "common/subprocess.h"
+#include "env/interpreter.h"
 
 namespace sluice {
 namespace {
@@ -33,18 +33,12 @@ std::string Join(const std::vector<std::string>& parts) {
   return out;
 }
 
-// The interpreter's own directories: its venv and the installation that venv comes from.
-// They stay visible (read-only) even when they live under /tmp, which the sandbox replaces.
+// The interpreter's own directories stay visible (read-only) even when they live under /tmp,
+// which the sandbox replaces.
 const std::vector<std::string>& InterpreterDirs() {
   static const std::vector<std::string> dirs = [] {
-    namespace fs = std::filesystem;
-    std::vector<std::string> out;
-    fs::path python = PythonExecutable();
-    fs::path venv = python.parent_path().parent_path();
-    if (fs::exists(venv / "pyvenv.cfg")) out.push_back(venv.string());
-    std::error_code error;
-    fs::path installation = fs::canonical(python, error).parent_path().parent_path();
-    if (!error && installation != "/" && installation != venv) out.push_back(installation.string());
+    std::vector<std::string> out = InterpreterPrefixes(PythonExecutable());
+    std::erase(out, "/");
     return out;
   }();
   return dirs;
