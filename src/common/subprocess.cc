@@ -179,10 +179,13 @@ Result<SubprocessResult> Subprocess::Wait() {
   size_t stdin_written = 0;
   int stdin_fd = stdin_fd_;
   stdin_fd_ = -1;
-  ::fcntl(stdin_fd, F_SETFL, O_NONBLOCK);
   if (options.stdin_data.empty()) {
     ::close(stdin_fd);
     stdin_fd = -1;
+  } else {
+    // Only a descriptor we keep writing to is made non-blocking: a closed one may share its
+    // file description with one that must stay blocking (an adopted worker's socket).
+    ::fcntl(stdin_fd, F_SETFL, O_NONBLOCK);
   }
   ::signal(SIGPIPE, SIG_IGN);
 

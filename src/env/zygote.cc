@@ -1,7 +1,6 @@
 #include "env/zygote.h"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -19,20 +18,13 @@
 namespace sluice {
 namespace {
 
-// Reads one '\n'-terminated line from a socket; empty at end of stream. The socket may have
-// been made non-blocking through a duplicate (Subprocess::Wait does that to stdin), so an
-// empty read waits.
+// Reads one '\n'-terminated line from a socket; empty at end of stream.
 std::string ReadLine(int fd) {
   std::string line;
   char c;
   while (true) {
     ssize_t n = ::read(fd, &c, 1);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      pollfd readable{fd, POLLIN, 0};
-      ::poll(&readable, 1, -1);
-      continue;
-    }
     if (n <= 0) return line.empty() ? "" : line;
     if (c == '\n') return line;
     line += c;
