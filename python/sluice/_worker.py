@@ -185,10 +185,16 @@ def register_inputs(con, inputs):
         for name in spec.get("sql_names") or []:
             if "." in name:
                 schema, _, relation = name.partition(".")
-                con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-                con.execute(f'CREATE OR REPLACE VIEW "{schema}"."{relation}" AS SELECT * FROM {internal}')
+                con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(schema)}")
+                con.execute(f"CREATE OR REPLACE VIEW {_quote(schema)}.{_quote(relation)} "
+                            f"AS SELECT * FROM {internal}")
             else:
-                con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM {internal}')
+                con.execute(f"CREATE OR REPLACE VIEW {_quote(name)} AS SELECT * FROM {internal}")
+
+
+def _quote(identifier):
+    """A DuckDB identifier that stays one name whatever it contains."""
+    return '"' + identifier.replace('"', '""') + '"'
 
 
 def arrow_result(relation):

@@ -22,8 +22,9 @@ Status RunQuery(Lakehouse& lake, const QueryRequest& request,
     SLUICE_ASSIGN_OR_RAISE(std::string table, QualifyTableName(written, request.namespace_name));
     SLUICE_ASSIGN_OR_RAISE(TableInfo info, lake.GetTable(ref, table));
     TableReadOptions read;
-    read.columns = SqlScanColumns(*info.snapshot.schema, analysis);
-    SLUICE_ASSIGN_OR_RAISE(auto data, lake.ReadTable(ref, table, read));
+    SLUICE_ASSIGN_OR_RAISE(read.columns,
+                           WithContext(SqlScanColumns(*info.snapshot.schema, analysis), "table '" + info.name + "'"));
+    SLUICE_ASSIGN_OR_RAISE(auto data, lake.ReadTable(ref, info.name, read));
     SLUICE_ASSIGN_OR_RAISE(std::string path, lake.objects().Put(prefix + table, *data));
     inputs.push_back({{"path", path}, {"sql_names", std::vector<std::string>{written}}});
   }
