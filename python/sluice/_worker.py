@@ -226,6 +226,16 @@ class _SqlError(Exception):
         self.kind, self.line = kind, line
 
 
+def _same_columns(declared, actual):
+    """model(columns=[...]) against the output, names resolved by the name rule (_names.py)."""
+    from sluice._names import resolve
+
+    try:
+        return [resolve(name, actual) for name in declared] == list(actual)
+    except (KeyError, ValueError):
+        return False
+
+
 def run_task(task):
     result = {"ok": True}
     try:
@@ -247,7 +257,7 @@ def run_task(task):
         result["num_rows"] = table.num_rows
         result["num_columns"] = table.num_columns
         expected = task.get("expected_columns")
-        if expected and expected != ["*"] and list(expected) != table.column_names:
+        if expected and expected != ["*"] and not _same_columns(expected, table.column_names):
             result["column_mismatch"] = {"expected": list(expected), "actual": table.column_names}
         return result
     except AssertionError as e:

@@ -268,3 +268,21 @@ def test_a_table_name_made_of_sql_is_just_a_missing_table(mixed):
     assert "not found" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert "bauplan.titanic" in mixed.tables("dev")
+
+
+def test_declared_output_columns_follow_the_name_rule(mixed, make_project):
+    project = make_project({"models.py": py('''
+        @bauplan.model(columns=["passengerid", "AGE"], materialization_strategy="REPLACE")
+        def declared(data=bauplan.Model("titanic", columns=["PassengerId", "Age"])):
+            return data
+        ''')})
+    mixed("run", "-p", project, "--strict")
+    assert rows(mixed, "SELECT count(*) AS n FROM declared") == [{"n": len(TITANIC["PassengerId"])}]
+    project = make_project({"models.py": py('''
+        @bauplan.model(columns=["PassengerId", "Fare"])
+        def wrong(data=bauplan.Model("titanic", columns=["PassengerId", "Age"])):
+            return data
+        ''')})
+    proc = mixed("run", "-p", project, "--strict", check=False)
+    assert proc.returncode != 0
+    assert "declared columns" in proc.stderr
