@@ -131,11 +131,14 @@ Result<Plan> BuildPlan(const Project& project, const PlanOptions& options) {
       std::string qualified = input.name.find('.') == std::string::npos
                                   ? plan.namespace_name + "." + input.name
                                   : input.name;
-      Result<std::string> table = model_match.ok() ? Result<std::string>(NotFound("")) : resolve_table(qualified);
-      if (!table.ok() && KindOf(table.status()) != ErrorKind::kNotFound) {
+      bool exact_model = model_match.ok() && project.models[*model_match].name == input.name;
+      Result<std::string> table = exact_model ? Result<std::string>(NotFound("")) : resolve_table(qualified);
+      if (!table.ok() && KindOf(table.status()) != ErrorKind::kNotFound && !model_match.ok()) {
         return WithContext(table.status(), Describe(model) + ": input '" + input.name + "'");
       }
-      if (model_match.ok()) {
+      // Exact names first (a model, then a table), then case-insensitive ones in that order.
+      bool exact_table = table.ok() && *table == qualified;
+      if (model_match.ok() && !exact_table) {
         size_t upstream = *model_match;
         resolved.source = InputSource::kModel;
         resolved.source_name = project.models[upstream].name;

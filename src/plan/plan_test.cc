@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/name_match.h"
 #include "common/test_util.h"
 
 namespace sluice {
@@ -111,6 +112,48 @@ TEST(PlanTest, ParametersAreTypedAndQuoted) {
   auto bad = model;
   bad.parameters["x"] = "undefined";
   EXPECT_FALSE(BuildPlan(MakeProject({bad}), Options()).ok());
+}
+
+}  // namespace
+}  // namespace sluice
+
+namespace sluice {
+namespace {
+
+// Tables and models named in another case resolve to their stored names (the name rule).
+TEST(PlanNameRuleTest, MixedCaseTablesAndModels) {
+  std::vector<std::string> tables = {"bauplan.amountStatsTable", "bauplan.titanic", "bauplan.Dup",
+                                     "bauplan.DUP", "bauplan.trips"};
+  PlanOptions options;
+  options.resolve_table = [&](const std::string& t) { return ResolveQualifiedName(t, tables); };
+  auto reader = PythonModel("reader", 1, {Input("AMOUNTSTATSTABLE"), Input("Clean_Titanic")});
+  auto clean = PythonModel("clean_titanic", 5, {Input("Titanic")});
+  // An exact table name wins over a model that matches only ignoring case.
+  auto trips_model = PythonModel("Trips", 9, {Input("titanic")});
+  auto exact = PythonModel("exact", 12, {Input("trips"), Input("Trips")});
+  ASSERT_OK_AND_ASSIGN(Plan plan, BuildPlan(MakeProject({reader, clean, trips_model, exact}), options));
+  const PlanNode* r = nullptr;
+  const PlanNode* e = nullptr;
+  for (const auto& node : plan.nodes) {
+    if (node.model.name == "reader") r = &node;
+    if (node.model.name == "exact") e = &node;
+  }
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->inputs[0].source, InputSource::kTable);
+  EXPECT_EQ(r->inputs[0].source_name, "bauplan.amountStatsTable");
+  EXPECT_EQ(r->inputs[1].source, InputSource::kModel);
+  EXPECT_EQ(r->inputs[1].source_name, "clean_titanic");
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->inputs[0].source, InputSource::kTable);
+  EXPECT_EQ(e->inputs[0].source_name, "bauplan.trips");
+  EXPECT_EQ(e->inputs[1].source, InputSource::kModel);
+  EXPECT_EQ(e->inputs[1].source_name, "Trips");
+
+  auto ambiguous = BuildPlan(MakeProject({PythonModel("m", 3, {Input("dup")})}), options);
+  ASSERT_FALSE(ambiguous.ok());
+  EXPECT_NE(ambiguous.status().message().find("model 'm' (models.py:3)"), std::string::npos)
+      << ambiguous.status().message();
+  EXPECT_NE(ambiguous.status().message().find("'Dup', 'DUP'"), std::string::npos);
 }
 
 }  // namespace
