@@ -73,6 +73,9 @@ def test_tables_resolve_as_written_and_case_insensitively(mixed):
     assert rows(mixed, "SELECT sum(Amount) AS s FROM amountStatsTable") == [{"s": 60}]
     assert rows(mixed, "SELECT sum(amount) AS s FROM amountstatstable") == [{"s": 60}]
     assert rows(mixed, "SELECT count(*) AS n FROM bauplan.AMOUNTSTATSTABLE") == [{"n": 3}]
+    assert rows(mixed, "SELECT count(*) AS n FROM Bauplan.Titanic") == [{"n": len(TITANIC["PassengerId"])}]
+    info = mixed.json("table", "get", "amountstatstable", "--ref", "dev")
+    assert "amountStatsTable" in str(info)
     assert "bauplan.amountStatsTable" in mixed.tables("dev")  # stored case unchanged
     proc = mixed("query", "SELECT * FROM amount_stats", check=False)
     assert proc.returncode != 0
@@ -107,6 +110,12 @@ def test_model_columns_and_filter_keep_case(mixed, make_project):
         @bauplan.model(materialization_strategy="REPLACE")
         def everything(data=bauplan.Model("titanic", columns=["*"], filter="Survived = 1 AND Fare < 50")):
             return data
+
+        @bauplan.model(materialization_strategy="REPLACE")
+        def rich_ids(data=bauplan.Model("Titanic", columns=["PassengerId"], filter="fare > 50")):
+            # The filter's column is read for the filter only.
+            assert data.column_names == ["PassengerId"], data.column_names
+            return data
         ''')})
     mixed("run", "-p", project)
     want = [{"PassengerId": 2, "Age": 22.0}, {"PassengerId": 4, "Age": 40.0},
@@ -116,6 +125,7 @@ def test_model_columns_and_filter_keep_case(mixed, make_project):
     everything = rows(mixed, "SELECT * FROM everything ORDER BY PassengerId")
     assert [r["PassengerId"] for r in everything] == [1, 5]
     assert list(everything[0]) == list(TITANIC)
+    assert rows(mixed, "SELECT * FROM rich_ids ORDER BY ALL") == [{"PassengerId": 2}, {"PassengerId": 4}]
 
 
 def test_timestamp_filter_and_upstream_model_columns(mixed, make_project):
