@@ -23,6 +23,11 @@ namespace sluice {
 // "taxi" -> "bauplan.taxi"; "ns.taxi" stays. InvalidInput for empty parts or more than one dot.
 Result<std::string> QualifyTableName(const std::string& name, const std::string& default_namespace);
 
+// The stored name of a qualified table ("ns.table") of `tree`, by the name rule of
+// common/name_match.h (exact, else a unique case-insensitive match). NotFound when absent,
+// InvalidInput naming the candidates when ambiguous.
+Result<std::string> ResolveTableName(const Tree& tree, const std::string& qualified);
+
 struct TableReadOptions {
   std::vector<std::string> columns;  // empty = all
   std::string filter;                // SQL predicate, empty = none
@@ -60,7 +65,8 @@ class Lakehouse {
   const std::string& home() const { return home_; }
   const std::string& warehouse() const { return warehouse_; }
 
-  // The table at a resolved ref; NotFound names the table and the ref.
+  // The table at a resolved ref, its name resolved by ResolveTableName (info.name is the
+  // stored name); NotFound names the table and the ref.
   Result<TableInfo> GetTable(const ResolvedRef& ref, const std::string& table) const;
 
   // Scans a table at a ref with projection and filter pushed down.

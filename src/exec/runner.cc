@@ -289,7 +289,7 @@ class RunState {
       read.filter = input.filter;
       if (sql && read.columns.empty()) {
         SLUICE_ASSIGN_OR_RAISE(TableInfo info, lakehouse_.GetTable(source_, input.source_name));
-        read.columns = SqlScanColumns(*info.snapshot.schema, *sql);
+        SLUICE_ASSIGN_OR_RAISE(read.columns, SqlScanColumns(*info.snapshot.schema, *sql));
       }
       std::string key = input.source_name + "|" + input.filter + "|";
       for (const auto& c : read.columns) key += c + ",";
@@ -342,17 +342,16 @@ class RunState {
     task.expectation = model.kind == ModelKind::kExpectation;
     for (const auto& [name, value] : node.arguments) task.arguments[name] = ToJson(value);
     if (!model.output_columns.empty()) task.expected_columns = model.output_columns;
-    std::optional<SqlAnalysis> analysis;
-    if (model.kind == ModelKind::kSql) {
-      SLUICE_ASSIGN_OR_RAISE(analysis, WithContext(AnalyzeSql(node.sql), context));
-    }
+    // Parameters are values in DuckDB SQL, so the analysis of the unsubstituted text made
+    // when the project was loaded holds for node.sql.
+    const SqlAnalysis* analysis = model.kind == ModelKind::kSql ? &model.sql_analysis : nullptr;
     for (const auto& input : node.inputs) {
       WorkerInput worker_input;
       worker_input.param = input.input.param_name;
       worker_input.name = input.source_name;
       SLUICE_ASSIGN_OR_RAISE(
           worker_input.path,
-          WithContext(MaterializeInput(input, analysis ? &*analysis : nullptr, &worker_input.columns),
+          WithContext(MaterializeInput(input, analysis, &worker_input.columns),
                       context + ": input '" + input.input.name + "'"));
       worker_input.sql_names = {input.input.param_name};
       task.inputs.push_back(std::move(worker_input));
@@ -564,8 +563,8 @@ Result<RunReport> RunProject(Lakehouse& lakehouse, const RunOptions& options, Ru
   PlanOptions plan_options;
   plan_options.namespace_name = options.namespace_name;
   plan_options.cli_params = options.params;
-  plan_options.table_exists = [&](const std::string& table) {
-    return target.tree.tables.count(table) > 0;
+  plan_options.resolve_table = [&](const std::string& table) {
+    return ResolveTableName(target.tree, table);
   };
   SLUICE_ASSIGN_OR_RAISE(Plan plan, BuildPlan(project, plan_options));
   double environments_started = MonotonicSeconds();
