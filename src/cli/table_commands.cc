@@ -7,6 +7,7 @@
 #include <iterator>
 #include <unistd.h>
 
+#include "catalog/table_name.h"
 #include "cli/commands.h"
 #include "common/clock.h"
 #include "common/file_util.h"
@@ -38,6 +39,12 @@ std::function<void()> WithBackend(CliContext& context, int* exit_code, F body) {
 
 std::string TablePath(const TableArgs& args) { return "tables/" + EncodePathPart(args.name); }
 
+// Bauplan takes the table name as a positional argument; its older CLI took --name.
+Status NeedName(const TableArgs& args) {
+  if (args.name.empty()) return InvalidInput("a table name is required (positional, or --name)");
+  return QualifiedTableName(args.name, args.namespace_name).status();
+}
+
 Status ListTables(CliContext& context, Backend& backend, const TableArgs& args) {
   std::string ref = args.ref.empty() ? context.ActiveBranch() : args.ref;
   std::map<std::string, std::string> query{{"ref", ref}};
@@ -59,6 +66,7 @@ Status ListTables(CliContext& context, Backend& backend, const TableArgs& args) 
 }
 
 Status GetTable(CliContext& context, Backend& backend, const TableArgs& args) {
+  SLUICE_RETURN_NOT_OK(NeedName(args));
   std::string ref = args.ref.empty() ? context.ActiveBranch() : args.ref;
   SLUICE_ASSIGN_OR_RAISE(json info, backend.Call("GET", TablePath(args), nullptr,
                                                  {{"ref", ref}, {"namespace", args.namespace_name}}));
@@ -83,12 +91,6 @@ Status GetTable(CliContext& context, Backend& backend, const TableArgs& args) {
               << "  " << h.at("operation").get<std::string>() << "  " << FormatCount(h.at("records"))
               << " records\n";
   }
-  return Status::OK();
-}
-
-// Bauplan takes the table name as a positional argument; its older CLI took --name.
-Status NeedName(const TableArgs& args) {
-  if (args.name.empty()) return InvalidInput("a table name is required (positional, or --name)");
   return Status::OK();
 }
 
@@ -211,6 +213,7 @@ Status CreateExternal(CliContext& context, Backend& backend, const TableArgs& ar
 }
 
 Status RemoveTable(CliContext& context, Backend& backend, const TableArgs& args) {
+  SLUICE_RETURN_NOT_OK(NeedName(args));
   std::string branch = args.branch.empty() ? context.ActiveBranch() : args.branch;
   std::map<std::string, std::string> query{{"branch", branch}, {"namespace", args.namespace_name}};
   if (args.if_exists) query["if_exists"] = "true";
@@ -224,6 +227,7 @@ Status RemoveTable(CliContext& context, Backend& backend, const TableArgs& args)
 }
 
 Status RevertTable(CliContext& context, Backend& backend, const TableArgs& args) {
+  SLUICE_RETURN_NOT_OK(NeedName(args));
   std::string branch = args.branch.empty() ? context.ActiveBranch() : args.branch;
   SLUICE_ASSIGN_OR_RAISE(json answer, backend.Call("POST", TablePath(args) + "/revert",
                                                    {{"source_ref", args.source_ref}, {"into_branch", branch},

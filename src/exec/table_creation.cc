@@ -233,7 +233,7 @@ Result<PartitionFieldInfo> MakePartitionField(const arrow::Schema& schema, const
 
 Status CheckCanCreate(Lakehouse& lake, const std::string& branch, const std::string& table, bool replace,
                       ResolvedRef* head) {
-  SLUICE_RETURN_NOT_OK(Catalog::CheckWritable(branch, "table creation"));
+  SLUICE_RETURN_NOT_OK(Catalog::CheckWritable(branch, "new tables"));
   SLUICE_ASSIGN_OR_RAISE(*head, lake.catalog().Resolve(branch));
   if (head->branch.empty()) return InvalidInput("ref '", branch, "' is not a branch");
   if (head->tree.tables.count(table) && !replace) {

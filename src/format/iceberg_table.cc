@@ -191,7 +191,8 @@ Result<TableSnapshot> LoadTableSnapshot(const std::string& metadata_location) {
     const json* schema = CurrentSchema(metadata);
     if (!schema) return InvalidInput("table metadata '", metadata_location, "' has no current schema");
     SLUICE_ASSIGN_OR_RAISE(out.schema, ArrowSchemaFromIceberg(*schema));
-    for (const auto& [key, value] : metadata.value("properties", json::object()).items()) {
+    const json properties = metadata.value("properties", json::object());
+    for (const auto& [key, value] : properties.items()) {
       if (value.is_string()) out.properties[key] = value.get<std::string>();
     }
     int default_spec = metadata.value("default-spec-id", 0);
