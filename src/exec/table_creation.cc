@@ -386,8 +386,10 @@ Result<TablePlan> PlanTableCreation(Lakehouse& lake, const TableCreateOptions& o
   return plan;
 }
 
-Result<TableCreateResult> ApplyTablePlan(Lakehouse& lake, const std::string& plan_yaml, const std::string& branch,
-                                         const std::string& author) {
+namespace {
+
+Result<TableCreateResult> ApplyPlan(Lakehouse& lake, const std::string& plan_yaml, const std::string& branch,
+                                    const std::string& author, const std::string& message) {
   json doc;
   try {
     doc = FromYaml(YAML::Load(plan_yaml));
@@ -460,7 +462,14 @@ Result<TableCreateResult> ApplyTablePlan(Lakehouse& lake, const std::string& pla
     partitions.push_back(field);
   }
   return CreateFromSchema(lake, table, target, schema, partitions, files, replace, author,
-                          "create table " + table + " from a plan");
+                          message.empty() ? "create table " + table + " from a plan" : message);
+}
+
+}  // namespace
+
+Result<TableCreateResult> ApplyTablePlan(Lakehouse& lake, const std::string& plan_yaml, const std::string& branch,
+                                         const std::string& author) {
+  return ApplyPlan(lake, plan_yaml, branch, author, "");
 }
 
 Result<TableCreateResult> CreateTable(Lakehouse& lake, const TableCreateOptions& options) {
@@ -484,7 +493,8 @@ Result<TableCreateResult> CreateTable(Lakehouse& lake, const TableCreateOptions&
     return WithHint(InvalidInput("plan has schema conflicts and cannot be auto-applied: ", detail),
                     "use `sluice table create-plan` and `sluice table create-plan-apply` instead");
   }
-  return ApplyTablePlan(lake, plan.yaml, options.branch, options.author);
+  return ApplyPlan(lake, plan.yaml, options.branch, options.author,
+                   "create table " + options.table + " from " + options.search_uri);
 }
 
 }  // namespace sluice
