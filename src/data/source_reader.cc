@@ -75,6 +75,12 @@ Result<std::string> CheckSourcePath(const std::string& given) {
   return real;
 }
 
+Result<std::string> CheckSourceFile(const std::string& path) {
+  SLUICE_ASSIGN_OR_RAISE(std::string real, CheckSourcePath(path));
+  if (!IsParquet(real) && !EndsWith(real, ".csv")) return UnknownFormat(path);
+  return real;
+}
+
 Result<std::vector<std::string>> ListSourceFiles(const std::string& search_uri) {
   std::string pattern = search_uri.rfind("file://", 0) == 0 ? search_uri.substr(7) : search_uri;
   if (pattern.find("://") != std::string::npos) {
@@ -95,8 +101,7 @@ Result<std::vector<std::string>> ListSourceFiles(const std::string& search_uri) 
   }
   std::vector<std::string> out;
   for (const auto& file : matched) {
-    SLUICE_ASSIGN_OR_RAISE(std::string real, CheckSourcePath(file));
-    if (!IsParquet(real) && !EndsWith(real, ".csv")) return UnknownFormat(file);
+    SLUICE_ASSIGN_OR_RAISE(std::string real, CheckSourceFile(file));
     out.push_back(std::move(real));
   }
   std::sort(out.begin(), out.end());

@@ -31,6 +31,9 @@ Result<std::vector<std::string>> ListSourceFiles(const std::string& search_uri);
 // returns it resolved.
 Result<std::string> CheckSourcePath(const std::string& path);
 
+// CheckSourcePath, and the file must be Parquet or CSV (by its name).
+Result<std::string> CheckSourceFile(const std::string& path);
+
 // Whether `path` (resolved) lies inside a data home's directory.
 bool IsInsideDataHome(const std::string& path);
 

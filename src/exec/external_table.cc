@@ -123,7 +123,7 @@ Result<TableCreateResult> FromMetadata(Lakehouse& lake, const ExternalTableOptio
   for (const auto& file : snapshot.data_files) {
     SLUICE_ASSIGN_OR_RAISE(std::string local, LocalPathFromUri(file.path));
     SLUICE_ASSIGN_OR_RAISE(std::string checked,
-                           WithContext(CheckSourcePath(local), "data file of '" + options.metadata_json_uri + "'"));
+                           WithContext(CheckSourceFile(local), "data file of '" + options.metadata_json_uri + "'"));
     files.push_back(checked);
   }
   return Commit(lake, options, head, location, files, false);

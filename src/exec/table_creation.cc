@@ -419,7 +419,7 @@ Result<TableCreateResult> ApplyPlan(Lakehouse& lake, const std::string& plan_yam
   std::vector<std::string> files;
   for (const auto& file : doc.value("files_to_be_imported", json::array())) {
     if (!file.is_string()) return malformed("files_to_be_imported must be a list of paths");
-    SLUICE_ASSIGN_OR_RAISE(std::string checked, WithContext(CheckSourcePath(file.get<std::string>()), "plan"));
+    SLUICE_ASSIGN_OR_RAISE(std::string checked, WithContext(CheckSourceFile(file.get<std::string>()), "plan"));
     files.push_back(checked);
   }
   const json& info = doc.value("schema_info", json());
