@@ -79,11 +79,16 @@ Status GetTable(CliContext& context, Backend& backend, const TableArgs& args) {
             << "records:   " << FormatCount(info.at("records")) << " in "
             << info.at("data_files").get<int64_t>() << " data file(s)\n"
             << "snapshot:  " << (snapshot.is_null() ? "none" : std::to_string(snapshot.get<int64_t>())) << "\n"
+            << "kind:      " << info.at("kind").get<std::string>() << "\n"
             << "metadata:  " << info.at("metadata_location").get<std::string>() << "\n"
             << "schema:\n";
   for (const auto& field : info.at("fields")) {
     std::cout << "  " << field.at("name").get<std::string>() << "  " << field.at("type").get<std::string>()
               << (field.at("nullable").get<bool>() ? "" : "  not null") << "\n";
+  }
+  if (!info.at("partitions").empty()) std::cout << "partitioned by:\n";
+  for (const auto& p : info.at("partitions")) {
+    std::cout << "  " << p.at("transform").get<std::string>() << "(" << p.at("source").get<std::string>() << ")\n";
   }
   if (!info.at("history").empty()) std::cout << "history:\n";
   for (const auto& h : info.at("history")) {

@@ -177,6 +177,7 @@ def test_partitioned_by_is_recorded_as_the_iceberg_spec(dev, data):
     dev("table", "create", "trips", "--search-uri", data / "taxi.parquet",
         "--partitioned-by", "day(tpep_pickup_datetime), PULocationID")
     dev("table", "import", "trips", "--search-uri", data / "taxi.parquet")
+    assert "day(tpep_pickup_datetime)" in dev("table", "get", "trips").stdout
     info = dev.json("table", "get", "trips")
     assert [(p["transform"], p["source"]) for p in info["partitions"]] == [
         ("day", "tpep_pickup_datetime"), ("identity", "PULocationID")]
@@ -189,7 +190,7 @@ def test_partitioned_by_is_recorded_as_the_iceberg_spec(dev, data):
               "--partitioned-by", "day(nope)", check=False), "'nope'")
 
 
-def test_external_table_from_parquet_reads_the_files_in_place(dev, data):
+def test_external_table_from_parquet_reads_the_files_in_place(dev, data, make_project):
     dev("table", "create-external", "titanic_ext", "--search-pattern", data / "titanic_a.parquet",
         "--search-pattern", data / "titanic_b.parquet")
     info = dev.json("table", "get", "titanic_ext")
@@ -203,6 +204,15 @@ def test_external_table_from_parquet_reads_the_files_in_place(dev, data):
               "--import-duplicate-files", check=False), "external", "read-only")
     fails(dev("table", "create-external", "titanic_ext", "--search-pattern", data / "titanic_a.parquet",
               check=False), "already exists", "--overwrite")
+    # A model cannot write into it either.
+    project = make_project({"models.py": HEADER + """
+@bauplan.model(name="titanic_ext", materialization_strategy="REPLACE")
+def fresh():
+    import pyarrow as pa
+    return pa.table({"PassengerId": [1]})
+"""})
+    run = dev("run", "-p", project, check=False)
+    assert run.returncode != 0 and "external table" in run.stderr and "Traceback" not in run.stderr
     dev("table", "create-external", "titanic_ext", "--search-pattern", data / "titanic_a.parquet", "--overwrite")
     assert count(dev, "titanic_ext") == 3
 
