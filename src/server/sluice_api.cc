@@ -5,6 +5,7 @@
 #include "exec/json_views.h"
 #include "exec/query_runner.h"
 #include "exec/runner.h"
+#include "server/api_tables.h"
 
 namespace sluice {
 namespace {
@@ -156,82 +157,8 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
     for (const auto& c : commits) out.push_back(CommitJson(c));
     return Json(out);
   }
-  if (resource == "namespaces") {
-    if (parts.size() == 3 && method == "GET") {
-      SLUICE_ASSIGN_OR_RAISE(ResolvedRef ref, catalog.Resolve(Param(request, "ref", "main")));
-      return Json(ref.tree.namespaces);
-    }
-    if ((parts.size() == 3 && method == "POST") || (parts.size() == 4 && method == "DELETE")) {
-      bool create = method == "POST";
-      std::string name = create ? Field(body, "name") : parts[3];
-      std::string branch = create ? Field(body, "branch") : Param(request, "branch");
-      if (name.empty() || branch.empty()) return InvalidInput("a namespace and a branch are required");
-      SLUICE_RETURN_NOT_OK(Catalog::CheckWritable(branch));
-      SLUICE_ASSIGN_OR_RAISE(ResolvedRef head, catalog.Resolve(branch));
-      if (create && head.tree.namespaces.count(name)) {
-        return AlreadyExists("namespace '", name, "' already exists on '", branch, "'");
-      }
-      CommitRequest commit;
-      commit.branch = branch;
-      (create ? commit.namespaces_to_add : commit.namespaces_to_remove).insert(name);
-      commit.author = author;
-      commit.message = (create ? "create namespace " : "drop namespace ") + name;
-      commit.expected_head = head.commit.id;
-      SLUICE_RETURN_NOT_OK(catalog.CommitChanges(commit).status());
-      return Json({{"namespace", name}, {"branch", branch}}, create ? 201 : 200);
-    }
-  }
-  if (resource == "tables") {
-    if (parts.size() == 3 && method == "GET") {
-      SLUICE_ASSIGN_OR_RAISE(ResolvedRef ref, catalog.Resolve(Param(request, "ref", "main")));
-      std::string only = Param(request, "namespace");
-      json out = json::array();
-      for (const auto& [table, location] : ref.tree.tables) {
-        if (!only.empty() && table.substr(0, table.find('.')) != only) continue;
-        out.push_back({{"name", table}, {"metadata_location", location}});
-      }
-      return Json(out);
-    }
-    if (parts.size() >= 4) {
-      SLUICE_ASSIGN_OR_RAISE(std::string table, QualifyTableName(parts[3], ns));
-      if (parts.size() == 4 && method == "GET") {
-        std::string ref_text = Param(request, "ref", "main");
-        SLUICE_ASSIGN_OR_RAISE(ResolvedRef ref, catalog.Resolve(ref_text));
-        SLUICE_ASSIGN_OR_RAISE(TableInfo info, lake_->GetTable(ref, table));
-        return Json(TableInfoJson(info, ref_text));
-      }
-      if (parts.size() == 4 && method == "DELETE") {
-        std::string branch = Param(request, "branch");
-        SLUICE_RETURN_NOT_OK(Catalog::CheckWritable(branch));
-        SLUICE_ASSIGN_OR_RAISE(ResolvedRef head, catalog.Resolve(branch));
-        if (!head.tree.tables.count(table)) {
-          if (Param(request, "if_exists") == "true") return Json({{"deleted", nullptr}});
-          return NotFound("table '", table, "' not found on branch '", branch, "'");
-        }
-        CommitRequest commit;
-        commit.branch = branch;
-        commit.changes[table] = std::nullopt;
-        commit.author = author;
-        commit.message = "drop table " + table;
-        commit.expected_head = head.commit.id;
-        SLUICE_RETURN_NOT_OK(catalog.CommitChanges(commit).status());
-        return Json({{"deleted", table}});
-      }
-      if (parts.size() == 5 && parts[4] == "import" && method == "POST") {
-        SLUICE_ASSIGN_OR_RAISE(std::string uri, Required(body, "search_uri"));
-        SLUICE_ASSIGN_OR_RAISE(std::string branch, Required(body, "branch"));
-        SLUICE_ASSIGN_OR_RAISE(ImportResult result, lake_->ImportTable(branch, table, uri, author));
-        return Json({{"table", result.table}, {"created", result.created}, {"rows", result.rows},
-                     {"files", result.files}, {"commit", result.commit.id}, {"branch", branch}});
-      }
-      if (parts.size() == 5 && parts[4] == "revert" && method == "POST") {
-        SLUICE_ASSIGN_OR_RAISE(std::string source, Required(body, "source_ref"));
-        SLUICE_ASSIGN_OR_RAISE(std::string branch, Required(body, "into_branch"));
-        SLUICE_ASSIGN_OR_RAISE(Commit commit, lake_->RevertTable(branch, table, source, author));
-        return Json({{"table", table}, {"branch", branch}, {"commit", commit.id}});
-      }
-    }
-  }
+  SLUICE_ASSIGN_OR_RAISE(auto tables, RouteTables(*lake_, request, parts, body, author));
+  if (tables) return std::move(*tables);
   if (resource == "query" && method == "POST") {
     QueryRequest query;
     SLUICE_ASSIGN_OR_RAISE(query.sql, Required(body, "sql"));
