@@ -186,7 +186,7 @@ void AddTableCommands(CLI::App& app, CliContext& context, int* exit_code) {
 
   auto* ns = app.add_subcommand("namespace", "List, create and drop namespaces");
   ns->require_subcommand(1);
-  auto* ns_ls = ns->add_subcommand("ls", "List the namespaces at a ref");
+  auto* ns_ls = ns->add_subcommand("ls", "List the namespaces at a ref")->alias("list");
   ns_ls->add_option("-r,--ref", args->ref, "Ref to read (default: the active branch)");
   ns_ls->callback(WithBackend(context, exit_code, [&context, args](Backend& backend) -> Status {
     std::string ref = args->ref.empty() ? context.ActiveBranch() : args->ref;
@@ -205,7 +205,7 @@ void AddTableCommands(CLI::App& app, CliContext& context, int* exit_code) {
   ns_create->callback(WithBackend(context, exit_code, [&context, args](Backend& b) {
     return ChangeNamespace(context, b, *args, true);
   }));
-  auto* ns_rm = ns->add_subcommand("rm", "Drop an empty namespace from a branch");
+  auto* ns_rm = ns->add_subcommand("rm", "Drop an empty namespace from a branch")->alias("delete")->alias("drop");
   ns_rm->add_option("name", args->name)->required();
   ns_rm->add_option("-b,--branch", args->branch, "Branch to write (default: the active branch)");
   ns_rm->add_flag("--if-exists", args->if_exists, "Succeed when it does not exist");

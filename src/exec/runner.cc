@@ -13,6 +13,7 @@
 #include "common/hash.h"
 #include "common/ids.h"
 #include "env/package_store.h"
+#include "exec/secret_parameters.h"
 #include "exec/sql_pushdown.h"
 #include "exec/table_filter.h"
 #include "exec/worker_call.h"
@@ -23,10 +24,6 @@
 
 namespace sluice {
 namespace {
-
-nlohmann::json ToJson(const ParameterValue& value) {
-  return std::visit([](const auto& v) { return nlohmann::json(v); }, value);
-}
 
 double ParseSeconds(const std::string& text) {
   try {
@@ -340,7 +337,7 @@ class RunState {
     task.line = model.location.line;
     task.sql = node.sql;
     task.expectation = model.kind == ModelKind::kExpectation;
-    for (const auto& [name, value] : node.arguments) task.arguments[name] = ToJson(value);
+    SLUICE_ASSIGN_OR_RAISE(task.arguments, WithContext(secrets_.Arguments(node), context));
     if (!model.output_columns.empty()) task.expected_columns = model.output_columns;
     std::optional<SqlAnalysis> analysis;
     if (model.kind == ModelKind::kSql) {
@@ -451,6 +448,7 @@ class RunState {
  public:
   double default_timeout_ = 0;
   std::map<size_t, std::vector<std::string>> environments_;  // node -> store directories
+  SecretParameters secrets_;  // opens secret parameters as tasks are written
 
  private:
   Lakehouse& lakehouse_;
@@ -568,6 +566,7 @@ Result<RunReport> RunProject(Lakehouse& lakehouse, const RunOptions& options, Ru
     return target.tree.tables.count(table) > 0;
   };
   SLUICE_ASSIGN_OR_RAISE(Plan plan, BuildPlan(project, plan_options));
+  SLUICE_ASSIGN_OR_RAISE(SecretParameters secrets, SecretParameters::Make(project, plan));
   double environments_started = MonotonicSeconds();
   SLUICE_ASSIGN_OR_RAISE(auto environments, PrepareEnvironments(project, plan));
 
@@ -590,6 +589,7 @@ Result<RunReport> RunProject(Lakehouse& lakehouse, const RunOptions& options, Ru
   effective.project_dir = project.dir;
   RunState state(lakehouse, effective, plan, target, observer, report.job_id);
   state.default_timeout_ = project.file.timeout_seconds;
+  state.secrets_ = std::move(secrets);
   state.environments_ = environments.site_dirs;
   ZygotePool run_zygotes;
   SLUICE_RETURN_NOT_OK(state.PlanZygotes(options.zygotes ? options.zygotes : &run_zygotes,
