@@ -84,8 +84,10 @@ class LocalBackend : public Backend {
 
 class RemoteBackend : public Backend {
  public:
-  explicit RemoteBackend(std::string endpoint) : endpoint_(std::move(endpoint)), client_(endpoint_) {
+  RemoteBackend(std::string endpoint, const std::string& api_key)
+      : endpoint_(std::move(endpoint)), client_(endpoint_) {
     client_.set_read_timeout(3600, 0);  // runs can take long
+    if (!api_key.empty()) client_.set_bearer_token_auth(api_key);
   }
   Result<json> Call(const std::string& method, const std::string& path, const json& body,
                     const std::map<std::string, std::string>& query) override {
@@ -145,8 +147,8 @@ class RemoteBackend : public Backend {
 
 std::unique_ptr<Backend> MakeLocalBackend(Lakehouse* lake) { return std::make_unique<LocalBackend>(lake); }
 
-std::unique_ptr<Backend> MakeRemoteBackend(const std::string& endpoint) {
-  return std::make_unique<RemoteBackend>(endpoint);
+std::unique_ptr<Backend> MakeRemoteBackend(const std::string& endpoint, const std::string& api_key) {
+  return std::make_unique<RemoteBackend>(endpoint, api_key);
 }
 
 std::string EncodePathPart(const std::string& text) {

@@ -115,7 +115,8 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
       if (parts.size() == 5 && parts[4] == "merge" && method == "POST") {
         SLUICE_ASSIGN_OR_RAISE(std::string source, Required(body, "source_ref"));
         SLUICE_ASSIGN_OR_RAISE(MergeResult merge,
-                               catalog.Merge(source, name, author, "merge " + source + " into " + name,
+                               catalog.Merge(source, name, author,
+                                             Field(body, "commit_message", "merge " + source + " into " + name),
                                              IcebergAppendMerger()));
         return Json({{"commit", CommitJson(merge.commit)}, {"fast_forward", merge.fast_forward},
                      {"no_op", merge.no_op}});
