@@ -44,6 +44,8 @@ int main(int argc, char** argv) {
   sluice::cli::AddQueryCommand(app, context, &exit_code);
   sluice::cli::AddServeCommand(app, context, &exit_code);
   sluice::cli::AddCacheCommands(app, context, &exit_code);
+  sluice::cli::AddJobCommands(app, context, &exit_code);
+  sluice::cli::AddServerCommands(app, context, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
