@@ -218,6 +218,7 @@ Status Run(CliContext& context, const RunArgs& args) {
     hint += "; the run's branch '" + report.run_branch + "' was kept: inspect it with "
             "sluice table ls --ref " + report.run_branch;
   }
+  hint += "; its log: sluice job logs " + report.job_id;
   return WithHint(WithContext(report.status, "run " + report.job_id + " failed"), hint);
 }
 

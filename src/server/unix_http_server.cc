@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <iostream>
 #include <thread>
 
 #include "common/clock.h"
@@ -272,7 +273,7 @@ Result<std::unique_ptr<UnixHttpServer>> UnixHttpServer::Bind(const std::string& 
     ::close(fd);
     return IOError("cannot bind '", path, "': ", std::strerror(bind_errno));
   }
-  if (::chmod(path.c_str(), 0600) != 0 || ::listen(fd, 64) != 0) {
+  if (::chmod(path.c_str(), 0600) != 0) {
     int e = errno;
     ::close(fd);
     ::unlink(path.c_str());
@@ -292,6 +293,11 @@ double UnixHttpServer::idle_seconds() const {
 }
 
 void UnixHttpServer::Serve() {
+  // Connections are refused until now, so a client that can connect finds it ready.
+  if (::listen(listen_fd_, 64) != 0) {
+    std::cerr << "cannot listen on '" << path_ << "': " << std::strerror(errno) << std::endl;
+    return;
+  }
   while (!stopping_.load()) {
     pollfd p{listen_fd_, POLLIN, 0};
     int ready = ::poll(&p, 1, kPollSliceMs);

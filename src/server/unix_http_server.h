@@ -30,7 +30,8 @@ class UnixHttpServer {
   // Stops and removes the socket file.
   ~UnixHttpServer();
 
-  // Accepts and serves connections until Stop(). Call once.
+  // Listens, then accepts and serves connections until Stop(). Call once. Until it is
+  // called, connecting fails: being able to connect means being served.
   void Serve();
   // Stops accepting and returns once connections in flight have ended (at most
   // `grace_seconds`). Thread-safe; later calls do nothing.

@@ -9,7 +9,6 @@ import shutil
 import socket
 import stat
 import subprocess
-import sys
 import tempfile
 import time
 
@@ -74,6 +73,14 @@ def api(sluice, method, path, body=None):
     return response.status, json.loads(data) if data else None
 
 
+def alive(pid):
+    """Running, not merely a zombie waiting for a parent (init, here) to reap it."""
+    try:
+        return pathlib.Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
 def wait_for(predicate, timeout=30, interval=0.1):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -121,8 +128,7 @@ def test_start_is_idempotent_owner_only_and_stop_cleans_up(home):
     assert home.json("server", "status")["running"] is False
     assert not sock.exists() and not (home.home / "server.pid").exists()
     assert "no server was running" in home("server", "stop").stdout
-    with pytest.raises(OSError):
-        os.kill(first["pid"], 0)
+    assert not alive(first["pid"])
 
 
 def test_the_server_exits_by_itself_when_idle(home):
@@ -235,12 +241,19 @@ try:
     s.connect(sys.argv[1])
 except PermissionError:
     print("refused by the file mode"); sys.exit(0)
-s.sendall(b"GET /api/v1/branches HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
+try:
+    s.sendall(b"GET /api/v1/branches HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
+except (BrokenPipeError, ConnectionResetError):
+    pass  # refused servers answer first and hang up; the answer is still there to read
 print(s.recv(4096).decode(errors="replace").splitlines()[0])
 """
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+# An interpreter another user may run (the venv's lives under /root).
+SYSTEM_PYTHON = shutil.which("python3", path="/usr/bin:/bin")
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not SYSTEM_PYTHON, reason="needs root and a system python3")
 def test_another_user_cannot_use_the_server(shared_home):
     started = shared_home.json("server", "start")
     sock = started["socket"]
@@ -248,11 +261,11 @@ def test_another_user_cannot_use_the_server(shared_home):
     nobody = 65534
     run = dict(capture_output=True, text=True, timeout=30, user=nobody, group=nobody)
     # The socket's mode keeps them out...
-    out = subprocess.run([sys.executable, "-c", NEIGHBOUR, sock], **run)
+    out = subprocess.run([SYSTEM_PYTHON, "-c", NEIGHBOUR, sock], **run)
     assert out.stdout.strip() == "refused by the file mode", out.stderr
     # ...and were the mode loosened, the server's peer check still does.
     os.chmod(sock, 0o666)
-    out = subprocess.run([sys.executable, "-c", NEIGHBOUR, sock], **run)
+    out = subprocess.run([SYSTEM_PYTHON, "-c", NEIGHBOUR, sock], **run)
     assert out.stdout.strip().startswith("HTTP/1.1 403"), (out.stdout, out.stderr)
     # The owner is still served.
     assert shared_home.json("server", "status")["running"]
