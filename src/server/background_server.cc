@@ -1,7 +1,6 @@
 #include "server/background_server.h"
 
 #include <fcntl.h>
-#include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -10,6 +9,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstring>
 #include <iostream>
 #include <thread>
@@ -53,6 +53,11 @@ bool SocketAccepts(const std::string& path) {
   return ok;
 }
 
+// The signal that asked the daemon to stop, 0 until one does. A handler (not a blocked
+// mask with sigwait) so the processes the daemon starts inherit no blocked signals.
+volatile std::sig_atomic_t stop_signal = 0;
+void OnStopSignal(int signal) { stop_signal = signal; }
+
 void Log(const std::string& line) { std::cerr << "sluice server: " << line << std::endl; }
 
 // Either API by path prefix, as `sluice serve` routes them.
@@ -88,12 +93,10 @@ BackgroundServerState QueryBackgroundServer(const std::string& home) {
 }
 
 Status RunBackgroundServer(const std::string& home, double idle_seconds) {
-  // Signals are taken by sigtimedwait below, never by a handler: blocked here, before any
-  // thread starts, so every thread inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&signals, s);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  struct sigaction action {};
+  action.sa_handler = OnStopSignal;
+  sigemptyset(&action.sa_mask);
+  for (int s : {SIGTERM, SIGINT, SIGHUP}) ::sigaction(s, &action, nullptr);
 
   SLUICE_RETURN_NOT_OK(MakeDirs(home));
   int lock_fd = ::open(LockPath(home).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -123,9 +126,8 @@ Status RunBackgroundServer(const std::string& home, double idle_seconds) {
 
   std::thread serving([&server] { server->Serve(); });
   while (true) {
-    timespec slice{0, 250 * 1000 * 1000};
-    int got = sigtimedwait(&signals, nullptr, &slice);
-    if (got > 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    if (int got = stop_signal; got != 0) {
       Log(std::string("got ") + strsignal(got) + ": stopping");
       break;
     }
