@@ -18,6 +18,7 @@ inline int HttpStatusFor(const Status& status) {
     case ErrorKind::kNotFound: return 404;
     case ErrorKind::kAlreadyExists:
     case ErrorKind::kConflict: return 409;
+    case ErrorKind::kCancelled: return 409;
     case ErrorKind::kUserCodeFailed:
     case ErrorKind::kExpectationFailed: return 422;
     default: return 500;
