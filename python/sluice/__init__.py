@@ -1,4 +1,4 @@
-"""Sluice: decorators and values a project's models are written with.
+"""Sluice: decorators and values a project's models are written with, and the client.
 
     import sluice            # or: import bauplan
 
@@ -9,6 +9,7 @@
 
 Importing this package is cheap (no pyarrow, pandas or polars): discovery and workers start
 fast. The decorators only record their arguments on the function, which stays callable.
+`sluice.schema`, `sluice.state` and `sluice.exceptions` hold what `Client` returns and raises.
 """
 from sluice._decorators import (
     Model,
@@ -19,9 +20,35 @@ from sluice._decorators import (
     python,
     resources,
 )
-from sluice import exceptions, standard_expectations
-from sluice.client import Client, RunState
+from sluice import exceptions, schema, standard_expectations, state
+from sluice.client import Client
+from sluice.info import InfoState, OrganizationInfo, RunnerNodeInfo, UserInfo
+from sluice.schema import (
+    Branch,
+    Commit,
+    Job,
+    JobContext,
+    JobKind,
+    JobLogEvent,
+    JobState,
+    Namespace,
+    Ref,
+    RefType,
+    Table,
+    Tag,
+)
+from sluice.state import (
+    ExternalTableCreateState,
+    RunState,
+    TableCreatePlanApplyState,
+    TableCreatePlanState,
+    TableDataImportState,
+)
 
-__all__ = ["Client", "Model", "Parameter", "RunState", "exceptions", "expectation", "extras",
-           "model", "python", "resources", "standard_expectations"]
+__all__ = ["Branch", "Client", "Commit", "ExternalTableCreateState", "InfoState", "Job", "JobContext",
+           "JobKind", "JobLogEvent", "JobState", "Model", "Namespace", "OrganizationInfo", "Parameter",
+           "Ref", "RefType", "RunState", "RunnerNodeInfo", "Table", "TableCreatePlanApplyState",
+           "TableCreatePlanState", "TableDataImportState", "Tag", "UserInfo", "exceptions",
+           "expectation", "extras", "model", "python", "resources", "schema", "standard_expectations",
+           "state"]
 __version__ = "0.1.0"

@@ -14,5 +14,6 @@ void AddRunCommand(CLI::App& app, CliContext& context, int* exit_code);
 void AddQueryCommand(CLI::App& app, CliContext& context, int* exit_code);
 void AddServeCommand(CLI::App& app, CliContext& context, int* exit_code);
 void AddCacheCommands(CLI::App& app, CliContext& context, int* exit_code);
+void AddApiCommand(CLI::App& app, CliContext& context, int* exit_code);
 
 }  // namespace sluice::cli

@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
   sluice::cli::AddQueryCommand(app, context, &exit_code);
   sluice::cli::AddServeCommand(app, context, &exit_code);
   sluice::cli::AddCacheCommands(app, context, &exit_code);
+  sluice::cli::AddApiCommand(app, context, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -5,6 +5,7 @@
 #include "exec/json_views.h"
 #include "exec/query_runner.h"
 #include "exec/runner.h"
+#include "server/api_info.h"
 
 namespace sluice {
 namespace {
@@ -83,6 +84,7 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
   std::string author = Field(body, "author", CurrentAuthor());
   std::string ns = Param(request, "namespace", Field(body, "namespace", "bauplan"));
 
+  if (resource == "info" && method == "GET") return InfoResponse();
   if (resource == "branches") {
     if (parts.size() == 3 && method == "GET") {
       SLUICE_ASSIGN_OR_RAISE(auto refs, catalog.ListBranches(Param(request, "name")));
