@@ -10,6 +10,7 @@ costs about a millisecond instead of a process; if that server cannot start, eac
 `sluice api` (a warning says why). Tables come back as pyarrow Tables (Arrow IPC, never JSON
 rows).
 """
+import datetime
 import json
 import os
 import pathlib
@@ -511,14 +512,22 @@ class Client:
 
     def get_namespace(self, namespace, ref):
         name, ref_text = _text(namespace, "namespace"), _ref(ref)
-        if name in self._namespace_names(ref_text):
-            return Namespace(name)
+        try:
+            answer = self._api("GET", f"namespaces/{_quote(name)}", query={"ref": ref_text}, subject="namespace")
+            return Namespace(answer.get("name", name))
+        except exceptions.ApiMethodError:  # a server without the route: look in the list
+            if name in self._namespace_names(ref_text):
+                return Namespace(name)
         raise exceptions.NamespaceNotFoundError(
             f"namespace '{name}' not found at '{ref_text}'", code=404,
             kind=exceptions.ApiErrorKind.NamespaceNotFound(name, ref_text, None))
 
     def has_namespace(self, namespace, ref):
-        return _text(namespace, "namespace") in self._namespace_names(_ref(ref))
+        try:
+            self.get_namespace(namespace, ref)
+            return True
+        except exceptions.NamespaceNotFoundError:
+            return False
 
     def create_namespace(self, namespace, branch, *, commit_body=None, commit_properties=None,
                          if_not_exists=False):
@@ -605,7 +614,10 @@ class Client:
         body = {"search_uri": str(search_uri), "branch": target, "namespace": ns,
                 "partitioned_by": partitioned_by, "replace": bool(replace), "args": args or {},
                 "priority": priority}
-        self._api("POST", f"tables/{_quote(name)}/create", body, subject="table", timeout=client_timeout)
+        answer = self._api("POST", f"tables/{_quote(name)}/create", body, subject="table",
+                           timeout=client_timeout)
+        if isinstance(answer, dict) and isinstance(answer.get("table"), dict):
+            return Table.from_json(answer["table"])
         return self.get_table(name, target, namespace=ns)
 
     def import_data(self, table, search_uri, *, branch=None, namespace=None, continue_on_error=False,
@@ -648,12 +660,16 @@ class Client:
             failed = state.TableCreatePlanState(ctx=ctx, job_id=None, job_status="FAILED", error=e.message,
                                                 plan=None, can_auto_apply=False, files_to_be_imported=[])
             raise exceptions.TableCreatePlanStatusError(e.message, failed) from e
-        return state.TableCreatePlanState(
+        planned = state.TableCreatePlanState(
             ctx=ctx, job_id=answer.get("job_id"), job_status=answer.get("job_status", "SUCCESS"),
             error=answer.get("error"), plan=answer.get("plan"),
             can_auto_apply=bool(answer.get("can_auto_apply")),
             conflicts=answer.get("conflicts", []),
             files_to_be_imported=list(answer.get("files_to_be_imported") or answer.get("files") or []))
+        if planned.can_auto_apply:
+            # As bauplan does: a plan without conflicts is applied at once.
+            self.apply_table_creation_plan(planned, args=args, priority=priority, client_timeout=client_timeout)
+        return planned
 
     def apply_table_creation_plan(self, plan, *, args=None, priority=None, client_timeout=None):
         if isinstance(plan, state.TableCreatePlanState):
@@ -671,9 +687,11 @@ class Client:
         except (exceptions.BadRequestError, exceptions.BauplanJobError) as e:
             failed = state.TableCreatePlanApplyState(job_id=None, job_status="FAILED", error=e.message)
             raise exceptions.TableCreatePlanApplyStatusError(e.message, failed) from e
+        table = answer.get("table")
         return state.TableCreatePlanApplyState(job_id=answer.get("job_id"),
                                                job_status=answer.get("job_status", "SUCCESS"),
-                                               error=answer.get("error"), table=answer.get("table"))
+                                               error=answer.get("error"),
+                                               table=Table.from_json(table) if isinstance(table, dict) else table)
 
     def create_external_table_from_parquet(self, table, search_patterns, *, branch=None, namespace=None,
                                            overwrite=False, args=None, priority=None,
@@ -699,9 +717,11 @@ class Client:
         if not metadata_json_uri or not isinstance(metadata_json_uri, str):
             raise ValueError("metadata_json_uri must be a non-empty string")
         target = self._default_branch(branch)
-        self._api("POST", f"tables/{_quote(name)}/external",
-                  {"metadata_json_uri": metadata_json_uri, "branch": target, "namespace": ns,
-                   "overwrite": bool(overwrite)}, subject="table")
+        answer = self._api("POST", f"tables/{_quote(name)}/external",
+                           {"metadata_json_uri": metadata_json_uri, "branch": target, "namespace": ns,
+                            "overwrite": bool(overwrite)}, subject="table")
+        if isinstance(answer, dict) and isinstance(answer.get("table"), dict):
+            return Table.from_json(answer["table"])
         return self.get_table(name, target, namespace=ns)
 
     # -- runs ----------------------------------------------------------------------------
@@ -816,6 +836,12 @@ class Client:
     def get_job(self, job_id):
         return Job.from_json(self._api("GET", f"jobs/{_quote(self._job_id(job_id))}", subject="job"))
 
+    def _username(self):
+        if getattr(self, "_user", None) is None:
+            info = self.info()
+            self._user = info.user.username if info.user else ""
+        return self._user
+
     def get_jobs(self, *, all_users=False, filter_by_ids=None, filter_by_users=None, filter_by_kinds=None,
                  filter_by_statuses=None, filter_by_created_after=None, filter_by_created_before=None,
                  limit=None):
@@ -831,38 +857,58 @@ class Client:
         statuses = listed(filter_by_statuses, schema.job_state)
         after = schema._datetime(filter_by_created_after)
         before = schema._datetime(filter_by_created_before)
-        query = {"user": users[0] if users and len(users) == 1 else None,
-                 "kind": kinds[0].name if kinds and len(kinds) == 1 else None,
-                 "status": statuses[0].name if statuses and len(statuses) == 1 else None,
-                 "created_after": after.isoformat() if after else None,
-                 "created_before": before.isoformat() if before else None,
-                 "all_users": "true" if all_users else None}
-        answer = self._api("GET", "jobs", query=query, subject="job")
-        items = answer.get("jobs", []) if isinstance(answer, dict) else answer
+        if users is None and not all_users:
+            users = [self._username()]
+        iso = lambda d: d.astimezone(datetime.timezone.utc).isoformat().replace("+00:00", "Z")  # noqa: E731
 
         def keep(job):
             return ((ids is None or job.id in ids) and (users is None or job.user in users)
                     and (kinds is None or job.kind in kinds) and (statuses is None or job.status in statuses)
-                    and (after is None or (job.created_at and job.created_at > after))
-                    and (before is None or (job.created_at and job.created_at < before)))
+                    and (after is None or (job.created_at is not None and job.created_at > after))
+                    and (before is None or (job.created_at is not None and job.created_at < before)))
 
-        yield from _limited((j for j in (Job.from_json(d) for d in items) if keep(j)), limit)
+        def pages():
+            # Newest first, a page at a time: the next page is what was created before the last.
+            seen, until = set(), before
+            while True:
+                page = min(limit or 500, 500)
+                query = {"limit": page, "id": ",".join(ids) if ids else None,
+                         "user": ",".join(users) if users else None,
+                         "kind": ",".join(k.name for k in kinds) if kinds else None,
+                         "status": ",".join(s.name for s in statuses) if statuses else None,
+                         "created_after": iso(after) if after else None,
+                         "created_before": iso(until) if until else None}
+                answer = self._api("GET", "jobs", query=query, subject="job")
+                items = answer.get("jobs", []) if isinstance(answer, dict) else answer
+                fresh = [Job.from_json(d) for d in items]
+                fresh = [j for j in fresh if j.id not in seen]
+                for job in fresh:
+                    seen.add(job.id)
+                    yield job
+                if len(items) < page or not fresh or fresh[-1].created_at is None:
+                    return
+                until = fresh[-1].created_at
+
+        yield from _limited((j for j in pages() if keep(j)), limit)
 
     def get_job_logs(self, job):
-        answer = self._api("GET", f"jobs/{_quote(self._job_id(job))}/logs", subject="job")
-        events = answer.get("logs", answer.get("events", [])) if isinstance(answer, dict) else answer
-        return [JobLogEvent.from_json(e) for e in events]
+        job_id, events, after = self._job_id(job), [], 0
+        while True:
+            answer = self._api("GET", f"jobs/{_quote(job_id)}/logs", query={"after": after, "limit": 10000},
+                               subject="job")
+            page = answer.get("logs", []) if isinstance(answer, dict) else answer
+            events += [JobLogEvent.from_json(e) for e in page]
+            following = answer.get("next_after") if isinstance(answer, dict) else None
+            if not page or following is None or following == after:
+                return events
+            after = following
 
     def get_job_context(self, job, *, include_logs=False, include_snapshot=False):
         job_id = self._job_id(job)
-        data = self._api("GET", f"jobs/{_quote(job_id)}", subject="job",
-                         query={"include_snapshot": "true" if include_snapshot else None})
-        context = data.get("context", data) if isinstance(data, dict) else {}
-        logs = []
-        if include_logs:
-            logs = [{"message": e.message, "level": e.level.name, "stream": e.stream.name}
-                    for e in self.get_job_logs(job_id)]
-        return JobContext.from_json({"id": job_id, **context}, logs)
+        data = self._api("GET", f"jobs/{_quote(job_id)}/context", subject="job",
+                         query={"include_logs": "true" if include_logs else "false",
+                                "include_snapshot": "true" if include_snapshot else "false"})
+        return JobContext.from_json({"id": job_id, **data}, data.get("logs") if include_logs else [])
 
     def get_job_contexts(self, jobs, *, include_logs=False, include_snapshot=False):
         if isinstance(jobs, (str, Job)):

@@ -270,15 +270,25 @@ class Table(_Value):
             return ns, name
         return namespace or "bauplan", qualified
 
+    @staticmethod
+    def _names(data):
+        if data.get("table") and data.get("namespace"):
+            return data["namespace"], data["table"]
+        return Table.split_name(data.get("name", ""), data.get("namespace"))
+
+    @staticmethod
+    def _kind(data):
+        external = data.get("external") or str(data.get("kind", "")).upper() in ("EXTERNAL_TABLE", "EXTERNAL")
+        return TableKind.ExternalTable if external else TableKind.Table
+
     @classmethod
     def from_listing(cls, data, loader):
-        ns, name = cls.split_name(data.get("name", ""), data.get("namespace"))
-        kind = TableKind.ExternalTable if data.get("external") else TableKind.Table
-        return cls(name, ns, loader=loader, kind=kind, metadata_location=data.get("metadata_location"))
+        ns, name = cls._names(data)
+        return cls(name, ns, loader=loader, kind=cls._kind(data), metadata_location=data.get("metadata_location"))
 
     @classmethod
     def from_json(cls, data):
-        ns, name = cls.split_name(data.get("name", ""), data.get("namespace"))
+        ns, name = cls._names(data)
         fields = []
         for i, f in enumerate(data.get("fields") or [], start=1):
             fields.append(TableField(id=f.get("id", f.get("field_id", i)), name=f.get("name"),
@@ -294,8 +304,7 @@ class Table(_Value):
                 uuid.NAMESPACE_URL, data.get("metadata_location") or f"{ns}.{name}")
         except ValueError:
             table_id = uuid.uuid5(uuid.NAMESPACE_URL, str(table_uuid))
-        kind = TableKind.ExternalTable if data.get("external") else TableKind.Table
-        return cls(name, ns, kind=kind, fields=fields, records=data.get("records"),
+        return cls(name, ns, kind=cls._kind(data), fields=fields, records=data.get("records"),
                    size=data.get("size"), snapshots=len(history) if history else (
                        1 if data.get("snapshot_id") is not None else 0),
                    current_snapshot_id=data.get("snapshot_id"),
@@ -324,8 +333,8 @@ class JobLogEvent(_Value):
         return cls(message=data.get("message", data.get("line", "")),
                    level=JobLogLevel.parse(data.get("level"), JobLogLevel.INFO),
                    stream=JobLogStream.parse(data.get("stream"), JobLogStream.STDOUT),
-                   model=data.get("model"), timestamp=_datetime(data.get("timestamp_ms")
-                                                                or data.get("timestamp")))
+                   model=data.get("model"), type=data.get("type", "user"),
+                   timestamp=_datetime(data.get("time") or data.get("timestamp_ms") or data.get("timestamp")))
 
 
 _HUMAN_STATUS = {JobState.NOT_STARTED: "not started", JobState.RUNNING: "running",
@@ -366,7 +375,10 @@ class Job(_Value):
                    created_at=_datetime(data.get("created_at")),
                    started_at=_datetime(data.get("started_at")),
                    finished_at=_datetime(data.get("finished_at")),
-                   ref=data.get("ref"), error=data.get("error"))
+                   ref=data.get("ref"), tx_ref=data.get("tx_ref"),
+                   error=(data.get("error") or {}).get("message") if isinstance(data.get("error"), dict)
+                   else data.get("error"),
+                   project_name=data.get("project_name"), models=data.get("models", []))
 
 
 class JobContext(_Value):

@@ -33,6 +33,7 @@ void AddApiCommand(CLI::App& app, CliContext& context, int* exit_code) {
         request.query[pair.substr(0, eq)] = pair.substr(eq + 1);
       }
       request.body.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+      if (request.body.find_first_not_of(" \t\r\n") == std::string::npos) request.body.clear();
       SLUICE_ASSIGN_OR_RAISE(Lakehouse * lake, context.lakehouse());
       SluiceApi handler(lake);
       ApiResponse response = handler.Handle(request);

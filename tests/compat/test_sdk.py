@@ -222,7 +222,8 @@ def test_scan(client):
     "Age > 1; DROP TABLE titanic",
     "Age > 1) UNION SELECT * FROM taxi_trips WHERE (1 = 1",
     "PassengerId IN (SELECT PULocationID FROM taxi_trips)",
-    "Age > 1 --",
+    "Age > 1 /*",
+    "Age > 1) LIMIT 1 --",
     "",
 ])
 def test_scan_rejects_a_filter_that_is_not_one_expression(client, bad):
