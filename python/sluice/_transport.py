@@ -72,7 +72,15 @@ class HttpTransport:
         if self.socket_path:
             return _UnixConnection(self.socket_path, timeout=self.timeout)
         cls = http.client.HTTPSConnection if self._scheme == "https" else http.client.HTTPConnection
-        return cls(self._host, self._port, timeout=self.timeout)
+        conn = cls(self._host, self._port, timeout=self.timeout)
+        connect = conn.connect
+
+        def connect_nodelay():
+            connect()
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        conn.connect = connect_nodelay
+        return conn
 
     def request(self, method, path, body=None, query=None, timeout=None):
         target = f"{self._prefix}/api/v1/{path}"

@@ -23,6 +23,9 @@ RestRequest FromHttp(const httplib::Request& req) {
 Status ServeHttp(Lakehouse* lake, const std::string& host, int port,
                  const std::function<void(int)>& on_ready) {
   httplib::Server server;
+  // A small answer goes out as headers then body; without this, Nagle holds the body until
+  // the client's delayed ACK (40 ms per call).
+  server.set_tcp_nodelay(true);
   // Requests are served at once, from cpp-httplib's thread pool: the catalog serializes its
   // own connection and moves branch heads by compare-and-swap, table and object files are
   // written under fresh names, and each run writes on its own branch. So a long run never
