@@ -68,6 +68,14 @@ Result<std::string> Required(const json& body, const char* key) {
   return value;
 }
 
+// A merge's commit message: bauplan's commit_message (default "merge A into B"), then a blank
+// line and commit_body when given.
+std::string MergeMessage(const json& body, const std::string& source, const std::string& target) {
+  std::string message = Field(body, "commit_message", "merge " + source + " into " + target);
+  std::string extra = Field(body, "commit_body");
+  return extra.empty() ? message : message + "\n\n" + extra;
+}
+
 }  // namespace
 
 ApiResponse SluiceApi::Handle(const RestRequest& request) {
@@ -116,7 +124,7 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
       if (parts.size() == 5 && parts[4] == "merge" && method == "POST") {
         SLUICE_ASSIGN_OR_RAISE(std::string source, Required(body, "source_ref"));
         SLUICE_ASSIGN_OR_RAISE(MergeResult merge,
-                               catalog.Merge(source, name, author, "merge " + source + " into " + name,
+                               catalog.Merge(source, name, author, MergeMessage(body, source, name),
                                              IcebergAppendMerger()));
         return Json({{"commit", CommitJson(merge.commit)}, {"fast_forward", merge.fast_forward},
                      {"no_op", merge.no_op}});
