@@ -829,9 +829,10 @@ class Client:
 
     @staticmethod
     def _job_id(job):
-        if isinstance(job, Job):
-            return job.id
-        return _text(job, "job")
+        job_id = job.id if isinstance(job, Job) else _text(job, "job")
+        if not re.fullmatch(r"[A-Za-z0-9-]{1,64}", job_id):
+            raise exceptions.InvalidDataError(f"'{job_id}' is not a job id (letters, digits and '-')")
+        return job_id
 
     def get_job(self, job_id):
         return Job.from_json(self._api("GET", f"jobs/{_quote(self._job_id(job_id))}", subject="job"))
