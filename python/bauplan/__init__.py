@@ -1,12 +1,24 @@
 """bauplan compatibility: projects and scripts written for bauplan import this name; it is
 Sluice. `bauplan.schema`, `bauplan.state`, `bauplan.exceptions` and
-`bauplan.standard_expectations` are Sluice's modules of the same names."""
-import sys as _sys
+`bauplan.standard_expectations` are Sluice's modules of the same names. As in `sluice`, the
+client and its objects load on first use."""
+import sluice as _sluice
+from sluice import (  # noqa: F401  (the names models use, cheap to import)
+    Model,
+    ModelCacheStrategy,
+    ModelMaterializationStrategy,
+    Parameter,
+    __all__,
+    __version__,
+    exceptions,
+    expectation,
+    extras,
+    model,
+    python,
+    resources,
+    standard_expectations,
+)
 
-from sluice import *  # noqa: F401,F403
-from sluice import __all__, __version__  # noqa: F401
-from sluice import exceptions, schema, standard_expectations, state
 
-for _name, _module in (("exceptions", exceptions), ("schema", schema), ("state", state),
-                       ("standard_expectations", standard_expectations)):
-    _sys.modules[f"{__name__}.{_name}"] = _module
+def __getattr__(name):
+    return getattr(_sluice, name)

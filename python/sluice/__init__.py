@@ -13,6 +13,8 @@ fast. The decorators only record their arguments on the function, which stays ca
 """
 from sluice._decorators import (
     Model,
+    ModelCacheStrategy,
+    ModelMaterializationStrategy,
     Parameter,
     expectation,
     extras,
@@ -20,33 +22,36 @@ from sluice._decorators import (
     python,
     resources,
 )
-from sluice import exceptions, schema, standard_expectations, state
-from sluice.client import Client
-from sluice.info import InfoState, OrganizationInfo, RunnerNodeInfo, UserInfo
-from sluice.schema import (
-    Branch,
-    Commit,
-    Job,
-    JobContext,
-    JobKind,
-    JobLogEvent,
-    JobState,
-    Namespace,
-    Ref,
-    RefType,
-    Table,
-    Tag,
-)
-from sluice.state import (
-    ExternalTableCreateState,
-    RunState,
-    TableCreatePlanApplyState,
-    TableCreatePlanState,
-    TableDataImportState,
-)
+from sluice import exceptions, standard_expectations
+
+# The SDK loads on first use, so models and workers that never touch it import fast.
+_LAZY = {
+    "Client": "sluice.client", "schema": "sluice", "state": "sluice",
+    "InfoState": "sluice.info", "OrganizationInfo": "sluice.info", "RunnerNodeInfo": "sluice.info",
+    "UserInfo": "sluice.info",
+    **{name: "sluice.schema" for name in ("Branch", "Commit", "Job", "JobContext", "JobKind", "JobLogEvent",
+                                          "JobState", "Namespace", "Ref", "RefType", "Table", "Tag")},
+    **{name: "sluice.state" for name in ("ExternalTableCreateState", "RunState", "TableCreatePlanApplyState",
+                                         "TableCreatePlanState", "TableDataImportState")},
+}
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sluice' has no attribute '{name}'")
+    import importlib
+
+    value = importlib.import_module(f"sluice.{name}" if module == "sluice" else module)
+    if module != "sluice":
+        value = getattr(value, name)
+    globals()[name] = value
+    return value
+
 
 __all__ = ["Branch", "Client", "Commit", "ExternalTableCreateState", "InfoState", "Job", "JobContext",
-           "JobKind", "JobLogEvent", "JobState", "Model", "Namespace", "OrganizationInfo", "Parameter",
+           "JobKind", "JobLogEvent", "JobState", "Model", "ModelCacheStrategy",
+           "ModelMaterializationStrategy", "Namespace", "OrganizationInfo", "Parameter",
            "Ref", "RefType", "RunState", "RunnerNodeInfo", "Table", "TableCreatePlanApplyState",
            "TableCreatePlanState", "TableDataImportState", "Tag", "UserInfo", "exceptions",
            "expectation", "extras", "model", "python", "resources", "schema", "standard_expectations",

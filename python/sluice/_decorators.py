@@ -5,8 +5,13 @@ they were given on `fn.__sluice__` so tools and tests can inspect it, and return
 function unchanged so it can still be called directly.
 """
 import functools
+from typing import Literal
 
 _STRATEGIES = ("NONE", "REPLACE", "APPEND", "OVERWRITE_PARTITIONS")
+
+# bauplan's names for the strategy strings, for type hints in user code.
+ModelMaterializationStrategy = Literal["NONE", "REPLACE", "APPEND", "OVERWRITE_PARTITIONS"]
+ModelCacheStrategy = Literal["NONE", "DEFAULT"]
 
 
 def _record(fn, key, value):
