@@ -279,7 +279,7 @@ class Client:
                 transport.close()
         proc = subprocess.run([self._binary, "-O", "json", "server", "start"], env=self._env,
                               capture_output=True, text=True)
-        reason = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"
+        reason = " ".join(proc.stderr.split())[:300] or f"exit {proc.returncode}"
         if proc.returncode == 0:
             try:
                 socket_path = json.loads(proc.stdout).get("socket", socket_path)
@@ -745,7 +745,30 @@ class Client:
                 "transaction": ctx.transaction, "cache": "on" if ctx.cache else "off",
                 "preview": ctx.preview, "args": args or {}, "priority": priority, "detach": bool(detach)}
         started = time.time_ns()
-        report = self._api("POST", "runs", body, subject="ref", timeout=client_timeout)
+        if detach:
+            report = self._api("POST", "runs", body, subject="ref", timeout=client_timeout)
+            return state.RunState.from_report(report, ctx, started)
+        # Streamed, to keep what the models print and the warnings as the run's user logs.
+        body["stream"] = True
+        payload = self._api("POST", "runs", body, subject="ref", raw=True, timeout=client_timeout)
+        report, output = {}, []
+        for line in payload.splitlines():
+            if not line.strip():
+                continue
+            event = json.loads(line)
+            kind = event.get("event")
+            if kind == "output":
+                output.append({"message": event.get("line", ""), "model": event.get("model"),
+                               "stream": "STDOUT"})
+            elif kind == "report":
+                report = event.get("report") or {}
+            elif kind == "plan" and event.get("job_id"):
+                report.setdefault("job_id", event["job_id"])
+            elif kind == "error":
+                error = event.get("error") or {}
+                raise exceptions.from_report(error.get("kind", ""), error.get("message", ""),
+                                             error.get("hint", ""), subject="ref")
+        report["output"] = output
         return state.RunState.from_report(report, ctx, started)
 
     # -- queries -------------------------------------------------------------------------

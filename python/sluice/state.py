@@ -23,14 +23,20 @@ class RunState(_State):
         seconds = report.get("seconds")
         ended = started_ns + int(seconds * 1e9) if isinstance(seconds, (int, float)) else None
         logs, started, stopped = [], {}, {}
-        for model in report.get("models") or []:
+        models = report.get("models") or []
+        # Model times are on the engine's monotonic clock: placed after the run's start.
+        clock = [m[k] for m in models for k in ("worker_start", "user_start") if m.get(k)]
+        base = min(clock) if clock else 0.0
+
+        def wall(seconds):
+            return _dt.datetime.fromtimestamp(started_ns / 1e9 + seconds - base, tz=_dt.timezone.utc)
+
+        for model in models:
             name = model.get("name", "")
-            for line in model.get("output") or []:
-                logs.append(JobLogEvent.from_json({"message": line, "model": name}))
             if model.get("user_start"):
-                started[name] = _dt.datetime.fromtimestamp(model["user_start"], tz=_dt.timezone.utc)
+                started[name] = wall(model["user_start"])
             if model.get("user_return"):
-                stopped[name] = _dt.datetime.fromtimestamp(model["user_return"], tz=_dt.timezone.utc)
+                stopped[name] = wall(model["user_return"])
         for line in report.get("output") or []:
             logs.append(JobLogEvent.from_json(line))
         for warning in report.get("warnings") or []:

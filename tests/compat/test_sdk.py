@@ -300,7 +300,8 @@ def test_run_takes_bauplans_flags(client, make_project):
     assert run.ctx.strict is False and run.ctx.transaction is True and run.ctx.ref == "tester.dev"
     assert run.job_id and run.duration is not None and run.duration_ns > 0
     assert client.query("SELECT PassengerId FROM adults ORDER BY 1", ref="tester.dev").column(0).to_pylist() == [2]
-    assert any("adults from" in e.message for e in run.user_logs) or run.user_logs == []
+    assert any("adults from 1" in e.message and e.model == "adults" for e in run.user_logs)
+    assert any("expectation" in e.message and e.level == "WARN" for e in run.user_logs)
     # strict="on" (and strict=True) fails the run on the same expectation; runs do not raise.
     for strict in ("on", True):
         failed = client.run(project, ref="tester.dev", strict=strict)
