@@ -8,6 +8,7 @@ milliseconds, for create_branch, get_branches, get_table and delete_branch:
 
 Usage: .venv/bin/python bench/catalog/sdk_calls.py [--calls 50]
 """
+
 import argparse
 import json
 import os
@@ -31,6 +32,7 @@ from sluice._transport import ProcessTransport  # noqa: E402
 
 def old_path(env):
     """The SDK's calls as they were: one binary run per call, JSON on stdout."""
+
     def call(*args):
         proc = subprocess.run([str(SLUICE), "-O", "json", *args], env=env, capture_output=True, text=True)
         if proc.returncode:
@@ -38,7 +40,10 @@ def old_path(env):
         return json.loads(proc.stdout) if proc.stdout.strip() else None
 
     return {
-        "create_branch": lambda n: (call("branch", "create", n, "--from-ref", "main"), call("branch", "get", n)),
+        "create_branch": lambda n: (
+            call("branch", "create", n, "--from-ref", "main"),
+            call("branch", "get", n),
+        ),
         "get_branches": lambda n: call("branch", "ls"),
         "get_table": lambda n: call("table", "get", "taxi_zones", "--ref", "load"),
         "delete_branch": lambda n: call("branch", "rm", n),
@@ -78,8 +83,12 @@ def main():
         for name in ("SLUICE_ENDPOINT", "SLUICE_PROFILE", "SLUICE_API_KEY"):
             env.pop(name, None)
         subprocess.run([str(SLUICE), "branch", "create", "load", "--from-ref", "main"], env=env, check=True)
-        subprocess.run([str(SLUICE), "table", "import", "taxi_zones", "--search-uri", ZONES,
-                        "--branch", "load"], env=env, check=True, capture_output=True)
+        subprocess.run(
+            [str(SLUICE), "table", "import", "taxi_zones", "--search-uri", ZONES, "--branch", "load"],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         results["binary per call"] = measure(old_path(env), args.calls, "old")
 
         fallback = sluice.Client(home=home)
@@ -96,8 +105,9 @@ def main():
         except RuntimeWarning as e:
             print(f"socket: not measured: {e}")
 
-        server = subprocess.Popen([str(SLUICE), "serve", "--port", "0"], env=env, stdout=subprocess.PIPE,
-                                  text=True)
+        server = subprocess.Popen(
+            [str(SLUICE), "serve", "--port", "0"], env=env, stdout=subprocess.PIPE, text=True
+        )
         try:
             remote = sluice.Client(endpoint=server.stdout.readline().split()[5])
             results["tcp"] = measure(new_path(remote), args.calls, "tcp")

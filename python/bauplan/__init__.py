@@ -2,6 +2,7 @@
 Sluice. `bauplan.schema`, `bauplan.state`, `bauplan.exceptions` and
 `bauplan.standard_expectations` are Sluice's modules of the same names. As in `sluice`, the
 client and its objects load on first use."""
+
 import sluice as _sluice
 from sluice import (  # noqa: F401  (the names models use, cheap to import)
     Model,

@@ -1,4 +1,5 @@
 """bauplan.exceptions is sluice.exceptions."""
+
 import sys
 
 from sluice import exceptions as _module

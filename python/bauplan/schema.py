@@ -1,4 +1,5 @@
 """bauplan.schema is sluice.schema."""
+
 import sys
 
 from sluice import schema as _module

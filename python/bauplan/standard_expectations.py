@@ -1,4 +1,5 @@
 """bauplan.standard_expectations is sluice.standard_expectations."""
+
 import sys
 
 from sluice import standard_expectations as _module

@@ -1,4 +1,5 @@
 """bauplan.state is sluice.state."""
+
 import sys
 
 from sluice import state as _module

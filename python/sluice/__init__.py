@@ -11,6 +11,8 @@ Importing this package is cheap (no pyarrow, pandas or polars): discovery and wo
 fast. The decorators only record their arguments on the function, which stays callable.
 `sluice.schema`, `sluice.state` and `sluice.exceptions` hold what `Client` returns and raises.
 """
+
+from sluice import exceptions, standard_expectations
 from sluice._decorators import (
     Model,
     ModelCacheStrategy,
@@ -22,17 +24,43 @@ from sluice._decorators import (
     python,
     resources,
 )
-from sluice import exceptions, standard_expectations
 
 # The SDK loads on first use, so models and workers that never touch it import fast.
 _LAZY = {
-    "Client": "sluice.client", "schema": "sluice", "state": "sluice",
-    "InfoState": "sluice.info", "OrganizationInfo": "sluice.info", "RunnerNodeInfo": "sluice.info",
+    "Client": "sluice.client",
+    "schema": "sluice",
+    "state": "sluice",
+    "InfoState": "sluice.info",
+    "OrganizationInfo": "sluice.info",
+    "RunnerNodeInfo": "sluice.info",
     "UserInfo": "sluice.info",
-    **{name: "sluice.schema" for name in ("Branch", "Commit", "Job", "JobContext", "JobKind", "JobLogEvent",
-                                          "JobState", "Namespace", "Ref", "RefType", "Table", "Tag")},
-    **{name: "sluice.state" for name in ("ExternalTableCreateState", "RunState", "TableCreatePlanApplyState",
-                                         "TableCreatePlanState", "TableDataImportState")},
+    **{
+        name: "sluice.schema"
+        for name in (
+            "Branch",
+            "Commit",
+            "Job",
+            "JobContext",
+            "JobKind",
+            "JobLogEvent",
+            "JobState",
+            "Namespace",
+            "Ref",
+            "RefType",
+            "Table",
+            "Tag",
+        )
+    },
+    **{
+        name: "sluice.state"
+        for name in (
+            "ExternalTableCreateState",
+            "RunState",
+            "TableCreatePlanApplyState",
+            "TableCreatePlanState",
+            "TableDataImportState",
+        )
+    },
 }
 
 
@@ -49,11 +77,41 @@ def __getattr__(name):
     return value
 
 
-__all__ = ["Branch", "Client", "Commit", "ExternalTableCreateState", "InfoState", "Job", "JobContext",
-           "JobKind", "JobLogEvent", "JobState", "Model", "ModelCacheStrategy",
-           "ModelMaterializationStrategy", "Namespace", "OrganizationInfo", "Parameter",
-           "Ref", "RefType", "RunState", "RunnerNodeInfo", "Table", "TableCreatePlanApplyState",
-           "TableCreatePlanState", "TableDataImportState", "Tag", "UserInfo", "exceptions",
-           "expectation", "extras", "model", "python", "resources", "schema", "standard_expectations",
-           "state"]
+__all__ = [
+    "Branch",
+    "Client",
+    "Commit",
+    "ExternalTableCreateState",
+    "InfoState",
+    "Job",
+    "JobContext",
+    "JobKind",
+    "JobLogEvent",
+    "JobState",
+    "Model",
+    "ModelCacheStrategy",
+    "ModelMaterializationStrategy",
+    "Namespace",
+    "OrganizationInfo",
+    "Parameter",
+    "Ref",
+    "RefType",
+    "RunState",
+    "RunnerNodeInfo",
+    "Table",
+    "TableCreatePlanApplyState",
+    "TableCreatePlanState",
+    "TableDataImportState",
+    "Tag",
+    "UserInfo",
+    "exceptions",
+    "expectation",
+    "extras",
+    "model",
+    "python",
+    "resources",
+    "schema",
+    "standard_expectations",
+    "state",
+]
 __version__ = "0.1.0"

@@ -12,6 +12,7 @@ File: the explicit path, else $SLUICE_CONFIG_PATH, else $BAUPLAN_CONFIG_PATH, el
 Endpoint: explicit, else $SLUICE_ENDPOINT, else the profile's. As in bauplan, an explicit
 config file path turns the environment off.
 """
+
 import dataclasses
 import os
 import pathlib
@@ -50,7 +51,7 @@ def _read_profiles(path):
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as e:
-        raise exceptions.ConfigError(f"cannot read the config file {path}: {e}")
+        raise exceptions.ConfigError(f"cannot read the config file {path}: {e}") from None
     profiles = data.get("profiles", {}) if isinstance(data, dict) else None
     if not isinstance(profiles, dict):
         raise exceptions.ConfigError(f"config file {path}: 'profiles' must be a mapping")
@@ -64,8 +65,10 @@ def resolve(profile=None, api_key=None, endpoint=None, config_file_path=None):
     name = profile or (use_env and _env("SLUICE_PROFILE", "BAUPLAN_PROFILE")) or "default"
     if name not in profiles and (profile or name != "default"):
         known = ", ".join(sorted(profiles)) or "none"
-        raise exceptions.ConfigError(f"profile '{name}' not found in {path} (profiles: {known})",
-                                     hint=f"create it with: sluice config set --profile {name} ...")
+        raise exceptions.ConfigError(
+            f"profile '{name}' not found in {path} (profiles: {known})",
+            hint=f"create it with: sluice config set --profile {name} ...",
+        )
     settings = profiles.get(name) or {}
     if not isinstance(settings, dict):
         raise exceptions.ConfigError(f"config file {path}: profile '{name}' must be a mapping")
@@ -74,4 +77,5 @@ def resolve(profile=None, api_key=None, endpoint=None, config_file_path=None):
         api_key=api_key or (use_env and _env("SLUICE_API_KEY", "BAUPLAN_API_KEY")) or settings.get("api_key"),
         endpoint=endpoint or (use_env and _env("SLUICE_ENDPOINT")) or settings.get("endpoint"),
         active_branch=settings.get("active_branch"),
-        config_path=path)
+        config_path=path,
+    )

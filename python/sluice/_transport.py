@@ -6,6 +6,7 @@ Each transport's `request(method, path, body, query, timeout)` answers (status, 
 type, body bytes). A transport is safe to share between threads: calls take turns on one
 kept-alive connection.
 """
+
 import http.client
 import json
 import os
@@ -18,8 +19,13 @@ from sluice import exceptions
 
 # The server closes a kept-alive connection after a while; a request that finds it closed
 # before anything was answered is sent again once on a fresh one.
-_STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError,
-          http.client.CannotSendRequest, http.client.BadStatusLine)
+_STALE = (
+    http.client.RemoteDisconnected,
+    BrokenPipeError,
+    ConnectionResetError,
+    http.client.CannotSendRequest,
+    http.client.BadStatusLine,
+)
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -60,8 +66,9 @@ class HttpTransport:
         if self.endpoint:
             parsed = urllib.parse.urlsplit(self.endpoint)
             if parsed.scheme not in ("http", "https") or not parsed.hostname:
-                raise exceptions.ConfigError(f"endpoint '{endpoint}' is not an http(s) URL",
-                                             hint="for example: http://127.0.0.1:8181")
+                raise exceptions.ConfigError(
+                    f"endpoint '{endpoint}' is not an http(s) URL", hint="for example: http://127.0.0.1:8181"
+                )
             self._scheme, self._host, self._port = parsed.scheme, parsed.hostname, parsed.port
             self._prefix = parsed.path.rstrip("/")
 
@@ -114,18 +121,21 @@ class HttpTransport:
                     self._conn = None
                     if fresh or attempt:
                         raise exceptions.ServiceUnavailableError(
-                            f"{self.describe()} closed the connection", hint="is the server running?")
-                except socket.timeout:
+                            f"{self.describe()} closed the connection", hint="is the server running?"
+                        ) from None
+                except TimeoutError:
                     conn.close()
                     self._conn = None
                     raise exceptions.GatewayTimeoutError(
-                        f"no answer from {self.describe()} within {timeout or self.timeout} s")
+                        f"no answer from {self.describe()} within {timeout or self.timeout} s"
+                    ) from None
                 except OSError as e:
                     conn.close()
                     self._conn = None
                     raise exceptions.ServiceUnavailableError(
                         f"cannot reach {self.describe()}: {e.strerror or e}",
-                        hint="start it with: sluice serve" if self.endpoint else "sluice server start")
+                        hint="start it with: sluice serve" if self.endpoint else "sluice server start",
+                    ) from None
 
     def close(self):
         with self._lock:
@@ -151,10 +161,16 @@ class ProcessTransport:
             if value is not None:
                 args += ["--query", f"{key}={value}"]
         try:
-            proc = subprocess.run(args, input=json.dumps(body).encode() if body is not None else b"",
-                                  env=self.env, capture_output=True, timeout=timeout)
+            proc = subprocess.run(
+                args,
+                input=json.dumps(body).encode() if body is not None else b"",
+                env=self.env,
+                capture_output=True,
+                timeout=timeout,
+            )
         except subprocess.TimeoutExpired:
-            raise exceptions.GatewayTimeoutError(f"no answer from {self.describe()} within {timeout} s")
+            message = f"no answer from {self.describe()} within {timeout} s"
+            raise exceptions.GatewayTimeoutError(message) from None
         head, _, payload = proc.stdout.partition(b"\n")
         parts = head.decode(errors="replace").split(" ", 2)
         if len(parts) < 2 or parts[0] != "HTTP":

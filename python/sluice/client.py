@@ -10,6 +10,7 @@ costs about a millisecond instead of a process; if that server cannot start, eac
 `sluice api` (a warning says why). Tables come back as pyarrow Tables (Arrow IPC, never JSON
 rows).
 """
+
 import datetime
 import json
 import os
@@ -48,6 +49,7 @@ def _quote(name):
 
 # -- argument forms ----------------------------------------------------------------------
 
+
 def _text(value, what):
     """A name given as a string or as one of the client's objects (Namespace, Table, Ref)."""
     if isinstance(value, str):
@@ -73,14 +75,16 @@ def _branch(value, what="branch"):
     if isinstance(value, Ref) and not isinstance(value, Branch):
         raise exceptions.NotABranchRefError(
             f"{what}: {value.type.name.lower()} '{value}' is not a branch",
-            kind=exceptions.ApiErrorKind.NotABranchRef(str(value)))
+            kind=exceptions.ApiErrorKind.NotABranchRef(str(value)),
+        )
     return _text(value, what)
 
 
 def _tag(value, what="tag"):
     if isinstance(value, Ref) and not isinstance(value, Tag):
-        raise exceptions.NotATagRefError(f"{what}: '{value}' is not a tag",
-                                         kind=exceptions.ApiErrorKind.NotATagRef(str(value)))
+        raise exceptions.NotATagRefError(
+            f"{what}: '{value}' is not a tag", kind=exceptions.ApiErrorKind.NotATagRef(str(value))
+        )
     return _text(value, what)
 
 
@@ -134,13 +138,15 @@ def _split_table(table, namespace):
         if ns and ns != table.namespace:
             raise exceptions.NamespaceUnresolvedError(
                 f"table '{table.fqn}' is in namespace '{table.namespace}', not '{ns}'",
-                kind=exceptions.ApiErrorKind.NamespaceUnresolved(table.name, ns))
+                kind=exceptions.ApiErrorKind.NamespaceUnresolved(table.name, ns),
+            )
         return table.fqn, None
     name = _text(table, "table")
     if ns and "." in name and name.split(".", 1)[0] != ns:
         raise exceptions.NamespaceUnresolvedError(
             f"table '{name}' names namespace '{name.split('.', 1)[0]}' but namespace='{ns}' was given",
-            kind=exceptions.ApiErrorKind.NamespaceUnresolved(name, ns))
+            kind=exceptions.ApiErrorKind.NamespaceUnresolved(name, ns),
+        )
     return name, ns
 
 
@@ -156,12 +162,31 @@ def _reserved_words():
         try:
             import duckdb
 
-            rows = duckdb.sql("SELECT keyword_name FROM duckdb_keywords() "
-                              "WHERE keyword_category = 'reserved'").fetchall()
+            rows = duckdb.sql(
+                "SELECT keyword_name FROM duckdb_keywords() WHERE keyword_category = 'reserved'"
+            ).fetchall()
             _reserved = {r[0].lower() for r in rows}
         except Exception:  # no duckdb here: quote every keyword-looking name
-            _reserved = {"select", "from", "where", "group", "order", "limit", "table", "and",
-                         "or", "not", "as", "by", "on", "all", "union", "case", "when", "end"}
+            _reserved = {
+                "select",
+                "from",
+                "where",
+                "group",
+                "order",
+                "limit",
+                "table",
+                "and",
+                "or",
+                "not",
+                "as",
+                "by",
+                "on",
+                "all",
+                "union",
+                "case",
+                "when",
+                "end",
+            }
     return _reserved
 
 
@@ -194,19 +219,29 @@ def _check_filter(filters, sql):
         import duckdb
     except ImportError:
         if ";" in filters or re.search(r"\b(select|union|from)\b", filters, re.IGNORECASE):
-            raise exceptions.InvalidFilterError(f"filter {filters!r} is not a single boolean expression")
+            message = f"filter {filters!r} is not a single boolean expression"
+            raise exceptions.InvalidFilterError(message) from None
         return
     tree = json.loads(duckdb.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchone()[0])
     if tree.get("error"):
         raise exceptions.InvalidFilterError(
-            f"filter {filters!r} is not a boolean expression: {tree.get('error_message', 'parse error')}")
+            f"filter {filters!r} is not a boolean expression: {tree.get('error_message', 'parse error')}"
+        )
     statements = tree.get("statements") or []
     node = statements[0].get("node", {}) if len(statements) == 1 else {}
-    if (len(statements) != 1 or node.get("type") != "SELECT_NODE" or node.get("modifiers")
-            or node.get("group_expressions") or node.get("having") or node.get("qualify")
-            or _subqueries(node.get("where_clause")) or _subqueries(node.get("from_table"))):
+    if (
+        len(statements) != 1
+        or node.get("type") != "SELECT_NODE"
+        or node.get("modifiers")
+        or node.get("group_expressions")
+        or node.get("having")
+        or node.get("qualify")
+        or _subqueries(node.get("where_clause"))
+        or _subqueries(node.get("from_table"))
+    ):
         raise exceptions.InvalidFilterError(
-            f"filter {filters!r} must be one boolean expression (no ';', no subquery, no set operation)")
+            f"filter {filters!r} must be one boolean expression (no ';', no subquery, no set operation)"
+        )
 
 
 def _scan_sql(table, columns, filters, limit):
@@ -235,11 +270,23 @@ class Client:
     bauplan, plus Sluice's `home=` (a data home directory: embedded) and `endpoint=`.
     """
 
-    def __init__(self, profile=None, api_key=None, client_timeout=None, config_file_path=None, *,
-                 home=None, endpoint=None, binary=None):
-        settings = _config.resolve(profile=profile, api_key=api_key,
-                                   endpoint=None if home is not None else endpoint,
-                                   config_file_path=config_file_path)
+    def __init__(
+        self,
+        profile=None,
+        api_key=None,
+        client_timeout=None,
+        config_file_path=None,
+        *,
+        home=None,
+        endpoint=None,
+        binary=None,
+    ):
+        settings = _config.resolve(
+            profile=profile,
+            api_key=api_key,
+            endpoint=None if home is not None else endpoint,
+            config_file_path=config_file_path,
+        )
         if home is not None:
             settings.endpoint = endpoint  # an explicit data home is embedded unless told otherwise
         self.profile = settings.profile
@@ -251,8 +298,9 @@ class Client:
         self._binary = binary
         self._transport = None
         if settings.endpoint:
-            self._transport = HttpTransport(endpoint=settings.endpoint, api_key=settings.api_key,
-                                            timeout=client_timeout)
+            self._transport = HttpTransport(
+                endpoint=settings.endpoint, api_key=settings.api_key, timeout=client_timeout
+            )
         else:
             self._binary = binary or _find_binary()
 
@@ -270,46 +318,64 @@ class Client:
         """The embedded transport: the data home's server, started when absent."""
         socket_path = os.path.join(self._home(), "server.sock")
         if os.path.exists(socket_path):
-            transport = HttpTransport(socket_path=socket_path, api_key=self._settings.api_key,
-                                      timeout=self._timeout)
+            transport = HttpTransport(
+                socket_path=socket_path, api_key=self._settings.api_key, timeout=self._timeout
+            )
             try:
                 transport.request("GET", "info", timeout=5)
                 return transport
             except exceptions.BauplanError:
                 transport.close()
-        proc = subprocess.run([self._binary, "-O", "json", "server", "start"], env=self._env,
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [self._binary, "-O", "json", "server", "start"], env=self._env, capture_output=True, text=True
+        )
         reason = " ".join(proc.stderr.split())[:300] or f"exit {proc.returncode}"
         if proc.returncode == 0:
             try:
                 socket_path = json.loads(proc.stdout).get("socket", socket_path)
-                return HttpTransport(socket_path=socket_path, api_key=self._settings.api_key,
-                                     timeout=self._timeout)
+                return HttpTransport(
+                    socket_path=socket_path, api_key=self._settings.api_key, timeout=self._timeout
+                )
             except (ValueError, AttributeError):
                 reason = f"unreadable answer from 'sluice server start': {proc.stdout[:200]!r}"
-        warnings.warn(f"sluice: the data home's background server could not start ({reason}); "
-                      "each call runs a sluice process instead (slower)", RuntimeWarning, stacklevel=4)
+        warnings.warn(
+            f"sluice: the data home's background server could not start ({reason}); "
+            "each call runs a sluice process instead (slower)",
+            RuntimeWarning,
+            stacklevel=4,
+        )
         return ProcessTransport(self._binary, self._env)
 
     def _api(self, method, path, body=None, query=None, subject=None, raw=False, timeout=None):
         if self._transport is None:
             self._transport = self._connect()
         status, content_type, payload = self._transport.request(
-            method, path, body=body, query=query, timeout=timeout or self._timeout)
+            method, path, body=body, query=query, timeout=timeout or self._timeout
+        )
         if status >= 400:
             try:
                 error = json.loads(payload)["error"]
             except (ValueError, KeyError, TypeError):
-                raise exceptions.from_http(status, f"HTTP {status} from {self._transport.describe()}: "
-                                                   f"{payload[:200].decode(errors='replace')}")
+                raise exceptions.from_http(
+                    status,
+                    f"HTTP {status} from {self._transport.describe()}: "
+                    f"{payload[:200].decode(errors='replace')}",
+                ) from None
             if status == 401:
-                raise exceptions.UnauthorizedError(error.get("message", "unauthorized"),
-                                                   hint=error.get("hint", ""), code=401)
+                raise exceptions.UnauthorizedError(
+                    error.get("message", "unauthorized"), hint=error.get("hint", ""), code=401
+                )
             if status == 403:
-                raise exceptions.ForbiddenError(error.get("message", "forbidden"),
-                                                hint=error.get("hint", ""), code=403)
-            raise exceptions.from_report(error.get("kind", ""), error.get("message", ""),
-                                         error.get("hint", ""), subject=subject, code=status)
+                raise exceptions.ForbiddenError(
+                    error.get("message", "forbidden"), hint=error.get("hint", ""), code=403
+                )
+            raise exceptions.from_report(
+                error.get("kind", ""),
+                error.get("message", ""),
+                error.get("hint", ""),
+                subject=subject,
+                code=status,
+            )
         if raw:
             return payload
         return json.loads(payload) if payload else None
@@ -338,23 +404,44 @@ class Client:
         data = self._api("GET", "info", timeout=client_timeout) or {}
         username = data.get("user") or ""
         first, _, last = username.partition(" ")
-        user = UserInfo(id=username, username=username, first_name=first, last_name=last,
-                        full_name=username) if username else None
+        user = (
+            UserInfo(id=username, username=username, first_name=first, last_name=last, full_name=username)
+            if username
+            else None
+        )
         org = data.get("organization")
-        organization = OrganizationInfo(id=org.get("id", ""), name=org.get("name", ""),
-                                        slug=org.get("slug", ""), default_parameter_secret_key=None,
-                                        default_parameter_secret_public_key=None) if org else None
+        organization = (
+            OrganizationInfo(
+                id=org.get("id", ""),
+                name=org.get("name", ""),
+                slug=org.get("slug", ""),
+                default_parameter_secret_key=None,
+                default_parameter_secret_public_key=None,
+            )
+            if org
+            else None
+        )
         runners = [RunnerNodeInfo(hostname=h) for h in data.get("runners") or []]
-        return InfoState(client_version=__version__, server_version=data.get("version"),
-                         user=user, organization=organization, runners=runners)
+        return InfoState(
+            client_version=__version__,
+            server_version=data.get("version"),
+            user=user,
+            organization=organization,
+            runners=runners,
+        )
 
     # -- branches ------------------------------------------------------------------------
 
     def get_branches(self, *, name=None, user=None, limit=None):
         query = {"name": name} if name and re.fullmatch(r"[\w.\-]+", name) else None
-        for item in _limited((r for r in self._api("GET", "branches", query=query)
-                              if _matches(name, r["name"])
-                              and (user is None or r["name"].startswith(f"{user}."))), limit):
+        for item in _limited(
+            (
+                r
+                for r in self._api("GET", "branches", query=query)
+                if _matches(name, r["name"]) and (user is None or r["name"].startswith(f"{user}."))
+            ),
+            limit,
+        ):
             yield Ref.from_json(item)
 
     def get_branch(self, branch):
@@ -362,11 +449,13 @@ class Client:
         try:
             data = self._api("GET", f"branches/{_quote(name)}", subject="branch")
         except exceptions.RefNotFoundError as e:
-            raise exceptions.BranchNotFoundError(e.message, hint=e.hint, code=404,
-                                                 kind=exceptions.ApiErrorKind.BranchNotFound(name))
+            raise exceptions.BranchNotFoundError(
+                e.message, hint=e.hint, code=404, kind=exceptions.ApiErrorKind.BranchNotFound(name)
+            ) from None
         if not data.get("is_branch", True):
-            raise exceptions.NotABranchRefError(f"'{name}' is a tag, not a branch",
-                                                kind=exceptions.ApiErrorKind.NotABranchRef(name))
+            raise exceptions.NotABranchRefError(
+                f"'{name}' is a tag, not a branch", kind=exceptions.ApiErrorKind.NotABranchRef(name)
+            )
         return Branch(data.get("name", name), (data.get("commit") or {}).get("id"))
 
     def has_branch(self, branch):
@@ -379,8 +468,9 @@ class Client:
     def create_branch(self, branch, from_ref, *, if_not_exists=False):
         name, source = _branch(branch), _ref(from_ref, "from_ref")
         try:
-            return Ref.from_json(self._api("POST", "branches", {"name": name, "from_ref": source},
-                                           subject="branch"))
+            return Ref.from_json(
+                self._api("POST", "branches", {"name": name, "from_ref": source}, subject="branch")
+            )
         except exceptions.BranchExistsError:
             if if_not_exists:
                 return self.get_branch(name)
@@ -401,8 +491,9 @@ class Client:
         self._api("POST", f"branches/{_quote(old)}/rename", {"new_name": new}, subject="branch")
         return self.get_branch(new)
 
-    def merge_branch(self, source_ref, into_branch, *, commit_message=None, commit_body=None,
-                     commit_properties=None):
+    def merge_branch(
+        self, source_ref, into_branch, *, commit_message=None, commit_body=None, commit_properties=None
+    ):
         source, into = _ref(source_ref, "source_ref"), _branch(into_branch, "into_branch")
         body = {"source_ref": source}
         if commit_message is not None:
@@ -421,8 +512,9 @@ class Client:
     # -- tags ----------------------------------------------------------------------------
 
     def get_tags(self, *, filter_by_name=None, limit=None):
-        for item in _limited((r for r in self._api("GET", "tags") if _matches(filter_by_name, r["name"])),
-                             limit):
+        for item in _limited(
+            (r for r in self._api("GET", "tags") if _matches(filter_by_name, r["name"])), limit
+        ):
             yield Ref.from_json(item)
 
     def get_tag(self, tag):
@@ -430,8 +522,9 @@ class Client:
         for item in self._api("GET", "tags"):
             if item["name"] == name:
                 return Ref.from_json(item)
-        raise exceptions.TagNotFoundError(f"tag '{name}' not found", code=404,
-                                          kind=exceptions.ApiErrorKind.TagNotFound(name))
+        raise exceptions.TagNotFoundError(
+            f"tag '{name}' not found", code=404, kind=exceptions.ApiErrorKind.TagNotFound(name)
+        )
 
     def has_tag(self, tag):
         try:
@@ -466,35 +559,63 @@ class Client:
 
     # -- commits -------------------------------------------------------------------------
 
-    def get_commits(self, ref, *, filter_by_message=None, filter_by_author_username=None,
-                    filter_by_author_name=None, filter_by_author_email=None,
-                    filter_by_authored_date=None, filter_by_authored_date_start_at=None,
-                    filter_by_authored_date_end_at=None, filter_by_parent_hash=None,
-                    filter_by_properties=None, filter=None, limit=None):
+    def get_commits(
+        self,
+        ref,
+        *,
+        filter_by_message=None,
+        filter_by_author_username=None,
+        filter_by_author_name=None,
+        filter_by_author_email=None,
+        filter_by_authored_date=None,
+        filter_by_authored_date_start_at=None,
+        filter_by_authored_date_end_at=None,
+        filter_by_parent_hash=None,
+        filter_by_properties=None,
+        filter=None,
+        limit=None,
+    ):
         ref_text = _ref(ref)
         ref_name = ref.name if isinstance(ref, Ref) else ref_text.split("@")[0]
         if filter is not None:
             raise ValueError("CEL commit filters are not supported by Sluice; use the filter_by_* arguments")
-        dates = [schema._datetime(d) if not isinstance(d, str) else schema._datetime(d)
-                 for d in (filter_by_authored_date, filter_by_authored_date_start_at,
-                           filter_by_authored_date_end_at)]
+        dates = [
+            schema._datetime(d) if not isinstance(d, str) else schema._datetime(d)
+            for d in (
+                filter_by_authored_date,
+                filter_by_authored_date_start_at,
+                filter_by_authored_date_end_at,
+            )
+        ]
         exact, start, end = dates
-        filtered = any(v is not None for v in (
-            filter_by_message, filter_by_author_username, filter_by_author_name, filter_by_author_email,
-            filter_by_authored_date, filter_by_authored_date_start_at, filter_by_authored_date_end_at,
-            filter_by_parent_hash, filter_by_properties))
+        filtered = any(
+            v is not None
+            for v in (
+                filter_by_message,
+                filter_by_author_username,
+                filter_by_author_name,
+                filter_by_author_email,
+                filter_by_authored_date,
+                filter_by_authored_date_start_at,
+                filter_by_authored_date_end_at,
+                filter_by_parent_hash,
+                filter_by_properties,
+            )
+        )
 
         def keep(c):
             a = c.author
-            return (_matches(filter_by_message, c.message)
-                    and _matches(filter_by_author_username, a.name)
-                    and _matches(filter_by_author_name, a.name)
-                    and (filter_by_author_email is None or _matches(filter_by_author_email, a.email))
-                    and (exact is None or c.authored_date == exact)
-                    and (start is None or c.authored_date >= start)
-                    and (end is None or c.authored_date <= end)
-                    and (filter_by_parent_hash is None or filter_by_parent_hash in c.parent_hashes)
-                    and all(c.properties.get(k) == str(v) for k, v in (filter_by_properties or {}).items()))
+            return (
+                _matches(filter_by_message, c.message)
+                and _matches(filter_by_author_username, a.name)
+                and _matches(filter_by_author_name, a.name)
+                and (filter_by_author_email is None or _matches(filter_by_author_email, a.email))
+                and (exact is None or c.authored_date == exact)
+                and (start is None or c.authored_date >= start)
+                and (end is None or c.authored_date <= end)
+                and (filter_by_parent_hash is None or filter_by_parent_hash in c.parent_hashes)
+                and all(c.properties.get(k) == str(v) for k, v in (filter_by_properties or {}).items())
+            )
 
         query = {"ref": ref_text, "limit": 0 if filtered or not limit else limit}
         commits = self._api("GET", "commits", query=query, subject="ref")
@@ -513,14 +634,18 @@ class Client:
     def get_namespace(self, namespace, ref):
         name, ref_text = _text(namespace, "namespace"), _ref(ref)
         try:
-            answer = self._api("GET", f"namespaces/{_quote(name)}", query={"ref": ref_text}, subject="namespace")
+            answer = self._api(
+                "GET", f"namespaces/{_quote(name)}", query={"ref": ref_text}, subject="namespace"
+            )
             return Namespace(answer.get("name", name))
         except exceptions.ApiMethodError:  # a server without the route: look in the list
             if name in self._namespace_names(ref_text):
                 return Namespace(name)
         raise exceptions.NamespaceNotFoundError(
-            f"namespace '{name}' not found at '{ref_text}'", code=404,
-            kind=exceptions.ApiErrorKind.NamespaceNotFound(name, ref_text, None))
+            f"namespace '{name}' not found at '{ref_text}'",
+            code=404,
+            kind=exceptions.ApiErrorKind.NamespaceNotFound(name, ref_text, None),
+        )
 
     def has_namespace(self, namespace, ref):
         try:
@@ -529,8 +654,9 @@ class Client:
         except exceptions.NamespaceNotFoundError:
             return False
 
-    def create_namespace(self, namespace, branch, *, commit_body=None, commit_properties=None,
-                         if_not_exists=False):
+    def create_namespace(
+        self, namespace, branch, *, commit_body=None, commit_properties=None, if_not_exists=False
+    ):
         name, target = _text(namespace, "namespace"), _branch(branch)
         body = {"name": name, "branch": target}
         if commit_body is not None:
@@ -544,12 +670,17 @@ class Client:
                 raise
         return Namespace(name)
 
-    def delete_namespace(self, namespace, branch, *, if_exists=False, commit_body=None,
-                         commit_properties=None):
+    def delete_namespace(
+        self, namespace, branch, *, if_exists=False, commit_body=None, commit_properties=None
+    ):
         name, target = _text(namespace, "namespace"), _branch(branch)
         try:
-            self._api("DELETE", f"namespaces/{_quote(name)}",
-                      query={"branch": target, "commit_body": commit_body}, subject="namespace")
+            self._api(
+                "DELETE",
+                f"namespaces/{_quote(name)}",
+                query={"branch": target, "commit_body": commit_body},
+                subject="namespace",
+            )
         except exceptions.NamespaceNotFoundError:
             if not if_exists:
                 raise
@@ -574,8 +705,9 @@ class Client:
 
     def get_table(self, table, ref, *, namespace=None):
         name, ns = _split_table(table, namespace)
-        data = self._api("GET", f"tables/{_quote(name)}",
-                         query={"ref": _ref(ref), "namespace": ns}, subject="table")
+        data = self._api(
+            "GET", f"tables/{_quote(name)}", query={"ref": _ref(ref), "namespace": ns}, subject="table"
+        )
         return Table.from_json(data)
 
     def has_table(self, table, ref, *, namespace=None):
@@ -585,20 +717,42 @@ class Client:
         except exceptions.TableNotFoundError:
             return False
 
-    def delete_table(self, table, branch, *, namespace=None, if_exists=False, commit_body=None,
-                     commit_properties=None):
+    def delete_table(
+        self, table, branch, *, namespace=None, if_exists=False, commit_body=None, commit_properties=None
+    ):
         name, ns = _split_table(table, namespace)
         target = _branch(branch)
-        self._api("DELETE", f"tables/{_quote(name)}",
-                  query={"branch": target, "namespace": ns, "if_exists": "true" if if_exists else None,
-                         "commit_body": commit_body}, subject="table")
+        self._api(
+            "DELETE",
+            f"tables/{_quote(name)}",
+            query={
+                "branch": target,
+                "namespace": ns,
+                "if_exists": "true" if if_exists else None,
+                "commit_body": commit_body,
+            },
+            subject="table",
+        )
         return self.get_branch(target)
 
-    def revert_table(self, table, *, namespace=None, source_ref, into_branch, replace=None,
-                     commit_body=None, commit_properties=None):
+    def revert_table(
+        self,
+        table,
+        *,
+        namespace=None,
+        source_ref,
+        into_branch,
+        replace=None,
+        commit_body=None,
+        commit_properties=None,
+    ):
         name, ns = _split_table(table, namespace)
-        body = {"source_ref": _ref(source_ref, "source_ref"), "into_branch": _branch(into_branch, "into_branch"),
-                "namespace": ns, "replace": bool(replace)}
+        body = {
+            "source_ref": _ref(source_ref, "source_ref"),
+            "into_branch": _branch(into_branch, "into_branch"),
+            "namespace": ns,
+            "replace": bool(replace),
+        }
         if commit_body is not None:
             body["commit_body"] = commit_body
         if commit_properties:
@@ -607,68 +761,153 @@ class Client:
         commit = answer.get("commit")
         return Branch(body["into_branch"], commit.get("id") if isinstance(commit, dict) else commit)
 
-    def create_table(self, table, search_uri, *, branch=None, namespace=None, partitioned_by=None,
-                     replace=None, args=None, priority=None, client_timeout=None):
+    def create_table(
+        self,
+        table,
+        search_uri,
+        *,
+        branch=None,
+        namespace=None,
+        partitioned_by=None,
+        replace=None,
+        args=None,
+        priority=None,
+        client_timeout=None,
+    ):
         name, ns = _split_table(table, namespace)
         target = self._default_branch(branch)
-        body = {"search_uri": str(search_uri), "branch": target, "namespace": ns,
-                "partitioned_by": partitioned_by, "replace": bool(replace), "args": args or {},
-                "priority": priority}
-        answer = self._api("POST", f"tables/{_quote(name)}/create", body, subject="table",
-                           timeout=client_timeout)
+        body = {
+            "search_uri": str(search_uri),
+            "branch": target,
+            "namespace": ns,
+            "partitioned_by": partitioned_by,
+            "replace": bool(replace),
+            "args": args or {},
+            "priority": priority,
+        }
+        answer = self._api(
+            "POST", f"tables/{_quote(name)}/create", body, subject="table", timeout=client_timeout
+        )
         if isinstance(answer, dict) and isinstance(answer.get("table"), dict):
             return Table.from_json(answer["table"])
         return self.get_table(name, target, namespace=ns)
 
-    def import_data(self, table, search_uri, *, branch=None, namespace=None, continue_on_error=False,
-                    import_duplicate_files=False, best_effort=False, preview=None, args=None,
-                    priority=None, client_timeout=None, detach=False):
+    def import_data(
+        self,
+        table,
+        search_uri,
+        *,
+        branch=None,
+        namespace=None,
+        continue_on_error=False,
+        import_duplicate_files=False,
+        best_effort=False,
+        preview=None,
+        args=None,
+        priority=None,
+        client_timeout=None,
+        detach=False,
+    ):
         name, ns = _split_table(table, namespace)
         target = self._default_branch(branch)
-        body = {"search_uri": str(search_uri), "branch": target, "namespace": ns,
-                "continue_on_error": bool(continue_on_error),
-                "import_duplicate_files": bool(import_duplicate_files), "best_effort": bool(best_effort),
-                "preview": _preview(preview), "args": args or {}, "priority": priority,
-                "detach": bool(detach)}
+        body = {
+            "search_uri": str(search_uri),
+            "branch": target,
+            "namespace": ns,
+            "continue_on_error": bool(continue_on_error),
+            "import_duplicate_files": bool(import_duplicate_files),
+            "best_effort": bool(best_effort),
+            "preview": _preview(preview),
+            "args": args or {},
+            "priority": priority,
+            "detach": bool(detach),
+        }
         ctx = state.TableDataImportContext(
-            table_name=name.split(".", 1)[-1], namespace=ns or Table.split_name(name)[0],
-            branch_name=target, search_string=str(search_uri), continue_on_error=bool(continue_on_error),
-            import_duplicate_files=bool(import_duplicate_files), best_effort=bool(best_effort),
-            preview=_preview(preview), transformation_query=None)
-        answer = self._api("POST", f"tables/{_quote(name)}/import", body, subject="table",
-                           timeout=client_timeout)
+            table_name=name.split(".", 1)[-1],
+            namespace=ns or Table.split_name(name)[0],
+            branch_name=target,
+            search_string=str(search_uri),
+            continue_on_error=bool(continue_on_error),
+            import_duplicate_files=bool(import_duplicate_files),
+            best_effort=bool(best_effort),
+            preview=_preview(preview),
+            transformation_query=None,
+        )
+        answer = self._api(
+            "POST", f"tables/{_quote(name)}/import", body, subject="table", timeout=client_timeout
+        )
         return state.TableDataImportState(
-            ctx=ctx, job_id=answer.get("job_id"), error=answer.get("error"),
-            job_status=answer.get("job_status") or ("RUNNING" if detach and answer.get("job_id")
-                                                    else "SUCCESS"),
-            rows=answer.get("rows"), files=answer.get("files"), commit=answer.get("commit"))
+            ctx=ctx,
+            job_id=answer.get("job_id"),
+            error=answer.get("error"),
+            job_status=answer.get("job_status")
+            or ("RUNNING" if detach and answer.get("job_id") else "SUCCESS"),
+            rows=answer.get("rows"),
+            files=answer.get("files"),
+            commit=answer.get("commit"),
+        )
 
-    def plan_table_creation(self, table, search_uri, *, branch=None, namespace=None, partitioned_by=None,
-                            replace=None, args=None, priority=None, client_timeout=None):
+    def plan_table_creation(
+        self,
+        table,
+        search_uri,
+        *,
+        branch=None,
+        namespace=None,
+        partitioned_by=None,
+        replace=None,
+        args=None,
+        priority=None,
+        client_timeout=None,
+    ):
         name, ns = _split_table(table, namespace)
         target = self._default_branch(branch)
         ctx = state.TableCreatePlanContext(
-            table_name=name.split(".", 1)[-1], namespace=ns or Table.split_name(name)[0],
-            branch_name=target, search_string=str(search_uri), table_partitioned_by=partitioned_by,
-            table_replace=bool(replace))
-        body = {"table": name, "search_uri": str(search_uri), "branch": target, "namespace": ns,
-                "partitioned_by": partitioned_by, "replace": bool(replace), "args": args or {},
-                "priority": priority}
+            table_name=name.split(".", 1)[-1],
+            namespace=ns or Table.split_name(name)[0],
+            branch_name=target,
+            search_string=str(search_uri),
+            table_partitioned_by=partitioned_by,
+            table_replace=bool(replace),
+        )
+        body = {
+            "table": name,
+            "search_uri": str(search_uri),
+            "branch": target,
+            "namespace": ns,
+            "partitioned_by": partitioned_by,
+            "replace": bool(replace),
+            "args": args or {},
+            "priority": priority,
+        }
         try:
             answer = self._api("POST", "table_plans", body, subject="table", timeout=client_timeout)
         except (exceptions.BadRequestError, exceptions.BauplanJobError) as e:
-            failed = state.TableCreatePlanState(ctx=ctx, job_id=None, job_status="FAILED", error=e.message,
-                                                plan=None, can_auto_apply=False, files_to_be_imported=[])
+            failed = state.TableCreatePlanState(
+                ctx=ctx,
+                job_id=None,
+                job_status="FAILED",
+                error=e.message,
+                plan=None,
+                can_auto_apply=False,
+                files_to_be_imported=[],
+            )
             raise exceptions.TableCreatePlanStatusError(e.message, failed) from e
         planned = state.TableCreatePlanState(
-            ctx=ctx, job_id=answer.get("job_id"), job_status=answer.get("job_status", "SUCCESS"),
-            error=answer.get("error"), plan=answer.get("plan"),
+            ctx=ctx,
+            job_id=answer.get("job_id"),
+            job_status=answer.get("job_status", "SUCCESS"),
+            error=answer.get("error"),
+            plan=answer.get("plan"),
             can_auto_apply=bool(answer.get("can_auto_apply")),
             conflicts=answer.get("conflicts", []),
-            files_to_be_imported=list(answer.get("files_to_be_imported") or answer.get("files") or []))
+            files_to_be_imported=list(answer.get("files_to_be_imported") or answer.get("files") or []),
+        )
         if planned.can_auto_apply:
             # As bauplan does: a plan without conflicts is applied at once.
-            self.apply_table_creation_plan(planned, args=args, priority=priority, client_timeout=client_timeout)
+            self.apply_table_creation_plan(
+                planned, args=args, priority=priority, client_timeout=client_timeout
+            )
         return planned
 
     def apply_table_creation_plan(self, plan, *, args=None, priority=None, client_timeout=None):
@@ -681,54 +920,104 @@ class Client:
         if not text:
             raise exceptions.InvalidPlanError("the plan is empty (did planning fail?)")
         try:
-            answer = self._api("POST", "table_plans/apply",
-                               {"plan": text, "branch": branch, "args": args or {}, "priority": priority},
-                               subject="table", timeout=client_timeout)
+            answer = self._api(
+                "POST",
+                "table_plans/apply",
+                {"plan": text, "branch": branch, "args": args or {}, "priority": priority},
+                subject="table",
+                timeout=client_timeout,
+            )
         except (exceptions.BadRequestError, exceptions.BauplanJobError) as e:
             failed = state.TableCreatePlanApplyState(job_id=None, job_status="FAILED", error=e.message)
             raise exceptions.TableCreatePlanApplyStatusError(e.message, failed) from e
         table = answer.get("table")
-        return state.TableCreatePlanApplyState(job_id=answer.get("job_id"),
-                                               job_status=answer.get("job_status", "SUCCESS"),
-                                               error=answer.get("error"),
-                                               table=Table.from_json(table) if isinstance(table, dict) else table)
+        return state.TableCreatePlanApplyState(
+            job_id=answer.get("job_id"),
+            job_status=answer.get("job_status", "SUCCESS"),
+            error=answer.get("error"),
+            table=Table.from_json(table) if isinstance(table, dict) else table,
+        )
 
-    def create_external_table_from_parquet(self, table, search_patterns, *, branch=None, namespace=None,
-                                           overwrite=False, args=None, priority=None,
-                                           client_timeout=None, detach=False):
+    def create_external_table_from_parquet(
+        self,
+        table,
+        search_patterns,
+        *,
+        branch=None,
+        namespace=None,
+        overwrite=False,
+        args=None,
+        priority=None,
+        client_timeout=None,
+        detach=False,
+    ):
         name, ns = _split_table(table, namespace)
         if isinstance(search_patterns, str) or not search_patterns:
             raise ValueError("search_patterns must be a non-empty list of URIs")
         target = self._default_branch(branch)
-        ctx = state.ExternalTableCreateContext(table_name=name.split(".", 1)[-1],
-                                               namespace=ns or Table.split_name(name)[0], branch_name=target)
-        body = {"search_patterns": [str(p) for p in search_patterns], "branch": target, "namespace": ns,
-                "overwrite": bool(overwrite), "args": args or {}, "priority": priority,
-                "detach": bool(detach)}
-        answer = self._api("POST", f"tables/{_quote(name)}/external", body, subject="table",
-                           timeout=client_timeout)
-        return state.ExternalTableCreateState(ctx=ctx, job_id=answer.get("job_id"),
-                                              job_status=answer.get("job_status", "SUCCESS"),
-                                              error=answer.get("error"))
+        ctx = state.ExternalTableCreateContext(
+            table_name=name.split(".", 1)[-1], namespace=ns or Table.split_name(name)[0], branch_name=target
+        )
+        body = {
+            "search_patterns": [str(p) for p in search_patterns],
+            "branch": target,
+            "namespace": ns,
+            "overwrite": bool(overwrite),
+            "args": args or {},
+            "priority": priority,
+            "detach": bool(detach),
+        }
+        answer = self._api(
+            "POST", f"tables/{_quote(name)}/external", body, subject="table", timeout=client_timeout
+        )
+        return state.ExternalTableCreateState(
+            ctx=ctx,
+            job_id=answer.get("job_id"),
+            job_status=answer.get("job_status", "SUCCESS"),
+            error=answer.get("error"),
+        )
 
-    def create_external_table_from_metadata(self, table, metadata_json_uri, *, namespace, branch=None,
-                                            overwrite=False):
+    def create_external_table_from_metadata(
+        self, table, metadata_json_uri, *, namespace, branch=None, overwrite=False
+    ):
         name, ns = _split_table(table, namespace)
         if not metadata_json_uri or not isinstance(metadata_json_uri, str):
             raise ValueError("metadata_json_uri must be a non-empty string")
         target = self._default_branch(branch)
-        answer = self._api("POST", f"tables/{_quote(name)}/external",
-                           {"metadata_json_uri": metadata_json_uri, "branch": target, "namespace": ns,
-                            "overwrite": bool(overwrite)}, subject="table")
+        answer = self._api(
+            "POST",
+            f"tables/{_quote(name)}/external",
+            {
+                "metadata_json_uri": metadata_json_uri,
+                "branch": target,
+                "namespace": ns,
+                "overwrite": bool(overwrite),
+            },
+            subject="table",
+        )
         if isinstance(answer, dict) and isinstance(answer.get("table"), dict):
             return Table.from_json(answer["table"])
         return self.get_table(name, target, namespace=ns)
 
     # -- runs ----------------------------------------------------------------------------
 
-    def run(self, project_dir, *, ref=None, namespace=None, parameters=None, cache=None,
-            transaction=None, dry_run=None, strict=None, preview=None, args=None, priority=None,
-            client_timeout=None, detach=False):
+    def run(
+        self,
+        project_dir,
+        *,
+        ref=None,
+        namespace=None,
+        parameters=None,
+        cache=None,
+        transaction=None,
+        dry_run=None,
+        strict=None,
+        preview=None,
+        args=None,
+        priority=None,
+        client_timeout=None,
+        detach=False,
+    ):
         target = self._default_ref(ref)
         ns = _text(namespace, "namespace") if namespace is not None else ""
         params = {}
@@ -736,14 +1025,33 @@ class Client:
             if value is not None:
                 params[str(key)] = value
         ctx = state.RunExecutionContext(
-            project_dir=str(project_dir), ref=target, namespace=ns or "bauplan",
-            cache=_on_off(cache, "cache", True), transaction=_on_off(transaction, "transaction", True),
-            dry_run=_on_off(dry_run, "dry_run", False), strict=_on_off(strict, "strict", False),
-            preview=_preview(preview), debug=False, detach=bool(detach), snapshot_id="", snapshot_uri="")
-        body = {"project_dir": str(pathlib.Path(project_dir).resolve()), "ref": target, "namespace": ns,
-                "parameters": params, "strict": ctx.strict, "dry_run": ctx.dry_run,
-                "transaction": ctx.transaction, "cache": "on" if ctx.cache else "off",
-                "preview": ctx.preview, "args": args or {}, "priority": priority, "detach": bool(detach)}
+            project_dir=str(project_dir),
+            ref=target,
+            namespace=ns or "bauplan",
+            cache=_on_off(cache, "cache", True),
+            transaction=_on_off(transaction, "transaction", True),
+            dry_run=_on_off(dry_run, "dry_run", False),
+            strict=_on_off(strict, "strict", False),
+            preview=_preview(preview),
+            debug=False,
+            detach=bool(detach),
+            snapshot_id="",
+            snapshot_uri="",
+        )
+        body = {
+            "project_dir": str(pathlib.Path(project_dir).resolve()),
+            "ref": target,
+            "namespace": ns,
+            "parameters": params,
+            "strict": ctx.strict,
+            "dry_run": ctx.dry_run,
+            "transaction": ctx.transaction,
+            "cache": "on" if ctx.cache else "off",
+            "preview": ctx.preview,
+            "args": args or {},
+            "priority": priority,
+            "detach": bool(detach),
+        }
         started = time.time_ns()
         if detach:
             report = self._api("POST", "runs", body, subject="ref", timeout=client_timeout)
@@ -758,32 +1066,50 @@ class Client:
             event = json.loads(line)
             kind = event.get("event")
             if kind == "output":
-                output.append({"message": event.get("line", ""), "model": event.get("model"),
-                               "stream": "STDOUT"})
+                output.append(
+                    {"message": event.get("line", ""), "model": event.get("model"), "stream": "STDOUT"}
+                )
             elif kind == "report":
                 report = event.get("report") or {}
             elif kind == "plan" and event.get("job_id"):
                 report.setdefault("job_id", event["job_id"])
             elif kind == "error":
                 error = event.get("error") or {}
-                raise exceptions.from_report(error.get("kind", ""), error.get("message", ""),
-                                             error.get("hint", ""), subject="ref")
+                raise exceptions.from_report(
+                    error.get("kind", ""), error.get("message", ""), error.get("hint", ""), subject="ref"
+                )
         report["output"] = output
         return state.RunState.from_report(report, ctx, started)
 
     # -- queries -------------------------------------------------------------------------
 
-    def query(self, query, *, ref=None, max_rows=None, cache=None, namespace=None, args=None,
-              priority=None, client_timeout=None):
+    def query(
+        self,
+        query,
+        *,
+        ref=None,
+        max_rows=None,
+        cache=None,
+        namespace=None,
+        args=None,
+        priority=None,
+        client_timeout=None,
+    ):
         import pyarrow as pa
 
         if not isinstance(query, str) or not query.strip():
             raise ValueError("query must be a non-empty SQL string")
-        if max_rows is not None and (not isinstance(max_rows, int) or isinstance(max_rows, bool)
-                                     or max_rows < 0):
+        if max_rows is not None and (
+            not isinstance(max_rows, int) or isinstance(max_rows, bool) or max_rows < 0
+        ):
             raise ValueError(f"max_rows must be a non-negative integer, not {max_rows!r}")
-        body = {"sql": query, "ref": self._default_ref(ref), "cache": "on" if _on_off(cache, "cache", True)
-                else "off", "args": args or {}, "priority": priority}
+        body = {
+            "sql": query,
+            "ref": self._default_ref(ref),
+            "cache": "on" if _on_off(cache, "cache", True) else "off",
+            "args": args or {},
+            "priority": priority,
+        }
         if namespace is not None:
             body["namespace"] = _text(namespace, "namespace")
         if max_rows is not None:
@@ -799,40 +1125,116 @@ class Client:
             table = table.slice(0, max_rows)
         return table
 
-    def query_to_generator(self, query, *, ref=None, max_rows=None, cache=None, namespace=None,
-                           args=None, priority=None, client_timeout=None):
-        table = self.query(query, ref=ref, max_rows=max_rows, cache=cache, namespace=namespace,
-                           args=args, priority=priority, client_timeout=client_timeout)
+    def query_to_generator(
+        self,
+        query,
+        *,
+        ref=None,
+        max_rows=None,
+        cache=None,
+        namespace=None,
+        args=None,
+        priority=None,
+        client_timeout=None,
+    ):
+        table = self.query(
+            query,
+            ref=ref,
+            max_rows=max_rows,
+            cache=cache,
+            namespace=namespace,
+            args=args,
+            priority=priority,
+            client_timeout=client_timeout,
+        )
         for batch in table.to_batches():
             yield from batch.to_pylist()
 
-    def query_to_parquet_file(self, path, query, *, ref=None, max_rows=None, cache=None, namespace=None,
-                              args=None, priority=None, client_timeout=None):
+    def query_to_parquet_file(
+        self,
+        path,
+        query,
+        *,
+        ref=None,
+        max_rows=None,
+        cache=None,
+        namespace=None,
+        args=None,
+        priority=None,
+        client_timeout=None,
+    ):
         import pyarrow.parquet as pq
 
         path = pathlib.Path(path)
-        table = self.query(query, ref=ref, max_rows=max_rows, cache=cache, namespace=namespace,
-                           args=args, priority=priority, client_timeout=client_timeout)
+        table = self.query(
+            query,
+            ref=ref,
+            max_rows=max_rows,
+            cache=cache,
+            namespace=namespace,
+            args=args,
+            priority=priority,
+            client_timeout=client_timeout,
+        )
         pq.write_table(table, path)
         return path
 
-    def query_to_csv_file(self, path, query, *, ref=None, max_rows=None, cache=None, namespace=None,
-                          args=None, priority=None, client_timeout=None):
+    def query_to_csv_file(
+        self,
+        path,
+        query,
+        *,
+        ref=None,
+        max_rows=None,
+        cache=None,
+        namespace=None,
+        args=None,
+        priority=None,
+        client_timeout=None,
+    ):
         import pyarrow.csv as pcsv
 
         path = pathlib.Path(path)
-        table = self.query(query, ref=ref, max_rows=max_rows, cache=cache, namespace=namespace,
-                           args=args, priority=priority, client_timeout=client_timeout)
+        table = self.query(
+            query,
+            ref=ref,
+            max_rows=max_rows,
+            cache=cache,
+            namespace=namespace,
+            args=args,
+            priority=priority,
+            client_timeout=client_timeout,
+        )
         pcsv.write_csv(table, path)
         return path
 
-    def query_to_json_file(self, path, query, *, file_format="json", ref=None, max_rows=None, cache=None,
-                           namespace=None, args=None, priority=None, client_timeout=None):
+    def query_to_json_file(
+        self,
+        path,
+        query,
+        *,
+        file_format="json",
+        ref=None,
+        max_rows=None,
+        cache=None,
+        namespace=None,
+        args=None,
+        priority=None,
+        client_timeout=None,
+    ):
         if file_format not in ("json", "jsonl"):
             raise ValueError(f"file_format must be 'json' or 'jsonl', not {file_format!r}")
         path = pathlib.Path(path)
-        rows = self.query_to_generator(query, ref=ref, max_rows=max_rows, cache=cache, namespace=namespace,
-                                       args=args, priority=priority, client_timeout=client_timeout)
+        rows = self.query_to_generator(
+            query,
+            ref=ref,
+            max_rows=max_rows,
+            cache=cache,
+            namespace=namespace,
+            args=args,
+            priority=priority,
+            client_timeout=client_timeout,
+        )
         with open(path, "w") as out:
             if file_format == "jsonl":
                 for row in rows:
@@ -841,12 +1243,31 @@ class Client:
                 json.dump(list(rows), out, default=str)
         return path
 
-    def scan(self, table, *, ref=None, columns=None, filters=None, limit=None, cache=None,
-             namespace=None, args=None, priority=None, client_timeout=None):
+    def scan(
+        self,
+        table,
+        *,
+        ref=None,
+        columns=None,
+        filters=None,
+        limit=None,
+        cache=None,
+        namespace=None,
+        args=None,
+        priority=None,
+        client_timeout=None,
+    ):
         name, ns = _split_table(table, namespace)
         sql = _scan_sql(name, columns, filters, limit)
-        return self.query(sql, ref=ref, cache=cache, namespace=ns, args=args, priority=priority,
-                          client_timeout=client_timeout)
+        return self.query(
+            sql,
+            ref=ref,
+            cache=cache,
+            namespace=ns,
+            args=args,
+            priority=priority,
+            client_timeout=client_timeout,
+        )
 
     # -- jobs ----------------------------------------------------------------------------
 
@@ -866,9 +1287,18 @@ class Client:
             self._user = info.user.username if info.user else ""
         return self._user
 
-    def get_jobs(self, *, all_users=False, filter_by_ids=None, filter_by_users=None, filter_by_kinds=None,
-                 filter_by_statuses=None, filter_by_created_after=None, filter_by_created_before=None,
-                 limit=None):
+    def get_jobs(
+        self,
+        *,
+        all_users=False,
+        filter_by_ids=None,
+        filter_by_users=None,
+        filter_by_kinds=None,
+        filter_by_statuses=None,
+        filter_by_created_after=None,
+        filter_by_created_before=None,
+        limit=None,
+    ):
         def listed(value, convert):
             if value is None:
                 return None
@@ -883,25 +1313,32 @@ class Client:
         before = schema._datetime(filter_by_created_before)
         if users is None and not all_users:
             users = [self._username()]
-        iso = lambda d: d.astimezone(datetime.timezone.utc).isoformat().replace("+00:00", "Z")  # noqa: E731
+        iso = lambda d: d.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")  # noqa: E731
 
         def keep(job):
-            return ((ids is None or job.id in ids) and (users is None or job.user in users)
-                    and (kinds is None or job.kind in kinds) and (statuses is None or job.status in statuses)
-                    and (after is None or (job.created_at is not None and job.created_at > after))
-                    and (before is None or (job.created_at is not None and job.created_at < before)))
+            return (
+                (ids is None or job.id in ids)
+                and (users is None or job.user in users)
+                and (kinds is None or job.kind in kinds)
+                and (statuses is None or job.status in statuses)
+                and (after is None or (job.created_at is not None and job.created_at > after))
+                and (before is None or (job.created_at is not None and job.created_at < before))
+            )
 
         def pages():
             # Newest first, a page at a time: the next page is what was created before the last.
             seen, until = set(), before
             while True:
                 page = min(limit or 500, 500)
-                query = {"limit": page, "id": ",".join(ids) if ids else None,
-                         "user": ",".join(users) if users else None,
-                         "kind": ",".join(k.name for k in kinds) if kinds else None,
-                         "status": ",".join(s.name for s in statuses) if statuses else None,
-                         "created_after": iso(after) if after else None,
-                         "created_before": iso(until) if until else None}
+                query = {
+                    "limit": page,
+                    "id": ",".join(ids) if ids else None,
+                    "user": ",".join(users) if users else None,
+                    "kind": ",".join(k.name for k in kinds) if kinds else None,
+                    "status": ",".join(s.name for s in statuses) if statuses else None,
+                    "created_after": iso(after) if after else None,
+                    "created_before": iso(until) if until else None,
+                }
                 answer = self._api("GET", "jobs", query=query, subject="job")
                 items = answer.get("jobs", []) if isinstance(answer, dict) else answer
                 fresh = [Job.from_json(d) for d in items]
@@ -918,8 +1355,9 @@ class Client:
     def get_job_logs(self, job):
         job_id, events, after = self._job_id(job), [], 0
         while True:
-            answer = self._api("GET", f"jobs/{_quote(job_id)}/logs", query={"after": after, "limit": 10000},
-                               subject="job")
+            answer = self._api(
+                "GET", f"jobs/{_quote(job_id)}/logs", query={"after": after, "limit": 10000}, subject="job"
+            )
             page = answer.get("logs", []) if isinstance(answer, dict) else answer
             events += [JobLogEvent.from_json(e) for e in page]
             following = answer.get("next_after") if isinstance(answer, dict) else None
@@ -929,16 +1367,24 @@ class Client:
 
     def get_job_context(self, job, *, include_logs=False, include_snapshot=False):
         job_id = self._job_id(job)
-        data = self._api("GET", f"jobs/{_quote(job_id)}/context", subject="job",
-                         query={"include_logs": "true" if include_logs else "false",
-                                "include_snapshot": "true" if include_snapshot else "false"})
+        data = self._api(
+            "GET",
+            f"jobs/{_quote(job_id)}/context",
+            subject="job",
+            query={
+                "include_logs": "true" if include_logs else "false",
+                "include_snapshot": "true" if include_snapshot else "false",
+            },
+        )
         return JobContext.from_json({"id": job_id, **data}, data.get("logs") if include_logs else [])
 
     def get_job_contexts(self, jobs, *, include_logs=False, include_snapshot=False):
         if isinstance(jobs, (str, Job)):
             jobs = [jobs]
-        return [self.get_job_context(j, include_logs=include_logs, include_snapshot=include_snapshot)
-                for j in jobs]
+        return [
+            self.get_job_context(j, include_logs=include_logs, include_snapshot=include_snapshot)
+            for j in jobs
+        ]
 
     def cancel_job(self, job_id):
         self._api("POST", f"jobs/{_quote(self._job_id(job_id))}/cancel", {}, subject="job")

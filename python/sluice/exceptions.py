@@ -12,6 +12,7 @@ The engine reports an error as {kind, message, hint}; `from_report` picks the mo
 class from the kind, the message's subject ("branch 'x' not found") and, where the message
 does not say, the subject of the call that failed.
 """
+
 import re
 
 
@@ -29,7 +30,8 @@ class _ApiErrorKindBase:
 
     def __eq__(self, other):
         return type(self) is type(other) and all(
-            getattr(self, n) == getattr(other, n) for n in type(self).__match_args__)
+            getattr(self, n) == getattr(other, n) for n in type(self).__match_args__
+        )
 
     def __hash__(self):
         return hash((type(self).__name__, *(str(getattr(self, n)) for n in type(self).__match_args__)))
@@ -76,8 +78,11 @@ _KIND_FIELDS = {
     "TagNotFound": ("tag_name",),
 }
 for _name, _fields in _KIND_FIELDS.items():
-    setattr(ApiErrorKind, _name, type(_name, (ApiErrorKind,), {"__match_args__": _fields,
-                                                              "__qualname__": f"ApiErrorKind.{_name}"}))
+    setattr(
+        ApiErrorKind,
+        _name,
+        type(_name, (ApiErrorKind,), {"__match_args__": _fields, "__qualname__": f"ApiErrorKind.{_name}"}),
+    )
 
 
 class BauplanError(Exception):
@@ -395,29 +400,37 @@ def from_report(kind, message, hint="", subject=None, code=None):
     if kind == "not found":
         if message.startswith("no route"):
             return make(ApiMethodError)
-        for noun, cls, ctx in (("table", TableNotFoundError, K.TableNotFound),
-                               ("namespace", NamespaceNotFoundError, K.NamespaceNotFound),
-                               ("branch", BranchNotFoundError, K.BranchNotFound),
-                               ("tag", TagNotFoundError, K.TagNotFound),
-                               ("ref", RefNotFoundError, K.RefNotFound)):
+        for noun, cls, ctx in (
+            ("table", TableNotFoundError, K.TableNotFound),
+            ("namespace", NamespaceNotFoundError, K.NamespaceNotFound),
+            ("branch", BranchNotFoundError, K.BranchNotFound),
+            ("tag", TagNotFoundError, K.TagNotFound),
+            ("ref", RefNotFoundError, K.RefNotFound),
+        ):
             name = _subject(message, noun, r"(not found|does not exist)")
             if name is not None:
                 return make(cls, ctx(name))
         if re.search(r"\bcommit\b.*(not found|not in the history)", message):
             return make(RefNotFoundError)
-        by_subject = {"table": TableNotFoundError, "namespace": NamespaceNotFoundError,
-                      "branch": BranchNotFoundError, "tag": TagNotFoundError, "ref": RefNotFoundError,
-                      "job": JobNotFoundError}
+        by_subject = {
+            "table": TableNotFoundError,
+            "namespace": NamespaceNotFoundError,
+            "branch": BranchNotFoundError,
+            "tag": TagNotFoundError,
+            "ref": RefNotFoundError,
+            "job": JobNotFoundError,
+        }
         return make(by_subject.get(subject, ResourceNotFoundError))
     if kind == "already exists":
-        for noun, cls, ctx in (("branch", BranchExistsError, K.BranchExists),
-                               ("tag", TagExistsError, K.TagExists),
-                               ("namespace", NamespaceExistsError, K.NamespaceExists)):
+        for noun, cls, ctx in (
+            ("branch", BranchExistsError, K.BranchExists),
+            ("tag", TagExistsError, K.TagExists),
+            ("namespace", NamespaceExistsError, K.NamespaceExists),
+        ):
             name = _subject(message, noun, "already exists")
             if name is not None:
                 return make(cls, ctx(name))
-        by_subject = {"branch": BranchExistsError, "tag": TagExistsError,
-                      "namespace": NamespaceExistsError}
+        by_subject = {"branch": BranchExistsError, "tag": TagExistsError, "namespace": NamespaceExistsError}
         return make(by_subject.get(subject, AlreadyExistsError))
     if kind == "conflict":
         if message.startswith("merge conflict") or "merge conflict" in message:
@@ -452,8 +465,16 @@ def from_report(kind, message, hint="", subject=None, code=None):
 
 def from_http(status, message, subject=None):
     """The exception for an HTTP error answer that carried no Sluice error body."""
-    cls = {400: InvalidDataError, 401: UnauthorizedError, 403: ForbiddenError,
-           404: ResourceNotFoundError, 405: ApiRouteError, 409: UpdateConflictError,
-           429: TooManyRequestsError, 502: BadGatewayError, 503: ServiceUnavailableError,
-           504: GatewayTimeoutError}.get(status, InternalError)
+    cls = {
+        400: InvalidDataError,
+        401: UnauthorizedError,
+        403: ForbiddenError,
+        404: ResourceNotFoundError,
+        405: ApiRouteError,
+        409: UpdateConflictError,
+        429: TooManyRequestsError,
+        502: BadGatewayError,
+        503: ServiceUnavailableError,
+        504: GatewayTimeoutError,
+    }.get(status, InternalError)
     return cls(message, code=status)

@@ -1,5 +1,6 @@
 """What `Client.info()` answers (bauplan's InfoState): the client's version, the user the
 server knows the caller as, the organization (None for a local data home) and the runners."""
+
 from sluice.schema import _Value
 
 

@@ -4,6 +4,7 @@ and jobs, with bauplan's names and attributes, built from the JSON API's answers
 Objects are plain read-only values. Enumerations (RefType, JobKind, JobState, ...) compare
 equal to their own members and to their names as strings ("COMPLETE" == JobState.COMPLETE).
 """
+
 import datetime as _dt
 import enum
 import re
@@ -95,7 +96,7 @@ def _datetime(value):
         return value
     if isinstance(value, (int, float)):
         seconds = value / 1000 if value > 1e11 else value
-        return _dt.datetime.fromtimestamp(seconds, tz=_dt.timezone.utc)
+        return _dt.datetime.fromtimestamp(seconds, tz=_dt.UTC)
     try:
         return _dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
@@ -191,12 +192,23 @@ class Commit(_Value):
         when = _datetime(data.get("timestamp_ms"))
         parents = list(data.get("parents") or [])
         ref = Ref(ref_name, data.get("id", ""), RefType.DETACHED)
-        return cls(hash=data.get("id", ""), ref=ref, message=message or None, subject=subject or None,
-                   body=body.strip() or None, author=author, authors=[author], committer=author,
-                   signed_off_by=[], authored_date=when, committed_date=when,
-                   parent_hashes=parents,
-                   parent_ref=Ref(ref_name, parents[0], RefType.DETACHED) if parents else None,
-                   parent_merge_ref=None, properties=dict(data.get("properties") or {}))
+        return cls(
+            hash=data.get("id", ""),
+            ref=ref,
+            message=message or None,
+            subject=subject or None,
+            body=body.strip() or None,
+            author=author,
+            authors=[author],
+            committer=author,
+            signed_off_by=[],
+            authored_date=when,
+            committed_date=when,
+            parent_hashes=parents,
+            parent_ref=Ref(ref_name, parents[0], RefType.DETACHED) if parents else None,
+            parent_merge_ref=None,
+            properties=dict(data.get("properties") or {}),
+        )
 
 
 class Namespace(_Value):
@@ -224,8 +236,18 @@ class Table(_Value):
     `metadata_location`, ... Tables listed by get_tables load their details on first use."""
 
     _repr_fields = ("fqn",)
-    _details = ("fields", "records", "size", "snapshots", "current_snapshot_id",
-                "current_schema_id", "partitions", "properties", "last_updated_at", "id")
+    _details = (
+        "fields",
+        "records",
+        "size",
+        "snapshots",
+        "current_snapshot_id",
+        "current_schema_id",
+        "partitions",
+        "properties",
+        "last_updated_at",
+        "id",
+    )
 
     def __init__(self, name, namespace, loader=None, **fields):
         object.__setattr__(self, "_loader", loader)
@@ -258,7 +280,9 @@ class Table(_Value):
 
     def __eq__(self, other):
         return isinstance(other, Table) and (self.fqn, self.metadata_location) == (
-            other.fqn, other.metadata_location)
+            other.fqn,
+            other.metadata_location,
+        )
 
     def __hash__(self):
         return hash(self.fqn)
@@ -284,33 +308,56 @@ class Table(_Value):
     @classmethod
     def from_listing(cls, data, loader):
         ns, name = cls._names(data)
-        return cls(name, ns, loader=loader, kind=cls._kind(data), metadata_location=data.get("metadata_location"))
+        return cls(
+            name, ns, loader=loader, kind=cls._kind(data), metadata_location=data.get("metadata_location")
+        )
 
     @classmethod
     def from_json(cls, data):
         ns, name = cls._names(data)
         fields = []
         for i, f in enumerate(data.get("fields") or [], start=1):
-            fields.append(TableField(id=f.get("id", f.get("field_id", i)), name=f.get("name"),
-                                     type=f.get("type"), required=not f.get("nullable", True)))
-        partitions = [PartitionField(name=p.get("name") or p.get("source", ""),
-                                     transform=p.get("transform", "identity"))
-                      for p in data.get("partitions") or []]
+            fields.append(
+                TableField(
+                    id=f.get("id", f.get("field_id", i)),
+                    name=f.get("name"),
+                    type=f.get("type"),
+                    required=not f.get("nullable", True),
+                )
+            )
+        partitions = [
+            PartitionField(
+                name=p.get("name") or p.get("source", ""), transform=p.get("transform", "identity")
+            )
+            for p in data.get("partitions") or []
+        ]
         history = data.get("history") or []
         last = data.get("last_updated_ms") or (history[-1].get("timestamp_ms") if history else None)
         table_uuid = data.get("uuid") or data.get("table_uuid")
         try:
-            table_id = uuid.UUID(str(table_uuid)) if table_uuid else uuid.uuid5(
-                uuid.NAMESPACE_URL, data.get("metadata_location") or f"{ns}.{name}")
+            table_id = (
+                uuid.UUID(str(table_uuid))
+                if table_uuid
+                else uuid.uuid5(uuid.NAMESPACE_URL, data.get("metadata_location") or f"{ns}.{name}")
+            )
         except ValueError:
             table_id = uuid.uuid5(uuid.NAMESPACE_URL, str(table_uuid))
-        return cls(name, ns, kind=cls._kind(data), fields=fields, records=data.get("records"),
-                   size=data.get("size"), snapshots=len(history) if history else (
-                       1 if data.get("snapshot_id") is not None else 0),
-                   current_snapshot_id=data.get("snapshot_id"),
-                   current_schema_id=data.get("schema_id", 0), partitions=partitions,
-                   properties=dict(data.get("properties") or {}), last_updated_at=_datetime(last),
-                   id=table_id, metadata_location=data.get("metadata_location"))
+        return cls(
+            name,
+            ns,
+            kind=cls._kind(data),
+            fields=fields,
+            records=data.get("records"),
+            size=data.get("size"),
+            snapshots=len(history) if history else (1 if data.get("snapshot_id") is not None else 0),
+            current_snapshot_id=data.get("snapshot_id"),
+            current_schema_id=data.get("schema_id", 0),
+            partitions=partitions,
+            properties=dict(data.get("properties") or {}),
+            last_updated_at=_datetime(last),
+            id=table_id,
+            metadata_location=data.get("metadata_location"),
+        )
 
 
 class DAGNode(_Value):
@@ -330,33 +377,58 @@ class JobLogEvent(_Value):
     def from_json(cls, data):
         if isinstance(data, str):
             data = {"message": data}
-        return cls(message=data.get("message", data.get("line", "")),
-                   level=JobLogLevel.parse(data.get("level"), JobLogLevel.INFO),
-                   stream=JobLogStream.parse(data.get("stream"), JobLogStream.STDOUT),
-                   model=data.get("model"), type=data.get("type", "user"),
-                   timestamp=_datetime(data.get("time") or data.get("timestamp_ms") or data.get("timestamp")))
+        return cls(
+            message=data.get("message", data.get("line", "")),
+            level=JobLogLevel.parse(data.get("level"), JobLogLevel.INFO),
+            stream=JobLogStream.parse(data.get("stream"), JobLogStream.STDOUT),
+            model=data.get("model"),
+            type=data.get("type", "user"),
+            timestamp=_datetime(data.get("time") or data.get("timestamp_ms") or data.get("timestamp")),
+        )
 
 
-_HUMAN_STATUS = {JobState.NOT_STARTED: "not started", JobState.RUNNING: "running",
-                 JobState.COMPLETE: "complete", JobState.ABORT: "aborted", JobState.FAIL: "failed",
-                 JobState.OTHER: "other", JobState.UNSPECIFIED: "unspecified"}
+_HUMAN_STATUS = {
+    JobState.NOT_STARTED: "not started",
+    JobState.RUNNING: "running",
+    JobState.COMPLETE: "complete",
+    JobState.ABORT: "aborted",
+    JobState.FAIL: "failed",
+    JobState.OTHER: "other",
+    JobState.UNSPECIFIED: "unspecified",
+}
 
 
 def job_state(value):
     """A JobState from the API's status text ("RUNNING", "SUCCESS", "FAILED", "complete")."""
     text = str(value or "").upper()
-    aliases = {"SUCCESS": "COMPLETE", "SUCCEEDED": "COMPLETE", "DONE": "COMPLETE",
-               "FAILED": "FAIL", "FAILURE": "FAIL", "ERROR": "FAIL", "CANCELLED": "ABORT",
-               "CANCELED": "ABORT", "ABORTED": "ABORT", "KILLED": "ABORT", "PENDING": "NOT_STARTED",
-               "QUEUED": "NOT_STARTED", "NOT STARTED": "NOT_STARTED"}
+    aliases = {
+        "SUCCESS": "COMPLETE",
+        "SUCCEEDED": "COMPLETE",
+        "DONE": "COMPLETE",
+        "FAILED": "FAIL",
+        "FAILURE": "FAIL",
+        "ERROR": "FAIL",
+        "CANCELLED": "ABORT",
+        "CANCELED": "ABORT",
+        "ABORTED": "ABORT",
+        "KILLED": "ABORT",
+        "PENDING": "NOT_STARTED",
+        "QUEUED": "NOT_STARTED",
+        "NOT STARTED": "NOT_STARTED",
+    }
     return JobState.parse(aliases.get(text, text), JobState.OTHER)
 
 
 def job_kind(value):
     text = str(value or "").upper().replace("-", "_").replace(" ", "_")
-    aliases = {"IMPORT": "TABLE_IMPORT", "CREATE_TABLE": "TABLE_PLAN_CREATE",
-               "TABLE_CREATE": "TABLE_PLAN_CREATE", "PLAN": "TABLE_PLAN_CREATE",
-               "PLAN_APPLY": "TABLE_PLAN_CREATE_APPLY", "TABLE_PLAN_APPLY": "TABLE_PLAN_CREATE_APPLY"}
+    aliases = {
+        "IMPORT": "TABLE_IMPORT",
+        "CREATE_TABLE": "TABLE_PLAN_CREATE",
+        "TABLE_CREATE": "TABLE_PLAN_CREATE",
+        "PLAN": "TABLE_PLAN_CREATE",
+        "PLAN_APPLY": "TABLE_PLAN_CREATE_APPLY",
+        "TABLE_PLAN_APPLY": "TABLE_PLAN_CREATE_APPLY",
+    }
     return JobKind.parse(aliases.get(text, text), JobKind.UNSPECIFIED)
 
 
@@ -368,17 +440,24 @@ class Job(_Value):
     @classmethod
     def from_json(cls, data):
         status = job_state(data.get("status") or data.get("state") or data.get("job_status"))
-        return cls(id=data.get("id") or data.get("job_id", ""),
-                   kind=job_kind(data.get("kind")), status=status,
-                   human_readable_status=data.get("human_readable_status") or _HUMAN_STATUS[status],
-                   user=data.get("user", ""), runner=data.get("runner", ""),
-                   created_at=_datetime(data.get("created_at")),
-                   started_at=_datetime(data.get("started_at")),
-                   finished_at=_datetime(data.get("finished_at")),
-                   ref=data.get("ref"), tx_ref=data.get("tx_ref"),
-                   error=(data.get("error") or {}).get("message") if isinstance(data.get("error"), dict)
-                   else data.get("error"),
-                   project_name=data.get("project_name"), models=data.get("models", []))
+        return cls(
+            id=data.get("id") or data.get("job_id", ""),
+            kind=job_kind(data.get("kind")),
+            status=status,
+            human_readable_status=data.get("human_readable_status") or _HUMAN_STATUS[status],
+            user=data.get("user", ""),
+            runner=data.get("runner", ""),
+            created_at=_datetime(data.get("created_at")),
+            started_at=_datetime(data.get("started_at")),
+            finished_at=_datetime(data.get("finished_at")),
+            ref=data.get("ref"),
+            tx_ref=data.get("tx_ref"),
+            error=(data.get("error") or {}).get("message")
+            if isinstance(data.get("error"), dict)
+            else data.get("error"),
+            project_name=data.get("project_name"),
+            models=data.get("models", []),
+        )
 
 
 class JobContext(_Value):
@@ -389,15 +468,27 @@ class JobContext(_Value):
     @classmethod
     def from_json(cls, data, logs=None):
         dag = data.get("dag") or {}
-        nodes = [DAGNode(id=n.get("id", n.get("name")), name=n.get("name"))
-                 if isinstance(n, dict) else DAGNode(id=n, name=n)
-                 for n in data.get("dag_nodes", dag.get("nodes", []))]
-        edges = [DAGEdge(source_model=e.get("source_model", e.get("from")),
-                         destination_model=e.get("destination_model", e.get("to")))
-                 for e in data.get("dag_edges", dag.get("edges", []))]
-        return cls(id=data.get("id") or data.get("job_id", ""), ref=data.get("ref"),
-                   tx_ref=data.get("tx_ref") or data.get("run_branch"),
-                   project_id=data.get("project_id"), project_name=data.get("project_name"),
-                   dag_nodes=nodes, dag_edges=edges,
-                   logs=[JobLogEvent.from_json(e) for e in (logs or [])],
-                   snapshot_dict=dict(data.get("snapshot_dict") or data.get("snapshot") or {}))
+        nodes = [
+            DAGNode(id=n.get("id", n.get("name")), name=n.get("name"))
+            if isinstance(n, dict)
+            else DAGNode(id=n, name=n)
+            for n in data.get("dag_nodes", dag.get("nodes", []))
+        ]
+        edges = [
+            DAGEdge(
+                source_model=e.get("source_model", e.get("from")),
+                destination_model=e.get("destination_model", e.get("to")),
+            )
+            for e in data.get("dag_edges", dag.get("edges", []))
+        ]
+        return cls(
+            id=data.get("id") or data.get("job_id", ""),
+            ref=data.get("ref"),
+            tx_ref=data.get("tx_ref") or data.get("run_branch"),
+            project_id=data.get("project_id"),
+            project_name=data.get("project_name"),
+            dag_nodes=nodes,
+            dag_edges=edges,
+            logs=[JobLogEvent.from_json(e) for e in (logs or [])],
+            snapshot_dict=dict(data.get("snapshot_dict") or data.get("snapshot") or {}),
+        )

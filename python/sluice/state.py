@@ -1,6 +1,7 @@
 """What a run, import or table plan did (also `bauplan.state`): `job_id`, `job_status`
 ("SUCCESS", "FAILED", "RUNNING" for a detached job), `error`, and `ctx`, the arguments it
 was started with."""
+
 import datetime as _dt
 
 from sluice.schema import JobLogEvent, _Value
@@ -29,7 +30,7 @@ class RunState(_State):
         base = min(clock) if clock else 0.0
 
         def wall(seconds):
-            return _dt.datetime.fromtimestamp(started_ns / 1e9 + seconds - base, tz=_dt.timezone.utc)
+            return _dt.datetime.fromtimestamp(started_ns / 1e9 + seconds - base, tz=_dt.UTC)
 
         for model in models:
             name = model.get("name", "")
@@ -42,13 +43,23 @@ class RunState(_State):
         for warning in report.get("warnings") or []:
             logs.append(JobLogEvent.from_json({"message": warning, "level": "WARN", "stream": "STDERR"}))
         status = report.get("job_status") or ("RUNNING" if report.get("job_id") else "FAILED")
-        return cls(report=report, ctx=ctx, job_id=report.get("job_id"), job_status=status,
-                   error=report.get("error"), run_branch=report.get("run_branch"),
-                   models=report.get("models", []), warnings=report.get("warnings", []),
-                   started_at_ns=started_ns, ended_at_ns=ended,
-                   duration=seconds if ended else None,
-                   duration_ns=ended - started_ns if ended else None,
-                   tasks_started=started, tasks_stopped=stopped, user_logs=logs)
+        return cls(
+            report=report,
+            ctx=ctx,
+            job_id=report.get("job_id"),
+            job_status=status,
+            error=report.get("error"),
+            run_branch=report.get("run_branch"),
+            models=report.get("models", []),
+            warnings=report.get("warnings", []),
+            started_at_ns=started_ns,
+            ended_at_ns=ended,
+            duration=seconds if ended else None,
+            duration_ns=ended - started_ns if ended else None,
+            tasks_started=started,
+            tasks_stopped=stopped,
+            user_logs=logs,
+        )
 
     def __getitem__(self, key):
         return self.report[key]

@@ -3,15 +3,14 @@ Client (the data home's background server, or `sluice api` per call where that c
 or a remote one (`sluice serve --port 0` of the same home). Data with bauplan users' mixed-case
 columns: titanic (PassengerId, Name, Age, Fare, Survived) and NYC taxi trips (PULocationID,
 DOLocationID, tpep_pickup_datetime, trip_distance)."""
+
 import datetime
-import os
 import subprocess
 import warnings
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 from cli_harness import SLUICE, Sluice
 
 import sluice
@@ -19,25 +18,36 @@ from sluice import exceptions
 
 
 def write_titanic(path):
-    pq.write_table(pa.table({
-        "PassengerId": pa.array([1, 2, 3, 4, 5, 6], pa.int64()),
-        "Name": ["Braund", "Cumings", "Heikkinen", "Futrelle", "Allen", "Moran"],
-        "Age": pa.array([22.0, 38.0, 26.0, 35.0, 35.0, None], pa.float64()),
-        "Fare": [7.25, 71.28, 7.92, 53.1, 8.05, 8.46],
-        "Survived": [False, True, True, True, False, False],
-    }), path)
+    pq.write_table(
+        pa.table(
+            {
+                "PassengerId": pa.array([1, 2, 3, 4, 5, 6], pa.int64()),
+                "Name": ["Braund", "Cumings", "Heikkinen", "Futrelle", "Allen", "Moran"],
+                "Age": pa.array([22.0, 38.0, 26.0, 35.0, 35.0, None], pa.float64()),
+                "Fare": [7.25, 71.28, 7.92, 53.1, 8.05, 8.46],
+                "Survived": [False, True, True, True, False, False],
+            }
+        ),
+        path,
+    )
     return path
 
 
 def write_taxi(path):
     start = datetime.datetime(2023, 1, 1, 8, 0)
-    pq.write_table(pa.table({
-        "tpep_pickup_datetime": pa.array([start + datetime.timedelta(hours=h) for h in range(8)],
-                                         pa.timestamp("us")),
-        "PULocationID": pa.array([132, 138, 161, 132, 237, 236, 161, 132], pa.int64()),
-        "DOLocationID": pa.array([236, 161, 237, 138, 132, 161, 236, 237], pa.int64()),
-        "trip_distance": [17.1, 9.4, 1.2, 11.0, 2.5, 0.8, 1.9, 18.3],
-    }), path)
+    pq.write_table(
+        pa.table(
+            {
+                "tpep_pickup_datetime": pa.array(
+                    [start + datetime.timedelta(hours=h) for h in range(8)], pa.timestamp("us")
+                ),
+                "PULocationID": pa.array([132, 138, 161, 132, 237, 236, 161, 132], pa.int64()),
+                "DOLocationID": pa.array([236, 161, 237, 138, 132, 161, 236, 237], pa.int64()),
+                "trip_distance": [17.1, 9.4, 1.2, 11.0, 2.5, 0.8, 1.9, 18.3],
+            }
+        ),
+        path,
+    )
     return path
 
 
@@ -69,8 +79,9 @@ class Home:
         return client
 
     def remote(self):
-        self.server = subprocess.Popen([str(SLUICE), "serve", "--port", "0"], env=self.cli.env,
-                                       stdout=subprocess.PIPE, text=True)
+        self.server = subprocess.Popen(
+            [str(SLUICE), "serve", "--port", "0"], env=self.cli.env, stdout=subprocess.PIPE, text=True
+        )
         uri = self.server.stdout.readline().split()[5]
         return sluice.Client(endpoint=uri)
 
@@ -83,10 +94,9 @@ class Home:
 
 
 @pytest.fixture(params=["embedded", "remote"])
-def home(request, tmp_path, monkeypatch):
+def sdk_home(request, tmp_path, monkeypatch):
     monkeypatch.setenv("SLUICE_USER", "tester")
-    for name in ("SLUICE_ENDPOINT", "SLUICE_PROFILE", "BAUPLAN_PROFILE", "SLUICE_API_KEY",
-                 "BAUPLAN_API_KEY"):
+    for name in ("SLUICE_ENDPOINT", "SLUICE_PROFILE", "BAUPLAN_PROFILE", "SLUICE_API_KEY", "BAUPLAN_API_KEY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SLUICE_CONFIG_PATH", str(tmp_path / "no-config.yml"))
     h = Home(tmp_path)
@@ -96,7 +106,8 @@ def home(request, tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def client(home):
+def client(sdk_home):
+    home = sdk_home
     c = home.embedded() if home.mode == "embedded" else home.remote()
     c.create_branch("tester.dev", from_ref="main")
     load_table(c, "titanic", home.titanic, "tester.dev")

@@ -1,6 +1,7 @@
 """The SDK with bauplan's arguments and objects, embedded and remote (issue 8 §3): every
 catalog, query and run method, the forms of its arguments, what it returns, and the typed
 error of each failure."""
+
 import inspect
 import json
 import types
@@ -12,7 +13,6 @@ import pytest
 import bauplan
 from bauplan import exceptions
 from bauplan.schema import Actor, Branch, Commit, Namespace, Ref, RefType, Table, TableField, Tag
-from sdk_fixtures import client, home  # noqa: F401  (fixtures)
 
 
 def test_branches(client):
@@ -129,8 +129,9 @@ def test_tables(client):
     with pytest.raises(exceptions.TableNotFoundError):
         client.delete_table("taxi_trips", "tester.drop")
     # Revert: bring the table back from the branch it came from.
-    branch = client.revert_table("taxi_trips", namespace="bauplan", source_ref="tester.dev",
-                                 into_branch="tester.drop")
+    branch = client.revert_table(
+        "taxi_trips", namespace="bauplan", source_ref="tester.dev", into_branch="tester.drop"
+    )
     assert isinstance(branch, Branch) and client.get_table("taxi_trips", "tester.drop").records == 8
 
 
@@ -149,14 +150,22 @@ def test_commits(client):
     matched = list(client.get_commits("tester.dev", filter_by_message="^create namespace"))
     assert [c.message for c in matched] == ["create namespace audit"]
     assert list(client.get_commits("tester.dev", filter_by_author_name="^nobody$")) == []
-    assert len(list(client.get_commits(client.get_branch("tester.dev"), filter_by_author_username="tester",
-                                       limit=2))) == 2
+    assert (
+        len(
+            list(
+                client.get_commits(
+                    client.get_branch("tester.dev"), filter_by_author_username="tester", limit=2
+                )
+            )
+        )
+        == 2
+    )
     assert list(client.get_commits("tester.dev", filter_by_parent_hash=commits[1].ref.hash)) == [head]
     with pytest.raises(exceptions.RefNotFoundError):
         list(client.get_commits("no_such_branch"))
 
 
-def test_merge(client, home):
+def test_merge(client, sdk_home):
     client.create_branch("tester.side", "tester.dev")
     merged = client.merge_branch("tester.dev", into_branch="main", commit_message="ship titanic")
     assert isinstance(merged, Branch) and merged.name == "main"
@@ -164,7 +173,7 @@ def test_merge(client, home):
     assert client.has_table("titanic", "main")
     # Both sides change the same table: a typed merge conflict, target unchanged.
     client.delete_table("taxi_trips", "tester.side")
-    client.import_data("taxi_trips", str(home.taxi), branch="tester.dev")
+    client.import_data("taxi_trips", str(sdk_home.taxi), branch="tester.dev")
     before = client.get_branch("tester.dev").hash
     with pytest.raises(exceptions.MergeConflictError) as error:
         client.merge_branch(client.get_branch("tester.side"), "tester.dev")
@@ -172,7 +181,7 @@ def test_merge(client, home):
     assert "taxi_trips" in error.value.message
     assert client.get_branch("tester.dev").hash == before
     with pytest.raises(exceptions.ProtectedBranchError) as error:
-        client.import_data("titanic", str(home.titanic), branch="main")
+        client.import_data("titanic", str(sdk_home.titanic), branch="main")
     assert "protected" in error.value.message and isinstance(error.value, exceptions.ForbiddenError)
 
 
@@ -191,10 +200,12 @@ def test_query(client, tmp_path):
     assert csv.read_text().splitlines()[0] == '"PassengerId","Age","Fare"'
     out = client.query_to_json_file(str(tmp_path / "out.json"), sql, ref="tester.dev")
     assert json.loads(out.read_text())[0] == {"PassengerId": 2, "Age": 38.0, "Fare": 71.28}
-    lines = client.query_to_json_file(tmp_path / "out.jsonl", sql, ref="tester.dev", file_format="jsonl",
-                                      max_rows=1)
+    lines = client.query_to_json_file(
+        tmp_path / "out.jsonl", sql, ref="tester.dev", file_format="jsonl", max_rows=1
+    )
     assert [json.loads(line) for line in lines.read_text().splitlines()] == [
-        {"PassengerId": 2, "Age": 38.0, "Fare": 71.28}]
+        {"PassengerId": 2, "Age": 38.0, "Fare": 71.28}
+    ]
     parquet = client.query_to_parquet_file(tmp_path / "out.parquet", sql, ref="tester.dev")
     assert pq.read_table(parquet).equals(table)
     with pytest.raises(exceptions.BauplanQueryError):
@@ -209,8 +220,13 @@ def test_scan(client):
     young = client.scan("titanic", ref="tester.dev", columns=["PassengerId", "Name"], filters="Age < 30")
     assert young.column_names == ["PassengerId", "Name"]
     assert sorted(young.column("PassengerId").to_pylist()) == [1, 3]
-    trips = client.scan("taxi_trips", ref="tester.dev", namespace="bauplan",
-                        filters="PULocationID = 132 AND trip_distance > 5", columns=["DOLocationID"])
+    trips = client.scan(
+        "taxi_trips",
+        ref="tester.dev",
+        namespace="bauplan",
+        filters="PULocationID = 132 AND trip_distance > 5",
+        columns=["DOLocationID"],
+    )
     assert sorted(trips.column("DOLocationID").to_pylist()) == [236, 237]
     assert client.scan("titanic", ref="tester.dev", columns=["*"]).num_columns == 5
     assert client.scan("titanic", ref="tester.dev", limit=2).num_rows == 2
@@ -218,14 +234,17 @@ def test_scan(client):
     assert client.scan(table, ref="tester.dev", filters="Fare > 50").num_rows == 2
 
 
-@pytest.mark.parametrize("bad", [
-    "Age > 1; DROP TABLE titanic",
-    "Age > 1) UNION SELECT * FROM taxi_trips WHERE (1 = 1",
-    "PassengerId IN (SELECT PULocationID FROM taxi_trips)",
-    "Age > 1 /*",
-    "Age > 1) LIMIT 1 --",
-    "",
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "Age > 1; DROP TABLE titanic",
+        "Age > 1) UNION SELECT * FROM taxi_trips WHERE (1 = 1",
+        "PassengerId IN (SELECT PULocationID FROM taxi_trips)",
+        "Age > 1 /*",
+        "Age > 1) LIMIT 1 --",
+        "",
+    ],
+)
 def test_scan_rejects_a_filter_that_is_not_one_expression(client, bad):
     with pytest.raises(exceptions.InvalidFilterError) as error:
         client.scan("titanic", ref="tester.dev", filters=bad)
@@ -267,7 +286,7 @@ def test_hostile_names_and_arguments(client):
 
 
 PROJECT = {
-    "models.py": '''
+    "models.py": """
         import bauplan
 
         @bauplan.model(materialization_strategy="REPLACE")
@@ -281,7 +300,7 @@ PROJECT = {
         @bauplan.python("3.11")
         def everyone_old(data=bauplan.Model("adults")):
             return False
-        ''',
+        """,
 }
 PROJECT_YML = """\
     project:
@@ -299,7 +318,9 @@ def test_run_takes_bauplans_flags(client, make_project):
     assert isinstance(run, bauplan.RunState) and run.job_status == "SUCCESS", run.error
     assert run.ctx.strict is False and run.ctx.transaction is True and run.ctx.ref == "tester.dev"
     assert run.job_id and run.duration is not None and run.duration_ns > 0
-    assert client.query("SELECT PassengerId FROM adults ORDER BY 1", ref="tester.dev").column(0).to_pylist() == [2]
+    assert client.query("SELECT PassengerId FROM adults ORDER BY 1", ref="tester.dev").column(
+        0
+    ).to_pylist() == [2]
     assert any("adults from 1" in e.message and e.model == "adults" for e in run.user_logs)
     assert any("expectation" in e.message and e.level == "WARN" for e in run.user_logs)
     # strict="on" (and strict=True) fails the run on the same expectation; runs do not raise.
@@ -308,8 +329,17 @@ def test_run_takes_bauplans_flags(client, make_project):
         assert failed.job_status == "FAILED" and "expectation" in failed.error
         assert failed.ctx.strict is True
     # transaction="off", dry_run, cache="off", preview, namespace, args and priority are accepted.
-    dry = client.run(str(project), ref=client.get_branch("tester.dev"), transaction="off", dry_run=True,
-                     cache="off", preview="off", namespace="bauplan", args={"k": "v"}, priority=5)
+    dry = client.run(
+        str(project),
+        ref=client.get_branch("tester.dev"),
+        transaction="off",
+        dry_run=True,
+        cache="off",
+        preview="off",
+        namespace="bauplan",
+        args={"k": "v"},
+        priority=5,
+    )
     assert dry.job_status == "SUCCESS" and dry.ctx.transaction is False and dry.ctx.dry_run is True
     assert dry.ctx.cache is False
     with pytest.raises(exceptions.NotFoundError):
@@ -329,13 +359,36 @@ def test_every_bauplan_method_exists_with_its_keywords():
         "apply_table_creation_plan": ["plan", "args", "priority", "client_timeout"],
         "cancel_job": ["job_id"],
         "create_branch": ["branch", "from_ref", "if_not_exists"],
-        "create_external_table_from_metadata": ["table", "metadata_json_uri", "namespace", "branch",
-                                                "overwrite"],
-        "create_external_table_from_parquet": ["table", "search_patterns", "branch", "namespace",
-                                               "overwrite", "args", "priority", "client_timeout", "detach"],
+        "create_external_table_from_metadata": [
+            "table",
+            "metadata_json_uri",
+            "namespace",
+            "branch",
+            "overwrite",
+        ],
+        "create_external_table_from_parquet": [
+            "table",
+            "search_patterns",
+            "branch",
+            "namespace",
+            "overwrite",
+            "args",
+            "priority",
+            "client_timeout",
+            "detach",
+        ],
         "create_namespace": ["namespace", "branch", "commit_body", "commit_properties", "if_not_exists"],
-        "create_table": ["table", "search_uri", "branch", "namespace", "partitioned_by", "replace", "args",
-                         "priority", "client_timeout"],
+        "create_table": [
+            "table",
+            "search_uri",
+            "branch",
+            "namespace",
+            "partitioned_by",
+            "replace",
+            "args",
+            "priority",
+            "client_timeout",
+        ],
         "create_tag": ["tag", "from_ref", "if_not_exists"],
         "delete_branch": ["branch", "if_exists"],
         "delete_namespace": ["namespace", "branch", "if_exists", "commit_body", "commit_properties"],
@@ -343,16 +396,34 @@ def test_every_bauplan_method_exists_with_its_keywords():
         "delete_tag": ["tag", "if_exists"],
         "get_branch": ["branch"],
         "get_branches": ["name", "user", "limit"],
-        "get_commits": ["ref", "filter_by_message", "filter_by_author_username", "filter_by_author_name",
-                        "filter_by_author_email", "filter_by_authored_date",
-                        "filter_by_authored_date_start_at", "filter_by_authored_date_end_at",
-                        "filter_by_parent_hash", "filter_by_properties", "filter", "limit"],
+        "get_commits": [
+            "ref",
+            "filter_by_message",
+            "filter_by_author_username",
+            "filter_by_author_name",
+            "filter_by_author_email",
+            "filter_by_authored_date",
+            "filter_by_authored_date_start_at",
+            "filter_by_authored_date_end_at",
+            "filter_by_parent_hash",
+            "filter_by_properties",
+            "filter",
+            "limit",
+        ],
         "get_job": ["job_id"],
         "get_job_context": ["job", "include_logs", "include_snapshot"],
         "get_job_contexts": ["jobs", "include_logs", "include_snapshot"],
         "get_job_logs": ["job"],
-        "get_jobs": ["all_users", "filter_by_ids", "filter_by_users", "filter_by_kinds", "filter_by_statuses",
-                     "filter_by_created_after", "filter_by_created_before", "limit"],
+        "get_jobs": [
+            "all_users",
+            "filter_by_ids",
+            "filter_by_users",
+            "filter_by_kinds",
+            "filter_by_statuses",
+            "filter_by_created_after",
+            "filter_by_created_before",
+            "limit",
+        ],
         "get_namespace": ["namespace", "ref"],
         "get_namespaces": ["ref", "filter_by_name", "limit"],
         "get_table": ["table", "ref", "namespace"],
@@ -363,30 +434,116 @@ def test_every_bauplan_method_exists_with_its_keywords():
         "has_namespace": ["namespace", "ref"],
         "has_table": ["table", "ref", "namespace"],
         "has_tag": ["tag"],
-        "import_data": ["table", "search_uri", "branch", "namespace", "continue_on_error",
-                        "import_duplicate_files", "best_effort", "preview", "args", "priority",
-                        "client_timeout", "detach"],
+        "import_data": [
+            "table",
+            "search_uri",
+            "branch",
+            "namespace",
+            "continue_on_error",
+            "import_duplicate_files",
+            "best_effort",
+            "preview",
+            "args",
+            "priority",
+            "client_timeout",
+            "detach",
+        ],
         "info": ["client_timeout"],
         "merge_branch": ["source_ref", "into_branch", "commit_message", "commit_body", "commit_properties"],
-        "plan_table_creation": ["table", "search_uri", "branch", "namespace", "partitioned_by", "replace",
-                                "args", "priority", "client_timeout"],
+        "plan_table_creation": [
+            "table",
+            "search_uri",
+            "branch",
+            "namespace",
+            "partitioned_by",
+            "replace",
+            "args",
+            "priority",
+            "client_timeout",
+        ],
         "query": ["query", "ref", "max_rows", "cache", "namespace", "args", "priority", "client_timeout"],
-        "query_to_csv_file": ["path", "query", "ref", "max_rows", "cache", "namespace", "args", "priority",
-                              "client_timeout"],
-        "query_to_generator": ["query", "ref", "max_rows", "cache", "namespace", "args", "priority",
-                               "client_timeout"],
-        "query_to_json_file": ["path", "query", "file_format", "ref", "max_rows", "cache", "namespace",
-                               "args", "priority", "client_timeout"],
-        "query_to_parquet_file": ["path", "query", "ref", "max_rows", "cache", "namespace", "args",
-                                  "priority", "client_timeout"],
+        "query_to_csv_file": [
+            "path",
+            "query",
+            "ref",
+            "max_rows",
+            "cache",
+            "namespace",
+            "args",
+            "priority",
+            "client_timeout",
+        ],
+        "query_to_generator": [
+            "query",
+            "ref",
+            "max_rows",
+            "cache",
+            "namespace",
+            "args",
+            "priority",
+            "client_timeout",
+        ],
+        "query_to_json_file": [
+            "path",
+            "query",
+            "file_format",
+            "ref",
+            "max_rows",
+            "cache",
+            "namespace",
+            "args",
+            "priority",
+            "client_timeout",
+        ],
+        "query_to_parquet_file": [
+            "path",
+            "query",
+            "ref",
+            "max_rows",
+            "cache",
+            "namespace",
+            "args",
+            "priority",
+            "client_timeout",
+        ],
         "rename_branch": ["branch", "new_branch"],
         "rename_tag": ["tag", "new_tag"],
-        "revert_table": ["table", "namespace", "source_ref", "into_branch", "replace", "commit_body",
-                         "commit_properties"],
-        "run": ["project_dir", "ref", "namespace", "parameters", "cache", "transaction", "dry_run", "strict",
-                "preview", "args", "priority", "client_timeout", "detach"],
-        "scan": ["table", "ref", "columns", "filters", "limit", "cache", "namespace", "args", "priority",
-                 "client_timeout"],
+        "revert_table": [
+            "table",
+            "namespace",
+            "source_ref",
+            "into_branch",
+            "replace",
+            "commit_body",
+            "commit_properties",
+        ],
+        "run": [
+            "project_dir",
+            "ref",
+            "namespace",
+            "parameters",
+            "cache",
+            "transaction",
+            "dry_run",
+            "strict",
+            "preview",
+            "args",
+            "priority",
+            "client_timeout",
+            "detach",
+        ],
+        "scan": [
+            "table",
+            "ref",
+            "columns",
+            "filters",
+            "limit",
+            "cache",
+            "namespace",
+            "args",
+            "priority",
+            "client_timeout",
+        ],
     }
     for method, params in expected.items():
         signature = inspect.signature(getattr(bauplan.Client, method))
@@ -402,7 +559,13 @@ def test_modules_and_exception_hierarchy():
 
     assert bauplan.schema.Branch is Branch and bauplan.state.RunState is bauplan.RunState
     assert bauplan.state.ImportState is bauplan.state.TableDataImportState
-    chain = [e.TableNotFoundError, e.ResourceNotFoundError, e.NotFoundError, e.BauplanHTTPError, e.BauplanError]
+    chain = [
+        e.TableNotFoundError,
+        e.ResourceNotFoundError,
+        e.NotFoundError,
+        e.BauplanHTTPError,
+        e.BauplanError,
+    ]
     assert all(issubclass(a, b) for a, b in zip(chain, chain[1:]))
     chain = [e.BranchExistsError, e.UpdateConflictError, e.ConflictError, e.BauplanHTTPError]
     assert all(issubclass(a, b) for a, b in zip(chain, chain[1:]))
@@ -413,7 +576,9 @@ def test_modules_and_exception_hierarchy():
     assert issubclass(e.BranchExistsError, e.AlreadyExistsError)
     assert issubclass(e.ModelFailedError, e.BauplanError)
     # bauplan's constructor form.
-    error = e.BauplanHTTPError(404, "TableNotFound", "no table", e.ApiErrorKind.TableNotFound("t", "main", None))
+    error = e.BauplanHTTPError(
+        404, "TableNotFound", "no table", e.ApiErrorKind.TableNotFound("t", "main", None)
+    )
     assert (error.code, error.type, error.message) == (404, "TableNotFound", "no table")
     assert error.kind.table_name == "t"
     match error.kind:

@@ -1,5 +1,6 @@
 """Client(profile=, api_key=, config_file_path=): profiles from the config file, their
 endpoints, the API key on the wire, and the environment's precedence (contracts §D)."""
+
 import http.server
 import json
 import subprocess
@@ -7,10 +8,10 @@ import textwrap
 import threading
 
 import pytest
+from cli_harness import SLUICE, Sluice
 
 import bauplan
 from bauplan import exceptions
-from cli_harness import SLUICE, Sluice
 
 
 class _Recorder(http.server.BaseHTTPRequestHandler):
@@ -44,8 +45,15 @@ def recorder():
 
 @pytest.fixture
 def clean_env(monkeypatch, tmp_path):
-    for name in ("SLUICE_ENDPOINT", "SLUICE_PROFILE", "BAUPLAN_PROFILE", "SLUICE_API_KEY",
-                 "BAUPLAN_API_KEY", "SLUICE_CONFIG_PATH", "BAUPLAN_CONFIG_PATH"):
+    for name in (
+        "SLUICE_ENDPOINT",
+        "SLUICE_PROFILE",
+        "BAUPLAN_PROFILE",
+        "SLUICE_API_KEY",
+        "BAUPLAN_API_KEY",
+        "SLUICE_CONFIG_PATH",
+        "BAUPLAN_CONFIG_PATH",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "user_home"))
     return monkeypatch
@@ -57,10 +65,13 @@ def write_config(path, profiles):
 
 
 def test_profiles_choose_endpoint_and_key(clean_env, tmp_path, recorder):
-    config = write_config(tmp_path / "config.yml", {
-        "default": {"api_key": "key-default", "endpoint": recorder},
-        "ci": {"api_key": "key-ci", "endpoint": recorder, "active_branch": "ci.branch"},
-    })
+    config = write_config(
+        tmp_path / "config.yml",
+        {
+            "default": {"api_key": "key-default", "endpoint": recorder},
+            "ci": {"api_key": "key-ci", "endpoint": recorder, "active_branch": "ci.branch"},
+        },
+    )
     clean_env.setenv("SLUICE_CONFIG_PATH", str(config))
     assert bauplan.Client().info().user.username == "recorded"
     bauplan.Client(profile="ci").info()
@@ -70,7 +81,12 @@ def test_profiles_choose_endpoint_and_key(clean_env, tmp_path, recorder):
     clean_env.setenv("BAUPLAN_API_KEY", "from-env")
     bauplan.Client().info()
     assert [auth for _, auth in _Recorder.seen] == [
-        "Bearer key-default", "Bearer key-ci", "Bearer key-ci", "Bearer explicit", "Bearer from-env"]
+        "Bearer key-default",
+        "Bearer key-ci",
+        "Bearer key-ci",
+        "Bearer explicit",
+        "Bearer from-env",
+    ]
     assert all(path == "/api/v1/info" for path, _ in _Recorder.seen)
 
 
@@ -85,26 +101,30 @@ def test_an_explicit_config_file_turns_the_environment_off(clean_env, tmp_path, 
 def test_the_default_file_is_under_home(clean_env, tmp_path, recorder):
     home = tmp_path / "user_home" / ".sluice"
     home.mkdir(parents=True)
-    (home / "config.yml").write_text(textwrap.dedent(f"""\
+    (home / "config.yml").write_text(
+        textwrap.dedent(f"""\
         profiles:
           default:
             endpoint: "{recorder}"
-        """))
+        """)
+    )
     bauplan.Client().info()
     assert _Recorder.seen == [("/api/v1/info", None)]  # no key configured: no header
 
 
 def test_profile_endpoint_reaches_a_real_server(clean_env, tmp_path):
     server_home = Sluice(tmp_path / "server")
-    proc = subprocess.Popen([str(SLUICE), "serve", "--port", "0"], env=server_home.env,
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(SLUICE), "serve", "--port", "0"], env=server_home.env, stdout=subprocess.PIPE, text=True
+    )
     try:
         uri = proc.stdout.readline().split()[5]
         config = write_config(tmp_path / "c.yml", {"remote": {"endpoint": uri}})
         client = bauplan.Client(profile="remote", config_file_path=str(config))
         assert client.create_branch("alice.dev", "main").name == "alice.dev"
-        assert "alice.dev" in {b.name for b in bauplan.Client(profile="remote",
-                                                              config_file_path=str(config)).get_branches()}
+        assert "alice.dev" in {
+            b.name for b in bauplan.Client(profile="remote", config_file_path=str(config)).get_branches()
+        }
     finally:
         proc.terminate()
         proc.wait(timeout=10)

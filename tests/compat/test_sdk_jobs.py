@@ -1,5 +1,6 @@
 """The SDK's jobs (issue 8 §4 through §3): detached runs, get_job(s), logs, contexts and
 cancellation, embedded (the run goes on in the data home's server) and remote."""
+
 import time
 import types
 
@@ -7,9 +8,8 @@ import pytest
 
 from bauplan import exceptions
 from bauplan.schema import Job, JobContext, JobKind, JobLogEvent, JobState
-from sdk_fixtures import client, home  # noqa: F401  (fixtures)
 
-MODELS = '''
+MODELS = """
     import bauplan
 
     @bauplan.model(materialization_strategy="REPLACE")
@@ -17,8 +17,8 @@ MODELS = '''
     def fares(titanic=bauplan.Model("titanic", columns=["PassengerId", "Fare"])):
         print("fares seen:", titanic.num_rows)
         return titanic
-    '''
-SLOW = '''
+    """
+SLOW = """
     import bauplan
 
     @bauplan.model()
@@ -27,7 +27,7 @@ SLOW = '''
         import time
         time.sleep(60)
         return titanic
-    '''
+    """
 
 
 def wait_for(client, job_id, states=("COMPLETE", "FAIL", "ABORT"), timeout=120):

@@ -1,5 +1,6 @@
 """The SDK is a package of the venv: `import bauplan` / `import sluice` from anywhere without
 PYTHONPATH, and a `bauplan` command that takes the same commands as `sluice`."""
+
 import json
 import os
 import pathlib
@@ -18,12 +19,15 @@ def clean_env(**extra):
 
 
 def test_import_without_pythonpath(tmp_path):
-    code = ("import bauplan, sluice, bauplan.schema, bauplan.state, bauplan.exceptions;"
-            "from bauplan.exceptions import TableNotFoundError;"
-            "from bauplan.schema import Branch;"
-            "print(bauplan.Client is sluice.Client, bauplan.__file__)")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=clean_env(),
-                          capture_output=True, text=True)
+    code = (
+        "import bauplan, sluice, bauplan.schema, bauplan.state, bauplan.exceptions;"
+        "from bauplan.exceptions import TableNotFoundError;"
+        "from bauplan.schema import Branch;"
+        "print(bauplan.Client is sluice.Client, bauplan.__file__)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=clean_env(), capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr
     shown, path = proc.stdout.split()
     assert shown == "True" and pathlib.Path(path).is_relative_to(ROOT / "python")
@@ -33,16 +37,27 @@ def test_the_bauplan_command_is_sluice(tmp_path):
     home = Sluice(tmp_path / "home")
     env = clean_env(SLUICE_HOME=str(home.home), SLUICE_USER="tester")
     try:
-        made = subprocess.run([str(VENV_BIN / "bauplan"), "branch", "create", "tester.dev", "--from-ref", "main"],
-                              env=env, capture_output=True, text=True)
+        made = subprocess.run(
+            [str(VENV_BIN / "bauplan"), "branch", "create", "tester.dev", "--from-ref", "main"],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         assert made.returncode == 0, made.stderr
-        listed = subprocess.run([str(VENV_BIN / "bauplan"), "-O", "json", "branch", "ls"], env=env,
-                                capture_output=True, text=True)
+        listed = subprocess.run(
+            [str(VENV_BIN / "bauplan"), "-O", "json", "branch", "ls"], env=env, capture_output=True, text=True
+        )
         assert {b["name"] for b in json.loads(listed.stdout)} == {"main", "tester.dev"}
         assert home.json("branch", "ls") == json.loads(listed.stdout)
-        failed = subprocess.run([str(VENV_BIN / "bauplan"), "branch", "create", "tester.dev", "--from-ref",
-                                 "main"], env=env, capture_output=True, text=True)
-        assert failed.returncode == 1 and "already exists" in failed.stderr and "Traceback" not in failed.stderr
+        failed = subprocess.run(
+            [str(VENV_BIN / "bauplan"), "branch", "create", "tester.dev", "--from-ref", "main"],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert (
+            failed.returncode == 1 and "already exists" in failed.stderr and "Traceback" not in failed.stderr
+        )
     finally:
         home.remove_shared_memory()
 

@@ -1,4 +1,5 @@
 """The Python SDK against the embedded store, through the real binary."""
+
 import json
 import os
 import shutil
@@ -8,10 +9,10 @@ import warnings
 
 import pyarrow as pa
 import pytest
+from worker_harness import ROOT
 
 import sluice
 from sluice import exceptions
-from worker_harness import ROOT
 
 TAXI = ROOT / "examples" / "taxi"
 
@@ -24,8 +25,9 @@ def client(request, tmp_path):
     binary = str(ROOT / "build" / "sluice")
     server = None
     if request.param == "remote":
-        server = subprocess.Popen([binary, "serve", "--port", "0"], env=env,
-                                  stdout=subprocess.PIPE, text=True)
+        server = subprocess.Popen(
+            [binary, "serve", "--port", "0"], env=env, stdout=subprocess.PIPE, text=True
+        )
         uri = server.stdout.readline().split()[5]
         c = sluice.Client(endpoint=uri)
     else:
@@ -85,17 +87,22 @@ def test_run_returns_a_state_instead_of_raising(client, tmp_path):
     project = tmp_path / "project"
     project.mkdir()
     (project / "bauplan_project.yml").write_text("project:\n  name: p\n")
-    (project / "models.py").write_text(textwrap.dedent('''
+    (project / "models.py").write_text(
+        textwrap.dedent("""
         import bauplan
 
         @bauplan.model(materialization_strategy="REPLACE")
         def out(z=bauplan.Model("taxi_zones")):
             return z
-        '''))
+        """)
+    )
     state = client.run(str(project), ref="dev")
     assert state.job_status == "SUCCESS", state.error
     assert client.has_table("out", ref="dev")
-    (project / "models.py").write_text("import bauplan\n\n@bauplan.model()\ndef out(z=bauplan.Model('taxi_zones')):\n    raise RuntimeError('boom')\n")
+    (project / "models.py").write_text(
+        "import bauplan\n\n@bauplan.model()\n"
+        "def out(z=bauplan.Model('taxi_zones')):\n    raise RuntimeError('boom')\n"
+    )
     failed = client.run(str(project), ref="dev")
     assert failed.job_status == "FAILED" and "boom" in failed.error
     with pytest.raises(exceptions.NotFoundError):
