@@ -349,9 +349,19 @@ class Client:
     def _api(self, method, path, body=None, query=None, subject=None, raw=False, timeout=None):
         if self._transport is None:
             self._transport = self._connect()
-        status, content_type, payload = self._transport.request(
-            method, path, body=body, query=query, timeout=timeout or self._timeout
-        )
+        try:
+            status, content_type, payload = self._transport.request(
+                method, path, body=body, query=query, timeout=timeout or self._timeout
+            )
+        except exceptions.ServiceUnavailableError:
+            if self._settings.endpoint:
+                raise
+            # The data home's server went away (it stops when idle): start it again, once.
+            self._transport.close()
+            self._transport = self._connect()
+            status, content_type, payload = self._transport.request(
+                method, path, body=body, query=query, timeout=timeout or self._timeout
+            )
         if status >= 400:
             try:
                 error = json.loads(payload)["error"]
