@@ -349,6 +349,10 @@ class Client:
     def _api(self, method, path, body=None, query=None, subject=None, raw=False, timeout=None):
         if self._transport is None:
             self._transport = self._connect()
+        if body is not None and not self._settings.endpoint:
+            # Embedded: the data home's server may have been started by another user's
+            # environment; commits and jobs are this process's user's.
+            body = {"author": self._local_user(), **body}
         try:
             status, content_type, payload = self._transport.request(
                 method, path, body=body, query=query, timeout=timeout or self._timeout
@@ -390,6 +394,10 @@ class Client:
             return payload
         return json.loads(payload) if payload else None
 
+    def _local_user(self):
+        """The engine's rule for who is acting: $SLUICE_USER, else $USER, else "sluice"."""
+        return self._env.get("SLUICE_USER") or self._env.get("USER") or "sluice"
+
     def _default_branch(self, branch):
         return _branch(branch) if branch is not None else (self._settings.active_branch or "main")
 
@@ -412,7 +420,7 @@ class Client:
         from sluice import __version__
 
         data = self._api("GET", "info", timeout=client_timeout) or {}
-        username = data.get("user") or ""
+        username = (data.get("user") if self._settings.endpoint else self._local_user()) or ""
         first, _, last = username.partition(" ")
         user = (
             UserInfo(id=username, username=username, first_name=first, last_name=last, full_name=username)
