@@ -72,9 +72,12 @@ def resolve(profile=None, api_key=None, endpoint=None, config_file_path=None):
     settings = profiles.get(name) or {}
     if not isinstance(settings, dict):
         raise exceptions.ConfigError(f"config file {path}: profile '{name}' must be a mapping")
+    key = api_key or (use_env and _env("SLUICE_API_KEY", "BAUPLAN_API_KEY")) or settings.get("api_key")
+    if key is not None and (not isinstance(key, str) or not key.isprintable() or key != key.strip()):
+        raise exceptions.ConfigError("the API key must be one line of printable text")
     return Settings(
         profile=name,
-        api_key=api_key or (use_env and _env("SLUICE_API_KEY", "BAUPLAN_API_KEY")) or settings.get("api_key"),
+        api_key=key,
         endpoint=endpoint or (use_env and _env("SLUICE_ENDPOINT")) or settings.get("endpoint"),
         active_branch=settings.get("active_branch"),
         config_path=path,

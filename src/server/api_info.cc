@@ -8,10 +8,10 @@
 
 namespace sluice {
 
-ApiResponse InfoResponse() {
+ApiResponse InfoResponse(const std::string& user) {
   char host[256] = {0};
   if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
-  nlohmann::json body = {{"user", CurrentAuthor()},
+  nlohmann::json body = {{"user", user},
                          {"organization", nullptr},
                          {"runners", nlohmann::json::array({std::string(host)})}};
   ApiResponse response;

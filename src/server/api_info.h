@@ -6,6 +6,7 @@
 
 namespace sluice {
 
-ApiResponse InfoResponse();
+// `user`: who the request acts as (its API key's user, or the server's).
+ApiResponse InfoResponse(const std::string& user);
 
 }  // namespace sluice

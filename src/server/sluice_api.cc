@@ -89,10 +89,10 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
   const std::string& method = request.method;
   json body = request.body.empty() ? json::object() : json::parse(request.body);
   Catalog& catalog = lake_->catalog();
-  std::string author = Field(body, "author", CurrentAuthor());
+  std::string author = !request.user.empty() ? request.user : Field(body, "author", CurrentAuthor());
   std::string ns = Param(request, "namespace", Field(body, "namespace", "bauplan"));
 
-  if (resource == "info" && method == "GET") return InfoResponse();
+  if (resource == "info" && method == "GET") return InfoResponse(author);
   if (resource == "branches") {
     if (parts.size() == 3 && method == "GET") {
       SLUICE_ASSIGN_OR_RAISE(auto refs, catalog.ListBranches(Param(request, "name")));

@@ -153,3 +153,49 @@ def test_an_unreachable_endpoint_is_a_typed_error(clean_env):
     client = bauplan.Client(endpoint="http://127.0.0.1:9", client_timeout=5)
     with pytest.raises(exceptions.ServiceUnavailableError, match="cannot reach"):
         client.get_branch("main")
+
+
+def test_a_server_with_keys_checks_them(clean_env, tmp_path):
+    import hashlib
+
+    server_home = Sluice(tmp_path / "server")
+    server_home("branch", "ls")  # the data home exists
+    digest = hashlib.sha256(b"alice-secret").hexdigest()
+    (server_home.home / "api_keys").write_text(f"# user sha256(key)\nalice {digest}\n")
+    proc = subprocess.Popen(
+        [str(SLUICE), "serve", "--port", "0"], env=server_home.env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        uri = proc.stdout.readline().split()[5]
+        alice = bauplan.Client(endpoint=uri, api_key="alice-secret")
+        assert alice.info().user.username == "alice"
+        alice.create_branch("alice.dev", "main")
+        alice.create_namespace("ns", "alice.dev")
+        # The key's user is the author, whatever the client claims.
+        assert next(alice.get_commits("alice.dev")).author.name == "alice"
+        with pytest.raises(exceptions.ConfigError):
+            bauplan.Client(endpoint=uri, api_key="alice-secret\r\nX-User: root")
+        for key in (None, "wrong"):
+            with pytest.raises(exceptions.UnauthorizedError) as error:
+                bauplan.Client(endpoint=uri, api_key=key).get_branches().__next__()
+            assert error.value.code == 401
+        # Iceberg REST clients need the key too.
+        import urllib.error
+        import urllib.request
+
+        with pytest.raises(urllib.error.HTTPError) as http_error:
+            urllib.request.urlopen(f"{uri}/v1/config")
+        assert http_error.value.code == 401
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        server_home.remove_shared_memory()
+
+
+def test_a_malformed_keys_file_stops_the_server(clean_env, tmp_path):
+    server_home = Sluice(tmp_path / "server")
+    server_home("branch", "ls")
+    (server_home.home / "api_keys").write_text("alice not-a-hash\n")
+    proc = server_home("serve", "--port", "0", check=False, timeout=30)
+    assert proc.returncode != 0 and "api_keys:1" in proc.stderr and "Traceback" not in proc.stderr
+    server_home.remove_shared_memory()
