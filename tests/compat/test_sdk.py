@@ -585,3 +585,17 @@ def test_modules_and_exception_hierarchy():
         case e.ApiErrorKind.TableNotFound(name, ref, _):
             assert (name, ref) == ("t", "main")
     assert Ref("main", "abc").type == RefType.DETACHED and RefType.BRANCH == "branch"
+
+
+def test_one_client_shared_by_threads(client):
+    import concurrent.futures
+
+    def work(i):
+        name = f"tester.t{i}"
+        client.create_branch(name, "tester.dev")
+        assert client.get_table("titanic", name).records == 6
+        return client.delete_branch(name)
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(work, range(8))) == [True] * 8
+    assert {b.name for b in client.get_branches()} == {"main", "tester.dev"}
