@@ -17,6 +17,14 @@ RestRequest FromHttp(const httplib::Request& req, const ApiKeys& keys) {
   request.path = req.path;
   for (const auto& [key, value] : req.params) request.query[key] = value;
   request.body = req.body;
+  if (!request.user.empty()) {
+    // Every route takes its author from the body: the key's user, whatever the client sent.
+    auto body = request.body.empty() ? nlohmann::json::object() : nlohmann::json::parse(request.body, nullptr, false);
+    if (body.is_object()) {
+      body["author"] = request.user;
+      request.body = body.dump();
+    }
+  }
   return request;
 }
 
