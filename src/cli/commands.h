@@ -23,5 +23,6 @@ void AddConfigCommands(CLI::App& app, CliContext& context, int* exit_code);
 extern const char* const kSluiceVersion;
 void AddJobCommands(CLI::App& app, CliContext& context, int* exit_code);
 void AddServerCommands(CLI::App& app, CliContext& context, int* exit_code);
+void AddApiCommand(CLI::App& app, CliContext& context, int* exit_code);
 
 }  // namespace sluice::cli

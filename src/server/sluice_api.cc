@@ -7,6 +7,7 @@
 #include "exec/runner.h"
 #include "server/api_tables.h"
 #include "server/api_jobs.h"
+#include "server/api_info.h"
 
 namespace sluice {
 namespace {
@@ -45,6 +46,14 @@ Result<std::string> Required(const json& body, const char* key) {
   return value;
 }
 
+// A merge's commit message: bauplan's commit_message (default "merge A into B"), then a blank
+// line and commit_body when given.
+std::string MergeMessage(const json& body, const std::string& source, const std::string& target) {
+  std::string message = Field(body, "commit_message", "merge " + source + " into " + target);
+  std::string extra = Field(body, "commit_body");
+  return extra.empty() ? message : message + "\n\n" + extra;
+}
+
 }  // namespace
 
 SluiceApi::SluiceApi(Lakehouse* lake) : lake_(lake), jobs_(std::make_unique<JobsApi>(lake, &zygotes_)) {}
@@ -63,9 +72,10 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
   SLUICE_ASSIGN_OR_RAISE(auto jobs_answer, jobs_->Route(request, parts, body));
   if (jobs_answer) return std::move(*jobs_answer);
   Catalog& catalog = lake_->catalog();
-  std::string author = Field(body, "author", CurrentAuthor());
+  std::string author = !request.user.empty() ? request.user : Field(body, "author", CurrentAuthor());
   std::string ns = Param(request, "namespace", Field(body, "namespace", "bauplan"));
 
+  if (resource == "info" && method == "GET") return InfoResponse(author);
   if (resource == "branches") {
     if (parts.size() == 3 && method == "GET") {
       SLUICE_ASSIGN_OR_RAISE(auto refs, catalog.ListBranches(Param(request, "name")));
@@ -97,8 +107,7 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
       if (parts.size() == 5 && parts[4] == "merge" && method == "POST") {
         SLUICE_ASSIGN_OR_RAISE(std::string source, Required(body, "source_ref"));
         SLUICE_ASSIGN_OR_RAISE(MergeResult merge,
-                               catalog.Merge(source, name, author,
-                                             Field(body, "commit_message", "merge " + source + " into " + name),
+                               catalog.Merge(source, name, author, MergeMessage(body, source, name),
                                              IcebergAppendMerger()));
         return Json({{"commit", CommitJson(merge.commit)}, {"fast_forward", merge.fast_forward},
                      {"no_op", merge.no_op}});
