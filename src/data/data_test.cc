@@ -5,6 +5,7 @@
 #include <parquet/arrow/writer.h>
 
 #include <filesystem>
+#include <unistd.h>
 
 #include "common/file_util.h"
 #include "common/ids.h"
@@ -199,6 +200,37 @@ TEST_F(DataTest, SourceReaderReadsFilesDirectoriesAndGlobs) {
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(KindOf(missing.status()), ErrorKind::kNotFound);
   EXPECT_NE(missing.status().message().find("nothing"), std::string::npos);
+}
+
+TEST_F(DataTest, SourcePathsOutsideWhatImportsMayReadAreRefused) {
+  std::string csv = dir_ + "/a.csv";
+  ASSERT_OK(WriteFileAtomic(csv, "x\n1\n"));
+  ASSERT_OK_AND_ASSIGN(std::string ok, CheckSourceFile("file://" + csv));
+  EXPECT_EQ(ok.substr(ok.size() - 6), "/a.csv");
+  // A data home: catalog.db beside warehouse/. Its files, and links to them, are refused.
+  std::string home = dir_ + "/home";
+  ASSERT_OK(MakeDirs(home + "/warehouse/ns/t/data"));
+  ASSERT_OK(WriteFileAtomic(home + "/catalog.db", ""));
+  std::string inside = home + "/warehouse/ns/t/data/f.csv";
+  ASSERT_OK(WriteFileAtomic(inside, "x\n1\n"));
+  EXPECT_TRUE(IsInsideDataHome(inside));
+  EXPECT_FALSE(IsInsideDataHome(csv));
+  auto refused = CheckSourceFile(inside);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("data home"), std::string::npos);
+  ASSERT_EQ(symlink(inside.c_str(), (dir_ + "/link.csv").c_str()), 0);
+  EXPECT_FALSE(CheckSourceFile(dir_ + "/link.csv").ok());
+  EXPECT_FALSE(ListSourceFiles(dir_ + "/*.csv").ok());  // the glob matches the link
+  // Not a regular file, not a known format, another scheme.
+  EXPECT_FALSE(CheckSourceFile("/dev/null").ok());
+  EXPECT_FALSE(CheckSourceFile(home + "/catalog.db").ok());
+  EXPECT_FALSE(CheckSourceFile("s3://bucket/a.parquet").ok());
+  // $SLUICE_IMPORT_ROOTS confines reads to its directories.
+  ASSERT_EQ(setenv("SLUICE_IMPORT_ROOTS", (dir_ + "/elsewhere:/nonexistent").c_str(), 1), 0);
+  auto outside = CheckSourceFile(csv);
+  ASSERT_EQ(unsetenv("SLUICE_IMPORT_ROOTS"), 0);
+  ASSERT_FALSE(outside.ok());
+  EXPECT_NE(outside.status().message().find("outside"), std::string::npos);
 }
 
 TEST_F(DataTest, ObjectStoreRoundTripAndArenaReuse) {

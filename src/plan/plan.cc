@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "common/name_match.h"
+#include "catalog/table_name.h"
 #include "project/sql_analysis.h"
 
 namespace sluice {
@@ -174,7 +175,9 @@ Result<Plan> BuildPlan(const Project& project, const PlanOptions& options) {
       node.arguments[argument] = it->second;
     }
     if (model.kind != ModelKind::kExpectation && model.materialization != "NONE") {
-      node.output_table = plan.namespace_name + "." + model.name;
+      // `name="ns.table"` puts the output in namespace `ns`; a bare name goes to the run's.
+      SLUICE_ASSIGN_OR_RAISE(node.output_table,
+                             WithContext(QualifiedTableName(model.name, plan.namespace_name), Describe(model)));
     }
   }
 
