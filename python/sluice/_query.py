@@ -1,6 +1,7 @@
-"""`sluice query` runs here: `python -m sluice._query [TASK_JSON]` (else its path on stdin) with {sql, inputs [{path,
-sql_names}], max_rows (int or null), output ("json" | "tty" | "arrow", with output_path)}. DuckDB queries the mapped
-tables; errors print one line, "error: ...", and exit 1."""
+"""`sluice query` runs here: `python -m sluice._query [TASK_JSON]` (else the task's path on
+stdin) with {sql, inputs [{path, sql_names}], max_rows (int or null), output ("json" | "tty" |
+"arrow", with output_path)}. DuckDB queries the mapped tables; errors print one line,
+"error: ...", and exit 1."""
 import datetime
 import decimal
 import json

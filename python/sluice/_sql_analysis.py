@@ -44,7 +44,8 @@ class _Walk:
             for entry in cte_map["map"]:
                 key = entry.get("key", "")
                 query = (entry.get("value") or {}).get("query")
-                recursive = isinstance(query, dict) and (query.get("node") or {}).get("type") == "RECURSIVE_CTE_NODE"
+                body = (query.get("node") or {}) if isinstance(query, dict) else {}
+                recursive = body.get("type") == "RECURSIVE_CTE_NODE"
                 # A CTE sees the ones before it; only a recursive one sees itself.
                 self.visit(query, scope | set(names) | ({key.lower()} if recursive else set()))
                 names.append(key.lower())
@@ -83,7 +84,8 @@ class _Walk:
                 self.visit(value, scope)
 
     def base_table(self, node, scope):
-        name, schema, catalog = node["table_name"], node.get("schema_name") or "", node.get("catalog_name") or ""
+        name = node["table_name"]
+        schema, catalog = node.get("schema_name") or "", node.get("catalog_name") or ""
         if node.get("alias"):
             self.aliases.add(node["alias"].lower())
         self.aliases.add(name.lower())

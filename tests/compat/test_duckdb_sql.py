@@ -23,7 +23,7 @@ TAXI = pa.table({
     "PULocationID": [132, 138, 138, 161, 132, 236, 161],
     "DOLocationID": [236, 161, 132, 230, 48, 132, 48],
     "trip_miles": [17.25, 9.5, 11.5, 0.75, 15.75, 2.25, 6.5],
-    "tpep_pickup_datetime": [datetime.datetime(2023, 1, 1, h, tzinfo=datetime.timezone.utc) for h in range(7)],
+    "tpep_pickup_datetime": [datetime.datetime(2023, 1, 1, h, tzinfo=datetime.UTC) for h in range(7)],
 })
 
 PROJECT_YML = """\
@@ -41,7 +41,8 @@ MODELS = {
     "best_fare": ("SELECT PassengerId, Survived FROM titanic\n"
                   "QUALIFY row_number() OVER (PARTITION BY Survived ORDER BY Fare DESC) = 1"),
     "locations": "SELECT COLUMNS('.*LocationID') FROM taxi_fhvhv",
-    "zone_stats": "SELECT PULocationID, count(*) AS trips, sum(trip_miles) AS miles FROM taxi_fhvhv GROUP BY ALL",
+    "zone_stats": ("SELECT PULocationID, count(*) AS trips, sum(trip_miles) AS miles\n"
+                   "FROM taxi_fhvhv GROUP BY ALL"),
     "from_first": "FROM titanic SELECT PassengerId, Name,",
     "long_trip_zones": ("WITH long_trips AS (SELECT * FROM taxi_fhvhv WHERE trip_miles > 5),\n"
                         "     zones AS (SELECT DISTINCT PULocationID FROM long_trips)\n"
@@ -49,8 +50,8 @@ MODELS = {
                         "FROM zones z JOIN long_trips USING (PULocationID)\n"
                         "GROUP BY ALL"),
     "running_fare": ("SELECT PassengerId, Fare,\n"
-                     "       sum(Fare) OVER (ORDER BY PassengerId ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
-                     " AS running,\n"
+                     "       sum(Fare) OVER (ORDER BY PassengerId\n"
+                     "                       ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running,\n"
                      "       lag(Fare) OVER w AS previous,\n"
                      "FROM titanic\n"
                      "WINDOW w AS (ORDER BY PassengerId)"),
@@ -97,7 +98,8 @@ def sql_lake(sluice, tmp_path):
 
 
 def sql_project(make_project, models):
-    files = {f"{name}.sql": f"-- bauplan: materialization_strategy=REPLACE\n{sql}\n" for name, sql in models.items()}
+    header = "-- bauplan: materialization_strategy=REPLACE\n"
+    files = {f"{name}.sql": f"{header}{sql}\n" for name, sql in models.items()}
     return make_project(files, project_yml=PROJECT_YML)
 
 
@@ -145,7 +147,8 @@ def test_a_cte_shadowing_a_lake_table_reads_the_table(sql_lake, make_project):
 def test_a_syntax_error_names_the_file_and_line(sql_lake, make_project):
     project = make_project({
         "fine.sql": "SELECT * EXCLUDE (Name) FROM titanic\n",
-        "broken.sql": "-- bauplan: materialization_strategy=REPLACE\nSELECT PassengerId,\n  Age\nFORM titanic\n",
+        "broken.sql": ("-- bauplan: materialization_strategy=REPLACE\n"
+                       "SELECT PassengerId,\n  Age\nFORM titanic\n"),
     })
     proc = sql_lake("run", "-p", project, check=False)
     assert proc.returncode != 0
