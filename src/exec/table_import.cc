@@ -119,6 +119,14 @@ Result<ImportResult> ImportData(Lakehouse& lake, const ImportOptions& options) {
   SLUICE_RETURN_NOT_OK(Catalog::CheckWritable(options.branch, "imports"));
   SLUICE_ASSIGN_OR_RAISE(ResolvedRef head, lake.catalog().Resolve(options.branch));
   if (head.branch.empty()) return InvalidInput("ref '", options.branch, "' is not a branch");
+  // The table named in another case (the name rule, common/name_match.h): import into it.
+  auto stored = ResolveTableName(head.tree, options.table);
+  if (!stored.ok() && KindOf(stored.status()) != ErrorKind::kNotFound) return stored.status();
+  if (stored.ok() && *stored != options.table) {
+    ImportOptions exact = options;
+    exact.table = *stored;
+    return ImportData(lake, exact);
+  }
   if (!head.tree.tables.count(options.table)) {
     return WithHint(NotFound("table '", options.table, "' not found on branch '", options.branch,
                              "': import adds rows to an existing table"),

@@ -134,6 +134,7 @@ Result<ApiResponse> RouteOneTable(Lakehouse& lake, const RestRequest& request, c
     std::string branch = Param(request, "branch");
     SLUICE_RETURN_NOT_OK(Catalog::CheckWritable(branch));
     SLUICE_ASSIGN_OR_RAISE(ResolvedRef head, catalog.Resolve(branch));
+    if (auto stored = ResolveTableName(head.tree, table); stored.ok()) table = *stored;  // name rule
     if (!head.tree.tables.count(table)) {
       if (Param(request, "if_exists") == "true") return Json({{"deleted", nullptr}});
       return NotFound("table '", table, "' not found on branch '", branch, "'");

@@ -93,6 +93,7 @@ def sql_lake(sluice, tmp_path):
     sluice("checkout", "-b", "dev")
     for name, table in {"titanic": TITANIC, "taxi_fhvhv": TAXI}.items():
         pq.write_table(table, data / f"{name}.parquet")
+        sluice("table", "create", name, "--search-uri", data / f"{name}.parquet")
         sluice("table", "import", name, "--search-uri", data / f"{name}.parquet")
     return sluice
 

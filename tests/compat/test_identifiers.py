@@ -22,7 +22,7 @@ TAXI = {
     "PULocationID": [132, 138, 138, 161, 132, 236],
     "DOLocationID": [236, 161, 132, 230, 48, 132],
     "trip_miles": [17.2, 9.1, 11.4, 0.9, 15.8, 2.2],
-    "tpep_pickup_datetime": [datetime.datetime(2023, 1, 1, h, tzinfo=datetime.timezone.utc)
+    "tpep_pickup_datetime": [datetime.datetime(2023, 1, 1, h, tzinfo=datetime.UTC)
                              for h in range(6)],
 }
 
@@ -47,6 +47,7 @@ def mixed(sluice, tmp_path):
     sluice("checkout", "-b", "dev")
     for name, table in tables.items():
         pq.write_table(table, data / f"{name}.parquet")
+        sluice("table", "create", name, "--search-uri", data / f"{name}.parquet")
         sluice("table", "import", name, "--search-uri", data / f"{name}.parquet")
     return sluice
 
@@ -135,14 +136,15 @@ def test_timestamp_filter_and_upstream_model_columns(mixed, make_project):
             return t
 
         @bauplan.model(materialization_strategy="REPLACE")
-        def by_zone(t=bauplan.Model("Trips", columns=["pulocationid", "Trip_Miles"], filter="trip_miles > 1")):
-            import pyarrow.compute as pc
+        def by_zone(t=bauplan.Model("Trips", columns=["pulocationid", "Trip_Miles"],
+                                    filter="trip_miles > 1")):
             assert t.column_names == ["PULocationID", "trip_miles"], t.column_names
             return t.group_by("PULocationID").aggregate([("trip_miles", "sum")])
         ''')})
     mixed("run", "-p", project)
     got = rows(mixed, "SELECT PULocationID, trip_miles_sum FROM by_zone ORDER BY ALL")
-    assert got == [{"PULocationID": 132, "trip_miles_sum": 15.8}, {"PULocationID": 138, "trip_miles_sum": 11.4},
+    assert got == [{"PULocationID": 132, "trip_miles_sum": 15.8},
+                   {"PULocationID": 138, "trip_miles_sum": 11.4},
                    {"PULocationID": 236, "trip_miles_sum": 2.2}]
 
 
@@ -194,7 +196,8 @@ def test_expectations_on_mixed_case_columns(mixed, make_project):
     project = make_project({"models.py": py('''
         @bauplan.expectation()
         def ids_are_complete(data=bauplan.Model("titanic", columns=["PassengerId", "Fare"])):
-            return expect_column_no_nulls(data, "PassengerId") and expect_column_all_unique(data, "passengerid")
+            return (expect_column_no_nulls(data, "PassengerId")
+                    and expect_column_all_unique(data, "passengerid"))
 
         @bauplan.expectation()
         def fares_are_positive(data=bauplan.Model("titanic")):
@@ -296,3 +299,14 @@ def test_declared_output_columns_follow_the_name_rule(mixed, make_project):
     proc = mixed("run", "-p", project, "--strict", check=False)
     assert proc.returncode != 0
     assert "declared columns" in proc.stderr
+
+
+def test_import_and_delete_find_the_table_in_another_case(mixed, tmp_path):
+    extra = tmp_path / "more_amounts.parquet"
+    pq.write_table(pa.table({"Amount": [40], "zoneName": ["d"]}), extra)
+    mixed("table", "import", "AMOUNTSTATSTABLE", "--search-uri", extra)
+    assert rows(mixed, "SELECT sum(Amount) AS s FROM amountStatsTable") == [{"s": 100}]
+    tables = mixed.tables("dev")
+    assert "bauplan.amountStatsTable" in tables and "bauplan.AMOUNTSTATSTABLE" not in tables
+    mixed("table", "rm", "amountstatstable")
+    assert "bauplan.amountStatsTable" not in mixed.tables("dev")
