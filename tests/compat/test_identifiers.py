@@ -275,10 +275,10 @@ def test_a_second_statement_is_refused_and_changes_nothing(mixed, make_project):
     assert "bauplan.titanic" in mixed.tables("dev")
 
 
-def test_a_table_name_made_of_sql_is_just_a_missing_table(mixed):
+def test_a_table_name_made_of_sql_is_refused_as_a_name(mixed):
     proc = mixed("query", 'SELECT * FROM "titanic""; DROP TABLE titanic; --"', check=False)
     assert proc.returncode != 0
-    assert "not found" in proc.stderr
+    assert 'table name \'titanic"; DROP TABLE titanic; --\'' in proc.stderr
     assert "Traceback" not in proc.stderr
     assert "bauplan.titanic" in mixed.tables("dev")
 
