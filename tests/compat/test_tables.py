@@ -171,7 +171,7 @@ def test_a_schema_conflict_is_resolved_in_the_plan_then_applied(dev, data, tmp_p
         {"column": "Fare", "types": ["double", "long"]}]
 
 
-def test_partitioned_by_is_recorded_as_the_iceberg_spec(dev, data):
+def test_partitioned_by_is_recorded_as_the_iceberg_spec(dev, data, make_project):
     from pyiceberg.table import StaticTable
 
     dev("table", "create", "trips", "--search-uri", data / "taxi.parquet",
@@ -186,6 +186,16 @@ def test_partitioned_by_is_recorded_as_the_iceberg_spec(dev, data):
     assert table.scan().to_arrow().num_rows == 8  # pyiceberg reads what Sluice wrote
     fails(dev("table", "create", "bad", "--search-uri", data / "taxi.parquet",
               "--partitioned-by", "hour(PULocationID)", check=False), "PULocationID", "timestamp")
+    # A model's partitioned_by is recorded the same way on the table it creates.
+    project = make_project({"models.py": HEADER + """
+@bauplan.model(materialization_strategy="REPLACE", partitioned_by=["MONTH(tpep_pickup_datetime)"])
+def monthly(t=bauplan.Model("trips")):
+    return t
+"""})
+    dev("run", "-p", project)
+    monthly = dev.json("table", "get", "monthly")
+    assert monthly["records"] == 8
+    assert [(p["transform"], p["source"]) for p in monthly["partitions"]] == [("month", "tpep_pickup_datetime")]
     fails(dev("table", "create", "bad", "--search-uri", data / "taxi.parquet",
               "--partitioned-by", "day(nope)", check=False), "'nope'")
 
