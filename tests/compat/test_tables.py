@@ -210,6 +210,8 @@ def test_external_table_from_parquet_reads_the_files_in_place(dev, data, make_pr
     assert not list((dev.home / "warehouse" / "bauplan").glob("titanic_ext-*/data/*.parquet"))
     listed = {t["name"]: t["kind"] for t in dev.json("table", "ls")}
     assert listed["bauplan.titanic_ext"] == "EXTERNAL_TABLE"
+    lines = [line.split() for line in dev("table", "ls").stdout.splitlines()]
+    assert lines == [["NAMESPACE", "NAME", "KIND"], ["bauplan", "titanic_ext", "EXTERNAL_TABLE"]]
     fails(dev("table", "import", "titanic_ext", "--search-uri", data / "titanic_a.parquet",
               "--import-duplicate-files", check=False), "external", "read-only")
     fails(dev("table", "create-external", "titanic_ext", "--search-pattern", data / "titanic_a.parquet",
