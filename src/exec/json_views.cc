@@ -56,13 +56,15 @@ json TableChangeJson(const TableChange& c) {
 }
 
 json ModelReportJson(const ModelReport& m) {
-  return {{"name", m.name}, {"kind", m.kind}, {"location", m.location},
+  json out = {{"name", m.name}, {"kind", m.kind}, {"location", m.location},
           {"status", ModelStatusName(m.status)}, {"seconds", m.seconds},
           {"rows", m.rows < 0 ? json(nullptr) : json(m.rows)},
           {"output_table", m.output_table}, {"message", m.message},
           {"traceback", m.traceback}, {"user_start", m.user_start},
           {"user_return", m.user_return}, {"output_written", m.output_written},
           {"worker_start", m.worker_start}};
+  if (!m.preview_columns.empty()) out["preview"] = {{"columns", m.preview_columns}, {"rows", m.preview_rows}};
+  return out;
 }
 
 ModelReport ModelReportFromJson(const json& m) {
@@ -83,6 +85,10 @@ ModelReport ModelReportFromJson(const json& m) {
   model.user_return = m.value("user_return", 0.0);
   model.output_written = m.value("output_written", 0.0);
   model.worker_start = m.value("worker_start", 0.0);
+  if (m.contains("preview") && m["preview"].is_object()) {
+    model.preview_columns = m["preview"].value("columns", std::vector<std::string>{});
+    model.preview_rows = m["preview"].value("rows", std::vector<std::vector<std::string>>{});
+  }
   return model;
 }
 
@@ -90,7 +96,9 @@ json RunReportJson(const RunReport& report) {
   json models = json::array();
   for (const auto& m : report.models) models.push_back(ModelReportJson(m));
   return {{"job_id", report.job_id},
-          {"job_status", report.ok() ? "SUCCESS" : "FAILED"},
+          {"job_status", report.ok()                                         ? "SUCCESS"
+                         : KindOf(report.status) == ErrorKind::kCancelled ? "CANCELLED"
+                                                                          : "FAILED"},
           {"ref", report.target_ref},
           {"run_branch", report.run_branch},
           {"run_branch_kept", report.run_branch_kept},

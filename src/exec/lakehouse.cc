@@ -6,12 +6,20 @@
 #include "common/config.h"
 #include "common/file_util.h"
 #include "common/ids.h"
+#include "common/name_match.h"
 #include "exec/table_creation.h"
 
 namespace sluice {
 
 Result<std::string> QualifyTableName(const std::string& name, const std::string& default_namespace) {
   return QualifiedTableName(name, default_namespace);
+}
+
+Result<std::string> ResolveTableName(const Tree& tree, const std::string& qualified) {
+  if (tree.tables.count(qualified)) return qualified;
+  std::vector<std::string> names;
+  for (const auto& [name, _] : tree.tables) names.push_back(name);
+  return ResolveQualifiedName(qualified, names);
 }
 
 TableMerger IcebergAppendMerger() {
@@ -41,12 +49,17 @@ Result<std::unique_ptr<Lakehouse>> Lakehouse::Open(const std::string& home) {
   return lakehouse;
 }
 
-Result<TableInfo> Lakehouse::GetTable(const ResolvedRef& ref, const std::string& table) const {
-  auto it = ref.tree.tables.find(table);
-  if (it == ref.tree.tables.end()) {
-    return WithHint(NotFound("table '", table, "' not found at ref '", ref.text, "'"),
+Result<TableInfo> Lakehouse::GetTable(const ResolvedRef& ref, const std::string& written) const {
+  auto stored = ResolveTableName(ref.tree, written);
+  if (!stored.ok()) {
+    if (KindOf(stored.status()) != ErrorKind::kNotFound) {
+      return WithContext(stored.status(), "at ref '" + ref.text + "'");
+    }
+    return WithHint(NotFound("table '", written, "' not found at ref '", ref.text, "'"),
                     "list the tables with: sluice table ls --ref " + ref.text);
   }
+  const std::string& table = *stored;
+  auto it = ref.tree.tables.find(table);
   TableInfo info;
   info.name = table;
   info.metadata_location = it->second;
@@ -64,7 +77,7 @@ Result<std::shared_ptr<arrow::Table>> Lakehouse::ReadTable(const ResolvedRef& re
                                                            const TableReadOptions& options,
                                                            ScanStats* stats) const {
   SLUICE_ASSIGN_OR_RAISE(TableInfo info, GetTable(ref, table));
-  ScanRequest request;
+  ScanRequest request;  // info.name: the stored name `table` resolved to
   for (const auto& file : info.snapshot.data_files) request.files.push_back(file.path);
   request.schema = info.snapshot.schema;
   request.columns = options.columns;

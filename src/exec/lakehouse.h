@@ -24,6 +24,10 @@ namespace sluice {
 // or a part that is not a valid name (catalog/table_name.h).
 Result<std::string> QualifyTableName(const std::string& name, const std::string& default_namespace);
 
+// The stored name of a qualified table ("ns.table") of `tree`, by the name rule of
+// common/name_match.h (exact, else a unique case-insensitive match). NotFound when absent,
+// InvalidInput naming the candidates when ambiguous.
+Result<std::string> ResolveTableName(const Tree& tree, const std::string& qualified);
 // The table property that marks an external table (data files referenced, not owned).
 inline constexpr const char* kTableKindProperty = "sluice.table-kind";
 inline constexpr const char* kExternalTable = "EXTERNAL_TABLE";
@@ -58,7 +62,8 @@ class Lakehouse {
   const std::string& home() const { return home_; }
   const std::string& warehouse() const { return warehouse_; }
 
-  // The table at a resolved ref; NotFound names the table and the ref.
+  // The table at a resolved ref, its name resolved by ResolveTableName (info.name is the
+  // stored name); NotFound names the table and the ref.
   Result<TableInfo> GetTable(const ResolvedRef& ref, const std::string& table) const;
 
   // Scans a table at a ref with projection and filter pushed down.

@@ -43,7 +43,9 @@ def test_diff_lists_added_removed_and_changed_tables(lake):
     assert diff["bauplan.taxi_trips"]["kind"] == "removed"
     assert diff["raw.extra"]["kind"] == "added"
     text = lake("branch", "diff", "dev", "other").stdout
-    assert "~ bauplan.taxi_zones  rows 12 -> 24 (+12)" in text
+    assert text.startswith("diff --bauplan a/dev b/other\n")
+    assert "+TABLE raw.extra\n" in text and "-TABLE bauplan.taxi_trips\n" in text
+    assert "~TABLE bauplan.taxi_zones  rows 12 -> 24 (+12)" in text
 
 
 def test_revert_brings_back_a_tables_state(lake):

@@ -33,8 +33,8 @@ def test_the_cli_works_remotely(remote):
     assert out.startswith("job ") and "trips_with_zones.sql" in out
     assert "[clean_trips] clean_trips: kept" in out
     assert client.json("table", "get", "borough_stats")["records"] == 5
-    assert "~ " not in client("branch", "diff", "main", "dev").stdout
-    assert "+ bauplan.borough_stats" in client("branch", "diff", "main", "dev").stdout
+    assert "~TABLE" not in client("branch", "diff", "main", "dev").stdout
+    assert "+TABLE bauplan.borough_stats" in client("branch", "diff", "main", "dev").stdout
     client("branch", "merge", "dev", "--into-branch", "main")
     assert client.query("SELECT COUNT(*) AS n FROM borough_stats", "main") == [{"n": 5}]
     assert "(5 rows)" in client("query", "SELECT * FROM borough_stats", "--ref", "main").stdout
