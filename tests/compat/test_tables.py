@@ -354,6 +354,8 @@ def test_search_uris_outside_what_imports_may_read_are_refused(dev, data, tmp_pa
         fails(dev("table", "create", "x", "--search-uri", "/dev/zero", check=False), "/dev/zero")
         theirs = str(other.home / "warehouse" / "bauplan" / "secret-*" / "data" / "*.parquet")
         fails(dev("table", "create", "x", "--search-uri", theirs, check=False), "data home")
+        fails(dev("table", "create", "x", "--search-uri", other.home, check=False), "data home")
+        fails(dev("table", "create", "x", "--search-uri", dev.home / "warehouse", check=False), "data home")
         fails(dev("table", "create-external", "x", "--search-pattern", theirs, check=False), "data home")
         their_metadata = other.json("table", "get", "secret")["metadata_location"].removeprefix("file://")
         dev("namespace", "create", "nyc")
