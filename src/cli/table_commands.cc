@@ -2,6 +2,7 @@
 // import / rm / revert and sluice namespace ls / create / rm, with bauplan's flags and
 // aliases (src/cli/table.rs, namespace.rs of bauplan). Commands ask the backend (the JSON
 // API, local or remote) and format its answers.
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -61,7 +62,20 @@ Status ListTables(CliContext& context, Backend& backend, const TableArgs& args) 
     context.PrintJson(tables);
     return Status::OK();
   }
-  for (const auto& t : tables) std::cout << t.at("name").get<std::string>() << "\n";
+  // bauplan's columns: NAMESPACE, NAME, KIND.
+  size_t ns_width = 9, name_width = 4;
+  for (const auto& t : tables) {
+    ns_width = std::max(ns_width, t.at("namespace").get<std::string>().size());
+    name_width = std::max(name_width, t.at("table").get<std::string>().size());
+  }
+  auto row = [&](const std::string& ns, const std::string& name, const std::string& kind) {
+    std::cout << ns << std::string(ns_width - ns.size() + 2, ' ') << name
+              << std::string(name_width - name.size() + 2, ' ') << kind << "\n";
+  };
+  row("NAMESPACE", "NAME", "KIND");
+  for (const auto& t : tables) {
+    row(t.at("namespace").get<std::string>(), t.at("table").get<std::string>(), t.at("kind").get<std::string>());
+  }
   return Status::OK();
 }
 

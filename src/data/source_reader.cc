@@ -86,6 +86,15 @@ Result<std::vector<std::string>> ListSourceFiles(const std::string& search_uri) 
   if (pattern.find("://") != std::string::npos) {
     return InvalidInput("'", search_uri, "': only local files can be imported for now");
   }
+  // A search inside a data home is refused as such, even where it would match nothing.
+  std::string fixed = pattern.substr(0, pattern.find_first_of("*?["));
+  std::error_code ec;
+  fs::path base = IsDirectory(fixed) ? fs::path(fixed) : fs::path(fixed).parent_path();
+  fs::path real_base = base.empty() ? fs::path() : fs::canonical(base, ec);
+  if (!ec && !real_base.empty() && IsInsideDataHome((real_base / "x").string())) {
+    return WithHint(InvalidInput("'", search_uri, "' lies inside a data home: its files are not importable"),
+                    "import the source files, or read the table through its catalog");
+  }
   std::vector<std::string> matched;
   if (IsDirectory(pattern)) {
     for (const char* ext : {"/*.parquet", "/*.csv"}) {

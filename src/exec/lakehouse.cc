@@ -7,7 +7,7 @@
 #include "common/file_util.h"
 #include "common/ids.h"
 #include "common/name_match.h"
-#include "data/source_reader.h"
+#include "exec/table_creation.h"
 
 namespace sluice {
 
@@ -87,7 +87,7 @@ Result<std::shared_ptr<arrow::Table>> Lakehouse::ReadTable(const ResolvedRef& re
 
 Result<std::string> Lakehouse::WriteTable(const Tree& base, const std::string& table,
                                           const std::shared_ptr<arrow::Table>& data,
-                                          WriteMode mode) {
+                                          WriteMode mode, const std::string& partitioned_by) {
   TableWriteOptions options;
   options.mode = mode;
   auto it = base.tables.find(table);
@@ -105,6 +105,9 @@ Result<std::string> Lakehouse::WriteTable(const Tree& base, const std::string& t
   } else {
     SLUICE_ASSIGN_OR_RAISE(std::string checked, QualifiedTableName(table, "bauplan"));
     options.table_location = NewTableLocation(checked);
+    if (!partitioned_by.empty()) {
+      SLUICE_ASSIGN_OR_RAISE(options.partition_spec, ParsePartitionSpec(partitioned_by, *data->schema()));
+    }
   }
   return WithContext(WriteTableSnapshot(data, options), "writing table '" + table + "'");
 }

@@ -73,9 +73,11 @@ class Lakehouse {
 
   // Writes `data` as a new snapshot of `table` (created when absent on `base`) and returns
   // the new metadata location. Nothing is visible until the caller commits the location.
-  // InvalidInput when the table is external (read-only).
+  // InvalidInput when the table is external (read-only). `partitioned_by` ("day(at), zone",
+  // a model's partitioned_by) is recorded as the partition spec of a table this creates.
   Result<std::string> WriteTable(const Tree& base, const std::string& table,
-                                 const std::shared_ptr<arrow::Table>& data, WriteMode mode);
+                                 const std::shared_ptr<arrow::Table>& data, WriteMode mode,
+                                 const std::string& partitioned_by = "");
 
   // "TABLE", or "EXTERNAL_TABLE" for a table whose metadata lies outside the warehouse or
   // says so (kTableKindProperty). Reads the metadata JSON only.

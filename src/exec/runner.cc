@@ -481,8 +481,10 @@ class RunState {
         // Iceberg writes of different tables could overlap; they are kept in one thread at
         // a time only because the tree they start from is shared.
         std::lock_guard<std::mutex> lock(write_mutex_);
+        std::string partitioned_by;
+        for (const auto& p : model.partitioned_by) partitioned_by += (partitioned_by.empty() ? "" : ", ") + p;
         SLUICE_ASSIGN_OR_RAISE(location, WithContext(lakehouse_.WriteTable(source_.tree, node.output_table,
-                                                                           table, mode),
+                                                                           table, mode, partitioned_by),
                                                      context));
       }
       std::lock_guard<std::mutex> lock(mutex_);

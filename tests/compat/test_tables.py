@@ -171,7 +171,7 @@ def test_a_schema_conflict_is_resolved_in_the_plan_then_applied(dev, data, tmp_p
         {"column": "Fare", "types": ["double", "long"]}]
 
 
-def test_partitioned_by_is_recorded_as_the_iceberg_spec(dev, data):
+def test_partitioned_by_is_recorded_as_the_iceberg_spec(dev, data, make_project):
     from pyiceberg.table import StaticTable
 
     dev("table", "create", "trips", "--search-uri", data / "taxi.parquet",
@@ -186,6 +186,16 @@ def test_partitioned_by_is_recorded_as_the_iceberg_spec(dev, data):
     assert table.scan().to_arrow().num_rows == 8  # pyiceberg reads what Sluice wrote
     fails(dev("table", "create", "bad", "--search-uri", data / "taxi.parquet",
               "--partitioned-by", "hour(PULocationID)", check=False), "PULocationID", "timestamp")
+    # A model's partitioned_by is recorded the same way on the table it creates.
+    project = make_project({"models.py": HEADER + """
+@bauplan.model(materialization_strategy="REPLACE", partitioned_by=["MONTH(tpep_pickup_datetime)"])
+def monthly(t=bauplan.Model("trips")):
+    return t
+"""})
+    dev("run", "-p", project)
+    monthly = dev.json("table", "get", "monthly")
+    assert monthly["records"] == 8
+    assert [(p["transform"], p["source"]) for p in monthly["partitions"]] == [("month", "tpep_pickup_datetime")]
     fails(dev("table", "create", "bad", "--search-uri", data / "taxi.parquet",
               "--partitioned-by", "day(nope)", check=False), "'nope'")
 
@@ -200,6 +210,8 @@ def test_external_table_from_parquet_reads_the_files_in_place(dev, data, make_pr
     assert not list((dev.home / "warehouse" / "bauplan").glob("titanic_ext-*/data/*.parquet"))
     listed = {t["name"]: t["kind"] for t in dev.json("table", "ls")}
     assert listed["bauplan.titanic_ext"] == "EXTERNAL_TABLE"
+    lines = [line.split() for line in dev("table", "ls").stdout.splitlines()]
+    assert lines == [["NAMESPACE", "NAME", "KIND"], ["bauplan", "titanic_ext", "EXTERNAL_TABLE"]]
     fails(dev("table", "import", "titanic_ext", "--search-uri", data / "titanic_a.parquet",
               "--import-duplicate-files", check=False), "external", "read-only")
     fails(dev("table", "create-external", "titanic_ext", "--search-pattern", data / "titanic_a.parquet",
@@ -342,6 +354,8 @@ def test_search_uris_outside_what_imports_may_read_are_refused(dev, data, tmp_pa
         fails(dev("table", "create", "x", "--search-uri", "/dev/zero", check=False), "/dev/zero")
         theirs = str(other.home / "warehouse" / "bauplan" / "secret-*" / "data" / "*.parquet")
         fails(dev("table", "create", "x", "--search-uri", theirs, check=False), "data home")
+        fails(dev("table", "create", "x", "--search-uri", other.home, check=False), "data home")
+        fails(dev("table", "create", "x", "--search-uri", dev.home / "warehouse", check=False), "data home")
         fails(dev("table", "create-external", "x", "--search-pattern", theirs, check=False), "data home")
         their_metadata = other.json("table", "get", "secret")["metadata_location"].removeprefix("file://")
         dev("namespace", "create", "nyc")
