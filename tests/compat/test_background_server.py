@@ -271,3 +271,15 @@ def test_another_user_cannot_use_the_server(shared_home):
     assert shared_home.json("server", "status")["running"]
     code, branches = api(shared_home, "GET", "/api/v1/branches")
     assert code == 200 and [b["name"] for b in branches] == ["main"]
+
+
+def test_a_home_too_deep_for_a_socket_is_one_clear_error(tmp_path):
+    deep = Sluice(tmp_path / ("d" * 60) / ("e" * 60) / "home")
+    started = time.monotonic()
+    proc = deep("server", "start", check=False)
+    assert proc.returncode == 1
+    assert "too long for a unix socket" in proc.stderr and "hint: use a shorter SLUICE_HOME" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert time.monotonic() - started < 10
+    assert deep.json("server", "status")["running"] is False
+    deep.remove_shared_memory()
