@@ -63,6 +63,7 @@ def test_a_run_is_a_job_with_its_dag_models_prints_and_commit(titanic, make_proj
     assert job["ref"] == "dev"
     assert job["created_at"].endswith("Z") and job["finished_at"] and job["duration_seconds"] >= 0
     assert job["project_name"] == "test_project"
+    assert job["tx_ref"] == f"dev.run-{job['id']}"
 
     detail = titanic.json("job", "get", job["id"])
     assert {n["name"] for n in detail["dag_nodes"]} == {"adults", "fares"}
