@@ -32,8 +32,9 @@ class Backend {
 };
 
 std::unique_ptr<Backend> MakeLocalBackend(Lakehouse* lake);
-// "http://host:port". Connection failures are IOError naming the endpoint.
-std::unique_ptr<Backend> MakeRemoteBackend(const std::string& endpoint);
+// "http://host:port". Connection failures are IOError naming the endpoint. A non-empty
+// `api_key` is sent on every request as "Authorization: Bearer <api_key>".
+std::unique_ptr<Backend> MakeRemoteBackend(const std::string& endpoint, const std::string& api_key = "");
 
 // The data home's background server (server/background_server.h) at its unix socket.
 std::unique_ptr<Backend> MakeUnixSocketBackend(const std::string& socket_path);

@@ -1,5 +1,6 @@
 #include "cli/cli_context.h"
 
+#include <cstdlib>
 #include <iostream>
 
 #include "common/config.h"
@@ -14,10 +15,26 @@ Result<Lakehouse*> CliContext::lakehouse() {
   return lakehouse_.get();
 }
 
+Result<const Profile*> CliContext::profile() {
+  if (!profile_) profile_ = ResolveProfile(profile_name);
+  if (!profile_->ok()) return profile_->status();
+  return &profile_->ValueUnsafe();
+}
+
 Result<Backend*> CliContext::backend() {
   if (!backend_) {
-    if (!endpoint.empty()) {
-      backend_ = MakeRemoteBackend(endpoint);
+    SLUICE_ASSIGN_OR_RAISE(const Profile* chosen, profile());
+    std::string url = endpoint.empty() ? chosen->endpoint : endpoint;
+    std::string api_key = chosen->api_key;
+    for (const char* name : {"SLUICE_API_KEY", "BAUPLAN_API_KEY"}) {
+      const char* value = std::getenv(name);
+      if (value && *value) {
+        api_key = value;
+        break;
+      }
+    }
+    if (!url.empty()) {
+      backend_ = MakeRemoteBackend(url, api_key);
     } else {
       SLUICE_ASSIGN_OR_RAISE(Lakehouse * lake, lakehouse());
       backend_ = MakeLocalBackend(lake);
@@ -26,7 +43,9 @@ Result<Backend*> CliContext::backend() {
   return backend_.get();
 }
 
-std::string CliContext::ActiveBranch() const {
+std::string CliContext::ActiveBranch() {
+  auto chosen = profile();
+  if (chosen.ok() && !(*chosen)->active_branch.empty()) return (*chosen)->active_branch;
   auto text = ReadFile(DataHome() + "/state.json");
   if (!text.ok()) return "main";
   try {
@@ -40,7 +59,13 @@ std::string CliContext::ActiveBranch() const {
 Status CliContext::SetActiveBranch(const std::string& branch) {
   nlohmann::json state = {{"active_branch", branch}};
   SLUICE_RETURN_NOT_OK(MakeDirs(DataHome()));
-  return WriteFileAtomic(DataHome() + "/state.json", state.dump(2) + "\n");
+  SLUICE_RETURN_NOT_OK(WriteFileAtomic(DataHome() + "/state.json", state.dump(2) + "\n"));
+  // A profile of the config file remembers its branch, as bauplan's `checkout` does.
+  SLUICE_ASSIGN_OR_RAISE(const Profile* chosen, profile());
+  if (!chosen->in_file) return Status::OK();
+  SLUICE_RETURN_NOT_OK(SetProfileSetting(chosen->name, "active_branch", branch));
+  profile_.reset();
+  return Status::OK();
 }
 
 void CliContext::PrintJson(const nlohmann::json& value) const {

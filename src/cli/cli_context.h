@@ -3,12 +3,14 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "common/status.h"
 #include "cli/backend.h"
+#include "cli/config_file.h"
 #include "exec/lakehouse.h"
 
 namespace sluice::cli {
@@ -21,14 +23,21 @@ class CliContext {
   bool verbose = false;
 
   std::string endpoint;  // --endpoint or $SLUICE_ENDPOINT: talk to `sluice serve` there
+  std::string profile_name;  // -P/--profile; empty: $SLUICE_PROFILE, $BAUPLAN_PROFILE, "default"
+
+  // The profile of the config file (config_file.h) in use, read on first use. Its endpoint
+  // and API key apply when neither --endpoint / $SLUICE_ENDPOINT nor $SLUICE_API_KEY /
+  // $BAUPLAN_API_KEY say otherwise.
+  Result<const Profile*> profile();
 
   // Opens the data home on first use.
   Result<Lakehouse*> lakehouse();
   // The API the commands call: the remote server when an endpoint is set, else the data home.
   Result<Backend*> backend();
 
-  // The branch `sluice checkout` last selected (state.json in the data home), "main" at first.
-  std::string ActiveBranch() const;
+  // The branch `sluice checkout` last selected: the profile's active_branch when the config
+  // file sets one, else state.json in the data home; "main" at first.
+  std::string ActiveBranch();
   Status SetActiveBranch(const std::string& branch);
 
   bool json() const { return output == OutputFormat::kJson; }
@@ -38,6 +47,7 @@ class CliContext {
  private:
   std::unique_ptr<Lakehouse> lakehouse_;
   std::unique_ptr<Backend> backend_;
+  std::optional<Result<Profile>> profile_;
 };
 
 // Prints "error: ..." (and "hint: ..." when the status has one) on stderr and returns the

@@ -25,6 +25,9 @@ int main(int argc, char** argv) {
   std::string endpoint;
   app.add_option("--endpoint", endpoint, "Use the `sluice serve` at this URL (or $SLUICE_ENDPOINT)");
   if (const char* env = std::getenv("SLUICE_ENDPOINT")) context.endpoint = env;
+  std::string profile;
+  app.add_option("-P,--profile", profile, "Profile of the config file to use (or $SLUICE_PROFILE)");
+  app.set_version_flag("--version", std::string("sluice ") + sluice::cli::kSluiceVersion);
   // Commands run from CLI11 callbacks, which may fire before the root's options are
   // stored, so the output format is read from argv up front.
   for (int i = 1; i < argc; ++i) {
@@ -36,6 +39,8 @@ int main(int argc, char** argv) {
     if (value == "json") context.output = sluice::cli::OutputFormat::kJson;
     if (arg == "--endpoint" && i + 1 < argc) context.endpoint = argv[i + 1];
     if (arg.rfind("--endpoint=", 0) == 0) context.endpoint = arg.substr(11);
+    if ((arg == "-P" || arg == "--profile") && i + 1 < argc) context.profile_name = argv[i + 1];
+    if (arg.rfind("--profile=", 0) == 0) context.profile_name = arg.substr(10);
   }
   sluice::cli::SetJsonErrors(context.json());
   sluice::cli::AddBranchCommands(app, context, &exit_code);
@@ -44,8 +49,13 @@ int main(int argc, char** argv) {
   sluice::cli::AddQueryCommand(app, context, &exit_code);
   sluice::cli::AddServeCommand(app, context, &exit_code);
   sluice::cli::AddCacheCommands(app, context, &exit_code);
+  sluice::cli::AddVersionCommand(app, context, &exit_code);
+  sluice::cli::AddInitCommand(app, context, &exit_code);
+  sluice::cli::AddParameterCommands(app, context, &exit_code);
+  sluice::cli::AddConfigCommands(app, context, &exit_code);
   sluice::cli::AddJobCommands(app, context, &exit_code);
   sluice::cli::AddServerCommands(app, context, &exit_code);
+  sluice::cli::AddApiCommand(app, context, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

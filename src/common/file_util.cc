@@ -32,9 +32,9 @@ Result<std::string> ReadFile(const std::string& path) {
   return buffer.str();
 }
 
-Status WriteFileAtomic(const std::string& path, std::string_view contents) {
+Status WriteFileAtomic(const std::string& path, std::string_view contents, unsigned mode) {
   std::string temp = path + ".tmp-" + NewShortId(8);
-  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, static_cast<mode_t>(mode));
   if (fd < 0) return ErrnoStatus("cannot create", temp, errno);
   size_t written = 0;
   while (written < contents.size()) {

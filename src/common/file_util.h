@@ -13,8 +13,9 @@ namespace sluice {
 Result<std::string> ReadFile(const std::string& path);
 
 // Writes to a temporary name beside `path`, fsyncs, then renames over `path`, so readers
-// see either the old content or the new one, never a partial file.
-Status WriteFileAtomic(const std::string& path, std::string_view contents);
+// see either the old content or the new one, never a partial file. `mode`: the new file's
+// permission bits (before the umask), e.g. 0600 for secrets.
+Status WriteFileAtomic(const std::string& path, std::string_view contents, unsigned mode = 0644);
 
 // mkdir -p.
 Status MakeDirs(const std::string& path);

@@ -1,5 +1,6 @@
 #include "env/sandbox.h"
 
+#include <map>
 #include <mutex>
 
 #include "common/config.h"
@@ -33,15 +34,21 @@ std::string Join(const std::vector<std::string>& parts) {
   return out;
 }
 
+std::string InterpreterOf(const SandboxSpec& spec) { return spec.python.empty() ? PythonExecutable() : spec.python; }
+
 // The interpreter's own directories stay visible (read-only) even when they live under /tmp,
-// which the sandbox replaces.
-const std::vector<std::string>& InterpreterDirs() {
-  static const std::vector<std::string> dirs = [] {
-    std::vector<std::string> out = InterpreterPrefixes(PythonExecutable());
+// which the sandbox replaces. Computed once per interpreter.
+std::vector<std::string> InterpreterDirs(const std::string& python) {
+  static std::mutex mutex;
+  static std::map<std::string, std::vector<std::string>> dirs;  // GUARDED_BY(mutex)
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = dirs.find(python);
+  if (it == dirs.end()) {
+    std::vector<std::string> out = InterpreterPrefixes(python);
     std::erase(out, "/");
-    return out;
-  }();
-  return dirs;
+    it = dirs.emplace(python, std::move(out)).first;
+  }
+  return it->second;
 }
 
 }  // namespace
@@ -69,7 +76,7 @@ SandboxLaunch PrepareSandbox(const SandboxSpec& spec) {
     return launch;
   }
   launch.prefix = {SandboxLauncher(), "--private-tmp", "--read-only", spec.project_dir};
-  for (const auto& dir : InterpreterDirs()) launch.prefix.insert(launch.prefix.end(), {"--read-only", dir});
+  for (const auto& dir : InterpreterDirs(InterpreterOf(spec))) launch.prefix.insert(launch.prefix.end(), {"--read-only", dir});
   if (!spec.internet_access) launch.prefix.push_back("--no-network");
   for (const auto& dir : spec.writable) launch.prefix.insert(launch.prefix.end(), {"--writable", dir});
   // Our own runtime (the sluice and bauplan modules) is one more layer, on top: a model's
@@ -90,7 +97,7 @@ SubprocessOptions PythonInSandbox(const SandboxSpec& spec, const std::vector<std
   SandboxLaunch launch = PrepareSandbox(spec);
   SubprocessOptions options;
   options.argv = std::move(launch.prefix);
-  options.argv.push_back(PythonExecutable());
+  options.argv.push_back(InterpreterOf(spec));
   options.argv.insert(options.argv.end(), args.begin(), args.end());
   options.env = std::move(launch.env);
   options.env["PYTHONUNBUFFERED"] = "1";

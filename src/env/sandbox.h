@@ -20,6 +20,7 @@ struct SandboxSpec {
   std::vector<std::string> site_dirs;  // the function's packages, first wins
   std::string site_mount;              // an existing empty directory where they are overlaid
   bool internet_access = false;
+  std::string python;                  // the interpreter; empty: PythonExecutable()
 };
 
 // How to start a worker in its sandbox: `prefix` goes before the interpreter's argv, and
@@ -30,7 +31,7 @@ struct SandboxLaunch {
   std::map<std::string, std::string> env;
 };
 
-// Options that run `python ARGS...` (our interpreter) in the sandbox, in the project
+// Options that run `python ARGS...` (spec.python, else our interpreter) in the sandbox, in the project
 // directory, with the launch environment and unbuffered output, writing no bytecode.
 SubprocessOptions PythonInSandbox(const SandboxSpec& spec, const std::vector<std::string>& args);
 

@@ -28,7 +28,18 @@ json TableInfoJson(const TableInfo& info, const std::string& ref_text) {
     history.push_back({{"snapshot_id", h.snapshot_id}, {"timestamp_ms", h.timestamp_ms},
                        {"operation", h.operation}, {"records", h.total_records}});
   }
+  json partitions = json::array();
+  for (const auto& p : snapshot.partitions) {
+    partitions.push_back({{"name", p.name}, {"transform", p.transform}, {"source", p.source_column}});
+  }
+  auto dot = info.name.find('.');
   return {{"name", info.name},
+          {"namespace", info.name.substr(0, dot)},
+          {"table", dot == std::string::npos ? info.name : info.name.substr(dot + 1)},
+          {"kind", info.kind},
+          {"table_uuid", snapshot.metadata.table_uuid},
+          {"partitions", partitions},
+          {"properties", snapshot.properties},
           {"ref", ref_text},
           {"records", snapshot.total_records},
           {"data_files", snapshot.data_files.size()},

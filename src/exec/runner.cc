@@ -15,6 +15,8 @@
 #include "common/hash.h"
 #include "common/ids.h"
 #include "env/package_store.h"
+#include "exec/model_environments.h"
+#include "exec/secret_parameters.h"
 #include "exec/sql_pushdown.h"
 #include "exec/table_filter.h"
 #include "exec/worker_call.h"
@@ -25,10 +27,6 @@
 
 namespace sluice {
 namespace {
-
-nlohmann::json ToJson(const ParameterValue& value) {
-  return std::visit([](const auto& v) { return nlohmann::json(v); }, value);
-}
 
 double ParseSeconds(const std::string& text) {
   try {
@@ -146,6 +144,7 @@ class RunState {
     sandbox.writable = {lakehouse_.objects().root()};
     sandbox.site_mount = lakehouse_.objects().site_mount_dir();
     if (auto env = environments_.find(i); env != environments_.end()) sandbox.site_dirs = env->second;
+    if (auto python = pythons_.find(i); python != pythons_.end()) sandbox.python = python->second;
     sandbox.internet_access = model.internet_access;
     return sandbox;
   }
@@ -198,6 +197,7 @@ class RunState {
       std::string& key = env_keys[i];
       key = std::string(model.kind == ModelKind::kSql ? "sql" : "python") + "\n" +
             (model.internet_access ? "network" : "offline") + "\n" + options_.project_dir;
+      if (auto python = pythons_.find(i); python != pythons_.end()) key += "\n" + python->second;
       if (auto env = environments_.find(i); env != environments_.end()) {
         for (const auto& site : env->second) key += "\n" + site;
       }
@@ -321,7 +321,7 @@ class RunState {
       read.filter = input.filter;
       if (sql && read.columns.empty()) {
         SLUICE_ASSIGN_OR_RAISE(TableInfo info, lakehouse_.GetTable(source_, input.source_name));
-        read.columns = SqlScanColumns(*info.snapshot.schema, *sql);
+        SLUICE_ASSIGN_OR_RAISE(read.columns, SqlScanColumns(*info.snapshot.schema, *sql));
       }
       std::string key = input.source_name + "|" + input.filter + "|";
       for (const auto& c : read.columns) key += c + ",";
@@ -372,19 +372,18 @@ class RunState {
     task.line = model.location.line;
     task.sql = node.sql;
     task.expectation = model.kind == ModelKind::kExpectation;
-    for (const auto& [name, value] : node.arguments) task.arguments[name] = ToJson(value);
+    SLUICE_ASSIGN_OR_RAISE(task.arguments, WithContext(secrets_.Arguments(node), context));
     if (!model.output_columns.empty()) task.expected_columns = model.output_columns;
-    std::optional<SqlAnalysis> analysis;
-    if (model.kind == ModelKind::kSql) {
-      SLUICE_ASSIGN_OR_RAISE(analysis, WithContext(AnalyzeSql(node.sql), context));
-    }
+    // Parameters are values in DuckDB SQL, so the analysis of the unsubstituted text made
+    // when the project was loaded holds for node.sql.
+    const SqlAnalysis* analysis = model.kind == ModelKind::kSql ? &model.sql_analysis : nullptr;
     for (const auto& input : node.inputs) {
       WorkerInput worker_input;
       worker_input.param = input.input.param_name;
       worker_input.name = input.source_name;
       SLUICE_ASSIGN_OR_RAISE(
           worker_input.path,
-          WithContext(MaterializeInput(input, analysis ? &*analysis : nullptr, &worker_input.columns),
+          WithContext(MaterializeInput(input, analysis, &worker_input.columns),
                       context + ": input '" + input.input.name + "'"));
       worker_input.sql_names = {input.input.param_name};
       task.inputs.push_back(std::move(worker_input));
@@ -496,6 +495,8 @@ class RunState {
  public:
   double default_timeout_ = 0;
   std::map<size_t, std::vector<std::string>> environments_;  // node -> store directories
+  std::map<size_t, std::string> pythons_;  // node -> interpreter, when not the default one
+  SecretParameters secrets_;  // opens secret parameters as tasks are written
 
  private:
   Lakehouse& lakehouse_;
@@ -529,52 +530,6 @@ class RunState {
   std::map<size_t, int> running_pids_;      // GUARDED_BY(mutex_): node -> its worker's pid
   Status failure_;                          // GUARDED_BY(mutex_)
 };
-
-// Resolves and assembles the environment of every Python model that declares packages, and
-// checks the Python versions asked for, before anything runs: a bad package or version fails
-// the run up front, naming the model.
-struct PreparedEnvironments {
-  std::map<size_t, std::vector<std::string>> site_dirs;  // node -> store directories
-  std::unique_ptr<PackageStore> store;
-  // Keeps `cache prune` off them, for the run and for every zygote started in it.
-  std::shared_ptr<PackageStore::InUse> in_use;
-};
-
-Result<PreparedEnvironments> PrepareEnvironments(const Project& project, const Plan& plan) {
-  PreparedEnvironments prepared;
-  auto& out = prepared.site_dirs;
-  auto& store = prepared.store;
-  for (size_t i = 0; i < plan.nodes.size(); ++i) {
-    const ModelSpec& model = plan.nodes[i].model;
-    if (model.kind == ModelKind::kSql) continue;
-    std::map<std::string, std::string> packages = project.file.packages;
-    for (const auto& [name, version] : model.pip) packages[name] = version;
-    // The runtime provides `bauplan` (our compatibility module); the client library of that
-    // name on PyPI is not what models import here.
-    std::erase_if(packages, [](const auto& p) { return NormalizePackageName(p.first) == "bauplan"; });
-    std::string wanted = model.python_version.empty() ? project.file.python_version : model.python_version;
-    if (packages.empty() && wanted.empty()) continue;
-    std::string context = "model '" + model.name + "' (" + model.location.ToString() + ")";
-    if (!store) {
-      SLUICE_ASSIGN_OR_RAISE(store, PackageStore::Open(DefaultPackageStore(), UvExecutable(), PythonExecutable()));
-    }
-    const std::string& have = store->python_version();
-    if (!wanted.empty() && have != wanted && have.rfind(wanted + ".", 0) != 0) {
-      return WithHint(InvalidInput(context, " asks for Python ", wanted, ", which is not available (available: ",
-                                   have, ")"),
-                      "use @bauplan.python(\"" + have.substr(0, have.rfind('.')) + "\")");
-    }
-    if (packages.empty()) continue;
-    SLUICE_ASSIGN_OR_RAISE(auto pins, WithContext(store->Resolve(packages), context));
-    SLUICE_ASSIGN_OR_RAISE(out[i], WithContext(store->Assemble(pins), context));
-  }
-  if (store) {
-    std::vector<std::string> all;
-    for (const auto& [_, dirs] : out) all.insert(all.end(), dirs.begin(), dirs.end());
-    SLUICE_ASSIGN_OR_RAISE(prepared.in_use, store->MarkInUse(all));
-  }
-  return prepared;
-}
 
 Status CommitOutputs(Catalog& catalog, const std::string& branch, const ResolvedRef& base,
                      const TableChanges& changes, const std::string& author,
@@ -611,10 +566,11 @@ Result<RunReport> RunProject(Lakehouse& lakehouse, const RunOptions& options, Ru
   PlanOptions plan_options;
   plan_options.namespace_name = options.namespace_name;
   plan_options.cli_params = options.params;
-  plan_options.table_exists = [&](const std::string& table) {
-    return target.tree.tables.count(table) > 0;
+  plan_options.resolve_table = [&](const std::string& table) {
+    return ResolveTableName(target.tree, table);
   };
   SLUICE_ASSIGN_OR_RAISE(Plan plan, BuildPlan(project, plan_options));
+  SLUICE_ASSIGN_OR_RAISE(SecretParameters secrets, SecretParameters::Make(project, plan));
   if (observer) observer->OnProject(project.file.id, project.file.name);
   double environments_started = MonotonicSeconds();
   SLUICE_ASSIGN_OR_RAISE(auto environments, PrepareEnvironments(project, plan));
@@ -638,7 +594,9 @@ Result<RunReport> RunProject(Lakehouse& lakehouse, const RunOptions& options, Ru
   effective.project_dir = project.dir;
   RunState state(lakehouse, effective, plan, target, observer, report.job_id);
   state.default_timeout_ = project.file.timeout_seconds;
+  state.secrets_ = std::move(secrets);
   state.environments_ = environments.site_dirs;
+  state.pythons_ = environments.pythons;
   ZygotePool run_zygotes;
   SLUICE_RETURN_NOT_OK(state.PlanZygotes(options.zygotes ? options.zygotes : &run_zygotes,
                                          environments.in_use));

@@ -30,6 +30,7 @@ struct RestRequest {
   std::string path;                            // decoded, e.g. "/v1/dev/namespaces"
   std::map<std::string, std::string> query;
   std::string body;
+  std::string user;  // the API key's user when the server checks keys (server/api_keys.h)
 };
 
 // "/v1/dev/namespaces/" -> {"v1", "dev", "namespaces"}.

@@ -5,7 +5,9 @@
 #include "exec/json_views.h"
 #include "exec/query_runner.h"
 #include "exec/runner.h"
+#include "server/api_tables.h"
 #include "server/api_jobs.h"
+#include "server/api_info.h"
 
 namespace sluice {
 namespace {
@@ -44,6 +46,14 @@ Result<std::string> Required(const json& body, const char* key) {
   return value;
 }
 
+// A merge's commit message: bauplan's commit_message (default "merge A into B"), then a blank
+// line and commit_body when given.
+std::string MergeMessage(const json& body, const std::string& source, const std::string& target) {
+  std::string message = Field(body, "commit_message", "merge " + source + " into " + target);
+  std::string extra = Field(body, "commit_body");
+  return extra.empty() ? message : message + "\n\n" + extra;
+}
+
 }  // namespace
 
 SluiceApi::SluiceApi(Lakehouse* lake) : lake_(lake), jobs_(std::make_unique<JobsApi>(lake, &zygotes_)) {}
@@ -62,9 +72,10 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
   SLUICE_ASSIGN_OR_RAISE(auto jobs_answer, jobs_->Route(request, parts, body));
   if (jobs_answer) return std::move(*jobs_answer);
   Catalog& catalog = lake_->catalog();
-  std::string author = Field(body, "author", CurrentAuthor());
+  std::string author = !request.user.empty() ? request.user : Field(body, "author", CurrentAuthor());
   std::string ns = Param(request, "namespace", Field(body, "namespace", "bauplan"));
 
+  if (resource == "info" && method == "GET") return InfoResponse(author);
   if (resource == "branches") {
     if (parts.size() == 3 && method == "GET") {
       SLUICE_ASSIGN_OR_RAISE(auto refs, catalog.ListBranches(Param(request, "name")));
@@ -96,7 +107,7 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
       if (parts.size() == 5 && parts[4] == "merge" && method == "POST") {
         SLUICE_ASSIGN_OR_RAISE(std::string source, Required(body, "source_ref"));
         SLUICE_ASSIGN_OR_RAISE(MergeResult merge,
-                               catalog.Merge(source, name, author, "merge " + source + " into " + name,
+                               catalog.Merge(source, name, author, MergeMessage(body, source, name),
                                              IcebergAppendMerger()));
         return Json({{"commit", CommitJson(merge.commit)}, {"fast_forward", merge.fast_forward},
                      {"no_op", merge.no_op}});
@@ -138,82 +149,8 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
     for (const auto& c : commits) out.push_back(CommitJson(c));
     return Json(out);
   }
-  if (resource == "namespaces") {
-    if (parts.size() == 3 && method == "GET") {
-      SLUICE_ASSIGN_OR_RAISE(ResolvedRef ref, catalog.Resolve(Param(request, "ref", "main")));
-      return Json(ref.tree.namespaces);
-    }
-    if ((parts.size() == 3 && method == "POST") || (parts.size() == 4 && method == "DELETE")) {
-      bool create = method == "POST";
-      std::string name = create ? Field(body, "name") : parts[3];
-      std::string branch = create ? Field(body, "branch") : Param(request, "branch");
-      if (name.empty() || branch.empty()) return InvalidInput("a namespace and a branch are required");
-      SLUICE_RETURN_NOT_OK(Catalog::CheckWritable(branch));
-      SLUICE_ASSIGN_OR_RAISE(ResolvedRef head, catalog.Resolve(branch));
-      if (create && head.tree.namespaces.count(name)) {
-        return AlreadyExists("namespace '", name, "' already exists on '", branch, "'");
-      }
-      CommitRequest commit;
-      commit.branch = branch;
-      (create ? commit.namespaces_to_add : commit.namespaces_to_remove).insert(name);
-      commit.author = author;
-      commit.message = (create ? "create namespace " : "drop namespace ") + name;
-      commit.expected_head = head.commit.id;
-      SLUICE_RETURN_NOT_OK(catalog.CommitChanges(commit).status());
-      return Json({{"namespace", name}, {"branch", branch}}, create ? 201 : 200);
-    }
-  }
-  if (resource == "tables") {
-    if (parts.size() == 3 && method == "GET") {
-      SLUICE_ASSIGN_OR_RAISE(ResolvedRef ref, catalog.Resolve(Param(request, "ref", "main")));
-      std::string only = Param(request, "namespace");
-      json out = json::array();
-      for (const auto& [table, location] : ref.tree.tables) {
-        if (!only.empty() && table.substr(0, table.find('.')) != only) continue;
-        out.push_back({{"name", table}, {"metadata_location", location}});
-      }
-      return Json(out);
-    }
-    if (parts.size() >= 4) {
-      SLUICE_ASSIGN_OR_RAISE(std::string table, QualifyTableName(parts[3], ns));
-      if (parts.size() == 4 && method == "GET") {
-        std::string ref_text = Param(request, "ref", "main");
-        SLUICE_ASSIGN_OR_RAISE(ResolvedRef ref, catalog.Resolve(ref_text));
-        SLUICE_ASSIGN_OR_RAISE(TableInfo info, lake_->GetTable(ref, table));
-        return Json(TableInfoJson(info, ref_text));
-      }
-      if (parts.size() == 4 && method == "DELETE") {
-        std::string branch = Param(request, "branch");
-        SLUICE_RETURN_NOT_OK(Catalog::CheckWritable(branch));
-        SLUICE_ASSIGN_OR_RAISE(ResolvedRef head, catalog.Resolve(branch));
-        if (!head.tree.tables.count(table)) {
-          if (Param(request, "if_exists") == "true") return Json({{"deleted", nullptr}});
-          return NotFound("table '", table, "' not found on branch '", branch, "'");
-        }
-        CommitRequest commit;
-        commit.branch = branch;
-        commit.changes[table] = std::nullopt;
-        commit.author = author;
-        commit.message = "drop table " + table;
-        commit.expected_head = head.commit.id;
-        SLUICE_RETURN_NOT_OK(catalog.CommitChanges(commit).status());
-        return Json({{"deleted", table}});
-      }
-      if (parts.size() == 5 && parts[4] == "import" && method == "POST") {
-        SLUICE_ASSIGN_OR_RAISE(std::string uri, Required(body, "search_uri"));
-        SLUICE_ASSIGN_OR_RAISE(std::string branch, Required(body, "branch"));
-        SLUICE_ASSIGN_OR_RAISE(ImportResult result, lake_->ImportTable(branch, table, uri, author));
-        return Json({{"table", result.table}, {"created", result.created}, {"rows", result.rows},
-                     {"files", result.files}, {"commit", result.commit.id}, {"branch", branch}});
-      }
-      if (parts.size() == 5 && parts[4] == "revert" && method == "POST") {
-        SLUICE_ASSIGN_OR_RAISE(std::string source, Required(body, "source_ref"));
-        SLUICE_ASSIGN_OR_RAISE(std::string branch, Required(body, "into_branch"));
-        SLUICE_ASSIGN_OR_RAISE(Commit commit, lake_->RevertTable(branch, table, source, author));
-        return Json({{"table", table}, {"branch", branch}, {"commit", commit.id}});
-      }
-    }
-  }
+  SLUICE_ASSIGN_OR_RAISE(auto tables, RouteTables(*lake_, request, parts, body, author));
+  if (tables) return std::move(*tables);
   if (resource == "query" && method == "POST") {
     QueryRequest query;
     SLUICE_ASSIGN_OR_RAISE(query.sql, Required(body, "sql"));

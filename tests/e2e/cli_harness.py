@@ -13,7 +13,9 @@ TAXI = ROOT / "examples" / "taxi"
 class Sluice:
     def __init__(self, home: pathlib.Path):
         self.home = home
-        self.env = dict(os.environ, SLUICE_HOME=str(home), SLUICE_USER="tester")
+        # The client config file (profiles) is the test's own, never the user's.
+        self.env = dict(os.environ, SLUICE_HOME=str(home), SLUICE_USER="tester",
+                        SLUICE_CONFIG_PATH=str(home.parent / "sluice_config.yml"))
 
     def __call__(self, *args, check=True, cwd=None, timeout=300):
         proc = subprocess.run([str(SLUICE), *map(str, args)], env=self.env, cwd=cwd,
@@ -38,3 +40,8 @@ class Sluice:
 
     def query(self, sql, ref):
         return self.json("query", sql, "--ref", ref, "--all-rows")
+
+    def load(self, table, search_uri, *args):
+        """`table create` then `table import` (bauplan's two steps), with the same flags."""
+        self("table", "create", table, "--search-uri", search_uri, *args)
+        return self("table", "import", table, "--search-uri", search_uri, *args)

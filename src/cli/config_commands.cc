@@ -1,0 +1,118 @@
+// sluice config get / set: the profiles of the client configuration file (config_file.h),
+// as bauplan's `config` command manages them. `-P/--profile` picks the profile.
+#include <iostream>
+
+#include "cli/commands.h"
+
+namespace sluice::cli {
+namespace {
+
+using nlohmann::json;
+
+// API keys are never printed whole.
+std::string Masked(const std::string& key) {
+  if (key.empty()) return "";
+  return key.size() > 8 ? "********" + key.substr(key.size() - 4) : "********";
+}
+
+json ProfileJson(const Profile& profile) {
+  return {{"name", profile.name},
+          {"api_key", profile.api_key.empty() ? json(nullptr) : json(Masked(profile.api_key))},
+          {"endpoint", profile.endpoint.empty() ? json(nullptr) : json(profile.endpoint)},
+          {"active_branch", profile.active_branch.empty() ? "main" : profile.active_branch},
+          {"config_path", ConfigFilePath()}};
+}
+
+void PrintProfile(const Profile& profile) {
+  std::cout << "Profile \"" << profile.name << "\"\n"
+            << "API Key        " << (profile.api_key.empty() ? "-" : Masked(profile.api_key)) << "\n"
+            << "Endpoint       " << (profile.endpoint.empty() ? "(embedded: the local data home)" : profile.endpoint)
+            << "\n"
+            << "Active Branch  " << (profile.active_branch.empty() ? "main" : profile.active_branch) << "\n";
+}
+
+}  // namespace
+
+void AddConfigCommands(CLI::App& app, CliContext& context, int* exit_code) {
+  auto* config = app.add_subcommand("config", "Show and change the profiles of the config file");
+  config->require_subcommand(1);
+
+  auto* set = config->add_subcommand("set", "Set api_key, endpoint or active_branch of the profile");
+  auto name = std::make_shared<std::string>();
+  auto value = std::make_shared<std::string>();
+  set->add_option("name", *name, "api_key, endpoint or active_branch")->required();
+  set->add_option("value", *value, "The value")->required();
+  set->callback([&context, exit_code, name, value] {
+    *exit_code = ReportError([&]() -> Status {
+      SLUICE_ASSIGN_OR_RAISE(std::string key, CanonicalSetting(*name));
+      std::string profile = context.profile_name;
+      if (profile.empty()) {
+        for (const char* env : {"SLUICE_PROFILE", "BAUPLAN_PROFILE"}) {
+          const char* text = std::getenv(env);
+          if (text && *text) {
+            profile = text;
+            break;
+          }
+        }
+      }
+      if (profile.empty()) profile = "default";
+      if (key == "endpoint" && !value->empty() && value->rfind("http://", 0) != 0 &&
+          value->rfind("https://", 0) != 0) {
+        return InvalidInput("endpoint '", *value, "' is not an http:// or https:// URL");
+      }
+      SLUICE_RETURN_NOT_OK(SetProfileSetting(profile, key, *value));
+      // A new API key starts on main, as in bauplan.
+      if (key == "api_key") SLUICE_RETURN_NOT_OK(SetProfileSetting(profile, "active_branch", "main"));
+      if (context.json()) {
+        context.PrintJson({{"profile", profile}, {"set", key}, {"config_path", ConfigFilePath()}});
+      } else {
+        std::cerr << "Set " << key << " for profile \"" << profile << "\" in " << ConfigFilePath() << "\n";
+        if (key == "api_key") std::cerr << "Active branch reset to \"main\" for profile \"" << profile << "\"\n";
+      }
+      return Status::OK();
+    }());
+  });
+
+  auto* get = config->add_subcommand("get", "Show the profile in use (or every profile with --all)");
+  auto all = std::make_shared<bool>(false);
+  auto setting = std::make_shared<std::string>();
+  get->add_option("name", *setting, "Only this setting: api_key, endpoint or active_branch");
+  get->add_flag("-a,--all", *all, "Show every profile");
+  get->callback([&context, exit_code, all, setting] {
+    *exit_code = ReportError([&]() -> Status {
+      if (*all) {
+        SLUICE_ASSIGN_OR_RAISE(std::vector<Profile> profiles, LoadProfiles());
+        if (context.json()) {
+          json out = json::array();
+          for (const auto& profile : profiles) out.push_back(ProfileJson(profile));
+          context.PrintJson(out);
+        } else {
+          for (size_t i = 0; i < profiles.size(); ++i) {
+            if (i > 0) std::cout << "\n";
+            PrintProfile(profiles[i]);
+          }
+        }
+        return Status::OK();
+      }
+      SLUICE_ASSIGN_OR_RAISE(const Profile* profile, context.profile());
+      if (!setting->empty()) {
+        SLUICE_ASSIGN_OR_RAISE(std::string key, CanonicalSetting(*setting));
+        json shown = ProfileJson(*profile);
+        if (context.json()) {
+          context.PrintJson({{key, shown[key]}});
+        } else {
+          std::cout << (shown[key].is_null() ? "" : shown[key].get<std::string>()) << "\n";
+        }
+        return Status::OK();
+      }
+      if (context.json()) {
+        context.PrintJson(ProfileJson(*profile));
+      } else {
+        PrintProfile(*profile);
+      }
+      return Status::OK();
+    }());
+  });
+}
+
+}  // namespace sluice::cli
