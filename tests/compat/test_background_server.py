@@ -98,6 +98,7 @@ def home(sluice, tmp_path):
     data = tmp_path / "titanic.csv"
     data.write_text(TITANIC_CSV)
     sluice("checkout", "-b", "dev")
+    sluice("table", "create", "titanic", "--search-uri", data)
     sluice("table", "import", "titanic", "--search-uri", data)
     yield sluice
     sluice("server", "stop", check=False)
