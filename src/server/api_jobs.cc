@@ -11,7 +11,12 @@ namespace {
 
 using nlohmann::json;
 
-ApiResponse Json(const json& body, int status = 200) { return {status, "application/json", body.dump()}; }
+ApiResponse Json(const json& body, int status = 200) {
+  ApiResponse response;
+  response.status = status;
+  response.body = body.dump();
+  return response;
+}
 
 json ErrorJson(const Status& status) {
   return {{"kind", std::string(ErrorKindName(KindOf(status)))}, {"message", status.message()},

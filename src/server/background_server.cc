@@ -64,12 +64,17 @@ void Log(const std::string& line) { std::cerr << "sluice server: " << line << st
 ApiResponse Route(SluiceApi& sluice_api, IcebergRestCatalog& iceberg, const RestRequest& request) {
   if (request.path.rfind("/api/v1/", 0) == 0) return sluice_api.Handle(request);
   if (request.path.rfind("/v1/", 0) == 0) {
-    RestResponse response = iceberg.Handle(request);
-    return {response.status, "application/json", response.body.is_null() ? "" : response.body.dump()};
+    RestResponse rest = iceberg.Handle(request);
+    ApiResponse response;
+    response.status = rest.status;
+    response.body = rest.body.is_null() ? "" : rest.body.dump();
+    return response;
   }
-  return {404, "application/json",
-          nlohmann::json{{"error", {{"kind", "not found"}, {"message", "no route for " + request.path},
-                                    {"hint", ""}}}}.dump()};
+  ApiResponse missing;
+  missing.status = 404;
+  missing.body = nlohmann::json{{"error", {{"kind", "not found"}, {"message", "no route for " + request.path},
+                                           {"hint", ""}}}}.dump();
+  return missing;
 }
 
 }  // namespace

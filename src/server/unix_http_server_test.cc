@@ -116,6 +116,10 @@ TEST_F(UnixHttpServerTest, DecodesRequestsAndKeepsTheConnectionAlive) {
       Exchange(fd, "POST /y HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n");
   EXPECT_NE(third.find("\"body\":\"abcde\""), std::string::npos) << third;
   ::close(fd);
+  // The count drops just after the answer is written, so give it a moment.
+  for (int i = 0; i < 100 && server_->in_flight() != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   EXPECT_EQ(server_->in_flight(), 0);
 }
 
