@@ -1,5 +1,10 @@
 // sluice run: plan and execute a project on a branch, printing the DAG and a line per model.
+#include <signal.h>
+
+#include <condition_variable>
+#include <csignal>
 #include <iomanip>
+#include <mutex>
 #include <iostream>
 #include <optional>
 #include <sstream>
@@ -104,15 +109,76 @@ class ProgressPrinter {
 
 // Runs through the JSON API, in-process for a local data home or on `sluice serve`: either
 // way the run streams its progress as events (server/sluice_api.h), printed as they come.
+// Ctrl-C (or SIGTERM) during a run cancels its job, as bauplan's CLI does: models are
+// killed, nothing is merged. A second Ctrl-C kills the CLI at once (SA_RESETHAND).
+volatile std::sig_atomic_t interrupted = 0;
+void OnInterrupt(int) { interrupted = 1; }
+
+class CancelOnInterrupt {
+ public:
+  explicit CancelOnInterrupt(CliContext& context) : context_(context) {
+    struct sigaction action {};
+    action.sa_handler = OnInterrupt;
+    action.sa_flags = SA_RESETHAND | SA_RESTART;
+    sigemptyset(&action.sa_mask);
+    ::sigaction(SIGINT, &action, &old_int_);
+    ::sigaction(SIGTERM, &action, &old_term_);
+    watcher_ = std::thread([this] { Watch(); });
+  }
+  ~CancelOnInterrupt() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      done_ = true;
+    }
+    wake_.notify_all();
+    watcher_.join();
+    ::sigaction(SIGINT, &old_int_, nullptr);
+    ::sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  void SetJob(const std::string& id) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    job_id_ = id;
+  }
+
+ private:
+  void Watch() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (!done_) {
+      wake_.wait_for(lock, std::chrono::milliseconds(100));
+      if (!interrupted || job_id_.empty() || sent_) continue;
+      sent_ = true;
+      std::string id = job_id_;
+      lock.unlock();
+      std::cerr << "cancelling job " << id << " (Ctrl-C again to quit now)" << std::endl;
+      // The local API is thread-safe; a remote one gets a connection of its own.
+      std::unique_ptr<Backend> own = context_.endpoint.empty() ? nullptr : MakeRemoteBackend(context_.endpoint);
+      auto backend = own ? Result<Backend*>(own.get()) : context_.backend();
+      if (backend.ok()) (void)(*backend)->Call("POST", "jobs/" + EncodePathPart(id) + "/cancel", nlohmann::json::object());
+      lock.lock();
+    }
+  }
+
+  CliContext& context_;
+  struct sigaction old_int_ {}, old_term_ {};
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::string job_id_;   // GUARDED_BY(mutex_)
+  bool sent_ = false;    // GUARDED_BY(mutex_)
+  bool done_ = false;    // GUARDED_BY(mutex_)
+  std::thread watcher_;
+};
+
 Result<RunReport> RunThroughApi(CliContext& context, const nlohmann::json& body, ProgressPrinter* printer) {
   SLUICE_ASSIGN_OR_RAISE(Backend * backend, context.backend());
   std::optional<RunReport> report;
   Status failed;
   std::string job_id;
+  CancelOnInterrupt cancel_on_interrupt(context);
   SLUICE_RETURN_NOT_OK(backend->Stream("runs", body, [&](const nlohmann::json& event) {
     std::string kind = event.value("event", "");
     if (kind == "plan") {
       job_id = event.value("job_id", "");
+      cancel_on_interrupt.SetJob(job_id);
       printer->PrintPlan(event.value("job_id", ""), event.value("models", 0), event.value("text", ""));
     } else if (kind == "output") {
       printer->OnModelOutput(event.value("model", ""), event.value("line", ""));

@@ -11,7 +11,12 @@ namespace {
 
 using nlohmann::json;
 
-ApiResponse Json(const json& body, int status = 200) { return {status, "application/json", body.dump()}; }
+ApiResponse Json(const json& body, int status = 200) {
+  ApiResponse response;
+  response.status = status;
+  response.body = body.dump();
+  return response;
+}
 
 json ErrorJson(const Status& status) {
   return {{"kind", std::string(ErrorKindName(KindOf(status)))}, {"message", status.message()},
@@ -328,12 +333,13 @@ Result<ApiResponse> JobsApi::CancelJob(const std::string& id) {
 Result<RunReport> JobsApi::RunRecorded(RunOptions options, JobRecorder* recorder) {
   options.job_id = recorder->id();
   options.cancel = recorder->cancel_flag();
+  // The transaction's branch, as the runner names it (runner.cc).
+  if (options.transaction && !options.dry_run) recorder->SetDetail("tx_ref", options.ref + ".run-" + options.job_id);
   auto report = RunProject(*lake_, options, recorder);
   if (!report.ok()) {
     recorder->Finish(report.status());
     return report;
   }
-  if (!report->run_branch.empty() && report->run_branch_kept) recorder->SetDetail("tx_ref", report->run_branch);
   if (!report->commit_id.empty()) recorder->SetDetail("commit_id", report->commit_id);
   recorder->Finish(report->status);
   return report;

@@ -64,12 +64,17 @@ void Log(const std::string& line) { std::cerr << "sluice server: " << line << st
 ApiResponse Route(SluiceApi& sluice_api, IcebergRestCatalog& iceberg, const RestRequest& request) {
   if (request.path.rfind("/api/v1/", 0) == 0) return sluice_api.Handle(request);
   if (request.path.rfind("/v1/", 0) == 0) {
-    RestResponse response = iceberg.Handle(request);
-    return {response.status, "application/json", response.body.is_null() ? "" : response.body.dump()};
+    RestResponse rest = iceberg.Handle(request);
+    ApiResponse response;
+    response.status = rest.status;
+    response.body = rest.body.is_null() ? "" : rest.body.dump();
+    return response;
   }
-  return {404, "application/json",
-          nlohmann::json{{"error", {{"kind", "not found"}, {"message", "no route for " + request.path},
-                                    {"hint", ""}}}}.dump()};
+  ApiResponse missing;
+  missing.status = 404;
+  missing.body = nlohmann::json{{"error", {{"kind", "not found"}, {"message", "no route for " + request.path},
+                                           {"hint", ""}}}}.dump();
+  return missing;
 }
 
 }  // namespace
@@ -157,7 +162,14 @@ Result<BackgroundServerState> EnsureBackgroundServer(const std::string& home, co
   BackgroundServerState state = QueryBackgroundServer(home);
   if (state.running && SocketAccepts(state.socket)) return state;
   SLUICE_RETURN_NOT_OK(MakeDirs(home));
+  if (sockaddr_un probe{}; state.socket.size() >= sizeof(probe.sun_path)) {
+    return WithHint(InvalidInput("the data home's socket path '", state.socket, "' is too long for a unix socket (",
+                                 state.socket.size(), " bytes, at most ", sizeof(probe.sun_path) - 1, ")"),
+                    "use a shorter SLUICE_HOME");
+  }
   std::string log = LogPath(home);
+  // Where this start's lines begin in the log, to report why the daemon did not come up.
+  size_t log_start = ReadFile(log).ValueOr("").size();
   pid_t child = ::fork();
   if (child < 0) return IOError("cannot start the background server: fork: ", std::strerror(errno));
   if (child == 0) {
@@ -183,6 +195,14 @@ Result<BackgroundServerState> EnsureBackgroundServer(const std::string& home, co
   while (std::chrono::steady_clock::now() < deadline) {
     state = QueryBackgroundServer(home);
     if (state.running && SocketAccepts(state.socket)) return state;
+    std::string written = ReadFile(log).ValueOr("");
+    if (!state.running && written.size() > log_start) {
+      auto error = written.find("error: ", log_start);
+      if (error != std::string::npos) {
+        std::string line = written.substr(error + 7, written.find('\n', error) - error - 7);
+        return WithHint(IOError("the background server did not start: ", line), "see its log: " + log);
+      }
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return WithHint(IOError("the background server of '", home, "' did not start within 30 s"),

@@ -317,9 +317,10 @@ void UnixHttpServer::ServeConnection(int fd) {
   ucred peer{};
   socklen_t length = sizeof(peer);
   if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &length) != 0 || peer.uid != ::geteuid()) {
-    ApiResponse refused{403, "application/json",
-                        ErrorBody("invalid input", "this server belongs to uid " + std::to_string(::geteuid()) +
-                                                       "; uid " + std::to_string(peer.uid) + " may not use it")};
+    ApiResponse refused;
+    refused.status = 403;
+    refused.body = ErrorBody("invalid input", "this server belongs to uid " + std::to_string(::geteuid()) +
+                                                  "; uid " + std::to_string(peer.uid) + " may not use it");
     (void)WriteResponse(fd, refused, false);
     return;
   }
@@ -330,8 +331,8 @@ void UnixHttpServer::ServeConnection(int fd) {
     ++in_flight_;
     ApiResponse response;
     if (parsed->error_status) {
-      response = {parsed->error_status, "application/json",
-                  ErrorBody("invalid input", std::string("malformed request: ") + Reason(parsed->error_status))};
+      response.status = parsed->error_status;
+      response.body = ErrorBody("invalid input", std::string("malformed request: ") + Reason(parsed->error_status));
     } else {
       response = handler_(parsed->request);
     }

@@ -6,6 +6,7 @@ import json
 import os
 import pathlib
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -14,7 +15,7 @@ import time
 
 import pytest
 
-from cli_harness import Sluice
+from cli_harness import SLUICE, Sluice
 
 TITANIC_CSV = """PassengerId,Name,Age,Fare
 1,Braund,22,7.25
@@ -97,6 +98,7 @@ def home(sluice, tmp_path):
     data = tmp_path / "titanic.csv"
     data.write_text(TITANIC_CSV)
     sluice("checkout", "-b", "dev")
+    sluice("table", "create", "titanic", "--search-uri", data)
     sluice("table", "import", "titanic", "--search-uri", data)
     yield sluice
     sluice("server", "stop", check=False)
@@ -271,3 +273,40 @@ def test_another_user_cannot_use_the_server(shared_home):
     assert shared_home.json("server", "status")["running"]
     code, branches = api(shared_home, "GET", "/api/v1/branches")
     assert code == 200 and [b["name"] for b in branches] == ["main"]
+
+
+def test_a_home_too_deep_for_a_socket_is_one_clear_error(tmp_path):
+    deep = Sluice(tmp_path / ("d" * 60) / ("e" * 60) / "home")
+    started = time.monotonic()
+    proc = deep("server", "start", check=False)
+    assert proc.returncode == 1
+    assert "too long for a unix socket" in proc.stderr and "hint: use a shorter SLUICE_HOME" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert time.monotonic() - started < 10
+    assert deep.json("server", "status")["running"] is False
+    deep.remove_shared_memory()
+
+
+def test_ctrl_c_on_a_foreground_run_cancels_its_job(home, make_project):
+    project = make_project({"models.py": SLEEPING})
+    before = home.head("dev")
+    proc = subprocess.Popen([str(SLUICE), "run", "-p", str(project)], env=home.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    job_id = None
+    for line in proc.stdout:
+        if line.startswith("job ") and job_id is None:
+            job_id = line.split()[1].rstrip(":")
+        if "going to sleep" in line:
+            break
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert time.monotonic() - started < 20
+    assert proc.returncode == 1
+    assert f"cancelling job {job_id}" in err
+    assert "cancelled" in err
+    job = home.json("job", "get", job_id)
+    assert job["status"] == "ABORT"
+    assert home.head("dev") == before
+    assert not [b for b in home.json("branch", "ls") if job_id in b["name"]]
+    assert shm_leftovers(home, job_id) == []

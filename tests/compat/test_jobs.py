@@ -3,8 +3,12 @@ bauplan's `job ls/get/logs/stop` and the run/query flags bauplan's CLI has. Tita
 data with its mixed-case columns (PassengerId, Age, Fare), quoted in SQL and filters until
 unquoted names keep their case (issue 8 §1, another branch)."""
 import datetime
+import re
+import subprocess
 
 import pytest
+
+from cli_harness import SLUICE
 
 TITANIC_CSV = """PassengerId,Name,Age,Fare,Survived
 1,Braund,22,7.25,0
@@ -35,6 +39,7 @@ def titanic(sluice, tmp_path):
     data = tmp_path / "titanic.csv"
     data.write_text(TITANIC_CSV)
     sluice("checkout", "-b", "dev")
+    sluice("table", "create", "titanic", "--search-uri", data)
     sluice("table", "import", "titanic", "--search-uri", data)
     return sluice
 
@@ -59,6 +64,7 @@ def test_a_run_is_a_job_with_its_dag_models_prints_and_commit(titanic, make_proj
     assert job["ref"] == "dev"
     assert job["created_at"].endswith("Z") and job["finished_at"] and job["duration_seconds"] >= 0
     assert job["project_name"] == "test_project"
+    assert job["tx_ref"] == f"dev.run-{job['id']}"
 
     detail = titanic.json("job", "get", job["id"])
     assert {n["name"] for n in detail["dag_nodes"]} == {"adults", "fares"}
@@ -239,3 +245,30 @@ def test_query_flags(titanic):
     assert "(5 rows)" in everything
     proc = titanic("query", "SELECT 1", "--priority", "0", check=False)
     assert proc.returncode != 0
+
+
+@pytest.fixture
+def served(titanic):
+    """`sluice serve` on a free port over the titanic home; stopped after the test."""
+    proc = subprocess.Popen([str(SLUICE), "serve", "--port", "0"], env=titanic.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    endpoint = re.search(r"http://[\d.]+:\d+", line).group(0)
+    yield endpoint
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def test_detached_runs_and_jobs_through_a_remote_server(titanic, served, make_project):
+    project = make_project({"models.py": MODELS})
+    detached = titanic.json("--endpoint", served, "run", "-p", project, "--detach")
+    assert detached["detached"] is True
+    follow = titanic("--endpoint", served, "job", "logs", detached["job_id"], "--follow", timeout=120)
+    assert "[adults] adults: 3 rows" in follow.stdout
+    assert "COMPLETE" in follow.stderr
+    remote = titanic.json("--endpoint", served, "job", "get", detached["job_id"])
+    local = titanic.json("job", "get", detached["job_id"])
+    assert remote["status"] == local["status"] == "COMPLETE"
+    assert remote["detached"] is True
+    # The server's background server was not needed: the run went on in `sluice serve`.
+    assert titanic.json("server", "status")["running"] is False
