@@ -36,6 +36,7 @@ def client(request, tmp_path):
             warnings.simplefilter("ignore", RuntimeWarning)
             c.get_branch("main")
     c.create_branch("dev", from_ref="main")
+    c.create_table("taxi_zones", str(TAXI / "data" / "taxi_zones.csv"), branch="dev")
     c.import_data("taxi_zones", str(TAXI / "data" / "taxi_zones.csv"), branch="dev")
     yield c
     c.close()
@@ -66,10 +67,10 @@ def test_typed_errors(client):
     with pytest.raises(exceptions.AlreadyExistsError):
         client.create_branch("dev", from_ref="main")
     with pytest.raises(exceptions.ConflictError, match="protected"):
-        client.import_data("t", str(TAXI / "data" / "taxi_zones.csv"), branch="main")
+        client.create_table("t", str(TAXI / "data" / "taxi_zones.csv"), branch="main")
     client.create_branch("other", from_ref="dev")
     client.delete_table("taxi_zones", branch="other")
-    client.import_data("taxi_zones", str(TAXI / "data" / "taxi_zones.csv"), branch="dev")
+    client.create_table("taxi_zones", str(TAXI / "data" / "taxi_zones.csv"), branch="dev", replace=True)
     with pytest.raises(exceptions.MergeConflictError) as error:
         client.merge_branch("other", into_branch="dev")
     assert "bauplan.taxi_zones" in error.value.message
