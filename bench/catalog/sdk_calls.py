@@ -84,6 +84,12 @@ def main():
             env.pop(name, None)
         subprocess.run([str(SLUICE), "branch", "create", "load", "--from-ref", "main"], env=env, check=True)
         subprocess.run(
+            [str(SLUICE), "table", "create", "taxi_zones", "--search-uri", ZONES, "--branch", "load"],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(
             [str(SLUICE), "table", "import", "taxi_zones", "--search-uri", ZONES, "--branch", "load"],
             env=env,
             check=True,

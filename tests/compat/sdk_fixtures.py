@@ -14,7 +14,6 @@ import pytest
 from cli_harness import SLUICE, Sluice
 
 import sluice
-from sluice import exceptions
 
 
 def write_titanic(path):
@@ -53,10 +52,7 @@ def write_taxi(path):
 
 def load_table(client, table, path, branch):
     """bauplan's way: create the table from the files' schema, then import them."""
-    try:
-        client.create_table(table, str(path), branch=branch)
-    except exceptions.ApiMethodError:
-        pass  # a server without table creation: import creates the table as well
+    client.create_table(table, str(path), branch=branch)
     return client.import_data(table, str(path), branch=branch)
 
 

@@ -67,7 +67,7 @@ def test_typed_errors(client):
     with pytest.raises(exceptions.AlreadyExistsError):
         client.create_branch("dev", from_ref="main")
     with pytest.raises(exceptions.ConflictError, match="protected"):
-        client.import_data("t", str(TAXI / "data" / "taxi_zones.csv"), branch="main")
+        client.create_table("t", str(TAXI / "data" / "taxi_zones.csv"), branch="main")
     client.create_branch("other", from_ref="dev")
     client.delete_table("taxi_zones", branch="other")
     client.import_data("taxi_zones", str(TAXI / "data" / "taxi_zones.csv"), branch="dev",
