@@ -84,9 +84,10 @@ class LocalBackend : public Backend {
 
 class RemoteBackend : public Backend {
  public:
-  RemoteBackend(std::string endpoint, const std::string& api_key)
+  RemoteBackend(std::string endpoint, const std::string& api_key, int64_t timeout_seconds)
       : endpoint_(std::move(endpoint)), client_(endpoint_) {
-    client_.set_read_timeout(3600, 0);  // runs can take long
+    client_.set_read_timeout(timeout_seconds > 0 ? timeout_seconds : 3600, 0);  // runs can take long
+    if (timeout_seconds > 0) client_.set_connection_timeout(timeout_seconds, 0);
     if (!api_key.empty()) client_.set_bearer_token_auth(api_key);
   }
   Result<json> Call(const std::string& method, const std::string& path, const json& body,
@@ -147,8 +148,9 @@ class RemoteBackend : public Backend {
 
 std::unique_ptr<Backend> MakeLocalBackend(Lakehouse* lake) { return std::make_unique<LocalBackend>(lake); }
 
-std::unique_ptr<Backend> MakeRemoteBackend(const std::string& endpoint, const std::string& api_key) {
-  return std::make_unique<RemoteBackend>(endpoint, api_key);
+std::unique_ptr<Backend> MakeRemoteBackend(const std::string& endpoint, const std::string& api_key,
+                                           int64_t timeout_seconds) {
+  return std::make_unique<RemoteBackend>(endpoint, api_key, timeout_seconds);
 }
 
 std::string EncodePathPart(const std::string& text) {

@@ -382,3 +382,36 @@ def test_branch_diff_prints_bauplans_format(lake):
     lake("checkout", "tester.b")
     assert lake("branch", "diff", "dev").stdout.splitlines()[0] == "diff --bauplan a/dev b/tester.b"
     assert "with itself" in fails(lake, "branch", "diff", "tester.b")
+
+
+class _Slow(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        import time
+        time.sleep(5)
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_client_timeout_bounds_a_remote_answer(sluice):
+    import time
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Slow)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        started = time.monotonic()
+        err = fails(sluice, "--endpoint", url, "--client-timeout", "1", "branch", "ls")
+        assert time.monotonic() - started < 4 and "cannot reach" in err
+        assert "expected seconds > 0" in fails(sluice, "--endpoint", url, "--client-timeout", "0", "tag", "ls")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_info_names_the_version_and_profile(sluice):
+    info = sluice.json("info")
+    assert info["version"] == sluice.json("version")["version"]
+    assert info["profile"] == "default" and info["config_file"] == config_path(sluice)
