@@ -4,7 +4,7 @@ BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 export CCACHE_DIR ?= $(CURDIR)/.ccache
 
-.PHONY: all setup build demo test test-cpp test-py bench lock clean
+.PHONY: all setup build demo test test-cpp test-py bench lock clean lint format asan tsan
 
 all: build
 
@@ -32,5 +32,32 @@ bench: build
 lock: setup
 	.venv/bin/uv pip compile -q --python .venv/bin/python --no-python-downloads requirements.in -o requirements.lock
 
+# Style: ruff for Python (pinned in the lock), clang-format (Debian) for C++.
+PY_SOURCES = python tests bench examples scripts
+CXX_SOURCES = $$(git ls-files 'src/*.cc' 'src/*.h')
+lint: setup
+	.venv/bin/ruff check $(PY_SOURCES)
+	.venv/bin/ruff format --check $(PY_SOURCES)
+	@scripts/ensure_clang_format.sh && clang-format --dry-run --Werror $(CXX_SOURCES)
+
+format: setup
+	.venv/bin/ruff check --fix -q $(PY_SOURCES) || true
+	.venv/bin/ruff format -q $(PY_SOURCES)
+	@scripts/ensure_clang_format.sh && clang-format -i $(CXX_SOURCES)
+
+# Sanitizer builds of the C++ units (fork-heavy: zygotes, sandbox, subprocess, server).
+# ASan+UBSan over every gtest; TSan over the concurrent parts (catalog writers, server).
+asan: setup
+	@cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+	  -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" >/dev/null
+	@cmake --build build-asan -j $$(nproc)
+	@cd build-asan && ASAN_OPTIONS=detect_leaks=0 ctest --output-on-failure -j $$(nproc)
+
+tsan: setup
+	@cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+	  -DCMAKE_CXX_FLAGS="-fsanitize=thread -fno-omit-frame-pointer" >/dev/null
+	@cmake --build build-tsan -j $$(nproc)
+	@cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -R 'catalog|common|exec'
+
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) build-asan build-tsan

@@ -37,3 +37,6 @@ if [ ! -f "$stamp" ] || ! cmp -s requirements.lock "$stamp"; then
   .venv/bin/uv pip sync -q --python .venv/bin/python requirements.lock
   cp requirements.lock "$stamp"
 fi
+# The SDK as a package of the venv (`import sluice`, `import bauplan` without PYTHONPATH): a
+# .pth naming python/, and `bauplan`/`sluice` commands that run the built binary.
+scripts/install_sdk.sh

@@ -1,9 +1,25 @@
-"""bauplan compatibility: projects written for bauplan import this name; it is Sluice."""
-import sys as _sys
+"""bauplan compatibility: projects and scripts written for bauplan import this name; it is
+Sluice. `bauplan.schema`, `bauplan.state`, `bauplan.exceptions` and
+`bauplan.standard_expectations` are Sluice's modules of the same names. As in `sluice`, the
+client and its objects load on first use."""
 
-from sluice import *  # noqa: F401,F403
-from sluice import __all__, __version__  # noqa: F401
-from sluice import exceptions, standard_expectations
+import sluice as _sluice
+from sluice import (  # noqa: F401  (the names models use, cheap to import)
+    Model,
+    ModelCacheStrategy,
+    ModelMaterializationStrategy,
+    Parameter,
+    __all__,
+    __version__,
+    exceptions,
+    expectation,
+    extras,
+    model,
+    python,
+    resources,
+    standard_expectations,
+)
 
-_sys.modules[__name__ + ".standard_expectations"] = standard_expectations
-_sys.modules[__name__ + ".exceptions"] = exceptions
+
+def __getattr__(name):
+    return getattr(_sluice, name)

@@ -1,4 +1,4 @@
-"""Sluice: decorators and values a project's models are written with.
+"""Sluice: decorators and values a project's models are written with, and the client.
 
     import sluice            # or: import bauplan
 
@@ -9,9 +9,14 @@
 
 Importing this package is cheap (no pyarrow, pandas or polars): discovery and workers start
 fast. The decorators only record their arguments on the function, which stays callable.
+`sluice.schema`, `sluice.state` and `sluice.exceptions` hold what `Client` returns and raises.
 """
+
+from sluice import exceptions, standard_expectations
 from sluice._decorators import (
     Model,
+    ModelCacheStrategy,
+    ModelMaterializationStrategy,
     Parameter,
     expectation,
     extras,
@@ -19,9 +24,94 @@ from sluice._decorators import (
     python,
     resources,
 )
-from sluice import exceptions, standard_expectations
-from sluice.client import Client, RunState
 
-__all__ = ["Client", "Model", "Parameter", "RunState", "exceptions", "expectation", "extras",
-           "model", "python", "resources", "standard_expectations"]
+# The SDK loads on first use, so models and workers that never touch it import fast.
+_LAZY = {
+    "Client": "sluice.client",
+    "schema": "sluice",
+    "state": "sluice",
+    "InfoState": "sluice.info",
+    "OrganizationInfo": "sluice.info",
+    "RunnerNodeInfo": "sluice.info",
+    "UserInfo": "sluice.info",
+    **{
+        name: "sluice.schema"
+        for name in (
+            "Branch",
+            "Commit",
+            "Job",
+            "JobContext",
+            "JobKind",
+            "JobLogEvent",
+            "JobState",
+            "Namespace",
+            "Ref",
+            "RefType",
+            "Table",
+            "Tag",
+        )
+    },
+    **{
+        name: "sluice.state"
+        for name in (
+            "ExternalTableCreateState",
+            "RunState",
+            "TableCreatePlanApplyState",
+            "TableCreatePlanState",
+            "TableDataImportState",
+        )
+    },
+}
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sluice' has no attribute '{name}'")
+    import importlib
+
+    value = importlib.import_module(f"sluice.{name}" if module == "sluice" else module)
+    if module != "sluice":
+        value = getattr(value, name)
+    globals()[name] = value
+    return value
+
+
+__all__ = [
+    "Branch",
+    "Client",
+    "Commit",
+    "ExternalTableCreateState",
+    "InfoState",
+    "Job",
+    "JobContext",
+    "JobKind",
+    "JobLogEvent",
+    "JobState",
+    "Model",
+    "ModelCacheStrategy",
+    "ModelMaterializationStrategy",
+    "Namespace",
+    "OrganizationInfo",
+    "Parameter",
+    "Ref",
+    "RefType",
+    "RunState",
+    "RunnerNodeInfo",
+    "Table",
+    "TableCreatePlanApplyState",
+    "TableCreatePlanState",
+    "TableDataImportState",
+    "Tag",
+    "UserInfo",
+    "exceptions",
+    "expectation",
+    "extras",
+    "model",
+    "python",
+    "resources",
+    "schema",
+    "standard_expectations",
+    "state",
+]
 __version__ = "0.1.0"

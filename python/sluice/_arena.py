@@ -76,12 +76,10 @@ def write_table(table, path, arena_dir=None):
 def read_table(path, columns=None):
     """Maps an IPC file: no copy, no deserialization. Field metadata is dropped."""
     table = ipc.open_file(pa.memory_map(path, "r")).read_all()
-    if columns:
-        missing = [c for c in columns if c not in table.column_names]
-        if missing:
-            raise KeyError(f"column(s) {', '.join(missing)} not in the input "
-                           f"(columns: {', '.join(table.column_names)})")
-        table = table.select(columns)
+    if columns and list(columns) != ["*"]:
+        from sluice._names import resolve_columns
+
+        table = table.select(resolve_columns(columns, table.column_names))
     return strip_metadata(table)
 
 

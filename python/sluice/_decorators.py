@@ -4,9 +4,15 @@ Sluice plans from the source (see _discover.py), not from these objects: they re
 they were given on `fn.__sluice__` so tools and tests can inspect it, and return the
 function unchanged so it can still be called directly.
 """
+
 import functools
+from typing import Literal
 
 _STRATEGIES = ("NONE", "REPLACE", "APPEND", "OVERWRITE_PARTITIONS")
+
+# bauplan's names for the strategy strings, for type hints in user code.
+ModelMaterializationStrategy = Literal["NONE", "REPLACE", "APPEND", "OVERWRITE_PARTITIONS"]
+ModelCacheStrategy = Literal["NONE", "DEFAULT"]
 
 
 def _record(fn, key, value):
@@ -72,20 +78,36 @@ class Parameter:
         return f"Parameter({self.name!r})"
 
 
-def model(name=None, columns=None, partitioned_by=None, materialization_strategy=None,
-          cache_strategy=None, internet_access=None, overwrite_filter=None, **kwargs):
+def model(
+    name=None,
+    columns=None,
+    partitioned_by=None,
+    materialization_strategy=None,
+    cache_strategy=None,
+    internet_access=None,
+    overwrite_filter=None,
+    **kwargs,
+):
     """Marks a function as a model. Usable as @model, @model() or @model(...)."""
     if callable(name) and columns is None and materialization_strategy is None:
         return model()(name)
     if name is not None and not isinstance(name, str):
         raise TypeError("model(name=...) must be a string")
     if materialization_strategy is not None and materialization_strategy.upper() not in _STRATEGIES:
-        raise ValueError(f"materialization_strategy={materialization_strategy!r}: expected one of "
-                         + ", ".join(_STRATEGIES))
-    options = dict(name=name, columns=_string_list(columns, "model(columns=...)"),
-                   partitioned_by=partitioned_by, materialization_strategy=materialization_strategy,
-                   cache_strategy=cache_strategy, internet_access=internet_access,
-                   overwrite_filter=overwrite_filter, **kwargs)
+        raise ValueError(
+            f"materialization_strategy={materialization_strategy!r}: expected one of "
+            + ", ".join(_STRATEGIES)
+        )
+    options = dict(
+        name=name,
+        columns=_string_list(columns, "model(columns=...)"),
+        partitioned_by=partitioned_by,
+        materialization_strategy=materialization_strategy,
+        cache_strategy=cache_strategy,
+        internet_access=internet_access,
+        overwrite_filter=overwrite_filter,
+        **kwargs,
+    )
 
     def decorate(fn):
         return _record(fn, "model", options)
@@ -110,8 +132,9 @@ def resources(cpus=None, memory=None, memory_swap=None, timeout=None):
     """Limits for a model's run: cpus, memory ("4G"), memory_swap, timeout (seconds)."""
 
     def decorate(fn):
-        return _record(fn, "resources", {"cpus": cpus, "memory": memory,
-                                         "memory_swap": memory_swap, "timeout": timeout})
+        return _record(
+            fn, "resources", {"cpus": cpus, "memory": memory, "memory_swap": memory_swap, "timeout": timeout}
+        )
 
     return decorate
 

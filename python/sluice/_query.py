@@ -1,4 +1,4 @@
-"""`sluice query` runs here: `python -m sluice._query TASK_JSON` with {sql, inputs [{path,
+"""`sluice query` runs here: `python -m sluice._query [TASK_JSON]` (else its path on stdin) with {sql, inputs [{path,
 sql_names}], max_rows (int or null), output ("json" | "tty" | "arrow", with output_path)}. DuckDB queries the mapped
 tables; errors print one line, "error: ...", and exit 1."""
 import datetime
@@ -37,9 +37,14 @@ def _format_tty(table, total):
 
 def main(argv):
     try:
-        with open(argv[1]) as f:
-            task = json.load(f)
+        # Without TASK_JSON the engine starts us early: load DuckDB, then wait for the task's
+        # path on stdin while it scans the tables.
         con = _duckdb_connection()
+        path = argv[1] if len(argv) > 1 else sys.stdin.readline().strip()
+        if not path:
+            return 1  # the engine gave up before sending a task
+        with open(path) as f:
+            task = json.load(f)
         register_inputs(con, [(spec, _arena.read_table(spec["path"])) for spec in task["inputs"]])
         try:
             table = arrow_result(con.sql(task["sql"]))

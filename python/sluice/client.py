@@ -1,22 +1,33 @@
-"""`sluice.Client` (also `bauplan.Client`): the catalog, runs and queries from Python.
+"""`sluice.Client` (also `bauplan.Client`): the catalog, runs, queries and jobs from Python,
+with bauplan's methods, arguments, return objects (sluice.schema, sluice.state) and typed
+errors (sluice.exceptions).
 
-Embedded (the default): drives the `sluice` binary of this installation against a data home
-(`SLUICE_HOME`) with JSON output. Remote: `Client(endpoint="http://host:8181")` or
-`SLUICE_ENDPOINT` talks to `sluice serve`'s JSON API. Both raise the typed errors of
-sluice.exceptions and return tables as pyarrow Tables (Arrow IPC, never JSON rows).
+Every call is one request to the Sluice JSON API. Remote: `Client(endpoint=...)`,
+$SLUICE_ENDPOINT or the profile's endpoint (see sluice._config), with the API key as a
+bearer token. Embedded (no endpoint): the data home's background server over its unix socket
+($SLUICE_HOME/server.sock), started with `sluice server start` when absent, so a catalog call
+costs about a millisecond instead of a process; if that server cannot start, each call runs
+`sluice api` (a warning says why). Tables come back as pyarrow Tables (Arrow IPC, never JSON
+rows).
 """
+
+import datetime
 import json
 import os
 import pathlib
 import re
 import shutil
 import subprocess
-import tempfile
-import urllib.error
+import time
 import urllib.parse
-import urllib.request
+import warnings
 
-from sluice import exceptions
+from sluice import _config, exceptions, schema, state
+from sluice._transport import HttpTransport, ProcessTransport
+from sluice.info import InfoState, OrganizationInfo, RunnerNodeInfo, UserInfo
+from sluice.schema import Branch, Commit, Job, JobContext, JobLogEvent, Namespace, Ref, Table, Tag
+
+__all__ = ["Client"]
 
 
 def _find_binary():
@@ -29,281 +40,1374 @@ def _find_binary():
     found = shutil.which("sluice")
     if found:
         return found
-    raise exceptions.InternalError("cannot find the sluice binary", "set SLUICE_BINARY")
+    raise exceptions.InternalError("cannot find the sluice binary", hint="set SLUICE_BINARY")
 
 
 def _quote(name):
     return urllib.parse.quote(str(name), safe="")
 
 
-class RunState:
-    """What a run did. `job_status` is "SUCCESS" or "FAILED"; runs do not raise."""
-
-    def __init__(self, report):
-        self.report = report
-        self.job_id = report.get("job_id")
-        self.job_status = report.get("job_status", "FAILED")
-        self.error = report.get("error")
-        self.run_branch = report.get("run_branch")
-        self.models = report.get("models", [])
-
-    def __repr__(self):
-        return f"RunState(job_id={self.job_id!r}, job_status={self.job_status!r})"
+# -- argument forms ----------------------------------------------------------------------
 
 
-class _Http:
-    """The JSON API of `sluice serve`."""
+def _text(value, what):
+    """A name given as a string or as one of the client's objects (Namespace, Table, Ref)."""
+    if isinstance(value, str):
+        if not value:
+            raise ValueError(f"{what} must not be empty")
+        return value
+    if isinstance(value, Table):
+        return value.fqn
+    if isinstance(value, (Namespace, Ref)):
+        return value.name
+    raise TypeError(f"{what} must be a string or a {what} object, not {type(value).__name__}")
 
-    def __init__(self, endpoint):
-        self.endpoint = endpoint.rstrip("/")
 
-    def __call__(self, method, path, body=None, raw=False, **query):
-        url = f"{self.endpoint}/api/v1/{path}"
-        query = {k: v for k, v in query.items() if v is not None}
-        if query:
-            url += "?" + urllib.parse.urlencode(query)
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(url, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
+def _ref(value, what="ref"):
+    """A ref argument: a string, or a Ref object (read at its commit: "name@hash")."""
+    if isinstance(value, Ref):
+        return str(value)
+    return _text(value, what)
+
+
+def _branch(value, what="branch"):
+    """A branch argument: a string or a Branch; a tag or a commit is not a branch."""
+    if isinstance(value, Ref) and not isinstance(value, Branch):
+        raise exceptions.NotABranchRefError(
+            f"{what}: {value.type.name.lower()} '{value}' is not a branch",
+            kind=exceptions.ApiErrorKind.NotABranchRef(str(value)),
+        )
+    return _text(value, what)
+
+
+def _tag(value, what="tag"):
+    if isinstance(value, Ref) and not isinstance(value, Tag):
+        raise exceptions.NotATagRefError(
+            f"{what}: '{value}' is not a tag", kind=exceptions.ApiErrorKind.NotATagRef(str(value))
+        )
+    return _text(value, what)
+
+
+def _on_off(value, name, default):
+    """bauplan's "on"/"off" flags, also taken as booleans."""
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("on", "true", "yes", "1"):
+        return True
+    if isinstance(value, str) and value.lower() in ("off", "false", "no", "0"):
+        return False
+    raise ValueError(f"{name} must be 'on', 'off', True or False, not {value!r}")
+
+
+def _preview(value):
+    if value is None or value is False:
+        return "off"
+    if value is True:
+        return "on"
+    if isinstance(value, str) and value.lower() in ("on", "off", "head", "tail"):
+        return value.lower()
+    raise ValueError(f"preview must be 'on', 'off', 'head' or 'tail', not {value!r}")
+
+
+def _matches(pattern, value):
+    """bauplan's name filters: a regular expression searched in the name (or plain text)."""
+    if pattern is None:
+        return True
+    try:
+        return re.search(pattern, value or "") is not None
+    except re.error:
+        return pattern in (value or "")
+
+
+def _limited(items, limit):
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
+        raise ValueError(f"limit must be a non-negative integer, not {limit!r}")
+    for count, item in enumerate(items):
+        if limit is not None and count >= limit:
+            return
+        yield item
+
+
+def _split_table(table, namespace):
+    """(name for the API, namespace or None): a Table object carries its namespace; a
+    namespace both in the name and as an argument must agree."""
+    ns = _text(namespace, "namespace") if namespace is not None else None
+    if isinstance(table, Table):
+        if ns and ns != table.namespace:
+            raise exceptions.NamespaceUnresolvedError(
+                f"table '{table.fqn}' is in namespace '{table.namespace}', not '{ns}'",
+                kind=exceptions.ApiErrorKind.NamespaceUnresolved(table.name, ns),
+            )
+        return table.fqn, None
+    name = _text(table, "table")
+    if ns and "." in name and name.split(".", 1)[0] != ns:
+        raise exceptions.NamespaceUnresolvedError(
+            f"table '{name}' names namespace '{name.split('.', 1)[0]}' but namespace='{ns}' was given",
+            kind=exceptions.ApiErrorKind.NamespaceUnresolved(name, ns),
+        )
+    return name, ns
+
+
+# -- scans -------------------------------------------------------------------------------
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_reserved = None
+
+
+def _reserved_words():
+    global _reserved
+    if _reserved is None:
         try:
-            with urllib.request.urlopen(request) as response:
-                payload = response.read()
-        except urllib.error.HTTPError as e:
-            try:
-                error = json.loads(e.read())["error"]
-            except (ValueError, KeyError):
-                raise exceptions.InternalError(f"HTTP {e.code} from {url}")
-            raise exceptions.from_report(error["kind"], error["message"], error.get("hint", ""))
-        except urllib.error.URLError as e:
-            raise exceptions.InternalError(f"cannot reach {self.endpoint}: {e.reason}",
-                                           "start it with: sluice serve")
-        return payload if raw else json.loads(payload)
+            import duckdb
+
+            rows = duckdb.sql(
+                "SELECT keyword_name FROM duckdb_keywords() WHERE keyword_category = 'reserved'"
+            ).fetchall()
+            _reserved = {r[0].lower() for r in rows}
+        except Exception:  # no duckdb here: quote every keyword-looking name
+            _reserved = {
+                "select",
+                "from",
+                "where",
+                "group",
+                "order",
+                "limit",
+                "table",
+                "and",
+                "or",
+                "not",
+                "as",
+                "by",
+                "on",
+                "all",
+                "union",
+                "case",
+                "when",
+                "end",
+            }
+    return _reserved
+
+
+def _identifier(name):
+    """A name as SQL: plain names stay unquoted (they resolve case-insensitively, like the
+    rest of Sluice); anything else is quoted, so it can only ever be a name."""
+    if _IDENTIFIER.fullmatch(name) and name.lower() not in _reserved_words():
+        return name
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _subqueries(node):
+    if isinstance(node, dict):
+        if node.get("class") == "SUBQUERY" or node.get("type") in ("SUBQUERY", "SELECT_NODE"):
+            return True
+        return any(_subqueries(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_subqueries(v) for v in node)
+    return False
+
+
+def _check_filter(filters, sql):
+    """A scan filter must be one boolean expression over the table's columns: `sql` (the scan
+    with the filter in place) must parse as a single plain SELECT with no subquery."""
+    if not isinstance(filters, str) or not filters.strip():
+        raise exceptions.InvalidFilterError(f"filters must be a non-empty string, not {filters!r}")
+    if "\x00" in filters:
+        raise exceptions.InvalidFilterError("filters must not contain NUL characters")
+    try:
+        import duckdb
+    except ImportError:
+        if ";" in filters or re.search(r"\b(select|union|from)\b", filters, re.IGNORECASE):
+            message = f"filter {filters!r} is not a single boolean expression"
+            raise exceptions.InvalidFilterError(message) from None
+        return
+    tree = json.loads(duckdb.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchone()[0])
+    if tree.get("error"):
+        raise exceptions.InvalidFilterError(
+            f"filter {filters!r} is not a boolean expression: {tree.get('error_message', 'parse error')}"
+        )
+    statements = tree.get("statements") or []
+    node = statements[0].get("node", {}) if len(statements) == 1 else {}
+    if (
+        len(statements) != 1
+        or node.get("type") != "SELECT_NODE"
+        or node.get("modifiers")
+        or node.get("group_expressions")
+        or node.get("having")
+        or node.get("qualify")
+        or _subqueries(node.get("where_clause"))
+        or _subqueries(node.get("from_table"))
+    ):
+        raise exceptions.InvalidFilterError(
+            f"filter {filters!r} must be one boolean expression (no ';', no subquery, no set operation)"
+        )
+
+
+def _scan_sql(table, columns, filters, limit):
+    if columns is None or list(columns) == ["*"]:
+        select = "*"
+    else:
+        if isinstance(columns, str) or not all(isinstance(c, str) and c for c in columns):
+            raise ValueError(f"columns must be a list of column names, not {columns!r}")
+        select = ", ".join("*" if c == "*" else _identifier(c) for c in columns) or "*"
+    source = ".".join(_identifier(part) for part in table.split(".", 1))
+    sql = f"SELECT {select} FROM {source}"
+    if filters is not None:
+        sql += f" WHERE (\n{filters}\n)"
+        _check_filter(filters, sql)
+    if limit is not None:
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+            raise ValueError(f"limit must be a non-negative integer, not {limit!r}")
+        sql += f" LIMIT {limit}"
+    return sql
 
 
 class Client:
-    def __init__(self, home=None, binary=None, endpoint=None):
+    """A client of a Sluice data home (embedded) or of `sluice serve` (remote).
+
+    Client(profile=None, api_key=None, client_timeout=None, config_file_path=None) as in
+    bauplan, plus Sluice's `home=` (a data home directory: embedded) and `endpoint=`.
+    """
+
+    def __init__(
+        self,
+        profile=None,
+        api_key=None,
+        client_timeout=None,
+        config_file_path=None,
+        *,
+        home=None,
+        endpoint=None,
+        binary=None,
+    ):
+        settings = _config.resolve(
+            profile=profile,
+            api_key=api_key,
+            endpoint=None if home is not None else endpoint,
+            config_file_path=config_file_path,
+        )
+        if home is not None:
+            settings.endpoint = endpoint  # an explicit data home is embedded unless told otherwise
+        self.profile = settings.profile
+        self._settings = settings
+        self._timeout = client_timeout
         self._env = dict(os.environ)
         if home is not None:
-            self._env["SLUICE_HOME"] = str(home)
-        endpoint = endpoint or (None if home is not None else os.environ.get("SLUICE_ENDPOINT"))
-        self._http = _Http(endpoint) if endpoint else None
-        self._binary = None if self._http else (binary or _find_binary())
+            self._env["SLUICE_HOME"] = str(pathlib.Path(home).resolve())
+        self._binary = binary
+        self._transport = None
+        if settings.endpoint:
+            self._transport = HttpTransport(
+                endpoint=settings.endpoint, api_key=settings.api_key, timeout=client_timeout
+            )
+        else:
+            self._binary = binary or _find_binary()
 
     # -- plumbing ------------------------------------------------------------------------
 
-    def _call(self, *args, parse=True):
-        proc = subprocess.run([self._binary, "-O", "json", *map(str, args)], env=self._env,
-                              capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise self._error(proc)
-        return json.loads(proc.stdout) if parse and proc.stdout.strip() else None
+    @property
+    def endpoint(self):
+        return self._settings.endpoint
 
-    @staticmethod
-    def _error(proc):
-        for line in reversed(proc.stderr.strip().splitlines()):
+    def _home(self):
+        home = self._env.get("SLUICE_HOME") or os.path.join(os.path.expanduser("~"), ".sluice")
+        return os.path.abspath(home)
+
+    def _connect(self):
+        """The embedded transport: the data home's server, started when absent."""
+        socket_path = os.path.join(self._home(), "server.sock")
+        if os.path.exists(socket_path):
+            transport = HttpTransport(
+                socket_path=socket_path, api_key=self._settings.api_key, timeout=self._timeout
+            )
             try:
-                error = json.loads(line)["error"]
-                return exceptions.from_report(error["kind"], error["message"], error.get("hint", ""))
+                transport.request("GET", "info", timeout=5)
+                return transport
+            except exceptions.BauplanError:
+                transport.close()
+        proc = subprocess.run(
+            [self._binary, "-O", "json", "server", "start"], env=self._env, capture_output=True, text=True
+        )
+        reason = " ".join(proc.stderr.split())[:300] or f"exit {proc.returncode}"
+        if proc.returncode == 0:
+            try:
+                socket_path = json.loads(proc.stdout).get("socket", socket_path)
+                return HttpTransport(
+                    socket_path=socket_path, api_key=self._settings.api_key, timeout=self._timeout
+                )
+            except (ValueError, AttributeError):
+                reason = f"unreadable answer from 'sluice server start': {proc.stdout[:200]!r}"
+        warnings.warn(
+            f"sluice: the data home's background server could not start ({reason}); "
+            "each call runs a sluice process instead (slower)",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        return ProcessTransport(self._binary, self._env)
+
+    def _api(self, method, path, body=None, query=None, subject=None, raw=False, timeout=None):
+        if self._transport is None:
+            self._transport = self._connect()
+        if body is not None and not self._settings.endpoint:
+            # Embedded: the data home's server may have been started by another user's
+            # environment; commits and jobs are this process's user's.
+            body = {"author": self._local_user(), **body}
+        try:
+            status, content_type, payload = self._transport.request(
+                method, path, body=body, query=query, timeout=timeout or self._timeout
+            )
+        except exceptions.ServiceUnavailableError:
+            if self._settings.endpoint:
+                raise
+            # The data home's server went away (it stops when idle): start it again, once.
+            self._transport.close()
+            self._transport = self._connect()
+            status, content_type, payload = self._transport.request(
+                method, path, body=body, query=query, timeout=timeout or self._timeout
+            )
+        if status >= 400:
+            try:
+                error = json.loads(payload)["error"]
             except (ValueError, KeyError, TypeError):
-                continue
-        return exceptions.InternalError(proc.stderr.strip() or f"sluice exited {proc.returncode}")
+                raise exceptions.from_http(
+                    status,
+                    f"HTTP {status} from {self._transport.describe()}: "
+                    f"{payload[:200].decode(errors='replace')}",
+                ) from None
+            if status == 401:
+                raise exceptions.UnauthorizedError(
+                    error.get("message", "unauthorized"), hint=error.get("hint", ""), code=401
+                )
+            if status == 403:
+                raise exceptions.ForbiddenError(
+                    error.get("message", "forbidden"), hint=error.get("hint", ""), code=403
+                )
+            raise exceptions.from_report(
+                error.get("kind", ""),
+                error.get("message", ""),
+                error.get("hint", ""),
+                subject=subject,
+                code=status,
+            )
+        if raw:
+            return payload
+        return json.loads(payload) if payload else None
 
-    @staticmethod
-    def _ref_args(ref):
-        return ["--ref", ref] if ref else []
+    def _local_user(self):
+        """The engine's rule for who is acting: $SLUICE_USER, else $USER, else "sluice"."""
+        return self._env.get("SLUICE_USER") or self._env.get("USER") or "sluice"
 
-    # -- branches, tags, commits ---------------------------------------------------------
+    def _default_branch(self, branch):
+        return _branch(branch) if branch is not None else (self._settings.active_branch or "main")
 
-    def get_branches(self, name=None):
-        if self._http:
-            return self._http("GET", "branches", name=name)
-        return self._call("branch", "ls", *(["--name", name] if name else []))
+    def _default_ref(self, ref):
+        return _ref(ref) if ref is not None else (self._settings.active_branch or "main")
 
-    def has_branch(self, branch):
-        return any(b["name"] == branch for b in self.get_branches())
+    def close(self):
+        if self._transport is not None:
+            self._transport.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- info ----------------------------------------------------------------------------
+
+    def info(self, *, client_timeout=None):
+        from sluice import __version__
+
+        data = self._api("GET", "info", timeout=client_timeout) or {}
+        username = (data.get("user") if self._settings.endpoint else self._local_user()) or ""
+        first, _, last = username.partition(" ")
+        user = (
+            UserInfo(id=username, username=username, first_name=first, last_name=last, full_name=username)
+            if username
+            else None
+        )
+        org = data.get("organization")
+        organization = (
+            OrganizationInfo(
+                id=org.get("id", ""),
+                name=org.get("name", ""),
+                slug=org.get("slug", ""),
+                default_parameter_secret_key=None,
+                default_parameter_secret_public_key=None,
+            )
+            if org
+            else None
+        )
+        runners = [RunnerNodeInfo(hostname=h) for h in data.get("runners") or []]
+        return InfoState(
+            client_version=__version__,
+            server_version=data.get("version"),
+            user=user,
+            organization=organization,
+            runners=runners,
+        )
+
+    # -- branches ------------------------------------------------------------------------
+
+    def get_branches(self, *, name=None, user=None, limit=None):
+        query = {"name": name} if name and re.fullmatch(r"[\w.\-]+", name) else None
+        for item in _limited(
+            (
+                r
+                for r in self._api("GET", "branches", query=query)
+                if _matches(name, r["name"]) and (user is None or r["name"].startswith(f"{user}."))
+            ),
+            limit,
+        ):
+            yield Ref.from_json(item)
 
     def get_branch(self, branch):
-        if self._http:
-            return self._http("GET", f"branches/{_quote(branch)}")
-        return self._call("branch", "get", branch)
+        name = _branch(branch)
+        try:
+            data = self._api("GET", f"branches/{_quote(name)}", subject="branch")
+        except exceptions.RefNotFoundError as e:
+            raise exceptions.BranchNotFoundError(
+                e.message, hint=e.hint, code=404, kind=exceptions.ApiErrorKind.BranchNotFound(name)
+            ) from None
+        if not data.get("is_branch", True):
+            raise exceptions.NotABranchRefError(
+                f"'{name}' is a tag, not a branch", kind=exceptions.ApiErrorKind.NotABranchRef(name)
+            )
+        return Branch(data.get("name", name), (data.get("commit") or {}).get("id"))
 
-    def create_branch(self, branch, from_ref):
-        if self._http:
-            self._http("POST", "branches", {"name": branch, "from_ref": from_ref})
-            return self.get_branch(branch)
-        self._call("branch", "create", branch, "--from-ref", from_ref, parse=False)
-        return self.get_branch(branch)
-
-    def delete_branch(self, branch):
-        if self._http:
-            self._http("DELETE", f"branches/{_quote(branch)}")
+    def has_branch(self, branch):
+        try:
+            self.get_branch(branch)
             return True
-        self._call("branch", "rm", branch, parse=False)
+        except (exceptions.BranchNotFoundError, exceptions.NotABranchRefError):
+            return False
+
+    def create_branch(self, branch, from_ref, *, if_not_exists=False):
+        name, source = _branch(branch), _ref(from_ref, "from_ref")
+        try:
+            return Ref.from_json(
+                self._api("POST", "branches", {"name": name, "from_ref": source}, subject="branch")
+            )
+        except exceptions.BranchExistsError:
+            if if_not_exists:
+                return self.get_branch(name)
+            raise
+
+    def delete_branch(self, branch, *, if_exists=False):
+        name = _branch(branch)
+        try:
+            self._api("DELETE", f"branches/{_quote(name)}", subject="branch")
+        except (exceptions.BranchNotFoundError, exceptions.RefNotFoundError):
+            if if_exists:
+                return False
+            raise
         return True
 
     def rename_branch(self, branch, new_branch):
-        if self._http:
-            self._http("POST", f"branches/{_quote(branch)}/rename", {"new_name": new_branch})
-            return True
-        self._call("branch", "rename", branch, new_branch, parse=False)
-        return True
+        old, new = _branch(branch), _branch(new_branch, "new_branch")
+        self._api("POST", f"branches/{_quote(old)}/rename", {"new_name": new}, subject="branch")
+        return self.get_branch(new)
 
-    def merge_branch(self, source_ref, into_branch):
-        if self._http:
-            return self._http("POST", f"branches/{_quote(into_branch)}/merge", {"source_ref": source_ref})
-        return self._call("branch", "merge", source_ref, "--into-branch", into_branch)
+    def merge_branch(
+        self, source_ref, into_branch, *, commit_message=None, commit_body=None, commit_properties=None
+    ):
+        source, into = _ref(source_ref, "source_ref"), _branch(into_branch, "into_branch")
+        body = {"source_ref": source}
+        if commit_message is not None:
+            body["commit_message"] = commit_message
+        if commit_body is not None:
+            body["commit_body"] = commit_body
+        if commit_properties:
+            body["commit_properties"] = {str(k): str(v) for k, v in commit_properties.items()}
+        answer = self._api("POST", f"branches/{_quote(into)}/merge", body, subject="branch")
+        return Branch(into, (answer.get("commit") or {}).get("id"))
 
     def diff(self, from_ref, to_ref):
-        if self._http:
-            return self._http("GET", "diff", **{"from": from_ref, "to": to_ref})
-        return self._call("branch", "diff", from_ref, to_ref)
+        """Sluice's extra: what changed, table by table, between two refs."""
+        return self._api("GET", "diff", query={"from": _ref(from_ref), "to": _ref(to_ref)}, subject="ref")
 
-    def create_tag(self, tag, from_ref):
-        if self._http:
-            self._http("POST", "tags", {"name": tag, "from_ref": from_ref})
-            return True
-        self._call("tag", "create", tag, "--from-ref", from_ref, parse=False)
-        return True
+    # -- tags ----------------------------------------------------------------------------
 
-    def get_tags(self):
-        if self._http:
-            return self._http("GET", "tags")
-        return self._call("tag", "ls")
+    def get_tags(self, *, filter_by_name=None, limit=None):
+        for item in _limited(
+            (r for r in self._api("GET", "tags") if _matches(filter_by_name, r["name"])), limit
+        ):
+            yield Ref.from_json(item)
 
-    def delete_tag(self, tag):
-        if self._http:
-            self._http("DELETE", f"tags/{_quote(tag)}")
-            return True
-        self._call("tag", "rm", tag, parse=False)
-        return True
+    def get_tag(self, tag):
+        name = _tag(tag)
+        for item in self._api("GET", "tags"):
+            if item["name"] == name:
+                return Ref.from_json(item)
+        raise exceptions.TagNotFoundError(
+            f"tag '{name}' not found", code=404, kind=exceptions.ApiErrorKind.TagNotFound(name)
+        )
 
-    def get_commits(self, ref, limit=None, message=None, author=None):
-        if self._http:
-            commits = self._http("GET", "commits", ref=ref, limit=limit or 0)
-            return [c for c in commits if (not author or c["author"] == author)
-                    and (not message or re.search(message, c["message"], re.IGNORECASE))]
-        args = ["commit", ref]
-        if limit:
-            args += ["--max-count", limit]
-        if message:
-            args += ["--message", message]
-        if author:
-            args += ["--author", author]
-        return self._call(*args)
-
-    # -- namespaces and tables -----------------------------------------------------------
-
-    def get_namespaces(self, ref=None):
-        if self._http:
-            return self._http("GET", "namespaces", ref=ref)
-        return self._call("namespace", "ls", *self._ref_args(ref))
-
-    def create_namespace(self, namespace, branch):
-        if self._http:
-            self._http("POST", "namespaces", {"name": namespace, "branch": branch})
-            return True
-        self._call("namespace", "create", namespace, "--branch", branch, parse=False)
-        return True
-
-    def delete_namespace(self, namespace, branch):
-        if self._http:
-            self._http("DELETE", f"namespaces/{_quote(namespace)}", branch=branch)
-            return True
-        self._call("namespace", "rm", namespace, "--branch", branch, parse=False)
-        return True
-
-    def get_tables(self, ref=None, namespace=None):
-        if self._http:
-            return self._http("GET", "tables", ref=ref, namespace=namespace)
-        args = ["table", "ls", *self._ref_args(ref)]
-        if namespace:
-            args += ["--namespace", namespace]
-        return self._call(*args)
-
-    def get_table(self, table, ref=None):
-        if self._http:
-            return self._http("GET", f"tables/{_quote(table)}", ref=ref)
-        return self._call("table", "get", table, *self._ref_args(ref))
-
-    def has_table(self, table, ref=None):
+    def has_tag(self, tag):
         try:
-            self.get_table(table, ref)
+            self.get_tag(tag)
             return True
-        except exceptions.NotFoundError:
+        except exceptions.TagNotFoundError:
             return False
 
-    def create_table(self, table, search_uri, branch=None):
-        return self.import_data(table, search_uri, branch)
+    def create_tag(self, tag, from_ref, *, if_not_exists=False):
+        name, source = _tag(tag), _ref(from_ref, "from_ref")
+        try:
+            return Ref.from_json(self._api("POST", "tags", {"name": name, "from_ref": source}, subject="tag"))
+        except exceptions.AlreadyExistsError:
+            if if_not_exists and self.has_tag(name):
+                return self.get_tag(name)
+            raise
 
-    def import_data(self, table, search_uri, branch=None):
-        if self._http:
-            return self._http("POST", f"tables/{_quote(table)}/import",
-                              {"search_uri": str(search_uri), "branch": branch or "main"})
-        return self._call("table", "import", table, "--search-uri", search_uri,
-                          *(["--branch", branch] if branch else []))
-
-    def delete_table(self, table, branch, if_exists=False):
-        if self._http:
-            self._http("DELETE", f"tables/{_quote(table)}", branch=branch,
-                       if_exists="true" if if_exists else None)
-            return True
-        self._call("table", "rm", table, "--branch", branch,
-                   *(["--if-exists"] if if_exists else []), parse=False)
+    def delete_tag(self, tag, *, if_exists=False):
+        name = _tag(tag)
+        try:
+            self._api("DELETE", f"tags/{_quote(name)}", subject="tag")
+        except (exceptions.TagNotFoundError, exceptions.RefNotFoundError):
+            if if_exists:
+                return False
+            raise
         return True
 
-    def revert_table(self, table, source_ref, into_branch):
-        if self._http:
-            return self._http("POST", f"tables/{_quote(table)}/revert",
-                              {"source_ref": source_ref, "into_branch": into_branch})
-        return self._call("table", "revert", table, "--source-ref", source_ref,
-                          "--into-branch", into_branch)
+    def rename_tag(self, tag, new_tag):
+        old, new = _tag(tag), _tag(new_tag, "new_tag")
+        self._api("POST", f"tags/{_quote(old)}/rename", {"new_name": new}, subject="tag")
+        return self.get_tag(new)
 
-    # -- runs and queries ----------------------------------------------------------------
+    # -- commits -------------------------------------------------------------------------
 
-    def run(self, project_dir, ref=None, namespace=None, parameters=None, strict=False,
-            dry_run=False, transaction=True):
-        if self._http:
-            report = self._http("POST", "runs", {
-                "project_dir": str(project_dir), "ref": ref or "main", "namespace": namespace or "",
-                "parameters": {k: str(v) for k, v in (parameters or {}).items()},
-                "strict": strict, "dry_run": dry_run, "transaction": transaction})
-            return RunState(report)
-        args = ["run", "--project-dir", project_dir, *self._ref_args(ref)]
-        if namespace:
-            args += ["--namespace", namespace]
+    def get_commits(
+        self,
+        ref,
+        *,
+        filter_by_message=None,
+        filter_by_author_username=None,
+        filter_by_author_name=None,
+        filter_by_author_email=None,
+        filter_by_authored_date=None,
+        filter_by_authored_date_start_at=None,
+        filter_by_authored_date_end_at=None,
+        filter_by_parent_hash=None,
+        filter_by_properties=None,
+        filter=None,
+        limit=None,
+    ):
+        ref_text = _ref(ref)
+        ref_name = ref.name if isinstance(ref, Ref) else ref_text.split("@")[0]
+        if filter is not None:
+            raise ValueError("CEL commit filters are not supported by Sluice; use the filter_by_* arguments")
+        dates = [
+            schema._datetime(d) if not isinstance(d, str) else schema._datetime(d)
+            for d in (
+                filter_by_authored_date,
+                filter_by_authored_date_start_at,
+                filter_by_authored_date_end_at,
+            )
+        ]
+        exact, start, end = dates
+        filtered = any(
+            v is not None
+            for v in (
+                filter_by_message,
+                filter_by_author_username,
+                filter_by_author_name,
+                filter_by_author_email,
+                filter_by_authored_date,
+                filter_by_authored_date_start_at,
+                filter_by_authored_date_end_at,
+                filter_by_parent_hash,
+                filter_by_properties,
+            )
+        )
+
+        def keep(c):
+            a = c.author
+            return (
+                _matches(filter_by_message, c.message)
+                and _matches(filter_by_author_username, a.name)
+                and _matches(filter_by_author_name, a.name)
+                and (filter_by_author_email is None or _matches(filter_by_author_email, a.email))
+                and (exact is None or c.authored_date == exact)
+                and (start is None or c.authored_date >= start)
+                and (end is None or c.authored_date <= end)
+                and (filter_by_parent_hash is None or filter_by_parent_hash in c.parent_hashes)
+                and all(c.properties.get(k) == str(v) for k, v in (filter_by_properties or {}).items())
+            )
+
+        query = {"ref": ref_text, "limit": 0 if filtered or not limit else limit}
+        commits = self._api("GET", "commits", query=query, subject="ref")
+        yield from _limited((c for c in (Commit.from_json(d, ref_name) for d in commits) if keep(c)), limit)
+
+    # -- namespaces ----------------------------------------------------------------------
+
+    def _namespace_names(self, ref):
+        names = self._api("GET", "namespaces", query={"ref": ref}, subject="ref")
+        return [n if isinstance(n, str) else n.get("name") for n in names]
+
+    def get_namespaces(self, ref, *, filter_by_name=None, limit=None):
+        names = self._namespace_names(_ref(ref))
+        yield from _limited((Namespace(n) for n in names if _matches(filter_by_name, n)), limit)
+
+    def get_namespace(self, namespace, ref):
+        name, ref_text = _text(namespace, "namespace"), _ref(ref)
+        try:
+            answer = self._api(
+                "GET", f"namespaces/{_quote(name)}", query={"ref": ref_text}, subject="namespace"
+            )
+            return Namespace(answer.get("name", name))
+        except exceptions.ApiMethodError:  # a server without the route: look in the list
+            if name in self._namespace_names(ref_text):
+                return Namespace(name)
+        raise exceptions.NamespaceNotFoundError(
+            f"namespace '{name}' not found at '{ref_text}'",
+            code=404,
+            kind=exceptions.ApiErrorKind.NamespaceNotFound(name, ref_text, None),
+        )
+
+    def has_namespace(self, namespace, ref):
+        try:
+            self.get_namespace(namespace, ref)
+            return True
+        except exceptions.NamespaceNotFoundError:
+            return False
+
+    def create_namespace(
+        self, namespace, branch, *, commit_body=None, commit_properties=None, if_not_exists=False
+    ):
+        name, target = _text(namespace, "namespace"), _branch(branch)
+        body = {"name": name, "branch": target}
+        if commit_body is not None:
+            body["commit_body"] = commit_body
+        if commit_properties:
+            body["commit_properties"] = {str(k): str(v) for k, v in commit_properties.items()}
+        try:
+            self._api("POST", "namespaces", body, subject="namespace")
+        except exceptions.NamespaceExistsError:
+            if not if_not_exists:
+                raise
+        return Namespace(name)
+
+    def delete_namespace(
+        self, namespace, branch, *, if_exists=False, commit_body=None, commit_properties=None
+    ):
+        name, target = _text(namespace, "namespace"), _branch(branch)
+        try:
+            self._api(
+                "DELETE",
+                f"namespaces/{_quote(name)}",
+                query={"branch": target, "commit_body": commit_body},
+                subject="namespace",
+            )
+        except exceptions.NamespaceNotFoundError:
+            if not if_exists:
+                raise
+        return self.get_branch(target)
+
+    # -- tables --------------------------------------------------------------------------
+
+    def get_tables(self, ref, *, filter_by_name=None, filter_by_namespace=None, limit=None):
+        ref_text = _ref(ref)
+        ns = _text(filter_by_namespace, "namespace") if filter_by_namespace is not None else None
+        listing = self._api("GET", "tables", query={"ref": ref_text, "namespace": ns}, subject="ref")
+
+        def tables():
+            for item in listing:
+                table = Table.from_listing(item, None)
+                if not _matches(filter_by_name, table.name):
+                    continue
+                fqn = table.fqn
+                yield Table.from_listing(item, lambda fqn=fqn: self.get_table(fqn, ref_text))
+
+        yield from _limited(tables(), limit)
+
+    def get_table(self, table, ref, *, namespace=None):
+        name, ns = _split_table(table, namespace)
+        data = self._api(
+            "GET", f"tables/{_quote(name)}", query={"ref": _ref(ref), "namespace": ns}, subject="table"
+        )
+        return Table.from_json(data)
+
+    def has_table(self, table, ref, *, namespace=None):
+        try:
+            self.get_table(table, ref, namespace=namespace)
+            return True
+        except exceptions.TableNotFoundError:
+            return False
+
+    def delete_table(
+        self, table, branch, *, namespace=None, if_exists=False, commit_body=None, commit_properties=None
+    ):
+        name, ns = _split_table(table, namespace)
+        target = _branch(branch)
+        self._api(
+            "DELETE",
+            f"tables/{_quote(name)}",
+            query={
+                "branch": target,
+                "namespace": ns,
+                "if_exists": "true" if if_exists else None,
+                "commit_body": commit_body,
+            },
+            subject="table",
+        )
+        return self.get_branch(target)
+
+    def revert_table(
+        self,
+        table,
+        *,
+        namespace=None,
+        source_ref,
+        into_branch,
+        replace=None,
+        commit_body=None,
+        commit_properties=None,
+    ):
+        name, ns = _split_table(table, namespace)
+        body = {
+            "source_ref": _ref(source_ref, "source_ref"),
+            "into_branch": _branch(into_branch, "into_branch"),
+            "namespace": ns,
+            "replace": bool(replace),
+        }
+        if commit_body is not None:
+            body["commit_body"] = commit_body
+        if commit_properties:
+            body["commit_properties"] = {str(k): str(v) for k, v in commit_properties.items()}
+        answer = self._api("POST", f"tables/{_quote(name)}/revert", body, subject="table")
+        commit = answer.get("commit")
+        return Branch(body["into_branch"], commit.get("id") if isinstance(commit, dict) else commit)
+
+    def create_table(
+        self,
+        table,
+        search_uri,
+        *,
+        branch=None,
+        namespace=None,
+        partitioned_by=None,
+        replace=None,
+        args=None,
+        priority=None,
+        client_timeout=None,
+    ):
+        name, ns = _split_table(table, namespace)
+        target = self._default_branch(branch)
+        body = {
+            "search_uri": str(search_uri),
+            "branch": target,
+            "namespace": ns,
+            "partitioned_by": partitioned_by,
+            "replace": bool(replace),
+            "args": args or {},
+            "priority": priority,
+        }
+        answer = self._api(
+            "POST", f"tables/{_quote(name)}/create", body, subject="table", timeout=client_timeout
+        )
+        if isinstance(answer, dict) and isinstance(answer.get("table"), dict):
+            return Table.from_json(answer["table"])
+        return self.get_table(name, target, namespace=ns)
+
+    def import_data(
+        self,
+        table,
+        search_uri,
+        *,
+        branch=None,
+        namespace=None,
+        continue_on_error=False,
+        import_duplicate_files=False,
+        best_effort=False,
+        preview=None,
+        args=None,
+        priority=None,
+        client_timeout=None,
+        detach=False,
+    ):
+        name, ns = _split_table(table, namespace)
+        target = self._default_branch(branch)
+        body = {
+            "search_uri": str(search_uri),
+            "branch": target,
+            "namespace": ns,
+            "continue_on_error": bool(continue_on_error),
+            "import_duplicate_files": bool(import_duplicate_files),
+            "best_effort": bool(best_effort),
+            "preview": _preview(preview),
+            "args": args or {},
+            "priority": priority,
+            "detach": bool(detach),
+        }
+        ctx = state.TableDataImportContext(
+            table_name=name.split(".", 1)[-1],
+            namespace=ns or Table.split_name(name)[0],
+            branch_name=target,
+            search_string=str(search_uri),
+            continue_on_error=bool(continue_on_error),
+            import_duplicate_files=bool(import_duplicate_files),
+            best_effort=bool(best_effort),
+            preview=_preview(preview),
+            transformation_query=None,
+        )
+        answer = self._api(
+            "POST", f"tables/{_quote(name)}/import", body, subject="table", timeout=client_timeout
+        )
+        return state.TableDataImportState(
+            ctx=ctx,
+            job_id=answer.get("job_id"),
+            error=answer.get("error"),
+            job_status=answer.get("job_status")
+            or ("RUNNING" if detach and answer.get("job_id") else "SUCCESS"),
+            rows=answer.get("rows"),
+            files=answer.get("files"),
+            commit=answer.get("commit"),
+        )
+
+    def plan_table_creation(
+        self,
+        table,
+        search_uri,
+        *,
+        branch=None,
+        namespace=None,
+        partitioned_by=None,
+        replace=None,
+        args=None,
+        priority=None,
+        client_timeout=None,
+    ):
+        name, ns = _split_table(table, namespace)
+        target = self._default_branch(branch)
+        ctx = state.TableCreatePlanContext(
+            table_name=name.split(".", 1)[-1],
+            namespace=ns or Table.split_name(name)[0],
+            branch_name=target,
+            search_string=str(search_uri),
+            table_partitioned_by=partitioned_by,
+            table_replace=bool(replace),
+        )
+        body = {
+            "table": name,
+            "search_uri": str(search_uri),
+            "branch": target,
+            "namespace": ns,
+            "partitioned_by": partitioned_by,
+            "replace": bool(replace),
+            "args": args or {},
+            "priority": priority,
+        }
+        try:
+            answer = self._api("POST", "table_plans", body, subject="table", timeout=client_timeout)
+        except (exceptions.BadRequestError, exceptions.BauplanJobError) as e:
+            failed = state.TableCreatePlanState(
+                ctx=ctx,
+                job_id=None,
+                job_status="FAILED",
+                error=e.message,
+                plan=None,
+                can_auto_apply=False,
+                files_to_be_imported=[],
+            )
+            raise exceptions.TableCreatePlanStatusError(e.message, failed) from e
+        planned = state.TableCreatePlanState(
+            ctx=ctx,
+            job_id=answer.get("job_id"),
+            job_status=answer.get("job_status", "SUCCESS"),
+            error=answer.get("error"),
+            plan=answer.get("plan"),
+            can_auto_apply=bool(answer.get("can_auto_apply")),
+            conflicts=answer.get("conflicts", []),
+            files_to_be_imported=list(answer.get("files_to_be_imported") or answer.get("files") or []),
+        )
+        if planned.can_auto_apply:
+            # As bauplan does: a plan without conflicts is applied at once.
+            self.apply_table_creation_plan(
+                planned, args=args, priority=priority, client_timeout=client_timeout
+            )
+        return planned
+
+    def apply_table_creation_plan(self, plan, *, args=None, priority=None, client_timeout=None):
+        if isinstance(plan, state.TableCreatePlanState):
+            text, branch = plan.plan, plan.ctx.branch_name
+        elif isinstance(plan, str):
+            text, branch = plan, None
+        else:
+            raise TypeError(f"plan must be a TableCreatePlanState or YAML text, not {type(plan).__name__}")
+        if not text:
+            raise exceptions.InvalidPlanError("the plan is empty (did planning fail?)")
+        try:
+            answer = self._api(
+                "POST",
+                "table_plans/apply",
+                {"plan": text, "branch": branch, "args": args or {}, "priority": priority},
+                subject="table",
+                timeout=client_timeout,
+            )
+        except (exceptions.BadRequestError, exceptions.BauplanJobError) as e:
+            failed = state.TableCreatePlanApplyState(job_id=None, job_status="FAILED", error=e.message)
+            raise exceptions.TableCreatePlanApplyStatusError(e.message, failed) from e
+        table = answer.get("table")
+        return state.TableCreatePlanApplyState(
+            job_id=answer.get("job_id"),
+            job_status=answer.get("job_status", "SUCCESS"),
+            error=answer.get("error"),
+            table=Table.from_json(table) if isinstance(table, dict) else table,
+        )
+
+    def create_external_table_from_parquet(
+        self,
+        table,
+        search_patterns,
+        *,
+        branch=None,
+        namespace=None,
+        overwrite=False,
+        args=None,
+        priority=None,
+        client_timeout=None,
+        detach=False,
+    ):
+        name, ns = _split_table(table, namespace)
+        if isinstance(search_patterns, str) or not search_patterns:
+            raise ValueError("search_patterns must be a non-empty list of URIs")
+        target = self._default_branch(branch)
+        ctx = state.ExternalTableCreateContext(
+            table_name=name.split(".", 1)[-1], namespace=ns or Table.split_name(name)[0], branch_name=target
+        )
+        body = {
+            "search_patterns": [str(p) for p in search_patterns],
+            "branch": target,
+            "namespace": ns,
+            "overwrite": bool(overwrite),
+            "args": args or {},
+            "priority": priority,
+            "detach": bool(detach),
+        }
+        answer = self._api(
+            "POST", f"tables/{_quote(name)}/external", body, subject="table", timeout=client_timeout
+        )
+        return state.ExternalTableCreateState(
+            ctx=ctx,
+            job_id=answer.get("job_id"),
+            job_status=answer.get("job_status", "SUCCESS"),
+            error=answer.get("error"),
+        )
+
+    def create_external_table_from_metadata(
+        self, table, metadata_json_uri, *, namespace, branch=None, overwrite=False
+    ):
+        name, ns = _split_table(table, namespace)
+        if not metadata_json_uri or not isinstance(metadata_json_uri, str):
+            raise ValueError("metadata_json_uri must be a non-empty string")
+        target = self._default_branch(branch)
+        answer = self._api(
+            "POST",
+            f"tables/{_quote(name)}/external",
+            {
+                "metadata_json_uri": metadata_json_uri,
+                "branch": target,
+                "namespace": ns,
+                "overwrite": bool(overwrite),
+            },
+            subject="table",
+        )
+        if isinstance(answer, dict) and isinstance(answer.get("table"), dict):
+            return Table.from_json(answer["table"])
+        return self.get_table(name, target, namespace=ns)
+
+    # -- runs ----------------------------------------------------------------------------
+
+    def run(
+        self,
+        project_dir,
+        *,
+        ref=None,
+        namespace=None,
+        parameters=None,
+        cache=None,
+        transaction=None,
+        dry_run=None,
+        strict=None,
+        preview=None,
+        args=None,
+        priority=None,
+        client_timeout=None,
+        detach=False,
+    ):
+        target = self._default_ref(ref)
+        ns = _text(namespace, "namespace") if namespace is not None else ""
+        params = {}
         for key, value in (parameters or {}).items():
-            args += ["--param", f"{key}={value}"]
-        if strict:
-            args.append("--strict")
-        if dry_run:
-            args.append("--dry-run")
-        if not transaction:
-            args.append("--no-transaction")
-        proc = subprocess.run([self._binary, "-O", "json", *map(str, args)], env=self._env,
-                              capture_output=True, text=True)
-        if proc.stdout.strip():
-            return RunState(json.loads(proc.stdout))
-        raise self._error(proc)  # the run could not start: a bad project or ref
+            if value is not None:
+                params[str(key)] = value
+        ctx = state.RunExecutionContext(
+            project_dir=str(project_dir),
+            ref=target,
+            namespace=ns or "bauplan",
+            cache=_on_off(cache, "cache", True),
+            transaction=_on_off(transaction, "transaction", True),
+            dry_run=_on_off(dry_run, "dry_run", False),
+            strict=_on_off(strict, "strict", False),
+            preview=_preview(preview),
+            debug=False,
+            detach=bool(detach),
+            snapshot_id="",
+            snapshot_uri="",
+        )
+        body = {
+            "project_dir": str(pathlib.Path(project_dir).resolve()),
+            "ref": target,
+            "namespace": ns,
+            "parameters": params,
+            "strict": ctx.strict,
+            "dry_run": ctx.dry_run,
+            "transaction": ctx.transaction,
+            "cache": "on" if ctx.cache else "off",
+            "preview": ctx.preview,
+            "args": args or {},
+            "priority": priority,
+            "detach": bool(detach),
+        }
+        started = time.time_ns()
+        if detach:
+            report = self._api("POST", "runs", body, subject="ref", timeout=client_timeout)
+            return state.RunState.from_report(report, ctx, started)
+        # Streamed, to keep what the models print and the warnings as the run's user logs.
+        body["stream"] = True
+        payload = self._api("POST", "runs", body, subject="ref", raw=True, timeout=client_timeout)
+        report, output = {}, []
+        for line in payload.splitlines():
+            if not line.strip():
+                continue
+            event = json.loads(line)
+            kind = event.get("event")
+            if kind == "output":
+                output.append(
+                    {"message": event.get("line", ""), "model": event.get("model"), "stream": "STDOUT"}
+                )
+            elif kind == "report":
+                report = event.get("report") or {}
+            elif kind == "plan" and event.get("job_id"):
+                report.setdefault("job_id", event["job_id"])
+            elif kind == "error":
+                error = event.get("error") or {}
+                raise exceptions.from_report(
+                    error.get("kind", ""), error.get("message", ""), error.get("hint", ""), subject="ref"
+                )
+        report["output"] = output
+        return state.RunState.from_report(report, ctx, started)
 
-    def query(self, query, ref=None, namespace=None):
-        from sluice import _arena
+    # -- queries -------------------------------------------------------------------------
 
-        if self._http:
-            import pyarrow as pa
+    def query(
+        self,
+        query,
+        *,
+        ref=None,
+        max_rows=None,
+        cache=None,
+        namespace=None,
+        args=None,
+        priority=None,
+        client_timeout=None,
+    ):
+        import pyarrow as pa
 
-            payload = self._http("POST", "query", {"sql": query, "ref": ref or "main",
-                                                   "namespace": namespace or "bauplan"}, raw=True)
-            return pa.ipc.open_file(pa.py_buffer(payload)).read_all()
+        if not isinstance(query, str) or not query.strip():
+            raise ValueError("query must be a non-empty SQL string")
+        if max_rows is not None and (
+            not isinstance(max_rows, int) or isinstance(max_rows, bool) or max_rows < 0
+        ):
+            raise ValueError(f"max_rows must be a non-negative integer, not {max_rows!r}")
+        body = {
+            "sql": query,
+            "ref": self._default_ref(ref),
+            "cache": "on" if _on_off(cache, "cache", True) else "off",
+            "args": args or {},
+            "priority": priority,
+        }
+        if namespace is not None:
+            body["namespace"] = _text(namespace, "namespace")
+        if max_rows is not None:
+            body["max_rows"] = max_rows
+        try:
+            payload = self._api("POST", "query", body, raw=True, subject="table", timeout=client_timeout)
+        except exceptions.InvalidDataError as e:
+            if type(e) is not exceptions.InvalidDataError:
+                raise
+            raise exceptions.InvalidQueryError(e.message, hint=e.hint, code=e.code) from None
+        table = pa.ipc.open_file(pa.py_buffer(payload)).read_all()
+        if max_rows is not None and table.num_rows > max_rows:
+            table = table.slice(0, max_rows)
+        return table
 
-        with tempfile.TemporaryDirectory() as tmp:
-            out = os.path.join(tmp, "result.arrow")
-            args = ["query", query, *self._ref_args(ref), "--all-rows", "--arrow-out", out]
-            if namespace:
-                args += ["--namespace", namespace]
-            self._call(*args, parse=False)
-            return _arena.read_table(out)  # mapped; the file's pages outlive its name
+    def query_to_generator(
+        self,
+        query,
+        *,
+        ref=None,
+        max_rows=None,
+        cache=None,
+        namespace=None,
+        args=None,
+        priority=None,
+        client_timeout=None,
+    ):
+        table = self.query(
+            query,
+            ref=ref,
+            max_rows=max_rows,
+            cache=cache,
+            namespace=namespace,
+            args=args,
+            priority=priority,
+            client_timeout=client_timeout,
+        )
+        for batch in table.to_batches():
+            yield from batch.to_pylist()
 
-    def scan(self, table, ref=None, columns=None, filters=None):
-        select = ", ".join(f'"{c}"' for c in columns) if columns else "*"
-        sql = f"SELECT {select} FROM {table}" + (f" WHERE {filters}" if filters else "")
-        return self.query(sql, ref=ref)
+    def query_to_parquet_file(
+        self,
+        path,
+        query,
+        *,
+        ref=None,
+        max_rows=None,
+        cache=None,
+        namespace=None,
+        args=None,
+        priority=None,
+        client_timeout=None,
+    ):
+        import pyarrow.parquet as pq
+
+        path = pathlib.Path(path)
+        table = self.query(
+            query,
+            ref=ref,
+            max_rows=max_rows,
+            cache=cache,
+            namespace=namespace,
+            args=args,
+            priority=priority,
+            client_timeout=client_timeout,
+        )
+        pq.write_table(table, path)
+        return path
+
+    def query_to_csv_file(
+        self,
+        path,
+        query,
+        *,
+        ref=None,
+        max_rows=None,
+        cache=None,
+        namespace=None,
+        args=None,
+        priority=None,
+        client_timeout=None,
+    ):
+        import pyarrow.csv as pcsv
+
+        path = pathlib.Path(path)
+        table = self.query(
+            query,
+            ref=ref,
+            max_rows=max_rows,
+            cache=cache,
+            namespace=namespace,
+            args=args,
+            priority=priority,
+            client_timeout=client_timeout,
+        )
+        pcsv.write_csv(table, path)
+        return path
+
+    def query_to_json_file(
+        self,
+        path,
+        query,
+        *,
+        file_format="json",
+        ref=None,
+        max_rows=None,
+        cache=None,
+        namespace=None,
+        args=None,
+        priority=None,
+        client_timeout=None,
+    ):
+        if file_format not in ("json", "jsonl"):
+            raise ValueError(f"file_format must be 'json' or 'jsonl', not {file_format!r}")
+        path = pathlib.Path(path)
+        rows = self.query_to_generator(
+            query,
+            ref=ref,
+            max_rows=max_rows,
+            cache=cache,
+            namespace=namespace,
+            args=args,
+            priority=priority,
+            client_timeout=client_timeout,
+        )
+        with open(path, "w") as out:
+            if file_format == "jsonl":
+                for row in rows:
+                    out.write(json.dumps(row, default=str) + "\n")
+            else:
+                json.dump(list(rows), out, default=str)
+        return path
+
+    def scan(
+        self,
+        table,
+        *,
+        ref=None,
+        columns=None,
+        filters=None,
+        limit=None,
+        cache=None,
+        namespace=None,
+        args=None,
+        priority=None,
+        client_timeout=None,
+    ):
+        name, ns = _split_table(table, namespace)
+        sql = _scan_sql(name, columns, filters, limit)
+        return self.query(
+            sql,
+            ref=ref,
+            cache=cache,
+            namespace=ns,
+            args=args,
+            priority=priority,
+            client_timeout=client_timeout,
+        )
+
+    # -- jobs ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _job_id(job):
+        job_id = job.id if isinstance(job, Job) else _text(job, "job")
+        if not re.fullmatch(r"[A-Za-z0-9-]{1,64}", job_id):
+            raise exceptions.InvalidDataError(f"'{job_id}' is not a job id (letters, digits and '-')")
+        return job_id
+
+    def get_job(self, job_id):
+        return Job.from_json(self._api("GET", f"jobs/{_quote(self._job_id(job_id))}", subject="job"))
+
+    def _username(self):
+        if getattr(self, "_user", None) is None:
+            info = self.info()
+            self._user = info.user.username if info.user else ""
+        return self._user
+
+    def get_jobs(
+        self,
+        *,
+        all_users=False,
+        filter_by_ids=None,
+        filter_by_users=None,
+        filter_by_kinds=None,
+        filter_by_statuses=None,
+        filter_by_created_after=None,
+        filter_by_created_before=None,
+        limit=None,
+    ):
+        def listed(value, convert):
+            if value is None:
+                return None
+            values = [value] if isinstance(value, (str, schema._Enum, Job)) else list(value)
+            return [convert(v) for v in values]
+
+        ids = listed(filter_by_ids, self._job_id)
+        users = listed(filter_by_users, str)
+        kinds = listed(filter_by_kinds, schema.job_kind)
+        statuses = listed(filter_by_statuses, schema.job_state)
+        after = schema._datetime(filter_by_created_after)
+        before = schema._datetime(filter_by_created_before)
+        if users is None and not all_users:
+            users = [self._username()]
+        iso = lambda d: d.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")  # noqa: E731
+
+        def keep(job):
+            return (
+                (ids is None or job.id in ids)
+                and (users is None or job.user in users)
+                and (kinds is None or job.kind in kinds)
+                and (statuses is None or job.status in statuses)
+                and (after is None or (job.created_at is not None and job.created_at > after))
+                and (before is None or (job.created_at is not None and job.created_at < before))
+            )
+
+        def pages():
+            # Newest first, a page at a time: the next page is what was created before the last.
+            seen, until = set(), before
+            while True:
+                page = min(limit or 500, 500)
+                query = {
+                    "limit": page,
+                    "id": ",".join(ids) if ids else None,
+                    "user": ",".join(users) if users else None,
+                    "kind": ",".join(k.name for k in kinds) if kinds else None,
+                    "status": ",".join(s.name for s in statuses) if statuses else None,
+                    "created_after": iso(after) if after else None,
+                    "created_before": iso(until) if until else None,
+                }
+                answer = self._api("GET", "jobs", query=query, subject="job")
+                items = answer.get("jobs", []) if isinstance(answer, dict) else answer
+                fresh = [Job.from_json(d) for d in items]
+                fresh = [j for j in fresh if j.id not in seen]
+                for job in fresh:
+                    seen.add(job.id)
+                    yield job
+                if len(items) < page or not fresh or fresh[-1].created_at is None:
+                    return
+                until = fresh[-1].created_at
+
+        yield from _limited((j for j in pages() if keep(j)), limit)
+
+    def get_job_logs(self, job):
+        job_id, events, after = self._job_id(job), [], 0
+        while True:
+            answer = self._api(
+                "GET", f"jobs/{_quote(job_id)}/logs", query={"after": after, "limit": 10000}, subject="job"
+            )
+            page = answer.get("logs", []) if isinstance(answer, dict) else answer
+            events += [JobLogEvent.from_json(e) for e in page]
+            following = answer.get("next_after") if isinstance(answer, dict) else None
+            if not page or following is None or following == after:
+                return events
+            after = following
+
+    def get_job_context(self, job, *, include_logs=False, include_snapshot=False):
+        job_id = self._job_id(job)
+        data = self._api(
+            "GET",
+            f"jobs/{_quote(job_id)}/context",
+            subject="job",
+            query={
+                "include_logs": "true" if include_logs else "false",
+                "include_snapshot": "true" if include_snapshot else "false",
+            },
+        )
+        return JobContext.from_json({"id": job_id, **data}, data.get("logs") if include_logs else [])
+
+    def get_job_contexts(self, jobs, *, include_logs=False, include_snapshot=False):
+        if isinstance(jobs, (str, Job)):
+            jobs = [jobs]
+        return [
+            self.get_job_context(j, include_logs=include_logs, include_snapshot=include_snapshot)
+            for j in jobs
+        ]
+
+    def cancel_job(self, job_id):
+        self._api("POST", f"jobs/{_quote(self._job_id(job_id))}/cancel", {}, subject="job")
+        return None
+
+
+# Kept importable from here for code written against earlier Sluice versions.
+RunState = state.RunState

@@ -13,9 +13,9 @@ def _column(table, column):
             table = table.to_arrow()
         else:
             raise TypeError(f"expected a pyarrow Table or a pandas/polars DataFrame, got {type(table).__name__}")
-    if column not in table.column_names:
-        raise KeyError(f"column '{column}' not in table (columns: {', '.join(table.column_names)})")
-    return table[column]
+    from sluice._names import resolve
+
+    return table[resolve(column, table.column_names)]
 
 
 def _pc():

@@ -256,7 +256,8 @@ Result<Commit> NewCommit(SqlConnection* db, const Tree& tree, std::vector<std::s
 
 }  // namespace
 
-Catalog::Catalog(std::unique_ptr<Store> store) : store_(std::move(store)) {}
+Catalog::Catalog(std::unique_ptr<Store> store)
+    : store_(std::move(store)), jobs_(std::make_unique<JobStore>(store_->db.get(), &store_->mutex)) {}
 Catalog::~Catalog() = default;
 
 Result<std::unique_ptr<Catalog>> Catalog::Open(const std::string& home) {
@@ -285,6 +286,7 @@ Result<std::unique_ptr<Catalog>> Catalog::OpenOn(std::unique_ptr<SqlConnection> 
   Transaction txn(db);
   SLUICE_RETURN_NOT_OK(txn.Begin());
   SLUICE_RETURN_NOT_OK(db->Exec(kSchema));
+  SLUICE_RETURN_NOT_OK(JobStore::Migrate(db));
   SLUICE_ASSIGN_OR_RAISE(auto main, LoadRef(db, "main"));
   if (!main) {
     SLUICE_ASSIGN_OR_RAISE(Commit root, NewCommit(db, Tree{}, {}, "sluice", "initialize catalog", {}));

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "catalog/job_store.h"
 #include "common/status.h"
 
 namespace sluice {
@@ -141,6 +142,9 @@ class Catalog {
   // Commits reachable from the ref by first parents, newest first; limit 0 = all.
   Result<std::vector<Commit>> Log(const std::string& ref, size_t limit = 0) const;
 
+  // The job records of this catalog (runs, imports, plans, queries), in the same database.
+  JobStore& jobs() { return *jobs_; }
+
   // "main" is protected: runs and imports never write it; merges may.
   static bool IsProtectedBranch(const std::string& branch) { return branch == "main"; }
 
@@ -153,6 +157,7 @@ class Catalog {
   explicit Catalog(std::unique_ptr<Store> store);
   static Result<std::unique_ptr<Catalog>> OpenOn(std::unique_ptr<SqlConnection> connection);
   std::unique_ptr<Store> store_;
+  std::unique_ptr<JobStore> jobs_;
 };
 
 }  // namespace sluice

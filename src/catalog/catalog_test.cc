@@ -1,4 +1,5 @@
 #include "catalog/catalog.h"
+#include "catalog/table_name.h"
 
 #include <gtest/gtest.h>
 
@@ -334,6 +335,22 @@ TEST_P(CatalogTest, MergeFastForwardNoOpThreeWayAndConflict) {
 
 INSTANTIATE_TEST_SUITE_P(Stores, CatalogTest, ::testing::Values("sqlite", "postgres"),
                          [](const auto& info) { return info.param; });
+
+TEST(TableNameTest, PartsAreIdentifiers) {
+  ASSERT_OK_AND_ASSIGN(auto bare, QualifiedTableName("amountStatsTable", "bauplan"));
+  EXPECT_EQ(bare, "bauplan.amountStatsTable");
+  ASSERT_OK_AND_ASSIGN(auto qualified, QualifiedTableName("raw.taxi_fhvhv-2023", "bauplan"));
+  EXPECT_EQ(qualified, "raw.taxi_fhvhv-2023");
+  for (const char* bad : {"", ".t", "t.", "a.b.c", "../x", "a/b", "ns.a/b", "-x", "1abc", "a b", "a\nb"}) {
+    auto result = QualifiedTableName(bad, "bauplan");
+    EXPECT_FALSE(result.ok()) << bad;
+    if (!result.ok()) {
+      EXPECT_EQ(KindOf(result.status()), ErrorKind::kInvalidInput);
+    }
+  }
+  EXPECT_FALSE(QualifiedTableName("t", "..").ok());
+  EXPECT_FALSE(CheckNamePart(std::string(256, 'a'), "table").ok());
+}
 
 }  // namespace
 }  // namespace sluice

@@ -1,6 +1,7 @@
 #include "cli/backend.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include "server/sluice_api.h"
 
@@ -84,11 +85,15 @@ class LocalBackend : public Backend {
 
 class RemoteBackend : public Backend {
  public:
-  RemoteBackend(std::string endpoint, const std::string& api_key, int64_t timeout_seconds)
+  // `unix_socket`: `endpoint` is the path of a unix socket rather than a URL.
+  RemoteBackend(std::string endpoint, const std::string& api_key, int64_t timeout_seconds,
+                bool unix_socket = false)
       : endpoint_(std::move(endpoint)), client_(endpoint_) {
     client_.set_read_timeout(timeout_seconds > 0 ? timeout_seconds : 3600, 0);  // runs can take long
     if (timeout_seconds > 0) client_.set_connection_timeout(timeout_seconds, 0);
     if (!api_key.empty()) client_.set_bearer_token_auth(api_key);
+    if (unix_socket) client_.set_address_family(AF_UNIX);
+    unix_ = unix_socket;
   }
   Result<json> Call(const std::string& method, const std::string& path, const json& body,
                     const std::map<std::string, std::string>& query) override {
@@ -101,7 +106,7 @@ class RemoteBackend : public Backend {
                                                   : client_.Post(target, payload, "application/json");
     if (!result) {
       return WithHint(IOError("cannot reach ", endpoint_, ": ", httplib::to_string(result.error())),
-                      "start the server with: sluice serve");
+                      unix_ ? "start it with: sluice server start" : "start the server with: sluice serve");
     }
     return Answer(result->status, result->body);
   }
@@ -132,7 +137,7 @@ class RemoteBackend : public Backend {
     httplib::Error error = httplib::Error::Success;
     if (!client_.send(request, response, error) && status.ok()) {
       return WithHint(IOError("cannot reach ", endpoint_, ": ", httplib::to_string(error)),
-                      "start the server with: sluice serve");
+                      unix_ ? "start it with: sluice server start" : "start the server with: sluice serve");
     }
     if (response.status >= 400) return Answer(response.status, error_body).status();
     return status;
@@ -142,6 +147,7 @@ class RemoteBackend : public Backend {
  private:
   std::string endpoint_;
   httplib::Client client_;
+  bool unix_ = false;
 };
 
 }  // namespace
@@ -151,6 +157,10 @@ std::unique_ptr<Backend> MakeLocalBackend(Lakehouse* lake) { return std::make_un
 std::unique_ptr<Backend> MakeRemoteBackend(const std::string& endpoint, const std::string& api_key,
                                            int64_t timeout_seconds) {
   return std::make_unique<RemoteBackend>(endpoint, api_key, timeout_seconds);
+}
+
+std::unique_ptr<Backend> MakeUnixSocketBackend(const std::string& socket_path) {
+  return std::make_unique<RemoteBackend>(socket_path, "", -1, true);
 }
 
 std::string EncodePathPart(const std::string& text) {

@@ -21,5 +21,8 @@ void AddConfigCommands(CLI::App& app, CliContext& context, int* exit_code);
 
 // "0.1.0": the release of this binary (python/sluice's __version__ is the same).
 extern const char* const kSluiceVersion;
+void AddJobCommands(CLI::App& app, CliContext& context, int* exit_code);
+void AddServerCommands(CLI::App& app, CliContext& context, int* exit_code);
+void AddApiCommand(CLI::App& app, CliContext& context, int* exit_code);
 
 }  // namespace sluice::cli

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "cli/server_commands.h"
 #include "common/file_util.h"
 #include "exec/json_views.h"
 #include "exec/runner.h"
@@ -15,10 +16,32 @@ namespace {
 
 struct RunArgs {
   std::string project_dir = ".", ref, namespace_name;
-  std::vector<std::string> params;
-  bool strict = false, dry_run = false, no_transaction = false;
+  std::vector<std::string> params, args;
+  // bauplan's on/off switches; "" when given without a value (= on), "unset" when absent.
+  std::string strict = "unset", transaction = "unset", cache = "unset", preview = "unset";
+  bool dry_run = false, no_transaction = false, no_cache = false, detach = false;
   int parallel = 0;
+  int priority = 0;  // 0: none
 };
+
+// "on"/"off" (or "" for a bare flag, meaning on) -> bool; `fallback` when the flag is absent.
+Result<bool> Switch(const std::string& flag, const std::string& value, bool fallback) {
+  if (value == "unset") return fallback;
+  if (value.empty() || value == "on" || value == "true") return true;
+  if (value == "off" || value == "false") return false;
+  return InvalidInput(flag, " takes on or off, not '", value, "'");
+}
+
+// "name=value" pairs of repeated flags.
+Result<std::map<std::string, std::string>> KeyValues(const char* flag, const std::vector<std::string>& pairs) {
+  std::map<std::string, std::string> out;
+  for (const auto& kv : pairs) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) return InvalidInput(flag, " '", kv, "': expected name=value");
+    out[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return out;
+}
 
 // Prints a run's progress for people: the DAG, what models print (tagged with their name),
 // one line per finished model, and warnings.
@@ -35,6 +58,7 @@ class ProgressPrinter {
   }
   void OnModelFinish(const ModelReport& report) {
     if (quiet_) return;
+    PrintPreview(report);
     const char* mark = report.status == ModelStatus::kSuccess   ? "ok  "
                        : report.status == ModelStatus::kWarning ? "warn"
                                                                 : "FAIL";
@@ -49,6 +73,30 @@ class ProgressPrinter {
   void OnWarning(const std::string& message) {
     std::cerr << "warning: " << message << "\n" << std::flush;
   }
+  // bauplan's `run --preview`: the first (or last) rows of what the model returned.
+  void PrintPreview(const ModelReport& report) {
+    if (report.preview_columns.empty()) return;
+    std::cout << "=> PREVIEW " << report.name << "\n";
+    std::vector<size_t> widths;
+    for (const auto& c : report.preview_columns) widths.push_back(c.size());
+    for (const auto& row : report.preview_rows) {
+      for (size_t i = 0; i < row.size() && i < widths.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+    }
+    auto print_row = [&](const std::vector<std::string>& cells, bool upper) {
+      std::cout << "=> ";
+      for (size_t i = 0; i < cells.size() && i < widths.size(); ++i) {
+        std::string cell = cells[i];
+        if (upper) {
+          for (auto& ch : cell) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+        }
+        std::cout << std::left << std::setw(static_cast<int>(widths[i]) + 2) << cell;
+      }
+      std::cout << "\n";
+    };
+    print_row(report.preview_columns, true);
+    for (const auto& row : report.preview_rows) print_row(row, false);
+    std::cout << std::flush;
+  }
 
  private:
   bool quiet_;
@@ -56,18 +104,15 @@ class ProgressPrinter {
 
 // Runs through the JSON API, in-process for a local data home or on `sluice serve`: either
 // way the run streams its progress as events (server/sluice_api.h), printed as they come.
-Result<RunReport> RunThroughApi(CliContext& context, const RunOptions& options, ProgressPrinter* printer) {
+Result<RunReport> RunThroughApi(CliContext& context, const nlohmann::json& body, ProgressPrinter* printer) {
   SLUICE_ASSIGN_OR_RAISE(Backend * backend, context.backend());
-  nlohmann::json body = {{"project_dir", AbsolutePath(options.project_dir)}, {"ref", options.ref},
-                         {"namespace", options.namespace_name}, {"parameters", options.params},
-                         {"strict", options.strict}, {"dry_run", options.dry_run},
-                         {"transaction", options.transaction}, {"parallel", options.max_parallel},
-                         {"stream", true}};
   std::optional<RunReport> report;
   Status failed;
+  std::string job_id;
   SLUICE_RETURN_NOT_OK(backend->Stream("runs", body, [&](const nlohmann::json& event) {
     std::string kind = event.value("event", "");
     if (kind == "plan") {
+      job_id = event.value("job_id", "");
       printer->PrintPlan(event.value("job_id", ""), event.value("models", 0), event.value("text", ""));
     } else if (kind == "output") {
       printer->OnModelOutput(event.value("model", ""), event.value("line", ""));
@@ -79,13 +124,41 @@ Result<RunReport> RunThroughApi(CliContext& context, const RunOptions& options, 
       report = RunReportFromJson(event["report"]);
     } else if (kind == "error") {
       const auto& error = event["error"];
+      if (job_id.empty()) job_id = event.value("job_id", "");
       failed = MakeError(ErrorKindFromName(error.value("kind", "")), error.value("message", ""));
       if (!error.value("hint", "").empty()) failed = WithHint(failed, error.value("hint", ""));
     }
   }));
-  if (!failed.ok()) return failed;
+  if (!failed.ok()) {
+    return job_id.empty() ? failed : WithHint(failed, "see the job with: sluice job get " + job_id);
+  }
   if (!report) return IOError("the server ended the run's answer without a report");
   return *report;
+}
+
+// `run --detach`: the run goes to the data home's background server (started if needed),
+// or to `sluice serve` at --endpoint, which answer with its job id at once.
+Status RunDetached(CliContext& context, nlohmann::json body) {
+  body["detach"] = true;
+  body.erase("stream");
+  std::unique_ptr<Backend> daemon;
+  Backend* backend = nullptr;
+  if (!context.endpoint.empty()) {
+    SLUICE_ASSIGN_OR_RAISE(backend, context.backend());
+  } else {
+    SLUICE_ASSIGN_OR_RAISE(BackgroundServerState server, StartServer());
+    daemon = MakeUnixSocketBackend(server.socket);
+    backend = daemon.get();
+  }
+  SLUICE_ASSIGN_OR_RAISE(nlohmann::json answer, backend->Call("POST", "runs", body));
+  std::string job_id = answer.value("job_id", "");
+  if (context.json()) {
+    context.PrintJson({{"job_id", job_id}, {"status", answer.value("status", "RUNNING")}, {"detached", true}});
+  } else {
+    std::cout << "job " << job_id << " is now running in detached mode\n";
+    std::cerr << "follow it with: sluice job logs " << job_id << " --follow (list jobs: sluice job ls)\n";
+  }
+  return Status::OK();
 }
 
 Status Run(CliContext& context, const RunArgs& args) {
@@ -93,19 +166,33 @@ Status Run(CliContext& context, const RunArgs& args) {
   options.project_dir = args.project_dir;
   options.ref = args.ref.empty() ? context.ActiveBranch() : args.ref;
   options.namespace_name = args.namespace_name;
-  for (const auto& kv : args.params) {
-    auto eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      return InvalidInput("--param '", kv, "': expected name=value");
-    }
-    options.params[kv.substr(0, eq)] = kv.substr(eq + 1);
+  SLUICE_ASSIGN_OR_RAISE(options.params, KeyValues("--param", args.params));
+  SLUICE_ASSIGN_OR_RAISE(auto job_args, KeyValues("--arg", args.args));
+  SLUICE_ASSIGN_OR_RAISE(options.strict, Switch("--strict", args.strict, false));
+  SLUICE_ASSIGN_OR_RAISE(options.transaction, Switch("--transaction", args.transaction, !args.no_transaction));
+  if (args.no_transaction && options.transaction) {
+    return InvalidInput("--no-transaction and --transaction on contradict each other");
   }
-  options.strict = args.strict;
+  SLUICE_ASSIGN_OR_RAISE(bool cache, Switch("--cache", args.cache, !args.no_cache));
+  std::string preview = args.preview == "unset" ? "off" : args.preview.empty() ? "on" : args.preview;
+  if (preview != "on" && preview != "off" && preview != "head" && preview != "tail") {
+    return InvalidInput("--preview takes on, off, head or tail, not '", preview, "'");
+  }
+  if (args.priority != 0 && (args.priority < 1 || args.priority > 10)) {
+    return InvalidInput("--priority takes a number from 1 to 10, not ", args.priority);
+  }
   options.dry_run = args.dry_run;
-  options.transaction = !args.no_transaction;
   options.max_parallel = args.parallel;
+  nlohmann::json body = {{"project_dir", AbsolutePath(options.project_dir)}, {"ref", options.ref},
+                         {"namespace", options.namespace_name}, {"parameters", options.params},
+                         {"strict", options.strict}, {"dry_run", options.dry_run},
+                         {"transaction", options.transaction}, {"parallel", options.max_parallel},
+                         {"preview", preview}, {"cache", cache ? "on" : "off"}, {"args", job_args},
+                         {"author", CurrentAuthor()}, {"stream", true}};
+  if (args.priority != 0) body["priority"] = args.priority;
+  if (args.detach) return RunDetached(context, body);
   ProgressPrinter printer(context.json());
-  SLUICE_ASSIGN_OR_RAISE(RunReport report, RunThroughApi(context, options, &printer));
+  SLUICE_ASSIGN_OR_RAISE(RunReport report, RunThroughApi(context, body, &printer));
   if (context.json()) {
     context.PrintJson(RunReportJson(report));
     return report.status;
@@ -131,6 +218,7 @@ Status Run(CliContext& context, const RunArgs& args) {
     hint += "; the run's branch '" + report.run_branch + "' was kept: inspect it with "
             "sluice table ls --ref " + report.run_branch;
   }
+  hint += "; its log: sluice job logs " + report.job_id;
   return WithHint(WithContext(report.status, "run " + report.job_id + " failed"), hint);
 }
 
@@ -143,9 +231,23 @@ void AddRunCommand(CLI::App& app, CliContext& context, int* exit_code) {
   run->add_option("-r,--ref", args->ref, "Branch to run on (default: the active branch)");
   run->add_option("-n,--namespace", args->namespace_name, "Namespace of inputs and outputs");
   run->add_option("--param", args->params, "Parameter value, name=value (repeatable)");
-  run->add_flag("--strict", args->strict, "Fail the run on a failed expectation or a column mismatch");
+  run->add_option("--strict", args->strict,
+                  "Fail the run on a failed expectation or a column mismatch (on|off; bare: on)")
+      ->expected(0, 1);
   run->add_flag("--dry-run", args->dry_run, "Run the models but write nothing");
-  run->add_flag("--no-transaction", args->no_transaction, "Commit directly on the branch");
+  run->add_option("-t,--transaction", args->transaction,
+                  "Run on a temporary branch merged at the end (on|off; default on)")
+      ->expected(0, 1);
+  run->add_flag("--no-transaction", args->no_transaction, "Commit directly on the branch (= --transaction off)");
+  run->add_option("--cache", args->cache, "Cache mode, on|off (recorded on the job: there is no cache yet)")
+      ->expected(0, 1);
+  run->add_flag("--no-cache", args->no_cache, "= --cache off");
+  run->add_option("--preview", args->preview, "Print each model's first rows: on|head, tail (last rows), off")
+      ->expected(0, 1);
+  run->add_flag("-d,--detach", args->detach,
+                "Run in the data home's background server and print the job id at once");
+  run->add_option("-a,--arg", args->args, "Job argument, key=value (repeatable; recorded on the job)");
+  run->add_option("--priority", args->priority, "Job priority, 1 to 10 (recorded on the job)");
   run->add_option("--parallel", args->parallel, "Models run at the same time (default: cores)");
   run->callback([&context, exit_code, args] { *exit_code = ReportError(Run(context, *args)); });
 }

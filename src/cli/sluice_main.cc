@@ -55,6 +55,9 @@ int main(int argc, char** argv) {
   sluice::cli::AddInitCommand(app, context, &exit_code);
   sluice::cli::AddParameterCommands(app, context, &exit_code);
   sluice::cli::AddConfigCommands(app, context, &exit_code);
+  sluice::cli::AddJobCommands(app, context, &exit_code);
+  sluice::cli::AddServerCommands(app, context, &exit_code);
+  sluice::cli::AddApiCommand(app, context, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -34,6 +34,7 @@ arrow::StatusCode ArrowCodeFor(ErrorKind kind) {
     case ErrorKind::kIOError: return arrow::StatusCode::IOError;
     case ErrorKind::kResourceExceeded: return arrow::StatusCode::CapacityError;
     case ErrorKind::kInternal: return arrow::StatusCode::UnknownError;
+    case ErrorKind::kCancelled: return arrow::StatusCode::Cancelled;
     case ErrorKind::kUserCodeFailed:
     case ErrorKind::kExpectationFailed: return arrow::StatusCode::ExecutionError;
     default: return arrow::StatusCode::Invalid;
@@ -53,6 +54,7 @@ std::string_view ErrorKindName(ErrorKind kind) {
     case ErrorKind::kExpectationFailed: return "expectation failed";
     case ErrorKind::kResourceExceeded: return "resource limit exceeded";
     case ErrorKind::kIOError: return "I/O error";
+    case ErrorKind::kCancelled: return "cancelled";
     case ErrorKind::kInternal: return "internal error";
   }
   return "unknown";
@@ -81,6 +83,7 @@ ErrorKind KindOf(const Status& status) {
     case arrow::StatusCode::TypeError: return ErrorKind::kInvalidInput;
     case arrow::StatusCode::OutOfMemory:
     case arrow::StatusCode::CapacityError: return ErrorKind::kResourceExceeded;
+    case arrow::StatusCode::Cancelled: return ErrorKind::kCancelled;
     default: return ErrorKind::kInternal;
   }
 }

@@ -27,6 +27,7 @@ enum class ErrorKind {
   kExpectationFailed, // a data expectation returned false under strict mode
   kResourceExceeded,  // memory, time or disk limits
   kIOError,           // the operating system said no
+  kCancelled,         // a user asked for it to stop (sluice job kill)
   kInternal,          // a bug in Sluice
 };
 
@@ -68,6 +69,10 @@ Status ResourceExceeded(Args&&... args) {
 template <typename... Args>
 Status IOError(Args&&... args) {
   return MakeError(ErrorKind::kIOError, arrow::internal::JoinToString(std::forward<Args>(args)...));
+}
+template <typename... Args>
+Status Cancelled(Args&&... args) {
+  return MakeError(ErrorKind::kCancelled, arrow::internal::JoinToString(std::forward<Args>(args)...));
 }
 template <typename... Args>
 Status Internal(Args&&... args) {

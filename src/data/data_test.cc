@@ -5,6 +5,7 @@
 #include <parquet/arrow/writer.h>
 
 #include <filesystem>
+#include <unistd.h>
 
 #include "common/file_util.h"
 #include "common/ids.h"
@@ -82,6 +83,63 @@ TEST(FilterTest, ParsesEveryConstruct) {
   EXPECT_EQ(columns, (std::vector<std::string>{"b", "a"}));
 }
 
+TEST(FilterTest, MixedCaseNamesFollowTheNameRule) {
+  auto schema = arrow::schema({arrow::field("PassengerId", arrow::int64()),
+                               arrow::field("Age", arrow::float64()),
+                               arrow::field("Name", arrow::utf8()),
+                               arrow::field("Fare", arrow::float64()),
+                               arrow::field("fare", arrow::float64()),
+                               arrow::field("we\"ird;col", arrow::int64())});
+  // Unquoted names keep their case; a unique case-insensitive match resolves to the stored name.
+  for (const char* filter : {"Age >= 1", "age >= 1", "AGE >= 1 AND PassengerId < 10", "t.Age > 1",
+                             "\"Age\" > 1", "Name LIKE 'A%'", "Fare > 1", "fare > 1"}) {
+    EXPECT_TRUE(ParseFilter(filter, *schema).ok()) << filter << ": "
+                                                   << ParseFilter(filter, *schema).status().ToString();
+  }
+  ASSERT_OK_AND_ASSIGN(auto age, ParseFilter("age >= 1", *schema));
+  EXPECT_NE(age.ToString().find("Age"), std::string::npos) << age.ToString();
+  ASSERT_OK_AND_ASSIGN(auto exact, ParseFilter("fare > 1", *schema));
+  EXPECT_NE(exact.ToString().find("fare"), std::string::npos) << exact.ToString();
+  // Ambiguous: names every candidate.
+  auto ambiguous = ParseFilter("FARE > 1", *schema);
+  ASSERT_FALSE(ambiguous.ok());
+  EXPECT_NE(ambiguous.status().message().find("'FARE' is ambiguous"), std::string::npos)
+      << ambiguous.status().message();
+  EXPECT_NE(ambiguous.status().message().find("'Fare', 'fare'"), std::string::npos);
+  // Quoted names match exactly.
+  auto quoted = ParseFilter("\"age\" >= 1", *schema);
+  ASSERT_FALSE(quoted.ok());
+  EXPECT_NE(quoted.status().message().find("'age' does not exist"), std::string::npos)
+      << quoted.status().message();
+  // Hostile: a quoted name with quotes and a semicolon is just a name; SQL after it is refused.
+  EXPECT_TRUE(ParseFilter("\"we\"\"ird;col\" = 1", *schema).ok());
+  EXPECT_FALSE(ParseFilter("Age > 1; DROP TABLE titanic", *schema).ok());
+  EXPECT_FALSE(ParseFilter("Age > 1) OR (1 = 1", *schema).ok());
+  ASSERT_OK_AND_ASSIGN(auto columns, FilterColumns("PassengerId > 1 AND \"Age\" < 3"));
+  EXPECT_EQ(columns, (std::vector<std::string>{"PassengerId", "Age"}));
+}
+
+TEST(ResolveColumnsTest, StarCaseAndQuotes) {
+  auto schema = arrow::schema({arrow::field("PassengerId", arrow::int64()),
+                               arrow::field("Age", arrow::float64()),
+                               arrow::field("age", arrow::float64())});
+  ASSERT_OK_AND_ASSIGN(auto all, ResolveColumns(*schema, {"*"}));
+  EXPECT_EQ(all, (std::vector<std::string>{"PassengerId", "Age", "age"}));
+  ASSERT_OK_AND_ASSIGN(auto none, ResolveColumns(*schema, {}));
+  EXPECT_EQ(none.size(), 3u);
+  ASSERT_OK_AND_ASSIGN(auto mixed, ResolveColumns(*schema, {"passengerid", "Age", "PASSENGERID"}));
+  EXPECT_EQ(mixed, (std::vector<std::string>{"PassengerId", "Age"}));
+  ASSERT_OK_AND_ASSIGN(auto quoted, ResolveColumns(*schema, {"\"age\""}));
+  EXPECT_EQ(quoted, (std::vector<std::string>{"age"}));
+  auto ambiguous = ResolveColumns(*schema, {"AGE"});
+  ASSERT_FALSE(ambiguous.ok());
+  EXPECT_NE(ambiguous.status().message().find("'Age', 'age'"), std::string::npos);
+  auto missing = ResolveColumns(*schema, {"Fare"});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("column 'Fare' does not exist; available: PassengerId, Age, age"),
+            std::string::npos) << missing.status().message();
+}
+
 TEST_F(DataTest, ScanPushesProjectionAndFilterDown) {
   std::string path = WriteSortedParquet();
   ScanRequest request;
@@ -112,6 +170,16 @@ TEST_F(DataTest, ScanPushesProjectionAndFilterDown) {
   EXPECT_EQ(stats.row_groups_read, 0);
   request.columns = {"nope"};
   EXPECT_FALSE(ScanTable(request).ok());
+  // Names as a user writes them: another case, '*' for every column; stored names come back.
+  request.columns = {"NAME", "Id"};
+  request.filter = "ID < 3";
+  ASSERT_OK_AND_ASSIGN(auto folded, ScanTable(request, &stats));
+  EXPECT_EQ(folded->schema()->field(0)->name(), "name");
+  EXPECT_EQ(folded->schema()->field(1)->name(), "id");
+  EXPECT_EQ(folded->num_rows(), 3);
+  request.columns = {"*"};
+  ASSERT_OK_AND_ASSIGN(auto star, ScanTable(request, &stats));
+  EXPECT_EQ(star->num_columns(), 3);
 }
 
 TEST_F(DataTest, SourceReaderReadsFilesDirectoriesAndGlobs) {
@@ -132,6 +200,37 @@ TEST_F(DataTest, SourceReaderReadsFilesDirectoriesAndGlobs) {
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(KindOf(missing.status()), ErrorKind::kNotFound);
   EXPECT_NE(missing.status().message().find("nothing"), std::string::npos);
+}
+
+TEST_F(DataTest, SourcePathsOutsideWhatImportsMayReadAreRefused) {
+  std::string csv = dir_ + "/a.csv";
+  ASSERT_OK(WriteFileAtomic(csv, "x\n1\n"));
+  ASSERT_OK_AND_ASSIGN(std::string ok, CheckSourceFile("file://" + csv));
+  EXPECT_EQ(ok.substr(ok.size() - 6), "/a.csv");
+  // A data home: catalog.db beside warehouse/. Its files, and links to them, are refused.
+  std::string home = dir_ + "/home";
+  ASSERT_OK(MakeDirs(home + "/warehouse/ns/t/data"));
+  ASSERT_OK(WriteFileAtomic(home + "/catalog.db", ""));
+  std::string inside = home + "/warehouse/ns/t/data/f.csv";
+  ASSERT_OK(WriteFileAtomic(inside, "x\n1\n"));
+  EXPECT_TRUE(IsInsideDataHome(inside));
+  EXPECT_FALSE(IsInsideDataHome(csv));
+  auto refused = CheckSourceFile(inside);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("data home"), std::string::npos);
+  ASSERT_EQ(symlink(inside.c_str(), (dir_ + "/link.csv").c_str()), 0);
+  EXPECT_FALSE(CheckSourceFile(dir_ + "/link.csv").ok());
+  EXPECT_FALSE(ListSourceFiles(dir_ + "/*.csv").ok());  // the glob matches the link
+  // Not a regular file, not a known format, another scheme.
+  EXPECT_FALSE(CheckSourceFile("/dev/null").ok());
+  EXPECT_FALSE(CheckSourceFile(home + "/catalog.db").ok());
+  EXPECT_FALSE(CheckSourceFile("s3://bucket/a.parquet").ok());
+  // $SLUICE_IMPORT_ROOTS confines reads to its directories.
+  ASSERT_EQ(setenv("SLUICE_IMPORT_ROOTS", (dir_ + "/elsewhere:/nonexistent").c_str(), 1), 0);
+  auto outside = CheckSourceFile(csv);
+  ASSERT_EQ(unsetenv("SLUICE_IMPORT_ROOTS"), 0);
+  ASSERT_FALSE(outside.ok());
+  EXPECT_NE(outside.status().message().find("outside"), std::string::npos);
 }
 
 TEST_F(DataTest, ObjectStoreRoundTripAndArenaReuse) {

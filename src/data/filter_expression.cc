@@ -7,8 +7,10 @@
 
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <variant>
 
+#include "common/name_match.h"
 #include "data/schema_util.h"
 
 namespace sluice {
@@ -86,6 +88,54 @@ std::optional<int64_t> ParseIsoMicros(const std::string& text, bool* has_time) {
   return micros;
 }
 
+// An identifier as written at `pos` of `source`: the last part of a dotted name
+// (`t."PassengerId"` -> PassengerId), unquoted ("" -> ") when quoted. The parser folds
+// unquoted names to lower case, so names are re-read from the source to keep their case.
+struct WrittenName {
+  std::string text;
+  bool quoted = false;
+};
+
+std::optional<WrittenName> IdentifierAt(const std::string& source, size_t pos) {
+  std::optional<WrittenName> last;
+  while (pos < source.size()) {
+    WrittenName part;
+    if (source[pos] == '"') {
+      part.quoted = true;
+      size_t i = pos + 1;
+      for (; i < source.size(); ++i) {
+        if (source[i] != '"') {
+          part.text += source[i];
+        } else if (i + 1 < source.size() && source[i + 1] == '"') {
+          part.text += '"';
+          ++i;
+        } else {
+          break;
+        }
+      }
+      if (i >= source.size()) return std::nullopt;
+      pos = i + 1;
+    } else {
+      size_t end = pos;
+      while (end < source.size() && (std::isalnum(static_cast<unsigned char>(source[end])) ||
+                                     source[end] == '_' || source[end] == '$' ||
+                                     static_cast<unsigned char>(source[end]) >= 0x80)) {
+        ++end;
+      }
+      if (end == pos) return std::nullopt;
+      part.text = source.substr(pos, end - pos);
+      pos = end;
+    }
+    last = part;
+    size_t next = pos;
+    while (next < source.size() && std::isspace(static_cast<unsigned char>(source[next]))) ++next;
+    if (next >= source.size() || source[next] != '.') break;
+    pos = next + 1;
+    while (pos < source.size() && std::isspace(static_cast<unsigned char>(source[pos]))) ++pos;
+  }
+  return last;
+}
+
 class FilterParser {
  public:
   FilterParser(std::string filter, const arrow::Schema* schema)
@@ -142,7 +192,7 @@ class FilterParser {
       if (node.contains("ColumnRef")) {
         const auto& fields = node["ColumnRef"].at("fields");
         if (!fields.empty() && fields.back().contains("String")) {
-          std::string name = fields.back()["String"].at("sval");
+          std::string name = WrittenColumn(node["ColumnRef"]).text;
           if (std::find(columns->begin(), columns->end(), name) == columns->end()) {
             columns->push_back(name);
           }
@@ -153,6 +203,27 @@ class FilterParser {
     } else if (node.is_array()) {
       for (const auto& child : node) Collect(child, columns);
     }
+  }
+
+  // The column a ColumnRef names, as written (case kept, quotes removed).
+  WrittenName WrittenColumn(const json& column_ref) const {
+    auto written = IdentifierAt(source_, column_ref.value("location", 0));
+    if (written) return *written;
+    return {column_ref.at("fields").back()["String"].value("sval", ""), false};
+  }
+
+  // The stored name of the column a ColumnRef names, by the name rule (common/name_match.h).
+  Result<std::string> ResolveColumn(const json& column_ref) {
+    WrittenName written = WrittenColumn(column_ref);
+    if (!schema_) return written.text;
+    std::vector<std::string> names;
+    for (const auto& field : schema_->fields()) names.push_back(field->name());
+    auto resolved = ResolveName(written.text, names, "column", written.quoted);
+    if (resolved.ok()) return resolved;
+    if (KindOf(resolved.status()) == ErrorKind::kNotFound) {
+      return Error("column '" + written.text + "' does not exist; available: " + FieldNames(*schema_));
+    }
+    return Error(resolved.status().message());
   }
 
   Result<Expression> ColumnExpression(const std::string& name) {
@@ -212,7 +283,7 @@ class FilterParser {
     if (node.contains("ColumnRef")) {
       const auto& fields = node["ColumnRef"].at("fields");
       if (fields.empty() || !fields.back().contains("String")) return Error("'*' is not a column");
-      out.column = fields.back()["String"].at("sval").get<std::string>();
+      SLUICE_ASSIGN_OR_RAISE(out.column, ResolveColumn(node["ColumnRef"]));
       SLUICE_RETURN_NOT_OK(FieldType(*out.column).status());
       return out;
     }

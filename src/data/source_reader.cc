@@ -4,61 +4,156 @@
 #include <arrow/io/file.h>
 #include <parquet/arrow/reader.h>
 
+#include <cstdlib>
+#include <filesystem>
+#include <sstream>
+
 #include "common/file_util.h"
 #include "data/schema_util.h"
 
 namespace sluice {
 namespace {
 
+namespace fs = std::filesystem;
+
 bool EndsWith(const std::string& text, const std::string& suffix) {
   return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-Result<std::shared_ptr<arrow::Table>> ReadOne(const std::string& path) {
-  SLUICE_ASSIGN_OR_RAISE(auto input, arrow::io::ReadableFile::Open(path));
-  if (EndsWith(path, ".parquet") || EndsWith(path, ".parq")) {
-    SLUICE_ASSIGN_OR_RAISE(auto reader, parquet::arrow::OpenFile(input, arrow::default_memory_pool()));
-    std::shared_ptr<arrow::Table> table;
-    SLUICE_RETURN_NOT_OK(reader->ReadTable(&table));
-    return table;
-  }
-  if (EndsWith(path, ".csv")) {
-    SLUICE_ASSIGN_OR_RAISE(auto reader, arrow::csv::TableReader::Make(
-                                            arrow::io::default_io_context(), input,
-                                            arrow::csv::ReadOptions::Defaults(),
-                                            arrow::csv::ParseOptions::Defaults(),
-                                            arrow::csv::ConvertOptions::Defaults()));
-    return reader->Read();
-  }
+bool IsParquet(const std::string& path) { return EndsWith(path, ".parquet") || EndsWith(path, ".parq"); }
+
+Status UnknownFormat(const std::string& path) {
   return WithHint(InvalidInput("'", path, "' is neither a Parquet nor a CSV file"),
                   "import files ending in .parquet or .csv");
 }
 
+bool Under(const std::string& path, const std::string& root) {
+  return path == root || (path.size() > root.size() && path.compare(0, root.size(), root) == 0 &&
+                          (root.back() == '/' || path[root.size()] == '/'));
+}
+
 }  // namespace
 
-Result<SourceData> ReadSourceFiles(const std::string& search_uri) {
+bool IsInsideDataHome(const std::string& path) {
+  std::error_code ec;
+  for (fs::path dir = fs::path(path).parent_path(); !dir.empty(); dir = dir.parent_path()) {
+    if (fs::is_regular_file(dir / "catalog.db", ec) && fs::is_directory(dir / "warehouse", ec)) return true;
+    if (dir == dir.root_path()) break;
+  }
+  return false;
+}
+
+Result<std::string> CheckSourcePath(const std::string& given) {
+  std::string path = given.rfind("file://", 0) == 0 ? given.substr(7) : given;
+  if (path.find("://") != std::string::npos) {
+    return InvalidInput("'", given, "': only local files can be imported for now");
+  }
+  std::error_code ec;
+  fs::path resolved = fs::canonical(path, ec);
+  if (ec) return NotFound("'", given, "': ", ec.message());
+  std::string real = resolved.string();
+  if (!fs::is_regular_file(resolved, ec)) return InvalidInput("'", given, "' is not a regular file");
+  if (IsInsideDataHome(real)) {
+    return WithHint(InvalidInput("'", given, "' lies inside a data home: its files are not importable"),
+                    "import the source files, or read the table through its catalog");
+  }
+  const char* roots = std::getenv("SLUICE_IMPORT_ROOTS");
+  if (roots && *roots) {
+    std::stringstream list(roots);
+    std::string root;
+    bool allowed = false;
+    while (std::getline(list, root, ':')) {
+      if (root.empty()) continue;
+      fs::path canonical_root = fs::weakly_canonical(root, ec);
+      if (!ec && Under(real, canonical_root.string())) allowed = true;
+    }
+    if (!allowed) {
+      return WithHint(InvalidInput("'", given, "' is outside the directories imports may read"),
+                      std::string("allowed: $SLUICE_IMPORT_ROOTS=") + roots);
+    }
+  }
+  return real;
+}
+
+Result<std::string> CheckSourceFile(const std::string& path) {
+  SLUICE_ASSIGN_OR_RAISE(std::string real, CheckSourcePath(path));
+  if (!IsParquet(real) && !EndsWith(real, ".csv")) return UnknownFormat(path);
+  return real;
+}
+
+Result<std::vector<std::string>> ListSourceFiles(const std::string& search_uri) {
   std::string pattern = search_uri.rfind("file://", 0) == 0 ? search_uri.substr(7) : search_uri;
   if (pattern.find("://") != std::string::npos) {
     return InvalidInput("'", search_uri, "': only local files can be imported for now");
   }
-  SourceData out;
+  std::vector<std::string> matched;
   if (IsDirectory(pattern)) {
     for (const char* ext : {"/*.parquet", "/*.csv"}) {
       SLUICE_ASSIGN_OR_RAISE(auto files, GlobFiles(pattern + ext));
-      out.files.insert(out.files.end(), files.begin(), files.end());
+      matched.insert(matched.end(), files.begin(), files.end());
     }
-    std::sort(out.files.begin(), out.files.end());
   } else {
-    SLUICE_ASSIGN_OR_RAISE(out.files, GlobFiles(pattern));
+    SLUICE_ASSIGN_OR_RAISE(matched, GlobFiles(pattern));
   }
-  if (out.files.empty()) {
+  if (matched.empty()) {
     return WithHint(NotFound("no files match '", search_uri, "'"),
                     "pass a Parquet or CSV file, a directory of them, or a glob such as 'data/*.parquet'");
   }
+  std::vector<std::string> out;
+  for (const auto& file : matched) {
+    SLUICE_ASSIGN_OR_RAISE(std::string real, CheckSourceFile(file));
+    out.push_back(std::move(real));
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+Result<std::shared_ptr<arrow::Table>> ReadSourceFile(const std::string& path) {
+  auto read = [&]() -> Result<std::shared_ptr<arrow::Table>> {
+    SLUICE_ASSIGN_OR_RAISE(auto input, arrow::io::ReadableFile::Open(path));
+    if (IsParquet(path)) {
+      SLUICE_ASSIGN_OR_RAISE(auto reader, parquet::arrow::OpenFile(input, arrow::default_memory_pool()));
+      std::shared_ptr<arrow::Table> table;
+      SLUICE_RETURN_NOT_OK(reader->ReadTable(&table));
+      return table;
+    }
+    if (EndsWith(path, ".csv")) {
+      SLUICE_ASSIGN_OR_RAISE(auto reader, arrow::csv::TableReader::Make(
+                                              arrow::io::default_io_context(), input,
+                                              arrow::csv::ReadOptions::Defaults(),
+                                              arrow::csv::ParseOptions::Defaults(),
+                                              arrow::csv::ConvertOptions::Defaults()));
+      return reader->Read();
+    }
+    return UnknownFormat(path);
+  };
+  SLUICE_ASSIGN_OR_RAISE(auto table, WithContext(read(), "reading '" + path + "'"));
+  return WithoutFieldMetadata(table)->ReplaceSchemaMetadata(nullptr);
+}
+
+Result<std::shared_ptr<arrow::Schema>> ReadSourceSchema(const std::string& path) {
+  if (!IsParquet(path)) {
+    SLUICE_ASSIGN_OR_RAISE(auto table, ReadSourceFile(path));
+    return table->schema();
+  }
+  auto read = [&]() -> Result<std::shared_ptr<arrow::Schema>> {
+    SLUICE_ASSIGN_OR_RAISE(auto input, arrow::io::ReadableFile::Open(path));
+    SLUICE_ASSIGN_OR_RAISE(auto reader, parquet::arrow::OpenFile(input, arrow::default_memory_pool()));
+    std::shared_ptr<arrow::Schema> schema;
+    SLUICE_RETURN_NOT_OK(reader->GetSchema(&schema));
+    return schema;
+  };
+  SLUICE_ASSIGN_OR_RAISE(auto schema, WithContext(read(), "reading '" + path + "'"));
+  return WithoutFieldMetadata(*schema)->RemoveMetadata();
+}
+
+Result<SourceData> ReadSourceFiles(const std::string& search_uri) {
+  SourceData out;
+  SLUICE_ASSIGN_OR_RAISE(out.files, ListSourceFiles(search_uri));
   std::vector<std::shared_ptr<arrow::Table>> tables;
   for (const auto& file : out.files) {
-    SLUICE_ASSIGN_OR_RAISE(auto table, WithContext(ReadOne(file), "reading '" + file + "'"));
-    table = WithoutFieldMetadata(table)->ReplaceSchemaMetadata(nullptr);
+    SLUICE_ASSIGN_OR_RAISE(auto table, ReadSourceFile(file));
     if (!tables.empty() && !table->schema()->Equals(*tables.front()->schema())) {
       return InvalidInput("'", file, "' has schema ", table->schema()->ToString(),
                           " but '", out.files.front(), "' has ", tables.front()->schema()->ToString());

@@ -1,10 +1,13 @@
 #include "data/table_scanner.h"
 
+#include <algorithm>
+
 #include <arrow/dataset/api.h>
 #include <arrow/dataset/file_parquet.h>
 #include <arrow/filesystem/localfs.h>
 #include <parquet/metadata.h>
 
+#include "common/name_match.h"
 #include "data/filter_expression.h"
 #include "data/schema_util.h"
 
@@ -12,21 +15,34 @@ namespace sluice {
 
 namespace ds = arrow::dataset;
 
+Result<std::vector<std::string>> ResolveColumns(const arrow::Schema& schema,
+                                                const std::vector<std::string>& wanted) {
+  std::vector<std::string> names;
+  for (const auto& field : schema.fields()) names.push_back(field->name());
+  if (wanted.empty() || (wanted.size() == 1 && wanted[0] == "*")) return names;
+  std::vector<std::string> out;
+  for (const auto& column : wanted) {
+    bool quoted = column.size() >= 2 && column.front() == '"' && column.back() == '"';
+    std::string written = quoted ? column.substr(1, column.size() - 2) : column;
+    auto resolved = ResolveName(written, names, "column", quoted);
+    if (!resolved.ok()) {
+      if (KindOf(resolved.status()) == ErrorKind::kNotFound) {
+        return InvalidInput("column '", written, "' does not exist; available: ", FieldNames(schema));
+      }
+      return resolved.status();
+    }
+    if (std::find(out.begin(), out.end(), *resolved) == out.end()) out.push_back(*resolved);
+  }
+  return out;
+}
+
 Result<std::shared_ptr<arrow::Table>> ScanTable(const ScanRequest& request, ScanStats* stats) {
   ScanStats local;
   ScanStats& s = stats ? *stats : local;
   s = ScanStats{};
   if (!request.schema) return Internal("scan without a schema");
   auto schema = WithoutFieldMetadata(*request.schema);
-  std::vector<std::string> columns = request.columns;
-  if (columns.empty()) {
-    for (const auto& field : schema->fields()) columns.push_back(field->name());
-  }
-  for (const auto& column : columns) {
-    if (schema->GetFieldIndex(column) < 0) {
-      return InvalidInput("column '", column, "' does not exist; available: ", FieldNames(*schema));
-    }
-  }
+  SLUICE_ASSIGN_OR_RAISE(std::vector<std::string> columns, ResolveColumns(*schema, request.columns));
   arrow::compute::Expression filter = arrow::compute::literal(true);
   if (!request.filter.empty()) {
     SLUICE_ASSIGN_OR_RAISE(filter, ParseFilter(request.filter, *schema));

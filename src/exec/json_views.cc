@@ -28,7 +28,18 @@ json TableInfoJson(const TableInfo& info, const std::string& ref_text) {
     history.push_back({{"snapshot_id", h.snapshot_id}, {"timestamp_ms", h.timestamp_ms},
                        {"operation", h.operation}, {"records", h.total_records}});
   }
+  json partitions = json::array();
+  for (const auto& p : snapshot.partitions) {
+    partitions.push_back({{"name", p.name}, {"transform", p.transform}, {"source", p.source_column}});
+  }
+  auto dot = info.name.find('.');
   return {{"name", info.name},
+          {"namespace", info.name.substr(0, dot)},
+          {"table", dot == std::string::npos ? info.name : info.name.substr(dot + 1)},
+          {"kind", info.kind},
+          {"table_uuid", snapshot.metadata.table_uuid},
+          {"partitions", partitions},
+          {"properties", snapshot.properties},
           {"ref", ref_text},
           {"records", snapshot.total_records},
           {"data_files", snapshot.data_files.size()},
@@ -45,13 +56,15 @@ json TableChangeJson(const TableChange& c) {
 }
 
 json ModelReportJson(const ModelReport& m) {
-  return {{"name", m.name}, {"kind", m.kind}, {"location", m.location},
+  json out = {{"name", m.name}, {"kind", m.kind}, {"location", m.location},
           {"status", ModelStatusName(m.status)}, {"seconds", m.seconds},
           {"rows", m.rows < 0 ? json(nullptr) : json(m.rows)},
           {"output_table", m.output_table}, {"message", m.message},
           {"traceback", m.traceback}, {"user_start", m.user_start},
           {"user_return", m.user_return}, {"output_written", m.output_written},
           {"worker_start", m.worker_start}};
+  if (!m.preview_columns.empty()) out["preview"] = {{"columns", m.preview_columns}, {"rows", m.preview_rows}};
+  return out;
 }
 
 ModelReport ModelReportFromJson(const json& m) {
@@ -72,6 +85,10 @@ ModelReport ModelReportFromJson(const json& m) {
   model.user_return = m.value("user_return", 0.0);
   model.output_written = m.value("output_written", 0.0);
   model.worker_start = m.value("worker_start", 0.0);
+  if (m.contains("preview") && m["preview"].is_object()) {
+    model.preview_columns = m["preview"].value("columns", std::vector<std::string>{});
+    model.preview_rows = m["preview"].value("rows", std::vector<std::vector<std::string>>{});
+  }
   return model;
 }
 
@@ -79,7 +96,9 @@ json RunReportJson(const RunReport& report) {
   json models = json::array();
   for (const auto& m : report.models) models.push_back(ModelReportJson(m));
   return {{"job_id", report.job_id},
-          {"job_status", report.ok() ? "SUCCESS" : "FAILED"},
+          {"job_status", report.ok()                                         ? "SUCCESS"
+                         : KindOf(report.status) == ErrorKind::kCancelled ? "CANCELLED"
+                                                                          : "FAILED"},
           {"ref", report.target_ref},
           {"run_branch", report.run_branch},
           {"run_branch_kept", report.run_branch_kept},

@@ -2,23 +2,24 @@
 
 #include <cstdlib>
 
+#include "catalog/table_name.h"
 #include "common/config.h"
 #include "common/file_util.h"
 #include "common/ids.h"
+#include "common/name_match.h"
 #include "data/source_reader.h"
 
 namespace sluice {
 
 Result<std::string> QualifyTableName(const std::string& name, const std::string& default_namespace) {
-  auto dot = name.find('.');
-  if (dot == std::string::npos) {
-    if (name.empty()) return InvalidInput("empty table name");
-    return default_namespace + "." + name;
-  }
-  if (dot == 0 || dot + 1 == name.size() || name.find('.', dot + 1) != std::string::npos) {
-    return InvalidInput("invalid table name '", name, "': expected 'table' or 'namespace.table'");
-  }
-  return name;
+  return QualifiedTableName(name, default_namespace);
+}
+
+Result<std::string> ResolveTableName(const Tree& tree, const std::string& qualified) {
+  if (tree.tables.count(qualified)) return qualified;
+  std::vector<std::string> names;
+  for (const auto& [name, _] : tree.tables) names.push_back(name);
+  return ResolveQualifiedName(qualified, names);
 }
 
 TableMerger IcebergAppendMerger() {
@@ -48,17 +49,26 @@ Result<std::unique_ptr<Lakehouse>> Lakehouse::Open(const std::string& home) {
   return lakehouse;
 }
 
-Result<TableInfo> Lakehouse::GetTable(const ResolvedRef& ref, const std::string& table) const {
-  auto it = ref.tree.tables.find(table);
-  if (it == ref.tree.tables.end()) {
-    return WithHint(NotFound("table '", table, "' not found at ref '", ref.text, "'"),
+Result<TableInfo> Lakehouse::GetTable(const ResolvedRef& ref, const std::string& written) const {
+  auto stored = ResolveTableName(ref.tree, written);
+  if (!stored.ok()) {
+    if (KindOf(stored.status()) != ErrorKind::kNotFound) {
+      return WithContext(stored.status(), "at ref '" + ref.text + "'");
+    }
+    return WithHint(NotFound("table '", written, "' not found at ref '", ref.text, "'"),
                     "list the tables with: sluice table ls --ref " + ref.text);
   }
+  const std::string& table = *stored;
+  auto it = ref.tree.tables.find(table);
   TableInfo info;
   info.name = table;
   info.metadata_location = it->second;
   SLUICE_ASSIGN_OR_RAISE(info.snapshot,
                          WithContext(LoadTableSnapshot(it->second), "table '" + table + "'"));
+  auto kind = info.snapshot.properties.find(kTableKindProperty);
+  if (!InWarehouse(it->second) || (kind != info.snapshot.properties.end() && kind->second == kExternalTable)) {
+    info.kind = kExternalTable;
+  }
   return info;
 }
 
@@ -67,7 +77,7 @@ Result<std::shared_ptr<arrow::Table>> Lakehouse::ReadTable(const ResolvedRef& re
                                                            const TableReadOptions& options,
                                                            ScanStats* stats) const {
   SLUICE_ASSIGN_OR_RAISE(TableInfo info, GetTable(ref, table));
-  ScanRequest request;
+  ScanRequest request;  // info.name: the stored name `table` resolved to
   for (const auto& file : info.snapshot.data_files) request.files.push_back(file.path);
   request.schema = info.snapshot.schema;
   request.columns = options.columns;
@@ -82,17 +92,41 @@ Result<std::string> Lakehouse::WriteTable(const Tree& base, const std::string& t
   options.mode = mode;
   auto it = base.tables.find(table);
   if (it != base.tables.end()) {
-    SLUICE_ASSIGN_OR_RAISE(TableSnapshot current, LoadTableSnapshot(it->second));
+    ResolvedRef at;
+    at.text = "the base";
+    at.tree = base;
+    SLUICE_ASSIGN_OR_RAISE(TableInfo current, GetTable(at, table));
+    if (current.kind == kExternalTable) {
+      return WithHint(InvalidInput("table '", table, "' is an external table: it is read-only"),
+                      "write to another table name, or drop the external table first");
+    }
     options.previous_metadata_location = it->second;
-    options.table_location = current.metadata.location;
+    options.table_location = current.snapshot.metadata.location;
   } else {
-    auto dot = table.find('.');
-    // A fresh directory per table incarnation, so dropping and re-creating a table never
-    // mixes files of the two, and branches that created the same name never collide.
-    options.table_location = "file://" + warehouse_ + "/" + table.substr(0, dot) + "/" +
-                             table.substr(dot + 1) + "-" + NewShortId(8);
+    SLUICE_ASSIGN_OR_RAISE(std::string checked, QualifiedTableName(table, "bauplan"));
+    options.table_location = NewTableLocation(checked);
   }
   return WithContext(WriteTableSnapshot(data, options), "writing table '" + table + "'");
+}
+
+bool Lakehouse::InWarehouse(const std::string& location) const {
+  return location.rfind("file://" + warehouse_ + "/", 0) == 0 || location.rfind(warehouse_ + "/", 0) == 0;
+}
+
+std::string Lakehouse::TableKind(const std::string& metadata_location) const {
+  if (!InWarehouse(metadata_location)) return kExternalTable;
+  auto metadata = ReadTableMetadata(metadata_location);
+  if (!metadata.ok()) return "TABLE";
+  const auto& properties = metadata->value("properties", nlohmann::json::object());
+  return properties.value(kTableKindProperty, std::string()) == kExternalTable ? kExternalTable : "TABLE";
+}
+
+std::string Lakehouse::NewTableLocation(const std::string& table) const {
+  auto dot = table.find('.');
+  // A fresh directory per table incarnation, so dropping and re-creating a table never
+  // mixes files of the two, and branches that created the same name never collide.
+  return "file://" + warehouse_ + "/" + table.substr(0, dot) + "/" + table.substr(dot + 1) + "-" +
+         NewShortId(8);
 }
 
 Result<std::vector<TableChange>> Lakehouse::DiffRefs(const std::string& from_ref,
@@ -153,34 +187,6 @@ Result<Commit> Lakehouse::RevertTable(const std::string& branch, const std::stri
   request.properties["sluice.operation"] = "revert";
   request.expected_head = head.commit.id;
   return catalog_->CommitChanges(request);
-}
-
-Result<ImportResult> Lakehouse::ImportTable(const std::string& branch, const std::string& table,
-                                            const std::string& search_uri,
-                                            const std::string& author) {
-  // The commit would refuse main anyway; refusing first saves writing the data files.
-  SLUICE_RETURN_NOT_OK(Catalog::CheckWritable(branch, "imports"));
-  SLUICE_ASSIGN_OR_RAISE(ResolvedRef head, catalog_->Resolve(branch));
-  if (head.branch.empty()) return InvalidInput("ref '", branch, "' is not a branch");
-  SLUICE_ASSIGN_OR_RAISE(SourceData source, ReadSourceFiles(search_uri));
-  ImportResult result;
-  result.table = table;
-  result.created = head.tree.tables.count(table) == 0;
-  result.rows = source.table->num_rows();
-  result.files = source.files;
-  SLUICE_ASSIGN_OR_RAISE(std::string location,
-                         WriteTable(head.tree, table, source.table, WriteMode::kAppend));
-  CommitRequest request;
-  request.branch = branch;
-  request.changes[table] = location;
-  request.namespaces_to_add.insert(table.substr(0, table.find('.')));
-  request.author = author;
-  request.message = (result.created ? "create table " : "import into table ") + table + " from " +
-                    search_uri;
-  request.properties["sluice.operation"] = "import";
-  request.expected_head = head.commit.id;
-  SLUICE_ASSIGN_OR_RAISE(result.commit, catalog_->CommitChanges(request));
-  return result;
 }
 
 }  // namespace sluice

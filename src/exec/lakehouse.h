@@ -20,8 +20,17 @@
 
 namespace sluice {
 
-// "taxi" -> "bauplan.taxi"; "ns.taxi" stays. InvalidInput for empty parts or more than one dot.
+// "taxi" -> "bauplan.taxi"; "ns.taxi" stays. InvalidInput for empty parts, more than one dot
+// or a part that is not a valid name (catalog/table_name.h).
 Result<std::string> QualifyTableName(const std::string& name, const std::string& default_namespace);
+
+// The stored name of a qualified table ("ns.table") of `tree`, by the name rule of
+// common/name_match.h (exact, else a unique case-insensitive match). NotFound when absent,
+// InvalidInput naming the candidates when ambiguous.
+Result<std::string> ResolveTableName(const Tree& tree, const std::string& qualified);
+// The table property that marks an external table (data files referenced, not owned).
+inline constexpr const char* kTableKindProperty = "sluice.table-kind";
+inline constexpr const char* kExternalTable = "EXTERNAL_TABLE";
 
 struct TableReadOptions {
   std::vector<std::string> columns;  // empty = all
@@ -32,14 +41,7 @@ struct TableInfo {
   std::string name;                  // "ns.table"
   std::string metadata_location;
   TableSnapshot snapshot;
-};
-
-struct ImportResult {
-  std::string table;
-  bool created = false;
-  int64_t rows = 0;
-  std::vector<std::string> files;
-  Commit commit;
+  std::string kind = "TABLE";        // or "EXTERNAL_TABLE" (read-only: its files are not ours)
 };
 
 // How one table differs between two refs, for `sluice branch diff`.
@@ -60,7 +62,8 @@ class Lakehouse {
   const std::string& home() const { return home_; }
   const std::string& warehouse() const { return warehouse_; }
 
-  // The table at a resolved ref; NotFound names the table and the ref.
+  // The table at a resolved ref, its name resolved by ResolveTableName (info.name is the
+  // stored name); NotFound names the table and the ref.
   Result<TableInfo> GetTable(const ResolvedRef& ref, const std::string& table) const;
 
   // Scans a table at a ref with projection and filter pushed down.
@@ -70,8 +73,16 @@ class Lakehouse {
 
   // Writes `data` as a new snapshot of `table` (created when absent on `base`) and returns
   // the new metadata location. Nothing is visible until the caller commits the location.
+  // InvalidInput when the table is external (read-only).
   Result<std::string> WriteTable(const Tree& base, const std::string& table,
                                  const std::shared_ptr<arrow::Table>& data, WriteMode mode);
+
+  // "TABLE", or "EXTERNAL_TABLE" for a table whose metadata lies outside the warehouse or
+  // says so (kTableKindProperty). Reads the metadata JSON only.
+  std::string TableKind(const std::string& metadata_location) const;
+
+  // A fresh table root URI in the warehouse for a new incarnation of `table` ("ns.t").
+  std::string NewTableLocation(const std::string& table) const;
 
   // Tables added, removed and changed from one ref to another, with row counts and
   // schema differences.
@@ -82,13 +93,9 @@ class Lakehouse {
   Result<Commit> RevertTable(const std::string& branch, const std::string& table,
                              const std::string& source_ref, const std::string& author);
 
-  // `sluice table import`: reads Parquet/CSV files and creates the table on `branch`, or
-  // appends to it when it exists, in one commit.
-  Result<ImportResult> ImportTable(const std::string& branch, const std::string& table,
-                                   const std::string& search_uri, const std::string& author);
-
  private:
   Lakehouse() = default;
+  bool InWarehouse(const std::string& location) const;
   std::string home_, warehouse_;
   std::unique_ptr<Catalog> catalog_;
   std::unique_ptr<ObjectStore> objects_;

@@ -7,7 +7,9 @@
 #include "common/file_util.h"
 #include "common/ids.h"
 #include "common/test_util.h"
+#include "exec/table_creation.h"
 #include "exec/table_filter.h"
+#include "exec/table_import.h"
 
 
 namespace sluice {
@@ -22,6 +24,21 @@ const std::string kTrips =
 
 class LakehouseTest : public ::testing::Test {
  protected:
+  // `table create` then `table import`, as a user loads a table.
+  Result<ImportResult> Load(const std::string& branch, const std::string& table, const std::string& uri) {
+    TableCreateOptions create;
+    create.table = table;
+    create.branch = branch;
+    create.search_uri = uri;
+    create.author = "tester";
+    SLUICE_RETURN_NOT_OK(CreateTable(*lake_, create).status());
+    ImportOptions import;
+    import.table = table;
+    import.branch = branch;
+    import.search_uri = uri;
+    import.author = "tester";
+    return ImportData(*lake_, import);
+  }
   void SetUp() override {
     home_ = "/tmp/sluice-lakehouse-test-" + NewShortId(8);
     ASSERT_OK_AND_ASSIGN(lake_, Lakehouse::Open(home_));
@@ -45,34 +62,76 @@ TEST(QualifyTableNameTest, BareQualifiedAndInvalid) {
   EXPECT_FALSE(QualifyTableName("a.b.c", "bauplan").ok());
   EXPECT_FALSE(QualifyTableName(".b", "bauplan").ok());
   EXPECT_FALSE(QualifyTableName("", "bauplan").ok());
+  EXPECT_FALSE(QualifyTableName("../etc", "bauplan").ok());
+  EXPECT_FALSE(QualifyTableName("ns.a/b", "bauplan").ok());
+  EXPECT_FALSE(QualifyTableName("x", "..").ok());
 }
 
 TEST_F(LakehouseTest, ImportsRefuseTheProtectedMainBranch) {
-  auto result = lake_->ImportTable("main", "bauplan.zones", kZones, "tester");
+  auto result = Load("main", "bauplan.zones", kZones);
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(KindOf(result.status()), ErrorKind::kConflict);
   EXPECT_NE(result.status().message().find("protected"), std::string::npos);
 }
 
-TEST_F(LakehouseTest, ImportCreatesThenAppendsInOneCommitEach) {
-  ASSERT_OK_AND_ASSIGN(auto created, lake_->ImportTable("dev", "bauplan.zones", kZones, "tester"));
-  EXPECT_TRUE(created.created);
-  EXPECT_EQ(created.rows, 12);
-  ASSERT_OK_AND_ASSIGN(auto appended, lake_->ImportTable("dev", "bauplan.zones", kZones, "tester"));
-  EXPECT_FALSE(appended.created);
+TEST_F(LakehouseTest, CreateHasNoRowsAndImportAppendsOnce) {
+  ASSERT_OK_AND_ASSIGN(auto loaded, Load("dev", "bauplan.zones", kZones));
+  EXPECT_EQ(loaded.rows, 12);
   ASSERT_OK_AND_ASSIGN(ResolvedRef dev, lake_->catalog().Resolve("dev"));
   ASSERT_OK_AND_ASSIGN(TableInfo info, lake_->GetTable(dev, "bauplan.zones"));
+  EXPECT_EQ(info.snapshot.total_records, 12);
+  // The same file again is skipped: it was imported already.
+  ImportOptions again;
+  again.table = "bauplan.zones";
+  again.branch = "dev";
+  again.search_uri = kZones;
+  ASSERT_OK_AND_ASSIGN(auto skipped, ImportData(*lake_, again));
+  EXPECT_EQ(skipped.rows, 0);
+  EXPECT_FALSE(skipped.commit.has_value());
+  again.import_duplicate_files = true;
+  ASSERT_OK_AND_ASSIGN(auto twice, ImportData(*lake_, again));
+  EXPECT_EQ(twice.rows, 12);
+  ASSERT_OK_AND_ASSIGN(dev, lake_->catalog().Resolve("dev"));
+  ASSERT_OK_AND_ASSIGN(info, lake_->GetTable(dev, "bauplan.zones"));
   EXPECT_EQ(info.snapshot.total_records, 24);
-  EXPECT_EQ(info.snapshot.data_files.size(), 2u);
   ASSERT_OK_AND_ASSIGN(auto log, lake_->catalog().Log("dev"));
-  EXPECT_EQ(log.size(), 3u);  // root, create, append
+  EXPECT_EQ(log.size(), 4u);  // root, create, import, import again
   // main never saw it.
   ASSERT_OK_AND_ASSIGN(ResolvedRef main, lake_->catalog().Resolve("main"));
   EXPECT_FALSE(lake_->GetTable(main, "bauplan.zones").ok());
 }
 
+TEST_F(LakehouseTest, ImportIntoAMissingTableSaysCreateFirst) {
+  ImportOptions import;
+  import.table = "bauplan.zones";
+  import.branch = "dev";
+  import.search_uri = kZones;
+  auto result = ImportData(*lake_, import);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(KindOf(result.status()), ErrorKind::kNotFound);
+  EXPECT_NE(HintOf(result.status()).find("table create"), std::string::npos);
+}
+
+TEST_F(LakehouseTest, PartitionSpecIsRecorded) {
+  TableCreateOptions create;
+  create.table = "bauplan.trips";
+  create.branch = "dev";
+  create.search_uri = kTrips;
+  create.partitioned_by = "DAY(pickup_at), zone_id";
+  ASSERT_OK_AND_ASSIGN(auto created, CreateTable(*lake_, create));
+  ASSERT_EQ(created.table.snapshot.partitions.size(), 2u);
+  EXPECT_EQ(created.table.snapshot.partitions[0].transform, "day");
+  EXPECT_EQ(created.table.snapshot.partitions[0].source_column, "pickup_at");
+  EXPECT_EQ(created.table.snapshot.partitions[1].transform, "identity");
+  create.table = "bauplan.bad";
+  create.partitioned_by = "hour(zone_id)";
+  auto bad = CreateTable(*lake_, create);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("zone_id"), std::string::npos);
+}
+
 TEST_F(LakehouseTest, ReadPushesColumnsAndFilterDown) {
-  ASSERT_OK(lake_->ImportTable("dev", "bauplan.trips", kTrips, "tester").status());
+  ASSERT_OK(Load("dev", "bauplan.trips", kTrips).status());
   ASSERT_OK_AND_ASSIGN(ResolvedRef dev, lake_->catalog().Resolve("dev"));
   ScanStats stats;
   TableReadOptions read{{"trip_id", "miles"}, "miles > 15"};
@@ -89,7 +148,7 @@ TEST_F(LakehouseTest, ReadPushesColumnsAndFilterDown) {
 }
 
 TEST_F(LakehouseTest, WriteTableIsInvisibleUntilCommitted) {
-  ASSERT_OK(lake_->ImportTable("dev", "bauplan.zones", kZones, "tester").status());
+  ASSERT_OK(Load("dev", "bauplan.zones", kZones).status());
   ASSERT_OK_AND_ASSIGN(ResolvedRef dev, lake_->catalog().Resolve("dev"));
   ASSERT_OK_AND_ASSIGN(auto zones, lake_->ReadTable(dev, "bauplan.zones", {{"zone_id"}, "zone_id <= 3"}));
   ASSERT_OK_AND_ASSIGN(std::string location,

@@ -1,7 +1,9 @@
 #include "exec/runner.h"
 
+#include <signal.h>
 #include <sys/stat.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <set>
@@ -31,6 +33,21 @@ double ParseSeconds(const std::string& text) {
     return std::stod(text);
   } catch (...) {
     return 0;
+  }
+}
+
+// The first (or last) rows of a model's output as text, for `run --preview`.
+void PreviewTable(const arrow::Table& table, bool tail, ModelReport* report) {
+  constexpr int64_t kPreviewRows = 10;
+  int64_t count = std::min(table.num_rows(), kPreviewRows);
+  int64_t first = tail ? table.num_rows() - count : 0;
+  report->preview_columns = table.schema()->field_names();
+  report->preview_rows.assign(count, std::vector<std::string>(table.num_columns()));
+  for (int c = 0; c < table.num_columns(); ++c) {
+    for (int64_t r = 0; r < count; ++r) {
+      auto scalar = table.column(c)->GetScalar(first + r);
+      report->preview_rows[r][c] = !scalar.ok() || !(*scalar)->is_valid ? "(null)" : (*scalar)->ToString();
+    }
   }
 }
 
@@ -64,6 +81,7 @@ class RunState {
       (void)zygotes_->Get(zygote_plans_[i].first, zygote_plans_[i].second);
       ++first;
     }
+    if (options_.cancel && options_.cancel->load()) CancelLocked();
     int running = 0;
     while (true) {
       bool started = false;
@@ -81,7 +99,9 @@ class RunState {
         });
       }
       if (running == 0 && !started) break;
-      done_.wait(lock);
+      // Woken when a node ends; a pending cancel request is looked at a few times a second.
+      done_.wait_for(lock, std::chrono::milliseconds(100));
+      if (options_.cancel && options_.cancel->load() && !cancelled_) CancelLocked();
     }
     lock.unlock();
     for (auto& thread : threads) thread.join();
@@ -92,6 +112,7 @@ class RunState {
   }
 
   bool failed() const { return failed_; }
+  bool cancelled() const { return cancelled_; }
   const Status& failure() const { return failure_; }
   std::vector<ModelReport>& reports() { return reports_; }
   const TableChanges& changes() const { return changes_; }
@@ -99,6 +120,17 @@ class RunState {
 
  private:
   enum NodeState { kPending, kRunning, kDone, kFailedState };
+
+  // Stops the run: nothing new starts (failed_), and the process group of every running
+  // worker is killed, so their nodes end at once. REQUIRES: mutex_ held.
+  void CancelLocked() {
+    cancelled_ = true;
+    if (!failed_) {
+      failed_ = true;
+      failure_ = Cancelled("the run was cancelled");
+    }
+    for (const auto& [_, pid] : running_pids_) ::kill(-pid, SIGKILL);
+  }
 
   double TimeoutFor(const ModelSpec& model) const {
     auto timeout = model.resources.find("timeout");
@@ -248,7 +280,7 @@ class RunState {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!st.ok()) {
       report.status = ModelStatus::kFailed;
-      report.message = st.message();
+      report.message = cancelled_ ? "cancelled" : st.message();
       state_[i] = kFailedState;
       if (!failed_) {
         failed_ = true;
@@ -289,7 +321,7 @@ class RunState {
       read.filter = input.filter;
       if (sql && read.columns.empty()) {
         SLUICE_ASSIGN_OR_RAISE(TableInfo info, lakehouse_.GetTable(source_, input.source_name));
-        read.columns = SqlScanColumns(*info.snapshot.schema, *sql);
+        SLUICE_ASSIGN_OR_RAISE(read.columns, SqlScanColumns(*info.snapshot.schema, *sql));
       }
       std::string key = input.source_name + "|" + input.filter + "|";
       for (const auto& c : read.columns) key += c + ",";
@@ -342,17 +374,16 @@ class RunState {
     task.expectation = model.kind == ModelKind::kExpectation;
     SLUICE_ASSIGN_OR_RAISE(task.arguments, WithContext(secrets_.Arguments(node), context));
     if (!model.output_columns.empty()) task.expected_columns = model.output_columns;
-    std::optional<SqlAnalysis> analysis;
-    if (model.kind == ModelKind::kSql) {
-      SLUICE_ASSIGN_OR_RAISE(analysis, WithContext(AnalyzeSql(node.sql), context));
-    }
+    // Parameters are values in DuckDB SQL, so the analysis of the unsubstituted text made
+    // when the project was loaded holds for node.sql.
+    const SqlAnalysis* analysis = model.kind == ModelKind::kSql ? &model.sql_analysis : nullptr;
     for (const auto& input : node.inputs) {
       WorkerInput worker_input;
       worker_input.param = input.input.param_name;
       worker_input.name = input.source_name;
       SLUICE_ASSIGN_OR_RAISE(
           worker_input.path,
-          WithContext(MaterializeInput(input, analysis ? &*analysis : nullptr, &worker_input.columns),
+          WithContext(MaterializeInput(input, analysis, &worker_input.columns),
                       context + ": input '" + input.input.name + "'"));
       worker_input.sql_names = {input.input.param_name};
       task.inputs.push_back(std::move(worker_input));
@@ -393,7 +424,16 @@ class RunState {
                                                                       memory_limit, cpus), context));
       SLUICE_RETURN_NOT_OK(WithContext(cgroup->AddProcess(worker->pid()), context));
     }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (cancelled_) return Cancelled(context, ": the run was cancelled");
+      running_pids_[index] = worker->pid();
+    }
     auto ran = RunWorker(task, std::move(worker));
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      running_pids_.erase(index);
+    }
     if (cgroup && cgroup->MemoryLimitHit() && (!ran.ok() || !ran->ok)) {
       return ResourceExceeded(context, " exceeded its memory limit of ", model.resources.at("memory"),
                               " and was stopped");
@@ -428,6 +468,10 @@ class RunState {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       outputs_[index] = task.output_path;
+    }
+    if (options_.preview != "off" && !options_.preview.empty()) {
+      SLUICE_ASSIGN_OR_RAISE(auto output, ObjectStore::Get(task.output_path));
+      PreviewTable(*output, options_.preview == "tail", report);
     }
     if (!node.output_table.empty() && !options_.dry_run) {
       SLUICE_ASSIGN_OR_RAISE(auto table, ObjectStore::Get(task.output_path));
@@ -482,6 +526,8 @@ class RunState {
   ZygotePool* zygotes_ = nullptr;
   std::vector<std::pair<std::string, ZygoteOptions>> zygote_plans_;
   bool failed_ = false;                     // GUARDED_BY(mutex_)
+  bool cancelled_ = false;                  // GUARDED_BY(mutex_)
+  std::map<size_t, int> running_pids_;      // GUARDED_BY(mutex_): node -> its worker's pid
   Status failure_;                          // GUARDED_BY(mutex_)
 };
 
@@ -495,7 +541,7 @@ Status CommitOutputs(Catalog& catalog, const std::string& branch, const Resolved
   for (const auto& [table, _] : changes) request.namespaces_to_add.insert(table.substr(0, table.find('.')));
   request.author = author;
   request.message = message;
-  request.properties["sluice.job_id"] = job_id;
+  request.properties["bpln_job_id"] = job_id;  // bauplan's name for it
   request.expected_head = base.commit.id;
   SLUICE_ASSIGN_OR_RAISE(*commit, catalog.CommitChanges(request));
   return Status::OK();
@@ -520,17 +566,18 @@ Result<RunReport> RunProject(Lakehouse& lakehouse, const RunOptions& options, Ru
   PlanOptions plan_options;
   plan_options.namespace_name = options.namespace_name;
   plan_options.cli_params = options.params;
-  plan_options.table_exists = [&](const std::string& table) {
-    return target.tree.tables.count(table) > 0;
+  plan_options.resolve_table = [&](const std::string& table) {
+    return ResolveTableName(target.tree, table);
   };
   SLUICE_ASSIGN_OR_RAISE(Plan plan, BuildPlan(project, plan_options));
   SLUICE_ASSIGN_OR_RAISE(SecretParameters secrets, SecretParameters::Make(project, plan));
+  if (observer) observer->OnProject(project.file.id, project.file.name);
   double environments_started = MonotonicSeconds();
   SLUICE_ASSIGN_OR_RAISE(auto environments, PrepareEnvironments(project, plan));
 
   RunReport report;
   report.environment_seconds = MonotonicSeconds() - environments_started;
-  report.job_id = NewShortId(12);
+  report.job_id = options.job_id.empty() ? NewShortId(12) : options.job_id;
   report.target_ref = options.ref;
   std::string author = options.author.empty() ? CurrentAuthor() : options.author;
   if (observer) observer->OnPlan(plan, report.job_id);
@@ -564,7 +611,11 @@ Result<RunReport> RunProject(Lakehouse& lakehouse, const RunOptions& options, Ru
   }
   report.status = state.failed() ? state.failure() : Status::OK();
 
-  if (!options.dry_run) {
+  if (state.cancelled()) {
+    // Nothing of a cancelled run is kept: its branch goes, and the target never moved.
+    if (!report.run_branch.empty()) (void)catalog.DeleteBranch(report.run_branch);
+    report.run_branch.clear();
+  } else if (!options.dry_run) {
     // Whatever materialized is committed on the run branch, even after a failure, so the
     // kept branch shows how far the run got. The target moves only by the final merge.
     Commit commit;

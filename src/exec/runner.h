@@ -3,7 +3,9 @@
 // the shared-memory object store), and commits materialized outputs as one transaction.
 #pragma once
 
+#include <atomic>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "env/zygote.h"
@@ -24,6 +26,13 @@ struct RunOptions {
   int max_parallel = 0;                     // concurrent models; 0 = number of cores
   std::string author;                       // commit author; empty = CurrentAuthor()
   ZygotePool* zygotes = nullptr;            // warm interpreters kept across runs; null: the run's own
+  std::string job_id;                       // the run's job id; empty = a new one
+  // Set (from any thread) to stop the run: running models are killed, nothing new starts,
+  // nothing is committed or merged, and the run ends with a Cancelled status.
+  std::shared_ptr<const std::atomic<bool>> cancel;
+  // "off", "on"/"head" (first rows of each model's output) or "tail" (last rows), in
+  // ModelReport::preview_*.
+  std::string preview = "off";
 };
 
 // Receives progress as the run goes; called from several threads, one call at a time.
@@ -31,6 +40,8 @@ class RunObserver {
  public:
   virtual ~RunObserver() = default;
   virtual void OnPlan(const Plan& plan, const std::string& job_id) {}
+  // The project's id and name from its project file, before OnPlan.
+  virtual void OnProject(const std::string& id, const std::string& name) {}
   virtual void OnModelStart(const std::string& model) {}
   virtual void OnModelOutput(const std::string& model, const std::string& line) {}
   virtual void OnModelFinish(const ModelReport& report) {}

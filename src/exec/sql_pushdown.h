@@ -7,13 +7,17 @@
 
 #include <arrow/api.h>
 
+#include "common/status.h"
 #include "project/sql_analysis.h"
 
 namespace sluice {
 
-// The fields of `schema` (in schema order) whose names the statement references; empty
-// (= all) when it uses '*'. When it references none (COUNT(*)), the first field, so the
-// row count survives.
-std::vector<std::string> SqlScanColumns(const arrow::Schema& schema, const SqlAnalysis& analysis);
+// The fields of `schema` (in schema order, stored names) that the statement may read: every
+// field whose name equals a name the statement uses, ignoring case (DuckDB resolves names so);
+// empty (= all) when it may read columns it does not name ('*', ...). When it uses none
+// (COUNT(*)), the first field, so the row count survives. DuckDB cannot tell apart fields
+// whose names differ only in case (`Age`, `age`): a statement naming one of them is
+// InvalidInput naming both, rather than reading a column the user did not mean.
+Result<std::vector<std::string>> SqlScanColumns(const arrow::Schema& schema, const SqlAnalysis& analysis);
 
 }  // namespace sluice

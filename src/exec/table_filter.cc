@@ -4,6 +4,7 @@
 
 #include "data/filter_expression.h"
 #include "data/schema_util.h"
+#include "data/table_scanner.h"
 
 namespace sluice {
 
@@ -16,15 +17,8 @@ Result<std::shared_ptr<arrow::Table>> FilterTable(const std::shared_ptr<arrow::T
     SLUICE_ASSIGN_OR_RAISE(auto expression, ParseFilter(filter, *table->schema()));
     SLUICE_RETURN_NOT_OK(builder->Filter(expression));
   }
-  if (!columns.empty()) {
-    for (const auto& column : columns) {
-      if (table->schema()->GetFieldIndex(column) < 0) {
-        return InvalidInput("column '", column, "' does not exist; available: ",
-                            FieldNames(*table->schema()));
-      }
-    }
-    SLUICE_RETURN_NOT_OK(builder->Project(columns));
-  }
+  SLUICE_ASSIGN_OR_RAISE(std::vector<std::string> resolved, ResolveColumns(*table->schema(), columns));
+  SLUICE_RETURN_NOT_OK(builder->Project(resolved));
   SLUICE_ASSIGN_OR_RAISE(auto scanner, builder->Finish());
   return scanner->ToTable();
 }

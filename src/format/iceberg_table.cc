@@ -191,14 +191,33 @@ Result<TableSnapshot> LoadTableSnapshot(const std::string& metadata_location) {
     const json* schema = CurrentSchema(metadata);
     if (!schema) return InvalidInput("table metadata '", metadata_location, "' has no current schema");
     SLUICE_ASSIGN_OR_RAISE(out.schema, ArrowSchemaFromIceberg(*schema));
+    const json properties = metadata.value("properties", json::object());
+    for (const auto& [key, value] : properties.items()) {
+      if (value.is_string()) out.properties[key] = value.get<std::string>();
+    }
+    int default_spec = metadata.value("default-spec-id", 0);
+    for (const auto& spec : metadata.value("partition-specs", json::array())) {
+      if (spec.value("spec-id", -1) != default_spec) continue;
+      for (const auto& field : spec.value("fields", json::array())) {
+        std::string source;
+        for (const auto& column : schema->value("fields", json::array())) {
+          if (column.value("id", -1) == field.value("source-id", -2)) source = column.value("name", "");
+        }
+        out.partitions.push_back({source, field.value("transform", ""), field.value("name", "")});
+      }
+    }
     out.snapshot_id = CurrentSnapshotId(metadata);
     for (std::optional<int64_t> id = out.snapshot_id; id;) {
       const json* entry = FindSnapshot(metadata, *id);
       if (!entry) break;
       json summary = entry->value("summary", json::object());
-      out.history.push_back({*id, entry->value("timestamp-ms", int64_t{0}),
-                             summary.value("operation", std::string()),
-                             std::stoll(summary.value("total-records", std::string("0")))});
+      SnapshotInfo info{*id, entry->value("timestamp-ms", int64_t{0}),
+                        summary.value("operation", std::string()),
+                        std::stoll(summary.value("total-records", std::string("0"))), {}};
+      for (const auto& [key, value] : summary.items()) {
+        if (value.is_string()) info.summary[key] = value.get<std::string>();
+      }
+      out.history.push_back(std::move(info));
       if (entry->contains("parent-snapshot-id") && !(*entry)["parent-snapshot-id"].is_null()) {
         id = (*entry)["parent-snapshot-id"].get<int64_t>();
       } else {
@@ -282,6 +301,23 @@ Result<std::string> WriteTableSnapshot(const std::shared_ptr<arrow::Table>& data
       schema["schema-id"] = current->value("schema-id", 0);
     }
     int schema_id = schema["schema-id"];
+    for (const auto& [key, value] : options.properties) metadata["properties"][key] = value;
+    if (!exists && !options.partition_spec.empty()) {
+      json fields = json::array();
+      int partition_id = 999;
+      for (const auto& field : options.partition_spec) {
+        int source_id = -1;
+        for (const auto& column : schema["fields"]) {
+          if (column.value("name", "") == field.source_column) source_id = column.value("id", -1);
+        }
+        if (source_id < 0) return InvalidInput("partition field '", field.name, "': no column '", field.source_column, "'");
+        fields.push_back({{"source-id", source_id}, {"field-id", ++partition_id},
+                          {"name", field.name}, {"transform", field.transform}});
+      }
+      metadata["partition-specs"].push_back({{"spec-id", 1}, {"fields", fields}});
+      metadata["default-spec-id"] = 1;
+      metadata["last-partition-id"] = partition_id;
+    }
 
     std::optional<int64_t> parent = CurrentSnapshotId(metadata);
     int64_t snapshot_id = NewSnapshotId();
@@ -300,11 +336,15 @@ Result<std::string> WriteTableSnapshot(const std::shared_ptr<arrow::Table>& data
         previous_files = std::stoll(summary.value("total-data-files", std::string("0")));
       }
     }
-    int64_t added_files = 0;
-    if (data->num_rows() > 0) {
+    int64_t added_files = 0, added_records = 0;
+    std::vector<DataFile> files = options.reference_files;
+    if (files.empty() && data->num_rows() > 0) {
       SLUICE_ASSIGN_OR_RAISE(auto prepared, PrepareForParquet(data, schema));
       SLUICE_ASSIGN_OR_RAISE(DataFile file, WriteParquetFile(prepared, location));
-      added_files = 1;
+      files.push_back(std::move(file));
+    }
+    if (!files.empty()) {
+      added_files = static_cast<int64_t>(files.size());
       AvroFile manifest;
       manifest.schema = ManifestEntrySchema();
       manifest.metadata = {{"schema", schema.dump()},
@@ -313,17 +353,20 @@ Result<std::string> WriteTableSnapshot(const std::shared_ptr<arrow::Table>& data
                            {"partition-spec-id", "0"},
                            {"format-version", "2"},
                            {"content", "data"}};
-      manifest.records.push_back({{"status", 1},
-                                  {"snapshot_id", snapshot_id},
-                                  {"sequence_number", nullptr},
-                                  {"file_sequence_number", nullptr},
-                                  {"data_file",
-                                   {{"content", 0},
-                                    {"file_path", file.path},
-                                    {"file_format", "PARQUET"},
-                                    {"partition", json::object()},
-                                    {"record_count", file.record_count},
-                                    {"file_size_in_bytes", file.file_size_in_bytes}}}});
+      for (const auto& file : files) {
+        added_records += file.record_count;
+        manifest.records.push_back({{"status", 1},
+                                    {"snapshot_id", snapshot_id},
+                                    {"sequence_number", nullptr},
+                                    {"file_sequence_number", nullptr},
+                                    {"data_file",
+                                     {{"content", 0},
+                                      {"file_path", file.path},
+                                      {"file_format", "PARQUET"},
+                                      {"partition", json::object()},
+                                      {"record_count", file.record_count},
+                                      {"file_size_in_bytes", file.file_size_in_bytes}}}});
+      }
       SLUICE_ASSIGN_OR_RAISE(std::string bytes, EncodeAvroFile(manifest));
       std::string manifest_path = location + "/metadata/" + NewUuid() + "-m0.avro";
       SLUICE_RETURN_NOT_OK(WriteBytes(manifest_path, bytes));
@@ -334,10 +377,10 @@ Result<std::string> WriteTableSnapshot(const std::shared_ptr<arrow::Table>& data
                            {"sequence_number", sequence},
                            {"min_sequence_number", sequence},
                            {"added_snapshot_id", snapshot_id},
-                           {"added_files_count", 1},
+                           {"added_files_count", added_files},
                            {"existing_files_count", 0},
                            {"deleted_files_count", 0},
-                           {"added_rows_count", file.record_count},
+                           {"added_rows_count", added_records},
                            {"existing_rows_count", 0},
                            {"deleted_rows_count", 0}});
     }
@@ -347,10 +390,11 @@ Result<std::string> WriteTableSnapshot(const std::shared_ptr<arrow::Table>& data
     bool append = options.mode == WriteMode::kAppend;
     json summary = {{"operation", append || !parent ? "append" : "overwrite"},
                     {"added-data-files", std::to_string(added_files)},
-                    {"added-records", std::to_string(data->num_rows())},
-                    {"total-records", std::to_string((append ? previous_records : 0) + data->num_rows())},
+                    {"added-records", std::to_string(added_records)},
+                    {"total-records", std::to_string((append ? previous_records : 0) + added_records)},
                     {"total-data-files", std::to_string((append ? previous_files : 0) + added_files)}};
     if (!options.operation_summary.empty()) summary["sluice.operation"] = options.operation_summary;
+    for (const auto& [key, value] : options.summary) summary[key] = value;
     json snapshot = {{"snapshot-id", snapshot_id},
                      {"sequence-number", sequence},
                      {"timestamp-ms", now},

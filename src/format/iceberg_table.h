@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -39,6 +40,14 @@ struct SnapshotInfo {
   int64_t timestamp_ms = 0;
   std::string operation;       // append, overwrite, ...
   int64_t total_records = 0;
+  std::map<std::string, std::string> summary;  // the snapshot's whole summary
+};
+
+// One field of an Iceberg partition spec.
+struct PartitionFieldInfo {
+  std::string source_column;   // the column it is computed from
+  std::string transform;       // identity, year, month, day, hour, bucket[N], truncate[W]
+  std::string name;            // the partition field's name ("PULocationID", "pickup_day")
 };
 
 // A table's current state as recorded by one metadata file.
@@ -51,6 +60,8 @@ struct TableSnapshot {
   int64_t total_records = 0;
   std::vector<DataFile> data_files;    // live data files of the current snapshot
   std::vector<SnapshotInfo> history;   // the current snapshot and its ancestors, newest first
+  std::map<std::string, std::string> properties;  // the table's properties
+  std::vector<PartitionFieldInfo> partitions;     // fields of the default partition spec
 };
 
 // Reads a metadata JSON file (a "file://" URI or a plain path) and the manifest list and
@@ -67,6 +78,16 @@ struct TableWriteOptions {
   std::string table_location;              // table root URI, "file:///..."; required
   std::string previous_metadata_location;  // empty: create the table
   std::string operation_summary;           // optional extra for the snapshot summary
+  std::map<std::string, std::string> summary;     // more entries for the snapshot summary
+  std::map<std::string, std::string> properties;  // table properties to set
+  // Only when creating: recorded as the table's default partition spec (spec 1). Data files
+  // are still written unpartitioned, under spec 0, which stays in the metadata; readers
+  // take each manifest's spec, so both are valid Iceberg.
+  std::vector<PartitionFieldInfo> partition_spec;
+  // When not empty, the snapshot lists these existing files (their schema is `data`'s,
+  // which then holds no rows) instead of writing `data`: an external table's files,
+  // referenced where they are and never copied.
+  std::vector<DataFile> reference_files;
 };
 
 // Writes `data` as a new snapshot and returns the new metadata file's URI

@@ -5,6 +5,8 @@
 #include <set>
 #include <sstream>
 
+#include "common/name_match.h"
+#include "catalog/table_name.h"
 #include "project/sql_analysis.h"
 
 namespace sluice {
@@ -106,8 +108,13 @@ Result<Plan> BuildPlan(const Project& project, const PlanOptions& options) {
     return options.table_exists ? options.table_exists(table) : false;
   };
 
-  std::map<std::string, size_t> by_name;
-  for (size_t i = 0; i < project.models.size(); ++i) by_name[project.models[i].name] = i;
+  auto resolve_table = [&](const std::string& table) -> Result<std::string> {
+    if (options.resolve_table) return options.resolve_table(table);
+    if (table_exists(table)) return table;
+    return NotFound("table '", table, "' does not exist");
+  };
+  std::vector<std::string> model_names;
+  for (const auto& model : project.models) model_names.push_back(model.name);
 
   std::vector<PlanNode> nodes(project.models.size());
   for (size_t i = 0; i < project.models.size(); ++i) {
@@ -117,19 +124,28 @@ Result<Plan> BuildPlan(const Project& project, const PlanOptions& options) {
     for (const auto& input : model.inputs) {
       ResolvedInput resolved;
       resolved.input = input;
-      auto model_it = by_name.find(input.name);
+      // A model of the project, else a table, each by the name rule (common/name_match.h).
+      auto model_match = MatchName(input.name, model_names, "model");
+      if (!model_match.ok() && KindOf(model_match.status()) != ErrorKind::kNotFound) {
+        return WithContext(model_match.status(), Describe(model) + ": input '" + input.name + "'");
+      }
       std::string qualified = input.name.find('.') == std::string::npos
                                   ? plan.namespace_name + "." + input.name
                                   : input.name;
-      if (model_it != by_name.end()) {
+      Result<std::string> table = model_match.ok() ? Result<std::string>(NotFound("")) : resolve_table(qualified);
+      if (!table.ok() && KindOf(table.status()) != ErrorKind::kNotFound) {
+        return WithContext(table.status(), Describe(model) + ": input '" + input.name + "'");
+      }
+      if (model_match.ok()) {
+        size_t upstream = *model_match;
         resolved.source = InputSource::kModel;
-        resolved.source_name = input.name;
-        if (std::find(node.upstream.begin(), node.upstream.end(), model_it->second) == node.upstream.end()) {
-          node.upstream.push_back(model_it->second);
+        resolved.source_name = project.models[upstream].name;
+        if (std::find(node.upstream.begin(), node.upstream.end(), upstream) == node.upstream.end()) {
+          node.upstream.push_back(upstream);
         }
-      } else if (table_exists(qualified)) {
+      } else if (table.ok()) {
         resolved.source = InputSource::kTable;
-        resolved.source_name = qualified;
+        resolved.source_name = *table;
       } else {
         return WithHint(NotFound(Describe(model), ": input '", input.name, "' (",
                                  input.location.ToString(), ") is neither a model of the project nor a table '",
@@ -156,7 +172,9 @@ Result<Plan> BuildPlan(const Project& project, const PlanOptions& options) {
       node.arguments[argument] = it->second;
     }
     if (model.kind != ModelKind::kExpectation && model.materialization != "NONE") {
-      node.output_table = plan.namespace_name + "." + model.name;
+      // `name="ns.table"` puts the output in namespace `ns`; a bare name goes to the run's.
+      SLUICE_ASSIGN_OR_RAISE(node.output_table,
+                             WithContext(QualifiedTableName(model.name, plan.namespace_name), Describe(model)));
     }
   }
 

@@ -17,6 +17,9 @@ struct PlanOptions {
   std::map<std::string, std::string> cli_params;    // --param name=value
   // Whether a qualified table ("ns.table") exists at the ref the run reads.
   std::function<bool(const std::string&)> table_exists;
+  // The stored name of a qualified table by the name rule (common/name_match.h): NotFound
+  // when there is none, InvalidInput when ambiguous. When set, used instead of table_exists.
+  std::function<Result<std::string>(const std::string&)> resolve_table;
 };
 
 enum class InputSource { kModel, kTable };

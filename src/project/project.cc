@@ -189,28 +189,45 @@ Status ApplySqlHeaders(const std::string& file, const std::string& sql, ModelSpe
   return Status::OK();
 }
 
-Result<ModelSpec> LoadSqlModel(const std::string& dir, const std::string& file) {
+// An SQL model read from its file with its headers applied; inputs come from its analysis.
+Result<ModelSpec> ReadSqlModel(const std::string& dir, const std::string& file) {
   ModelSpec model;
   model.kind = ModelKind::kSql;
   model.location = {file, 0};
   model.name = fs::path(file).stem().string();
   SLUICE_ASSIGN_OR_RAISE(model.sql, ReadFile(dir + "/" + file));
   SLUICE_RETURN_NOT_OK(ApplySqlHeaders(file, model.sql, &model));
-  auto analysis = AnalyzeSql(model.sql);
+  return model;
+}
+
+// Takes the DuckDB parser's analysis of the model's SQL: its tables become its inputs. A
+// syntax error names the file and line ("SQL model 'm' (m.sql:3): syntax error ...").
+Status ApplySqlAnalysis(Result<SqlAnalysis> analysis, ModelSpec* model) {
+  const std::string& file = model->location.file;
   if (!analysis.ok()) {
-    return InvalidInput("SQL model '", model.name, "' (", file, "): ", analysis.status().message());
+    std::string message = analysis.status().message();
+    std::string where = file;
+    if (message.rfind("line ", 0) == 0) {
+      auto colon = message.find(": ");
+      if (colon != std::string::npos) {
+        where += ":" + message.substr(5, colon - 5);
+        message = message.substr(colon + 2);
+      }
+    }
+    return InvalidInput("SQL model '", model->name, "' (", where, "): ", message);
   }
   if (analysis->tables.empty()) {
-    return InvalidInput("SQL model '", model.name, "' (", file, ") reads no table");
+    return InvalidInput("SQL model '", model->name, "' (", file, ") reads no table");
   }
   for (const auto& table : analysis->tables) {
     ModelInput input;
     input.name = table;
     input.param_name = table;
-    input.location = model.location;
-    model.inputs.push_back(std::move(input));
+    input.location = model->location;
+    model->inputs.push_back(std::move(input));
   }
-  return model;
+  model->sql_analysis = std::move(*analysis);
+  return Status::OK();
 }
 
 Result<std::vector<ModelSpec>> DiscoverPythonModels(const std::string& dir,
@@ -351,11 +368,21 @@ Result<Project> LoadProject(const std::string& dir, const std::string& python,
   std::sort(python_files.begin(), python_files.end());
   std::sort(sql_files.begin(), sql_files.end());
 
+  // DuckDB's parser loads in its own process while the Python models are discovered.
+  std::vector<ModelSpec> sql_models;
+  std::vector<std::string> sql_texts;
+  for (const auto& file : sql_files) {
+    SLUICE_ASSIGN_OR_RAISE(ModelSpec model, ReadSqlModel(project.dir, file));
+    sql_texts.push_back(model.sql);
+    sql_models.push_back(std::move(model));
+  }
+  SLUICE_ASSIGN_OR_RAISE(auto analyzer, SqlAnalyzer::Start(sql_texts, python, package_dir));
   SLUICE_ASSIGN_OR_RAISE(project.models,
                          DiscoverPythonModels(project.dir, python_files, python, package_dir));
-  for (const auto& file : sql_files) {
-    SLUICE_ASSIGN_OR_RAISE(ModelSpec model, LoadSqlModel(project.dir, file));
-    project.models.push_back(std::move(model));
+  SLUICE_ASSIGN_OR_RAISE(auto analyses, analyzer->Finish());
+  for (size_t i = 0; i < sql_models.size(); ++i) {
+    SLUICE_RETURN_NOT_OK(ApplySqlAnalysis(std::move(analyses[i]), &sql_models[i]));
+    project.models.push_back(std::move(sql_models[i]));
   }
   std::map<std::string, const ModelSpec*> seen;
   for (const auto& model : project.models) {

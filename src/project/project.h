@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "project/sql_analysis.h"
 
 namespace sluice {
 
@@ -67,6 +68,7 @@ struct ModelSpec {
   SourceLocation location;             // the def line (Python) or the file (SQL)
   std::string function_name;           // Python
   std::string sql;                     // SQL text with headers, $params unsubstituted
+  SqlAnalysis sql_analysis;            // SQL: what the statement reads (DuckDB's parser)
   std::vector<ModelInput> inputs;
   // Python parameter name -> project parameter name, from bauplan.Parameter("name").
   std::map<std::string, std::string> parameters;

@@ -120,8 +120,8 @@ TEST_F(ProjectTest, ErrorsNameFileAndLine) {
   Write("bad.sql", "SELECT a,\n  b\nFROM x WHERE\n");
   auto parse = Load();
   ASSERT_FALSE(parse.ok());
-  EXPECT_NE(parse.status().message().find("bad.sql"), std::string::npos);
-  EXPECT_NE(parse.status().message().find("line 3"), std::string::npos) << parse.status().ToString();
+  EXPECT_NE(parse.status().message().find("(bad.sql:3): syntax error"), std::string::npos)
+      << parse.status().ToString();
 
   ASSERT_OK(RemoveAll(dir_ + "/bad.sql"));
   Write("bauplan_project.yaml", "project: {name: q}\n");
@@ -156,7 +156,7 @@ TEST(SqlAnalysisTest, TablesColumnsCtesAndParameters) {
   EXPECT_TRUE(a.columns.count("miles"));
   auto bad = AnalyzeSql("SELECT a FROM\nWHERE");
   ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.status().message().find("line 2"), std::string::npos);
+  EXPECT_NE(bad.status().message().find("line 2"), std::string::npos) << bad.status().message();
   auto literal = [](const std::string& name, std::string* out) {
     if (name != "min") return false;
     *out = "'it''s'";
@@ -165,6 +165,73 @@ TEST(SqlAnalysisTest, TablesColumnsCtesAndParameters) {
   ASSERT_OK_AND_ASSIGN(std::string sql, SubstituteParameters("x > $min AND y = '$min' -- $min", literal));
   EXPECT_EQ(sql, "x > 'it''s' AND y = '$min' -- $min");
   EXPECT_FALSE(SubstituteParameters("x > $other", literal).ok());
+}
+
+// DuckDB SQL, parsed by DuckDB: every construct plans and identifiers keep their case.
+TEST(SqlAnalysisTest, DuckDbConstructsKeepCase) {
+  std::vector<std::string> texts = {
+      "SELECT PULocationID, count(*) FROM taxi_fhvhv GROUP BY ALL",
+      "SELECT * EXCLUDE (Name) FROM titanic",
+      "SELECT * REPLACE (Age * 2 AS Age) FROM titanic",
+      "SELECT PassengerId FROM titanic QUALIFY row_number() OVER (PARTITION BY Survived ORDER BY Fare) = 1",
+      "SELECT COLUMNS('P.*') FROM titanic",
+      "FROM titanic SELECT PassengerId, Fare,",
+      "WITH titanic AS (SELECT * FROM bauplan.titanic) SELECT Age FROM titanic ORDER BY ALL",
+      "SELECT Name FROM titanic WHERE Fare > $min_fare AND Name <> 'SELECT 1 FROM nope'",
+      "PIVOT titanic ON Survived USING avg(Fare) GROUP BY Age",
+      "SELECT \"we\"\"ird;col\" FROM \"amountStatsTable\"",
+  };
+  ASSERT_OK_AND_ASSIGN(auto analyzer, SqlAnalyzer::Start(texts, SLUICE_TEST_PYTHON, kPackages));
+  ASSERT_OK_AND_ASSIGN(auto results, analyzer->Finish());
+  ASSERT_EQ(results.size(), texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) ASSERT_TRUE(results[i].ok()) << texts[i] << ": " << results[i].status().ToString();
+  EXPECT_EQ(results[0]->tables, (std::vector<std::string>{"taxi_fhvhv"}));
+  EXPECT_EQ(results[0]->columns, (std::set<std::string>{"PULocationID"}));
+  EXPECT_FALSE(results[0]->uses_star);
+  EXPECT_TRUE(results[1]->uses_star);
+  EXPECT_TRUE(results[2]->uses_star);
+  EXPECT_EQ(results[3]->columns, (std::set<std::string>{"PassengerId", "Survived", "Fare"}));
+  EXPECT_TRUE(results[4]->uses_star);
+  EXPECT_EQ(results[5]->columns, (std::set<std::string>{"PassengerId", "Fare"}));
+  // A CTE's body reads the lake table it shadows; the outer reference is the CTE.
+  EXPECT_EQ(results[6]->tables, (std::vector<std::string>{"bauplan.titanic"}));
+  EXPECT_EQ(results[7]->columns, (std::set<std::string>{"Name", "Fare"}));
+  EXPECT_EQ(results[8]->tables, (std::vector<std::string>{"titanic"}));
+  EXPECT_TRUE(results[8]->uses_star);
+  EXPECT_EQ(results[9]->tables, (std::vector<std::string>{"amountStatsTable"}));
+  EXPECT_EQ(results[9]->columns, (std::set<std::string>{"we\"ird;col"}));
+}
+
+TEST(SqlAnalysisTest, RefusesAnythingButOneQuery) {
+  std::vector<std::string> texts = {"SELECT * FROM titanic; DROP TABLE titanic", "DROP TABLE titanic",
+                                    "ATTACH '/tmp/x.db' AS x", "SELECT 1; SELECT 2",
+                                    "SELECT a,\n  b\nFORM titanic"};
+  ASSERT_OK_AND_ASSIGN(auto analyzer, SqlAnalyzer::Start(texts, SLUICE_TEST_PYTHON, kPackages));
+  ASSERT_OK_AND_ASSIGN(auto results, analyzer->Finish());
+  for (const auto& result : results) {
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(KindOf(result.status()), ErrorKind::kInvalidInput);
+  }
+  EXPECT_NE(results[4].status().message().find("line 3: syntax error"), std::string::npos)
+      << results[4].status().message();
+}
+
+TEST_F(ProjectTest, SqlModelSyntaxErrorNamesFileAndLine) {
+  WriteProjectFile();
+  Write("good.sql", "SELECT * EXCLUDE (Name), FROM titanic QUALIFY row_number() OVER () = 1");
+  Write("broken.sql", "-- bauplan: materialization_strategy=REPLACE\nSELECT Age\nFORM titanic");
+  auto project = Load();
+  ASSERT_FALSE(project.ok());
+  EXPECT_NE(project.status().message().find("SQL model 'broken' (broken.sql:3): syntax error"),
+            std::string::npos)
+      << project.status().message();
+  ASSERT_OK(RemoveAll(dir_ + "/broken.sql"));
+  ASSERT_OK_AND_ASSIGN(Project loaded, Load());
+  const ModelSpec* good = Find(loaded, "good");
+  ASSERT_NE(good, nullptr);
+  ASSERT_EQ(good->inputs.size(), 1u);
+  EXPECT_EQ(good->inputs[0].name, "titanic");
+  EXPECT_TRUE(good->sql_analysis.uses_star);
 }
 
 }  // namespace

@@ -1,9 +1,10 @@
 #include "project/sql_analysis.h"
 
-#include <pg_query.h>
-
 #include <cctype>
 #include <nlohmann/json.hpp>
+
+#include "common/config.h"
+#include "common/subprocess.h"
 
 namespace sluice {
 namespace {
@@ -45,96 +46,69 @@ void ForEachCodePosition(const std::string& sql, Visit&& visit) {
   }
 }
 
-// The SQL as the PostgreSQL parser accepts it: `$name` replaced by a literal of the same
-// length (so error positions stay right) and DuckDB's trailing comma before FROM dropped.
-std::string ForPostgresParser(std::string sql) {
-  std::string original = sql;
-  ForEachCodePosition(original, [&](size_t pos) -> size_t {
-    char c = original[pos];
-    if (c == '$' && pos + 1 < original.size() && IsIdentStart(original[pos + 1])) {
-      size_t end = pos + 1;
-      while (end < original.size() && IsIdentChar(original[end])) ++end;
-      sql[pos] = '0';
-      for (size_t k = pos + 1; k < end; ++k) sql[k] = ' ';
-      return end - pos;
-    }
-    if (c == ',') {
-      size_t next = pos + 1;
-      while (next < original.size() && std::isspace(static_cast<unsigned char>(original[next]))) ++next;
-      if (next + 4 <= original.size()) {
-        std::string word = original.substr(next, 4);
-        for (auto& ch : word) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-        bool boundary = next + 4 == original.size() || !IsIdentChar(original[next + 4]);
-        if (word == "from" && boundary) sql[pos] = ' ';
-      }
-    }
-    return 0;
-  });
-  return sql;
-}
-
-void Walk(const json& node, std::vector<std::pair<int, std::string>>* tables, std::set<std::string>* ctes,
-          SqlAnalysis* out) {
-  if (node.is_array()) {
-    for (const auto& child : node) Walk(child, tables, ctes, out);
-    return;
-  }
-  if (!node.is_object()) return;
-  if (node.contains("RangeVar")) {
-    const auto& range = node["RangeVar"];
-    std::string name = range.value("relname", "");
-    if (range.contains("schemaname")) name = range["schemaname"].get<std::string>() + "." + name;
-    tables->emplace_back(range.value("location", 0), name);
-    return;
-  }
-  if (node.contains("CommonTableExpr")) ctes->insert(node["CommonTableExpr"].value("ctename", ""));
-  if (node.contains("ColumnRef")) {
-    const auto& fields = node["ColumnRef"].value("fields", json::array());
-    if (!fields.empty()) {
-      const auto& last = fields.back();
-      if (last.contains("A_Star")) {
-        out->uses_star = true;
-      } else if (last.contains("String")) {
-        out->columns.insert(last["String"].value("sval", ""));
-      }
-    }
-    return;
-  }
-  for (const auto& [_, child] : node.items()) Walk(child, tables, ctes, out);
-}
-
 }  // namespace
 
-Result<SqlAnalysis> AnalyzeSql(const std::string& sql) {
-  std::string parseable = ForPostgresParser(sql);
-  PgQueryParseResult result = pg_query_parse(parseable.c_str());
-  if (result.error) {
-    std::string message = result.error->message;
-    int cursor = result.error->cursorpos;
-    pg_query_free_parse_result(result);
-    // "at end of input" points past trailing blank lines: report the last line with text.
-    int end = std::min<int>(cursor - 1, static_cast<int>(sql.find_last_not_of(" \t\r\n")));
-    int line = 1;
-    for (int i = 0; i < end && i < static_cast<int>(sql.size()); ++i) line += sql[i] == '\n';
-    return InvalidInput("line ", line, ": ", message);
+Result<std::unique_ptr<SqlAnalyzer>> SqlAnalyzer::Start(const std::vector<std::string>& texts,
+                                                        const std::string& python,
+                                                        const std::string& package_dir) {
+  std::unique_ptr<SqlAnalyzer> analyzer(new SqlAnalyzer());
+  analyzer->count_ = texts.size();
+  if (texts.empty()) return analyzer;
+  SubprocessOptions options;
+  options.argv = {python, "-m", "sluice._sql_analysis"};
+  options.env["PYTHONPATH"] = package_dir;
+  options.env["PYTHONDONTWRITEBYTECODE"] = "1";
+  options.timeout_seconds = 120;
+  SLUICE_ASSIGN_OR_RAISE(analyzer->process_,
+                         WithContext(Subprocess::Start(options), "starting the SQL parser (" + python + ")"));
+  // The parser reads the whole list before it answers, so this write cannot dead-lock.
+  SLUICE_RETURN_NOT_OK(analyzer->process_->WriteStdin(json(texts).dump()));
+  return analyzer;
+}
+
+SqlAnalyzer::~SqlAnalyzer() = default;
+
+Result<std::vector<Result<SqlAnalysis>>> SqlAnalyzer::Finish() {
+  std::vector<Result<SqlAnalysis>> out;
+  if (count_ == 0) return out;
+  if (!process_) return Internal("SqlAnalyzer::Finish called twice");
+  SLUICE_ASSIGN_OR_RAISE(SubprocessResult result, process_->Wait());
+  process_.reset();
+  if (result.exit_code != 0) {
+    std::string message = result.stderr_text;
+    while (!message.empty() && message.back() == '\n') message.pop_back();
+    return Internal("the SQL parser (python -m sluice._sql_analysis) failed: ",
+                    message.empty() ? "exit code " + std::to_string(result.exit_code) : message);
   }
-  json tree = json::parse(result.parse_tree);
-  pg_query_free_parse_result(result);
-  SqlAnalysis out;
-  std::vector<std::pair<int, std::string>> tables;  // (position, name): JSON keys are sorted
-  std::set<std::string> ctes;
-  Walk(tree, &tables, &ctes, &out);
-  std::sort(tables.begin(), tables.end());
-  if (tree.value("stmts", json::array()).size() != 1) {
-    return InvalidInput("expected exactly one SQL statement");
+  json answers;
+  try {
+    answers = json::parse(result.stdout_text);
+  } catch (const json::exception& e) {
+    return Internal("the SQL parser answered with invalid JSON: ", e.what());
   }
-  for (const auto& [_, table] : tables) {
-    if (ctes.count(table)) continue;
-    if (std::find(out.tables.begin(), out.tables.end(), table) == out.tables.end()) {
-      out.tables.push_back(table);
+  if (!answers.is_array() || answers.size() != count_) {
+    return Internal("the SQL parser answered ", answers.size(), " results for ", count_, " texts");
+  }
+  for (const auto& answer : answers) {
+    if (answer.contains("error")) {
+      int line = answer.value("line", 0);
+      std::string message = answer["error"].get<std::string>();
+      out.push_back(line > 0 ? InvalidInput("line ", line, ": ", message) : InvalidInput(message));
+      continue;
     }
+    SqlAnalysis analysis;
+    analysis.tables = answer.at("tables").get<std::vector<std::string>>();
+    for (const auto& column : answer.at("columns")) analysis.columns.insert(column.get<std::string>());
+    analysis.uses_star = answer.value("uses_star", true);
+    out.push_back(std::move(analysis));
   }
   return out;
+}
+
+Result<SqlAnalysis> AnalyzeSql(const std::string& sql) {
+  SLUICE_ASSIGN_OR_RAISE(auto analyzer, SqlAnalyzer::Start({sql}, PythonExecutable(), PythonPackageDir()));
+  SLUICE_ASSIGN_OR_RAISE(auto results, analyzer->Finish());
+  return std::move(results.at(0));
 }
 
 Result<std::string> SubstituteParameters(

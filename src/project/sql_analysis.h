@@ -1,7 +1,11 @@
-// What an SQL statement reads, found with the PostgreSQL parser (libpg_query), not regexes.
+// What an SQL statement reads, found with DuckDB's own parser: SQL models and `sluice query`
+// are DuckDB SQL, so they are parsed by the dialect that runs them. The parser runs in a
+// Python process (python -m sluice._sql_analysis, with the duckdb package), once for all the
+// texts of a project or a query.
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -10,15 +14,41 @@
 
 namespace sluice {
 
+class Subprocess;
+
 struct SqlAnalysis {
-  std::vector<std::string> tables;     // tables in FROM/JOIN as written ("t" or "ns.t"),
+  std::vector<std::string> tables;     // lake tables as written ("t" or "ns.t", case kept),
                                        // without CTE names, in order of first use
-  std::set<std::string> columns;       // every column name referenced (last name component)
-  bool uses_star = false;              // SELECT * or t.* somewhere
+  std::set<std::string> columns;       // every name a column reference uses (all its parts,
+                                       // case kept): a superset of the columns read
+  bool uses_star = false;              // may read columns it does not name ('*', COLUMNS(...),
+                                       // NATURAL joins, PIVOT, ...): read every column
 };
 
-// `$name` parameters are accepted (treated as literals), and so is a trailing comma before
-// FROM. InvalidInput quotes the parser's message and the line of the error.
+// Analyses SQL texts in one parser process, started by Start so that the caller can do other
+// work (model discovery) while DuckDB loads. Not thread-safe.
+class SqlAnalyzer {
+ public:
+  // `python` runs the parser with `package_dir` on PYTHONPATH. Fails when it cannot start.
+  static Result<std::unique_ptr<SqlAnalyzer>> Start(const std::vector<std::string>& texts,
+                                                    const std::string& python,
+                                                    const std::string& package_dir);
+  ~SqlAnalyzer();
+
+  // One result per text, in order: the analysis, or InvalidInput "line N: <DuckDB's message>"
+  // for a text DuckDB cannot parse, or one that is not exactly one query (SELECT, FROM-first,
+  // PIVOT, UNPIVOT): a second statement or any other kind of statement is refused. `$name`
+  // parameters and trailing commas are DuckDB SQL. The outer Result fails only when the
+  // parser process itself fails.
+  Result<std::vector<Result<SqlAnalysis>>> Finish();
+
+ private:
+  SqlAnalyzer() = default;
+  std::unique_ptr<Subprocess> process_;
+  size_t count_ = 0;
+};
+
+// One text, parsed with PythonExecutable() and PythonPackageDir() (common/config.h).
 Result<SqlAnalysis> AnalyzeSql(const std::string& sql);
 
 // Replaces `$name` outside string literals and comments with `literal(name)`. InvalidInput

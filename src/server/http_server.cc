@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include "server/api_keys.h"
 #include "server/iceberg_rest.h"
 #include "server/sluice_api.h"
 
@@ -9,12 +10,21 @@ namespace sluice {
 
 namespace {
 
-RestRequest FromHttp(const httplib::Request& req) {
+RestRequest FromHttp(const httplib::Request& req, const ApiKeys& keys) {
   RestRequest request;
+  if (keys.enabled()) request.user = keys.Authenticate(req.get_header_value("Authorization")).ValueOr("");
   request.method = req.method;
   request.path = req.path;
   for (const auto& [key, value] : req.params) request.query[key] = value;
   request.body = req.body;
+  if (!request.user.empty()) {
+    // Every route takes its author from the body: the key's user, whatever the client sent.
+    auto body = request.body.empty() ? nlohmann::json::object() : nlohmann::json::parse(request.body, nullptr, false);
+    if (body.is_object()) {
+      body["author"] = request.user;
+      request.body = body.dump();
+    }
+  }
   return request;
 }
 
@@ -23,16 +33,32 @@ RestRequest FromHttp(const httplib::Request& req) {
 Status ServeHttp(Lakehouse* lake, const std::string& host, int port,
                  const std::function<void(int)>& on_ready) {
   httplib::Server server;
+  // A small answer goes out as headers then body; without this, Nagle holds the body until
+  // the client's delayed ACK (40 ms per call).
+  server.set_tcp_nodelay(true);
   // Requests are served at once, from cpp-httplib's thread pool: the catalog serializes its
   // own connection and moves branch heads by compare-and-swap, table and object files are
   // written under fresh names, and each run writes on its own branch. So a long run never
   // holds up a `branch ls`.
   IcebergRestCatalog catalog_api(lake);
   SluiceApi sluice_api(lake);
+  SLUICE_ASSIGN_OR_RAISE(ApiKeys keys, ApiKeys::Load(lake->home() + "/api_keys"));
+  // With keys configured, a request without a known key is answered 401 before any route.
+  server.set_pre_routing_handler([&keys](const httplib::Request& req, httplib::Response& res) {
+    if (!keys.enabled()) return httplib::Server::HandlerResponse::Unhandled;
+    auto user = keys.Authenticate(req.get_header_value("Authorization"));
+    if (user.ok()) return httplib::Server::HandlerResponse::Unhandled;
+    nlohmann::json error = {{"kind", "unauthorized"}, {"message", user.status().message()},
+                            {"hint", "set api_key in your profile (sluice config) or SLUICE_API_KEY"},
+                            {"type", "NotAuthorizedException"}, {"code", 401}};
+    res.status = 401;
+    res.set_content(nlohmann::json{{"error", error}}.dump(), "application/json");
+    return httplib::Server::HandlerResponse::Handled;
+  });
   // One adapter for both APIs: decode, handle, encode.
   auto serve = [&](auto& api, const char* prefix, auto encode) {
-    auto handler = [&api, encode](const httplib::Request& req, httplib::Response& res) {
-      encode(api.Handle(FromHttp(req)), res);
+    auto handler = [&api, &keys, encode](const httplib::Request& req, httplib::Response& res) {
+      encode(api.Handle(FromHttp(req, keys)), res);
     };
     std::string pattern = std::string(prefix) + ".*";
     server.Get(pattern, handler);

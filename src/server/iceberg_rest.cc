@@ -101,6 +101,10 @@ Result<RestResponse> IcebergRestCatalog::CommitTable(const ResolvedRef& ref, con
   if (ref.branch.empty()) return InvalidInput("'", ref.text, "' is not a branch: commits need a branch");
   auto it = ref.tree.tables.find(table);
   if (it == ref.tree.tables.end()) return NotFound("table '", table, "' does not exist at '", ref.text, "'");
+  // An external table's files are not ours to write next to (and its metadata may lie anywhere).
+  if (lake_->TableKind(it->second) == kExternalTable) {
+    return InvalidInput("table '", table, "' is an external table: it is read-only");
+  }
   SLUICE_ASSIGN_OR_RAISE(std::string location,
                          CommitTableUpdates(it->second, body.value("requirements", json::array()),
                                             body.value("updates", json::array())));

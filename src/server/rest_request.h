@@ -18,6 +18,7 @@ inline int HttpStatusFor(const Status& status) {
     case ErrorKind::kNotFound: return 404;
     case ErrorKind::kAlreadyExists:
     case ErrorKind::kConflict: return 409;
+    case ErrorKind::kCancelled: return 409;
     case ErrorKind::kUserCodeFailed:
     case ErrorKind::kExpectationFailed: return 422;
     default: return 500;
@@ -29,6 +30,7 @@ struct RestRequest {
   std::string path;                            // decoded, e.g. "/v1/dev/namespaces"
   std::map<std::string, std::string> query;
   std::string body;
+  std::string user;  // the API key's user when the server checks keys (server/api_keys.h)
 };
 
 // "/v1/dev/namespaces/" -> {"v1", "dev", "namespaces"}.

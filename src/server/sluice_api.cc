@@ -5,6 +5,9 @@
 #include "exec/json_views.h"
 #include "exec/query_runner.h"
 #include "exec/runner.h"
+#include "server/api_tables.h"
+#include "server/api_jobs.h"
+#include "server/api_info.h"
 
 namespace sluice {
 namespace {
@@ -28,30 +31,6 @@ ApiResponse ErrorResponse(const Status& status) {
   return Json({{"error", ErrorJson(status)}}, HttpStatusFor(status));
 }
 
-// A run's progress as newline-delimited JSON events (see sluice_api.h). A client that went
-// away does not stop the run: it is a transaction either way.
-class StreamingObserver : public RunObserver {
- public:
-  explicit StreamingObserver(const ChunkWriter& write) : write_(write) {}
-  void Send(const json& event) {
-    if (connected_) connected_ = write_(event.dump() + "\n");
-  }
-  void OnPlan(const Plan& plan, const std::string& job_id) override {
-    Send({{"event", "plan"}, {"job_id", job_id}, {"models", plan.nodes.size()}, {"text", plan.ToText()}});
-  }
-  void OnModelOutput(const std::string& model, const std::string& line) override {
-    Send({{"event", "output"}, {"model", model}, {"line", line}});
-  }
-  void OnModelFinish(const ModelReport& report) override {
-    Send({{"event", "model"}, {"report", ModelReportJson(report)}});
-  }
-  void OnWarning(const std::string& message) override { Send({{"event", "warning"}, {"message", message}}); }
-
- private:
-  const ChunkWriter& write_;
-  bool connected_ = true;
-};
-
 std::string Param(const RestRequest& request, const std::string& key, const std::string& fallback = "") {
   auto it = request.query.find(key);
   return it == request.query.end() || it->second.empty() ? fallback : it->second;
@@ -67,10 +46,21 @@ Result<std::string> Required(const json& body, const char* key) {
   return value;
 }
 
+// A merge's commit message: bauplan's commit_message (default "merge A into B"), then a blank
+// line and commit_body when given.
+std::string MergeMessage(const json& body, const std::string& source, const std::string& target) {
+  std::string message = Field(body, "commit_message", "merge " + source + " into " + target);
+  std::string extra = Field(body, "commit_body");
+  return extra.empty() ? message : message + "\n\n" + extra;
+}
+
 }  // namespace
 
+SluiceApi::SluiceApi(Lakehouse* lake) : lake_(lake), jobs_(std::make_unique<JobsApi>(lake, &zygotes_)) {}
+SluiceApi::~SluiceApi() = default;
+
 ApiResponse SluiceApi::Handle(const RestRequest& request) {
-  return HandleGuarded([&] { return Route(request); }, ErrorResponse);
+  return jobs_->RecordAsJob(request, [&] { return HandleGuarded([&] { return Route(request); }, ErrorResponse); });
 }
 
 Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
@@ -79,10 +69,13 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
   const std::string& resource = parts[2];
   const std::string& method = request.method;
   json body = request.body.empty() ? json::object() : json::parse(request.body);
+  SLUICE_ASSIGN_OR_RAISE(auto jobs_answer, jobs_->Route(request, parts, body));
+  if (jobs_answer) return std::move(*jobs_answer);
   Catalog& catalog = lake_->catalog();
-  std::string author = Field(body, "author", CurrentAuthor());
+  std::string author = !request.user.empty() ? request.user : Field(body, "author", CurrentAuthor());
   std::string ns = Param(request, "namespace", Field(body, "namespace", "bauplan"));
 
+  if (resource == "info" && method == "GET") return InfoResponse(author);
   if (resource == "branches") {
     if (parts.size() == 3 && method == "GET") {
       SLUICE_ASSIGN_OR_RAISE(auto refs, catalog.ListBranches(Param(request, "name")));
@@ -114,8 +107,7 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
       if (parts.size() == 5 && parts[4] == "merge" && method == "POST") {
         SLUICE_ASSIGN_OR_RAISE(std::string source, Required(body, "source_ref"));
         SLUICE_ASSIGN_OR_RAISE(MergeResult merge,
-                               catalog.Merge(source, name, author,
-                                             Field(body, "commit_message", "merge " + source + " into " + name),
+                               catalog.Merge(source, name, author, MergeMessage(body, source, name),
                                              IcebergAppendMerger()));
         return Json({{"commit", CommitJson(merge.commit)}, {"fast_forward", merge.fast_forward},
                      {"no_op", merge.no_op}});
@@ -157,82 +149,8 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
     for (const auto& c : commits) out.push_back(CommitJson(c));
     return Json(out);
   }
-  if (resource == "namespaces") {
-    if (parts.size() == 3 && method == "GET") {
-      SLUICE_ASSIGN_OR_RAISE(ResolvedRef ref, catalog.Resolve(Param(request, "ref", "main")));
-      return Json(ref.tree.namespaces);
-    }
-    if ((parts.size() == 3 && method == "POST") || (parts.size() == 4 && method == "DELETE")) {
-      bool create = method == "POST";
-      std::string name = create ? Field(body, "name") : parts[3];
-      std::string branch = create ? Field(body, "branch") : Param(request, "branch");
-      if (name.empty() || branch.empty()) return InvalidInput("a namespace and a branch are required");
-      SLUICE_RETURN_NOT_OK(Catalog::CheckWritable(branch));
-      SLUICE_ASSIGN_OR_RAISE(ResolvedRef head, catalog.Resolve(branch));
-      if (create && head.tree.namespaces.count(name)) {
-        return AlreadyExists("namespace '", name, "' already exists on '", branch, "'");
-      }
-      CommitRequest commit;
-      commit.branch = branch;
-      (create ? commit.namespaces_to_add : commit.namespaces_to_remove).insert(name);
-      commit.author = author;
-      commit.message = (create ? "create namespace " : "drop namespace ") + name;
-      commit.expected_head = head.commit.id;
-      SLUICE_RETURN_NOT_OK(catalog.CommitChanges(commit).status());
-      return Json({{"namespace", name}, {"branch", branch}}, create ? 201 : 200);
-    }
-  }
-  if (resource == "tables") {
-    if (parts.size() == 3 && method == "GET") {
-      SLUICE_ASSIGN_OR_RAISE(ResolvedRef ref, catalog.Resolve(Param(request, "ref", "main")));
-      std::string only = Param(request, "namespace");
-      json out = json::array();
-      for (const auto& [table, location] : ref.tree.tables) {
-        if (!only.empty() && table.substr(0, table.find('.')) != only) continue;
-        out.push_back({{"name", table}, {"metadata_location", location}});
-      }
-      return Json(out);
-    }
-    if (parts.size() >= 4) {
-      SLUICE_ASSIGN_OR_RAISE(std::string table, QualifyTableName(parts[3], ns));
-      if (parts.size() == 4 && method == "GET") {
-        std::string ref_text = Param(request, "ref", "main");
-        SLUICE_ASSIGN_OR_RAISE(ResolvedRef ref, catalog.Resolve(ref_text));
-        SLUICE_ASSIGN_OR_RAISE(TableInfo info, lake_->GetTable(ref, table));
-        return Json(TableInfoJson(info, ref_text));
-      }
-      if (parts.size() == 4 && method == "DELETE") {
-        std::string branch = Param(request, "branch");
-        SLUICE_RETURN_NOT_OK(Catalog::CheckWritable(branch));
-        SLUICE_ASSIGN_OR_RAISE(ResolvedRef head, catalog.Resolve(branch));
-        if (!head.tree.tables.count(table)) {
-          if (Param(request, "if_exists") == "true") return Json({{"deleted", nullptr}});
-          return NotFound("table '", table, "' not found on branch '", branch, "'");
-        }
-        CommitRequest commit;
-        commit.branch = branch;
-        commit.changes[table] = std::nullopt;
-        commit.author = author;
-        commit.message = "drop table " + table;
-        commit.expected_head = head.commit.id;
-        SLUICE_RETURN_NOT_OK(catalog.CommitChanges(commit).status());
-        return Json({{"deleted", table}});
-      }
-      if (parts.size() == 5 && parts[4] == "import" && method == "POST") {
-        SLUICE_ASSIGN_OR_RAISE(std::string uri, Required(body, "search_uri"));
-        SLUICE_ASSIGN_OR_RAISE(std::string branch, Required(body, "branch"));
-        SLUICE_ASSIGN_OR_RAISE(ImportResult result, lake_->ImportTable(branch, table, uri, author));
-        return Json({{"table", result.table}, {"created", result.created}, {"rows", result.rows},
-                     {"files", result.files}, {"commit", result.commit.id}, {"branch", branch}});
-      }
-      if (parts.size() == 5 && parts[4] == "revert" && method == "POST") {
-        SLUICE_ASSIGN_OR_RAISE(std::string source, Required(body, "source_ref"));
-        SLUICE_ASSIGN_OR_RAISE(std::string branch, Required(body, "into_branch"));
-        SLUICE_ASSIGN_OR_RAISE(Commit commit, lake_->RevertTable(branch, table, source, author));
-        return Json({{"table", table}, {"branch", branch}, {"commit", commit.id}});
-      }
-    }
-  }
+  SLUICE_ASSIGN_OR_RAISE(auto tables, RouteTables(*lake_, request, parts, body, author));
+  if (tables) return std::move(*tables);
   if (resource == "query" && method == "POST") {
     QueryRequest query;
     SLUICE_ASSIGN_OR_RAISE(query.sql, Required(body, "sql"));
@@ -254,37 +172,6 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
     SLUICE_ASSIGN_OR_RAISE(std::string bytes, ReadFile(query.output_path));
     (void)RemoveAll(query.output_path);
     return ApiResponse{200, "application/vnd.apache.arrow.file", std::move(bytes)};
-  }
-  if (resource == "runs" && method == "POST") {
-    RunOptions options;
-    options.zygotes = &zygotes_;
-    SLUICE_ASSIGN_OR_RAISE(options.project_dir, Required(body, "project_dir"));
-    SLUICE_ASSIGN_OR_RAISE(options.ref, Required(body, "ref"));
-    options.namespace_name = Field(body, "namespace");
-    if (body.contains("parameters")) {
-      for (const auto& [k, v] : body["parameters"].items()) options.params[k] = v.is_string() ? v.get<std::string>() : v.dump();
-    }
-    options.strict = body.value("strict", false);
-    options.dry_run = body.value("dry_run", false);
-    options.transaction = body.value("transaction", true);
-    options.max_parallel = body.value("parallel", 0);
-    options.author = author;
-    if (body.value("stream", false)) {
-      ApiResponse response;
-      response.content_type = "application/x-ndjson";
-      response.stream = [this, options](const ChunkWriter& write) {
-        StreamingObserver observer(write);
-        auto report = RunProject(*lake_, options, &observer);
-        if (report.ok()) {
-          observer.Send({{"event", "report"}, {"report", RunReportJson(*report)}});
-        } else {
-          observer.Send({{"event", "error"}, {"error", ErrorJson(report.status())}});
-        }
-      };
-      return response;
-    }
-    SLUICE_ASSIGN_OR_RAISE(RunReport report, RunProject(*lake_, options, nullptr));
-    return Json(RunReportJson(report));
   }
   return NotFound("no route for ", method, " ", request.path);
 }

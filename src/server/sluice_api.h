@@ -10,6 +10,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string_view>
 
 #include "env/zygote.h"
@@ -30,17 +31,23 @@ struct ApiResponse {
   std::function<void(const ChunkWriter& write)> stream;
 };
 
+class JobsApi;
+
 class SluiceApi {
  public:
-  explicit SluiceApi(Lakehouse* lake) : lake_(lake) {}
+  explicit SluiceApi(Lakehouse* lake);
+  ~SluiceApi();
   // Never throws.
   ApiResponse Handle(const RestRequest& request);
+  // Runs, jobs and the job records of other requests (api_jobs.h).
+  JobsApi& jobs() { return *jobs_; }
 
  private:
   Result<ApiResponse> Route(const RestRequest& request);
   Lakehouse* lake_;
   // Runs fork their workers from these; a server keeps them warm from one run to the next.
   ZygotePool zygotes_;
+  std::unique_ptr<JobsApi> jobs_;
 };
 
 }  // namespace sluice

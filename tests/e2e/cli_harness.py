@@ -40,3 +40,8 @@ class Sluice:
 
     def query(self, sql, ref):
         return self.json("query", sql, "--ref", ref, "--all-rows")
+
+    def load(self, table, search_uri, *args):
+        """`table create` then `table import` (bauplan's two steps), with the same flags."""
+        self("table", "create", table, "--search-uri", search_uri, *args)
+        return self("table", "import", table, "--search-uri", search_uri, *args)

@@ -17,10 +17,10 @@ def sluice(tmp_path):
 
 @pytest.fixture
 def lake(sluice):
-    """A data home with the example tables imported on branch dev (active)."""
+    """A data home with the example tables created and imported on branch dev (active)."""
     sluice("checkout", "-b", "dev")
-    sluice("table", "import", "taxi_trips", "--search-uri", TAXI / "data" / "taxi_trips.parquet")
-    sluice("table", "import", "taxi_zones", "--search-uri", TAXI / "data" / "taxi_zones.csv")
+    sluice.load("taxi_trips", TAXI / "data" / "taxi_trips.parquet")
+    sluice.load("taxi_zones", TAXI / "data" / "taxi_zones.csv")
     return sluice
 
 

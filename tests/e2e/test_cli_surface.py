@@ -23,7 +23,7 @@ def test_sql_over_a_python_model_and_a_model_without_inputs(lake, make_project):
 
 
 def test_qualified_table_names_and_namespaces(lake, make_project):
-    lake("table", "import", "raw.zones", "--search-uri", TAXI / "data" / "taxi_zones.csv")
+    lake.load("raw.zones", TAXI / "data" / "taxi_zones.csv")
     assert "raw" in lake.json("namespace", "ls")
     project = make_project({"models.py": HEADER + textwrap.dedent('''
         @bauplan.model(materialization_strategy="REPLACE")

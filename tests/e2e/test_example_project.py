@@ -85,16 +85,22 @@ def test_runs_refuse_the_protected_main_branch(lake):
 
 def test_table_import_and_get(sluice):
     sluice("checkout", "-b", "imports")
-    out = sluice("table", "import", "taxi_zones", "--search-uri", TAXI / "data" / "taxi_zones.csv").stdout
-    assert "created bauplan.taxi_zones" in out
+    zones = TAXI / "data" / "taxi_zones.csv"
+    out = sluice("table", "create", "taxi_zones", "--search-uri", zones).stdout
+    assert "created table bauplan.taxi_zones" in out
     info = sluice.json("table", "get", "taxi_zones")
-    assert info["records"] == 12
+    assert info["records"] == 0
     assert [f["name"] for f in info["fields"]] == ["zone_id", "zone", "borough"]
-    # A second import appends.
-    sluice("table", "import", "taxi_zones", "--search-uri", TAXI / "data" / "taxi_zones.csv")
+    out = sluice("table", "import", "taxi_zones", "--search-uri", zones).stdout
+    assert "imported 12 rows" in out
+    assert sluice.json("table", "get", "taxi_zones")["records"] == 12
+    # The same file again is skipped, unless asked for; then it appends.
+    sluice("table", "import", "taxi_zones", "--search-uri", zones)
+    assert sluice.json("table", "get", "taxi_zones")["records"] == 12
+    sluice("table", "import", "taxi_zones", "--search-uri", zones, "--import-duplicate-files")
     assert sluice.json("table", "get", "taxi_zones")["records"] == 24
     # Imports never write main.
-    proc = sluice("table", "import", "t", "--search-uri", TAXI / "data" / "taxi_zones.csv",
+    proc = sluice("table", "create", "t", "--search-uri", TAXI / "data" / "taxi_zones.csv",
                   "--branch", "main", check=False)
     assert proc.returncode != 0 and "protected" in proc.stderr
 

@@ -24,8 +24,8 @@ def remote(tmp_path):
 def test_the_cli_works_remotely(remote):
     client, server = remote
     client("checkout", "-b", "dev")
-    client("table", "import", "taxi_trips", "--search-uri", TAXI / "data" / "taxi_trips.parquet")
-    client("table", "import", "taxi_zones", "--search-uri", TAXI / "data" / "taxi_zones.csv")
+    client.load("taxi_trips", TAXI / "data" / "taxi_trips.parquet")
+    client.load("taxi_zones", TAXI / "data" / "taxi_zones.csv")
     assert client.tables("dev") == {"bauplan.taxi_trips", "bauplan.taxi_zones"}
     out = client("run", "--project-dir", TAXI).stdout
     assert "borough_stats" in out and "succeeded" in out
@@ -49,7 +49,7 @@ def test_remote_errors_keep_their_kind_and_hint(remote):
     assert proc.returncode == 1 and "nope" in proc.stderr
     proc = client("branch", "create", "main", check=False)
     assert proc.returncode == 1 and "already exists" in proc.stderr
-    proc = client("table", "import", "t", "--search-uri", TAXI / "data" / "taxi_zones.csv",
+    proc = client("table", "create", "t", "--search-uri", TAXI / "data" / "taxi_zones.csv",
                   "--branch", "main", check=False)
     assert proc.returncode == 1 and "protected" in proc.stderr and "hint:" in proc.stderr
 
@@ -67,7 +67,7 @@ def remote_zones(remote):
     """A client of `sluice serve` on branch dev, which has taxi_zones."""
     client, _ = remote
     client("checkout", "-b", "dev")
-    client("table", "import", "taxi_zones", "--search-uri", TAXI / "data" / "taxi_zones.csv")
+    client.load("taxi_zones", TAXI / "data" / "taxi_zones.csv")
     return client
 
 

@@ -1,16 +1,18 @@
 """The Python SDK against the embedded store, through the real binary."""
+
+import json
 import os
-import pathlib
 import shutil
 import subprocess
 import textwrap
+import warnings
 
 import pyarrow as pa
 import pytest
+from worker_harness import ROOT
 
 import sluice
 from sluice import exceptions
-from worker_harness import ROOT
 
 TAXI = ROOT / "examples" / "taxi"
 
@@ -19,36 +21,43 @@ TAXI = ROOT / "examples" / "taxi"
 def client(request, tmp_path):
     """The same tests against the embedded store and against `sluice serve`."""
     home = tmp_path / "home"
-    embedded = sluice.Client(home=home)
+    env = dict(os.environ, SLUICE_HOME=str(home))
+    binary = str(ROOT / "build" / "sluice")
     server = None
     if request.param == "remote":
-        env = dict(os.environ, SLUICE_HOME=str(home))
-        server = subprocess.Popen([embedded._binary, "serve", "--port", "0"], env=env,
-                                  stdout=subprocess.PIPE, text=True)
+        server = subprocess.Popen(
+            [binary, "serve", "--port", "0"], env=env, stdout=subprocess.PIPE, text=True
+        )
         uri = server.stdout.readline().split()[5]
         c = sluice.Client(endpoint=uri)
     else:
-        c = embedded
+        c = sluice.Client(home=home)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            c.get_branch("main")
     c.create_branch("dev", from_ref="main")
     c.import_data("taxi_zones", str(TAXI / "data" / "taxi_zones.csv"), branch="dev")
     yield c
+    c.close()
     if server:
         server.terminate()
         server.wait(timeout=10)
-    shutil.rmtree(embedded._call("info")["shared_memory"], ignore_errors=True)
+    subprocess.run([binary, "server", "stop"], env=env, capture_output=True)
+    info = subprocess.run([binary, "-O", "json", "info"], env=env, capture_output=True, text=True)
+    shutil.rmtree(json.loads(info.stdout)["shared_memory"], ignore_errors=True)
 
 
 def test_catalog_methods(client):
-    assert {b["name"] for b in client.get_branches()} == {"main", "dev"}
+    assert {b.name for b in client.get_branches()} == {"main", "dev"}
     assert client.has_table("taxi_zones", ref="dev") and not client.has_table("taxi_zones", ref="main")
-    assert client.get_table("taxi_zones", ref="dev")["records"] == 12
+    assert client.get_table("taxi_zones", ref="dev").records == 12
     client.create_tag("v1", from_ref="dev")
-    assert [t["name"] for t in client.get_tags()] == ["v1"]
+    assert [t.name for t in client.get_tags()] == ["v1"]
     client.create_namespace("raw", branch="dev")
-    assert "raw" in client.get_namespaces(ref="dev")
-    assert len(client.get_commits("dev", limit=1)) == 1
+    assert "raw" in {n.name for n in client.get_namespaces(ref="dev")}
+    assert len(list(client.get_commits("dev", limit=1))) == 1
     client.merge_branch("dev", into_branch="main")
-    assert [t["name"] for t in client.get_tables(ref="main")] == ["bauplan.taxi_zones"]
+    assert [t.fqn for t in client.get_tables(ref="main")] == ["bauplan.taxi_zones"]
 
 
 def test_typed_errors(client):
@@ -78,17 +87,22 @@ def test_run_returns_a_state_instead_of_raising(client, tmp_path):
     project = tmp_path / "project"
     project.mkdir()
     (project / "bauplan_project.yml").write_text("project:\n  name: p\n")
-    (project / "models.py").write_text(textwrap.dedent('''
+    (project / "models.py").write_text(
+        textwrap.dedent("""
         import bauplan
 
         @bauplan.model(materialization_strategy="REPLACE")
         def out(z=bauplan.Model("taxi_zones")):
             return z
-        '''))
+        """)
+    )
     state = client.run(str(project), ref="dev")
     assert state.job_status == "SUCCESS", state.error
     assert client.has_table("out", ref="dev")
-    (project / "models.py").write_text("import bauplan\n\n@bauplan.model()\ndef out(z=bauplan.Model('taxi_zones')):\n    raise RuntimeError('boom')\n")
+    (project / "models.py").write_text(
+        "import bauplan\n\n@bauplan.model()\n"
+        "def out(z=bauplan.Model('taxi_zones')):\n    raise RuntimeError('boom')\n"
+    )
     failed = client.run(str(project), ref="dev")
     assert failed.job_status == "FAILED" and "boom" in failed.error
     with pytest.raises(exceptions.NotFoundError):

@@ -1,0 +1,185 @@
+"""What an SQL statement reads, found with DuckDB's own parser (the dialect that runs SQL
+models and `sluice query`): `python -m sluice._sql_analysis` reads a JSON list of SQL texts on
+stdin and prints a JSON list with, for each text, either
+
+    {"tables": ["taxi_fhvhv", "ns.Zones"], "columns": ["PULocationID", ...], "uses_star": false}
+    {"error": "syntax error at or near \"FORM\"", "line": 3}
+
+`tables` are the lake tables the statement names, as written (case kept), in order of first
+use, without CTE names. `columns` are every name a column reference uses (all its parts, case
+kept): a superset of the columns read. `uses_star` is true whenever the statement may read
+columns it does not name (`*`, `COLUMNS(...)`, NATURAL joins, positional references, column
+aliases on a table, whole-row references, PIVOT), so a scan must then read every column.
+Only one statement is accepted, and it must be a query (SELECT, FROM-first, PIVOT, UNPIVOT).
+"""
+import json
+import sys
+
+_PIVOT_KEYWORDS = {"pivot", "unpivot", "pivot_wider", "pivot_longer"}
+_PIVOT_SOURCE_END = {"on", "using", "group", "into", "order", "limit"}
+
+
+class _Walk:
+    def __init__(self):
+        self.tables = []        # (location, name)
+        self.aliases = set()    # folded table names and aliases, for whole-row references
+        self.columns = []
+        self.single_names = set()
+        self.uses_star = False
+
+    def column(self, name):
+        if name not in self.columns:
+            self.columns.append(name)
+
+    def visit(self, node, scope):
+        if isinstance(node, list):
+            for child in node:
+                self.visit(child, scope)
+            return
+        if not isinstance(node, dict):
+            return
+        cte_map = node.get("cte_map")
+        if isinstance(cte_map, dict) and cte_map.get("map"):
+            names = []
+            for entry in cte_map["map"]:
+                key = entry.get("key", "")
+                query = (entry.get("value") or {}).get("query")
+                recursive = isinstance(query, dict) and (query.get("node") or {}).get("type") == "RECURSIVE_CTE_NODE"
+                # A CTE sees the ones before it; only a recursive one sees itself.
+                self.visit(query, scope | set(names) | ({key.lower()} if recursive else set()))
+                names.append(key.lower())
+            scope = scope | set(names)
+            node = {k: v for k, v in node.items() if k != "cte_map"}
+        kind, cls = node.get("type"), node.get("class")
+        if kind == "ORDER_MODIFIER":
+            # ORDER BY ALL orders by the output columns: it reads nothing more.
+            for order in node.get("orders") or []:
+                expression = order.get("expression") or {}
+                if not (expression.get("class") == "STAR" and expression.get("columns")
+                        and expression.get("expr") is None and not expression.get("relation_name")):
+                    self.visit(expression, scope)
+            return
+        if kind == "BASE_TABLE" and "table_name" in node:
+            self.base_table(node, scope)
+            return
+        if cls == "COLUMN_REF":
+            parts = node.get("column_names") or []
+            for part in parts:
+                self.column(part)
+            if len(parts) == 1:
+                self.single_names.add(parts[0].lower())
+            return
+        if cls == "STAR" or cls == "POSITIONAL_REFERENCE" or kind in ("PIVOT", "SHOW_REF"):
+            self.uses_star = True
+        if kind == "JOIN":
+            if node.get("ref_type") == "NATURAL":
+                self.uses_star = True
+            for name in node.get("using_columns") or []:
+                self.column(name)
+        if node.get("alias") and kind in ("SUBQUERY", "TABLE_FUNCTION", "EXPRESSION_LIST", "JOIN", "PIVOT"):
+            self.aliases.add(node["alias"].lower())
+        for value in node.values():
+            if isinstance(value, (dict, list)):
+                self.visit(value, scope)
+
+    def base_table(self, node, scope):
+        name, schema, catalog = node["table_name"], node.get("schema_name") or "", node.get("catalog_name") or ""
+        if node.get("alias"):
+            self.aliases.add(node["alias"].lower())
+        self.aliases.add(name.lower())
+        if node.get("column_name_alias"):
+            self.uses_star = True  # columns renamed by position: which ones are used is unknown
+        if not schema and not catalog and name.lower() in scope:
+            return  # a CTE
+        written = ".".join(part for part in (catalog, schema, name) if part)
+        location = node.get("query_location")
+        self.tables.append((location if isinstance(location, int) else 1 << 62, written))
+
+
+def _line(sql, position):
+    try:
+        position = int(position)
+    except (TypeError, ValueError):
+        return 0
+    # "at end of input" points past trailing blank lines: report the last line with text.
+    end = min(position, len(sql.rstrip()))
+    return sql.count("\n", 0, max(end, 0)) + 1
+
+
+def _serialize(con, sql):
+    # The text goes in as a literal, not a prepared-statement parameter: binding a Python
+    # parameter makes the duckdb module import pandas and numpy (seconds).
+    if "\0" in sql:
+        return {"error": True, "error_type": "parser", "error_message": "the SQL contains a NUL byte"}
+    literal = "'" + sql.replace("'", "''") + "'"
+    return json.loads(con.execute(f"SELECT json_serialize_sql({literal})").fetchone()[0])
+
+
+def _pivot_as_select(sql):
+    """`[WITH ...] PIVOT source ON ... USING ...` (a statement DuckDB runs as two, so its
+    serializer refuses it) as `[WITH ...] SELECT * FROM source`: the same tables."""
+    import duckdb
+
+    tokens = duckdb.tokenize(sql)
+    depth, start, keyword_at = 0, None, None
+    for i, (pos, kind) in enumerate(tokens):
+        end = tokens[i + 1][0] if i + 1 < len(tokens) else len(sql)
+        text = sql[pos:end].strip()
+        if kind.name == "operator":
+            depth += text.count("(") - text.count(")")
+            continue
+        if depth != 0 or kind.name != "keyword":
+            continue
+        word = text.lower()
+        if start is None and word in _PIVOT_KEYWORDS:
+            keyword_at, start = pos, end
+        elif start is not None and word in _PIVOT_SOURCE_END:
+            return sql[:keyword_at] + " SELECT * FROM " + sql[start:pos]
+    if start is not None:
+        return sql[:keyword_at] + " SELECT * FROM " + sql[start:]
+    return None
+
+
+def analyze(con, sql):
+    tree = _serialize(con, sql)
+    pivot = False
+    if tree.get("error") and tree.get("error_type") == "not implemented":
+        rewritten = _pivot_as_select(sql)
+        if rewritten is not None:
+            pivot_tree = _serialize(con, rewritten)
+            if not pivot_tree.get("error"):
+                tree, pivot = pivot_tree, True
+        if tree.get("error"):
+            return {"error": "expected one query (SELECT, FROM ..., PIVOT or UNPIVOT); other statements "
+                             "are not allowed here", "line": 0}
+    if tree.get("error"):
+        message = " ".join(str(tree.get("error_message", "cannot parse the SQL")).split())
+        return {"error": message, "line": _line(sql, tree.get("position"))}
+    statements = tree.get("statements") or []
+    if len(statements) != 1:
+        return {"error": f"expected exactly one SQL statement, found {len(statements)}", "line": 0}
+    walk = _Walk()
+    walk.visit(statements[0], frozenset())
+    walk.uses_star = walk.uses_star or pivot or bool(walk.single_names & walk.aliases)
+    tables = []
+    for _, name in sorted(walk.tables, key=lambda t: t[0]):
+        if name not in tables:
+            tables.append(name)
+    return {"tables": tables, "columns": walk.columns, "uses_star": walk.uses_star}
+
+
+def main():
+    try:
+        texts = json.load(sys.stdin)
+        import duckdb
+
+        con = duckdb.connect()
+        print(json.dumps([analyze(con, sql) for sql in texts]))
+        return 0
+    except Exception as e:  # reported to the engine as one line
+        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,212 @@
+#include "server/background_server.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <iostream>
+#include <thread>
+
+#include "common/file_util.h"
+#include "server/api_jobs.h"
+#include "server/iceberg_rest.h"
+#include "server/sluice_api.h"
+#include "server/unix_http_server.h"
+
+namespace sluice {
+namespace {
+
+std::string SocketPath(const std::string& home) { return home + "/server.sock"; }
+std::string LockPath(const std::string& home) { return home + "/server.lock"; }
+std::string PidPath(const std::string& home) { return home + "/server.pid"; }
+std::string LogPath(const std::string& home) { return home + "/server.log"; }
+
+// The pid holding the daemon lock of `home`, 0 when none does.
+int LockHolder(const std::string& home) {
+  int fd = ::open(LockPath(home).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  struct flock probe {};
+  probe.l_type = F_WRLCK;
+  probe.l_whence = SEEK_SET;
+  int holder = 0;
+  if (::fcntl(fd, F_GETLK, &probe) == 0 && probe.l_type != F_UNLCK) holder = probe.l_pid;
+  ::close(fd);
+  return holder;
+}
+
+bool SocketAccepts(const std::string& path) {
+  sockaddr_un address{};
+  if (path.size() >= sizeof(address.sun_path)) return false;
+  address.sun_family = AF_UNIX;
+  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// The signal that asked the daemon to stop, 0 until one does. A handler (not a blocked
+// mask with sigwait) so the processes the daemon starts inherit no blocked signals.
+volatile std::sig_atomic_t stop_signal = 0;
+void OnStopSignal(int signal) { stop_signal = signal; }
+
+void Log(const std::string& line) { std::cerr << "sluice server: " << line << std::endl; }
+
+// Either API by path prefix, as `sluice serve` routes them.
+ApiResponse Route(SluiceApi& sluice_api, IcebergRestCatalog& iceberg, const RestRequest& request) {
+  if (request.path.rfind("/api/v1/", 0) == 0) return sluice_api.Handle(request);
+  if (request.path.rfind("/v1/", 0) == 0) {
+    RestResponse response = iceberg.Handle(request);
+    return {response.status, "application/json", response.body.is_null() ? "" : response.body.dump()};
+  }
+  return {404, "application/json",
+          nlohmann::json{{"error", {{"kind", "not found"}, {"message", "no route for " + request.path},
+                                    {"hint", ""}}}}.dump()};
+}
+
+}  // namespace
+
+double ServerIdleSeconds() {
+  const char* text = std::getenv("SLUICE_SERVER_IDLE_SECONDS");
+  if (!text || !*text) return 900;
+  try {
+    return std::stod(text);
+  } catch (const std::exception&) {
+    return 900;
+  }
+}
+
+BackgroundServerState QueryBackgroundServer(const std::string& home) {
+  BackgroundServerState state;
+  state.socket = SocketPath(home);
+  state.pid = LockHolder(home);
+  state.running = state.pid > 0;
+  return state;
+}
+
+Status RunBackgroundServer(const std::string& home, double idle_seconds) {
+  struct sigaction action {};
+  action.sa_handler = OnStopSignal;
+  sigemptyset(&action.sa_mask);
+  for (int s : {SIGTERM, SIGINT, SIGHUP}) ::sigaction(s, &action, nullptr);
+
+  SLUICE_RETURN_NOT_OK(MakeDirs(home));
+  int lock_fd = ::open(LockPath(home).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd < 0) return IOError("cannot open '", LockPath(home), "': ", std::strerror(errno));
+  struct flock lock {};
+  lock.l_type = F_WRLCK;
+  lock.l_whence = SEEK_SET;
+  if (::fcntl(lock_fd, F_SETLK, &lock) != 0) {
+    ::close(lock_fd);
+    Log("another server already runs for " + home);
+    return Status::OK();
+  }
+  struct Apis {
+    std::unique_ptr<Lakehouse> lake;
+    std::unique_ptr<IcebergRestCatalog> iceberg;
+    std::unique_ptr<SluiceApi> sluice;
+  } apis;
+  SLUICE_ASSIGN_OR_RAISE(auto server, UnixHttpServer::Bind(SocketPath(home), [&apis](const RestRequest& request) {
+                           return Route(*apis.sluice, *apis.iceberg, request);
+                         }));
+  SLUICE_ASSIGN_OR_RAISE(apis.lake, Lakehouse::Open(home));
+  apis.iceberg = std::make_unique<IcebergRestCatalog>(apis.lake.get());
+  apis.sluice = std::make_unique<SluiceApi>(apis.lake.get());
+  SLUICE_RETURN_NOT_OK(WriteFileAtomic(PidPath(home), std::to_string(::getpid()) + "\n"));
+  Log("serving " + SocketPath(home) + " (pid " + std::to_string(::getpid()) + ", idle exit after " +
+      std::to_string(static_cast<int64_t>(idle_seconds)) + " s)");
+
+  std::thread serving([&server] { server->Serve(); });
+  while (true) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    if (int got = stop_signal; got != 0) {
+      Log(std::string("got ") + strsignal(got) + ": stopping");
+      break;
+    }
+    if (idle_seconds > 0 && server->in_flight() == 0 && server->idle_seconds() >= idle_seconds &&
+        apis.sluice->jobs().active_jobs() == 0) {
+      Log("idle for " + std::to_string(static_cast<int64_t>(idle_seconds)) + " s: stopping");
+      break;
+    }
+  }
+  server->Stop(10);
+  serving.join();
+  (void)RemoveAll(PidPath(home));
+  if (server->connections() > 0) {
+    // A request still being answered (a streamed run) uses the APIs: leave without tearing
+    // them down under it. Its job is found ABORT later, as its process is gone.
+    Log(std::to_string(server->connections()) + " connection(s) still open: exiting now");
+    std::_Exit(0);
+  }
+  apis.sluice.reset();  // cancels detached runs still going and waits for them
+  server.reset();
+  ::close(lock_fd);
+  Log("stopped");
+  return Status::OK();
+}
+
+Result<BackgroundServerState> EnsureBackgroundServer(const std::string& home, const std::string& sluice_binary) {
+  BackgroundServerState state = QueryBackgroundServer(home);
+  if (state.running && SocketAccepts(state.socket)) return state;
+  SLUICE_RETURN_NOT_OK(MakeDirs(home));
+  std::string log = LogPath(home);
+  pid_t child = ::fork();
+  if (child < 0) return IOError("cannot start the background server: fork: ", std::strerror(errno));
+  if (child == 0) {
+    // A session of its own, then a second fork so the daemon is nobody's child: it outlives
+    // the CLI and is never left a zombie.
+    ::setsid();
+    if (::fork() != 0) ::_exit(0);
+    int null_fd = ::open("/dev/null", O_RDONLY);
+    int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (null_fd >= 0) ::dup2(null_fd, 0);
+    if (log_fd >= 0) {
+      ::dup2(log_fd, 1);
+      ::dup2(log_fd, 2);
+    }
+    ::setenv("SLUICE_HOME", home.c_str(), 1);
+    const char* argv[] = {sluice_binary.c_str(), "server", "run", nullptr};
+    ::execv(sluice_binary.c_str(), const_cast<char* const*>(argv));
+    ::_exit(127);
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    state = QueryBackgroundServer(home);
+    if (state.running && SocketAccepts(state.socket)) return state;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return WithHint(IOError("the background server of '", home, "' did not start within 30 s"),
+                  "see its log: " + log);
+}
+
+Result<BackgroundServerState> StopBackgroundServer(const std::string& home, double timeout_seconds) {
+  BackgroundServerState found = QueryBackgroundServer(home);
+  if (!found.running) return found;
+  if (::kill(found.pid, SIGTERM) != 0 && errno != ESRCH) {
+    return IOError("cannot stop the background server (pid ", found.pid, "): ", std::strerror(errno));
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_seconds);
+  while (QueryBackgroundServer(home).running) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(found.pid, SIGKILL);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      (void)RemoveAll(SocketPath(home));
+      (void)RemoveAll(PidPath(home));
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return found;
+}
+
+}  // namespace sluice

@@ -1,0 +1,355 @@
+#include "server/unix_http_server.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <iostream>
+#include <thread>
+
+#include "common/clock.h"
+
+namespace sluice {
+namespace {
+
+constexpr size_t kMaxHeaderBytes = 64 * 1024;
+constexpr size_t kMaxBodyBytes = 512u * 1024 * 1024;
+constexpr int kPollSliceMs = 250;          // how often a waiting connection looks at stopping_
+constexpr double kIdleConnectionSeconds = 60;  // keep-alive connections close after this
+
+const char* Reason(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 409: return "Conflict";
+    case 411: return "Length Required";
+    case 413: return "Payload Too Large";
+    case 422: return "Unprocessable Entity";
+    default: return status < 500 ? "Error" : "Internal Server Error";
+  }
+}
+
+bool SendAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+std::string Lower(std::string text) {
+  for (auto& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return text;
+}
+
+int Hex(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string Decode(std::string_view text, bool plus_is_space) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size() && Hex(text[i + 1]) >= 0 && Hex(text[i + 2]) >= 0) {
+      out += static_cast<char>(Hex(text[i + 1]) * 16 + Hex(text[i + 2]));
+      i += 2;
+    } else if (plus_is_space && text[i] == '+') {
+      out += ' ';
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
+}
+
+// Reads from a connection into `buffer`, waiting at most `timeout_seconds` for bytes and
+// giving up early when `stopping` is set. False on end of stream, error or timeout.
+bool ReadMore(int fd, std::string* buffer, double timeout_seconds, const std::atomic<bool>& stopping) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_seconds);
+  while (true) {
+    pollfd p{fd, POLLIN, 0};
+    int ready = ::poll(&p, 1, kPollSliceMs);
+    if (ready < 0 && errno != EINTR) return false;
+    if (ready > 0) {
+      char chunk[64 * 1024];
+      ssize_t n = ::recv(fd, chunk, sizeof(chunk), 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      buffer->append(chunk, static_cast<size_t>(n));
+      return true;
+    }
+    if (stopping.load() || std::chrono::steady_clock::now() > deadline) return false;
+  }
+}
+
+struct ParsedRequest {
+  RestRequest request;
+  bool keep_alive = true;
+  int error_status = 0;  // answer this instead of handling (400, 411, 413)
+};
+
+// Reads one request from the connection; nullopt when the client went away or idled out.
+std::optional<ParsedRequest> ReadRequest(int fd, std::string* buffer, const std::atomic<bool>& stopping) {
+  size_t end;
+  bool first = true;
+  while ((end = buffer->find("\r\n\r\n")) == std::string::npos) {
+    if (buffer->size() > kMaxHeaderBytes) {
+      ParsedRequest bad;
+      bad.error_status = 413;
+      bad.keep_alive = false;
+      return bad;
+    }
+    if (!ReadMore(fd, buffer, first && buffer->empty() ? kIdleConnectionSeconds : 30, stopping)) return std::nullopt;
+    first = false;
+  }
+  ParsedRequest parsed;
+  std::string head = buffer->substr(0, end);
+  buffer->erase(0, end + 4);
+  size_t line_end = head.find("\r\n");
+  std::string line = head.substr(0, line_end);
+  size_t sp1 = line.find(' '), sp2 = line.rfind(' ');
+  if (sp1 == std::string::npos || sp2 == sp1) {
+    parsed.error_status = 400;
+    parsed.keep_alive = false;
+    return parsed;
+  }
+  parsed.request.method = line.substr(0, sp1);
+  std::string target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  std::string version = line.substr(sp2 + 1);
+  parsed.keep_alive = version == "HTTP/1.1";
+  size_t question = target.find('?');
+  parsed.request.path = Decode(target.substr(0, question), false);
+  if (question != std::string::npos) {
+    std::string query = target.substr(question + 1);
+    size_t start = 0;
+    while (start <= query.size()) {
+      size_t amp = query.find('&', start);
+      std::string pair = query.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
+      if (!pair.empty()) {
+        size_t eq = pair.find('=');
+        parsed.request.query[Decode(pair.substr(0, eq), true)] =
+            eq == std::string::npos ? "" : Decode(pair.substr(eq + 1), true);
+      }
+      if (amp == std::string::npos) break;
+      start = amp + 1;
+    }
+  }
+  size_t content_length = 0;
+  bool chunked = false;
+  size_t pos = line_end == std::string::npos ? head.size() : line_end + 2;
+  while (pos < head.size()) {
+    size_t next = head.find("\r\n", pos);
+    std::string header = head.substr(pos, next == std::string::npos ? std::string::npos : next - pos);
+    pos = next == std::string::npos ? head.size() : next + 2;
+    size_t colon = header.find(':');
+    if (colon == std::string::npos) continue;
+    std::string name = Lower(header.substr(0, colon));
+    std::string value = header.substr(colon + 1);
+    while (!value.empty() && value.front() == ' ') value.erase(0, 1);
+    if (name == "content-length") {
+      try {
+        content_length = std::stoull(value);
+      } catch (const std::exception&) {
+        parsed.error_status = 400;
+      }
+    } else if (name == "transfer-encoding" && Lower(value).find("chunked") != std::string::npos) {
+      chunked = true;
+    } else if (name == "connection") {
+      std::string v = Lower(value);
+      if (v == "close") parsed.keep_alive = false;
+      if (v == "keep-alive") parsed.keep_alive = true;
+    }
+  }
+  if (parsed.error_status) {
+    parsed.keep_alive = false;
+    return parsed;
+  }
+  if (content_length > kMaxBodyBytes) {
+    parsed.error_status = 413;
+    parsed.keep_alive = false;
+    return parsed;
+  }
+  if (chunked) {
+    std::string body;
+    while (true) {
+      size_t crlf;
+      while ((crlf = buffer->find("\r\n")) == std::string::npos) {
+        if (!ReadMore(fd, buffer, 30, stopping)) return std::nullopt;
+      }
+      size_t size = 0;
+      try {
+        size = std::stoull(buffer->substr(0, crlf), nullptr, 16);
+      } catch (const std::exception&) {
+        parsed.error_status = 400;
+        parsed.keep_alive = false;
+        return parsed;
+      }
+      if (body.size() + size > kMaxBodyBytes) {
+        parsed.error_status = 413;
+        parsed.keep_alive = false;
+        return parsed;
+      }
+      while (buffer->size() < crlf + 2 + size + 2) {
+        if (!ReadMore(fd, buffer, 30, stopping)) return std::nullopt;
+      }
+      body.append(*buffer, crlf + 2, size);
+      buffer->erase(0, crlf + 2 + size + 2);
+      if (size == 0) break;  // (trailers are not supported; the last chunk ends the body)
+    }
+    parsed.request.body = std::move(body);
+  } else {
+    while (buffer->size() < content_length) {
+      if (!ReadMore(fd, buffer, 30, stopping)) return std::nullopt;
+    }
+    parsed.request.body = buffer->substr(0, content_length);
+    buffer->erase(0, content_length);
+  }
+  return parsed;
+}
+
+std::string ErrorBody(const std::string& kind, const std::string& message) {
+  return nlohmann::json{{"error", {{"kind", kind}, {"message", message}, {"hint", ""}}}}.dump();
+}
+
+bool WriteResponse(int fd, const ApiResponse& response, bool keep_alive) {
+  std::string head = "HTTP/1.1 " + std::to_string(response.status) + " " + Reason(response.status) + "\r\n";
+  head += "Content-Type: " + response.content_type + "\r\n";
+  head += keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
+  if (!response.stream) {
+    head += "Content-Length: " + std::to_string(response.body.size()) + "\r\n\r\n";
+    return SendAll(fd, head) && SendAll(fd, response.body);
+  }
+  head += "Transfer-Encoding: chunked\r\n\r\n";
+  if (!SendAll(fd, head)) return false;
+  bool connected = true;
+  response.stream([&](std::string_view chunk) {
+    if (!connected || chunk.empty()) return connected;
+    char size[32];
+    std::snprintf(size, sizeof(size), "%zx\r\n", chunk.size());
+    connected = SendAll(fd, size) && SendAll(fd, chunk) && SendAll(fd, "\r\n");
+    return connected;
+  });
+  return connected && SendAll(fd, "0\r\n\r\n");
+}
+
+}  // namespace
+
+UnixHttpServer::UnixHttpServer(int fd, std::string path, Handler handler)
+    : listen_fd_(fd), path_(std::move(path)), handler_(std::move(handler)), last_request_ms_(NowMillis()) {}
+
+Result<std::unique_ptr<UnixHttpServer>> UnixHttpServer::Bind(const std::string& path, Handler handler) {
+  sockaddr_un address{};
+  if (path.size() >= sizeof(address.sun_path)) {
+    return WithHint(InvalidInput("socket path '", path, "' is too long (", path.size(), " bytes, at most ",
+                                 sizeof(address.sun_path) - 1, ")"),
+                    "use a shorter SLUICE_HOME");
+  }
+  address.sun_family = AF_UNIX;
+  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return IOError("cannot create a unix socket: ", std::strerror(errno));
+  ::unlink(path.c_str());
+  // The file is created owner-only from the start: no moment where another user could
+  // connect. umask is process-wide, so this runs before the server starts any thread.
+  mode_t old_mask = ::umask(0177);
+  int bound = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  int bind_errno = errno;
+  ::umask(old_mask);
+  if (bound != 0) {
+    ::close(fd);
+    return IOError("cannot bind '", path, "': ", std::strerror(bind_errno));
+  }
+  if (::chmod(path.c_str(), 0600) != 0) {
+    int e = errno;
+    ::close(fd);
+    ::unlink(path.c_str());
+    return IOError("cannot listen on '", path, "': ", std::strerror(e));
+  }
+  return std::unique_ptr<UnixHttpServer>(new UnixHttpServer(fd, path, std::move(handler)));
+}
+
+UnixHttpServer::~UnixHttpServer() {
+  Stop(0);
+  ::close(listen_fd_);
+}
+
+double UnixHttpServer::idle_seconds() const {
+  if (in_flight_.load() > 0) return 0;
+  return (NowMillis() - last_request_ms_.load()) / 1000.0;
+}
+
+void UnixHttpServer::Serve() {
+  // Connections are refused until now, so a client that can connect finds it ready.
+  if (::listen(listen_fd_, 64) != 0) {
+    std::cerr << "cannot listen on '" << path_ << "': " << std::strerror(errno) << std::endl;
+    return;
+  }
+  while (!stopping_.load()) {
+    pollfd p{listen_fd_, POLLIN, 0};
+    int ready = ::poll(&p, 1, kPollSliceMs);
+    if (ready <= 0) continue;
+    int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) continue;
+    ++connections_;
+    std::thread([this, fd] {
+      ServeConnection(fd);
+      ::close(fd);
+      --connections_;
+    }).detach();
+  }
+}
+
+void UnixHttpServer::ServeConnection(int fd) {
+  ucred peer{};
+  socklen_t length = sizeof(peer);
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &length) != 0 || peer.uid != ::geteuid()) {
+    ApiResponse refused{403, "application/json",
+                        ErrorBody("invalid input", "this server belongs to uid " + std::to_string(::geteuid()) +
+                                                       "; uid " + std::to_string(peer.uid) + " may not use it")};
+    (void)WriteResponse(fd, refused, false);
+    return;
+  }
+  std::string buffer;
+  while (!stopping_.load()) {
+    auto parsed = ReadRequest(fd, &buffer, stopping_);
+    if (!parsed) return;
+    ++in_flight_;
+    ApiResponse response;
+    if (parsed->error_status) {
+      response = {parsed->error_status, "application/json",
+                  ErrorBody("invalid input", std::string("malformed request: ") + Reason(parsed->error_status))};
+    } else {
+      response = handler_(parsed->request);
+    }
+    bool keep = parsed->keep_alive && !stopping_.load();
+    bool sent = WriteResponse(fd, response, keep);
+    last_request_ms_.store(NowMillis());
+    --in_flight_;
+    if (!sent || !keep) return;
+  }
+}
+
+void UnixHttpServer::Stop(double grace_seconds) {
+  if (stopping_.exchange(true)) return;
+  ::unlink(path_.c_str());  // new clients find no server at once
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(grace_seconds);
+  while (connections_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+}  // namespace sluice

@@ -1,0 +1,60 @@
+// HTTP/1.1 over a unix socket for one user: the transport of the data home's background
+// server. The socket file is created with mode 0600, and every connection's peer
+// credentials (SO_PEERCRED) are checked: a process of another uid gets 403 and is
+// disconnected before its request is read, even if the file mode was loosened. Requests are
+// handed to one handler as RestRequest (path and query decoded) and answered with its
+// ApiResponse (a body, or chunks as a stream goes). Keep-alive, chunked request bodies,
+// one thread per connection. cpp-httplib has no hook between accept() and a connection's
+// first request, which is where the peer check must sit; hence this small server.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "common/status.h"
+#include "server/sluice_api.h"
+
+namespace sluice {
+
+class UnixHttpServer {
+ public:
+  using Handler = std::function<ApiResponse(const RestRequest&)>;
+
+  // Binds `path` (removing a stale socket file first; the caller makes sure no live server
+  // owns it), owner-only. IOError naming the path when it cannot. `handler` is called from
+  // connection threads, several at once.
+  static Result<std::unique_ptr<UnixHttpServer>> Bind(const std::string& path, Handler handler);
+  // Stops and removes the socket file.
+  ~UnixHttpServer();
+
+  // Listens, then accepts and serves connections until Stop(). Call once. Until it is
+  // called, connecting fails: being able to connect means being served.
+  void Serve();
+  // Stops accepting and returns once connections in flight have ended (at most
+  // `grace_seconds`). Thread-safe; later calls do nothing.
+  void Stop(double grace_seconds = 10);
+
+  // Open connections (their threads still use this object).
+  int connections() const { return connections_.load(); }
+  // Requests being answered right now.
+  int in_flight() const { return in_flight_.load(); }
+  // Seconds since the last request ended (0 while one is in flight).
+  double idle_seconds() const;
+
+ private:
+  UnixHttpServer(int fd, std::string path, Handler handler);
+  void ServeConnection(int fd);
+
+  int listen_fd_;
+  std::string path_;
+  Handler handler_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> in_flight_{0};
+  std::atomic<int> connections_{0};
+  std::atomic<int64_t> last_request_ms_;
+};
+
+}  // namespace sluice
