@@ -343,9 +343,11 @@ def test_if_exists_and_if_not_exists(lake):
     assert "Raw_Zone" not in lake.json("namespace", "ls")
 
 
-def test_merge_with_a_commit_message_and_commit_filters(lake):
+def test_merge_with_a_commit_message_and_commit_filters(lake, tmp_path):
     lake("branch", "create", "tester.work", "--from-ref", "dev")
-    lake("table", "import", "taxi_zones", "--search-uri", ZONES, "--branch", "tester.work")
+    more = tmp_path / "more_zones.csv"
+    more.write_bytes(ZONES.read_bytes())
+    lake("table", "import", "taxi_zones", "--search-uri", more, "--branch", "tester.work")
     lake("namespace", "create", "Staging")  # dev moves on too: a real merge commit
     lake("branch", "merge", "tester.work", "--commit-message", "Bring PULocationID zones")
     head = lake.json("commit", "dev", "--limit", "1")[0]
@@ -370,7 +372,7 @@ def test_commit_shows_ten_by_default_on_a_terminal(lake):
 
 def test_branch_diff_prints_bauplans_format(lake):
     lake("branch", "create", "tester.b", "--from-ref", "dev")
-    lake("table", "import", "Raw.amountStats", "--search-uri", ZONES, "--branch", "tester.b")
+    lake("table", "create", "Raw.amountStats", "--search-uri", ZONES, "--branch", "tester.b")
     lake("table", "rm", "taxi_trips", "--branch", "tester.b")
     out = lake("branch", "diff", "dev", "tester.b").stdout
     lines = out.splitlines()
