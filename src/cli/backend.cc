@@ -86,9 +86,11 @@ class LocalBackend : public Backend {
 class RemoteBackend : public Backend {
  public:
   // `unix_socket`: `endpoint` is the path of a unix socket rather than a URL.
-  RemoteBackend(std::string endpoint, const std::string& api_key, bool unix_socket = false)
+  RemoteBackend(std::string endpoint, const std::string& api_key, int64_t timeout_seconds,
+                bool unix_socket = false)
       : endpoint_(std::move(endpoint)), client_(endpoint_) {
-    client_.set_read_timeout(3600, 0);  // runs can take long
+    client_.set_read_timeout(timeout_seconds > 0 ? timeout_seconds : 3600, 0);  // runs can take long
+    if (timeout_seconds > 0) client_.set_connection_timeout(timeout_seconds, 0);
     if (!api_key.empty()) client_.set_bearer_token_auth(api_key);
     if (unix_socket) client_.set_address_family(AF_UNIX);
     unix_ = unix_socket;
@@ -152,12 +154,13 @@ class RemoteBackend : public Backend {
 
 std::unique_ptr<Backend> MakeLocalBackend(Lakehouse* lake) { return std::make_unique<LocalBackend>(lake); }
 
-std::unique_ptr<Backend> MakeRemoteBackend(const std::string& endpoint, const std::string& api_key) {
-  return std::make_unique<RemoteBackend>(endpoint, api_key);
+std::unique_ptr<Backend> MakeRemoteBackend(const std::string& endpoint, const std::string& api_key,
+                                           int64_t timeout_seconds) {
+  return std::make_unique<RemoteBackend>(endpoint, api_key, timeout_seconds);
 }
 
 std::unique_ptr<Backend> MakeUnixSocketBackend(const std::string& socket_path) {
-  return std::make_unique<RemoteBackend>(socket_path, "", true);
+  return std::make_unique<RemoteBackend>(socket_path, "", -1, true);
 }
 
 std::string EncodePathPart(const std::string& text) {

@@ -34,7 +34,9 @@ class Backend {
 std::unique_ptr<Backend> MakeLocalBackend(Lakehouse* lake);
 // "http://host:port". Connection failures are IOError naming the endpoint. A non-empty
 // `api_key` is sent on every request as "Authorization: Bearer <api_key>".
-std::unique_ptr<Backend> MakeRemoteBackend(const std::string& endpoint, const std::string& api_key = "");
+// `timeout_seconds`: how long an answer may take; -1 waits as long as runs take (an hour).
+std::unique_ptr<Backend> MakeRemoteBackend(const std::string& endpoint, const std::string& api_key = "",
+                                           int64_t timeout_seconds = -1);
 
 // The data home's background server (server/background_server.h) at its unix socket.
 std::unique_ptr<Backend> MakeUnixSocketBackend(const std::string& socket_path);

@@ -496,7 +496,11 @@ void AddBranchCommands(CLI::App& app, CliContext& context, int* exit_code) {
       "info", "Show the data home, the active branch, the Python used and how workers are run");
   info->callback([&context, exit_code] {
     Status sandbox = SandboxAvailable();
-    nlohmann::json out = {{"data_home", DataHome()},
+    auto profile = context.profile();
+    nlohmann::json out = {{"version", kSluiceVersion},
+                          {"profile", profile.ok() ? (*profile)->name : profile.status().message()},
+                          {"config_file", ConfigFilePath()},
+                          {"data_home", DataHome()},
                           {"catalog", CatalogUri().empty() ? DataHome() + "/catalog.db" : CatalogUri()},
                           {"endpoint", context.endpoint},
                           {"active_branch", context.ActiveBranch()},

@@ -34,7 +34,10 @@ Result<Backend*> CliContext::backend() {
       }
     }
     if (!url.empty()) {
-      backend_ = MakeRemoteBackend(url, api_key);
+      if (client_timeout_seconds == 0 || client_timeout_seconds < -1) {
+        return InvalidInput("--client-timeout ", client_timeout_seconds, ": expected seconds > 0, or -1 for none");
+      }
+      backend_ = MakeRemoteBackend(url, api_key, client_timeout_seconds);
     } else {
       SLUICE_ASSIGN_OR_RAISE(Lakehouse * lake, lakehouse());
       backend_ = MakeLocalBackend(lake);

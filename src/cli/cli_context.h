@@ -24,6 +24,7 @@ class CliContext {
 
   std::string endpoint;  // --endpoint or $SLUICE_ENDPOINT: talk to `sluice serve` there
   std::string profile_name;  // -P/--profile; empty: $SLUICE_PROFILE, $BAUPLAN_PROFILE, "default"
+  int64_t client_timeout_seconds = -1;  // --client-timeout: a remote answer's limit; -1: none
 
   // The profile of the config file (config_file.h) in use, read on first use. Its endpoint
   // and API key apply when neither --endpoint / $SLUICE_ENDPOINT nor $SLUICE_API_KEY /

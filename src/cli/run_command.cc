@@ -196,7 +196,11 @@ Result<RunReport> RunThroughApi(CliContext& context, const nlohmann::json& body,
     }
   }));
   if (!failed.ok()) {
-    return job_id.empty() ? failed : WithHint(failed, "see the job with: sluice job get " + job_id);
+    // The error's own hint (how to fix it) stays first; where to see the job follows.
+    std::string hint = HintOf(failed);
+    return job_id.empty() ? failed
+                          : WithHint(failed, (hint.empty() ? "" : hint + "\nhint: ") +
+                                                 "see the job with: sluice job get " + job_id);
   }
   if (!report) return IOError("the server ended the run's answer without a report");
   return *report;

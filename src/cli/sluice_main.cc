@@ -28,6 +28,8 @@ int main(int argc, char** argv) {
   std::string profile;
   app.add_option("-P,--profile", profile, "Profile of the config file to use (or $SLUICE_PROFILE)");
   app.set_version_flag("--version", std::string("sluice ") + sluice::cli::kSluiceVersion);
+  app.add_option("--client-timeout", context.client_timeout_seconds,
+                 "Seconds to wait for a remote server's answer (-1: no limit)");
   // Commands run from CLI11 callbacks, which may fire before the root's options are
   // stored, so the output format is read from argv up front.
   for (int i = 1; i < argc; ++i) {

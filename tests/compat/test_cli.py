@@ -343,9 +343,11 @@ def test_if_exists_and_if_not_exists(lake):
     assert "Raw_Zone" not in lake.json("namespace", "ls")
 
 
-def test_merge_with_a_commit_message_and_commit_filters(lake):
+def test_merge_with_a_commit_message_and_commit_filters(lake, tmp_path):
     lake("branch", "create", "tester.work", "--from-ref", "dev")
-    lake("table", "import", "taxi_zones", "--search-uri", ZONES, "--branch", "tester.work")
+    more = tmp_path / "more_zones.csv"
+    more.write_bytes(ZONES.read_bytes())
+    lake("table", "import", "taxi_zones", "--search-uri", more, "--branch", "tester.work")
     lake("namespace", "create", "Staging")  # dev moves on too: a real merge commit
     lake("branch", "merge", "tester.work", "--commit-message", "Bring PULocationID zones")
     head = lake.json("commit", "dev", "--limit", "1")[0]
@@ -370,7 +372,7 @@ def test_commit_shows_ten_by_default_on_a_terminal(lake):
 
 def test_branch_diff_prints_bauplans_format(lake):
     lake("branch", "create", "tester.b", "--from-ref", "dev")
-    lake("table", "import", "Raw.amountStats", "--search-uri", ZONES, "--branch", "tester.b")
+    lake("table", "create", "Raw.amountStats", "--search-uri", ZONES, "--branch", "tester.b")
     lake("table", "rm", "taxi_trips", "--branch", "tester.b")
     out = lake("branch", "diff", "dev", "tester.b").stdout
     lines = out.splitlines()
@@ -382,3 +384,36 @@ def test_branch_diff_prints_bauplans_format(lake):
     lake("checkout", "tester.b")
     assert lake("branch", "diff", "dev").stdout.splitlines()[0] == "diff --bauplan a/dev b/tester.b"
     assert "with itself" in fails(lake, "branch", "diff", "tester.b")
+
+
+class _Slow(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        import time
+        time.sleep(5)
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_client_timeout_bounds_a_remote_answer(sluice):
+    import time
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Slow)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        started = time.monotonic()
+        err = fails(sluice, "--endpoint", url, "--client-timeout", "1", "branch", "ls")
+        assert time.monotonic() - started < 4 and "cannot reach" in err
+        assert "expected seconds > 0" in fails(sluice, "--endpoint", url, "--client-timeout", "0", "tag", "ls")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_info_names_the_version_and_profile(sluice):
+    info = sluice.json("info")
+    assert info["version"] == sluice.json("version")["version"]
+    assert info["profile"] == "default" and info["config_file"] == config_path(sluice)

@@ -86,9 +86,11 @@ def test_an_unavailable_python_version_names_the_model(lake, make_project):
         def newer(z=bauplan.Model("taxi_zones")):
             return z
         ''')})
+    lake.env["SLUICE_PYTHON_DOWNLOADS"] = "never"  # and no python3.12 on PATH: none to be had
     proc = lake("run", "-p", project, check=False)
     assert proc.returncode == 1
-    assert "model 'newer'" in proc.stderr and "3.12" in proc.stderr and "available: 3.11" in proc.stderr
+    assert "model 'newer'" in proc.stderr and "Python 3.12 is not installed (installed: " in proc.stderr
+    assert "3.11" in proc.stderr and "uv python install 3.12" in proc.stderr
 
 
 def test_cache_ls_and_prune(lake, make_project, tmp_path):
