@@ -8,3 +8,4 @@ echo "== bench/envs"
 .venv/bin/python bench/envs/run.py
 echo "== bench/catalog"
 .venv/bin/python bench/catalog/run.py
+.venv/bin/python bench/catalog/sdk_calls.py

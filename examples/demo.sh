@@ -10,7 +10,9 @@ sluice=build/sluice
 step() { printf '\n\033[1m$ sluice %s\033[0m\n' "$*"; "$sluice" "$@"; }
 
 step checkout -b demo.dev
+step table create taxi_trips --search-uri examples/taxi/data/taxi_trips.parquet
 step table import taxi_trips --search-uri examples/taxi/data/taxi_trips.parquet
+step table create taxi_zones --search-uri examples/taxi/data/taxi_zones.csv
 step table import taxi_zones --search-uri examples/taxi/data/taxi_zones.csv
 step run --project-dir examples/taxi
 step table get borough_stats
