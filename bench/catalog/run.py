@@ -4,6 +4,7 @@ directories (cp -r of metadata/, data files hard-linked to keep it fair), in one
 
 Usage: .venv/bin/python bench/catalog/run.py [--tables 10,100,400]
 """
+
 import argparse
 import json
 import os
@@ -43,8 +44,9 @@ def main():
             shutil.copytree(warehouse, target, copy_function=os.link)
             theirs = time.monotonic() - start
             print(f"{count:>7} {ours * 1e3:>19.1f}ms {theirs * 1e3:>12.1f}ms {theirs / ours:>6.1f}x")
-            info = subprocess.run([str(SLUICE), "-O", "json", "info"], env=env, check=True,
-                                  capture_output=True, text=True)
+            info = subprocess.run(
+                [str(SLUICE), "-O", "json", "info"], env=env, check=True, capture_output=True, text=True
+            )
             shutil.rmtree(json.loads(info.stdout)["shared_memory"], ignore_errors=True)
 
 

@@ -1,5 +1,6 @@
 """bench/envs: what a model's environment costs, Sluice (resolve + content-addressed store +
-assembly) against building a fresh virtualenv the usual ways, all with the same warm download caches (one UV_CACHE_DIR).
+assembly) against building a fresh virtualenv the usual ways, all with the same warm download
+caches (one UV_CACHE_DIR).
 
 Steps, for a model needing pandas, pyarrow and one small package (tabulate):
   (a) first run with an empty package store
@@ -17,6 +18,7 @@ environment's zygote, against a fresh interpreter per call (SLUICE_ZYGOTES=0).
 
 Usage: .venv/bin/python bench/envs/run.py
 """
+
 import json
 import os
 import pathlib
@@ -34,13 +36,13 @@ PYTHON = sys.executable
 BASE = {"pandas": "2.2.3", "pyarrow": "23.0.1", "tabulate": "0.9.0"}
 EXTRA = {"humanize": "4.11.0"}
 
-MODEL = '''import bauplan
+MODEL = """import bauplan
 
 @bauplan.python("3.11"{pip})
 @bauplan.model()
 def m():
     return [{{"x": 1}}]
-'''
+"""
 
 
 def write_project(directory, packages):
@@ -62,8 +64,13 @@ def sluice_steps(work):
 
     def run(packages):
         write_project(project, packages)
-        out = subprocess.run([str(SLUICE), "-O", "json", "run", "-p", str(project), "--ref", "main",
-                              "--dry-run"], env=env, check=True, capture_output=True, text=True).stdout
+        out = subprocess.run(
+            [str(SLUICE), "-O", "json", "run", "-p", str(project), "--ref", "main", "--dry-run"],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         return json.loads(out)["environment_seconds"]
 
     a = []
@@ -111,19 +118,23 @@ def venv_steps(work, use_uv):
         return a, b, c, None
     one = []
     for _ in range(5):  # the one new package alone, into the venv that has the rest
-        subprocess.run([str(UV), "pip", "uninstall", "-q", "--python", str(py), *EXTRA], check=True,
-                       capture_output=True)
+        subprocess.run(
+            [str(UV), "pip", "uninstall", "-q", "--python", str(py), *EXTRA], check=True, capture_output=True
+        )
         one.append(install(extra))
     return a, b, c, statistics.median(one)
 
 
 WARM_MODELS = 5
-WARM_PROJECT = "import bauplan\nimport pandas\nimport pyarrow\nimport tabulate\n" + "".join(f'''
+WARM_PROJECT = "import bauplan\nimport pandas\nimport pyarrow\nimport tabulate\n" + "".join(
+    f"""
 @bauplan.python("3.11", pip={{"tabulate": "0.9.0"}})
 @bauplan.model()
 def m{i}():
     return [{{"x": {i}}}]
-''' for i in range(WARM_MODELS))
+"""
+    for i in range(WARM_MODELS)
+)
 
 
 def warm_start_steps(work):
@@ -134,11 +145,31 @@ def warm_start_steps(work):
     (project / "models.py").write_text(WARM_PROJECT)
 
     def starts(zygotes):
-        env = dict(os.environ, SLUICE_HOME=str(work / "home"), SLUICE_STORE=str(work / "store"),
-                   SLUICE_ZYGOTES="1" if zygotes else "0")
-        out = subprocess.run([str(SLUICE), "-O", "json", "run", "-p", str(project), "--ref", "main",
-                              "--dry-run", "--parallel", "1"], env=env, check=True, capture_output=True,
-                             text=True).stdout
+        env = dict(
+            os.environ,
+            SLUICE_HOME=str(work / "home"),
+            SLUICE_STORE=str(work / "store"),
+            SLUICE_ZYGOTES="1" if zygotes else "0",
+        )
+        out = subprocess.run(
+            [
+                str(SLUICE),
+                "-O",
+                "json",
+                "run",
+                "-p",
+                str(project),
+                "--ref",
+                "main",
+                "--dry-run",
+                "--parallel",
+                "1",
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         models = sorted(json.loads(out)["models"], key=lambda m: m["worker_start"])
         return [(m["user_start"] - m["worker_start"]) * 1e3 for m in models]
 
@@ -165,13 +196,18 @@ def main():
     s = rows["sluice"]
     for name in ("uv venv", "python -m venv + pip"):
         p = rows[name]
-        print(f"ratio {name} / sluice: " + "  ".join(
-            f"{x / max(y, 1e-3):.1f}x" for x, y in zip(p[:3], s[:3])))
+        print(
+            f"ratio {name} / sluice: " + "  ".join(f"{x / max(y, 1e-3):.1f}x" for x, y in zip(p[:3], s[:3]))
+        )
     one = rows["uv venv"][3]
-    print(f"(c) against uv installing only {', '.join(EXTRA)}: sluice {s[2] * 1e3:.0f} ms, "
-          f"uv {one * 1e3:.0f} ms, sluice / uv = {s[2] / one:.2f} (goal < 1.2)")
-    print(f"\nworker start to user code (median ms; {WARM_MODELS} models of one environment, "
-          "pandas + pyarrow + tabulate imported)")
+    print(
+        f"(c) against uv installing only {', '.join(EXTRA)}: sluice {s[2] * 1e3:.0f} ms, "
+        f"uv {one * 1e3:.0f} ms, sluice / uv = {s[2] / one:.2f} (goal < 1.2)"
+    )
+    print(
+        f"\nworker start to user code (median ms; {WARM_MODELS} models of one environment, "
+        "pandas + pyarrow + tabulate imported)"
+    )
     print(f"  forked from the zygote      {fork:8.1f} ms   (goal < 15 ms)")
     print(f"  first call (zygote starts)  {first:8.1f} ms")
     print(f"  fresh interpreter           {fresh:8.1f} ms")

@@ -1,6 +1,7 @@
 """Hand-off benchmark: a producer returns 8 float64 columns of `size_mb` MiB in all; the
 consumer sums one column. Sluice reports when the producer returned and when the consumer
 started (CLOCK_MONOTONIC, comparable across processes)."""
+
 import bauplan
 
 

@@ -4,6 +4,7 @@ the table as a Parquet file on local disk and reading it back, at 1 MiB, 64 MiB 
 
 Usage: .venv/bin/python bench/handoff/run.py [--sizes 1,64,1024] [--repeat 3]
 """
+
 import argparse
 import json
 import os
@@ -30,19 +31,35 @@ def make_table(size_mb):
 
 def sluice_handoff(home, size_mb):
     env = dict(os.environ, SLUICE_HOME=str(home))
-    proc = subprocess.run([str(SLUICE), "-O", "json", "run", "-p", str(PROJECT), "--ref", "main",
-                           "--dry-run", "--param", f"size_mb={size_mb}"],
-                          env=env, capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [
+            str(SLUICE),
+            "-O",
+            "json",
+            "run",
+            "-p",
+            str(PROJECT),
+            "--ref",
+            "main",
+            "--dry-run",
+            "--param",
+            f"size_mb={size_mb}",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     models = {m["name"]: m for m in json.loads(proc.stdout)["models"]}
     p, c = models["producer"], models["consumer"]
-    return {"handoff": c["user_start"] - p["user_return"],
-            "write": p["output_written"] - p["user_return"]}
+    return {"handoff": c["user_start"] - p["user_return"], "write": p["output_written"] - p["user_return"]}
 
 
 def remove_shared_memory(home):
     env = dict(os.environ, SLUICE_HOME=str(home))
-    info = subprocess.run([str(SLUICE), "-O", "json", "info"], env=env, capture_output=True,
-                          text=True, check=True)
+    info = subprocess.run(
+        [str(SLUICE), "-O", "json", "info"], env=env, capture_output=True, text=True, check=True
+    )
     shutil.rmtree(json.loads(info.stdout)["shared_memory"], ignore_errors=True)
 
 
@@ -66,14 +83,20 @@ def main():
     sizes = [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory() as home, tempfile.TemporaryDirectory(dir=ROOT) as disk:
         sluice_handoff(home, 1)  # warm-up: catalog creation, page cache, arena
-        print(f"{'size':>8} {'sluice hand-off':>16} {'(shm write)':>12} {'parquet write+read':>19} {'ratio':>7}")
+        print(
+            f"{'size':>8} {'sluice hand-off':>16} {'(shm write)':>12} {'parquet write+read':>19} {'ratio':>7}"
+        )
         for size in sizes:
             ours = min((sluice_handoff(home, size) for _ in range(args.repeat)), key=lambda r: r["handoff"])
             table = make_table(size)
-            theirs = min((parquet_handoff(disk, table) for _ in range(args.repeat)), key=lambda r: r["handoff"])
+            theirs = min(
+                (parquet_handoff(disk, table) for _ in range(args.repeat)), key=lambda r: r["handoff"]
+            )
             del table
-            print(f"{size:>6}MiB {ours['handoff'] * 1e3:>14.1f}ms {ours['write'] * 1e3:>10.1f}ms "
-                  f"{theirs['handoff'] * 1e3:>17.1f}ms {theirs['handoff'] / ours['handoff']:>6.1f}x")
+            print(
+                f"{size:>6}MiB {ours['handoff'] * 1e3:>14.1f}ms {ours['write'] * 1e3:>10.1f}ms "
+                f"{theirs['handoff'] * 1e3:>17.1f}ms {theirs['handoff'] / ours['handoff']:>6.1f}x"
+            )
         remove_shared_memory(home)
 
 

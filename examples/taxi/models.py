@@ -1,8 +1,9 @@
 """The Python models of the taxi example: one pandas model, one materialized polars model
 and an expectation on the result."""
-import bauplan
 
 from helpers import fare_per_mile
+
+import bauplan
 
 
 @bauplan.model()

@@ -2,12 +2,12 @@
 without copying. The protocol is the C++ ObjectStore's (src/data/README.md): a writer claims
 the smallest arena file large enough (else the largest) by renaming it, truncates it to the
 exact size, writes into it, and renames it into place."""
+
 import os
 import secrets
 
 import pyarrow as pa
 import pyarrow.ipc as ipc
-
 
 
 def _write_options():

@@ -4,13 +4,24 @@ Reads each file with `ast` (no user code runs, nothing is imported) and prints o
 document: {"models": [...], "errors": [{"file", "line", "message"}]}. The C++ project loader
 (src/project) consumes it.
 """
+
 import ast
 import json
 import os
 import sys
 
-MODEL_KWARGS = {"name", "columns", "partitioned_by", "materialization_strategy", "cache_strategy",
-                "internet_access", "overwrite_filter", "materialize", "preview", "optimize_for"}
+MODEL_KWARGS = {
+    "name",
+    "columns",
+    "partitioned_by",
+    "materialization_strategy",
+    "cache_strategy",
+    "internet_access",
+    "overwrite_filter",
+    "materialize",
+    "preview",
+    "optimize_for",
+}
 STRATEGIES = {"NONE", "REPLACE", "APPEND", "OVERWRITE_PARTITIONS"}
 
 
@@ -35,7 +46,7 @@ def _literal(node, what):
     try:
         return ast.literal_eval(node)
     except (ValueError, SyntaxError, TypeError):
-        raise DiscoveryError(node, f"{what} must be a literal value, not `{ast.unparse(node)}`")
+        raise DiscoveryError(node, f"{what} must be a literal value, not `{ast.unparse(node)}`") from None
 
 
 def _call_args(decorator):
@@ -99,8 +110,10 @@ def _model(fn, path):
             _call_args(decorator)
         elif name == "python":
             args, kwargs = _call_args(decorator)
-            python = {"version": args[0] if args else kwargs.get("version"),
-                      "pip": kwargs.get("pip") or (args[1] if len(args) > 1 else None) or {}}
+            python = {
+                "version": args[0] if args else kwargs.get("version"),
+                "pip": kwargs.get("pip") or (args[1] if len(args) > 1 else None) or {},
+            }
         elif name == "resources":
             _, kwargs = _call_args(decorator)
             resources = {k: str(v) for k, v in kwargs.items() if v is not None}
@@ -112,8 +125,9 @@ def _model(fn, path):
         raise DiscoveryError(fn, f"unknown argument(s) to model(): {', '.join(sorted(unknown))}")
     strategy = spec.get("materialization_strategy") or "NONE"
     if not isinstance(strategy, str) or strategy.upper() not in STRATEGIES:
-        raise DiscoveryError(fn, f"materialization_strategy={strategy!r}: expected one of "
-                                 + ", ".join(sorted(STRATEGIES)))
+        raise DiscoveryError(
+            fn, f"materialization_strategy={strategy!r}: expected one of " + ", ".join(sorted(STRATEGIES))
+        )
     pip = python.get("pip") or {}
     if not isinstance(pip, dict):
         raise DiscoveryError(fn, "python(pip=...) must be a dict of package -> version")

@@ -13,15 +13,20 @@ def resolve(wanted, candidates, what="column"):
     if written in candidates:
         return written
     if quoted:
-        raise KeyError(f"{what} \"{written}\" does not exist (quoted names match exactly); "
-                       f"available: {', '.join(candidates)}")
+        raise KeyError(
+            f'{what} "{written}" does not exist (quoted names match exactly); '
+            f"available: {', '.join(candidates)}"
+        )
     folded = written.lower()
     matches = [c for c in candidates if c.lower() == folded]
     if not matches:
         raise KeyError(f"{what} '{written}' does not exist; available: {', '.join(candidates)}")
     if len(matches) > 1:
-        raise ValueError(f"{what} '{written}' is ambiguous: it matches "
-                         + ", ".join(f"'{m}'" for m in matches) + " ignoring case; write one of them exactly")
+        raise ValueError(
+            f"{what} '{written}' is ambiguous: it matches "
+            + ", ".join(f"'{m}'" for m in matches)
+            + " ignoring case; write one of them exactly"
+        )
     return matches[0]
 
 

@@ -2,6 +2,7 @@
 stdin) with {sql, inputs [{path, sql_names}], max_rows (int or null), output ("json" | "tty" |
 "arrow", with output_path)}. DuckDB queries the mapped tables; errors print one line,
 "error: ...", and exit 1."""
+
 import datetime
 import decimal
 import json
@@ -27,12 +28,14 @@ def _format_tty(table, total):
     names = table.column_names
     rows = [[("NULL" if v is None else str(_plain(v))) for v in row.values()] for row in table.to_pylist()]
     widths = [max([len(n)] + [len(r[i]) for r in rows]) for i, n in enumerate(names)]
-    lines = ["  ".join(n.ljust(w) for n, w in zip(names, widths)),
-             "  ".join("-" * w for w in widths)]
+    lines = ["  ".join(n.ljust(w) for n, w in zip(names, widths)), "  ".join("-" * w for w in widths)]
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in rows]
     shown = table.num_rows
-    lines.append(f"({total} row{'s' if total != 1 else ''})" if shown == total
-                 else f"(showing {shown} of {total} rows)")
+    lines.append(
+        f"({total} row{'s' if total != 1 else ''})"
+        if shown == total
+        else f"(showing {shown} of {total} rows)"
+    )
     return "\n".join(lines)
 
 

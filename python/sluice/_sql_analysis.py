@@ -12,6 +12,7 @@ columns it does not name (`*`, `COLUMNS(...)`, NATURAL joins, positional referen
 aliases on a table, whole-row references, PIVOT), so a scan must then read every column.
 Only one statement is accepted, and it must be a query (SELECT, FROM-first, PIVOT, UNPIVOT).
 """
+
 import json
 import sys
 
@@ -21,8 +22,8 @@ _PIVOT_SOURCE_END = {"on", "using", "group", "into", "order", "limit"}
 
 class _Walk:
     def __init__(self):
-        self.tables = []        # (location, name)
-        self.aliases = set()    # folded table names and aliases, for whole-row references
+        self.tables = []  # (location, name)
+        self.aliases = set()  # folded table names and aliases, for whole-row references
         self.columns = []
         self.single_names = set()
         self.uses_star = False
@@ -56,8 +57,12 @@ class _Walk:
             # ORDER BY ALL orders by the output columns: it reads nothing more.
             for order in node.get("orders") or []:
                 expression = order.get("expression") or {}
-                if not (expression.get("class") == "STAR" and expression.get("columns")
-                        and expression.get("expr") is None and not expression.get("relation_name")):
+                if not (
+                    expression.get("class") == "STAR"
+                    and expression.get("columns")
+                    and expression.get("expr") is None
+                    and not expression.get("relation_name")
+                ):
                     self.visit(expression, scope)
             return
         if kind == "BASE_TABLE" and "table_name" in node:
@@ -152,8 +157,11 @@ def analyze(con, sql):
             if not pivot_tree.get("error"):
                 tree, pivot = pivot_tree, True
         if tree.get("error"):
-            return {"error": "expected one query (SELECT, FROM ..., PIVOT or UNPIVOT); other statements "
-                             "are not allowed here", "line": 0}
+            return {
+                "error": "expected one query (SELECT, FROM ..., PIVOT or UNPIVOT); other statements "
+                "are not allowed here",
+                "line": 0,
+            }
     if tree.get("error"):
         message = " ".join(str(tree.get("error_message", "cannot parse the SQL")).split())
         return {"error": message, "line": _line(sql, tree.get("position"))}

@@ -12,6 +12,7 @@ t_output_written, [expectation | expectation_error | column_mismatch]} or {"ok":
 engine can compare them across processes. User code failing is a result, not a crash: the
 process exits 0 whenever it wrote a result.
 """
+
 import importlib
 import json
 import os
@@ -81,8 +82,7 @@ def _user_frames(tb, project_dir):
 
 def _error(exc, project_dir, default_file="", default_line=0):
     frames = _user_frames(exc.__traceback__, project_dir)
-    text = "Traceback (most recent call last):\n" + "".join(traceback.format_list(frames)) \
-        if frames else ""
+    text = "Traceback (most recent call last):\n" + "".join(traceback.format_list(frames)) if frames else ""
     text += "".join(traceback.format_exception_only(type(exc), exc))
     file, line = default_file, default_line
     if frames:
@@ -91,8 +91,13 @@ def _error(exc, project_dir, default_file="", default_line=0):
     elif isinstance(exc, SyntaxError) and exc.filename:
         file = os.path.relpath(exc.filename, project_dir) if os.path.isabs(exc.filename) else exc.filename
         line = exc.lineno or 0
-    return {"type": type(exc).__name__, "message": str(exc), "traceback": text.rstrip("\n"),
-            "file": file, "line": line}
+    return {
+        "type": type(exc).__name__,
+        "message": str(exc),
+        "traceback": text.rstrip("\n"),
+        "file": file,
+        "line": line,
+    }
 
 
 def _normalize_types(table):
@@ -130,8 +135,10 @@ def to_arrow(value, model):
         elif isinstance(value, list) and all(isinstance(row, dict) for row in value):
             table = pa.Table.from_pylist(value)
         else:
-            raise TypeError(f"model '{model}' returned {type(value).__name__}; expected a "
-                            "pyarrow.Table, a pandas or polars DataFrame, or a list of dicts")
+            raise TypeError(
+                f"model '{model}' returned {type(value).__name__}; expected a "
+                "pyarrow.Table, a pandas or polars DataFrame, or a list of dicts"
+            )
     return _arena.strip_metadata(_normalize_types(table)).replace_schema_metadata(None)
 
 
@@ -168,8 +175,11 @@ def _duckdb_connection():
     import duckdb
 
     con = duckdb.connect()
-    for setting in ("SET autoinstall_known_extensions=false", "SET autoload_known_extensions=false",
-                    "SET TimeZone='UTC'"):
+    for setting in (
+        "SET autoinstall_known_extensions=false",
+        "SET autoload_known_extensions=false",
+        "SET TimeZone='UTC'",
+    ):
         try:
             con.execute(setting)
         except Exception:  # older or newer DuckDB without the setting
@@ -186,8 +196,9 @@ def register_inputs(con, inputs):
             if "." in name:
                 schema, _, relation = name.partition(".")
                 con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(schema)}")
-                con.execute(f"CREATE OR REPLACE VIEW {_quote(schema)}.{_quote(relation)} "
-                            f"AS SELECT * FROM {internal}")
+                con.execute(
+                    f"CREATE OR REPLACE VIEW {_quote(schema)}.{_quote(relation)} AS SELECT * FROM {internal}"
+                )
             else:
                 con.execute(f"CREATE OR REPLACE VIEW {_quote(name)} AS SELECT * FROM {internal}")
 
@@ -215,7 +226,7 @@ def _run_sql(task, result):
         table = arrow_result(con.sql(task["sql"]))
     except Exception as e:  # DuckDB's errors: report them as the model's, with the line
         match = re.search(r"LINE (\d+):", str(e))
-        raise _SqlError(type(e).__name__, str(e).strip(), int(match.group(1)) if match else 0)
+        raise _SqlError(type(e).__name__, str(e).strip(), int(match.group(1)) if match else 0) from e
     result["t_user_return"] = _now()
     return table
 
@@ -247,8 +258,7 @@ def run_task(task):
             if isinstance(value, bool) or type(value).__name__ == "bool_":
                 result["expectation"] = bool(value)
             else:
-                result["expectation_error"] = \
-                    f"expectation returned unsupported type {type(value).__name__}"
+                result["expectation_error"] = f"expectation returned unsupported type {type(value).__name__}"
             result["t_output_written"] = _now()
             return result
         table = to_arrow(value, task["model"])
@@ -268,8 +278,16 @@ def run_task(task):
             return result
         return {"ok": False, "error": _error(e, task["project_dir"], task["file"], task.get("line", 0))}
     except _SqlError as e:
-        return {"ok": False, "error": {"type": e.kind, "message": str(e), "traceback": "",
-                                       "file": task["file"], "line": e.line}}
+        return {
+            "ok": False,
+            "error": {
+                "type": e.kind,
+                "message": str(e),
+                "traceback": "",
+                "file": task["file"],
+                "line": e.line,
+            },
+        }
     except Exception as e:
         return {"ok": False, "error": _error(e, task["project_dir"], task["file"], task.get("line", 0))}
 

@@ -18,6 +18,7 @@ SQL models, then listens on the Unix socket SOCKET. Per connection:
 The zygote ends when its stdin closes. Forking after the imports is what makes a warm call
 reach user code in milliseconds: nothing is imported or initialized twice.
 """
+
 import ast
 import importlib
 import importlib.util
@@ -70,8 +71,9 @@ def _preload(files, duckdb):
 
 def _same_user(conn):
     """Only our own user may ask for a worker: a fork runs any task it is given."""
-    pid, uid, gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
-                                                        struct.calcsize("3i")))
+    pid, uid, gid = struct.unpack(
+        "3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    )
     return uid == os.getuid()
 
 
@@ -169,8 +171,10 @@ def serve(socket_path):
 def main(argv):
     args = argv[1:]
     if not args:
-        print("usage: python -m sluice._zygote SOCKET [--duckdb] [--preload-from FILE]... [--log FILE]",
-              file=sys.stderr)
+        print(
+            "usage: python -m sluice._zygote SOCKET [--duckdb] [--preload-from FILE]... [--log FILE]",
+            file=sys.stderr,
+        )
         return 2
     socket_path, files, duckdb, log = args[0], [], False, None
     i = 1

@@ -12,7 +12,9 @@ def _column(table, column):
         elif module == "polars":
             table = table.to_arrow()
         else:
-            raise TypeError(f"expected a pyarrow Table or a pandas/polars DataFrame, got {type(table).__name__}")
+            raise TypeError(
+                f"expected a pyarrow Table or a pandas/polars DataFrame, got {type(table).__name__}"
+            )
     from sluice._names import resolve
 
     return table[resolve(column, table.column_names)]

@@ -1,6 +1,7 @@
 """The data home's background server (issue 8 §4): `sluice server start|stop|status`, the
 owner-only unix socket, idle exit, `run --detach` with `job logs --follow`, and `job kill`
 of a running model leaving the target branch as it was."""
+
 import http.client
 import json
 import os
@@ -14,7 +15,6 @@ import tempfile
 import time
 
 import pytest
-
 from cli_harness import SLUICE, Sluice
 
 TITANIC_CSV = """PassengerId,Name,Age,Fare
@@ -23,7 +23,7 @@ TITANIC_CSV = """PassengerId,Name,Age,Fare
 3,Heikkinen,26,7.925
 """
 
-TICKING = '''
+TICKING = """
 import time
 
 import bauplan
@@ -35,9 +35,9 @@ def fares(titanic=bauplan.Model("titanic", columns=["PassengerId", "Fare"])):
         print(f"tick {i} of PassengerId {titanic['PassengerId'][i]}")
         time.sleep(0.4)
     return titanic
-'''
+"""
 
-SLEEPING = '''
+SLEEPING = """
 import time
 
 import bauplan
@@ -48,7 +48,7 @@ def sleepy(titanic=bauplan.Model("titanic", columns=["PassengerId", "Age"])):
     print("going to sleep", flush=True)
     time.sleep(120)
     return titanic
-'''
+"""
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):
@@ -156,7 +156,8 @@ def test_detached_run_returns_at_once_and_logs_follow_to_the_end(home, make_proj
     # The CLI that started it has exited; the run goes on in the server. Follow it.
     follow = home("job", "logs", job_id, "--follow", timeout=120)
     lines = follow.stdout.splitlines()
-    assert [l for l in lines if "tick" in l] == [f"[fares] tick {i} of PassengerId {i + 1}" for i in range(3)]
+    ticks = [line for line in lines if "tick" in line]
+    assert ticks == [f"[fares] tick {i} of PassengerId {i + 1}" for i in range(3)]
     assert f"job {job_id}: COMPLETE" in follow.stderr
     job = home.json("job", "get", job_id)
     assert job["status"] == "COMPLETE" and job["detached"] is True
@@ -198,8 +199,9 @@ def test_kill_stops_a_long_model_and_leaves_the_target_untouched(home, make_proj
     assert job["status"] == "ABORT" and job["human_readable_status"] == "abort"
     assert job["models"][0]["status"] == "CANCELLED"
     assert job["error"]["kind"] == "cancelled"
-    assert "job cancelled" in home("job", "logs", job_id).stdout + home("job", "logs", job_id).stderr \
-        or any("cancelled" in l["message"] for l in home.json("job", "logs", job_id)["logs"])
+    assert "job cancelled" in home("job", "logs", job_id).stdout + home("job", "logs", job_id).stderr or any(
+        "cancelled" in event["message"] for event in home.json("job", "logs", job_id)["logs"]
+    )
     # A transaction: the target never moved, the run's branch is gone, nothing left in memory.
     assert home.head("dev") == before
     assert "bauplan.sleepy" not in home.tables("dev")
@@ -290,8 +292,13 @@ def test_a_home_too_deep_for_a_socket_is_one_clear_error(tmp_path):
 def test_ctrl_c_on_a_foreground_run_cancels_its_job(home, make_project):
     project = make_project({"models.py": SLEEPING})
     before = home.head("dev")
-    proc = subprocess.Popen([str(SLUICE), "run", "-p", str(project)], env=home.env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(SLUICE), "run", "-p", str(project)],
+        env=home.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     job_id = None
     for line in proc.stdout:
         if line.startswith("job ") and job_id is None:

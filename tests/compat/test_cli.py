@@ -1,6 +1,7 @@
 """The rest of bauplan's CLI through the real binary: init, version, parameter, config and
 profiles, branch checkout, the list/delete/drop aliases, --if-exists/--if-not-exists,
 merge --commit-message, commit's author filters and branch diff's format."""
+
 import http.server
 import json
 import os
@@ -10,7 +11,6 @@ import threading
 
 import pytest
 import yaml
-
 from cli_harness import TAXI
 
 ZONES = TAXI / "data" / "taxi_zones.csv"
@@ -24,6 +24,7 @@ def fails(sluice, *args, **kwargs):
 
 
 # -- version and init ------------------------------------------------------------------
+
 
 def test_version_both_ways(sluice):
     assert re.fullmatch(r"sluice \d+\.\d+\.\d+\n", sluice("--version").stdout)
@@ -110,8 +111,13 @@ def test_parameter_set_ls_rm_edit_only_the_parameters_block(sluice, param_projec
     sluice("parameter", "set", "min_Fare", "12", "--type", "int", "-p", p, "--required")
     sluice("parameter", "set", "--name", "flag", "--value", "on", "--type", "bool", "-p", p)  # older form
     listed = {x["name"]: x for x in sluice.json("parameter", "ls", "-p", p)}
-    assert listed["min_Fare"] == {"name": "min_Fare", "type": "int", "default": 12, "required": True,
-                                  "description": "cheapest fare"}
+    assert listed["min_Fare"] == {
+        "name": "min_Fare",
+        "type": "int",
+        "default": 12,
+        "required": True,
+        "description": "cheapest fare",
+    }
     assert listed["note"]["default"] == "hello" and listed["note"]["description"] == "a note"
     assert listed["flag"]["default"] is True
     text = sluice("parameter", "list", "-p", p).stdout
@@ -121,8 +127,10 @@ def test_parameter_set_ls_rm_edit_only_the_parameters_block(sluice, param_projec
     sluice("parameter", "rm", "--name", "note", "-p", p)
     file_text = (p / "bauplan_project.yml").read_text()
     # Everything outside parameters: is byte for byte what the user wrote.
-    assert file_text.startswith("# my pipeline\nproject:\n  id: 00000000-0000-4000-8000-000000000002\n"
-                                "  name: params  # the name\nparameters:\n")
+    assert file_text.startswith(
+        "# my pipeline\nproject:\n  id: 00000000-0000-4000-8000-000000000002\n"
+        "  name: params  # the name\nparameters:\n"
+    )
     assert file_text.endswith('\n# the defaults follow\ndefaults:\n  python: {version: "3.11"}\n')
     assert list(yaml.safe_load(file_text)["parameters"]) == ["min_Fare"]
 
@@ -139,8 +147,9 @@ def test_parameter_errors_are_one_line_and_leave_the_file_alone(sluice, param_pr
     err = fails(sluice, "parameter", "set", "min_Fare", "--type", "int", "-p", p)
     assert "without also changing its default" in err
     (tmp_path / "v.txt").write_text("x")
-    assert "both a value and --file" in fails(sluice, "parameter", "set", "n", "1", "-f", tmp_path / "v.txt",
-                                              "-p", p)
+    assert "both a value and --file" in fails(
+        sluice, "parameter", "set", "n", "1", "-f", tmp_path / "v.txt", "-p", p
+    )
     assert (p / "bauplan_project.yml").read_text() == before
     empty = tmp_path / "not_a_project"
     empty.mkdir()
@@ -193,13 +202,17 @@ def test_secret_parameter_is_ciphertext_on_disk_and_clear_in_the_model(sluice, l
     assert "readable by other users" in fails(lake, "run", "-p", p)
     key.chmod(0o600)
     # A sealed value copied to another parameter does not open there.
-    (p / "bauplan_project.yml").write_text(file_text.replace("note:\n    type: str\n    default: \"n\"",
-                                                             "note:\n    type: secret\n    default: \""
-                                                             + sealed["default"] + '"'))
+    (p / "bauplan_project.yml").write_text(
+        file_text.replace(
+            'note:\n    type: str\n    default: "n"',
+            'note:\n    type: secret\n    default: "' + sealed["default"] + '"',
+        )
+    )
     assert "secret parameter 'note'" in fails(lake, "run", "-p", p)
 
 
 # -- config and profiles -----------------------------------------------------------------
+
 
 class _Recorder(http.server.BaseHTTPRequestHandler):
     seen = []
@@ -300,21 +313,29 @@ def test_profile_endpoint_and_api_key_reach_the_server_as_bearer(sluice, recorde
 def test_checkout_writes_the_profiles_active_branch(sluice):
     sluice("config", "set", "api_key", "k")
     sluice("branch", "checkout", "tester.dev", "-b")
-    assert yaml.safe_load(open(config_path(sluice)).read())["profiles"]["default"]["active_branch"] == "tester.dev"
+    assert (
+        yaml.safe_load(open(config_path(sluice)).read())["profiles"]["default"]["active_branch"]
+        == "tester.dev"
+    )
     assert sluice.json("config", "get")["active_branch"] == "tester.dev"
     assert "* tester.dev" in sluice("branch", "ls").stdout
 
 
 # -- branches, tags, namespaces, commits -------------------------------------------------
 
+
 def test_branch_checkout_and_the_aliases(lake):
     lake("branch", "create", "tester.feature")
     lake("branch", "checkout", "tester.feature")
     assert "* tester.feature" in lake("branch", "list").stdout
-    assert "--from-ref can only be used with -b" in fails(lake, "branch", "checkout", "dev", "--from-ref", "main")
+    assert "--from-ref can only be used with -b" in fails(
+        lake, "branch", "checkout", "dev", "--from-ref", "main"
+    )
     lake("branch", "checkout", "-b", "tester.other", "--from-ref", "dev")
     assert [b["name"] for b in lake.json("branch", "ls", "tester.")] == ["tester.feature", "tester.other"]
-    assert [b["name"] for b in lake.json("branch", "ls", "--user", "tester", "--limit", "1")] == ["tester.feature"]
+    assert [b["name"] for b in lake.json("branch", "ls", "--user", "tester", "--limit", "1")] == [
+        "tester.feature"
+    ]
     lake("branch", "delete", "tester.feature")
     assert "tester.feature" not in lake("branch", "ls").stdout
     assert "not found" in fails(lake, "branch", "checkout", "tester.feature")
@@ -389,6 +410,7 @@ def test_branch_diff_prints_bauplans_format(lake):
 class _Slow(http.server.BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 (http.server's name)
         import time
+
         time.sleep(5)
         self.send_response(200)
         self.end_headers()
@@ -399,6 +421,7 @@ class _Slow(http.server.BaseHTTPRequestHandler):
 
 def test_client_timeout_bounds_a_remote_answer(sluice):
     import time
+
     server = http.server.HTTPServer(("127.0.0.1", 0), _Slow)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -407,7 +430,9 @@ def test_client_timeout_bounds_a_remote_answer(sluice):
         started = time.monotonic()
         err = fails(sluice, "--endpoint", url, "--client-timeout", "1", "branch", "ls")
         assert time.monotonic() - started < 4 and "cannot reach" in err
-        assert "expected seconds > 0" in fails(sluice, "--endpoint", url, "--client-timeout", "0", "tag", "ls")
+        assert "expected seconds > 0" in fails(
+            sluice, "--endpoint", url, "--client-timeout", "0", "tag", "ls"
+        )
     finally:
         server.shutdown()
         server.server_close()

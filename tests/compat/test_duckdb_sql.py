@@ -4,6 +4,7 @@ pushdown never drops a column the query needs.
 
 Each model's result is compared with DuckDB itself running the same statement over the same
 pyarrow tables (the oracle), so no expected value is written by hand."""
+
 import datetime
 import math
 
@@ -12,19 +13,23 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-TITANIC = pa.table({
-    "PassengerId": [1, 2, 3, 4, 5, 6, 7],
-    "Age": [0.5, 22.0, None, 40.0, 3.0, 61.0, 35.0],
-    "Fare": [7.25, 71.28, 8.05, 53.1, 21.07, 30.5, 26.0],
-    "Survived": [1, 1, 0, 0, 1, 0, 1],
-    "Name": ["Ann", "Bob", "Cy", "Di", "Ed", "Flo", "SELECT"],
-})
-TAXI = pa.table({
-    "PULocationID": [132, 138, 138, 161, 132, 236, 161],
-    "DOLocationID": [236, 161, 132, 230, 48, 132, 48],
-    "trip_miles": [17.25, 9.5, 11.5, 0.75, 15.75, 2.25, 6.5],
-    "tpep_pickup_datetime": [datetime.datetime(2023, 1, 1, h, tzinfo=datetime.UTC) for h in range(7)],
-})
+TITANIC = pa.table(
+    {
+        "PassengerId": [1, 2, 3, 4, 5, 6, 7],
+        "Age": [0.5, 22.0, None, 40.0, 3.0, 61.0, 35.0],
+        "Fare": [7.25, 71.28, 8.05, 53.1, 21.07, 30.5, 26.0],
+        "Survived": [1, 1, 0, 0, 1, 0, 1],
+        "Name": ["Ann", "Bob", "Cy", "Di", "Ed", "Flo", "SELECT"],
+    }
+)
+TAXI = pa.table(
+    {
+        "PULocationID": [132, 138, 138, 161, 132, 236, 161],
+        "DOLocationID": [236, 161, 132, 230, 48, 132, 48],
+        "trip_miles": [17.25, 9.5, 11.5, 0.75, 15.75, 2.25, 6.5],
+        "tpep_pickup_datetime": [datetime.datetime(2023, 1, 1, h, tzinfo=datetime.UTC) for h in range(7)],
+    }
+)
 
 PROJECT_YML = """\
 project:
@@ -38,29 +43,39 @@ parameters:
 MODELS = {
     "excluded": "SELECT * EXCLUDE (Name, Fare) FROM titanic",
     "replaced": "SELECT * REPLACE (round(Fare) AS Fare) FROM titanic",
-    "best_fare": ("SELECT PassengerId, Survived FROM titanic\n"
-                  "QUALIFY row_number() OVER (PARTITION BY Survived ORDER BY Fare DESC) = 1"),
+    "best_fare": (
+        "SELECT PassengerId, Survived FROM titanic\n"
+        "QUALIFY row_number() OVER (PARTITION BY Survived ORDER BY Fare DESC) = 1"
+    ),
     "locations": "SELECT COLUMNS('.*LocationID') FROM taxi_fhvhv",
-    "zone_stats": ("SELECT PULocationID, count(*) AS trips, sum(trip_miles) AS miles\n"
-                   "FROM taxi_fhvhv GROUP BY ALL"),
+    "zone_stats": (
+        "SELECT PULocationID, count(*) AS trips, sum(trip_miles) AS miles\nFROM taxi_fhvhv GROUP BY ALL"
+    ),
     "from_first": "FROM titanic SELECT PassengerId, Name,",
-    "long_trip_zones": ("WITH long_trips AS (SELECT * FROM taxi_fhvhv WHERE trip_miles > 5),\n"
-                        "     zones AS (SELECT DISTINCT PULocationID FROM long_trips)\n"
-                        "SELECT z.PULocationID, count(*) AS n\n"
-                        "FROM zones z JOIN long_trips USING (PULocationID)\n"
-                        "GROUP BY ALL"),
-    "running_fare": ("SELECT PassengerId, Fare,\n"
-                     "       sum(Fare) OVER (ORDER BY PassengerId\n"
-                     "                       ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running,\n"
-                     "       lag(Fare) OVER w AS previous,\n"
-                     "FROM titanic\n"
-                     "WINDOW w AS (ORDER BY PassengerId)"),
-    "rich": ("SELECT PassengerId, Fare FROM titanic\n"
-             "WHERE Fare > $min_fare AND Name <> 'FROM nowhere; DROP TABLE titanic -- SELECT'"),
+    "long_trip_zones": (
+        "WITH long_trips AS (SELECT * FROM taxi_fhvhv WHERE trip_miles > 5),\n"
+        "     zones AS (SELECT DISTINCT PULocationID FROM long_trips)\n"
+        "SELECT z.PULocationID, count(*) AS n\n"
+        "FROM zones z JOIN long_trips USING (PULocationID)\n"
+        "GROUP BY ALL"
+    ),
+    "running_fare": (
+        "SELECT PassengerId, Fare,\n"
+        "       sum(Fare) OVER (ORDER BY PassengerId\n"
+        "                       ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running,\n"
+        "       lag(Fare) OVER w AS previous,\n"
+        "FROM titanic\n"
+        "WINDOW w AS (ORDER BY PassengerId)"
+    ),
+    "rich": (
+        "SELECT PassengerId, Fare FROM titanic\n"
+        "WHERE Fare > $min_fare AND Name <> 'FROM nowhere; DROP TABLE titanic -- SELECT'"
+    ),
     "ordered": "SELECT DOLocationID, trip_miles FROM taxi_fhvhv ORDER BY ALL",
     "pivoted": "PIVOT titanic ON Survived USING count(*) AS n GROUP BY Name",
-    "unpivoted": ("UNPIVOT (SELECT PassengerId, Age, Fare FROM titanic)\n"
-                  "ON Age, Fare INTO NAME measure VALUE amount"),
+    "unpivoted": (
+        "UNPIVOT (SELECT PassengerId, Age, Fare FROM titanic)\nON Age, Fare INTO NAME measure VALUE amount"
+    ),
     "literals": "SELECT 'SELECT * FROM secrets' AS s, PassengerId FROM titanic WHERE Name = 'SELECT'",
     "chained": "SELECT count(*) AS zones, sum(trips) AS trips FROM zone_stats",
 }
@@ -68,10 +83,12 @@ MODELS = {
 
 def normalize(table_rows):
     """Rows as sorted tuples of (column, value), floats rounded: engines may sum in any order."""
+
     def value(v):
         if isinstance(v, float):
             return None if math.isnan(v) else round(v, 6)
         return v
+
     return sorted((tuple((k, value(v)) for k, v in row.items()) for row in table_rows), key=repr)
 
 
@@ -126,8 +143,19 @@ def test_parameters_are_substituted(sql_lake, make_project):
     assert got == [{"PassengerId": 2}, {"PassengerId": 4}]
 
 
-@pytest.mark.parametrize("name", ["zone_stats", "best_fare", "excluded", "pivoted", "unpivoted",
-                                  "long_trip_zones", "from_first", "locations"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "zone_stats",
+        "best_fare",
+        "excluded",
+        "pivoted",
+        "unpivoted",
+        "long_trip_zones",
+        "from_first",
+        "locations",
+    ],
+)
 def test_query_runs_duckdb_sql(sql_lake, name):
     got = sql_lake.query(MODELS[name], "dev")
     assert normalize(got) == normalize(oracle(MODELS[name]))
@@ -146,11 +174,14 @@ def test_a_cte_shadowing_a_lake_table_reads_the_table(sql_lake, make_project):
 
 
 def test_a_syntax_error_names_the_file_and_line(sql_lake, make_project):
-    project = make_project({
-        "fine.sql": "SELECT * EXCLUDE (Name) FROM titanic\n",
-        "broken.sql": ("-- bauplan: materialization_strategy=REPLACE\n"
-                       "SELECT PassengerId,\n  Age\nFORM titanic\n"),
-    })
+    project = make_project(
+        {
+            "fine.sql": "SELECT * EXCLUDE (Name) FROM titanic\n",
+            "broken.sql": (
+                "-- bauplan: materialization_strategy=REPLACE\nSELECT PassengerId,\n  Age\nFORM titanic\n"
+            ),
+        }
+    )
     proc = sql_lake("run", "-p", project, check=False)
     assert proc.returncode != 0
     assert "SQL model 'broken' (broken.sql:4): syntax error" in proc.stderr
@@ -168,10 +199,14 @@ def test_an_unknown_table_is_named_with_the_model(sql_lake, make_project):
 
 def test_statements_that_are_not_one_query_are_refused(sql_lake, make_project):
     before = sql_lake.head("dev")
-    for i, sql in enumerate(["SELECT * FROM titanic; DELETE FROM titanic",
-                             "INSERT INTO titanic SELECT * FROM titanic",
-                             "CREATE TABLE x AS SELECT * FROM titanic",
-                             "SELECT * FROM titanic; SELECT * FROM taxi_fhvhv"]):
+    for i, sql in enumerate(
+        [
+            "SELECT * FROM titanic; DELETE FROM titanic",
+            "INSERT INTO titanic SELECT * FROM titanic",
+            "CREATE TABLE x AS SELECT * FROM titanic",
+            "SELECT * FROM titanic; SELECT * FROM taxi_fhvhv",
+        ]
+    ):
         project = sql_project(make_project, {f"bad{i}": sql})
         proc = sql_lake("run", "-p", project, check=False)
         assert proc.returncode != 0, sql

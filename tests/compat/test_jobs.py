@@ -2,12 +2,12 @@
 bauplan's `job ls/get/logs/stop` and the run/query flags bauplan's CLI has. Titanic-shaped
 data with its mixed-case columns (PassengerId, Age, Fare), quoted in SQL and filters until
 unquoted names keep their case (issue 8 §1, another branch)."""
+
 import datetime
 import re
 import subprocess
 
 import pytest
-
 from cli_harness import SLUICE
 
 TITANIC_CSV = """PassengerId,Name,Age,Fare,Survived
@@ -18,7 +18,7 @@ TITANIC_CSV = """PassengerId,Name,Age,Fare,Survived
 5,Allen,35,8.05,0
 """
 
-MODELS = '''
+MODELS = """
 import bauplan
 
 
@@ -26,7 +26,7 @@ import bauplan
 def adults(titanic=bauplan.Model("titanic", columns=["PassengerId", "Age", "Fare"], filter='"Age" >= 30')):
     print(f"adults: {titanic.num_rows} rows, PassengerId first {titanic['PassengerId'][0]}")
     return titanic
-'''
+"""
 
 FARES_SQL = """-- bauplan: materialization_strategy=REPLACE
 SELECT "PassengerId", "Fare" * 2 AS "DoubleFare" FROM adults
@@ -91,7 +91,9 @@ def test_a_run_is_a_job_with_its_dag_models_prints_and_commit(titanic, make_proj
 
 
 def test_a_failing_run_is_a_failed_job_with_its_error(titanic, make_project):
-    project = make_project({"models.py": '''
+    project = make_project(
+        {
+            "models.py": """
 import bauplan
 
 
@@ -99,7 +101,9 @@ import bauplan
 def broken(titanic=bauplan.Model("titanic", columns=["Fare"])):
     print("about to fail")
     raise ValueError("negative Fare found")
-'''})
+"""
+        }
+    )
     before = titanic.head("dev")
     proc = titanic("run", "-p", project, check=False)
     assert proc.returncode != 0
@@ -120,14 +124,18 @@ def broken(titanic=bauplan.Model("titanic", columns=["Fare"])):
 
 
 def test_a_run_that_cannot_plan_is_a_failed_job_too(titanic, make_project):
-    project = make_project({"models.py": '''
+    project = make_project(
+        {
+            "models.py": """
 import bauplan
 
 
 @bauplan.model()
 def lost(t=bauplan.Model("no_such_table")):
     return t
-'''})
+"""
+        }
+    )
     proc = titanic("run", "-p", project, check=False)
     assert proc.returncode != 0
     job = only_job(titanic, "RUN")
@@ -139,7 +147,9 @@ def test_imports_and_queries_are_jobs(titanic):
     imported = only_job(titanic, "TABLE_IMPORT")
     assert imported["status"] == "COMPLETE" and imported["operation"] == "table_import"
     assert imported["ref"] == "dev"
-    rows = titanic.query('SELECT "PassengerId", "Age" FROM titanic WHERE "Age" > 30 ORDER BY "PassengerId"', "dev")
+    rows = titanic.query(
+        'SELECT "PassengerId", "Age" FROM titanic WHERE "Age" > 30 ORDER BY "PassengerId"', "dev"
+    )
     assert [r["PassengerId"] for r in rows] == [2, 4, 5]
     query = only_job(titanic, "QUERY")
     assert query["status"] == "COMPLETE"
@@ -175,8 +185,12 @@ def test_job_ls_filters_like_bauplan(titanic, make_project):
     assert "ID" in table.splitlines()[0] and "TABLE_IMPORT" in table
 
     # Wrong filters: one clear error each, no traceback.
-    for args in (["--kind", "bogus"], ["--status", "exploded"], ["--created-after", "yesterday"],
-                 ["--max-count", "501"]):
+    for args in (
+        ["--kind", "bogus"],
+        ["--status", "exploded"],
+        ["--created-after", "yesterday"],
+        ["--max-count", "501"],
+    ):
         proc = titanic("job", "ls", *args, check=False)
         assert proc.returncode != 0, args
         assert proc.stderr.startswith("error:"), proc.stderr
@@ -203,8 +217,24 @@ def test_job_get_logs_and_stop_refuse_hostile_and_unknown_ids(titanic):
 
 def test_run_flags_preview_args_priority_cache(titanic, make_project):
     project = make_project({"models.py": MODELS})
-    proc = titanic("run", "-p", project, "--preview", "--arg", "team=data", "-a", "ticket=42",
-                   "--priority", "3", "--cache", "off", "--strict", "off", "-t", "on")
+    proc = titanic(
+        "run",
+        "-p",
+        project,
+        "--preview",
+        "--arg",
+        "team=data",
+        "-a",
+        "ticket=42",
+        "--priority",
+        "3",
+        "--cache",
+        "off",
+        "--strict",
+        "off",
+        "-t",
+        "on",
+    )
     out = proc.stdout
     assert "=> PREVIEW adults" in out
     assert "PASSENGERID" in out and "FARE" in out
@@ -219,8 +249,14 @@ def test_run_flags_preview_args_priority_cache(titanic, make_project):
     assert preview["columns"] == ["PassengerId", "Age", "Fare"]
     assert [row[0] for row in preview["rows"]] == ["2", "4", "5"]
 
-    for args in (["--priority", "11"], ["--preview", "sideways"], ["--cache", "maybe"], ["--strict", "perhaps"],
-                 ["--arg", "novalue"], ["--no-transaction", "-t", "on"]):
+    for args in (
+        ["--priority", "11"],
+        ["--preview", "sideways"],
+        ["--cache", "maybe"],
+        ["--strict", "perhaps"],
+        ["--arg", "novalue"],
+        ["--no-transaction", "-t", "on"],
+    ):
         proc = titanic("run", "-p", project, *args, check=False)
         assert proc.returncode != 0, args
         assert proc.stderr.startswith("error:"), (args, proc.stderr)
@@ -236,8 +272,18 @@ def test_run_without_transaction_and_strict_on_forms(titanic, make_project):
 
 
 def test_query_flags(titanic):
-    out = titanic("query", 'SELECT "PassengerId", "Name" FROM titanic ORDER BY "PassengerId"', "--max-rows", "2",
-                  "--no-trunc", "--no-cache", "-a", "purpose=test", "--priority", "5").stdout
+    out = titanic(
+        "query",
+        'SELECT "PassengerId", "Name" FROM titanic ORDER BY "PassengerId"',
+        "--max-rows",
+        "2",
+        "--no-trunc",
+        "--no-cache",
+        "-a",
+        "purpose=test",
+        "--priority",
+        "5",
+    ).stdout
     assert "Braund" in out and "Cumings" in out and "Heikkinen" not in out
     job = only_job(titanic, "QUERY")
     assert job["cache"] == "off" and job["args"] == {"purpose": "test"} and job["priority"] == 5
@@ -250,8 +296,13 @@ def test_query_flags(titanic):
 @pytest.fixture
 def served(titanic):
     """`sluice serve` on a free port over the titanic home; stopped after the test."""
-    proc = subprocess.Popen([str(SLUICE), "serve", "--port", "0"], env=titanic.env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(SLUICE), "serve", "--port", "0"],
+        env=titanic.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     line = proc.stdout.readline()
     endpoint = re.search(r"http://[\d.]+:\d+", line).group(0)
     yield endpoint

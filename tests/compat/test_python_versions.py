@@ -1,6 +1,7 @@
 """@bauplan.python("3.x"): the interpreter is found through uv among the installed ones; a
 version that cannot be had fails the run up front with what is installed and how to install
 it; where two minor versions exist, one DAG runs a model on each."""
+
 import glob
 import os
 import platform
@@ -34,13 +35,16 @@ MODELS = """\
 
 def other_minor_version():
     """(version, bin dir) of an installed CPython of another minor version, or None."""
-    candidates = sorted(glob.glob("/root/.pyenv/versions/3.*/bin/python3.[0-9]*")
-                        + glob.glob("/usr/bin/python3.[0-9]*") + glob.glob("/usr/local/bin/python3.[0-9]*"))
+    candidates = sorted(
+        glob.glob("/root/.pyenv/versions/3.*/bin/python3.[0-9]*")
+        + glob.glob("/usr/bin/python3.[0-9]*")
+        + glob.glob("/usr/local/bin/python3.[0-9]*")
+    )
     for path in candidates:
         name = os.path.basename(path)
         if name.endswith("-config") or not os.access(path, os.X_OK):
             continue
-        version = name[len("python"):]
+        version = name[len("python") :]
         if version == DEFAULT or not version.replace(".", "").isdigit():
             continue
         if tuple(map(int, version.split("."))) < (3, 10):  # pyarrow wheels need 3.10+
@@ -83,13 +87,14 @@ def test_a_version_that_cannot_be_had_names_what_is_installed(no_downloads, make
 
 def test_the_project_default_version_applies_and_is_checked_too(no_downloads, make_project):
     lake = no_downloads
-    project = make_project({"models.py": MODELS.replace('    @bauplan.python("{first}")\n', "")
-                            .format(second=DEFAULT)},
-                           project_yml="""\
+    project = make_project(
+        {"models.py": MODELS.replace('    @bauplan.python("{first}")\n', "").format(second=DEFAULT)},
+        project_yml="""\
                                project: {id: 00000000-0000-4000-8000-000000000003, name: pv}
                                defaults:
                                  python: {version: "3.4"}
-                               """)
+                               """,
+    )
     err = lake("run", "-p", project, check=False).stderr
     assert "model 'passengers' (models.py:4) asks for Python 3.4" in err
 

@@ -3,6 +3,7 @@ files' schema, `table import` appends to an existing one, `create-plan` / `creat
 resolve schema conflicts in bauplan's YAML, `create-external` references files in place, and a
 model's `name="ns.table"` writes into namespace `ns`. Data is mixed-case (titanic, NYC taxi)
 and generated here."""
+
 import datetime
 import os
 
@@ -10,7 +11,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
-
 from cli_harness import Sluice
 
 HEADER = "import bauplan\n"
@@ -30,13 +30,16 @@ def titanic(ids, fare_type=pa.float64(), extra=None):
 
 
 def taxi(n, start=datetime.datetime(2023, 1, 1, 8, 0)):
-    return pa.table({
-        "tpep_pickup_datetime": pa.array([start + datetime.timedelta(hours=5 * i) for i in range(n)],
-                                         pa.timestamp("us")),
-        "PULocationID": pa.array([100 + i % 3 for i in range(n)], pa.int64()),
-        "DOLocationID": pa.array([200 + i % 4 for i in range(n)], pa.int64()),
-        "trip_distance": pa.array([1.5 * i for i in range(n)], pa.float64()),
-    })
+    return pa.table(
+        {
+            "tpep_pickup_datetime": pa.array(
+                [start + datetime.timedelta(hours=5 * i) for i in range(n)], pa.timestamp("us")
+            ),
+            "PULocationID": pa.array([100 + i % 3 for i in range(n)], pa.int64()),
+            "DOLocationID": pa.array([200 + i % 4 for i in range(n)], pa.int64()),
+            "trip_distance": pa.array([1.5 * i for i in range(n)], pa.float64()),
+        }
+    )
 
 
 @pytest.fixture
@@ -88,9 +91,15 @@ def test_create_makes_an_empty_table_and_import_adds_each_row_once(dev, data):
 def test_create_if_not_exists_replace_and_already_exists(dev, data):
     dev.load("titanic", data / "titanic_a.parquet")
     head = dev.head("dev")
-    fails(dev("table", "create", "titanic", "--search-uri", data / "titanic_a.parquet", check=False),
-          "bauplan.titanic", "already exists", "--if-not-exists")
-    out = dev("table", "create", "titanic", "--search-uri", data / "titanic_a.parquet", "--if-not-exists").stdout
+    fails(
+        dev("table", "create", "titanic", "--search-uri", data / "titanic_a.parquet", check=False),
+        "bauplan.titanic",
+        "already exists",
+        "--if-not-exists",
+    )
+    out = dev(
+        "table", "create", "titanic", "--search-uri", data / "titanic_a.parquet", "--if-not-exists"
+    ).stdout
     assert "kept" in out
     dev("table", "create", "titanic", "--search-uri", data / "titanic_a.parquet", "--if-not-exists")
     assert dev.head("dev") == head and count(dev, "titanic") == 3
@@ -102,8 +111,13 @@ def test_create_if_not_exists_replace_and_already_exists(dev, data):
 
 def test_import_into_a_missing_table_says_create_first(dev, data):
     head = dev.head("dev")
-    err = fails(dev("table", "import", "titanic", "--search-uri", data / "titanic_a.parquet", check=False),
-                "bauplan.titanic", "not found", "hint:", "table create")
+    err = fails(
+        dev("table", "import", "titanic", "--search-uri", data / "titanic_a.parquet", check=False),
+        "bauplan.titanic",
+        "not found",
+        "hint:",
+        "table create",
+    )
     assert "already" not in err
     assert dev.head("dev") == head and "bauplan.titanic" not in dev.tables("dev")
 
@@ -116,35 +130,63 @@ def test_import_schema_mismatches_name_the_file_and_column(dev, data, tmp_path):
     pq.write_table(titanic([11]).drop_columns(["Age"]), bad / "missing.parquet")
     pq.write_table(titanic([12]).set_column(2, "Fare", pa.array(["cheap"])), bad / "text.parquet")
     head = dev.head("dev")
-    fails(dev("table", "import", "titanic", "--search-uri", bad / "extra.parquet", check=False),
-          "extra.parquet", "'Survived'", "--best-effort")
-    fails(dev("table", "import", "titanic", "--search-uri", bad / "missing.parquet", check=False),
-          "missing.parquet", "'Age'")
-    fails(dev("table", "import", "titanic", "--search-uri", bad / "text.parquet", check=False),
-          "text.parquet", "'Fare'", "string")
+    fails(
+        dev("table", "import", "titanic", "--search-uri", bad / "extra.parquet", check=False),
+        "extra.parquet",
+        "'Survived'",
+        "--best-effort",
+    )
+    fails(
+        dev("table", "import", "titanic", "--search-uri", bad / "missing.parquet", check=False),
+        "missing.parquet",
+        "'Age'",
+    )
+    fails(
+        dev("table", "import", "titanic", "--search-uri", bad / "text.parquet", check=False),
+        "text.parquet",
+        "'Fare'",
+        "string",
+    )
     assert dev.head("dev") == head  # nothing written
     # --best-effort: extra columns dropped, missing ones null.
     dev("table", "import", "titanic", "--search-uri", bad / "extra.parquet", "--best-effort")
     dev("table", "import", "titanic", "--search-uri", bad / "missing.parquet", "--best-effort")
-    rows = dev.query("SELECT \"PassengerId\", \"Age\" FROM titanic ORDER BY 1", "dev")
+    rows = dev.query('SELECT "PassengerId", "Age" FROM titanic ORDER BY 1', "dev")
     assert rows == [{"PassengerId": 10, "Age": 20.0}, {"PassengerId": 11, "Age": None}]
     # --continue-on-error: the bad file is skipped, the good one imported.
     pq.write_table(titanic([13]), bad / "good.parquet")
     result = dev.json("table", "import", "titanic", "--search-uri", bad / "*.parquet", "--continue-on-error")
     assert result["rows"] == 1 and [s["file"].rsplit("/", 1)[1] for s in result["skipped"]] == [
-        "extra.parquet", "missing.parquet", "text.parquet"]
+        "extra.parquet",
+        "missing.parquet",
+        "text.parquet",
+    ]
     assert count(dev, "titanic") == 3
     # All failing is still an error.
-    fails(dev("table", "import", "titanic", "--search-uri", bad / "text.parquet", "--continue-on-error",
-              check=False), "text.parquet")
+    fails(
+        dev(
+            "table",
+            "import",
+            "titanic",
+            "--search-uri",
+            bad / "text.parquet",
+            "--continue-on-error",
+            check=False,
+        ),
+        "text.parquet",
+    )
 
 
 def test_a_schema_conflict_is_resolved_in_the_plan_then_applied(dev, data, tmp_path):
     pq.write_table(titanic([6, 7], fare_type=pa.int64()), data / "titanic_c.parquet")
     files = str(data / "titanic_*.parquet")
     head = dev.head("dev")
-    fails(dev("table", "create", "titanic", "--search-uri", files, check=False),
-          "schema conflicts", "Fare", "create-plan")
+    fails(
+        dev("table", "create", "titanic", "--search-uri", files, check=False),
+        "schema conflicts",
+        "Fare",
+        "create-plan",
+    )
     plan_file = tmp_path / "plan.yml"
     dev("table", "create-plan", "titanic", "--search-uri", files, "--save-plan", plan_file)
     assert dev.head("dev") == head  # planning writes nothing
@@ -168,41 +210,88 @@ def test_a_schema_conflict_is_resolved_in_the_plan_then_applied(dev, data, tmp_p
     # The JSON form of the plan (what the SDK gets).
     answer = dev.json("table", "create-plan", "other", "--search-uri", files)
     assert answer["can_auto_apply"] is False and answer["conflicts"] == [
-        {"column": "Fare", "types": ["double", "long"]}]
+        {"column": "Fare", "types": ["double", "long"]}
+    ]
 
 
 def test_partitioned_by_is_recorded_as_the_iceberg_spec(dev, data, make_project):
     from pyiceberg.table import StaticTable
 
-    dev("table", "create", "trips", "--search-uri", data / "taxi.parquet",
-        "--partitioned-by", "day(tpep_pickup_datetime), PULocationID")
+    dev(
+        "table",
+        "create",
+        "trips",
+        "--search-uri",
+        data / "taxi.parquet",
+        "--partitioned-by",
+        "day(tpep_pickup_datetime), PULocationID",
+    )
     dev("table", "import", "trips", "--search-uri", data / "taxi.parquet")
     assert "day(tpep_pickup_datetime)" in dev("table", "get", "trips").stdout
     info = dev.json("table", "get", "trips")
     assert [(p["transform"], p["source"]) for p in info["partitions"]] == [
-        ("day", "tpep_pickup_datetime"), ("identity", "PULocationID")]
+        ("day", "tpep_pickup_datetime"),
+        ("identity", "PULocationID"),
+    ]
     table = StaticTable.from_metadata(info["metadata_location"])
     assert [str(f.transform) for f in table.spec().fields] == ["day", "identity"]
     assert table.scan().to_arrow().num_rows == 8  # pyiceberg reads what Sluice wrote
-    fails(dev("table", "create", "bad", "--search-uri", data / "taxi.parquet",
-              "--partitioned-by", "hour(PULocationID)", check=False), "PULocationID", "timestamp")
+    fails(
+        dev(
+            "table",
+            "create",
+            "bad",
+            "--search-uri",
+            data / "taxi.parquet",
+            "--partitioned-by",
+            "hour(PULocationID)",
+            check=False,
+        ),
+        "PULocationID",
+        "timestamp",
+    )
     # A model's partitioned_by is recorded the same way on the table it creates.
-    project = make_project({"models.py": HEADER + """
+    project = make_project(
+        {
+            "models.py": HEADER
+            + """
 @bauplan.model(materialization_strategy="REPLACE", partitioned_by=["MONTH(tpep_pickup_datetime)"])
 def monthly(t=bauplan.Model("trips")):
     return t
-"""})
+"""
+        }
+    )
     dev("run", "-p", project)
     monthly = dev.json("table", "get", "monthly")
     assert monthly["records"] == 8
-    assert [(p["transform"], p["source"]) for p in monthly["partitions"]] == [("month", "tpep_pickup_datetime")]
-    fails(dev("table", "create", "bad", "--search-uri", data / "taxi.parquet",
-              "--partitioned-by", "day(nope)", check=False), "'nope'")
+    assert [(p["transform"], p["source"]) for p in monthly["partitions"]] == [
+        ("month", "tpep_pickup_datetime")
+    ]
+    fails(
+        dev(
+            "table",
+            "create",
+            "bad",
+            "--search-uri",
+            data / "taxi.parquet",
+            "--partitioned-by",
+            "day(nope)",
+            check=False,
+        ),
+        "'nope'",
+    )
 
 
 def test_external_table_from_parquet_reads_the_files_in_place(dev, data, make_project):
-    dev("table", "create-external", "titanic_ext", "--search-pattern", data / "titanic_a.parquet",
-        "--search-pattern", data / "titanic_b.parquet")
+    dev(
+        "table",
+        "create-external",
+        "titanic_ext",
+        "--search-pattern",
+        data / "titanic_a.parquet",
+        "--search-pattern",
+        data / "titanic_b.parquet",
+    )
     info = dev.json("table", "get", "titanic_ext")
     assert info["kind"] == "EXTERNAL_TABLE" and info["records"] == 5
     assert count(dev, "titanic_ext") == 5
@@ -212,20 +301,53 @@ def test_external_table_from_parquet_reads_the_files_in_place(dev, data, make_pr
     assert listed["bauplan.titanic_ext"] == "EXTERNAL_TABLE"
     lines = [line.split() for line in dev("table", "ls").stdout.splitlines()]
     assert lines == [["NAMESPACE", "NAME", "KIND"], ["bauplan", "titanic_ext", "EXTERNAL_TABLE"]]
-    fails(dev("table", "import", "titanic_ext", "--search-uri", data / "titanic_a.parquet",
-              "--import-duplicate-files", check=False), "external", "read-only")
-    fails(dev("table", "create-external", "titanic_ext", "--search-pattern", data / "titanic_a.parquet",
-              check=False), "already exists", "--overwrite")
+    fails(
+        dev(
+            "table",
+            "import",
+            "titanic_ext",
+            "--search-uri",
+            data / "titanic_a.parquet",
+            "--import-duplicate-files",
+            check=False,
+        ),
+        "external",
+        "read-only",
+    )
+    fails(
+        dev(
+            "table",
+            "create-external",
+            "titanic_ext",
+            "--search-pattern",
+            data / "titanic_a.parquet",
+            check=False,
+        ),
+        "already exists",
+        "--overwrite",
+    )
     # A model cannot write into it either.
-    project = make_project({"models.py": HEADER + """
+    project = make_project(
+        {
+            "models.py": HEADER
+            + """
 @bauplan.model(name="titanic_ext", materialization_strategy="REPLACE")
 def fresh():
     import pyarrow as pa
     return pa.table({"PassengerId": [1]})
-"""})
+"""
+        }
+    )
     run = dev("run", "-p", project, check=False)
     assert run.returncode != 0 and "external table" in run.stderr and "Traceback" not in run.stderr
-    dev("table", "create-external", "titanic_ext", "--search-pattern", data / "titanic_a.parquet", "--overwrite")
+    dev(
+        "table",
+        "create-external",
+        "titanic_ext",
+        "--search-pattern",
+        data / "titanic_a.parquet",
+        "--overwrite",
+    )
     assert count(dev, "titanic_ext") == 3
 
 
@@ -243,10 +365,18 @@ def write_iceberg_with_pyiceberg(directory, data):
             super().__init__("dir")
             self.locations = {}
 
-        def create_table(self, identifier, schema, location=None, partition_spec=UNPARTITIONED_PARTITION_SPEC,
-                         sort_order=UNSORTED_SORT_ORDER, properties={}):
-            staged = self._create_staged_table(identifier, schema, location, partition_spec, sort_order,
-                                               properties)
+        def create_table(
+            self,
+            identifier,
+            schema,
+            location=None,
+            partition_spec=UNPARTITIONED_PARTITION_SPEC,
+            sort_order=UNSORTED_SORT_ORDER,
+            properties={},  # noqa: B006  (pyiceberg's own signature)
+        ):
+            staged = self._create_staged_table(
+                identifier, schema, location, partition_spec, sort_order, properties
+            )
             self._write_metadata(staged.metadata, staged.io, staged.metadata_location)
             self.locations[identifier] = staged.metadata_location
             return self.load_table(identifier)
@@ -254,12 +384,18 @@ def write_iceberg_with_pyiceberg(directory, data):
         def load_table(self, identifier):
             location = self.locations[tuple(identifier)]
             io = self._load_file_io(location=location)
-            return Table(identifier=identifier, metadata=FromInputFile.table_metadata(io.new_input(location)),
-                         metadata_location=location, io=io, catalog=self)
+            return Table(
+                identifier=identifier,
+                metadata=FromInputFile.table_metadata(io.new_input(location)),
+                metadata_location=location,
+                io=io,
+                catalog=self,
+            )
 
         def commit_table(self, table, requirements, updates):
-            staged = self._update_and_stage_table(self.load_table(table.name()), table.name(), requirements,
-                                                  updates)
+            staged = self._update_and_stage_table(
+                self.load_table(table.name()), table.name(), requirements, updates
+            )
             self._write_metadata(staged.metadata, staged.io, staged.metadata_location)
             self.locations[tuple(table.name())] = staged.metadata_location
             return CommitTableResponse(metadata=staged.metadata, metadata_location=staged.metadata_location)
@@ -270,10 +406,25 @@ def write_iceberg_with_pyiceberg(directory, data):
         def _unused(self, *args, **kwargs):
             raise NotImplementedError
 
-        (create_namespace, drop_namespace, list_namespaces, list_tables, list_views, drop_table, drop_view,
-         purge_table, rename_table, register_table, table_exists, view_exists, load_view, register_view,
-         update_namespace_properties, load_namespace_properties,
-         create_table_transaction) = (_unused,) * 17
+        (
+            create_namespace,
+            drop_namespace,
+            list_namespaces,
+            list_tables,
+            list_views,
+            drop_table,
+            drop_view,
+            purge_table,
+            rename_table,
+            register_table,
+            table_exists,
+            view_exists,
+            load_view,
+            register_view,
+            update_namespace_properties,
+            load_namespace_properties,
+            create_table_transaction,
+        ) = (_unused,) * 17
 
     catalog = DirectoryCatalog()
     table = catalog.create_table(("ext", "trips"), schema=data.schema)
@@ -284,20 +435,28 @@ def write_iceberg_with_pyiceberg(directory, data):
 def test_external_table_from_a_pyiceberg_metadata_json(dev, tmp_path):
     metadata = write_iceberg_with_pyiceberg(tmp_path / "iceberg", taxi(6))
     # bauplan requires the namespace to exist for this mode.
-    fails(dev("table", "create-external", "trips", "--metadata-json-uri", metadata, "-n", "nyc", check=False),
-          "namespace 'nyc' not found")
+    fails(
+        dev("table", "create-external", "trips", "--metadata-json-uri", metadata, "-n", "nyc", check=False),
+        "namespace 'nyc' not found",
+    )
     dev("namespace", "create", "nyc")
     dev("table", "create-external", "trips", "--metadata-json-uri", metadata, "-n", "nyc")
     info = dev.json("table", "get", "nyc.trips")
     assert info["kind"] == "EXTERNAL_TABLE" and info["metadata_location"].endswith(os.path.basename(metadata))
     rows = dev.query('SELECT "PULocationID", COUNT(*) AS n FROM nyc.trips GROUP BY 1 ORDER BY 1', "dev")
-    assert rows == [{"PULocationID": 100, "n": 2}, {"PULocationID": 101, "n": 2}, {"PULocationID": 102, "n": 2}]
+    assert rows == [
+        {"PULocationID": 100, "n": 2},
+        {"PULocationID": 101, "n": 2},
+        {"PULocationID": 102, "n": 2},
+    ]
 
 
 def test_a_model_named_ns_table_writes_into_that_namespace(dev, data, make_project):
     dev.load("titanic", data / "titanic_*.parquet")
-    project = make_project({
-        "models.py": HEADER + '''
+    project = make_project(
+        {
+            "models.py": HEADER
+            + """
 @bauplan.model(name="staging.passengers", materialization_strategy="REPLACE")
 def passengers(t=bauplan.Model("titanic", columns=["PassengerId", "Fare"])):
     return t
@@ -305,13 +464,14 @@ def passengers(t=bauplan.Model("titanic", columns=["PassengerId", "Fare"])):
 @bauplan.model(materialization_strategy="REPLACE")
 def fares(p=bauplan.Model("staging.passengers")):
     return p
-''',
-        "fare_stats.sql": """\
+""",
+            "fare_stats.sql": """\
             -- bauplan: name=analytics.fare_stats
             -- bauplan: materialization_strategy=REPLACE
             SELECT COUNT(*) AS n, SUM("Fare") AS total FROM staging.passengers
             """,
-    })
+        }
+    )
     dev("run", "-p", project)
     tables = dev.tables("dev")
     assert {"staging.passengers", "bauplan.fares", "analytics.fare_stats"} <= tables
@@ -319,11 +479,16 @@ def fares(p=bauplan.Model("staging.passengers")):
     assert {"staging", "analytics"} <= set(dev.json("namespace", "ls"))
     assert dev.query("SELECT n, total FROM analytics.fare_stats", "dev") == [{"n": 5, "total": 39.0}]
     # Other runs read it back as ns.table.
-    reader = make_project({"models.py": HEADER + '''
+    reader = make_project(
+        {
+            "models.py": HEADER
+            + """
 @bauplan.model(materialization_strategy="REPLACE")
 def again(p=bauplan.Model("staging.passengers")):
     return p
-'''})
+"""
+        }
+    )
     dev("run", "-p", reader)
     assert count(dev, "again") == 5
 
@@ -344,6 +509,7 @@ def test_table_and_namespace_aliases(dev, data):
 
 # ---- what a hostile user tries ---------------------------------------------------------------
 
+
 def test_search_uris_outside_what_imports_may_read_are_refused(dev, data, tmp_path):
     other = Sluice(tmp_path / "other_home")  # another lake on the same machine
     try:
@@ -359,8 +525,19 @@ def test_search_uris_outside_what_imports_may_read_are_refused(dev, data, tmp_pa
         fails(dev("table", "create-external", "x", "--search-pattern", theirs, check=False), "data home")
         their_metadata = other.json("table", "get", "secret")["metadata_location"].removeprefix("file://")
         dev("namespace", "create", "nyc")
-        fails(dev("table", "create-external", "x", "--metadata-json-uri", their_metadata, "-n", "nyc",
-                  check=False), "data home")
+        fails(
+            dev(
+                "table",
+                "create-external",
+                "x",
+                "--metadata-json-uri",
+                their_metadata,
+                "-n",
+                "nyc",
+                check=False,
+            ),
+            "data home",
+        )
         # A symlink from a harmless place into their warehouse is followed, then refused.
         link = tmp_path / "innocent.parquet"
         link.symlink_to(next((other.home / "warehouse" / "bauplan").glob("secret-*/data/*.parquet")))
@@ -370,8 +547,10 @@ def test_search_uris_outside_what_imports_may_read_are_refused(dev, data, tmp_pa
         # $SLUICE_IMPORT_ROOTS confines imports to its directories.
         confined = Sluice(dev.home)
         confined.env["SLUICE_IMPORT_ROOTS"] = str(tmp_path / "elsewhere")
-        fails(confined("table", "import", "ok", "--search-uri", data / "titanic_a.parquet", check=False),
-              "outside the directories")
+        fails(
+            confined("table", "import", "ok", "--search-uri", data / "titanic_a.parquet", check=False),
+            "outside the directories",
+        )
         assert dev.head("dev") != head  # only `ok` and the namespace were written
         assert count(dev, "ok") == 0 and "bauplan.x" not in dev.tables("dev")
     finally:
@@ -382,8 +561,10 @@ def test_table_names_cannot_escape_the_warehouse(dev, data):
     head = dev.head("dev")
     for name in ["../escape", "a/b", "ns.a/../../b", "x.y.z", "..", "bad name"]:
         fails(dev("table", "create", name, "--search-uri", data / "titanic_a.parquet", check=False), "name")
-    fails(dev("table", "create", "t", "-n", "..", "--search-uri", data / "titanic_a.parquet", check=False),
-          "namespace")
+    fails(
+        dev("table", "create", "t", "-n", "..", "--search-uri", data / "titanic_a.parquet", check=False),
+        "namespace",
+    )
     assert dev.head("dev") == head
     assert not (dev.home / "escape").exists() and not (dev.home / "warehouse" / "a").exists()
 
@@ -398,8 +579,10 @@ def test_a_plan_edited_to_point_elsewhere_is_refused(dev, data, tmp_path):
         (lambda p: p["plan_state"].update(table_identifier=["..", "evil"]), ["namespace"]),
         (lambda p: p["plan_state"].update(table_identifier=["bauplan", "../../evil"]), ["table name"]),
         (lambda p: p["plan_state"].update(branch_name="main"), ["protected"]),
-        (lambda p: p["schema_info"]["detected_schemas"][0].update(dst_datatype=[{"datatype": "pickle"}]),
-         ["unknown datatype"]),
+        (
+            lambda p: p["schema_info"]["detected_schemas"][0].update(dst_datatype=[{"datatype": "pickle"}]),
+            ["unknown datatype"],
+        ),
         (lambda p: p.update(schema_info="nothing"), ["malformed plan"]),
     ]:
         plan = yaml.safe_load(plan_file.read_text())

@@ -1,4 +1,5 @@
 """The real `sluice` binary driven from tests, each with its own data home."""
+
 import json
 import os
 import pathlib
@@ -14,15 +15,27 @@ class Sluice:
     def __init__(self, home: pathlib.Path):
         self.home = home
         # The client config file (profiles) is the test's own, never the user's.
-        self.env = dict(os.environ, SLUICE_HOME=str(home), SLUICE_USER="tester",
-                        SLUICE_CONFIG_PATH=str(home.parent / "sluice_config.yml"))
+        self.env = dict(
+            os.environ,
+            SLUICE_HOME=str(home),
+            SLUICE_USER="tester",
+            SLUICE_CONFIG_PATH=str(home.parent / "sluice_config.yml"),
+        )
 
     def __call__(self, *args, check=True, cwd=None, timeout=300):
-        proc = subprocess.run([str(SLUICE), *map(str, args)], env=self.env, cwd=cwd,
-                              capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(
+            [str(SLUICE), *map(str, args)],
+            env=self.env,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if check and proc.returncode != 0:
-            raise AssertionError(f"sluice {' '.join(map(str, args))} exited {proc.returncode}\n"
-                                 f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+            raise AssertionError(
+                f"sluice {' '.join(map(str, args))} exited {proc.returncode}\n"
+                f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+            )
         return proc
 
     def remove_shared_memory(self):

@@ -1,2 +1,3 @@
 """Fixtures for end-to-end tests: the real `sluice` binary on real projects."""
+
 from harness_fixtures import lake, make_project, sluice  # noqa: F401  (fixtures)

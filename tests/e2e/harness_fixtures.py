@@ -1,9 +1,9 @@
 """Fixtures for tests that drive the real `sluice` binary on real projects, each test with
 its own data home. Shared by the end-to-end and compatibility suites (their conftest.py)."""
+
 import textwrap
 
 import pytest
-
 from cli_harness import SLUICE, TAXI, Sluice
 
 
@@ -33,11 +33,16 @@ def make_project(tmp_path):
         counter[0] += 1
         d = tmp_path / f"project{counter[0]}"
         d.mkdir()
-        (d / "bauplan_project.yml").write_text(textwrap.dedent(project_yml or """\
+        (d / "bauplan_project.yml").write_text(
+            textwrap.dedent(
+                project_yml
+                or """\
             project:
               id: 00000000-0000-4000-8000-000000000001
               name: test_project
-            """))
+            """
+            )
+        )
         for name, text in files.items():
             (d / name).write_text(textwrap.dedent(text))
         return d

@@ -1,5 +1,6 @@
 """More of the CLI surface through the real binary: model graphs beyond the example, JSON
 reports, refs, and the errors users hit most."""
+
 import textwrap
 
 from cli_harness import TAXI
@@ -8,14 +9,18 @@ HEADER = "import bauplan\n"
 
 
 def test_sql_over_a_python_model_and_a_model_without_inputs(lake, make_project):
-    project = make_project({
-        "models.py": HEADER + textwrap.dedent('''
+    project = make_project(
+        {
+            "models.py": HEADER
+            + textwrap.dedent("""
             @bauplan.model()
             def numbers(n=bauplan.Parameter("n")):
                 return [{"v": i} for i in range(n)]
-            '''),
-        "total.sql": "-- bauplan: materialization_strategy=REPLACE\nSELECT SUM(v) AS s FROM numbers\n"},
-        project_yml="project:\n  name: p\nparameters:\n  n:\n    type: int\n    default: 5\n")
+            """),
+            "total.sql": "-- bauplan: materialization_strategy=REPLACE\nSELECT SUM(v) AS s FROM numbers\n",
+        },
+        project_yml="project:\n  name: p\nparameters:\n  n:\n    type: int\n    default: 5\n",
+    )
     report = lake.json("run", "-p", project, "--param", "n=10")
     assert report["job_status"] == "SUCCESS"
     assert {m["name"]: m["rows"] for m in report["models"]} == {"numbers": 10, "total": 1}
@@ -25,22 +30,32 @@ def test_sql_over_a_python_model_and_a_model_without_inputs(lake, make_project):
 def test_qualified_table_names_and_namespaces(lake, make_project):
     lake.load("raw.zones", TAXI / "data" / "taxi_zones.csv")
     assert "raw" in lake.json("namespace", "ls")
-    project = make_project({"models.py": HEADER + textwrap.dedent('''
+    project = make_project(
+        {
+            "models.py": HEADER
+            + textwrap.dedent("""
         @bauplan.model(materialization_strategy="REPLACE")
         def queens(z=bauplan.Model("raw.zones", filter="borough = 'Queens'")):
             return z
-        ''')})
+        """)
+        }
+    )
     lake("run", "-p", project)
     assert lake.query("SELECT COUNT(*) AS n FROM queens", "dev") == [{"n": 2}]
     assert lake.query("SELECT COUNT(*) AS n FROM raw.zones", "dev") == [{"n": 12}]
 
 
 def test_no_transaction_commits_directly(lake, make_project):
-    project = make_project({"models.py": HEADER + textwrap.dedent('''
+    project = make_project(
+        {
+            "models.py": HEADER
+            + textwrap.dedent("""
         @bauplan.model(materialization_strategy="REPLACE")
         def copy(z=bauplan.Model("taxi_zones")):
             return z
-        ''')})
+        """)
+        }
+    )
     before = lake.head("dev")
     report = lake.json("run", "-p", project, "--no-transaction")
     assert report["run_branch"] == ""

@@ -1,12 +1,16 @@
 """Model environments assembled from the package store: per-model versions, errors before
 anything runs."""
+
 import textwrap
 
 HEADER = "import bauplan\n"
 
 
 def test_two_models_pin_different_versions_of_one_package(lake, make_project):
-    project = make_project({"models.py": HEADER + textwrap.dedent('''
+    project = make_project(
+        {
+            "models.py": HEADER
+            + textwrap.dedent("""
         @bauplan.python("3.11", pip={"tabulate": "0.9.0"})
         @bauplan.model(materialization_strategy="REPLACE")
         def new_tabulate(z=bauplan.Model("taxi_zones")):
@@ -26,7 +30,9 @@ def test_two_models_pin_different_versions_of_one_package(lake, make_project):
                 return [{"version": tabulate.__version__}]
             except ImportError:
                 return [{"version": "absent"}]
-        ''')})
+        """)
+        }
+    )
     lake("run", "-p", project)
     assert lake.query("SELECT version FROM new_tabulate", "dev") == [{"version": "0.9.0"}]
     assert lake.query("SELECT version FROM old_tabulate", "dev") == [{"version": "0.8.10"}]
@@ -35,13 +41,18 @@ def test_two_models_pin_different_versions_of_one_package(lake, make_project):
 
 def test_a_pinned_pypi_bauplan_never_replaces_the_runtimes_own(lake, make_project):
     # bauplan projects often list bauplan itself; here the runtime provides it.
-    project = make_project({"models.py": HEADER + textwrap.dedent('''
+    project = make_project(
+        {
+            "models.py": HEADER
+            + textwrap.dedent("""
         @bauplan.python("3.11", pip={"bauplan": "99.0.0", "tabulate": "0.9.0"})
         @bauplan.model(materialization_strategy="REPLACE")
         def which(z=bauplan.Model("taxi_zones")):
             import sluice
             return [{"ours": bauplan.Model is sluice.Model}]
-        ''')})
+        """)
+        }
+    )
     lake("run", "-p", project)
     assert lake.query("SELECT ours FROM which", "dev") == [{"ours": True}]
 
@@ -49,7 +60,10 @@ def test_a_pinned_pypi_bauplan_never_replaces_the_runtimes_own(lake, make_projec
 def run_with_bad_packages(lake, make_project, pip):
     """Runs a project whose model `broken` (models.py:9) asks for `pip`: the run must fail
     before any model runs and leave the branch alone. Returns the process."""
-    project = make_project({"models.py": HEADER + textwrap.dedent(f'''
+    project = make_project(
+        {
+            "models.py": HEADER
+            + textwrap.dedent(f"""
         @bauplan.model(materialization_strategy="REPLACE")
         def fine(z=bauplan.Model("taxi_zones")):
             return z
@@ -58,7 +72,9 @@ def run_with_bad_packages(lake, make_project, pip):
         @bauplan.model()
         def broken(z=bauplan.Model("taxi_zones")):
             return z
-        ''')})
+        """)
+        }
+    )
     before = lake.head("dev")
     proc = lake("run", "-p", project, check=False)
     assert proc.returncode == 1
@@ -80,12 +96,17 @@ def test_an_unavailable_package_version_shows_the_resolvers_explanation(lake, ma
 
 
 def test_an_unavailable_python_version_names_the_model(lake, make_project):
-    project = make_project({"models.py": HEADER + textwrap.dedent('''
+    project = make_project(
+        {
+            "models.py": HEADER
+            + textwrap.dedent("""
         @bauplan.python("3.12")
         @bauplan.model()
         def newer(z=bauplan.Model("taxi_zones")):
             return z
-        ''')})
+        """)
+        }
+    )
     lake.env["SLUICE_PYTHON_DOWNLOADS"] = "never"  # and no python3.12 on PATH: none to be had
     proc = lake("run", "-p", project, check=False)
     assert proc.returncode == 1
@@ -95,13 +116,18 @@ def test_an_unavailable_python_version_names_the_model(lake, make_project):
 
 def test_cache_ls_and_prune(lake, make_project, tmp_path):
     lake.env["SLUICE_STORE"] = str(tmp_path / "store")
-    project = make_project({"models.py": HEADER + textwrap.dedent('''
+    project = make_project(
+        {
+            "models.py": HEADER
+            + textwrap.dedent("""
         @bauplan.python("3.11", pip={"tabulate": "0.9.0"})
         @bauplan.model()
         def m(z=bauplan.Model("taxi_zones")):
             import tabulate
             return [{"version": tabulate.__version__}]
-        ''')})
+        """)
+        }
+    )
     lake("run", "-p", project, "--dry-run")
     listed = lake.json("cache", "ls")
     assert [p["name"] for p in listed] == ["tabulate-0.9.0-py3.11"] and listed[0]["bytes"] > 0
@@ -110,7 +136,7 @@ def test_cache_ls_and_prune(lake, make_project, tmp_path):
     removed = lake.json("cache", "prune", "--max-size", "0")
     assert [p["name"] for p in removed] == ["tabulate-0.9.0-py3.11"]
     assert lake.json("cache", "ls") == []
-    lake("run", "-p", project, "--dry-run")   # reinstalled on demand
+    lake("run", "-p", project, "--dry-run")  # reinstalled on demand
     assert len(lake.json("cache", "ls")) == 1
     proc = lake("cache", "prune", "--max-size", "lots", check=False)
     assert proc.returncode == 1 and "--max-size" in proc.stderr
@@ -125,21 +151,28 @@ def test_models_have_no_network_unless_they_ask_for_it(lake, make_project):
     server.listen(8)
     port = server.getsockname()[1]
     threading.Thread(target=lambda: [server.accept() for _ in range(8)], daemon=True).start()
-    probe = f'''
+    probe = f"""
     import socket
     try:
         socket.create_connection(("127.0.0.1", {port}), timeout=2).close()
         return [{{"network": "connected"}}]
     except OSError:
         return [{{"network": "blocked"}}]
-'''
-    project = make_project({"models.py": HEADER + textwrap.dedent(f'''
+"""
+    project = make_project(
+        {
+            "models.py": HEADER
+            + textwrap.dedent("""
         @bauplan.model(materialization_strategy="REPLACE")
-        def offline(z=bauplan.Model("taxi_zones")):''') + textwrap.indent(textwrap.dedent(probe), "    ")
-        + textwrap.dedent(f'''
+        def offline(z=bauplan.Model("taxi_zones")):""")
+            + textwrap.indent(textwrap.dedent(probe), "    ")
+            + textwrap.dedent("""
 
         @bauplan.model(materialization_strategy="REPLACE", internet_access=True)
-        def online(z=bauplan.Model("taxi_zones")):''') + textwrap.indent(textwrap.dedent(probe), "    ")})
+        def online(z=bauplan.Model("taxi_zones")):""")
+            + textwrap.indent(textwrap.dedent(probe), "    ")
+        }
+    )
     lake("run", "-p", project)
     assert lake.query("SELECT network FROM offline", "dev") == [{"network": "blocked"}]
     assert lake.query("SELECT network FROM online", "dev") == [{"network": "connected"}]
@@ -147,7 +180,10 @@ def test_models_have_no_network_unless_they_ask_for_it(lake, make_project):
 
 
 def test_a_model_over_its_memory_limit_is_stopped(lake, make_project):
-    project = make_project({"models.py": HEADER + textwrap.dedent('''
+    project = make_project(
+        {
+            "models.py": HEADER
+            + textwrap.dedent("""
         @bauplan.model()
         @bauplan.resources(memory="200M")
         def hungry(z=bauplan.Model("taxi_zones")):
@@ -160,7 +196,9 @@ def test_a_model_over_its_memory_limit_is_stopped(lake, make_project):
         def modest(z=bauplan.Model("taxi_zones")):
             import numpy as np
             return [{"sum": float(np.ones(1_000_000).sum())}]
-        ''')})
+        """)
+        }
+    )
     before = lake.head("dev")
     proc = lake("run", "-p", project, "--parallel", "1", check=False)
     assert proc.returncode == 1
@@ -170,7 +208,10 @@ def test_a_model_over_its_memory_limit_is_stopped(lake, make_project):
 
 def test_a_cpu_limit_caps_the_cpu_time_a_model_gets(lake, make_project):
     # A quarter of a CPU for two seconds of busy work: about half a second of CPU time.
-    project = make_project({"models.py": HEADER + textwrap.dedent('''
+    project = make_project(
+        {
+            "models.py": HEADER
+            + textwrap.dedent("""
         import time
 
         @bauplan.model(materialization_strategy="REPLACE")
@@ -180,7 +221,9 @@ def test_a_cpu_limit_caps_the_cpu_time_a_model_gets(lake, make_project):
             while time.monotonic() - start_wall < 2:
                 pass
             return [{"cpu_seconds": time.process_time() - start_cpu}]
-        ''')})
+        """)
+        }
+    )
     lake("run", "-p", project)
     [row] = lake.query("SELECT cpu_seconds FROM throttled", "dev")
     assert 0.1 < row["cpu_seconds"] < 1.2, row  # unthrottled it would be close to 2
@@ -198,10 +241,15 @@ def test_info_says_how_workers_run(lake):
 def test_models_see_a_read_only_project_and_a_private_tmp(lake, make_project, tmp_path):
     import os
     import uuid
+
     host_file = f"/tmp/sluice-host-{uuid.uuid4().hex}"
     open(host_file, "w").write("host")
     scratch = f"/tmp/sluice-scratch-{uuid.uuid4().hex}"
-    project = make_project({"notes.txt": "readable", "models.py": HEADER + textwrap.dedent(f'''
+    project = make_project(
+        {
+            "notes.txt": "readable",
+            "models.py": HEADER
+            + textwrap.dedent(f'''
         import errno
         import os
 
@@ -224,12 +272,20 @@ def test_models_see_a_read_only_project_and_a_private_tmp(lake, make_project, tm
                 "own_tmp": open("{scratch}").read(),
                 "site_write": refused(os.path.join(os.path.dirname(tabulate.__file__), "x.py")),
             }}]
-        ''')})
+        '''),
+        }
+    )
     try:
         lake("run", "-p", project)
-        assert lake.query("SELECT * FROM probe", "dev") == [{
-            "project_read": "readable", "project_write": "EROFS", "host_tmp_visible": False,
-            "own_tmp": "mine", "site_write": "EROFS"}]
+        assert lake.query("SELECT * FROM probe", "dev") == [
+            {
+                "project_read": "readable",
+                "project_write": "EROFS",
+                "host_tmp_visible": False,
+                "own_tmp": "mine",
+                "site_write": "EROFS",
+            }
+        ]
         assert not (project / "new_file.txt").exists()
         assert not os.path.exists(scratch)  # the model's /tmp went away with it
     finally:
@@ -239,7 +295,10 @@ def test_models_see_a_read_only_project_and_a_private_tmp(lake, make_project, tm
 def test_two_models_pin_pandas_1_and_pandas_2(lake, make_project):
     # pandas 1.5.3 was built against numpy 1 but does not say so; pinning numpy is what its
     # users do with any installer.
-    project = make_project({"models.py": HEADER + textwrap.dedent('''
+    project = make_project(
+        {
+            "models.py": HEADER
+            + textwrap.dedent("""
         @bauplan.python("3.11", pip={"pandas": "1.5.3", "numpy": "<2"})
         @bauplan.model(materialization_strategy="REPLACE")
         def old_pandas(z=bauplan.Model("taxi_zones", columns=["zone_id", "borough"])):
@@ -255,7 +314,9 @@ def test_two_models_pin_pandas_1_and_pandas_2(lake, make_project):
             import pandas as pd
             df = z.to_pandas()
             return pd.DataFrame({"pandas": [pd.__version__], "zones": [len(df)]})
-        ''')})
+        """)
+        }
+    )
     lake("run", "-p", project)
     old = lake.query("SELECT * FROM old_pandas", "dev")[0]
     new = lake.query("SELECT * FROM new_pandas", "dev")[0]
@@ -264,7 +325,7 @@ def test_two_models_pin_pandas_1_and_pandas_2(lake, make_project):
     assert old["zones"] == new["zones"] == 12
 
 
-ZYGOTE_PROJECT = HEADER + textwrap.dedent('''
+ZYGOTE_PROJECT = HEADER + textwrap.dedent("""
     import os
     import sys
 
@@ -283,7 +344,7 @@ ZYGOTE_PROJECT = HEADER + textwrap.dedent('''
     @bauplan.model(materialization_strategy="REPLACE")
     def other_environment(z=bauplan.Model("taxi_zones")):
         return [{"parent": os.getppid(), "preloaded": "tabulate" in sys.modules}]
-    ''')
+    """)
 
 
 def test_models_of_one_environment_fork_from_one_warm_zygote(lake, make_project):

@@ -1,9 +1,10 @@
 """The bundled taxi example, end to end through the CLI, and external readers of its output."""
+
 import json
 import subprocess
 import sys
 
-from cli_harness import ROOT, TAXI
+from cli_harness import TAXI
 
 
 def test_example_runs_and_materializes_on_the_branch(lake):
@@ -37,8 +38,9 @@ r = con.execute('''
   GROUP BY 1 ORDER BY 1''').fetchall()
 print(json.dumps(r))
 """
-    expected = json.loads(subprocess.run([sys.executable, "-c", code], check=True,
-                                         capture_output=True, text=True).stdout)
+    expected = json.loads(
+        subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    )
     assert [[r["borough"], r["trips"]] for r in rows] == [e[:2] for e in expected]
     for row, exp in zip(rows, expected):
         assert abs(row["total_miles"] - exp[2]) < 0.011
@@ -60,11 +62,12 @@ def test_pyiceberg_reads_the_materialized_table(lake):
     code = f"""
 import json
 from pyiceberg.table import StaticTable
-t = StaticTable.from_metadata({table['metadata_location']!r}).scan().to_arrow()
+t = StaticTable.from_metadata({table["metadata_location"]!r}).scan().to_arrow()
 print(json.dumps(t.sort_by('borough').to_pylist()))
 """
-    theirs = json.loads(subprocess.run([sys.executable, "-c", code], check=True,
-                                       capture_output=True, text=True).stdout)
+    theirs = json.loads(
+        subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    )
     assert theirs == ours
     assert table["records"] == 5
 
@@ -100,8 +103,16 @@ def test_table_import_and_get(sluice):
     sluice("table", "import", "taxi_zones", "--search-uri", zones, "--import-duplicate-files")
     assert sluice.json("table", "get", "taxi_zones")["records"] == 24
     # Imports never write main.
-    proc = sluice("table", "create", "t", "--search-uri", TAXI / "data" / "taxi_zones.csv",
-                  "--branch", "main", check=False)
+    proc = sluice(
+        "table",
+        "create",
+        "t",
+        "--search-uri",
+        TAXI / "data" / "taxi_zones.csv",
+        "--branch",
+        "main",
+        check=False,
+    )
     assert proc.returncode != 0 and "protected" in proc.stderr
 
 
@@ -125,6 +136,7 @@ def test_branches_are_isolated_and_time_travel_works(lake):
 
 def test_data_homes_do_not_share_state(tmp_path):
     from cli_harness import Sluice
+
     a, b = Sluice(tmp_path / "a"), Sluice(tmp_path / "b")
     a("checkout", "-b", "only.in.a")
     assert {x["name"] for x in b.json("branch", "ls")} == {"main"}

@@ -1,5 +1,6 @@
 """Git for data through the CLI: diffs, merges that combine appends, conflicts, reverts,
 namespaces, tags and filtered logs."""
+
 from cli_harness import TAXI
 
 ZONES = TAXI / "data" / "taxi_zones.csv"
@@ -8,7 +9,7 @@ ZONES = TAXI / "data" / "taxi_zones.csv"
 def test_appends_on_two_branches_merge_instead_of_conflicting(lake):
     lake("branch", "create", "other", "--from-ref", "dev")
     again = "--import-duplicate-files"  # the lake fixture imported that file already
-    lake("table", "import", "taxi_zones", "--search-uri", ZONES, again)                    # dev: 24
+    lake("table", "import", "taxi_zones", "--search-uri", ZONES, again)  # dev: 24
     lake("table", "import", "taxi_zones", "--search-uri", ZONES, "--branch", "other", again)  # other: 24
     out = lake("branch", "merge", "other", "--into-branch", "dev").stdout
     assert "fast-forward" not in out
@@ -18,9 +19,13 @@ def test_appends_on_two_branches_merge_instead_of_conflicting(lake):
 
 
 def test_other_changes_on_both_sides_conflict_and_leave_the_target_alone(lake, make_project):
-    project = make_project({"models.py": "import bauplan\n\n"
-                            "@bauplan.model(materialization_strategy='REPLACE')\n"
-                            "def zones(z=bauplan.Model('taxi_zones')):\n    return z\n"})
+    project = make_project(
+        {
+            "models.py": "import bauplan\n\n"
+            "@bauplan.model(materialization_strategy='REPLACE')\n"
+            "def zones(z=bauplan.Model('taxi_zones')):\n    return z\n"
+        }
+    )
     lake("branch", "create", "other", "--from-ref", "dev")
     lake("run", "-p", project)
     lake("run", "-p", project, "--ref", "other")
@@ -33,8 +38,16 @@ def test_other_changes_on_both_sides_conflict_and_leave_the_target_alone(lake, m
 
 def test_diff_lists_added_removed_and_changed_tables(lake):
     lake("branch", "create", "other", "--from-ref", "dev")
-    lake("table", "import", "taxi_zones", "--search-uri", ZONES, "--branch", "other",
-         "--import-duplicate-files")
+    lake(
+        "table",
+        "import",
+        "taxi_zones",
+        "--search-uri",
+        ZONES,
+        "--branch",
+        "other",
+        "--import-duplicate-files",
+    )
     lake("table", "rm", "taxi_trips", "--branch", "other")
     lake.load("raw.extra", ZONES, "--branch", "other")
     diff = {d["table"]: d for d in lake.json("branch", "diff", "dev", "other")}
@@ -75,8 +88,10 @@ def test_namespaces_and_table_filters(lake):
 
 
 def test_main_is_protected_from_direct_writes(lake):
-    for args in (["table", "rm", "taxi_zones", "--branch", "main"],
-                 ["namespace", "create", "x", "--branch", "main"]):
+    for args in (
+        ["table", "rm", "taxi_zones", "--branch", "main"],
+        ["namespace", "create", "x", "--branch", "main"],
+    ):
         proc = lake(*args, check=False)
         assert proc.returncode == 1 and "protected" in proc.stderr
 
@@ -102,12 +117,13 @@ def test_the_example_runs_on_a_postgresql_catalog(tmp_path):
     import os
 
     import pytest
-
     from cli_harness import Sluice
+
     server = os.environ.get("SLUICE_TEST_POSTGRES")
     if not server:
         pytest.skip("SLUICE_TEST_POSTGRES is not set (make test sets it)")
     import subprocess
+
     database = f"e2e_{os.getpid()}"
     admin = ["psql", server, "-q", "-c"]
     subprocess.run(admin + [f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"], check=True)
@@ -134,13 +150,23 @@ def test_the_example_runs_on_a_postgresql_catalog(tmp_path):
 
 def test_diff_shows_schema_changes(lake, make_project):
     def project(body):
-        return make_project({"models.py": "import bauplan\n\n"
-                             "@bauplan.model(materialization_strategy='REPLACE')\n"
-                             f"def shaped(z=bauplan.Model('taxi_zones')):\n    {body}\n"})
+        return make_project(
+            {
+                "models.py": "import bauplan\n\n"
+                "@bauplan.model(materialization_strategy='REPLACE')\n"
+                f"def shaped(z=bauplan.Model('taxi_zones')):\n    {body}\n"
+            }
+        )
+
     lake("run", "-p", project("return z"))
     lake("branch", "create", "reshaped", "--from-ref", "dev")
-    lake("run", "-p", project("return z.drop_columns(['zone']).append_column('n', z['zone_id'])"),
-         "--ref", "reshaped")
+    lake(
+        "run",
+        "-p",
+        project("return z.drop_columns(['zone']).append_column('n', z['zone_id'])"),
+        "--ref",
+        "reshaped",
+    )
     change = {d["table"]: d for d in lake.json("branch", "diff", "dev", "reshaped")}["bauplan.shaped"]
     assert change["kind"] == "changed"
     assert "+ n int64" in change["schema_changes"] and "- zone string" in change["schema_changes"]

@@ -1,5 +1,6 @@
 """`sluice serve` with a real Iceberg client: pyiceberg's REST catalog reads branches, loads
 tables, appends through our commit endpoint, and gets 409 for a stale commit."""
+
 import json
 import subprocess
 import urllib.error
@@ -7,16 +8,20 @@ import urllib.request
 
 import pyarrow as pa
 import pytest
+from cli_harness import SLUICE
 from pyiceberg.catalog.rest import RestCatalog
 from pyiceberg.exceptions import CommitFailedException, NoSuchTableError
-
-from cli_harness import SLUICE, TAXI
 
 
 @pytest.fixture
 def server(lake):
-    proc = subprocess.Popen([str(SLUICE), "serve", "--port", "0"], env=lake.env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(SLUICE), "serve", "--port", "0"],
+        env=lake.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     line = proc.stdout.readline()
     assert "serving" in line, proc.stderr.read()
     uri = line.split()[5]
@@ -36,7 +41,12 @@ def test_pyiceberg_lists_and_reads_a_branch(lake, server):
     zones = dev.load_table("bauplan.taxi_zones").scan().to_arrow()
     assert zones.num_rows == 12
     assert sorted(zones["borough"].unique().to_pylist()) == [
-        "Bronx", "Brooklyn", "Manhattan", "Queens", "Staten Island"]
+        "Bronx",
+        "Brooklyn",
+        "Manhattan",
+        "Queens",
+        "Staten Island",
+    ]
     # main has nothing yet; a tag is readable too.
     with pytest.raises(NoSuchTableError):
         catalog(server, "main").load_table("bauplan.taxi_zones")
@@ -61,12 +71,18 @@ def test_a_stale_commit_gets_409(lake, server):
     row = pa.table({"zone_id": pa.array([100], pa.int64()), "zone": ["X"], "borough": ["Bronx"]})
     fresh.append(row)
     # A raw commit asserting the old snapshot: 409, nothing changes.
-    body = json.dumps({"requirements": [{"type": "assert-ref-snapshot-id", "ref": "main",
-                                         "snapshot-id": old_snapshot}],
-                       "updates": [{"action": "set-properties", "updates": {"k": "v"}}]}).encode()
-    request = urllib.request.Request(f"{server}/v1/dev/namespaces/bauplan/tables/taxi_zones",
-                                     data=body, method="POST",
-                                     headers={"Content-Type": "application/json"})
+    body = json.dumps(
+        {
+            "requirements": [{"type": "assert-ref-snapshot-id", "ref": "main", "snapshot-id": old_snapshot}],
+            "updates": [{"action": "set-properties", "updates": {"k": "v"}}],
+        }
+    ).encode()
+    request = urllib.request.Request(
+        f"{server}/v1/dev/namespaces/bauplan/tables/taxi_zones",
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     with pytest.raises(urllib.error.HTTPError) as error:
         urllib.request.urlopen(request)
     assert error.value.code == 409

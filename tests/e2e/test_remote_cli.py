@@ -1,19 +1,20 @@
 """The CLI against `sluice serve` (--endpoint / SLUICE_ENDPOINT): the same commands, answered
 by the server's JSON API; the lake lives where the server runs."""
+
 import subprocess
 
 import pytest
-
 from cli_harness import SLUICE, TAXI, Sluice
 
 
 @pytest.fixture
 def remote(tmp_path):
     server_home = Sluice(tmp_path / "server")
-    proc = subprocess.Popen([str(SLUICE), "serve", "--port", "0"], env=server_home.env,
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(SLUICE), "serve", "--port", "0"], env=server_home.env, stdout=subprocess.PIPE, text=True
+    )
     uri = proc.stdout.readline().split()[5]
-    client = Sluice(tmp_path / "client")   # only the active branch lives here
+    client = Sluice(tmp_path / "client")  # only the active branch lives here
     client.env["SLUICE_ENDPOINT"] = uri
     yield client, server_home
     proc.terminate()
@@ -49,8 +50,16 @@ def test_remote_errors_keep_their_kind_and_hint(remote):
     assert proc.returncode == 1 and "nope" in proc.stderr
     proc = client("branch", "create", "main", check=False)
     assert proc.returncode == 1 and "already exists" in proc.stderr
-    proc = client("table", "create", "t", "--search-uri", TAXI / "data" / "taxi_zones.csv",
-                  "--branch", "main", check=False)
+    proc = client(
+        "table",
+        "create",
+        "t",
+        "--search-uri",
+        TAXI / "data" / "taxi_zones.csv",
+        "--branch",
+        "main",
+        check=False,
+    )
     assert proc.returncode == 1 and "protected" in proc.stderr and "hint:" in proc.stderr
 
 
@@ -73,15 +82,20 @@ def remote_zones(remote):
 
 def one_model_project(make_project, name, body):
     """A project with one model `name` over taxi_zones; `body` is its code, one indent in."""
-    return make_project({"models.py": "import os\nimport time\nimport bauplan\n\n"
-                         "@bauplan.model(materialization_strategy='REPLACE')\n"
-                         f"def {name}(z=bauplan.Model('taxi_zones')):\n" + body})
+    return make_project(
+        {
+            "models.py": "import os\nimport time\nimport bauplan\n\n"
+            "@bauplan.model(materialization_strategy='REPLACE')\n"
+            f"def {name}(z=bauplan.Model('taxi_zones')):\n" + body
+        }
+    )
 
 
 def test_a_server_keeps_zygotes_warm_from_one_run_to_the_next(remote_zones, make_project):
     client = remote_zones
-    project = one_model_project(make_project, "who",
-                                "    return [{'zygote': os.getppid(), 'worker': os.getpid()}]\n")
+    project = one_model_project(
+        make_project, "who", "    return [{'zygote': os.getppid(), 'worker': os.getpid()}]\n"
+    )
     seen = []
     for _ in range(2):
         client("run", "-p", project)
@@ -92,10 +106,16 @@ def test_a_server_keeps_zygotes_warm_from_one_run_to_the_next(remote_zones, make
 
 def test_a_server_answers_while_a_run_is_in_progress(remote_zones, make_project):
     import time
+
     client = remote_zones
     project = one_model_project(make_project, "slow", "    time.sleep(8)\n    return z\n")
-    run = subprocess.Popen([str(SLUICE), "run", "-p", str(project)], env=client.env,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = subprocess.Popen(
+        [str(SLUICE), "run", "-p", str(project)],
+        env=client.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         # The run's own branch shows up while it runs: seeing it means the server answered.
         deadline = time.monotonic() + 60

@@ -1,6 +1,6 @@
 """Python-side tests: the package users import, and the worker run as its own process."""
-import pytest
 
+import pytest
 import worker_harness  # noqa: F401  (puts python/ on sys.path)
 
 

@@ -70,8 +70,9 @@ def test_typed_errors(client):
         client.create_table("t", str(TAXI / "data" / "taxi_zones.csv"), branch="main")
     client.create_branch("other", from_ref="dev")
     client.delete_table("taxi_zones", branch="other")
-    client.import_data("taxi_zones", str(TAXI / "data" / "taxi_zones.csv"), branch="dev",
-                       import_duplicate_files=True)
+    client.import_data(
+        "taxi_zones", str(TAXI / "data" / "taxi_zones.csv"), branch="dev", import_duplicate_files=True
+    )
     with pytest.raises(exceptions.MergeConflictError) as error:
         client.merge_branch("other", into_branch="dev")
     assert "bauplan.taxi_zones" in error.value.message

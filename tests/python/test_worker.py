@@ -1,20 +1,32 @@
 """The worker process on hand-written tasks: the protocol src/exec/worker_call.cc speaks."""
+
 import json
 import os
 
 import pyarrow as pa
 import pytest
-
 from worker_harness import run_worker
+
 from sluice import _arena
 
 
 def make_task(workdir, kind="python", **overrides):
-    task = {"kind": kind, "model": "m", "project_dir": str(workdir / "project"),
-            "file": "models.py", "function": "m", "line": 1, "sql": "", "inputs": [],
-            "arguments": {}, "expectation": False, "expected_columns": None,
-            "output_path": str(workdir / "out.arrow"), "arena_dir": str(workdir / "arena"),
-            "result_path": str(workdir / "result.json")}
+    task = {
+        "kind": kind,
+        "model": "m",
+        "project_dir": str(workdir / "project"),
+        "file": "models.py",
+        "function": "m",
+        "line": 1,
+        "sql": "",
+        "inputs": [],
+        "arguments": {},
+        "expectation": False,
+        "expected_columns": None,
+        "output_path": str(workdir / "out.arrow"),
+        "arena_dir": str(workdir / "arena"),
+        "result_path": str(workdir / "result.json"),
+    }
     task.update(overrides)
     return task
 
@@ -32,12 +44,15 @@ def write_models(workdir, body):
 ZONES = pa.table({"zone_id": [1, 2, 3], "borough": ["Queens", "Bronx", "Queens"]})
 
 
-@pytest.mark.parametrize("expr", [
-    "import pandas as pd\n    return pd.DataFrame({'a': [1, 2], 'b': ['x', 'y']})",
-    "import polars as pl\n    return pl.DataFrame({'a': [1, 2], 'b': ['x', 'y']})",
-    "return [{'a': 1, 'b': 'x'}, {'a': 2, 'b': 'y'}]",
-    "import pyarrow as pa\n    return pa.table({'a': [1, 2], 'b': ['x', 'y']})",
-])
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "import pandas as pd\n    return pd.DataFrame({'a': [1, 2], 'b': ['x', 'y']})",
+        "import polars as pl\n    return pl.DataFrame({'a': [1, 2], 'b': ['x', 'y']})",
+        "return [{'a': 1, 'b': 'x'}, {'a': 2, 'b': 'y'}]",
+        "import pyarrow as pa\n    return pa.table({'a': [1, 2], 'b': ['x', 'y']})",
+    ],
+)
 def test_return_types_become_arrow(workdir, expr):
     write_models(workdir, f"def m():\n    {expr}\n")
     result, _ = run_worker(make_task(workdir), workdir / "project")
@@ -48,9 +63,12 @@ def test_return_types_become_arrow(workdir, expr):
 
 
 def test_inputs_are_mapped_and_projected(workdir):
-    write_models(workdir, "def m(zones, n):\n    print('rows', zones.num_rows)\n"
-                          "    assert zones.column_names == ['borough']\n"
-                          "    return zones.slice(0, n)\n")
+    write_models(
+        workdir,
+        "def m(zones, n):\n    print('rows', zones.num_rows)\n"
+        "    assert zones.column_names == ['borough']\n"
+        "    return zones.slice(0, n)\n",
+    )
     spec = put_input(workdir, "zones", ZONES)
     spec["columns"] = ["borough"]
     result, proc = run_worker(make_task(workdir, inputs=[spec], arguments={"n": 2}), workdir / "project")
@@ -85,12 +103,15 @@ def test_column_mismatch_is_reported(workdir):
     assert result["column_mismatch"] == {"expected": ["a", "b"], "actual": ["a"]}
 
 
-@pytest.mark.parametrize("body,key,value", [
-    ("return True", "expectation", True),
-    ("return False", "expectation", False),
-    ("assert 1 == 2, 'counts differ'", "expectation_error", "counts differ"),
-    ("return 'yes'", "expectation_error", "expectation returned unsupported type str"),
-])
+@pytest.mark.parametrize(
+    "body,key,value",
+    [
+        ("return True", "expectation", True),
+        ("return False", "expectation", False),
+        ("assert 1 == 2, 'counts differ'", "expectation_error", "counts differ"),
+        ("return 'yes'", "expectation_error", "expectation returned unsupported type str"),
+    ],
+)
 def test_expectations(workdir, body, key, value):
     write_models(workdir, f"def m():\n    {body}\n")
     result, _ = run_worker(make_task(workdir, expectation=True), workdir / "project")
@@ -102,19 +123,25 @@ def test_sql_models_run_in_duckdb_over_the_inputs(workdir):
     spec = put_input(workdir, "zones", ZONES)
     spec["sql_names"] = ["zones", "bauplan.zones"]
     sql = "SELECT borough, COUNT(*) AS n, FROM bauplan.zones GROUP BY borough ORDER BY borough"
-    result, _ = run_worker(make_task(workdir, kind="sql", sql=sql, inputs=[spec], file="q.sql"),
-                           workdir / "project")
+    result, _ = run_worker(
+        make_task(workdir, kind="sql", sql=sql, inputs=[spec], file="q.sql"), workdir / "project"
+    )
     assert result["ok"], result
     assert _arena.read_table(str(workdir / "out.arrow")).to_pylist() == [
-        {"borough": "Bronx", "n": 1}, {"borough": "Queens", "n": 2}]
+        {"borough": "Bronx", "n": 1},
+        {"borough": "Queens", "n": 2},
+    ]
     bad = make_task(workdir, kind="sql", sql="SELECT nope FROM zones", inputs=[spec], file="q.sql")
     result, _ = run_worker(bad, workdir / "project")
     assert not result["ok"] and "nope" in result["error"]["message"]
 
 
 def test_stdin_mode_preloads_the_module(workdir):
-    write_models(workdir, "import sys\nPRELOADED = 'pyarrow' in sys.modules\n\n"
-                          "def m():\n    return [{'preloaded': PRELOADED}]\n")
+    write_models(
+        workdir,
+        "import sys\nPRELOADED = 'pyarrow' in sys.modules\n\n"
+        "def m():\n    return [{'preloaded': PRELOADED}]\n",
+    )
     result, _ = run_worker(make_task(workdir), workdir / "project", "--preload", "models.py")
     assert result["ok"], result
     assert _arena.read_table(str(workdir / "out.arrow")).to_pylist() == [{"preloaded": True}]
@@ -142,17 +169,31 @@ def test_query_prints_json_rows(workdir):
     import sys
 
     from worker_harness import PYTHON_DIR
+
     spec = put_input(workdir, "zones", ZONES)
-    task = {"sql": "SELECT borough, COUNT(*) AS n FROM zones GROUP BY 1 ORDER BY 1",
-            "inputs": [spec], "max_rows": 1, "output": "json"}
+    task = {
+        "sql": "SELECT borough, COUNT(*) AS n FROM zones GROUP BY 1 ORDER BY 1",
+        "inputs": [spec],
+        "max_rows": 1,
+        "output": "json",
+    }
     (workdir / "q.json").write_text(json.dumps(task))
     env = dict(os.environ, PYTHONPATH=str(PYTHON_DIR))
-    out = subprocess.run([sys.executable, "-m", "sluice._query", str(workdir / "q.json")], env=env,
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "sluice._query", str(workdir / "q.json")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert json.loads(out) == [{"borough": "Bronx", "n": 1}]
     task["sql"] = "SELEC nonsense"
     (workdir / "q.json").write_text(json.dumps(task))
-    proc = subprocess.run([sys.executable, "-m", "sluice._query", str(workdir / "q.json")], env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "sluice._query", str(workdir / "q.json")],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 1 and proc.stderr.startswith("error: ")
     assert "Traceback" not in proc.stderr

@@ -1,4 +1,5 @@
 """The zygote on its own: the protocol src/env/zygote.cc speaks (python/sluice/_zygote.py)."""
+
 import json
 import os
 import socket
@@ -8,17 +9,25 @@ import time
 
 from test_worker import make_task, write_models
 from worker_harness import PYTHON_DIR
+
 from sluice import _arena, _zygote
 
 
 class ZygoteProcess:
     def __init__(self, workdir, *args, path=()):
         self.socket_path = str(workdir / "z.sock")
-        env = dict(os.environ, PYTHONPATH=":".join([str(PYTHON_DIR), str(workdir / "project"), *map(str, path)]))
-        self.proc = subprocess.Popen([sys.executable, "-m", "sluice._zygote", self.socket_path, *args],
-                                     stdin=subprocess.PIPE, env=env, cwd=workdir / "project",
-                                     # like the engine: pipes nobody reads while it serves
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        env = dict(
+            os.environ, PYTHONPATH=":".join([str(PYTHON_DIR), str(workdir / "project"), *map(str, path)])
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "sluice._zygote", self.socket_path, *args],
+            stdin=subprocess.PIPE,
+            env=env,
+            cwd=workdir / "project",
+            # like the engine: pipes nobody reads while it serves
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
 
     def fork(self, preload=""):
         """Asks for a worker; returns (pid, connection, stdout reader, stderr reader)."""
@@ -48,8 +57,11 @@ class ZygoteProcess:
 
 
 def test_a_forked_worker_runs_one_task_and_its_exit_is_reported(workdir):
-    write_models(workdir, "import json\n\ndef m():\n    print('hello from m')\n"
-                          "    return [{'pid': __import__('os').getpid()}]\n")
+    write_models(
+        workdir,
+        "import json\n\ndef m():\n    print('hello from m')\n"
+        "    return [{'pid': __import__('os').getpid()}]\n",
+    )
     task = make_task(workdir)
     task_path = workdir / "task.json"
     task_path.write_text(json.dumps(task))
@@ -84,8 +96,11 @@ def test_a_killed_worker_is_reported_with_its_signal(workdir):
 
 def test_preloads_third_party_imports_but_never_the_projects_own(workdir):
     (workdir / "project" / "helpers.py").write_text("X = 1\n")
-    write_models(workdir, "import json\nfrom helpers import X\n\ndef m():\n    import tabulate_missing_xyz\n"
-                          "    import pyarrow.compute\n    return []\n")
+    write_models(
+        workdir,
+        "import json\nfrom helpers import X\n\ndef m():\n    import tabulate_missing_xyz\n"
+        "    import pyarrow.compute\n    return []\n",
+    )
     names = _zygote._third_party_imports(str(workdir / "project" / "models.py"), str(workdir / "project"))
     assert "json" in names and "pyarrow" in names and "bauplan" in names
     assert "helpers" not in names  # the project's own module: re-imported fresh by every worker

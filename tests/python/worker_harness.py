@@ -1,4 +1,5 @@
 """Runs the worker as its own process, the way the engine does."""
+
 import json
 import os
 import pathlib
@@ -16,11 +17,23 @@ def run_worker(task, project_dir, *extra, stdin=None):
     task_path.write_text(json.dumps(task))
     env = dict(os.environ, PYTHONPATH=f"{PYTHON_DIR}:{project_dir}")
     if extra:
-        proc = subprocess.run([sys.executable, "-m", "sluice._worker", "--stdin", *extra],
-                              input=f"{task_path}\n", env=env, cwd=project_dir,
-                              capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-m", "sluice._worker", "--stdin", *extra],
+            input=f"{task_path}\n",
+            env=env,
+            cwd=project_dir,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     else:
-        proc = subprocess.run([sys.executable, "-m", "sluice._worker", str(task_path)], env=env,
-                              cwd=project_dir, capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-m", "sluice._worker", str(task_path)],
+            env=env,
+            cwd=project_dir,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert proc.returncode == 0, proc.stderr
     return json.loads(pathlib.Path(task["result_path"]).read_text()), proc
