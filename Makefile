@@ -46,7 +46,8 @@ format: setup
 	@scripts/ensure_clang_format.sh && clang-format -i $(CXX_SOURCES)
 
 # Sanitizer builds of the C++ units (fork-heavy: zygotes, sandbox, subprocess, server).
-# ASan+UBSan over every gtest; TSan over the concurrent parts (catalog writers, server).
+# ASan+UBSan over every gtest; TSan over the concurrent parts (catalog writers, jobs, the
+# socket server, subprocesses and zygotes).
 asan: setup
 	@cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug \
 	  -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" >/dev/null
@@ -57,7 +58,7 @@ tsan: setup
 	@cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug \
 	  -DCMAKE_CXX_FLAGS="-fsanitize=thread -fno-omit-frame-pointer" >/dev/null
 	@cmake --build build-tsan -j $$(nproc)
-	@cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -R 'catalog|common|exec'
+	@cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -R 'CatalogTest|JobStoreTest|JobRecorderTest|UnixHttpServer|SubprocessTest|ZygoteTest'
 
 clean:
 	rm -rf $(BUILD_DIR) build-asan build-tsan
