@@ -48,7 +48,7 @@ TEST(ExampleProjectTest, LoadsTheTaxiExample) {
   const ModelSpec* clean = Find(project, "clean_trips");
   ASSERT_NE(clean, nullptr);
   EXPECT_EQ(clean->kind, ModelKind::kPython);
-  EXPECT_EQ(clean->location.ToString(), "models.py:10");
+  EXPECT_EQ(clean->location.ToString(), "models.py:11");
   ASSERT_EQ(clean->inputs.size(), 1u);
   EXPECT_EQ(clean->inputs[0].name, "trips_with_zones");
   EXPECT_EQ(clean->inputs[0].param_name, "trips");
