@@ -12,6 +12,7 @@
 #include "common/file_util.h"
 #include "common/ids.h"
 #include "common/subprocess.h"
+#include "project/project.h"
 
 namespace sluice::cli {
 namespace {
@@ -144,12 +145,10 @@ Status Init(CliContext& context, const InitArgs& args) {
   std::string dir = AbsolutePath(args.path.empty() ? "." : args.path);
   if (PathExists(dir) && !IsDirectory(dir)) return InvalidInput("'", dir, "' exists and is not a directory");
   SLUICE_RETURN_NOT_OK(MakeDirs(dir));
-  for (const char* existing : {"bauplan_project.yml", "bauplan_project.yaml", "sluice_project.yml",
-                               "sluice_project.yaml"}) {
-    if (PathExists(dir + "/" + existing)) {
-      return WithHint(AlreadyExists("'", dir, "' is already a project: ", existing, " exists"),
-                      "pick another directory: sluice init PATH");
-    }
+  if (auto existing = FindProjectFile(dir); existing.ok() || KindOf(existing.status()) != ErrorKind::kNotFound) {
+    return WithHint(AlreadyExists("'", dir, "' is already a project: ",
+                                  existing.ok() ? *existing : existing.status().message()),
+                    "pick another directory: sluice init PATH");
   }
   std::string name = args.name;
   if (name.empty()) name = fs::path(dir).filename().string();

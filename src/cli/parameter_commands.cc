@@ -18,25 +18,6 @@ namespace {
 
 using nlohmann::json;
 
-const char* kProjectFileNames[] = {"bauplan_project.yml", "bauplan_project.yaml", "sluice_project.yml",
-                                   "sluice_project.yaml"};
-
-Result<std::string> FindProjectFile(const std::string& dir_arg) {
-  std::string dir = AbsolutePath(dir_arg.empty() ? "." : dir_arg);
-  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
-  if (!IsDirectory(dir)) return NotFound("project directory '", dir, "' does not exist");
-  std::vector<std::string> found;
-  for (const char* name : kProjectFileNames) {
-    if (PathExists(dir + "/" + name)) found.push_back(dir + "/" + name);
-  }
-  if (found.empty()) {
-    return WithHint(NotFound("no bauplan_project.yml in '", dir, "'"),
-                    "pass the project with -p DIR, or create one with: sluice init");
-  }
-  if (found.size() > 1) return InvalidInput("'", dir, "' has both ", found[0], " and ", found[1], ": keep one");
-  return found[0];
-}
-
 // One entry of `parameters:`, kept as its YAML node plus what the commands read from it.
 struct Entry {
   std::string name;
@@ -47,14 +28,7 @@ std::string Text(const YAML::Node& node, const std::string& fallback = "") {
   return node && node.IsScalar() ? node.as<std::string>() : fallback;
 }
 
-std::string TypeOf(const Entry& entry) {
-  std::string type = Text(entry.node["type"], "str");
-  for (auto& c : type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (type == "string") return "str";
-  if (type == "integer") return "int";
-  if (type == "boolean") return "bool";
-  return type;
-}
+std::string TypeOf(const Entry& entry) { return CanonicalParameterType(Text(entry.node["type"], "str")); }
 
 bool RequiredOf(const Entry& entry) {
   std::string text = Text(entry.node["required"], "false");
@@ -69,7 +43,7 @@ struct ProjectParameters {
 
 Result<ProjectParameters> Load(const std::string& dir) {
   ProjectParameters out;
-  SLUICE_ASSIGN_OR_RAISE(out.path, FindProjectFile(dir));
+  SLUICE_ASSIGN_OR_RAISE(out.path, FindProjectFile(AbsolutePath(dir.empty() ? "." : dir)));
   SLUICE_ASSIGN_OR_RAISE(out.text, ReadFile(out.path));
   YAML::Node root;
   try {

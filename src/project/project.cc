@@ -40,21 +40,6 @@ std::string Unquote(std::string text) {
   return text;
 }
 
-Result<std::string> FindProjectFile(const std::string& dir) {
-  if (!IsDirectory(dir)) return NotFound("project directory '", dir, "' does not exist");
-  std::vector<std::string> found;
-  for (const char* name : kProjectFileNames) {
-    if (PathExists(dir + "/" + name)) found.push_back(name);
-  }
-  if (found.empty()) {
-    return WithHint(NotFound("no bauplan_project.yml in '", dir, "'"),
-                    "a project is a directory with bauplan_project.yml and .py/.sql model files");
-  }
-  if (found.size() > 1) {
-    return InvalidInput("'", dir, "' has both ", found[0], " and ", found[1], ": keep one");
-  }
-  return dir + "/" + found[0];
-}
 
 std::string Scalar(const YAML::Node& node, const std::string& fallback = "") {
   if (!node || !node.IsScalar()) return fallback;
@@ -109,7 +94,7 @@ Result<ProjectFile> ParseProjectFile(const std::string& path) {
         std::string default_text;
         bool has_default = false;
         if (body.IsMap()) {
-          spec.type = Lower(Scalar(body["type"], "str"));
+          spec.type = Scalar(body["type"], "str");
           spec.required = Lower(Scalar(body["required"], "false")) == "true";
           spec.description = Scalar(body["description"]);
           if (body["default"] && !body["default"].IsNull()) {
@@ -120,9 +105,7 @@ Result<ProjectFile> ParseProjectFile(const std::string& path) {
           default_text = body.as<std::string>();
           has_default = true;
         }
-        if (spec.type == "string") spec.type = "str";
-        if (spec.type == "integer") spec.type = "int";
-        if (spec.type == "boolean") spec.type = "bool";
+        spec.type = CanonicalParameterType(spec.type);
         if (spec.type != "str" && spec.type != "int" && spec.type != "float" && spec.type != "bool" &&
             spec.type != "secret") {
           return InvalidInput(where(entry.first), ": parameter '", spec.name, "' has unknown type '",
@@ -337,6 +320,31 @@ Result<ParameterValue> ParseParameterValue(const ParameterSpec& spec, const std:
     return bad();
   }
   return ParameterValue(text);
+}
+
+Result<std::string> FindProjectFile(const std::string& dir) {
+  if (!IsDirectory(dir)) return NotFound("project directory '", dir, "' does not exist");
+  std::vector<std::string> found;
+  for (const char* name : kProjectFileNames) {
+    if (PathExists(dir + "/" + name)) found.push_back(name);
+  }
+  if (found.empty()) {
+    return WithHint(NotFound("no bauplan_project.yml in '", dir, "'"),
+                    "a project is a directory with bauplan_project.yml and .py/.sql model files; "
+                    "start one with: sluice init");
+  }
+  if (found.size() > 1) {
+    return InvalidInput("'", dir, "' has both ", found[0], " and ", found[1], ": keep one");
+  }
+  return dir + "/" + found[0];
+}
+
+std::string CanonicalParameterType(std::string type) {
+  type = Lower(std::move(type));
+  if (type == "string") return "str";
+  if (type == "integer") return "int";
+  if (type == "boolean") return "bool";
+  return type;
 }
 
 Result<Project> LoadProject(const std::string& dir, const std::string& python,

@@ -87,6 +87,14 @@ struct Project {
   std::vector<ModelSpec> models;       // in file order: .py files sorted, then .sql sorted
 };
 
+// The project file of `dir` (absolute path): bauplan_project.yml or .yaml (sluice_project.*
+// also accepted). NotFound when there is none, InvalidInput when there are two.
+Result<std::string> FindProjectFile(const std::string& dir);
+
+// A parameter type as written ("String", "integer", "BOOL") in its canonical spelling: str,
+// int, float, bool or secret; anything else is returned lower-cased, for the caller to refuse.
+std::string CanonicalParameterType(std::string type);
+
 // Loads the project in `dir` using `python` (with `package_dir` on PYTHONPATH) to parse the
 // Python files. Errors name the file and line: a missing or duplicate project file, bad YAML,
 // a Python syntax error, a model defined twice (both places), an unknown decorator argument
