@@ -469,12 +469,13 @@ class RunState {
       std::lock_guard<std::mutex> lock(mutex_);
       outputs_[index] = task.output_path;
     }
-    if (options_.preview != "off" && !options_.preview.empty()) {
-      SLUICE_ASSIGN_OR_RAISE(auto output, ObjectStore::Get(task.output_path));
-      PreviewTable(*output, options_.preview == "tail", report);
-    }
-    if (!node.output_table.empty() && !options_.dry_run) {
-      SLUICE_ASSIGN_OR_RAISE(auto table, ObjectStore::Get(task.output_path));
+    bool preview = options_.preview != "off" && !options_.preview.empty();
+    bool materialize = !node.output_table.empty() && !options_.dry_run;
+    if (!preview && !materialize) return Status::OK();
+    // Mapped once, for both: the output is not read into memory.
+    SLUICE_ASSIGN_OR_RAISE(auto table, ObjectStore::Get(task.output_path));
+    if (preview) PreviewTable(*table, options_.preview == "tail", report);
+    if (materialize) {
       WriteMode mode = model.materialization == "APPEND" ? WriteMode::kAppend : WriteMode::kReplace;
       std::string location;
       {
