@@ -72,7 +72,7 @@ bool PythonVersionMatches(const std::string& version, const std::string& wanted)
 
 Result<FoundPython> FindPython(const std::string& uv, const std::string& wanted) {
   static std::mutex mutex;
-  static std::map<std::string, Result<FoundPython>> cache;  // GUARDED_BY(mutex)
+  static std::map<std::string, Result<FoundPython>> cache;  // GUARDED_BY(mutex): found ones only
   std::lock_guard<std::mutex> lock(mutex);
   if (auto it = cache.find(wanted); it != cache.end()) return it->second;
   for (char c : wanted) {
@@ -91,7 +91,9 @@ Result<FoundPython> FindPython(const std::string& uv, const std::string& wanted)
                      "install it with: uv python install " + wanted +
                          " (or put a python" + wanted + " on PATH)");
   }
-  cache.emplace(wanted, found);
+  // Only what was found is kept: the long-lived server must see an interpreter the user
+  // installs after a failed run.
+  if (found.ok()) cache.emplace(wanted, found);
   return found;
 }
 

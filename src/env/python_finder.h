@@ -1,6 +1,7 @@
 // Finds the interpreter a model's @python("3.12") asks for, through uv: one already installed
 // (`uv python find`: the PATH, uv's own installs), else one uv installs (`uv python install`)
-// where downloads are allowed and the machine can reach them. Results are kept per process.
+// where downloads are allowed and the machine can reach them. Interpreters found are kept per
+// process; a failure is looked up again next time.
 #pragma once
 
 #include <string>
