@@ -370,7 +370,7 @@ class RunState {
     task.file = model.location.file;
     task.function = model.function_name;
     task.line = model.location.line;
-    task.sql = node.sql;
+    SLUICE_ASSIGN_OR_RAISE(task.sql, WithContext(secrets_.Sql(node), context));
     task.expectation = model.kind == ModelKind::kExpectation;
     SLUICE_ASSIGN_OR_RAISE(task.arguments, WithContext(secrets_.Arguments(node), context));
     if (!model.output_columns.empty()) task.expected_columns = model.output_columns;

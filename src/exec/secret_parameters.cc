@@ -1,5 +1,7 @@
 #include "exec/secret_parameters.h"
 
+#include "project/sql_analysis.h"
+
 namespace sluice {
 
 Result<SecretParameters> SecretParameters::Make(const Project& project, const Plan& plan) {
@@ -18,6 +20,7 @@ Result<SecretParameters> SecretParameters::Make(const Project& project, const Pl
     SLUICE_RETURN_NOT_OK(out.box_->Unseal(spec.name, *text).status());
     out.sealed_.insert(spec.name);
   }
+  if (!out.sealed_.empty()) out.parameters_ = plan.parameters;
   return out;
 }
 
@@ -31,6 +34,29 @@ Result<nlohmann::json> SecretParameters::Arguments(const PlanNode& node) const {
     out[argument] = clear;
   }
   return out;
+}
+
+Result<std::string> SecretParameters::Sql(const PlanNode& node) const {
+  if (node.model.kind != ModelKind::kSql || sealed_.empty()) return node.sql;
+  Status opened;
+  auto literal = [&](const std::string& name, std::string* out) {
+    auto it = parameters_.find(name);
+    if (it == parameters_.end()) return false;
+    if (!sealed_.count(name)) {
+      *out = ToSqlLiteral(it->second);
+      return true;
+    }
+    auto clear = box_->Unseal(name, std::get<std::string>(it->second));
+    if (!clear.ok()) {
+      opened = clear.status();
+      return false;
+    }
+    *out = ToSqlLiteral(ParameterValue(*clear));
+    return true;
+  };
+  auto sql = SubstituteParameters(node.model.sql, literal);
+  SLUICE_RETURN_NOT_OK(opened);
+  return sql;
 }
 
 }  // namespace sluice

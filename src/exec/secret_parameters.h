@@ -4,6 +4,7 @@
 // written. A secret given in clear (--param name=value) is passed as given.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -27,7 +28,13 @@ class SecretParameters {
   // clear.
   Result<nlohmann::json> Arguments(const PlanNode& node) const;
 
+  // The SQL of `node` as the worker runs it: node.sql, where parameters are substituted with
+  // secrets still sealed, or, when a sealed secret is among them, the model's SQL substituted
+  // again with that secret in clear.
+  Result<std::string> Sql(const PlanNode& node) const;
+
  private:
+  std::map<std::string, ParameterValue> parameters_;  // the plan's effective values
   std::set<std::string> sealed_;  // parameter names
   std::optional<SecretBox> box_;  // opened only when some secret is sealed
 };

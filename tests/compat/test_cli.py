@@ -183,8 +183,13 @@ def test_secret_parameter_is_ciphertext_on_disk_and_clear_in_the_model(sluice, l
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     assert "********" in sluice("parameter", "ls", "-p", p).stdout
     assert secret not in sluice("parameter", "ls", "-p", p).stdout
+    # An SQL model reads the secret as a $param too: in clear, like a Python model.
+    (p / "token_seen.sql").write_text(
+        "-- bauplan: materialization_strategy=REPLACE\nSELECT $api_token AS token FROM taxi_zones LIMIT 1\n"
+    )
     out = lake("run", "-p", p).stdout
     assert "got " + repr(secret) in out
+    assert lake.query("SELECT token FROM token_seen", "dev") == [{"token": secret}]
     # A clear value given for the run wins, as any --param does.
     assert "got 'given'" in lake("run", "-p", p, "--param", "api_token=given").stdout
 
