@@ -1143,6 +1143,24 @@ class Client:
             table = table.slice(0, max_rows)
         return table
 
+    # The query_to_* methods keep bauplan's keyword lists; each hands its options to query()
+    # unchanged through _query_options(locals()).
+    _QUERY_OPTIONS = ("ref", "max_rows", "cache", "namespace", "args", "priority", "client_timeout")
+
+    @classmethod
+    def _query_options(cls, scope):
+        return {name: scope[name] for name in cls._QUERY_OPTIONS}
+
+    @staticmethod
+    def _rows(table):
+        for batch in table.to_batches():
+            yield from batch.to_pylist()
+
+    def _query_to_file(self, path, query, options, write):
+        path = pathlib.Path(path)
+        write(self.query(query, **self._query_options(options)), path)
+        return path
+
     def query_to_generator(
         self,
         query,
@@ -1155,18 +1173,7 @@ class Client:
         priority=None,
         client_timeout=None,
     ):
-        table = self.query(
-            query,
-            ref=ref,
-            max_rows=max_rows,
-            cache=cache,
-            namespace=namespace,
-            args=args,
-            priority=priority,
-            client_timeout=client_timeout,
-        )
-        for batch in table.to_batches():
-            yield from batch.to_pylist()
+        yield from self._rows(self.query(query, **self._query_options(locals())))
 
     def query_to_parquet_file(
         self,
@@ -1183,19 +1190,7 @@ class Client:
     ):
         import pyarrow.parquet as pq
 
-        path = pathlib.Path(path)
-        table = self.query(
-            query,
-            ref=ref,
-            max_rows=max_rows,
-            cache=cache,
-            namespace=namespace,
-            args=args,
-            priority=priority,
-            client_timeout=client_timeout,
-        )
-        pq.write_table(table, path)
-        return path
+        return self._query_to_file(path, query, locals(), pq.write_table)
 
     def query_to_csv_file(
         self,
@@ -1212,19 +1207,7 @@ class Client:
     ):
         import pyarrow.csv as pcsv
 
-        path = pathlib.Path(path)
-        table = self.query(
-            query,
-            ref=ref,
-            max_rows=max_rows,
-            cache=cache,
-            namespace=namespace,
-            args=args,
-            priority=priority,
-            client_timeout=client_timeout,
-        )
-        pcsv.write_csv(table, path)
-        return path
+        return self._query_to_file(path, query, locals(), pcsv.write_csv)
 
     def query_to_json_file(
         self,
@@ -1242,24 +1225,16 @@ class Client:
     ):
         if file_format not in ("json", "jsonl"):
             raise ValueError(f"file_format must be 'json' or 'jsonl', not {file_format!r}")
-        path = pathlib.Path(path)
-        rows = self.query_to_generator(
-            query,
-            ref=ref,
-            max_rows=max_rows,
-            cache=cache,
-            namespace=namespace,
-            args=args,
-            priority=priority,
-            client_timeout=client_timeout,
-        )
-        with open(path, "w") as out:
-            if file_format == "jsonl":
-                for row in rows:
+
+        def write(table, path):
+            with open(path, "w") as out:
+                if file_format == "json":
+                    json.dump(table.to_pylist(), out, default=str)
+                    return
+                for row in self._rows(table):
                     out.write(json.dumps(row, default=str) + "\n")
-            else:
-                json.dump(list(rows), out, default=str)
-        return path
+
+        return self._query_to_file(path, query, locals(), write)
 
     def scan(
         self,
