@@ -243,6 +243,16 @@ def test_scan(client):
         "Age > 1 /*",
         "Age > 1) LIMIT 1 --",
         "",
+        # A comment ends at the newline; the closing parenthesis is on a line of its own.
+        "Age > 1 --\n) UNION SELECT * FROM taxi_trips WHERE (1 = 1",
+        # Unicode: a line separator is no newline to SQL, a fullwidth parenthesis no parenthesis.
+        "Age > 1\u2028) UNION SELECT * FROM taxi_trips --",
+        "Age > 1\uff09 UNION SELECT 1",
+        # Nested parentheses that close the WHERE and add clauses of the scan's own.
+        "((Age > 1)) ) ORDER BY Age --",
+        "(Age > 1)) GROUP BY ALL HAVING (true",
+        "Age > (SELECT max(PULocationID) FROM taxi_trips)",
+        "Age > 1\x00",
     ],
 )
 def test_scan_rejects_a_filter_that_is_not_one_expression(client, bad):
@@ -250,6 +260,11 @@ def test_scan_rejects_a_filter_that_is_not_one_expression(client, bad):
         client.scan("titanic", ref="tester.dev", filters=bad)
     assert isinstance(error.value, exceptions.BadRequestError) and isinstance(error.value, ValueError)
     assert client.get_table("titanic", "tester.dev").records == 6
+
+
+def test_a_filter_may_end_in_a_comment(client):
+    young = client.scan("titanic", ref="tester.dev", columns=["PassengerId"], filters="Age < 30 -- young")
+    assert sorted(young.column("PassengerId").to_pylist()) == [1, 3]
 
 
 def test_hostile_names_and_arguments(client):
