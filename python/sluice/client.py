@@ -111,6 +111,17 @@ def _preview(value):
     raise ValueError(f"preview must be 'on', 'off', 'head' or 'tail', not {value!r}")
 
 
+def _date_filter(value, name):
+    """A date filter (commits, jobs): a datetime (naive is UTC) or an ISO string; anything else
+    is refused rather than silently matching everything."""
+    if value is None:
+        return None
+    parsed = schema._datetime(value) if isinstance(value, (str, datetime.datetime)) else None
+    if parsed is None:
+        raise ValueError(f"{name} must be a datetime or an ISO date string, not {value!r}")
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)
+
+
 def _matches(pattern, value):
     """bauplan's name filters: a regular expression searched in the name (or plain text)."""
     if pattern is None:
@@ -597,15 +608,9 @@ class Client:
         ref_name = ref.name if isinstance(ref, Ref) else ref_text.split("@")[0]
         if filter is not None:
             raise ValueError("CEL commit filters are not supported by Sluice; use the filter_by_* arguments")
-        dates = [
-            schema._datetime(d) if not isinstance(d, str) else schema._datetime(d)
-            for d in (
-                filter_by_authored_date,
-                filter_by_authored_date_start_at,
-                filter_by_authored_date_end_at,
-            )
-        ]
-        exact, start, end = dates
+        exact = _date_filter(filter_by_authored_date, "filter_by_authored_date")
+        start = _date_filter(filter_by_authored_date_start_at, "filter_by_authored_date_start_at")
+        end = _date_filter(filter_by_authored_date_end_at, "filter_by_authored_date_end_at")
         filtered = any(
             v is not None
             for v in (
@@ -1302,8 +1307,8 @@ class Client:
         users = listed(filter_by_users, str)
         kinds = listed(filter_by_kinds, schema.job_kind)
         statuses = listed(filter_by_statuses, schema.job_state)
-        after = schema._datetime(filter_by_created_after)
-        before = schema._datetime(filter_by_created_before)
+        after = _date_filter(filter_by_created_after, "filter_by_created_after")
+        before = _date_filter(filter_by_created_before, "filter_by_created_before")
         if users is None and not all_users:
             users = [self._username()]
         iso = lambda d: d.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")  # noqa: E731

@@ -2,6 +2,7 @@
 catalog, query and run method, the forms of its arguments, what it returns, and the typed
 error of each failure."""
 
+import datetime
 import inspect
 import json
 import types
@@ -161,6 +162,15 @@ def test_commits(client):
         == 2
     )
     assert list(client.get_commits("tester.dev", filter_by_parent_hash=commits[1].ref.hash)) == [head]
+    # Dates: aware, naive (UTC) or ISO text; an unreadable date is an error, never "no filter".
+    since = head.authored_date
+    assert list(client.get_commits("tester.dev", filter_by_authored_date_start_at=since)) == [head]
+    naive = since.astimezone(datetime.UTC).replace(tzinfo=None)
+    assert list(client.get_commits("tester.dev", filter_by_authored_date_start_at=naive)) == [head]
+    assert list(client.get_commits("tester.dev", filter_by_authored_date_end_at="2000-01-01")) == []
+    for bad in ("yesterday", 12345):
+        with pytest.raises(ValueError, match="filter_by_authored_date_start_at"):
+            list(client.get_commits("tester.dev", filter_by_authored_date_start_at=bad))
     with pytest.raises(exceptions.RefNotFoundError):
         list(client.get_commits("no_such_branch"))
 
