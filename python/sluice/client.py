@@ -18,6 +18,7 @@ import pathlib
 import re
 import shutil
 import subprocess
+import threading
 import time
 import urllib.parse
 import warnings
@@ -308,6 +309,7 @@ class Client:
             self._env["SLUICE_HOME"] = str(pathlib.Path(home).resolve())
         self._binary = binary
         self._transport = None
+        self._connecting = threading.Lock()  # one (re)connection at a time, shared by threads
         if settings.endpoint:
             self._transport = HttpTransport(
                 endpoint=settings.endpoint, api_key=settings.api_key, timeout=client_timeout
@@ -357,24 +359,33 @@ class Client:
         )
         return ProcessTransport(self._binary, self._env)
 
+    def _current_transport(self, failed=None):
+        """The transport calls go through, connected on first use; `failed`: the one a call
+        just found gone, replaced unless another thread has replaced it already."""
+        with self._connecting:
+            if failed is not None and self._transport is failed:
+                failed.close()
+                self._transport = None
+            if self._transport is None:
+                self._transport = self._connect()
+            return self._transport
+
     def _api(self, method, path, body=None, query=None, subject=None, raw=False, timeout=None):
-        if self._transport is None:
-            self._transport = self._connect()
+        transport = self._current_transport()
         if body is not None and not self._settings.endpoint:
             # Embedded: the data home's server may have been started by another user's
             # environment; commits and jobs are this process's user's.
             body = {"author": self._local_user(), **body}
         try:
-            status, content_type, payload = self._transport.request(
+            status, content_type, payload = transport.request(
                 method, path, body=body, query=query, timeout=timeout or self._timeout
             )
         except exceptions.ServiceUnavailableError:
             if self._settings.endpoint:
                 raise
             # The data home's server went away (it stops when idle): start it again, once.
-            self._transport.close()
-            self._transport = self._connect()
-            status, content_type, payload = self._transport.request(
+            transport = self._current_transport(failed=transport)
+            status, content_type, payload = transport.request(
                 method, path, body=body, query=query, timeout=timeout or self._timeout
             )
         if status >= 400:
@@ -383,8 +394,7 @@ class Client:
             except (ValueError, KeyError, TypeError):
                 raise exceptions.from_http(
                     status,
-                    f"HTTP {status} from {self._transport.describe()}: "
-                    f"{payload[:200].decode(errors='replace')}",
+                    f"HTTP {status} from {transport.describe()}: {payload[:200].decode(errors='replace')}",
                 ) from None
             if status == 401:
                 raise exceptions.UnauthorizedError(
