@@ -220,6 +220,24 @@ def _subqueries(node):
     return False
 
 
+def _balanced(text):
+    """Whether every parenthesis outside quotes closes one opened before it, all quotes are
+    closed and there is no comment: the check a scan filter gets when DuckDB's parser is absent."""
+    depth, quote = 0, None
+    for i, ch in enumerate(text):
+        if quote:
+            quote = None if ch == quote else quote  # a doubled quote closes and reopens
+        elif ch in "'\"":
+            quote = ch
+        elif text.startswith(("--", "/*"), i):
+            return False
+        elif ch in "()":
+            depth += 1 if ch == "(" else -1
+            if depth < 0:
+                return False
+    return depth == 0 and quote is None
+
+
 def _check_filter(filters, sql):
     """A scan filter must be one boolean expression over the table's columns: `sql` (the scan
     with the filter in place) must parse as a single plain SELECT with no subquery."""
@@ -229,8 +247,12 @@ def _check_filter(filters, sql):
         raise exceptions.InvalidFilterError("filters must not contain NUL characters")
     try:
         import duckdb
-    except ImportError:
-        if ";" in filters or re.search(r"\b(select|union|from)\b", filters, re.IGNORECASE):
+    except ImportError:  # no parser here: refuse anything that could end the WHERE early
+        if (
+            ";" in filters
+            or re.search(r"\b(select|union|from)\b", filters, re.IGNORECASE)
+            or not _balanced(filters)
+        ):
             message = f"filter {filters!r} is not a single boolean expression"
             raise exceptions.InvalidFilterError(message) from None
         return

@@ -5,6 +5,7 @@ error of each failure."""
 import datetime
 import inspect
 import json
+import sys
 import types
 
 import pyarrow as pa
@@ -244,31 +245,41 @@ def test_scan(client):
     assert client.scan(table, ref="tester.dev", filters="Fare > 50").num_rows == 2
 
 
-@pytest.mark.parametrize(
-    "bad",
-    [
-        "Age > 1; DROP TABLE titanic",
-        "Age > 1) UNION SELECT * FROM taxi_trips WHERE (1 = 1",
-        "PassengerId IN (SELECT PULocationID FROM taxi_trips)",
-        "Age > 1 /*",
-        "Age > 1) LIMIT 1 --",
-        "",
-        # A comment ends at the newline; the closing parenthesis is on a line of its own.
-        "Age > 1 --\n) UNION SELECT * FROM taxi_trips WHERE (1 = 1",
-        # Unicode: a line separator is no newline to SQL, a fullwidth parenthesis no parenthesis.
-        "Age > 1\u2028) UNION SELECT * FROM taxi_trips --",
-        "Age > 1\uff09 UNION SELECT 1",
-        # Nested parentheses that close the WHERE and add clauses of the scan's own.
-        "((Age > 1)) ) ORDER BY Age --",
-        "(Age > 1)) GROUP BY ALL HAVING (true",
-        "Age > (SELECT max(PULocationID) FROM taxi_trips)",
-        "Age > 1\x00",
-    ],
-)
+NOT_ONE_EXPRESSION = [
+    "Age > 1; DROP TABLE titanic",
+    "Age > 1) UNION SELECT * FROM taxi_trips WHERE (1 = 1",
+    "PassengerId IN (SELECT PULocationID FROM taxi_trips)",
+    "Age > 1 /*",
+    "Age > 1) LIMIT 1 --",
+    "",
+    # A comment ends at the newline; the closing parenthesis is on a line of its own.
+    "Age > 1 --\n) UNION SELECT * FROM taxi_trips WHERE (1 = 1",
+    # Unicode: a line separator is no newline to SQL, a fullwidth parenthesis no parenthesis.
+    "Age > 1\u2028) UNION SELECT * FROM taxi_trips --",
+    "Age > 1\uff09 UNION SELECT 1",
+    # Nested parentheses that close the WHERE and add clauses of the scan's own.
+    "((Age > 1)) ) ORDER BY Age --",
+    "(Age > 1)) GROUP BY ALL HAVING (true",
+    "Age > (SELECT max(PULocationID) FROM taxi_trips)",
+    "Age > 1\x00",
+]
+
+
+@pytest.mark.parametrize("bad", NOT_ONE_EXPRESSION)
 def test_scan_rejects_a_filter_that_is_not_one_expression(client, bad):
     with pytest.raises(exceptions.InvalidFilterError) as error:
         client.scan("titanic", ref="tester.dev", filters=bad)
     assert isinstance(error.value, exceptions.BadRequestError) and isinstance(error.value, ValueError)
+    assert client.get_table("titanic", "tester.dev").records == 6
+
+
+def test_without_duckdb_the_filter_check_still_refuses(client, monkeypatch):
+    monkeypatch.setitem(sys.modules, "duckdb", None)  # `import duckdb` fails in this process
+    for bad in NOT_ONE_EXPRESSION:
+        with pytest.raises(exceptions.InvalidFilterError):
+            client.scan("titanic", ref="tester.dev", filters=bad)
+    assert client.scan("titanic", ref="tester.dev", filters="Name = 'Braund (x)'").num_rows == 0
+    assert client.scan("titanic", ref="tester.dev", filters="(Age < 30) AND (Fare < 10)").num_rows == 2
     assert client.get_table("titanic", "tester.dev").records == 6
 
 
