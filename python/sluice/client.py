@@ -165,47 +165,23 @@ def _split_table(table, namespace):
 # -- scans -------------------------------------------------------------------------------
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_reserved = None
-
-
-def _reserved_words():
-    global _reserved
-    if _reserved is None:
-        try:
-            import duckdb
-
-            rows = duckdb.sql(
-                "SELECT keyword_name FROM duckdb_keywords() WHERE keyword_category = 'reserved'"
-            ).fetchall()
-            _reserved = {r[0].lower() for r in rows}
-        except Exception:  # no duckdb here: quote every keyword-looking name
-            _reserved = {
-                "select",
-                "from",
-                "where",
-                "group",
-                "order",
-                "limit",
-                "table",
-                "and",
-                "or",
-                "not",
-                "as",
-                "by",
-                "on",
-                "all",
-                "union",
-                "case",
-                "when",
-                "end",
-            }
-    return _reserved
+# DuckDB's reserved keywords (duckdb_keywords() WHERE keyword_category = 'reserved', DuckDB
+# 1.4.4 as pinned in requirements.in; tests/python/test_client.py checks they still agree): a
+# column named like one must be quoted.
+_RESERVED = frozenset(
+    """all analyse analyze and any array as asc asymmetric both case cast check collate column constraint
+    create default deferrable desc describe distinct do else end except false fetch for foreign from group
+    having in initially intersect into lambda lateral leading limit not null offset on only or order pivot
+    pivot_longer pivot_wider placing primary qualify references returning select show some summarize
+    symmetric table then to trailing true union unique unpivot using variadic when where window
+    with""".split()
+)
 
 
 def _identifier(name):
     """A name as SQL: plain names stay unquoted (they resolve case-insensitively, like the
     rest of Sluice); anything else is quoted, so it can only ever be a name."""
-    if _IDENTIFIER.fullmatch(name) and name.lower() not in _reserved_words():
+    if _IDENTIFIER.fullmatch(name) and name.lower() not in _RESERVED:
         return name
     return '"' + name.replace('"', '""') + '"'
 
