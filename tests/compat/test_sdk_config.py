@@ -159,6 +159,10 @@ def test_a_server_with_keys_checks_them(clean_env, tmp_path):
             with pytest.raises(exceptions.UnauthorizedError) as error:
                 bauplan.Client(endpoint=uri, api_key=key).get_branches().__next__()
             assert error.value.code == 401
+            # Refused before any route: a write without a known key changes nothing.
+            with pytest.raises(exceptions.UnauthorizedError):
+                bauplan.Client(endpoint=uri, api_key=key).create_branch("mallory.x", "main")
+        assert not alice.has_branch("mallory.x")
         # Iceberg REST clients need the key too.
         import urllib.error
         import urllib.request
@@ -166,6 +170,9 @@ def test_a_server_with_keys_checks_them(clean_env, tmp_path):
         with pytest.raises(urllib.error.HTTPError) as http_error:
             urllib.request.urlopen(f"{uri}/v1/config")
         assert http_error.value.code == 401
+        # The stored hash is no key.
+        with pytest.raises(exceptions.UnauthorizedError):
+            list(bauplan.Client(endpoint=uri, api_key=digest).get_branches())
     finally:
         proc.terminate()
         proc.wait(timeout=10)
