@@ -82,48 +82,55 @@ def main():
         env = dict(os.environ, SLUICE_HOME=home)
         for name in ("SLUICE_ENDPOINT", "SLUICE_PROFILE", "SLUICE_API_KEY"):
             env.pop(name, None)
-        subprocess.run([str(SLUICE), "branch", "create", "load", "--from-ref", "main"], env=env, check=True)
-        subprocess.run(
-            [str(SLUICE), "table", "create", "taxi_zones", "--search-uri", ZONES, "--branch", "load"],
-            env=env,
-            check=True,
-            capture_output=True,
-        )
-        subprocess.run(
-            [str(SLUICE), "table", "import", "taxi_zones", "--search-uri", ZONES, "--branch", "load"],
-            env=env,
-            check=True,
-            capture_output=True,
-        )
-        results["binary per call"] = measure(old_path(env), args.calls, "old")
-
-        fallback = sluice.Client(home=home)
-        fallback._transport = ProcessTransport(fallback._binary, fallback._env)
-        results["sluice api"] = measure(new_path(fallback), args.calls, "api")
-
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", RuntimeWarning)  # no silent fallback in a benchmark
-                embedded = sluice.Client(home=home)
-                list(embedded.get_branches())  # starts the background server once
-            results["socket"] = measure(new_path(embedded), args.calls, "socket")
-            embedded.close()
-        except RuntimeWarning as e:
-            print(f"socket: not measured: {e}")
+            subprocess.run(
+                [str(SLUICE), "branch", "create", "load", "--from-ref", "main"], env=env, check=True
+            )
+            subprocess.run(
+                [str(SLUICE), "table", "create", "taxi_zones", "--search-uri", ZONES, "--branch", "load"],
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+            subprocess.run(
+                [str(SLUICE), "table", "import", "taxi_zones", "--search-uri", ZONES, "--branch", "load"],
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+            results["binary per call"] = measure(old_path(env), args.calls, "old")
 
-        server = subprocess.Popen(
-            [str(SLUICE), "serve", "--port", "0"], env=env, stdout=subprocess.PIPE, text=True
-        )
-        try:
-            remote = sluice.Client(endpoint=server.stdout.readline().split()[5])
-            results["tcp"] = measure(new_path(remote), args.calls, "tcp")
-            remote.close()
+            fallback = sluice.Client(home=home)
+            fallback._transport = ProcessTransport(fallback._binary, fallback._env)
+            results["sluice api"] = measure(new_path(fallback), args.calls, "api")
+
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error", RuntimeWarning)  # no silent fallback in a benchmark
+                    embedded = sluice.Client(home=home)
+                    list(embedded.get_branches())  # starts the background server once
+                results["socket"] = measure(new_path(embedded), args.calls, "socket")
+                embedded.close()
+            except RuntimeWarning as e:
+                print(f"socket: not measured: {e}")
+
+            server = subprocess.Popen(
+                [str(SLUICE), "serve", "--port", "0"], env=env, stdout=subprocess.PIPE, text=True
+            )
+            try:
+                remote = sluice.Client(endpoint=server.stdout.readline().split()[5])
+                results["tcp"] = measure(new_path(remote), args.calls, "tcp")
+                remote.close()
+            finally:
+                server.terminate()
+                server.wait(timeout=10)
         finally:
-            server.terminate()
-            server.wait(timeout=10)
-        subprocess.run([str(SLUICE), "server", "stop"], env=env, capture_output=True)
-        info = subprocess.run([str(SLUICE), "-O", "json", "info"], env=env, capture_output=True, text=True)
-        shutil.rmtree(json.loads(info.stdout)["shared_memory"], ignore_errors=True)
+            # The background server and the shared memory outlive the data home: give them back.
+            subprocess.run([str(SLUICE), "server", "stop"], env=env, capture_output=True)
+            info = subprocess.run(
+                [str(SLUICE), "-O", "json", "info"], env=env, capture_output=True, text=True
+            )
+            shutil.rmtree(json.loads(info.stdout)["shared_memory"], ignore_errors=True)
 
     ops = ("create_branch", "get_branches", "get_table", "delete_branch")
     print(f"{'ms p50 / p95':<16}" + "".join(f"{op:>18}" for op in ops))

@@ -18,6 +18,7 @@ import pathlib
 import re
 import shutil
 import subprocess
+import threading
 import time
 import urllib.parse
 import warnings
@@ -111,6 +112,17 @@ def _preview(value):
     raise ValueError(f"preview must be 'on', 'off', 'head' or 'tail', not {value!r}")
 
 
+def _date_filter(value, name):
+    """A date filter (commits, jobs): a datetime (naive is UTC) or an ISO string; anything else
+    is refused rather than silently matching everything."""
+    if value is None:
+        return None
+    parsed = schema._datetime(value) if isinstance(value, (str, datetime.datetime)) else None
+    if parsed is None:
+        raise ValueError(f"{name} must be a datetime or an ISO date string, not {value!r}")
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)
+
+
 def _matches(pattern, value):
     """bauplan's name filters: a regular expression searched in the name (or plain text)."""
     if pattern is None:
@@ -153,47 +165,23 @@ def _split_table(table, namespace):
 # -- scans -------------------------------------------------------------------------------
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_reserved = None
-
-
-def _reserved_words():
-    global _reserved
-    if _reserved is None:
-        try:
-            import duckdb
-
-            rows = duckdb.sql(
-                "SELECT keyword_name FROM duckdb_keywords() WHERE keyword_category = 'reserved'"
-            ).fetchall()
-            _reserved = {r[0].lower() for r in rows}
-        except Exception:  # no duckdb here: quote every keyword-looking name
-            _reserved = {
-                "select",
-                "from",
-                "where",
-                "group",
-                "order",
-                "limit",
-                "table",
-                "and",
-                "or",
-                "not",
-                "as",
-                "by",
-                "on",
-                "all",
-                "union",
-                "case",
-                "when",
-                "end",
-            }
-    return _reserved
+# DuckDB's reserved keywords (duckdb_keywords() WHERE keyword_category = 'reserved', DuckDB
+# 1.4.4 as pinned in requirements.in; tests/python/test_client.py checks they still agree): a
+# column named like one must be quoted.
+_RESERVED = frozenset(
+    """all analyse analyze and any array as asc asymmetric both case cast check collate column constraint
+    create default deferrable desc describe distinct do else end except false fetch for foreign from group
+    having in initially intersect into lambda lateral leading limit not null offset on only or order pivot
+    pivot_longer pivot_wider placing primary qualify references returning select show some summarize
+    symmetric table then to trailing true union unique unpivot using variadic when where window
+    with""".split()
+)
 
 
 def _identifier(name):
     """A name as SQL: plain names stay unquoted (they resolve case-insensitively, like the
     rest of Sluice); anything else is quoted, so it can only ever be a name."""
-    if _IDENTIFIER.fullmatch(name) and name.lower() not in _reserved_words():
+    if _IDENTIFIER.fullmatch(name) and name.lower() not in _RESERVED:
         return name
     return '"' + name.replace('"', '""') + '"'
 
@@ -208,6 +196,24 @@ def _subqueries(node):
     return False
 
 
+def _balanced(text):
+    """Whether every parenthesis outside quotes closes one opened before it, all quotes are
+    closed and there is no comment: the check a scan filter gets when DuckDB's parser is absent."""
+    depth, quote = 0, None
+    for i, ch in enumerate(text):
+        if quote:
+            quote = None if ch == quote else quote  # a doubled quote closes and reopens
+        elif ch in "'\"":
+            quote = ch
+        elif text.startswith(("--", "/*"), i):
+            return False
+        elif ch in "()":
+            depth += 1 if ch == "(" else -1
+            if depth < 0:
+                return False
+    return depth == 0 and quote is None
+
+
 def _check_filter(filters, sql):
     """A scan filter must be one boolean expression over the table's columns: `sql` (the scan
     with the filter in place) must parse as a single plain SELECT with no subquery."""
@@ -217,8 +223,12 @@ def _check_filter(filters, sql):
         raise exceptions.InvalidFilterError("filters must not contain NUL characters")
     try:
         import duckdb
-    except ImportError:
-        if ";" in filters or re.search(r"\b(select|union|from)\b", filters, re.IGNORECASE):
+    except ImportError:  # no parser here: refuse anything that could end the WHERE early
+        if (
+            ";" in filters
+            or re.search(r"\b(select|union|from)\b", filters, re.IGNORECASE)
+            or not _balanced(filters)
+        ):
             message = f"filter {filters!r} is not a single boolean expression"
             raise exceptions.InvalidFilterError(message) from None
         return
@@ -297,6 +307,7 @@ class Client:
             self._env["SLUICE_HOME"] = str(pathlib.Path(home).resolve())
         self._binary = binary
         self._transport = None
+        self._connecting = threading.Lock()  # one (re)connection at a time, shared by threads
         if settings.endpoint:
             self._transport = HttpTransport(
                 endpoint=settings.endpoint, api_key=settings.api_key, timeout=client_timeout
@@ -346,24 +357,33 @@ class Client:
         )
         return ProcessTransport(self._binary, self._env)
 
+    def _current_transport(self, failed=None):
+        """The transport calls go through, connected on first use; `failed`: the one a call
+        just found gone, replaced unless another thread has replaced it already."""
+        with self._connecting:
+            if failed is not None and self._transport is failed:
+                failed.close()
+                self._transport = None
+            if self._transport is None:
+                self._transport = self._connect()
+            return self._transport
+
     def _api(self, method, path, body=None, query=None, subject=None, raw=False, timeout=None):
-        if self._transport is None:
-            self._transport = self._connect()
+        transport = self._current_transport()
         if body is not None and not self._settings.endpoint:
             # Embedded: the data home's server may have been started by another user's
             # environment; commits and jobs are this process's user's.
             body = {"author": self._local_user(), **body}
         try:
-            status, content_type, payload = self._transport.request(
+            status, content_type, payload = transport.request(
                 method, path, body=body, query=query, timeout=timeout or self._timeout
             )
         except exceptions.ServiceUnavailableError:
             if self._settings.endpoint:
                 raise
             # The data home's server went away (it stops when idle): start it again, once.
-            self._transport.close()
-            self._transport = self._connect()
-            status, content_type, payload = self._transport.request(
+            transport = self._current_transport(failed=transport)
+            status, content_type, payload = transport.request(
                 method, path, body=body, query=query, timeout=timeout or self._timeout
             )
         if status >= 400:
@@ -372,8 +392,7 @@ class Client:
             except (ValueError, KeyError, TypeError):
                 raise exceptions.from_http(
                     status,
-                    f"HTTP {status} from {self._transport.describe()}: "
-                    f"{payload[:200].decode(errors='replace')}",
+                    f"HTTP {status} from {transport.describe()}: {payload[:200].decode(errors='replace')}",
                 ) from None
             if status == 401:
                 raise exceptions.UnauthorizedError(
@@ -597,15 +616,9 @@ class Client:
         ref_name = ref.name if isinstance(ref, Ref) else ref_text.split("@")[0]
         if filter is not None:
             raise ValueError("CEL commit filters are not supported by Sluice; use the filter_by_* arguments")
-        dates = [
-            schema._datetime(d) if not isinstance(d, str) else schema._datetime(d)
-            for d in (
-                filter_by_authored_date,
-                filter_by_authored_date_start_at,
-                filter_by_authored_date_end_at,
-            )
-        ]
-        exact, start, end = dates
+        exact = _date_filter(filter_by_authored_date, "filter_by_authored_date")
+        start = _date_filter(filter_by_authored_date_start_at, "filter_by_authored_date_start_at")
+        end = _date_filter(filter_by_authored_date_end_at, "filter_by_authored_date_end_at")
         filtered = any(
             v is not None
             for v in (
@@ -1143,6 +1156,24 @@ class Client:
             table = table.slice(0, max_rows)
         return table
 
+    # The query_to_* methods keep bauplan's keyword lists; each hands its options to query()
+    # unchanged through _query_options(locals()).
+    _QUERY_OPTIONS = ("ref", "max_rows", "cache", "namespace", "args", "priority", "client_timeout")
+
+    @classmethod
+    def _query_options(cls, scope):
+        return {name: scope[name] for name in cls._QUERY_OPTIONS}
+
+    @staticmethod
+    def _rows(table):
+        for batch in table.to_batches():
+            yield from batch.to_pylist()
+
+    def _query_to_file(self, path, query, options, write):
+        path = pathlib.Path(path)
+        write(self.query(query, **self._query_options(options)), path)
+        return path
+
     def query_to_generator(
         self,
         query,
@@ -1155,18 +1186,7 @@ class Client:
         priority=None,
         client_timeout=None,
     ):
-        table = self.query(
-            query,
-            ref=ref,
-            max_rows=max_rows,
-            cache=cache,
-            namespace=namespace,
-            args=args,
-            priority=priority,
-            client_timeout=client_timeout,
-        )
-        for batch in table.to_batches():
-            yield from batch.to_pylist()
+        yield from self._rows(self.query(query, **self._query_options(locals())))
 
     def query_to_parquet_file(
         self,
@@ -1183,19 +1203,7 @@ class Client:
     ):
         import pyarrow.parquet as pq
 
-        path = pathlib.Path(path)
-        table = self.query(
-            query,
-            ref=ref,
-            max_rows=max_rows,
-            cache=cache,
-            namespace=namespace,
-            args=args,
-            priority=priority,
-            client_timeout=client_timeout,
-        )
-        pq.write_table(table, path)
-        return path
+        return self._query_to_file(path, query, locals(), pq.write_table)
 
     def query_to_csv_file(
         self,
@@ -1212,19 +1220,7 @@ class Client:
     ):
         import pyarrow.csv as pcsv
 
-        path = pathlib.Path(path)
-        table = self.query(
-            query,
-            ref=ref,
-            max_rows=max_rows,
-            cache=cache,
-            namespace=namespace,
-            args=args,
-            priority=priority,
-            client_timeout=client_timeout,
-        )
-        pcsv.write_csv(table, path)
-        return path
+        return self._query_to_file(path, query, locals(), pcsv.write_csv)
 
     def query_to_json_file(
         self,
@@ -1242,24 +1238,16 @@ class Client:
     ):
         if file_format not in ("json", "jsonl"):
             raise ValueError(f"file_format must be 'json' or 'jsonl', not {file_format!r}")
-        path = pathlib.Path(path)
-        rows = self.query_to_generator(
-            query,
-            ref=ref,
-            max_rows=max_rows,
-            cache=cache,
-            namespace=namespace,
-            args=args,
-            priority=priority,
-            client_timeout=client_timeout,
-        )
-        with open(path, "w") as out:
-            if file_format == "jsonl":
-                for row in rows:
+
+        def write(table, path):
+            with open(path, "w") as out:
+                if file_format == "json":
+                    json.dump(table.to_pylist(), out, default=str)
+                    return
+                for row in self._rows(table):
                     out.write(json.dumps(row, default=str) + "\n")
-            else:
-                json.dump(list(rows), out, default=str)
-        return path
+
+        return self._query_to_file(path, query, locals(), write)
 
     def scan(
         self,
@@ -1327,8 +1315,8 @@ class Client:
         users = listed(filter_by_users, str)
         kinds = listed(filter_by_kinds, schema.job_kind)
         statuses = listed(filter_by_statuses, schema.job_state)
-        after = schema._datetime(filter_by_created_after)
-        before = schema._datetime(filter_by_created_before)
+        after = _date_filter(filter_by_created_after, "filter_by_created_after")
+        before = _date_filter(filter_by_created_before, "filter_by_created_before")
         if users is None and not all_users:
             users = [self._username()]
         iso = lambda d: d.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")  # noqa: E731

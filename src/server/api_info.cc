@@ -4,8 +4,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "exec/lakehouse.h"
-
 namespace sluice {
 
 ApiResponse InfoResponse(const std::string& user) {

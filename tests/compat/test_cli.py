@@ -2,16 +2,14 @@
 profiles, branch checkout, the list/delete/drop aliases, --if-exists/--if-not-exists,
 merge --commit-message, commit's author filters and branch diff's format."""
 
-import http.server
-import json
 import os
 import re
 import stat
-import threading
 
 import pytest
 import yaml
 from cli_harness import TAXI
+from stub_server import stub_server
 
 ZONES = TAXI / "data" / "taxi_zones.csv"
 
@@ -219,31 +217,10 @@ def test_secret_parameter_is_ciphertext_on_disk_and_clear_in_the_model(sluice, l
 # -- config and profiles -----------------------------------------------------------------
 
 
-class _Recorder(http.server.BaseHTTPRequestHandler):
-    seen = []
-
-    def do_GET(self):  # noqa: N802 (http.server's name)
-        _Recorder.seen.append((self.path, self.headers.get("Authorization")))
-        body = json.dumps([{"name": "main", "kind": "branch", "commit": "0" * 64}]).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def recorder():
-    server = http.server.HTTPServer(("127.0.0.1", 0), _Recorder)
-    _Recorder.seen = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", _Recorder.seen
-    server.shutdown()
-    server.server_close()
+    with stub_server([{"name": "main", "kind": "branch", "commit": "0" * 64}]) as (url, seen):
+        yield url, seen
 
 
 def config_path(sluice):
@@ -412,35 +389,16 @@ def test_branch_diff_prints_bauplans_format(lake):
     assert "with itself" in fails(lake, "branch", "diff", "tester.b")
 
 
-class _Slow(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 (http.server's name)
-        import time
-
-        time.sleep(5)
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
 def test_client_timeout_bounds_a_remote_answer(sluice):
     import time
 
-    server = http.server.HTTPServer(("127.0.0.1", 0), _Slow)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}"
+    with stub_server([], delay=5) as (url, _):
         started = time.monotonic()
         err = fails(sluice, "--endpoint", url, "--client-timeout", "1", "branch", "ls")
         assert time.monotonic() - started < 4 and "cannot reach" in err
         assert "expected seconds > 0" in fails(
             sluice, "--endpoint", url, "--client-timeout", "0", "tag", "ls"
         )
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_info_names_the_version_and_profile(sluice):

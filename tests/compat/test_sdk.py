@@ -2,8 +2,10 @@
 catalog, query and run method, the forms of its arguments, what it returns, and the typed
 error of each failure."""
 
+import datetime
 import inspect
 import json
+import sys
 import types
 
 import pyarrow as pa
@@ -161,6 +163,15 @@ def test_commits(client):
         == 2
     )
     assert list(client.get_commits("tester.dev", filter_by_parent_hash=commits[1].ref.hash)) == [head]
+    # Dates: aware, naive (UTC) or ISO text; an unreadable date is an error, never "no filter".
+    since = head.authored_date
+    assert list(client.get_commits("tester.dev", filter_by_authored_date_start_at=since)) == [head]
+    naive = since.astimezone(datetime.UTC).replace(tzinfo=None)
+    assert list(client.get_commits("tester.dev", filter_by_authored_date_start_at=naive)) == [head]
+    assert list(client.get_commits("tester.dev", filter_by_authored_date_end_at="2000-01-01")) == []
+    for bad in ("yesterday", 12345):
+        with pytest.raises(ValueError, match="filter_by_authored_date_start_at"):
+            list(client.get_commits("tester.dev", filter_by_authored_date_start_at=bad))
     with pytest.raises(exceptions.RefNotFoundError):
         list(client.get_commits("no_such_branch"))
 
@@ -234,22 +245,47 @@ def test_scan(client):
     assert client.scan(table, ref="tester.dev", filters="Fare > 50").num_rows == 2
 
 
-@pytest.mark.parametrize(
-    "bad",
-    [
-        "Age > 1; DROP TABLE titanic",
-        "Age > 1) UNION SELECT * FROM taxi_trips WHERE (1 = 1",
-        "PassengerId IN (SELECT PULocationID FROM taxi_trips)",
-        "Age > 1 /*",
-        "Age > 1) LIMIT 1 --",
-        "",
-    ],
-)
+NOT_ONE_EXPRESSION = [
+    "Age > 1; DROP TABLE titanic",
+    "Age > 1) UNION SELECT * FROM taxi_trips WHERE (1 = 1",
+    "PassengerId IN (SELECT PULocationID FROM taxi_trips)",
+    "Age > 1 /*",
+    "Age > 1) LIMIT 1 --",
+    "",
+    # A comment ends at the newline; the closing parenthesis is on a line of its own.
+    "Age > 1 --\n) UNION SELECT * FROM taxi_trips WHERE (1 = 1",
+    # Unicode: a line separator is no newline to SQL, a fullwidth parenthesis no parenthesis.
+    "Age > 1\u2028) UNION SELECT * FROM taxi_trips --",
+    "Age > 1\uff09 UNION SELECT 1",
+    # Nested parentheses that close the WHERE and add clauses of the scan's own.
+    "((Age > 1)) ) ORDER BY Age --",
+    "(Age > 1)) GROUP BY ALL HAVING (true",
+    "Age > (SELECT max(PULocationID) FROM taxi_trips)",
+    "Age > 1\x00",
+]
+
+
+@pytest.mark.parametrize("bad", NOT_ONE_EXPRESSION)
 def test_scan_rejects_a_filter_that_is_not_one_expression(client, bad):
     with pytest.raises(exceptions.InvalidFilterError) as error:
         client.scan("titanic", ref="tester.dev", filters=bad)
     assert isinstance(error.value, exceptions.BadRequestError) and isinstance(error.value, ValueError)
     assert client.get_table("titanic", "tester.dev").records == 6
+
+
+def test_without_duckdb_the_filter_check_still_refuses(client, monkeypatch):
+    monkeypatch.setitem(sys.modules, "duckdb", None)  # `import duckdb` fails in this process
+    for bad in NOT_ONE_EXPRESSION:
+        with pytest.raises(exceptions.InvalidFilterError):
+            client.scan("titanic", ref="tester.dev", filters=bad)
+    assert client.scan("titanic", ref="tester.dev", filters="Name = 'Braund (x)'").num_rows == 0
+    assert client.scan("titanic", ref="tester.dev", filters="(Age < 30) AND (Fare < 10)").num_rows == 2
+    assert client.get_table("titanic", "tester.dev").records == 6
+
+
+def test_a_filter_may_end_in_a_comment(client):
+    young = client.scan("titanic", ref="tester.dev", columns=["PassengerId"], filters="Age < 30 -- young")
+    assert sorted(young.column("PassengerId").to_pylist()) == [1, 3]
 
 
 def test_hostile_names_and_arguments(client):
@@ -355,199 +391,77 @@ def test_info(client):
 
 def test_every_bauplan_method_exists_with_its_keywords():
     """The names and keyword arguments of bauplan's Client (0.2.0-rc.2 stubs)."""
+    # method: its parameters after self, in order, as bauplan names them.
     expected = {
-        "apply_table_creation_plan": ["plan", "args", "priority", "client_timeout"],
-        "cancel_job": ["job_id"],
-        "create_branch": ["branch", "from_ref", "if_not_exists"],
-        "create_external_table_from_metadata": [
-            "table",
-            "metadata_json_uri",
-            "namespace",
-            "branch",
-            "overwrite",
-        ],
-        "create_external_table_from_parquet": [
-            "table",
-            "search_patterns",
-            "branch",
-            "namespace",
-            "overwrite",
-            "args",
-            "priority",
-            "client_timeout",
-            "detach",
-        ],
-        "create_namespace": ["namespace", "branch", "commit_body", "commit_properties", "if_not_exists"],
-        "create_table": [
-            "table",
-            "search_uri",
-            "branch",
-            "namespace",
-            "partitioned_by",
-            "replace",
-            "args",
-            "priority",
-            "client_timeout",
-        ],
-        "create_tag": ["tag", "from_ref", "if_not_exists"],
-        "delete_branch": ["branch", "if_exists"],
-        "delete_namespace": ["namespace", "branch", "if_exists", "commit_body", "commit_properties"],
-        "delete_table": ["table", "branch", "namespace", "if_exists", "commit_body", "commit_properties"],
-        "delete_tag": ["tag", "if_exists"],
-        "get_branch": ["branch"],
-        "get_branches": ["name", "user", "limit"],
-        "get_commits": [
-            "ref",
-            "filter_by_message",
-            "filter_by_author_username",
-            "filter_by_author_name",
-            "filter_by_author_email",
-            "filter_by_authored_date",
-            "filter_by_authored_date_start_at",
-            "filter_by_authored_date_end_at",
-            "filter_by_parent_hash",
-            "filter_by_properties",
-            "filter",
-            "limit",
-        ],
-        "get_job": ["job_id"],
-        "get_job_context": ["job", "include_logs", "include_snapshot"],
-        "get_job_contexts": ["jobs", "include_logs", "include_snapshot"],
-        "get_job_logs": ["job"],
-        "get_jobs": [
-            "all_users",
-            "filter_by_ids",
-            "filter_by_users",
-            "filter_by_kinds",
-            "filter_by_statuses",
-            "filter_by_created_after",
-            "filter_by_created_before",
-            "limit",
-        ],
-        "get_namespace": ["namespace", "ref"],
-        "get_namespaces": ["ref", "filter_by_name", "limit"],
-        "get_table": ["table", "ref", "namespace"],
-        "get_tables": ["ref", "filter_by_name", "filter_by_namespace", "limit"],
-        "get_tag": ["tag"],
-        "get_tags": ["filter_by_name", "limit"],
-        "has_branch": ["branch"],
-        "has_namespace": ["namespace", "ref"],
-        "has_table": ["table", "ref", "namespace"],
-        "has_tag": ["tag"],
-        "import_data": [
-            "table",
-            "search_uri",
-            "branch",
-            "namespace",
-            "continue_on_error",
-            "import_duplicate_files",
-            "best_effort",
-            "preview",
-            "args",
-            "priority",
-            "client_timeout",
-            "detach",
-        ],
-        "info": ["client_timeout"],
-        "merge_branch": ["source_ref", "into_branch", "commit_message", "commit_body", "commit_properties"],
-        "plan_table_creation": [
-            "table",
-            "search_uri",
-            "branch",
-            "namespace",
-            "partitioned_by",
-            "replace",
-            "args",
-            "priority",
-            "client_timeout",
-        ],
-        "query": ["query", "ref", "max_rows", "cache", "namespace", "args", "priority", "client_timeout"],
-        "query_to_csv_file": [
-            "path",
-            "query",
-            "ref",
-            "max_rows",
-            "cache",
-            "namespace",
-            "args",
-            "priority",
-            "client_timeout",
-        ],
-        "query_to_generator": [
-            "query",
-            "ref",
-            "max_rows",
-            "cache",
-            "namespace",
-            "args",
-            "priority",
-            "client_timeout",
-        ],
-        "query_to_json_file": [
-            "path",
-            "query",
-            "file_format",
-            "ref",
-            "max_rows",
-            "cache",
-            "namespace",
-            "args",
-            "priority",
-            "client_timeout",
-        ],
-        "query_to_parquet_file": [
-            "path",
-            "query",
-            "ref",
-            "max_rows",
-            "cache",
-            "namespace",
-            "args",
-            "priority",
-            "client_timeout",
-        ],
-        "rename_branch": ["branch", "new_branch"],
-        "rename_tag": ["tag", "new_tag"],
-        "revert_table": [
-            "table",
-            "namespace",
-            "source_ref",
-            "into_branch",
-            "replace",
-            "commit_body",
-            "commit_properties",
-        ],
-        "run": [
-            "project_dir",
-            "ref",
-            "namespace",
-            "parameters",
-            "cache",
-            "transaction",
-            "dry_run",
-            "strict",
-            "preview",
-            "args",
-            "priority",
-            "client_timeout",
-            "detach",
-        ],
-        "scan": [
-            "table",
-            "ref",
-            "columns",
-            "filters",
-            "limit",
-            "cache",
-            "namespace",
-            "args",
-            "priority",
-            "client_timeout",
-        ],
+        "apply_table_creation_plan": "plan args priority client_timeout",
+        "cancel_job": "job_id",
+        "create_branch": "branch from_ref if_not_exists",
+        "create_external_table_from_metadata": "table metadata_json_uri namespace branch overwrite",
+        "create_external_table_from_parquet": (
+            "table search_patterns branch namespace overwrite args priority client_timeout detach"
+        ),
+        "create_namespace": "namespace branch commit_body commit_properties if_not_exists",
+        "create_table": (
+            "table search_uri branch namespace partitioned_by replace args priority client_timeout"
+        ),
+        "create_tag": "tag from_ref if_not_exists",
+        "delete_branch": "branch if_exists",
+        "delete_namespace": "namespace branch if_exists commit_body commit_properties",
+        "delete_table": "table branch namespace if_exists commit_body commit_properties",
+        "delete_tag": "tag if_exists",
+        "get_branch": "branch",
+        "get_branches": "name user limit",
+        "get_commits": (
+            "ref filter_by_message filter_by_author_username filter_by_author_name filter_by_author_email "
+            "filter_by_authored_date filter_by_authored_date_start_at filter_by_authored_date_end_at "
+            "filter_by_parent_hash filter_by_properties filter limit"
+        ),
+        "get_job": "job_id",
+        "get_job_context": "job include_logs include_snapshot",
+        "get_job_contexts": "jobs include_logs include_snapshot",
+        "get_job_logs": "job",
+        "get_jobs": (
+            "all_users filter_by_ids filter_by_users filter_by_kinds filter_by_statuses "
+            "filter_by_created_after filter_by_created_before limit"
+        ),
+        "get_namespace": "namespace ref",
+        "get_namespaces": "ref filter_by_name limit",
+        "get_table": "table ref namespace",
+        "get_tables": "ref filter_by_name filter_by_namespace limit",
+        "get_tag": "tag",
+        "get_tags": "filter_by_name limit",
+        "has_branch": "branch",
+        "has_namespace": "namespace ref",
+        "has_table": "table ref namespace",
+        "has_tag": "tag",
+        "import_data": (
+            "table search_uri branch namespace continue_on_error import_duplicate_files best_effort preview "
+            "args priority client_timeout detach"
+        ),
+        "info": "client_timeout",
+        "merge_branch": "source_ref into_branch commit_message commit_body commit_properties",
+        "plan_table_creation": (
+            "table search_uri branch namespace partitioned_by replace args priority client_timeout"
+        ),
+        "query": "query ref max_rows cache namespace args priority client_timeout",
+        "query_to_csv_file": "path query ref max_rows cache namespace args priority client_timeout",
+        "query_to_generator": "query ref max_rows cache namespace args priority client_timeout",
+        "query_to_json_file": (
+            "path query file_format ref max_rows cache namespace args priority client_timeout"
+        ),
+        "query_to_parquet_file": "path query ref max_rows cache namespace args priority client_timeout",
+        "rename_branch": "branch new_branch",
+        "rename_tag": "tag new_tag",
+        "revert_table": "table namespace source_ref into_branch replace commit_body commit_properties",
+        "run": (
+            "project_dir ref namespace parameters cache transaction dry_run strict preview args priority "
+            "client_timeout detach"
+        ),
+        "scan": "table ref columns filters limit cache namespace args priority client_timeout",
     }
     for method, params in expected.items():
         signature = inspect.signature(getattr(bauplan.Client, method))
-        assert list(signature.parameters)[1:] == params, method
+        assert list(signature.parameters)[1:] == params.split(), method
     client_params = list(inspect.signature(bauplan.Client).parameters)
     assert client_params[:4] == ["profile", "api_key", "client_timeout", "config_file_path"]
 

@@ -1,46 +1,23 @@
 """Client(profile=, api_key=, config_file_path=): profiles from the config file, their
 endpoints, the API key on the wire, and the environment's precedence (contracts §D)."""
 
-import http.server
 import json
 import subprocess
 import textwrap
-import threading
 
 import pytest
 from cli_harness import SLUICE, Sluice
+from stub_server import stub_server
 
 import bauplan
 from bauplan import exceptions
 
 
-class _Recorder(http.server.BaseHTTPRequestHandler):
-    """Answers GET /api/v1/info and remembers each request's Authorization header."""
-
-    seen = []
-
-    def do_GET(self):
-        _Recorder.seen.append((self.path, self.headers.get("Authorization")))
-        body = json.dumps({"user": "recorded", "runners": ["here"]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def recorder():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    _Recorder.seen = []
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    """A stand-in server answering GET /api/v1/info; yields (url, seen)."""
+    with stub_server({"user": "recorded", "runners": ["here"]}) as (url, seen):
+        yield url, seen
 
 
 @pytest.fixture
@@ -65,11 +42,12 @@ def write_config(path, profiles):
 
 
 def test_profiles_choose_endpoint_and_key(clean_env, tmp_path, recorder):
+    url, seen = recorder
     config = write_config(
         tmp_path / "config.yml",
         {
-            "default": {"api_key": "key-default", "endpoint": recorder},
-            "ci": {"api_key": "key-ci", "endpoint": recorder, "active_branch": "ci.branch"},
+            "default": {"api_key": "key-default", "endpoint": url},
+            "ci": {"api_key": "key-ci", "endpoint": url, "active_branch": "ci.branch"},
         },
     )
     clean_env.setenv("SLUICE_CONFIG_PATH", str(config))
@@ -80,36 +58,38 @@ def test_profiles_choose_endpoint_and_key(clean_env, tmp_path, recorder):
     bauplan.Client(api_key="explicit").info()  # the explicit key beats the profile's
     clean_env.setenv("BAUPLAN_API_KEY", "from-env")
     bauplan.Client().info()
-    assert [auth for _, auth in _Recorder.seen] == [
+    assert [auth for _, auth in seen] == [
         "Bearer key-default",
         "Bearer key-ci",
         "Bearer key-ci",
         "Bearer explicit",
         "Bearer from-env",
     ]
-    assert all(path == "/api/v1/info" for path, _ in _Recorder.seen)
+    assert all(path == "/api/v1/info" for path, _ in seen)
 
 
 def test_an_explicit_config_file_turns_the_environment_off(clean_env, tmp_path, recorder):
-    config = write_config(tmp_path / "other.yml", {"default": {"api_key": "file-key", "endpoint": recorder}})
+    url, seen = recorder
+    config = write_config(tmp_path / "other.yml", {"default": {"api_key": "file-key", "endpoint": url}})
     clean_env.setenv("SLUICE_API_KEY", "env-key")
     clean_env.setenv("SLUICE_PROFILE", "nope")
     bauplan.Client(config_file_path=str(config)).info()
-    assert _Recorder.seen[-1][1] == "Bearer file-key"
+    assert seen[-1][1] == "Bearer file-key"
 
 
 def test_the_default_file_is_under_home(clean_env, tmp_path, recorder):
+    url, seen = recorder
     home = tmp_path / "user_home" / ".sluice"
     home.mkdir(parents=True)
     (home / "config.yml").write_text(
         textwrap.dedent(f"""\
         profiles:
           default:
-            endpoint: "{recorder}"
+            endpoint: "{url}"
         """)
     )
     bauplan.Client().info()
-    assert _Recorder.seen == [("/api/v1/info", None)]  # no key configured: no header
+    assert seen == [("/api/v1/info", None)]  # no key configured: no header
 
 
 def test_profile_endpoint_reaches_a_real_server(clean_env, tmp_path):
@@ -179,6 +159,10 @@ def test_a_server_with_keys_checks_them(clean_env, tmp_path):
             with pytest.raises(exceptions.UnauthorizedError) as error:
                 bauplan.Client(endpoint=uri, api_key=key).get_branches().__next__()
             assert error.value.code == 401
+            # Refused before any route: a write without a known key changes nothing.
+            with pytest.raises(exceptions.UnauthorizedError):
+                bauplan.Client(endpoint=uri, api_key=key).create_branch("mallory.x", "main")
+        assert not alice.has_branch("mallory.x")
         # Iceberg REST clients need the key too.
         import urllib.error
         import urllib.request
@@ -186,6 +170,9 @@ def test_a_server_with_keys_checks_them(clean_env, tmp_path):
         with pytest.raises(urllib.error.HTTPError) as http_error:
             urllib.request.urlopen(f"{uri}/v1/config")
         assert http_error.value.code == 401
+        # The stored hash is no key.
+        with pytest.raises(exceptions.UnauthorizedError):
+            list(bauplan.Client(endpoint=uri, api_key=digest).get_branches())
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -99,3 +99,23 @@ def test_fallback_when_the_server_cannot_start(data_home, tmp_path):
     with pytest.raises(exceptions.BranchExistsError):
         client.create_branch("tester.fallback", "main")
     assert json.loads(home("-O", "json", "branch", "ls").stdout)[1]["name"] == "tester.fallback"
+
+
+def test_a_fresh_client_shared_by_threads_connects_once(data_home, tmp_path, monkeypatch):
+    """Threads that make a new embedded client's first calls together connect once (one
+    `sluice server start`, one connection), and all use it: no fallback to a process per call."""
+    import concurrent.futures
+
+    home = data_home(tmp_path / "home")
+    home("branch", "ls")  # the data home exists; its server is not running
+    connects = []
+    connect = sluice.Client._connect
+    monkeypatch.setattr(sluice.Client, "_connect", lambda self: connects.append(1) or connect(self))
+    client = sluice.Client(home=home.home)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # a fallback would warn
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda _: [b.name for b in client.get_branches()], range(8)))
+    assert answers == [["main"]] * 8 and len(connects) == 1
+    assert isinstance(client._transport, HttpTransport) and client._transport.socket_path
+    client.close()

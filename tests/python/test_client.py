@@ -110,3 +110,14 @@ def test_run_returns_a_state_instead_of_raising(client, tmp_path):
     assert failed.job_status == "FAILED" and "boom" in failed.error
     with pytest.raises(exceptions.NotFoundError):
         client.run(str(tmp_path / "missing"), ref="dev")
+
+
+def test_scan_quotes_every_reserved_word_of_duckdb():
+    """The SDK's list of names a scan must quote is DuckDB's own (it changes with DuckDB)."""
+    import duckdb
+
+    from sluice.client import _RESERVED, _identifier
+
+    rows = duckdb.sql("SELECT keyword_name FROM duckdb_keywords() WHERE keyword_category = 'reserved'")
+    assert _RESERVED == {name for (name,) in rows.fetchall()}
+    assert _identifier("Order") == '"Order"' and _identifier("PULocationID") == "PULocationID"
