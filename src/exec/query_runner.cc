@@ -46,6 +46,8 @@ Status RunQuery(Lakehouse& lake, const QueryRequest& request,
                          {"max_rows", request.max_rows ? nlohmann::json(*request.max_rows) : nlohmann::json(nullptr)},
                          {"output", request.output},
                          {"output_path", request.output_path.empty() ? "" : AbsolutePath(request.output_path)}};
+  // The query's folder exists only once a table went into it; a query of no table has none.
+  SLUICE_RETURN_NOT_OK(MakeDirs(lake.objects().root() + "/" + prefix));
   std::string task_path = lake.objects().root() + "/" + prefix + "task.json";
   SLUICE_RETURN_NOT_OK(WriteFileAtomic(task_path, task.dump()));
   SLUICE_RETURN_NOT_OK(runner->WriteStdin(task_path + "\n"));

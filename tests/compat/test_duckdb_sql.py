@@ -161,6 +161,11 @@ def test_query_runs_duckdb_sql(sql_lake, name):
     assert normalize(got) == normalize(oracle(MODELS[name]))
 
 
+def test_a_query_of_no_table_runs(sql_lake):
+    assert sql_lake.query("SELECT 1 AS one, 'PassengerId' AS name", "dev") == [{"one": 1, "name": "PassengerId"}]
+    assert sql_lake.query("FROM range(3) SELECT count(*) AS n", "dev") == [{"n": 3}]
+
+
 def test_query_keeps_order_by_all(sql_lake):
     got = sql_lake.query("SELECT DOLocationID, trip_miles FROM taxi_fhvhv ORDER BY ALL", "dev")
     assert got == oracle("SELECT DOLocationID, trip_miles FROM taxi_fhvhv ORDER BY ALL")
