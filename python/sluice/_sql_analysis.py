@@ -113,7 +113,9 @@ def _line(sql, position):
     return sql.count("\n", 0, max(end, 0)) + 1
 
 
-def _serialize(con, sql):
+def serialize_sql(con, sql):
+    """DuckDB's parse tree of `sql` (json_serialize_sql), as a dict; `con` is a connection or
+    the duckdb module."""
     # The text goes in as a literal, not a prepared-statement parameter: binding a Python
     # parameter makes the duckdb module import pandas and numpy (seconds).
     if "\0" in sql:
@@ -148,12 +150,12 @@ def _pivot_as_select(sql):
 
 
 def analyze(con, sql):
-    tree = _serialize(con, sql)
+    tree = serialize_sql(con, sql)
     pivot = False
     if tree.get("error") and tree.get("error_type") == "not implemented":
         rewritten = _pivot_as_select(sql)
         if rewritten is not None:
-            pivot_tree = _serialize(con, rewritten)
+            pivot_tree = serialize_sql(con, rewritten)
             if not pivot_tree.get("error"):
                 tree, pivot = pivot_tree, True
         if tree.get("error"):

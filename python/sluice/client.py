@@ -232,7 +232,9 @@ def _check_filter(filters, sql):
             message = f"filter {filters!r} is not a single boolean expression"
             raise exceptions.InvalidFilterError(message) from None
         return
-    tree = json.loads(duckdb.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchone()[0])
+    from sluice._sql_analysis import serialize_sql
+
+    tree = serialize_sql(duckdb, sql)
     if tree.get("error"):
         raise exceptions.InvalidFilterError(
             f"filter {filters!r} is not a boolean expression: {tree.get('error_message', 'parse error')}"

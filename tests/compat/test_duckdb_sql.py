@@ -162,7 +162,9 @@ def test_query_runs_duckdb_sql(sql_lake, name):
 
 
 def test_a_query_of_no_table_runs(sql_lake):
-    assert sql_lake.query("SELECT 1 AS one, 'PassengerId' AS name", "dev") == [{"one": 1, "name": "PassengerId"}]
+    assert sql_lake.query("SELECT 1 AS one, 'PassengerId' AS name", "dev") == [
+        {"one": 1, "name": "PassengerId"}
+    ]
     assert sql_lake.query("FROM range(3) SELECT count(*) AS n", "dev") == [{"n": 3}]
 
 
