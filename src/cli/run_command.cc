@@ -217,7 +217,7 @@ Status RunDetached(CliContext& context, nlohmann::json body) {
     SLUICE_ASSIGN_OR_RAISE(backend, context.backend());
   } else {
     SLUICE_ASSIGN_OR_RAISE(BackgroundServerState server, StartServer());
-    daemon = MakeUnixSocketBackend(server.socket);
+    SLUICE_ASSIGN_OR_RAISE(daemon, MakeUnixSocketBackend(server.socket));
     backend = daemon.get();
   }
   SLUICE_ASSIGN_OR_RAISE(nlohmann::json answer, backend->Call("POST", "runs", body));

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "common/clock.h"
+#include "server/unix_socket_address.h"
 
 namespace sluice {
 namespace {
@@ -291,14 +292,8 @@ UnixHttpServer::UnixHttpServer(int fd, std::string path, Handler handler, Limits
 
 Result<std::unique_ptr<UnixHttpServer>> UnixHttpServer::Bind(const std::string& path, Handler handler,
                                                              Limits limits) {
-  sockaddr_un address{};
-  if (path.size() >= sizeof(address.sun_path)) {
-    return WithHint(InvalidInput("socket path '", path, "' is too long (", path.size(), " bytes, at most ",
-                                 sizeof(address.sun_path) - 1, ")"),
-                    "use a shorter SLUICE_HOME");
-  }
-  address.sun_family = AF_UNIX;
-  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+  SLUICE_ASSIGN_OR_RAISE(UnixSocketAddress target, UnixSocketAddress::For(path));
+  sockaddr_un address = target.address();
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return IOError("cannot create a unix socket: ", std::strerror(errno));
   ::unlink(path.c_str());

@@ -38,7 +38,8 @@ class UnixHttpServer {
   using Limits = UnixHttpLimits;
 
   // Binds `path` (removing a stale socket file first; the caller makes sure no live server
-  // owns it), owner-only. IOError naming the path when it cannot. `handler` is called from
+  // owns it), owner-only, however deep (unix_socket_address.h). IOError naming the path
+  // when it cannot. `handler` is called from
   // connection threads, several at once.
   static Result<std::unique_ptr<UnixHttpServer>> Bind(const std::string& path, Handler handler,
                                                       Limits limits = {});

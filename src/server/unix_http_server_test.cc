@@ -1,4 +1,5 @@
 #include "server/unix_http_server.h"
+#include "server/unix_socket_address.h"
 
 #include <gtest/gtest.h>
 
@@ -329,6 +330,27 @@ TEST_F(UnixHttpServerTest, StopRemovesTheSocket) {
   struct stat info {};
   EXPECT_NE(::stat(path_.c_str(), &info), 0);
   EXPECT_LT(Connect(path_), 0);
+}
+
+TEST(UnixHttpServerBind, ADeepPathIsBoundThroughItsDirectory) {
+  std::string dir = "/tmp/sluice-uhs-" + NewShortId(8) + "/" + std::string(60, 'd') + "/" + std::string(60, 'e');
+  ASSERT_OK(MakeDirs(dir));
+  std::string path = dir + "/server.sock";
+  ASSERT_GT(path.size(), sizeof(sockaddr_un{}.sun_path));
+  ASSERT_OK_AND_ASSIGN(auto server, UnixHttpServer::Bind(path, [](const RestRequest&) { return ApiResponse{}; }));
+  std::thread serving([&] { server->Serve(); });
+  bool accepted = false;
+  for (int i = 0; i < 200 && !(accepted = UnixSocketAccepts(path)); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_TRUE(accepted);
+  struct stat info {};
+  ASSERT_EQ(::stat(path.c_str(), &info), 0);  // the file is where it was asked for
+  EXPECT_EQ(info.st_mode & 0777, 0600u);
+  server->Stop(1);
+  serving.join();
+  EXPECT_FALSE(UnixSocketAccepts(path));
+  ASSERT_OK(RemoveAll(dir.substr(0, dir.find('/', 5))));
 }
 
 TEST(UnixHttpServerBind, RefusesAPathTooLongForASocket) {
