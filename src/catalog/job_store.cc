@@ -93,25 +93,6 @@ std::string InClause(const char* column, size_t n) {
   return out + ")";
 }
 
-// A write transaction that rolls back unless committed.
-class WriteTransaction {
- public:
-  explicit WriteTransaction(SqlConnection* db) : db_(db) {}
-  Status Begin() { return db_->BeginWrite(); }
-  Status Commit() {
-    SLUICE_RETURN_NOT_OK(db_->Exec("COMMIT"));
-    done_ = true;
-    return Status::OK();
-  }
-  ~WriteTransaction() {
-    if (!done_) (void)db_->Exec("ROLLBACK");
-  }
-
- private:
-  SqlConnection* db_;
-  bool done_ = false;
-};
-
 }  // namespace
 
 bool IsFinalJobStatus(const std::string& status) {
@@ -212,7 +193,7 @@ Status JobStore::RequestCancel(const std::string& id) {
 
 Result<int64_t> JobStore::AppendLogs(const std::string& id, std::vector<JobLogRecord> lines) {
   std::lock_guard<std::mutex> lock(*mutex_);
-  WriteTransaction txn(db_);
+  SqlWriteTransaction txn(db_);
   SLUICE_RETURN_NOT_OK(txn.Begin());
   SLUICE_ASSIGN_OR_RAISE(auto last, db_->Prepare("SELECT COALESCE(MAX(seq), 0) FROM job_logs WHERE job_id = ?"));
   last->Bind(1, id);
