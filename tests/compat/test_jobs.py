@@ -291,6 +291,13 @@ def test_query_flags(titanic):
     assert "(5 rows)" in everything
     proc = titanic("query", "SELECT 1", "--priority", "0", check=False)
     assert proc.returncode != 0
+    assert "--priority takes a number from 1 to 10, not 0" in proc.stderr  # not 0 taken as "none"
+    for flags, message in [
+        (("--cache", "maybe"), "--cache takes on or off, not 'maybe'"),
+        (("-a", "=x"), "--arg '=x': expected name=value"),
+    ]:
+        proc = titanic("query", "SELECT 1", *flags, check=False)
+        assert proc.returncode == 1 and message in proc.stderr and "Traceback" not in proc.stderr
 
 
 @pytest.fixture
