@@ -45,23 +45,7 @@ Status RefNotFound(const std::string& ref) {
 
 // The write transaction holds the catalog's writer lock from the start, so a
 // read-modify-write of a ref inside it is a compare-and-swap against every other process.
-class Transaction {
- public:
-  explicit Transaction(SqlConnection* db) : db_(db) {}
-  Status Begin() { return db_->BeginWrite(); }
-  Status Commit() {
-    SLUICE_RETURN_NOT_OK(db_->Exec("COMMIT"));
-    done_ = true;
-    return Status::OK();
-  }
-  ~Transaction() {
-    if (!done_) (void)db_->Exec("ROLLBACK");
-  }
-
- private:
-  SqlConnection* db_;
-  bool done_ = false;
-};
+using Transaction = SqlWriteTransaction;
 
 json TreeJson(const Tree& tree) {
   return {{"tables", tree.tables}, {"namespaces", tree.namespaces}};

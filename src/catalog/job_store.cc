@@ -1,5 +1,7 @@
 #include "catalog/job_store.h"
 
+#include <type_traits>
+
 #include "catalog/sql_connection.h"
 
 namespace sluice {
@@ -41,6 +43,45 @@ JobRecord JobFromRow(const SqlStatement& row) {
   return job;
 }
 
+// Binds `values` to ?1, ?2, ... in order (a bool as 0/1, any integer as int64).
+template <typename... Values>
+SqlStatement& BindAll(SqlStatement& stmt, const Values&... values) {
+  int index = 0;
+  auto bind = [&](const auto& value) {
+    using V = std::decay_t<decltype(value)>;
+    if constexpr (std::is_same_v<V, std::string>) {
+      stmt.Bind(++index, value);
+    } else {
+      stmt.Bind(++index, static_cast<int64_t>(value));
+    }
+  };
+  (bind(values), ...);
+  return stmt;
+}
+
+// Every row of `stmt`, each read by `from_row`.
+template <typename FromRow>
+auto ReadRows(SqlStatement& stmt, FromRow from_row) -> Result<std::vector<decltype(from_row(stmt))>> {
+  std::vector<decltype(from_row(stmt))> rows;
+  while (true) {
+    SLUICE_ASSIGN_OR_RAISE(bool row, stmt.Step());
+    if (!row) return rows;
+    rows.push_back(from_row(stmt));
+  }
+}
+
+JobLogRecord LogFromRow(const SqlStatement& row) {
+  JobLogRecord line;
+  line.seq = row.Int(0);
+  line.time_ms = row.Int(1);
+  line.level = row.Text(2);
+  line.stream = row.Text(3);
+  line.type = row.Text(4);
+  line.model = row.Text(5);
+  line.message = row.Text(6);
+  return line;
+}
+
 Status JobNotFound(const std::string& id) {
   return WithHint(NotFound("job '", id, "' not found"), "list jobs with: sluice job ls --all-users");
 }
@@ -51,25 +92,6 @@ std::string InClause(const char* column, size_t n) {
   for (size_t i = 0; i < n; ++i) out += i ? ", ?" : "?";
   return out + ")";
 }
-
-// A write transaction that rolls back unless committed.
-class WriteTransaction {
- public:
-  explicit WriteTransaction(SqlConnection* db) : db_(db) {}
-  Status Begin() { return db_->BeginWrite(); }
-  Status Commit() {
-    SLUICE_RETURN_NOT_OK(db_->Exec("COMMIT"));
-    done_ = true;
-    return Status::OK();
-  }
-  ~WriteTransaction() {
-    if (!done_) (void)db_->Exec("ROLLBACK");
-  }
-
- private:
-  SqlConnection* db_;
-  bool done_ = false;
-};
 
 }  // namespace
 
@@ -96,18 +118,8 @@ Status JobStore::Create(const JobRecord& job) {
   SLUICE_ASSIGN_OR_RAISE(auto stmt, db_->Prepare(
       "INSERT INTO jobs (id, kind, status, user_name, ref, created_ms, started_ms, finished_ms, "
       "runner, cancel_requested, error, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
-  return stmt->Bind(1, job.id)
-      .Bind(2, job.kind)
-      .Bind(3, job.status)
-      .Bind(4, job.user)
-      .Bind(5, job.ref)
-      .Bind(6, job.created_ms)
-      .Bind(7, job.started_ms)
-      .Bind(8, job.finished_ms)
-      .Bind(9, job.runner)
-      .Bind(10, int64_t{job.cancel_requested ? 1 : 0})
-      .Bind(11, job.error)
-      .Bind(12, job.detail)
+  return BindAll(*stmt, job.id, job.kind, job.status, job.user, job.ref, job.created_ms, job.started_ms,
+                 job.finished_ms, job.runner, job.cancel_requested, job.error, job.detail)
       .Run();
 }
 
@@ -146,13 +158,7 @@ Result<std::vector<JobRecord>> JobStore::List(const JobFilter& filter) const {
   if (filter.created_after_ms) stmt->Bind(++index, filter.created_after_ms);
   if (filter.created_before_ms) stmt->Bind(++index, filter.created_before_ms);
   stmt->Bind(++index, static_cast<int64_t>(filter.limit));
-  std::vector<JobRecord> jobs;
-  while (true) {
-    SLUICE_ASSIGN_OR_RAISE(bool row, stmt->Step());
-    if (!row) break;
-    jobs.push_back(JobFromRow(*stmt));
-  }
-  return jobs;
+  return ReadRows(*stmt, JobFromRow);
 }
 
 Status JobStore::Update(const JobRecord& job) {
@@ -160,14 +166,8 @@ Status JobStore::Update(const JobRecord& job) {
   SLUICE_ASSIGN_OR_RAISE(auto stmt, db_->Prepare(
       "UPDATE jobs SET status = ?, started_ms = ?, finished_ms = ?, runner = ?, error = ?, "
       "detail = ?, ref = ? WHERE id = ?"));
-  SLUICE_RETURN_NOT_OK(stmt->Bind(1, job.status)
-                           .Bind(2, job.started_ms)
-                           .Bind(3, job.finished_ms)
-                           .Bind(4, job.runner)
-                           .Bind(5, job.error)
-                           .Bind(6, job.detail)
-                           .Bind(7, job.ref)
-                           .Bind(8, job.id)
+  SLUICE_RETURN_NOT_OK(BindAll(*stmt, job.status, job.started_ms, job.finished_ms, job.runner, job.error,
+                               job.detail, job.ref, job.id)
                            .Run());
   if (db_->Changes() != 1) return JobNotFound(job.id);
   return Status::OK();
@@ -179,7 +179,7 @@ Result<bool> JobStore::EndIfActive(const std::string& id, const std::string& sta
   SLUICE_ASSIGN_OR_RAISE(auto stmt, db_->Prepare(
       "UPDATE jobs SET status = ?, finished_ms = ?, error = ? "
       "WHERE id = ? AND status IN ('NOT_STARTED', 'RUNNING')"));
-  SLUICE_RETURN_NOT_OK(stmt->Bind(1, status).Bind(2, finished_ms).Bind(3, error).Bind(4, id).Run());
+  SLUICE_RETURN_NOT_OK(BindAll(*stmt, status, finished_ms, error, id).Run());
   return db_->Changes() == 1;
 }
 
@@ -193,7 +193,7 @@ Status JobStore::RequestCancel(const std::string& id) {
 
 Result<int64_t> JobStore::AppendLogs(const std::string& id, std::vector<JobLogRecord> lines) {
   std::lock_guard<std::mutex> lock(*mutex_);
-  WriteTransaction txn(db_);
+  SqlWriteTransaction txn(db_);
   SLUICE_RETURN_NOT_OK(txn.Begin());
   SLUICE_ASSIGN_OR_RAISE(auto last, db_->Prepare("SELECT COALESCE(MAX(seq), 0) FROM job_logs WHERE job_id = ?"));
   last->Bind(1, id);
@@ -206,15 +206,9 @@ Result<int64_t> JobStore::AppendLogs(const std::string& id, std::vector<JobLogRe
     SLUICE_ASSIGN_OR_RAISE(auto insert, db_->Prepare(
         "INSERT INTO job_logs (job_id, seq, time_ms, level, stream, type, model, message) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
-    SLUICE_RETURN_NOT_OK(insert->Bind(1, id)
-                             .Bind(2, line.seq)
-                             .Bind(3, line.time_ms)
-                             .Bind(4, line.level)
-                             .Bind(5, line.stream)
-                             .Bind(6, line.type)
-                             .Bind(7, line.model)
-                             .Bind(8, line.message)
-                             .Run());
+    SLUICE_RETURN_NOT_OK(
+        BindAll(*insert, id, line.seq, line.time_ms, line.level, line.stream, line.type, line.model, line.message)
+            .Run());
   }
   SLUICE_RETURN_NOT_OK(txn.Commit());
   return seq;
@@ -227,22 +221,8 @@ Result<std::vector<JobLogRecord>> JobStore::Logs(const std::string& id, int64_t 
       std::string("SELECT seq, time_ms, level, stream, type, model, message FROM job_logs "
                   "WHERE job_id = ? AND seq > ?") +
       (include_system ? "" : " AND type = 'user'") + " ORDER BY seq LIMIT ?"));
-  stmt->Bind(1, id).Bind(2, after_seq).Bind(3, static_cast<int64_t>(limit));
-  std::vector<JobLogRecord> lines;
-  while (true) {
-    SLUICE_ASSIGN_OR_RAISE(bool row, stmt->Step());
-    if (!row) break;
-    JobLogRecord line;
-    line.seq = stmt->Int(0);
-    line.time_ms = stmt->Int(1);
-    line.level = stmt->Text(2);
-    line.stream = stmt->Text(3);
-    line.type = stmt->Text(4);
-    line.model = stmt->Text(5);
-    line.message = stmt->Text(6);
-    lines.push_back(std::move(line));
-  }
-  return lines;
+  BindAll(*stmt, id, after_seq, limit);
+  return ReadRows(*stmt, LogFromRow);
 }
 
 }  // namespace sluice

@@ -40,4 +40,25 @@ class SqlConnection {
   virtual std::string Describe() const = 0;  // for messages: the file or the server
 };
 
+// A write transaction (BeginWrite) that rolls back unless committed.
+class SqlWriteTransaction {
+ public:
+  explicit SqlWriteTransaction(SqlConnection* db) : db_(db) {}
+  SqlWriteTransaction(const SqlWriteTransaction&) = delete;
+  SqlWriteTransaction& operator=(const SqlWriteTransaction&) = delete;
+  Status Begin() { return db_->BeginWrite(); }
+  Status Commit() {
+    SLUICE_RETURN_NOT_OK(db_->Exec("COMMIT"));
+    done_ = true;
+    return Status::OK();
+  }
+  ~SqlWriteTransaction() {
+    if (!done_) (void)db_->Exec("ROLLBACK");
+  }
+
+ private:
+  SqlConnection* db_;
+  bool done_ = false;
+};
+
 }  // namespace sluice

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include "server/sluice_api.h"
+#include "server/unix_socket_address.h"
 
 namespace sluice::cli {
 namespace {
@@ -150,6 +151,17 @@ class RemoteBackend : public Backend {
   bool unix_ = false;
 };
 
+// A RemoteBackend on a unix socket, holding its address open: a deep path is reached
+// through its directory's /proc/self/fd entry (server/unix_socket_address.h).
+class UnixSocketBackend : public RemoteBackend {
+ public:
+  explicit UnixSocketBackend(UnixSocketAddress address)
+      : RemoteBackend(address.usable(), "", -1, true), address_(std::move(address)) {}
+
+ private:
+  UnixSocketAddress address_;
+};
+
 }  // namespace
 
 std::unique_ptr<Backend> MakeLocalBackend(Lakehouse* lake) { return std::make_unique<LocalBackend>(lake); }
@@ -159,8 +171,9 @@ std::unique_ptr<Backend> MakeRemoteBackend(const std::string& endpoint, const st
   return std::make_unique<RemoteBackend>(endpoint, api_key, timeout_seconds);
 }
 
-std::unique_ptr<Backend> MakeUnixSocketBackend(const std::string& socket_path) {
-  return std::make_unique<RemoteBackend>(socket_path, "", -1, true);
+Result<std::unique_ptr<Backend>> MakeUnixSocketBackend(const std::string& socket_path) {
+  SLUICE_ASSIGN_OR_RAISE(UnixSocketAddress address, UnixSocketAddress::For(socket_path));
+  return std::unique_ptr<Backend>(std::make_unique<UnixSocketBackend>(std::move(address)));
 }
 
 std::string EncodePathPart(const std::string& text) {

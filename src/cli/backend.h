@@ -39,7 +39,8 @@ std::unique_ptr<Backend> MakeRemoteBackend(const std::string& endpoint, const st
                                            int64_t timeout_seconds = -1);
 
 // The data home's background server (server/background_server.h) at its unix socket.
-std::unique_ptr<Backend> MakeUnixSocketBackend(const std::string& socket_path);
+// IOError/InvalidInput when the path cannot be reached at all (unix_socket_address.h).
+Result<std::unique_ptr<Backend>> MakeUnixSocketBackend(const std::string& socket_path);
 
 // "a b/c" -> "a%20b%2Fc", for names inside paths.
 std::string EncodePathPart(const std::string& text);

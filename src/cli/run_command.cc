@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "cli/job_flags.h"
 #include "cli/server_commands.h"
 #include "common/file_util.h"
 #include "exec/json_views.h"
@@ -21,32 +22,13 @@ namespace {
 
 struct RunArgs {
   std::string project_dir = ".", ref, namespace_name;
-  std::vector<std::string> params, args;
+  std::vector<std::string> params;
   // bauplan's on/off switches; "" when given without a value (= on), "unset" when absent.
-  std::string strict = "unset", transaction = "unset", cache = "unset", preview = "unset";
-  bool dry_run = false, no_transaction = false, no_cache = false, detach = false;
+  std::string strict = "unset", transaction = "unset", preview = "unset";
+  bool dry_run = false, no_transaction = false, detach = false;
   int parallel = 0;
-  int priority = 0;  // 0: none
+  JobFlags job;
 };
-
-// "on"/"off" (or "" for a bare flag, meaning on) -> bool; `fallback` when the flag is absent.
-Result<bool> Switch(const std::string& flag, const std::string& value, bool fallback) {
-  if (value == "unset") return fallback;
-  if (value.empty() || value == "on" || value == "true") return true;
-  if (value == "off" || value == "false") return false;
-  return InvalidInput(flag, " takes on or off, not '", value, "'");
-}
-
-// "name=value" pairs of repeated flags.
-Result<std::map<std::string, std::string>> KeyValues(const char* flag, const std::vector<std::string>& pairs) {
-  std::map<std::string, std::string> out;
-  for (const auto& kv : pairs) {
-    auto eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0) return InvalidInput(flag, " '", kv, "': expected name=value");
-    out[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
-  return out;
-}
 
 // Prints a run's progress for people: the DAG, what models print (tagged with their name),
 // one line per finished model, and warnings.
@@ -217,7 +199,7 @@ Status RunDetached(CliContext& context, nlohmann::json body) {
     SLUICE_ASSIGN_OR_RAISE(backend, context.backend());
   } else {
     SLUICE_ASSIGN_OR_RAISE(BackgroundServerState server, StartServer());
-    daemon = MakeUnixSocketBackend(server.socket);
+    SLUICE_ASSIGN_OR_RAISE(daemon, MakeUnixSocketBackend(server.socket));
     backend = daemon.get();
   }
   SLUICE_ASSIGN_OR_RAISE(nlohmann::json answer, backend->Call("POST", "runs", body));
@@ -237,19 +219,14 @@ Status Run(CliContext& context, const RunArgs& args) {
   options.ref = args.ref.empty() ? context.ActiveBranch() : args.ref;
   options.namespace_name = args.namespace_name;
   SLUICE_ASSIGN_OR_RAISE(options.params, KeyValues("--param", args.params));
-  SLUICE_ASSIGN_OR_RAISE(auto job_args, KeyValues("--arg", args.args));
   SLUICE_ASSIGN_OR_RAISE(options.strict, Switch("--strict", args.strict, false));
   SLUICE_ASSIGN_OR_RAISE(options.transaction, Switch("--transaction", args.transaction, !args.no_transaction));
   if (args.no_transaction && options.transaction) {
     return InvalidInput("--no-transaction and --transaction on contradict each other");
   }
-  SLUICE_ASSIGN_OR_RAISE(bool cache, Switch("--cache", args.cache, !args.no_cache));
   std::string preview = args.preview == "unset" ? "off" : args.preview.empty() ? "on" : args.preview;
   if (preview != "on" && preview != "off" && preview != "head" && preview != "tail") {
     return InvalidInput("--preview takes on, off, head or tail, not '", preview, "'");
-  }
-  if (args.priority != 0 && (args.priority < 1 || args.priority > 10)) {
-    return InvalidInput("--priority takes a number from 1 to 10, not ", args.priority);
   }
   options.dry_run = args.dry_run;
   options.max_parallel = args.parallel;
@@ -257,9 +234,8 @@ Status Run(CliContext& context, const RunArgs& args) {
                          {"namespace", options.namespace_name}, {"parameters", options.params},
                          {"strict", options.strict}, {"dry_run", options.dry_run},
                          {"transaction", options.transaction}, {"parallel", options.max_parallel},
-                         {"preview", preview}, {"cache", cache ? "on" : "off"}, {"args", job_args},
-                         {"author", CurrentAuthor()}, {"stream", true}};
-  if (args.priority != 0) body["priority"] = args.priority;
+                         {"preview", preview}, {"author", CurrentAuthor()}, {"stream", true}};
+  SLUICE_RETURN_NOT_OK(args.job.WriteTo(&body));
   if (args.detach) return RunDetached(context, body);
   ProgressPrinter printer(context.json());
   SLUICE_ASSIGN_OR_RAISE(RunReport report, RunThroughApi(context, body, &printer));
@@ -309,15 +285,11 @@ void AddRunCommand(CLI::App& app, CliContext& context, int* exit_code) {
                   "Run on a temporary branch merged at the end (on|off; default on)")
       ->expected(0, 1);
   run->add_flag("--no-transaction", args->no_transaction, "Commit directly on the branch (= --transaction off)");
-  run->add_option("--cache", args->cache, "Cache mode, on|off (recorded on the job: there is no cache yet)")
-      ->expected(0, 1);
-  run->add_flag("--no-cache", args->no_cache, "= --cache off");
   run->add_option("--preview", args->preview, "Print each model's first rows: on|head, tail (last rows), off")
       ->expected(0, 1);
   run->add_flag("-d,--detach", args->detach,
                 "Run in the data home's background server and print the job id at once");
-  run->add_option("-a,--arg", args->args, "Job argument, key=value (repeatable; recorded on the job)");
-  run->add_option("--priority", args->priority, "Job priority, 1 to 10 (recorded on the job)");
+  args->job.Register(run);
   run->add_option("--parallel", args->parallel, "Models run at the same time (default: cores)");
   run->callback([&context, exit_code, args] { *exit_code = ReportError(Run(context, *args)); });
 }

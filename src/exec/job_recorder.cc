@@ -10,6 +10,7 @@
 #include "common/clock.h"
 #include "common/file_util.h"
 #include "common/ids.h"
+#include "common/utf8.h"
 
 namespace sluice {
 namespace {
@@ -122,7 +123,7 @@ void JobRecorder::AddLog(JobLogRecord line) {
   if (logged_ >= kMaxLogLines) return;
   if (line.time_ms == 0) line.time_ms = NowMillis();
   if (line.message.size() > kMaxLineBytes) {
-    line.message.resize(kMaxLineBytes);
+    line.message.resize(Utf8Prefix(line.message, kMaxLineBytes).size());  // not inside a character
     line.message += " ... (line truncated)";
   }
   if (++logged_ == kMaxLogLines) {

@@ -8,6 +8,7 @@
 #include "common/file_util.h"
 #include "common/ids.h"
 #include "common/test_util.h"
+#include "common/utf8.h"
 #include "exec/job_views.h"
 
 namespace sluice {
@@ -113,6 +114,21 @@ TEST_F(JobRecorderTest, AModelPrintingForeverIsCappedAndLongLinesCut) {
   ASSERT_OK_AND_ASSIGN(auto lines, catalog_->jobs().Logs(recorder->id(), 0, 100000, true));
   EXPECT_EQ(lines.size(), JobRecorder::kMaxLogLines);
   EXPECT_NE(lines.back().message.find("later lines are dropped"), std::string::npos);
+}
+
+TEST_F(JobRecorderTest, ALongLineIsCutOnACharacterBoundary) {
+  ASSERT_OK_AND_ASSIGN(auto recorder, JobRecorder::Start(*catalog_, JobStart{}));
+  std::string euros;
+  while (euros.size() <= JobRecorder::kMaxLineBytes) euros += "\xE2\x82\xAC";  // kMaxLineBytes % 3 != 0
+  recorder->OnModelOutput("loud", euros);
+  recorder->Finish(Status::OK());
+  ASSERT_OK_AND_ASSIGN(auto lines, catalog_->jobs().Logs(recorder->id(), 0, 100, false));
+  ASSERT_EQ(lines.size(), 1u);
+  const std::string& cut = lines[0].message;
+  EXPECT_LE(cut.size(), JobRecorder::kMaxLineBytes + 30);
+  EXPECT_NE(cut.find(" ... (line truncated)"), std::string::npos);
+  EXPECT_EQ(ValidUtf8(cut), cut);  // no half character: the line can be dumped as JSON
+  EXPECT_NO_THROW((void)nlohmann::json(cut).dump());
 }
 
 TEST_F(JobRecorderTest, ADeadRunnerIsReconciledAsAbort) {

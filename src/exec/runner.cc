@@ -14,6 +14,7 @@
 #include "common/file_util.h"
 #include "common/hash.h"
 #include "common/ids.h"
+#include "common/utf8.h"
 #include "env/package_store.h"
 #include "exec/model_environments.h"
 #include "exec/secret_parameters.h"
@@ -155,9 +156,10 @@ class RunState {
     SubprocessOptions options;
     options.argv = {"worker of model '" + model.name + "'"};
     std::string name = model.name;
+    // A model prints bytes; everything after this (job log, API events, JSON) needs text.
     options.on_stdout_line = [this, name](const std::string& line) {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (observer_) observer_->OnModelOutput(name, line);
+      if (observer_) observer_->OnModelOutput(name, ValidUtf8(line));
     };
     options.on_stderr_line = options.on_stdout_line;
     options.timeout_seconds = TimeoutFor(model);

@@ -19,6 +19,7 @@
 #include "server/iceberg_rest.h"
 #include "server/sluice_api.h"
 #include "server/unix_http_server.h"
+#include "server/unix_socket_address.h"
 
 namespace sluice {
 namespace {
@@ -39,18 +40,6 @@ int LockHolder(const std::string& home) {
   if (::fcntl(fd, F_GETLK, &probe) == 0 && probe.l_type != F_UNLCK) holder = probe.l_pid;
   ::close(fd);
   return holder;
-}
-
-bool SocketAccepts(const std::string& path) {
-  sockaddr_un address{};
-  if (path.size() >= sizeof(address.sun_path)) return false;
-  address.sun_family = AF_UNIX;
-  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
-  ::close(fd);
-  return ok;
 }
 
 // The signal that asked the daemon to stop, 0 until one does. A handler (not a blocked
@@ -160,13 +149,10 @@ Status RunBackgroundServer(const std::string& home, double idle_seconds) {
 
 Result<BackgroundServerState> EnsureBackgroundServer(const std::string& home, const std::string& sluice_binary) {
   BackgroundServerState state = QueryBackgroundServer(home);
-  if (state.running && SocketAccepts(state.socket)) return state;
+  if (state.running && UnixSocketAccepts(state.socket)) return state;
   SLUICE_RETURN_NOT_OK(MakeDirs(home));
-  if (sockaddr_un probe{}; state.socket.size() >= sizeof(probe.sun_path)) {
-    return WithHint(InvalidInput("the data home's socket path '", state.socket, "' is too long for a unix socket (",
-                                 state.socket.size(), " bytes, at most ", sizeof(probe.sun_path) - 1, ")"),
-                    "use a shorter SLUICE_HOME");
-  }
+  // A home too deep even for the /proc/self/fd form fails here, at once, not in the daemon.
+  SLUICE_RETURN_NOT_OK(UnixSocketAddress::For(state.socket).status());
   std::string log = LogPath(home);
   // Where this start's lines begin in the log, to report why the daemon did not come up.
   size_t log_start = ReadFile(log).ValueOr("").size();
@@ -194,7 +180,7 @@ Result<BackgroundServerState> EnsureBackgroundServer(const std::string& home, co
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::chrono::steady_clock::now() < deadline) {
     state = QueryBackgroundServer(home);
-    if (state.running && SocketAccepts(state.socket)) return state;
+    if (state.running && UnixSocketAccepts(state.socket)) return state;
     std::string written = ReadFile(log).ValueOr("");
     if (!state.running && written.size() > log_start) {
       auto error = written.find("error: ", log_start);

@@ -10,17 +10,17 @@
 #include <chrono>
 #include <cstring>
 #include <iostream>
+#include <optional>
+#include <string_view>
 #include <thread>
 
 #include "common/clock.h"
+#include "server/unix_socket_address.h"
 
 namespace sluice {
 namespace {
 
-constexpr size_t kMaxHeaderBytes = 64 * 1024;
-constexpr size_t kMaxBodyBytes = 512u * 1024 * 1024;
-constexpr int kPollSliceMs = 250;          // how often a waiting connection looks at stopping_
-constexpr double kIdleConnectionSeconds = 60;  // keep-alive connections close after this
+constexpr int kPollSliceMs = 250;  // how often a waiting connection looks at stopping_
 
 const char* Reason(int status) {
   switch (status) {
@@ -34,6 +34,10 @@ const char* Reason(int status) {
     case 409: return "Conflict";
     case 411: return "Length Required";
     case 413: return "Payload Too Large";
+    case 408: return "Request Timeout";
+    case 431: return "Request Header Fields Too Large";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
     case 422: return "Unprocessable Entity";
     default: return status < 500 ? "Error" : "Internal Server Error";
   }
@@ -76,11 +80,14 @@ std::string Decode(std::string_view text, bool plus_is_space) {
   return out;
 }
 
-// Reads from a connection into `buffer`, waiting at most `timeout_seconds` for bytes and
-// giving up early when `stopping` is set. False on end of stream, error or timeout.
-bool ReadMore(int fd, std::string* buffer, double timeout_seconds, const std::atomic<bool>& stopping) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_seconds);
+// Reads from a connection into `buffer` until `deadline`, giving up early when `stopping` is
+// set. False on end of stream, error or deadline.
+bool ReadMore(int fd, std::string* buffer, std::chrono::steady_clock::time_point deadline,
+              const std::atomic<bool>& stopping) {
   while (true) {
+    // Checked before each read, not only when the client pauses: a byte every so often must
+    // not stretch the deadline.
+    if (stopping.load() || std::chrono::steady_clock::now() > deadline) return false;
     pollfd p{fd, POLLIN, 0};
     int ready = ::poll(&p, 1, kPollSliceMs);
     if (ready < 0 && errno != EINTR) return false;
@@ -92,29 +99,75 @@ bool ReadMore(int fd, std::string* buffer, double timeout_seconds, const std::at
       buffer->append(chunk, static_cast<size_t>(n));
       return true;
     }
-    if (stopping.load() || std::chrono::steady_clock::now() > deadline) return false;
   }
+}
+
+std::chrono::steady_clock::time_point After(double seconds) {
+  return std::chrono::steady_clock::now() +
+         std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(seconds));
+}
+
+// A number of 1..max_digits digits in `base` (10 or 16) and nothing else: what
+// Content-Length and a chunk size may be. std::stoull would take "-1", "+5" or "12abc".
+std::optional<uint64_t> ParseSize(std::string_view text, int base, size_t max_digits) {
+  if (text.empty() || text.size() > max_digits) return std::nullopt;
+  uint64_t value = 0;
+  for (char c : text) {
+    int digit = base == 16 ? Hex(c) : (c >= '0' && c <= '9' ? c - '0' : -1);
+    if (digit < 0) return std::nullopt;
+    value = value * static_cast<uint64_t>(base) + static_cast<uint64_t>(digit);
+  }
+  return value;
 }
 
 struct ParsedRequest {
   RestRequest request;
   bool keep_alive = true;
-  int error_status = 0;  // answer this instead of handling (400, 411, 413)
+  int error_status = 0;  // answer this instead of handling (400, 408, 411, 413, 431, 501)
+  std::string error;     // what was wrong, for the answer
 };
 
-// Reads one request from the connection; nullopt when the client went away or idled out.
-std::optional<ParsedRequest> ReadRequest(int fd, std::string* buffer, const std::atomic<bool>& stopping) {
-  size_t end;
-  bool first = true;
-  while ((end = buffer->find("\r\n\r\n")) == std::string::npos) {
-    if (buffer->size() > kMaxHeaderBytes) {
-      ParsedRequest bad;
-      bad.error_status = 413;
-      bad.keep_alive = false;
-      return bad;
+ParsedRequest Refuse(int status, std::string why) {
+  ParsedRequest bad;
+  bad.error_status = status;
+  bad.error = std::move(why);
+  bad.keep_alive = false;  // the stream's framing can no longer be trusted
+  return bad;
+}
+
+void ParseQuery(const std::string& query, std::map<std::string, std::string>* out) {
+  size_t start = 0;
+  while (start <= query.size()) {
+    size_t amp = query.find('&', start);
+    std::string pair = query.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
+    if (!pair.empty()) {
+      size_t eq = pair.find('=');
+      (*out)[Decode(pair.substr(0, eq), true)] = eq == std::string::npos ? "" : Decode(pair.substr(eq + 1), true);
     }
-    if (!ReadMore(fd, buffer, first && buffer->empty() ? kIdleConnectionSeconds : 30, stopping)) return std::nullopt;
-    first = false;
+    if (amp == std::string::npos) break;
+    start = amp + 1;
+  }
+}
+
+// Reads one request from the connection; nullopt when the client went away, idled out
+// between requests, or stopped sending in the middle of one (a request must arrive whole
+// within limits.request_seconds of its first byte, however slowly the bytes trickle).
+std::optional<ParsedRequest> ReadRequest(int fd, std::string* buffer, const UnixHttpServer::Limits& limits,
+                                         const std::atomic<bool>& stopping) {
+  if (buffer->empty() && !ReadMore(fd, buffer, After(limits.idle_connection_seconds), stopping)) {
+    return std::nullopt;
+  }
+  auto deadline = After(limits.request_seconds);
+  auto read_more = [&] { return ReadMore(fd, buffer, deadline, stopping); };
+  size_t end;
+  while ((end = buffer->find("\r\n\r\n")) == std::string::npos) {
+    if (buffer->size() > limits.max_header_bytes) {
+      return Refuse(431, "the request head is over " + std::to_string(limits.max_header_bytes) + " bytes");
+    }
+    if (!read_more()) return std::nullopt;
+  }
+  if (end > limits.max_header_bytes) {
+    return Refuse(431, "the request head is over " + std::to_string(limits.max_header_bytes) + " bytes");
   }
   ParsedRequest parsed;
   std::string head = buffer->substr(0, end);
@@ -122,51 +175,40 @@ std::optional<ParsedRequest> ReadRequest(int fd, std::string* buffer, const std:
   size_t line_end = head.find("\r\n");
   std::string line = head.substr(0, line_end);
   size_t sp1 = line.find(' '), sp2 = line.rfind(' ');
-  if (sp1 == std::string::npos || sp2 == sp1) {
-    parsed.error_status = 400;
-    parsed.keep_alive = false;
-    return parsed;
+  if (sp1 == std::string::npos || sp2 == sp1 || line.compare(sp2 + 1, 5, "HTTP/") != 0) {
+    return Refuse(400, "the request line is not 'METHOD target HTTP/1.x'");
   }
   parsed.request.method = line.substr(0, sp1);
   std::string target = line.substr(sp1 + 1, sp2 - sp1 - 1);
-  std::string version = line.substr(sp2 + 1);
-  parsed.keep_alive = version == "HTTP/1.1";
+  parsed.keep_alive = line.substr(sp2 + 1) == "HTTP/1.1";
   size_t question = target.find('?');
   parsed.request.path = Decode(target.substr(0, question), false);
-  if (question != std::string::npos) {
-    std::string query = target.substr(question + 1);
-    size_t start = 0;
-    while (start <= query.size()) {
-      size_t amp = query.find('&', start);
-      std::string pair = query.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
-      if (!pair.empty()) {
-        size_t eq = pair.find('=');
-        parsed.request.query[Decode(pair.substr(0, eq), true)] =
-            eq == std::string::npos ? "" : Decode(pair.substr(eq + 1), true);
-      }
-      if (amp == std::string::npos) break;
-      start = amp + 1;
-    }
-  }
-  size_t content_length = 0;
+  if (question != std::string::npos) ParseQuery(target.substr(question + 1), &parsed.request.query);
+
+  std::optional<uint64_t> content_length;
   bool chunked = false;
+  size_t headers = 0;
   size_t pos = line_end == std::string::npos ? head.size() : line_end + 2;
   while (pos < head.size()) {
     size_t next = head.find("\r\n", pos);
     std::string header = head.substr(pos, next == std::string::npos ? std::string::npos : next - pos);
     pos = next == std::string::npos ? head.size() : next + 2;
+    if (++headers > limits.max_headers) {
+      return Refuse(431, "the request has over " + std::to_string(limits.max_headers) + " header fields");
+    }
     size_t colon = header.find(':');
     if (colon == std::string::npos) continue;
     std::string name = Lower(header.substr(0, colon));
     std::string value = header.substr(colon + 1);
-    while (!value.empty() && value.front() == ' ') value.erase(0, 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.erase(0, 1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.pop_back();
     if (name == "content-length") {
-      try {
-        content_length = std::stoull(value);
-      } catch (const std::exception&) {
-        parsed.error_status = 400;
-      }
-    } else if (name == "transfer-encoding" && Lower(value).find("chunked") != std::string::npos) {
+      auto length = ParseSize(value, 10, 18);
+      if (!length) return Refuse(400, "Content-Length '" + value.substr(0, 40) + "' is not a byte count");
+      if (content_length && *content_length != *length) return Refuse(400, "two different Content-Length fields");
+      content_length = length;
+    } else if (name == "transfer-encoding") {
+      if (Lower(value) != "chunked") return Refuse(501, "only the chunked transfer coding is supported");
       chunked = true;
     } else if (name == "connection") {
       std::string v = Lower(value);
@@ -174,49 +216,42 @@ std::optional<ParsedRequest> ReadRequest(int fd, std::string* buffer, const std:
       if (v == "keep-alive") parsed.keep_alive = true;
     }
   }
-  if (parsed.error_status) {
-    parsed.keep_alive = false;
-    return parsed;
-  }
-  if (content_length > kMaxBodyBytes) {
-    parsed.error_status = 413;
-    parsed.keep_alive = false;
-    return parsed;
+  // Both framings at once is how requests are smuggled past a proxy: refuse, never guess.
+  if (chunked && content_length) return Refuse(400, "both Transfer-Encoding and Content-Length");
+  if (content_length.value_or(0) > limits.max_body_bytes) {
+    return Refuse(413, "the body is over " + std::to_string(limits.max_body_bytes) + " bytes");
   }
   if (chunked) {
     std::string body;
     while (true) {
       size_t crlf;
       while ((crlf = buffer->find("\r\n")) == std::string::npos) {
-        if (!ReadMore(fd, buffer, 30, stopping)) return std::nullopt;
+        if (buffer->size() > 1024) return Refuse(400, "a chunk size line is over 1024 bytes");
+        if (!read_more()) return std::nullopt;
       }
-      size_t size = 0;
-      try {
-        size = std::stoull(buffer->substr(0, crlf), nullptr, 16);
-      } catch (const std::exception&) {
-        parsed.error_status = 400;
-        parsed.keep_alive = false;
-        return parsed;
+      std::string_view size_line(buffer->data(), crlf);
+      auto size = ParseSize(size_line.substr(0, size_line.find(';')), 16, 16);  // (extensions ignored)
+      if (!size) return Refuse(400, "a chunk size is not a hex number");
+      if (*size > limits.max_body_bytes - body.size()) {
+        return Refuse(413, "the body is over " + std::to_string(limits.max_body_bytes) + " bytes");
       }
-      if (body.size() + size > kMaxBodyBytes) {
-        parsed.error_status = 413;
-        parsed.keep_alive = false;
-        return parsed;
+      size_t chunk_end = crlf + 2 + *size;
+      while (buffer->size() < chunk_end + 2) {
+        if (!read_more()) return std::nullopt;
       }
-      while (buffer->size() < crlf + 2 + size + 2) {
-        if (!ReadMore(fd, buffer, 30, stopping)) return std::nullopt;
-      }
-      body.append(*buffer, crlf + 2, size);
-      buffer->erase(0, crlf + 2 + size + 2);
-      if (size == 0) break;  // (trailers are not supported; the last chunk ends the body)
+      if (buffer->compare(chunk_end, 2, "\r\n") != 0) return Refuse(400, "a chunk does not end with CRLF");
+      body.append(*buffer, crlf + 2, *size);
+      buffer->erase(0, chunk_end + 2);
+      if (*size == 0) break;  // (trailers are not supported; the last chunk ends the body)
     }
     parsed.request.body = std::move(body);
   } else {
-    while (buffer->size() < content_length) {
-      if (!ReadMore(fd, buffer, 30, stopping)) return std::nullopt;
+    size_t length = content_length.value_or(0);
+    while (buffer->size() < length) {
+      if (!read_more()) return std::nullopt;
     }
-    parsed.request.body = buffer->substr(0, content_length);
-    buffer->erase(0, content_length);
+    parsed.request.body = buffer->substr(0, length);
+    buffer->erase(0, length);
   }
   return parsed;
 }
@@ -248,18 +283,17 @@ bool WriteResponse(int fd, const ApiResponse& response, bool keep_alive) {
 
 }  // namespace
 
-UnixHttpServer::UnixHttpServer(int fd, std::string path, Handler handler)
-    : listen_fd_(fd), path_(std::move(path)), handler_(std::move(handler)), last_request_ms_(NowMillis()) {}
+UnixHttpServer::UnixHttpServer(int fd, std::string path, Handler handler, Limits limits)
+    : listen_fd_(fd),
+      path_(std::move(path)),
+      handler_(std::move(handler)),
+      limits_(limits),
+      last_request_ms_(NowMillis()) {}
 
-Result<std::unique_ptr<UnixHttpServer>> UnixHttpServer::Bind(const std::string& path, Handler handler) {
-  sockaddr_un address{};
-  if (path.size() >= sizeof(address.sun_path)) {
-    return WithHint(InvalidInput("socket path '", path, "' is too long (", path.size(), " bytes, at most ",
-                                 sizeof(address.sun_path) - 1, ")"),
-                    "use a shorter SLUICE_HOME");
-  }
-  address.sun_family = AF_UNIX;
-  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+Result<std::unique_ptr<UnixHttpServer>> UnixHttpServer::Bind(const std::string& path, Handler handler,
+                                                             Limits limits) {
+  SLUICE_ASSIGN_OR_RAISE(UnixSocketAddress target, UnixSocketAddress::For(path));
+  sockaddr_un address = target.address();
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return IOError("cannot create a unix socket: ", std::strerror(errno));
   ::unlink(path.c_str());
@@ -279,7 +313,7 @@ Result<std::unique_ptr<UnixHttpServer>> UnixHttpServer::Bind(const std::string& 
     ::unlink(path.c_str());
     return IOError("cannot listen on '", path, "': ", std::strerror(e));
   }
-  return std::unique_ptr<UnixHttpServer>(new UnixHttpServer(fd, path, std::move(handler)));
+  return std::unique_ptr<UnixHttpServer>(new UnixHttpServer(fd, path, std::move(handler), limits));
 }
 
 UnixHttpServer::~UnixHttpServer() {
@@ -304,6 +338,16 @@ void UnixHttpServer::Serve() {
     if (ready <= 0) continue;
     int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) continue;
+    if (connections_.load() >= limits_.max_connections) {
+      // One thread per connection: past the cap, answer at once rather than pile threads up.
+      ApiResponse busy;
+      busy.status = 503;
+      busy.body = ErrorBody("io error", "the server has " + std::to_string(limits_.max_connections) +
+                                            " connections open already; retry later");
+      (void)WriteResponse(fd, busy, false);
+      ::close(fd);
+      continue;
+    }
     ++connections_;
     std::thread([this, fd] {
       ServeConnection(fd);
@@ -326,13 +370,13 @@ void UnixHttpServer::ServeConnection(int fd) {
   }
   std::string buffer;
   while (!stopping_.load()) {
-    auto parsed = ReadRequest(fd, &buffer, stopping_);
+    auto parsed = ReadRequest(fd, &buffer, limits_, stopping_);
     if (!parsed) return;
     ++in_flight_;
     ApiResponse response;
     if (parsed->error_status) {
       response.status = parsed->error_status;
-      response.body = ErrorBody("invalid input", std::string("malformed request: ") + Reason(parsed->error_status));
+      response.body = ErrorBody("invalid input", "malformed request: " + parsed->error);
     } else {
       response = handler_(parsed->request);
     }

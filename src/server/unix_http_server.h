@@ -3,8 +3,10 @@
 // credentials (SO_PEERCRED) are checked: a process of another uid gets 403 and is
 // disconnected before its request is read, even if the file mode was loosened. Requests are
 // handed to one handler as RestRequest (path and query decoded) and answered with its
-// ApiResponse (a body, or chunks as a stream goes). Keep-alive, chunked request bodies,
-// one thread per connection. cpp-httplib has no hook between accept() and a connection's
+// ApiResponse (a body, or chunks as a stream goes). Keep-alive, pipelining, chunked request
+// bodies, one thread per connection (so a slow client holds up only itself), within Limits:
+// a request over them gets 4xx and its connection is closed, one that does not arrive whole
+// in time is dropped, a connection past the cap gets 503. cpp-httplib has no hook between accept() and a connection's
 // first request, which is where the peer check must sit; hence this small server.
 #pragma once
 
@@ -19,14 +21,28 @@
 
 namespace sluice {
 
+// What one client may ask of a UnixHttpServer.
+struct UnixHttpLimits {
+  size_t max_header_bytes = 64 * 1024;          // request line + header fields (431)
+  size_t max_headers = 100;                     // header fields (431)
+  size_t max_body_bytes = 512u * 1024 * 1024;   // Content-Length or chunks together (413)
+  double request_seconds = 30;                  // from a request's first byte to its last
+  double idle_connection_seconds = 60;          // a kept-alive connection with no request
+  int max_connections = 256;                    // open at once (503 past it)
+};
+
 class UnixHttpServer {
  public:
   using Handler = std::function<ApiResponse(const RestRequest&)>;
 
+  using Limits = UnixHttpLimits;
+
   // Binds `path` (removing a stale socket file first; the caller makes sure no live server
-  // owns it), owner-only. IOError naming the path when it cannot. `handler` is called from
+  // owns it), owner-only, however deep (unix_socket_address.h). IOError naming the path
+  // when it cannot. `handler` is called from
   // connection threads, several at once.
-  static Result<std::unique_ptr<UnixHttpServer>> Bind(const std::string& path, Handler handler);
+  static Result<std::unique_ptr<UnixHttpServer>> Bind(const std::string& path, Handler handler,
+                                                      Limits limits = {});
   // Stops and removes the socket file.
   ~UnixHttpServer();
 
@@ -45,12 +61,13 @@ class UnixHttpServer {
   double idle_seconds() const;
 
  private:
-  UnixHttpServer(int fd, std::string path, Handler handler);
+  UnixHttpServer(int fd, std::string path, Handler handler, Limits limits);
   void ServeConnection(int fd);
 
   int listen_fd_;
   std::string path_;
   Handler handler_;
+  Limits limits_;
   std::atomic<bool> stopping_{false};
   std::atomic<int> in_flight_{0};
   std::atomic<int> connections_{0};

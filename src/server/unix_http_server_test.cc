@@ -1,7 +1,9 @@
 #include "server/unix_http_server.h"
+#include "server/unix_socket_address.h"
 
 #include <gtest/gtest.h>
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -9,6 +11,7 @@
 
 #include <cstring>
 #include <thread>
+#include <vector>
 
 #include "common/file_util.h"
 #include "common/ids.h"
@@ -72,7 +75,7 @@ class UnixHttpServerTest : public ::testing::Test {
       response.body = nlohmann::json{{"echo", {{"method", request.method}, {"path", request.path},
                                                {"query", query}, {"body", request.body}}}}.dump();
       return response;
-    }));
+    }, Limits()));
     serving_ = std::thread([this] { server_->Serve(); });
     for (int i = 0; i < 200; ++i) {
       int fd = Connect(path_);
@@ -89,6 +92,7 @@ class UnixHttpServerTest : public ::testing::Test {
     server_.reset();
     ASSERT_OK(RemoveAll(dir_));
   }
+  virtual UnixHttpServer::Limits Limits() const { return {}; }
   std::string dir_, path_;
   std::unique_ptr<UnixHttpServer> server_;
   std::thread serving_;
@@ -146,8 +150,179 @@ TEST_F(UnixHttpServerTest, MalformedRequestsGetAnErrorNotACrash) {
   fd = Connect(path_);
   ASSERT_GE(fd, 0);
   answer = Exchange(fd, "GET /" + std::string(70 * 1024, 'a'));
-  EXPECT_NE(answer.find("HTTP/1.1 413"), std::string::npos);
+  EXPECT_NE(answer.find("HTTP/1.1 431"), std::string::npos) << answer.substr(0, 200);
   ::close(fd);
+}
+
+// One request on a fresh connection; the whole answer.
+std::string Ask(const std::string& path, const std::string& request) {
+  int fd = Connect(path);
+  if (fd < 0) return "(cannot connect)";
+  std::string answer = Exchange(fd, request);
+  ::close(fd);
+  return answer;
+}
+
+TEST_F(UnixHttpServerTest, ContentLengthMustBeOneExactByteCount) {
+  // std::stoull would read these as 12, 2^64-1 and 5: each is a smuggling or overflow vector.
+  for (const std::string length : {"12abc", "-1", "+5", "0x10", "", "99999999999999999999999"}) {
+    std::string answer = Ask(path_, "POST /x HTTP/1.1\r\nContent-Length: " + length + "\r\n\r\n");
+    EXPECT_NE(answer.find("HTTP/1.1 400"), std::string::npos) << "'" << length << "': " << answer;
+    EXPECT_NE(answer.find("Connection: close"), std::string::npos);
+  }
+  std::string twice = Ask(path_, "POST /x HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab");
+  EXPECT_NE(twice.find("HTTP/1.1 400"), std::string::npos) << twice;
+  EXPECT_NE(twice.find("two different Content-Length"), std::string::npos) << twice;
+  std::string both = Ask(path_,
+                         "POST /x HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         "3\r\nabc\r\n0\r\n\r\n");
+  EXPECT_NE(both.find("HTTP/1.1 400"), std::string::npos) << both;
+  std::string gzip = Ask(path_, "POST /x HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n");
+  EXPECT_NE(gzip.find("HTTP/1.1 501"), std::string::npos) << gzip;
+  // The same length twice is allowed (RFC 9112), and a tab around the value is whitespace.
+  std::string same = Ask(path_, "POST /x HTTP/1.1\r\nContent-Length: 2\r\nContent-Length:\t2 \r\n\r\nab");
+  EXPECT_NE(same.find("\"body\":\"ab\""), std::string::npos) << same;
+}
+
+TEST_F(UnixHttpServerTest, ChunkSizesCannotOverflowOrLie) {
+  // 2^64-1 + the 1 byte before it wraps a size_t sum to 0: must be 413, not a short read.
+  std::string huge = Ask(path_,
+                         "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         "1\r\na\r\nffffffffffffffff\r\n");
+  EXPECT_NE(huge.find("HTTP/1.1 413"), std::string::npos) << huge;
+  std::string not_hex = Ask(path_, "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
+  EXPECT_NE(not_hex.find("HTTP/1.1 400"), std::string::npos) << not_hex;
+  // A chunk longer than its size line says.
+  std::string lying = Ask(path_, "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabcd\r\n0\r\n\r\n");
+  EXPECT_NE(lying.find("HTTP/1.1 400"), std::string::npos) << lying;
+  // Extensions are allowed and ignored.
+  std::string ext = Ask(path_, "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2;a=b\r\nab\r\n0\r\n\r\n");
+  EXPECT_NE(ext.find("\"body\":\"ab\""), std::string::npos) << ext;
+}
+
+TEST_F(UnixHttpServerTest, TooManyHeaderFieldsIs431) {
+  std::string request = "GET /x HTTP/1.1\r\n";
+  for (int i = 0; i < 101; ++i) request += "X-" + std::to_string(i) + ": y\r\n";
+  std::string answer = Ask(path_, request + "\r\n");
+  EXPECT_NE(answer.find("HTTP/1.1 431"), std::string::npos) << answer;
+  EXPECT_NE(answer.find("over 100 header fields"), std::string::npos) << answer;
+}
+
+TEST_F(UnixHttpServerTest, PipelinedRequestsAreAnsweredInOrder) {
+  int fd = Connect(path_);
+  ASSERT_GE(fd, 0);
+  std::string first = Exchange(fd,
+                               "GET /one HTTP/1.1\r\n\r\n"
+                               "POST /two HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
+                               "GET /three HTTP/1.1\r\nConnection: close\r\n\r\n");
+  // Exchange stops after one answer; the others follow on the same stream.
+  std::string rest;
+  char buffer[4096];
+  for (ssize_t n; (n = ::recv(fd, buffer, sizeof(buffer), 0)) > 0;) rest.append(buffer, static_cast<size_t>(n));
+  ::close(fd);
+  std::string all = first + rest;
+  size_t one = all.find("\"path\":\"/one\""), two = all.find("\"path\":\"/two\""),
+         three = all.find("\"path\":\"/three\"");
+  ASSERT_NE(one, std::string::npos) << all;
+  ASSERT_NE(two, std::string::npos) << all;
+  ASSERT_NE(three, std::string::npos) << all;
+  EXPECT_LT(one, two);
+  EXPECT_LT(two, three);
+  EXPECT_NE(all.find("\"body\":\"abc\""), std::string::npos);
+}
+
+TEST_F(UnixHttpServerTest, AHalfSentRequestHoldsUpNobodyElse) {
+  int slow = Connect(path_);
+  ASSERT_GE(slow, 0);
+  std::string half = "POST /x HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc";
+  ASSERT_EQ(::send(slow, half.data(), half.size(), MSG_NOSIGNAL), static_cast<ssize_t>(half.size()));
+  auto start = std::chrono::steady_clock::now();
+  std::string answer = Ask(path_, "GET /other HTTP/1.1\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(answer.find("\"path\":\"/other\""), std::string::npos) << answer;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  ::close(slow);
+}
+
+// Small limits, to see each one act within a test's time.
+class UnixHttpServerLimitsTest : public UnixHttpServerTest {
+ protected:
+  UnixHttpServer::Limits Limits() const override {
+    UnixHttpServer::Limits limits;
+    limits.request_seconds = 0.5;
+    limits.idle_connection_seconds = 0.5;
+    return limits;
+  }
+};
+
+TEST_F(UnixHttpServerLimitsTest, ATricklingRequestIsDroppedAtItsDeadline) {
+  // A byte every 100 ms never trips a per-read timeout; the request's deadline ends it.
+  int fd = Connect(path_);
+  ASSERT_GE(fd, 0);
+  std::string request = "GET /x HTTP/1.1\r\nX-Slow: " + std::string(30, 'a');
+  auto start = std::chrono::steady_clock::now();
+  bool dropped = false;
+  for (char c : request) {
+    if (::send(fd, &c, 1, MSG_NOSIGNAL) != 1) {
+      dropped = true;
+      break;
+    }
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) > 0) {
+      char byte;
+      if (::recv(fd, &byte, 1, 0) == 0) {
+        dropped = true;
+        break;
+      }
+    }
+  }
+  EXPECT_TRUE(dropped);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  ::close(fd);
+}
+
+TEST_F(UnixHttpServerLimitsTest, AnIdleConnectionIsClosed) {
+  int fd = Connect(path_);
+  ASSERT_GE(fd, 0);
+  pollfd p{fd, POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 3000), 1);
+  char byte;
+  EXPECT_EQ(::recv(fd, &byte, 1, 0), 0);  // closed, nothing said
+  ::close(fd);
+}
+
+// A cap of 3, with connections kept long enough to hold it however loaded the machine.
+class UnixHttpServerCapTest : public UnixHttpServerTest {
+ protected:
+  UnixHttpServer::Limits Limits() const override {
+    UnixHttpServer::Limits limits;
+    limits.max_connections = 3;
+    return limits;
+  }
+};
+
+// Waits (at most 2 s) for the server to count `n` open connections.
+bool WaitForConnections(const UnixHttpServer& server, int n) {
+  for (int i = 0; i < 200 && server.connections() != n; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return server.connections() == n;
+}
+
+TEST_F(UnixHttpServerCapTest, ConnectionsPastTheCapGet503) {
+  ASSERT_TRUE(WaitForConnections(*server_, 0));  // SetUp's probe has gone
+  std::vector<int> held;
+  for (int i = 0; i < 3; ++i) {
+    held.push_back(Connect(path_));
+    ASSERT_GE(held.back(), 0);
+    ASSERT_TRUE(WaitForConnections(*server_, i + 1));
+  }
+  std::string answer = Ask(path_, "GET /x HTTP/1.1\r\n\r\n");
+  EXPECT_NE(answer.find("HTTP/1.1 503"), std::string::npos) << answer;
+  for (int fd : held) ::close(fd);
+  // Once they are gone, new connections are served again.
+  ASSERT_TRUE(WaitForConnections(*server_, 0));
+  answer = Ask(path_, "GET /x HTTP/1.1\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(answer.find("HTTP/1.1 200"), std::string::npos) << answer;
 }
 
 TEST_F(UnixHttpServerTest, StopRemovesTheSocket) {
@@ -155,6 +330,27 @@ TEST_F(UnixHttpServerTest, StopRemovesTheSocket) {
   struct stat info {};
   EXPECT_NE(::stat(path_.c_str(), &info), 0);
   EXPECT_LT(Connect(path_), 0);
+}
+
+TEST(UnixHttpServerBind, ADeepPathIsBoundThroughItsDirectory) {
+  std::string dir = "/tmp/sluice-uhs-" + NewShortId(8) + "/" + std::string(60, 'd') + "/" + std::string(60, 'e');
+  ASSERT_OK(MakeDirs(dir));
+  std::string path = dir + "/server.sock";
+  ASSERT_GT(path.size(), sizeof(sockaddr_un{}.sun_path));
+  ASSERT_OK_AND_ASSIGN(auto server, UnixHttpServer::Bind(path, [](const RestRequest&) { return ApiResponse{}; }));
+  std::thread serving([&] { server->Serve(); });
+  bool accepted = false;
+  for (int i = 0; i < 200 && !(accepted = UnixSocketAccepts(path)); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_TRUE(accepted);
+  struct stat info {};
+  ASSERT_EQ(::stat(path.c_str(), &info), 0);  // the file is where it was asked for
+  EXPECT_EQ(info.st_mode & 0777, 0600u);
+  server->Stop(1);
+  serving.join();
+  EXPECT_FALSE(UnixSocketAccepts(path));
+  ASSERT_OK(RemoveAll(dir.substr(0, dir.find('/', 5))));
 }
 
 TEST(UnixHttpServerBind, RefusesAPathTooLongForASocket) {

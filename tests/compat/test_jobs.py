@@ -123,6 +123,37 @@ def broken(titanic=bauplan.Model("titanic", columns=["Fare"])):
     assert jobs(titanic, "--kind", "run", "--status", "complete") == []
 
 
+def test_a_model_printing_bytes_that_are_not_utf8_cannot_break_its_job(titanic, make_project):
+    # Raw bytes, and a line long enough to be cut (16 KiB) in the middle of a 3-byte character.
+    project = make_project(
+        {
+            "models.py": """
+import sys
+
+import bauplan
+
+
+@bauplan.model(materialization_strategy="REPLACE")
+def loud(titanic=bauplan.Model("titanic", columns=["PassengerId", "Fare"])):
+    print("€" * 6000, flush=True)
+    sys.stdout.buffer.write(b"raw \\xff\\xfe Fare\\n")
+    sys.stdout.flush()
+    return titanic
+"""
+        }
+    )
+    proc = titanic("run", "-p", project, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "terminate called" not in proc.stderr
+    assert "raw \ufffd\ufffd Fare" in proc.stdout
+    job = only_job(titanic, "RUN")
+    assert job["status"] == "COMPLETE"
+    logs = titanic("job", "logs", job["id"]).stdout
+    assert "raw \ufffd\ufffd Fare" in logs
+    cut = next(line for line in logs.splitlines() if "line truncated" in line)
+    assert cut.count("\u20ac") > 5000 and "\ufffd" not in cut
+
+
 def test_a_run_that_cannot_plan_is_a_failed_job_too(titanic, make_project):
     project = make_project(
         {
@@ -291,6 +322,13 @@ def test_query_flags(titanic):
     assert "(5 rows)" in everything
     proc = titanic("query", "SELECT 1", "--priority", "0", check=False)
     assert proc.returncode != 0
+    assert "--priority takes a number from 1 to 10, not 0" in proc.stderr  # not 0 taken as "none"
+    for flags, message in [
+        (("--cache", "maybe"), "--cache takes on or off, not 'maybe'"),
+        (("-a", "=x"), "--arg '=x': expected name=value"),
+    ]:
+        proc = titanic("query", "SELECT 1", *flags, check=False)
+        assert proc.returncode == 1 and message in proc.stderr and "Traceback" not in proc.stderr
 
 
 @pytest.fixture
