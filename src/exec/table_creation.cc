@@ -231,25 +231,28 @@ Result<PartitionFieldInfo> MakePartitionField(const arrow::Schema& schema, const
 
 // ---- The plan -------------------------------------------------------------------------------
 
-Status CheckCanCreate(Lakehouse& lake, const std::string& branch, const std::string& table, bool replace,
-                      ResolvedRef* head) {
+// The name the table is created under (an existing table's stored name when `written` names it
+// in another case, TableNameForWrite); AlreadyExists when it exists and !replace.
+Result<std::string> CheckCanCreate(Lakehouse& lake, const std::string& branch, const std::string& written,
+                                   bool replace, ResolvedRef* head) {
   SLUICE_RETURN_NOT_OK(Catalog::CheckWritable(branch, "new tables"));
   SLUICE_ASSIGN_OR_RAISE(*head, lake.catalog().Resolve(branch));
   if (head->branch.empty()) return InvalidInput("ref '", branch, "' is not a branch");
+  SLUICE_ASSIGN_OR_RAISE(std::string table, TableNameForWrite(head->tree, written));
   if (head->tree.tables.count(table) && !replace) {
     return WithHint(AlreadyExists("table '", table, "' already exists on branch '", branch, "'"),
                     "pass --replace to replace it, --if-not-exists to keep it, or use `sluice table import` to add rows");
   }
-  return Status::OK();
+  return table;
 }
 
-Result<TableCreateResult> CreateFromSchema(Lakehouse& lake, const std::string& table, const std::string& branch,
+Result<TableCreateResult> CreateFromSchema(Lakehouse& lake, const std::string& written, const std::string& branch,
                                            const std::shared_ptr<arrow::Schema>& schema,
                                            const std::vector<PartitionFieldInfo>& partitions,
                                            const std::vector<std::string>& files, bool replace,
                                            const std::string& author, const std::string& message) {
   ResolvedRef head;
-  SLUICE_RETURN_NOT_OK(CheckCanCreate(lake, branch, table, replace, &head));
+  SLUICE_ASSIGN_OR_RAISE(std::string table, CheckCanCreate(lake, branch, written, replace, &head));
   TableCreateResult result;
   result.branch = branch;
   result.created = true;
@@ -319,7 +322,8 @@ Result<std::vector<PartitionFieldInfo>> ParsePartitionSpec(const std::string& te
 
 Result<TablePlan> PlanTableCreation(Lakehouse& lake, const TableCreateOptions& options) {
   ResolvedRef head;
-  SLUICE_RETURN_NOT_OK(CheckCanCreate(lake, options.branch, options.table, options.replace, &head));
+  SLUICE_ASSIGN_OR_RAISE(std::string table,
+                         CheckCanCreate(lake, options.branch, options.table, options.replace, &head));
   TablePlan plan;
   SLUICE_ASSIGN_OR_RAISE(plan.files, ListSourceFiles(options.search_uri));
   // Columns in first-seen order, each with its distinct plan types in first-seen order.
@@ -369,10 +373,10 @@ Result<TablePlan> PlanTableCreation(Lakehouse& lake, const TableCreateOptions& o
       partitions.push_back({{"from_column_name", field.source_column}, {"transform", t}});
     }
   }
-  auto dot = options.table.find('.');
+  auto dot = table.find('.');
   json plan_state = {{"plan_id", NewUuid()},
                      {"branch_name", options.branch},
-                     {"table_identifier", {options.table.substr(0, dot), options.table.substr(dot + 1)}},
+                     {"table_identifier", {table.substr(0, dot), table.substr(dot + 1)}},
                      {"table_replace", options.replace}};
   if (!Trim(options.partitioned_by).empty()) plan_state["table_partitioned_by"] = options.partitioned_by;
   // nlohmann's object keeps keys sorted; bauplan's order (plan_state, schema_info, files) is
@@ -475,10 +479,11 @@ Result<TableCreateResult> ApplyTablePlan(Lakehouse& lake, const std::string& pla
 Result<TableCreateResult> CreateTable(Lakehouse& lake, const TableCreateOptions& options) {
   if (options.if_not_exists) {
     SLUICE_ASSIGN_OR_RAISE(ResolvedRef head, lake.catalog().Resolve(options.branch));
-    if (head.tree.tables.count(options.table)) {
+    SLUICE_ASSIGN_OR_RAISE(std::string table, TableNameForWrite(head.tree, options.table));
+    if (head.tree.tables.count(table)) {
       TableCreateResult kept;
       kept.branch = options.branch;
-      SLUICE_ASSIGN_OR_RAISE(kept.table, lake.GetTable(head, options.table));
+      SLUICE_ASSIGN_OR_RAISE(kept.table, lake.GetTable(head, table));
       return kept;
     }
   }

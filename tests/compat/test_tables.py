@@ -109,6 +109,47 @@ def test_create_if_not_exists_replace_and_already_exists(dev, data):
     assert info["records"] == 0 and info["fields"][1]["name"] == "PULocationID"
 
 
+def test_a_name_differing_only_in_case_reaches_the_existing_table(dev, data, tmp_path):
+    """Names match ignoring case, so `Titanic` is `titanic`: never a second table beside it."""
+    dev("table", "create", "titanic", "--search-uri", data / "titanic_a.parquet")
+    head = dev.head("dev")
+    warehouse = sorted(p.name for p in (dev.home / "warehouse").rglob("*"))
+    fails(
+        dev("table", "create", "TITANIC", "--search-uri", data / "titanic_a.parquet", check=False),
+        "bauplan.titanic",
+        "already exists",
+    )
+    fails(
+        dev("table", "create-external", "Titanic", "--search-pattern", data / "titanic_a.parquet", check=False),
+        "bauplan.titanic",
+        "already exists",
+    )
+    fails(
+        dev("table", "create", "titanic", "-n", "BAUPLAN", "--search-uri", data / "taxi.parquet", check=False),
+        "bauplan.titanic",
+        "already exists",
+    )
+    assert dev.head("dev") == head
+    assert sorted(p.name for p in (dev.home / "warehouse").rglob("*")) == warehouse
+    # A new table in `BAUPLAN` goes into `bauplan`; a namespace differing only in case is refused.
+    dev("table", "create", "taxi", "-n", "BAUPLAN", "--search-uri", data / "taxi.parquet")
+    assert dev.tables("dev") == {"bauplan.titanic", "bauplan.taxi"}
+    dev("table", "drop", "taxi")
+    head = dev.head("dev")
+    warehouse = sorted(p.name for p in (dev.home / "warehouse").rglob("*"))
+    fails(dev("namespace", "create", "Bauplan", check=False), "namespace", "differs only in case", "bauplan")
+    assert dev.head("dev") == head and dev.tables("dev") == {"bauplan.titanic"}
+    assert sorted(p.name for p in (dev.home / "warehouse").rglob("*")) == warehouse
+    kept = dev("table", "create", "Titanic", "--search-uri", data / "taxi.parquet", "--if-not-exists").stdout
+    assert "kept" in kept and dev.head("dev") == head
+    dev("table", "import", "TITANIC", "--search-uri", data / "titanic_a.parquet")
+    assert count(dev, "titanic") == 3
+    # --replace replaces the stored table, under its stored name.
+    dev("table", "create", "TiTaNiC", "--search-uri", data / "taxi.parquet", "-r")
+    assert dev.tables("dev") == {"bauplan.titanic"}
+    assert dev.json("table", "get", "titanic")["fields"][1]["name"] == "PULocationID"
+
+
 def test_import_into_a_missing_table_says_create_first(dev, data):
     head = dev.head("dev")
     err = fails(
