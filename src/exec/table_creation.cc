@@ -142,20 +142,33 @@ void Emit(YAML::Emitter& out, const json& value) {
   }
 }
 
-// Scalars stay strings (the reader interprets them where it knows their type).
-json FromYaml(const YAML::Node& node) {
+// A plan comes from a client, possibly a remote one: its text and what it expands to are
+// bounded. YAML aliases share one node, so a few lines of nested aliases ("billion laughs")
+// would expand to billions of values; the node budget counts every expanded value.
+constexpr size_t kMaxPlanBytes = 16 << 20;
+constexpr size_t kMaxPlanNodes = 1 << 20;
+
+// Scalars stay strings (the reader interprets them where it knows their type). False when
+// the document expands past `budget` values.
+bool FromYaml(const YAML::Node& node, size_t& budget, json& out) {
+  if (budget == 0) return false;
+  --budget;
   if (node.IsMap()) {
-    json out = json::object();
-    for (const auto& entry : node) out[entry.first.as<std::string>()] = FromYaml(entry.second);
-    return out;
+    out = json::object();
+    for (const auto& entry : node) {
+      if (!FromYaml(entry.second, budget, out[entry.first.as<std::string>()])) return false;
+    }
+  } else if (node.IsSequence()) {
+    out = json::array();
+    for (const auto& item : node) {
+      if (!FromYaml(item, budget, out.emplace_back())) return false;
+    }
+  } else if (node.IsScalar()) {
+    out = node.as<std::string>();
+  } else {
+    out = nullptr;
   }
-  if (node.IsSequence()) {
-    json out = json::array();
-    for (const auto& item : node) out.push_back(FromYaml(item));
-    return out;
-  }
-  if (node.IsScalar()) return node.as<std::string>();
-  return nullptr;
+  return true;
 }
 
 bool BoolOf(const json& value) {
@@ -394,9 +407,16 @@ namespace {
 
 Result<TableCreateResult> ApplyPlan(Lakehouse& lake, const std::string& plan_yaml, const std::string& branch,
                                     const std::string& author, const std::string& message) {
+  if (plan_yaml.size() > kMaxPlanBytes) {
+    return InvalidInput("the plan is ", plan_yaml.size(), " bytes, more than a plan may be (", kMaxPlanBytes, ")");
+  }
   json doc;
   try {
-    doc = FromYaml(YAML::Load(plan_yaml));
+    size_t budget = kMaxPlanNodes;
+    if (!FromYaml(YAML::Load(plan_yaml), budget, doc)) {
+      return WithHint(InvalidInput("the plan expands to more than ", kMaxPlanNodes, " values"),
+                      "write the plan without YAML aliases (*name), as `sluice table create-plan` does");
+    }
   } catch (const YAML::Exception& e) {
     return InvalidInput("the plan is not valid YAML: ", e.what());
   }

@@ -635,3 +635,17 @@ def test_a_plan_edited_to_point_elsewhere_is_refused(dev, data, tmp_path):
     fails(dev("table", "create-plan-apply", "--plan", edited, check=False), "YAML")
     assert dev.head("dev") == head
     assert sorted(p.name for p in (dev.home / "warehouse").rglob("*")) == warehouse
+
+
+def test_a_plan_that_expands_without_bound_is_refused(dev, data, tmp_path):
+    """Billion laughs: nested aliases that would expand to 10^9 values; and a plan too big to read."""
+    head = dev.head("dev")
+    laughs = ['plan_state: {branch_name: dev, table_identifier: [bauplan, laughs]}', 'a0: &a0 ["lol"]']
+    laughs += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]
+    laughs.append("schema_info: {detected_schemas: *a9}")
+    plan = tmp_path / "laughs.yml"
+    plan.write_text("\n".join(laughs) + "\n")
+    fails(dev("table", "create-plan-apply", "--plan", plan, check=False), "expands to more than")
+    plan.write_text("plan_state: {}\n" + "# padding\n" * (2 << 20))
+    fails(dev("table", "create-plan-apply", "--plan", plan, check=False), "bytes, more than a plan may be")
+    assert dev.head("dev") == head and "bauplan.laughs" not in dev.tables("dev")
