@@ -16,7 +16,7 @@ struct ParquetFacts {
 
 Result<ParquetFacts> ReadParquetFacts(const std::string& path) {
   auto read = [&]() -> Result<ParquetFacts> {
-    SLUICE_ASSIGN_OR_RAISE(auto input, arrow::io::ReadableFile::Open(path));
+    SLUICE_ASSIGN_OR_RAISE(auto input, OpenSourceFile(path));
     SLUICE_ASSIGN_OR_RAISE(int64_t size, input->GetSize());
     SLUICE_ASSIGN_OR_RAISE(auto reader, parquet::arrow::OpenFile(input, arrow::default_memory_pool()));
     ParquetFacts facts;
