@@ -5,6 +5,7 @@ model's `name="ns.table"` writes into namespace `ns`. Data is mixed-case (titani
 and generated here."""
 
 import datetime
+import json
 import os
 
 import pyarrow as pa
@@ -490,6 +491,29 @@ def test_external_table_from_a_pyiceberg_metadata_json(dev, tmp_path):
         {"PULocationID": 101, "n": 2},
         {"PULocationID": 102, "n": 2},
     ]
+
+
+def test_a_hostile_metadata_json_is_one_clear_error(dev, tmp_path):
+    """A metadata.json whose snapshot is its own parent, or whose counts are not numbers."""
+    metadata = write_iceberg_with_pyiceberg(tmp_path / "iceberg", taxi(6))
+    dev("namespace", "create", "nyc")
+    head = dev.head("dev")
+    doc = json.loads(open(metadata).read())
+    for edit, words in [
+        (lambda s: s.update({"parent-snapshot-id": s["snapshot-id"]}), ["loop back"]),
+        (lambda s: s["summary"].update({"total-records": "lots"}), ["not a number"]),
+    ]:
+        hostile = json.loads(json.dumps(doc))
+        for snapshot in hostile["snapshots"]:
+            edit(snapshot)
+        path = tmp_path / "hostile.metadata.json"
+        path.write_text(json.dumps(hostile))
+        fails(
+            dev("table", "create-external", "t", "--metadata-json-uri", path, "-n", "nyc", check=False),
+            "malformed table metadata",
+            *words,
+        )
+    assert dev.head("dev") == head
 
 
 def test_a_model_named_ns_table_writes_into_that_namespace(dev, data, make_project):
