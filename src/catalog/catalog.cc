@@ -10,6 +10,7 @@
 #include "common/clock.h"
 #include "common/file_util.h"
 #include "common/hash.h"
+#include "common/name_match.h"
 
 namespace sluice {
 
@@ -393,6 +394,40 @@ Status Catalog::CheckWritable(const std::string& branch, const std::string& what
                   "create one with: sluice checkout -b <name>.dev");
 }
 
+namespace {
+
+// A table or namespace a commit adds must not differ only in case from one the tree keeps:
+// names are looked up by the name rule (common/name_match.h), and two such names would make
+// every later lookup written in a third case ambiguous. Checked here, where every direct
+// write passes, so no command has to special-case it.
+Status CheckNoCaseClash(const Tree& tree, const CommitRequest& request) {
+  std::map<std::string, std::string> kept_tables, kept_namespaces;  // folded -> stored
+  for (const auto& [table, _] : tree.tables) {
+    auto change = request.changes.find(table);
+    if (change == request.changes.end() || change->second) kept_tables.emplace(FoldCase(table), table);
+  }
+  for (const auto& ns : tree.namespaces) {
+    if (!request.namespaces_to_remove.count(ns)) kept_namespaces.emplace(FoldCase(ns), ns);
+  }
+  auto clash = [&](std::map<std::string, std::string>& kept, const std::string& name,
+                   const char* what) -> Status {
+    auto [it, added] = kept.emplace(FoldCase(name), name);
+    if (added || it->second == name) return Status::OK();
+    return WithHint(AlreadyExists(what, " '", name, "' differs only in case from ", what, " '", it->second,
+                                  "' on branch '", request.branch, "'"),
+                    std::string("names are matched ignoring case: use '") + it->second + "' or another name");
+  };
+  for (const auto& [table, location] : request.changes) {
+    if (!location) continue;
+    SLUICE_RETURN_NOT_OK(clash(kept_tables, table, "table"));
+    SLUICE_RETURN_NOT_OK(clash(kept_namespaces, table.substr(0, table.find('.')), "namespace"));
+  }
+  for (const auto& ns : request.namespaces_to_add) SLUICE_RETURN_NOT_OK(clash(kept_namespaces, ns, "namespace"));
+  return Status::OK();
+}
+
+}  // namespace
+
 Result<Commit> Catalog::CommitChanges(const CommitRequest& request) {
   // Every direct write goes through here, so this is where main is protected; merges move
   // it by their own compare-and-swap.
@@ -424,6 +459,7 @@ Result<Commit> Catalog::CommitChanges(const CommitRequest& request) {
                       "another writer changed the same tables first; run again on the new head");
     }
   }
+  SLUICE_RETURN_NOT_OK(CheckNoCaseClash(tree, request));
   for (const auto& [table, location] : request.changes) {
     if (location) {
       tree.tables[table] = *location;

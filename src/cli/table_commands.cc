@@ -300,6 +300,12 @@ void AddTableCommands(CLI::App& app, CliContext& context, int* exit_code) {
     command->add_option("table_name", args->name, what);
     command->add_option("--name", args->name, "The table name (older spelling of the positional argument)");
   };
+  // Where a command writes a table: the branch, and the namespace of a bare table name.
+  auto write_target = [args](CLI::App* command,
+                             const char* branch_help = "Branch to write (default: the active branch)") {
+    command->add_option("-b,--branch", args->branch, branch_help);
+    command->add_option("-n,--namespace", args->namespace_name, "Namespace for a bare table name");
+  };
 
   auto* ls = table->add_subcommand("ls", "List the tables at a ref");
   ls->alias("list");
@@ -319,8 +325,7 @@ void AddTableCommands(CLI::App& app, CliContext& context, int* exit_code) {
   name_option(create, "Table name: 'table' or 'namespace.table'");
   create->add_option("--search-uri", args->search_uri, "Files to infer the schema from: a file, a directory or a glob")
       ->required();
-  create->add_option("-b,--branch", args->branch, "Branch to write (default: the active branch)");
-  create->add_option("-n,--namespace", args->namespace_name, "Namespace for a bare table name");
+  write_target(create);
   create->add_option("--partitioned-by", args->partitioned_by, "Partition spec, e.g. \"day(pickup_at), zone_id\"");
   create->add_flag("-r,--replace", args->replace, "Replace the table if it exists (with an empty one)");
   create->add_flag("--if-not-exists", args->if_not_exists, "Succeed, keeping the table, when it exists");
@@ -330,8 +335,7 @@ void AddTableCommands(CLI::App& app, CliContext& context, int* exit_code) {
   auto* plan = table->add_subcommand("create-plan", "Write the YAML plan of a table's creation, with schema conflicts");
   name_option(plan, "Table name: 'table' or 'namespace.table'");
   plan->add_option("--search-uri", args->search_uri, "Files to infer the schema from")->required();
-  plan->add_option("-b,--branch", args->branch, "Branch to create the table in (default: the active branch)");
-  plan->add_option("-n,--namespace", args->namespace_name, "Namespace for a bare table name");
+  write_target(plan, "Branch to create the table in (default: the active branch)");
   plan->add_option("--partitioned-by", args->partitioned_by, "Partition spec");
   plan->add_flag("-r,--replace", args->replace, "Replace the table if it exists");
   plan->add_option("-p,--save-plan", args->save_plan, "Write the plan to this file (default: print it)");
@@ -347,8 +351,7 @@ void AddTableCommands(CLI::App& app, CliContext& context, int* exit_code) {
   auto* external = table->add_subcommand("create-external",
                                          "Create a read-only table over Parquet files or an Iceberg metadata.json");
   name_option(external, "Table name: 'table' or 'namespace.table'");
-  external->add_option("-b,--branch", args->branch, "Branch to write (default: the active branch)");
-  external->add_option("-n,--namespace", args->namespace_name, "Namespace for a bare table name");
+  write_target(external);
   auto* metadata = external->add_option("--metadata-json-uri", args->metadata_json_uri, "An Iceberg metadata.json");
   external->add_option("--search-pattern", args->search_patterns, "Parquet files (repeatable)")->excludes(metadata);
   external->add_flag("--overwrite", args->overwrite, "Replace the table if it exists");
@@ -359,8 +362,7 @@ void AddTableCommands(CLI::App& app, CliContext& context, int* exit_code) {
   auto* import = table->add_subcommand("import", "Append the rows of Parquet or CSV files to an existing table");
   name_option(import, "Table name: 'table' or 'namespace.table'");
   import->add_option("--search-uri", args->search_uri, "A file, a directory or a glob")->required();
-  import->add_option("-b,--branch", args->branch, "Branch to write (default: the active branch)");
-  import->add_option("-n,--namespace", args->namespace_name, "Namespace for a bare table name");
+  write_target(import);
   import->add_flag("--continue-on-error", args->continue_on_error, "Skip files that fail and import the rest");
   import->add_flag("--import-duplicate-files", args->import_duplicate_files,
                    "Import files even when they were imported into the table before");
@@ -374,8 +376,7 @@ void AddTableCommands(CLI::App& app, CliContext& context, int* exit_code) {
   rm->alias("delete");
   rm->alias("drop");
   rm->add_option("table_name", args->name)->required();
-  rm->add_option("-b,--branch", args->branch, "Branch to write (default: the active branch)");
-  rm->add_option("-n,--namespace", args->namespace_name, "Namespace for a bare table name");
+  write_target(rm);
   rm->add_flag("--if-exists", args->if_exists, "Succeed when the table does not exist");
   rm->add_option("--commit-body", args->commit_body, "Accepted for compatibility");
   rm->callback(run(RemoveTable));

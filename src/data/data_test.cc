@@ -2,6 +2,7 @@
 #include <arrow/json/from_string.h>
 #include <arrow/compute/initialize.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <parquet/arrow/writer.h>
 
 #include <filesystem>
@@ -231,6 +232,34 @@ TEST_F(DataTest, SourcePathsOutsideWhatImportsMayReadAreRefused) {
   ASSERT_EQ(unsetenv("SLUICE_IMPORT_ROOTS"), 0);
   ASSERT_FALSE(outside.ok());
   EXPECT_NE(outside.status().message().find("outside"), std::string::npos);
+}
+
+// The race a hostile user runs: the checked path's directory is swapped for a symlink into a
+// data home between the check (ListSourceFiles) and the read. What is opened is checked again.
+TEST_F(DataTest, ASourceFileSwappedAfterItsCheckIsNotRead) {
+  ASSERT_OK(MakeDirs(dir_ + "/src"));
+  ASSERT_OK(WriteFileAtomic(dir_ + "/src/a.csv", "x\n1\n"));
+  std::string home = dir_ + "/home";
+  ASSERT_OK(MakeDirs(home + "/warehouse/ns/t/data"));
+  ASSERT_OK(WriteFileAtomic(home + "/catalog.db", ""));
+  ASSERT_OK(WriteFileAtomic(home + "/warehouse/ns/t/data/a.csv", "x\n42\n"));
+  ASSERT_OK_AND_ASSIGN(auto files, ListSourceFiles(dir_ + "/src"));
+  ASSERT_EQ(files.size(), 1u);
+  ASSERT_OK_AND_ASSIGN(auto before, ReadSourceFile(files[0]));
+  EXPECT_EQ(before->num_rows(), 1);
+  ASSERT_EQ(rename((dir_ + "/src").c_str(), (dir_ + "/old").c_str()), 0);
+  ASSERT_EQ(symlink((home + "/warehouse/ns/t/data").c_str(), (dir_ + "/src").c_str()), 0);
+  for (auto read : {ReadSourceFile(files[0]).status(), ReadSourceSchema(files[0]).status()}) {
+    ASSERT_FALSE(read.ok());
+    EXPECT_EQ(KindOf(read), ErrorKind::kInvalidInput);
+    EXPECT_NE(read.message().find("since it was checked"), std::string::npos) << read.message();
+  }
+  // A FIFO swapped in for the file is refused without blocking the open.
+  ASSERT_EQ(unlink((dir_ + "/src").c_str()), 0);
+  ASSERT_EQ(rename((dir_ + "/old").c_str(), (dir_ + "/src").c_str()), 0);
+  ASSERT_EQ(unlink(files[0].c_str()), 0);
+  ASSERT_EQ(mkfifo(files[0].c_str(), 0600), 0);
+  EXPECT_FALSE(ReadSourceFile(files[0]).ok());
 }
 
 TEST_F(DataTest, ObjectStoreRoundTripAndArenaReuse) {

@@ -4,7 +4,13 @@
 #include <arrow/io/file.h>
 #include <parquet/arrow/reader.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <sstream>
 
@@ -118,9 +124,29 @@ Result<std::vector<std::string>> ListSourceFiles(const std::string& search_uri) 
   return out;
 }
 
+Result<std::shared_ptr<arrow::io::ReadableFile>> OpenSourceFile(const std::string& path) {
+  // O_NONBLOCK: a FIFO swapped in after the check must not hang the open.
+  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return IOError("cannot open '", path, "': ", std::strerror(errno));
+  auto refuse = [&](const std::string& why) {
+    ::close(fd);
+    return InvalidInput("'", path, "' ", why, " since it was checked: not read");
+  };
+  struct stat info {};
+  if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) return refuse("is no longer a regular file");
+  // What was opened, by the kernel's account: a directory swapped for a symlink between the
+  // check and the open shows here as another path.
+  std::error_code ec;
+  fs::path opened = fs::read_symlink("/proc/self/fd/" + std::to_string(fd), ec);
+  if (ec || opened.string() != path) return refuse("moved");
+  auto file = arrow::io::ReadableFile::Open(fd);
+  if (!file.ok()) ::close(fd);
+  return file;
+}
+
 Result<std::shared_ptr<arrow::Table>> ReadSourceFile(const std::string& path) {
   auto read = [&]() -> Result<std::shared_ptr<arrow::Table>> {
-    SLUICE_ASSIGN_OR_RAISE(auto input, arrow::io::ReadableFile::Open(path));
+    SLUICE_ASSIGN_OR_RAISE(auto input, OpenSourceFile(path));
     if (IsParquet(path)) {
       SLUICE_ASSIGN_OR_RAISE(auto reader, parquet::arrow::OpenFile(input, arrow::default_memory_pool()));
       std::shared_ptr<arrow::Table> table;
@@ -147,7 +173,7 @@ Result<std::shared_ptr<arrow::Schema>> ReadSourceSchema(const std::string& path)
     return table->schema();
   }
   auto read = [&]() -> Result<std::shared_ptr<arrow::Schema>> {
-    SLUICE_ASSIGN_OR_RAISE(auto input, arrow::io::ReadableFile::Open(path));
+    SLUICE_ASSIGN_OR_RAISE(auto input, OpenSourceFile(path));
     SLUICE_ASSIGN_OR_RAISE(auto reader, parquet::arrow::OpenFile(input, arrow::default_memory_pool()));
     std::shared_ptr<arrow::Schema> schema;
     SLUICE_RETURN_NOT_OK(reader->GetSchema(&schema));

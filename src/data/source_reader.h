@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <arrow/api.h>
+#include <arrow/io/file.h>
 
 #include "common/status.h"
 
@@ -36,6 +37,11 @@ Result<std::string> CheckSourceFile(const std::string& path);
 
 // Whether `path` (resolved) lies inside a data home's directory.
 bool IsInsideDataHome(const std::string& path);
+
+// Opens a file ListSourceFiles/CheckSourceFile returned (resolved): InvalidInput when what is
+// opened is not that regular file any more (a path component swapped for a symlink, or the
+// file for a FIFO, between the check and the open). Every read of a source file opens here.
+Result<std::shared_ptr<arrow::io::ReadableFile>> OpenSourceFile(const std::string& path);
 
 // One file's rows, without field-id or schema metadata. InvalidInput names the file when its
 // format is unknown or it cannot be parsed.

@@ -16,7 +16,7 @@ struct ParquetFacts {
 
 Result<ParquetFacts> ReadParquetFacts(const std::string& path) {
   auto read = [&]() -> Result<ParquetFacts> {
-    SLUICE_ASSIGN_OR_RAISE(auto input, arrow::io::ReadableFile::Open(path));
+    SLUICE_ASSIGN_OR_RAISE(auto input, OpenSourceFile(path));
     SLUICE_ASSIGN_OR_RAISE(int64_t size, input->GetSize());
     SLUICE_ASSIGN_OR_RAISE(auto reader, parquet::arrow::OpenFile(input, arrow::default_memory_pool()));
     ParquetFacts facts;
@@ -30,11 +30,13 @@ Result<ParquetFacts> ReadParquetFacts(const std::string& path) {
   return WithContext(read(), "reading '" + path + "'");
 }
 
-// The branch head, checked writable, with the table absent unless `overwrite`.
-Result<ResolvedRef> WritableHead(Lakehouse& lake, const ExternalTableOptions& options) {
+// The branch head, checked writable, with the table absent unless `overwrite`. options.table
+// becomes the stored name of a table it names in another case (TableNameForWrite).
+Result<ResolvedRef> WritableHead(Lakehouse& lake, ExternalTableOptions& options) {
   SLUICE_RETURN_NOT_OK(Catalog::CheckWritable(options.branch, "external tables"));
   SLUICE_ASSIGN_OR_RAISE(ResolvedRef head, lake.catalog().Resolve(options.branch));
   if (head.branch.empty()) return InvalidInput("ref '", options.branch, "' is not a branch");
+  SLUICE_ASSIGN_OR_RAISE(options.table, TableNameForWrite(head.tree, options.table));
   if (head.tree.tables.count(options.table) && !options.overwrite) {
     return WithHint(AlreadyExists("table '", options.table, "' already exists on branch '", options.branch, "'"),
                     "pass --overwrite to replace it");
@@ -63,7 +65,7 @@ Result<TableCreateResult> Commit(Lakehouse& lake, const ExternalTableOptions& op
   return result;
 }
 
-Result<TableCreateResult> FromParquet(Lakehouse& lake, const ExternalTableOptions& options) {
+Result<TableCreateResult> FromParquet(Lakehouse& lake, ExternalTableOptions options) {
   SLUICE_ASSIGN_OR_RAISE(ResolvedRef head, WritableHead(lake, options));
   std::vector<std::string> paths;
   for (const auto& pattern : options.search_patterns) {
@@ -108,7 +110,7 @@ Result<TableCreateResult> FromParquet(Lakehouse& lake, const ExternalTableOption
   return Commit(lake, options, head, location, paths, true);
 }
 
-Result<TableCreateResult> FromMetadata(Lakehouse& lake, const ExternalTableOptions& options) {
+Result<TableCreateResult> FromMetadata(Lakehouse& lake, ExternalTableOptions options) {
   SLUICE_ASSIGN_OR_RAISE(ResolvedRef head, WritableHead(lake, options));
   std::string ns = options.table.substr(0, options.table.find('.'));
   if (!head.tree.namespaces.count(ns)) {

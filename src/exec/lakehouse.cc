@@ -22,6 +22,18 @@ Result<std::string> ResolveTableName(const Tree& tree, const std::string& qualif
   return ResolveQualifiedName(qualified, names);
 }
 
+Result<std::string> TableNameForWrite(const Tree& tree, const std::string& qualified) {
+  auto stored = ResolveTableName(tree, qualified);
+  if (stored.ok() || KindOf(stored.status()) != ErrorKind::kNotFound) return stored;
+  // A new table: in the namespace its namespace part names, in that namespace's stored case.
+  auto dot = qualified.find('.');
+  std::vector<std::string> namespaces(tree.namespaces.begin(), tree.namespaces.end());
+  auto ns = ResolveName(qualified.substr(0, dot), namespaces, "namespace");
+  if (ns.ok()) return *ns + qualified.substr(dot);
+  if (KindOf(ns.status()) != ErrorKind::kNotFound) return ns.status();
+  return qualified;
+}
+
 TableMerger IcebergAppendMerger() {
   return [](const std::string& table, const std::string& base, const std::string& ours,
             const std::string& theirs) { return MergeAppends(base, ours, theirs); };

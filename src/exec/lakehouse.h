@@ -28,6 +28,13 @@ Result<std::string> QualifyTableName(const std::string& name, const std::string&
 // common/name_match.h (exact, else a unique case-insensitive match). NotFound when absent,
 // InvalidInput naming the candidates when ambiguous.
 Result<std::string> ResolveTableName(const Tree& tree, const std::string& qualified);
+
+// The name a write of table `qualified` to `tree` targets: the stored name of the table it
+// resolves to (ResolveTableName), else `qualified` itself (a new table; its namespace part in
+// the stored case of the namespace it names). InvalidInput when
+// ambiguous. Writers use it so a name written in another case reaches the existing table
+// instead of creating a second one that differs only in case (the catalog refuses those).
+Result<std::string> TableNameForWrite(const Tree& tree, const std::string& qualified);
 // The table property that marks an external table (data files referenced, not owned).
 inline constexpr const char* kTableKindProperty = "sluice.table-kind";
 inline constexpr const char* kExternalTable = "EXTERNAL_TABLE";

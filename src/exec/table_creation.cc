@@ -142,20 +142,33 @@ void Emit(YAML::Emitter& out, const json& value) {
   }
 }
 
-// Scalars stay strings (the reader interprets them where it knows their type).
-json FromYaml(const YAML::Node& node) {
+// A plan comes from a client, possibly a remote one: its text and what it expands to are
+// bounded. YAML aliases share one node, so a few lines of nested aliases ("billion laughs")
+// would expand to billions of values; the node budget counts every expanded value.
+constexpr size_t kMaxPlanBytes = 16 << 20;
+constexpr size_t kMaxPlanNodes = 1 << 20;
+
+// Scalars stay strings (the reader interprets them where it knows their type). False when
+// the document expands past `budget` values.
+bool FromYaml(const YAML::Node& node, size_t& budget, json& out) {
+  if (budget == 0) return false;
+  --budget;
   if (node.IsMap()) {
-    json out = json::object();
-    for (const auto& entry : node) out[entry.first.as<std::string>()] = FromYaml(entry.second);
-    return out;
+    out = json::object();
+    for (const auto& entry : node) {
+      if (!FromYaml(entry.second, budget, out[entry.first.as<std::string>()])) return false;
+    }
+  } else if (node.IsSequence()) {
+    out = json::array();
+    for (const auto& item : node) {
+      if (!FromYaml(item, budget, out.emplace_back())) return false;
+    }
+  } else if (node.IsScalar()) {
+    out = node.as<std::string>();
+  } else {
+    out = nullptr;
   }
-  if (node.IsSequence()) {
-    json out = json::array();
-    for (const auto& item : node) out.push_back(FromYaml(item));
-    return out;
-  }
-  if (node.IsScalar()) return node.as<std::string>();
-  return nullptr;
+  return true;
 }
 
 bool BoolOf(const json& value) {
@@ -231,25 +244,28 @@ Result<PartitionFieldInfo> MakePartitionField(const arrow::Schema& schema, const
 
 // ---- The plan -------------------------------------------------------------------------------
 
-Status CheckCanCreate(Lakehouse& lake, const std::string& branch, const std::string& table, bool replace,
-                      ResolvedRef* head) {
+// The name the table is created under (an existing table's stored name when `written` names it
+// in another case, TableNameForWrite); AlreadyExists when it exists and !replace.
+Result<std::string> CheckCanCreate(Lakehouse& lake, const std::string& branch, const std::string& written,
+                                   bool replace, ResolvedRef* head) {
   SLUICE_RETURN_NOT_OK(Catalog::CheckWritable(branch, "new tables"));
   SLUICE_ASSIGN_OR_RAISE(*head, lake.catalog().Resolve(branch));
   if (head->branch.empty()) return InvalidInput("ref '", branch, "' is not a branch");
+  SLUICE_ASSIGN_OR_RAISE(std::string table, TableNameForWrite(head->tree, written));
   if (head->tree.tables.count(table) && !replace) {
     return WithHint(AlreadyExists("table '", table, "' already exists on branch '", branch, "'"),
                     "pass --replace to replace it, --if-not-exists to keep it, or use `sluice table import` to add rows");
   }
-  return Status::OK();
+  return table;
 }
 
-Result<TableCreateResult> CreateFromSchema(Lakehouse& lake, const std::string& table, const std::string& branch,
+Result<TableCreateResult> CreateFromSchema(Lakehouse& lake, const std::string& written, const std::string& branch,
                                            const std::shared_ptr<arrow::Schema>& schema,
                                            const std::vector<PartitionFieldInfo>& partitions,
                                            const std::vector<std::string>& files, bool replace,
                                            const std::string& author, const std::string& message) {
   ResolvedRef head;
-  SLUICE_RETURN_NOT_OK(CheckCanCreate(lake, branch, table, replace, &head));
+  SLUICE_ASSIGN_OR_RAISE(std::string table, CheckCanCreate(lake, branch, written, replace, &head));
   TableCreateResult result;
   result.branch = branch;
   result.created = true;
@@ -319,7 +335,8 @@ Result<std::vector<PartitionFieldInfo>> ParsePartitionSpec(const std::string& te
 
 Result<TablePlan> PlanTableCreation(Lakehouse& lake, const TableCreateOptions& options) {
   ResolvedRef head;
-  SLUICE_RETURN_NOT_OK(CheckCanCreate(lake, options.branch, options.table, options.replace, &head));
+  SLUICE_ASSIGN_OR_RAISE(std::string table,
+                         CheckCanCreate(lake, options.branch, options.table, options.replace, &head));
   TablePlan plan;
   SLUICE_ASSIGN_OR_RAISE(plan.files, ListSourceFiles(options.search_uri));
   // Columns in first-seen order, each with its distinct plan types in first-seen order.
@@ -369,10 +386,10 @@ Result<TablePlan> PlanTableCreation(Lakehouse& lake, const TableCreateOptions& o
       partitions.push_back({{"from_column_name", field.source_column}, {"transform", t}});
     }
   }
-  auto dot = options.table.find('.');
+  auto dot = table.find('.');
   json plan_state = {{"plan_id", NewUuid()},
                      {"branch_name", options.branch},
-                     {"table_identifier", {options.table.substr(0, dot), options.table.substr(dot + 1)}},
+                     {"table_identifier", {table.substr(0, dot), table.substr(dot + 1)}},
                      {"table_replace", options.replace}};
   if (!Trim(options.partitioned_by).empty()) plan_state["table_partitioned_by"] = options.partitioned_by;
   // nlohmann's object keeps keys sorted; bauplan's order (plan_state, schema_info, files) is
@@ -390,9 +407,16 @@ namespace {
 
 Result<TableCreateResult> ApplyPlan(Lakehouse& lake, const std::string& plan_yaml, const std::string& branch,
                                     const std::string& author, const std::string& message) {
+  if (plan_yaml.size() > kMaxPlanBytes) {
+    return InvalidInput("the plan is ", plan_yaml.size(), " bytes, more than a plan may be (", kMaxPlanBytes, ")");
+  }
   json doc;
   try {
-    doc = FromYaml(YAML::Load(plan_yaml));
+    size_t budget = kMaxPlanNodes;
+    if (!FromYaml(YAML::Load(plan_yaml), budget, doc)) {
+      return WithHint(InvalidInput("the plan expands to more than ", kMaxPlanNodes, " values"),
+                      "write the plan without YAML aliases (*name), as `sluice table create-plan` does");
+    }
   } catch (const YAML::Exception& e) {
     return InvalidInput("the plan is not valid YAML: ", e.what());
   }
@@ -475,10 +499,11 @@ Result<TableCreateResult> ApplyTablePlan(Lakehouse& lake, const std::string& pla
 Result<TableCreateResult> CreateTable(Lakehouse& lake, const TableCreateOptions& options) {
   if (options.if_not_exists) {
     SLUICE_ASSIGN_OR_RAISE(ResolvedRef head, lake.catalog().Resolve(options.branch));
-    if (head.tree.tables.count(options.table)) {
+    SLUICE_ASSIGN_OR_RAISE(std::string table, TableNameForWrite(head.tree, options.table));
+    if (head.tree.tables.count(table)) {
       TableCreateResult kept;
       kept.branch = options.branch;
-      SLUICE_ASSIGN_OR_RAISE(kept.table, lake.GetTable(head, options.table));
+      SLUICE_ASSIGN_OR_RAISE(kept.table, lake.GetTable(head, table));
       return kept;
     }
   }

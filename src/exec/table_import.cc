@@ -120,27 +120,21 @@ Result<ImportResult> ImportData(Lakehouse& lake, const ImportOptions& options) {
   SLUICE_ASSIGN_OR_RAISE(ResolvedRef head, lake.catalog().Resolve(options.branch));
   if (head.branch.empty()) return InvalidInput("ref '", options.branch, "' is not a branch");
   // The table named in another case (the name rule, common/name_match.h): import into it.
-  auto stored = ResolveTableName(head.tree, options.table);
-  if (!stored.ok() && KindOf(stored.status()) != ErrorKind::kNotFound) return stored.status();
-  if (stored.ok() && *stored != options.table) {
-    ImportOptions exact = options;
-    exact.table = *stored;
-    return ImportData(lake, exact);
-  }
-  if (!head.tree.tables.count(options.table)) {
-    return WithHint(NotFound("table '", options.table, "' not found on branch '", options.branch,
+  SLUICE_ASSIGN_OR_RAISE(std::string table, TableNameForWrite(head.tree, options.table));
+  if (!head.tree.tables.count(table)) {
+    return WithHint(NotFound("table '", table, "' not found on branch '", options.branch,
                              "': import adds rows to an existing table"),
-                    "create it first: sluice table create " + options.table + " --search-uri " + options.search_uri);
+                    "create it first: sluice table create " + table + " --search-uri " + options.search_uri);
   }
-  SLUICE_ASSIGN_OR_RAISE(TableInfo info, lake.GetTable(head, options.table));
+  SLUICE_ASSIGN_OR_RAISE(TableInfo info, lake.GetTable(head, table));
   if (info.kind == kExternalTable) {
-    return InvalidInput("table '", options.table, "' is an external table: it is read-only");
+    return InvalidInput("table '", table, "' is an external table: it is read-only");
   }
   SLUICE_ASSIGN_OR_RAISE(auto files, ListSourceFiles(options.search_uri));
   std::set<std::string> done = options.import_duplicate_files ? std::set<std::string>() : ImportedFiles(info.snapshot);
 
   ImportResult result;
-  result.table = options.table;
+  result.table = table;
   result.branch = options.branch;
   std::vector<std::shared_ptr<arrow::Table>> parts;
   for (const auto& file : files) {
@@ -150,7 +144,7 @@ Result<ImportResult> ImportData(Lakehouse& lake, const ImportOptions& options) {
     }
     auto rows = ReadSourceFile(file);
     Result<std::shared_ptr<arrow::Table>> conformed =
-        rows.ok() ? Conform(*rows, *info.snapshot.schema, file, options.table, options.best_effort)
+        rows.ok() ? Conform(*rows, *info.snapshot.schema, file, table, options.best_effort)
                   : Result<std::shared_ptr<arrow::Table>>(rows.status());
     if (!conformed.ok()) {
       if (!options.continue_on_error) return conformed.status();
@@ -166,7 +160,7 @@ Result<ImportResult> ImportData(Lakehouse& lake, const ImportOptions& options) {
       return done.count(s.first) > 0;
     });
     if (!all_duplicates) {
-      return InvalidInput("no file of '", options.search_uri, "' could be imported into '", options.table,
+      return InvalidInput("no file of '", options.search_uri, "' could be imported into '", table,
                           "': ", result.skipped.front().first, ": ", result.skipped.front().second);
     }
     return result;  // everything was imported before: nothing to do
@@ -179,12 +173,12 @@ Result<ImportResult> ImportData(Lakehouse& lake, const ImportOptions& options) {
   write.operation_summary = "import";
   write.summary[kImportedFilesSummary] = nlohmann::json(result.files).dump();
   SLUICE_ASSIGN_OR_RAISE(std::string location, WithContext(WriteTableSnapshot(data, write),
-                                                           "importing into table '" + options.table + "'"));
+                                                           "importing into table '" + table + "'"));
   CommitRequest request;
   request.branch = options.branch;
-  request.changes[options.table] = location;
+  request.changes[table] = location;
   request.author = options.author;
-  request.message = "import into table " + options.table + " from " + options.search_uri;
+  request.message = "import into table " + table + " from " + options.search_uri;
   request.properties["sluice.operation"] = "import";
   request.expected_head = head.commit.id;
   SLUICE_ASSIGN_OR_RAISE(result.commit, lake.catalog().CommitChanges(request));

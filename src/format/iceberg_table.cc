@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <set>
+#include <stdexcept>
 
 #include "common/clock.h"
 #include "common/file_util.h"
@@ -207,9 +208,14 @@ Result<TableSnapshot> LoadTableSnapshot(const std::string& metadata_location) {
       }
     }
     out.snapshot_id = CurrentSnapshotId(metadata);
+    std::set<int64_t> visited;  // a metadata file may come from a client: its parents may loop
     for (std::optional<int64_t> id = out.snapshot_id; id;) {
       const json* entry = FindSnapshot(metadata, *id);
       if (!entry) break;
+      if (!visited.insert(*id).second) {
+        return InvalidInput("malformed table metadata '", metadata_location, "': the parents of snapshot ", *id,
+                            " loop back to it");
+      }
       json summary = entry->value("summary", json::object());
       SnapshotInfo info{*id, entry->value("timestamp-ms", int64_t{0}),
                         summary.value("operation", std::string()),
@@ -246,6 +252,9 @@ Result<TableSnapshot> LoadTableSnapshot(const std::string& metadata_location) {
     }
   } catch (const json::exception& e) {
     return InvalidInput("malformed table metadata '", metadata_location, "': ", e.what());
+  } catch (const std::logic_error& e) {  // std::stoll of a count that is not a number
+    return InvalidInput("malformed table metadata '", metadata_location, "': a count is not a number (",
+                        e.what(), ")");
   }
   return out;
 }

@@ -5,6 +5,7 @@ model's `name="ns.table"` writes into namespace `ns`. Data is mixed-case (titani
 and generated here."""
 
 import datetime
+import json
 import os
 
 import pyarrow as pa
@@ -107,6 +108,47 @@ def test_create_if_not_exists_replace_and_already_exists(dev, data):
     dev("table", "create", "titanic", "--search-uri", data / "taxi.parquet", "-r")
     info = dev.json("table", "get", "titanic")
     assert info["records"] == 0 and info["fields"][1]["name"] == "PULocationID"
+
+
+def test_a_name_differing_only_in_case_reaches_the_existing_table(dev, data, tmp_path):
+    """Names match ignoring case, so `Titanic` is `titanic`: never a second table beside it."""
+    dev("table", "create", "titanic", "--search-uri", data / "titanic_a.parquet")
+    head = dev.head("dev")
+    warehouse = sorted(p.name for p in (dev.home / "warehouse").rglob("*"))
+    fails(
+        dev("table", "create", "TITANIC", "--search-uri", data / "titanic_a.parquet", check=False),
+        "bauplan.titanic",
+        "already exists",
+    )
+    fails(
+        dev("table", "create-external", "Titanic", "--search-pattern", data / "titanic_a.parquet", check=False),
+        "bauplan.titanic",
+        "already exists",
+    )
+    fails(
+        dev("table", "create", "titanic", "-n", "BAUPLAN", "--search-uri", data / "taxi.parquet", check=False),
+        "bauplan.titanic",
+        "already exists",
+    )
+    assert dev.head("dev") == head
+    assert sorted(p.name for p in (dev.home / "warehouse").rglob("*")) == warehouse
+    # A new table in `BAUPLAN` goes into `bauplan`; a namespace differing only in case is refused.
+    dev("table", "create", "taxi", "-n", "BAUPLAN", "--search-uri", data / "taxi.parquet")
+    assert dev.tables("dev") == {"bauplan.titanic", "bauplan.taxi"}
+    dev("table", "drop", "taxi")
+    head = dev.head("dev")
+    warehouse = sorted(p.name for p in (dev.home / "warehouse").rglob("*"))
+    fails(dev("namespace", "create", "Bauplan", check=False), "namespace", "differs only in case", "bauplan")
+    assert dev.head("dev") == head and dev.tables("dev") == {"bauplan.titanic"}
+    assert sorted(p.name for p in (dev.home / "warehouse").rglob("*")) == warehouse
+    kept = dev("table", "create", "Titanic", "--search-uri", data / "taxi.parquet", "--if-not-exists").stdout
+    assert "kept" in kept and dev.head("dev") == head
+    dev("table", "import", "TITANIC", "--search-uri", data / "titanic_a.parquet")
+    assert count(dev, "titanic") == 3
+    # --replace replaces the stored table, under its stored name.
+    dev("table", "create", "TiTaNiC", "--search-uri", data / "taxi.parquet", "-r")
+    assert dev.tables("dev") == {"bauplan.titanic"}
+    assert dev.json("table", "get", "titanic")["fields"][1]["name"] == "PULocationID"
 
 
 def test_import_into_a_missing_table_says_create_first(dev, data):
@@ -451,6 +493,29 @@ def test_external_table_from_a_pyiceberg_metadata_json(dev, tmp_path):
     ]
 
 
+def test_a_hostile_metadata_json_is_one_clear_error(dev, tmp_path):
+    """A metadata.json whose snapshot is its own parent, or whose counts are not numbers."""
+    metadata = write_iceberg_with_pyiceberg(tmp_path / "iceberg", taxi(6))
+    dev("namespace", "create", "nyc")
+    head = dev.head("dev")
+    doc = json.loads(open(metadata).read())
+    for edit, words in [
+        (lambda s: s.update({"parent-snapshot-id": s["snapshot-id"]}), ["loop back"]),
+        (lambda s: s["summary"].update({"total-records": "lots"}), ["not a number"]),
+    ]:
+        hostile = json.loads(json.dumps(doc))
+        for snapshot in hostile["snapshots"]:
+            edit(snapshot)
+        path = tmp_path / "hostile.metadata.json"
+        path.write_text(json.dumps(hostile))
+        fails(
+            dev("table", "create-external", "t", "--metadata-json-uri", path, "-n", "nyc", check=False),
+            "malformed table metadata",
+            *words,
+        )
+    assert dev.head("dev") == head
+
+
 def test_a_model_named_ns_table_writes_into_that_namespace(dev, data, make_project):
     dev.load("titanic", data / "titanic_*.parquet")
     project = make_project(
@@ -594,3 +659,17 @@ def test_a_plan_edited_to_point_elsewhere_is_refused(dev, data, tmp_path):
     fails(dev("table", "create-plan-apply", "--plan", edited, check=False), "YAML")
     assert dev.head("dev") == head
     assert sorted(p.name for p in (dev.home / "warehouse").rglob("*")) == warehouse
+
+
+def test_a_plan_that_expands_without_bound_is_refused(dev, data, tmp_path):
+    """Billion laughs: nested aliases that would expand to 10^9 values; and a plan too big to read."""
+    head = dev.head("dev")
+    laughs = ['plan_state: {branch_name: dev, table_identifier: [bauplan, laughs]}', 'a0: &a0 ["lol"]']
+    laughs += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]
+    laughs.append("schema_info: {detected_schemas: *a9}")
+    plan = tmp_path / "laughs.yml"
+    plan.write_text("\n".join(laughs) + "\n")
+    fails(dev("table", "create-plan-apply", "--plan", plan, check=False), "expands to more than")
+    plan.write_text("plan_state: {}\n" + "# padding\n" * (2 << 20))
+    fails(dev("table", "create-plan-apply", "--plan", plan, check=False), "bytes, more than a plan may be")
+    assert dev.head("dev") == head and "bauplan.laughs" not in dev.tables("dev")
