@@ -27,15 +27,6 @@ std::string Trim(const std::string& text) {
 
 // ---- Types as the plan writes them (bauplan's names) -------------------------------------
 
-const char* UnitName(arrow::TimeUnit::type unit) {
-  switch (unit) {
-    case arrow::TimeUnit::SECOND: return "s";
-    case arrow::TimeUnit::MILLI: return "ms";
-    case arrow::TimeUnit::MICRO: return "us";
-    default: return "ns";
-  }
-}
-
 // The plan type of a source column. Tables store timestamps in microseconds and small
 // integers as int, as Iceberg does.
 Result<json> PlanType(const arrow::Field& field) {

@@ -5,6 +5,7 @@
 #include "common/file_util.h"
 #include "exec/job_views.h"
 #include "exec/json_views.h"
+#include "server/request_fields.h"
 
 namespace sluice {
 namespace {
@@ -21,11 +22,6 @@ ApiResponse Json(const json& body, int status = 200) {
 json ErrorJson(const Status& status) {
   return {{"kind", std::string(ErrorKindName(KindOf(status)))}, {"message", status.message()},
           {"hint", HintOf(status)}};
-}
-
-std::string Param(const RestRequest& request, const std::string& key, const std::string& fallback = "") {
-  auto it = request.query.find(key);
-  return it == request.query.end() || it->second.empty() ? fallback : it->second;
 }
 
 bool ParamFlag(const RestRequest& request, const std::string& key) {
@@ -101,10 +97,6 @@ Result<json> CommonJobOptions(const json& body) {
   SLUICE_ASSIGN_OR_RAISE(bool cache, OnOff(body, "cache", true));
   options["cache"] = cache ? "on" : "off";
   return options;
-}
-
-std::string Field(const json& body, const char* key, const std::string& fallback = "") {
-  return body.contains(key) && body[key].is_string() ? body[key].get<std::string>() : fallback;
 }
 
 // What kind of job a request of the rest of the API is, if any.
@@ -198,7 +190,7 @@ ApiResponse JobsApi::RecordAsJob(const RestRequest& request, const std::function
   JobStart start;
   start.kind = kind->kind;
   start.operation = kind->operation;
-  start.user = Field(body, "author", CurrentAuthor());
+  start.user = RequestAuthor(request, body);
   start.ref = Field(body, "branch", Field(body, "ref", Field(body, "into_branch")));
   auto options = CommonJobOptions(body);
   start.options = options.ok() ? *options : json::object();
@@ -237,7 +229,7 @@ Result<std::optional<ApiResponse>> JobsApi::Route(const RestRequest& request, co
   const std::string& resource = parts[2];
   const std::string& method = request.method;
   if (resource == "runs" && parts.size() == 3 && method == "POST") {
-    SLUICE_ASSIGN_OR_RAISE(ApiResponse response, PostRun(body));
+    SLUICE_ASSIGN_OR_RAISE(ApiResponse response, PostRun(body, RequestAuthor(request, body)));
     return std::optional<ApiResponse>(std::move(response));
   }
   if (resource != "jobs") return std::optional<ApiResponse>();
@@ -345,7 +337,7 @@ Result<RunReport> JobsApi::RunRecorded(RunOptions options, JobRecorder* recorder
   return report;
 }
 
-Result<ApiResponse> JobsApi::PostRun(const json& body) {
+Result<ApiResponse> JobsApi::PostRun(const json& body, const std::string& author) {
   RunOptions options;
   options.zygotes = zygotes_;
   options.project_dir = Field(body, "project_dir");
@@ -365,7 +357,7 @@ Result<ApiResponse> JobsApi::PostRun(const json& body) {
   SLUICE_ASSIGN_OR_RAISE(options.transaction, OnOff(body, "transaction", true));
   SLUICE_ASSIGN_OR_RAISE(options.preview, PreviewMode(body));
   options.max_parallel = body.value("parallel", 0);
-  options.author = Field(body, "author", CurrentAuthor());
+  options.author = author;
   SLUICE_ASSIGN_OR_RAISE(json job_options, CommonJobOptions(body));
   bool detach = body.value("detach", false);
   job_options["preview"] = options.preview;

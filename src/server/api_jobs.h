@@ -47,7 +47,7 @@ class JobsApi {
     std::thread thread;
     std::shared_ptr<std::atomic<bool>> done;
   };
-  Result<ApiResponse> PostRun(const nlohmann::json& body);
+  Result<ApiResponse> PostRun(const nlohmann::json& body, const std::string& author);
   Result<ApiResponse> ListJobs(const RestRequest& request);
   Result<ApiResponse> CancelJob(const std::string& id);
   // Runs the project, recording into `recorder`, and ends the job.

@@ -5,6 +5,7 @@
 #include "exec/json_views.h"
 #include "exec/table_creation.h"
 #include "exec/table_import.h"
+#include "server/request_fields.h"
 
 namespace sluice {
 namespace {
@@ -12,15 +13,6 @@ namespace {
 using nlohmann::json;
 
 ApiResponse Json(const json& body, int status = 200) { return {status, "application/json", body.dump()}; }
-
-std::string Param(const RestRequest& request, const std::string& key, const std::string& fallback = "") {
-  auto it = request.query.find(key);
-  return it == request.query.end() || it->second.empty() ? fallback : it->second;
-}
-
-std::string Field(const json& body, const char* key, const std::string& fallback = "") {
-  return body.contains(key) && body[key].is_string() ? body[key].get<std::string>() : fallback;
-}
 
 bool Flag(const json& body, const char* key) {
   if (!body.contains(key)) return false;

@@ -10,22 +10,23 @@ namespace sluice {
 
 namespace {
 
-RestRequest FromHttp(const httplib::Request& req, const ApiKeys& keys) {
+RestRequest FromHttp(const httplib::Request& req, std::string user) {
   RestRequest request;
-  if (keys.enabled()) request.user = keys.Authenticate(req.get_header_value("Authorization")).ValueOr("");
+  request.user = std::move(user);
   request.method = req.method;
   request.path = req.path;
   for (const auto& [key, value] : req.params) request.query[key] = value;
   request.body = req.body;
-  if (!request.user.empty()) {
-    // Every route takes its author from the body: the key's user, whatever the client sent.
-    auto body = request.body.empty() ? nlohmann::json::object() : nlohmann::json::parse(request.body, nullptr, false);
-    if (body.is_object()) {
-      body["author"] = request.user;
-      request.body = body.dump();
-    }
-  }
   return request;
+}
+
+// The answer to a request without a known key when the server checks keys.
+void Unauthorized(const Status& why, httplib::Response& res) {
+  nlohmann::json error = {{"kind", "unauthorized"}, {"message", why.message()},
+                          {"hint", "set api_key in your profile (sluice config) or SLUICE_API_KEY"},
+                          {"type", "NotAuthorizedException"}, {"code", 401}};
+  res.status = 401;
+  res.set_content(nlohmann::json{{"error", error}}.dump(), "application/json");
 }
 
 }  // namespace
@@ -43,22 +44,18 @@ Status ServeHttp(Lakehouse* lake, const std::string& host, int port,
   IcebergRestCatalog catalog_api(lake);
   SluiceApi sluice_api(lake);
   SLUICE_ASSIGN_OR_RAISE(ApiKeys keys, ApiKeys::Load(lake->home() + "/api_keys"));
-  // With keys configured, a request without a known key is answered 401 before any route.
-  server.set_pre_routing_handler([&keys](const httplib::Request& req, httplib::Response& res) {
-    if (!keys.enabled()) return httplib::Server::HandlerResponse::Unhandled;
-    auto user = keys.Authenticate(req.get_header_value("Authorization"));
-    if (user.ok()) return httplib::Server::HandlerResponse::Unhandled;
-    nlohmann::json error = {{"kind", "unauthorized"}, {"message", user.status().message()},
-                            {"hint", "set api_key in your profile (sluice config) or SLUICE_API_KEY"},
-                            {"type", "NotAuthorizedException"}, {"code", 401}};
-    res.status = 401;
-    res.set_content(nlohmann::json{{"error", error}}.dump(), "application/json");
-    return httplib::Server::HandlerResponse::Handled;
-  });
-  // One adapter for both APIs: decode, handle, encode.
+  // One adapter for both APIs: authenticate, decode, handle, encode. With keys configured, a
+  // request without a known key is answered 401 here, before any route; the key's user is
+  // then the request's only identity (server/request_fields.h).
   auto serve = [&](auto& api, const char* prefix, auto encode) {
     auto handler = [&api, &keys, encode](const httplib::Request& req, httplib::Response& res) {
-      encode(api.Handle(FromHttp(req, keys)), res);
+      std::string user;
+      if (keys.enabled()) {
+        auto authenticated = keys.Authenticate(req.get_header_value("Authorization"));
+        if (!authenticated.ok()) return Unauthorized(authenticated.status(), res);
+        user = *std::move(authenticated);
+      }
+      encode(api.Handle(FromHttp(req, std::move(user))), res);
     };
     std::string pattern = std::string(prefix) + ".*";
     server.Get(pattern, handler);

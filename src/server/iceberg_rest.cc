@@ -1,6 +1,7 @@
 #include "server/iceberg_rest.h"
 
 #include "format/iceberg_table.h"
+#include "server/request_fields.h"
 
 namespace sluice {
 namespace {
@@ -82,7 +83,7 @@ Result<RestResponse> IcebergRestCatalog::Route(const RestRequest& request) {
     if (!ref.tree.tables.count(table)) return NotFound("table '", table, "' does not exist");
     return RestResponse{204, nullptr};
   }
-  if (request.method == "POST") return CommitTable(ref, table, json::parse(request.body));
+  if (request.method == "POST") return CommitTable(ref, table, json::parse(request.body), RequestAuthor(request, json::object()));
   return InvalidInput(request.method, " is not supported on tables here");
 }
 
@@ -97,7 +98,7 @@ Result<RestResponse> IcebergRestCatalog::LoadTable(const ResolvedRef& ref, const
 }
 
 Result<RestResponse> IcebergRestCatalog::CommitTable(const ResolvedRef& ref, const std::string& table,
-                                                     const json& body) {
+                                                     const json& body, const std::string& author) {
   if (ref.branch.empty()) return InvalidInput("'", ref.text, "' is not a branch: commits need a branch");
   auto it = ref.tree.tables.find(table);
   if (it == ref.tree.tables.end()) return NotFound("table '", table, "' does not exist at '", ref.text, "'");
@@ -115,7 +116,7 @@ Result<RestResponse> IcebergRestCatalog::CommitTable(const ResolvedRef& ref, con
   CommitRequest request;
   request.branch = ref.branch;
   request.changes[table] = location;
-  request.author = CurrentAuthor();
+  request.author = author;
   request.message = "iceberg commit to " + table + " (" + actions + ")";
   request.properties["sluice.operation"] = "iceberg-rest";
   request.expected_head = ref.commit.id;

@@ -32,7 +32,7 @@ class IcebergRestCatalog {
   Result<RestResponse> Route(const RestRequest& request);
   Result<RestResponse> LoadTable(const ResolvedRef& ref, const std::string& table);
   Result<RestResponse> CommitTable(const ResolvedRef& ref, const std::string& table,
-                                   const nlohmann::json& body);
+                                   const nlohmann::json& body, const std::string& author);
   Lakehouse* lake_;
 };
 

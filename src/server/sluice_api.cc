@@ -8,6 +8,7 @@
 #include "server/api_tables.h"
 #include "server/api_jobs.h"
 #include "server/api_info.h"
+#include "server/request_fields.h"
 
 namespace sluice {
 namespace {
@@ -29,15 +30,6 @@ json ErrorJson(const Status& status) {
 
 ApiResponse ErrorResponse(const Status& status) {
   return Json({{"error", ErrorJson(status)}}, HttpStatusFor(status));
-}
-
-std::string Param(const RestRequest& request, const std::string& key, const std::string& fallback = "") {
-  auto it = request.query.find(key);
-  return it == request.query.end() || it->second.empty() ? fallback : it->second;
-}
-
-std::string Field(const json& body, const char* key, const std::string& fallback = "") {
-  return body.contains(key) && body[key].is_string() ? body[key].get<std::string>() : fallback;
 }
 
 Result<std::string> Required(const json& body, const char* key) {
@@ -72,7 +64,7 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
   SLUICE_ASSIGN_OR_RAISE(auto jobs_answer, jobs_->Route(request, parts, body));
   if (jobs_answer) return std::move(*jobs_answer);
   Catalog& catalog = lake_->catalog();
-  std::string author = !request.user.empty() ? request.user : Field(body, "author", CurrentAuthor());
+  std::string author = RequestAuthor(request, body);
   std::string ns = Param(request, "namespace", Field(body, "namespace", "bauplan"));
 
   if (resource == "info" && method == "GET") return InfoResponse(author);

@@ -298,7 +298,9 @@ def test_a_home_too_deep_for_a_plain_socket_path_still_gets_its_server(tmp_path,
         assert deep.json("server", "start")["pid"] == first["pid"]  # found, not started twice
         # The CLI's detached run goes through the socket.
         job_id = deep.json("run", "-p", make_project({"models.py": TICKING}), "--detach")["job_id"]
-        final = wait_for(lambda: (j := deep.json("job", "get", job_id))["status"] in ("COMPLETE", "FAIL") and j)
+        final = wait_for(
+            lambda: (j := deep.json("job", "get", job_id))["status"] in ("COMPLETE", "FAIL") and j
+        )
         assert final["status"] == "COMPLETE", final
         assert final["runner"].endswith(":" + str(first["pid"]))
         # The SDK's transport too.

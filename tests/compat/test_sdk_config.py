@@ -151,8 +151,28 @@ def test_a_server_with_keys_checks_them(clean_env, tmp_path):
         assert alice.info().user.username == "alice"
         alice.create_branch("alice.dev", "main")
         alice.create_namespace("ns", "alice.dev")
-        # The key's user is the author, whatever the client claims.
+        # The key's user is the author, whatever the client claims: on the commit and on the job.
         assert next(alice.get_commits("alice.dev")).author.name == "alice"
+        import json
+        import urllib.request
+
+        claim = urllib.request.Request(
+            f"{uri}/api/v1/namespaces",
+            data=json.dumps({"name": "claimed", "branch": "alice.dev", "author": "mallory"}).encode(),
+            headers={"Authorization": "Bearer alice-secret", "Content-Type": "application/json"},
+            method="POST",
+        )
+        assert urllib.request.urlopen(claim).status == 201
+        commit = next(alice.get_commits("alice.dev"))
+        assert commit.message == "create namespace claimed" and commit.author.name == "alice"
+        query = urllib.request.Request(
+            f"{uri}/api/v1/query",
+            data=json.dumps({"sql": "SELECT 1 AS one", "ref": "alice.dev", "author": "mallory"}).encode(),
+            headers={"Authorization": "Bearer alice-secret", "Content-Type": "application/json"},
+            method="POST",
+        )
+        assert urllib.request.urlopen(query).status == 200
+        assert [job.user for job in alice.get_jobs(all_users=True)] == ["alice"]
         with pytest.raises(exceptions.ConfigError):
             bauplan.Client(endpoint=uri, api_key="alice-secret\r\nX-User: root")
         for key in (None, "wrong"):

@@ -121,12 +121,16 @@ def test_a_name_differing_only_in_case_reaches_the_existing_table(dev, data, tmp
         "already exists",
     )
     fails(
-        dev("table", "create-external", "Titanic", "--search-pattern", data / "titanic_a.parquet", check=False),
+        dev(
+            "table", "create-external", "Titanic", "--search-pattern", data / "titanic_a.parquet", check=False
+        ),
         "bauplan.titanic",
         "already exists",
     )
     fails(
-        dev("table", "create", "titanic", "-n", "BAUPLAN", "--search-uri", data / "taxi.parquet", check=False),
+        dev(
+            "table", "create", "titanic", "-n", "BAUPLAN", "--search-uri", data / "taxi.parquet", check=False
+        ),
         "bauplan.titanic",
         "already exists",
     )
@@ -664,7 +668,7 @@ def test_a_plan_edited_to_point_elsewhere_is_refused(dev, data, tmp_path):
 def test_a_plan_that_expands_without_bound_is_refused(dev, data, tmp_path):
     """Billion laughs: nested aliases that would expand to 10^9 values; and a plan too big to read."""
     head = dev.head("dev")
-    laughs = ['plan_state: {branch_name: dev, table_identifier: [bauplan, laughs]}', 'a0: &a0 ["lol"]']
+    laughs = ["plan_state: {branch_name: dev, table_identifier: [bauplan, laughs]}", 'a0: &a0 ["lol"]']
     laughs += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]
     laughs.append("schema_info: {detected_schemas: *a9}")
     plan = tmp_path / "laughs.yml"
