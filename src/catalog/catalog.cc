@@ -40,17 +40,14 @@ constexpr const char* kSchema = R"(
 std::string Short(const std::string& id) { return id.substr(0, 12); }
 
 Status RefNotFound(const std::string& ref) {
-  return WithHint(NotFound("ref '", ref, "' not found"),
-                  "list branches with: sluice branch ls (tags: sluice tag ls)");
+  return WithHint(NotFound("ref '", ref, "' not found"), "list branches with: sluice branch ls (tags: sluice tag ls)");
 }
 
 // The write transaction holds the catalog's writer lock from the start, so a
 // read-modify-write of a ref inside it is a compare-and-swap against every other process.
 using Transaction = SqlWriteTransaction;
 
-json TreeJson(const Tree& tree) {
-  return {{"tables", tree.tables}, {"namespaces", tree.namespaces}};
-}
+json TreeJson(const Tree& tree) { return {{"tables", tree.tables}, {"namespaces", tree.namespaces}}; }
 
 Result<std::string> PutTree(SqlConnection* db, const Tree& tree) {
   std::string body = TreeJson(tree).dump();
@@ -73,13 +70,13 @@ Result<Tree> LoadTree(SqlConnection* db, const std::string& id) {
 }
 
 Result<Commit> PutCommit(SqlConnection* db, Commit commit) {
-  json content = {{"parents", commit.parents},     {"author", commit.author},
-                  {"message", commit.message},     {"timestamp_ms", commit.timestamp_ms},
+  json content = {{"parents", commit.parents},       {"author", commit.author},
+                  {"message", commit.message},       {"timestamp_ms", commit.timestamp_ms},
                   {"properties", commit.properties}, {"tree_id", commit.tree_id}};
   commit.id = Sha256Hex(content.dump());
-  SLUICE_ASSIGN_OR_RAISE(auto stmt, db->Prepare(
-      "INSERT INTO commits (id, parents, author, message, timestamp_ms, properties, tree_id) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"));
+  SLUICE_ASSIGN_OR_RAISE(
+      auto stmt, db->Prepare("INSERT INTO commits (id, parents, author, message, timestamp_ms, properties, tree_id) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"));
   SLUICE_RETURN_NOT_OK(stmt->Bind(1, commit.id)
                            .Bind(2, json(commit.parents).dump())
                            .Bind(3, commit.author)
@@ -116,13 +113,12 @@ Result<Commit> LoadCommit(SqlConnection* db, const std::string& id) {
 
 // A commit by a unique prefix of its id (at least 6 hex characters).
 Result<Commit> FindCommit(SqlConnection* db, const std::string& prefix, const std::string& ref_text) {
-  if (prefix.size() < 6 || prefix.size() > 64 ||
-      prefix.find_first_not_of("0123456789abcdef") != std::string::npos) {
+  if (prefix.size() < 6 || prefix.size() > 64 || prefix.find_first_not_of("0123456789abcdef") != std::string::npos) {
     return InvalidInput("ref '", ref_text, "': '", prefix,
                         "' is not a commit hash (6 to 64 lower-case hex characters)");
   }
-  SLUICE_ASSIGN_OR_RAISE(auto stmt, db->Prepare(std::string(kCommitColumns) +
-                                                "WHERE id >= ? AND id < ? ORDER BY id LIMIT 2"));
+  SLUICE_ASSIGN_OR_RAISE(auto stmt,
+                         db->Prepare(std::string(kCommitColumns) + "WHERE id >= ? AND id < ? ORDER BY id LIMIT 2"));
   stmt->Bind(1, prefix).Bind(2, prefix + "g");
   SLUICE_ASSIGN_OR_RAISE(bool row, stmt->Step());
   if (!row) return RefNotFound(ref_text);
@@ -155,15 +151,13 @@ Result<Ref> LoadBranch(SqlConnection* db, const std::string& name) {
 
 Status InsertRef(SqlConnection* db, const std::string& name, RefKind kind, const std::string& commit) {
   SLUICE_ASSIGN_OR_RAISE(auto stmt, db->Prepare("INSERT INTO refs (name, kind, commit_id) VALUES (?, ?, ?)"));
-  return stmt->Bind(1, name).Bind(2, std::string(kind == RefKind::kTag ? "tag" : "branch"))
-      .Bind(3, commit).Run();
+  return stmt->Bind(1, name).Bind(2, std::string(kind == RefKind::kTag ? "tag" : "branch")).Bind(3, commit).Run();
 }
 
 // Moves a branch from `expected` to `commit`; Conflict when it is no longer at `expected`.
-Status MoveBranch(SqlConnection* db, const std::string& name, const std::string& expected,
-                  const std::string& commit) {
-  SLUICE_ASSIGN_OR_RAISE(auto stmt, db->Prepare(
-      "UPDATE refs SET commit_id = ? WHERE name = ? AND kind = 'branch' AND commit_id = ?"));
+Status MoveBranch(SqlConnection* db, const std::string& name, const std::string& expected, const std::string& commit) {
+  SLUICE_ASSIGN_OR_RAISE(
+      auto stmt, db->Prepare("UPDATE refs SET commit_id = ? WHERE name = ? AND kind = 'branch' AND commit_id = ?"));
   SLUICE_RETURN_NOT_OK(stmt->Bind(1, commit).Bind(2, name).Bind(3, expected).Run());
   if (db->Changes() != 1) return Conflict("branch '", name, "' moved while writing; retry");
   return Status::OK();
@@ -299,8 +293,7 @@ Status Catalog::CreateBranch(const std::string& name, const std::string& from_re
   SLUICE_RETURN_NOT_OK(txn.Begin());
   SLUICE_ASSIGN_OR_RAISE(auto existing, LoadRef(db, name));
   if (existing) {
-    return AlreadyExists(existing->kind == RefKind::kTag ? "a tag" : "branch", " '", name,
-                         "' already exists");
+    return AlreadyExists(existing->kind == RefKind::kTag ? "a tag" : "branch", " '", name, "' already exists");
   }
   SLUICE_ASSIGN_OR_RAISE(ResolvedRef from, ResolveLocked(db, from_ref));
   SLUICE_RETURN_NOT_OK(InsertRef(db, name, RefKind::kBranch, from.commit.id));
@@ -333,16 +326,14 @@ Status Catalog::RenameBranch(const std::string& from, const std::string& to) {
 
 namespace {
 Result<std::vector<Ref>> ListRefs(SqlConnection* db, const char* kind, const std::string& contains) {
-  SLUICE_ASSIGN_OR_RAISE(auto stmt, db->Prepare(
-      "SELECT name, commit_id FROM refs WHERE kind = ? ORDER BY name"));
+  SLUICE_ASSIGN_OR_RAISE(auto stmt, db->Prepare("SELECT name, commit_id FROM refs WHERE kind = ? ORDER BY name"));
   stmt->Bind(1, std::string(kind));
   std::vector<Ref> refs;
   while (true) {
     SLUICE_ASSIGN_OR_RAISE(bool row, stmt->Step());
     if (!row) break;
     if (stmt->Text(0).find(contains) == std::string::npos) continue;
-    refs.push_back({stmt->Text(0), std::string(kind) == "tag" ? RefKind::kTag : RefKind::kBranch,
-                    stmt->Text(1)});
+    refs.push_back({stmt->Text(0), std::string(kind) == "tag" ? RefKind::kTag : RefKind::kBranch, stmt->Text(1)});
   }
   return refs;
 }
@@ -389,9 +380,9 @@ Result<Ref> Catalog::GetRef(const std::string& name) const {
 
 Status Catalog::CheckWritable(const std::string& branch, const std::string& what) {
   if (!IsProtectedBranch(branch)) return Status::OK();
-  return WithHint(Conflict("branch '", branch, "' is protected: ", what,
-                           " go to another branch, which you then merge into it"),
-                  "create one with: sluice checkout -b <name>.dev");
+  return WithHint(
+      Conflict("branch '", branch, "' is protected: ", what, " go to another branch, which you then merge into it"),
+      "create one with: sluice checkout -b <name>.dev");
 }
 
 namespace {
@@ -409,8 +400,7 @@ Status CheckNoCaseClash(const Tree& tree, const CommitRequest& request) {
   for (const auto& ns : tree.namespaces) {
     if (!request.namespaces_to_remove.count(ns)) kept_namespaces.emplace(FoldCase(ns), ns);
   }
-  auto clash = [&](std::map<std::string, std::string>& kept, const std::string& name,
-                   const char* what) -> Status {
+  auto clash = [&](std::map<std::string, std::string>& kept, const std::string& name, const char* what) -> Status {
     auto [it, added] = kept.emplace(FoldCase(name), name);
     if (added || it->second == name) return Status::OK();
     return WithHint(AlreadyExists(what, " '", name, "' differs only in case from ", what, " '", it->second,
@@ -454,8 +444,8 @@ Result<Commit> Catalog::CommitChanges(const CommitRequest& request) {
     if (!overlap.empty()) {
       std::string names;
       for (const auto& t : overlap) names += (names.empty() ? "" : ", ") + t;
-      return WithHint(Conflict("branch '", request.branch, "' moved from ", Short(*request.expected_head),
-                               " to ", Short(branch.commit_id), " and the new commits changed ", names),
+      return WithHint(Conflict("branch '", request.branch, "' moved from ", Short(*request.expected_head), " to ",
+                               Short(branch.commit_id), " and the new commits changed ", names),
                       "another writer changed the same tables first; run again on the new head");
     }
   }
@@ -481,16 +471,15 @@ Result<Commit> Catalog::CommitChanges(const CommitRequest& request) {
     }
     tree.namespaces.erase(ns);
   }
-  SLUICE_ASSIGN_OR_RAISE(Commit commit, NewCommit(db, tree, {head.id}, request.author,
-                                                  request.message, request.properties));
+  SLUICE_ASSIGN_OR_RAISE(Commit commit,
+                         NewCommit(db, tree, {head.id}, request.author, request.message, request.properties));
   SLUICE_RETURN_NOT_OK(MoveBranch(db, request.branch, head.id, commit.id));
   SLUICE_RETURN_NOT_OK(txn.Commit());
   return commit;
 }
 
 Result<MergeResult> Catalog::Merge(const std::string& source_ref, const std::string& target_branch,
-                                   const std::string& author, const std::string& message,
-                                   const TableMerger& merger) {
+                                   const std::string& author, const std::string& message, const TableMerger& merger) {
   std::lock_guard<std::mutex> lock(store_->mutex);
   SqlConnection* db = store_->db.get();
   Transaction txn(db);
@@ -549,8 +538,7 @@ Result<MergeResult> Catalog::Merge(const std::string& source_ref, const std::str
       continue;
     }
     if (merger && b && o && t) {
-      SLUICE_ASSIGN_OR_RAISE(auto combined,
-                             WithContext(merger(table, *b, *o, *t), "merging table '" + table + "'"));
+      SLUICE_ASSIGN_OR_RAISE(auto combined, WithContext(merger(table, *b, *o, *t), "merging table '" + table + "'"));
       if (combined) {
         merged.tables[table] = *combined;
         continue;
@@ -561,13 +549,13 @@ Result<MergeResult> Catalog::Merge(const std::string& source_ref, const std::str
   if (!conflicts.empty()) {
     std::string names;
     for (const auto& c : conflicts) names += (names.empty() ? "" : ", ") + c;
-    return WithHint(Conflict("merge conflict: tables changed on both '", source_ref, "' and '",
-                             target_branch, "': ", names),
-                    "'" + target_branch + "' is unchanged");
+    return WithHint(
+        Conflict("merge conflict: tables changed on both '", source_ref, "' and '", target_branch, "': ", names),
+        "'" + target_branch + "' is unchanged");
   }
   merged.namespaces.insert(theirs.namespaces.begin(), theirs.namespaces.end());
-  SLUICE_ASSIGN_OR_RAISE(result.commit, NewCommit(db, merged, {head.id, source.commit.id}, author,
-                                                  message, {{"sluice.merge_base", base_id}}));
+  SLUICE_ASSIGN_OR_RAISE(result.commit, NewCommit(db, merged, {head.id, source.commit.id}, author, message,
+                                                  {{"sluice.merge_base", base_id}}));
   SLUICE_RETURN_NOT_OK(MoveBranch(db, target_branch, head.id, result.commit.id));
   SLUICE_RETURN_NOT_OK(txn.Commit());
   return result;
@@ -604,8 +592,8 @@ Result<std::vector<TableDiff>> Catalog::Diff(const std::string& from_ref, const 
     if (a != from.tree.tables.end()) diff.from = a->second;
     if (b != to.tree.tables.end()) diff.to = b->second;
     if (diff.from == diff.to) continue;
-    diff.kind = !diff.from ? TableDiff::Kind::kAdded
-                           : (!diff.to ? TableDiff::Kind::kRemoved : TableDiff::Kind::kChanged);
+    diff.kind =
+        !diff.from ? TableDiff::Kind::kAdded : (!diff.to ? TableDiff::Kind::kRemoved : TableDiff::Kind::kChanged);
     out.push_back(std::move(diff));
   }
   return out;

@@ -27,8 +27,8 @@ struct Tree {
 };
 
 struct Commit {
-  std::string id;                       // 64 hex chars
-  std::vector<std::string> parents;     // first parent = previous head of the branch
+  std::string id;                    // 64 hex chars
+  std::vector<std::string> parents;  // first parent = previous head of the branch
   std::string author;
   std::string message;
   int64_t timestamp_ms = 0;
@@ -51,8 +51,8 @@ struct Ref {
 //   "<tag>"                  -> the tagged commit; branch empty
 // <hash> may be any unique prefix of at least 6 hex characters.
 struct ResolvedRef {
-  std::string text;     // as given
-  std::string branch;   // non-empty only when the ref is a branch head (writable)
+  std::string text;    // as given
+  std::string branch;  // non-empty only when the ref is a branch head (writable)
   Commit commit;
   Tree tree;
 };
@@ -85,13 +85,12 @@ struct TableDiff {
 // merge base, on the target and on the source. Returns the merged location, or nullopt when
 // the changes cannot be combined (a conflict). Lets the catalog stay ignorant of table files.
 using TableMerger = std::function<Result<std::optional<std::string>>(
-    const std::string& table, const std::string& base, const std::string& ours,
-    const std::string& theirs)>;
+    const std::string& table, const std::string& base, const std::string& ours, const std::string& theirs)>;
 
 struct MergeResult {
-  Commit commit;              // the target's new head (its old head when no_op)
+  Commit commit;  // the target's new head (its old head when no_op)
   bool fast_forward = false;
-  bool no_op = false;         // the target already contained the source
+  bool no_op = false;  // the target already contained the source
 };
 
 class Catalog {
@@ -132,9 +131,8 @@ class Catalog {
   // by table against the merge base; a table changed on both sides (differently) is a
   // Conflict naming the tables, and the target is left unchanged -- unless `merger` (when
   // given) combines the two versions of a table.
-  Result<MergeResult> Merge(const std::string& source_ref, const std::string& target_branch,
-                            const std::string& author, const std::string& message,
-                            const TableMerger& merger = nullptr);
+  Result<MergeResult> Merge(const std::string& source_ref, const std::string& target_branch, const std::string& author,
+                            const std::string& message, const TableMerger& merger = nullptr);
 
   // Tables added, removed and changed going from `from_ref` to `to_ref`, sorted by name.
   Result<std::vector<TableDiff>> Diff(const std::string& from_ref, const std::string& to_ref) const;

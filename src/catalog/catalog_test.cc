@@ -214,8 +214,8 @@ TEST_P(CatalogTest, ConcurrentWritersFromTwoConnectionsLoseNothing) {
 // Several processes commit on one branch, each reading the head first (as runs and imports
 // do). With disjoint tables every commit lands, rebased when it lost a race; with one shared
 // table some fail with a conflict, and exactly the ones that succeeded are in the history.
-void ConcurrentProcesses(const std::function<Result<std::unique_ptr<Catalog>>()>& open, bool overlapping, int processes, int commits,
-                         int* succeeded, size_t* log_size) {
+void ConcurrentProcesses(const std::function<Result<std::unique_ptr<Catalog>>()>& open, bool overlapping, int processes,
+                         int commits, int* succeeded, size_t* log_size) {
   std::vector<pid_t> children;
   for (int p = 0; p < processes; ++p) {
     pid_t pid = fork();
@@ -266,7 +266,8 @@ TEST_P(CatalogTest, EightProcessesOnDisjointTablesLoseNoCommit) {
   EXPECT_EQ(succeeded, 8 * 200);
   EXPECT_EQ(log_size, 8u * 200 + 1);
   ASSERT_OK_AND_ASSIGN(ResolvedRef dev, catalog_->Resolve("dev"));
-  for (int p = 0; p < 8; ++p) EXPECT_EQ(dev.tree.tables.at("ns.p" + std::to_string(p)), "file:///" + std::to_string(p) + "/199");
+  for (int p = 0; p < 8; ++p)
+    EXPECT_EQ(dev.tree.tables.at("ns.p" + std::to_string(p)), "file:///" + std::to_string(p) + "/199");
 }
 
 TEST_P(CatalogTest, EightProcessesOnOneTableConflictButKeepHistoryComplete) {

@@ -115,9 +115,10 @@ Status JobStore::Create(const JobRecord& job) {
   existing->Bind(1, job.id);
   SLUICE_ASSIGN_OR_RAISE(bool taken, existing->Step());
   if (taken) return AlreadyExists("job '", job.id, "' already exists");
-  SLUICE_ASSIGN_OR_RAISE(auto stmt, db_->Prepare(
-      "INSERT INTO jobs (id, kind, status, user_name, ref, created_ms, started_ms, finished_ms, "
-      "runner, cancel_requested, error, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+  SLUICE_ASSIGN_OR_RAISE(
+      auto stmt,
+      db_->Prepare("INSERT INTO jobs (id, kind, status, user_name, ref, created_ms, started_ms, finished_ms, "
+                   "runner, cancel_requested, error, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
   return BindAll(*stmt, job.id, job.kind, job.status, job.user, job.ref, job.created_ms, job.started_ms,
                  job.finished_ms, job.runner, job.cancel_requested, job.error, job.detail)
       .Run();
@@ -163,22 +164,21 @@ Result<std::vector<JobRecord>> JobStore::List(const JobFilter& filter) const {
 
 Status JobStore::Update(const JobRecord& job) {
   std::lock_guard<std::mutex> lock(*mutex_);
-  SLUICE_ASSIGN_OR_RAISE(auto stmt, db_->Prepare(
-      "UPDATE jobs SET status = ?, started_ms = ?, finished_ms = ?, runner = ?, error = ?, "
-      "detail = ?, ref = ? WHERE id = ?"));
-  SLUICE_RETURN_NOT_OK(BindAll(*stmt, job.status, job.started_ms, job.finished_ms, job.runner, job.error,
-                               job.detail, job.ref, job.id)
-                           .Run());
+  SLUICE_ASSIGN_OR_RAISE(
+      auto stmt, db_->Prepare("UPDATE jobs SET status = ?, started_ms = ?, finished_ms = ?, runner = ?, error = ?, "
+                              "detail = ?, ref = ? WHERE id = ?"));
+  SLUICE_RETURN_NOT_OK(
+      BindAll(*stmt, job.status, job.started_ms, job.finished_ms, job.runner, job.error, job.detail, job.ref, job.id)
+          .Run());
   if (db_->Changes() != 1) return JobNotFound(job.id);
   return Status::OK();
 }
 
-Result<bool> JobStore::EndIfActive(const std::string& id, const std::string& status,
-                                   int64_t finished_ms, const std::string& error) {
+Result<bool> JobStore::EndIfActive(const std::string& id, const std::string& status, int64_t finished_ms,
+                                   const std::string& error) {
   std::lock_guard<std::mutex> lock(*mutex_);
-  SLUICE_ASSIGN_OR_RAISE(auto stmt, db_->Prepare(
-      "UPDATE jobs SET status = ?, finished_ms = ?, error = ? "
-      "WHERE id = ? AND status IN ('NOT_STARTED', 'RUNNING')"));
+  SLUICE_ASSIGN_OR_RAISE(auto stmt, db_->Prepare("UPDATE jobs SET status = ?, finished_ms = ?, error = ? "
+                                                 "WHERE id = ? AND status IN ('NOT_STARTED', 'RUNNING')"));
   SLUICE_RETURN_NOT_OK(BindAll(*stmt, status, finished_ms, error, id).Run());
   return db_->Changes() == 1;
 }
@@ -203,9 +203,9 @@ Result<int64_t> JobStore::AppendLogs(const std::string& id, std::vector<JobLogRe
   for (auto& line : lines) {
     line.seq = ++seq;
     // SqlStatement runs once, so each line prepares its own (cheap next to the commit).
-    SLUICE_ASSIGN_OR_RAISE(auto insert, db_->Prepare(
-        "INSERT INTO job_logs (job_id, seq, time_ms, level, stream, type, model, message) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
+    SLUICE_ASSIGN_OR_RAISE(
+        auto insert, db_->Prepare("INSERT INTO job_logs (job_id, seq, time_ms, level, stream, type, model, message) "
+                                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
     SLUICE_RETURN_NOT_OK(
         BindAll(*insert, id, line.seq, line.time_ms, line.level, line.stream, line.type, line.model, line.message)
             .Run());
@@ -217,10 +217,10 @@ Result<int64_t> JobStore::AppendLogs(const std::string& id, std::vector<JobLogRe
 Result<std::vector<JobLogRecord>> JobStore::Logs(const std::string& id, int64_t after_seq, size_t limit,
                                                  bool include_system) const {
   std::lock_guard<std::mutex> lock(*mutex_);
-  SLUICE_ASSIGN_OR_RAISE(auto stmt, db_->Prepare(
-      std::string("SELECT seq, time_ms, level, stream, type, model, message FROM job_logs "
-                  "WHERE job_id = ? AND seq > ?") +
-      (include_system ? "" : " AND type = 'user'") + " ORDER BY seq LIMIT ?"));
+  SLUICE_ASSIGN_OR_RAISE(
+      auto stmt, db_->Prepare(std::string("SELECT seq, time_ms, level, stream, type, model, message FROM job_logs "
+                                          "WHERE job_id = ? AND seq > ?") +
+                              (include_system ? "" : " AND type = 'user'") + " ORDER BY seq LIMIT ?"));
   BindAll(*stmt, id, after_seq, limit);
   return ReadRows(*stmt, LogFromRow);
 }

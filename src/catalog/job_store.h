@@ -27,22 +27,22 @@ inline constexpr const char* kJobFail = "FAIL";
 bool IsFinalJobStatus(const std::string& status);
 
 struct JobRecord {
-  std::string id;             // [A-Za-z0-9-]{1,64}
-  std::string kind;           // bauplan's JobKind name: "RUN", "QUERY", "TABLE_IMPORT", ...
+  std::string id;    // [A-Za-z0-9-]{1,64}
+  std::string kind;  // bauplan's JobKind name: "RUN", "QUERY", "TABLE_IMPORT", ...
   std::string status = kJobNotStarted;
   std::string user;
   std::string ref;
   int64_t created_ms = 0, started_ms = 0, finished_ms = 0;  // 0 = not yet
-  std::string runner;         // "host:pid" of the process running it
+  std::string runner;                                       // "host:pid" of the process running it
   bool cancel_requested = false;
   std::string error;          // JSON {"kind","message","hint"}, empty when none
   std::string detail = "{}";  // opaque JSON written by the exec layer
 };
 
 struct JobLogRecord {
-  int64_t seq = 0;            // 1, 2, ... per job, assigned by AppendLogs
+  int64_t seq = 0;  // 1, 2, ... per job, assigned by AppendLogs
   int64_t time_ms = 0;
-  std::string level = "INFO"; // INFO, WARN, ERROR, DEBUG
+  std::string level = "INFO";  // INFO, WARN, ERROR, DEBUG
   std::string stream = "STDOUT";
   std::string type = "user";  // "user" (prints, warnings, errors) or "system"
   std::string model;          // empty when the line is about the whole job

@@ -48,8 +48,7 @@ class JobStoreTest : public ::testing::TestWithParam<std::string> {
     PQfinish(conn);
     return ok;
   }
-  static JobRecord Job(const std::string& id, const std::string& kind, const std::string& user,
-                       int64_t created) {
+  static JobRecord Job(const std::string& id, const std::string& kind, const std::string& user, int64_t created) {
     JobRecord job;
     job.id = id;
     job.kind = kind;

@@ -66,8 +66,8 @@ Result<std::unique_ptr<PostgresDb>> PostgresDb::Open(const std::string& uri) {
     while (!message.empty() && message.back() == '\n') message.pop_back();
     return IOError("cannot connect to the PostgreSQL catalog: ", message);
   }
-  std::string description = std::string("postgresql ") + PQdb(conn) + " on " +
-                            (PQhost(conn) ? PQhost(conn) : "localhost");
+  std::string description =
+      std::string("postgresql ") + PQdb(conn) + " on " + (PQhost(conn) ? PQhost(conn) : "localhost");
   std::unique_ptr<PostgresDb> db(new PostgresDb(conn, description));
   SLUICE_RETURN_NOT_OK(db->Exec("SET client_min_messages = WARNING"));
   return db;
@@ -78,8 +78,8 @@ PostgresDb::~PostgresDb() { PQfinish(conn_); }
 Result<PGresult*> PostgresDb::Execute(const std::string& sql, const std::vector<std::string>& params) {
   std::vector<const char*> values;
   for (const auto& p : params) values.push_back(p.c_str());
-  PGresult* result = PQexecParams(conn_, NumberPlaceholders(sql).c_str(), static_cast<int>(values.size()),
-                                  nullptr, values.data(), nullptr, nullptr, 0);
+  PGresult* result = PQexecParams(conn_, NumberPlaceholders(sql).c_str(), static_cast<int>(values.size()), nullptr,
+                                  values.data(), nullptr, nullptr, 0);
   ExecStatusType status = PQresultStatus(result);
   if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
     std::string message = PQresultErrorMessage(result);

@@ -6,8 +6,8 @@
 #include <libpq-fe.h>
 
 #include <memory>
-#include <vector>
 #include <string>
+#include <vector>
 
 #include "catalog/sql_connection.h"
 
@@ -29,8 +29,7 @@ class PostgresDb : public SqlConnection {
   Result<PGresult*> Execute(const std::string& sql, const std::vector<std::string>& params);
 
  private:
-  PostgresDb(PGconn* conn, std::string description)
-      : conn_(conn), description_(std::move(description)) {}
+  PostgresDb(PGconn* conn, std::string description) : conn_(conn), description_(std::move(description)) {}
   PGconn* conn_;
   std::string description_;
   int changes_ = 0;

@@ -65,8 +65,7 @@ class LocalBackend : public Backend {
     ApiResponse response = api_.Handle(request);
     return Answer(response.status, response.body);
   }
-  Status Stream(const std::string& path, const json& body,
-                const std::function<void(const json&)>& on_event) override {
+  Status Stream(const std::string& path, const json& body, const std::function<void(const json&)>& on_event) override {
     RestRequest request{"POST", "/api/v1/" + path, {}, body.dump()};
     ApiResponse response = api_.Handle(request);
     if (!response.stream) return Answer(response.status, response.body).status();
@@ -87,8 +86,7 @@ class LocalBackend : public Backend {
 class RemoteBackend : public Backend {
  public:
   // `unix_socket`: `endpoint` is the path of a unix socket rather than a URL.
-  RemoteBackend(std::string endpoint, const std::string& api_key, int64_t timeout_seconds,
-                bool unix_socket = false)
+  RemoteBackend(std::string endpoint, const std::string& api_key, int64_t timeout_seconds, bool unix_socket = false)
       : endpoint_(std::move(endpoint)), client_(endpoint_) {
     client_.set_read_timeout(timeout_seconds > 0 ? timeout_seconds : 3600, 0);  // runs can take long
     if (timeout_seconds > 0) client_.set_connection_timeout(timeout_seconds, 0);
@@ -111,8 +109,7 @@ class RemoteBackend : public Backend {
     }
     return Answer(result->status, result->body);
   }
-  Status Stream(const std::string& path, const json& body,
-                const std::function<void(const json&)>& on_event) override {
+  Status Stream(const std::string& path, const json& body, const std::function<void(const json&)>& on_event) override {
     httplib::Request request;
     request.method = "POST";
     request.path = "/api/v1/" + path;

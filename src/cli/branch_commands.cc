@@ -6,11 +6,11 @@
 #include <set>
 
 #include "cli/commands.h"
+#include "common/clock.h"
+#include "common/config.h"
 #include "env/package_store.h"
 #include "env/sandbox.h"
 #include "env/zygote.h"
-#include "common/clock.h"
-#include "common/config.h"
 
 namespace sluice::cli {
 namespace {
@@ -51,13 +51,12 @@ void Done(CliContext& context, const json& answer, const std::string& message) {
   }
 }
 
-Status Checkout(CliContext& context, Backend& backend, const std::string& name, bool create,
-                const std::string& from) {
+Status Checkout(CliContext& context, Backend& backend, const std::string& name, bool create, const std::string& from) {
   if (!create && !from.empty()) return InvalidInput("--from-ref can only be used with -b");
   if (create) {
-    SLUICE_RETURN_NOT_OK(backend.Call("POST", "branches",
-                                      {{"name", name}, {"from_ref", from.empty() ? context.ActiveBranch() : from}})
-                             .status());
+    SLUICE_RETURN_NOT_OK(
+        backend.Call("POST", "branches", {{"name", name}, {"from_ref", from.empty() ? context.ActiveBranch() : from}})
+            .status());
   } else {
     SLUICE_ASSIGN_OR_RAISE(json ref, backend.Call("GET", "branches/" + EncodePathPart(name)));
     if (!ref.value("is_branch", false)) {
@@ -219,8 +218,8 @@ Status ShowDiff(CliContext& context, Backend& backend, const std::string& from, 
       const json &before = c.at("from_records"), &after = c.at("to_records");
       if (!before.is_null() && !after.is_null()) {
         int64_t delta = after.get<int64_t>() - before.get<int64_t>();
-        std::cout << "  rows " << FormatCount(before) << " -> " << FormatCount(after) << " ("
-                  << (delta >= 0 ? "+" : "") << FormatCount(delta) << ")";
+        std::cout << "  rows " << FormatCount(before) << " -> " << FormatCount(after) << " (" << (delta >= 0 ? "+" : "")
+                  << FormatCount(delta) << ")";
       }
       std::cout << "\n";
       for (const auto& change : c.at("schema_changes")) std::cout << "    " << change.get<std::string>() << "\n";
@@ -303,22 +302,22 @@ void AddBranchCommands(CLI::App& app, CliContext& context, int* exit_code) {
   create->add_option("name", *create_name, "Branch name, e.g. alice.dev")->required();
   create->add_option("--from-ref", *create_from, "Ref to branch from (default: the active branch)");
   create->add_flag("--if-not-exists", *create_if_not_exists, "Succeed when the branch already exists");
-  create->callback(WithBackend(context, exit_code, [&context, create_name, create_from,
-                                                    create_if_not_exists](Backend& backend) -> Status {
-    std::string from = create_from->empty() ? context.ActiveBranch() : *create_from;
-    auto answer = backend.Call("POST", "branches", {{"name", *create_name}, {"from_ref", from}});
-    // Only an existing branch is tolerated: a tag of that name is still an error.
-    bool tolerate = *create_if_not_exists;
-    if (tolerate && !answer.ok() && KindOf(answer.status()) == ErrorKind::kAlreadyExists) {
-      auto existing = backend.Call("GET", "branches/" + EncodePathPart(*create_name));
-      tolerate = existing.ok() && existing->value("is_branch", false);
-    }
-    SLUICE_ASSIGN_OR_RAISE(auto ref, Tolerating(answer, tolerate, ErrorKind::kAlreadyExists,
-                                                "Branch \"" + *create_name + "\" already exists"));
-    if (ref) Done(context, *ref, "created branch '" + *create_name + "' from '" + from + "'");
-    if (!ref && context.json()) context.PrintJson({{"name", *create_name}, {"created", false}});
-    return Status::OK();
-  }));
+  create->callback(WithBackend(
+      context, exit_code, [&context, create_name, create_from, create_if_not_exists](Backend& backend) -> Status {
+        std::string from = create_from->empty() ? context.ActiveBranch() : *create_from;
+        auto answer = backend.Call("POST", "branches", {{"name", *create_name}, {"from_ref", from}});
+        // Only an existing branch is tolerated: a tag of that name is still an error.
+        bool tolerate = *create_if_not_exists;
+        if (tolerate && !answer.ok() && KindOf(answer.status()) == ErrorKind::kAlreadyExists) {
+          auto existing = backend.Call("GET", "branches/" + EncodePathPart(*create_name));
+          tolerate = existing.ok() && existing->value("is_branch", false);
+        }
+        SLUICE_ASSIGN_OR_RAISE(auto ref, Tolerating(answer, tolerate, ErrorKind::kAlreadyExists,
+                                                    "Branch \"" + *create_name + "\" already exists"));
+        if (ref) Done(context, *ref, "created branch '" + *create_name + "' from '" + from + "'");
+        if (!ref && context.json()) context.PrintJson({{"name", *create_name}, {"created", false}});
+        return Status::OK();
+      }));
 
   auto* get = branch->add_subcommand("get", "Show a branch and the tables on it");
   auto get_name = std::make_shared<std::string>();
@@ -381,9 +380,10 @@ void AddBranchCommands(CLI::App& app, CliContext& context, int* exit_code) {
   merge->add_option("source_ref", *merge_source)->required();
   merge->add_option("--into-branch", *merge_into, "Target branch (default: the active branch)");
   merge->add_option("--commit-message", *merge_message, "Message of the merge commit");
-  merge->callback(WithBackend(context, exit_code, [&context, merge_source, merge_into, merge_message](Backend& backend) {
-    return Merge(context, backend, *merge_source, *merge_into, *merge_message);
-  }));
+  merge->callback(
+      WithBackend(context, exit_code, [&context, merge_source, merge_into, merge_message](Backend& backend) {
+        return Merge(context, backend, *merge_source, *merge_into, *merge_message);
+      }));
 
   auto* diff = branch->add_subcommand("diff", "Tables added, removed and changed between two refs");
   auto diff_from = std::make_shared<std::string>();
@@ -405,11 +405,10 @@ void AddBranchCommands(CLI::App& app, CliContext& context, int* exit_code) {
     checkout->add_option("name", *checkout_name)->required();
     checkout->add_flag("-b,--branch", *checkout_create, "Create the branch first");
     checkout->add_option("--from-ref", *checkout_from, "With -b: ref to branch from");
-    checkout->callback(WithBackend(context, exit_code,
-                                   [&context, checkout_name, checkout_create, checkout_from](Backend& backend) {
-                                     return Checkout(context, backend, *checkout_name, *checkout_create,
-                                                     *checkout_from);
-                                   }));
+    checkout->callback(
+        WithBackend(context, exit_code, [&context, checkout_name, checkout_create, checkout_from](Backend& backend) {
+          return Checkout(context, backend, *checkout_name, *checkout_create, *checkout_from);
+        }));
   }
 
   auto* commit = app.add_subcommand("commit", "Show the commit log of a ref (default: the active branch)");
@@ -422,15 +421,13 @@ void AddBranchCommands(CLI::App& app, CliContext& context, int* exit_code) {
   commit->add_option("--author-name", log_args->author_name, "Only commits whose author's name matches this regex");
   commit->add_option("--author-username", log_args->author_username,
                      "Only commits whose author's username matches this regex");
-  commit->add_option("--author-email", log_args->author_email,
-                     "Only commits whose author's email matches this regex");
+  commit->add_option("--author-email", log_args->author_email, "Only commits whose author's email matches this regex");
   commit->add_option("--since", log_args->since, "Only commits at or after this date (UTC)");
   commit->add_option("--until", log_args->until, "Only commits at or before this date (UTC)");
   commit->add_option("--property", log_args->properties, "Only commits with this property, key=value");
   commit->add_option("--format,--pretty", log_args->format, "oneline, short, medium (default), full or fuller");
-  commit->callback(WithBackend(context, exit_code, [&context, log_args](Backend& backend) {
-    return ShowLog(context, backend, *log_args);
-  }));
+  commit->callback(WithBackend(
+      context, exit_code, [&context, log_args](Backend& backend) { return ShowLog(context, backend, *log_args); }));
 
   auto* tag = app.add_subcommand("tag", "Create, list, rename and delete tags");
   tag->require_subcommand(1);
@@ -449,32 +446,32 @@ void AddBranchCommands(CLI::App& app, CliContext& context, int* exit_code) {
   tag_create->add_option("name", *tag_name)->required();
   tag_create->add_option("--from-ref", *tag_from, "Ref to tag (default: the active branch)");
   tag_create->add_flag("--if-not-exists", *tag_if_not_exists, "Succeed when the tag already exists");
-  tag_create->callback(WithBackend(context, exit_code, [&context, tag_name, tag_from,
-                                                        tag_if_not_exists](Backend& backend) -> Status {
-    std::string from = tag_from->empty() ? context.ActiveBranch() : *tag_from;
-    auto answer = backend.Call("POST", "tags", {{"name", *tag_name}, {"from_ref", from}});
-    bool tolerate = *tag_if_not_exists;
-    if (tolerate && !answer.ok() && KindOf(answer.status()) == ErrorKind::kAlreadyExists) {
-      auto tags = backend.Call("GET", "tags");
-      tolerate = false;
-      if (tags.ok()) {
-        for (const auto& t : *tags) tolerate = tolerate || t.value("name", "") == *tag_name;
-      }
-    }
-    SLUICE_ASSIGN_OR_RAISE(auto ref, Tolerating(answer, tolerate, ErrorKind::kAlreadyExists,
-                                                "Tag \"" + *tag_name + "\" already exists"));
-    if (ref) Done(context, *ref, "created tag '" + *tag_name + "'");
-    if (!ref && context.json()) context.PrintJson({{"name", *tag_name}, {"created", false}});
-    return Status::OK();
-  }));
+  tag_create->callback(
+      WithBackend(context, exit_code, [&context, tag_name, tag_from, tag_if_not_exists](Backend& backend) -> Status {
+        std::string from = tag_from->empty() ? context.ActiveBranch() : *tag_from;
+        auto answer = backend.Call("POST", "tags", {{"name", *tag_name}, {"from_ref", from}});
+        bool tolerate = *tag_if_not_exists;
+        if (tolerate && !answer.ok() && KindOf(answer.status()) == ErrorKind::kAlreadyExists) {
+          auto tags = backend.Call("GET", "tags");
+          tolerate = false;
+          if (tags.ok()) {
+            for (const auto& t : *tags) tolerate = tolerate || t.value("name", "") == *tag_name;
+          }
+        }
+        SLUICE_ASSIGN_OR_RAISE(auto ref, Tolerating(answer, tolerate, ErrorKind::kAlreadyExists,
+                                                    "Tag \"" + *tag_name + "\" already exists"));
+        if (ref) Done(context, *ref, "created tag '" + *tag_name + "'");
+        if (!ref && context.json()) context.PrintJson({{"name", *tag_name}, {"created", false}});
+        return Status::OK();
+      }));
   auto* tag_rename = tag->add_subcommand("rename", "Rename a tag");
   auto tag_old = std::make_shared<std::string>();
   auto tag_new = std::make_shared<std::string>();
   tag_rename->add_option("name", *tag_old)->required();
   tag_rename->add_option("new_name", *tag_new)->required();
   tag_rename->callback(WithBackend(context, exit_code, [&context, tag_old, tag_new](Backend& backend) -> Status {
-    SLUICE_ASSIGN_OR_RAISE(json answer, backend.Call("POST", "tags/" + EncodePathPart(*tag_old) + "/rename",
-                                                     {{"new_name", *tag_new}}));
+    SLUICE_ASSIGN_OR_RAISE(
+        json answer, backend.Call("POST", "tags/" + EncodePathPart(*tag_old) + "/rename", {{"new_name", *tag_new}}));
     Done(context, answer, "renamed tag '" + *tag_old + "' to '" + *tag_new + "'");
     return Status::OK();
   }));
@@ -492,8 +489,8 @@ void AddBranchCommands(CLI::App& app, CliContext& context, int* exit_code) {
     return Status::OK();
   }));
 
-  auto* info = app.add_subcommand(
-      "info", "Show the data home, the active branch, the Python used and how workers are run");
+  auto* info =
+      app.add_subcommand("info", "Show the data home, the active branch, the Python used and how workers are run");
   info->callback([&context, exit_code] {
     Status sandbox = SandboxAvailable();
     auto profile = context.profile();

@@ -15,7 +15,7 @@ Result<int64_t> ParseSize(const std::string& text) {
   char* end = nullptr;
   double value = std::strtod(text.c_str(), &end);
   std::string unit = end ? std::string(end) : "";
-  double scale = unit.empty() || unit == "B" ? 1
+  double scale = unit.empty() || unit == "B"   ? 1
                  : unit == "K" || unit == "KB" ? 1e3
                  : unit == "M" || unit == "MB" ? 1e6
                  : unit == "G" || unit == "GB" ? 1e9
@@ -35,8 +35,11 @@ std::string Megabytes(int64_t bytes) {
 nlohmann::json PackagesJson(const std::vector<PackageStore::StoredPackage>& packages) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& p : packages) {
-    out.push_back({{"name", p.name}, {"directory", p.directory}, {"bytes", p.bytes},
-                   {"last_used_ms", p.last_used_ms}, {"in_use", p.in_use}});
+    out.push_back({{"name", p.name},
+                   {"directory", p.directory},
+                   {"bytes", p.bytes},
+                   {"last_used_ms", p.last_used_ms},
+                   {"in_use", p.in_use}});
   }
   return out;
 }
@@ -62,8 +65,8 @@ void AddCacheCommands(CLI::App& app, CliContext& context, int* exit_code) {
       int64_t total = 0;
       for (const auto& p : packages) {
         total += p.bytes;
-        std::cout << std::left << std::setw(40) << p.name << std::right << std::setw(12) << Megabytes(p.bytes)
-                  << "  " << FormatIsoTime(p.last_used_ms) << (p.in_use ? "  in use" : "") << "\n";
+        std::cout << std::left << std::setw(40) << p.name << std::right << std::setw(12) << Megabytes(p.bytes) << "  "
+                  << FormatIsoTime(p.last_used_ms) << (p.in_use ? "  in use" : "") << "\n";
       }
       std::cout << packages.size() << " package(s), " << Megabytes(total) << " in " << store->root() << "\n";
       return Status::OK();

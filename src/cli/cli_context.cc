@@ -71,9 +71,7 @@ Status CliContext::SetActiveBranch(const std::string& branch) {
   return Status::OK();
 }
 
-void CliContext::PrintJson(const nlohmann::json& value) const {
-  std::cout << value.dump(2) << std::endl;
-}
+void CliContext::PrintJson(const nlohmann::json& value) const { std::cout << value.dump(2) << std::endl; }
 
 namespace {
 bool json_errors = false;
@@ -85,9 +83,8 @@ int ReportError(const Status& status) {
   if (status.ok()) return 0;
   std::string hint = HintOf(status);
   if (json_errors) {
-    nlohmann::json error = {{"kind", std::string(ErrorKindName(KindOf(status)))},
-                            {"message", status.message()},
-                            {"hint", hint}};
+    nlohmann::json error = {
+        {"kind", std::string(ErrorKindName(KindOf(status)))}, {"message", status.message()}, {"hint", hint}};
     std::cerr << nlohmann::json{{"error", error}}.dump() << std::endl;
   } else {
     std::cerr << "error: " << status.message() << std::endl;

@@ -8,9 +8,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/status.h"
 #include "cli/backend.h"
 #include "cli/config_file.h"
+#include "common/status.h"
 #include "exec/lakehouse.h"
 
 namespace sluice::cli {
@@ -22,8 +22,8 @@ class CliContext {
   OutputFormat output = OutputFormat::kTty;
   bool verbose = false;
 
-  std::string endpoint;  // --endpoint or $SLUICE_ENDPOINT: talk to `sluice serve` there
-  std::string profile_name;  // -P/--profile; empty: $SLUICE_PROFILE, $BAUPLAN_PROFILE, "default"
+  std::string endpoint;                 // --endpoint or $SLUICE_ENDPOINT: talk to `sluice serve` there
+  std::string profile_name;             // -P/--profile; empty: $SLUICE_PROFILE, $BAUPLAN_PROFILE, "default"
   int64_t client_timeout_seconds = -1;  // --client-timeout: a remote answer's limit; -1: none
 
   // The profile of the config file (config_file.h) in use, read on first use. Its endpoint

@@ -56,8 +56,7 @@ void AddConfigCommands(CLI::App& app, CliContext& context, int* exit_code) {
         }
       }
       if (profile.empty()) profile = "default";
-      if (key == "endpoint" && !value->empty() && value->rfind("http://", 0) != 0 &&
-          value->rfind("https://", 0) != 0) {
+      if (key == "endpoint" && !value->empty() && value->rfind("http://", 0) != 0 && value->rfind("https://", 0) != 0) {
         return InvalidInput("endpoint '", *value, "' is not an http:// or https:// URL");
       }
       SLUICE_RETURN_NOT_OK(SetProfileSetting(profile, key, *value));

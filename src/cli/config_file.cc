@@ -43,9 +43,7 @@ Result<YAML::Node> LoadDocument(const std::string& path) {
   return root;
 }
 
-std::string Text(const YAML::Node& node) {
-  return node && node.IsScalar() ? node.as<std::string>() : "";
-}
+std::string Text(const YAML::Node& node) { return node && node.IsScalar() ? node.as<std::string>() : ""; }
 
 Profile FromNode(const std::string& name, const YAML::Node& node) {
   Profile profile;
@@ -115,8 +113,8 @@ Result<Profile> ResolveProfile(const std::string& explicit_name) {
     empty.name = name;
     return empty;
   }
-  return WithHint(NotFound("profile '", name, "' (from ", source, ") is not in the config file '",
-                           ConfigFilePath(), "'", known.empty() ? "" : " (profiles: " + known + ")"),
+  return WithHint(NotFound("profile '", name, "' (from ", source, ") is not in the config file '", ConfigFilePath(),
+                           "'", known.empty() ? "" : " (profiles: " + known + ")"),
                   "create it with: sluice config set api_key KEY --profile " + name);
 }
 

@@ -25,8 +25,8 @@ std::string ConfigFilePath();
 Status ValidateProfileName(const std::string& name);
 
 struct Profile {
-  std::string name;           // "default" unless chosen
-  bool in_file = false;       // the config file defines it
+  std::string name;      // "default" unless chosen
+  bool in_file = false;  // the config file defines it
   std::string api_key, endpoint, active_branch;
 };
 

@@ -107,7 +107,8 @@ std::string DefaultPythonVersion() {
 }
 
 std::string ReplaceAll(std::string text, const std::string& from, const std::string& to) {
-  for (size_t at = 0; (at = text.find(from, at)) != std::string::npos; at += to.size()) text.replace(at, from.size(), to);
+  for (size_t at = 0; (at = text.find(from, at)) != std::string::npos; at += to.size())
+    text.replace(at, from.size(), to);
   return text;
 }
 
@@ -146,9 +147,9 @@ Status Init(CliContext& context, const InitArgs& args) {
   if (PathExists(dir) && !IsDirectory(dir)) return InvalidInput("'", dir, "' exists and is not a directory");
   SLUICE_RETURN_NOT_OK(MakeDirs(dir));
   if (auto existing = FindProjectFile(dir); existing.ok() || KindOf(existing.status()) != ErrorKind::kNotFound) {
-    return WithHint(AlreadyExists("'", dir, "' is already a project: ",
-                                  existing.ok() ? *existing : existing.status().message()),
-                    "pick another directory: sluice init PATH");
+    return WithHint(
+        AlreadyExists("'", dir, "' is already a project: ", existing.ok() ? *existing : existing.status().message()),
+        "pick another directory: sluice init PATH");
   }
   std::string name = args.name;
   if (name.empty()) name = fs::path(dir).filename().string();

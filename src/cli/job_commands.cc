@@ -141,9 +141,7 @@ void PrintLogLine(const json& line) {
   }
 }
 
-bool IsFinal(const std::string& status) {
-  return status == "COMPLETE" || status == "FAIL" || status == "ABORT";
-}
+bool IsFinal(const std::string& status) { return status == "COMPLETE" || status == "FAIL" || status == "ABORT"; }
 
 Status Logs(CliContext& context, const std::string& id, bool follow, bool system) {
   SLUICE_ASSIGN_OR_RAISE(Backend * backend, context.backend());
@@ -212,10 +210,12 @@ void AddJobCommands(CLI::App& app, CliContext& context, int* exit_code) {
   ls->add_option("-k,--kind", ls_args->kinds,
                  "Only this kind: run, query, table-import, table-plan-create, table-plan-apply, "
                  "import-plan-create, import-plan-apply (repeatable)");
-  ls->add_option("-s,--status", ls_args->statuses, "Only this status: not-started, running, complete, abort, "
-                                                   "fail (repeatable)");
-  ls->add_option("--created-after", ls_args->created_after, "Created after this date (2026-01-15 or "
-                                                            "2026-01-15T10:30:00Z)");
+  ls->add_option("-s,--status", ls_args->statuses,
+                 "Only this status: not-started, running, complete, abort, "
+                 "fail (repeatable)");
+  ls->add_option("--created-after", ls_args->created_after,
+                 "Created after this date (2026-01-15 or "
+                 "2026-01-15T10:30:00Z)");
   ls->add_option("--created-before", ls_args->created_before, "Created before this date");
   ls->add_option("-n,--max-count,--limit", ls_args->max_count, "At most this many jobs (max 500; default 100)");
   ls->add_flag("-z,--utc", ls_args->utc, "Times in UTC (they always are)");

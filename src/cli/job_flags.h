@@ -25,8 +25,8 @@ Result<std::map<std::string, std::string>> KeyValues(const char* flag, const std
 
 struct JobFlags {
   std::vector<std::string> args;
-  std::optional<int> priority;   // none unless given (then 1..10)
-  std::string cache = "unset";   // "" when given bare (= on)
+  std::optional<int> priority;  // none unless given (then 1..10)
+  std::string cache = "unset";  // "" when given bare (= on)
   bool no_cache = false;
 
   void Register(CLI::App* command);

@@ -184,8 +184,11 @@ Status Print(CliContext& context, const std::vector<Entry>& entries) {
   if (context.json()) {
     json out = json::array();
     for (const auto& entry : entries) {
-      json item = {{"name", entry.name}, {"type", TypeOf(entry)}, {"required", RequiredOf(entry)},
-                   {"description", Text(entry.node["description"])}, {"default", DefaultJson(entry)}};
+      json item = {{"name", entry.name},
+                   {"type", TypeOf(entry)},
+                   {"required", RequiredOf(entry)},
+                   {"description", Text(entry.node["description"])},
+                   {"default", DefaultJson(entry)}};
       out.push_back(item);
     }
     context.PrintJson(out);

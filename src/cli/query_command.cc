@@ -24,8 +24,10 @@ Status Query(CliContext& context, const QueryArgs& args) {
     SLUICE_ASSIGN_OR_RAISE(sql, ReadFile(args.file));
   }
   if (args.max_rows < 0) return InvalidInput("--max-rows must be 0 or more, not ", args.max_rows);
-  nlohmann::json body = {{"sql", sql}, {"ref", args.ref.empty() ? context.ActiveBranch() : args.ref},
-                         {"namespace", args.namespace_name}, {"output", context.json() ? "json" : "tty"},
+  nlohmann::json body = {{"sql", sql},
+                         {"ref", args.ref.empty() ? context.ActiveBranch() : args.ref},
+                         {"namespace", args.namespace_name},
+                         {"output", context.json() ? "json" : "tty"},
                          {"author", CurrentAuthor()}};
   SLUICE_RETURN_NOT_OK(args.job.WriteTo(&body));
   // Through the API (in-process or remote), so the query is recorded as a job; only an

@@ -4,8 +4,8 @@
 #include <condition_variable>
 #include <csignal>
 #include <iomanip>
-#include <mutex>
 #include <iostream>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <thread>
@@ -50,16 +50,13 @@ class ProgressPrinter {
                        : report.status == ModelStatus::kWarning ? "warn"
                                                                 : "FAIL";
     std::ostringstream line;
-    line << "  " << mark << " " << std::left << std::setw(28) << report.name << std::setw(12)
-         << report.kind << std::right << std::fixed << std::setprecision(2) << std::setw(7)
-         << report.seconds << "s";
+    line << "  " << mark << " " << std::left << std::setw(28) << report.name << std::setw(12) << report.kind
+         << std::right << std::fixed << std::setprecision(2) << std::setw(7) << report.seconds << "s";
     if (report.rows >= 0) line << std::setw(12) << FormatCount(report.rows) << " rows";
     if (!report.output_table.empty()) line << "  -> " << report.output_table;
     std::cout << line.str() << "\n" << std::flush;
   }
-  void OnWarning(const std::string& message) {
-    std::cerr << "warning: " << message << "\n" << std::flush;
-  }
+  void OnWarning(const std::string& message) { std::cerr << "warning: " << message << "\n" << std::flush; }
   // bauplan's `run --preview`: the first (or last) rows of what the model returned.
   void PrintPreview(const ModelReport& report) {
     if (report.preview_columns.empty()) return;
@@ -135,18 +132,20 @@ class CancelOnInterrupt {
       // The local API is thread-safe; a remote one gets a connection of its own.
       std::unique_ptr<Backend> own = context_.endpoint.empty() ? nullptr : MakeRemoteBackend(context_.endpoint);
       auto backend = own ? Result<Backend*>(own.get()) : context_.backend();
-      if (backend.ok()) (void)(*backend)->Call("POST", "jobs/" + EncodePathPart(id) + "/cancel", nlohmann::json::object());
+      if (backend.ok())
+        (void)(*backend)->Call("POST", "jobs/" + EncodePathPart(id) + "/cancel", nlohmann::json::object());
       lock.lock();
     }
   }
 
   CliContext& context_;
-  struct sigaction old_int_ {}, old_term_ {};
+  struct sigaction old_int_ {
+  }, old_term_{};
   std::mutex mutex_;
   std::condition_variable wake_;
-  std::string job_id_;   // GUARDED_BY(mutex_)
-  bool sent_ = false;    // GUARDED_BY(mutex_)
-  bool done_ = false;    // GUARDED_BY(mutex_)
+  std::string job_id_;  // GUARDED_BY(mutex_)
+  bool sent_ = false;   // GUARDED_BY(mutex_)
+  bool done_ = false;   // GUARDED_BY(mutex_)
   std::thread watcher_;
 };
 
@@ -230,11 +229,17 @@ Status Run(CliContext& context, const RunArgs& args) {
   }
   options.dry_run = args.dry_run;
   options.max_parallel = args.parallel;
-  nlohmann::json body = {{"project_dir", AbsolutePath(options.project_dir)}, {"ref", options.ref},
-                         {"namespace", options.namespace_name}, {"parameters", options.params},
-                         {"strict", options.strict}, {"dry_run", options.dry_run},
-                         {"transaction", options.transaction}, {"parallel", options.max_parallel},
-                         {"preview", preview}, {"author", CurrentAuthor()}, {"stream", true}};
+  nlohmann::json body = {{"project_dir", AbsolutePath(options.project_dir)},
+                         {"ref", options.ref},
+                         {"namespace", options.namespace_name},
+                         {"parameters", options.params},
+                         {"strict", options.strict},
+                         {"dry_run", options.dry_run},
+                         {"transaction", options.transaction},
+                         {"parallel", options.max_parallel},
+                         {"preview", preview},
+                         {"author", CurrentAuthor()},
+                         {"stream", true}};
   SLUICE_RETURN_NOT_OK(args.job.WriteTo(&body));
   if (args.detach) return RunDetached(context, body);
   ProgressPrinter printer(context.json());
@@ -244,8 +249,8 @@ Status Run(CliContext& context, const RunArgs& args) {
     return report.status;
   }
   if (report.ok()) {
-    std::cout << "run " << report.job_id << " succeeded in " << std::fixed << std::setprecision(2)
-              << report.seconds << "s";
+    std::cout << "run " << report.job_id << " succeeded in " << std::fixed << std::setprecision(2) << report.seconds
+              << "s";
     if (options.dry_run) {
       std::cout << " (dry run: nothing written)";
     } else if (!report.commit_id.empty()) {
@@ -261,8 +266,10 @@ Status Run(CliContext& context, const RunArgs& args) {
   }
   std::string hint = "'" + options.ref + "' is unchanged";
   if (report.run_branch_kept) {
-    hint += "; the run's branch '" + report.run_branch + "' was kept: inspect it with "
-            "sluice table ls --ref " + report.run_branch;
+    hint += "; the run's branch '" + report.run_branch +
+            "' was kept: inspect it with "
+            "sluice table ls --ref " +
+            report.run_branch;
   }
   hint += "; its log: sluice job logs " + report.job_id;
   return WithHint(WithContext(report.status, "run " + report.job_id + " failed"), hint);
@@ -287,8 +294,7 @@ void AddRunCommand(CLI::App& app, CliContext& context, int* exit_code) {
   run->add_flag("--no-transaction", args->no_transaction, "Commit directly on the branch (= --transaction off)");
   run->add_option("--preview", args->preview, "Print each model's first rows: on|head, tail (last rows), off")
       ->expected(0, 1);
-  run->add_flag("-d,--detach", args->detach,
-                "Run in the data home's background server and print the job id at once");
+  run->add_flag("-d,--detach", args->detach, "Run in the data home's background server and print the job id at once");
   args->job.Register(run);
   run->add_option("--parallel", args->parallel, "Models run at the same time (default: cores)");
   run->callback([&context, exit_code, args] { *exit_code = ReportError(Run(context, *args)); });

@@ -16,7 +16,8 @@ namespace sluice::cli {
 namespace {
 
 nlohmann::json StateJson(const BackgroundServerState& state) {
-  return {{"running", state.running}, {"socket", state.socket},
+  return {{"running", state.running},
+          {"socket", state.socket},
           {"pid", state.running ? nlohmann::json(state.pid) : nlohmann::json(nullptr)}};
 }
 
@@ -29,9 +30,7 @@ std::string SluiceBinary() {
   return std::string(buffer, static_cast<size_t>(n));
 }
 
-Result<BackgroundServerState> StartServer() {
-  return EnsureBackgroundServer(AbsolutePath(DataHome()), SluiceBinary());
-}
+Result<BackgroundServerState> StartServer() { return EnsureBackgroundServer(AbsolutePath(DataHome()), SluiceBinary()); }
 
 void AddServerCommands(CLI::App& app, CliContext& context, int* exit_code) {
   auto* server = app.add_subcommand("server", "The data home's background server (detached runs, fast SDK calls)");
@@ -55,8 +54,8 @@ void AddServerCommands(CLI::App& app, CliContext& context, int* exit_code) {
     *exit_code = ReportError([&]() -> Status {
       SLUICE_ASSIGN_OR_RAISE(BackgroundServerState found, StopBackgroundServer(AbsolutePath(DataHome())));
       if (context.json()) {
-        context.PrintJson({{"stopped", found.running}, {"pid", found.running ? nlohmann::json(found.pid)
-                                                                           : nlohmann::json(nullptr)}});
+        context.PrintJson(
+            {{"stopped", found.running}, {"pid", found.running ? nlohmann::json(found.pid) : nlohmann::json(nullptr)}});
       } else {
         std::cout << (found.running ? "stopped the server (pid " + std::to_string(found.pid) + ")"
                                     : std::string("no server was running"))
@@ -81,9 +80,8 @@ void AddServerCommands(CLI::App& app, CliContext& context, int* exit_code) {
 
   auto* run = server->add_subcommand("run", "The server itself, in the foreground (what start launches)");
   run->group("");  // hidden: `start` is the command people use
-  run->callback([exit_code] {
-    *exit_code = ReportError(RunBackgroundServer(AbsolutePath(DataHome()), ServerIdleSeconds()));
-  });
+  run->callback(
+      [exit_code] { *exit_code = ReportError(RunBackgroundServer(AbsolutePath(DataHome()), ServerIdleSeconds())); });
 }
 
 }  // namespace sluice::cli

@@ -19,8 +19,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();
   std::string output = "tty";
-  app.add_option("-O,--output", output, "Output format: tty or json")
-      ->check(CLI::IsMember({"tty", "json"}));
+  app.add_option("-O,--output", output, "Output format: tty or json")->check(CLI::IsMember({"tty", "json"}));
   app.add_flag("-v,--verbose", context.verbose, "More detail");
   std::string endpoint;
   app.add_option("--endpoint", endpoint, "Use the `sluice serve` at this URL (or $SLUICE_ENDPOINT)");

@@ -2,11 +2,11 @@
 // import / rm / revert and sluice namespace ls / create / rm, with bauplan's flags and
 // aliases (src/cli/table.rs, namespace.rs of bauplan). Commands ask the backend (the JSON
 // API, local or remote) and format its answers.
+#include <unistd.h>
 #include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <iterator>
-#include <unistd.h>
 
 #include "catalog/table_name.h"
 #include "cli/commands.h"
@@ -82,16 +82,16 @@ Status ListTables(CliContext& context, Backend& backend, const TableArgs& args) 
 Status GetTable(CliContext& context, Backend& backend, const TableArgs& args) {
   SLUICE_RETURN_NOT_OK(NeedName(args));
   std::string ref = args.ref.empty() ? context.ActiveBranch() : args.ref;
-  SLUICE_ASSIGN_OR_RAISE(json info, backend.Call("GET", TablePath(args), nullptr,
-                                                 {{"ref", ref}, {"namespace", args.namespace_name}}));
+  SLUICE_ASSIGN_OR_RAISE(
+      json info, backend.Call("GET", TablePath(args), nullptr, {{"ref", ref}, {"namespace", args.namespace_name}}));
   if (context.json()) {
     context.PrintJson(info);
     return Status::OK();
   }
   const json& snapshot = info.at("snapshot_id");
   std::cout << "table:     " << info.at("name").get<std::string>() << "  (at " << ref << ")\n"
-            << "records:   " << FormatCount(info.at("records")) << " in "
-            << info.at("data_files").get<int64_t>() << " data file(s)\n"
+            << "records:   " << FormatCount(info.at("records")) << " in " << info.at("data_files").get<int64_t>()
+            << " data file(s)\n"
             << "snapshot:  " << (snapshot.is_null() ? "none" : std::to_string(snapshot.get<int64_t>())) << "\n"
             << "kind:      " << info.at("kind").get<std::string>() << "\n"
             << "metadata:  " << info.at("metadata_location").get<std::string>() << "\n"
@@ -106,9 +106,8 @@ Status GetTable(CliContext& context, Backend& backend, const TableArgs& args) {
   }
   if (!info.at("history").empty()) std::cout << "history:\n";
   for (const auto& h : info.at("history")) {
-    std::cout << "  " << h.at("snapshot_id").get<int64_t>() << "  " << FormatIsoTime(h.at("timestamp_ms"))
-              << "  " << h.at("operation").get<std::string>() << "  " << FormatCount(h.at("records"))
-              << " records\n";
+    std::cout << "  " << h.at("snapshot_id").get<int64_t>() << "  " << FormatIsoTime(h.at("timestamp_ms")) << "  "
+              << h.at("operation").get<std::string>() << "  " << FormatCount(h.at("records")) << " records\n";
   }
   return Status::OK();
 }
@@ -125,8 +124,8 @@ void PrintTableCreated(CliContext& context, const json& result, const char* what
     return;
   }
   std::cout << (result.at("replaced").get<bool>() ? "replaced " : "created ") << what << " "
-            << table.at("name").get<std::string>() << " on '" << result.at("branch").get<std::string>() << "': "
-            << table.at("fields").size() << " column(s), " << FormatCount(table.at("records")) << " rows";
+            << table.at("name").get<std::string>() << " on '" << result.at("branch").get<std::string>()
+            << "': " << table.at("fields").size() << " column(s), " << FormatCount(table.at("records")) << " rows";
   if (!table.at("partitions").empty()) {
     std::cout << ", partitioned by";
     for (const auto& p : table.at("partitions")) {
@@ -139,8 +138,11 @@ void PrintTableCreated(CliContext& context, const json& result, const char* what
 Status CreateTable(CliContext& context, Backend& backend, const TableArgs& args) {
   SLUICE_RETURN_NOT_OK(NeedName(args));
   std::string branch = args.branch.empty() ? context.ActiveBranch() : args.branch;
-  json body = {{"search_uri", args.search_uri}, {"branch", branch}, {"namespace", args.namespace_name},
-               {"replace", args.replace}, {"if_not_exists", args.if_not_exists}};
+  json body = {{"search_uri", args.search_uri},
+               {"branch", branch},
+               {"namespace", args.namespace_name},
+               {"replace", args.replace},
+               {"if_not_exists", args.if_not_exists}};
   if (!args.partitioned_by.empty()) body["partitioned_by"] = args.partitioned_by;
   SLUICE_ASSIGN_OR_RAISE(json result, backend.Call("POST", TablePath(args) + "/create", body));
   PrintTableCreated(context, result, "table");
@@ -152,7 +154,8 @@ Status ImportTable(CliContext& context, Backend& backend, const TableArgs& args)
   std::string branch = args.branch.empty() ? context.ActiveBranch() : args.branch;
   // With a remote backend, paths are the server's: imports read files where the lake is.
   SLUICE_ASSIGN_OR_RAISE(json result, backend.Call("POST", TablePath(args) + "/import",
-                                                   {{"search_uri", args.search_uri}, {"branch", branch},
+                                                   {{"search_uri", args.search_uri},
+                                                    {"branch", branch},
                                                     {"namespace", args.namespace_name},
                                                     {"best_effort", args.best_effort},
                                                     {"continue_on_error", args.continue_on_error},
@@ -177,8 +180,11 @@ Status ImportTable(CliContext& context, Backend& backend, const TableArgs& args)
 Status CreatePlan(CliContext& context, Backend& backend, const TableArgs& args) {
   SLUICE_RETURN_NOT_OK(NeedName(args));
   std::string branch = args.branch.empty() ? context.ActiveBranch() : args.branch;
-  json body = {{"table", args.name}, {"search_uri", args.search_uri}, {"branch", branch},
-               {"namespace", args.namespace_name}, {"replace", args.replace}};
+  json body = {{"table", args.name},
+               {"search_uri", args.search_uri},
+               {"branch", branch},
+               {"namespace", args.namespace_name},
+               {"replace", args.replace}};
   if (!args.partitioned_by.empty()) body["partitioned_by"] = args.partitioned_by;
   SLUICE_ASSIGN_OR_RAISE(json result, backend.Call("POST", "table_plans", body));
   const std::string yaml = result.at("plan").get<std::string>();
@@ -249,14 +255,15 @@ Status RevertTable(CliContext& context, Backend& backend, const TableArgs& args)
   SLUICE_RETURN_NOT_OK(NeedName(args));
   std::string branch = args.branch.empty() ? context.ActiveBranch() : args.branch;
   SLUICE_ASSIGN_OR_RAISE(json answer, backend.Call("POST", TablePath(args) + "/revert",
-                                                   {{"source_ref", args.source_ref}, {"into_branch", branch},
-                                                    {"namespace", args.namespace_name}, {"replace", args.replace}}));
+                                                   {{"source_ref", args.source_ref},
+                                                    {"into_branch", branch},
+                                                    {"namespace", args.namespace_name},
+                                                    {"replace", args.replace}}));
   if (context.json()) {
     context.PrintJson(answer);
   } else {
-    std::cout << "reverted " << answer.at("table").get<std::string>() << " on '" << branch
-              << "' to its state at '" << args.source_ref << "': commit "
-              << answer.at("commit").get<std::string>().substr(0, 12) << "\n";
+    std::cout << "reverted " << answer.at("table").get<std::string>() << " on '" << branch << "' to its state at '"
+              << args.source_ref << "': commit " << answer.at("commit").get<std::string>().substr(0, 12) << "\n";
   }
   return Status::OK();
 }
@@ -266,9 +273,9 @@ Status ChangeNamespace(CliContext& context, Backend& backend, const TableArgs& a
   if (args.name.empty() || args.name.find('.') != std::string::npos || args.name.find('/') != std::string::npos) {
     return InvalidInput("invalid namespace name '", args.name, "'");
   }
-  auto answer = create ? backend.Call("POST", "namespaces", {{"name", args.name}, {"branch", branch}})
-                       : backend.Call("DELETE", "namespaces/" + EncodePathPart(args.name), nullptr,
-                                      {{"branch", branch}});
+  auto answer = create
+                    ? backend.Call("POST", "namespaces", {{"name", args.name}, {"branch", branch}})
+                    : backend.Call("DELETE", "namespaces/" + EncodePathPart(args.name), nullptr, {{"branch", branch}});
   if (!answer.ok()) {
     ErrorKind skip = create ? ErrorKind::kAlreadyExists : ErrorKind::kNotFound;
     if ((create ? args.if_not_exists : args.if_exists) && KindOf(answer.status()) == skip) return Status::OK();
@@ -366,8 +373,7 @@ void AddTableCommands(CLI::App& app, CliContext& context, int* exit_code) {
   import->add_flag("--continue-on-error", args->continue_on_error, "Skip files that fail and import the rest");
   import->add_flag("--import-duplicate-files", args->import_duplicate_files,
                    "Import files even when they were imported into the table before");
-  import->add_flag("--best-effort", args->best_effort,
-                   "Ignore columns the table does not have; missing ones are null");
+  import->add_flag("--best-effort", args->best_effort, "Ignore columns the table does not have; missing ones are null");
   import->add_flag("-d,--detach", args->detach, "Accepted for compatibility; the import runs at once");
   job_options(import);
   import->callback(run(ImportTable));
@@ -418,9 +424,8 @@ void AddTableCommands(CLI::App& app, CliContext& context, int* exit_code) {
   ns_create->add_option("-b,--branch", args->branch, "Branch to write (default: the active branch)");
   ns_create->add_flag("--if-not-exists", args->if_not_exists, "Succeed when it exists");
   ns_create->add_option("--commit-body", args->commit_body, "Accepted for compatibility");
-  ns_create->callback(WithBackend(context, exit_code, [&context, args](Backend& b) {
-    return ChangeNamespace(context, b, *args, true);
-  }));
+  ns_create->callback(WithBackend(context, exit_code,
+                                  [&context, args](Backend& b) { return ChangeNamespace(context, b, *args, true); }));
   auto* ns_rm = ns->add_subcommand("rm", "Drop an empty namespace from a branch");
   ns_rm->alias("delete");
   ns_rm->alias("drop");
@@ -428,9 +433,8 @@ void AddTableCommands(CLI::App& app, CliContext& context, int* exit_code) {
   ns_rm->add_option("-b,--branch", args->branch, "Branch to write (default: the active branch)");
   ns_rm->add_flag("--if-exists", args->if_exists, "Succeed when it does not exist");
   ns_rm->add_option("--commit-body", args->commit_body, "Accepted for compatibility");
-  ns_rm->callback(WithBackend(context, exit_code, [&context, args](Backend& b) {
-    return ChangeNamespace(context, b, *args, false);
-  }));
+  ns_rm->callback(WithBackend(context, exit_code,
+                              [&context, args](Backend& b) { return ChangeNamespace(context, b, *args, false); }));
 }
 
 }  // namespace sluice::cli

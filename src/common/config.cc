@@ -1,7 +1,7 @@
 #include "common/config.h"
 
-#include <cstdlib>
 #include <unistd.h>
+#include <cstdlib>
 
 #include "common/file_util.h"
 #include "common/hash.h"
@@ -38,8 +38,7 @@ std::string SandboxLauncher() { return EnvOr("SLUICE_SANDBOX", SLUICE_DEFAULT_SA
 std::string SharedMemoryRootFor(const std::string& data_home) {
   // One directory per data home, so two homes never see each other's objects.
   std::string base = IsDirectory("/dev/shm") ? "/dev/shm" : "/tmp";
-  return base + "/sluice-" + std::to_string(::getuid()) + "-" +
-         Sha256Hex(AbsolutePath(data_home)).substr(0, 12);
+  return base + "/sluice-" + std::to_string(::getuid()) + "-" + Sha256Hex(AbsolutePath(data_home)).substr(0, 12);
 }
 
 std::string SharedMemoryRoot() { return SharedMemoryRootFor(DataHome()); }

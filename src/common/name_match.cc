@@ -21,14 +21,13 @@ std::string FoldCase(std::string_view name) {
 }
 
 bool EqualsIgnoringCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
          });
 }
 
-Result<size_t> MatchName(std::string_view wanted, const std::vector<std::string>& candidates,
-                         std::string_view what, bool quoted) {
+Result<size_t> MatchName(std::string_view wanted, const std::vector<std::string>& candidates, std::string_view what,
+                         bool quoted) {
   for (size_t i = 0; i < candidates.size(); ++i) {
     if (candidates[i] == wanted) return i;
   }
@@ -53,8 +52,7 @@ Result<std::string> ResolveName(std::string_view wanted, const std::vector<std::
   return candidates[index];
 }
 
-Result<std::string> ResolveQualifiedName(std::string_view wanted,
-                                         const std::vector<std::string>& qualified_names) {
+Result<std::string> ResolveQualifiedName(std::string_view wanted, const std::vector<std::string>& qualified_names) {
   auto dot = wanted.find('.');
   if (dot == std::string_view::npos) {
     return InvalidInput("table name '", wanted, "' has no namespace");

@@ -20,8 +20,8 @@ bool EqualsIgnoringCase(std::string_view a, std::string_view b);
 // The index in `candidates` of the name `wanted` resolves to. `what` names the kind of
 // thing in errors ("column", "table"). NotFound when nothing matches; InvalidInput naming
 // every candidate when the case-insensitive match is ambiguous (and `wanted` is not quoted).
-Result<size_t> MatchName(std::string_view wanted, const std::vector<std::string>& candidates,
-                         std::string_view what, bool quoted = false);
+Result<size_t> MatchName(std::string_view wanted, const std::vector<std::string>& candidates, std::string_view what,
+                         bool quoted = false);
 
 // MatchName returning the matched (stored) name.
 Result<std::string> ResolveName(std::string_view wanted, const std::vector<std::string>& candidates,
@@ -31,7 +31,6 @@ Result<std::string> ResolveName(std::string_view wanted, const std::vector<std::
 // is resolved among the namespaces present, then the table among that namespace's tables,
 // each by the rule above. Returns the stored "ns.table". NotFound when either part is
 // missing; InvalidInput when either is ambiguous.
-Result<std::string> ResolveQualifiedName(std::string_view wanted,
-                                         const std::vector<std::string>& qualified_names);
+Result<std::string> ResolveQualifiedName(std::string_view wanted, const std::vector<std::string>& qualified_names);
 
 }  // namespace sluice

@@ -63,8 +63,8 @@ TEST(NameMatchTest, HostileNamesAreComparedAsPlainText) {
 }
 
 TEST(NameMatchTest, QualifiedTableNames) {
-  std::vector<std::string> tables = {"bauplan.amountStatsTable", "bauplan.titanic", "Raw.Trips",
-                                     "raw2.x", "bauplan.Dup", "bauplan.DUP"};
+  std::vector<std::string> tables = {
+      "bauplan.amountStatsTable", "bauplan.titanic", "Raw.Trips", "raw2.x", "bauplan.Dup", "bauplan.DUP"};
   ASSERT_OK_AND_ASSIGN(auto exact, ResolveQualifiedName("bauplan.amountStatsTable", tables));
   EXPECT_EQ(exact, "bauplan.amountStatsTable");
   ASSERT_OK_AND_ASSIGN(auto folded, ResolveQualifiedName("bauplan.amountstatstable", tables));

@@ -96,8 +96,7 @@ Result<SecretBox> SecretBox::Open(const std::string& key_path, bool create) {
   }
   struct stat info {};
   if (::stat(key_path.c_str(), &info) == 0 && (info.st_mode & 077) != 0) {
-    return WithHint(InvalidInput("secret key '", key_path, "' is readable by other users"),
-                    "chmod 600 " + key_path);
+    return WithHint(InvalidInput("secret key '", key_path, "' is readable by other users"), "chmod 600 " + key_path);
   }
   std::string hex = *text;
   while (!hex.empty() && (hex.back() == '\n' || hex.back() == '\r' || hex.back() == ' ')) hex.pop_back();
@@ -119,12 +118,12 @@ Result<std::string> SecretBox::Seal(const std::string& name, const std::string& 
   auto* iv = reinterpret_cast<const unsigned char*>(nonce.data());
   std::string cipher(plain.size(), '\0'), tag(kTagBytes, '\0');
   int n = 0, total = 0;
-  bool ok = ctx && EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, k, iv) == 1 &&
-            EVP_EncryptUpdate(ctx.get(), nullptr, &n, reinterpret_cast<const unsigned char*>(name.data()),
-                              static_cast<int>(name.size())) == 1 &&
-            EVP_EncryptUpdate(ctx.get(), reinterpret_cast<unsigned char*>(cipher.data()), &n,
-                              reinterpret_cast<const unsigned char*>(plain.data()),
-                              static_cast<int>(plain.size())) == 1;
+  bool ok =
+      ctx && EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, k, iv) == 1 &&
+      EVP_EncryptUpdate(ctx.get(), nullptr, &n, reinterpret_cast<const unsigned char*>(name.data()),
+                        static_cast<int>(name.size())) == 1 &&
+      EVP_EncryptUpdate(ctx.get(), reinterpret_cast<unsigned char*>(cipher.data()), &n,
+                        reinterpret_cast<const unsigned char*>(plain.data()), static_cast<int>(plain.size())) == 1;
   total = n;
   ok = ok && EVP_EncryptFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(cipher.data()) + total, &n) == 1 &&
        EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kTagBytes, tag.data()) == 1;
@@ -134,10 +133,11 @@ Result<std::string> SecretBox::Seal(const std::string& name, const std::string& 
 
 Result<std::string> SecretBox::Unseal(const std::string& name, const std::string& sealed) const {
   auto fail = [&](const std::string& why) {
-    return WithHint(InvalidInput("secret parameter '", name, "' cannot be decrypted with the key '", key_path_,
-                                 "': ", why),
-                    "secrets open only with the key of the data home that set them; set it again with: "
-                    "sluice parameter set " + name + " VALUE --type secret");
+    return WithHint(
+        InvalidInput("secret parameter '", name, "' cannot be decrypted with the key '", key_path_, "': ", why),
+        "secrets open only with the key of the data home that set them; set it again with: "
+        "sluice parameter set " +
+            name + " VALUE --type secret");
   };
   if (!IsSealedSecret(sealed)) return fail("the value is not an encrypted secret");
   auto bytes = Unbase64(sealed.substr(std::string(kPrefix).size()));
@@ -148,16 +148,15 @@ Result<std::string> SecretBox::Unseal(const std::string& name, const std::string
   CipherCtx ctx(EVP_CIPHER_CTX_new(), EVP_CIPHER_CTX_free);
   std::string plain(cipher.size(), '\0');
   int n = 0;
-  bool ok = ctx &&
-            EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr,
-                               reinterpret_cast<const unsigned char*>(key_.data()),
-                               reinterpret_cast<const unsigned char*>(nonce.data())) == 1 &&
-            EVP_DecryptUpdate(ctx.get(), nullptr, &n, reinterpret_cast<const unsigned char*>(name.data()),
-                              static_cast<int>(name.size())) == 1 &&
-            EVP_DecryptUpdate(ctx.get(), reinterpret_cast<unsigned char*>(plain.data()), &n,
-                              reinterpret_cast<const unsigned char*>(cipher.data()),
-                              static_cast<int>(cipher.size())) == 1 &&
-            EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kTagBytes, tag.data()) == 1;
+  bool ok =
+      ctx &&
+      EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, reinterpret_cast<const unsigned char*>(key_.data()),
+                         reinterpret_cast<const unsigned char*>(nonce.data())) == 1 &&
+      EVP_DecryptUpdate(ctx.get(), nullptr, &n, reinterpret_cast<const unsigned char*>(name.data()),
+                        static_cast<int>(name.size())) == 1 &&
+      EVP_DecryptUpdate(ctx.get(), reinterpret_cast<unsigned char*>(plain.data()), &n,
+                        reinterpret_cast<const unsigned char*>(cipher.data()), static_cast<int>(cipher.size())) == 1 &&
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kTagBytes, tag.data()) == 1;
   int tail = 0;
   if (!ok || EVP_DecryptFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(plain.data()) + n, &tail) != 1) {
     return fail("wrong key or altered value");

@@ -29,15 +29,23 @@ const SluiceDetail* DetailOf(const Status& status) {
 
 arrow::StatusCode ArrowCodeFor(ErrorKind kind) {
   switch (kind) {
-    case ErrorKind::kNotFound: return arrow::StatusCode::KeyError;
-    case ErrorKind::kAlreadyExists: return arrow::StatusCode::AlreadyExists;
-    case ErrorKind::kIOError: return arrow::StatusCode::IOError;
-    case ErrorKind::kResourceExceeded: return arrow::StatusCode::CapacityError;
-    case ErrorKind::kInternal: return arrow::StatusCode::UnknownError;
-    case ErrorKind::kCancelled: return arrow::StatusCode::Cancelled;
+    case ErrorKind::kNotFound:
+      return arrow::StatusCode::KeyError;
+    case ErrorKind::kAlreadyExists:
+      return arrow::StatusCode::AlreadyExists;
+    case ErrorKind::kIOError:
+      return arrow::StatusCode::IOError;
+    case ErrorKind::kResourceExceeded:
+      return arrow::StatusCode::CapacityError;
+    case ErrorKind::kInternal:
+      return arrow::StatusCode::UnknownError;
+    case ErrorKind::kCancelled:
+      return arrow::StatusCode::Cancelled;
     case ErrorKind::kUserCodeFailed:
-    case ErrorKind::kExpectationFailed: return arrow::StatusCode::ExecutionError;
-    default: return arrow::StatusCode::Invalid;
+    case ErrorKind::kExpectationFailed:
+      return arrow::StatusCode::ExecutionError;
+    default:
+      return arrow::StatusCode::Invalid;
   }
 }
 
@@ -45,17 +53,28 @@ arrow::StatusCode ArrowCodeFor(ErrorKind kind) {
 
 std::string_view ErrorKindName(ErrorKind kind) {
   switch (kind) {
-    case ErrorKind::kOk: return "ok";
-    case ErrorKind::kInvalidInput: return "invalid input";
-    case ErrorKind::kNotFound: return "not found";
-    case ErrorKind::kAlreadyExists: return "already exists";
-    case ErrorKind::kConflict: return "conflict";
-    case ErrorKind::kUserCodeFailed: return "model failed";
-    case ErrorKind::kExpectationFailed: return "expectation failed";
-    case ErrorKind::kResourceExceeded: return "resource limit exceeded";
-    case ErrorKind::kIOError: return "I/O error";
-    case ErrorKind::kCancelled: return "cancelled";
-    case ErrorKind::kInternal: return "internal error";
+    case ErrorKind::kOk:
+      return "ok";
+    case ErrorKind::kInvalidInput:
+      return "invalid input";
+    case ErrorKind::kNotFound:
+      return "not found";
+    case ErrorKind::kAlreadyExists:
+      return "already exists";
+    case ErrorKind::kConflict:
+      return "conflict";
+    case ErrorKind::kUserCodeFailed:
+      return "model failed";
+    case ErrorKind::kExpectationFailed:
+      return "expectation failed";
+    case ErrorKind::kResourceExceeded:
+      return "resource limit exceeded";
+    case ErrorKind::kIOError:
+      return "I/O error";
+    case ErrorKind::kCancelled:
+      return "cancelled";
+    case ErrorKind::kInternal:
+      return "internal error";
   }
   return "unknown";
 }
@@ -68,23 +87,29 @@ ErrorKind ErrorKindFromName(std::string_view name) {
 }
 
 Status MakeError(ErrorKind kind, std::string message) {
-  return Status(ArrowCodeFor(kind), std::move(message),
-                std::make_shared<SluiceDetail>(kind, std::string()));
+  return Status(ArrowCodeFor(kind), std::move(message), std::make_shared<SluiceDetail>(kind, std::string()));
 }
 
 ErrorKind KindOf(const Status& status) {
   if (status.ok()) return ErrorKind::kOk;
   if (const auto* detail = DetailOf(status)) return detail->kind();
   switch (status.code()) {
-    case arrow::StatusCode::IOError: return ErrorKind::kIOError;
-    case arrow::StatusCode::KeyError: return ErrorKind::kNotFound;
-    case arrow::StatusCode::AlreadyExists: return ErrorKind::kAlreadyExists;
+    case arrow::StatusCode::IOError:
+      return ErrorKind::kIOError;
+    case arrow::StatusCode::KeyError:
+      return ErrorKind::kNotFound;
+    case arrow::StatusCode::AlreadyExists:
+      return ErrorKind::kAlreadyExists;
     case arrow::StatusCode::Invalid:
-    case arrow::StatusCode::TypeError: return ErrorKind::kInvalidInput;
+    case arrow::StatusCode::TypeError:
+      return ErrorKind::kInvalidInput;
     case arrow::StatusCode::OutOfMemory:
-    case arrow::StatusCode::CapacityError: return ErrorKind::kResourceExceeded;
-    case arrow::StatusCode::Cancelled: return ErrorKind::kCancelled;
-    default: return ErrorKind::kInternal;
+    case arrow::StatusCode::CapacityError:
+      return ErrorKind::kResourceExceeded;
+    case arrow::StatusCode::Cancelled:
+      return ErrorKind::kCancelled;
+    default:
+      return ErrorKind::kInternal;
   }
 }
 

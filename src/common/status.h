@@ -10,7 +10,6 @@
 #include <arrow/result.h>
 #include <arrow/status.h>
 
-
 namespace sluice {
 
 using arrow::Result;
@@ -19,16 +18,16 @@ using arrow::Status;
 // The stable error kinds. The message carries the domain detail.
 enum class ErrorKind {
   kOk = 0,
-  kInvalidInput,      // bad project, bad argument, bad data: the user can fix it
-  kNotFound,          // a ref, table, model, file or commit that does not exist
-  kAlreadyExists,     // creating something whose name is taken
-  kConflict,          // a lost compare-and-swap, a merge conflict, a protected ref
-  kUserCodeFailed,    // a model's own code raised or returned something unusable
-  kExpectationFailed, // a data expectation returned false under strict mode
-  kResourceExceeded,  // memory, time or disk limits
-  kIOError,           // the operating system said no
-  kCancelled,         // a user asked for it to stop (sluice job kill)
-  kInternal,          // a bug in Sluice
+  kInvalidInput,       // bad project, bad argument, bad data: the user can fix it
+  kNotFound,           // a ref, table, model, file or commit that does not exist
+  kAlreadyExists,      // creating something whose name is taken
+  kConflict,           // a lost compare-and-swap, a merge conflict, a protected ref
+  kUserCodeFailed,     // a model's own code raised or returned something unusable
+  kExpectationFailed,  // a data expectation returned false under strict mode
+  kResourceExceeded,   // memory, time or disk limits
+  kIOError,            // the operating system said no
+  kCancelled,          // a user asked for it to stop (sluice job kill)
+  kInternal,           // a bug in Sluice
 };
 
 std::string_view ErrorKindName(ErrorKind kind);
@@ -102,8 +101,8 @@ Result<T> WithContext(Result<T>&& result, std::string_view context) {
 #define SLUICE_RETURN_NOT_OK(expr) ARROW_RETURN_NOT_OK(expr)
 #define SLUICE_ASSIGN_OR_RAISE(lhs, rexpr) ARROW_ASSIGN_OR_RAISE(lhs, rexpr)
 // Adds context to a failing status on its way up.
-#define SLUICE_RETURN_NOT_OK_CTX(expr, context)                       \
-  do {                                                                \
-    ::arrow::Status _st = ::arrow::ToStatus(expr);   \
-    if (!_st.ok()) return ::sluice::WithContext(_st, (context));      \
+#define SLUICE_RETURN_NOT_OK_CTX(expr, context)                  \
+  do {                                                           \
+    ::arrow::Status _st = ::arrow::ToStatus(expr);               \
+    if (!_st.ok()) return ::sluice::WithContext(_st, (context)); \
   } while (false)

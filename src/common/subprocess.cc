@@ -77,8 +77,7 @@ Result<std::unique_ptr<Subprocess>> Subprocess::Start(SubprocessOptions options)
   argv.push_back(nullptr);
 
   int in_pipe[2] = {-1, -1}, out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1};
-  if (::pipe2(in_pipe, O_CLOEXEC) != 0 || ::pipe2(out_pipe, O_CLOEXEC) != 0 ||
-      ::pipe2(err_pipe, O_CLOEXEC) != 0) {
+  if (::pipe2(in_pipe, O_CLOEXEC) != 0 || ::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) {
     int err = errno;
     ClosePipe(in_pipe), ClosePipe(out_pipe), ClosePipe(err_pipe);
     return IOError("cannot create pipes: ", std::strerror(err));
@@ -116,8 +115,8 @@ Result<std::unique_ptr<Subprocess>> Subprocess::Start(SubprocessOptions options)
   return process;
 }
 
-std::unique_ptr<Subprocess> Subprocess::Adopt(SubprocessOptions options, int pid, int stdin_fd,
-                                              int stdout_fd, int stderr_fd, std::function<int()> reap) {
+std::unique_ptr<Subprocess> Subprocess::Adopt(SubprocessOptions options, int pid, int stdin_fd, int stdout_fd,
+                                              int stderr_fd, std::function<int()> reap) {
   std::unique_ptr<Subprocess> process(new Subprocess());
   process->options_ = std::move(options);
   process->pid_ = pid;
@@ -216,8 +215,8 @@ Result<SubprocessResult> Subprocess::Wait() {
     for (int p = 0; p < count; ++p) {
       if (!polls[p].revents) continue;
       if (polls[p].fd == stdin_fd) {
-        ssize_t n = ::write(stdin_fd, options.stdin_data.data() + stdin_written,
-                            options.stdin_data.size() - stdin_written);
+        ssize_t n =
+            ::write(stdin_fd, options.stdin_data.data() + stdin_written, options.stdin_data.size() - stdin_written);
         if (n > 0) stdin_written += static_cast<size_t>(n);
         if (n < 0 && errno != EAGAIN && errno != EINTR) stdin_written = options.stdin_data.size();
         if (stdin_written >= options.stdin_data.size()) {

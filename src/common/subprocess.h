@@ -6,9 +6,9 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <string_view>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -33,11 +33,11 @@ struct SubprocessOptions {
 };
 
 struct SubprocessResult {
-  int exit_code = -1;      // the child's exit status, or -1 when killed by a signal
-  int term_signal = 0;     // the signal that ended it, 0 when it exited
-  bool timed_out = false;  // true when the timeout fired
-  std::string stdout_text; // collected only when on_stdout_line is unset
-  std::string stderr_text; // collected only when on_stderr_line is unset
+  int exit_code = -1;       // the child's exit status, or -1 when killed by a signal
+  int term_signal = 0;      // the signal that ended it, 0 when it exited
+  bool timed_out = false;   // true when the timeout fired
+  std::string stdout_text;  // collected only when on_stdout_line is unset
+  std::string stderr_text;  // collected only when on_stderr_line is unset
 };
 
 // A started child process. Output is pumped only inside Wait(), so a child that writes
@@ -53,8 +53,8 @@ class Subprocess {
   // the given descriptors, which it takes over. It is not our child, so `reap` waits for its
   // end and returns its wait status (as waitpid would). Its pid must lead its process group.
   // options.argv names it in errors; options.stdin_data and callbacks work as for Start.
-  static std::unique_ptr<Subprocess> Adopt(SubprocessOptions options, int pid, int stdin_fd,
-                                           int stdout_fd, int stderr_fd, std::function<int()> reap);
+  static std::unique_ptr<Subprocess> Adopt(SubprocessOptions options, int pid, int stdin_fd, int stdout_fd,
+                                           int stderr_fd, std::function<int()> reap);
   ~Subprocess();
 
   // Whether the process has ended; it stays unreaped for Wait().

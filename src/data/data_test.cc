@@ -1,12 +1,12 @@
+#include <arrow/compute/initialize.h>
 #include <arrow/io/file.h>
 #include <arrow/json/from_string.h>
-#include <arrow/compute/initialize.h>
 #include <gtest/gtest.h>
-#include <sys/stat.h>
 #include <parquet/arrow/writer.h>
+#include <sys/stat.h>
 
-#include <filesystem>
 #include <unistd.h>
+#include <filesystem>
 
 #include "common/file_util.h"
 #include "common/ids.h"
@@ -48,8 +48,7 @@ class DataTest : public ::testing::Test {
     std::shared_ptr<arrow::Array> raw_at = *ats.Finish();
     auto at = std::make_shared<arrow::TimestampArray>(ts, raw_at->length(), raw_at->data()->buffers[1]);
     auto table = arrow::Table::Make(arrow::schema({arrow::field("id", arrow::int64()),
-                                                   arrow::field("name", arrow::utf8()),
-                                                   arrow::field("at", ts)}),
+                                                   arrow::field("name", arrow::utf8()), arrow::field("at", ts)}),
                                     {id_array, name_array, at});
     std::string path = dir_ + "/sorted.parquet";
     auto out = *arrow::io::FileOutputStream::Open(path);
@@ -66,17 +65,15 @@ TEST(FilterTest, ParsesEveryConstruct) {
   auto schema = arrow::schema({arrow::field("a", arrow::int64()), arrow::field("s", arrow::utf8()),
                                arrow::field("t", arrow::timestamp(arrow::TimeUnit::MICRO, "UTC")),
                                arrow::field("d", arrow::date32())});
-  for (const char* filter :
-       {"a > 1", "a >= -3 AND a < 2.5", "s IN ('x', 'y') OR s IS NULL", "NOT (a BETWEEN 1 AND 2)",
-        "s LIKE 'x%'", "t >= '2024-01-01'", "t < '2023-01-01T11:00:00-05:00'", "d = '2024-02-29'",
-        "a <> 4 AND s != 'q'", "s IS NOT NULL", "a NOT IN (1, 2)"}) {
-    EXPECT_TRUE(ParseFilter(filter, *schema).ok()) << filter << ": "
-                                                   << ParseFilter(filter, *schema).status().ToString();
+  for (const char* filter : {"a > 1", "a >= -3 AND a < 2.5", "s IN ('x', 'y') OR s IS NULL", "NOT (a BETWEEN 1 AND 2)",
+                             "s LIKE 'x%'", "t >= '2024-01-01'", "t < '2023-01-01T11:00:00-05:00'", "d = '2024-02-29'",
+                             "a <> 4 AND s != 'q'", "s IS NOT NULL", "a NOT IN (1, 2)"}) {
+    EXPECT_TRUE(ParseFilter(filter, *schema).ok())
+        << filter << ": " << ParseFilter(filter, *schema).status().ToString();
   }
   auto unknown = ParseFilter("mils > 1", *schema);
   ASSERT_FALSE(unknown.ok());
-  EXPECT_NE(unknown.status().message().find("'mils' does not exist; available: a, s, t, d"),
-            std::string::npos);
+  EXPECT_NE(unknown.status().message().find("'mils' does not exist; available: a, s, t, d"), std::string::npos);
   EXPECT_FALSE(ParseFilter("a >", *schema).ok());
   EXPECT_FALSE(ParseFilter("a > $x", *schema).ok());
   EXPECT_FALSE(ParseFilter("t > 'yesterday'", *schema).ok());
@@ -85,17 +82,14 @@ TEST(FilterTest, ParsesEveryConstruct) {
 }
 
 TEST(FilterTest, MixedCaseNamesFollowTheNameRule) {
-  auto schema = arrow::schema({arrow::field("PassengerId", arrow::int64()),
-                               arrow::field("Age", arrow::float64()),
-                               arrow::field("Name", arrow::utf8()),
-                               arrow::field("Fare", arrow::float64()),
-                               arrow::field("fare", arrow::float64()),
-                               arrow::field("we\"ird;col", arrow::int64())});
+  auto schema = arrow::schema({arrow::field("PassengerId", arrow::int64()), arrow::field("Age", arrow::float64()),
+                               arrow::field("Name", arrow::utf8()), arrow::field("Fare", arrow::float64()),
+                               arrow::field("fare", arrow::float64()), arrow::field("we\"ird;col", arrow::int64())});
   // Unquoted names keep their case; a unique case-insensitive match resolves to the stored name.
-  for (const char* filter : {"Age >= 1", "age >= 1", "AGE >= 1 AND PassengerId < 10", "t.Age > 1",
-                             "\"Age\" > 1", "Name LIKE 'A%'", "Fare > 1", "fare > 1"}) {
-    EXPECT_TRUE(ParseFilter(filter, *schema).ok()) << filter << ": "
-                                                   << ParseFilter(filter, *schema).status().ToString();
+  for (const char* filter : {"Age >= 1", "age >= 1", "AGE >= 1 AND PassengerId < 10", "t.Age > 1", "\"Age\" > 1",
+                             "Name LIKE 'A%'", "Fare > 1", "fare > 1"}) {
+    EXPECT_TRUE(ParseFilter(filter, *schema).ok())
+        << filter << ": " << ParseFilter(filter, *schema).status().ToString();
   }
   ASSERT_OK_AND_ASSIGN(auto age, ParseFilter("age >= 1", *schema));
   EXPECT_NE(age.ToString().find("Age"), std::string::npos) << age.ToString();
@@ -110,8 +104,7 @@ TEST(FilterTest, MixedCaseNamesFollowTheNameRule) {
   // Quoted names match exactly.
   auto quoted = ParseFilter("\"age\" >= 1", *schema);
   ASSERT_FALSE(quoted.ok());
-  EXPECT_NE(quoted.status().message().find("'age' does not exist"), std::string::npos)
-      << quoted.status().message();
+  EXPECT_NE(quoted.status().message().find("'age' does not exist"), std::string::npos) << quoted.status().message();
   // Hostile: a quoted name with quotes and a semicolon is just a name; SQL after it is refused.
   EXPECT_TRUE(ParseFilter("\"we\"\"ird;col\" = 1", *schema).ok());
   EXPECT_FALSE(ParseFilter("Age > 1; DROP TABLE titanic", *schema).ok());
@@ -121,8 +114,7 @@ TEST(FilterTest, MixedCaseNamesFollowTheNameRule) {
 }
 
 TEST(ResolveColumnsTest, StarCaseAndQuotes) {
-  auto schema = arrow::schema({arrow::field("PassengerId", arrow::int64()),
-                               arrow::field("Age", arrow::float64()),
+  auto schema = arrow::schema({arrow::field("PassengerId", arrow::int64()), arrow::field("Age", arrow::float64()),
                                arrow::field("age", arrow::float64())});
   ASSERT_OK_AND_ASSIGN(auto all, ResolveColumns(*schema, {"*"}));
   EXPECT_EQ(all, (std::vector<std::string>{"PassengerId", "Age", "age"}));
@@ -138,7 +130,8 @@ TEST(ResolveColumnsTest, StarCaseAndQuotes) {
   auto missing = ResolveColumns(*schema, {"Fare"});
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.status().message().find("column 'Fare' does not exist; available: PassengerId, Age, age"),
-            std::string::npos) << missing.status().message();
+            std::string::npos)
+      << missing.status().message();
 }
 
 TEST_F(DataTest, ScanPushesProjectionAndFilterDown) {
@@ -264,8 +257,8 @@ TEST_F(DataTest, ASourceFileSwappedAfterItsCheckIsNotRead) {
 
 TEST_F(DataTest, ObjectStoreRoundTripAndArenaReuse) {
   ASSERT_OK_AND_ASSIGN(auto store, ObjectStore::Open(dir_ + "/shm"));
-  auto table = arrow::Table::Make(arrow::schema({arrow::field("v", arrow::int64())}),
-                                  {Json(arrow::int64(), "[1, 2, 3]")});
+  auto table =
+      arrow::Table::Make(arrow::schema({arrow::field("v", arrow::int64())}), {Json(arrow::int64(), "[1, 2, 3]")});
   ASSERT_OK_AND_ASSIGN(std::string path, store->Put("runs/job/a.arrow", *table));
   ASSERT_OK_AND_ASSIGN(auto back, ObjectStore::Get(path));
   EXPECT_TRUE(back->Equals(*table));

@@ -50,8 +50,8 @@ int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
 // "2023-01-01T11:00:00-05:00". Naive times are UTC. Returns microseconds since the epoch.
 std::optional<int64_t> ParseIsoMicros(const std::string& text, bool* has_time) {
   int year, month, day, consumed = 0;
-  if (std::sscanf(text.c_str(), "%4d-%2d-%2d%n", &year, &month, &day, &consumed) != 3 ||
-      consumed != 10 || month < 1 || month > 12 || day < 1 || day > 31) {
+  if (std::sscanf(text.c_str(), "%4d-%2d-%2d%n", &year, &month, &day, &consumed) != 3 || consumed != 10 || month < 1 ||
+      month > 12 || day < 1 || day > 31) {
     return std::nullopt;
   }
   int64_t micros = DaysFromCivil(year, month, day) * 86400LL * 1000000LL;
@@ -117,9 +117,8 @@ std::optional<WrittenName> IdentifierAt(const std::string& source, size_t pos) {
       pos = i + 1;
     } else {
       size_t end = pos;
-      while (end < source.size() && (std::isalnum(static_cast<unsigned char>(source[end])) ||
-                                     source[end] == '_' || source[end] == '$' ||
-                                     static_cast<unsigned char>(source[end]) >= 0x80)) {
+      while (end < source.size() && (std::isalnum(static_cast<unsigned char>(source[end])) || source[end] == '_' ||
+                                     source[end] == '$' || static_cast<unsigned char>(source[end]) >= 0x80)) {
         ++end;
       }
       if (end == pos) return std::nullopt;
@@ -157,9 +156,7 @@ class FilterParser {
   }
 
  private:
-  Status Error(const std::string& what) const {
-    return InvalidInput("filter '", filter_, "': ", what);
-  }
+  Status Error(const std::string& what) const { return InvalidInput("filter '", filter_, "': ", what); }
 
   Result<json> WhereClause() {
     if (filter_.find('$') != std::string::npos) {
@@ -177,8 +174,8 @@ class FilterParser {
     if (stmts.size() != 1) return Error("expected one condition");
     const auto& select = stmts[0].at("stmt").at("SelectStmt");
     bool extra = false;
-    for (const char* key : {"fromClause", "groupClause", "havingClause", "sortClause",
-                            "limitCount", "limitOffset", "windowClause"}) {
+    for (const char* key :
+         {"fromClause", "groupClause", "havingClause", "sortClause", "limitCount", "limitOffset", "windowClause"}) {
       extra = extra || select.contains(key);
     }
     if (!select.contains("whereClause") || extra) {
@@ -245,10 +242,9 @@ class FilterParser {
     size_t pos = node.value("location", 0);
     size_t end = pos;
     if (end < source_.size() && source_[end] == '-') ++end;
-    while (end < source_.size() && (std::isalnum(static_cast<unsigned char>(source_[end])) ||
-                                    source_[end] == '.' || source_[end] == '+' ||
-                                    ((source_[end] == '-') && end > pos &&
-                                     (source_[end - 1] == 'e' || source_[end - 1] == 'E')))) {
+    while (end < source_.size() &&
+           (std::isalnum(static_cast<unsigned char>(source_[end])) || source_[end] == '.' || source_[end] == '+' ||
+            ((source_[end] == '-') && end > pos && (source_[end - 1] == 'e' || source_[end - 1] == 'E')))) {
       ++end;
     }
     return source_.substr(pos, end - pos);
@@ -304,9 +300,12 @@ class FilterParser {
         args.push_back(std::move(e));
       }
       std::string op = b.at("boolop");
-      if (op == "AND_EXPR") out.expression = cp::and_(args);
-      else if (op == "OR_EXPR") out.expression = cp::or_(args);
-      else out.expression = cp::not_(args.at(0));
+      if (op == "AND_EXPR")
+        out.expression = cp::and_(args);
+      else if (op == "OR_EXPR")
+        out.expression = cp::or_(args);
+      else
+        out.expression = cp::not_(args.at(0));
       return out;
     }
     if (node.contains("NullTest")) {
@@ -322,9 +321,12 @@ class FilterParser {
       SLUICE_ASSIGN_OR_RAISE(Operand arg, Convert(n.at("arg")));
       SLUICE_ASSIGN_OR_RAISE(Expression e, AsCondition(arg));
       std::string test = n.value("booltesttype", "");
-      if (test == "IS_TRUE") out.expression = cp::equal(e, cp::literal(true));
-      else if (test == "IS_FALSE") out.expression = cp::equal(e, cp::literal(false));
-      else return Error("unsupported test " + test);
+      if (test == "IS_TRUE")
+        out.expression = cp::equal(e, cp::literal(true));
+      else if (test == "IS_FALSE")
+        out.expression = cp::equal(e, cp::literal(false));
+      else
+        return Error("unsupported test " + test);
       return out;
     }
     if (node.contains("A_Expr")) return ConvertAExpr(node["A_Expr"]);
@@ -343,11 +345,15 @@ class FilterParser {
   Result<arrow::Datum> BindLiteral(const Literal& literal, const std::shared_ptr<arrow::DataType>& type) {
     if (literal.is_null()) return arrow::Datum(arrow::MakeNullScalar(type ? type : arrow::null()));
     if (!type || type->id() == arrow::Type::NA) {
-      return std::visit([](const auto& v) -> arrow::Datum {
-        using T = std::decay_t<decltype(v)>;
-        if constexpr (std::is_same_v<T, std::monostate>) return arrow::Datum(arrow::MakeNullScalar(arrow::null()));
-        else return arrow::Datum(arrow::MakeScalar(v));
-      }, literal.value);
+      return std::visit(
+          [](const auto& v) -> arrow::Datum {
+            using T = std::decay_t<decltype(v)>;
+            if constexpr (std::is_same_v<T, std::monostate>)
+              return arrow::Datum(arrow::MakeNullScalar(arrow::null()));
+            else
+              return arrow::Datum(arrow::MakeScalar(v));
+          },
+          literal.value);
     }
     if (const auto* text = std::get_if<std::string>(&literal.value)) {
       if (type->id() == arrow::Type::TIMESTAMP || type->id() == arrow::Type::DATE32 ||
@@ -356,8 +362,8 @@ class FilterParser {
         auto micros = ParseIsoMicros(*text, &has_time);
         if (!micros) return Error("'" + *text + "' is not an ISO date or timestamp");
         if (type->id() == arrow::Type::DATE32) {
-          return arrow::Datum(std::make_shared<arrow::Date32Scalar>(
-              static_cast<int32_t>(std::floor(*micros / 86400e6))));
+          return arrow::Datum(
+              std::make_shared<arrow::Date32Scalar>(static_cast<int32_t>(std::floor(*micros / 86400e6))));
         }
         if (type->id() == arrow::Type::DATE64) {
           return arrow::Datum(std::make_shared<arrow::Date64Scalar>(*micros / 1000));
@@ -365,10 +371,17 @@ class FilterParser {
         const auto& ts = static_cast<const arrow::TimestampType&>(*type);
         int64_t value = *micros;
         switch (ts.unit()) {
-          case arrow::TimeUnit::SECOND: value = *micros / 1000000; break;
-          case arrow::TimeUnit::MILLI: value = *micros / 1000; break;
-          case arrow::TimeUnit::MICRO: break;
-          case arrow::TimeUnit::NANO: value = *micros * 1000; break;
+          case arrow::TimeUnit::SECOND:
+            value = *micros / 1000000;
+            break;
+          case arrow::TimeUnit::MILLI:
+            value = *micros / 1000;
+            break;
+          case arrow::TimeUnit::MICRO:
+            break;
+          case arrow::TimeUnit::NANO:
+            value = *micros * 1000;
+            break;
         }
         return arrow::Datum(std::make_shared<arrow::TimestampScalar>(value, type));
       }
@@ -377,18 +390,21 @@ class FilterParser {
         return arrow::Datum(std::make_shared<arrow::StringScalar>(*text));
       }
     }
-    std::shared_ptr<arrow::Scalar> scalar = std::visit([](const auto& v) -> std::shared_ptr<arrow::Scalar> {
-      using T = std::decay_t<decltype(v)>;
-      if constexpr (std::is_same_v<T, std::monostate>) return arrow::MakeNullScalar(arrow::null());
-      else return arrow::MakeScalar(v);
-    }, literal.value);
+    std::shared_ptr<arrow::Scalar> scalar = std::visit(
+        [](const auto& v) -> std::shared_ptr<arrow::Scalar> {
+          using T = std::decay_t<decltype(v)>;
+          if constexpr (std::is_same_v<T, std::monostate>)
+            return arrow::MakeNullScalar(arrow::null());
+          else
+            return arrow::MakeScalar(v);
+        },
+        literal.value);
     if (std::holds_alternative<double>(literal.value) && arrow::is_integer(type->id())) {
       return arrow::Datum(scalar);  // compared as doubles; see Compare
     }
     auto cast = scalar->CastTo(type);
     if (!cast.ok()) {
-      return Error("cannot compare a column of type " + type->ToString() + " with " +
-                   scalar->ToString());
+      return Error("cannot compare a column of type " + type->ToString() + " with " + scalar->ToString());
     }
     return arrow::Datum(*cast);
   }
@@ -479,8 +495,7 @@ class FilterParser {
       if (!left.column || !right.literal || !std::holds_alternative<std::string>(right.literal->value)) {
         return Error("LIKE needs a column and a pattern string");
       }
-      cp::MatchSubstringOptions options(std::get<std::string>(right.literal->value),
-                                        kind == "AEXPR_ILIKE");
+      cp::MatchSubstringOptions options(std::get<std::string>(right.literal->value), kind == "AEXPR_ILIKE");
       Expression like = cp::call("match_like", {cp::field_ref(*left.column)}, options);
       out.expression = (op == "!~~" || op == "!~~*") ? cp::not_(like) : like;
       return out;

@@ -19,8 +19,7 @@ namespace sluice {
 // timestamp or date (a naive one is UTC). Literals are cast to the column's type.
 // InvalidInput names the unknown column (listing the available ones) or the unsupported
 // construct, quoting the filter.
-Result<arrow::compute::Expression> ParseFilter(const std::string& filter,
-                                               const arrow::Schema& schema);
+Result<arrow::compute::Expression> ParseFilter(const std::string& filter, const arrow::Schema& schema);
 
 // The column names a filter references (in order of first use, without duplicates).
 Result<std::vector<std::string>> FilterColumns(const std::string& filter);

@@ -118,8 +118,8 @@ Result<std::string> ObjectStore::Put(const std::string& key, const arrow::Table&
 Result<std::shared_ptr<arrow::Table>> ObjectStore::Get(const std::string& path) {
   SLUICE_ASSIGN_OR_RAISE(auto file, WithContext(arrow::io::MemoryMappedFile::Open(path, arrow::io::FileMode::READ),
                                                 "object '" + path + "'"));
-  SLUICE_ASSIGN_OR_RAISE(auto reader, WithContext(arrow::ipc::RecordBatchFileReader::Open(file),
-                                                  "object '" + path + "'"));
+  SLUICE_ASSIGN_OR_RAISE(auto reader,
+                         WithContext(arrow::ipc::RecordBatchFileReader::Open(file), "object '" + path + "'"));
   std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
   for (int i = 0; i < reader->num_record_batches(); ++i) {
     SLUICE_ASSIGN_OR_RAISE(auto batch, reader->ReadRecordBatch(i));

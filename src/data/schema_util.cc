@@ -9,8 +9,7 @@ std::shared_ptr<arrow::Schema> WithoutFieldMetadata(const arrow::Schema& schema)
 }
 
 std::shared_ptr<arrow::Table> WithoutFieldMetadata(const std::shared_ptr<arrow::Table>& table) {
-  return arrow::Table::Make(WithoutFieldMetadata(*table->schema()), table->columns(),
-                            table->num_rows());
+  return arrow::Table::Make(WithoutFieldMetadata(*table->schema()), table->columns(), table->num_rows());
 }
 
 std::string FieldNames(const arrow::Schema& schema) {

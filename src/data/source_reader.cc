@@ -154,11 +154,10 @@ Result<std::shared_ptr<arrow::Table>> ReadSourceFile(const std::string& path) {
       return table;
     }
     if (EndsWith(path, ".csv")) {
-      SLUICE_ASSIGN_OR_RAISE(auto reader, arrow::csv::TableReader::Make(
-                                              arrow::io::default_io_context(), input,
-                                              arrow::csv::ReadOptions::Defaults(),
-                                              arrow::csv::ParseOptions::Defaults(),
-                                              arrow::csv::ConvertOptions::Defaults()));
+      SLUICE_ASSIGN_OR_RAISE(
+          auto reader,
+          arrow::csv::TableReader::Make(arrow::io::default_io_context(), input, arrow::csv::ReadOptions::Defaults(),
+                                        arrow::csv::ParseOptions::Defaults(), arrow::csv::ConvertOptions::Defaults()));
       return reader->Read();
     }
     return UnknownFormat(path);
@@ -190,8 +189,8 @@ Result<SourceData> ReadSourceFiles(const std::string& search_uri) {
   for (const auto& file : out.files) {
     SLUICE_ASSIGN_OR_RAISE(auto table, ReadSourceFile(file));
     if (!tables.empty() && !table->schema()->Equals(*tables.front()->schema())) {
-      return InvalidInput("'", file, "' has schema ", table->schema()->ToString(),
-                          " but '", out.files.front(), "' has ", tables.front()->schema()->ToString());
+      return InvalidInput("'", file, "' has schema ", table->schema()->ToString(), " but '", out.files.front(),
+                          "' has ", tables.front()->schema()->ToString());
     }
     tables.push_back(std::move(table));
   }

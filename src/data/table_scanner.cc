@@ -15,8 +15,7 @@ namespace sluice {
 
 namespace ds = arrow::dataset;
 
-Result<std::vector<std::string>> ResolveColumns(const arrow::Schema& schema,
-                                                const std::vector<std::string>& wanted) {
+Result<std::vector<std::string>> ResolveColumns(const arrow::Schema& schema, const std::vector<std::string>& wanted) {
   std::vector<std::string> names;
   for (const auto& field : schema.fields()) names.push_back(field->name());
   if (wanted.empty() || (wanted.size() == 1 && wanted[0] == "*")) return names;
@@ -55,8 +54,8 @@ Result<std::shared_ptr<arrow::Table>> ScanTable(const ScanRequest& request, Scan
   for (const auto& uri : request.files) {
     std::string path = uri.rfind("file://", 0) == 0 ? uri.substr(7) : uri;
     ++s.files;
-    SLUICE_ASSIGN_OR_RAISE(auto whole, WithContext(format->MakeFragment(ds::FileSource(path, fs)),
-                                                   "data file '" + path + "'"));
+    SLUICE_ASSIGN_OR_RAISE(auto whole,
+                           WithContext(format->MakeFragment(ds::FileSource(path, fs)), "data file '" + path + "'"));
     auto parquet_fragment = std::static_pointer_cast<ds::ParquetFileFragment>(whole);
     SLUICE_RETURN_NOT_OK_CTX(parquet_fragment->EnsureCompleteMetadata(), "data file '" + path + "'");
     auto metadata = parquet_fragment->metadata();
@@ -72,8 +71,8 @@ Result<std::shared_ptr<arrow::Table>> ScanTable(const ScanRequest& request, Scan
       fragments.push_back(row_group_fragment);
     }
   }
-  SLUICE_ASSIGN_OR_RAISE(auto dataset, ds::FileSystemDataset::Make(schema, arrow::compute::literal(true),
-                                                                   format, fs, fragments));
+  SLUICE_ASSIGN_OR_RAISE(auto dataset,
+                         ds::FileSystemDataset::Make(schema, arrow::compute::literal(true), format, fs, fragments));
   SLUICE_ASSIGN_OR_RAISE(auto builder, dataset->NewScan());
   SLUICE_RETURN_NOT_OK(builder->Filter(filter));
   SLUICE_RETURN_NOT_OK(builder->Project(columns));

@@ -15,32 +15,30 @@
 namespace sluice {
 
 struct ScanRequest {
-  std::vector<std::string> files;          // "file://" URIs or plain paths
-  std::shared_ptr<arrow::Schema> schema;   // the table schema (no field-id metadata)
-  std::vector<std::string> columns;        // output columns, in this order; empty or ["*"] = all
-                                           // (resolved by common/name_match.h)
-  std::string filter;                      // SQL predicate (see filter_expression.h); empty = none
+  std::vector<std::string> files;         // "file://" URIs or plain paths
+  std::shared_ptr<arrow::Schema> schema;  // the table schema (no field-id metadata)
+  std::vector<std::string> columns;       // output columns, in this order; empty or ["*"] = all
+                                          // (resolved by common/name_match.h)
+  std::string filter;                     // SQL predicate (see filter_expression.h); empty = none
 };
 
 struct ScanStats {
   int64_t files = 0;
   int64_t row_groups_total = 0;
-  int64_t row_groups_read = 0;   // the others were skipped by statistics
-  int64_t rows_read = 0;         // rows decoded from the row groups read
-  int64_t rows_out = 0;          // rows after the filter
+  int64_t row_groups_read = 0;  // the others were skipped by statistics
+  int64_t rows_read = 0;        // rows decoded from the row groups read
+  int64_t rows_out = 0;         // rows after the filter
 };
 
 // The stored names of the columns a model asks for (`columns=`), in the order asked, by the
 // name rule of common/name_match.h; a name in double quotes matches exactly. Empty or ["*"]:
 // every field. Duplicates are dropped. InvalidInput names an unknown column (listing the
 // available ones) or an ambiguous one (listing the candidates).
-Result<std::vector<std::string>> ResolveColumns(const arrow::Schema& schema,
-                                                const std::vector<std::string>& wanted);
+Result<std::vector<std::string>> ResolveColumns(const arrow::Schema& schema, const std::vector<std::string>& wanted);
 
 // The result has exactly the resolved `columns` (or the schema's fields), typed as in `schema`, without
 // "PARQUET:field_id" metadata, even with no files or no matching rows. InvalidInput names an
 // unknown column (listing the available ones).
-Result<std::shared_ptr<arrow::Table>> ScanTable(const ScanRequest& request,
-                                                ScanStats* stats = nullptr);
+Result<std::shared_ptr<arrow::Table>> ScanTable(const ScanRequest& request, ScanStats* stats = nullptr);
 
 }  // namespace sluice

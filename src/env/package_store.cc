@@ -7,8 +7,8 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <filesystem>
 #include <cstdlib>
+#include <filesystem>
 #include <set>
 #include <sstream>
 
@@ -88,8 +88,7 @@ std::string BaseEnvironmentKey(const std::string& python) {
   auto stamp = [&](const std::filesystem::path& path) {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) return false;
-    key += "\n" + path.string() + " " + std::to_string(st.st_mtim.tv_sec) + "." +
-           std::to_string(st.st_mtim.tv_nsec);
+    key += "\n" + path.string() + " " + std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
     return true;
   };
   std::error_code error;
@@ -118,8 +117,7 @@ std::string DefaultPackageStore() {
   if (const char* store = std::getenv("SLUICE_STORE"); store && *store) return store;
   const char* cache = std::getenv("XDG_CACHE_HOME");
   const char* home = std::getenv("HOME");
-  return (cache && *cache ? std::string(cache) : std::string(home ? home : "/tmp") + "/.cache") +
-         "/sluice/store";
+  return (cache && *cache ? std::string(cache) : std::string(home ? home : "/tmp") + "/.cache") + "/sluice/store";
 }
 
 Result<std::unique_ptr<PackageStore>> PackageStore::Open(const std::string& root, const std::string& uv,
@@ -175,8 +173,9 @@ Result<std::vector<PackagePin>> PackageStore::Resolve(const std::map<std::string
   }
   std::string constraints_file = root_ + "/tmp/constraints-" + NewShortId(8) + ".txt";
   SLUICE_RETURN_NOT_OK(WriteFileAtomic(constraints_file, constraints));
-  std::vector<std::string> argv = {uv_, "pip", "compile", "-", "--python", python_, "--no-python-downloads",
-                                   "--no-header", "--no-annotate", "--quiet"};
+  std::vector<std::string> argv = {
+      uv_,           "pip",           "compile", "-", "--python", python_, "--no-python-downloads",
+      "--no-header", "--no-annotate", "--quiet"};
   auto with_constraints = argv;
   with_constraints.insert(with_constraints.end(), {"--constraint", constraints_file});
   // From the cache alone first (tens of milliseconds), then with the index.
@@ -202,8 +201,17 @@ Result<std::string> PackageStore::Ensure(const PackagePin& pin) {
   if (IsDirectory(dir)) return dir;
   // Install beside the final name and rename: concurrent runs never see a half install.
   std::string temp = root_ + "/tmp/" + pin.name + "-" + NewShortId(8);
-  std::vector<std::string> argv = {uv_, "pip", "install", "--no-deps", "--target", temp, "--python", python_,
-                                   "--no-python-downloads", "--quiet", pin.name + "==" + pin.version};
+  std::vector<std::string> argv = {uv_,
+                                   "pip",
+                                   "install",
+                                   "--no-deps",
+                                   "--target",
+                                   temp,
+                                   "--python",
+                                   python_,
+                                   "--no-python-downloads",
+                                   "--quiet",
+                                   pin.name + "==" + pin.version};
   auto offline = argv;
   offline.push_back("--offline");
   SLUICE_ASSIGN_OR_RAISE(SubprocessResult result, RunTool(offline, "", root_ + "/uv-cache"));

@@ -15,7 +15,7 @@
 namespace sluice {
 
 struct PackagePin {
-  std::string name;     // normalized: lower case, '-' separated
+  std::string name;  // normalized: lower case, '-' separated
   std::string version;
   bool operator==(const PackagePin&) const = default;
 };
@@ -55,7 +55,7 @@ class PackageStore {
   Result<std::unique_ptr<InUse>> MarkInUse(const std::vector<std::string>& dirs);
 
   struct StoredPackage {
-    std::string directory, name;   // name: "tabulate-0.9.0-py3.11"
+    std::string directory, name;  // name: "tabulate-0.9.0-py3.11"
     int64_t bytes = 0;
     int64_t last_used_ms = 0;
     bool in_use = false;

@@ -88,8 +88,7 @@ Result<FoundPython> FindPython(const std::string& uv, const std::string& wanted)
   if (found.ok() && !PythonVersionMatches(found->version, wanted)) found = NotFound("no Python ", wanted);
   if (!found.ok()) {
     found = WithHint(NotFound("Python ", wanted, " is not installed (installed: ", Installed(uv), ")"),
-                     "install it with: uv python install " + wanted +
-                         " (or put a python" + wanted + " on PATH)");
+                     "install it with: uv python install " + wanted + " (or put a python" + wanted + " on PATH)");
   }
   // Only what was found is kept: the long-lived server must see an interpreter the user
   // installs after a failed run.

@@ -61,7 +61,7 @@ Status SandboxAvailable() {
     if (!Succeeds({SandboxLauncher(), "--check"}, &why)) {
       while (!why.empty() && why.back() == '\n') why.pop_back();
       status = IOError("workers cannot be sandboxed here (", why.empty() ? SandboxLauncher() : why,
-                           "): they run without a private mount namespace");
+                       "): they run without a private mount namespace");
     }
   });
   return status;
@@ -76,7 +76,8 @@ SandboxLaunch PrepareSandbox(const SandboxSpec& spec) {
     return launch;
   }
   launch.prefix = {SandboxLauncher(), "--private-tmp", "--read-only", spec.project_dir};
-  for (const auto& dir : InterpreterDirs(InterpreterOf(spec))) launch.prefix.insert(launch.prefix.end(), {"--read-only", dir});
+  for (const auto& dir : InterpreterDirs(InterpreterOf(spec)))
+    launch.prefix.insert(launch.prefix.end(), {"--read-only", dir});
   if (!spec.internet_access) launch.prefix.push_back("--no-network");
   for (const auto& dir : spec.writable) launch.prefix.insert(launch.prefix.end(), {"--writable", dir});
   // Our own runtime (the sluice and bauplan modules) is one more layer, on top: a model's

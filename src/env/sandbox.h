@@ -20,7 +20,7 @@ struct SandboxSpec {
   std::vector<std::string> site_dirs;  // the function's packages, first wins
   std::string site_mount;              // an existing empty directory where they are overlaid
   bool internet_access = false;
-  std::string python;                  // the interpreter; empty: PythonExecutable()
+  std::string python;  // the interpreter; empty: PythonExecutable()
 };
 
 // How to start a worker in its sandbox: `prefix` goes before the interpreter's argv, and

@@ -39,8 +39,8 @@ constexpr int kSetupFailed = 126;
 
 [[noreturn]] void Fail(const std::string& what, const std::string& path = "") {
   int err = errno;
-  std::fprintf(stderr, "sluice-sandbox: %s%s%s: %s\n", what.c_str(), path.empty() ? "" : " ",
-               path.c_str(), std::strerror(err));
+  std::fprintf(stderr, "sluice-sandbox: %s%s%s: %s\n", what.c_str(), path.empty() ? "" : " ", path.c_str(),
+               std::strerror(err));
   std::exit(kSetupFailed);
 }
 
@@ -50,12 +50,9 @@ int FsOpen(const char* type) { return static_cast<int>(::syscall(SYS_fsopen, typ
 int FsConfig(int fd, unsigned cmd, const char* key, const char* value) {
   return static_cast<int>(::syscall(SYS_fsconfig, fd, cmd, key, value, 0));
 }
-int FsMount(int fd, unsigned attrs) {
-  return static_cast<int>(::syscall(SYS_fsmount, fd, FSMOUNT_CLOEXEC, attrs));
-}
+int FsMount(int fd, unsigned attrs) { return static_cast<int>(::syscall(SYS_fsmount, fd, FSMOUNT_CLOEXEC, attrs)); }
 int OpenTreeClone(const char* path) {
-  return static_cast<int>(::syscall(SYS_open_tree, AT_FDCWD, path,
-                                    OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
+  return static_cast<int>(::syscall(SYS_open_tree, AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
 }
 int MoveMountTo(int fd, const char* target) {
   return static_cast<int>(::syscall(SYS_move_mount, fd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH));
@@ -63,8 +60,7 @@ int MoveMountTo(int fd, const char* target) {
 int MakeReadOnly(int fd) {
   struct mount_attr attr = {};
   attr.attr_set = MOUNT_ATTR_RDONLY;
-  return static_cast<int>(::syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
-                                    sizeof(attr)));
+  return static_cast<int>(::syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)));
 }
 
 void MakeDirs(const std::string& path) {
@@ -161,8 +157,7 @@ void EnterSandbox(const Config& config) {
 int Check() {
   char base[] = "/tmp/sluice-sandbox-check-XXXXXX";
   if (!::mkdtemp(base)) Fail("cannot create", base);
-  std::string ro = std::string(base) + "/ro", rw = std::string(base) + "/rw",
-              at = std::string(base) + "/at";
+  std::string ro = std::string(base) + "/ro", rw = std::string(base) + "/rw", at = std::string(base) + "/at";
   for (const auto& dir : {ro, rw, at}) {
     if (::mkdir(dir.c_str(), 0755) != 0) Fail("cannot create", dir);
   }

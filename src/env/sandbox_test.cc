@@ -31,15 +31,23 @@ TEST(SandboxTest, ProjectReadOnlyTmpPrivateStoreWritableSitesOverlaid) {
     ASSERT_OK(MakeDirs(dir + sub));
   }
   ASSERT_OK(WriteFileAtomic(dir + "/host-file", "x"));
-  auto result = RunInLauncher(
-      {"--private-tmp", "--no-network", "--read-only", dir + "/project", "--writable", dir + "/objects",
-       "--site-at", dir + "/objects/site", "--site", dir + "/pkg-a", "--site", dir + "/pkg-b"},
-      "touch " + dir + "/project/f 2>/dev/null && echo project-writable; "
-      "test -e " + dir + "/host-file && echo host-tmp-visible; "
-      "touch " + dir + "/objects/out && echo objects-writable; "
-      "ls " + dir + "/objects/site | tr '\\n' ' '; "
-      "touch " + dir + "/objects/site/x 2>/dev/null && echo site-writable; true",
-      dir + "/project");
+  auto result =
+      RunInLauncher({"--private-tmp", "--no-network", "--read-only", dir + "/project", "--writable", dir + "/objects",
+                     "--site-at", dir + "/objects/site", "--site", dir + "/pkg-a", "--site", dir + "/pkg-b"},
+                    "touch " + dir +
+                        "/project/f 2>/dev/null && echo project-writable; "
+                        "test -e " +
+                        dir +
+                        "/host-file && echo host-tmp-visible; "
+                        "touch " +
+                        dir +
+                        "/objects/out && echo objects-writable; "
+                        "ls " +
+                        dir +
+                        "/objects/site | tr '\\n' ' '; "
+                        "touch " +
+                        dir + "/objects/site/x 2>/dev/null && echo site-writable; true",
+                    dir + "/project");
   EXPECT_EQ(result.exit_code, 0) << result.stderr_text;
   EXPECT_EQ(result.stdout_text, "objects-writable\na b ");
   EXPECT_TRUE(PathExists(dir + "/objects/out"));  // written through to the real directory

@@ -42,23 +42,20 @@ Result<int64_t> ParseMemorySize(const std::string& text) {
   for (auto& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   if (!unit.empty() && unit.back() == 'B') unit.pop_back();
   if (!unit.empty() && unit.back() == 'I') unit.pop_back();
-  double scale = unit.empty() ? 1 : unit == "K" ? 1024.0 : unit == "M" ? 1048576.0
-               : unit == "G" ? 1073741824.0 : -1;
+  double scale = unit.empty() ? 1 : unit == "K" ? 1024.0 : unit == "M" ? 1048576.0 : unit == "G" ? 1073741824.0 : -1;
   if (end == text.c_str() || scale < 0 || value <= 0) {
     return InvalidInput("memory '", text, "' is not a size such as 512M or 4G");
   }
   return static_cast<int64_t>(value * scale);
 }
 
-Result<std::unique_ptr<WorkerCgroup>> WorkerCgroup::Create(const std::string& name, int64_t memory_bytes,
-                                                           double cpus) {
+Result<std::unique_ptr<WorkerCgroup>> WorkerCgroup::Create(const std::string& name, int64_t memory_bytes, double cpus) {
   std::unique_ptr<WorkerCgroup> group(new WorkerCgroup());
   std::string quota = std::to_string(static_cast<int64_t>(std::ceil(cpus * 100000)));
   if (UnifiedHierarchy()) {
     group->unified_ = true;
     // Controllers must be enabled on every level above the worker's group.
-    SLUICE_RETURN_NOT_OK(WithContext(WriteValue(std::string(kUnifiedRoot) + "/cgroup.subtree_control",
-                                                "+memory +cpu"),
+    SLUICE_RETURN_NOT_OK(WithContext(WriteValue(std::string(kUnifiedRoot) + "/cgroup.subtree_control", "+memory +cpu"),
                                      "resource limits need the memory and cpu cgroup controllers"));
     SLUICE_RETURN_NOT_OK(MakeDirs(kUnifiedGroup));
     SLUICE_RETURN_NOT_OK(WriteValue(std::string(kUnifiedGroup) + "/cgroup.subtree_control", "+memory +cpu"));

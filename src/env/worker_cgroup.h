@@ -18,8 +18,7 @@ Result<int64_t> ParseMemorySize(const std::string& text);
 class WorkerCgroup {
  public:
   // memory_bytes <= 0 / cpus <= 0: no limit of that kind.
-  static Result<std::unique_ptr<WorkerCgroup>> Create(const std::string& name, int64_t memory_bytes,
-                                                      double cpus);
+  static Result<std::unique_ptr<WorkerCgroup>> Create(const std::string& name, int64_t memory_bytes, double cpus);
   ~WorkerCgroup();
 
   Status AddProcess(int pid);
@@ -28,7 +27,7 @@ class WorkerCgroup {
 
  private:
   WorkerCgroup() = default;
-  bool unified_ = false;            // v2: memory_dir_ is the one group, for both limits
+  bool unified_ = false;  // v2: memory_dir_ is the one group, for both limits
   std::string memory_dir_, cpu_dir_;
 };
 

@@ -75,8 +75,8 @@ class ZygotePool {
   };
   std::mutex mutex_;
   size_t max_zygotes_;
-  uint64_t clock_ = 0;                   // GUARDED_BY(mutex_)
-  std::map<std::string, Entry> zygotes_; // GUARDED_BY(mutex_)
+  uint64_t clock_ = 0;                    // GUARDED_BY(mutex_)
+  std::map<std::string, Entry> zygotes_;  // GUARDED_BY(mutex_)
 };
 
 }  // namespace sluice

@@ -70,8 +70,7 @@ TEST_F(ZygoteTest, AZygoteThatCannotServeIsAnErrorNotAHang) {
   ASSERT_OK_AND_ASSIGN(auto zygote, Zygote::Start(options_));
   auto worker = zygote->Fork(Collecting(), 120);
   ASSERT_FALSE(worker.ok());
-  EXPECT_NE(worker.status().message().find("ended before serving"), std::string::npos)
-      << worker.status().ToString();
+  EXPECT_NE(worker.status().message().find("ended before serving"), std::string::npos) << worker.status().ToString();
 }
 
 TEST_F(ZygoteTest, APoolStartsOneZygotePerKey) {

@@ -90,8 +90,8 @@ Result<TableCreateResult> FromParquet(Lakehouse& lake, ExternalTableOptions opti
         auto other = schema->GetFieldByName(field->name());
         if (!other) return InvalidInput("'", path, "' has column '", field->name(), "', which '", first, "' lacks");
         if (!other->type()->Equals(*field->type())) {
-          return InvalidInput("'", path, "': column '", field->name(), "' is ", field->type()->ToString(),
-                              " but in '", first, "' it is ", other->type()->ToString());
+          return InvalidInput("'", path, "': column '", field->name(), "' is ", field->type()->ToString(), " but in '",
+                              first, "' it is ", other->type()->ToString());
         }
       }
       return InvalidInput("'", path, "' lacks columns that '", first, "' has");

@@ -15,7 +15,7 @@
 namespace sluice {
 
 struct ExternalTableOptions {
-  std::string table;                         // "ns.table", qualified and valid
+  std::string table;  // "ns.table", qualified and valid
   std::string branch;
   std::vector<std::string> search_patterns;  // Parquet files, or
   std::string metadata_json_uri;             // an Iceberg metadata.json

@@ -29,8 +29,8 @@ std::string HostName() {
 }
 
 json ErrorJson(const Status& status) {
-  return {{"kind", std::string(ErrorKindName(KindOf(status)))}, {"message", status.message()},
-          {"hint", HintOf(status)}};
+  return {
+      {"kind", std::string(ErrorKindName(KindOf(status)))}, {"message", status.message()}, {"hint", HintOf(status)}};
 }
 
 // The project's own files (top level: models, SQL, the project file), as the run read them.
@@ -91,8 +91,7 @@ Result<JobRecord> ReconcileJob(JobStore& jobs, JobRecord job) {
 JobRecorder::JobRecorder(Catalog& catalog, JobRecord job, json detail, RunObserver* forward)
     : catalog_(catalog), forward_(forward), job_(std::move(job)), detail_(std::move(detail)) {}
 
-Result<std::unique_ptr<JobRecorder>> JobRecorder::Start(Catalog& catalog, JobStart start,
-                                                        RunObserver* forward) {
+Result<std::unique_ptr<JobRecorder>> JobRecorder::Start(Catalog& catalog, JobStart start, RunObserver* forward) {
   JobRecord job;
   job.id = start.id.empty() ? NewShortId(12) : start.id;
   job.kind = start.kind;
@@ -101,8 +100,11 @@ Result<std::unique_ptr<JobRecorder>> JobRecorder::Start(Catalog& catalog, JobSta
   job.ref = start.ref;
   job.created_ms = job.started_ms = NowMillis();
   job.runner = JobRunnerName();
-  json detail = {{"operation", start.operation}, {"options", start.options},
-                 {"dag_nodes", json::array()}, {"dag_edges", json::array()}, {"models", json::array()}};
+  json detail = {{"operation", start.operation},
+                 {"options", start.options},
+                 {"dag_nodes", json::array()},
+                 {"dag_edges", json::array()},
+                 {"models", json::array()}};
   if (!start.project_dir.empty()) {
     detail["project_dir"] = AbsolutePath(start.project_dir);
     detail["snapshot"] = ProjectSnapshot(start.project_dir);
@@ -154,10 +156,16 @@ void JobRecorder::OnPlan(const Plan& plan, const std::string& job_id) {
                        {"destination_model", node.model.name},
                        {"source_table", from_model ? json(nullptr) : json(input.source_name)}});
     }
-    models.push_back({{"name", node.model.name}, {"kind", ModelKindName(node.model.kind)},
-                      {"location", node.model.location.ToString()}, {"status", "NOT_STARTED"},
-                      {"started_at", nullptr}, {"finished_at", nullptr}, {"seconds", nullptr},
-                      {"rows", nullptr}, {"output_table", node.output_table}, {"message", ""}});
+    models.push_back({{"name", node.model.name},
+                      {"kind", ModelKindName(node.model.kind)},
+                      {"location", node.model.location.ToString()},
+                      {"status", "NOT_STARTED"},
+                      {"started_at", nullptr},
+                      {"finished_at", nullptr},
+                      {"seconds", nullptr},
+                      {"rows", nullptr},
+                      {"output_table", node.output_table},
+                      {"message", ""}});
   }
   detail_["dag_nodes"] = nodes;
   detail_["dag_edges"] = edges;

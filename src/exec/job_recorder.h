@@ -35,15 +35,14 @@ struct JobStart {
   std::string operation = "run";   // what the job does, finer than kind ("table_create", ...)
   std::string user, ref;
   nlohmann::json options = nlohmann::json::object();  // args, priority, cache, preview, detached
-  std::string project_dir;         // runs: the project's files are kept as the job's snapshot
+  std::string project_dir;                            // runs: the project's files are kept as the job's snapshot
 };
 
 class JobRecorder : public RunObserver {
  public:
   // Records the job as RUNNING, started now. `forward` (may be null, must outlive the
   // recorder) receives every run event too.
-  static Result<std::unique_ptr<JobRecorder>> Start(Catalog& catalog, JobStart start,
-                                                    RunObserver* forward = nullptr);
+  static Result<std::unique_ptr<JobRecorder>> Start(Catalog& catalog, JobStart start, RunObserver* forward = nullptr);
   // A recorder that was never finished ends its job as FAIL: a job never stays RUNNING.
   ~JobRecorder() override;
 
@@ -72,9 +71,9 @@ class JobRecorder : public RunObserver {
 
  private:
   JobRecorder(Catalog& catalog, JobRecord job, nlohmann::json detail, RunObserver* forward);
-  void AddLog(JobLogRecord line);   // REQUIRES: mutex_ held
-  void Flush();                     // writes buffered lines and a changed detail
-  void Background();                // flushes and polls for cancellation until finished
+  void AddLog(JobLogRecord line);  // REQUIRES: mutex_ held
+  void Flush();                    // writes buffered lines and a changed detail
+  void Background();               // flushes and polls for cancellation until finished
 
   Catalog& catalog_;
   RunObserver* forward_;
@@ -82,13 +81,13 @@ class JobRecorder : public RunObserver {
 
   std::mutex mutex_;
   std::condition_variable wake_;
-  JobRecord job_;                       // GUARDED_BY(mutex_)
-  nlohmann::json detail_;               // GUARDED_BY(mutex_)
-  bool detail_dirty_ = false;           // GUARDED_BY(mutex_)
-  std::vector<JobLogRecord> pending_;   // GUARDED_BY(mutex_)
-  size_t logged_ = 0;                   // GUARDED_BY(mutex_): lines kept so far
-  bool finished_ = false;               // GUARDED_BY(mutex_)
-  std::mutex flush_mutex_;              // one Flush at a time, so lines keep their order
+  JobRecord job_;                      // GUARDED_BY(mutex_)
+  nlohmann::json detail_;              // GUARDED_BY(mutex_)
+  bool detail_dirty_ = false;          // GUARDED_BY(mutex_)
+  std::vector<JobLogRecord> pending_;  // GUARDED_BY(mutex_)
+  size_t logged_ = 0;                  // GUARDED_BY(mutex_): lines kept so far
+  bool finished_ = false;              // GUARDED_BY(mutex_)
+  std::mutex flush_mutex_;             // one Flush at a time, so lines keep their order
   std::thread background_;
 };
 

@@ -75,10 +75,9 @@ TEST_F(JobRecorderTest, RecordsModelsLogsAndTheOutcome) {
   ASSERT_OK_AND_ASSIGN(auto user, catalog_->jobs().Logs(id, 0, 100, false));
   std::vector<std::string> messages;
   for (const auto& line : user) messages.push_back(line.level + " " + line.message);
-  EXPECT_EQ(messages, (std::vector<std::string>{"INFO PassengerId count: 3",
-                                                 "WARN expectation 'ages' failed: Age has nulls",
-                                                 "ERROR ValueError: bad Fare",
-                                                 "ERROR model 'broken' failed: ValueError: bad Fare"}));
+  EXPECT_EQ(messages, (std::vector<std::string>{
+                          "INFO PassengerId count: 3", "WARN expectation 'ages' failed: Age has nulls",
+                          "ERROR ValueError: bad Fare", "ERROR model 'broken' failed: ValueError: bad Fare"}));
 }
 
 TEST_F(JobRecorderTest, ACancelRequestInTheCatalogReachesTheJob) {

@@ -113,8 +113,8 @@ json JobJson(const JobRecord& job, bool full) {
       {"created_at", JobTimeJson(job.created_ms)},
       {"started_at", JobTimeJson(job.started_ms)},
       {"finished_at", JobTimeJson(job.finished_ms)},
-      {"duration_seconds", job.started_ms && job.finished_ms ? json((job.finished_ms - job.started_ms) / 1000.0)
-                                                            : json(nullptr)},
+      {"duration_seconds",
+       job.started_ms && job.finished_ms ? json((job.finished_ms - job.started_ms) / 1000.0) : json(nullptr)},
       {"error", error},
       {"project_id", detail.contains("project_id") ? detail["project_id"] : json(nullptr)},
       {"project_name", detail.contains("project_name") ? detail["project_name"] : json(nullptr)},
@@ -137,12 +137,9 @@ json JobJson(const JobRecord& job, bool full) {
 }
 
 json JobLogJson(const JobLogRecord& line) {
-  return {{"seq", line.seq},
-          {"time", JobTimeJson(line.time_ms)},
-          {"level", line.level},
-          {"stream", line.stream},
-          {"type", line.type},
-          {"model", line.model.empty() ? json(nullptr) : json(line.model)},
+  return {{"seq", line.seq},        {"time", JobTimeJson(line.time_ms)},
+          {"level", line.level},    {"stream", line.stream},
+          {"type", line.type},      {"model", line.model.empty() ? json(nullptr) : json(line.model)},
           {"message", line.message}};
 }
 
@@ -185,8 +182,7 @@ Result<std::string> ParseJobStatus(const std::string& text) {
   for (const char* known : {kJobNotStarted, kJobRunning, kJobComplete, kJobAbort, kJobFail}) {
     if (status == known) return status;
   }
-  return WithHint(InvalidInput("unknown job status '", text, "'"),
-                  "use not-started, running, complete, abort or fail");
+  return WithHint(InvalidInput("unknown job status '", text, "'"), "use not-started, running, complete, abort or fail");
 }
 
 Status CheckJobId(const std::string& id) {
@@ -194,8 +190,9 @@ Status CheckJobId(const std::string& id) {
   for (char c : id) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-');
   if (!ok) {
     std::string shown = id.size() > 80 ? id.substr(0, 80) + "..." : id;
-    return WithHint(InvalidInput("'", shown, "' is not a job id"), "job ids are letters, digits and '-'; "
-                                                                  "list them with: sluice job ls");
+    return WithHint(InvalidInput("'", shown, "' is not a job id"),
+                    "job ids are letters, digits and '-'; "
+                    "list them with: sluice job ls");
   }
   return Status::OK();
 }

@@ -20,8 +20,7 @@ Result<int64_t> ParseJobTime(const std::string& text);
 nlohmann::json JobJson(const JobRecord& job, bool full);
 nlohmann::json JobLogJson(const JobLogRecord& line);
 // bauplan's JobContext: ids, project, refs, DAG, and optionally logs and the code snapshot.
-nlohmann::json JobContextJson(const JobRecord& job, const std::vector<JobLogRecord>* logs,
-                              bool include_snapshot);
+nlohmann::json JobContextJson(const JobRecord& job, const std::vector<JobLogRecord>* logs, bool include_snapshot);
 
 // "run", "RUN", "table-import", "TABLE_IMPORT", "table-plan-apply", ... -> the JobKind name.
 // InvalidInput listing the kinds otherwise.

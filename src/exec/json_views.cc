@@ -5,28 +5,26 @@ namespace sluice {
 using nlohmann::json;
 
 json CommitJson(const Commit& commit) {
-  return {{"id", commit.id},          {"parents", commit.parents},
-          {"author", commit.author},  {"message", commit.message},
-          {"timestamp_ms", commit.timestamp_ms}, {"properties", commit.properties}};
+  return {{"id", commit.id},           {"parents", commit.parents},           {"author", commit.author},
+          {"message", commit.message}, {"timestamp_ms", commit.timestamp_ms}, {"properties", commit.properties}};
 }
 
 json RefJson(const Ref& ref) {
-  return {{"name", ref.name},
-          {"kind", ref.kind == RefKind::kBranch ? "branch" : "tag"},
-          {"commit", ref.commit_id}};
+  return {{"name", ref.name}, {"kind", ref.kind == RefKind::kBranch ? "branch" : "tag"}, {"commit", ref.commit_id}};
 }
 
 json TableInfoJson(const TableInfo& info, const std::string& ref_text) {
   const auto& snapshot = info.snapshot;
   json fields = json::array();
   for (const auto& field : snapshot.schema->fields()) {
-    fields.push_back({{"name", field->name()}, {"type", field->type()->ToString()},
-                      {"nullable", field->nullable()}});
+    fields.push_back({{"name", field->name()}, {"type", field->type()->ToString()}, {"nullable", field->nullable()}});
   }
   json history = json::array();
   for (const auto& h : snapshot.history) {
-    history.push_back({{"snapshot_id", h.snapshot_id}, {"timestamp_ms", h.timestamp_ms},
-                       {"operation", h.operation}, {"records", h.total_records}});
+    history.push_back({{"snapshot_id", h.snapshot_id},
+                       {"timestamp_ms", h.timestamp_ms},
+                       {"operation", h.operation},
+                       {"records", h.total_records}});
   }
   json partitions = json::array();
   for (const auto& p : snapshot.partitions) {
@@ -51,18 +49,27 @@ json TableInfoJson(const TableInfo& info, const std::string& ref_text) {
 
 json TableChangeJson(const TableChange& c) {
   auto count = [](const std::optional<int64_t>& n) { return n ? json(*n) : json(nullptr); };
-  return {{"table", c.table}, {"kind", c.kind}, {"from_records", count(c.from_records)},
-          {"to_records", count(c.to_records)}, {"schema_changes", c.schema_changes}};
+  return {{"table", c.table},
+          {"kind", c.kind},
+          {"from_records", count(c.from_records)},
+          {"to_records", count(c.to_records)},
+          {"schema_changes", c.schema_changes}};
 }
 
 json ModelReportJson(const ModelReport& m) {
-  json out = {{"name", m.name}, {"kind", m.kind}, {"location", m.location},
-          {"status", ModelStatusName(m.status)}, {"seconds", m.seconds},
-          {"rows", m.rows < 0 ? json(nullptr) : json(m.rows)},
-          {"output_table", m.output_table}, {"message", m.message},
-          {"traceback", m.traceback}, {"user_start", m.user_start},
-          {"user_return", m.user_return}, {"output_written", m.output_written},
-          {"worker_start", m.worker_start}};
+  json out = {{"name", m.name},
+              {"kind", m.kind},
+              {"location", m.location},
+              {"status", ModelStatusName(m.status)},
+              {"seconds", m.seconds},
+              {"rows", m.rows < 0 ? json(nullptr) : json(m.rows)},
+              {"output_table", m.output_table},
+              {"message", m.message},
+              {"traceback", m.traceback},
+              {"user_start", m.user_start},
+              {"user_return", m.user_return},
+              {"output_written", m.output_written},
+              {"worker_start", m.worker_start}};
   if (!m.preview_columns.empty()) out["preview"] = {{"columns", m.preview_columns}, {"rows", m.preview_rows}};
   return out;
 }
@@ -96,7 +103,7 @@ json RunReportJson(const RunReport& report) {
   json models = json::array();
   for (const auto& m : report.models) models.push_back(ModelReportJson(m));
   return {{"job_id", report.job_id},
-          {"job_status", report.ok()                                         ? "SUCCESS"
+          {"job_status", report.ok()                                      ? "SUCCESS"
                          : KindOf(report.status) == ErrorKind::kCancelled ? "CANCELLED"
                                                                           : "FAILED"},
           {"ref", report.target_ref},
@@ -122,7 +129,8 @@ RunReport RunReportFromJson(const json& j) {
   report.environment_seconds = j.value("environment_seconds", 0.0);
   report.warnings = j.value("warnings", std::vector<std::string>{});
   if (j.value("job_status", "") != "SUCCESS") {
-    std::string kind = j.contains("error_kind") && j["error_kind"].is_string() ? j["error_kind"].get<std::string>() : "";
+    std::string kind =
+        j.contains("error_kind") && j["error_kind"].is_string() ? j["error_kind"].get<std::string>() : "";
     std::string message = j.contains("error") && j["error"].is_string() ? j["error"].get<std::string>() : "run failed";
     report.status = MakeError(ErrorKindFromName(kind), message);
   }

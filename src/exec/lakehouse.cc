@@ -35,8 +35,9 @@ Result<std::string> TableNameForWrite(const Tree& tree, const std::string& quali
 }
 
 TableMerger IcebergAppendMerger() {
-  return [](const std::string& table, const std::string& base, const std::string& ours,
-            const std::string& theirs) { return MergeAppends(base, ours, theirs); };
+  return [](const std::string& table, const std::string& base, const std::string& ours, const std::string& theirs) {
+    return MergeAppends(base, ours, theirs);
+  };
 }
 
 std::string CurrentAuthor() {
@@ -75,8 +76,7 @@ Result<TableInfo> Lakehouse::GetTable(const ResolvedRef& ref, const std::string&
   TableInfo info;
   info.name = table;
   info.metadata_location = it->second;
-  SLUICE_ASSIGN_OR_RAISE(info.snapshot,
-                         WithContext(LoadTableSnapshot(it->second), "table '" + table + "'"));
+  SLUICE_ASSIGN_OR_RAISE(info.snapshot, WithContext(LoadTableSnapshot(it->second), "table '" + table + "'"));
   auto kind = info.snapshot.properties.find(kTableKindProperty);
   if (!InWarehouse(it->second) || (kind != info.snapshot.properties.end() && kind->second == kExternalTable)) {
     info.kind = kExternalTable;
@@ -84,10 +84,8 @@ Result<TableInfo> Lakehouse::GetTable(const ResolvedRef& ref, const std::string&
   return info;
 }
 
-Result<std::shared_ptr<arrow::Table>> Lakehouse::ReadTable(const ResolvedRef& ref,
-                                                           const std::string& table,
-                                                           const TableReadOptions& options,
-                                                           ScanStats* stats) const {
+Result<std::shared_ptr<arrow::Table>> Lakehouse::ReadTable(const ResolvedRef& ref, const std::string& table,
+                                                           const TableReadOptions& options, ScanStats* stats) const {
   SLUICE_ASSIGN_OR_RAISE(TableInfo info, GetTable(ref, table));
   ScanRequest request;  // info.name: the stored name `table` resolved to
   for (const auto& file : info.snapshot.data_files) request.files.push_back(file.path);
@@ -98,8 +96,8 @@ Result<std::shared_ptr<arrow::Table>> Lakehouse::ReadTable(const ResolvedRef& re
 }
 
 Result<std::string> Lakehouse::WriteTable(const Tree& base, const std::string& table,
-                                          const std::shared_ptr<arrow::Table>& data,
-                                          WriteMode mode, const std::string& partitioned_by) {
+                                          const std::shared_ptr<arrow::Table>& data, WriteMode mode,
+                                          const std::string& partitioned_by) {
   TableWriteOptions options;
   options.mode = mode;
   auto it = base.tables.find(table);
@@ -140,12 +138,10 @@ std::string Lakehouse::NewTableLocation(const std::string& table) const {
   auto dot = table.find('.');
   // A fresh directory per table incarnation, so dropping and re-creating a table never
   // mixes files of the two, and branches that created the same name never collide.
-  return "file://" + warehouse_ + "/" + table.substr(0, dot) + "/" + table.substr(dot + 1) + "-" +
-         NewShortId(8);
+  return "file://" + warehouse_ + "/" + table.substr(0, dot) + "/" + table.substr(dot + 1) + "-" + NewShortId(8);
 }
 
-Result<std::vector<TableChange>> Lakehouse::DiffRefs(const std::string& from_ref,
-                                                     const std::string& to_ref) const {
+Result<std::vector<TableChange>> Lakehouse::DiffRefs(const std::string& from_ref, const std::string& to_ref) const {
   SLUICE_ASSIGN_OR_RAISE(auto diffs, catalog_->Diff(from_ref, to_ref));
   std::vector<TableChange> out;
   for (const auto& diff : diffs) {
@@ -168,8 +164,10 @@ Result<std::vector<TableChange>> Lakehouse::DiffRefs(const std::string& from_ref
     if (diff.from && diff.to) {
       for (const auto& [name, type] : after) {
         auto it = before.find(name);
-        if (it == before.end()) change.schema_changes.push_back("+ " + name + " " + type);
-        else if (it->second != type) change.schema_changes.push_back("~ " + name + ": " + it->second + " -> " + type);
+        if (it == before.end())
+          change.schema_changes.push_back("+ " + name + " " + type);
+        else if (it->second != type)
+          change.schema_changes.push_back("~ " + name + ": " + it->second + " -> " + type);
       }
       for (const auto& [name, type] : before) {
         if (!after.count(name)) change.schema_changes.push_back("- " + name + " " + type);

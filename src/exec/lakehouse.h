@@ -45,18 +45,18 @@ struct TableReadOptions {
 };
 
 struct TableInfo {
-  std::string name;                  // "ns.table"
+  std::string name;  // "ns.table"
   std::string metadata_location;
   TableSnapshot snapshot;
-  std::string kind = "TABLE";        // or "EXTERNAL_TABLE" (read-only: its files are not ours)
+  std::string kind = "TABLE";  // or "EXTERNAL_TABLE" (read-only: its files are not ours)
 };
 
 // How one table differs between two refs, for `sluice branch diff`.
 struct TableChange {
   std::string table;
-  std::string kind;                        // "added", "removed" or "changed"
+  std::string kind;  // "added", "removed" or "changed"
   std::optional<int64_t> from_records, to_records;
-  std::vector<std::string> schema_changes; // "+ col type", "- col type", "~ col: a -> b"
+  std::vector<std::string> schema_changes;  // "+ col type", "- col type", "~ col: a -> b"
 };
 
 class Lakehouse {
@@ -75,16 +75,14 @@ class Lakehouse {
 
   // Scans a table at a ref with projection and filter pushed down.
   Result<std::shared_ptr<arrow::Table>> ReadTable(const ResolvedRef& ref, const std::string& table,
-                                                  const TableReadOptions& options,
-                                                  ScanStats* stats = nullptr) const;
+                                                  const TableReadOptions& options, ScanStats* stats = nullptr) const;
 
   // Writes `data` as a new snapshot of `table` (created when absent on `base`) and returns
   // the new metadata location. Nothing is visible until the caller commits the location.
   // InvalidInput when the table is external (read-only). `partitioned_by` ("day(at), zone",
   // a model's partitioned_by) is recorded as the partition spec of a table this creates.
-  Result<std::string> WriteTable(const Tree& base, const std::string& table,
-                                 const std::shared_ptr<arrow::Table>& data, WriteMode mode,
-                                 const std::string& partitioned_by = "");
+  Result<std::string> WriteTable(const Tree& base, const std::string& table, const std::shared_ptr<arrow::Table>& data,
+                                 WriteMode mode, const std::string& partitioned_by = "");
 
   // "TABLE", or "EXTERNAL_TABLE" for a table whose metadata lies outside the warehouse or
   // says so (kTableKindProperty). Reads the metadata JSON only.
@@ -99,8 +97,8 @@ class Lakehouse {
 
   // Sets `table` on `branch` to its state at `source_ref` (dropping it when absent there), in
   // one commit. NotFound when the table exists on neither.
-  Result<Commit> RevertTable(const std::string& branch, const std::string& table,
-                             const std::string& source_ref, const std::string& author);
+  Result<Commit> RevertTable(const std::string& branch, const std::string& table, const std::string& source_ref,
+                             const std::string& author);
 
  private:
   Lakehouse() = default;

@@ -1,7 +1,7 @@
 #include "exec/lakehouse.h"
 
-#include <arrow/json/from_string.h>
 #include <arrow/compute/initialize.h>
+#include <arrow/json/from_string.h>
 #include <gtest/gtest.h>
 
 #include "common/file_util.h"
@@ -11,7 +11,6 @@
 #include "exec/table_filter.h"
 #include "exec/table_import.h"
 
-
 namespace sluice {
 namespace {
 
@@ -19,8 +18,7 @@ namespace {
 const bool kComputeReady = arrow::compute::Initialize().ok();
 
 const std::string kZones = std::string(SLUICE_SOURCE_DIR) + "/examples/taxi/data/taxi_zones.csv";
-const std::string kTrips =
-    std::string(SLUICE_SOURCE_DIR) + "/examples/taxi/data/taxi_trips.parquet";
+const std::string kTrips = std::string(SLUICE_SOURCE_DIR) + "/examples/taxi/data/taxi_trips.parquet";
 
 class LakehouseTest : public ::testing::Test {
  protected:
@@ -151,8 +149,7 @@ TEST_F(LakehouseTest, WriteTableIsInvisibleUntilCommitted) {
   ASSERT_OK(Load("dev", "bauplan.zones", kZones).status());
   ASSERT_OK_AND_ASSIGN(ResolvedRef dev, lake_->catalog().Resolve("dev"));
   ASSERT_OK_AND_ASSIGN(auto zones, lake_->ReadTable(dev, "bauplan.zones", {{"zone_id"}, "zone_id <= 3"}));
-  ASSERT_OK_AND_ASSIGN(std::string location,
-                       lake_->WriteTable(dev.tree, "bauplan.small", zones, WriteMode::kReplace));
+  ASSERT_OK_AND_ASSIGN(std::string location, lake_->WriteTable(dev.tree, "bauplan.small", zones, WriteMode::kReplace));
   ASSERT_OK_AND_ASSIGN(ResolvedRef still, lake_->catalog().Resolve("dev"));
   EXPECT_EQ(still.tree.tables.count("bauplan.small"), 0u);
   CommitRequest request;
@@ -175,12 +172,11 @@ TEST_F(LakehouseTest, MissingTableNamesTableAndRef) {
 }
 
 TEST(TableFilterTest, FiltersAndProjectsInMemory) {
-  auto table = arrow::Table::Make(
-      arrow::schema({arrow::field("a", arrow::int64()), arrow::field("b", arrow::utf8())}),
-      {std::make_shared<arrow::ChunkedArray>(
-           arrow::ArrayVector{*arrow::json::ArrayFromJSONString(arrow::int64(), "[1, 2, 3, 4]")}),
-       std::make_shared<arrow::ChunkedArray>(
-           arrow::ArrayVector{*arrow::json::ArrayFromJSONString(arrow::utf8(), R"(["w", "x", "y", "z"])")})});
+  auto table = arrow::Table::Make(arrow::schema({arrow::field("a", arrow::int64()), arrow::field("b", arrow::utf8())}),
+                                  {std::make_shared<arrow::ChunkedArray>(arrow::ArrayVector{
+                                       *arrow::json::ArrayFromJSONString(arrow::int64(), "[1, 2, 3, 4]")}),
+                                   std::make_shared<arrow::ChunkedArray>(arrow::ArrayVector{
+                                       *arrow::json::ArrayFromJSONString(arrow::utf8(), R"(["w", "x", "y", "z"])")})});
   ASSERT_OK_AND_ASSIGN(auto out, FilterTable(table, {"b"}, "a >= 2 AND b <> 'z'"));
   EXPECT_EQ(out->num_rows(), 2);
   EXPECT_EQ(out->num_columns(), 1);

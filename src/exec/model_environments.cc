@@ -36,8 +36,8 @@ Result<PreparedEnvironments> PrepareEnvironments(const Project& project, const P
       // store, at the version we were built with, like any other package.
       auto found = FindPython(UvExecutable(), wanted);
       if (!found.ok()) {
-        return WithContext(found.status(), context + " asks for Python " + wanted + " with @python(\"" + wanted +
-                                               "\")");
+        return WithContext(found.status(),
+                           context + " asks for Python " + wanted + " with @python(\"" + wanted + "\")");
       }
       python = found->path;
       prepared.pythons[i] = python;

@@ -18,7 +18,7 @@ namespace sluice {
 
 struct PreparedEnvironments {
   std::map<size_t, std::vector<std::string>> site_dirs;  // node -> store directories
-  std::map<size_t, std::string> pythons;  // node -> interpreter, when not the default one
+  std::map<size_t, std::string> pythons;                 // node -> interpreter, when not the default one
   // Keeps `cache prune` off the directories, for the run and every zygote started in it.
   std::shared_ptr<void> in_use;
 };

@@ -8,8 +8,7 @@
 
 namespace sluice {
 
-Status RunQuery(Lakehouse& lake, const QueryRequest& request,
-                const std::function<void(const std::string&)>& on_line) {
+Status RunQuery(Lakehouse& lake, const QueryRequest& request, const std::function<void(const std::string&)>& on_line) {
   if (request.sql.empty()) return InvalidInput("no query: pass SQL as an argument or a file with -f");
   SLUICE_ASSIGN_OR_RAISE(ResolvedRef ref, lake.catalog().Resolve(request.ref));
   // The query process starts now and loads pyarrow and DuckDB while DuckDB's parser finds the

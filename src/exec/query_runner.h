@@ -13,15 +13,14 @@ namespace sluice {
 
 struct QueryRequest {
   std::string sql;
-  std::string ref;                          // required
-  std::string namespace_name = "bauplan";   // of bare table names
-  std::optional<int64_t> max_rows;          // none = all
-  std::string output = "tty";               // tty, json (lines to on_line) or arrow (a file)
-  std::string output_path;                  // with output == "arrow"
+  std::string ref;                         // required
+  std::string namespace_name = "bauplan";  // of bare table names
+  std::optional<int64_t> max_rows;         // none = all
+  std::string output = "tty";              // tty, json (lines to on_line) or arrow (a file)
+  std::string output_path;                 // with output == "arrow"
 };
 
 // InvalidInput with DuckDB's message when the query fails; NotFound for an unknown table.
-Status RunQuery(Lakehouse& lake, const QueryRequest& request,
-                const std::function<void(const std::string&)>& on_line);
+Status RunQuery(Lakehouse& lake, const QueryRequest& request, const std::function<void(const std::string&)>& on_line);
 
 }  // namespace sluice

@@ -13,14 +13,14 @@ std::string_view ModelStatusName(ModelStatus status);
 
 struct ModelReport {
   std::string name;
-  std::string kind;              // "python", "sql" or "expectation"
-  std::string location;          // "models.py:12"
+  std::string kind;      // "python", "sql" or "expectation"
+  std::string location;  // "models.py:12"
   ModelStatus status = ModelStatus::kSkipped;
   double seconds = 0;
-  int64_t rows = -1;             // -1 when the model produced no table
-  std::string output_table;      // "ns.table" when materialized
-  std::string message;           // warning or error text (one line)
-  std::string traceback;         // the user's traceback when their code raised
+  int64_t rows = -1;         // -1 when the model produced no table
+  std::string output_table;  // "ns.table" when materialized
+  std::string message;       // warning or error text (one line)
+  std::string traceback;     // the user's traceback when their code raised
   // CLOCK_MONOTONIC seconds at which user code was entered and returned (0 when unknown);
   // comparable across processes, so hand-off latency between models can be measured.
   double user_start = 0, user_return = 0, output_written = 0;
@@ -40,7 +40,7 @@ struct RunReport {
   std::string commit_id;         // the target's new head when the run committed something
   std::vector<ModelReport> models;
   std::vector<std::string> warnings;
-  Status status;                 // OK, or why the run failed
+  Status status;  // OK, or why the run failed
   double seconds = 0;
   double environment_seconds = 0;  // of which: resolving and assembling model environments
   bool ok() const { return status.ok(); }

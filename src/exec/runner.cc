@@ -16,14 +16,14 @@
 #include "common/ids.h"
 #include "common/utf8.h"
 #include "env/package_store.h"
+#include "env/sandbox.h"
+#include "env/worker_cgroup.h"
+#include "env/zygote.h"
 #include "exec/model_environments.h"
 #include "exec/secret_parameters.h"
 #include "exec/sql_pushdown.h"
 #include "exec/table_filter.h"
 #include "exec/worker_call.h"
-#include "env/sandbox.h"
-#include "env/worker_cgroup.h"
-#include "env/zygote.h"
 #include "project/project.h"
 
 namespace sluice {
@@ -55,10 +55,14 @@ void PreviewTable(const arrow::Table& table, bool tail, ModelReport* report) {
 // Shared state of one run. Node threads touch it only under `mutex`.
 class RunState {
  public:
-  RunState(Lakehouse& lakehouse, const RunOptions& options, const Plan& plan,
-           const ResolvedRef& source, RunObserver* observer, std::string job_id)
-      : lakehouse_(lakehouse), options_(options), plan_(plan), source_(source),
-        observer_(observer), job_id_(std::move(job_id)) {
+  RunState(Lakehouse& lakehouse, const RunOptions& options, const Plan& plan, const ResolvedRef& source,
+           RunObserver* observer, std::string job_id)
+      : lakehouse_(lakehouse),
+        options_(options),
+        plan_(plan),
+        source_(source),
+        observer_(observer),
+        job_id_(std::move(job_id)) {
     reports_.resize(plan.nodes.size());
     outputs_.resize(plan.nodes.size());
     state_.assign(plan.nodes.size(), kPending);
@@ -332,10 +336,8 @@ class RunState {
         auto it = scans_.find(key);
         if (it != scans_.end()) return it->second;
       }
-      SLUICE_ASSIGN_OR_RAISE(auto table,
-                             lakehouse_.ReadTable(source_, input.source_name, read));
-      SLUICE_ASSIGN_OR_RAISE(std::string path,
-                             lakehouse_.objects().Put(RunPrefix() + "scan-" + NewShortId(8), *table));
+      SLUICE_ASSIGN_OR_RAISE(auto table, lakehouse_.ReadTable(source_, input.source_name, read));
+      SLUICE_ASSIGN_OR_RAISE(std::string path, lakehouse_.objects().Put(RunPrefix() + "scan-" + NewShortId(8), *table));
       std::lock_guard<std::mutex> lock(mutex_);
       scans_[key] = path;
       return path;
@@ -355,8 +357,7 @@ class RunState {
       return upstream_path;
     }
     SLUICE_ASSIGN_OR_RAISE(auto table, ObjectStore::Get(upstream_path));
-    SLUICE_ASSIGN_OR_RAISE(auto filtered,
-                           FilterTable(table, input.input.columns, input.filter));
+    SLUICE_ASSIGN_OR_RAISE(auto filtered, FilterTable(table, input.input.columns, input.filter));
     return lakehouse_.objects().Put(RunPrefix() + "filtered-" + NewShortId(8), *filtered);
   }
 
@@ -383,10 +384,8 @@ class RunState {
       WorkerInput worker_input;
       worker_input.param = input.input.param_name;
       worker_input.name = input.source_name;
-      SLUICE_ASSIGN_OR_RAISE(
-          worker_input.path,
-          WithContext(MaterializeInput(input, analysis, &worker_input.columns),
-                      context + ": input '" + input.input.name + "'"));
+      SLUICE_ASSIGN_OR_RAISE(worker_input.path, WithContext(MaterializeInput(input, analysis, &worker_input.columns),
+                                                            context + ": input '" + input.input.name + "'"));
       worker_input.sql_names = {input.input.param_name};
       task.inputs.push_back(std::move(worker_input));
     }
@@ -422,8 +421,8 @@ class RunState {
     }
     if (auto c = model.resources.find("cpus"); c != model.resources.end()) cpus = ParseSeconds(c->second);
     if (memory_limit > 0 || cpus > 0) {
-      SLUICE_ASSIGN_OR_RAISE(cgroup, WithContext(WorkerCgroup::Create(job_id_ + "-" + model.name,
-                                                                      memory_limit, cpus), context));
+      SLUICE_ASSIGN_OR_RAISE(
+          cgroup, WithContext(WorkerCgroup::Create(job_id_ + "-" + model.name, memory_limit, cpus), context));
       SLUICE_RETURN_NOT_OK(WithContext(cgroup->AddProcess(worker->pid()), context));
     }
     {
@@ -446,17 +445,15 @@ class RunState {
     report->output_written = result.t_output_written;
     if (!result.ok) {
       report->traceback = result.traceback;
-      std::string where = result.error_file.empty()
-                              ? model.location.ToString()
-                              : result.error_file + ":" + std::to_string(result.error_line);
-      return UserCodeFailed(context, " failed at ", where, ": ", result.error_type, ": ",
-                            result.error_message);
+      std::string where = result.error_file.empty() ? model.location.ToString()
+                                                    : result.error_file + ":" + std::to_string(result.error_line);
+      return UserCodeFailed(context, " failed at ", where, ": ", result.error_type, ": ", result.error_message);
     }
     if (task.expectation) {
       bool passed = result.expectation.value_or(false);
       if (!passed) {
-        std::string why = result.expectation_message.empty() ? "expectation returned false"
-                                                             : result.expectation_message;
+        std::string why =
+            result.expectation_message.empty() ? "expectation returned false" : result.expectation_message;
         if (options_.strict) return ExpectationFailed(context, ": ", why);
         Warn(report, "expectation '" + model.name + "' failed: " + why);
       }
@@ -486,9 +483,9 @@ class RunState {
         std::lock_guard<std::mutex> lock(write_mutex_);
         std::string partitioned_by;
         for (const auto& p : model.partitioned_by) partitioned_by += (partitioned_by.empty() ? "" : ", ") + p;
-        SLUICE_ASSIGN_OR_RAISE(location, WithContext(lakehouse_.WriteTable(source_.tree, node.output_table,
-                                                                           table, mode, partitioned_by),
-                                                     context));
+        SLUICE_ASSIGN_OR_RAISE(
+            location,
+            WithContext(lakehouse_.WriteTable(source_.tree, node.output_table, table, mode, partitioned_by), context));
       }
       std::lock_guard<std::mutex> lock(mutex_);
       changes_[node.output_table] = location;
@@ -500,8 +497,8 @@ class RunState {
  public:
   double default_timeout_ = 0;
   std::map<size_t, std::vector<std::string>> environments_;  // node -> store directories
-  std::map<size_t, std::string> pythons_;  // node -> interpreter, when not the default one
-  SecretParameters secrets_;  // opens secret parameters as tasks are written
+  std::map<size_t, std::string> pythons_;                    // node -> interpreter, when not the default one
+  SecretParameters secrets_;                                 // opens secret parameters as tasks are written
 
  private:
   Lakehouse& lakehouse_;
@@ -514,31 +511,30 @@ class RunState {
   std::mutex mutex_;
   std::mutex write_mutex_;
   std::condition_variable done_;
-  std::vector<NodeState> state_;            // GUARDED_BY(mutex_)
-  std::vector<ModelReport> reports_;        // GUARDED_BY(mutex_)
-  std::vector<std::string> outputs_;        // GUARDED_BY(mutex_)
-  std::map<std::string, std::string> scans_;// GUARDED_BY(mutex_)
-  TableChanges changes_;                    // GUARDED_BY(mutex_)
-  std::vector<std::string> warnings_;       // GUARDED_BY(mutex_)
+  std::vector<NodeState> state_;              // GUARDED_BY(mutex_)
+  std::vector<ModelReport> reports_;          // GUARDED_BY(mutex_)
+  std::vector<std::string> outputs_;          // GUARDED_BY(mutex_)
+  std::map<std::string, std::string> scans_;  // GUARDED_BY(mutex_)
+  TableChanges changes_;                      // GUARDED_BY(mutex_)
+  std::vector<std::string> warnings_;         // GUARDED_BY(mutex_)
   // Workers started ahead of their node (see Prestart), at most kMaxIdleWorkers at once.
   static constexpr size_t kMaxIdleWorkers = 4;
   std::map<size_t, std::unique_ptr<Subprocess>> workers_;  // GUARDED_BY(mutex_)
-  std::set<size_t> prestarting_;            // GUARDED_BY(mutex_): forks under way
-  std::condition_variable prestarted_;      // signalled when one of them ends
-  std::vector<std::thread> prestart_threads_;  // GUARDED_BY(mutex_)
+  std::set<size_t> prestarting_;                           // GUARDED_BY(mutex_): forks under way
+  std::condition_variable prestarted_;                     // signalled when one of them ends
+  std::vector<std::thread> prestart_threads_;              // GUARDED_BY(mutex_)
   // Zygotes (set by PlanZygotes; null when off): the pool and each node's key and options.
   static constexpr double kZygoteReadySeconds = 300;
   ZygotePool* zygotes_ = nullptr;
   std::vector<std::pair<std::string, ZygoteOptions>> zygote_plans_;
-  bool failed_ = false;                     // GUARDED_BY(mutex_)
-  bool cancelled_ = false;                  // GUARDED_BY(mutex_)
-  std::map<size_t, int> running_pids_;      // GUARDED_BY(mutex_): node -> its worker's pid
-  Status failure_;                          // GUARDED_BY(mutex_)
+  bool failed_ = false;                 // GUARDED_BY(mutex_)
+  bool cancelled_ = false;              // GUARDED_BY(mutex_)
+  std::map<size_t, int> running_pids_;  // GUARDED_BY(mutex_): node -> its worker's pid
+  Status failure_;                      // GUARDED_BY(mutex_)
 };
 
-Status CommitOutputs(Catalog& catalog, const std::string& branch, const ResolvedRef& base,
-                     const TableChanges& changes, const std::string& author,
-                     const std::string& message, const std::string& job_id, Commit* commit) {
+Status CommitOutputs(Catalog& catalog, const std::string& branch, const ResolvedRef& base, const TableChanges& changes,
+                     const std::string& author, const std::string& message, const std::string& job_id, Commit* commit) {
   if (changes.empty()) return Status::OK();
   CommitRequest request;
   request.branch = branch;
@@ -566,14 +562,11 @@ Result<RunReport> RunProject(Lakehouse& lakehouse, const RunOptions& options, Ru
     SLUICE_RETURN_NOT_OK(Catalog::CheckWritable(target.branch, "runs"));
   }
   SLUICE_ASSIGN_OR_RAISE(Project project,
-                         LoadProject(AbsolutePath(options.project_dir), PythonExecutable(),
-                                     PythonPackageDir()));
+                         LoadProject(AbsolutePath(options.project_dir), PythonExecutable(), PythonPackageDir()));
   PlanOptions plan_options;
   plan_options.namespace_name = options.namespace_name;
   plan_options.cli_params = options.params;
-  plan_options.resolve_table = [&](const std::string& table) {
-    return ResolveTableName(target.tree, table);
-  };
+  plan_options.resolve_table = [&](const std::string& table) { return ResolveTableName(target.tree, table); };
   SLUICE_ASSIGN_OR_RAISE(Plan plan, BuildPlan(project, plan_options));
   SLUICE_ASSIGN_OR_RAISE(SecretParameters secrets, SecretParameters::Make(project, plan));
   if (observer) observer->OnProject(project.file.id, project.file.name);
@@ -603,10 +596,9 @@ Result<RunReport> RunProject(Lakehouse& lakehouse, const RunOptions& options, Ru
   state.environments_ = environments.site_dirs;
   state.pythons_ = environments.pythons;
   ZygotePool run_zygotes;
-  SLUICE_RETURN_NOT_OK(state.PlanZygotes(options.zygotes ? options.zygotes : &run_zygotes,
-                                         environments.in_use));
-  int parallel = options.max_parallel > 0 ? options.max_parallel
-                                          : static_cast<int>(std::thread::hardware_concurrency());
+  SLUICE_RETURN_NOT_OK(state.PlanZygotes(options.zygotes ? options.zygotes : &run_zygotes, environments.in_use));
+  int parallel =
+      options.max_parallel > 0 ? options.max_parallel : static_cast<int>(std::thread::hardware_concurrency());
   state.Execute(std::max(parallel, 1));
   report.models = state.reports();
   report.warnings = state.warnings();
@@ -624,21 +616,20 @@ Result<RunReport> RunProject(Lakehouse& lakehouse, const RunOptions& options, Ru
     // Whatever materialized is committed on the run branch, even after a failure, so the
     // kept branch shows how far the run got. The target moves only by the final merge.
     Commit commit;
-    std::string message = std::string(state.failed() ? "partial run " : "run ") + report.job_id +
-                          " of project " + project.file.name;
-    Status committed = CommitOutputs(catalog, write_branch, target, state.changes(), author,
-                                     message, report.job_id, &commit);
+    std::string message =
+        std::string(state.failed() ? "partial run " : "run ") + report.job_id + " of project " + project.file.name;
+    Status committed =
+        CommitOutputs(catalog, write_branch, target, state.changes(), author, message, report.job_id, &commit);
     if (report.status.ok()) report.status = committed;
     if (report.status.ok() && options.transaction) {
       auto merged = catalog.Merge(report.run_branch, target.branch, author,
-                                  "merge run " + report.job_id + " into " + target.branch,
-                                  IcebergAppendMerger());
+                                  "merge run " + report.job_id + " into " + target.branch, IcebergAppendMerger());
       if (merged.ok()) {
         report.commit_id = merged->commit.id;
         (void)catalog.DeleteBranch(report.run_branch);
       } else {
-        report.status = WithContext(merged.status(), "merging run branch '" + report.run_branch +
-                                                         "' into '" + target.branch + "'");
+        report.status =
+            WithContext(merged.status(), "merging run branch '" + report.run_branch + "' into '" + target.branch + "'");
       }
     } else if (report.status.ok()) {
       report.commit_id = commit.id;

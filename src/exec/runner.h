@@ -16,17 +16,17 @@
 namespace sluice {
 
 struct RunOptions {
-  std::string project_dir;                  // required
-  std::string ref;                          // branch to run on (or any ref with dry_run)
-  std::string namespace_name;               // empty: the project's default namespace
-  std::map<std::string, std::string> params;// --param k=v
-  bool strict = false;                      // expectation and column mismatches fail the run
-  bool dry_run = false;                     // run the models, write nothing to the catalog
-  bool transaction = true;                  // false: commit directly on the branch
-  int max_parallel = 0;                     // concurrent models; 0 = number of cores
-  std::string author;                       // commit author; empty = CurrentAuthor()
-  ZygotePool* zygotes = nullptr;            // warm interpreters kept across runs; null: the run's own
-  std::string job_id;                       // the run's job id; empty = a new one
+  std::string project_dir;                    // required
+  std::string ref;                            // branch to run on (or any ref with dry_run)
+  std::string namespace_name;                 // empty: the project's default namespace
+  std::map<std::string, std::string> params;  // --param k=v
+  bool strict = false;                        // expectation and column mismatches fail the run
+  bool dry_run = false;                       // run the models, write nothing to the catalog
+  bool transaction = true;                    // false: commit directly on the branch
+  int max_parallel = 0;                       // concurrent models; 0 = number of cores
+  std::string author;                         // commit author; empty = CurrentAuthor()
+  ZygotePool* zygotes = nullptr;              // warm interpreters kept across runs; null: the run's own
+  std::string job_id;                         // the run's job id; empty = a new one
   // Set (from any thread) to stop the run: running models are killed, nothing new starts,
   // nothing is committed or merged, and the run ends with a Cancelled status.
   std::shared_ptr<const std::atomic<bool>> cancel;
@@ -51,7 +51,6 @@ class RunObserver {
 // Errors that stop a run before any model starts (a bad project, an unknown ref, a protected
 // branch) come back as an error status. Once models run, the result is a RunReport whose
 // status says whether the run succeeded; on failure the target branch is unchanged.
-Result<RunReport> RunProject(Lakehouse& lakehouse, const RunOptions& options,
-                             RunObserver* observer);
+Result<RunReport> RunProject(Lakehouse& lakehouse, const RunOptions& options, RunObserver* observer);
 
 }  // namespace sluice

@@ -35,8 +35,8 @@ class SecretParameters {
 
  private:
   std::map<std::string, ParameterValue> parameters_;  // the plan's effective values
-  std::set<std::string> sealed_;  // parameter names
-  std::optional<SecretBox> box_;  // opened only when some secret is sealed
+  std::set<std::string> sealed_;                      // parameter names
+  std::optional<SecretBox> box_;                      // opened only when some secret is sealed
 };
 
 }  // namespace sluice

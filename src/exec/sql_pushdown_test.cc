@@ -8,8 +8,7 @@ namespace sluice {
 namespace {
 
 std::shared_ptr<arrow::Schema> Taxi() {
-  return arrow::schema({arrow::field("PULocationID", arrow::int64()),
-                        arrow::field("DOLocationID", arrow::int64()),
+  return arrow::schema({arrow::field("PULocationID", arrow::int64()), arrow::field("DOLocationID", arrow::int64()),
                         arrow::field("trip_miles", arrow::float64()),
                         arrow::field("tpep_pickup_datetime", arrow::timestamp(arrow::TimeUnit::MICRO))});
 }

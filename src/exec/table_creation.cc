@@ -32,20 +32,37 @@ std::string Trim(const std::string& text) {
 Result<json> PlanType(const arrow::Field& field) {
   const auto& type = *field.type();
   switch (type.id()) {
-    case arrow::Type::BOOL: return json{{"datatype", "boolean"}};
-    case arrow::Type::INT8: case arrow::Type::INT16: case arrow::Type::INT32:
-    case arrow::Type::UINT8: case arrow::Type::UINT16:
+    case arrow::Type::BOOL:
+      return json{{"datatype", "boolean"}};
+    case arrow::Type::INT8:
+    case arrow::Type::INT16:
+    case arrow::Type::INT32:
+    case arrow::Type::UINT8:
+    case arrow::Type::UINT16:
       return json{{"datatype", "int"}};
-    case arrow::Type::INT64: case arrow::Type::UINT32: case arrow::Type::UINT64:
+    case arrow::Type::INT64:
+    case arrow::Type::UINT32:
+    case arrow::Type::UINT64:
       return json{{"datatype", "long"}};
-    case arrow::Type::HALF_FLOAT: case arrow::Type::FLOAT: return json{{"datatype", "float"}};
-    case arrow::Type::DOUBLE: return json{{"datatype", "double"}};
-    case arrow::Type::STRING: case arrow::Type::LARGE_STRING: case arrow::Type::STRING_VIEW:
+    case arrow::Type::HALF_FLOAT:
+    case arrow::Type::FLOAT:
+      return json{{"datatype", "float"}};
+    case arrow::Type::DOUBLE:
+      return json{{"datatype", "double"}};
+    case arrow::Type::STRING:
+    case arrow::Type::LARGE_STRING:
+    case arrow::Type::STRING_VIEW:
       return json{{"datatype", "string"}};
-    case arrow::Type::BINARY: case arrow::Type::LARGE_BINARY: case arrow::Type::BINARY_VIEW:
+    case arrow::Type::BINARY:
+    case arrow::Type::LARGE_BINARY:
+    case arrow::Type::BINARY_VIEW:
       return json{{"datatype", "binary"}};
-    case arrow::Type::DATE32: case arrow::Type::DATE64: return json{{"datatype", "date"}};
-    case arrow::Type::TIME32: case arrow::Type::TIME64: return json{{"datatype", "time"}};
+    case arrow::Type::DATE32:
+    case arrow::Type::DATE64:
+      return json{{"datatype", "date"}};
+    case arrow::Type::TIME32:
+    case arrow::Type::TIME64:
+      return json{{"datatype", "time"}};
     case arrow::Type::TIMESTAMP: {
       const auto& ts = static_cast<const arrow::TimestampType&>(type);
       json out{{"datatype", "timestamp"}, {"unit", "us"}};
@@ -57,8 +74,7 @@ Result<json> PlanType(const arrow::Field& field) {
       return json{{"datatype", "decimal"}, {"precision", d.precision()}, {"scale", d.scale()}};
     }
     default:
-      return InvalidInput("column '", field.name(), "' has type ", type.ToString(),
-                          ", which a table cannot hold");
+      return InvalidInput("column '", field.name(), "' has type ", type.ToString(), ", which a table cannot hold");
   }
 }
 
@@ -92,7 +108,8 @@ Result<std::shared_ptr<arrow::DataType>> ArrowFromPlanType(const json& type, con
   if (name == "date") return arrow::date32();
   if (name == "time") return arrow::time64(arrow::TimeUnit::MICRO);
   if (name == "timestamp") {
-    std::string zone = type.contains("timezone") && type["timezone"].is_string() ? type["timezone"].get<std::string>() : "";
+    std::string zone =
+        type.contains("timezone") && type["timezone"].is_string() ? type["timezone"].get<std::string>() : "";
     return arrow::timestamp(arrow::TimeUnit::MICRO, zone);
   }
   if (name == "decimal") {
@@ -227,8 +244,9 @@ Result<PartitionFieldInfo> MakePartitionField(const arrow::Schema& schema, const
     field.transform = transform + "[" + std::to_string(param) + "]";
     field.name = resolved + (transform == "bucket" ? "_bucket" : "_trunc");
   } else {
-    return WithHint(InvalidInput(what, ": unknown transform '", transform, "'"),
-                    "use a column name or year(col), month(col), day(col), hour(col), bucket(N, col), truncate(W, col)");
+    return WithHint(
+        InvalidInput(what, ": unknown transform '", transform, "'"),
+        "use a column name or year(col), month(col), day(col), hour(col), bucket(N, col), truncate(W, col)");
   }
   return field;
 }
@@ -237,15 +255,16 @@ Result<PartitionFieldInfo> MakePartitionField(const arrow::Schema& schema, const
 
 // The name the table is created under (an existing table's stored name when `written` names it
 // in another case, TableNameForWrite); AlreadyExists when it exists and !replace.
-Result<std::string> CheckCanCreate(Lakehouse& lake, const std::string& branch, const std::string& written,
-                                   bool replace, ResolvedRef* head) {
+Result<std::string> CheckCanCreate(Lakehouse& lake, const std::string& branch, const std::string& written, bool replace,
+                                   ResolvedRef* head) {
   SLUICE_RETURN_NOT_OK(Catalog::CheckWritable(branch, "new tables"));
   SLUICE_ASSIGN_OR_RAISE(*head, lake.catalog().Resolve(branch));
   if (head->branch.empty()) return InvalidInput("ref '", branch, "' is not a branch");
   SLUICE_ASSIGN_OR_RAISE(std::string table, TableNameForWrite(head->tree, written));
   if (head->tree.tables.count(table) && !replace) {
-    return WithHint(AlreadyExists("table '", table, "' already exists on branch '", branch, "'"),
-                    "pass --replace to replace it, --if-not-exists to keep it, or use `sluice table import` to add rows");
+    return WithHint(
+        AlreadyExists("table '", table, "' already exists on branch '", branch, "'"),
+        "pass --replace to replace it, --if-not-exists to keep it, or use `sluice table import` to add rows");
   }
   return table;
 }
@@ -422,8 +441,9 @@ Result<TableCreateResult> ApplyPlan(Lakehouse& lake, const std::string& plan_yam
   if (!ident.is_array() || ident.size() != 2 || !ident[0].is_string() || !ident[1].is_string()) {
     return malformed("plan_state.table_identifier must be [namespace, table]");
   }
-  SLUICE_ASSIGN_OR_RAISE(std::string table,
-                         QualifiedTableName(ident[0].get<std::string>() + "." + ident[1].get<std::string>(), "bauplan"));
+  SLUICE_ASSIGN_OR_RAISE(
+      std::string table,
+      QualifiedTableName(ident[0].get<std::string>() + "." + ident[1].get<std::string>(), "bauplan"));
   std::string target = branch;
   if (target.empty() && state.contains("branch_name") && state["branch_name"].is_string()) {
     target = state["branch_name"].get<std::string>();
@@ -473,7 +493,8 @@ Result<TableCreateResult> ApplyPlan(Lakehouse& lake, const std::string& plan_yam
     std::string transform = t.is_object() && t.value("name", json("")).is_string() ? Lower(t.value("name", "")) : "";
     if (column.empty() || transform.empty()) return malformed("a partition needs from_column_name and transform.name");
     int param = t.contains("param") ? IntOf(t["param"], 0) : 0;
-    SLUICE_ASSIGN_OR_RAISE(auto field, MakePartitionField(*schema, transform, column, param, transform + "(" + column + ")"));
+    SLUICE_ASSIGN_OR_RAISE(auto field,
+                           MakePartitionField(*schema, transform, column, param, transform + "(" + column + ")"));
     partitions.push_back(field);
   }
   return CreateFromSchema(lake, table, target, schema, partitions, files, replace, author,

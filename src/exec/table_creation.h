@@ -34,17 +34,17 @@ struct SchemaConflict {
 };
 
 struct TablePlan {
-  nlohmann::json doc;          // the plan in bauplan's layout (plan_state, schema_info, ...)
-  std::string yaml;            // `doc` as YAML text
+  nlohmann::json doc;  // the plan in bauplan's layout (plan_state, schema_info, ...)
+  std::string yaml;    // `doc` as YAML text
   std::vector<SchemaConflict> conflicts;
   std::vector<std::string> files;
   bool can_auto_apply() const { return conflicts.empty(); }
 };
 
 struct TableCreateResult {
-  TableInfo table;             // the table after the operation
+  TableInfo table;  // the table after the operation
   std::string branch;
-  bool created = false;        // false: it existed and if_not_exists kept it
+  bool created = false;  // false: it existed and if_not_exists kept it
   bool replaced = false;
   std::vector<std::string> files;
   std::optional<Commit> commit;
@@ -59,8 +59,8 @@ Result<TablePlan> PlanTableCreation(Lakehouse& lake, const TableCreateOptions& o
 // `branch` (empty: the plan's branch_name). InvalidInput names a column that still has several
 // dst_datatypes, an unknown type, a malformed plan, or a listed file outside what imports may
 // read (source_reader.h); nothing is written then.
-Result<TableCreateResult> ApplyTablePlan(Lakehouse& lake, const std::string& plan_yaml,
-                                         const std::string& branch, const std::string& author);
+Result<TableCreateResult> ApplyTablePlan(Lakehouse& lake, const std::string& plan_yaml, const std::string& branch,
+                                         const std::string& author);
 
 // Plan and apply in one call. InvalidInput naming the conflicting columns when the plan cannot
 // be applied as is (hint: table create-plan).
@@ -68,7 +68,6 @@ Result<TableCreateResult> CreateTable(Lakehouse& lake, const TableCreateOptions&
 
 // Parses "day(col), zone, bucket(16, id)" against a schema: one field per item, columns
 // resolved exactly, else by a unique case-insensitive match. InvalidInput names the item.
-Result<std::vector<PartitionFieldInfo>> ParsePartitionSpec(const std::string& text,
-                                                           const arrow::Schema& schema);
+Result<std::vector<PartitionFieldInfo>> ParsePartitionSpec(const std::string& text, const arrow::Schema& schema);
 
 }  // namespace sluice

@@ -9,8 +9,7 @@
 namespace sluice {
 
 Result<std::shared_ptr<arrow::Table>> FilterTable(const std::shared_ptr<arrow::Table>& table,
-                                                  const std::vector<std::string>& columns,
-                                                  const std::string& filter) {
+                                                  const std::vector<std::string>& columns, const std::string& filter) {
   auto dataset = std::make_shared<arrow::dataset::InMemoryDataset>(table);
   SLUICE_ASSIGN_OR_RAISE(auto builder, dataset->NewScan());
   if (!filter.empty()) {

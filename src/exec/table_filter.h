@@ -15,7 +15,6 @@ namespace sluice {
 // Rows of `table` matching the SQL predicate `filter`, restricted to `columns` (empty or
 // ["*"] = all), names resolved as in a scan (data/table_scanner.h: ResolveColumns).
 Result<std::shared_ptr<arrow::Table>> FilterTable(const std::shared_ptr<arrow::Table>& table,
-                                                  const std::vector<std::string>& columns,
-                                                  const std::string& filter);
+                                                  const std::vector<std::string>& columns, const std::string& filter);
 
 }  // namespace sluice

@@ -23,18 +23,28 @@ TypeFamily FamilyOf(const arrow::DataType& type) {
     return TypeFamily::kNumber;
   }
   switch (type.id()) {
-    case arrow::Type::TIMESTAMP: case arrow::Type::DATE32: case arrow::Type::DATE64: return TypeFamily::kTemporal;
-    case arrow::Type::STRING: case arrow::Type::LARGE_STRING: case arrow::Type::STRING_VIEW: return TypeFamily::kText;
-    case arrow::Type::BINARY: case arrow::Type::LARGE_BINARY: case arrow::Type::BINARY_VIEW: return TypeFamily::kBinary;
-    case arrow::Type::BOOL: return TypeFamily::kBool;
-    default: return TypeFamily::kOther;
+    case arrow::Type::TIMESTAMP:
+    case arrow::Type::DATE32:
+    case arrow::Type::DATE64:
+      return TypeFamily::kTemporal;
+    case arrow::Type::STRING:
+    case arrow::Type::LARGE_STRING:
+    case arrow::Type::STRING_VIEW:
+      return TypeFamily::kText;
+    case arrow::Type::BINARY:
+    case arrow::Type::LARGE_BINARY:
+    case arrow::Type::BINARY_VIEW:
+      return TypeFamily::kBinary;
+    case arrow::Type::BOOL:
+      return TypeFamily::kBool;
+    default:
+      return TypeFamily::kOther;
   }
 }
 
 // The file's rows under the table's schema, or an error naming the file and the column.
-Result<std::shared_ptr<arrow::Table>> Conform(const std::shared_ptr<arrow::Table>& source,
-                                              const arrow::Schema& target, const std::string& file,
-                                              const std::string& table, bool best_effort) {
+Result<std::shared_ptr<arrow::Table>> Conform(const std::shared_ptr<arrow::Table>& source, const arrow::Schema& target,
+                                              const std::string& file, const std::string& table, bool best_effort) {
   const arrow::Schema& have = *source->schema();
   std::set<int> used;
   arrow::ChunkedArrayVector columns;
@@ -156,9 +166,8 @@ Result<ImportResult> ImportData(Lakehouse& lake, const ImportOptions& options) {
     result.rows += (*conformed)->num_rows();
   }
   if (parts.empty()) {
-    bool all_duplicates = std::all_of(result.skipped.begin(), result.skipped.end(), [&](const auto& s) {
-      return done.count(s.first) > 0;
-    });
+    bool all_duplicates = std::all_of(result.skipped.begin(), result.skipped.end(),
+                                      [&](const auto& s) { return done.count(s.first) > 0; });
     if (!all_duplicates) {
       return InvalidInput("no file of '", options.search_uri, "' could be imported into '", table,
                           "': ", result.skipped.front().first, ": ", result.skipped.front().second);
@@ -172,8 +181,8 @@ Result<ImportResult> ImportData(Lakehouse& lake, const ImportOptions& options) {
   write.table_location = info.snapshot.metadata.location;
   write.operation_summary = "import";
   write.summary[kImportedFilesSummary] = nlohmann::json(result.files).dump();
-  SLUICE_ASSIGN_OR_RAISE(std::string location, WithContext(WriteTableSnapshot(data, write),
-                                                           "importing into table '" + table + "'"));
+  SLUICE_ASSIGN_OR_RAISE(std::string location,
+                         WithContext(WriteTableSnapshot(data, write), "importing into table '" + table + "'"));
   CommitRequest request;
   request.branch = options.branch;
   request.changes[table] = location;

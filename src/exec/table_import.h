@@ -15,11 +15,11 @@
 namespace sluice {
 
 struct ImportOptions {
-  std::string table;                  // "ns.table", qualified and valid
+  std::string table;  // "ns.table", qualified and valid
   std::string branch;
-  std::string search_uri;             // source_reader.h rules
-  bool best_effort = false;           // drop source columns the table lacks; missing ones are null
-  bool continue_on_error = false;     // skip files that fail, import the rest
+  std::string search_uri;          // source_reader.h rules
+  bool best_effort = false;        // drop source columns the table lacks; missing ones are null
+  bool continue_on_error = false;  // skip files that fail, import the rest
   bool import_duplicate_files = false;
   std::string author;
 };

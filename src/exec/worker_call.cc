@@ -15,8 +15,7 @@ nlohmann::json TaskToJson(const WorkerTask& task) {
     inputs.push_back({{"param", input.param},
                       {"name", input.name},
                       {"path", input.path},
-                      {"columns", input.columns.empty() ? nlohmann::json(nullptr)
-                                                        : nlohmann::json(input.columns)},
+                      {"columns", input.columns.empty() ? nlohmann::json(nullptr) : nlohmann::json(input.columns)},
                       {"sql_names", input.sql_names}});
   }
   nlohmann::json j = {{"kind", task.kind},
@@ -32,8 +31,7 @@ nlohmann::json TaskToJson(const WorkerTask& task) {
                       {"output_path", task.output_path},
                       {"arena_dir", task.arena_dir},
                       {"result_path", task.result_path}};
-  j["expected_columns"] =
-      task.expected_columns ? nlohmann::json(*task.expected_columns) : nlohmann::json(nullptr);
+  j["expected_columns"] = task.expected_columns ? nlohmann::json(*task.expected_columns) : nlohmann::json(nullptr);
   return j;
 }
 
@@ -69,8 +67,8 @@ Result<WorkerResult> ParseResult(const std::string& text, const std::string& pat
       }
       if (j.contains("column_mismatch") && j["column_mismatch"].is_object()) {
         const auto& m = j["column_mismatch"];
-        result.column_mismatch = "declared columns " + JoinNames(m["expected"]) +
-                                 " but the model returned " + JoinNames(m["actual"]);
+        result.column_mismatch =
+            "declared columns " + JoinNames(m["expected"]) + " but the model returned " + JoinNames(m["actual"]);
       }
     } else {
       const auto& e = j.at("error");

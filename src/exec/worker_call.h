@@ -26,12 +26,12 @@ struct WorkerInput {
 };
 
 struct WorkerTask {
-  std::string kind;                    // "python" or "sql"
+  std::string kind;  // "python" or "sql"
   std::string model;
   std::string project_dir;
-  std::string file, function;          // python
+  std::string file, function;  // python
   int line = 0;
-  std::string sql;                     // sql, parameters substituted
+  std::string sql;  // sql, parameters substituted
   std::vector<WorkerInput> inputs;
   nlohmann::json arguments = nlohmann::json::object();
   bool expectation = false;
@@ -47,7 +47,7 @@ struct WorkerResult {
   double t_user_start = 0, t_user_return = 0, t_output_written = 0;  // CLOCK_MONOTONIC seconds
   std::optional<bool> expectation;
   std::string expectation_message;
-  std::string column_mismatch;         // "expected [a, b], got [a, c]" or empty
+  std::string column_mismatch;  // "expected [a, b], got [a, c]" or empty
   // Failure details (ok == false).
   std::string error_type, error_message, traceback, error_file;
   int error_line = 0;

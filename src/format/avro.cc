@@ -80,8 +80,7 @@ Status Encode(const json& schema, const json& value, const std::string& path, st
     for (const auto& field : schema.at("fields")) {
       const std::string& name = field.at("name").get_ref<const std::string&>();
       auto it = value.find(name);
-      const json& v = it == value.end() ? (field.contains("default") ? field["default"] : json())
-                                        : *it;
+      const json& v = it == value.end() ? (field.contains("default") ? field["default"] : json()) : *it;
       SLUICE_RETURN_NOT_OK(Encode(field.at("type"), v, path + "." + name, out));
     }
   } else if (type == "array") {

@@ -16,7 +16,7 @@
 namespace sluice {
 
 struct AvroFile {
-  nlohmann::json schema;                      // the writer's schema
+  nlohmann::json schema;                        // the writer's schema
   std::map<std::string, std::string> metadata;  // user metadata (without avro.* keys)
   std::vector<nlohmann::json> records;
 };

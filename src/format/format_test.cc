@@ -1,6 +1,6 @@
+#include <arrow/io/file.h>
 #include <arrow/json/from_string.h>
 #include <gtest/gtest.h>
-#include <arrow/io/file.h>
 #include <parquet/arrow/reader.h>
 
 #include "common/file_util.h"
@@ -29,11 +29,17 @@ TEST(AvroTest, RoundTripsEveryTypeAcrossBlocksAndCodecs) {
   ]})");
   file.metadata = {{"format-version", "2"}};
   for (int64_t i = 0; i < 2500; ++i) {
-    file.records.push_back({{"b", i % 2 == 0}, {"i", -i}, {"l", i * 1000000007LL}, {"f", 1.5},
-                            {"d", i / 3.0}, {"s", "row " + std::to_string(i)},
+    file.records.push_back({{"b", i % 2 == 0},
+                            {"i", -i},
+                            {"l", i * 1000000007LL},
+                            {"f", 1.5},
+                            {"d", i / 3.0},
+                            {"s", "row " + std::to_string(i)},
                             {"y", json::binary({1, 2, static_cast<uint8_t>(i % 256)})},
-                            {"o", i % 3 == 0 ? json() : json(i)}, {"a", {"x", "y"}},
-                            {"m", {{"k", i}}}, {"n", {{"x", 7}}}});
+                            {"o", i % 3 == 0 ? json() : json(i)},
+                            {"a", {"x", "y"}},
+                            {"m", {{"k", i}}},
+                            {"n", {{"x", 7}}}});
   }
   for (AvroCodec codec : {AvroCodec::kNull, AvroCodec::kDeflate}) {
     ASSERT_OK_AND_ASSIGN(std::string bytes, EncodeAvroFile(file, codec, 1000));
@@ -62,8 +68,8 @@ std::shared_ptr<arrow::Table> MakeTable(const std::string& ids, const std::strin
                                arrow::field("at", arrow::timestamp(arrow::TimeUnit::MICRO, "UTC"))});
   auto id = *arrow::json::ArrayFromJSONString(arrow::int64(), ids);
   auto name = *arrow::json::ArrayFromJSONString(arrow::utf8(), names);
-  auto at = *arrow::MakeArrayFromScalar(arrow::TimestampScalar(1700000000000000, schema->field(2)->type()),
-                                        id->length());
+  auto at =
+      *arrow::MakeArrayFromScalar(arrow::TimestampScalar(1700000000000000, schema->field(2)->type()), id->length());
   return arrow::Table::Make(schema, {id, name, at});
 }
 
@@ -73,7 +79,9 @@ class IcebergTableTest : public ::testing::Test {
     dir_ = "/tmp/sluice-format-test-" + NewShortId(8);
     location_ = "file://" + dir_ + "/t";
   }
-  void TearDown() override { if (!getenv("KEEP")) ASSERT_OK(RemoveAll(dir_)); }
+  void TearDown() override {
+    if (!getenv("KEEP")) ASSERT_OK(RemoveAll(dir_));
+  }
 
   // Rows as pyiceberg reads them, as JSON text.
   std::string ReadWithPyiceberg(const std::string& metadata_location) {
@@ -173,8 +181,7 @@ TEST_F(IcebergTableTest, AppendsOnTwoBranchesMergeIntoOneSnapshot) {
   ASSERT_OK_AND_ASSIGN(TableSnapshot snapshot, LoadTableSnapshot(*merged));
   EXPECT_EQ(snapshot.total_records, 5);
   EXPECT_EQ(snapshot.data_files.size(), 3u);
-  EXPECT_EQ(ReadWithPyiceberg(*merged),
-            "[[1, \"a\"], [2, \"b\"], [3, \"c\"], [4, \"d\"], [5, \"e\"]]\n");
+  EXPECT_EQ(ReadWithPyiceberg(*merged), "[[1, \"a\"], [2, \"b\"], [3, \"c\"], [4, \"d\"], [5, \"e\"]]\n");
   // A replace on one side is not an append: no automatic merge.
   options.mode = WriteMode::kReplace;
   ASSERT_OK_AND_ASSIGN(std::string replaced, WriteTableSnapshot(MakeTable("[9]", R"(["z"])"), options));

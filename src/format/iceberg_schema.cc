@@ -11,37 +11,46 @@ using nlohmann::json;
 
 Result<std::string> IcebergType(const arrow::DataType& type) {
   switch (type.id()) {
-    case arrow::Type::BOOL: return "boolean";
+    case arrow::Type::BOOL:
+      return "boolean";
     case arrow::Type::INT8:
     case arrow::Type::INT16:
     case arrow::Type::INT32:
     case arrow::Type::UINT8:
-    case arrow::Type::UINT16: return "int";
+    case arrow::Type::UINT16:
+      return "int";
     case arrow::Type::INT64:
     case arrow::Type::UINT32:
-    case arrow::Type::UINT64: return "long";
+    case arrow::Type::UINT64:
+      return "long";
     case arrow::Type::HALF_FLOAT:
-    case arrow::Type::FLOAT: return "float";
-    case arrow::Type::DOUBLE: return "double";
+    case arrow::Type::FLOAT:
+      return "float";
+    case arrow::Type::DOUBLE:
+      return "double";
     case arrow::Type::DATE32:
-    case arrow::Type::DATE64: return "date";
+    case arrow::Type::DATE64:
+      return "date";
     case arrow::Type::TIME32:
-    case arrow::Type::TIME64: return "time";
+    case arrow::Type::TIME64:
+      return "time";
     case arrow::Type::TIMESTAMP:
-      return static_cast<const arrow::TimestampType&>(type).timezone().empty() ? "timestamp"
-                                                                                : "timestamptz";
+      return static_cast<const arrow::TimestampType&>(type).timezone().empty() ? "timestamp" : "timestamptz";
     case arrow::Type::STRING:
     case arrow::Type::LARGE_STRING:
     case arrow::Type::STRING_VIEW:
-    case arrow::Type::DICTIONARY: return "string";
+    case arrow::Type::DICTIONARY:
+      return "string";
     case arrow::Type::BINARY:
     case arrow::Type::LARGE_BINARY:
-    case arrow::Type::BINARY_VIEW: return "binary";
+    case arrow::Type::BINARY_VIEW:
+      return "binary";
     case arrow::Type::DECIMAL128: {
       const auto& d = static_cast<const arrow::Decimal128Type&>(type);
       return "decimal(" + std::to_string(d.precision()) + ", " + std::to_string(d.scale()) + ")";
     }
-    case arrow::Type::NA: return "string";  // an all-null column of unknown type
+    case arrow::Type::NA:
+      return "string";  // an all-null column of unknown type
     default:
       return InvalidInput("type ", type.ToString(), " cannot be stored in an Iceberg table yet");
   }
@@ -71,8 +80,8 @@ Result<std::shared_ptr<arrow::DataType>> ArrowType(const std::string& type) {
 
 }  // namespace
 
-Result<json> IcebergSchemaFromArrow(const arrow::Schema& schema, int schema_id,
-                                    const json& previous, int* last_column_id) {
+Result<json> IcebergSchemaFromArrow(const arrow::Schema& schema, int schema_id, const json& previous,
+                                    int* last_column_id) {
   std::map<std::string, int> ids;
   if (previous.is_object()) {
     for (const auto& field : previous.at("fields")) ids[field.at("name")] = field.at("id");
@@ -92,12 +101,10 @@ Result<std::shared_ptr<arrow::Schema>> ArrowSchemaFromIceberg(const json& schema
   arrow::FieldVector fields;
   for (const auto& field : schema.at("fields")) {
     if (!field.at("type").is_string()) {
-      return InvalidInput("nested column '", field.at("name").get<std::string>(),
-                          "' is not supported yet");
+      return InvalidInput("nested column '", field.at("name").get<std::string>(), "' is not supported yet");
     }
     SLUICE_ASSIGN_OR_RAISE(auto type, ArrowType(field.at("type").get<std::string>()));
-    fields.push_back(arrow::field(field.at("name").get<std::string>(), type,
-                                  !field.value("required", false)));
+    fields.push_back(arrow::field(field.at("name").get<std::string>(), type, !field.value("required", false)));
   }
   return arrow::schema(fields);
 }
@@ -119,9 +126,9 @@ Result<std::shared_ptr<arrow::Table>> PrepareForParquet(const std::shared_ptr<ar
       column = datum.chunked_array();
     }
     columns.push_back(column);
-    out_fields.push_back(arrow::field(
-        field.at("name").get<std::string>(), type, true,
-        arrow::key_value_metadata({"PARQUET:field_id"}, {std::to_string(field.at("id").get<int>())})));
+    out_fields.push_back(
+        arrow::field(field.at("name").get<std::string>(), type, true,
+                     arrow::key_value_metadata({"PARQUET:field_id"}, {std::to_string(field.at("id").get<int>())})));
   }
   return arrow::Table::Make(arrow::schema(out_fields), columns, table->num_rows());
 }

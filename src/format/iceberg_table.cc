@@ -120,9 +120,8 @@ int MetadataVersion(const std::string& location) {
 }
 
 // The manifest list of a new snapshot; returns its location.
-Result<std::string> WriteManifestList(const std::string& location, int64_t snapshot_id,
-                                      std::optional<int64_t> parent, int64_t sequence,
-                                      const json& manifests) {
+Result<std::string> WriteManifestList(const std::string& location, int64_t snapshot_id, std::optional<int64_t> parent,
+                                      int64_t sequence, const json& manifests) {
   AvroFile list;
   list.schema = ManifestFileSchema();
   list.metadata = {{"snapshot-id", std::to_string(snapshot_id)},
@@ -145,8 +144,7 @@ Result<std::string> WriteMetadataFile(const std::string& location, int version, 
   return path;
 }
 
-Result<DataFile> WriteParquetFile(const std::shared_ptr<arrow::Table>& table,
-                                  const std::string& location) {
+Result<DataFile> WriteParquetFile(const std::shared_ptr<arrow::Table>& table, const std::string& location) {
   DataFile file;
   file.path = location + "/data/" + NewUuid() + ".parquet";
   SLUICE_ASSIGN_OR_RAISE(std::string path, LocalPathFromUri(file.path));
@@ -158,8 +156,8 @@ Result<DataFile> WriteParquetFile(const std::shared_ptr<arrow::Table>& table,
                           .compression(parquet::Compression::ZSTD)
                           ->max_row_group_length(kRowGroupRows)
                           ->build();
-    SLUICE_RETURN_NOT_OK(parquet::arrow::WriteTable(*table, arrow::default_memory_pool(), out,
-                                                    kRowGroupRows, properties));
+    SLUICE_RETURN_NOT_OK(
+        parquet::arrow::WriteTable(*table, arrow::default_memory_pool(), out, kRowGroupRows, properties));
     SLUICE_RETURN_NOT_OK(out->Close());
   }
   if (std::rename(temp.c_str(), path.c_str()) != 0) return IOError("cannot rename '", temp, "'");
@@ -217,9 +215,11 @@ Result<TableSnapshot> LoadTableSnapshot(const std::string& metadata_location) {
                             " loop back to it");
       }
       json summary = entry->value("summary", json::object());
-      SnapshotInfo info{*id, entry->value("timestamp-ms", int64_t{0}),
+      SnapshotInfo info{*id,
+                        entry->value("timestamp-ms", int64_t{0}),
                         summary.value("operation", std::string()),
-                        std::stoll(summary.value("total-records", std::string("0"))), {}};
+                        std::stoll(summary.value("total-records", std::string("0"))),
+                        {}};
       for (const auto& [key, value] : summary.items()) {
         if (value.is_string()) info.summary[key] = value.get<std::string>();
       }
@@ -253,14 +253,12 @@ Result<TableSnapshot> LoadTableSnapshot(const std::string& metadata_location) {
   } catch (const json::exception& e) {
     return InvalidInput("malformed table metadata '", metadata_location, "': ", e.what());
   } catch (const std::logic_error& e) {  // std::stoll of a count that is not a number
-    return InvalidInput("malformed table metadata '", metadata_location, "': a count is not a number (",
-                        e.what(), ")");
+    return InvalidInput("malformed table metadata '", metadata_location, "': a count is not a number (", e.what(), ")");
   }
   return out;
 }
 
-Result<std::string> WriteTableSnapshot(const std::shared_ptr<arrow::Table>& data,
-                                       const TableWriteOptions& options) {
+Result<std::string> WriteTableSnapshot(const std::shared_ptr<arrow::Table>& data, const TableWriteOptions& options) {
   if (options.table_location.empty()) return InvalidInput("no table location");
   const std::string& location = options.table_location;
   int64_t now = NowMillis();
@@ -296,8 +294,7 @@ Result<std::string> WriteTableSnapshot(const std::shared_ptr<arrow::Table>& data
     int next_schema_id = 0;
     for (const auto& s : metadata["schemas"]) next_schema_id = std::max(next_schema_id, s.value("schema-id", 0) + 1);
     SLUICE_ASSIGN_OR_RAISE(json schema, IcebergSchemaFromArrow(*data->schema(), next_schema_id,
-                                                               current ? *current : json(),
-                                                               &last_column_id));
+                                                               current ? *current : json(), &last_column_id));
     std::string difference = current ? DescribeSchemaDifference(*current, schema) : "x";
     if (!difference.empty() && current && options.mode == WriteMode::kAppend) {
       return InvalidInput("cannot append: the schema differs from the table's: ", difference);
@@ -319,9 +316,12 @@ Result<std::string> WriteTableSnapshot(const std::shared_ptr<arrow::Table>& data
         for (const auto& column : schema["fields"]) {
           if (column.value("name", "") == field.source_column) source_id = column.value("id", -1);
         }
-        if (source_id < 0) return InvalidInput("partition field '", field.name, "': no column '", field.source_column, "'");
-        fields.push_back({{"source-id", source_id}, {"field-id", ++partition_id},
-                          {"name", field.name}, {"transform", field.transform}});
+        if (source_id < 0)
+          return InvalidInput("partition field '", field.name, "': no column '", field.source_column, "'");
+        fields.push_back({{"source-id", source_id},
+                          {"field-id", ++partition_id},
+                          {"name", field.name},
+                          {"transform", field.transform}});
       }
       metadata["partition-specs"].push_back({{"spec-id", 1}, {"fields", fields}});
       metadata["default-spec-id"] = 1;
@@ -356,12 +356,9 @@ Result<std::string> WriteTableSnapshot(const std::shared_ptr<arrow::Table>& data
       added_files = static_cast<int64_t>(files.size());
       AvroFile manifest;
       manifest.schema = ManifestEntrySchema();
-      manifest.metadata = {{"schema", schema.dump()},
-                           {"schema-id", std::to_string(schema_id)},
-                           {"partition-spec", "[]"},
-                           {"partition-spec-id", "0"},
-                           {"format-version", "2"},
-                           {"content", "data"}};
+      manifest.metadata = {{"schema", schema.dump()}, {"schema-id", std::to_string(schema_id)},
+                           {"partition-spec", "[]"},  {"partition-spec-id", "0"},
+                           {"format-version", "2"},   {"content", "data"}};
       for (const auto& file : files) {
         added_records += file.record_count;
         manifest.records.push_back({{"status", 1},
@@ -404,12 +401,8 @@ Result<std::string> WriteTableSnapshot(const std::shared_ptr<arrow::Table>& data
                     {"total-data-files", std::to_string((append ? previous_files : 0) + added_files)}};
     if (!options.operation_summary.empty()) summary["sluice.operation"] = options.operation_summary;
     for (const auto& [key, value] : options.summary) summary[key] = value;
-    json snapshot = {{"snapshot-id", snapshot_id},
-                     {"sequence-number", sequence},
-                     {"timestamp-ms", now},
-                     {"manifest-list", list_path},
-                     {"summary", summary},
-                     {"schema-id", schema_id}};
+    json snapshot = {{"snapshot-id", snapshot_id}, {"sequence-number", sequence}, {"timestamp-ms", now},
+                     {"manifest-list", list_path}, {"summary", summary},          {"schema-id", schema_id}};
     if (parent) snapshot["parent-snapshot-id"] = *parent;
     metadata["snapshots"].push_back(snapshot);
     metadata["current-snapshot-id"] = snapshot_id;
@@ -418,9 +411,8 @@ Result<std::string> WriteTableSnapshot(const std::shared_ptr<arrow::Table>& data
     metadata["last-sequence-number"] = sequence;
     metadata["last-updated-ms"] = now;
     if (exists) {
-      metadata["metadata-log"].push_back(
-          {{"metadata-file", options.previous_metadata_location},
-           {"timestamp-ms", metadata.value("last-updated-ms", now)}});
+      metadata["metadata-log"].push_back({{"metadata-file", options.previous_metadata_location},
+                                          {"timestamp-ms", metadata.value("last-updated-ms", now)}});
     }
   } catch (const json::exception& e) {
     return InvalidInput("malformed table metadata '", options.previous_metadata_location, "': ", e.what());
@@ -458,8 +450,7 @@ int64_t SummaryCount(const json& snapshot, const char* key) {
 
 }  // namespace
 
-Result<std::optional<std::string>> MergeAppends(const std::string& base_location,
-                                                const std::string& ours_location,
+Result<std::optional<std::string>> MergeAppends(const std::string& base_location, const std::string& ours_location,
                                                 const std::string& theirs_location) {
   SLUICE_ASSIGN_OR_RAISE(json base, ReadJsonFile(base_location));
   SLUICE_ASSIGN_OR_RAISE(json ours, ReadJsonFile(ours_location));
@@ -501,8 +492,8 @@ Result<std::optional<std::string>> MergeAppends(const std::string& base_location
       }
     }
     int64_t snapshot_id = NewSnapshotId();
-    int64_t sequence = std::max(ours.value("last-sequence-number", int64_t{0}),
-                                theirs.value("last-sequence-number", int64_t{0})) + 1;
+    int64_t sequence =
+        std::max(ours.value("last-sequence-number", int64_t{0}), theirs.value("last-sequence-number", int64_t{0})) + 1;
     std::string location = ours.at("location").get<std::string>();
     SLUICE_ASSIGN_OR_RAISE(std::string list_path,
                            WriteManifestList(location, snapshot_id, parent, sequence, manifests));
@@ -511,12 +502,13 @@ Result<std::optional<std::string>> MergeAppends(const std::string& base_location
                      {"sequence-number", sequence},
                      {"timestamp-ms", now},
                      {"manifest-list", list_path},
-                     {"summary", {{"operation", "append"},
-                                  {"added-data-files", std::to_string(added_files)},
-                                  {"added-records", std::to_string(added_records)},
-                                  {"total-records", std::to_string(total_records + added_records)},
-                                  {"total-data-files", std::to_string(total_files + added_files)},
-                                  {"sluice.merged-from", theirs_location}}},
+                     {"summary",
+                      {{"operation", "append"},
+                       {"added-data-files", std::to_string(added_files)},
+                       {"added-records", std::to_string(added_records)},
+                       {"total-records", std::to_string(total_records + added_records)},
+                       {"total-data-files", std::to_string(total_files + added_files)},
+                       {"sluice.merged-from", theirs_location}}},
                      {"schema-id", our_schema->value("schema-id", 0)}};
     if (parent) snapshot["parent-snapshot-id"] = *parent;
     json merged = ours;
@@ -524,8 +516,8 @@ Result<std::optional<std::string>> MergeAppends(const std::string& base_location
     merged["current-snapshot-id"] = snapshot_id;
     merged["refs"]["main"] = {{"snapshot-id", snapshot_id}, {"type", "branch"}};
     merged["snapshot-log"].push_back({{"snapshot-id", snapshot_id}, {"timestamp-ms", now}});
-    merged["metadata-log"].push_back({{"metadata-file", ours_location},
-                                      {"timestamp-ms", ours.value("last-updated-ms", now)}});
+    merged["metadata-log"].push_back(
+        {{"metadata-file", ours_location}, {"timestamp-ms", ours.value("last-updated-ms", now)}});
     merged["last-sequence-number"] = sequence;
     merged["last-updated-ms"] = now;
     int version = std::max(MetadataVersion(ours_location), MetadataVersion(theirs_location)) + 1;
@@ -536,9 +528,7 @@ Result<std::optional<std::string>> MergeAppends(const std::string& base_location
   }
 }
 
-Result<json> ReadTableMetadata(const std::string& metadata_location) {
-  return ReadJsonFile(metadata_location);
-}
+Result<json> ReadTableMetadata(const std::string& metadata_location) { return ReadJsonFile(metadata_location); }
 
 namespace {
 
@@ -570,8 +560,7 @@ const IdRequirement* FindIdRequirement(const std::string& type) {
       {"assert-default-spec-id", "default-spec-id", "default-spec-id", 0, "the partition spec changed"},
       {"assert-last-assigned-partition-id", "last-assigned-partition-id", "last-partition-id", 999,
        "partition fields were added"},
-      {"assert-default-sort-order-id", "default-sort-order-id", "default-sort-order-id", 0,
-       "the sort order changed"},
+      {"assert-default-sort-order-id", "default-sort-order-id", "default-sort-order-id", 0, "the sort order changed"},
   };
   for (const auto& check : kChecks) {
     if (type == check.type) return &check;
@@ -581,9 +570,7 @@ const IdRequirement* FindIdRequirement(const std::string& type) {
 
 Status CheckRequirement(const json& metadata, const json& requirement) {
   std::string type = requirement.value("type", "");
-  auto mismatch = [&](const std::string& what) {
-    return Conflict("requirement failed: ", type, ": ", what);
-  };
+  auto mismatch = [&](const std::string& what) { return Conflict("requirement failed: ", type, ": ", what); };
   if (type == "assert-ref-snapshot-id") {
     std::string ref = requirement.value("ref", "main");
     json want = requirement.value("snapshot-id", json());
@@ -611,8 +598,8 @@ Status ApplyUpdate(json* metadata, const json& update, int* last_added_schema) {
   if (action == "add-snapshot") {
     const json& snapshot = update.at("snapshot");
     m["snapshots"].push_back(snapshot);
-    m["last-sequence-number"] = std::max(m.value("last-sequence-number", int64_t{0}),
-                                         snapshot.value("sequence-number", int64_t{0}));
+    m["last-sequence-number"] =
+        std::max(m.value("last-sequence-number", int64_t{0}), snapshot.value("sequence-number", int64_t{0}));
   } else if (action == "set-snapshot-ref") {
     std::string name = update.at("ref-name");
     int64_t id = update.at("snapshot-id");
@@ -666,13 +653,13 @@ Result<std::string> CommitTableUpdates(const std::string& metadata_location, con
       SLUICE_RETURN_NOT_OK(ApplyUpdate(&metadata, update, &last_added_schema));
     }
     if (!metadata.contains("metadata-log")) metadata["metadata-log"] = json::array();
-    metadata["metadata-log"].push_back({{"metadata-file", metadata_location},
-                                        {"timestamp-ms", previous.value("last-updated-ms", int64_t{0})}});
+    metadata["metadata-log"].push_back(
+        {{"metadata-file", metadata_location}, {"timestamp-ms", previous.value("last-updated-ms", int64_t{0})}});
   } catch (const json::exception& e) {
     return InvalidInput("malformed commit: ", e.what());
   }
-  return WriteMetadataFile(metadata.at("location").get<std::string>(),
-                           MetadataVersion(metadata_location) + 1, metadata);
+  return WriteMetadataFile(metadata.at("location").get<std::string>(), MetadataVersion(metadata_location) + 1,
+                           metadata);
 }
 
 }  // namespace sluice

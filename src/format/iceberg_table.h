@@ -19,7 +19,7 @@
 namespace sluice {
 
 struct DataFile {
-  std::string path;            // full URI, e.g. "file:///home/x/warehouse/ns/t-ab12/data/..."
+  std::string path;  // full URI, e.g. "file:///home/x/warehouse/ns/t-ab12/data/..."
   std::string format = "PARQUET";
   int64_t record_count = 0;
   int64_t file_size_in_bytes = 0;
@@ -28,7 +28,7 @@ struct DataFile {
 // The table-level facts of a metadata file that callers need.
 struct TableMetadataInfo {
   std::string table_uuid;
-  std::string location;        // table root URI, "file:///..."
+  std::string location;  // table root URI, "file:///..."
   int64_t last_updated_ms = 0;
   int64_t last_sequence_number = 0;
   int format_version = 2;
@@ -38,16 +38,16 @@ struct TableMetadataInfo {
 struct SnapshotInfo {
   int64_t snapshot_id = 0;
   int64_t timestamp_ms = 0;
-  std::string operation;       // append, overwrite, ...
+  std::string operation;  // append, overwrite, ...
   int64_t total_records = 0;
   std::map<std::string, std::string> summary;  // the snapshot's whole summary
 };
 
 // One field of an Iceberg partition spec.
 struct PartitionFieldInfo {
-  std::string source_column;   // the column it is computed from
-  std::string transform;       // identity, year, month, day, hour, bucket[N], truncate[W]
-  std::string name;            // the partition field's name ("PULocationID", "pickup_day")
+  std::string source_column;  // the column it is computed from
+  std::string transform;      // identity, year, month, day, hour, bucket[N], truncate[W]
+  std::string name;           // the partition field's name ("PULocationID", "pickup_day")
 };
 
 // A table's current state as recorded by one metadata file.
@@ -58,8 +58,8 @@ struct TableSnapshot {
   std::shared_ptr<arrow::Schema> schema;
   std::optional<int64_t> snapshot_id;  // none for a table without data yet
   int64_t total_records = 0;
-  std::vector<DataFile> data_files;    // live data files of the current snapshot
-  std::vector<SnapshotInfo> history;   // the current snapshot and its ancestors, newest first
+  std::vector<DataFile> data_files;               // live data files of the current snapshot
+  std::vector<SnapshotInfo> history;              // the current snapshot and its ancestors, newest first
   std::map<std::string, std::string> properties;  // the table's properties
   std::vector<PartitionFieldInfo> partitions;     // fields of the default partition spec
 };
@@ -75,9 +75,9 @@ enum class WriteMode {
 
 struct TableWriteOptions {
   WriteMode mode = WriteMode::kAppend;
-  std::string table_location;              // table root URI, "file:///..."; required
-  std::string previous_metadata_location;  // empty: create the table
-  std::string operation_summary;           // optional extra for the snapshot summary
+  std::string table_location;                     // table root URI, "file:///..."; required
+  std::string previous_metadata_location;         // empty: create the table
+  std::string operation_summary;                  // optional extra for the snapshot summary
   std::map<std::string, std::string> summary;     // more entries for the snapshot summary
   std::map<std::string, std::string> properties;  // table properties to set
   // Only when creating: recorded as the table's default partition spec (spec 1). Data files
@@ -95,8 +95,7 @@ struct TableWriteOptions {
 // across snapshots; new columns get new ids. An empty table still makes a snapshot (with no
 // data files) so a model that selects nothing materializes an empty table.
 // InvalidInput when an append's schema does not match, naming the columns that differ.
-Result<std::string> WriteTableSnapshot(const std::shared_ptr<arrow::Table>& data,
-                                       const TableWriteOptions& options);
+Result<std::string> WriteTableSnapshot(const std::shared_ptr<arrow::Table>& data, const TableWriteOptions& options);
 
 // Combines two lines of appends to one table (an Iceberg-aware merge): when the snapshots of
 // `ours` and of `theirs` since `base` are all appends and their schemas match, writes a new
@@ -113,8 +112,7 @@ Result<nlohmann::json> ReadTableMetadata(const std::string& metadata_location);
 // requirement is Conflict (HTTP 409); an unknown requirement or update is InvalidInput (400).
 // Supported updates: add-snapshot, set-snapshot-ref, remove-snapshot-ref, set-properties,
 // remove-properties, add-schema, set-current-schema.
-Result<std::string> CommitTableUpdates(const std::string& metadata_location,
-                                       const nlohmann::json& requirements,
+Result<std::string> CommitTableUpdates(const std::string& metadata_location, const nlohmann::json& requirements,
                                        const nlohmann::json& updates);
 
 // "file:///a/b" -> "/a/b"; plain paths are returned unchanged. InvalidInput for other schemes.

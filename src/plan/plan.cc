@@ -5,8 +5,8 @@
 #include <set>
 #include <sstream>
 
-#include "common/name_match.h"
 #include "catalog/table_name.h"
+#include "common/name_match.h"
 #include "project/sql_analysis.h"
 
 namespace sluice {
@@ -22,8 +22,7 @@ std::string JoinNames(const std::vector<std::string>& names) {
   return out;
 }
 
-Result<std::map<std::string, ParameterValue>> EffectiveParameters(const Project& project,
-                                                                  const PlanOptions& options) {
+Result<std::map<std::string, ParameterValue>> EffectiveParameters(const Project& project, const PlanOptions& options) {
   std::map<std::string, ParameterValue> values;
   std::map<std::string, const ParameterSpec*> specs;
   for (const auto& spec : project.file.parameters) {
@@ -35,9 +34,9 @@ Result<std::map<std::string, ParameterValue>> EffectiveParameters(const Project&
     if (it == specs.end()) {
       std::vector<std::string> known;
       for (const auto& [k, _] : specs) known.push_back(k);
-      return WithHint(InvalidInput("unknown parameter '", name, "' (--param ", name, "=", text, ")"),
-                      known.empty() ? "the project file defines no parameters"
-                                    : "the project file defines: " + JoinNames(known));
+      return WithHint(
+          InvalidInput("unknown parameter '", name, "' (--param ", name, "=", text, ")"),
+          known.empty() ? "the project file defines no parameters" : "the project file defines: " + JoinNames(known));
     }
     SLUICE_ASSIGN_OR_RAISE(values[name], ParseParameterValue(*it->second, text));
   }
@@ -129,9 +128,8 @@ Result<Plan> BuildPlan(const Project& project, const PlanOptions& options) {
       if (!model_match.ok() && KindOf(model_match.status()) != ErrorKind::kNotFound) {
         return WithContext(model_match.status(), Describe(model) + ": input '" + input.name + "'");
       }
-      std::string qualified = input.name.find('.') == std::string::npos
-                                  ? plan.namespace_name + "." + input.name
-                                  : input.name;
+      std::string qualified =
+          input.name.find('.') == std::string::npos ? plan.namespace_name + "." + input.name : input.name;
       bool exact_model = model_match.ok() && project.models[*model_match].name == input.name;
       Result<std::string> table = exact_model ? Result<std::string>(NotFound("")) : resolve_table(qualified);
       if (!table.ok() && KindOf(table.status()) != ErrorKind::kNotFound && !model_match.ok()) {
@@ -150,9 +148,8 @@ Result<Plan> BuildPlan(const Project& project, const PlanOptions& options) {
         resolved.source = InputSource::kTable;
         resolved.source_name = *table;
       } else {
-        return WithHint(NotFound(Describe(model), ": input '", input.name, "' (",
-                                 input.location.ToString(), ") is neither a model of the project nor a table '",
-                                 qualified, "' at the ref"),
+        return WithHint(NotFound(Describe(model), ": input '", input.name, "' (", input.location.ToString(),
+                                 ") is neither a model of the project nor a table '", qualified, "' at the ref"),
                         "list the tables with: sluice table ls");
       }
       if (!input.filter.empty()) {
@@ -188,8 +185,8 @@ Result<Plan> BuildPlan(const Project& project, const PlanOptions& options) {
     bool progress = false;
     for (size_t i = 0; i < nodes.size(); ++i) {
       if (placed[i]) continue;
-      bool ready = std::all_of(nodes[i].upstream.begin(), nodes[i].upstream.end(),
-                               [&](size_t up) { return placed[up]; });
+      bool ready =
+          std::all_of(nodes[i].upstream.begin(), nodes[i].upstream.end(), [&](size_t up) { return placed[up]; });
       if (!ready) continue;
       placed[i] = true;
       order.push_back(i);
@@ -221,9 +218,9 @@ std::string Plan::ToText() const {
   for (const auto& node : nodes) {
     std::vector<std::string> inputs;
     for (const auto& input : node.inputs) inputs.push_back(input.source_name);
-    out << "  " << std::left << std::setw(static_cast<int>(width) + 2) << node.model.name
-        << std::setw(13) << ModelKindName(node.model.kind) << std::setw(24) << node.model.location.ToString()
-        << "<- " << JoinNames(inputs);
+    out << "  " << std::left << std::setw(static_cast<int>(width) + 2) << node.model.name << std::setw(13)
+        << ModelKindName(node.model.kind) << std::setw(24) << node.model.location.ToString() << "<- "
+        << JoinNames(inputs);
     if (!node.output_table.empty()) out << "  -> " << node.output_table;
     out << "\n";
   }

@@ -13,8 +13,8 @@
 namespace sluice {
 
 struct PlanOptions {
-  std::string namespace_name;                       // empty: the project's namespace
-  std::map<std::string, std::string> cli_params;    // --param name=value
+  std::string namespace_name;                     // empty: the project's namespace
+  std::map<std::string, std::string> cli_params;  // --param name=value
   // Whether a qualified table ("ns.table") exists at the ref the run reads.
   std::function<bool(const std::string&)> table_exists;
   // The stored name of a qualified table by the name rule (common/name_match.h): NotFound
@@ -25,24 +25,24 @@ struct PlanOptions {
 enum class InputSource { kModel, kTable };
 
 struct ResolvedInput {
-  ModelInput input;          // as declared
+  ModelInput input;  // as declared
   InputSource source = InputSource::kTable;
-  std::string source_name;   // model name, or qualified table "ns.table"
-  std::string filter;        // input.filter with $params substituted as SQL literals
+  std::string source_name;  // model name, or qualified table "ns.table"
+  std::string filter;       // input.filter with $params substituted as SQL literals
 };
 
 struct PlanNode {
   ModelSpec model;
   std::vector<ResolvedInput> inputs;
-  std::vector<size_t> upstream;     // indices of nodes whose outputs this node reads
+  std::vector<size_t> upstream;  // indices of nodes whose outputs this node reads
   std::vector<size_t> downstream;
-  std::string sql;                  // SQL models: text with $params substituted
+  std::string sql;                                  // SQL models: text with $params substituted
   std::map<std::string, ParameterValue> arguments;  // Python Parameter arguments, typed
-  std::string output_table;         // "ns.model" when materialized; empty for NONE
+  std::string output_table;                         // "ns.model" when materialized; empty for NONE
 };
 
 struct Plan {
-  std::vector<PlanNode> nodes;      // topologically sorted, ties in project order
+  std::vector<PlanNode> nodes;                       // topologically sorted, ties in project order
   std::map<std::string, ParameterValue> parameters;  // effective values
   std::string namespace_name;
   // The DAG for people: one line per model, "name (kind, file:line) <- inputs -> table".

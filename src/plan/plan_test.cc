@@ -70,8 +70,8 @@ TEST(PlanTest, MissingInputCycleAndUnknownParameter) {
   EXPECT_NE(missing.status().message().find("model 'm' (models.py:3)"), std::string::npos);
   EXPECT_NE(missing.status().message().find("'bauplan.nope'"), std::string::npos);
 
-  auto cycle = BuildPlan(MakeProject({PythonModel("a", 1, {Input("b")}), PythonModel("b", 5, {Input("a")})}),
-                         Options());
+  auto cycle =
+      BuildPlan(MakeProject({PythonModel("a", 1, {Input("b")}), PythonModel("b", 5, {Input("a")})}), Options());
   ASSERT_FALSE(cycle.ok());
   EXPECT_NE(cycle.status().message().find("cycle"), std::string::npos);
   EXPECT_NE(cycle.status().message().find("'a' (models.py:1)"), std::string::npos);
@@ -122,8 +122,8 @@ namespace {
 
 // Tables and models named in another case resolve to their stored names (the name rule).
 TEST(PlanNameRuleTest, MixedCaseTablesAndModels) {
-  std::vector<std::string> tables = {"bauplan.amountStatsTable", "bauplan.titanic", "bauplan.Dup",
-                                     "bauplan.DUP", "bauplan.trips"};
+  std::vector<std::string> tables = {"bauplan.amountStatsTable", "bauplan.titanic", "bauplan.Dup", "bauplan.DUP",
+                                     "bauplan.trips"};
   PlanOptions options;
   options.resolve_table = [&](const std::string& t) { return ResolveQualifiedName(t, tables); };
   auto reader = PythonModel("reader", 1, {Input("AMOUNTSTATSTABLE"), Input("Clean_Titanic")});

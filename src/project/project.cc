@@ -40,7 +40,6 @@ std::string Unquote(std::string text) {
   return text;
 }
 
-
 std::string Scalar(const YAML::Node& node, const std::string& fallback = "") {
   if (!node || !node.IsScalar()) return fallback;
   return node.as<std::string>();
@@ -56,9 +55,7 @@ Result<ProjectFile> ParseProjectFile(const std::string& path) {
   } catch (const YAML::Exception& e) {
     return InvalidInput(name, ":", e.mark.line + 1, ": invalid YAML: ", e.msg);
   }
-  auto where = [&](const YAML::Node& node) {
-    return name + ":" + std::to_string(node.Mark().line + 1);
-  };
+  auto where = [&](const YAML::Node& node) { return name + ":" + std::to_string(node.Mark().line + 1); };
   try {
     if (root && !root.IsNull() && !root.IsMap()) return InvalidInput(name, ": expected a mapping at the top");
     if (auto project = root["project"]) {
@@ -108,8 +105,8 @@ Result<ProjectFile> ParseProjectFile(const std::string& path) {
         spec.type = CanonicalParameterType(spec.type);
         if (spec.type != "str" && spec.type != "int" && spec.type != "float" && spec.type != "bool" &&
             spec.type != "secret") {
-          return InvalidInput(where(entry.first), ": parameter '", spec.name, "' has unknown type '",
-                              spec.type, "' (use str, int, float, bool or secret)");
+          return InvalidInput(where(entry.first), ": parameter '", spec.name, "' has unknown type '", spec.type,
+                              "' (use str, int, float, bool or secret)");
         }
         if (has_default) {
           SLUICE_ASSIGN_OR_RAISE(spec.default_value,
@@ -213,10 +210,8 @@ Status ApplySqlAnalysis(Result<SqlAnalysis> analysis, ModelSpec* model) {
   return Status::OK();
 }
 
-Result<std::vector<ModelSpec>> DiscoverPythonModels(const std::string& dir,
-                                                    const std::vector<std::string>& files,
-                                                    const std::string& python,
-                                                    const std::string& package_dir) {
+Result<std::vector<ModelSpec>> DiscoverPythonModels(const std::string& dir, const std::vector<std::string>& files,
+                                                    const std::string& python, const std::string& package_dir) {
   std::vector<ModelSpec> models;
   if (files.empty()) return models;
   SubprocessOptions options;
@@ -278,21 +273,20 @@ Result<std::vector<ModelSpec>> DiscoverPythonModels(const std::string& dir,
 
 std::string ModelKindName(ModelKind kind) {
   switch (kind) {
-    case ModelKind::kPython: return "python";
-    case ModelKind::kSql: return "sql";
-    case ModelKind::kExpectation: return "expectation";
+    case ModelKind::kPython:
+      return "python";
+    case ModelKind::kSql:
+      return "sql";
+    case ModelKind::kExpectation:
+      return "expectation";
   }
   return "python";
 }
 
-std::string SourceLocation::ToString() const {
-  return line > 0 ? file + ":" + std::to_string(line) : file;
-}
+std::string SourceLocation::ToString() const { return line > 0 ? file + ":" + std::to_string(line) : file; }
 
 Result<ParameterValue> ParseParameterValue(const ParameterSpec& spec, const std::string& text) {
-  auto bad = [&]() {
-    return InvalidInput("parameter '", spec.name, "': '", text, "' is not a valid ", spec.type);
-  };
+  auto bad = [&]() { return InvalidInput("parameter '", spec.name, "': '", text, "' is not a valid ", spec.type); };
   if (spec.type == "int") {
     try {
       size_t used = 0;
@@ -347,8 +341,7 @@ std::string CanonicalParameterType(std::string type) {
   return type;
 }
 
-Result<Project> LoadProject(const std::string& dir, const std::string& python,
-                            const std::string& package_dir) {
+Result<Project> LoadProject(const std::string& dir, const std::string& python, const std::string& package_dir) {
   Project project;
   project.dir = AbsolutePath(dir);
   SLUICE_ASSIGN_OR_RAISE(std::string project_file, FindProjectFile(project.dir));
@@ -385,8 +378,7 @@ Result<Project> LoadProject(const std::string& dir, const std::string& python,
     sql_models.push_back(std::move(model));
   }
   SLUICE_ASSIGN_OR_RAISE(auto analyzer, SqlAnalyzer::Start(sql_texts, python, package_dir));
-  SLUICE_ASSIGN_OR_RAISE(project.models,
-                         DiscoverPythonModels(project.dir, python_files, python, package_dir));
+  SLUICE_ASSIGN_OR_RAISE(project.models, DiscoverPythonModels(project.dir, python_files, python, package_dir));
   SLUICE_ASSIGN_OR_RAISE(auto analyses, analyzer->Finish());
   for (size_t i = 0; i < sql_models.size(); ++i) {
     SLUICE_RETURN_NOT_OK(ApplySqlAnalysis(std::move(analyses[i]), &sql_models[i]));
@@ -396,8 +388,8 @@ Result<Project> LoadProject(const std::string& dir, const std::string& python,
   for (const auto& model : project.models) {
     auto [it, inserted] = seen.emplace(model.name, &model);
     if (!inserted) {
-      return WithHint(InvalidInput("model '", model.name, "' is defined twice: ",
-                                   it->second->location.ToString(), " and ", model.location.ToString()),
+      return WithHint(InvalidInput("model '", model.name, "' is defined twice: ", it->second->location.ToString(),
+                                   " and ", model.location.ToString()),
                       "rename one of them (SQL models are named after their file)");
     }
   }

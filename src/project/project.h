@@ -20,14 +20,14 @@ namespace sluice {
 using ParameterValue = std::variant<std::string, int64_t, double, bool>;
 
 struct SourceLocation {
-  std::string file;  // relative to the project directory, e.g. "models.py"
-  int line = 0;      // 1-based; 0 = the whole file
+  std::string file;              // relative to the project directory, e.g. "models.py"
+  int line = 0;                  // 1-based; 0 = the whole file
   std::string ToString() const;  // "models.py:12" or "models.py"
 };
 
 struct ParameterSpec {
   std::string name;
-  std::string type = "str";            // str, int, float, bool, secret
+  std::string type = "str";  // str, int, float, bool, secret
   std::optional<ParameterValue> default_value;
   bool required = false;
   std::string description;
@@ -37,23 +37,23 @@ struct ParameterSpec {
 Result<ParameterValue> ParseParameterValue(const ParameterSpec& spec, const std::string& text);
 
 struct ProjectFile {
-  std::string path;                    // absolute path of bauplan_project.yml
+  std::string path;  // absolute path of bauplan_project.yml
   std::string id, name;
-  std::string python_version;          // defaults.python.version, e.g. "3.11"
+  std::string python_version;                   // defaults.python.version, e.g. "3.11"
   std::map<std::string, std::string> packages;  // defaults.python.packages
   std::string namespace_name = "bauplan";
-  double timeout_seconds = 0;          // defaults.timeout; 0 = none
+  double timeout_seconds = 0;  // defaults.timeout; 0 = none
   std::vector<ParameterSpec> parameters;
   std::vector<std::string> include_paths;
 };
 
 // One input edge of a model, as declared.
 struct ModelInput {
-  std::string name;                    // model or table name as written ("taxi_trips", "ns.t")
-  std::string param_name;              // Python parameter; SQL: the name as written
-  std::vector<std::string> columns;    // empty = all
-  std::string filter;                  // raw SQL predicate, may contain $params
-  std::string ref;                     // Model(..., ref=...) when given
+  std::string name;                  // model or table name as written ("taxi_trips", "ns.t")
+  std::string param_name;            // Python parameter; SQL: the name as written
+  std::vector<std::string> columns;  // empty = all
+  std::string filter;                // raw SQL predicate, may contain $params
+  std::string ref;                   // Model(..., ref=...) when given
   SourceLocation location;
 };
 
@@ -65,26 +65,26 @@ std::string ModelKindName(ModelKind kind);
 struct ModelSpec {
   std::string name;
   ModelKind kind = ModelKind::kPython;
-  SourceLocation location;             // the def line (Python) or the file (SQL)
-  std::string function_name;           // Python
-  std::string sql;                     // SQL text with headers, $params unsubstituted
-  SqlAnalysis sql_analysis;            // SQL: what the statement reads (DuckDB's parser)
+  SourceLocation location;    // the def line (Python) or the file (SQL)
+  std::string function_name;  // Python
+  std::string sql;            // SQL text with headers, $params unsubstituted
+  SqlAnalysis sql_analysis;   // SQL: what the statement reads (DuckDB's parser)
   std::vector<ModelInput> inputs;
   // Python parameter name -> project parameter name, from bauplan.Parameter("name").
   std::map<std::string, std::string> parameters;
   std::vector<std::string> output_columns;  // model(columns=...); empty or ["*"] = any
   std::string materialization = "NONE";     // NONE, REPLACE, APPEND, OVERWRITE_PARTITIONS
   std::vector<std::string> partitioned_by;
-  std::string python_version;               // python("3.11"); empty = project default
+  std::string python_version;  // python("3.11"); empty = project default
   std::map<std::string, std::string> pip;
   std::map<std::string, std::string> resources;  // cpus, memory, timeout, ... as text
   bool internet_access = false;
 };
 
 struct Project {
-  std::string dir;                     // absolute
+  std::string dir;  // absolute
   ProjectFile file;
-  std::vector<ModelSpec> models;       // in file order: .py files sorted, then .sql sorted
+  std::vector<ModelSpec> models;  // in file order: .py files sorted, then .sql sorted
 };
 
 // The project file of `dir` (absolute path): bauplan_project.yml or .yaml (sluice_project.*
@@ -99,7 +99,6 @@ std::string CanonicalParameterType(std::string type);
 // Python files. Errors name the file and line: a missing or duplicate project file, bad YAML,
 // a Python syntax error, a model defined twice (both places), an unknown decorator argument
 // value, a bad `-- bauplan:` header or an unparsable SQL file.
-Result<Project> LoadProject(const std::string& dir, const std::string& python,
-                            const std::string& package_dir);
+Result<Project> LoadProject(const std::string& dir, const std::string& python, const std::string& package_dir);
 
 }  // namespace sluice

@@ -19,9 +19,7 @@ class ProjectTest : public ::testing::Test {
     ASSERT_OK(MakeDirs(dir_));
   }
   void TearDown() override { ASSERT_OK(RemoveAll(dir_)); }
-  void Write(const std::string& name, const std::string& text) {
-    ASSERT_OK(WriteFileAtomic(dir_ + "/" + name, text));
-  }
+  void Write(const std::string& name, const std::string& text) { ASSERT_OK(WriteFileAtomic(dir_ + "/" + name, text)); }
   Result<Project> Load() { return LoadProject(dir_, SLUICE_TEST_PYTHON, kPackages); }
   void WriteProjectFile() {
     Write("bauplan_project.yml", "project:\n  id: x\n  name: p\nparameters:\n  n:\n    type: int\n    default: 3\n");
@@ -37,8 +35,8 @@ const ModelSpec* Find(const Project& project, const std::string& name) {
 }
 
 TEST(ExampleProjectTest, LoadsTheTaxiExample) {
-  ASSERT_OK_AND_ASSIGN(Project project, LoadProject(std::string(SLUICE_SOURCE_DIR) + "/examples/taxi",
-                                                    SLUICE_TEST_PYTHON, kPackages));
+  ASSERT_OK_AND_ASSIGN(Project project,
+                       LoadProject(std::string(SLUICE_SOURCE_DIR) + "/examples/taxi", SLUICE_TEST_PYTHON, kPackages));
   EXPECT_EQ(project.file.name, "taxi");
   EXPECT_EQ(project.file.namespace_name, "bauplan");
   EXPECT_EQ(project.file.timeout_seconds, 600);
@@ -120,8 +118,7 @@ TEST_F(ProjectTest, ErrorsNameFileAndLine) {
   Write("bad.sql", "SELECT a,\n  b\nFROM x WHERE\n");
   auto parse = Load();
   ASSERT_FALSE(parse.ok());
-  EXPECT_NE(parse.status().message().find("(bad.sql:3): syntax error"), std::string::npos)
-      << parse.status().ToString();
+  EXPECT_NE(parse.status().message().find("(bad.sql:3): syntax error"), std::string::npos) << parse.status().ToString();
 
   ASSERT_OK(RemoveAll(dir_ + "/bad.sql"));
   Write("bauplan_project.yaml", "project: {name: q}\n");
@@ -184,7 +181,8 @@ TEST(SqlAnalysisTest, DuckDbConstructsKeepCase) {
   ASSERT_OK_AND_ASSIGN(auto analyzer, SqlAnalyzer::Start(texts, SLUICE_TEST_PYTHON, kPackages));
   ASSERT_OK_AND_ASSIGN(auto results, analyzer->Finish());
   ASSERT_EQ(results.size(), texts.size());
-  for (size_t i = 0; i < texts.size(); ++i) ASSERT_TRUE(results[i].ok()) << texts[i] << ": " << results[i].status().ToString();
+  for (size_t i = 0; i < texts.size(); ++i)
+    ASSERT_TRUE(results[i].ok()) << texts[i] << ": " << results[i].status().ToString();
   EXPECT_EQ(results[0]->tables, (std::vector<std::string>{"taxi_fhvhv"}));
   EXPECT_EQ(results[0]->columns, (std::set<std::string>{"PULocationID"}));
   EXPECT_FALSE(results[0]->uses_star);
@@ -204,8 +202,7 @@ TEST(SqlAnalysisTest, DuckDbConstructsKeepCase) {
 
 TEST(SqlAnalysisTest, RefusesAnythingButOneQuery) {
   std::vector<std::string> texts = {"SELECT * FROM titanic; DROP TABLE titanic", "DROP TABLE titanic",
-                                    "ATTACH '/tmp/x.db' AS x", "SELECT 1; SELECT 2",
-                                    "SELECT a,\n  b\nFORM titanic"};
+                                    "ATTACH '/tmp/x.db' AS x", "SELECT 1; SELECT 2", "SELECT a,\n  b\nFORM titanic"};
   ASSERT_OK_AND_ASSIGN(auto analyzer, SqlAnalyzer::Start(texts, SLUICE_TEST_PYTHON, kPackages));
   ASSERT_OK_AND_ASSIGN(auto results, analyzer->Finish());
   for (const auto& result : results) {
@@ -222,8 +219,7 @@ TEST_F(ProjectTest, SqlModelSyntaxErrorNamesFileAndLine) {
   Write("broken.sql", "-- bauplan: materialization_strategy=REPLACE\nSELECT Age\nFORM titanic");
   auto project = Load();
   ASSERT_FALSE(project.ok());
-  EXPECT_NE(project.status().message().find("SQL model 'broken' (broken.sql:3): syntax error"),
-            std::string::npos)
+  EXPECT_NE(project.status().message().find("SQL model 'broken' (broken.sql:3): syntax error"), std::string::npos)
       << project.status().message();
   ASSERT_OK(RemoveAll(dir_ + "/broken.sql"));
   ASSERT_OK_AND_ASSIGN(Project loaded, Load());

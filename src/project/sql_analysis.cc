@@ -49,8 +49,7 @@ void ForEachCodePosition(const std::string& sql, Visit&& visit) {
 }  // namespace
 
 Result<std::unique_ptr<SqlAnalyzer>> SqlAnalyzer::Start(const std::vector<std::string>& texts,
-                                                        const std::string& python,
-                                                        const std::string& package_dir) {
+                                                        const std::string& python, const std::string& package_dir) {
   std::unique_ptr<SqlAnalyzer> analyzer(new SqlAnalyzer());
   analyzer->count_ = texts.size();
   if (texts.empty()) return analyzer;
@@ -111,8 +110,8 @@ Result<SqlAnalysis> AnalyzeSql(const std::string& sql) {
   return std::move(results.at(0));
 }
 
-Result<std::string> SubstituteParameters(
-    const std::string& sql, const std::function<bool(const std::string&, std::string*)>& literal) {
+Result<std::string> SubstituteParameters(const std::string& sql,
+                                         const std::function<bool(const std::string&, std::string*)>& literal) {
   std::string out;
   size_t copied = 0;
   Status error;

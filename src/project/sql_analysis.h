@@ -17,12 +17,12 @@ namespace sluice {
 class Subprocess;
 
 struct SqlAnalysis {
-  std::vector<std::string> tables;     // lake tables as written ("t" or "ns.t", case kept),
-                                       // without CTE names, in order of first use
-  std::set<std::string> columns;       // every name a column reference uses (all its parts,
-                                       // case kept): a superset of the columns read
-  bool uses_star = false;              // may read columns it does not name ('*', COLUMNS(...),
-                                       // NATURAL joins, PIVOT, ...): read every column
+  std::vector<std::string> tables;  // lake tables as written ("t" or "ns.t", case kept),
+                                    // without CTE names, in order of first use
+  std::set<std::string> columns;    // every name a column reference uses (all its parts,
+                                    // case kept): a superset of the columns read
+  bool uses_star = false;           // may read columns it does not name ('*', COLUMNS(...),
+                                    // NATURAL joins, PIVOT, ...): read every column
 };
 
 // Analyses SQL texts in one parser process, started by Start so that the caller can do other
@@ -30,8 +30,7 @@ struct SqlAnalysis {
 class SqlAnalyzer {
  public:
   // `python` runs the parser with `package_dir` on PYTHONPATH. Fails when it cannot start.
-  static Result<std::unique_ptr<SqlAnalyzer>> Start(const std::vector<std::string>& texts,
-                                                    const std::string& python,
+  static Result<std::unique_ptr<SqlAnalyzer>> Start(const std::vector<std::string>& texts, const std::string& python,
                                                     const std::string& package_dir);
   ~SqlAnalyzer();
 
@@ -53,7 +52,7 @@ Result<SqlAnalysis> AnalyzeSql(const std::string& sql);
 
 // Replaces `$name` outside string literals and comments with `literal(name)`. InvalidInput
 // naming the parameter when `literal` has none (returns false).
-Result<std::string> SubstituteParameters(
-    const std::string& sql, const std::function<bool(const std::string&, std::string*)>& literal);
+Result<std::string> SubstituteParameters(const std::string& sql,
+                                         const std::function<bool(const std::string&, std::string*)>& literal);
 
 }  // namespace sluice

@@ -20,8 +20,8 @@ ApiResponse Json(const json& body, int status = 200) {
 }
 
 json ErrorJson(const Status& status) {
-  return {{"kind", std::string(ErrorKindName(KindOf(status)))}, {"message", status.message()},
-          {"hint", HintOf(status)}};
+  return {
+      {"kind", std::string(ErrorKindName(KindOf(status)))}, {"message", status.message()}, {"hint", HintOf(status)}};
 }
 
 bool ParamFlag(const RestRequest& request, const std::string& key) {

@@ -31,8 +31,8 @@ TEST_F(ApiKeysTest, NoFileChecksNothing) {
 }
 
 TEST_F(ApiKeysTest, AKnownKeyIsItsUser) {
-  ASSERT_OK(WriteFileAtomic(path_, "# who sha256(key)\n\nalice " + Sha256Hex("alice-secret") +
-                                       "  # laptop\nbob " + Sha256Hex("bob-secret") + "\n"));
+  ASSERT_OK(WriteFileAtomic(path_, "# who sha256(key)\n\nalice " + Sha256Hex("alice-secret") + "  # laptop\nbob " +
+                                       Sha256Hex("bob-secret") + "\n"));
   ASSERT_OK_AND_ASSIGN(ApiKeys keys, ApiKeys::Load(path_));
   ASSERT_TRUE(keys.enabled());
   ASSERT_OK_AND_ASSIGN(std::string alice, keys.Authenticate("Bearer alice-secret"));
@@ -44,10 +44,11 @@ TEST_F(ApiKeysTest, AKnownKeyIsItsUser) {
 TEST_F(ApiKeysTest, AnythingElseIsRefused) {
   ASSERT_OK(WriteFileAtomic(path_, "alice " + Sha256Hex("alice-secret") + "\n"));
   ASSERT_OK_AND_ASSIGN(ApiKeys keys, ApiKeys::Load(path_));
-  for (const std::string& header : std::vector<std::string>{"", "Bearer ", "Bearer", "alice-secret", "Basic alice-secret",
-                                   "Bearer alice-secret ", "Bearer alice-secret\r\n", "Bearer  alice-secret",
-                                   // The file holds hashes: the hash itself is no key.
-                                   "Bearer " + Sha256Hex("alice-secret")}) {
+  for (const std::string& header :
+       std::vector<std::string>{"", "Bearer ", "Bearer", "alice-secret", "Basic alice-secret", "Bearer alice-secret ",
+                                "Bearer alice-secret\r\n", "Bearer  alice-secret",
+                                // The file holds hashes: the hash itself is no key.
+                                "Bearer " + Sha256Hex("alice-secret")}) {
     auto user = keys.Authenticate(header);
     EXPECT_FALSE(user.ok()) << "'" << header << "' was taken for " << user.ValueOr("");
   }
@@ -56,7 +57,7 @@ TEST_F(ApiKeysTest, AnythingElseIsRefused) {
 TEST_F(ApiKeysTest, AMalformedLineIsNamed) {
   // A key pasted in clear, an upper-case hash, a third field: each stops the server, naming the line.
   for (const std::string& line : std::vector<std::string>{"alice alice-secret", "alice " + std::string(64, 'A'),
-                                 "alice " + Sha256Hex("k") + " extra", "alice"}) {
+                                                          "alice " + Sha256Hex("k") + " extra", "alice"}) {
     ASSERT_OK(WriteFileAtomic(path_, "# keys\n" + line + "\n"));
     auto keys = ApiKeys::Load(path_);
     ASSERT_FALSE(keys.ok()) << line;

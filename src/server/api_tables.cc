@@ -52,8 +52,8 @@ json PlanJson(const TablePlan& plan, const TableCreateOptions& options) {
           {"table_partitioned_by", options.partitioned_by.empty() ? json(nullptr) : json(options.partitioned_by)}};
 }
 
-Result<ApiResponse> ChangeNamespace(Lakehouse& lake, const std::string& name, const std::string& branch,
-                                    bool create, const std::string& author) {
+Result<ApiResponse> ChangeNamespace(Lakehouse& lake, const std::string& name, const std::string& branch, bool create,
+                                    const std::string& author) {
   if (name.empty() || branch.empty()) return InvalidInput("a namespace and a branch are required");
   SLUICE_RETURN_NOT_OK(CheckNamePart(name, "namespace"));
   SLUICE_RETURN_NOT_OK(Catalog::CheckWritable(branch));
@@ -160,8 +160,11 @@ Result<ApiResponse> RouteOneTable(Lakehouse& lake, const RestRequest& request, c
     SLUICE_ASSIGN_OR_RAISE(ImportResult result, ImportData(lake, options));
     json skipped = json::array();
     for (const auto& [file, reason] : result.skipped) skipped.push_back({{"file", file}, {"reason", reason}});
-    return Json({{"table", result.table}, {"branch", result.branch}, {"rows", result.rows},
-                 {"files", result.files}, {"skipped", skipped},
+    return Json({{"table", result.table},
+                 {"branch", result.branch},
+                 {"rows", result.rows},
+                 {"files", result.files},
+                 {"skipped", skipped},
                  {"commit", result.commit ? json(result.commit->id) : json(nullptr)}});
   }
   if (action == "external") {
@@ -223,8 +226,11 @@ Result<std::optional<ApiResponse>> RouteTables(Lakehouse& lake, const RestReques
     for (const auto& [table, location] : ref.tree.tables) {
       auto dot = table.find('.');
       if (!only.empty() && table.substr(0, dot) != only) continue;
-      out.push_back({{"name", table}, {"namespace", table.substr(0, dot)}, {"table", table.substr(dot + 1)},
-                     {"kind", lake.TableKind(location)}, {"metadata_location", location}});
+      out.push_back({{"name", table},
+                     {"namespace", table.substr(0, dot)},
+                     {"table", table.substr(dot + 1)},
+                     {"kind", lake.TableKind(location)},
+                     {"metadata_location", location}});
     }
     return Json(out);
   }

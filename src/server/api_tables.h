@@ -18,7 +18,7 @@ namespace sluice {
 // nullopt when it names another resource (the caller routes it). `author` is the request's
 // commit author.
 Result<std::optional<ApiResponse>> RouteTables(Lakehouse& lake, const RestRequest& request,
-                                               const std::vector<std::string>& parts,
-                                               const nlohmann::json& body, const std::string& author);
+                                               const std::vector<std::string>& parts, const nlohmann::json& body,
+                                               const std::string& author);
 
 }  // namespace sluice

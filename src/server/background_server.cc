@@ -61,8 +61,9 @@ ApiResponse Route(SluiceApi& sluice_api, IcebergRestCatalog& iceberg, const Rest
   }
   ApiResponse missing;
   missing.status = 404;
-  missing.body = nlohmann::json{{"error", {{"kind", "not found"}, {"message", "no route for " + request.path},
-                                           {"hint", ""}}}}.dump();
+  missing.body =
+      nlohmann::json{{"error", {{"kind", "not found"}, {"message", "no route for " + request.path}, {"hint", ""}}}}
+          .dump();
   return missing;
 }
 
@@ -191,8 +192,7 @@ Result<BackgroundServerState> EnsureBackgroundServer(const std::string& home, co
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  return WithHint(IOError("the background server of '", home, "' did not start within 30 s"),
-                  "see its log: " + log);
+  return WithHint(IOError("the background server of '", home, "' did not start within 30 s"), "see its log: " + log);
 }
 
 Result<BackgroundServerState> StopBackgroundServer(const std::string& home, double timeout_seconds) {

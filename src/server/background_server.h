@@ -16,8 +16,8 @@ namespace sluice {
 
 struct BackgroundServerState {
   bool running = false;
-  int pid = 0;            // the daemon holding the lock, when running
-  std::string socket;     // <home>/server.sock
+  int pid = 0;         // the daemon holding the lock, when running
+  std::string socket;  // <home>/server.sock
 };
 
 // $SLUICE_SERVER_IDLE_SECONDS, else 900.

@@ -22,17 +22,18 @@ RestRequest FromHttp(const httplib::Request& req, std::string user) {
 
 // The answer to a request without a known key when the server checks keys.
 void Unauthorized(const Status& why, httplib::Response& res) {
-  nlohmann::json error = {{"kind", "unauthorized"}, {"message", why.message()},
+  nlohmann::json error = {{"kind", "unauthorized"},
+                          {"message", why.message()},
                           {"hint", "set api_key in your profile (sluice config) or SLUICE_API_KEY"},
-                          {"type", "NotAuthorizedException"}, {"code", 401}};
+                          {"type", "NotAuthorizedException"},
+                          {"code", 401}};
   res.status = 401;
   res.set_content(nlohmann::json{{"error", error}}.dump(), "application/json");
 }
 
 }  // namespace
 
-Status ServeHttp(Lakehouse* lake, const std::string& host, int port,
-                 const std::function<void(int)>& on_ready) {
+Status ServeHttp(Lakehouse* lake, const std::string& host, int port, const std::function<void(int)>& on_ready) {
   httplib::Server server;
   // A small answer goes out as headers then body; without this, Nagle holds the body until
   // the client's delayed ACK (40 ms per call).
@@ -82,10 +83,11 @@ Status ServeHttp(Lakehouse* lake, const std::string& host, int port,
   });
   server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (res.body.empty()) {
-      res.set_content(nlohmann::json{{"error", {{"message", "no route for " + req.path},
-                                                {"type", "NotFoundException"},
-                                                {"code", res.status}}}}.dump(),
-                      "application/json");
+      res.set_content(
+          nlohmann::json{
+              {"error", {{"message", "no route for " + req.path}, {"type", "NotFoundException"}, {"code", res.status}}}}
+              .dump(),
+          "application/json");
     }
   });
   int bound = port == 0 ? server.bind_to_any_port(host) : (server.bind_to_port(host, port) ? port : -1);

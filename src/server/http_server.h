@@ -12,7 +12,6 @@ namespace sluice {
 
 // Serves until the process is stopped. `on_ready` is called with the bound port (useful with
 // port 0, which picks a free one). IOError when the address cannot be bound.
-Status ServeHttp(Lakehouse* lake, const std::string& host, int port,
-                 const std::function<void(int)>& on_ready);
+Status ServeHttp(Lakehouse* lake, const std::string& host, int port, const std::function<void(int)>& on_ready);
 
 }  // namespace sluice

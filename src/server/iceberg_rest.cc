@@ -13,8 +13,8 @@ RestResponse ErrorResponse(const Status& status) {
   int code = HttpStatusFor(status);
   std::string type = "ServiceFailureException";
   if (code == 400) type = "BadRequestException";
-  if (code == 409) type = KindOf(status) == ErrorKind::kAlreadyExists ? "AlreadyExistsException"
-                                                                      : "CommitFailedException";
+  if (code == 409)
+    type = KindOf(status) == ErrorKind::kAlreadyExists ? "AlreadyExistsException" : "CommitFailedException";
   if (code == 404) {
     type = status.message().find("table") != std::string::npos       ? "NoSuchTableException"
            : status.message().find("namespace") != std::string::npos ? "NoSuchNamespaceException"
@@ -83,7 +83,8 @@ Result<RestResponse> IcebergRestCatalog::Route(const RestRequest& request) {
     if (!ref.tree.tables.count(table)) return NotFound("table '", table, "' does not exist");
     return RestResponse{204, nullptr};
   }
-  if (request.method == "POST") return CommitTable(ref, table, json::parse(request.body), RequestAuthor(request, json::object()));
+  if (request.method == "POST")
+    return CommitTable(ref, table, json::parse(request.body), RequestAuthor(request, json::object()));
   return InvalidInput(request.method, " is not supported on tables here");
 }
 
@@ -93,12 +94,11 @@ Result<RestResponse> IcebergRestCatalog::LoadTable(const ResolvedRef& ref, const
     return NotFound("table '", table, "' does not exist at '", ref.text, "'");
   }
   SLUICE_ASSIGN_OR_RAISE(json metadata, ReadTableMetadata(it->second));
-  return RestResponse{200, {{"metadata-location", it->second}, {"metadata", metadata},
-                            {"config", json::object()}}};
+  return RestResponse{200, {{"metadata-location", it->second}, {"metadata", metadata}, {"config", json::object()}}};
 }
 
-Result<RestResponse> IcebergRestCatalog::CommitTable(const ResolvedRef& ref, const std::string& table,
-                                                     const json& body, const std::string& author) {
+Result<RestResponse> IcebergRestCatalog::CommitTable(const ResolvedRef& ref, const std::string& table, const json& body,
+                                                     const std::string& author) {
   if (ref.branch.empty()) return InvalidInput("'", ref.text, "' is not a branch: commits need a branch");
   auto it = ref.tree.tables.find(table);
   if (it == ref.tree.tables.end()) return NotFound("table '", table, "' does not exist at '", ref.text, "'");
@@ -106,9 +106,8 @@ Result<RestResponse> IcebergRestCatalog::CommitTable(const ResolvedRef& ref, con
   if (lake_->TableKind(it->second) == kExternalTable) {
     return InvalidInput("table '", table, "' is an external table: it is read-only");
   }
-  SLUICE_ASSIGN_OR_RAISE(std::string location,
-                         CommitTableUpdates(it->second, body.value("requirements", json::array()),
-                                            body.value("updates", json::array())));
+  SLUICE_ASSIGN_OR_RAISE(std::string location, CommitTableUpdates(it->second, body.value("requirements", json::array()),
+                                                                  body.value("updates", json::array())));
   std::string actions;
   for (const auto& update : body.value("updates", json::array())) {
     actions += (actions.empty() ? "" : ", ") + update.value("action", std::string("?"));

@@ -17,7 +17,7 @@ namespace sluice {
 
 struct RestResponse {
   int status = 200;
-  nlohmann::json body;                         // null for 204
+  nlohmann::json body;  // null for 204
 };
 
 class IcebergRestCatalog {
@@ -31,8 +31,8 @@ class IcebergRestCatalog {
  private:
   Result<RestResponse> Route(const RestRequest& request);
   Result<RestResponse> LoadTable(const ResolvedRef& ref, const std::string& table);
-  Result<RestResponse> CommitTable(const ResolvedRef& ref, const std::string& table,
-                                   const nlohmann::json& body, const std::string& author);
+  Result<RestResponse> CommitTable(const ResolvedRef& ref, const std::string& table, const nlohmann::json& body,
+                                   const std::string& author);
   Lakehouse* lake_;
 };
 

@@ -14,20 +14,26 @@ namespace sluice {
 // The HTTP status for an error of this kind.
 inline int HttpStatusFor(const Status& status) {
   switch (KindOf(status)) {
-    case ErrorKind::kInvalidInput: return 400;
-    case ErrorKind::kNotFound: return 404;
+    case ErrorKind::kInvalidInput:
+      return 400;
+    case ErrorKind::kNotFound:
+      return 404;
     case ErrorKind::kAlreadyExists:
-    case ErrorKind::kConflict: return 409;
-    case ErrorKind::kCancelled: return 409;
+    case ErrorKind::kConflict:
+      return 409;
+    case ErrorKind::kCancelled:
+      return 409;
     case ErrorKind::kUserCodeFailed:
-    case ErrorKind::kExpectationFailed: return 422;
-    default: return 500;
+    case ErrorKind::kExpectationFailed:
+      return 422;
+    default:
+      return 500;
   }
 }
 
 struct RestRequest {
-  std::string method;                          // GET, HEAD, POST, DELETE
-  std::string path;                            // decoded, e.g. "/v1/dev/namespaces"
+  std::string method;  // GET, HEAD, POST, DELETE
+  std::string path;    // decoded, e.g. "/v1/dev/namespaces"
   std::map<std::string, std::string> query;
   std::string body;
   std::string user;  // the API key's user when the server checks keys (server/api_keys.h)

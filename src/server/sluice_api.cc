@@ -5,9 +5,9 @@
 #include "exec/json_views.h"
 #include "exec/query_runner.h"
 #include "exec/runner.h"
-#include "server/api_tables.h"
-#include "server/api_jobs.h"
 #include "server/api_info.h"
+#include "server/api_jobs.h"
+#include "server/api_tables.h"
 #include "server/request_fields.h"
 
 namespace sluice {
@@ -24,13 +24,11 @@ json RefsJson(const std::vector<Ref>& refs) {
 }
 
 json ErrorJson(const Status& status) {
-  return {{"kind", std::string(ErrorKindName(KindOf(status)))}, {"message", status.message()},
-          {"hint", HintOf(status)}};
+  return {
+      {"kind", std::string(ErrorKindName(KindOf(status)))}, {"message", status.message()}, {"hint", HintOf(status)}};
 }
 
-ApiResponse ErrorResponse(const Status& status) {
-  return Json({{"error", ErrorJson(status)}}, HttpStatusFor(status));
-}
+ApiResponse ErrorResponse(const Status& status) { return Json({{"error", ErrorJson(status)}}, HttpStatusFor(status)); }
 
 Result<std::string> Required(const json& body, const char* key) {
   std::string value = Field(body, key);
@@ -84,8 +82,11 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
       const std::string& name = parts[3];
       if (parts.size() == 4 && method == "GET") {
         SLUICE_ASSIGN_OR_RAISE(ResolvedRef ref, catalog.Resolve(name));
-        return Json({{"name", name}, {"is_branch", !ref.branch.empty()}, {"commit", CommitJson(ref.commit)},
-                     {"tables", ref.tree.tables}, {"namespaces", ref.tree.namespaces}});
+        return Json({{"name", name},
+                     {"is_branch", !ref.branch.empty()},
+                     {"commit", CommitJson(ref.commit)},
+                     {"tables", ref.tree.tables},
+                     {"namespaces", ref.tree.namespaces}});
       }
       if (parts.size() == 4 && method == "DELETE") {
         SLUICE_RETURN_NOT_OK(catalog.DeleteBranch(name));
@@ -98,11 +99,10 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
       }
       if (parts.size() == 5 && parts[4] == "merge" && method == "POST") {
         SLUICE_ASSIGN_OR_RAISE(std::string source, Required(body, "source_ref"));
-        SLUICE_ASSIGN_OR_RAISE(MergeResult merge,
-                               catalog.Merge(source, name, author, MergeMessage(body, source, name),
-                                             IcebergAppendMerger()));
-        return Json({{"commit", CommitJson(merge.commit)}, {"fast_forward", merge.fast_forward},
-                     {"no_op", merge.no_op}});
+        SLUICE_ASSIGN_OR_RAISE(MergeResult merge, catalog.Merge(source, name, author, MergeMessage(body, source, name),
+                                                                IcebergAppendMerger()));
+        return Json(
+            {{"commit", CommitJson(merge.commit)}, {"fast_forward", merge.fast_forward}, {"no_op", merge.no_op}});
       }
     }
   }

@@ -24,22 +24,38 @@ constexpr int kPollSliceMs = 250;  // how often a waiting connection looks at st
 
 const char* Reason(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 409: return "Conflict";
-    case 411: return "Length Required";
-    case 413: return "Payload Too Large";
-    case 408: return "Request Timeout";
-    case 431: return "Request Header Fields Too Large";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 422: return "Unprocessable Entity";
-    default: return status < 500 ? "Error" : "Internal Server Error";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 202:
+      return "Accepted";
+    case 204:
+      return "No Content";
+    case 400:
+      return "Bad Request";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 409:
+      return "Conflict";
+    case 411:
+      return "Length Required";
+    case 413:
+      return "Payload Too Large";
+    case 408:
+      return "Request Timeout";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 501:
+      return "Not Implemented";
+    case 503:
+      return "Service Unavailable";
+    case 422:
+      return "Unprocessable Entity";
+    default:
+      return status < 500 ? "Error" : "Internal Server Error";
   }
 }
 
@@ -290,8 +306,7 @@ UnixHttpServer::UnixHttpServer(int fd, std::string path, Handler handler, Limits
       limits_(limits),
       last_request_ms_(NowMillis()) {}
 
-Result<std::unique_ptr<UnixHttpServer>> UnixHttpServer::Bind(const std::string& path, Handler handler,
-                                                             Limits limits) {
+Result<std::unique_ptr<UnixHttpServer>> UnixHttpServer::Bind(const std::string& path, Handler handler, Limits limits) {
   SLUICE_ASSIGN_OR_RAISE(UnixSocketAddress target, UnixSocketAddress::For(path));
   sockaddr_un address = target.address();
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -363,8 +378,8 @@ void UnixHttpServer::ServeConnection(int fd) {
   if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &length) != 0 || peer.uid != ::geteuid()) {
     ApiResponse refused;
     refused.status = 403;
-    refused.body = ErrorBody("invalid input", "this server belongs to uid " + std::to_string(::geteuid()) +
-                                                  "; uid " + std::to_string(peer.uid) + " may not use it");
+    refused.body = ErrorBody("invalid input", "this server belongs to uid " + std::to_string(::geteuid()) + "; uid " +
+                                                  std::to_string(peer.uid) + " may not use it");
     (void)WriteResponse(fd, refused, false);
     return;
   }

@@ -23,12 +23,12 @@ namespace sluice {
 
 // What one client may ask of a UnixHttpServer.
 struct UnixHttpLimits {
-  size_t max_header_bytes = 64 * 1024;          // request line + header fields (431)
-  size_t max_headers = 100;                     // header fields (431)
-  size_t max_body_bytes = 512u * 1024 * 1024;   // Content-Length or chunks together (413)
-  double request_seconds = 30;                  // from a request's first byte to its last
-  double idle_connection_seconds = 60;          // a kept-alive connection with no request
-  int max_connections = 256;                    // open at once (503 past it)
+  size_t max_header_bytes = 64 * 1024;         // request line + header fields (431)
+  size_t max_headers = 100;                    // header fields (431)
+  size_t max_body_bytes = 512u * 1024 * 1024;  // Content-Length or chunks together (413)
+  double request_seconds = 30;                 // from a request's first byte to its last
+  double idle_connection_seconds = 60;         // a kept-alive connection with no request
+  int max_connections = 256;                   // open at once (503 past it)
 };
 
 class UnixHttpServer {
@@ -41,8 +41,7 @@ class UnixHttpServer {
   // owns it), owner-only, however deep (unix_socket_address.h). IOError naming the path
   // when it cannot. `handler` is called from
   // connection threads, several at once.
-  static Result<std::unique_ptr<UnixHttpServer>> Bind(const std::string& path, Handler handler,
-                                                      Limits limits = {});
+  static Result<std::unique_ptr<UnixHttpServer>> Bind(const std::string& path, Handler handler, Limits limits = {});
   // Stops and removes the socket file.
   ~UnixHttpServer();
 

@@ -61,21 +61,29 @@ class UnixHttpServerTest : public ::testing::Test {
     dir_ = "/tmp/sluice-uhs-" + NewShortId(8);
     ASSERT_OK(MakeDirs(dir_));
     path_ = dir_ + "/server.sock";
-    ASSERT_OK_AND_ASSIGN(server_, UnixHttpServer::Bind(path_, [](const RestRequest& request) {
-      ApiResponse response;
-      if (request.path == "/stream") {
-        response.content_type = "application/x-ndjson";
-        response.stream = [](const ChunkWriter& write) {
-          write("{\"n\":1}\n");
-          write("{\"n\":2}\n");
-        };
-        return response;
-      }
-      nlohmann::json query = request.query;
-      response.body = nlohmann::json{{"echo", {{"method", request.method}, {"path", request.path},
-                                               {"query", query}, {"body", request.body}}}}.dump();
-      return response;
-    }, Limits()));
+    ASSERT_OK_AND_ASSIGN(
+        server_,
+        UnixHttpServer::Bind(
+            path_,
+            [](const RestRequest& request) {
+              ApiResponse response;
+              if (request.path == "/stream") {
+                response.content_type = "application/x-ndjson";
+                response.stream = [](const ChunkWriter& write) {
+                  write("{\"n\":1}\n");
+                  write("{\"n\":2}\n");
+                };
+                return response;
+              }
+              nlohmann::json query = request.query;
+              response.body =
+                  nlohmann::json{
+                      {"echo",
+                       {{"method", request.method}, {"path", request.path}, {"query", query}, {"body", request.body}}}}
+                      .dump();
+              return response;
+            },
+            Limits()));
     serving_ = std::thread([this] { server_->Serve(); });
     for (int i = 0; i < 200; ++i) {
       int fd = Connect(path_);

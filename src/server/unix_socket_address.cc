@@ -20,9 +20,9 @@ Result<UnixSocketAddress> UnixSocketAddress::For(const std::string& path) {
   std::string usable = "/proc/self/fd/" + std::to_string(dir_fd) + "/" + name;
   if (usable.size() > kMax) {
     ::close(dir_fd);
-    return WithHint(InvalidInput("socket path '", path, "' is too long: its file name alone is ", name.size(),
-                                 " bytes"),
-                    "use a shorter SLUICE_HOME");
+    return WithHint(
+        InvalidInput("socket path '", path, "' is too long: its file name alone is ", name.size(), " bytes"),
+        "use a shorter SLUICE_HOME");
   }
   return UnixSocketAddress(path, std::move(usable), dir_fd);
 }
