@@ -15,9 +15,11 @@ from sluice import (  # noqa: F401  (the names models use, cheap to import)
     expectation,
     extras,
     model,
+    pyspark,
     python,
     resources,
     standard_expectations,
+    synthetic_model,
 )
 
 

@@ -21,8 +21,10 @@ from sluice._decorators import (
     expectation,
     extras,
     model,
+    pyspark,
     python,
     resources,
+    synthetic_model,
 )
 
 # The SDK loads on first use, so models and workers that never touch it import fast.
@@ -108,10 +110,12 @@ __all__ = [
     "expectation",
     "extras",
     "model",
+    "pyspark",
     "python",
     "resources",
     "schema",
     "standard_expectations",
     "state",
+    "synthetic_model",
 ]
 __version__ = "0.1.0"

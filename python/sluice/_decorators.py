@@ -157,3 +157,24 @@ def expectation(**kwargs):
         return _record(fn, "expectation", dict(kwargs))
 
     return decorate
+
+
+def pyspark(version=None, conf=None, **kwargs):
+    """bauplan's Spark session for a model (`spark=None` argument). Sluice has no Spark
+    runtime: this exists so a project that uses it imports, and planning refuses the model
+    with its file and line (see _discover.py)."""
+
+    def decorate(fn):
+        return _record(fn, "pyspark", {"version": version, "conf": dict(conf or {}), **kwargs})
+
+    return decorate
+
+
+def synthetic_model(name, columns, **kwargs):
+    """bauplan's synthetic model (a declared output with no code Sluice can run). Recorded so
+    the project imports; planning refuses it with its file and line."""
+
+    def decorate(fn):
+        return _record(fn, "synthetic_model", {"name": name, "columns": list(columns), **kwargs})
+
+    return decorate

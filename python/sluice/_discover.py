@@ -26,9 +26,10 @@ STRATEGIES = {"NONE", "REPLACE", "APPEND", "OVERWRITE_PARTITIONS"}
 
 
 class DiscoveryError(Exception):
-    def __init__(self, node, message):
+    def __init__(self, node, message, hint=""):
         super().__init__(message)
         self.line = getattr(node, "lineno", 0)
+        self.hint = hint
 
 
 def _callee_name(node):
@@ -95,6 +96,19 @@ def _input_from_default(param, default):
     }, None
 
 
+# bauplan decorators whose runtime Sluice does not have: refused at plan time, never run halfway.
+_UNSUPPORTED_DECORATORS = {
+    "pyspark": (
+        "@pyspark models need a Spark runtime, which Sluice does not have",
+        "read the inputs as Arrow and use DuckDB, Polars or pandas in the model instead",
+    ),
+    "synthetic_model": (
+        "@synthetic_model is not supported by Sluice",
+        "produce the table with a @model, or create it with: sluice table create",
+    ),
+}
+
+
 def _model(fn, path):
     spec = None
     expectation = False
@@ -117,6 +131,9 @@ def _model(fn, path):
         elif name == "resources":
             _, kwargs = _call_args(decorator)
             resources = {k: str(v) for k, v in kwargs.items() if v is not None}
+        elif name in _UNSUPPORTED_DECORATORS:
+            message, hint = _UNSUPPORTED_DECORATORS[name]
+            raise DiscoveryError(decorator, f"'{fn.name}': {message}", hint)
     if spec is None and not expectation:
         return None
     spec = spec or {}
@@ -184,7 +201,7 @@ def discover(project_dir, files):
             try:
                 model = _model(node, path)
             except DiscoveryError as e:
-                errors.append({"file": path, "line": e.line, "message": str(e)})
+                errors.append({"file": path, "line": e.line, "message": str(e), "hint": e.hint})
                 continue
             if model:
                 models.append(model)

@@ -230,12 +230,13 @@ Result<std::vector<ModelSpec>> DiscoverPythonModels(const std::string& dir, cons
     json out = json::parse(result.stdout_text);
     const auto& errors = out.at("errors");
     if (!errors.empty()) {
-      std::string message;
+      std::string message, hint;
       for (const auto& e : errors) {
         message += (message.empty() ? "" : "\n") + e.at("file").get<std::string>() + ":" +
                    std::to_string(e.value("line", 0)) + ": " + e.at("message").get<std::string>();
+        if (hint.empty()) hint = e.value("hint", "");
       }
-      return InvalidInput(message);
+      return hint.empty() ? InvalidInput(message) : WithHint(InvalidInput(message), hint);
     }
     for (const auto& m : out.at("models")) {
       ModelSpec model;

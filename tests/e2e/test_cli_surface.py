@@ -96,3 +96,36 @@ def test_a_bad_project_is_one_clear_error(lake, make_project):
     assert "Traceback" not in proc.stderr
     proc = lake("run", "-p", "/nonexistent/project", check=False)
     assert proc.returncode == 1 and "/nonexistent/project" in proc.stderr
+
+
+def test_bauplans_spark_and_synthetic_models_import_and_are_refused_at_plan_time(lake, make_project):
+    """A project written for bauplan that uses @pyspark or @synthetic_model imports (no
+    AttributeError) and stops before anything runs, naming the file, line and model."""
+    for decorator, words in [
+        ('@bauplan.pyspark(version="3.5", conf={"spark.executor.memory": "1g"})', "Spark runtime"),
+        ('@bauplan.synthetic_model("fake", columns=["a"])', "synthetic_model"),
+    ]:
+        source = f"""import bauplan
+
+
+@bauplan.model(materialization_strategy="REPLACE")
+@bauplan.python("3.11")
+{decorator}
+def sparky(spark=None, zones=bauplan.Model("taxi_zones")):
+    return zones
+"""
+        project = make_project({"models.py": source})
+        head = lake.head("dev")
+        proc = lake("run", "-p", project, check=False)
+        assert proc.returncode == 1, proc.stderr
+        assert "models.py:6" in proc.stderr and "'sparky'" in proc.stderr and words in proc.stderr
+        assert "hint:" in proc.stderr and "Traceback" not in proc.stderr
+        assert lake.head("dev") == head
+    # The decorators exist and keep the function callable, as bauplan's do.
+    import bauplan
+
+    @bauplan.pyspark()
+    def f():
+        return 1
+
+    assert f() == 1 and f.__sluice__["pyspark"]["conf"] == {}
