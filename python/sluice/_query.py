@@ -9,7 +9,7 @@ import json
 import sys
 
 from sluice import _arena
-from sluice._worker import _duckdb_connection, arrow_result, register_inputs
+from sluice._worker import _duckdb_connection, arrow_result, lock_down, register_inputs
 
 
 def _plain(value):
@@ -50,6 +50,7 @@ def main(argv):
         with open(path) as f:
             task = json.load(f)
         register_inputs(con, [(spec, _arena.read_table(spec["path"])) for spec in task["inputs"]])
+        lock_down(con)
         try:
             table = arrow_result(con.sql(task["sql"]))
         except Exception as e:

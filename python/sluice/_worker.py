@@ -187,6 +187,14 @@ def _duckdb_connection():
     return con
 
 
+def lock_down(con):
+    """After the inputs are registered, the user's SQL sees nothing else: no files (read_text,
+    COPY ... TO, ATTACH, INSTALL), and no setting can turn that back on. The inputs are Arrow
+    tables Sluice read itself, so DuckDB needs no file access of its own."""
+    con.execute("SET enable_external_access=false")
+    con.execute("SET lock_configuration=true")
+
+
 def register_inputs(con, inputs):
     """Each input under each of its SQL names; "ns.t" becomes a view in schema ns."""
     for i, (spec, table) in enumerate(inputs):
@@ -221,6 +229,7 @@ def arrow_result(relation):
 def _run_sql(task, result):
     con = _duckdb_connection()
     register_inputs(con, _load_inputs(task))
+    lock_down(con)
     result["t_user_start"] = _now()
     try:
         table = arrow_result(con.sql(task["sql"]))

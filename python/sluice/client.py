@@ -142,6 +142,14 @@ def _limited(items, limit):
         yield item
 
 
+def _commit_note_query(commit_body, commit_properties):
+    """bauplan's commit_body/commit_properties as query parameters, for a DELETE."""
+    query = {"commit_body": commit_body}
+    if commit_properties:
+        query["commit_properties"] = json.dumps({str(k): str(v) for k, v in commit_properties.items()})
+    return query
+
+
 def _split_table(table, namespace):
     """(name for the API, namespace or None): a Table object carries its namespace; a
     namespace both in the name and as an argument must agree."""
@@ -711,7 +719,7 @@ class Client:
             self._api(
                 "DELETE",
                 f"namespaces/{_quote(name)}",
-                query={"branch": target, "commit_body": commit_body},
+                query={"branch": target, **_commit_note_query(commit_body, commit_properties)},
                 subject="namespace",
             )
         except exceptions.NamespaceNotFoundError:
@@ -762,7 +770,7 @@ class Client:
                 "branch": target,
                 "namespace": ns,
                 "if_exists": "true" if if_exists else None,
-                "commit_body": commit_body,
+                **_commit_note_query(commit_body, commit_properties),
             },
             subject="table",
         )

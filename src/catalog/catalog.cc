@@ -236,7 +236,9 @@ Result<Commit> NewCommit(SqlConnection* db, const Tree& tree, std::vector<std::s
 }  // namespace
 
 Catalog::Catalog(std::unique_ptr<Store> store)
-    : store_(std::move(store)), jobs_(std::make_unique<JobStore>(store_->db.get(), &store_->mutex)) {}
+    : store_(std::move(store)),
+      jobs_(std::make_unique<JobStore>(store_->db.get(), &store_->mutex)),
+      keys_(std::make_unique<KeyStore>(store_->db.get(), &store_->mutex)) {}
 Catalog::~Catalog() = default;
 
 Result<std::unique_ptr<Catalog>> Catalog::Open(const std::string& home) {
@@ -266,6 +268,7 @@ Result<std::unique_ptr<Catalog>> Catalog::OpenOn(std::unique_ptr<SqlConnection> 
   SLUICE_RETURN_NOT_OK(txn.Begin());
   SLUICE_RETURN_NOT_OK(db->Exec(kSchema));
   SLUICE_RETURN_NOT_OK(JobStore::Migrate(db));
+  SLUICE_RETURN_NOT_OK(KeyStore::Migrate(db));
   SLUICE_ASSIGN_OR_RAISE(auto main, LoadRef(db, "main"));
   if (!main) {
     SLUICE_ASSIGN_OR_RAISE(Commit root, NewCommit(db, Tree{}, {}, "sluice", "initialize catalog", {}));
@@ -479,7 +482,8 @@ Result<Commit> Catalog::CommitChanges(const CommitRequest& request) {
 }
 
 Result<MergeResult> Catalog::Merge(const std::string& source_ref, const std::string& target_branch,
-                                   const std::string& author, const std::string& message, const TableMerger& merger) {
+                                   const std::string& author, const std::string& message, const TableMerger& merger,
+                                   const std::map<std::string, std::string>& properties) {
   std::lock_guard<std::mutex> lock(store_->mutex);
   SqlConnection* db = store_->db.get();
   Transaction txn(db);
@@ -554,8 +558,10 @@ Result<MergeResult> Catalog::Merge(const std::string& source_ref, const std::str
         "'" + target_branch + "' is unchanged");
   }
   merged.namespaces.insert(theirs.namespaces.begin(), theirs.namespaces.end());
-  SLUICE_ASSIGN_OR_RAISE(result.commit, NewCommit(db, merged, {head.id, source.commit.id}, author, message,
-                                                  {{"sluice.merge_base", base_id}}));
+  std::map<std::string, std::string> merge_properties = properties;
+  merge_properties["sluice.merge_base"] = base_id;
+  SLUICE_ASSIGN_OR_RAISE(result.commit,
+                         NewCommit(db, merged, {head.id, source.commit.id}, author, message, merge_properties));
   SLUICE_RETURN_NOT_OK(MoveBranch(db, target_branch, head.id, result.commit.id));
   SLUICE_RETURN_NOT_OK(txn.Commit());
   return result;

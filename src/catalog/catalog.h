@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "catalog/job_store.h"
+#include "catalog/key_store.h"
 #include "common/status.h"
 
 namespace sluice {
@@ -131,8 +132,10 @@ class Catalog {
   // by table against the merge base; a table changed on both sides (differently) is a
   // Conflict naming the tables, and the target is left unchanged -- unless `merger` (when
   // given) combines the two versions of a table.
+  // `properties` are added to a merge commit's (a fast-forward makes none).
   Result<MergeResult> Merge(const std::string& source_ref, const std::string& target_branch, const std::string& author,
-                            const std::string& message, const TableMerger& merger = nullptr);
+                            const std::string& message, const TableMerger& merger = nullptr,
+                            const std::map<std::string, std::string>& properties = {});
 
   // Tables added, removed and changed going from `from_ref` to `to_ref`, sorted by name.
   Result<std::vector<TableDiff>> Diff(const std::string& from_ref, const std::string& to_ref) const;
@@ -142,6 +145,8 @@ class Catalog {
 
   // The job records of this catalog (runs, imports, plans, queries), in the same database.
   JobStore& jobs() { return *jobs_; }
+  // The API keys its server checks, in the same database.
+  KeyStore& keys() { return *keys_; }
 
   // "main" is protected: runs and imports never write it; merges may.
   static bool IsProtectedBranch(const std::string& branch) { return branch == "main"; }
@@ -156,6 +161,7 @@ class Catalog {
   static Result<std::unique_ptr<Catalog>> OpenOn(std::unique_ptr<SqlConnection> connection);
   std::unique_ptr<Store> store_;
   std::unique_ptr<JobStore> jobs_;
+  std::unique_ptr<KeyStore> keys_;
 };
 
 }  // namespace sluice

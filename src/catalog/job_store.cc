@@ -1,7 +1,5 @@
 #include "catalog/job_store.h"
 
-#include <type_traits>
-
 #include "catalog/sql_connection.h"
 
 namespace sluice {
@@ -41,33 +39,6 @@ JobRecord JobFromRow(const SqlStatement& row) {
   job.error = row.Text(10);
   job.detail = row.Text(11);
   return job;
-}
-
-// Binds `values` to ?1, ?2, ... in order (a bool as 0/1, any integer as int64).
-template <typename... Values>
-SqlStatement& BindAll(SqlStatement& stmt, const Values&... values) {
-  int index = 0;
-  auto bind = [&](const auto& value) {
-    using V = std::decay_t<decltype(value)>;
-    if constexpr (std::is_same_v<V, std::string>) {
-      stmt.Bind(++index, value);
-    } else {
-      stmt.Bind(++index, static_cast<int64_t>(value));
-    }
-  };
-  (bind(values), ...);
-  return stmt;
-}
-
-// Every row of `stmt`, each read by `from_row`.
-template <typename FromRow>
-auto ReadRows(SqlStatement& stmt, FromRow from_row) -> Result<std::vector<decltype(from_row(stmt))>> {
-  std::vector<decltype(from_row(stmt))> rows;
-  while (true) {
-    SLUICE_ASSIGN_OR_RAISE(bool row, stmt.Step());
-    if (!row) return rows;
-    rows.push_back(from_row(stmt));
-  }
 }
 
 JobLogRecord LogFromRow(const SqlStatement& row) {

@@ -5,6 +5,8 @@
 
 #include <memory>
 #include <string>
+#include <type_traits>
+#include <vector>
 
 #include "common/status.h"
 
@@ -60,5 +62,32 @@ class SqlWriteTransaction {
   SqlConnection* db_;
   bool done_ = false;
 };
+
+// Binds `values` to ?1, ?2, ... in order (a bool as 0/1, any integer as int64).
+template <typename... Values>
+SqlStatement& BindAll(SqlStatement& stmt, const Values&... values) {
+  int index = 0;
+  auto bind = [&](const auto& value) {
+    using V = std::decay_t<decltype(value)>;
+    if constexpr (std::is_same_v<V, std::string>) {
+      stmt.Bind(++index, value);
+    } else {
+      stmt.Bind(++index, static_cast<int64_t>(value));
+    }
+  };
+  (bind(values), ...);
+  return stmt;
+}
+
+// Every row of `stmt`, each read by `from_row`.
+template <typename FromRow>
+auto ReadRows(SqlStatement& stmt, FromRow from_row) -> Result<std::vector<decltype(from_row(stmt))>> {
+  std::vector<decltype(from_row(stmt))> rows;
+  while (true) {
+    SLUICE_ASSIGN_OR_RAISE(bool row, stmt.Step());
+    if (!row) return rows;
+    rows.push_back(from_row(stmt));
+  }
+}
 
 }  // namespace sluice

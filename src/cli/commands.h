@@ -24,5 +24,6 @@ extern const char* const kSluiceVersion;
 void AddJobCommands(CLI::App& app, CliContext& context, int* exit_code);
 void AddServerCommands(CLI::App& app, CliContext& context, int* exit_code);
 void AddApiCommand(CLI::App& app, CliContext& context, int* exit_code);
+void AddKeyCommands(CLI::App& app, CliContext& context, int* exit_code);
 
 }  // namespace sluice::cli

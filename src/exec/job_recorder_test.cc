@@ -5,6 +5,7 @@
 #include <chrono>
 #include <thread>
 
+#include "catalog/temporary_catalog_test.h"
 #include "common/file_util.h"
 #include "common/ids.h"
 #include "common/test_util.h"
@@ -14,19 +15,7 @@
 namespace sluice {
 namespace {
 
-class JobRecorderTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    home_ = "/tmp/sluice-job-recorder-test-" + NewShortId(8);
-    ASSERT_OK_AND_ASSIGN(catalog_, Catalog::Open(home_));
-  }
-  void TearDown() override {
-    catalog_.reset();
-    ASSERT_OK(RemoveAll(home_));
-  }
-  std::string home_;
-  std::unique_ptr<Catalog> catalog_;
-};
+using JobRecorderTest = TemporaryCatalogTest;
 
 ModelReport Report(const std::string& name, ModelStatus status, const std::string& message = "") {
   ModelReport report;

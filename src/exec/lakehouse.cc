@@ -179,7 +179,8 @@ Result<std::vector<TableChange>> Lakehouse::DiffRefs(const std::string& from_ref
 }
 
 Result<Commit> Lakehouse::RevertTable(const std::string& branch, const std::string& table,
-                                      const std::string& source_ref, const std::string& author) {
+                                      const std::string& source_ref, const std::string& author,
+                                      const CommitNote& note) {
   SLUICE_ASSIGN_OR_RAISE(ResolvedRef head, catalog_->Resolve(branch));
   if (head.branch.empty()) return InvalidInput("ref '", branch, "' is not a branch");
   SLUICE_ASSIGN_OR_RAISE(ResolvedRef source, catalog_->Resolve(source_ref));
@@ -198,6 +199,7 @@ Result<Commit> Lakehouse::RevertTable(const std::string& branch, const std::stri
   request.author = author;
   request.message = "revert table " + table + " to its state at " + source_ref;
   request.properties["sluice.operation"] = "revert";
+  note.ApplyTo(&request);
   request.expected_head = head.commit.id;
   return catalog_->CommitChanges(request);
 }

@@ -13,6 +13,7 @@
 #include <arrow/api.h>
 
 #include "catalog/catalog.h"
+#include "catalog/commit_note.h"
 #include "common/status.h"
 #include "data/object_store.h"
 #include "data/table_scanner.h"
@@ -98,7 +99,7 @@ class Lakehouse {
   // Sets `table` on `branch` to its state at `source_ref` (dropping it when absent there), in
   // one commit. NotFound when the table exists on neither.
   Result<Commit> RevertTable(const std::string& branch, const std::string& table, const std::string& source_ref,
-                             const std::string& author);
+                             const std::string& author, const CommitNote& note = {});
 
  private:
   Lakehouse() = default;

@@ -2,8 +2,10 @@
 
 #include <arrow/io/file.h>
 #include <parquet/arrow/writer.h>
+#include <parquet/file_reader.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <set>
 #include <stdexcept>
 
@@ -638,6 +640,91 @@ Status ApplyUpdate(json* metadata, const json& update, int* last_added_schema) {
   return Status::OK();
 }
 
+// A client's commit names files by URI; before they join the table each must be one of the
+// table's own (under its location, after resolving links, so neither another data home's
+// files nor /etc/passwd) and be what it claims: a manifest list and manifests that decode,
+// and data files that are Parquet with the rows the manifest says and columns of the table.
+class AddedSnapshotCheck {
+ public:
+  static Result<AddedSnapshotCheck> For(const json& metadata) {
+    AddedSnapshotCheck check;
+    SLUICE_ASSIGN_OR_RAISE(std::string root, LocalPathFromUri(metadata.at("location").get<std::string>()));
+    std::error_code error;
+    auto canonical = std::filesystem::weakly_canonical(root, error);
+    if (error || root.empty() || root[0] != '/') return InvalidInput("table location '", root, "' is not absolute");
+    check.root_ = canonical.string() + "/";
+    for (const auto& schema : metadata.value("schemas", json::array())) {
+      for (const auto& field : schema.value("fields", json::array())) check.columns_.insert(field.value("name", ""));
+    }
+    return check;
+  }
+
+  Status Check(const json& snapshot) const {
+    SLUICE_ASSIGN_OR_RAISE(std::string list_path,
+                           Inside(snapshot.at("manifest-list").get<std::string>(), "manifest list"));
+    SLUICE_ASSIGN_OR_RAISE(AvroFile list, ReadAvro(list_path));
+    int64_t id = snapshot.value("snapshot-id", int64_t{-1});
+    for (const auto& manifest : list.records) {
+      SLUICE_ASSIGN_OR_RAISE(std::string manifest_path,
+                             Inside(manifest.at("manifest_path").get<std::string>(), "manifest"));
+      SLUICE_ASSIGN_OR_RAISE(AvroFile entries, ReadAvro(manifest_path));
+      for (const auto& entry : entries.records) {
+        const json& data = entry.at("data_file");
+        SLUICE_ASSIGN_OR_RAISE(std::string data_path, Inside(data.at("file_path").get<std::string>(), "data file"));
+        bool added_here = entry.at("status").get<int>() == 1 &&
+                          (entry["snapshot_id"].is_null() || entry["snapshot_id"].get<int64_t>() == id);
+        if (added_here && data.value("content", 0) == 0) {
+          SLUICE_RETURN_NOT_OK(CheckDataFile(data_path, data.at("record_count").get<int64_t>()));
+        }
+      }
+    }
+    return Status::OK();
+  }
+
+ private:
+  // The local path of `uri` when it lies inside the table's location; InvalidInput otherwise.
+  Result<std::string> Inside(const std::string& uri, const char* what) const {
+    auto outside = [&] {
+      return InvalidInput("the commit's ", what, " '", uri, "' is not a file of this table (under '", root_, "')");
+    };
+    auto path = LocalPathFromUri(uri);
+    if (!path.ok() || path->empty() || (*path)[0] != '/') return outside();
+    std::error_code error;
+    std::string resolved = std::filesystem::weakly_canonical(*path, error).string();
+    if (error || resolved.rfind(root_, 0) != 0) return outside();
+    if (!std::filesystem::is_regular_file(resolved, error)) {
+      return InvalidInput("the commit's ", what, " '", uri, "' does not exist");
+    }
+    return resolved;
+  }
+
+  Status CheckDataFile(const std::string& path, int64_t record_count) const {
+    auto opened = arrow::io::ReadableFile::Open(path);
+    if (!opened.ok()) return InvalidInput("the commit's data file '", path, "' cannot be read");
+    std::unique_ptr<parquet::ParquetFileReader> reader;
+    try {
+      reader = parquet::ParquetFileReader::Open(*opened);
+    } catch (const std::exception& e) {
+      return InvalidInput("the commit's data file '", path, "' is not Parquet: ", e.what());
+    }
+    auto file = reader->metadata();
+    if (file->num_rows() != record_count) {
+      return InvalidInput("the commit's data file '", path, "' has ", file->num_rows(), " rows, its manifest says ",
+                          record_count);
+    }
+    for (int i = 0; i < file->schema()->group_node()->field_count(); ++i) {
+      const std::string& name = file->schema()->group_node()->field(i)->name();
+      if (!columns_.count(name)) {
+        return InvalidInput("the commit's data file '", path, "' has a column '", name, "' the table does not have");
+      }
+    }
+    return Status::OK();
+  }
+
+  std::string root_;
+  std::set<std::string> columns_;
+};
+
 }  // namespace
 
 Result<std::string> CommitTableUpdates(const std::string& metadata_location, const json& requirements,
@@ -651,6 +738,12 @@ Result<std::string> CommitTableUpdates(const std::string& metadata_location, con
     int last_added_schema = metadata.value("current-schema-id", 0);
     for (const auto& update : updates) {
       SLUICE_RETURN_NOT_OK(ApplyUpdate(&metadata, update, &last_added_schema));
+    }
+    // Checked against the table as updated (a new schema may come with its first files).
+    SLUICE_ASSIGN_OR_RAISE(auto check, AddedSnapshotCheck::For(metadata));
+    for (const auto& update : updates) {
+      if (update.value("action", "") != "add-snapshot") continue;
+      SLUICE_RETURN_NOT_OK(check.Check(update.at("snapshot")));
     }
     if (!metadata.contains("metadata-log")) metadata["metadata-log"] = json::array();
     metadata["metadata-log"].push_back(

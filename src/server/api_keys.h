@@ -1,32 +1,41 @@
-// The API keys a server checks. Keys live in `$SLUICE_HOME/api_keys`, one `user sha256hex`
-// line per key (the SHA-256 of the key, never the key itself; '#' starts a comment):
-//
-//     printf 'alice %s\n' "$(printf %s "$KEY" | sha256sum | cut -d' ' -f1)" >> $SLUICE_HOME/api_keys
-//
-// No file, or no key in it: nothing is checked (the local default). With keys, every request
-// must carry `Authorization: Bearer <key>`, and the key's user is the request's user: the
-// author of what it writes, whatever the request body says. Thread-safe once loaded.
+// Who may call a data home's server, and what each caller may do. Keys are the catalog's
+// (catalog/key_store.h: `sluice key create/ls/rm`), read at every request, so a key made or
+// removed takes effect at once. Without any key nothing is checked: a local data home whose
+// socket only its owner can open. With keys, every request carries
+// `Authorization: Bearer <key>`; the key's user is the request's only identity (the author of
+// what it writes), and its role bounds what it may do (RoleNeeded). Thread-safe.
 #pragma once
 
-#include <map>
 #include <string>
 
+#include "catalog/key_store.h"
 #include "common/status.h"
 
 namespace sluice {
 
+struct Caller {
+  std::string user;
+  std::string role;
+};
+
 class ApiKeys {
  public:
-  // InvalidInput naming the line when the file is malformed; an absent file is no keys.
-  static Result<ApiKeys> Load(const std::string& path);
+  explicit ApiKeys(KeyStore* store) : store_(store) {}
 
-  bool enabled() const { return !users_by_hash_.empty(); }
-  // The user of an `Authorization` header value ("Bearer <key>"); an error message when the
-  // header is missing or the key unknown.
-  Result<std::string> Authenticate(const std::string& authorization) const;
+  // Whether the server checks keys now: whether the data home has any.
+  Result<bool> enabled() const { return store_->Any(); }
+
+  // The caller of an `Authorization` header value ("Bearer <key>"); an error whose message
+  // says what is wrong when the header is missing, malformed or the key unknown.
+  Result<Caller> Authenticate(const std::string& authorization) const;
 
  private:
-  std::map<std::string, std::string> users_by_hash_;
+  KeyStore* store_;
 };
+
+// The least role a request needs: reads (GET, HEAD, and a query) need a reader; moving or
+// changing `main` (merging into it, deleting or renaming it) needs an admin; every other
+// write needs a writer.
+std::string RoleNeeded(const std::string& method, const std::string& path);
 
 }  // namespace sluice

@@ -53,7 +53,7 @@ json PlanJson(const TablePlan& plan, const TableCreateOptions& options) {
 }
 
 Result<ApiResponse> ChangeNamespace(Lakehouse& lake, const std::string& name, const std::string& branch, bool create,
-                                    const std::string& author) {
+                                    const std::string& author, const CommitNote& note) {
   if (name.empty() || branch.empty()) return InvalidInput("a namespace and a branch are required");
   SLUICE_RETURN_NOT_OK(CheckNamePart(name, "namespace"));
   SLUICE_RETURN_NOT_OK(Catalog::CheckWritable(branch));
@@ -69,6 +69,7 @@ Result<ApiResponse> ChangeNamespace(Lakehouse& lake, const std::string& name, co
   (create ? commit.namespaces_to_add : commit.namespaces_to_remove).insert(name);
   commit.author = author;
   commit.message = (create ? "create namespace " : "drop namespace ") + name;
+  note.ApplyTo(&commit);
   commit.expected_head = head.commit.id;
   SLUICE_RETURN_NOT_OK(lake.catalog().CommitChanges(commit).status());
   return Json({{"namespace", name}, {"branch", branch}}, create ? 201 : 200);
@@ -91,10 +92,12 @@ Result<ApiResponse> RouteNamespaces(Lakehouse& lake, const RestRequest& request,
     return Json({{"name", parts[3]}, {"ref", ref_text}});
   }
   if (parts.size() == 3 && method == "POST") {
-    return ChangeNamespace(lake, Field(body, "name"), Field(body, "branch"), true, author);
+    SLUICE_ASSIGN_OR_RAISE(CommitNote note, CommitNoteOf(request, body));
+    return ChangeNamespace(lake, Field(body, "name"), Field(body, "branch"), true, author, note);
   }
   if (parts.size() == 4 && method == "DELETE") {
-    return ChangeNamespace(lake, parts[3], Param(request, "branch"), false, author);
+    SLUICE_ASSIGN_OR_RAISE(CommitNote note, CommitNoteOf(request, body));
+    return ChangeNamespace(lake, parts[3], Param(request, "branch"), false, author, note);
   }
   return NotFound("no route for ", method, " ", request.path);
 }
@@ -125,6 +128,7 @@ Result<ApiResponse> RouteOneTable(Lakehouse& lake, const RestRequest& request, c
   if (parts.size() == 4 && method == "DELETE") {
     std::string branch = Param(request, "branch");
     SLUICE_RETURN_NOT_OK(Catalog::CheckWritable(branch));
+    SLUICE_ASSIGN_OR_RAISE(CommitNote note, CommitNoteOf(request, body));
     SLUICE_ASSIGN_OR_RAISE(ResolvedRef head, catalog.Resolve(branch));
     if (auto stored = ResolveTableName(head.tree, table); stored.ok()) table = *stored;  // name rule
     if (!head.tree.tables.count(table)) {
@@ -136,6 +140,7 @@ Result<ApiResponse> RouteOneTable(Lakehouse& lake, const RestRequest& request, c
     commit.changes[table] = std::nullopt;
     commit.author = author;
     commit.message = "drop table " + table;
+    note.ApplyTo(&commit);
     commit.expected_head = head.commit.id;
     SLUICE_RETURN_NOT_OK(catalog.CommitChanges(commit).status());
     return Json({{"deleted", table}});
@@ -187,7 +192,8 @@ Result<ApiResponse> RouteOneTable(Lakehouse& lake, const RestRequest& request, c
   if (action == "revert") {
     SLUICE_ASSIGN_OR_RAISE(std::string source, Required(body, "source_ref"));
     SLUICE_ASSIGN_OR_RAISE(std::string branch, Required(body, "into_branch"));
-    SLUICE_ASSIGN_OR_RAISE(Commit commit, lake.RevertTable(branch, table, source, author));
+    SLUICE_ASSIGN_OR_RAISE(CommitNote note, CommitNoteOf(request, body));
+    SLUICE_ASSIGN_OR_RAISE(Commit commit, lake.RevertTable(branch, table, source, author, note));
     return Json({{"table", table}, {"branch", branch}, {"commit", commit.id}});
   }
   return NotFound("no route for ", method, " ", request.path);

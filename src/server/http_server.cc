@@ -2,6 +2,10 @@
 
 #include <httplib.h>
 
+#include <memory>
+#include <optional>
+
+#include "common/file_util.h"
 #include "server/api_keys.h"
 #include "server/iceberg_rest.h"
 #include "server/sluice_api.h"
@@ -20,21 +24,87 @@ RestRequest FromHttp(const httplib::Request& req, std::string user) {
   return request;
 }
 
-// The answer to a request without a known key when the server checks keys.
-void Unauthorized(const Status& why, httplib::Response& res) {
-  nlohmann::json error = {{"kind", "unauthorized"},
-                          {"message", why.message()},
-                          {"hint", "set api_key in your profile (sluice config) or SLUICE_API_KEY"},
-                          {"type", "NotAuthorizedException"},
-                          {"code", 401}};
-  res.status = 401;
+// The answer to a request the adapter refuses: 401 without a known key, 403 outside its role.
+void Refuse(int code, const std::string& message, const std::string& hint, httplib::Response& res) {
+  nlohmann::json error = {{"kind", code == 401 ? "unauthorized" : "forbidden"},
+                          {"message", message},
+                          {"hint", hint},
+                          {"type", code == 401 ? "NotAuthorizedException" : "ForbiddenException"},
+                          {"code", code}};
+  res.status = code;
   res.set_content(nlohmann::json{{"error", error}}.dump(), "application/json");
+}
+
+// Who the request is, and whether its role allows it: the user when it may go on (empty when
+// the data home has no keys), nothing when `res` already holds the refusal.
+std::optional<std::string> Admit(const ApiKeys& keys, const httplib::Request& req, httplib::Response& res) {
+  auto enabled = keys.enabled();
+  if (!enabled.ok()) {
+    Refuse(500, "cannot read the API keys: " + enabled.status().message(), "", res);
+    return std::nullopt;
+  }
+  if (!*enabled) return std::string();
+  auto caller = keys.Authenticate(req.get_header_value("Authorization"));
+  if (!caller.ok()) {
+    Refuse(401, caller.status().message(), "set api_key in your profile (sluice config) or SLUICE_API_KEY", res);
+    return std::nullopt;
+  }
+  std::string needed = RoleNeeded(req.method, req.path);
+  if (!RoleAllows(caller->role, needed)) {
+    Refuse(403,
+           "'" + caller->user + "' (" + caller->role + ") may not " + req.method + " " + req.path +
+               ": that needs the " + needed + " role",
+           "an admin can make a key with that role: sluice key create --user NAME --role " + needed, res);
+    return std::nullopt;
+  }
+  return caller->user;
 }
 
 }  // namespace
 
-Status ServeHttp(Lakehouse* lake, const std::string& host, int port, const std::function<void(int)>& on_ready) {
-  httplib::Server server;
+bool IsLoopbackHost(const std::string& host) {
+  return host == "localhost" || host == "::1" || host == "[::1]" || host.rfind("127.", 0) == 0;
+}
+
+Status ServeHttp(Lakehouse* lake, const ServeOptions& options, const std::function<void(int)>& on_ready) {
+  const std::string& host = options.host;
+  const int port = options.port;
+  bool tls = !options.tls_certificate.empty() || !options.tls_private_key.empty();
+  if (tls && (options.tls_certificate.empty() || options.tls_private_key.empty())) {
+    return InvalidInput("TLS needs both a certificate (--tls-cert) and its private key (--tls-key)");
+  }
+  // Keys once lived in a file: a server that silently stopped checking them would be open.
+  if (PathExists(lake->home() + "/api_keys")) {
+    return WithHint(InvalidInput("'", lake->home(), "/api_keys' is no longer read: keys live in the catalog"),
+                    "make each key again with: sluice key create --user NAME --role ROLE, then remove the file");
+  }
+  ApiKeys keys(&lake->catalog().keys());
+  if (!IsLoopbackHost(host)) {
+    SLUICE_ASSIGN_OR_RAISE(bool has_keys, keys.enabled());
+    if (!has_keys || !tls) {
+      return WithHint(InvalidInput("refusing to serve on '", host, "' without ", !has_keys ? "API keys" : "TLS",
+                                   ": anyone on the network could ",
+                                   !has_keys ? "read and write every table" : "read every key and row"),
+                      "make a key with: sluice key create --user NAME --role ROLE, and pass --tls-cert FILE "
+                      "--tls-key FILE (or serve on 127.0.0.1)");
+    }
+  }
+  std::unique_ptr<httplib::Server> owned;
+  if (tls) {
+    for (const std::string* file : {&options.tls_certificate, &options.tls_private_key}) {
+      if (!PathExists(*file)) return NotFound("TLS file '", *file, "' does not exist");
+    }
+    auto secure =
+        std::make_unique<httplib::SSLServer>(options.tls_certificate.c_str(), options.tls_private_key.c_str());
+    if (!secure->is_valid()) {
+      return InvalidInput("cannot load the TLS certificate '", options.tls_certificate, "' and key '",
+                          options.tls_private_key, "': expected PEM files of one key pair");
+    }
+    owned = std::move(secure);
+  } else {
+    owned = std::make_unique<httplib::Server>();
+  }
+  httplib::Server& server = *owned;
   // A small answer goes out as headers then body; without this, Nagle holds the body until
   // the client's delayed ACK (40 ms per call).
   server.set_tcp_nodelay(true);
@@ -44,19 +114,14 @@ Status ServeHttp(Lakehouse* lake, const std::string& host, int port, const std::
   // holds up a `branch ls`.
   IcebergRestCatalog catalog_api(lake);
   SluiceApi sluice_api(lake);
-  SLUICE_ASSIGN_OR_RAISE(ApiKeys keys, ApiKeys::Load(lake->home() + "/api_keys"));
-  // One adapter for both APIs: authenticate, decode, handle, encode. With keys configured, a
-  // request without a known key is answered 401 here, before any route; the key's user is
-  // then the request's only identity (server/request_fields.h).
+  // One adapter for both APIs: admit, decode, handle, encode. With keys, a request without a
+  // known key is answered 401 here, before any route, and one outside its key's role 403; the
+  // key's user is then the request's only identity (server/request_fields.h).
   auto serve = [&](auto& api, const char* prefix, auto encode) {
     auto handler = [&api, &keys, encode](const httplib::Request& req, httplib::Response& res) {
-      std::string user;
-      if (keys.enabled()) {
-        auto authenticated = keys.Authenticate(req.get_header_value("Authorization"));
-        if (!authenticated.ok()) return Unauthorized(authenticated.status(), res);
-        user = *std::move(authenticated);
-      }
-      encode(api.Handle(FromHttp(req, std::move(user))), res);
+      std::optional<std::string> user = Admit(keys, req, res);
+      if (!user) return;
+      encode(api.Handle(FromHttp(req, std::move(*user))), res);
     };
     std::string pattern = std::string(prefix) + ".*";
     server.Get(pattern, handler);
@@ -81,14 +146,30 @@ Status ServeHttp(Lakehouse* lake, const std::string& host, int port, const std::
           return true;
         });
   });
+  // What cpp-httplib refuses before any handler (an unknown path, a URI or body over its
+  // limits) still gets an error body the SDK can type.
   server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (res.body.empty()) {
-      res.set_content(
-          nlohmann::json{
-              {"error", {{"message", "no route for " + req.path}, {"type", "NotFoundException"}, {"code", res.status}}}}
-              .dump(),
-          "application/json");
+    if (!res.body.empty()) return;
+    std::string kind = "invalid input", type = "BadRequestException", message;
+    switch (res.status) {
+      case 404:
+        kind = "not found", type = "NotFoundException", message = "no route for " + req.path;
+        break;
+      case 413:
+        message = "the request body is too large";
+        break;
+      case 414:
+        message = "the request's URI is too long (put large values in a JSON body)";
+        break;
+      case 431:
+        message = "the request's headers are too large";
+        break;
+      default:
+        if (res.status >= 500) kind = "internal", type = "InternalServerError";
+        message = "the request was refused (HTTP " + std::to_string(res.status) + ")";
     }
+    nlohmann::json error = {{"kind", kind}, {"message", message}, {"type", type}, {"code", res.status}};
+    res.set_content(nlohmann::json{{"error", error}}.dump(), "application/json");
   });
   int bound = port == 0 ? server.bind_to_any_port(host) : (server.bind_to_port(host, port) ? port : -1);
   if (bound < 0) return IOError("cannot listen on ", host, ":", port);

@@ -10,8 +10,20 @@
 
 namespace sluice {
 
+struct ServeOptions {
+  std::string host = "127.0.0.1";
+  int port = 8181;              // 0 picks a free one
+  std::string tls_certificate;  // PEM files; both or neither. With them the server speaks HTTPS.
+  std::string tls_private_key;
+};
+
+// Whether `host` is a loopback address: only this machine can connect.
+bool IsLoopbackHost(const std::string& host);
+
 // Serves until the process is stopped. `on_ready` is called with the bound port (useful with
-// port 0, which picks a free one). IOError when the address cannot be bound.
-Status ServeHttp(Lakehouse* lake, const std::string& host, int port, const std::function<void(int)>& on_ready);
+// port 0, which picks a free one). IOError when the address cannot be bound; InvalidInput,
+// before listening, when the address is not loopback and the data home has no API keys or
+// the server no TLS (a network would see every key and every row in clear).
+Status ServeHttp(Lakehouse* lake, const ServeOptions& options, const std::function<void(int)>& on_ready);
 
 }  // namespace sluice

@@ -18,4 +18,32 @@ std::string RequestAuthor(const RestRequest& request, const nlohmann::json& body
   return Field(body, "author", CurrentAuthor());
 }
 
+Result<CommitNote> CommitNoteOf(const RestRequest& request, const nlohmann::json& body) {
+  CommitNote note;
+  nlohmann::json properties;
+  if (body.is_object() && (body.contains("commit_body") || body.contains("commit_properties"))) {
+    if (body.contains("commit_body") && !body["commit_body"].is_null() && !body["commit_body"].is_string()) {
+      return InvalidInput("'commit_body' must be a string");
+    }
+    note.body = Field(body, "commit_body");
+    properties = body.value("commit_properties", nlohmann::json());
+  } else {
+    note.body = Param(request, "commit_body");
+    std::string text = Param(request, "commit_properties");
+    if (!text.empty()) {
+      properties = nlohmann::json::parse(text, nullptr, false);
+      if (properties.is_discarded()) return InvalidInput("'commit_properties' is not JSON");
+    }
+  }
+  if (!properties.is_null()) {
+    if (!properties.is_object()) return InvalidInput("'commit_properties' must be an object of strings");
+    for (const auto& [key, value] : properties.items()) {
+      if (!value.is_string()) return InvalidInput("commit_properties: '", key, "' must be a string");
+      note.properties[key] = value.get<std::string>();
+    }
+  }
+  SLUICE_RETURN_NOT_OK(note.Validate());
+  return note;
+}
+
 }  // namespace sluice

@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "catalog/commit_note.h"
+#include "common/status.h"
 #include "server/rest_request.h"
 
 namespace sluice {
@@ -19,5 +21,9 @@ std::string Field(const nlohmann::json& body, const char* key, const std::string
 // (the body's "author" is then ignored: a client cannot claim another name), else the body's
 // "author", else the server's own user.
 std::string RequestAuthor(const RestRequest& request, const nlohmann::json& body);
+
+// bauplan's commit_body and commit_properties (an object of strings) from the JSON body, or
+// from the query string for a DELETE (commit_properties then as JSON text); validated.
+Result<CommitNote> CommitNoteOf(const RestRequest& request, const nlohmann::json& body);
 
 }  // namespace sluice

@@ -36,14 +36,6 @@ Result<std::string> Required(const json& body, const char* key) {
   return value;
 }
 
-// A merge's commit message: bauplan's commit_message (default "merge A into B"), then a blank
-// line and commit_body when given.
-std::string MergeMessage(const json& body, const std::string& source, const std::string& target) {
-  std::string message = Field(body, "commit_message", "merge " + source + " into " + target);
-  std::string extra = Field(body, "commit_body");
-  return extra.empty() ? message : message + "\n\n" + extra;
-}
-
 }  // namespace
 
 SluiceApi::SluiceApi(Lakehouse* lake) : lake_(lake), jobs_(std::make_unique<JobsApi>(lake, &zygotes_)) {}
@@ -99,8 +91,11 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
       }
       if (parts.size() == 5 && parts[4] == "merge" && method == "POST") {
         SLUICE_ASSIGN_OR_RAISE(std::string source, Required(body, "source_ref"));
-        SLUICE_ASSIGN_OR_RAISE(MergeResult merge, catalog.Merge(source, name, author, MergeMessage(body, source, name),
-                                                                IcebergAppendMerger()));
+        // bauplan's commit_message (default "merge A into B"), then commit_body.
+        SLUICE_ASSIGN_OR_RAISE(CommitNote note, CommitNoteOf(request, body));
+        std::string message = note.Message(Field(body, "commit_message", "merge " + source + " into " + name));
+        SLUICE_ASSIGN_OR_RAISE(MergeResult merge,
+                               catalog.Merge(source, name, author, message, IcebergAppendMerger(), note.properties));
         return Json(
             {{"commit", CommitJson(merge.commit)}, {"fast_forward", merge.fast_forward}, {"no_op", merge.no_op}});
       }

@@ -220,3 +220,39 @@ def test_statements_that_are_not_one_query_are_refused(sql_lake, make_project):
         assert f"SQL model 'bad{i}'" in proc.stderr
         assert "expected" in proc.stderr
     assert sql_lake.head("dev") == before
+
+
+def test_sql_reaches_no_file_of_the_host(sql_lake, make_project, tmp_path):
+    """Hostile: `query` and SQL models run DuckDB with external access off and its settings
+    locked, so the tables Sluice hands it are all they can read, and they write nothing."""
+    secret = tmp_path / "host_secret.txt"
+    secret.write_text("the host's secret\n")
+    written = tmp_path / "written.csv"
+    before = sql_lake.head("dev")
+    reads = [
+        f"SELECT * FROM read_text('{secret}')",
+        f"SELECT * FROM read_csv('{secret}')",
+        f"SELECT * FROM '{secret}'",
+        f"SELECT * FROM glob('{tmp_path}/*')",
+        f"SELECT t.*, f.* FROM titanic t, read_blob('{secret}') f",
+    ]
+    for sql in reads:
+        proc = sql_lake("query", sql, check=False)
+        assert proc.returncode != 0, sql
+        assert "secret" not in proc.stdout and "host_secret" not in proc.stdout, sql
+        assert "Traceback" not in proc.stderr
+    for sql in [
+        f"COPY (SELECT * FROM titanic) TO '{written}'",
+        f"ATTACH '{tmp_path}/other.db'",
+        "SET enable_external_access=true",
+    ]:
+        assert sql_lake("query", sql, check=False).returncode != 0, sql
+    assert not written.exists() and not (tmp_path / "other.db").exists()
+    # The same from an SQL model: the run fails, nothing is written, nothing committed.
+    project = sql_project(make_project, {"leak": f"SELECT content FROM read_text('{secret}')"})
+    proc = sql_lake("run", "-p", project, check=False)
+    assert proc.returncode != 0 and "the host's secret" not in proc.stdout + proc.stderr
+    assert "leak" in proc.stderr and "Traceback" not in proc.stderr
+    assert sql_lake.head("dev") == before
+    # What it may read still works.
+    assert "(7 rows)" in sql_lake("query", "SELECT PassengerId FROM titanic").stdout

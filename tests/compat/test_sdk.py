@@ -137,6 +137,40 @@ def test_tables(client):
     assert isinstance(branch, Branch) and client.get_table("taxi_trips", "tester.drop").records == 8
 
 
+def test_commit_body_and_properties_reach_every_commit_they_are_given_to(client):
+    note = {"commit_body": "why: ticket 42", "commit_properties": {"ticket": "42", "Team": "Data"}}
+
+    def head():
+        commit = next(client.get_commits("tester.notes"))
+        assert commit.body == "why: ticket 42" and commit.properties["ticket"] == "42"
+        assert commit.properties["Team"] == "Data"
+        return commit
+
+    client.create_branch("tester.notes", "tester.dev")
+    client.create_namespace("Notes", "tester.notes", **note)
+    assert head().subject == "create namespace Notes"
+    client.delete_namespace("Notes", "tester.notes", **note)
+    assert head().subject == "drop namespace Notes"
+    client.delete_table("taxi_trips", "tester.notes", **note)
+    assert head().subject == "drop table bauplan.taxi_trips"
+    client.revert_table("taxi_trips", source_ref="tester.dev", into_branch="tester.notes", **note)
+    assert head().subject.startswith("revert table bauplan.taxi_trips")
+    assert head().properties["sluice.operation"] == "revert"  # ours are kept
+    # A merge that makes a commit (tester.dev moved too, so no fast-forward).
+    client.create_namespace("Moved", "tester.dev")
+    client.merge_branch("tester.dev", "tester.notes", commit_message="bring dev in", **note)
+    merged = head()
+    assert merged.subject == "bring dev in" and "sluice.merge_base" in merged.properties
+    # A client cannot write Sluice's own properties, nor bloat the log; nothing is committed.
+    before = client.get_branch("tester.notes").hash
+    for hostile in ({"sluice.operation": "forged"}, {f"k{i}": "v" for i in range(65)}, {"big": "x" * 70000}):
+        with pytest.raises(exceptions.InvalidDataError):
+            client.create_namespace("Forged", "tester.notes", commit_properties=hostile)
+        with pytest.raises(exceptions.InvalidDataError):
+            client.delete_table("titanic", "tester.notes", commit_properties=hostile)
+    assert client.get_branch("tester.notes").hash == before
+
+
 def test_commits(client):
     client.create_namespace("audit", "tester.dev")
     commits = client.get_commits("tester.dev")

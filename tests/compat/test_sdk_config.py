@@ -139,15 +139,14 @@ def test_a_server_with_keys_checks_them(clean_env, tmp_path):
     import hashlib
 
     server_home = Sluice(tmp_path / "server")
-    server_home("branch", "ls")  # the data home exists
-    digest = hashlib.sha256(b"alice-secret").hexdigest()
-    (server_home.home / "api_keys").write_text(f"# user sha256(key)\nalice {digest}\n")
+    alice_key = server_home("key", "create", "--user", "alice", "--role", "writer").stdout.strip()
+    digest = hashlib.sha256(alice_key.encode()).hexdigest()
     proc = subprocess.Popen(
         [str(SLUICE), "serve", "--port", "0"], env=server_home.env, stdout=subprocess.PIPE, text=True
     )
     try:
         uri = proc.stdout.readline().split()[5]
-        alice = bauplan.Client(endpoint=uri, api_key="alice-secret")
+        alice = bauplan.Client(endpoint=uri, api_key=alice_key)
         assert alice.info().user.username == "alice"
         alice.create_branch("alice.dev", "main")
         alice.create_namespace("ns", "alice.dev")
@@ -159,7 +158,7 @@ def test_a_server_with_keys_checks_them(clean_env, tmp_path):
         claim = urllib.request.Request(
             f"{uri}/api/v1/namespaces",
             data=json.dumps({"name": "claimed", "branch": "alice.dev", "author": "mallory"}).encode(),
-            headers={"Authorization": "Bearer alice-secret", "Content-Type": "application/json"},
+            headers={"Authorization": f"Bearer {alice_key}", "Content-Type": "application/json"},
             method="POST",
         )
         assert urllib.request.urlopen(claim).status == 201
@@ -168,13 +167,13 @@ def test_a_server_with_keys_checks_them(clean_env, tmp_path):
         query = urllib.request.Request(
             f"{uri}/api/v1/query",
             data=json.dumps({"sql": "SELECT 1 AS one", "ref": "alice.dev", "author": "mallory"}).encode(),
-            headers={"Authorization": "Bearer alice-secret", "Content-Type": "application/json"},
+            headers={"Authorization": f"Bearer {alice_key}", "Content-Type": "application/json"},
             method="POST",
         )
         assert urllib.request.urlopen(query).status == 200
         assert [job.user for job in alice.get_jobs(all_users=True)] == ["alice"]
         with pytest.raises(exceptions.ConfigError):
-            bauplan.Client(endpoint=uri, api_key="alice-secret\r\nX-User: root")
+            bauplan.Client(endpoint=uri, api_key=alice_key + "\r\nX-User: root")
         for key in (None, "wrong"):
             with pytest.raises(exceptions.UnauthorizedError) as error:
                 bauplan.Client(endpoint=uri, api_key=key).get_branches().__next__()
@@ -199,10 +198,12 @@ def test_a_server_with_keys_checks_them(clean_env, tmp_path):
         server_home.remove_shared_memory()
 
 
-def test_a_malformed_keys_file_stops_the_server(clean_env, tmp_path):
+def test_a_keys_file_of_an_older_release_stops_the_server(clean_env, tmp_path):
+    """Keys once lived in $SLUICE_HOME/api_keys: a server that ignored the file would be open."""
     server_home = Sluice(tmp_path / "server")
     server_home("branch", "ls")
-    (server_home.home / "api_keys").write_text("alice not-a-hash\n")
+    (server_home.home / "api_keys").write_text("alice " + "0" * 64 + "\n")
     proc = server_home("serve", "--port", "0", check=False, timeout=30)
-    assert proc.returncode != 0 and "api_keys:1" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode != 0 and "api_keys" in proc.stderr and "sluice key create" in proc.stderr
+    assert "Traceback" not in proc.stderr
     server_home.remove_shared_memory()

@@ -1,0 +1,208 @@
+"""Hostile clients of `sluice serve` (issue 9 §1): every request needs a key of the data home,
+every action is bounded by the key's role, the key's user is the only identity, `main` moves
+only for an admin, and the server refuses to listen beyond loopback without keys and TLS.
+Everything is checked from outside, on the real binary."""
+
+import contextlib
+import json
+import subprocess
+import urllib.error
+import urllib.request
+
+import pytest
+from cli_harness import SLUICE, Sluice
+
+import bauplan
+from bauplan import exceptions
+
+
+@contextlib.contextmanager
+def serving(home, *args):
+    proc = subprocess.Popen(
+        [str(SLUICE), "serve", "--port", "0", *args],
+        env=home.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        assert "serving" in line, proc.stderr.read()
+        yield line.split()[5]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def call(url, method="GET", body=None, key=None):
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, json.loads(answer.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+@pytest.fixture
+def keyed(tmp_path):
+    home = Sluice(tmp_path / "home")
+    keys = {
+        role: home("key", "create", "--user", role + "_user", "--role", role).stdout.strip()
+        for role in ("reader", "writer", "admin")
+    }
+    yield home, keys
+    home.remove_shared_memory()
+
+
+def test_each_role_does_what_it_may_and_nothing_more(keyed):
+    home, keys = keyed
+    with serving(home) as uri:
+        reader = bauplan.Client(endpoint=uri, api_key=keys["reader"])
+        writer = bauplan.Client(endpoint=uri, api_key=keys["writer"])
+        admin = bauplan.Client(endpoint=uri, api_key=keys["admin"])
+        main = admin.get_branch("main").hash
+        # A reader reads and queries, and writes nothing.
+        assert [b.name for b in reader.get_branches()] == ["main"]
+        assert reader.query("SELECT 42 AS answer", ref="main").column("answer").to_pylist() == [42]
+        with pytest.raises(exceptions.ForbiddenError) as error:
+            reader.create_branch("reader_user.dev", "main")
+        assert error.value.code == 403
+        assert not admin.has_branch("reader_user.dev")
+        # A writer writes to its branches, but cannot move main.
+        writer.create_branch("writer_user.dev", "main")
+        writer.create_namespace("Staging", "writer_user.dev")
+        for attempt in (
+            lambda: writer.merge_branch("writer_user.dev", "main"),
+            lambda: writer.delete_branch("main"),
+        ):
+            with pytest.raises(exceptions.ForbiddenError):
+                attempt()
+        assert admin.get_branch("main").hash == main
+        status, answer = call(
+            f"{uri}/api/v1/branches/main/merge", "POST", {"source_ref": "writer_user.dev"}, keys["writer"]
+        )
+        assert status == 403 and "admin" in answer["error"]["message"]
+        # An admin may; a merge commit is the admin's, whatever the body claims (main moves
+        # first, so the writer's branch no longer fast-forwards).
+        admin.create_branch("admin_user.side", "main")
+        admin.create_namespace("Side", "admin_user.side")
+        admin.merge_branch("admin_user.side", "main")
+        status, _ = call(
+            f"{uri}/api/v1/branches/main/merge",
+            "POST",
+            {"source_ref": "writer_user.dev", "author": "writer_user"},
+            keys["admin"],
+        )
+        assert status == 200
+        head = next(admin.get_commits("main"))
+        assert head.author.name == "admin_user" and len(head.parent_hashes) == 2
+        assert admin.has_namespace("Staging", "main") and admin.has_namespace("Side", "main")
+        assert next(admin.get_commits("writer_user.dev")).author.name == "writer_user"
+
+
+def test_a_removed_key_is_refused_at_once_and_no_key_is_ever_shown(keyed):
+    home, keys = keyed
+    listed = home.json("key", "ls")
+    assert {k["user"]: k["role"] for k in listed} == {
+        "reader_user": "reader",
+        "writer_user": "writer",
+        "admin_user": "admin",
+    }
+    shown = home("key", "ls").stdout + json.dumps(listed)
+    assert not any(key in shown for key in keys.values())
+    with serving(home) as uri:
+        assert call(f"{uri}/api/v1/branches", key=keys["writer"])[0] == 200
+        writer_id = next(k["id"] for k in listed if k["user"] == "writer_user")
+        home("key", "rm", writer_id[:8])
+        status, answer = call(f"{uri}/api/v1/branches", key=keys["writer"])
+        assert status == 401 and answer["error"]["type"] == "NotAuthorizedException"
+        # The other keys still work; a new key works without a restart.
+        assert call(f"{uri}/api/v1/branches", key=keys["reader"])[0] == 200
+        fresh = home("key", "create", "--user", "carol", "--role", "reader").stdout.strip()
+        assert call(f"{uri}/api/v1/branches", key=fresh)[0] == 200
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["key", "create", "--user", "eve", "--role", "root"], "unknown role 'root'"),
+        (["key", "create", "--user", "../eve", "--role", "admin"], "without spaces, quotes or slashes"),
+        (["key", "create", "--role", "admin"], "--user"),
+        (["key", "rm", "abc"], "not a key id"),
+        (["key", "rm", "abcdef12"], "no API key 'abcdef12'"),
+        (["--endpoint", "http://127.0.0.1:9", "key", "ls"], "local data home"),
+    ],
+)
+def test_key_commands_refuse_bad_input(sluice, args, words):
+    proc = sluice(*args, check=False)
+    assert proc.returncode != 0 and words in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_server_will_not_listen_beyond_loopback_unprotected(tmp_path):
+    home = Sluice(tmp_path / "home")
+    proc = home("serve", "--host", "0.0.0.0", "--port", "0", check=False, timeout=30)
+    assert proc.returncode != 0 and "without API keys" in proc.stderr and "sluice key create" in proc.stderr
+    home("key", "create", "--user", "ops", "--role", "admin")
+    proc = home("serve", "--host", "0.0.0.0", "--port", "0", check=False, timeout=30)
+    assert proc.returncode != 0 and "without TLS" in proc.stderr
+    proc = home("serve", "--port", "0", "--tls-cert", tmp_path / "missing.pem", check=False, timeout=30)
+    assert proc.returncode != 0 and "--tls-key" in proc.stderr
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate\n")
+    proc = home("serve", "--port", "0", "--tls-cert", garbage, "--tls-key", garbage, check=False, timeout=30)
+    assert proc.returncode != 0 and "cannot load the TLS certificate" in proc.stderr
+    home.remove_shared_memory()
+
+
+def test_with_keys_and_tls_it_serves_https_only(keyed, tmp_path):
+    home, keys = keyed
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            key,
+            "-out",
+            cert,
+        ],
+        check=True,
+        capture_output=True,
+    )
+    with serving(home, "--host", "0.0.0.0", "--tls-cert", cert, "--tls-key", key) as uri:
+        assert uri.startswith("https://")
+        port = uri.rsplit(":", 1)[1]
+        https = f"https://127.0.0.1:{port}/api/v1/branches"
+        ok = subprocess.run(
+            ["curl", "-sS", "--cacert", cert, "-H", f"Authorization: Bearer {keys['reader']}", https],
+            capture_output=True,
+            text=True,
+        )
+        assert ok.returncode == 0 and "main" in ok.stdout, ok.stderr
+        no_key = subprocess.run(
+            ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", cert, https],
+            capture_output=True,
+            text=True,
+        )
+        assert no_key.stdout == "401"
+        # Plain HTTP to the same port gets no answer.
+        plain = subprocess.run(
+            ["curl", "-sS", "-m", "5", f"http://127.0.0.1:{port}/api/v1/branches"],
+            capture_output=True,
+            text=True,
+        )
+        assert plain.returncode != 0 or "main" not in plain.stdout
