@@ -12,9 +12,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <set>
 #include <sstream>
 
 #include "common/file_util.h"
+#include "common/utf8.h"
 #include "data/schema_util.h"
 
 namespace sluice {
@@ -39,6 +41,18 @@ bool Under(const std::string& path, const std::string& root) {
 }
 
 }  // namespace
+
+Status CheckSourceColumns(const std::string& path, const arrow::Schema& schema) {
+  if (schema.num_fields() == 0) return InvalidInput("'", path, "' has no columns: there is no table to make of it");
+  std::set<std::string> seen;
+  for (const auto& field : schema.fields()) {
+    if (!seen.insert(field->name()).second) {
+      return WithHint(InvalidInput("'", path, "' has the column '", field->name(), "' twice"),
+                      "give each column its own name before importing the file");
+    }
+  }
+  return Status::OK();
+}
 
 bool IsInsideDataHome(const std::string& path) {
   std::error_code ec;
@@ -158,11 +172,18 @@ Result<std::shared_ptr<arrow::Table>> ReadSourceFile(const std::string& path) {
           auto reader,
           arrow::csv::TableReader::Make(arrow::io::default_io_context(), input, arrow::csv::ReadOptions::Defaults(),
                                         arrow::csv::ParseOptions::Defaults(), arrow::csv::ConvertOptions::Defaults()));
-      return reader->Read();
+      auto table = reader->Read();
+      if (!table.ok()) {
+        // Arrow's message may quote the file's bytes: binary data named .csv.
+        return InvalidInput("not a CSV file Sluice can read (UTF-8 text with a header row): ",
+                            ValidUtf8(table.status().message()));
+      }
+      return table;
     }
     return UnknownFormat(path);
   };
   SLUICE_ASSIGN_OR_RAISE(auto table, WithContext(read(), "reading '" + path + "'"));
+  SLUICE_RETURN_NOT_OK(CheckSourceColumns(path, *table->schema()));
   return WithoutFieldMetadata(table)->ReplaceSchemaMetadata(nullptr);
 }
 
@@ -179,6 +200,7 @@ Result<std::shared_ptr<arrow::Schema>> ReadSourceSchema(const std::string& path)
     return schema;
   };
   SLUICE_ASSIGN_OR_RAISE(auto schema, WithContext(read(), "reading '" + path + "'"));
+  SLUICE_RETURN_NOT_OK(CheckSourceColumns(path, *schema));
   return WithoutFieldMetadata(*schema)->RemoveMetadata();
 }
 

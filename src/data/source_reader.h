@@ -43,6 +43,10 @@ bool IsInsideDataHome(const std::string& path);
 // file for a FIFO, between the check and the open). Every read of a source file opens here.
 Result<std::shared_ptr<arrow::io::ReadableFile>> OpenSourceFile(const std::string& path);
 
+// InvalidInput naming `path` when its columns could not make a readable table: none at all,
+// or one name twice. Every reader here checks it; external tables check it too.
+Status CheckSourceColumns(const std::string& path, const arrow::Schema& schema);
+
 // One file's rows, without field-id or schema metadata. InvalidInput names the file when its
 // format is unknown or it cannot be parsed.
 Result<std::shared_ptr<arrow::Table>> ReadSourceFile(const std::string& path);

@@ -27,7 +27,9 @@ Result<ParquetFacts> ReadParquetFacts(const std::string& path) {
     facts.file.file_size_in_bytes = size;
     return facts;
   };
-  return WithContext(read(), "reading '" + path + "'");
+  SLUICE_ASSIGN_OR_RAISE(ParquetFacts facts, WithContext(read(), "reading '" + path + "'"));
+  SLUICE_RETURN_NOT_OK(CheckSourceColumns(path, *facts.schema));
+  return facts;
 }
 
 // The branch head, checked writable, with the table absent unless `overwrite`. options.table

@@ -470,15 +470,27 @@ Result<std::optional<std::string>> MergeAppends(const std::string& base_location
     const json* our_schema = CurrentSchema(ours);
     const json* their_schema = CurrentSchema(theirs);
     if (!our_schema || !their_schema || our_schema->at("fields") != their_schema->at("fields")) return none;
-    std::set<int64_t> theirs_new(their_appends->begin(), their_appends->end());
-
+    // Appends carry every manifest forward unchanged, so what theirs added is each manifest of
+    // theirs that neither base nor ours has. By path, not by the snapshot that added it: a
+    // merged snapshot (this function's own, or an import rebased by it) holds manifests
+    // added in another line of history.
+    std::set<std::string> known;
+    if (base_snapshot) {
+      const json* snapshot = FindSnapshot(base, *base_snapshot);
+      if (!snapshot) return none;
+      SLUICE_ASSIGN_OR_RAISE(AvroFile list, ReadAvro(snapshot->at("manifest-list")));
+      for (const auto& m : list.records) known.insert(m.at("manifest_path").get<std::string>());
+    }
     json manifests = json::array();
     std::optional<int64_t> parent = CurrentSnapshotId(ours);
     int64_t total_records = 0, total_files = 0;
     if (parent) {
       const json* snapshot = FindSnapshot(ours, *parent);
       SLUICE_ASSIGN_OR_RAISE(AvroFile list, ReadAvro(snapshot->at("manifest-list")));
-      for (auto& m : list.records) manifests.push_back(m);
+      for (auto& m : list.records) {
+        known.insert(m.at("manifest_path").get<std::string>());
+        manifests.push_back(m);
+      }
       total_records = SummaryCount(*snapshot, "total-records");
       total_files = SummaryCount(*snapshot, "total-data-files");
     }
@@ -487,7 +499,7 @@ Result<std::optional<std::string>> MergeAppends(const std::string& base_location
       const json* snapshot = FindSnapshot(theirs, *their_current);
       SLUICE_ASSIGN_OR_RAISE(AvroFile list, ReadAvro(snapshot->at("manifest-list")));
       for (auto& m : list.records) {
-        if (!theirs_new.count(m.at("added_snapshot_id").get<int64_t>())) continue;
+        if (!known.insert(m.at("manifest_path").get<std::string>()).second) continue;
         added_records += m.value("added_rows_count", int64_t{0});
         added_files += m.value("added_files_count", 0);
         manifests.push_back(m);

@@ -5,24 +5,13 @@
 #include "common/file_util.h"
 #include "exec/job_views.h"
 #include "exec/json_views.h"
+#include "server/api_json.h"
 #include "server/request_fields.h"
 
 namespace sluice {
 namespace {
 
 using nlohmann::json;
-
-ApiResponse Json(const json& body, int status = 200) {
-  ApiResponse response;
-  response.status = status;
-  response.body = body.dump();
-  return response;
-}
-
-json ErrorJson(const Status& status) {
-  return {
-      {"kind", std::string(ErrorKindName(KindOf(status)))}, {"message", status.message()}, {"hint", HintOf(status)}};
-}
 
 bool ParamFlag(const RestRequest& request, const std::string& key) {
   std::string value = Param(request, key);
@@ -128,7 +117,7 @@ class StreamingObserver : public RunObserver {
  public:
   explicit StreamingObserver(const ChunkWriter& write) : write_(write) {}
   void Send(const json& event) {
-    if (connected_) connected_ = write_(event.dump() + "\n");
+    if (connected_) connected_ = write_(JsonText(event) + "\n");
   }
   void OnPlan(const Plan& plan, const std::string& job_id) override {
     Send({{"event", "plan"}, {"job_id", job_id}, {"models", plan.nodes.size()}, {"text", plan.ToText()}});
@@ -215,7 +204,7 @@ ApiResponse JobsApi::RecordAsJob(const RestRequest& request, const std::function
         if (answer.contains("commit") && answer["commit"].is_string()) {
           (*recorder)->SetDetail("commit_id", answer["commit"]);
         }
-        response.body = answer.dump();
+        response.body = JsonText(answer);
       }
     } catch (const std::exception&) {
     }

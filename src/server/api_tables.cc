@@ -5,14 +5,13 @@
 #include "exec/json_views.h"
 #include "exec/table_creation.h"
 #include "exec/table_import.h"
+#include "server/api_json.h"
 #include "server/request_fields.h"
 
 namespace sluice {
 namespace {
 
 using nlohmann::json;
-
-ApiResponse Json(const json& body, int status = 200) { return {status, "application/json", body.dump()}; }
 
 bool Flag(const json& body, const char* key) {
   if (!body.contains(key)) return false;

@@ -16,6 +16,7 @@
 
 #include "common/file_util.h"
 #include "server/api_jobs.h"
+#include "server/api_json.h"
 #include "server/iceberg_rest.h"
 #include "server/sluice_api.h"
 #include "server/unix_http_server.h"
@@ -56,7 +57,7 @@ ApiResponse Route(SluiceApi& sluice_api, IcebergRestCatalog& iceberg, const Rest
     RestResponse rest = iceberg.Handle(request);
     ApiResponse response;
     response.status = rest.status;
-    response.body = rest.body.is_null() ? "" : rest.body.dump();
+    response.body = rest.body.is_null() ? "" : JsonText(rest.body);
     return response;
   }
   ApiResponse missing;

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "common/file_util.h"
+#include "server/api_json.h"
 #include "server/api_keys.h"
 #include "server/iceberg_rest.h"
 #include "server/sluice_api.h"
@@ -130,7 +131,7 @@ Status ServeHttp(Lakehouse* lake, const ServeOptions& options, const std::functi
   };
   serve(catalog_api, "/v1/", [](const RestResponse& response, httplib::Response& res) {
     res.status = response.status;
-    if (!response.body.is_null()) res.set_content(response.body.dump(), "application/json");
+    if (!response.body.is_null()) res.set_content(JsonText(response.body), "application/json");
   });
   serve(sluice_api, "/api/v1/", [](const ApiResponse& response, httplib::Response& res) {
     res.status = response.status;

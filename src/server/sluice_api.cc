@@ -7,6 +7,7 @@
 #include "exec/runner.h"
 #include "server/api_info.h"
 #include "server/api_jobs.h"
+#include "server/api_json.h"
 #include "server/api_tables.h"
 #include "server/request_fields.h"
 
@@ -15,17 +16,10 @@ namespace {
 
 using nlohmann::json;
 
-ApiResponse Json(const json& body, int status = 200) { return {status, "application/json", body.dump()}; }
-
 json RefsJson(const std::vector<Ref>& refs) {
   json out = json::array();
   for (const auto& r : refs) out.push_back(RefJson(r));
   return out;
-}
-
-json ErrorJson(const Status& status) {
-  return {
-      {"kind", std::string(ErrorKindName(KindOf(status)))}, {"message", status.message()}, {"hint", HintOf(status)}};
 }
 
 ApiResponse ErrorResponse(const Status& status) { return Json({{"error", ErrorJson(status)}}, HttpStatusFor(status)); }
