@@ -13,9 +13,13 @@ void AddServeCommand(CLI::App& app, CliContext& context, int* exit_code) {
   serve->add_option("--port", options->port, "Port (default 8181; 0 picks a free one)");
   serve->add_option("--tls-cert", options->tls_certificate, "PEM certificate (chain): serve HTTPS");
   serve->add_option("--tls-key", options->tls_private_key, "PEM private key of the certificate");
-  serve->callback([&context, exit_code, options] {
+  auto max_mb = std::make_shared<size_t>(options->max_request_bytes >> 20);
+  serve->add_option("--max-request-mb", *max_mb, "Largest request body, in MiB (default 16)");
+  serve->add_option("--threads", options->threads, "Requests served at once (default 64)")->check(CLI::Range(1, 4096));
+  serve->callback([&context, exit_code, options, max_mb] {
     *exit_code = ReportError([&]() -> Status {
       SLUICE_ASSIGN_OR_RAISE(Lakehouse * lake, context.lakehouse());
+      options->max_request_bytes = *max_mb << 20;
       std::string scheme = options->tls_certificate.empty() ? "http" : "https";
       return ServeHttp(lake, *options, [&](int bound) {
         // One line tests and scripts can wait for.

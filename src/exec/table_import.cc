@@ -189,9 +189,9 @@ Result<ImportResult> ImportData(Lakehouse& lake, const ImportOptions& options) {
   request.author = options.author;
   request.message = "import into table " + table + " from " + options.search_uri;
   request.properties["sluice.operation"] = "import";
-  // Appends commute: when other writers appended to this table meanwhile, our files join
-  // theirs (MergeAppends, the Iceberg-aware merge branches use) and the commit is tried again
-  // on the new head. Always from our first snapshot and the original base, so each attempt
+  // Appends commute: when other writers appended to this table meanwhile, our files are added
+  // on top of theirs (MergeAppends, the Iceberg-aware merge branches use) and the commit is
+  // tried again on the new head. Always from our first snapshot and the original base, so each attempt
   // combines exactly our files with everything committed since.
   constexpr int kMaxRebases = 64;
   for (int attempt = 0;; ++attempt) {
@@ -206,7 +206,8 @@ Result<ImportResult> ImportData(Lakehouse& lake, const ImportOptions& options) {
     auto theirs = head.tree.tables.find(table);
     if (theirs == head.tree.tables.end()) return committed.status();  // dropped meanwhile
     if (theirs->second == info.metadata_location) continue;           // the head moved, the table did not
-    SLUICE_ASSIGN_OR_RAISE(auto combined, WithContext(MergeAppends(info.metadata_location, location, theirs->second),
+    // On top of theirs, so the table's history stays one line every later writer's base is on.
+    SLUICE_ASSIGN_OR_RAISE(auto combined, WithContext(MergeAppends(info.metadata_location, theirs->second, location),
                                                       "importing into table '" + table + "'"));
     if (!combined) return committed.status();  // not only appends happened: a real conflict
     request.changes[table] = *combined;

@@ -15,6 +15,8 @@ struct ServeOptions {
   int port = 8181;              // 0 picks a free one
   std::string tls_certificate;  // PEM files; both or neither. With them the server speaks HTTPS.
   std::string tls_private_key;
+  size_t max_request_bytes = 16 << 20;  // a body past this is answered 413 unread
+  int threads = 64;                     // requests served at once; more wait in a queue
 };
 
 // Whether `host` is a loopback address: only this machine can connect.

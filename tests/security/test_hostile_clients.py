@@ -206,3 +206,31 @@ def test_with_keys_and_tls_it_serves_https_only(keyed, tmp_path):
             text=True,
         )
         assert plain.returncode != 0 or "main" not in plain.stdout
+
+
+def test_huge_and_slow_clients_do_not_stop_the_server(tmp_path):
+    import socket
+    import time
+
+    home = Sluice(tmp_path / "home")
+    home("branch", "ls")
+    with serving(home, "--max-request-mb", "1", "--threads", "16") as uri:
+        host, port = uri.removeprefix("http://").split(":")
+        # A body past the limit is refused unread, with a typed error.
+        status, answer = call(f"{uri}/api/v1/branches", "POST", {"name": "x" * (2 << 20)})
+        assert status == 413 and answer["error"]["kind"] == "invalid input"
+        # Eight trickling clients (the number that used to stop it) each hold a connection.
+        slow = []
+        for _ in range(8):
+            s = socket.create_connection((host, int(port)))
+            s.sendall(b"POST /api/v1/branches HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{")
+            slow.append(s)
+        try:
+            started = time.monotonic()
+            status, branches = call(f"{uri}/api/v1/branches")
+            assert status == 200 and time.monotonic() - started < 5
+        finally:
+            for s in slow:
+                s.close()
+        assert call(f"{uri}/api/v1/branches")[0] == 200
+    home.remove_shared_memory()
