@@ -1,5 +1,8 @@
 #include "exec/worker_call.h"
 
+#include <csignal>
+#include <cstring>
+#include <fstream>
 #include <sstream>
 
 #include "common/config.h"
@@ -8,6 +11,18 @@
 
 namespace sluice {
 namespace {
+
+// The kernel's count of processes its out-of-memory killer has killed (/proc/vmstat), -1
+// when unknown. A SIGKILL while it rose is the OOM killer's; otherwise someone sent it.
+int64_t OomKills() {
+  std::ifstream vmstat("/proc/vmstat");
+  std::string key;
+  int64_t value = 0;
+  while (vmstat >> key >> value) {
+    if (key == "oom_kill") return value;
+  }
+  return -1;
+}
 
 nlohmann::json TaskToJson(const WorkerTask& task) {
   nlohmann::json inputs = nlohmann::json::array();
@@ -106,6 +121,7 @@ Result<WorkerResult> RunWorker(const WorkerTask& task, std::unique_ptr<Subproces
   // A worker that died while preloading (say, the module failed to import) has closed its
   // stdin; its own result file or exit status tells why, so a failed write is not the error.
   (void)worker->WriteStdin(task.task_path + "\n");
+  int64_t oom_kills_before = OomKills();
   SLUICE_ASSIGN_OR_RAISE(SubprocessResult process, worker->Wait());
   if (process.timed_out) {
     std::ostringstream seconds;  // 2 s, 0.5 s: as the user wrote it
@@ -115,8 +131,11 @@ Result<WorkerResult> RunWorker(const WorkerTask& task, std::unique_ptr<Subproces
   auto text = ReadFile(task.result_path);
   if (!text.ok()) {
     if (process.term_signal != 0) {
-      return UserCodeFailed("its worker process was killed by signal ", process.term_signal,
-                            process.term_signal == 9 ? " (out of memory?)" : "");
+      if (process.term_signal == SIGKILL && oom_kills_before >= 0 && OomKills() > oom_kills_before) {
+        return ResourceExceeded("its worker process was killed by the kernel's out-of-memory killer (SIGKILL)");
+      }
+      return UserCodeFailed("its worker process was killed by signal ", process.term_signal, " (",
+                            ::strsignal(process.term_signal), ")");
     }
     return Internal("its worker exited with code ", process.exit_code, " without a result");
   }

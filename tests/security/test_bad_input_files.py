@@ -82,3 +82,30 @@ def test_eight_parallel_imports_into_one_table_all_land(dev, tmp_path):
     dev("table", "import", "trips", "--search-uri", more)
     dev("branch", "merge", "other", "--into-branch", "dev")
     assert dev.query("SELECT count(*) AS n FROM trips", "dev") == [{"n": 803}]
+
+
+def test_a_worker_killed_by_a_signal_is_reported_as_killed_not_as_out_of_memory(dev, make_project, tmp_path):
+    source = tmp_path / "z.parquet"
+    pq.write_table(pa.table({"a": [1]}), source)
+    dev("table", "create", "z", "--search-uri", source)
+    project = make_project(
+        {
+            "models.py": """
+import os
+import signal
+
+import bauplan
+
+
+@bauplan.model(materialization_strategy="REPLACE")
+def killed(z=bauplan.Model("z")):
+    os.kill(os.getpid(), signal.SIGKILL)
+    return z
+"""
+        }
+    )
+    head = dev.head("dev")
+    proc = dev("run", "-p", project, check=False)
+    assert proc.returncode == 1
+    assert "killed by signal 9 (Killed)" in proc.stderr and "out of memory" not in proc.stderr
+    assert dev.head("dev") == head
