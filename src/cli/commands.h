@@ -25,5 +25,6 @@ void AddJobCommands(CLI::App& app, CliContext& context, int* exit_code);
 void AddServerCommands(CLI::App& app, CliContext& context, int* exit_code);
 void AddApiCommand(CLI::App& app, CliContext& context, int* exit_code);
 void AddKeyCommands(CLI::App& app, CliContext& context, int* exit_code);
+void AddGcCommand(CLI::App& app, CliContext& context, int* exit_code);
 
 }  // namespace sluice::cli

@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
   sluice::cli::AddJobCommands(app, context, &exit_code);
   sluice::cli::AddServerCommands(app, context, &exit_code);
   sluice::cli::AddKeyCommands(app, context, &exit_code);
+  sluice::cli::AddGcCommand(app, context, &exit_code);
   sluice::cli::AddApiCommand(app, context, &exit_code);
   try {
     app.parse(argc, argv);

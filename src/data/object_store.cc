@@ -157,6 +157,7 @@ Status ObjectStore::ReleaseAll(const std::string& prefix) {
 }
 
 Status ObjectStore::TrimArena(int64_t max_bytes) {
+  if (max_bytes < 0) max_bytes = ArenaCap();
   auto files = ListArena(arena_dir());
   std::sort(files.begin(), files.end(), [](const ArenaFile& a, const ArenaFile& b) { return a.size > b.size; });
   int64_t total = 0;

@@ -38,8 +38,9 @@ class ObjectStore {
   Status Release(const std::string& path);
   Status ReleaseAll(const std::string& prefix);
 
-  // Deletes arena files beyond `max_bytes` (largest kept first).
-  Status TrimArena(int64_t max_bytes);
+  // Deletes arena files beyond `max_bytes` (largest kept first); -1: the arena's own cap
+  // ($SLUICE_ARENA_BYTES or its default).
+  Status TrimArena(int64_t max_bytes = -1);
 
  private:
   explicit ObjectStore(std::string root) : root_(std::move(root)) {}

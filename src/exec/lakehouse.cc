@@ -7,6 +7,7 @@
 #include "common/file_util.h"
 #include "common/ids.h"
 #include "common/name_match.h"
+#include "exec/shared_memory_gc.h"
 #include "exec/table_creation.h"
 
 namespace sluice {
@@ -59,6 +60,8 @@ Result<std::unique_ptr<Lakehouse>> Lakehouse::Open(const std::string& home) {
     SLUICE_ASSIGN_OR_RAISE(lakehouse->catalog_, Catalog::OpenUri(CatalogUri()));
   }
   SLUICE_ASSIGN_OR_RAISE(lakehouse->objects_, ObjectStore::Open(SharedMemoryRootFor(lakehouse->home_)));
+  // So `sluice gc` can tell this shared memory from that of a home deleted since.
+  SLUICE_RETURN_NOT_OK(MarkSharedMemoryHome(lakehouse->objects_->root(), lakehouse->home_));
   return lakehouse;
 }
 

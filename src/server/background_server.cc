@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "common/file_util.h"
+#include "exec/shared_memory_gc.h"
 #include "server/api_jobs.h"
 #include "server/api_json.h"
 #include "server/iceberg_rest.h"
@@ -114,6 +115,8 @@ Status RunBackgroundServer(const std::string& home, double idle_seconds) {
                            return Route(*apis.sluice, *apis.iceberg, request);
                          }));
   SLUICE_ASSIGN_OR_RAISE(apis.lake, Lakehouse::Open(home));
+  // What killed runs and deleted homes left in shared memory goes back at every start.
+  (void)CollectSharedMemory(*apis.lake, false);
   apis.iceberg = std::make_unique<IcebergRestCatalog>(apis.lake.get());
   apis.sluice = std::make_unique<SluiceApi>(apis.lake.get());
   SLUICE_RETURN_NOT_OK(WriteFileAtomic(PidPath(home), std::to_string(::getpid()) + "\n"));

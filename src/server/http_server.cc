@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "common/file_util.h"
+#include "exec/shared_memory_gc.h"
 #include "server/api_json.h"
 #include "server/api_keys.h"
 #include "server/iceberg_rest.h"
@@ -79,6 +80,8 @@ Status ServeHttp(Lakehouse* lake, const ServeOptions& options, const std::functi
     return WithHint(InvalidInput("'", lake->home(), "/api_keys' is no longer read: keys live in the catalog"),
                     "make each key again with: sluice key create --user NAME --role ROLE, then remove the file");
   }
+  // What killed runs and deleted homes left in shared memory goes back at every start.
+  (void)CollectSharedMemory(*lake, false);
   ApiKeys keys(&lake->catalog().keys());
   if (!IsLoopbackHost(host)) {
     SLUICE_ASSIGN_OR_RAISE(bool has_keys, keys.enabled());

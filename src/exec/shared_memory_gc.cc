@@ -1,0 +1,89 @@
+#include "exec/shared_memory_gc.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include "common/config.h"
+#include "common/file_util.h"
+#include "exec/job_recorder.h"
+
+namespace sluice {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr auto kQueryAge = std::chrono::hours(1);
+
+// A directory of ours, not a link: the only kind Collect removes.
+bool OwnDirectory(const fs::path& path) {
+  struct stat info {};
+  return ::lstat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode) && info.st_uid == ::geteuid();
+}
+
+int64_t SizeOf(const fs::path& dir) {
+  int64_t total = 0;
+  std::error_code error;
+  for (auto it = fs::recursive_directory_iterator(dir, error); !error && it != fs::recursive_directory_iterator();
+       it.increment(error)) {
+    if (it->is_regular_file(error) && !it->is_symlink(error)) total += static_cast<int64_t>(it->file_size(error));
+  }
+  return total;
+}
+
+Status Remove(const fs::path& dir, bool dry_run, SharedMemoryGcReport* report) {
+  report->bytes += SizeOf(dir);
+  report->removed.push_back(dir.string());
+  return dry_run ? Status::OK() : RemoveAll(dir.string());
+}
+
+}  // namespace
+
+Status MarkSharedMemoryHome(const std::string& root, const std::string& home) {
+  std::string marker = root + "/home";
+  auto current = ReadFile(marker);
+  if (current.ok() && *current == home) return Status::OK();
+  return WriteFileAtomic(marker, home);
+}
+
+Result<SharedMemoryGcReport> CollectSharedMemory(Lakehouse& lake, bool dry_run) {
+  SharedMemoryGcReport report;
+  const fs::path own_root = lake.objects().root();
+  const std::string prefix = "sluice-" + std::to_string(::getuid()) + "-";
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(own_root.parent_path(), error)) {
+    const fs::path& dir = entry.path();
+    if (dir.filename().string().rfind(prefix, 0) != 0 || dir == own_root || !OwnDirectory(dir)) continue;
+    auto home = ReadFile((dir / "home").string());
+    if (!home.ok()) {
+      report.unknown.push_back(dir.string());
+      continue;
+    }
+    if (!IsDirectory(*home)) SLUICE_RETURN_NOT_OK(Remove(dir, dry_run, &report));
+  }
+  if (error) return IOError("cannot list '", own_root.parent_path().string(), "': ", error.message());
+
+  // This home's runs: a folder is named after its job; a job that is not running will not
+  // read it again (a finished run releases its own, a killed one never does).
+  for (const auto& entry : fs::directory_iterator(own_root / "runs", error)) {
+    if (!OwnDirectory(entry.path())) continue;
+    auto job = lake.catalog().jobs().Get(entry.path().filename().string());
+    if (job.ok()) job = ReconcileJob(lake.catalog().jobs(), *job);  // a killed runner's job ends here
+    if (job.ok() && !IsFinalJobStatus(job->status)) continue;
+    SLUICE_RETURN_NOT_OK(Remove(entry.path(), dry_run, &report));
+  }
+  error.clear();
+  auto now = fs::file_time_type::clock::now();
+  for (const auto& entry : fs::directory_iterator(own_root / "queries", error)) {
+    if (!OwnDirectory(entry.path())) continue;
+    auto written = fs::last_write_time(entry.path(), error);
+    if (error || now - written < kQueryAge) continue;
+    SLUICE_RETURN_NOT_OK(Remove(entry.path(), dry_run, &report));
+  }
+  if (!dry_run) SLUICE_RETURN_NOT_OK(lake.objects().TrimArena());
+  return report;
+}
+
+}  // namespace sluice
