@@ -23,7 +23,7 @@ import time
 import urllib.parse
 import warnings
 
-from sluice import _config, exceptions, schema, state
+from sluice import _cel, _config, exceptions, schema, state
 from sluice._transport import HttpTransport, ProcessTransport
 from sluice.info import InfoState, OrganizationInfo, RunnerNodeInfo, UserInfo
 from sluice.schema import Branch, Commit, Job, JobContext, JobLogEvent, Namespace, Ref, Table, Tag
@@ -624,8 +624,8 @@ class Client:
     ):
         ref_text = _ref(ref)
         ref_name = ref.name if isinstance(ref, Ref) else ref_text.split("@")[0]
-        if filter is not None:
-            raise ValueError("CEL commit filters are not supported by Sluice; use the filter_by_* arguments")
+        # A CEL expression over `commit` (sluice/_cel.py), parsed before any request.
+        cel = _cel.compile_filter(filter) if filter is not None else None
         exact = _date_filter(filter_by_authored_date, "filter_by_authored_date")
         start = _date_filter(filter_by_authored_date_start_at, "filter_by_authored_date_start_at")
         end = _date_filter(filter_by_authored_date_end_at, "filter_by_authored_date_end_at")
@@ -641,6 +641,7 @@ class Client:
                 filter_by_authored_date_end_at,
                 filter_by_parent_hash,
                 filter_by_properties,
+                filter,
             )
         )
 
@@ -656,6 +657,7 @@ class Client:
                 and (end is None or c.authored_date <= end)
                 and (filter_by_parent_hash is None or filter_by_parent_hash in c.parent_hashes)
                 and all(c.properties.get(k) == str(v) for k, v in (filter_by_properties or {}).items())
+                and (cel is None or cel(_cel.commit_variables(c)))
             )
 
         query = {"ref": ref_text, "limit": 0 if filtered or not limit else limit}

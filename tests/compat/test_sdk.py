@@ -210,6 +210,39 @@ def test_commits(client):
         list(client.get_commits("no_such_branch"))
 
 
+def test_get_commits_takes_a_cel_filter(client):
+    client.create_namespace("audit", "tester.dev", commit_properties={"ticket": "42"})
+    commits = list(client.get_commits("tester.dev"))
+    head = commits[0]
+
+    def cel(expression, **kwargs):
+        return list(client.get_commits("tester.dev", filter=expression, **kwargs))
+
+    assert cel("commit.message.startsWith('create namespace')") == [head]
+    assert cel("commit.properties['ticket'] == '42' && commit.authorName == 'tester'") == [head]
+    assert cel("commit.message.contains('audit') || commit.message.matches('^never$')") == [head]
+    assert cel(f"commit.hash in ['{head.hash}', 'abc']") == [head]
+    assert cel("!(commit.properties['ticket'] == '42')") == commits[1:]
+    assert cel("commit.authorTime > timestamp('2000-01-01T00:00:00Z')") == commits
+    assert cel("commit.authorTime < '2000-01-01T00:00:00Z'") == []
+    assert cel("size(commit.parentHashes) >= 1", limit=1) == [head]
+    assert cel("commit.subject == 'create namespace audit' ? true : false") == [head]
+    # Parsed before anything is asked, evaluated by an interpreter: never code.
+    for bad, words in [
+        ("commit.message.startsWith(", "expected"),
+        ("commit.nope == 1", "no field 'nope'"),
+        ("__import__('os').system('true')", "unknown function '__import__'"),
+        ("commit.message", "expected a boolean"),
+        ("commit.message > 3", "cannot compare"),
+        ("exec", "unknown name 'exec'"),
+        ("x" * 5000, "at most"),
+        ("(" * 100 + "true" + ")" * 100, "nested too deeply"),
+        ("commit.message ; true", "unexpected character"),
+    ]:
+        with pytest.raises(ValueError, match=words):
+            list(client.get_commits("tester.dev", filter=bad))
+
+
 def test_merge(client, sdk_home):
     client.create_branch("tester.side", "tester.dev")
     merged = client.merge_branch("tester.dev", into_branch="main", commit_message="ship titanic")
