@@ -4,11 +4,8 @@ data with its mixed-case columns (PassengerId, Age, Fare), quoted in SQL and fil
 unquoted names keep their case (issue 8 §1, another branch)."""
 
 import datetime
-import re
-import subprocess
 
 import pytest
-from cli_harness import SLUICE
 
 TITANIC_CSV = """PassengerId,Name,Age,Fare,Survived
 1,Braund,22,7.25,0
@@ -334,18 +331,8 @@ def test_query_flags(titanic):
 @pytest.fixture
 def served(titanic):
     """`sluice serve` on a free port over the titanic home; stopped after the test."""
-    proc = subprocess.Popen(
-        [str(SLUICE), "serve", "--port", "0"],
-        env=titanic.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    line = proc.stdout.readline()
-    endpoint = re.search(r"http://[\d.]+:\d+", line).group(0)
-    yield endpoint
-    proc.terminate()
-    proc.wait(timeout=30)
+    with titanic.serving() as endpoint:
+        yield endpoint
 
 
 def test_detached_runs_and_jobs_through_a_remote_server(titanic, served, make_project):

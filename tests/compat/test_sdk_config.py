@@ -2,11 +2,10 @@
 endpoints, the API key on the wire, and the environment's precedence (contracts §D)."""
 
 import json
-import subprocess
 import textwrap
 
 import pytest
-from cli_harness import SLUICE, Sluice
+from cli_harness import Sluice
 from stub_server import stub_server
 
 import bauplan
@@ -94,21 +93,14 @@ def test_the_default_file_is_under_home(clean_env, tmp_path, recorder):
 
 def test_profile_endpoint_reaches_a_real_server(clean_env, tmp_path):
     server_home = Sluice(tmp_path / "server")
-    proc = subprocess.Popen(
-        [str(SLUICE), "serve", "--port", "0"], env=server_home.env, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        uri = proc.stdout.readline().split()[5]
+    with server_home.serving() as uri:
         config = write_config(tmp_path / "c.yml", {"remote": {"endpoint": uri}})
         client = bauplan.Client(profile="remote", config_file_path=str(config))
         assert client.create_branch("alice.dev", "main").name == "alice.dev"
         assert "alice.dev" in {
             b.name for b in bauplan.Client(profile="remote", config_file_path=str(config)).get_branches()
         }
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        server_home.remove_shared_memory()
+    server_home.remove_shared_memory()
 
 
 def test_bad_configuration_is_one_clear_error(clean_env, tmp_path):
@@ -141,11 +133,7 @@ def test_a_server_with_keys_checks_them(clean_env, tmp_path):
     server_home = Sluice(tmp_path / "server")
     alice_key = server_home("key", "create", "--user", "alice", "--role", "writer").stdout.strip()
     digest = hashlib.sha256(alice_key.encode()).hexdigest()
-    proc = subprocess.Popen(
-        [str(SLUICE), "serve", "--port", "0"], env=server_home.env, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        uri = proc.stdout.readline().split()[5]
+    with server_home.serving() as uri:
         alice = bauplan.Client(endpoint=uri, api_key=alice_key)
         assert alice.info().user.username == "alice"
         alice.create_branch("alice.dev", "main")
@@ -192,10 +180,7 @@ def test_a_server_with_keys_checks_them(clean_env, tmp_path):
         # The stored hash is no key.
         with pytest.raises(exceptions.UnauthorizedError):
             list(bauplan.Client(endpoint=uri, api_key=digest).get_branches())
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        server_home.remove_shared_memory()
+    server_home.remove_shared_memory()
 
 
 def test_a_keys_file_of_an_older_release_stops_the_server(clean_env, tmp_path):

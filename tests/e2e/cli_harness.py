@@ -1,5 +1,6 @@
 """The real `sluice` binary driven from tests, each with its own data home."""
 
+import contextlib
 import json
 import os
 import pathlib
@@ -37,6 +38,25 @@ class Sluice:
                 f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
             )
         return proc
+
+    @contextlib.contextmanager
+    def serving(self, *args):
+        """`sluice serve` on a free port over this data home: yields its URL, stops it after."""
+        proc = subprocess.Popen(
+            [str(SLUICE), "serve", "--port", "0", *map(str, args)],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            line = proc.stdout.readline()
+            if "serving" not in line:
+                raise AssertionError(f"sluice serve did not start: {proc.stderr.read()}")
+            yield line.split()[5]
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
 
     def remove_shared_memory(self):
         """Shared memory outlives the data home's directory: give it back."""

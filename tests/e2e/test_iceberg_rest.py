@@ -2,32 +2,19 @@
 tables, appends through our commit endpoint, and gets 409 for a stale commit."""
 
 import json
-import subprocess
 import urllib.error
 import urllib.request
 
 import pyarrow as pa
 import pytest
-from cli_harness import SLUICE
 from pyiceberg.catalog.rest import RestCatalog
 from pyiceberg.exceptions import CommitFailedException, NoSuchTableError
 
 
 @pytest.fixture
 def server(lake):
-    proc = subprocess.Popen(
-        [str(SLUICE), "serve", "--port", "0"],
-        env=lake.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    line = proc.stdout.readline()
-    assert "serving" in line, proc.stderr.read()
-    uri = line.split()[5]
-    yield uri
-    proc.terminate()
-    proc.wait(timeout=10)
+    with lake.serving() as uri:
+        yield uri
 
 
 def catalog(uri, ref):

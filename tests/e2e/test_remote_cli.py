@@ -10,15 +10,10 @@ from cli_harness import SLUICE, TAXI, Sluice
 @pytest.fixture
 def remote(tmp_path):
     server_home = Sluice(tmp_path / "server")
-    proc = subprocess.Popen(
-        [str(SLUICE), "serve", "--port", "0"], env=server_home.env, stdout=subprocess.PIPE, text=True
-    )
-    uri = proc.stdout.readline().split()[5]
-    client = Sluice(tmp_path / "client")  # only the active branch lives here
-    client.env["SLUICE_ENDPOINT"] = uri
-    yield client, server_home
-    proc.terminate()
-    proc.wait(timeout=10)
+    with server_home.serving() as uri:
+        client = Sluice(tmp_path / "client")  # only the active branch lives here
+        client.env["SLUICE_ENDPOINT"] = uri
+        yield client, server_home
     server_home.remove_shared_memory()
 
 

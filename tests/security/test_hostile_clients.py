@@ -3,35 +3,16 @@ every action is bounded by the key's role, the key's user is the only identity, 
 only for an admin, and the server refuses to listen beyond loopback without keys and TLS.
 Everything is checked from outside, on the real binary."""
 
-import contextlib
 import json
 import subprocess
 import urllib.error
 import urllib.request
 
 import pytest
-from cli_harness import SLUICE, Sluice
+from cli_harness import Sluice
 
 import bauplan
 from bauplan import exceptions
-
-
-@contextlib.contextmanager
-def serving(home, *args):
-    proc = subprocess.Popen(
-        [str(SLUICE), "serve", "--port", "0", *args],
-        env=home.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = proc.stdout.readline()
-        assert "serving" in line, proc.stderr.read()
-        yield line.split()[5]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def call(url, method="GET", body=None, key=None):
@@ -60,7 +41,7 @@ def keyed(tmp_path):
 
 def test_each_role_does_what_it_may_and_nothing_more(keyed):
     home, keys = keyed
-    with serving(home) as uri:
+    with home.serving() as uri:
         reader = bauplan.Client(endpoint=uri, api_key=keys["reader"])
         writer = bauplan.Client(endpoint=uri, api_key=keys["writer"])
         admin = bauplan.Client(endpoint=uri, api_key=keys["admin"])
@@ -114,7 +95,7 @@ def test_a_removed_key_is_refused_at_once_and_no_key_is_ever_shown(keyed):
     }
     shown = home("key", "ls").stdout + json.dumps(listed)
     assert not any(key in shown for key in keys.values())
-    with serving(home) as uri:
+    with home.serving() as uri:
         assert call(f"{uri}/api/v1/branches", key=keys["writer"])[0] == 200
         writer_id = next(k["id"] for k in listed if k["user"] == "writer_user")
         home("key", "rm", writer_id[:8])
@@ -183,7 +164,7 @@ def test_with_keys_and_tls_it_serves_https_only(keyed, tmp_path):
         check=True,
         capture_output=True,
     )
-    with serving(home, "--host", "0.0.0.0", "--tls-cert", cert, "--tls-key", key) as uri:
+    with home.serving("--host", "0.0.0.0", "--tls-cert", cert, "--tls-key", key) as uri:
         assert uri.startswith("https://")
         port = uri.rsplit(":", 1)[1]
         https = f"https://127.0.0.1:{port}/api/v1/branches"
@@ -214,7 +195,7 @@ def test_huge_and_slow_clients_do_not_stop_the_server(tmp_path):
 
     home = Sluice(tmp_path / "home")
     home("branch", "ls")
-    with serving(home, "--max-request-mb", "1", "--threads", "16") as uri:
+    with home.serving("--max-request-mb", "1", "--threads", "16") as uri:
         host, port = uri.removeprefix("http://").split(":")
         # A body past the limit is refused unread, with a typed error.
         status, answer = call(f"{uri}/api/v1/branches", "POST", {"name": "x" * (2 << 20)})

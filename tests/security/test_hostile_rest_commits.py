@@ -9,23 +9,12 @@ import urllib.error
 import urllib.request
 
 import pytest
-from cli_harness import SLUICE
 
 
 @pytest.fixture
 def server(lake):
-    proc = subprocess.Popen(
-        [str(SLUICE), "serve", "--port", "0"],
-        env=lake.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    line = proc.stdout.readline()
-    assert "serving" in line, proc.stderr.read()
-    yield line.split()[5]
-    proc.terminate()
-    proc.wait(timeout=10)
+    with lake.serving() as uri:
+        yield uri
 
 
 def metadata_of(lake, table):
