@@ -85,27 +85,20 @@ def test_external_tables(client, sdk_home, tmp_path):
 
 
 def test_external_table_from_iceberg_metadata(client, sdk_home, tmp_path):
-    pytest.importorskip("sqlalchemy")  # pyiceberg's SQL catalog writes the foreign table
-    from pyiceberg.catalog.sql import SqlCatalog
+    from foreign_iceberg import write_iceberg_with_pyiceberg
 
-    warehouse = tmp_path / "elsewhere"
-    warehouse.mkdir()
-    other = SqlCatalog("other", uri=f"sqlite:///{warehouse}/pyiceberg.db", warehouse=f"file://{warehouse}")
-    other.create_namespace("ext")
-    data = pq.read_table(sdk_home.titanic)
-    iceberg = other.create_table("ext.people", schema=data.schema)
-    iceberg.append(data)
+    location = write_iceberg_with_pyiceberg(tmp_path / "elsewhere", pq.read_table(sdk_home.titanic))
     registered = client.create_external_table_from_metadata(
-        "people", iceberg.metadata_location, namespace="bauplan", branch="tester.dev"
+        "people", location, namespace="bauplan", branch="tester.dev"
     )
     assert isinstance(registered, Table) and registered.is_external() and registered.records == 6
     with pytest.raises(exceptions.UpdateConflictError):
         client.create_external_table_from_metadata(
-            "people", iceberg.metadata_location, namespace="bauplan", branch="tester.dev"
+            "people", location, namespace="bauplan", branch="tester.dev"
         )
     with pytest.raises(exceptions.NamespaceNotFoundError):
         client.create_external_table_from_metadata(
-            "people", iceberg.metadata_location, namespace="nowhere", branch="tester.dev"
+            "people", location, namespace="nowhere", branch="tester.dev"
         )
 
 
