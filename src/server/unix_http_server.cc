@@ -333,6 +333,8 @@ Result<std::unique_ptr<UnixHttpServer>> UnixHttpServer::Bind(const std::string& 
 
 UnixHttpServer::~UnixHttpServer() {
   Stop(0);
+  // Stop's grace may have run out with connections still open; their threads hold `this`.
+  while (connections_.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   ::close(listen_fd_);
 }
 

@@ -42,7 +42,9 @@ class UnixHttpServer {
   // when it cannot. `handler` is called from
   // connection threads, several at once.
   static Result<std::unique_ptr<UnixHttpServer>> Bind(const std::string& path, Handler handler, Limits limits = {});
-  // Stops and removes the socket file.
+  // Stops, removes the socket file, and waits for every connection thread to finish: they use
+  // this object until they do (each notices the stop within a poll slice, unless its handler
+  // is still running).
   ~UnixHttpServer();
 
   // Listens, then accepts and serves connections until Stop(). Call once. Until it is
