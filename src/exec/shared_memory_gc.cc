@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 
 #include "common/config.h"
 #include "common/file_util.h"
@@ -33,6 +34,21 @@ int64_t SizeOf(const fs::path& dir) {
   return total;
 }
 
+// The home `dir` belongs to, when its marker says so credibly. A model can write in its
+// home's shared memory, so the marker is not trusted on its word: it must be a small regular
+// file naming the one home whose directory name this is (the name is a hash of the home's
+// path, common/config.h), or a forged marker could get a live home's objects removed.
+std::optional<std::string> MarkedHome(const fs::path& dir) {
+  struct stat info {};
+  std::string marker = (dir / "home").string();
+  if (::lstat(marker.c_str(), &info) != 0 || !S_ISREG(info.st_mode) || info.st_size > 4096) return std::nullopt;
+  auto home = ReadFile(marker);
+  if (!home.ok() || home->empty() || (*home)[0] != '/' || SharedMemoryRootFor(*home) != dir.string()) {
+    return std::nullopt;
+  }
+  return *home;
+}
+
 Status Remove(const fs::path& dir, bool dry_run, SharedMemoryGcReport* report) {
   report->bytes += SizeOf(dir);
   report->removed.push_back(dir.string());
@@ -56,8 +72,8 @@ Result<SharedMemoryGcReport> CollectSharedMemory(Lakehouse& lake, bool dry_run) 
   for (const auto& entry : fs::directory_iterator(own_root.parent_path(), error)) {
     const fs::path& dir = entry.path();
     if (dir.filename().string().rfind(prefix, 0) != 0 || dir == own_root || !OwnDirectory(dir)) continue;
-    auto home = ReadFile((dir / "home").string());
-    if (!home.ok()) {
+    std::optional<std::string> home = MarkedHome(dir);
+    if (!home) {
       report.unknown.push_back(dir.string());
       continue;
     }

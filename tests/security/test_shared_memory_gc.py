@@ -72,3 +72,22 @@ def test_gc_gives_back_a_killed_runs_objects_but_not_a_running_ones(tmp_path, ma
     job = home.json("job", "get", folder.name)
     assert job["status"] == "ABORT"
     home.remove_shared_memory()
+
+
+def test_a_forged_home_marker_cannot_get_a_live_homes_objects_removed(tmp_path):
+    """A model can write in its home's shared memory: a marker naming a missing home (or a link
+    in its place) must not make another home's gc remove that live home's objects."""
+    victim, other = Sluice(tmp_path / "victim"), Sluice(tmp_path / "other")
+    root = shared_memory(victim)
+    marker = root / "home"
+    for forge in (
+        lambda: marker.write_text(str(tmp_path / "no_such_home")),
+        lambda: (marker.unlink(), marker.symlink_to(tmp_path / "elsewhere.txt")),
+    ):
+        forge()
+        report = other.json("gc")
+        assert str(root) not in report["removed"] and str(root) in report["unknown"]
+        assert root.exists() and victim.home.exists()
+    marker.unlink()
+    victim.remove_shared_memory()
+    other.remove_shared_memory()
