@@ -5,7 +5,7 @@ import json
 import textwrap
 
 import pytest
-from cli_harness import Sluice
+from cli_harness import Sluice, call
 from stub_server import stub_server
 
 import bauplan
@@ -140,25 +140,12 @@ def test_a_server_with_keys_checks_them(clean_env, tmp_path):
         alice.create_namespace("ns", "alice.dev")
         # The key's user is the author, whatever the client claims: on the commit and on the job.
         assert next(alice.get_commits("alice.dev")).author.name == "alice"
-        import json
-        import urllib.request
-
-        claim = urllib.request.Request(
-            f"{uri}/api/v1/namespaces",
-            data=json.dumps({"name": "claimed", "branch": "alice.dev", "author": "mallory"}).encode(),
-            headers={"Authorization": f"Bearer {alice_key}", "Content-Type": "application/json"},
-            method="POST",
-        )
-        assert urllib.request.urlopen(claim).status == 201
+        claim = {"name": "claimed", "branch": "alice.dev", "author": "mallory"}
+        assert call(f"{uri}/api/v1/namespaces", "POST", claim, alice_key)[0] == 201
         commit = next(alice.get_commits("alice.dev"))
         assert commit.message == "create namespace claimed" and commit.author.name == "alice"
-        query = urllib.request.Request(
-            f"{uri}/api/v1/query",
-            data=json.dumps({"sql": "SELECT 1 AS one", "ref": "alice.dev", "author": "mallory"}).encode(),
-            headers={"Authorization": f"Bearer {alice_key}", "Content-Type": "application/json"},
-            method="POST",
-        )
-        assert urllib.request.urlopen(query).status == 200
+        query = {"sql": "SELECT 1 AS one", "ref": "alice.dev", "author": "mallory", "output": "json"}
+        assert call(f"{uri}/api/v1/query", "POST", query, alice_key)[0] == 200
         assert [job.user for job in alice.get_jobs(all_users=True)] == ["alice"]
         with pytest.raises(exceptions.ConfigError):
             bauplan.Client(endpoint=uri, api_key=alice_key + "\r\nX-User: root")

@@ -6,6 +6,8 @@ import os
 import pathlib
 import shutil
 import subprocess
+import urllib.error
+import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SLUICE = ROOT / "build" / "sluice"
@@ -78,3 +80,17 @@ class Sluice:
         """`table create` then `table import` (bauplan's two steps), with the same flags."""
         self("table", "create", table, "--search-uri", search_uri, *args)
         return self("table", "import", table, "--search-uri", search_uri, *args)
+
+
+def call(url, method="GET", body=None, key=None):
+    """One JSON request to a server, with an API key when given: (status, decoded answer)."""
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, json.loads(answer.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")

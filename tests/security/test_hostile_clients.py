@@ -5,27 +5,12 @@ Everything is checked from outside, on the real binary."""
 
 import json
 import subprocess
-import urllib.error
-import urllib.request
 
 import pytest
-from cli_harness import Sluice
+from cli_harness import Sluice, call
 
 import bauplan
 from bauplan import exceptions
-
-
-def call(url, method="GET", body=None, key=None):
-    headers = {"Content-Type": "application/json"}
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, headers=headers, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            return answer.status, json.loads(answer.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
 
 
 @pytest.fixture
