@@ -3,6 +3,7 @@ without copying. The protocol is the C++ ObjectStore's (src/data/README.md): a w
 the smallest arena file large enough (else the largest) by renaming it, truncates it to the
 exact size, writes into it, and renames it into place."""
 
+import mmap
 import os
 import secrets
 
@@ -73,9 +74,25 @@ def write_table(table, path, arena_dir=None):
     return size
 
 
-def read_table(path, columns=None):
-    """Maps an IPC file: no copy, no deserialization. Field metadata is dropped."""
-    table = ipc.open_file(pa.memory_map(path, "r")).read_all()
+def write_table_to(table, fd):
+    """Writes `table` as an IPC file into the open file `fd` (the engine's), from its start."""
+    counter = pa.MockOutputStream()
+    _write(counter, table)
+    size = counter.size()
+    os.ftruncate(fd, size)
+    with open(os.dup(fd), "r+b", buffering=0) as f:
+        _write(pa.PythonFile(f, mode="w"), table)
+    return size
+
+
+def read_table(source, columns=None):
+    """Maps an IPC file, given by path or open descriptor: no copy, no deserialization.
+    Field metadata is dropped."""
+    if isinstance(source, int):
+        mapped = mmap.mmap(source, 0, prot=mmap.PROT_READ)
+        table = ipc.open_file(pa.py_buffer(mapped)).read_all()
+    else:
+        table = ipc.open_file(pa.memory_map(source, "r")).read_all()
     if columns and list(columns) != ["*"]:
         from sluice._names import resolve_columns
 

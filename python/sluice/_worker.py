@@ -1,12 +1,19 @@
 """The worker that runs one model: `python -m sluice._worker TASK_JSON` or, started ahead of
 its inputs, `python -m sluice._worker --stdin [--preload FILE | --preload-duckdb]`, which
-imports what the model needs and then reads the task path as one line on stdin.
+imports what the model needs and then reads its task on stdin.
 
-Task (written by src/exec/worker_call.cc): kind ("python" | "sql"), model, project_dir, file,
-function, line, sql, inputs [{param, name, path, columns, sql_names}], arguments,
-expectation, expected_columns, output_path, arena_dir, result_path.
+The task comes from src/exec/worker_call.cc as b"task\n" on a Unix socket (stdin, or the
+zygote's connection) with open descriptors attached (SCM_RIGHTS), in this order: the task's
+JSON, the result to write, the output to write, then one per input, read-only. The worker
+sees no path of the engine's: in a sandbox there is none to see. (A path on one line instead
+of b"task" names a task file whose paths are the files themselves, for runs without a
+sandbox's descriptors.)
 
-Result (JSON at result_path): {"ok": true, num_rows, num_columns, t_user_start, t_user_return,
+Task JSON: kind ("python" | "sql"), model, project_dir, file, function, line, sql, inputs
+[{param, name, columns, sql_names} (+ path in a task file)], arguments, expectation,
+expected_columns (+ output_path, arena_dir, result_path in a task file).
+
+Result (JSON): {"ok": true, num_rows, num_columns, t_user_start, t_user_return,
 t_output_written, [expectation | expectation_error | column_mismatch]} or {"ok": false,
 "error": {type, message, traceback, file, line}}. Times are CLOCK_MONOTONIC seconds, so the
 engine can compare them across processes. User code failing is a result, not a crash: the
@@ -18,6 +25,8 @@ import json
 import os
 import re
 import site
+import socket
+import stat
 import sys
 import time
 import traceback
@@ -155,7 +164,7 @@ def warm_up(sql=False):
 
 
 def _load_inputs(task):
-    return [(spec, _arena.read_table(spec["path"], spec.get("columns"))) for spec in task["inputs"]]
+    return [(spec, _arena.read_table(spec.get("fd", spec.get("path")), spec.get("columns"))) for spec in task["inputs"]]
 
 
 def _run_python(task, result):
@@ -271,7 +280,10 @@ def run_task(task):
             result["t_output_written"] = _now()
             return result
         table = to_arrow(value, task["model"])
-        _arena.write_table(table, task["output_path"], task.get("arena_dir"))
+        if "output_fd" in task:
+            _arena.write_table_to(table, task["output_fd"])
+        else:
+            _arena.write_table(table, task["output_path"], task.get("arena_dir"))
         result["t_output_written"] = _now()
         result["num_rows"] = table.num_rows
         result["num_columns"] = table.num_columns
@@ -302,6 +314,13 @@ def run_task(task):
 
 
 def _write_result(task, result):
+    if "result_fd" in task:
+        data = json.dumps(result).encode()
+        fd = task["result_fd"]
+        os.ftruncate(fd, 0)
+        while data:
+            data = data[os.write(fd, data) :]
+        return
     path = task["result_path"]
     temp = path + ".tmp"
     with open(temp, "w") as f:
@@ -315,12 +334,38 @@ def _run_file(task_path):
     _write_result(task, run_task(task))
 
 
+_MAX_DESCRIPTORS = 253  # the kernel's SCM_MAX_FD
+
+
+def run_received(sock):
+    """Receives one task on `sock` (see above) and runs it; nothing when the engine closed it."""
+    message, fds, _, _ = socket.recv_fds(sock, 4096, _MAX_DESCRIPTORS)
+    if message.startswith(b"task") and len(fds) >= 3:
+        with os.fdopen(fds[0], "rb") as f:
+            task = json.load(f)
+        task["result_fd"], task["output_fd"] = fds[1], fds[2]
+        if len(fds) - 3 != len(task["inputs"]):
+            raise RuntimeError(f"{len(fds) - 3} input descriptors for {len(task['inputs'])} inputs")
+        for spec, fd in zip(task["inputs"], fds[3:]):
+            spec["fd"] = fd
+        _write_result(task, run_task(task))
+        return
+    for fd in fds:
+        os.close(fd)
+    line = message.split(b"\n")[0].decode().strip()
+    if line:
+        _run_file(line)
+
+
 def main(argv):
     args = argv[1:]
     if args and args[0] == "--stdin":
         if "--preload" in args:
             preload_module(args[args.index("--preload") + 1])
         warm_up(sql="--preload-duckdb" in args)
+        if stat.S_ISSOCK(os.fstat(0).st_mode):
+            run_received(socket.socket(fileno=os.dup(0)))
+            return 0
         line = sys.stdin.readline().strip()
         if not line:
             return 0  # the engine no longer needs this worker

@@ -1,25 +1,32 @@
 """A zygote: one warm interpreter per environment that forks a worker for each model call.
 
-    python -m sluice._zygote SOCKET [--duckdb] [--preload-from FILE]... [--log FILE]
+    python -m sluice._zygote --listen-fd N [--duckdb] [--preload-from FILE]... [--log-fd N]
 
 Started by src/env/zygote.cc inside the environment's sandbox. It imports what the models of
 this environment import (the third-party modules named by `import` statements anywhere in
 their files, never the project's own modules, which may change between runs), and DuckDB for
-SQL models, then listens on the Unix socket SOCKET. Per connection:
+SQL models, then accepts connections on the listening Unix socket the engine hands it as
+descriptor N (the socket's path is not in the sandbox). Per connection:
 
     engine -> zygote   b"fork [MODEL_FILE]\\n" with two file descriptors (SCM_RIGHTS): the
                        worker's stdout and stderr; with MODEL_FILE the worker imports it
                        while it waits for its task (a worker forked ahead of its inputs)
-    zygote -> engine   b"pid N\\n" from the forked worker, once it is in its own process group
-    engine -> worker   b"TASK_PATH\\n": the worker runs it as sluice._worker does
+    zygote -> engine   b"pid\\n" from the forked worker with its credentials (SCM_CREDENTIALS),
+                       once it is in its own process group: the kernel gives the engine its pid
+    engine -> worker   b"task\\n" with the task's descriptors: the worker runs it as
+                       sluice._worker does
     zygote -> engine   b"exit CODE SIGNAL\\n" when the worker has ended, then the connection
                        closes
+
+In a sandbox (SLUICE_CONFINE_LIBRARY set), each worker is forked into PID and mount namespaces
+of its own and drops every privilege before it reads anything (src/env/worker_confinement.h).
 
 The zygote ends when its stdin closes. Forking after the imports is what makes a warm call
 reach user code in milliseconds: nothing is imported or initialized twice.
 """
 
 import ast
+import ctypes
 import importlib
 import importlib.util
 import os
@@ -70,16 +77,77 @@ def _preload(files, duckdb):
 
 
 def _same_user(conn):
-    """Only our own user may ask for a worker: a fork runs any task it is given."""
+    """Only our own user may ask for a worker: a fork runs any task it is given. In a sandbox
+    the socket's path is where only the engine's user can reach it, and the engine's uid has
+    no name inside the user namespace, so there is nothing to compare."""
+    if _Confinement.library is not None:
+        return True
     pid, uid, gid = struct.unpack(
         "3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     )
     return uid == os.getuid()
 
 
+class _Confinement:
+    library = None  # src/env/worker_confinement.h, loaded in a sandbox
+    libc = None
+
+
+def _load_confinement():
+    path = os.environ.get("SLUICE_CONFINE_LIBRARY")
+    if not path:
+        return
+    library = ctypes.CDLL(path, use_errno=True)
+    library.sluice_confine.restype = ctypes.c_int
+    library.sluice_confine.argtypes = [ctypes.c_int, ctypes.c_long, ctypes.c_char_p, ctypes.c_size_t]
+    _Confinement.library = library
+    _Confinement.libc = ctypes.CDLL(None, use_errno=True)
+
+
+_CLONE_NEWNS = 0x00020000
+_CLONE_NEWPID = 0x20000000
+_PR_SET_PDEATHSIG = 1
+_WORKER_MAX_PROCESSES = 512  # src/env/sandbox.h kWorkerMaxProcesses
+
+
+def _enter_worker_namespaces():
+    """In a sandbox: the worker is forked again, as pid 1 of a PID namespace of its own (so
+    everything it starts dies with it) in a mount namespace of its own (so nothing it mounts
+    or unmounts reaches a sibling). This process stays as its parent and ends as it ends.
+    Both forks are os.fork: the libraries' at-fork handlers (malloc, Arrow's thread pools) must
+    run, or a lock held by another thread stays held in the worker. Returns in the worker."""
+    libc = _Confinement.libc
+    if libc.unshare(_CLONE_NEWNS | _CLONE_NEWPID) != 0:
+        error = ctypes.get_errno()
+        os.write(2, f"sluice: cannot give the worker namespaces: {os.strerror(error)}\n".encode())
+        os._exit(126)
+    pid = os.fork()
+    if pid == 0:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        return
+    for fd in (0, 1, 2):
+        os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        os.kill(os.getpid(), os.WTERMSIG(status))
+    os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 1)
+
+
+def _confine():
+    """Drops every privilege of this worker for good, before it reads its task or runs any
+    of the model's code; a worker that cannot be confined ends."""
+    library = _Confinement.library
+    if library is None:
+        return
+    reason = ctypes.create_string_buffer(512)
+    if library.sluice_confine(1, _WORKER_MAX_PROCESSES, reason, len(reason)) != 0:
+        os.write(2, b"sluice: cannot confine the worker: " + reason.value + b"\n")
+        os._exit(126)
+
+
 def _child(conn, listener, out_fd, err_fd, preload):
-    """The forked worker: its own process group, its own output, then one task."""
-    os.setpgid(0, 0)
+    """The forked worker: its own namespaces and process group, its own output, confined,
+    then one task."""
     signal.set_wakeup_fd(-1)
     for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_DFL)
@@ -88,15 +156,20 @@ def _child(conn, listener, out_fd, err_fd, preload):
     os.dup2(err_fd, 2)
     os.close(out_fd)
     os.close(err_fd)
-    conn.sendall(f"pid {os.getpid()}\n".encode())
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)  # the zygote's own stdin is the engine's, not the model's
+    os.close(null)
+    if _Confinement.library is not None:
+        _enter_worker_namespaces()
+    os.setpgid(0, 0)
+    credentials = struct.pack("3i", os.getpid(), os.getuid(), os.getgid())
+    conn.sendmsg([b"pid\n"], [(socket.SOL_SOCKET, socket.SCM_CREDENTIALS, credentials)])
+    _confine()
     if preload:
         _worker.preload_module(preload)
-    reader = conn.makefile("rb")
-    task_path = reader.readline().decode().strip()
     code = 0
     try:
-        if task_path:
-            _worker._run_file(task_path)
+        _worker.run_received(conn)
     except BaseException:
         code = 1
     sys.stdout.flush()
@@ -104,15 +177,7 @@ def _child(conn, listener, out_fd, err_fd, preload):
     os._exit(code)
 
 
-def serve(socket_path):
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        os.unlink(socket_path)
-    except FileNotFoundError:
-        pass
-    listener.bind(socket_path)
-    os.chmod(socket_path, 0o600)
-    listener.listen(64)
+def serve(listener):
 
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
@@ -170,33 +235,38 @@ def serve(socket_path):
 
 def main(argv):
     args = argv[1:]
-    if not args:
-        print(
-            "usage: python -m sluice._zygote SOCKET [--duckdb] [--preload-from FILE]... [--log FILE]",
-            file=sys.stderr,
-        )
-        return 2
-    socket_path, files, duckdb, log = args[0], [], False, None
-    i = 1
+    listen_fd, files, duckdb, log_fd = None, [], False, None
+    i = 0
     while i < len(args):
         if args[i] == "--duckdb":
             duckdb = True
         elif args[i] == "--preload-from" and i + 1 < len(args):
             files.append(args[i + 1])
             i += 1
-        elif args[i] == "--log" and i + 1 < len(args):
-            log = args[i + 1]
+        elif args[i] == "--listen-fd" and i + 1 < len(args):
+            listen_fd = int(args[i + 1])
+            i += 1
+        elif args[i] == "--log-fd" and i + 1 < len(args):
+            log_fd = int(args[i + 1])
             i += 1
         i += 1
+    if listen_fd is None:
+        print(
+            "usage: python -m sluice._zygote --listen-fd N [--duckdb] [--preload-from FILE]... [--log-fd N]",
+            file=sys.stderr,
+        )
+        return 2
     # Nobody reads the zygote's own output (a module may print as it is imported), so it goes
     # to the log, never to pipes that could fill up and stop it.
-    fd = os.open(log or os.devnull, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    fd = log_fd if log_fd is not None else os.open(os.devnull, os.O_WRONLY)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
+    listener = socket.socket(fileno=listen_fd)
+    _load_confinement()
     _preload(files, duckdb)
     sys.stdout.flush()
-    serve(socket_path)
+    serve(listener)
     return 0
 
 

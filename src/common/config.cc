@@ -35,6 +35,8 @@ std::string PythonPackageDir() { return EnvOr("SLUICE_PYTHONPATH", SLUICE_PYTHON
 
 std::string SandboxLauncher() { return EnvOr("SLUICE_SANDBOX", SLUICE_DEFAULT_SANDBOX); }
 
+std::string ConfinementLibrary() { return EnvOr("SLUICE_CONFINE_LIBRARY", SLUICE_DEFAULT_CONFINE_LIBRARY); }
+
 std::string SharedMemoryRootFor(const std::string& data_home) {
   // One directory per data home, so two homes never see each other's objects.
   std::string base = IsDirectory("/dev/shm") ? "/dev/shm" : "/tmp";

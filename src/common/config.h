@@ -29,6 +29,10 @@ std::string PythonPackageDir();
 // The `sluice-sandbox` launcher workers start through ($SLUICE_SANDBOX, else the built one).
 std::string SandboxLauncher();
 
+// The shared library a zygote loads to fork confined workers ($SLUICE_CONFINE_LIBRARY, else
+// the one built beside the launcher).
+std::string ConfinementLibrary();
+
 // Directory for a data home's shared-memory objects (under /dev/shm when it exists);
 // SharedMemoryRoot() is the one of DataHome().
 std::string SharedMemoryRootFor(const std::string& data_home);

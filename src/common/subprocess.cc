@@ -4,9 +4,11 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -77,7 +79,9 @@ Result<std::unique_ptr<Subprocess>> Subprocess::Start(SubprocessOptions options)
   argv.push_back(nullptr);
 
   int in_pipe[2] = {-1, -1}, out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1};
-  if (::pipe2(in_pipe, O_CLOEXEC) != 0 || ::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) {
+  int in_made = options.stdin_socket ? ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in_pipe)
+                                     : ::pipe2(in_pipe, O_CLOEXEC);
+  if (in_made != 0 || ::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) {
     int err = errno;
     ClosePipe(in_pipe), ClosePipe(out_pipe), ClosePipe(err_pipe);
     return IOError("cannot create pipes: ", std::strerror(err));
@@ -88,6 +92,14 @@ Result<std::unique_ptr<Subprocess>> Subprocess::Start(SubprocessOptions options)
   posix_spawn_file_actions_adddup2(&actions, in_pipe[0], 0);
   posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
   posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
+  // Each inherited descriptor goes through a copy above any target first, so no dup2 lands
+  // on a descriptor another one still has to be read from.
+  std::vector<int> inherited;
+  for (size_t i = 0; i < options.inherit_fds.size(); ++i) {
+    int high = ::fcntl(options.inherit_fds[i], F_DUPFD_CLOEXEC, 64);
+    if (high >= 0) inherited.push_back(high);
+    posix_spawn_file_actions_adddup2(&actions, high, static_cast<int>(3 + i));
+  }
   if (!options.cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, options.cwd.c_str());
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
@@ -99,6 +111,7 @@ Result<std::unique_ptr<Subprocess>> Subprocess::Start(SubprocessOptions options)
   int rc = ::posix_spawnp(&pid, argv[0], &actions, &attr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
+  for (int fd : inherited) ::close(fd);
   ::close(in_pipe[0]);
   ::close(out_pipe[1]);
   ::close(err_pipe[1]);
@@ -165,6 +178,45 @@ Status Subprocess::WriteStdin(std::string_view data) {
     written += static_cast<size_t>(n);
   }
   return Status::OK();
+}
+
+Status SendWithDescriptors(int socket_fd, std::string_view data, const std::vector<int>& fds) {
+  constexpr size_t kMaxDescriptors = 250;  // the kernel's SCM_MAX_FD is 253
+  if (fds.size() > kMaxDescriptors) return InvalidInput("cannot pass more than ", kMaxDescriptors, " descriptors");
+  if (data.empty()) return Internal("SendWithDescriptors: nothing to send");
+  iovec iov{const_cast<char*>(data.data()), data.size()};
+  std::vector<char> control(CMSG_SPACE(sizeof(int) * std::max<size_t>(fds.size(), 1)), 0);
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (!fds.empty()) {
+    msg.msg_control = control.data();
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+    cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+    std::memcpy(CMSG_DATA(cmsg), fds.data(), sizeof(int) * fds.size());
+  }
+  ssize_t sent;
+  do {
+    sent = ::sendmsg(socket_fd, &msg, MSG_NOSIGNAL);
+  } while (sent < 0 && errno == EINTR);
+  if (sent < 0) return IOError("cannot send: ", std::strerror(errno));
+  // The descriptors travel with the first byte; the rest of a short write is plain data.
+  size_t written = static_cast<size_t>(sent);
+  while (written < data.size()) {
+    ssize_t n = ::send(socket_fd, data.data() + written, data.size() - written, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return IOError("cannot send: ", std::strerror(errno));
+    written += static_cast<size_t>(n);
+  }
+  return Status::OK();
+}
+
+Status Subprocess::SendStdin(std::string_view data, const std::vector<int>& fds) {
+  if (stdin_fd_ < 0) return Internal("Subprocess: stdin already closed");
+  return WithContext(SendWithDescriptors(stdin_fd_, data, fds), "the stdin of '" + options_.argv[0] + "'");
 }
 
 Result<SubprocessResult> Subprocess::Wait() {

@@ -30,6 +30,11 @@ struct SubprocessOptions {
   std::function<void(const std::string&)> on_stderr_line;
   // Kill the child (SIGKILL) after this many seconds; 0 means no limit.
   double timeout_seconds = 0;
+  // The child's standard input is one end of a Unix socket pair instead of a pipe, so that
+  // SendStdin can pass it open descriptors.
+  bool stdin_socket = false;
+  // Descriptors the child gets as 3, 4, ... (the caller keeps its own).
+  std::vector<int> inherit_fds;
 };
 
 struct SubprocessResult {
@@ -62,6 +67,9 @@ class Subprocess {
 
   // Blocking write to the child's standard input (before Wait()).
   Status WriteStdin(std::string_view data);
+  // Writes `data` with `fds` attached (SCM_RIGHTS; the child gets copies, the caller keeps
+  // its own). Needs stdin to be a socket: options.stdin_socket, or an adopted socket.
+  Status SendStdin(std::string_view data, const std::vector<int>& fds);
 
   // Writes options.stdin_data, closes stdin, pumps output until the child exits (or the
   // timeout, counted from this call, fires) and reaps it.
@@ -78,6 +86,9 @@ class Subprocess {
   bool waited_ = false;
   std::function<int()> reap_;  // set for adopted processes
 };
+
+// Sends `data` on a Unix socket with `fds` attached (at most 250), all in one message.
+Status SendWithDescriptors(int socket_fd, std::string_view data, const std::vector<int>& fds);
 
 // Start + Wait. Fails only when the process could not be started; a non-zero exit is
 // reported in the result.

@@ -75,11 +75,21 @@ SandboxLaunch PrepareSandbox(const SandboxSpec& spec) {
     launch.env["SLUICE_SITE_DIRS"] = Join(spec.site_dirs);
     return launch;
   }
-  launch.prefix = {SandboxLauncher(), "--private-tmp", "--read-only", spec.project_dir};
+  launch.prefix = {SandboxLauncher(), "--map-uid", std::to_string(spec.outer_uid > 0 ? spec.outer_uid : 65534),
+                   "--own", spec.project_dir};
   for (const auto& dir : InterpreterDirs(InterpreterOf(spec)))
     launch.prefix.insert(launch.prefix.end(), {"--read-only", dir});
+  std::string project = spec.project_dir + "/";
+  for (const auto& dir : spec.hidden) {
+    if (dir.rfind(project, 0) == 0) launch.prefix.insert(launch.prefix.end(), {"--hide", dir});
+  }
   if (!spec.internet_access) launch.prefix.push_back("--no-network");
-  for (const auto& dir : spec.writable) launch.prefix.insert(launch.prefix.end(), {"--writable", dir});
+  if (spec.confine) {
+    launch.prefix.insert(launch.prefix.end(), {"--confine", "--max-processes", std::to_string(kWorkerMaxProcesses)});
+  } else {
+    launch.prefix.insert(launch.prefix.end(), {"--read-only", ConfinementLibrary()});
+    launch.env["SLUICE_CONFINE_LIBRARY"] = ConfinementLibrary();
+  }
   // Our own runtime (the sluice and bauplan modules) is one more layer, on top: a model's
   // packages never replace it.
   launch.prefix.insert(launch.prefix.end(), {"--site-at", spec.site_mount, "--site", PythonPackageDir()});
@@ -87,7 +97,16 @@ SandboxLaunch PrepareSandbox(const SandboxSpec& spec) {
   launch.prefix.push_back("--");
   launch.env["PYTHONPATH"] = Join({spec.site_mount, spec.project_dir});
   launch.env["SLUICE_SITE_DIRS"] = spec.site_mount;
+  launch.env["SLUICE_SANDBOXED"] = "1";
+  // The host's home directory is not in the sandbox; caches some libraries keep go to /tmp.
+  launch.env["HOME"] = "/tmp";
   return launch;
+}
+
+long SandboxUidFor(const std::string& shared_memory_root) {
+  uint64_t hash = 1469598103934665603ull;  // FNV-1a: stable across runs and builds
+  for (unsigned char c : shared_memory_root) hash = (hash ^ c) * 1099511628211ull;
+  return (1L << 30) + static_cast<long>(hash & 0xFFFFFF);
 }
 
 }  // namespace sluice

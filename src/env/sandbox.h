@@ -1,8 +1,12 @@
 // The sandbox a model's worker runs in, set up by the `sluice-sandbox` launcher
-// (sandbox_launcher_main.cc): its own mount namespace, where the project and the interpreter
-// are read-only, /tmp is private and empty, and the function's site-packages is a read-only overlay of its
-// package-store directories; its own network namespace (no network) unless the model sets
-// internet_access=True. Resource limits are separate (worker_cgroup.h).
+// (sandbox_launcher_main.cc): a root of its own holding the system's libraries, the
+// interpreter and the project read-only, a private empty /tmp, and the function's
+// site-packages as a read-only overlay of its package-store directories, and nothing else of
+// the host; user, PID and mount namespaces of its own (root inside, an unprivileged uid
+// outside), every privilege dropped (worker_confinement.h); its own network namespace (no
+// network) unless the model sets internet_access=True. What a worker reads and writes is
+// passed to it as open descriptors (exec/worker_call.h). Resource limits are separate
+// (worker_cgroup.h).
 #pragma once
 
 #include <map>
@@ -16,12 +20,25 @@ namespace sluice {
 
 struct SandboxSpec {
   std::string project_dir;             // visible read-only; the worker's working directory
-  std::vector<std::string> writable;   // stay writable (the object store the worker writes)
+  std::vector<std::string> hidden;     // empty in the sandbox when inside the project (a data home)
   std::vector<std::string> site_dirs;  // the function's packages, first wins
   std::string site_mount;              // an existing empty directory where they are overlaid
   bool internet_access = false;
   std::string python;  // the interpreter; empty: PythonExecutable()
+  // Drop every privilege before the program starts. A zygote keeps them (inside its
+  // namespaces) to give each worker it forks namespaces of its own, then confines the worker.
+  bool confine = true;
+  // The unprivileged uid the sandbox's root is outside when the engine runs as root; one per
+  // data home (SandboxUidFor). 0: nobody's (65534).
+  long outer_uid = 0;
 };
+
+// The unprivileged uid outside the sandboxes of the data home whose shared memory is at
+// `shared_memory_root`: one of 2^24 uids from 2^30 up, none of which a system gives out.
+long SandboxUidFor(const std::string& shared_memory_root);
+
+// The process limit of one worker and everything it starts.
+constexpr long kWorkerMaxProcesses = 512;
 
 // How to start a worker in its sandbox: `prefix` goes before the interpreter's argv, and
 // `env` (PYTHONPATH, SLUICE_SITE_DIRS) makes the packages, the sluice module and the project

@@ -1,25 +1,41 @@
-// sluice-sandbox: sets up a worker's sandbox and then runs the worker in it.
+// sluice-sandbox: sets up the sandbox of a model's worker (or of the zygote that forks
+// workers) and runs the program in it.
 //
-//   sluice-sandbox [--no-network] [--private-tmp] [--read-only DIR]... [--writable DIR]...
+//   sluice-sandbox [--no-network] [--confine] [--max-processes N] [--map-uid UID]
+//                  [--read-only PATH]... [--own PATH]... [--hide DIR]...
 //                  [--site-at MOUNTPOINT --site DIR...] -- PROGRAM ARGS...
 //
-// In a new mount namespace (and, with --no-network, a new network namespace holding only a
-// loopback that is down):
-//   --read-only DIR   DIR is visible read-only (the project);
-//   --private-tmp     /tmp is a fresh, empty tmpfs, seen by this process tree alone;
-//   --writable DIR    DIR stays visible and writable, even inside a read-only DIR or /tmp
-//                     (the object store the worker writes its result to);
-//   --site DIR...     the directories, first one winning, are overlaid read-only at
-//                     MOUNTPOINT: the function's site-packages, assembled without copying.
-// Nothing here is visible outside the namespace, and it all goes away with the last process.
+// The program runs with a root of its own: a read-only tmpfs holding the system's /usr,
+// /lib* and /etc, a few device nodes, a private empty /tmp and /dev/shm, its own /proc, and
+// only the paths named here, each at its own path:
+//   --read-only PATH  visible read-only (the interpreter, the confinement library);
+//   --own PATH        visible read-only and, when the engine is root, through an idmapped
+//                     mount, so files of the engine's user read as the sandbox's (the project);
+//   --hide DIR        an empty read-only directory over DIR (a data home inside the project);
+//   --site DIR...     the directories, first one winning, overlaid read-only at MOUNTPOINT:
+//                     the function's site-packages, assembled without copying.
+// Nothing else of the host is there: no data home, no /dev/shm object of any run, no zygote
+// socket. The program is root of a user namespace of its own, which outside is the
+// unprivileged uid --map-uid (when the engine is root; otherwise the engine's own uid), and,
+// without internet access, in a network namespace holding only a loopback that is down.
+// --confine (a worker) also makes it pid 1 of a PID namespace of its own, with its own
+// /proc (every process it leaves dies with it), and drops every privilege before the program
+// starts (worker_confinement.h); this process then stays outside, as the program's parent,
+// and ends as it ends (same exit code, or killed by the same signal); killed itself, it takes
+// the program with it. Without --confine (a zygote) the program keeps its capabilities
+// inside its namespaces, to give each worker it forks namespaces of its own and confine it.
 //
-// Kept to libc on purpose: it is exec'd once per worker, so it must start in a millisecond.
-// Exit code 126 (with one line on stderr) when the sandbox cannot be set up; otherwise the
-// program's own. `--check` sets up a sandbox with everything and exits 0 when that worked.
+// Kept to libc (and libseccomp through the confinement) on purpose: it is exec'd per worker
+// and per zygote, so it must start in a millisecond. Exit code 126 (with one line on stderr)
+// when the sandbox cannot be set up; otherwise the program's own. `--check` sets up a
+// sandbox with everything and exits 0 when that worked.
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/mount.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -30,8 +46,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
+
+#include "env/worker_confinement.h"
 
 namespace {
 
@@ -57,11 +76,13 @@ int OpenTreeClone(const char* path) {
 int MoveMountTo(int fd, const char* target) {
   return static_cast<int>(::syscall(SYS_move_mount, fd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH));
 }
-int MakeReadOnly(int fd) {
+int SetMountAttributes(int fd, const char* path, unsigned flags, uint64_t set, int userns = -1) {
   struct mount_attr attr = {};
-  attr.attr_set = MOUNT_ATTR_RDONLY;
-  return static_cast<int>(::syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)));
+  attr.attr_set = set;
+  if (userns >= 0) attr.userns_fd = static_cast<uint64_t>(userns);
+  return static_cast<int>(::syscall(SYS_mount_setattr, fd, path, flags, &attr, sizeof(attr)));
 }
+int MakeReadOnly(int fd) { return SetMountAttributes(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, MOUNT_ATTR_RDONLY); }
 
 void MakeDirs(const std::string& path) {
   for (size_t slash = 1; slash != std::string::npos;) {
@@ -69,6 +90,26 @@ void MakeDirs(const std::string& path) {
     std::string prefix = path.substr(0, slash);
     if (::mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST) Fail("cannot create", prefix);
   }
+}
+
+void WriteFile(const std::string& path, const std::string& text) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0 || ::write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size())) Fail("cannot write", path);
+  ::close(fd);
+}
+
+// A detached tmpfs (nothing in it), read-only or not.
+int DetachedTmpfs(bool read_only) {
+  int fs = FsOpen("tmpfs");
+  if (fs < 0) Fail("tmpfs is not available");
+  if (FsConfig(fs, FSCONFIG_SET_STRING, "mode", read_only ? "0555" : "1777") != 0 ||
+      FsConfig(fs, FSCONFIG_CMD_CREATE, nullptr, nullptr) != 0) {
+    Fail("cannot create a tmpfs");
+  }
+  int mount_fd = FsMount(fs, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (read_only ? MOUNT_ATTR_RDONLY : 0));
+  if (mount_fd < 0) Fail("cannot mount a tmpfs");
+  ::close(fs);
+  return mount_fd;
 }
 
 // A read-only overlay of `dirs` (first wins), detached until moved into place.
@@ -104,85 +145,261 @@ int BuildOverlay(const std::vector<std::string>& dirs) {
   return mount_fd;
 }
 
-struct Attach {
-  std::string target;
-  int tree;
-};
+// A user namespace whose root is `uid` (and gid) outside, made by a short-lived child that
+// this (root) process maps from outside: an unprivileged process cannot map itself to
+// another uid. Returned as a descriptor, for idmapped mounts and for setns.
+int UserNamespaceMappedTo(long uid) {
+  int ready[2];
+  if (::pipe2(ready, O_CLOEXEC) != 0) Fail("cannot create a pipe");
+  pid_t child = ::fork();
+  if (child < 0) Fail("cannot fork");
+  if (child == 0) {
+    char byte = ::unshare(CLONE_NEWUSER) == 0 ? 1 : 0;
+    (void)::write(ready[1], &byte, 1);
+    ::pause();
+    ::_exit(0);
+  }
+  ::close(ready[1]);
+  char byte = 0;
+  if (::read(ready[0], &byte, 1) != 1 || byte != 1) {
+    errno = EPERM;
+    Fail("cannot create a user namespace");
+  }
+  ::close(ready[0]);
+  std::string proc = "/proc/" + std::to_string(child);
+  std::string map = "0 " + std::to_string(uid) + " 1\n";
+  WriteFile(proc + "/uid_map", map);
+  WriteFile(proc + "/gid_map", map);
+  int fd = ::open((proc + "/ns/user").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) Fail("cannot open the user namespace of", proc);
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  return fd;
+}
+
+// An unprivileged engine: a user namespace in which its own uid is root.
+void EnterOwnUserNamespace() {
+  uid_t uid = ::geteuid();
+  gid_t gid = ::getegid();
+  if (::unshare(CLONE_NEWUSER) != 0) Fail("cannot create a user namespace");
+  WriteFile("/proc/self/setgroups", "deny");
+  WriteFile("/proc/self/uid_map", "0 " + std::to_string(uid) + " 1\n");
+  WriteFile("/proc/self/gid_map", "0 " + std::to_string(gid) + " 1\n");
+}
 
 struct Config {
-  bool no_network = false, private_tmp = false;
-  std::vector<std::string> read_only, writable, sites;
+  bool no_network = false, confine = false;
+  long max_processes = 0;
+  long map_uid = -1;
+  std::vector<std::string> read_only, own, hide, sites;
   std::string site_at;
 };
 
-// Enters the sandbox: this process is in it afterwards, in the same working directory.
+struct Attach {
+  std::string target;
+  int tree;
+  bool is_file;
+};
+
+// The system's own directories (or, with a merged /usr, their symlinks) the interpreter needs.
+constexpr const char* kSystemPaths[] = {"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"};
+constexpr const char* kDevices[] = {"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"};
+
+Attach Capture(const std::string& path, bool read_only, int idmap_userns = -1) {
+  struct stat info;
+  if (::stat(path.c_str(), &info) != 0) Fail("cannot find", path);
+  int tree = OpenTreeClone(path.c_str());
+  if (tree < 0) Fail("cannot bind", path);
+  uint64_t attrs = read_only ? MOUNT_ATTR_RDONLY : 0;
+  // Idmapped where the filesystem can (ext4, tmpfs, btrfs, xfs...); elsewhere the files stay
+  // readable as far as their mode lets anyone read them.
+  if (idmap_userns >= 0 &&
+      SetMountAttributes(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, attrs | MOUNT_ATTR_IDMAP, idmap_userns) == 0) {
+    attrs = 0;
+  }
+  if (attrs && SetMountAttributes(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, attrs) != 0) Fail("cannot make read-only", path);
+  return {path, tree, !S_ISDIR(info.st_mode)};
+}
+
+// Builds the sandbox's root and enters it, in namespaces of its own; this process is in it
+// afterwards, in the same working directory, as root of the sandbox's user namespace with
+// every capability there.
 void EnterSandbox(const Config& config) {
   char cwd[4096];
   if (!::getcwd(cwd, sizeof(cwd))) Fail("cannot read the working directory");
+  bool engine_is_root = ::geteuid() == 0;
+  int userns = -1;
+  if (engine_is_root) {
+    userns = UserNamespaceMappedTo(config.map_uid > 0 ? config.map_uid : 65534);
+  } else {
+    EnterOwnUserNamespace();
+  }
   if (::unshare(CLONE_NEWNS | (config.no_network ? CLONE_NEWNET : 0)) != 0) Fail("cannot create namespaces");
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) Fail("cannot make mounts private");
 
-  // Every tree is captured before anything moves, so /tmp or a read-only parent hiding a
-  // path later does not matter.
+  // Every tree is captured before anything moves, so the new root hiding a path later does
+  // not matter.
   std::vector<Attach> attach;
-  for (const auto& dir : config.read_only) {
-    int tree = OpenTreeClone(dir.c_str());
-    if (tree < 0) Fail("cannot bind", dir);
-    if (MakeReadOnly(tree) != 0) Fail("cannot make read-only", dir);
-    attach.push_back({dir, tree});
+  std::vector<std::pair<std::string, std::string>> symlinks;  // path, target
+  for (const char* path : kSystemPaths) {
+    struct stat info;
+    if (::lstat(path, &info) != 0) continue;
+    if (S_ISLNK(info.st_mode)) {
+      char target[4096];
+      ssize_t n = ::readlink(path, target, sizeof(target) - 1);
+      if (n > 0) symlinks.push_back({path, std::string(target, static_cast<size_t>(n))});
+    } else if (S_ISDIR(info.st_mode)) {
+      attach.push_back(Capture(path, true));
+    }
   }
-  for (const auto& dir : config.writable) {
-    int tree = OpenTreeClone(dir.c_str());
-    if (tree < 0) Fail("cannot bind", dir);
-    attach.push_back({dir, tree});
+  for (const char* device : kDevices) {
+    if (::access(device, F_OK) == 0) attach.push_back(Capture(device, false));
   }
-  if (!config.sites.empty()) attach.push_back({config.site_at, BuildOverlay(config.sites)});
-  if (config.private_tmp && ::mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) {
-    Fail("cannot mount a private /tmp");
+  for (const auto& [link, target] : {std::pair<const char*, const char*>{"/dev/fd", "/proc/self/fd"},
+                                     {"/dev/stdin", "/proc/self/fd/0"},
+                                     {"/dev/stdout", "/proc/self/fd/1"},
+                                     {"/dev/stderr", "/proc/self/fd/2"}}) {
+    symlinks.push_back({link, target});
   }
-  // Parents before children: a writable directory inside the read-only project stays writable.
+  for (const auto& path : config.read_only) attach.push_back(Capture(path, true));
+  for (const auto& path : config.own) attach.push_back(Capture(path, true, userns));
+  if (!config.sites.empty()) attach.push_back({config.site_at, BuildOverlay(config.sites), false});
+  attach.push_back({"/tmp", DetachedTmpfs(false), false});
+  attach.push_back({"/dev/shm", DetachedTmpfs(false), false});
+  for (const auto& dir : config.hide) attach.push_back({dir, DetachedTmpfs(true), false});
+
+  // The new root: a tmpfs over the host's /tmp in this namespace (every tree from there is
+  // captured already), filled, made read-only, then pivoted into.
+  const std::string root = "/tmp";
+  if (::mount("sluice-sandbox", root.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") != 0) {
+    Fail("cannot mount the sandbox's root");
+  }
+  // Parents before children: a directory inside /tmp or inside the project lands on them.
   std::stable_sort(attach.begin(), attach.end(),
                    [](const Attach& a, const Attach& b) { return a.target.size() < b.target.size(); });
-  for (const auto& [target, tree] : attach) {
-    MakeDirs(target);
-    if (MoveMountTo(tree, target.c_str()) != 0) Fail("cannot mount at", target);
+  for (const auto& [target, tree, is_file] : attach) {
+    std::string at = root + target;
+    if (is_file) {
+      MakeDirs(at.substr(0, at.rfind('/')));
+      int fd = ::open(at.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+      if (fd < 0) Fail("cannot create", at);
+      ::close(fd);
+    } else {
+      MakeDirs(at);
+    }
+    if (MoveMountTo(tree, at.c_str()) != 0) Fail("cannot mount at", target);
     ::close(tree);
   }
-  // The old working directory is the one under the new mounts; enter the new one.
+  for (const auto& [link, target] : symlinks) {
+    if (::symlink(target.c_str(), (root + link).c_str()) != 0 && errno != EEXIST) Fail("cannot create", link);
+  }
+  // The host's /proc for now, so that a procfs for the sandbox's own PID namespace may be
+  // mounted over it later (a user namespace may mount procfs only where one is fully visible).
+  MakeDirs(root + "/proc");
+  if (::mount("proc", (root + "/proc").c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
+    int proc = OpenTreeClone("/proc");
+    if (proc < 0 || MoveMountTo(proc, (root + "/proc").c_str()) != 0) Fail("cannot mount /proc");
+    ::close(proc);
+  }
+  MakeDirs(root + "/.old-root");
+  if (::syscall(SYS_pivot_root, root.c_str(), (root + "/.old-root").c_str()) != 0) Fail("cannot pivot into the sandbox");
+  if (::chdir("/") != 0) Fail("cannot enter /");
+  if (::umount2("/.old-root", MNT_DETACH) != 0) Fail("cannot detach the host's root");
+  ::rmdir("/.old-root");
+  if (SetMountAttributes(AT_FDCWD, "/", 0, MOUNT_ATTR_RDONLY) != 0) Fail("cannot make the sandbox's root read-only");
   if (::chdir(cwd) != 0) Fail("cannot enter", cwd);
+
+  if (engine_is_root) {
+    // Root of the new user namespace, which outside is the unprivileged uid: no supplementary
+    // group of the host's root stays either.
+    if (::setns(userns, CLONE_NEWUSER) != 0) Fail("cannot enter the sandbox's user namespace");
+    ::close(userns);
+    if (::setgroups(0, nullptr) != 0 || ::setresgid(0, 0, 0) != 0 || ::setresuid(0, 0, 0) != 0) {
+      Fail("cannot become the sandbox's user");
+    }
+  }
+}
+
+// Runs `body` as pid 1 of a new PID namespace, in a mount namespace of its own showing that
+// PID namespace's /proc, confined when asked; this process waits and ends as it ends.
+[[noreturn]] void RunInPidNamespace(const Config& config, const std::function<void()>& body) {
+  if (::unshare(CLONE_NEWPID) != 0) Fail("cannot create a PID namespace");
+  pid_t child = ::fork();
+  if (child < 0) Fail("cannot fork");
+  if (child == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::unshare(CLONE_NEWNS) != 0) Fail("cannot create a mount namespace");
+    if (config.confine) {
+      sluice::ConfinementOptions options;
+      options.mount_proc = true;
+      options.max_processes = config.max_processes;
+      std::string why = sluice::ConfineProcess(options);
+      if (!why.empty()) {
+        std::fprintf(stderr, "sluice-sandbox: %s\n", why.c_str());
+        ::_exit(kSetupFailed);
+      }
+    } else if (::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
+      Fail("cannot mount /proc");
+    }
+    body();
+    ::_exit(0);
+  }
+  // Outside, nothing but the wait: the program's output and input are its own.
+  ::close(0);
+  ::close(1);
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status)) ::_exit(WEXITSTATUS(status));
+  int sig = WTERMSIG(status);
+  ::prctl(PR_SET_DUMPABLE, 0);
+  ::signal(sig, SIG_DFL);
+  ::kill(::getpid(), sig);
+  ::_exit(128 + sig);
 }
 
 // Sets up a sandbox with every feature on throwaway directories, in a child process, and
-// checks that the read-only directory refuses writes. 0 when all of it works here.
+// checks from inside that it holds. 0 when all of it works here.
 int Check() {
   char base[] = "/tmp/sluice-sandbox-check-XXXXXX";
   if (!::mkdtemp(base)) Fail("cannot create", base);
-  std::string ro = std::string(base) + "/ro", rw = std::string(base) + "/rw", at = std::string(base) + "/at";
-  for (const auto& dir : {ro, rw, at}) {
-    if (::mkdir(dir.c_str(), 0755) != 0) Fail("cannot create", dir);
+  std::string ro = std::string(base) + "/ro", own = std::string(base) + "/own", at = std::string(base) + "/at";
+  for (const auto& dir : {ro, own, at}) {
+    if (::mkdir(dir.c_str(), 0700) != 0) Fail("cannot create", dir);
   }
   pid_t pid = ::fork();
   if (pid == 0) {
-    if (::chdir("/") != 0) Fail("cannot enter /");  // the caller's may be in /tmp
-    Config config{true, true, {ro}, {rw}, {ro, rw}, at};
+    if (::chdir(own.c_str()) != 0) Fail("cannot enter", own);
+    Config config;
+    config.no_network = true;
+    config.confine = true;
+    config.map_uid = 65534;
+    config.read_only = {ro};
+    config.own = {own};
+    config.sites = {ro, own};
+    config.site_at = at;
     EnterSandbox(config);
-    int fd = ::open((ro + "/probe").c_str(), O_CREAT | O_WRONLY, 0644);
-    if (fd >= 0 || errno != EROFS) {
+    RunInPidNamespace(config, [&] {
       errno = EPERM;
-      Fail("a read-only directory is writable", ro);
-    }
-    ::_exit(0);
+      int fd = ::open((own + "/probe").c_str(), O_CREAT | O_WRONLY, 0644);
+      if (fd >= 0 || errno != EROFS) Fail("a read-only directory is writable", own);
+      if (::access(own.c_str(), R_OK | X_OK) != 0) Fail("the project is not readable in the sandbox", own);
+      if (::getpid() != 1) Fail("the sandbox has no PID namespace of its own");
+      if (::unshare(CLONE_NEWUSER) == 0) Fail("a confined process can create a user namespace");
+      ::_exit(0);
+    });
   }
   int status = 1;
   if (pid > 0) ::waitpid(pid, &status, 0);
-  for (const auto& dir : {ro, rw, at, std::string(base)}) ::rmdir(dir.c_str());
+  for (const auto& dir : {ro, own, at, std::string(base)}) ::rmdir(dir.c_str());
   return WIFEXITED(status) ? WEXITSTATUS(status) : kSetupFailed;
 }
 
 int Usage() {
   std::fprintf(stderr,
-               "usage: sluice-sandbox [--no-network] [--private-tmp] [--read-only DIR]... "
-               "[--writable DIR]... [--site-at DIR --site DIR...] -- PROGRAM ARGS...\n"
+               "usage: sluice-sandbox [--no-network] [--confine] [--max-processes N] [--map-uid UID] "
+               "[--read-only PATH]... [--own PATH]... [--hide DIR]... [--site-at DIR --site DIR...] "
+               "-- PROGRAM ARGS...\n"
                "       sluice-sandbox --check\n");
   return 2;
 }
@@ -205,12 +422,18 @@ int main(int argc, char** argv) {
       return Check();
     } else if (arg == "--no-network") {
       config.no_network = true;
-    } else if (arg == "--private-tmp") {
-      config.private_tmp = true;
+    } else if (arg == "--confine") {
+      config.confine = true;
+    } else if (arg == "--max-processes") {
+      config.max_processes = std::atol(value().c_str());
+    } else if (arg == "--map-uid") {
+      config.map_uid = std::atol(value().c_str());
     } else if (arg == "--read-only") {
       config.read_only.push_back(value());
-    } else if (arg == "--writable") {
-      config.writable.push_back(value());
+    } else if (arg == "--own") {
+      config.own.push_back(value());
+    } else if (arg == "--hide") {
+      config.hide.push_back(value());
     } else if (arg == "--site") {
       config.sites.push_back(value());
     } else if (arg == "--site-at") {
@@ -221,6 +444,15 @@ int main(int argc, char** argv) {
   }
   if (i >= argc || (!config.sites.empty() && config.site_at.empty())) return Usage();
   EnterSandbox(config);
-  ::execvp(argv[i], argv + i);
-  Fail("cannot run", argv[i]);
+  char** program = argv + i;
+  if (!config.confine) {
+    // A zygote: it stays in the engine's PID namespace, so that the workers it forks, each in
+    // a PID namespace of its own, live on when it stops.
+    ::execvp(program[0], program);
+    Fail("cannot run", program[0]);
+  }
+  RunInPidNamespace(config, [&] {
+    ::execvp(program[0], program);
+    Fail("cannot run", program[0]);
+  });
 }

@@ -1,6 +1,7 @@
 #include "env/sandbox.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include "common/config.h"
 #include "common/file_util.h"
@@ -24,33 +25,32 @@ SubprocessResult RunInLauncher(std::vector<std::string> flags, const std::string
   return result.ok() ? *result : SubprocessResult{};
 }
 
-TEST(SandboxTest, ProjectReadOnlyTmpPrivateStoreWritableSitesOverlaid) {
+TEST(SandboxTest, OnlyTheProjectAndSitesAreVisibleReadOnly) {
   ASSERT_OK(SandboxAvailable());
   std::string dir = "/tmp/sluice-sandbox-test-" + NewShortId(8);
-  for (const char* sub : {"/project", "/objects/site", "/pkg-a/a", "/pkg-b/b"}) {
+  for (const char* sub : {"/project/home", "/objects/site", "/pkg-a/a", "/pkg-b/b"}) {
     ASSERT_OK(MakeDirs(dir + sub));
   }
   ASSERT_OK(WriteFileAtomic(dir + "/host-file", "x"));
-  auto result =
-      RunInLauncher({"--private-tmp", "--no-network", "--read-only", dir + "/project", "--writable", dir + "/objects",
-                     "--site-at", dir + "/objects/site", "--site", dir + "/pkg-a", "--site", dir + "/pkg-b"},
-                    "touch " + dir +
-                        "/project/f 2>/dev/null && echo project-writable; "
-                        "test -e " +
-                        dir +
-                        "/host-file && echo host-tmp-visible; "
-                        "touch " +
-                        dir +
-                        "/objects/out && echo objects-writable; "
-                        "ls " +
-                        dir +
-                        "/objects/site | tr '\\n' ' '; "
-                        "touch " +
-                        dir + "/objects/site/x 2>/dev/null && echo site-writable; true",
-                    dir + "/project");
+  ASSERT_OK(WriteFileAtomic(dir + "/project/model.py", "secret-free"));
+  ASSERT_OK(WriteFileAtomic(dir + "/project/home/catalog.db", "catalog"));
+  ::chmod((dir + "/project").c_str(), 0700);  // the engine's own files, unreadable to others
+  ::chmod((dir + "/project/model.py").c_str(), 0600);
+  auto result = RunInLauncher(
+      {"--no-network", "--confine", "--map-uid", "1234567", "--own", dir + "/project", "--hide", dir + "/project/home",
+       "--site-at", dir + "/objects/site", "--site", dir + "/pkg-a", "--site", dir + "/pkg-b"},
+      "cat model.py; echo; touch f 2>/dev/null && echo project-writable; "
+      "test -e " +
+          dir + "/host-file && echo host-tmp-visible; ls home; ls " + dir +
+          "/objects/site | tr '\\n' ' '; "
+          "touch " +
+          dir + "/objects/site/x 2>/dev/null && echo site-writable; touch /tmp/t && echo tmp-writable; "
+          "ls /dev/shm; echo pid $$; id -u; grep CapEff /proc/self/status; ls /proc | grep -c '^[0-9]'",
+      dir + "/project");
   EXPECT_EQ(result.exit_code, 0) << result.stderr_text;
-  EXPECT_EQ(result.stdout_text, "objects-writable\na b ");
-  EXPECT_TRUE(PathExists(dir + "/objects/out"));  // written through to the real directory
+  EXPECT_EQ(result.stdout_text,
+            "secret-free\na b tmp-writable\npid 1\n0\nCapEff:\t0000000000000000\n3\n")
+      << result.stderr_text;
   EXPECT_FALSE(PathExists(dir + "/project/f"));
   ASSERT_OK(RemoveAll(dir));
 }

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,6 +32,37 @@ std::string ReadLine(int fd) {
   }
 }
 
+// The first line from a forked worker, "pid\n", with the sender's credentials (SO_PASSCRED):
+// the kernel gives its pid as this process sees it, wherever the worker's own PID namespace
+// is. 0 when there is no such line.
+int ReadWorkerPid(int fd) {
+  std::string line;
+  int pid = 0;
+  while (line.size() < 64) {
+    char c;
+    iovec iov{&c, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(ucred))];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    ssize_t n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return 0;
+    for (cmsghdr* cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+      if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_CREDENTIALS && pid == 0) {
+        ucred credentials;
+        std::memcpy(&credentials, CMSG_DATA(cmsg), sizeof(credentials));
+        pid = credentials.pid;
+      }
+    }
+    if (c == '\n') return line == "pid" ? pid : 0;
+    line += c;
+  }
+  return 0;
+}
+
 // "exit CODE SIGNAL" -> a waitpid-style status; a zygote that vanished counts as SIGKILL.
 int WaitStatusFrom(const std::string& line) {
   int code = 0, sig = 0;
@@ -44,15 +76,38 @@ Result<std::unique_ptr<Zygote>> Zygote::Start(ZygoteOptions options) {
   if (options.socket_path.size() >= sizeof(sockaddr_un{}.sun_path)) {
     return InvalidInput("zygote socket path too long: ", options.socket_path);
   }
-  std::vector<std::string> args = {"-m", "sluice._zygote", options.socket_path};
+  // The engine listens and hands the zygote the socket: its path is in a directory only the
+  // engine's user can open, and never inside any sandbox.
+  ::unlink(options.socket_path.c_str());
+  int listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (listener < 0) return IOError("cannot create a socket: ", std::strerror(errno));
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::memcpy(address.sun_path, options.socket_path.c_str(), options.socket_path.size() + 1);
+  if (::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
+      ::chmod(options.socket_path.c_str(), 0600) != 0 || ::listen(listener, 64) != 0) {
+    int err = errno;
+    ::close(listener);
+    return IOError("cannot listen at ", options.socket_path, ": ", std::strerror(err));
+  }
+  std::vector<std::string> args = {"-m", "sluice._zygote", "--listen-fd", "3"};
   if (options.duckdb) args.push_back("--duckdb");
   for (const auto& file : options.preload_files) args.insert(args.end(), {"--preload-from", file});
-  if (!options.log_path.empty()) args.insert(args.end(), {"--log", options.log_path});
   SubprocessOptions process = PythonInSandbox(options.sandbox, args);
-  ::unlink(options.socket_path.c_str());  // a stale socket must not look like a ready zygote
+  process.inherit_fds = {listener};
+  int log = options.log_path.empty() ? -1
+                                     : ::open(options.log_path.c_str(),
+                                              O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (log >= 0) {
+    process.inherit_fds.push_back(log);
+    process.argv.insert(process.argv.end(), {"--log-fd", "4"});
+  }
   std::unique_ptr<Zygote> zygote(new Zygote());
   zygote->options_ = std::move(options);
-  SLUICE_ASSIGN_OR_RAISE(zygote->process_, Subprocess::Start(std::move(process)));
+  auto started = Subprocess::Start(std::move(process));
+  ::close(listener);
+  if (log >= 0) ::close(log);
+  SLUICE_ASSIGN_OR_RAISE(zygote->process_, std::move(started));
   return zygote;
 }
 
@@ -98,31 +153,24 @@ Result<std::unique_ptr<Subprocess>> Zygote::Fork(SubprocessOptions worker_option
   }
   // "fork [FILE]\n" carrying the write ends of the worker's stdout and stderr.
   std::string message = "fork" + (preload_file.empty() ? "" : " " + preload_file) + "\n";
-  iovec iov{message.data(), message.size()};
-  alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-  cmsg->cmsg_level = SOL_SOCKET;
-  cmsg->cmsg_type = SCM_RIGHTS;
-  cmsg->cmsg_len = CMSG_LEN(2 * sizeof(int));
-  int passed[2] = {out_pipe[1], err_pipe[1]};
-  std::memcpy(CMSG_DATA(cmsg), passed, sizeof(passed));
-  ssize_t sent;
-  do {
-    sent = ::sendmsg(conn, &msg, MSG_NOSIGNAL);
-  } while (sent < 0 && errno == EINTR);
+  int passcred = 1;
+  ::setsockopt(conn, SOL_SOCKET, SO_PASSCRED, &passcred, sizeof(passcred));
+  // The engine listens for the zygote, so the connection is up at once; the fork waits for
+  // the zygote to finish its imports, at most ready_timeout.
+  timeval wait{static_cast<time_t>(ready_timeout), 0};
+  ::setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof(wait));
+  Status sent = SendWithDescriptors(conn, message, {out_pipe[1], err_pipe[1]});
   ::close(out_pipe[1]);
   ::close(err_pipe[1]);
-  std::string reply = sent > 0 ? ReadLine(conn) : "";
-  int pid = 0;
-  if (std::sscanf(reply.c_str(), "pid %d", &pid) != 1 || pid <= 0) {
+  int pid = sent.ok() ? ReadWorkerPid(conn) : 0;
+  if (pid <= 0) {
     ::close(conn), ::close(out_pipe[0]), ::close(err_pipe[0]);
     return IOError("the zygote did not fork a worker");
   }
+  passcred = 0;
+  ::setsockopt(conn, SOL_SOCKET, SO_PASSCRED, &passcred, sizeof(passcred));
+  wait = {0, 0};
+  ::setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof(wait));
   int stdin_fd = ::fcntl(conn, F_DUPFD_CLOEXEC, 0);
   auto reap = [conn]() {
     int status = WaitStatusFrom(ReadLine(conn));

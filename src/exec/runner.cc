@@ -146,7 +146,8 @@ class RunState {
     const ModelSpec& model = plan_.nodes[i].model;
     SandboxSpec sandbox;
     sandbox.project_dir = options_.project_dir;
-    sandbox.writable = {lakehouse_.objects().root()};
+    sandbox.hidden = {lakehouse_.home()};
+    sandbox.outer_uid = SandboxUidFor(lakehouse_.objects().root());
     sandbox.site_mount = lakehouse_.objects().site_mount_dir();
     if (auto env = environments_.find(i); env != environments_.end()) sandbox.site_dirs = env->second;
     if (auto python = pythons_.find(i); python != pythons_.end()) sandbox.python = python->second;
@@ -218,6 +219,7 @@ class RunState {
     for (size_t i = 0; i < plan_.nodes.size(); ++i) {
       ZygoteOptions options;
       options.sandbox = SandboxFor(i);
+      options.sandbox.confine = false;  // it confines each worker it forks
       options.duckdb = plan_.nodes[i].model.kind == ModelKind::kSql;
       options.keep_alive = keep_alive;
       std::string key = env_keys[i];
@@ -393,9 +395,6 @@ class RunState {
     SLUICE_RETURN_NOT_OK(MakeDirs(run_dir));
     std::string base = run_dir + model.name;
     task.output_path = base + ".arrow";
-    task.result_path = base + ".result.json";
-    task.task_path = base + ".task.json";
-    task.arena_dir = lakehouse_.objects().arena_dir();
     task.timeout_seconds = TimeoutFor(model);
 
     std::unique_ptr<Subprocess> worker;

@@ -1,5 +1,10 @@
 #include "exec/worker_call.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <csignal>
 #include <cstring>
 #include <fstream>
@@ -29,7 +34,6 @@ nlohmann::json TaskToJson(const WorkerTask& task) {
   for (const auto& input : task.inputs) {
     inputs.push_back({{"param", input.param},
                       {"name", input.name},
-                      {"path", input.path},
                       {"columns", input.columns.empty() ? nlohmann::json(nullptr) : nlohmann::json(input.columns)},
                       {"sql_names", input.sql_names}});
   }
@@ -42,10 +46,7 @@ nlohmann::json TaskToJson(const WorkerTask& task) {
                       {"sql", task.sql},
                       {"inputs", inputs},
                       {"arguments", task.arguments},
-                      {"expectation", task.expectation},
-                      {"output_path", task.output_path},
-                      {"arena_dir", task.arena_dir},
-                      {"result_path", task.result_path}};
+                      {"expectation", task.expectation}};
   j["expected_columns"] = task.expected_columns ? nlohmann::json(*task.expected_columns) : nlohmann::json(nullptr);
   return j;
 }
@@ -57,6 +58,54 @@ std::string JoinNames(const nlohmann::json& names) {
     out += names[i].get<std::string>();
   }
   return out + "]";
+}
+
+// An open descriptor, closed with its owner.
+class OwnedFd {
+ public:
+  explicit OwnedFd(int fd = -1) : fd_(fd) {}
+  OwnedFd(OwnedFd&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  OwnedFd(const OwnedFd&) = delete;
+  OwnedFd& operator=(const OwnedFd&) = delete;
+  ~OwnedFd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// A file in memory only, holding `text` (sealed: nobody can change it) or empty for the
+// worker to write.
+Result<OwnedFd> MemoryFile(const char* name, const std::string& text = "", bool seal = false) {
+  OwnedFd fd(::memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (fd.get() < 0) return IOError("cannot create a memory file: ", std::strerror(errno));
+  for (size_t written = 0; written < text.size();) {
+    ssize_t n = ::write(fd.get(), text.data() + written, text.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return IOError("cannot write a memory file: ", std::strerror(errno));
+    written += static_cast<size_t>(n);
+  }
+  if (seal && ::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+    return IOError("cannot seal a memory file: ", std::strerror(errno));
+  }
+  if (::lseek(fd.get(), 0, SEEK_SET) != 0) return IOError("cannot rewind a memory file");
+  return fd;
+}
+
+// What the worker wrote into a memory file, at most `limit` bytes.
+Result<std::string> ReadMemoryFile(int fd, size_t limit) {
+  struct stat info;
+  if (::fstat(fd, &info) != 0) return IOError("cannot read the worker's result: ", std::strerror(errno));
+  if (static_cast<size_t>(info.st_size) > limit) {
+    return ResourceExceeded("the worker's result is ", info.st_size, " bytes, over the limit of ", limit);
+  }
+  std::string text(static_cast<size_t>(info.st_size), '\0');
+  ssize_t n = ::pread(fd, text.data(), text.size(), 0);
+  if (n < 0) return IOError("cannot read the worker's result: ", std::strerror(errno));
+  text.resize(static_cast<size_t>(n));
+  return text;
 }
 
 Result<WorkerResult> ParseResult(const std::string& text, const std::string& path) {
@@ -94,7 +143,7 @@ Result<WorkerResult> ParseResult(const std::string& text, const std::string& pat
       if (e.contains("line") && e["line"].is_number()) result.error_line = e["line"];
     }
   } catch (const std::exception& ex) {
-    return Internal("unreadable worker result '", path, "': ", ex.what());
+    return Internal("unreadable worker result ", path, ": ", ex.what());
   }
   return result;
 }
@@ -110,6 +159,7 @@ Result<std::unique_ptr<Subprocess>> StartWorker(const SandboxSpec& sandbox, cons
     args.insert(args.end(), {"--preload", preload_file});
   }
   SubprocessOptions options = PythonInSandbox(sandbox, args);
+  options.stdin_socket = true;  // the task comes with descriptors
   options.on_stdout_line = std::move(output.on_stdout_line);
   options.on_stderr_line = std::move(output.on_stderr_line);
   options.timeout_seconds = output.timeout_seconds;
@@ -117,10 +167,23 @@ Result<std::unique_ptr<Subprocess>> StartWorker(const SandboxSpec& sandbox, cons
 }
 
 Result<WorkerResult> RunWorker(const WorkerTask& task, std::unique_ptr<Subprocess> worker) {
-  SLUICE_RETURN_NOT_OK(WriteFileAtomic(task.task_path, TaskToJson(task).dump()));
+  SLUICE_ASSIGN_OR_RAISE(OwnedFd task_file, MemoryFile("sluice-task", TaskToJson(task).dump(), /*seal=*/true));
+  SLUICE_ASSIGN_OR_RAISE(OwnedFd result_file, MemoryFile("sluice-result"));
+  // Created here, never followed through a link, never one that exists: a name planted in
+  // the run's directory cannot turn the worker's output into a write elsewhere.
+  OwnedFd output(::open(task.output_path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (output.get() < 0) return IOError("cannot create '", task.output_path, "': ", std::strerror(errno));
+  std::vector<OwnedFd> inputs;
+  std::vector<int> passed = {task_file.get(), result_file.get(), output.get()};
+  for (const auto& input : task.inputs) {
+    inputs.emplace_back(::open(input.path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (inputs.back().get() < 0) return IOError("cannot open the input '", input.path, "': ", std::strerror(errno));
+    passed.push_back(inputs.back().get());
+  }
   // A worker that died while preloading (say, the module failed to import) has closed its
-  // stdin; its own result file or exit status tells why, so a failed write is not the error.
-  (void)worker->WriteStdin(task.task_path + "\n");
+  // stdin; its exit status tells why, so a failed send is not the error.
+  (void)worker->SendStdin("task\n", passed);
+  inputs.clear();
   int64_t oom_kills_before = OomKills();
   SLUICE_ASSIGN_OR_RAISE(SubprocessResult process, worker->Wait());
   if (process.timed_out) {
@@ -128,7 +191,9 @@ Result<WorkerResult> RunWorker(const WorkerTask& task, std::unique_ptr<Subproces
     seconds << task.timeout_seconds;
     return ResourceExceeded("exceeded its timeout of ", seconds.str(), " s and was stopped");
   }
-  auto text = ReadFile(task.result_path);
+  constexpr size_t kMaxResultBytes = 16 << 20;  // a result is a few lines of JSON and a traceback
+  auto text = ReadMemoryFile(result_file.get(), kMaxResultBytes);
+  if (text.ok() && text->empty()) text = NotFound("the worker wrote no result");
   if (!text.ok()) {
     if (process.term_signal != 0) {
       if (process.term_signal == SIGKILL && oom_kills_before >= 0 && OomKills() > oom_kills_before) {
@@ -139,7 +204,7 @@ Result<WorkerResult> RunWorker(const WorkerTask& task, std::unique_ptr<Subproces
     }
     return Internal("its worker exited with code ", process.exit_code, " without a result");
   }
-  return ParseResult(*text, task.result_path);
+  return ParseResult(*text, "of model '" + task.model + "'");
 }
 
 }  // namespace sluice

@@ -1,6 +1,9 @@
-// One call of a model in a Python worker process: the task file the engine writes, the
-// process it starts (`python -m sluice._worker TASK`), and the result file it reads back.
-// The protocol is documented in python/sluice/_worker.py. Thread-safe: calls may run at once.
+// One call of a model in a Python worker process: the process it starts (`python -m
+// sluice._worker --stdin`), the task it sends, and the result it reads back. Everything the
+// worker reads or writes is handed over as an open descriptor (the task, the result, the
+// output, each input read-only), so a sandboxed worker needs no path of the engine's and sees
+// none; the output is a file the engine created itself, in a directory no worker sees. The
+// protocol is documented in python/sluice/_worker.py. Thread-safe: calls may run at once.
 #pragma once
 
 #include <functional>
@@ -20,7 +23,7 @@ namespace sluice {
 struct WorkerInput {
   std::string param;                   // Python argument name (SQL: the table as written)
   std::string name;                    // the model or table it comes from
-  std::string path;                    // IPC file in the object store
+  std::string path;                    // IPC file in the object store, opened for the worker
   std::vector<std::string> columns;    // zero-copy projection done by the worker; empty = all
   std::vector<std::string> sql_names;  // names an SQL model may use for it
 };
@@ -36,7 +39,7 @@ struct WorkerTask {
   nlohmann::json arguments = nlohmann::json::object();
   bool expectation = false;
   std::optional<std::vector<std::string>> expected_columns;
-  std::string output_path, arena_dir, result_path, task_path;
+  std::string output_path;  // created by RunWorker (it must not exist), written by the worker
   double timeout_seconds = 0;
 };
 

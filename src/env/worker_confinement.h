@@ -1,0 +1,56 @@
+// Confinement of a model worker: the last step before user code runs. The worker is pid 1 of
+// its own PID namespace, in a mount namespace of its own, inside a user namespace in which it
+// holds every capability (the caller sets those up); ConfineProcess takes all of that away for
+// good, so nothing the user's code does can win it back.
+//
+// Used by the sluice-sandbox launcher (linked statically, as sluice_confinement) and by the
+// Python zygote through ctypes (build/libsluice-confine.so, the extern "C" functions below).
+// Hence libc and libseccomp only, and no exception ever leaves the C functions.
+#pragma once
+
+#include <stddef.h>
+
+#include <string>
+
+namespace sluice {
+
+struct ConfinementOptions {
+  // Mount a fresh procfs on /proc first, so /proc shows the caller's own PID namespace. The
+  // mount must not propagate out: the mount namespace has to be private or slave, as it is
+  // when a less privileged user namespace owns it.
+  bool mount_proc = false;
+  // RLIMIT_NPROC, soft and hard; 0 leaves it as it is.
+  long max_processes = 0;
+};
+
+// Drops every privilege of the calling process for good: capabilities (all sets, the bounding
+// set, ambient, and root's special treatment via locked securebits), set-uid gains
+// (no_new_privs), and the syscalls that could regain privileges or reach out of the namespaces
+// (a seccomp filter; a new user namespace above all). RLIMIT_CORE becomes 0.
+//
+// The process must be single-threaded: capabilities, securebits and the seccomp filter apply to
+// the calling thread only. Returns "" on success, otherwise one line saying which step failed
+// and why; the process may then be confined in part, so the caller must exit, not run the
+// worker.
+std::string ConfineProcess(const ConfinementOptions& options);
+
+}  // namespace sluice
+
+#define SLUICE_CONFINE_EXPORT __attribute__((visibility("default")))
+
+extern "C" {
+
+// Like fork(2), but the child is pid 1 of a new PID namespace and in a new mount namespace
+// (a raw clone(CLONE_NEWPID | CLONE_NEWNS | SIGCHLD) with no new stack). Returns the child's
+// pid in the parent, 0 in the child, -1 with errno set on failure. Unlike fork(), no atfork
+// handlers run: a Python caller must itself call PyOS_BeforeFork, PyOS_AfterFork_Parent and
+// PyOS_AfterFork_Child (ctypes.PyDLL keeps the GIL held across the call, as os.fork does).
+// As pid 1, the child ignores signals it has no handler for, and when it exits the kernel
+// kills everything else in its PID namespace.
+SLUICE_CONFINE_EXPORT int sluice_clone_worker(void);
+
+// ConfineProcess for Python. 0 on success; otherwise -1 with the reason copied into
+// error[error_size] (NUL-terminated, truncated to fit), after which the caller must exit.
+SLUICE_CONFINE_EXPORT int sluice_confine(int mount_proc, long max_processes, char* error, size_t error_size);
+
+}  // extern "C"
