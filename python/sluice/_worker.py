@@ -164,7 +164,10 @@ def warm_up(sql=False):
 
 
 def _load_inputs(task):
-    return [(spec, _arena.read_table(spec.get("fd", spec.get("path")), spec.get("columns"))) for spec in task["inputs"]]
+    return [
+        (spec, _arena.read_table(spec.get("fd", spec.get("path")), spec.get("columns")))
+        for spec in task["inputs"]
+    ]
 
 
 def _run_python(task, result):

@@ -30,6 +30,7 @@ import ctypes
 import importlib
 import importlib.util
 import os
+import secrets
 import selectors
 import signal
 import socket
@@ -263,6 +264,9 @@ def main(argv):
     os.dup2(fd, 2)
     os.close(fd)
     listener = socket.socket(fileno=listen_fd)
+    # Which warm interpreter forked a worker (each worker is pid 1 of its own PID namespace, so
+    # its parent's pid says nothing).
+    os.environ["SLUICE_ZYGOTE"] = secrets.token_hex(8)
     _load_confinement()
     _preload(files, duckdb)
     sys.stdout.flush()

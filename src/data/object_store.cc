@@ -84,7 +84,6 @@ Status ClaimArenaFile(const std::string& arena, int64_t size, const std::string&
 Result<std::unique_ptr<ObjectStore>> ObjectStore::Open(const std::string& root) {
   std::unique_ptr<ObjectStore> store(new ObjectStore(root));
   SLUICE_RETURN_NOT_OK(MakeDirs(store->arena_dir()));
-  SLUICE_RETURN_NOT_OK(MakeDirs(store->site_mount_dir()));
   return store;
 }
 

@@ -22,8 +22,6 @@ class ObjectStore {
 
   const std::string& root() const { return root_; }
   std::string arena_dir() const { return root_ + "/arena"; }
-  // Always empty here: a worker's sandbox mounts its site-packages on it (env/sandbox.h).
-  std::string site_mount_dir() const { return root_ + "/site"; }
 
   // Writes `table` as an uncompressed IPC file (64-byte aligned) at root/key (parent
   // directories created; key may contain '/') and returns its path. Written to a temporary

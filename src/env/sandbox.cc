@@ -34,6 +34,10 @@ std::string Join(const std::vector<std::string>& parts) {
   return out;
 }
 
+// Where a sandbox sees the function's packages: a path of the sandbox's own root, which
+// names nothing of the host.
+constexpr const char* kSitePackages = "/sluice/site-packages";
+
 std::string InterpreterOf(const SandboxSpec& spec) { return spec.python.empty() ? PythonExecutable() : spec.python; }
 
 // The interpreter's own directories stay visible (read-only) even when they live under /tmp,
@@ -75,8 +79,8 @@ SandboxLaunch PrepareSandbox(const SandboxSpec& spec) {
     launch.env["SLUICE_SITE_DIRS"] = Join(spec.site_dirs);
     return launch;
   }
-  launch.prefix = {SandboxLauncher(), "--map-uid", std::to_string(spec.outer_uid > 0 ? spec.outer_uid : 65534),
-                   "--own", spec.project_dir};
+  launch.prefix = {SandboxLauncher(), "--map-uid", std::to_string(spec.outer_uid > 0 ? spec.outer_uid : 65534), "--own",
+                   spec.project_dir};
   for (const auto& dir : InterpreterDirs(InterpreterOf(spec)))
     launch.prefix.insert(launch.prefix.end(), {"--read-only", dir});
   std::string project = spec.project_dir + "/";
@@ -92,11 +96,11 @@ SandboxLaunch PrepareSandbox(const SandboxSpec& spec) {
   }
   // Our own runtime (the sluice and bauplan modules) is one more layer, on top: a model's
   // packages never replace it.
-  launch.prefix.insert(launch.prefix.end(), {"--site-at", spec.site_mount, "--site", PythonPackageDir()});
+  launch.prefix.insert(launch.prefix.end(), {"--site-at", kSitePackages, "--site", PythonPackageDir()});
   for (const auto& dir : spec.site_dirs) launch.prefix.insert(launch.prefix.end(), {"--site", dir});
   launch.prefix.push_back("--");
-  launch.env["PYTHONPATH"] = Join({spec.site_mount, spec.project_dir});
-  launch.env["SLUICE_SITE_DIRS"] = spec.site_mount;
+  launch.env["PYTHONPATH"] = Join({kSitePackages, spec.project_dir});
+  launch.env["SLUICE_SITE_DIRS"] = kSitePackages;
   launch.env["SLUICE_SANDBOXED"] = "1";
   // The host's home directory is not in the sandbox; caches some libraries keep go to /tmp.
   launch.env["HOME"] = "/tmp";

@@ -22,7 +22,6 @@ struct SandboxSpec {
   std::string project_dir;             // visible read-only; the worker's working directory
   std::vector<std::string> hidden;     // empty in the sandbox when inside the project (a data home)
   std::vector<std::string> site_dirs;  // the function's packages, first wins
-  std::string site_mount;              // an existing empty directory where they are overlaid
   bool internet_access = false;
   std::string python;  // the interpreter; empty: PythonExecutable()
   // Drop every privilege before the program starts. A zygote keeps them (inside its

@@ -217,7 +217,8 @@ Attach Capture(const std::string& path, bool read_only, int idmap_userns = -1) {
       SetMountAttributes(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, attrs | MOUNT_ATTR_IDMAP, idmap_userns) == 0) {
     attrs = 0;
   }
-  if (attrs && SetMountAttributes(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, attrs) != 0) Fail("cannot make read-only", path);
+  if (attrs && SetMountAttributes(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, attrs) != 0)
+    Fail("cannot make read-only", path);
   return {path, tree, !S_ISDIR(info.st_mode)};
 }
 
@@ -302,7 +303,8 @@ void EnterSandbox(const Config& config) {
     ::close(proc);
   }
   MakeDirs(root + "/.old-root");
-  if (::syscall(SYS_pivot_root, root.c_str(), (root + "/.old-root").c_str()) != 0) Fail("cannot pivot into the sandbox");
+  if (::syscall(SYS_pivot_root, root.c_str(), (root + "/.old-root").c_str()) != 0)
+    Fail("cannot pivot into the sandbox");
   if (::chdir("/") != 0) Fail("cannot enter /");
   if (::umount2("/.old-root", MNT_DETACH) != 0) Fail("cannot detach the host's root");
   ::rmdir("/.old-root");

@@ -28,7 +28,7 @@ SubprocessResult RunInLauncher(std::vector<std::string> flags, const std::string
 TEST(SandboxTest, OnlyTheProjectAndSitesAreVisibleReadOnly) {
   ASSERT_OK(SandboxAvailable());
   std::string dir = "/tmp/sluice-sandbox-test-" + NewShortId(8);
-  for (const char* sub : {"/project/home", "/objects/site", "/pkg-a/a", "/pkg-b/b"}) {
+  for (const char* sub : {"/project/home", "/pkg-a/a", "/pkg-b/b"}) {
     ASSERT_OK(MakeDirs(dir + sub));
   }
   ASSERT_OK(WriteFileAtomic(dir + "/host-file", "x"));
@@ -38,18 +38,16 @@ TEST(SandboxTest, OnlyTheProjectAndSitesAreVisibleReadOnly) {
   ::chmod((dir + "/project/model.py").c_str(), 0600);
   auto result = RunInLauncher(
       {"--no-network", "--confine", "--map-uid", "1234567", "--own", dir + "/project", "--hide", dir + "/project/home",
-       "--site-at", dir + "/objects/site", "--site", dir + "/pkg-a", "--site", dir + "/pkg-b"},
+       "--site-at", "/sluice/site", "--site", dir + "/pkg-a", "--site", dir + "/pkg-b"},
       "cat model.py; echo; touch f 2>/dev/null && echo project-writable; "
       "test -e " +
-          dir + "/host-file && echo host-tmp-visible; ls home; ls " + dir +
-          "/objects/site | tr '\\n' ' '; "
-          "touch " +
-          dir + "/objects/site/x 2>/dev/null && echo site-writable; touch /tmp/t && echo tmp-writable; "
+          dir +
+          "/host-file && echo host-tmp-visible; ls home; ls /sluice/site | tr '\\n' ' '; "
+          "touch /sluice/site/x 2>/dev/null && echo site-writable; touch /tmp/t && echo tmp-writable; "
           "ls /dev/shm; echo pid $$; id -u; grep CapEff /proc/self/status; ls /proc | grep -c '^[0-9]'",
       dir + "/project");
   EXPECT_EQ(result.exit_code, 0) << result.stderr_text;
-  EXPECT_EQ(result.stdout_text,
-            "secret-free\na b tmp-writable\npid 1\n0\nCapEff:\t0000000000000000\n3\n")
+  EXPECT_EQ(result.stdout_text, "secret-free\na b tmp-writable\npid 1\n0\nCapEff:\t0000000000000000\n3\n")
       << result.stderr_text;
   EXPECT_FALSE(PathExists(dir + "/project/f"));
   ASSERT_OK(RemoveAll(dir));

@@ -187,10 +187,14 @@ TEST(WorkerConfinementTest, NoCapabilitiesAndNoWayBack) {
               // Without the filter this one succeeds even without capabilities, and the new user
               // namespace would hold them all again.
               f.ExpectFails(unshare(CLONE_NEWUSER), EPERM, "unshare(CLONE_NEWUSER)");
-              long pid = syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
-              if (pid == 0) _exit(0);
-              f.ExpectFails(pid, EPERM, "clone(CLONE_NEWUSER)");
-              f.ExpectFails(syscall(SYS_clone, CLONE_NEWNET | SIGCHLD, 0, 0, 0, 0), EPERM, "clone(CLONE_NEWNET)");
+              // Were a clone to succeed, its child must not go on running the checks.
+              for (long flags : {CLONE_NEWUSER, CLONE_NEWNET, CLONE_NEWPID}) {
+                std::string what = "clone with flags " + std::to_string(flags);
+                long pid = syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
+                if (pid == 0) _exit(0);
+                f.ExpectFails(pid, EPERM, what.c_str());
+                if (pid > 0) waitpid(static_cast<pid_t>(pid), nullptr, 0);
+              }
               f.ExpectFails(syscall(SYS_clone3, nullptr, 0), ENOSYS, "clone3");
               int ns = open("/proc/1/ns/mnt", O_RDONLY | O_CLOEXEC);
               f.Expect(setns(ns, 0) == -1, "setns to pid 1's mount namespace succeeded");
@@ -205,10 +209,15 @@ TEST(WorkerConfinementTest, NoCapabilitiesAndNoWayBack) {
               f.ExpectFails(personality(ADDR_NO_RANDOMIZE), EPERM, "personality(ADDR_NO_RANDOMIZE)");
               f.ExpectFails(personality(0xfffffffe), EPERM, "personality(0xfffffffe)");
               f.ExpectFails(personality(0x80000000), EPERM, "personality(0x80000000)");
+              // On /dev/null, so that, were the rule missing, the ioctl would fail harmlessly
+              // with ENOTTY rather than push input into the terminal running the test.
+              int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
               char c = 'x';
+              f.ExpectFails(ioctl(null_fd, TIOCSTI, &c), EPERM, "ioctl(TIOCSTI)");
               // High bits the kernel ignores must not dodge the rule.
-              f.ExpectFails(ioctl(STDIN_FILENO, TIOCSTI | (1ul << 32), &c), EPERM, "ioctl(TIOCSTI | 1 << 32)");
-              f.ExpectFails(ioctl(STDIN_FILENO, TIOCSTI, &c), EPERM, "ioctl(TIOCSTI)");
+              f.ExpectFails(ioctl(null_fd, TIOCSTI | (1ul << 32), &c), EPERM, "ioctl(TIOCSTI | 1 << 32)");
+              f.ExpectFails(ioctl(null_fd, TIOCLINUX, &c), EPERM, "ioctl(TIOCLINUX)");
+              close(null_fd);
 
               std::string dir = "/tmp/sluice-confinement-test-" + std::to_string(getpid());
               f.Expect(mkdir(dir.c_str(), 0700) == 0, "mkdir in /tmp");

@@ -95,9 +95,9 @@ Result<std::unique_ptr<Zygote>> Zygote::Start(ZygoteOptions options) {
   for (const auto& file : options.preload_files) args.insert(args.end(), {"--preload-from", file});
   SubprocessOptions process = PythonInSandbox(options.sandbox, args);
   process.inherit_fds = {listener};
-  int log = options.log_path.empty() ? -1
-                                     : ::open(options.log_path.c_str(),
-                                              O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+  int log = options.log_path.empty()
+                ? -1
+                : ::open(options.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (log >= 0) {
     process.inherit_fds.push_back(log);
     process.argv.insert(process.argv.end(), {"--log-fd", "4"});

@@ -19,7 +19,6 @@ class ZygoteTest : public ::testing::Test {
     ASSERT_OK(MakeDirs(dir_ + "/site"));
     options_.sandbox.project_dir = dir_ + "/project";
     options_.sandbox.confine = false;
-    options_.sandbox.site_mount = dir_ + "/site";
     options_.socket_path = dir_ + "/z.sock";
     options_.log_path = dir_ + "/z.log";
   }

@@ -148,7 +148,6 @@ class RunState {
     sandbox.project_dir = options_.project_dir;
     sandbox.hidden = {lakehouse_.home()};
     sandbox.outer_uid = SandboxUidFor(lakehouse_.objects().root());
-    sandbox.site_mount = lakehouse_.objects().site_mount_dir();
     if (auto env = environments_.find(i); env != environments_.end()) sandbox.site_dirs = env->second;
     if (auto python = pythons_.find(i); python != pythons_.end()) sandbox.python = python->second;
     sandbox.internet_access = model.internet_access;

@@ -332,18 +332,18 @@ ZYGOTE_PROJECT = HEADER + textwrap.dedent("""
     @bauplan.python("3.11", pip={"tabulate": "0.9.0"})
     @bauplan.model(materialization_strategy="REPLACE")
     def first(z=bauplan.Model("taxi_zones")):
-        return [{"parent": os.getppid(), "preloaded": "tabulate" in sys.modules}]
+        return [{"parent": os.environ["SLUICE_ZYGOTE"], "preloaded": "tabulate" in sys.modules}]
 
     @bauplan.python("3.11", pip={"tabulate": "0.9.0"})
     @bauplan.model(materialization_strategy="REPLACE")
     def second(z=bauplan.Model("taxi_zones")):
         import tabulate  # imported in a function body only, yet the zygote has it
-        return [{"parent": os.getppid(), "preloaded": True}]
+        return [{"parent": os.environ["SLUICE_ZYGOTE"], "preloaded": True}]
 
     @bauplan.python("3.11", pip={"tabulate": "0.8.10"})
     @bauplan.model(materialization_strategy="REPLACE")
     def other_environment(z=bauplan.Model("taxi_zones")):
-        return [{"parent": os.getppid(), "preloaded": "tabulate" in sys.modules}]
+        return [{"parent": os.environ["SLUICE_ZYGOTE"], "preloaded": "tabulate" in sys.modules}]
     """)
 
 

@@ -89,7 +89,10 @@ def one_model_project(make_project, name, body):
 def test_a_server_keeps_zygotes_warm_from_one_run_to_the_next(remote_zones, make_project):
     client = remote_zones
     project = one_model_project(
-        make_project, "who", "    return [{'zygote': os.getppid(), 'worker': os.getpid()}]\n"
+        make_project,
+        "who",
+        "    started = open('/proc/self/stat').read().split()[21]  # in its own PID namespace: pid 1\n"
+        "    return [{'zygote': os.environ['SLUICE_ZYGOTE'], 'worker': started}]\n",
     )
     seen = []
     for _ in range(2):
