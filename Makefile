@@ -1,10 +1,12 @@
 # make demo: set up a fresh machine, build, and run the bundled example end to end.
-# make test: the same set-up and build, then every test (GoogleTest units and pytest end to end).
+# make test: the same set-up and build, then every test (GoogleTest units and pytest end to end)
+#   and a short run of the fuzz targets (make fuzz-smoke).
+# make fuzz: the fuzz targets (fuzz/README.md) for FUZZ_SECONDS each.
 BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 export CCACHE_DIR ?= $(CURDIR)/.ccache
 
-.PHONY: all setup build demo test test-cpp test-py bench lock clean lint format asan tsan
+.PHONY: all setup build demo test test-cpp test-py bench lock clean lint format asan tsan fuzz-build fuzz fuzz-smoke
 
 all: build
 
@@ -20,7 +22,7 @@ demo: build
 	@examples/demo.sh
 
 # The catalog tests also run against a throwaway PostgreSQL (unix socket), stopped afterwards.
-test: build
+test: build fuzz-smoke
 	@uri=$$(scripts/test_postgres.sh start) && trap 'scripts/test_postgres.sh stop' EXIT && \
 	  export SLUICE_TEST_POSTGRES="$$uri" && \
 	  (cd $(BUILD_DIR) && ctest --output-on-failure -j $$(nproc)) && \
@@ -34,7 +36,7 @@ lock: setup
 
 # Style: ruff for Python (pinned in the lock), clang-format (Debian) for C++.
 PY_SOURCES = python tests bench examples scripts
-CXX_SOURCES = $$(git ls-files 'src/*.cc' 'src/*.h')
+CXX_SOURCES = $$(git ls-files 'src/*.cc' 'src/*.h' 'fuzz/*.cc')
 lint: setup
 	.venv/bin/ruff check $(PY_SOURCES)
 	.venv/bin/ruff format --check $(PY_SOURCES)
@@ -60,5 +62,23 @@ tsan: setup
 	@cmake --build build-tsan -j $$(nproc)
 	@cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -R 'CatalogTest|JobStoreTest|JobRecorderTest|UnixHttpServer|SubprocessTest|ZygoteTest'
 
+# Fuzz targets (libFuzzer + ASan/UBSan, Debian's clang) for the Avro reader, the Iceberg
+# metadata reader, the filter parser and the REST request parsing: built in build-fuzz/,
+# each run over a copy of fuzz/corpus/<target> kept there, after replaying the crashes
+# already found (fuzz/regressions/<target>). Fails printing the reproducer of a new crash.
+FUZZ_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 15
+fuzz-build: setup
+	@if [ ! -f $(FUZZ_DIR)/build.ninja ]; then \
+	  CC=clang CXX=clang++ cmake -S fuzz -B $(FUZZ_DIR) -G Ninja >/dev/null; fi
+	@cmake --build $(FUZZ_DIR) -j $$(nproc)
+
+fuzz: fuzz-build
+	@fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS)
+
+fuzz-smoke: fuzz-build
+	@fuzz/run.sh --smoke $(FUZZ_DIR) $(FUZZ_SMOKE_SECONDS)
+
 clean:
-	rm -rf $(BUILD_DIR) build-asan build-tsan
+	rm -rf $(BUILD_DIR) build-asan build-tsan $(FUZZ_DIR)

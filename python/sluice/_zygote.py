@@ -111,24 +111,52 @@ _PR_SET_PDEATHSIG = 1
 _WORKER_MAX_PROCESSES = 512  # src/env/sandbox.h kWorkerMaxProcesses
 
 
+def _stand_in_init():
+    """A program to be pid 1 of a worker's PID namespace: cat reading a pipe only the
+    worker's parent writes, so it ends (and with it everything in the namespace) when the
+    parent does. The model is then pid 2, an ordinary process: signals it sends itself work,
+    as they would not for pid 1."""
+    for path in ("/usr/bin/cat", "/bin/cat"):
+        if os.path.exists(path):
+            return path
+    raise OSError("no cat to stand in as the worker's init")
+
+
 def _enter_worker_namespaces():
-    """In a sandbox: the worker is forked again, as pid 1 of a PID namespace of its own (so
-    everything it starts dies with it) in a mount namespace of its own (so nothing it mounts
-    or unmounts reaches a sibling). This process stays as its parent and ends as it ends.
-    Both forks are os.fork: the libraries' at-fork handlers (malloc, Arrow's thread pools) must
-    run, or a lock held by another thread stays held in the worker. Returns in the worker."""
+    """In a sandbox: the worker is forked again, into a PID namespace of its own (so
+    everything it starts dies with it) and a mount namespace of its own (so nothing it mounts
+    or unmounts reaches a sibling). This process stays as its parent, outside, and ends as it
+    ends. os.fork, not a raw clone: the libraries' at-fork handlers (malloc, Arrow's thread
+    pools) must run, or a lock another thread held stays held in the worker. Returns in the
+    worker."""
     libc = _Confinement.libc
     if libc.unshare(_CLONE_NEWNS | _CLONE_NEWPID) != 0:
         error = ctypes.get_errno()
         os.write(2, f"sluice: cannot give the worker namespaces: {os.strerror(error)}\n".encode())
         os._exit(126)
+    keep_alive, held = os.pipe()
+    init = os.posix_spawn(
+        _stand_in_init(),
+        ["sluice-worker-init"],
+        {},
+        file_actions=[
+            (os.POSIX_SPAWN_DUP2, keep_alive, 0),
+            (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+        ],
+    )
+    os.close(keep_alive)
     pid = os.fork()
     if pid == 0:
+        os.close(held)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         return
+    os.setpgid(0, 0)  # out of the zygote's group: stopping the zygote leaves the worker running
     for fd in (0, 1, 2):
         os.close(fd)
     _, status = os.waitpid(pid, 0)
+    os.close(held)  # the stand-in init ends, and with it whatever the worker left
+    os.kill(init, signal.SIGKILL)
+    os.waitpid(init, 0)
     if os.WIFSIGNALED(status):
         os.kill(os.getpid(), os.WTERMSIG(status))
     os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 1)

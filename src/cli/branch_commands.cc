@@ -11,6 +11,7 @@
 #include "env/package_store.h"
 #include "env/sandbox.h"
 #include "env/zygote.h"
+#include "exec/run_branch_gc.h"
 
 namespace sluice::cli {
 namespace {
@@ -259,6 +260,7 @@ Result<std::optional<json>> Tolerating(const Result<json>& answer, bool tolerate
 struct RefListArgs {
   std::string filter, name, user;
   bool all_zones = false;
+  bool runs = false;  // only the branches failed runs kept (which are otherwise left out)
   size_t limit = 0;
 };
 
@@ -271,6 +273,7 @@ json FilterRefs(const json& refs, const RefListArgs& args) {
     std::string ref_name = ref.at("name");
     if (!name.empty() && ref_name.find(name) == std::string::npos) continue;
     if (!args.user.empty() && ref_name.rfind(args.user + ".", 0) != 0) continue;
+    if (ref.value("is_branch", true) && IsRunBranch(ref_name) != args.runs) continue;
     out.push_back(ref);
     if (args.limit && out.size() >= args.limit) break;
   }
@@ -290,6 +293,8 @@ void AddBranchCommands(CLI::App& app, CliContext& context, int* exit_code) {
   ls->add_option("-u,--user", ls_args->user, "Only the branches of this user's zone (user.*)");
   ls->add_flag("-a,--all-zones", ls_args->all_zones, "Every user's branches (the default here)");
   ls->add_option("--limit", ls_args->limit, "Show at most this many");
+  ls->add_flag("--runs", ls_args->runs,
+               "Only the branches failed runs kept for inspection (deleted by `sluice gc` after a week)");
   ls->callback(WithBackend(context, exit_code, [&context, ls_args](Backend& backend) -> Status {
     SLUICE_ASSIGN_OR_RAISE(json refs, backend.Call("GET", "branches"));
     return ListRefs(context, FilterRefs(refs, *ls_args), true);

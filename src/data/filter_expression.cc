@@ -168,7 +168,13 @@ class FilterParser {
       pg_query_free_parse_result(result);
       return Error(message);
     }
-    json tree = json::parse(result.parse_tree);
+    json tree;
+    try {  // the parser copies bytes that are not UTF-8 into its JSON, which then does not parse
+      tree = json::parse(result.parse_tree);
+    } catch (const json::exception& e) {
+      pg_query_free_parse_result(result);
+      return Error(std::string("cannot be read: ") + e.what());
+    }
     pg_query_free_parse_result(result);
     const auto& stmts = tree.at("stmts");
     if (stmts.size() != 1) return Error("expected one condition");
@@ -380,7 +386,9 @@ class FilterParser {
           case arrow::TimeUnit::MICRO:
             break;
           case arrow::TimeUnit::NANO:
-            value = *micros * 1000;
+            if (__builtin_mul_overflow(*micros, int64_t{1000}, &value)) {
+              return Error("'" + *text + "' is outside the years a nanosecond timestamp holds (1677 to 2262)");
+            }
             break;
         }
         return arrow::Datum(std::make_shared<arrow::TimestampScalar>(value, type));
@@ -511,11 +519,19 @@ class FilterParser {
 }  // namespace
 
 Result<Expression> ParseFilter(const std::string& filter, const arrow::Schema& schema) {
-  return FilterParser(filter, &schema).Parse();
+  try {  // the parse tree of odd input (bytes that are not UTF-8, ...) must not abort the caller
+    return FilterParser(filter, &schema).Parse();
+  } catch (const std::exception& e) {
+    return InvalidInput("filter '", filter, "': cannot be read: ", e.what());
+  }
 }
 
 Result<std::vector<std::string>> FilterColumns(const std::string& filter) {
-  return FilterParser(filter, nullptr).Columns();
+  try {
+    return FilterParser(filter, nullptr).Columns();
+  } catch (const std::exception& e) {
+    return InvalidInput("filter '", filter, "': cannot be read: ", e.what());
+  }
 }
 
 }  // namespace sluice

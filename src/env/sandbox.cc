@@ -79,13 +79,14 @@ SandboxLaunch PrepareSandbox(const SandboxSpec& spec) {
     launch.env["SLUICE_SITE_DIRS"] = Join(spec.site_dirs);
     return launch;
   }
-  launch.prefix = {SandboxLauncher(), "--map-uid", std::to_string(spec.outer_uid > 0 ? spec.outer_uid : 65534), "--own",
-                   spec.project_dir};
+  launch.prefix = {SandboxLauncher(), "--map-uid", std::to_string(spec.outer_uid > 0 ? spec.outer_uid : 65534)};
+  if (!spec.project_dir.empty()) launch.prefix.insert(launch.prefix.end(), {"--own", spec.project_dir});
   for (const auto& dir : InterpreterDirs(InterpreterOf(spec)))
     launch.prefix.insert(launch.prefix.end(), {"--read-only", dir});
   std::string project = spec.project_dir + "/";
   for (const auto& dir : spec.hidden) {
-    if (dir.rfind(project, 0) == 0) launch.prefix.insert(launch.prefix.end(), {"--hide", dir});
+    if (!spec.project_dir.empty() && dir.rfind(project, 0) == 0)
+      launch.prefix.insert(launch.prefix.end(), {"--hide", dir});
   }
   if (!spec.internet_access) launch.prefix.push_back("--no-network");
   if (spec.confine) {
@@ -126,7 +127,7 @@ SubprocessOptions PythonInSandbox(const SandboxSpec& spec, const std::vector<std
   options.env = std::move(launch.env);
   options.env["PYTHONUNBUFFERED"] = "1";
   options.env["PYTHONDONTWRITEBYTECODE"] = "1";
-  options.cwd = spec.project_dir;
+  options.cwd = spec.project_dir.empty() ? "/" : spec.project_dir;
   return options;
 }
 

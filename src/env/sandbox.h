@@ -19,7 +19,7 @@
 namespace sluice {
 
 struct SandboxSpec {
-  std::string project_dir;             // visible read-only; the worker's working directory
+  std::string project_dir;             // visible read-only; the worker's working directory (empty: none, "/")
   std::vector<std::string> hidden;     // empty in the sandbox when inside the project (a data home)
   std::vector<std::string> site_dirs;  // the function's packages, first wins
   bool internet_access = false;

@@ -1,7 +1,6 @@
 #include "exec/worker_call.h"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,8 +9,10 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/bounded_json.h"
 #include "common/config.h"
 #include "common/file_util.h"
+#include "common/memory_file.h"
 #include "common/subprocess.h"
 
 namespace sluice {
@@ -60,58 +61,10 @@ std::string JoinNames(const nlohmann::json& names) {
   return out + "]";
 }
 
-// An open descriptor, closed with its owner.
-class OwnedFd {
- public:
-  explicit OwnedFd(int fd = -1) : fd_(fd) {}
-  OwnedFd(OwnedFd&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
-  OwnedFd(const OwnedFd&) = delete;
-  OwnedFd& operator=(const OwnedFd&) = delete;
-  ~OwnedFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-// A file in memory only, holding `text` (sealed: nobody can change it) or empty for the
-// worker to write.
-Result<OwnedFd> MemoryFile(const char* name, const std::string& text = "", bool seal = false) {
-  OwnedFd fd(::memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING));
-  if (fd.get() < 0) return IOError("cannot create a memory file: ", std::strerror(errno));
-  for (size_t written = 0; written < text.size();) {
-    ssize_t n = ::write(fd.get(), text.data() + written, text.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return IOError("cannot write a memory file: ", std::strerror(errno));
-    written += static_cast<size_t>(n);
-  }
-  if (seal && ::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
-    return IOError("cannot seal a memory file: ", std::strerror(errno));
-  }
-  if (::lseek(fd.get(), 0, SEEK_SET) != 0) return IOError("cannot rewind a memory file");
-  return fd;
-}
-
-// What the worker wrote into a memory file, at most `limit` bytes.
-Result<std::string> ReadMemoryFile(int fd, size_t limit) {
-  struct stat info;
-  if (::fstat(fd, &info) != 0) return IOError("cannot read the worker's result: ", std::strerror(errno));
-  if (static_cast<size_t>(info.st_size) > limit) {
-    return ResourceExceeded("the worker's result is ", info.st_size, " bytes, over the limit of ", limit);
-  }
-  std::string text(static_cast<size_t>(info.st_size), '\0');
-  ssize_t n = ::pread(fd, text.data(), text.size(), 0);
-  if (n < 0) return IOError("cannot read the worker's result: ", std::strerror(errno));
-  text.resize(static_cast<size_t>(n));
-  return text;
-}
-
 Result<WorkerResult> ParseResult(const std::string& text, const std::string& path) {
   WorkerResult result;
   try {
-    auto j = nlohmann::json::parse(text);
+    auto j = ParseBoundedJson(text);
     result.ok = j.value("ok", false);
     if (result.ok) {
       result.num_rows = j.value("num_rows", int64_t{0});
@@ -192,7 +145,7 @@ Result<WorkerResult> RunWorker(const WorkerTask& task, std::unique_ptr<Subproces
     return ResourceExceeded("exceeded its timeout of ", seconds.str(), " s and was stopped");
   }
   constexpr size_t kMaxResultBytes = 16 << 20;  // a result is a few lines of JSON and a traceback
-  auto text = ReadMemoryFile(result_file.get(), kMaxResultBytes);
+  auto text = ReadWrittenFile(result_file.get(), kMaxResultBytes, "the worker's result");
   if (text.ok() && text->empty()) text = NotFound("the worker wrote no result");
   if (!text.ok()) {
     if (process.term_signal != 0) {

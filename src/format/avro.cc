@@ -3,7 +3,10 @@
 #include <zlib.h>
 
 #include <cstring>
+#include <limits>
 #include <random>
+
+#include "common/bounded_json.h"
 
 namespace sluice {
 namespace {
@@ -232,13 +235,10 @@ class Decoder {
     }
     if (type == "array" || type == "map") {
       json out = type == "array" ? json::array() : json::object();
+      int64_t items = 0;
       while (true) {
-        SLUICE_ASSIGN_OR_RAISE(int64_t count, Long());
+        SLUICE_ASSIGN_OR_RAISE(int64_t count, BlockCount(&items));
         if (count == 0) break;
-        if (count < 0) {
-          count = -count;
-          SLUICE_RETURN_NOT_OK(Long().status());  // block size in bytes
-        }
         for (int64_t i = 0; i < count; ++i) {
           if (type == "array") {
             SLUICE_ASSIGN_OR_RAISE(json item, Value(schema.at("items")));
@@ -263,6 +263,25 @@ class Decoder {
       return json(schema.at("symbols").at(index));
     }
     return InvalidInput("avro: unsupported type '", type, "'");
+  }
+
+  // The item count of the next block of an array or map (0: the end), its byte size skipped
+  // when given. `items` counts the items of the whole array: more than the bytes left could
+  // hold (plus a margin for items of no bytes, such as nulls) is an error, not a loop that
+  // builds billions of values from a few bytes.
+  Result<int64_t> BlockCount(int64_t* items) {
+    SLUICE_ASSIGN_OR_RAISE(int64_t count, Long());
+    if (count < 0) {
+      if (count == std::numeric_limits<int64_t>::min()) return InvalidInput("avro: bad block count at byte ", pos_);
+      count = -count;
+      SLUICE_RETURN_NOT_OK(Long().status());  // block size in bytes
+    }
+    constexpr int64_t kZeroSizeItems = 1 << 16;
+    *items += count;
+    if (*items > static_cast<int64_t>(size_ - pos_) + kZeroSizeItems) {
+      return InvalidInput("avro: a block of ", count, " items at byte ", pos_, " is more than the data left holds");
+    }
+    return count;
   }
 
  private:
@@ -341,19 +360,18 @@ Result<std::string> EncodeAvroFile(const AvroFile& file, AvroCodec codec, size_t
   return out;
 }
 
-Result<AvroFile> DecodeAvroFile(const std::string& bytes) {
+namespace {
+
+Result<AvroFile> Decode(const std::string& bytes) {
   if (bytes.size() < 4 || std::memcmp(bytes.data(), kMagic, 4) != 0) {
     return InvalidInput("not an Avro container file (bad magic)");
   }
   Decoder header(bytes.data() + 4, bytes.size() - 4);
   std::map<std::string, std::string> metadata;
+  int64_t entries = 0;
   while (true) {
-    SLUICE_ASSIGN_OR_RAISE(int64_t count, header.Long());
+    SLUICE_ASSIGN_OR_RAISE(int64_t count, header.BlockCount(&entries));
     if (count == 0) break;
-    if (count < 0) {
-      count = -count;
-      SLUICE_RETURN_NOT_OK(header.Long().status());
-    }
     for (int64_t i = 0; i < count; ++i) {
       SLUICE_ASSIGN_OR_RAISE(std::string key, header.Bytes());
       SLUICE_ASSIGN_OR_RAISE(metadata[key], header.Bytes());
@@ -362,7 +380,7 @@ Result<AvroFile> DecodeAvroFile(const std::string& bytes) {
   SLUICE_ASSIGN_OR_RAISE(std::string sync, header.Raw(16));
   AvroFile file;
   try {
-    file.schema = json::parse(metadata["avro.schema"]);
+    file.schema = ParseBoundedJson(metadata["avro.schema"]);
   } catch (const std::exception& e) {
     return InvalidInput("avro: unreadable schema: ", e.what());
   }
@@ -390,6 +408,16 @@ Result<AvroFile> DecodeAvroFile(const std::string& bytes) {
     }
   }
   return file;
+}
+
+}  // namespace
+
+Result<AvroFile> DecodeAvroFile(const std::string& bytes) {
+  try {  // a schema that is not what it claims (".at" of a missing key, ...) is a bad file, not a crash
+    return Decode(bytes);
+  } catch (const std::exception& e) {
+    return InvalidInput("avro: malformed file: ", e.what());
+  }
 }
 
 }  // namespace sluice

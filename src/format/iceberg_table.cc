@@ -9,6 +9,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "common/bounded_json.h"
 #include "common/clock.h"
 #include "common/file_util.h"
 #include "common/ids.h"
@@ -67,7 +68,7 @@ Result<json> ReadJsonFile(const std::string& uri) {
   SLUICE_ASSIGN_OR_RAISE(std::string path, LocalPathFromUri(uri));
   SLUICE_ASSIGN_OR_RAISE(std::string text, ReadFile(path));
   try {
-    return json::parse(text);
+    return ParseBoundedJson(text);
   } catch (const std::exception& e) {
     return InvalidInput("unreadable table metadata '", uri, "': ", e.what());
   }
@@ -543,6 +544,31 @@ Result<std::optional<std::string>> MergeAppends(const std::string& base_location
 }
 
 Result<json> ReadTableMetadata(const std::string& metadata_location) { return ReadJsonFile(metadata_location); }
+
+Status AddReachableFiles(const std::string& metadata_location, std::set<std::string>* files) {
+  SLUICE_ASSIGN_OR_RAISE(json metadata, ReadJsonFile(metadata_location));
+  files->insert(metadata_location);
+  try {
+    for (const auto& entry : metadata.value("metadata-log", json::array())) {
+      files->insert(entry.at("metadata-file").get<std::string>());
+    }
+    for (const auto& snapshot : metadata.value("snapshots", json::array())) {
+      std::string list_location = snapshot.at("manifest-list").get<std::string>();
+      if (!files->insert(list_location).second) continue;  // shared with a snapshot seen already
+      SLUICE_ASSIGN_OR_RAISE(AvroFile list, ReadAvro(list_location));
+      for (const auto& manifest : list.records) {
+        std::string manifest_location = manifest.at("manifest_path").get<std::string>();
+        if (!files->insert(manifest_location).second) continue;
+        SLUICE_ASSIGN_OR_RAISE(AvroFile entries, ReadAvro(manifest_location));
+        for (const auto& entry : entries.records)
+          files->insert(entry.at("data_file").at("file_path").get<std::string>());
+      }
+    }
+  } catch (const json::exception& e) {
+    return InvalidInput("malformed table metadata '", metadata_location, "': ", e.what());
+  }
+  return Status::OK();
+}
 
 namespace {
 

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -114,6 +115,13 @@ Result<nlohmann::json> ReadTableMetadata(const std::string& metadata_location);
 // remove-properties, add-schema, set-current-schema.
 Result<std::string> CommitTableUpdates(const std::string& metadata_location, const nlohmann::json& requirements,
                                        const nlohmann::json& updates);
+
+// Adds to `files` every file the metadata file at `metadata_location` reaches: itself, the
+// earlier metadata files of its log, and, for every snapshot it keeps (time travel reads any
+// of them), the manifest list, its manifests and every data file they name, whatever their
+// status. Locations as written (URIs). An error when any of them cannot be read: a caller
+// deciding what is unreferenced must then decide nothing.
+Status AddReachableFiles(const std::string& metadata_location, std::set<std::string>* files);
 
 // "file:///a/b" -> "/a/b"; plain paths are returned unchanged. InvalidInput for other schemes.
 Result<std::string> LocalPathFromUri(const std::string& uri);

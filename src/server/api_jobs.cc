@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include "common/bounded_json.h"
 #include "common/file_util.h"
 #include "exec/job_views.h"
 #include "exec/json_views.h"
@@ -171,7 +172,7 @@ ApiResponse JobsApi::RecordAsJob(const RestRequest& request, const std::function
   if (!kind) return handle();
   json body;
   try {
-    body = request.body.empty() ? json::object() : json::parse(request.body);
+    body = request.body.empty() ? json::object() : ParseBoundedJson(request.body);
   } catch (const std::exception&) {
     return handle();  // the handler reports the bad body
   }

@@ -1,5 +1,6 @@
 #include "server/iceberg_rest.h"
 
+#include "common/bounded_json.h"
 #include "format/iceberg_table.h"
 #include "server/request_fields.h"
 
@@ -84,7 +85,7 @@ Result<RestResponse> IcebergRestCatalog::Route(const RestRequest& request) {
     return RestResponse{204, nullptr};
   }
   if (request.method == "POST")
-    return CommitTable(ref, table, json::parse(request.body), RequestAuthor(request, json::object()));
+    return CommitTable(ref, table, ParseBoundedJson(request.body), RequestAuthor(request, json::object()));
   return InvalidInput(request.method, " is not supported on tables here");
 }
 

@@ -1,5 +1,6 @@
 #include "server/request_fields.h"
 
+#include "common/bounded_json.h"
 #include "exec/lakehouse.h"
 
 namespace sluice {
@@ -31,8 +32,11 @@ Result<CommitNote> CommitNoteOf(const RestRequest& request, const nlohmann::json
     note.body = Param(request, "commit_body");
     std::string text = Param(request, "commit_properties");
     if (!text.empty()) {
-      properties = nlohmann::json::parse(text, nullptr, false);
-      if (properties.is_discarded()) return InvalidInput("'commit_properties' is not JSON");
+      try {
+        properties = ParseBoundedJson(text);
+      } catch (const std::exception&) {
+        return InvalidInput("'commit_properties' is not JSON");
+      }
     }
   }
   if (!properties.is_null()) {

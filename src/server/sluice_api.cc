@@ -1,5 +1,6 @@
 #include "server/sluice_api.h"
 
+#include "common/bounded_json.h"
 #include "common/file_util.h"
 #include "common/ids.h"
 #include "exec/json_views.h"
@@ -44,7 +45,7 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
   if (parts.size() < 3 || parts[0] != "api" || parts[1] != "v1") return NotFound("no route for ", request.path);
   const std::string& resource = parts[2];
   const std::string& method = request.method;
-  json body = request.body.empty() ? json::object() : json::parse(request.body);
+  json body = request.body.empty() ? json::object() : ParseBoundedJson(request.body);
   SLUICE_ASSIGN_OR_RAISE(auto jobs_answer, jobs_->Route(request, parts, body));
   if (jobs_answer) return std::move(*jobs_answer);
   Catalog& catalog = lake_->catalog();

@@ -296,7 +296,7 @@ def test_run_without_transaction_and_strict_on_forms(titanic, make_project):
     project = make_project({"models.py": MODELS})
     titanic("run", "-p", project, "--transaction", "off", "--strict", "on")
     assert "bauplan.adults" in titanic.tables("dev")
-    assert not [b for b in titanic.json("branch", "ls") if ".run-" in b["name"]]
+    assert not [b for b in titanic.json("branch", "ls", "--runs") if ".run-" in b["name"]]
 
 
 def test_query_flags(titanic):

@@ -117,7 +117,7 @@ def test_a_server_answers_while_a_run_is_in_progress(remote_zones, make_project)
     try:
         # The run's own branch shows up while it runs: seeing it means the server answered.
         deadline = time.monotonic() + 60
-        while "dev.run-" not in client("branch", "ls").stdout:
+        while "dev.run-" not in client("branch", "ls", "--runs").stdout:
             assert run.poll() is None and time.monotonic() < deadline, run.communicate()
             time.sleep(0.1)
         assert "bauplan.taxi_zones" in client.tables("dev")

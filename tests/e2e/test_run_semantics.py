@@ -39,7 +39,7 @@ def test_a_model_that_raises_leaves_the_target_unchanged(lake, make_project):
     # Target untouched; the run branch is kept and named, with what did materialize.
     assert lake.head("dev") == before
     assert "bauplan.zones_copy" not in lake.tables("dev")
-    kept = [b["name"] for b in lake.json("branch", "ls") if ".run-" in b["name"]]
+    kept = [b["name"] for b in lake.json("branch", "ls", "--runs") if ".run-" in b["name"]]
     assert len(kept) == 1
     assert kept[0] in proc.stderr
     assert "bauplan.zones_copy" in lake.tables(kept[0])

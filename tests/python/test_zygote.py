@@ -3,6 +3,7 @@
 import json
 import os
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -13,42 +14,58 @@ from worker_harness import PYTHON_DIR
 from sluice import _arena, _zygote
 
 
+def read_worker_pid(conn):
+    """The worker's b"pid\\n", sent with its credentials: the kernel's pid of the sender."""
+    pid, line = None, b""
+    while not line.endswith(b"\n"):
+        data, ancillary, _, _ = conn.recvmsg(1, socket.CMSG_SPACE(struct.calcsize("3i")))
+        assert data, "the zygote closed the connection"
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS and pid is None:
+                pid = struct.unpack("3i", payload)[0]
+        line += data
+    assert line == b"pid\n" and pid
+    return pid
+
+
 class ZygoteProcess:
+    """A zygote started the way src/env/zygote.cc starts one: it is handed a listening socket."""
+
     def __init__(self, workdir, *args, path=()):
         self.socket_path = str(workdir / "z.sock")
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(self.socket_path)
+        self.listener.listen(8)
         env = dict(
             os.environ, PYTHONPATH=":".join([str(PYTHON_DIR), str(workdir / "project"), *map(str, path)])
         )
+        env.pop("SLUICE_CONFINE_LIBRARY", None)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sluice._zygote", self.socket_path, *args],
+            [sys.executable, "-m", "sluice._zygote", "--listen-fd", str(self.listener.fileno()), *args],
             stdin=subprocess.PIPE,
             env=env,
             cwd=workdir / "project",
+            pass_fds=(self.listener.fileno(),),
             # like the engine: pipes nobody reads while it serves
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
+        self.listener.close()
 
     def fork(self, preload=""):
         """Asks for a worker; returns (pid, connection, stdout reader, stderr reader)."""
-        deadline = time.monotonic() + 60
-        while True:
-            conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                conn.connect(self.socket_path)
-                break
-            except (FileNotFoundError, ConnectionRefusedError):
-                conn.close()
-                assert self.proc.poll() is None and time.monotonic() < deadline
-                time.sleep(0.01)
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        conn.connect(self.socket_path)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        conn.settimeout(60)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         request = f"fork {preload}" if preload else "fork"
         socket.send_fds(conn, [f"{request}\n".encode()], [out_w, err_w])
         os.close(out_w)
         os.close(err_w)
+        pid = read_worker_pid(conn)
         reader = conn.makefile("rb")
-        pid = int(reader.readline().split()[1])
         return pid, conn, reader, os.fdopen(out_r), os.fdopen(err_r)
 
     def close(self):

@@ -200,3 +200,33 @@ def test_huge_and_slow_clients_do_not_stop_the_server(tmp_path):
                 s.close()
         assert call(f"{uri}/api/v1/branches")[0] == 200
     home.remove_shared_memory()
+
+
+def test_bodies_nested_too_deep_or_with_huge_numbers_are_refused_and_the_server_stays_up(tmp_path):
+    """Found by fuzz/rest_fuzzer: a 40 KB body of nested arrays overflowed the server's stack
+    (one request killed it); a float where an integer belongs was undefined behaviour."""
+    import urllib.request
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    home = Sluice(tmp_path / "home")
+    home("checkout", "-b", "dev")
+    pq.write_table(pa.table({"a": [1]}), tmp_path / "t.parquet")
+    home("table", "create", "t", "--search-uri", tmp_path / "t.parquet")
+    with home.serving() as uri:
+        deep = b"[" * 20000 + b"]" * 20000
+        for path in ("/api/v1/branches", "/v1/dev/namespaces/bauplan/tables/t"):
+            request = urllib.request.Request(
+                uri + path, data=deep, headers={"Content-Type": "application/json"}, method="POST"
+            )
+            try:
+                urllib.request.urlopen(request, timeout=30)
+                raise AssertionError("a 20,000-deep body was accepted")
+            except urllib.error.HTTPError as error:
+                assert error.code == 400
+                assert "nested more than 256 levels" in json.loads(error.read())["error"]["message"]
+        status, answer = call(f"{uri}/api/v1/branches", "POST", {"name": "x.dev", "from_ref": 6.3e19})
+        assert status == 400
+        assert call(f"{uri}/api/v1/branches")[0] == 200  # still serving
+    home.remove_shared_memory()
