@@ -9,3 +9,5 @@ echo "== bench/envs"
 echo "== bench/catalog"
 .venv/bin/python bench/catalog/run.py
 .venv/bin/python bench/catalog/sdk_calls.py
+echo "== bench/sandbox"
+.venv/bin/python bench/sandbox/run.py

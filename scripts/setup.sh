@@ -8,7 +8,8 @@ DEBIAN_PACKAGES=(
   g++ cmake ninja-build ccache pkg-config
   libsqlite3-dev libssl-dev zlib1g-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libyaml-cpp-dev
-  libpg-query-dev libgtest-dev libcpp-httplib-dev libpq-dev postgresql libseccomp-dev
+  libpg-query-dev libgtest-dev libcpp-httplib-dev libpq-dev postgresql
+  bubblewrap libseccomp-dev
   clang libclang-rt-14-dev
 )
 UV_VERSION=0.13.9
