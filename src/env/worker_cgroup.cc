@@ -12,6 +12,7 @@ namespace {
 
 constexpr const char* kMemoryRoot = "/sys/fs/cgroup/memory/sluice";
 constexpr const char* kCpuRoot = "/sys/fs/cgroup/cpu/sluice";
+constexpr const char* kPidsRoot = "/sys/fs/cgroup/pids/sluice";
 // cgroup v2 (one unified hierarchy): a "sluice" group under the root, with the memory and
 // cpu controllers delegated to its children, one child per worker.
 constexpr const char* kUnifiedRoot = "/sys/fs/cgroup";
@@ -49,16 +50,18 @@ Result<int64_t> ParseMemorySize(const std::string& text) {
   return static_cast<int64_t>(value * scale);
 }
 
-Result<std::unique_ptr<WorkerCgroup>> WorkerCgroup::Create(const std::string& name, int64_t memory_bytes, double cpus) {
+Result<std::unique_ptr<WorkerCgroup>> WorkerCgroup::Create(const std::string& name, int64_t memory_bytes, double cpus,
+                                                           int64_t max_processes) {
   std::unique_ptr<WorkerCgroup> group(new WorkerCgroup());
   std::string quota = std::to_string(static_cast<int64_t>(std::ceil(cpus * 100000)));
   if (UnifiedHierarchy()) {
     group->unified_ = true;
     // Controllers must be enabled on every level above the worker's group.
-    SLUICE_RETURN_NOT_OK(WithContext(WriteValue(std::string(kUnifiedRoot) + "/cgroup.subtree_control", "+memory +cpu"),
-                                     "resource limits need the memory and cpu cgroup controllers"));
+    SLUICE_RETURN_NOT_OK(
+        WithContext(WriteValue(std::string(kUnifiedRoot) + "/cgroup.subtree_control", "+memory +cpu +pids"),
+                    "resource limits need the memory, cpu and pids cgroup controllers"));
     SLUICE_RETURN_NOT_OK(MakeDirs(kUnifiedGroup));
-    SLUICE_RETURN_NOT_OK(WriteValue(std::string(kUnifiedGroup) + "/cgroup.subtree_control", "+memory +cpu"));
+    SLUICE_RETURN_NOT_OK(WriteValue(std::string(kUnifiedGroup) + "/cgroup.subtree_control", "+memory +cpu +pids"));
     group->memory_dir_ = std::string(kUnifiedGroup) + "/" + name;
     SLUICE_RETURN_NOT_OK(MakeDirs(group->memory_dir_));
     if (memory_bytes > 0) {
@@ -66,6 +69,9 @@ Result<std::unique_ptr<WorkerCgroup>> WorkerCgroup::Create(const std::string& na
       (void)WriteValue(group->memory_dir_ + "/memory.swap.max", "0");
     }
     if (cpus > 0) SLUICE_RETURN_NOT_OK(WriteValue(group->memory_dir_ + "/cpu.max", quota + " 100000"));
+    if (max_processes > 0) {
+      SLUICE_RETURN_NOT_OK(WriteValue(group->memory_dir_ + "/pids.max", std::to_string(max_processes)));
+    }
     return group;
   }
   if (memory_bytes > 0) {
@@ -81,6 +87,11 @@ Result<std::unique_ptr<WorkerCgroup>> WorkerCgroup::Create(const std::string& na
     SLUICE_RETURN_NOT_OK(WriteValue(group->cpu_dir_ + "/cpu.cfs_period_us", "100000"));
     SLUICE_RETURN_NOT_OK(WriteValue(group->cpu_dir_ + "/cpu.cfs_quota_us", quota));
   }
+  if (max_processes > 0) {
+    group->pids_dir_ = std::string(kPidsRoot) + "/" + name;
+    SLUICE_RETURN_NOT_OK(WithContext(MakeDirs(group->pids_dir_), "process limits need cgroups"));
+    SLUICE_RETURN_NOT_OK(WriteValue(group->pids_dir_ + "/pids.max", std::to_string(max_processes)));
+  }
   return group;
 }
 
@@ -88,10 +99,11 @@ WorkerCgroup::~WorkerCgroup() {
   // A cgroup can be removed once its processes are gone (the worker has been reaped).
   if (!memory_dir_.empty()) ::rmdir(memory_dir_.c_str());
   if (!cpu_dir_.empty()) ::rmdir(cpu_dir_.c_str());
+  if (!pids_dir_.empty()) ::rmdir(pids_dir_.c_str());
 }
 
 Status WorkerCgroup::AddProcess(int pid) {
-  for (const auto& dir : {memory_dir_, cpu_dir_}) {
+  for (const auto& dir : {memory_dir_, cpu_dir_, pids_dir_}) {
     if (!dir.empty()) SLUICE_RETURN_NOT_OK(WriteValue(dir + "/cgroup.procs", std::to_string(pid)));
   }
   return Status::OK();

@@ -1,6 +1,7 @@
-// Resource limits of one model's worker (@bauplan.resources(memory=, cpus=)), enforced with a
-// cgroup of its own: the v1 memory and cpu controllers, as on these machines, or, where the
-// host has the unified v2 hierarchy, /sys/fs/cgroup/sluice/<name> with memory.max and cpu.max.
+// Resource limits of one model's worker (@bauplan.resources(memory=, cpus=), and a process
+// limit for every worker), enforced with a cgroup of its own: the v1 memory, cpu and pids
+// controllers, as on these machines, or, where the host has the unified v2 hierarchy,
+// /sys/fs/cgroup/sluice/<name> with memory.max, cpu.max and pids.max.
 // Removed when destroyed. Where cgroups cannot be created, Create says why and the caller
 // decides.
 #pragma once
@@ -17,8 +18,9 @@ Result<int64_t> ParseMemorySize(const std::string& text);
 
 class WorkerCgroup {
  public:
-  // memory_bytes <= 0 / cpus <= 0: no limit of that kind.
-  static Result<std::unique_ptr<WorkerCgroup>> Create(const std::string& name, int64_t memory_bytes, double cpus);
+  // memory_bytes <= 0 / cpus <= 0 / max_processes <= 0: no limit of that kind.
+  static Result<std::unique_ptr<WorkerCgroup>> Create(const std::string& name, int64_t memory_bytes, double cpus,
+                                                      int64_t max_processes = 0);
   ~WorkerCgroup();
 
   Status AddProcess(int pid);
@@ -28,7 +30,7 @@ class WorkerCgroup {
  private:
   WorkerCgroup() = default;
   bool unified_ = false;  // v2: memory_dir_ is the one group, for both limits
-  std::string memory_dir_, cpu_dir_;
+  std::string memory_dir_, cpu_dir_, pids_dir_;
 };
 
 }  // namespace sluice

@@ -420,8 +420,14 @@ class RunState {
     if (auto c = model.resources.find("cpus"); c != model.resources.end()) cpus = ParseSeconds(c->second);
     if (memory_limit > 0 || cpus > 0) {
       SLUICE_ASSIGN_OR_RAISE(
-          cgroup, WithContext(WorkerCgroup::Create(job_id_ + "-" + model.name, memory_limit, cpus), context));
+          cgroup, WithContext(WorkerCgroup::Create(job_id_ + "-" + model.name, memory_limit, cpus, kWorkerMaxProcesses),
+                              context));
       SLUICE_RETURN_NOT_OK(WithContext(cgroup->AddProcess(worker->pid()), context));
+    } else if (auto limited = WorkerCgroup::Create(job_id_ + "-" + model.name, 0, 0, kWorkerMaxProcesses);
+               limited.ok() && (*limited)->AddProcess(worker->pid()).ok()) {
+      // Every worker and whatever it starts, counted alone; where cgroups cannot be made, the
+      // sandbox's RLIMIT_NPROC (shared by an environment's workers) is the limit.
+      cgroup = std::move(*limited);
     }
     {
       std::lock_guard<std::mutex> lock(mutex_);
