@@ -110,4 +110,10 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    code = main(sys.argv)
+    # Ends without the interpreter's teardown: DuckDB's threads can abort it at shutdown
+    # ("terminate called without an active exception", duckdb/duckdb#13904), which would turn
+    # an answered query into a failed one.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

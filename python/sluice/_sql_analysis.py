@@ -14,6 +14,7 @@ Only one statement is accepted, and it must be a query (SELECT, FROM-first, PIVO
 """
 
 import json
+import os
 import sys
 
 _PIVOT_KEYWORDS = {"pivot", "unpivot", "pivot_wider", "pivot_longer"}
@@ -194,4 +195,10 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # Ends without the interpreter's teardown: DuckDB's threads can abort it at shutdown
+    # ("terminate called without an active exception", duckdb/duckdb#13904), which would turn
+    # an answered query into a failed one.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

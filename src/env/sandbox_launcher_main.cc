@@ -18,8 +18,8 @@
 // socket. The program is root of a user namespace of its own, which outside is the
 // unprivileged uid --map-uid (when the engine is root; otherwise the engine's own uid), and,
 // without internet access, in a network namespace holding only a loopback that is down.
-// --confine (a worker) also makes it pid 1 of a PID namespace of its own, with its own
-// /proc (every process it leaves dies with it), and drops every privilege before the program
+// --confine (a worker) also makes it pid 2 of a PID namespace of its own, with its own
+// /proc, under an init of ours (every process it leaves dies with it), and drops every privilege before the program
 // starts (worker_confinement.h); this process then stays outside, as the program's parent,
 // and ends as it ends (same exit code, or killed by the same signal); killed itself, it takes
 // the program with it. Without --confine (a zygote) the program keeps its capabilities
@@ -322,36 +322,64 @@ void EnterSandbox(const Config& config) {
   }
 }
 
-// Runs `body` as pid 1 of a new PID namespace, in a mount namespace of its own showing that
-// PID namespace's /proc, confined when asked; this process waits and ends as it ends.
+// Runs `body` as pid 2 of a new PID namespace, in a mount namespace of its own showing that
+// PID namespace's /proc, confined when asked; this process waits and ends as it ends. Pid 1
+// is a small init of ours: it reaps what the program leaves and reports the program's end,
+// and its own end takes everything left in the namespace with it. The program is not pid 1
+// because pid 1 ignores every signal it has no handler for, even one it sends itself.
 [[noreturn]] void RunInPidNamespace(const Config& config, const std::function<void()>& body) {
   if (::unshare(CLONE_NEWPID) != 0) Fail("cannot create a PID namespace");
-  pid_t child = ::fork();
-  if (child < 0) Fail("cannot fork");
-  if (child == 0) {
+  int report[2];
+  if (::pipe2(report, O_CLOEXEC) != 0) Fail("cannot create a pipe");
+  pid_t init = ::fork();
+  if (init < 0) Fail("cannot fork");
+  if (init == 0) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::unshare(CLONE_NEWNS) != 0) Fail("cannot create a mount namespace");
-    if (config.confine) {
-      sluice::ConfinementOptions options;
-      options.mount_proc = true;
-      options.max_processes = config.max_processes;
-      std::string why = sluice::ConfineProcess(options);
-      if (!why.empty()) {
-        std::fprintf(stderr, "sluice-sandbox: %s\n", why.c_str());
-        ::_exit(kSetupFailed);
+    if (::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) Fail("cannot mount /proc");
+    pid_t program = ::fork();
+    if (program < 0) Fail("cannot fork");
+    if (program == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (config.confine) {
+        sluice::ConfinementOptions options;
+        options.max_processes = config.max_processes;
+        std::string why = sluice::ConfineProcess(options);
+        if (!why.empty()) {
+          std::fprintf(stderr, "sluice-sandbox: %s\n", why.c_str());
+          ::_exit(kSetupFailed);
+        }
       }
-    } else if (::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
-      Fail("cannot mount /proc");
+      body();
+      ::_exit(0);
     }
-    body();
+    ::close(0);
+    ::close(1);
+    int status = 0;
+    while (true) {
+      int reaped_status = 0;
+      pid_t reaped = ::wait(&reaped_status);
+      if (reaped == program) {
+        status = reaped_status;
+        break;
+      }
+      if (reaped < 0 && errno != EINTR) {
+        status = kSetupFailed << 8;
+        break;
+      }
+    }
+    (void)::write(report[1], &status, sizeof(status));
     ::_exit(0);
   }
   // Outside, nothing but the wait: the program's output and input are its own.
+  ::close(report[1]);
   ::close(0);
   ::close(1);
-  int status = 0;
-  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  int init_status = 0;
+  while (::waitpid(init, &init_status, 0) < 0 && errno == EINTR) {
   }
+  int status = init_status;  // init killed before the program ended: its end is the answer
+  (void)::read(report[0], &status, sizeof(status));
   if (WIFEXITED(status)) ::_exit(WEXITSTATUS(status));
   int sig = WTERMSIG(status);
   ::prctl(PR_SET_DUMPABLE, 0);
@@ -386,7 +414,7 @@ int Check() {
       int fd = ::open((own + "/probe").c_str(), O_CREAT | O_WRONLY, 0644);
       if (fd >= 0 || errno != EROFS) Fail("a read-only directory is writable", own);
       if (::access(own.c_str(), R_OK | X_OK) != 0) Fail("the project is not readable in the sandbox", own);
-      if (::getpid() != 1) Fail("the sandbox has no PID namespace of its own");
+      if (::getpid() != 2) Fail("the sandbox has no PID namespace of its own");
       if (::unshare(CLONE_NEWUSER) == 0) Fail("a confined process can create a user namespace");
       ::_exit(0);
     });

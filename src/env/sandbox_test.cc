@@ -47,7 +47,7 @@ TEST(SandboxTest, OnlyTheProjectAndSitesAreVisibleReadOnly) {
           "ls /dev/shm; echo pid $$; id -u; grep CapEff /proc/self/status; ls /proc | grep -c '^[0-9]'",
       dir + "/project");
   EXPECT_EQ(result.exit_code, 0) << result.stderr_text;
-  EXPECT_EQ(result.stdout_text, "secret-free\na b tmp-writable\npid 1\n0\nCapEff:\t0000000000000000\n3\n")
+  EXPECT_EQ(result.stdout_text, "secret-free\na b tmp-writable\npid 2\n0\nCapEff:\t0000000000000000\n4\n")
       << result.stderr_text;
   EXPECT_FALSE(PathExists(dir + "/project/f"));
   ASSERT_OK(RemoveAll(dir));

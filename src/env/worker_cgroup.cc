@@ -2,8 +2,15 @@
 
 #include <unistd.h>
 
+#include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <vector>
 
 #include "common/file_util.h"
 
@@ -32,6 +39,29 @@ Status WriteValue(const std::string& path, const std::string& value) {
 int64_t ReadNumber(const std::string& path) {
   auto text = ReadFile(path);
   return text.ok() ? std::atoll(text->c_str()) : 0;
+}
+
+// `pid` and its descendants, parents first, from /proc (the engine's view of every PID
+// namespace below its own).
+std::vector<int> ProcessTree(int pid) {
+  std::map<int, std::vector<int>> children;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", error)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+    std::ifstream file(entry.path() / "stat");  // procfs files report no size: read as a stream
+    std::string stat;
+    if (!std::getline(file, stat)) continue;
+    size_t close = stat.rfind(')');  // the command may hold spaces and parentheses
+    int parent = 0;
+    if (close == std::string::npos || std::sscanf(stat.c_str() + close + 1, " %*c %d", &parent) != 1) continue;
+    children[parent].push_back(std::atoi(name.c_str()));
+  }
+  std::vector<int> tree = {pid};
+  for (size_t i = 0; i < tree.size(); ++i) {
+    for (int child : children[tree[i]]) tree.push_back(child);
+  }
+  return tree;
 }
 
 }  // namespace
@@ -105,6 +135,22 @@ WorkerCgroup::~WorkerCgroup() {
 Status WorkerCgroup::AddProcess(int pid) {
   for (const auto& dir : {memory_dir_, cpu_dir_, pids_dir_}) {
     if (!dir.empty()) SLUICE_RETURN_NOT_OK(WriteValue(dir + "/cgroup.procs", std::to_string(pid)));
+  }
+  // Its descendants go along (a sandbox's init and the program under it). What a moved
+  // process forks is born in the group; a child forked by a parent not moved yet is not, so
+  // the tree is walked again, parents first, until a walk finds nothing new. A process that
+  // ended meanwhile is no error.
+  std::set<int> moved = {pid};
+  for (int pass = 0; pass < 5; ++pass) {
+    bool found = false;
+    for (int process : ProcessTree(pid)) {
+      if (!moved.insert(process).second) continue;
+      found = true;
+      for (const auto& dir : {memory_dir_, cpu_dir_, pids_dir_}) {
+        if (!dir.empty()) (void)WriteValue(dir + "/cgroup.procs", std::to_string(process));
+      }
+    }
+    if (!found && pass > 0) break;
   }
   return Status::OK();
 }

@@ -3,6 +3,8 @@ anything runs."""
 
 import textwrap
 
+import pytest
+
 HEADER = "import bauplan\n"
 
 
@@ -179,7 +181,11 @@ def test_models_have_no_network_unless_they_ask_for_it(lake, make_project):
     server.close()
 
 
-def test_a_model_over_its_memory_limit_is_stopped(lake, make_project):
+@pytest.mark.parametrize("zygotes", ["1", "0"])
+def test_a_model_over_its_memory_limit_is_stopped(lake, make_project, zygotes):
+    # Without zygotes the worker is a grandchild of the sandbox launcher the engine started:
+    # the limit must reach it too.
+    lake.env["SLUICE_ZYGOTES"] = zygotes
     project = make_project(
         {
             "models.py": HEADER
