@@ -47,9 +47,23 @@ def sluice_calls(work, sandboxed):
     for _ in range(ROUNDS):
         began = time.monotonic()
         out = subprocess.run(
-            [str(SLUICE), "-O", "json", "run", "-p", str(work / "project"), "--ref", "main", "--dry-run",
-             "--parallel", "1"],
-            env=env, check=True, capture_output=True, text=True,
+            [
+                str(SLUICE),
+                "-O",
+                "json",
+                "run",
+                "-p",
+                str(work / "project"),
+                "--ref",
+                "main",
+                "--dry-run",
+                "--parallel",
+                "1",
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout
         runs.append((time.monotonic() - began) * 1e3)
         models = sorted(json.loads(out)["models"], key=lambda m: m["worker_start"])
@@ -61,9 +75,25 @@ def bwrap_calls():
     bwrap = shutil.which("bwrap")
     if not bwrap:
         return None
-    argv = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-            "--unshare-all", "--die-with-parent", "--cap-drop", "ALL", sys.executable, "-c",
-            "import time, pandas, pyarrow; print(time.clock_gettime(time.CLOCK_MONOTONIC))"]
+    argv = [
+        bwrap,
+        "--ro-bind",
+        "/",
+        "/",
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        "--tmpfs",
+        "/tmp",
+        "--unshare-all",
+        "--die-with-parent",
+        "--cap-drop",
+        "ALL",
+        sys.executable,
+        "-c",
+        "import time, pandas, pyarrow; print(time.clock_gettime(time.CLOCK_MONOTONIC))",
+    ]
     starts = []
     for _ in range(ROUNDS * (MODELS - 1)):
         began = time.clock_gettime(time.CLOCK_MONOTONIC)
@@ -94,8 +124,10 @@ def main():
     else:
         print("bwrap not installed (Debian package bubblewrap): no comparison")
     print(f"isolation cost per call: {sandboxed - bare:+.1f}ms")
-    print(f"whole run of {MODELS} models: sandboxed {sandboxed_run:.0f}ms, sandbox off {bare_run:.0f}ms "
-          f"(ratio {sandboxed_run / max(bare_run, 1e-3):.2f})")
+    print(
+        f"whole run of {MODELS} models: sandboxed {sandboxed_run:.0f}ms, sandbox off {bare_run:.0f}ms "
+        f"(ratio {sandboxed_run / max(bare_run, 1e-3):.2f})"
+    )
 
 
 if __name__ == "__main__":
