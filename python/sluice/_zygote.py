@@ -101,6 +101,12 @@ def _load_confinement():
     library = ctypes.CDLL(path, use_errno=True)
     library.sluice_confine.restype = ctypes.c_int
     library.sluice_confine.argtypes = [ctypes.c_int, ctypes.c_long, ctypes.c_char_p, ctypes.c_size_t]
+    library.sluice_prepare_confinement.restype = ctypes.c_int
+    library.sluice_prepare_confinement.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+    # The seccomp filter compiled once here: every worker forked from now on only loads it.
+    reason = ctypes.create_string_buffer(512)
+    if library.sluice_prepare_confinement(reason, len(reason)) != 0:
+        print(f"sluice zygote: {reason.value.decode(errors='replace')}", file=sys.stderr)
     _Confinement.library = library
     _Confinement.libc = ctypes.CDLL(None, use_errno=True)
 

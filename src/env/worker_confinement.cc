@@ -1,6 +1,8 @@
 #include "env/worker_confinement.h"
 
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <linux/securebits.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -18,6 +20,7 @@
 #include <cstdio>
 #include <cstring>
 #include <initializer_list>
+#include <vector>
 
 // Older headers lack the newest namespace flags; the values are the kernel ABI.
 #ifndef CLONE_NEWCGROUP
@@ -121,8 +124,8 @@ class SeccompFilter {
   scmp_filter_ctx ctx_;
 };
 
-std::string LoadSeccompFilter() {
-  SeccompFilter filter;
+// The filter's rules, added to `filter`.
+std::string AddRules(SeccompFilter& filter) {
   if (filter.ctx() == nullptr) return "cannot create the seccomp filter";
   // Another architecture's syscall numbers (int 0x80, x32) would dodge every rule below.
   uint32_t bad_arch = 0;
@@ -165,9 +168,43 @@ std::string LoadSeccompFilter() {
   // clone3 passes its flags in memory, where seccomp cannot look; ENOSYS makes glibc fall back
   // to clone, whose flags the rules above see.
   if (!(error = filter.Add("clone3", SCMP_ACT_ERRNO(ENOSYS))).empty()) return error;
+  return "";
+}
 
-  rc = seccomp_load(filter.ctx());
-  if (rc < 0) return Failed("cannot load the seccomp filter", -rc);
+// The filter as a BPF program, compiled once per process: libseccomp takes milliseconds to
+// build it, which a zygote pays once (PrepareConfinement) and every worker it forks inherits.
+std::vector<sock_filter>& CompiledFilter() {
+  static std::vector<sock_filter> program;
+  return program;
+}
+
+std::string CompileSeccompFilter() {
+  if (!CompiledFilter().empty()) return "";
+  SeccompFilter filter;
+  std::string error = AddRules(filter);
+  if (!error.empty()) return error;
+  // libseccomp 2.5 exports only to a descriptor: a memory file, read back.
+  int fd = static_cast<int>(syscall(SYS_memfd_create, "sluice-seccomp", 1u /* MFD_CLOEXEC */));
+  if (fd < 0) return Failed("cannot create a memory file for the seccomp filter", errno);
+  int rc = seccomp_export_bpf(filter.ctx(), fd);
+  std::vector<sock_filter> program;
+  if (rc == 0) {
+    off_t size = lseek(fd, 0, SEEK_END);
+    program.resize(static_cast<size_t>(size > 0 ? size : 0) / sizeof(sock_filter));
+    ssize_t got = pread(fd, program.data(), program.size() * sizeof(sock_filter), 0);
+    if (got != static_cast<ssize_t>(program.size() * sizeof(sock_filter))) rc = -EIO;
+  }
+  close(fd);
+  if (rc < 0 || program.empty()) return Failed("cannot compile the seccomp filter", rc < 0 ? -rc : EIO);
+  CompiledFilter() = std::move(program);
+  return "";
+}
+
+std::string LoadSeccompFilter() {
+  std::string error = CompileSeccompFilter();
+  if (!error.empty()) return error;
+  sock_fprog program{static_cast<unsigned short>(CompiledFilter().size()), CompiledFilter().data()};
+  if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0) return Failed("cannot load the seccomp filter", errno);
   return "";
 }
 
@@ -225,9 +262,22 @@ std::string ConfineProcess(const ConfinementOptions& options) {
   return LoadSeccompFilter();
 }
 
+std::string PrepareConfinement() { return CompileSeccompFilter(); }
+
 }  // namespace sluice
 
 extern "C" {
+
+int sluice_prepare_confinement(char* error, size_t error_size) {
+  std::string reason;
+  try {
+    reason = sluice::PrepareConfinement();
+  } catch (...) {
+    reason = "cannot prepare the confinement: out of memory";
+  }
+  if (error != nullptr && error_size > 0) std::snprintf(error, error_size, "%s", reason.c_str());
+  return reason.empty() ? 0 : -1;
+}
 
 int sluice_clone_worker(void) {
   // No new stack: the child runs on a copy-on-write copy of the parent's, as with fork. All

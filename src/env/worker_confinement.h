@@ -34,6 +34,11 @@ struct ConfinementOptions {
 // worker.
 std::string ConfineProcess(const ConfinementOptions& options);
 
+// Compiles the seccomp filter now, so that ConfineProcess in this process and in every process
+// forked from it afterwards only loads it (libseccomp takes milliseconds to build it). A
+// zygote calls it once before it forks workers. "" on success, else why not.
+std::string PrepareConfinement();
+
 }  // namespace sluice
 
 #define SLUICE_CONFINE_EXPORT __attribute__((visibility("default")))
@@ -48,6 +53,9 @@ extern "C" {
 // As pid 1, the child ignores signals it has no handler for, and when it exits the kernel
 // kills everything else in its PID namespace.
 SLUICE_CONFINE_EXPORT int sluice_clone_worker(void);
+
+// PrepareConfinement for Python: 0 on success; otherwise -1 with the reason in error[error_size].
+SLUICE_CONFINE_EXPORT int sluice_prepare_confinement(char* error, size_t error_size);
 
 // ConfineProcess for Python. 0 on success; otherwise -1 with the reason copied into
 // error[error_size] (NUL-terminated, truncated to fit), after which the caller must exit.
