@@ -87,6 +87,10 @@ Result<std::unique_ptr<ObjectStore>> ObjectStore::Open(const std::string& root) 
   return store;
 }
 
+Status ObjectStore::ClaimForWriter(const std::string& path, int64_t size_hint) {
+  return ClaimArenaFile(arena_dir(), size_hint, path);
+}
+
 Result<std::string> ObjectStore::Put(const std::string& key, const arrow::Table& table) {
   std::string path = root_ + "/" + key;
   SLUICE_RETURN_NOT_OK(MakeDirs(path.substr(0, path.find_last_of('/'))));

@@ -28,6 +28,11 @@ class ObjectStore {
   // name and renamed, so readers never see a partial file.
   Result<std::string> Put(const std::string& key, const arrow::Table& table);
 
+  // Puts a file at `path` (under root, not there yet) for someone else to write into, e.g. a
+  // worker through a descriptor: a recycled arena file, the smallest of at least `size_hint`
+  // bytes when there is one, so its pages are already resident; else a new one.
+  Status ClaimForWriter(const std::string& path, int64_t size_hint);
+
   // Maps an IPC file written by Put or a worker; no copy. Fields carry no field-id metadata.
   static Result<std::shared_ptr<arrow::Table>> Get(const std::string& path);
 

@@ -279,12 +279,6 @@ int sluice_prepare_confinement(char* error, size_t error_size) {
   return reason.empty() ? 0 : -1;
 }
 
-int sluice_clone_worker(void) {
-  // No new stack: the child runs on a copy-on-write copy of the parent's, as with fork. All
-  // other arguments are zero, so their order (which differs between architectures) is moot.
-  return static_cast<int>(syscall(SYS_clone, CLONE_NEWPID | CLONE_NEWNS | SIGCHLD, 0, 0, 0, 0));
-}
-
 int sluice_confine(int mount_proc, long max_processes, char* error, size_t error_size) {
   sluice::ConfinementOptions options;
   options.mount_proc = mount_proc != 0;

@@ -45,15 +45,6 @@ std::string PrepareConfinement();
 
 extern "C" {
 
-// Like fork(2), but the child is pid 1 of a new PID namespace and in a new mount namespace
-// (a raw clone(CLONE_NEWPID | CLONE_NEWNS | SIGCHLD) with no new stack). Returns the child's
-// pid in the parent, 0 in the child, -1 with errno set on failure. Unlike fork(), no atfork
-// handlers run: a Python caller must itself call PyOS_BeforeFork, PyOS_AfterFork_Parent and
-// PyOS_AfterFork_Child (ctypes.PyDLL keeps the GIL held across the call, as os.fork does).
-// As pid 1, the child ignores signals it has no handler for, and when it exits the kernel
-// kills everything else in its PID namespace.
-SLUICE_CONFINE_EXPORT int sluice_clone_worker(void);
-
 // PrepareConfinement for Python: 0 on success; otherwise -1 with the reason in error[error_size].
 SLUICE_CONFINE_EXPORT int sluice_prepare_confinement(char* error, size_t error_size);
 

@@ -122,10 +122,9 @@ Result<std::unique_ptr<Subprocess>> StartWorker(const SandboxSpec& sandbox, cons
 Result<WorkerResult> RunWorker(const WorkerTask& task, std::unique_ptr<Subprocess> worker) {
   SLUICE_ASSIGN_OR_RAISE(OwnedFd task_file, MemoryFile("sluice-task", TaskToJson(task).dump(), /*seal=*/true));
   SLUICE_ASSIGN_OR_RAISE(OwnedFd result_file, MemoryFile("sluice-result"));
-  // Created here, never followed through a link, never one that exists: a name planted in
-  // the run's directory cannot turn the worker's output into a write elsewhere.
-  OwnedFd output(::open(task.output_path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-  if (output.get() < 0) return IOError("cannot create '", task.output_path, "': ", std::strerror(errno));
+  // Never followed through a link: the worker writes into the file the engine claimed for it.
+  OwnedFd output(::open(task.output_path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
+  if (output.get() < 0) return IOError("cannot open '", task.output_path, "': ", std::strerror(errno));
   std::vector<OwnedFd> inputs;
   std::vector<int> passed = {task_file.get(), result_file.get(), output.get()};
   for (const auto& input : task.inputs) {

@@ -39,7 +39,7 @@ struct WorkerTask {
   nlohmann::json arguments = nlohmann::json::object();
   bool expectation = false;
   std::optional<std::vector<std::string>> expected_columns;
-  std::string output_path;  // created by RunWorker (it must not exist), written by the worker
+  std::string output_path;  // an existing file (ObjectStore::ClaimForWriter) the worker writes
   double timeout_seconds = 0;
 };
 
