@@ -156,7 +156,7 @@ def _enter_worker_namespaces():
         os.close(held)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         return
-    os.setpgid(0, 0)  # out of the zygote's group: stopping the zygote leaves the worker running
+    os.setpgid(0, 0)  # out of the zygote's group: a worker killed with its group leaves the zygote
     for fd in (0, 1, 2):
         os.close(fd)
     _, status = os.waitpid(pid, 0)

@@ -89,10 +89,10 @@ SandboxLaunch PrepareSandbox(const SandboxSpec& spec) {
       launch.prefix.insert(launch.prefix.end(), {"--hide", dir});
   }
   if (!spec.internet_access) launch.prefix.push_back("--no-network");
-  if (spec.confine) {
+  if (spec.role == SandboxRole::kWorker) {
     launch.prefix.insert(launch.prefix.end(), {"--confine", "--max-processes", std::to_string(kWorkerMaxProcesses)});
   } else {
-    launch.prefix.insert(launch.prefix.end(), {"--read-only", ConfinementLibrary()});
+    launch.prefix.insert(launch.prefix.end(), {"--zygote", "--read-only", ConfinementLibrary()});
     launch.env["SLUICE_CONFINE_LIBRARY"] = ConfinementLibrary();
   }
   // Our own runtime (the sluice and bauplan modules) is one more layer, on top: a model's

@@ -18,15 +18,18 @@
 
 namespace sluice {
 
+// Who runs in a sandbox: a worker, stripped of every privilege before its program starts, or
+// a zygote, which keeps the two capabilities (inside its namespaces) it needs to give each
+// worker it forks namespaces of its own and then confine it.
+enum class SandboxRole { kWorker, kZygote };
+
 struct SandboxSpec {
   std::string project_dir;             // visible read-only; the worker's working directory (empty: none, "/")
   std::vector<std::string> hidden;     // empty in the sandbox when inside the project (a data home)
   std::vector<std::string> site_dirs;  // the function's packages, first wins
   bool internet_access = false;
   std::string python;  // the interpreter; empty: PythonExecutable()
-  // Drop every privilege before the program starts. A zygote keeps them (inside its
-  // namespaces) to give each worker it forks namespaces of its own, then confines the worker.
-  bool confine = true;
+  SandboxRole role = SandboxRole::kWorker;
   // The unprivileged uid the sandbox's root is outside when the engine runs as root; one per
   // data home (SandboxUidFor). 0: nobody's (65534).
   long outer_uid = 0;

@@ -1,7 +1,7 @@
 // sluice-sandbox: sets up the sandbox of a model's worker (or of the zygote that forks
 // workers) and runs the program in it.
 //
-//   sluice-sandbox [--no-network] [--confine] [--max-processes N] [--map-uid UID]
+//   sluice-sandbox [--no-network] [--confine | --zygote] [--max-processes N] [--map-uid UID]
 //                  [--read-only PATH]... [--own PATH]... [--hide DIR]...
 //                  [--site-at MOUNTPOINT --site DIR...] -- PROGRAM ARGS...
 //
@@ -19,11 +19,12 @@
 // unprivileged uid --map-uid (when the engine is root; otherwise the engine's own uid), and,
 // without internet access, in a network namespace holding only a loopback that is down.
 // --confine (a worker) also makes it pid 2 of a PID namespace of its own, with its own
-// /proc, under an init of ours (every process it leaves dies with it), and drops every privilege before the program
-// starts (worker_confinement.h); this process then stays outside, as the program's parent,
-// and ends as it ends (same exit code, or killed by the same signal); killed itself, it takes
-// the program with it. Without --confine (a zygote) the program keeps its capabilities
-// inside its namespaces, to give each worker it forks namespaces of its own and confine it.
+// /proc, under an init of ours (every process it leaves dies with it), and drops every
+// privilege before the program starts (worker_confinement.h); this process then stays
+// outside, as the program's parent, and ends as it ends (same exit code, or killed by the
+// same signal); killed itself, it takes the program with it. --zygote does the same but
+// leaves the program the two capabilities it needs, inside its namespaces, to give each
+// worker it forks namespaces of its own and confine it.
 //
 // Kept to libc (and libseccomp through the confinement) on purpose: it is exec'd per worker
 // and per zygote, so it must start in a millisecond. Exit code 126 (with one line on stderr)
@@ -188,7 +189,7 @@ void EnterOwnUserNamespace() {
 }
 
 struct Config {
-  bool no_network = false, confine = false;
+  bool no_network = false, confine = false, zygote = false;
   long max_processes = 0;
   long map_uid = -1;
   std::vector<std::string> read_only, own, hide, sites;
@@ -341,9 +342,10 @@ void EnterSandbox(const Config& config) {
     if (program < 0) Fail("cannot fork");
     if (program == 0) {
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (config.confine) {
+      if (config.confine || config.zygote) {
         sluice::ConfinementOptions options;
         options.max_processes = config.max_processes;
+        options.zygote = config.zygote;
         std::string why = sluice::ConfineProcess(options);
         if (!why.empty()) {
           std::fprintf(stderr, "sluice-sandbox: %s\n", why.c_str());
@@ -427,7 +429,7 @@ int Check() {
 
 int Usage() {
   std::fprintf(stderr,
-               "usage: sluice-sandbox [--no-network] [--confine] [--max-processes N] [--map-uid UID] "
+               "usage: sluice-sandbox [--no-network] [--confine | --zygote] [--max-processes N] [--map-uid UID] "
                "[--read-only PATH]... [--own PATH]... [--hide DIR]... [--site-at DIR --site DIR...] "
                "-- PROGRAM ARGS...\n"
                "       sluice-sandbox --check\n");
@@ -454,6 +456,8 @@ int main(int argc, char** argv) {
       config.no_network = true;
     } else if (arg == "--confine") {
       config.confine = true;
+    } else if (arg == "--zygote") {
+      config.zygote = true;
     } else if (arg == "--max-processes") {
       config.max_processes = std::atol(value().c_str());
     } else if (arg == "--map-uid") {
@@ -475,9 +479,8 @@ int main(int argc, char** argv) {
   if (i >= argc || (!config.sites.empty() && config.site_at.empty())) return Usage();
   EnterSandbox(config);
   char** program = argv + i;
-  if (!config.confine) {
-    // A zygote: it stays in the engine's PID namespace, so that the workers it forks, each in
-    // a PID namespace of its own, live on when it stops.
+  if (config.confine && config.zygote) return Usage();
+  if (!config.confine && !config.zygote) {
     ::execvp(program[0], program);
     Fail("cannot run", program[0]);
   }

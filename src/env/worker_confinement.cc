@@ -124,8 +124,9 @@ class SeccompFilter {
   scmp_filter_ctx ctx_;
 };
 
-// The filter's rules, added to `filter`.
-std::string AddRules(SeccompFilter& filter) {
+// The filter's rules, added to `filter`: a worker's, or with `zygote` a zygote's, which lets
+// mount and unshare of mount and PID namespaces through (what it does for each worker).
+std::string AddRules(SeccompFilter& filter, bool zygote) {
   if (filter.ctx() == nullptr) return "cannot create the seccomp filter";
   // Another architecture's syscall numbers (int 0x80, x32) would dodge every rule below.
   uint32_t bad_arch = 0;
@@ -138,7 +139,14 @@ std::string AddRules(SeccompFilter& filter) {
   const uint32_t deny = SCMP_ACT_ERRNO(EPERM);
   std::string error;
   for (const char* name : kDeniedSyscalls) {
+    if (zygote && (std::strcmp(name, "mount") == 0 || std::strcmp(name, "unshare") == 0)) continue;
     if (!(error = filter.Add(name, deny)).empty()) return error;
+  }
+  if (zygote) {
+    for (uint64_t flag : kNamespaceFlags) {
+      if (flag == CLONE_NEWNS || flag == CLONE_NEWPID) continue;
+      if (!(error = filter.Add("unshare", deny, {MaskedEq(0, flag, flag)})).empty()) return error;
+    }
   }
   // personality: only PER_LINUX (0) and the query (0xffffffff) pass; flags such as
   // READ_IMPLIES_EXEC or ADDR_NO_RANDOMIZE weaken the worker's memory protections. libseccomp
@@ -171,17 +179,17 @@ std::string AddRules(SeccompFilter& filter) {
   return "";
 }
 
-// The filter as a BPF program, compiled once per process: libseccomp takes milliseconds to
-// build it, which a zygote pays once (PrepareConfinement) and every worker it forks inherits.
-std::vector<sock_filter>& CompiledFilter() {
-  static std::vector<sock_filter> program;
-  return program;
+// The filters as BPF programs, compiled once per process: libseccomp takes milliseconds to
+// build one, which a zygote pays once (PrepareConfinement) and every worker it forks inherits.
+std::vector<sock_filter>& CompiledFilter(bool zygote) {
+  static std::vector<sock_filter> programs[2];
+  return programs[zygote ? 1 : 0];
 }
 
-std::string CompileSeccompFilter() {
-  if (!CompiledFilter().empty()) return "";
+std::string CompileSeccompFilter(bool zygote) {
+  if (!CompiledFilter(zygote).empty()) return "";
   SeccompFilter filter;
-  std::string error = AddRules(filter);
+  std::string error = AddRules(filter, zygote);
   if (!error.empty()) return error;
   // libseccomp 2.5 exports only to a descriptor: a memory file, read back.
   int fd = static_cast<int>(syscall(SYS_memfd_create, "sluice-seccomp", 1u /* MFD_CLOEXEC */));
@@ -196,14 +204,15 @@ std::string CompileSeccompFilter() {
   }
   close(fd);
   if (rc < 0 || program.empty()) return Failed("cannot compile the seccomp filter", rc < 0 ? -rc : EIO);
-  CompiledFilter() = std::move(program);
+  CompiledFilter(zygote) = std::move(program);
   return "";
 }
 
-std::string LoadSeccompFilter() {
-  std::string error = CompileSeccompFilter();
+std::string LoadSeccompFilter(bool zygote) {
+  std::string error = CompileSeccompFilter(zygote);
   if (!error.empty()) return error;
-  sock_fprog program{static_cast<unsigned short>(CompiledFilter().size()), CompiledFilter().data()};
+  std::vector<sock_filter>& compiled = CompiledFilter(zygote);
+  sock_fprog program{static_cast<unsigned short>(compiled.size()), compiled.data()};
   if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0) return Failed("cannot load the seccomp filter", errno);
   return "";
 }
@@ -230,18 +239,12 @@ std::string ConfineProcess(const ConfinementOptions& options) {
   // A core dump would write the worker's memory (its data, maybe secrets) where the host sees it.
   if (!(error = SetLimit(RLIMIT_CORE, 0, "cannot set RLIMIT_CORE")).empty()) return error;
 
-  // Locked, so that uid 0 never again gains capabilities on execve or keeps them across setuid,
-  // and nothing can switch that back. Needs CAP_SETPCAP: before the capabilities go.
-  if (prctl(PR_SET_SECUREBITS,
-            SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP | SECBIT_NO_SETUID_FIXUP_LOCKED |
-                SECBIT_KEEP_CAPS_LOCKED | SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED,
-            0, 0, 0) != 0) {
-    return Failed("cannot set securebits", errno);
-  }
-
   // The bounding set caps what any later execve (of a file with file capabilities) can grant.
-  // EINVAL past the kernel's last capability ends the loop, without reading /proc.
+  // EINVAL past the kernel's last capability ends the loop, without reading /proc. Needs
+  // CAP_SETPCAP, as the securebits below do: it goes last.
+  const uint64_t keep = options.zygote ? kZygoteCapabilities : 0;
   for (int cap = 0;; ++cap) {
+    if (cap < 64 && (keep >> cap) & 1) continue;
     if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0) continue;
     if (errno == EINVAL && cap > 0) break;
     return Failed("cannot drop the capability bounding set", errno);
@@ -252,17 +255,42 @@ std::string ConfineProcess(const ConfinementOptions& options) {
   // Raw capset (no libcap): version 3 takes two 32-bit words per set.
   __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
   __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
-  if (syscall(SYS_capset, &header, data) != 0) return Failed("cannot clear the capability sets", errno);
+  if (keep != 0) {
+    // A zygote's capabilities must survive its exec under SECBIT_NOROOT: only ambient ones do,
+    // and an ambient capability must be permitted and inheritable, and raised before
+    // SECBIT_NO_CAP_AMBIENT_RAISE is locked.
+    for (int word = 0; word < _LINUX_CAPABILITY_U32S_3; ++word) {
+      auto bits = static_cast<uint32_t>(keep >> (32 * word));
+      data[word] = {bits, bits, bits};
+    }
+    if (syscall(SYS_capset, &header, data) != 0) return Failed("cannot narrow the capability sets", errno);
+    for (int cap = 0; cap < 64; ++cap) {
+      if (((keep >> cap) & 1) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0) {
+        return Failed("cannot raise an ambient capability", errno);
+      }
+    }
+  }
+
+  // Locked, so that uid 0 never again gains capabilities on execve or keeps them across setuid,
+  // and nothing can switch that back. Needs CAP_SETPCAP: before the capabilities go. A worker
+  // of a confined zygote sets the same bits again, which the locks allow.
+  if (prctl(PR_SET_SECUREBITS,
+            SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP | SECBIT_NO_SETUID_FIXUP_LOCKED |
+                SECBIT_KEEP_CAPS_LOCKED | SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED,
+            0, 0, 0) != 0) {
+    return Failed("cannot set securebits", errno);
+  }
+  if (keep == 0 && syscall(SYS_capset, &header, data) != 0) return Failed("cannot clear the capability sets", errno);
 
   // Nothing executed later gains privileges (set-uid, file capabilities), and it lets an
   // unprivileged process load a seccomp filter. Dumpable stays as is: clearing it would make
   // the worker's own /proc/self root-owned and unreadable to it.
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return Failed("cannot set no_new_privs", errno);
 
-  return LoadSeccompFilter();
+  return LoadSeccompFilter(options.zygote);
 }
 
-std::string PrepareConfinement() { return CompileSeccompFilter(); }
+std::string PrepareConfinement() { return CompileSeccompFilter(/*zygote=*/false); }
 
 }  // namespace sluice
 

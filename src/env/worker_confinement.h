@@ -21,6 +21,11 @@ struct ConfinementOptions {
   bool mount_proc = false;
   // RLIMIT_NPROC, soft and hard; 0 leaves it as it is.
   long max_processes = 0;
+  // A zygote rather than a worker: it keeps CAP_SYS_ADMIN and CAP_SETPCAP, as ambient
+  // capabilities so they survive its exec, because it gives each worker it forks PID and
+  // mount namespaces, a /proc, and then this confinement. Its seccomp filter allows mount and
+  // unshare of mount and PID namespaces, and denies everything else a worker's denies.
+  bool zygote = false;
 };
 
 // Drops every privilege of the calling process for good: capabilities (all sets, the bounding
@@ -34,10 +39,13 @@ struct ConfinementOptions {
 // worker.
 std::string ConfineProcess(const ConfinementOptions& options);
 
-// Compiles the seccomp filter now, so that ConfineProcess in this process and in every process
-// forked from it afterwards only loads it (libseccomp takes milliseconds to build it). A
-// zygote calls it once before it forks workers. "" on success, else why not.
+// Compiles the worker's seccomp filter now, so that ConfineProcess in this process and in every
+// process forked from it afterwards only loads it (libseccomp takes milliseconds to build it).
+// A zygote calls it once before it forks workers. "" on success, else why not.
 std::string PrepareConfinement();
+
+// The capabilities a confined zygote keeps (a bit per capability number, as in CapEff).
+constexpr unsigned long long kZygoteCapabilities = (1ull << 21) | (1ull << 8);  // SYS_ADMIN, SETPCAP
 
 }  // namespace sluice
 

@@ -394,12 +394,12 @@ TEST(WorkerConfinementTest, CEntryReportsFailure) {
               char reason[128] = "unset";
               f.Expect(sluice_confine(0, 0, reason, sizeof reason) == 0 && reason[0] == '\0',
                        std::string("first call: ") + reason);
-              // Deterministic: the capabilities are gone, and locking securebits needs CAP_SETPCAP.
+              // Deterministic: the capabilities are gone, and the bounding set needs CAP_SETPCAP.
               f.Expect(sluice_confine(0, 0, reason, sizeof reason) == -1, "second call succeeded");
-              f.Expect(std::string(reason) == "cannot set securebits: Operation not permitted",
+              f.Expect(std::string(reason) == "cannot drop the capability bounding set: Operation not permitted",
                        std::string("second call: ") + reason);
               char small[10];
-              f.Expect(sluice_confine(0, 0, small, sizeof small) == -1 && std::string(small) == "cannot se",
+              f.Expect(sluice_confine(0, 0, small, sizeof small) == -1 && std::string(small) == "cannot dr",
                        std::string("truncated: ") + small);
               f.Expect(sluice_confine(0, 0, nullptr, 0) == -1, "without a buffer");
               return f.text();

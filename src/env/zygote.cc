@@ -70,6 +70,12 @@ int WaitStatusFrom(const std::string& line) {
   return sig != 0 ? sig : (code & 0xff) << 8;
 }
 
+// The inode at `path` (links not followed), 0 when there is nothing.
+ino_t InodeOf(const std::string& path) {
+  struct stat info;
+  return !path.empty() && ::lstat(path.c_str(), &info) == 0 ? info.st_ino : 0;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Zygote>> Zygote::Start(ZygoteOptions options) {
@@ -103,6 +109,8 @@ Result<std::unique_ptr<Zygote>> Zygote::Start(ZygoteOptions options) {
     process.argv.insert(process.argv.end(), {"--log-fd", "4"});
   }
   std::unique_ptr<Zygote> zygote(new Zygote());
+  zygote->socket_inode_ = InodeOf(options.socket_path);
+  zygote->log_inode_ = InodeOf(options.log_path);
   zygote->options_ = std::move(options);
   auto started = Subprocess::Start(std::move(process));
   ::close(listener);
@@ -112,8 +120,8 @@ Result<std::unique_ptr<Zygote>> Zygote::Start(ZygoteOptions options) {
 }
 
 Zygote::~Zygote() {
-  ::unlink(options_.socket_path.c_str());
-  if (!options_.log_path.empty()) ::unlink(options_.log_path.c_str());
+  if (InodeOf(options_.socket_path) == socket_inode_) ::unlink(options_.socket_path.c_str());
+  if (!options_.log_path.empty() && InodeOf(options_.log_path) == log_inode_) ::unlink(options_.log_path.c_str());
 }
 
 Result<int> Zygote::Connect(double ready_timeout) {
@@ -172,7 +180,8 @@ Result<std::unique_ptr<Subprocess>> Zygote::Fork(SubprocessOptions worker_option
   wait = {0, 0};
   ::setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof(wait));
   int stdin_fd = ::fcntl(conn, F_DUPFD_CLOEXEC, 0);
-  auto reap = [conn]() {
+  // The zygote's PID namespace holds the worker: the zygote must outlive it.
+  auto reap = [conn, zygote = weak_from_this().lock()]() {
     int status = WaitStatusFrom(ReadLine(conn));
     ::close(conn);
     return status;

@@ -5,6 +5,8 @@
 // several threads at once.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -29,11 +31,13 @@ struct ZygoteOptions {
   std::shared_ptr<void> keep_alive;
 };
 
-class Zygote {
+class Zygote : public std::enable_shared_from_this<Zygote> {
  public:
   // Starts the zygote and returns at once: its imports go on while the caller continues.
   static Result<std::unique_ptr<Zygote>> Start(ZygoteOptions options);
-  ~Zygote();  // stops the zygote; workers already forked run on
+  // Stops the zygote and everything left in its PID namespace. A worker forked from a zygote
+  // owned by a shared_ptr holds it, so it stops only once its last worker has ended.
+  ~Zygote();
 
   // Forks a worker, first waiting up to `ready_timeout` seconds for the zygote to be
   // serving. The worker behaves as a started `sluice._worker --stdin [--preload FILE]`: it
@@ -48,6 +52,8 @@ class Zygote {
   Zygote() = default;
   Result<int> Connect(double ready_timeout);
   ZygoteOptions options_;
+  // Stopping never removes a successor's socket or log at the same path.
+  ino_t socket_inode_ = 0, log_inode_ = 0;
   std::unique_ptr<Subprocess> process_;
 };
 

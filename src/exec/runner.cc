@@ -218,7 +218,7 @@ class RunState {
     for (size_t i = 0; i < plan_.nodes.size(); ++i) {
       ZygoteOptions options;
       options.sandbox = SandboxFor(i);
-      options.sandbox.confine = false;  // it confines each worker it forks
+      options.sandbox.role = SandboxRole::kZygote;
       options.duckdb = plan_.nodes[i].model.kind == ModelKind::kSql;
       options.keep_alive = keep_alive;
       std::string key = env_keys[i];
