@@ -74,11 +74,22 @@ def write_table(table, path, arena_dir=None):
     return size
 
 
-def write_table_to(table, fd):
-    """Writes `table` as an IPC file into the open file `fd` (the engine's), from its start."""
+class OutputTooLarge(Exception):
+    """A model's output over the engine's limit for one output (SLUICE_MAX_OUTPUT_BYTES)."""
+
+
+def write_table_to(table, fd, max_bytes=0):
+    """Writes `table` as an IPC file into the open file `fd` (the engine's), from its start;
+    over `max_bytes` (0: no limit) nothing is written and OutputTooLarge is raised."""
     counter = pa.MockOutputStream()
     _write(counter, table)
     size = counter.size()
+    if max_bytes and size > max_bytes:
+        raise OutputTooLarge(
+            f"the output is {size} bytes ({table.num_rows} rows, {table.num_columns} columns), more than the "
+            f"limit of {max_bytes} bytes for one model's output; return fewer rows or columns, or raise "
+            "SLUICE_MAX_OUTPUT_BYTES"
+        )
     os.ftruncate(fd, size)
     with open(os.dup(fd), "r+b", buffering=0) as f:
         _write(pa.PythonFile(f, mode="w"), table)

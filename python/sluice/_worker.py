@@ -284,7 +284,7 @@ def run_task(task):
             return result
         table = to_arrow(value, task["model"])
         if "output_fd" in task:
-            _arena.write_table_to(table, task["output_fd"])
+            _arena.write_table_to(table, task["output_fd"], task.get("max_output_bytes") or 0)
         else:
             _arena.write_table(table, task["output_path"], task.get("arena_dir"))
         result["t_output_written"] = _now()

@@ -1,12 +1,14 @@
 #include "data/object_store.h"
 
 #include <fcntl.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <arrow/io/file.h>
 #include <arrow/io/memory.h>
 #include <arrow/ipc/api.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -157,6 +159,14 @@ Status ObjectStore::ReleaseAll(const std::string& prefix) {
     if (file.find(".json") == std::string::npos) SLUICE_RETURN_NOT_OK(Release(file));
   }
   return RemoveAll(dir);
+}
+
+int64_t ObjectStore::MaxObjectBytes() const {
+  const char* value = std::getenv("SLUICE_MAX_OUTPUT_BYTES");
+  if (value && *value) return std::max<int64_t>(std::atoll(value), 0);
+  struct statvfs info;
+  if (::statvfs(root_.c_str(), &info) != 0) return 0;
+  return static_cast<int64_t>(info.f_blocks) * static_cast<int64_t>(info.f_frsize) / 2;
 }
 
 Status ObjectStore::TrimArena(int64_t max_bytes) {

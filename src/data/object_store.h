@@ -41,6 +41,10 @@ class ObjectStore {
   Status Release(const std::string& path);
   Status ReleaseAll(const std::string& prefix);
 
+  // The largest object a writer may leave: $SLUICE_MAX_OUTPUT_BYTES, else half the size of the
+  // filesystem the store is on (so one model's output cannot fill shared memory); 0: no limit.
+  int64_t MaxObjectBytes() const;
+
   // Deletes arena files beyond `max_bytes` (largest kept first); -1: the arena's own cap
   // ($SLUICE_ARENA_BYTES or its default).
   Status TrimArena(int64_t max_bytes = -1);

@@ -402,6 +402,7 @@ class RunState {
       if (::stat(input.path.c_str(), &info) == 0) input_bytes += info.st_size;
     }
     SLUICE_RETURN_NOT_OK(WithContext(lakehouse_.objects().ClaimForWriter(task.output_path, input_bytes), context));
+    task.max_output_bytes = lakehouse_.objects().MaxObjectBytes();
     task.timeout_seconds = TimeoutFor(model);
 
     std::unique_ptr<Subprocess> worker;

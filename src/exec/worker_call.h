@@ -40,6 +40,7 @@ struct WorkerTask {
   bool expectation = false;
   std::optional<std::vector<std::string>> expected_columns;
   std::string output_path;  // an existing file (ObjectStore::ClaimForWriter) the worker writes
+  int64_t max_output_bytes = 0;  // a larger output fails the call (ObjectStore::MaxObjectBytes); 0: none
   double timeout_seconds = 0;
 };
 
@@ -69,7 +70,8 @@ Result<std::unique_ptr<Subprocess>> StartWorker(const SandboxSpec& sandbox, cons
 
 // Sends the task to a started worker and waits for its result. A failure of user code is not
 // an error status: it comes back as a WorkerResult with ok == false. Errors are for when the
-// worker could not run at all, or ran out of time.
+// worker could not run at all, ran out of time, or left an output over max_output_bytes
+// (checked here, whatever the worker says).
 Result<WorkerResult> RunWorker(const WorkerTask& task, std::unique_ptr<Subprocess> worker);
 
 }  // namespace sluice

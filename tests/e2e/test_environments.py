@@ -212,6 +212,33 @@ def test_a_model_over_its_memory_limit_is_stopped(lake, make_project, zygotes):
     assert lake.head("dev") == before
 
 
+def test_an_output_over_the_size_limit_fails_its_model_and_commits_nothing(lake, make_project):
+    lake.env["SLUICE_MAX_OUTPUT_BYTES"] = "1000000"
+    project = make_project(
+        {
+            "models.py": HEADER
+            + textwrap.dedent("""
+        @bauplan.model(materialization_strategy="REPLACE")
+        def small(z=bauplan.Model("taxi_zones")):
+            return [{"n": 1}]
+
+        @bauplan.model(materialization_strategy="REPLACE")
+        def huge(z=bauplan.Model("taxi_zones")):
+            import pyarrow as pa
+            return pa.table({"n": pa.array(range(1_000_000), pa.int64())})
+        """)
+        }
+    )
+    before = lake.head("dev")
+    proc = lake("run", "-p", project, check=False)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "model 'huge'" in proc.stderr
+    assert "more than the limit of 1000000 bytes for one model's output" in proc.stderr, proc.stderr
+    assert "SLUICE_MAX_OUTPUT_BYTES" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert lake.head("dev") == before
+
+
 def test_a_cpu_limit_caps_the_cpu_time_a_model_gets(lake, make_project):
     # A quarter of a CPU for two seconds of busy work: about half a second of CPU time.
     project = make_project(

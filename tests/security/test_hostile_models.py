@@ -760,3 +760,27 @@ def escape():
     assert name in proc.stderr or "'escape'" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr
     assert home.head("dev") == head
+
+
+# 16 ------------------------------------------------------------------------------------------
+def test_an_output_over_the_limit_fails_even_when_the_model_skips_the_workers_check(home, hostile):
+    """The worker refuses to write an output over the limit, but that check runs in the model's
+    own process: a model that patches it out is still stopped by the engine, from outside."""
+    home.env["SLUICE_MAX_OUTPUT_BYTES"] = "1000000"
+    project = hostile(
+        """
+        @bauplan.model(materialization_strategy="REPLACE")
+        def probe():
+            import pyarrow as pa
+            import sluice._arena as arena
+            write = arena.write_table_to
+            arena.write_table_to = lambda table, fd, max_bytes=0: write(table, fd)
+            return pa.table({"n": pa.array(range(1_000_000), pa.int64())})
+        """
+    )
+    head = home.head("dev")
+    proc = run(home, project).proc
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "model 'probe'" in proc.stderr, proc.stderr
+    assert "more than the limit of 1000000 bytes for one model's output" in proc.stderr, proc.stderr
+    assert home.head("dev") == head
