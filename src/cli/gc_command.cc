@@ -7,9 +7,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
-#include "exec/orphan_file_gc.h"
-#include "exec/run_branch_gc.h"
-#include "exec/shared_memory_gc.h"
+#include "exec/garbage_collection.h"
 
 namespace sluice::cli {
 namespace {
@@ -41,13 +39,15 @@ void AddGcCommand(CLI::App& app, CliContext& context, int* exit_code) {
                  "remove_orphan_files: younger ones may belong to a write in flight)");
   gc->callback([&context, exit_code, dry_run, retention, orphan_age] {
     *exit_code = ReportError([&]() -> Status {
-      SLUICE_ASSIGN_OR_RAISE(int64_t retention_seconds, ParseDuration("--run-retention", *retention));
-      SLUICE_ASSIGN_OR_RAISE(int64_t orphan_seconds, ParseDuration("--orphan-age", *orphan_age));
+      GarbageCollectionOptions options;
+      SLUICE_ASSIGN_OR_RAISE(options.run_retention_seconds, ParseDuration("--run-retention", *retention));
+      SLUICE_ASSIGN_OR_RAISE(options.orphan_age_seconds, ParseDuration("--orphan-age", *orphan_age));
+      options.dry_run = *dry_run;
       SLUICE_ASSIGN_OR_RAISE(Lakehouse * lake, context.lakehouse());
-      SLUICE_ASSIGN_OR_RAISE(SharedMemoryGcReport report, CollectSharedMemory(*lake, *dry_run));
-      SLUICE_ASSIGN_OR_RAISE(RunBranchGcReport branches, CollectRunBranches(*lake, retention_seconds, *dry_run));
-      // After the run branches: files only a deleted run branch reached are orphans now.
-      SLUICE_ASSIGN_OR_RAISE(OrphanFileGcReport orphans, CollectOrphanFiles(*lake, orphan_seconds, *dry_run));
+      SLUICE_ASSIGN_OR_RAISE(GarbageCollectionReport collected, CollectGarbage(*lake, options));
+      const SharedMemoryGcReport& report = collected.shared_memory;
+      const RunBranchGcReport& branches = collected.run_branches;
+      const OrphanFileGcReport& orphans = collected.orphan_files;
       if (context.json()) {
         context.PrintJson({{"removed", report.removed},
                            {"unknown", report.unknown},

@@ -160,7 +160,8 @@ Result<WorkerResult> RunWorker(const WorkerTask& task, std::unique_ptr<Subproces
   SLUICE_ASSIGN_OR_RAISE(WorkerResult result, ParseResult(*text, "of model '" + task.model + "'"));
   // The worker checks the size before it writes, but its code is the model's to change.
   struct stat written;
-  if (result.ok && task.max_output_bytes > 0 && ::fstat(output.get(), &written) == 0 && written.st_size > task.max_output_bytes) {
+  if (result.ok && task.max_output_bytes > 0 && ::fstat(output.get(), &written) == 0 &&
+      written.st_size > task.max_output_bytes) {
     return WithHint(ResourceExceeded("its output is ", written.st_size, " bytes, more than the limit of ",
                                      task.max_output_bytes, " bytes for one model's output"),
                     "return fewer rows or columns, or raise SLUICE_MAX_OUTPUT_BYTES");

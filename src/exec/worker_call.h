@@ -39,7 +39,7 @@ struct WorkerTask {
   nlohmann::json arguments = nlohmann::json::object();
   bool expectation = false;
   std::optional<std::vector<std::string>> expected_columns;
-  std::string output_path;  // an existing file (ObjectStore::ClaimForWriter) the worker writes
+  std::string output_path;       // an existing file (ObjectStore::ClaimForWriter) the worker writes
   int64_t max_output_bytes = 0;  // a larger output fails the call (ObjectStore::MaxObjectBytes); 0: none
   double timeout_seconds = 0;
 };

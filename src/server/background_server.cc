@@ -15,7 +15,7 @@
 #include <thread>
 
 #include "common/file_util.h"
-#include "exec/shared_memory_gc.h"
+#include "exec/garbage_collection.h"
 #include "server/api_jobs.h"
 #include "server/api_json.h"
 #include "server/iceberg_rest.h"
@@ -124,6 +124,7 @@ Status RunBackgroundServer(const std::string& home, double idle_seconds) {
       std::to_string(static_cast<int64_t>(idle_seconds)) + " s)");
 
   std::thread serving([&server] { server->Serve(); });
+  PeriodicGarbageCollection collection(apis.lake.get(), Log);
   while (true) {
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
     if (int got = stop_signal; got != 0) {

@@ -2,11 +2,12 @@
 
 #include <httplib.h>
 
+#include <iostream>
 #include <memory>
 #include <optional>
 
 #include "common/file_util.h"
-#include "exec/shared_memory_gc.h"
+#include "exec/garbage_collection.h"
 #include "server/api_json.h"
 #include "server/api_keys.h"
 #include "server/iceberg_rest.h"
@@ -186,6 +187,9 @@ Status ServeHttp(Lakehouse* lake, const ServeOptions& options, const std::functi
   int bound = port == 0 ? server.bind_to_any_port(host) : (server.bind_to_port(host, port) ? port : -1);
   if (bound < 0) return IOError("cannot listen on ", host, ":", port);
   if (on_ready) on_ready(bound);
+  // What killed runs leave (shared memory, run branches, files) also goes while it serves.
+  PeriodicGarbageCollection collection(
+      lake, [](const std::string& line) { std::cerr << "sluice serve: " << line << std::endl; });
   if (!server.listen_after_bind()) return IOError("server on ", host, ":", bound, " stopped");
   return Status::OK();
 }

@@ -91,3 +91,19 @@ def test_a_forged_home_marker_cannot_get_a_live_homes_objects_removed(tmp_path):
     marker.unlink()
     victim.remove_shared_memory()
     other.remove_shared_memory()
+
+
+def test_a_serving_server_collects_in_the_background(tmp_path):
+    """`sluice serve` collects at start and then every SLUICE_GC_INTERVAL_SECONDS: the shared
+    memory of a home deleted while it serves goes without anyone running `sluice gc`."""
+    gone, here = Sluice(tmp_path / "gone"), Sluice(tmp_path / "here")
+    gone_root = shared_memory(gone)
+    here.env["SLUICE_GC_INTERVAL_SECONDS"] = "0.5"
+    with here.serving():
+        shutil.rmtree(gone.home)
+        deadline = time.monotonic() + 30
+        while gone_root.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not gone_root.exists(), "the server never collected a deleted home's shared memory"
+        assert shared_memory(here).exists()
+    here.remove_shared_memory()
