@@ -230,3 +230,56 @@ def test_bodies_nested_too_deep_or_with_huge_numbers_are_refused_and_the_server_
         assert status == 400
         assert call(f"{uri}/api/v1/branches")[0] == 200  # still serving
     home.remove_shared_memory()
+
+
+def test_fifty_clients_at_once_and_hostile_queries_leave_the_server_answering(keyed, tmp_path):
+    """Fifty clients at once, some of them hostile (no key, a wrong key, queries that read host
+    files or write them): every well-behaved one is answered correctly, every hostile one is
+    refused, nothing of the host leaks or is written, and the server stays up."""
+    import concurrent.futures
+
+    home, keys = keyed
+    written = tmp_path / "stolen.csv"
+    hostile_sql = [
+        "SELECT * FROM read_text('/etc/shadow')",
+        "SELECT * FROM read_csv('/etc/passwd')",
+        f"COPY (SELECT 1 AS a) TO '{written}'",
+        "SET enable_external_access=true",
+        "ATTACH '/tmp/x.duckdb' AS x",
+    ]
+    with home.serving("--threads", "16") as uri:
+
+        def client(i):
+            kind = i % 5
+            if kind == 0:  # no key
+                return ("nokey", call(f"{uri}/api/v1/branches")[0])
+            if kind == 1:  # a key that is not one
+                return ("badkey", call(f"{uri}/api/v1/branches", key="sk_" + "0" * 40)[0])
+            reader = bauplan.Client(endpoint=uri, api_key=keys["reader"])
+            if kind == 2:  # a hostile query with a valid key
+                try:
+                    table = reader.query(hostile_sql[i % len(hostile_sql)], ref="main")
+                    return ("hostile", "answered", str(table.to_pylist()))
+                except exceptions.BauplanError as error:
+                    return ("hostile", error.code, str(error))
+            if kind == 3:
+                table = reader.query(f"SELECT {i} AS n", ref="main")
+                return ("query", 200, table.column("n").to_pylist() == [i], "")
+            status, answer = call(f"{uri}/api/v1/branches", key=keys["reader"])
+            return ("branches", status, json.dumps(answer))
+
+        with concurrent.futures.ThreadPoolExecutor(50) as pool:
+            outcomes = list(pool.map(client, range(100)))
+        for outcome in outcomes:
+            kind, status = outcome[0], outcome[1]
+            if kind in ("nokey", "badkey"):
+                assert status == 401, outcome
+            elif kind == "hostile":
+                assert status == 400, outcome
+                assert "root:" not in outcome[2] and "/bin/" not in outcome[2], outcome
+            elif kind == "query":
+                assert status == 200 and outcome[2], outcome
+            else:
+                assert status == 200 and "main" in outcome[2], outcome
+        assert not written.exists()
+        assert call(f"{uri}/api/v1/branches", key=keys["reader"])[0] == 200
