@@ -60,7 +60,7 @@ tsan: setup
 	@cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug \
 	  -DCMAKE_CXX_FLAGS="-fsanitize=thread -fno-omit-frame-pointer" >/dev/null
 	@cmake --build build-tsan -j $$(nproc)
-	@cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -R 'CatalogTest|JobStoreTest|JobRecorderTest|UnixHttpServer|SubprocessTest|ZygoteTest'
+	@cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -R 'CatalogTest|JobStoreTest|JobRecorderTest|UnixHttpServer|SubprocessTest|ZygoteTest|TaskSchedulerTest'
 
 # Fuzz targets (libFuzzer + ASan/UBSan, Debian's clang) for the Avro reader, the Iceberg
 # metadata reader, the filter parser and the REST request parsing: built in build-fuzz/,

@@ -23,6 +23,7 @@
 #include "exec/secret_parameters.h"
 #include "exec/sql_pushdown.h"
 #include "exec/table_filter.h"
+#include "exec/task_scheduler.h"
 #include "exec/worker_call.h"
 #include "project/project.h"
 
@@ -74,11 +75,10 @@ class RunState {
     }
   }
 
-  // Runs every node whose inputs are ready, up to max_parallel at a time, until all are
-  // done or one failed (then nothing new starts and the rest are skipped).
+  // Runs every node once its inputs are ready, up to max_parallel at a time, on the task
+  // scheduler (task_scheduler.h), until all are done or one failed (then nothing new starts
+  // and the rest are skipped).
   void Execute(int max_parallel) {
-    std::vector<std::thread> threads;
-    std::unique_lock<std::mutex> lock(mutex_);
     // The zygotes of the models that start first begin importing now, while those models
     // scan their inputs.
     for (size_t i = 0, first = 0; zygotes_ && i < plan_.nodes.size() && first < size_t(max_parallel); ++i) {
@@ -86,30 +86,29 @@ class RunState {
       (void)zygotes_->Get(zygote_plans_[i].first, zygote_plans_[i].second);
       ++first;
     }
-    if (options_.cancel && options_.cancel->load()) CancelLocked();
-    int running = 0;
-    while (true) {
-      bool started = false;
-      for (size_t i = 0; i < plan_.nodes.size() && running < max_parallel && !failed_; ++i) {
-        if (state_[i] != kPending || !UpstreamDone(i)) continue;
-        state_[i] = kRunning;
-        ++running;
-        started = true;
-        for (size_t down : plan_.nodes[i].downstream) Prestart(down);
-        threads.emplace_back([this, i, &running] {
-          RunNode(i);
-          std::lock_guard<std::mutex> guard(mutex_);
-          --running;
-          done_.notify_all();
-        });
+    TaskGraph graph;
+    for (size_t i = 0; i < plan_.nodes.size(); ++i) {
+      // The plan is in topological order, so every upstream node is in the graph already.
+      auto added = graph.Add([this, i] { return RunNode(i); }, plan_.nodes[i].upstream);
+      if (!added.ok()) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        failed_ = true;
+        failure_ = Internal("the plan is not in topological order: ", added.status().message());
+        return;
       }
-      if (running == 0 && !started) break;
-      // Woken when a node ends; a pending cancel request is looked at a few times a second.
-      done_.wait_for(lock, std::chrono::milliseconds(100));
-      if (options_.cancel && options_.cancel->load() && !cancelled_) CancelLocked();
     }
-    lock.unlock();
-    for (auto& thread : threads) thread.join();
+    TaskSchedulerOptions scheduling;
+    scheduling.max_parallel = max_parallel;
+    scheduling.cancel = options_.cancel;
+    scheduling.on_cancel = [this] {
+      std::lock_guard<std::mutex> lock(mutex_);
+      CancelLocked();
+    };
+    TaskGraphResult result = RunTaskGraph(graph, scheduling);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (result.cancelled && !cancelled_) CancelLocked();
+    }
     // Every node has ended; workers forked ahead for nodes that never ran are dropped.
     for (auto& thread : prestart_threads_) thread.join();
     std::lock_guard<std::mutex> guard(mutex_);
@@ -269,17 +268,15 @@ class RunState {
     });
   }
 
-  // REQUIRES: mutex_ held.
-  bool UpstreamDone(size_t i) const {
-    for (size_t up : plan_.nodes[i].upstream) {
-      if (state_[up] != kDone) return false;
-    }
-    return true;
-  }
-
-  void RunNode(size_t i) {
+  Status RunNode(size_t i) {
     const PlanNode& node = plan_.nodes[i];
-    if (observer_) Notify([&] { observer_->OnModelStart(node.model.name); });
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      state_[i] = kRunning;
+      // The workers of what reads this node's output start now, to be warm when it is done.
+      for (size_t down : node.downstream) Prestart(down);
+      if (observer_) observer_->OnModelStart(node.model.name);
+    }
     double start = MonotonicSeconds();
     ModelReport report = reports_[i];
     Status st = CallModel(node, i, &report);
@@ -299,12 +296,7 @@ class RunState {
     }
     reports_[i] = report;
     if (observer_) observer_->OnModelFinish(report);
-  }
-
-  template <typename F>
-  void Notify(F&& f) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    f();
+    return st;
   }
 
   void Warn(ModelReport* report, const std::string& message) {
@@ -523,7 +515,6 @@ class RunState {
 
   std::mutex mutex_;
   std::mutex write_mutex_;
-  std::condition_variable done_;
   std::vector<NodeState> state_;              // GUARDED_BY(mutex_)
   std::vector<ModelReport> reports_;          // GUARDED_BY(mutex_)
   std::vector<std::string> outputs_;          // GUARDED_BY(mutex_)
