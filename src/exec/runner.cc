@@ -3,23 +3,19 @@
 #include <signal.h>
 #include <sys/stat.h>
 
-#include <chrono>
-#include <condition_variable>
 #include <mutex>
-#include <set>
 #include <thread>
 
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/file_util.h"
-#include "common/hash.h"
 #include "common/ids.h"
 #include "common/utf8.h"
 #include "env/package_store.h"
 #include "env/sandbox.h"
 #include "env/worker_cgroup.h"
-#include "env/zygote.h"
 #include "exec/model_environments.h"
+#include "exec/model_worker_pool.h"
 #include "exec/secret_parameters.h"
 #include "exec/sql_pushdown.h"
 #include "exec/table_filter.h"
@@ -66,7 +62,6 @@ class RunState {
         job_id_(std::move(job_id)) {
     reports_.resize(plan.nodes.size());
     outputs_.resize(plan.nodes.size());
-    state_.assign(plan.nodes.size(), kPending);
     for (size_t i = 0; i < plan.nodes.size(); ++i) {
       const auto& model = plan.nodes[i].model;
       reports_[i].name = model.name;
@@ -81,9 +76,9 @@ class RunState {
   void Execute(int max_parallel) {
     // The zygotes of the models that start first begin importing now, while those models
     // scan their inputs.
-    for (size_t i = 0, first = 0; zygotes_ && i < plan_.nodes.size() && first < size_t(max_parallel); ++i) {
+    for (size_t i = 0, first = 0; i < plan_.nodes.size() && first < size_t(max_parallel); ++i) {
       if (!plan_.nodes[i].upstream.empty()) continue;
-      (void)zygotes_->Get(zygote_plans_[i].first, zygote_plans_[i].second);
+      workers_->WarmUp(i);
       ++first;
     }
     TaskGraph graph;
@@ -110,9 +105,7 @@ class RunState {
       if (result.cancelled && !cancelled_) CancelLocked();
     }
     // Every node has ended; workers forked ahead for nodes that never ran are dropped.
-    for (auto& thread : prestart_threads_) thread.join();
-    std::lock_guard<std::mutex> guard(mutex_);
-    workers_.clear();
+    workers_->StopIdle();
   }
 
   bool failed() const { return failed_; }
@@ -123,8 +116,6 @@ class RunState {
   std::vector<std::string>& warnings() { return warnings_; }
 
  private:
-  enum NodeState { kPending, kRunning, kDone, kFailedState };
-
   // Stops the run: nothing new starts (failed_), and the process group of every running
   // worker is killed, so their nodes end at once. REQUIRES: mutex_ held.
   void CancelLocked() {
@@ -139,18 +130,6 @@ class RunState {
   double TimeoutFor(const ModelSpec& model) const {
     auto timeout = model.resources.find("timeout");
     return timeout != model.resources.end() ? ParseSeconds(timeout->second) : default_timeout_;
-  }
-
-  SandboxSpec SandboxFor(size_t i) const {
-    const ModelSpec& model = plan_.nodes[i].model;
-    SandboxSpec sandbox;
-    sandbox.project_dir = options_.project_dir;
-    sandbox.hidden = {lakehouse_.home()};
-    sandbox.outer_uid = SandboxUidFor(lakehouse_.objects().root());
-    if (auto env = environments_.find(i); env != environments_.end()) sandbox.site_dirs = env->second;
-    if (auto python = pythons_.find(i); python != pythons_.end()) sandbox.python = python->second;
-    sandbox.internet_access = model.internet_access;
-    return sandbox;
   }
 
   // Where a worker's output lines go, and its time limit.
@@ -169,112 +148,25 @@ class RunState {
     return options;
   }
 
-  Result<std::unique_ptr<Subprocess>> StartWorkerFor(size_t i) {
-    const ModelSpec& model = plan_.nodes[i].model;
-    return StartWorker(SandboxFor(i), model.kind == ModelKind::kSql ? "sql" : "python", model.location.file,
-                       WorkerOutputOptions(i));
-  }
-
-  // A worker forked from node i's zygote, importing the model's module while it waits.
-  Result<std::unique_ptr<Subprocess>> ForkFor(size_t i) {
-    const auto& [key, options] = zygote_plans_[i];
-    SLUICE_ASSIGN_OR_RAISE(auto zygote, zygotes_->Get(key, options));
-    const ModelSpec& model = plan_.nodes[i].model;
-    return zygote->Fork(WorkerOutputOptions(i), kZygoteReadySeconds,
-                        model.kind == ModelKind::kSql ? "" : model.location.file);
-  }
-
  public:
-  // Works out, before anything runs, which zygote each node forks from: one per environment
-  // and sandbox, preloading what every model file of that environment imports. The key also
-  // holds the files' contents, so a long-lived pool never serves edited code's old imports.
-  Status PlanZygotes(ZygotePool* pool, std::shared_ptr<void> keep_alive) {
-    if (!ZygotePool::Enabled()) return Status::OK();
-    zygotes_ = pool;
-    std::string dir = lakehouse_.objects().root() + "/zygotes";
-    SLUICE_RETURN_NOT_OK(MakeDirs(dir));
-    ::chmod(dir.c_str(), 0700);  // a zygote runs whatever task it is sent
-    // Nodes of one environment and sandbox share a zygote, which preloads all their files.
-    std::vector<std::string> env_keys(plan_.nodes.size());
-    std::map<std::string, std::set<std::string>> files_by_env;
-    for (size_t i = 0; i < plan_.nodes.size(); ++i) {
-      const ModelSpec& model = plan_.nodes[i].model;
-      std::string& key = env_keys[i];
-      key = std::string(model.kind == ModelKind::kSql ? "sql" : "python") + "\n" +
-            (model.internet_access ? "network" : "offline") + "\n" + options_.project_dir;
-      if (auto python = pythons_.find(i); python != pythons_.end()) key += "\n" + python->second;
-      if (auto env = environments_.find(i); env != environments_.end()) {
-        for (const auto& site : env->second) key += "\n" + site;
-      }
-      if (model.kind != ModelKind::kSql) files_by_env[key].insert(model.location.file);
-    }
-    std::map<std::string, std::string> file_hashes;
-    for (const auto& [_, files] : files_by_env) {
-      for (const auto& file : files) {
-        file_hashes.try_emplace(file, Sha256Hex(ReadFile(options_.project_dir + "/" + file).ValueOr("")));
-      }
-    }
-    for (size_t i = 0; i < plan_.nodes.size(); ++i) {
-      ZygoteOptions options;
-      options.sandbox = SandboxFor(i);
-      options.sandbox.role = SandboxRole::kZygote;
-      options.duckdb = plan_.nodes[i].model.kind == ModelKind::kSql;
-      options.keep_alive = keep_alive;
-      std::string key = env_keys[i];
-      for (const auto& file : files_by_env[env_keys[i]]) {
-        options.preload_files.push_back(file);
-        key += "\n" + file + " " + file_hashes[file];
-      }
-      std::string id = Sha256Hex(key).substr(0, 16);
-      options.socket_path = dir + "/" + id + ".sock";
-      options.log_path = dir + "/" + id + ".log";
-      zygote_plans_.push_back({key, std::move(options)});
-    }
-    return Status::OK();
+  // Where each node's worker comes from (a zygote per environment, or a fresh interpreter).
+  Status PrepareWorkers(const PreparedEnvironments& environments, ZygotePool* zygotes) {
+    ModelWorkerPoolOptions pool;
+    pool.project_dir = options_.project_dir;
+    pool.data_home = lakehouse_.home();
+    pool.shared_memory_root = lakehouse_.objects().root();
+    pool.worker_options = [this](size_t i) { return WorkerOutputOptions(i); };
+    workers_ = std::make_unique<ModelWorkerPool>(plan_, environments, std::move(pool));
+    return workers_->PlanZygotes(zygotes);
   }
 
  private:
-  // A worker for node i: forked from its environment's zygote, or, with zygotes off or when
-  // the zygote cannot serve, a fresh interpreter (which then reports what went wrong).
-  Result<std::unique_ptr<Subprocess>> AcquireWorker(size_t i) {
-    if (zygotes_) {
-      auto forked = ForkFor(i);
-      if (forked.ok()) return forked;
-    }
-    return StartWorkerFor(i);
-  }
-
-  // Starts the worker of a node whose inputs are being computed, so the interpreter and
-  // imports are ready when they are: a fork from its zygote (on a thread of its own, since
-  // the zygote may still be importing) or a fresh interpreter. Best effort: on failure the
-  // node starts its own. REQUIRES: mutex_ held.
-  void Prestart(size_t i) {
-    if (state_[i] != kPending || workers_.count(i) || prestarting_.count(i) ||
-        workers_.size() + prestarting_.size() >= kMaxIdleWorkers) {
-      return;
-    }
-    if (!zygotes_) {
-      auto worker = StartWorkerFor(i);
-      if (worker.ok()) workers_[i] = std::move(*worker);
-      return;
-    }
-    prestarting_.insert(i);
-    prestart_threads_.emplace_back([this, i] {
-      auto forked = ForkFor(i);
-      std::lock_guard<std::mutex> lock(mutex_);
-      prestarting_.erase(i);
-      if (forked.ok() && (state_[i] == kPending || state_[i] == kRunning)) workers_[i] = std::move(*forked);
-      prestarted_.notify_all();
-    });
-  }
-
   Status RunNode(size_t i) {
     const PlanNode& node = plan_.nodes[i];
+    // The workers of what reads this node's output start now, to be warm when it is done.
+    for (size_t down : node.downstream) workers_->Prestart(down);
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      state_[i] = kRunning;
-      // The workers of what reads this node's output start now, to be warm when it is done.
-      for (size_t down : node.downstream) Prestart(down);
       if (observer_) observer_->OnModelStart(node.model.name);
     }
     double start = MonotonicSeconds();
@@ -285,14 +177,12 @@ class RunState {
     if (!st.ok()) {
       report.status = ModelStatus::kFailed;
       report.message = cancelled_ ? "cancelled" : st.message();
-      state_[i] = kFailedState;
       if (!failed_) {
         failed_ = true;
         failure_ = st;
       }
     } else {
       if (report.status == ModelStatus::kSkipped) report.status = ModelStatus::kSuccess;
-      state_[i] = kDone;
     }
     reports_[i] = report;
     if (observer_) observer_->OnModelFinish(report);
@@ -397,20 +287,8 @@ class RunState {
     task.max_output_bytes = lakehouse_.objects().MaxObjectBytes();
     task.timeout_seconds = TimeoutFor(model);
 
-    std::unique_ptr<Subprocess> worker;
-    {
-      std::unique_lock<std::mutex> lock(mutex_);
-      prestarted_.wait(lock, [&] { return !prestarting_.count(index); });
-      auto it = workers_.find(index);
-      if (it != workers_.end()) {
-        worker = std::move(it->second);
-        workers_.erase(it);
-      }
-    }
     report->worker_start = MonotonicSeconds();
-    if (!worker) {
-      SLUICE_ASSIGN_OR_RAISE(worker, WithContext(AcquireWorker(index), context));
-    }
+    SLUICE_ASSIGN_OR_RAISE(std::unique_ptr<Subprocess> worker, WithContext(workers_->Take(index), context));
     // @resources(memory=, cpus=): the worker joins a cgroup of its own before its task.
     std::unique_ptr<WorkerCgroup> cgroup;
     int64_t memory_limit = 0;
@@ -501,9 +379,7 @@ class RunState {
 
  public:
   double default_timeout_ = 0;
-  std::map<size_t, std::vector<std::string>> environments_;  // node -> store directories
-  std::map<size_t, std::string> pythons_;                    // node -> interpreter, when not the default one
-  SecretParameters secrets_;                                 // opens secret parameters as tasks are written
+  SecretParameters secrets_;  // opens secret parameters as tasks are written
 
  private:
   Lakehouse& lakehouse_;
@@ -515,26 +391,16 @@ class RunState {
 
   std::mutex mutex_;
   std::mutex write_mutex_;
-  std::vector<NodeState> state_;              // GUARDED_BY(mutex_)
   std::vector<ModelReport> reports_;          // GUARDED_BY(mutex_)
   std::vector<std::string> outputs_;          // GUARDED_BY(mutex_)
   std::map<std::string, std::string> scans_;  // GUARDED_BY(mutex_)
   TableChanges changes_;                      // GUARDED_BY(mutex_)
   std::vector<std::string> warnings_;         // GUARDED_BY(mutex_)
-  // Workers started ahead of their node (see Prestart), at most kMaxIdleWorkers at once.
-  static constexpr size_t kMaxIdleWorkers = 4;
-  std::map<size_t, std::unique_ptr<Subprocess>> workers_;  // GUARDED_BY(mutex_)
-  std::set<size_t> prestarting_;                           // GUARDED_BY(mutex_): forks under way
-  std::condition_variable prestarted_;                     // signalled when one of them ends
-  std::vector<std::thread> prestart_threads_;              // GUARDED_BY(mutex_)
-  // Zygotes (set by PlanZygotes; null when off): the pool and each node's key and options.
-  static constexpr double kZygoteReadySeconds = 300;
-  ZygotePool* zygotes_ = nullptr;
-  std::vector<std::pair<std::string, ZygoteOptions>> zygote_plans_;
-  bool failed_ = false;                 // GUARDED_BY(mutex_)
-  bool cancelled_ = false;              // GUARDED_BY(mutex_)
-  std::map<size_t, int> running_pids_;  // GUARDED_BY(mutex_): node -> its worker's pid
-  Status failure_;                      // GUARDED_BY(mutex_)
+  std::unique_ptr<ModelWorkerPool> workers_;  // set by PrepareWorkers
+  bool failed_ = false;                       // GUARDED_BY(mutex_)
+  bool cancelled_ = false;                    // GUARDED_BY(mutex_)
+  std::map<size_t, int> running_pids_;        // GUARDED_BY(mutex_): node -> its worker's pid
+  Status failure_;                            // GUARDED_BY(mutex_)
 };
 
 Status CommitOutputs(Catalog& catalog, const std::string& branch, const ResolvedRef& base, const TableChanges& changes,
@@ -597,10 +463,8 @@ Result<RunReport> RunProject(Lakehouse& lakehouse, const RunOptions& options, Ru
   RunState state(lakehouse, effective, plan, target, observer, report.job_id);
   state.default_timeout_ = project.file.timeout_seconds;
   state.secrets_ = std::move(secrets);
-  state.environments_ = environments.site_dirs;
-  state.pythons_ = environments.pythons;
   ZygotePool run_zygotes;
-  SLUICE_RETURN_NOT_OK(state.PlanZygotes(options.zygotes ? options.zygotes : &run_zygotes, environments.in_use));
+  SLUICE_RETURN_NOT_OK(state.PrepareWorkers(environments, options.zygotes ? options.zygotes : &run_zygotes));
   int parallel =
       options.max_parallel > 0 ? options.max_parallel : static_cast<int>(std::thread::hardware_concurrency());
   state.Execute(std::max(parallel, 1));
