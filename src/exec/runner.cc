@@ -21,6 +21,7 @@
 #include "exec/table_filter.h"
 #include "exec/task_scheduler.h"
 #include "exec/worker_call.h"
+#include "plan/physical_plan.h"
 #include "project/project.h"
 
 namespace sluice {
@@ -81,14 +82,37 @@ class RunState {
       workers_->WarmUp(i);
       ++first;
     }
+    PhysicalPlanOptions planning;
+    planning.write = !options_.dry_run;
+    planning.scan_columns = [this](const PlanNode& node,
+                                   const ResolvedInput& input) -> Result<std::vector<std::string>> {
+      if (node.model.kind != ModelKind::kSql) return std::vector<std::string>{};
+      // An SQL model declares no columns: those its statement references are read.
+      SLUICE_ASSIGN_OR_RAISE(TableInfo info, lakehouse_.GetTable(source_, input.source_name));
+      return SqlScanColumns(*info.snapshot.schema, node.model.sql_analysis);
+    };
+    physical_ = BuildPhysicalPlan(plan_, planning);
+    scan_paths_.assign(physical_.scans.size(), Internal("the scan did not run"));
+    call_started_.assign(plan_.nodes.size(), 0);
     TaskGraph graph;
-    for (size_t i = 0; i < plan_.nodes.size(); ++i) {
-      // The plan is in topological order, so every upstream node is in the graph already.
-      auto added = graph.Add([this, i] { return RunNode(i); }, plan_.nodes[i].upstream);
+    for (const PlanStep& step : physical_.steps) {
+      std::function<Status()> body;
+      switch (step.kind) {
+        case StepKind::kScan:
+          body = [this, scan = step.scan] { return RunScan(scan); };
+          break;
+        case StepKind::kCall:
+          body = [this, i = step.node] { return RunNode(i); };
+          break;
+        case StepKind::kWrite:
+          body = [this, i = step.node] { return RunWrite(i); };
+          break;
+      }
+      auto added = graph.Add(std::move(body), step.depends_on);
       if (!added.ok()) {
         std::lock_guard<std::mutex> lock(mutex_);
         failed_ = true;
-        failure_ = Internal("the plan is not in topological order: ", added.status().message());
+        failure_ = Internal("the physical plan is out of order: ", added.status().message());
         return;
       }
     }
@@ -165,15 +189,57 @@ class RunState {
     const PlanNode& node = plan_.nodes[i];
     // The workers of what reads this node's output start now, to be warm when it is done.
     for (size_t down : node.downstream) workers_->Prestart(down);
+    ModelReport report;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (observer_) observer_->OnModelStart(node.model.name);
+      call_started_[i] = MonotonicSeconds();
+      report = reports_[i];
     }
-    double start = MonotonicSeconds();
-    ModelReport report = reports_[i];
     Status st = CallModel(node, i, &report);
-    report.seconds = MonotonicSeconds() - start;
+    bool written_later = st.ok() && !options_.dry_run && !node.output_table.empty();
+    return Finish(i, std::move(report), st, /*final=*/!written_later);
+  }
+
+  // Its write step: the output, already in shared memory, becomes an Iceberg snapshot.
+  Status RunWrite(size_t i) {
+    const PlanNode& node = plan_.nodes[i];
+    const ModelSpec& model = node.model;
+    ModelReport report;
+    std::string output;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      report = reports_[i];
+      output = outputs_[i];
+    }
+    std::string context = "model '" + model.name + "' (" + model.location.ToString() + ")";
+    Status st = [&]() -> Status {
+      SLUICE_ASSIGN_OR_RAISE(auto table, ObjectStore::Get(output));
+      WriteMode mode = model.materialization == "APPEND" ? WriteMode::kAppend : WriteMode::kReplace;
+      std::string location;
+      {
+        // Iceberg writes of different tables could overlap; they are kept in one thread at
+        // a time only because the tree they start from is shared.
+        std::lock_guard<std::mutex> lock(write_mutex_);
+        std::string partitioned_by;
+        for (const auto& p : model.partitioned_by) partitioned_by += (partitioned_by.empty() ? "" : ", ") + p;
+        SLUICE_ASSIGN_OR_RAISE(
+            location,
+            WithContext(lakehouse_.WriteTable(source_.tree, node.output_table, table, mode, partitioned_by), context));
+      }
+      std::lock_guard<std::mutex> lock(mutex_);
+      changes_[node.output_table] = location;
+      report.output_table = node.output_table;
+      return Status::OK();
+    }();
+    return Finish(i, std::move(report), st, /*final=*/true);
+  }
+
+  // Records node i's report after a step: failed, or (when `final`) successful; observers
+  // hear of it once, at its last step.
+  Status Finish(size_t i, ModelReport report, const Status& st, bool final) {
     std::lock_guard<std::mutex> lock(mutex_);
+    report.seconds = MonotonicSeconds() - call_started_[i];
     if (!st.ok()) {
       report.status = ModelStatus::kFailed;
       report.message = cancelled_ ? "cancelled" : st.message();
@@ -181,12 +247,29 @@ class RunState {
         failed_ = true;
         failure_ = st;
       }
-    } else {
-      if (report.status == ModelStatus::kSkipped) report.status = ModelStatus::kSuccess;
+    } else if (final && report.status == ModelStatus::kSkipped) {
+      report.status = ModelStatus::kSuccess;
     }
     reports_[i] = report;
-    if (observer_) observer_->OnModelFinish(report);
+    if (observer_ && (final || !st.ok())) observer_->OnModelFinish(report);
     return st;
+  }
+
+  // A scan step: the table's rows it needs, put in the object store for every reader. It
+  // never fails the run itself: its readers fail with its error when they run.
+  Status RunScan(size_t s) {
+    const ScanStep& scan = physical_.scans[s];
+    Result<std::string> path = [&]() -> Result<std::string> {
+      SLUICE_RETURN_NOT_OK(scan.error);
+      TableReadOptions read;
+      read.columns = scan.columns;
+      read.filter = scan.filter;
+      SLUICE_ASSIGN_OR_RAISE(auto table, lakehouse_.ReadTable(source_, scan.table, read));
+      return lakehouse_.objects().Put(RunPrefix() + "scan-" + NewShortId(8), *table);
+    }();
+    std::lock_guard<std::mutex> lock(mutex_);
+    scan_paths_[s] = std::move(path);
+    return Status::OK();
   }
 
   void Warn(ModelReport* report, const std::string& message) {
@@ -197,33 +280,13 @@ class RunState {
     if (observer_) observer_->OnWarning(message);
   }
 
-  // Puts the table an input needs in the object store and returns its path. Tables are
-  // scanned with the declared columns and filter pushed down; the same scan is shared by
-  // every model that asks for it.
-  // `sql` is the analysis of the reading SQL model, if it is one: its table inputs declare
-  // no columns, so the columns its statement references are read.
-  Result<std::string> MaterializeInput(const ResolvedInput& input, const SqlAnalysis* sql,
-                                       std::vector<std::string>* columns) {
-    if (input.source == InputSource::kTable) {
-      TableReadOptions read;
-      read.columns = input.input.columns;
-      read.filter = input.filter;
-      if (sql && read.columns.empty()) {
-        SLUICE_ASSIGN_OR_RAISE(TableInfo info, lakehouse_.GetTable(source_, input.source_name));
-        SLUICE_ASSIGN_OR_RAISE(read.columns, SqlScanColumns(*info.snapshot.schema, *sql));
-      }
-      std::string key = input.source_name + "|" + input.filter + "|";
-      for (const auto& c : read.columns) key += c + ",";
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        auto it = scans_.find(key);
-        if (it != scans_.end()) return it->second;
-      }
-      SLUICE_ASSIGN_OR_RAISE(auto table, lakehouse_.ReadTable(source_, input.source_name, read));
-      SLUICE_ASSIGN_OR_RAISE(std::string path, lakehouse_.objects().Put(RunPrefix() + "scan-" + NewShortId(8), *table));
+  // The object an input of node `node` reads (its `k`th), and the columns the worker projects
+  // from it: a table's come from its scan step; a model's output is already in shared memory.
+  Result<std::string> MaterializeInput(size_t node, size_t k, std::vector<std::string>* columns) {
+    const ResolvedInput& input = plan_.nodes[node].inputs[k];
+    if (long scan = physical_.scan_of[node][k]; scan >= 0) {
       std::lock_guard<std::mutex> lock(mutex_);
-      scans_[key] = path;
-      return path;
+      return scan_paths_[scan];
     }
     // A model's output: already in shared memory. A column projection is done by the
     // worker on the mapped table (zero copy); only a filter makes a new object.
@@ -260,14 +323,12 @@ class RunState {
     task.expectation = model.kind == ModelKind::kExpectation;
     SLUICE_ASSIGN_OR_RAISE(task.arguments, WithContext(secrets_.Arguments(node), context));
     if (!model.output_columns.empty()) task.expected_columns = model.output_columns;
-    // Parameters are values in DuckDB SQL, so the analysis of the unsubstituted text made
-    // when the project was loaded holds for node.sql.
-    const SqlAnalysis* analysis = model.kind == ModelKind::kSql ? &model.sql_analysis : nullptr;
-    for (const auto& input : node.inputs) {
+    for (size_t k = 0; k < node.inputs.size(); ++k) {
+      const ResolvedInput& input = node.inputs[k];
       WorkerInput worker_input;
       worker_input.param = input.input.param_name;
       worker_input.name = input.source_name;
-      SLUICE_ASSIGN_OR_RAISE(worker_input.path, WithContext(MaterializeInput(input, analysis, &worker_input.columns),
+      SLUICE_ASSIGN_OR_RAISE(worker_input.path, WithContext(MaterializeInput(index, k, &worker_input.columns),
                                                             context + ": input '" + input.input.name + "'"));
       worker_input.sql_names = {input.input.param_name};
       task.inputs.push_back(std::move(worker_input));
@@ -352,27 +413,10 @@ class RunState {
       outputs_[index] = task.output_path;
     }
     bool preview = options_.preview != "off" && !options_.preview.empty();
-    bool materialize = !node.output_table.empty() && !options_.dry_run;
-    if (!preview && !materialize) return Status::OK();
-    // Mapped once, for both: the output is not read into memory.
-    SLUICE_ASSIGN_OR_RAISE(auto table, ObjectStore::Get(task.output_path));
-    if (preview) PreviewTable(*table, options_.preview == "tail", report);
-    if (materialize) {
-      WriteMode mode = model.materialization == "APPEND" ? WriteMode::kAppend : WriteMode::kReplace;
-      std::string location;
-      {
-        // Iceberg writes of different tables could overlap; they are kept in one thread at
-        // a time only because the tree they start from is shared.
-        std::lock_guard<std::mutex> lock(write_mutex_);
-        std::string partitioned_by;
-        for (const auto& p : model.partitioned_by) partitioned_by += (partitioned_by.empty() ? "" : ", ") + p;
-        SLUICE_ASSIGN_OR_RAISE(
-            location,
-            WithContext(lakehouse_.WriteTable(source_.tree, node.output_table, table, mode, partitioned_by), context));
-      }
-      std::lock_guard<std::mutex> lock(mutex_);
-      changes_[node.output_table] = location;
-      report->output_table = node.output_table;
+    if (preview) {
+      // Mapped, not read into memory.
+      SLUICE_ASSIGN_OR_RAISE(auto table, ObjectStore::Get(task.output_path));
+      PreviewTable(*table, options_.preview == "tail", report);
     }
     return Status::OK();
   }
@@ -391,16 +435,18 @@ class RunState {
 
   std::mutex mutex_;
   std::mutex write_mutex_;
-  std::vector<ModelReport> reports_;          // GUARDED_BY(mutex_)
-  std::vector<std::string> outputs_;          // GUARDED_BY(mutex_)
-  std::map<std::string, std::string> scans_;  // GUARDED_BY(mutex_)
-  TableChanges changes_;                      // GUARDED_BY(mutex_)
-  std::vector<std::string> warnings_;         // GUARDED_BY(mutex_)
-  std::unique_ptr<ModelWorkerPool> workers_;  // set by PrepareWorkers
-  bool failed_ = false;                       // GUARDED_BY(mutex_)
-  bool cancelled_ = false;                    // GUARDED_BY(mutex_)
-  std::map<size_t, int> running_pids_;        // GUARDED_BY(mutex_): node -> its worker's pid
-  Status failure_;                            // GUARDED_BY(mutex_)
+  std::vector<ModelReport> reports_;             // GUARDED_BY(mutex_)
+  std::vector<std::string> outputs_;             // GUARDED_BY(mutex_)
+  PhysicalPlan physical_;                        // set by Execute
+  std::vector<Result<std::string>> scan_paths_;  // GUARDED_BY(mutex_): by scan, its object or why not
+  std::vector<double> call_started_;             // GUARDED_BY(mutex_): by node
+  TableChanges changes_;                         // GUARDED_BY(mutex_)
+  std::vector<std::string> warnings_;            // GUARDED_BY(mutex_)
+  std::unique_ptr<ModelWorkerPool> workers_;     // set by PrepareWorkers
+  bool failed_ = false;                          // GUARDED_BY(mutex_)
+  bool cancelled_ = false;                       // GUARDED_BY(mutex_)
+  std::map<size_t, int> running_pids_;           // GUARDED_BY(mutex_): node -> its worker's pid
+  Status failure_;                               // GUARDED_BY(mutex_)
 };
 
 Status CommitOutputs(Catalog& catalog, const std::string& branch, const ResolvedRef& base, const TableChanges& changes,
