@@ -52,8 +52,8 @@ std::string CurrentAuthor() {
 Result<std::unique_ptr<Lakehouse>> Lakehouse::Open(const std::string& home) {
   std::unique_ptr<Lakehouse> lakehouse(new Lakehouse());
   lakehouse->home_ = AbsolutePath(home);
-  lakehouse->warehouse_ = lakehouse->home_ + "/warehouse";
-  SLUICE_RETURN_NOT_OK(MakeDirs(lakehouse->warehouse_));
+  lakehouse->warehouse_ = StorageUri::Local(lakehouse->home_ + "/warehouse");
+  SLUICE_RETURN_NOT_OK(MakeDirs(lakehouse->warehouse_.path()));
   if (CatalogUri().empty()) {
     SLUICE_ASSIGN_OR_RAISE(lakehouse->catalog_, Catalog::Open(lakehouse->home_));
   } else {
@@ -126,7 +126,8 @@ Result<std::string> Lakehouse::WriteTable(const Tree& base, const std::string& t
 }
 
 bool Lakehouse::InWarehouse(const std::string& location) const {
-  return location.rfind("file://" + warehouse_ + "/", 0) == 0 || location.rfind(warehouse_ + "/", 0) == 0;
+  auto parsed = StorageUri::Parse(location);
+  return parsed.ok() && parsed->IsUnder(warehouse_);
 }
 
 std::string Lakehouse::TableKind(const std::string& metadata_location) const {
@@ -141,7 +142,7 @@ std::string Lakehouse::NewTableLocation(const std::string& table) const {
   auto dot = table.find('.');
   // A fresh directory per table incarnation, so dropping and re-creating a table never
   // mixes files of the two, and branches that created the same name never collide.
-  return "file://" + warehouse_ + "/" + table.substr(0, dot) + "/" + table.substr(dot + 1) + "-" + NewShortId(8);
+  return warehouse_.Join(table.substr(0, dot) + "/" + table.substr(dot + 1) + "-" + NewShortId(8)).ToString();
 }
 
 Result<std::vector<TableChange>> Lakehouse::DiffRefs(const std::string& from_ref, const std::string& to_ref) const {

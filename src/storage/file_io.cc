@@ -97,6 +97,7 @@ Result<FileIO::Resolved> FileIO::Resolve(const std::string& uri) {
   SLUICE_ASSIGN_OR_RAISE(StorageUri parsed, StorageUri::Parse(uri));
   Resolved out;
   out.path = parsed.FileSystemPath();
+  out.uri = parsed;
   if (parsed.is_local()) {
     out.filesystem = LocalFileSystem();
   } else {

@@ -43,7 +43,8 @@ class FileIO {
   // FileIO (and start S3 support for the process, see s3_config.h).
   struct Resolved {
     std::shared_ptr<arrow::fs::FileSystem> filesystem;
-    std::string path;
+    std::string path;  // in `filesystem`
+    StorageUri uri;    // as parsed
   };
   Result<Resolved> Resolve(const std::string& uri);
 

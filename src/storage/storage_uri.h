@@ -19,6 +19,9 @@ class StorageUri {
     kS3,     // an object in an S3 bucket (AWS or compatible)
   };
 
+  // An empty local path; assign a parsed location before use.
+  StorageUri() = default;
+
   // Parses `text`. InvalidInput (naming `text`) for an empty string, an unknown scheme, a
   // file:// URI naming another host, an s3:// URI without a bucket, or an s3 key with "."
   // or ".." segments.
@@ -38,6 +41,9 @@ class StorageUri {
 
   // The canonical text: "file:///abs/path" for local paths (made absolute), "s3://bucket/key".
   std::string ToString() const;
+
+  // How messages and reports name it: the local path, or the whole s3:// URI.
+  std::string DisplayName() const { return is_local() ? path_ : ToString(); }
 
   // What arrow::fs expects: the local path, or "bucket/key" for S3.
   std::string FileSystemPath() const;
