@@ -69,7 +69,8 @@ class Lakehouse {
   Catalog& catalog() { return *catalog_; }
   ObjectStore& objects() { return *objects_; }
   const std::string& home() const { return home_; }
-  // Where table files go: `home`/warehouse.
+  // Where table files go: `home`/warehouse, or $SLUICE_WAREHOUSE (e.g. "s3://bucket/prefix")
+  // as recorded in the home when it was first used with it.
   const StorageUri& warehouse() const { return warehouse_; }
 
   // The table at a resolved ref, its name resolved by ResolveTableName (info.name is the
