@@ -44,11 +44,7 @@ Result<arrow::fs::S3Options> ToArrowS3Options(const S3Config& config) {
   if (config.access_key_id.empty() != config.secret_access_key.empty()) {
     return InvalidInput("S3 credentials: set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither");
   }
-  arrow::fs::S3Options options =
-      config.access_key_id.empty()
-          ? arrow::fs::S3Options::Defaults()
-          : arrow::fs::S3Options::FromAccessKey(config.access_key_id, config.secret_access_key, config.session_token);
-  options.region = config.region;
+  std::string scheme, endpoint_override;
   if (!config.endpoint_url.empty()) {
     arrow::util::Uri uri;
     auto bad = [&](const std::string& why) {
@@ -61,9 +57,21 @@ Result<arrow::fs::S3Options> ToArrowS3Options(const S3Config& config) {
     }
     std::string path = uri.path();
     if (!path.empty() && path != "/") return bad("an endpoint has no path");
-    options.scheme = uri.scheme();
+    scheme = uri.scheme();
     std::string host = uri.host().find(':') != std::string::npos ? "[" + uri.host() + "]" : uri.host();
-    options.endpoint_override = uri.port() > 0 ? host + ":" + std::to_string(uri.port()) : host;
+    endpoint_override = uri.port() > 0 ? host + ":" + std::to_string(uri.port()) : host;
+  }
+  // The AWS SDK must be up before any credentials provider is made (the default chain reads
+  // its config cache): only now, once the configuration is known to be usable.
+  SLUICE_RETURN_NOT_OK(EnsureS3Support());
+  arrow::fs::S3Options options =
+      config.access_key_id.empty()
+          ? arrow::fs::S3Options::Defaults()
+          : arrow::fs::S3Options::FromAccessKey(config.access_key_id, config.secret_access_key, config.session_token);
+  options.region = config.region;
+  if (!endpoint_override.empty()) {
+    options.scheme = scheme;
+    options.endpoint_override = endpoint_override;
     if (options.region.empty()) options.region = "us-east-1";
   }
   return options;
@@ -91,7 +99,6 @@ Status FinalizeS3Support() {
 
 Result<std::shared_ptr<arrow::fs::S3FileSystem>> MakeS3FileSystem(const S3Config& config) {
   SLUICE_ASSIGN_OR_RAISE(arrow::fs::S3Options options, ToArrowS3Options(config));
-  SLUICE_RETURN_NOT_OK(EnsureS3Support());
   return WithContext(arrow::fs::S3FileSystem::Make(options), "connecting to S3");
 }
 

@@ -106,8 +106,17 @@ TEST(S3ConfigTest, EndpointUrlBecomesArrowOptions) {
   EXPECT_EQ(options.scheme, "https");
   EXPECT_EQ(options.endpoint_override, "s3.example.com:9000");
 
+  // No keys: the AWS SDK's default chain (made once S3 support is up).
+  config.access_key_id.clear();
   config.secret_access_key.clear();
-  EXPECT_FALSE(ToArrowS3Options(config).ok());
+  config.endpoint_url = "http://localhost:7070";
+  ASSERT_OK_AND_ASSIGN(options, ToArrowS3Options(config));
+  EXPECT_EQ(options.endpoint_override, "localhost:7070");
+
+  config.access_key_id = "key";
+  auto half = ToArrowS3Options(config);
+  ASSERT_FALSE(half.ok());
+  EXPECT_NE(half.status().message().find("AWS_SECRET_ACCESS_KEY"), std::string::npos);
 }
 
 // The cases every storage must pass, given a FileIO and an empty directory (or prefix) URI.
