@@ -21,10 +21,13 @@ build: setup
 demo: build
 	@examples/demo.sh
 
-# The catalog tests also run against a throwaway PostgreSQL (unix socket), stopped afterwards.
+# The catalog tests also run against a throwaway PostgreSQL (unix socket), and the storage tests
+# against a throwaway S3 server (versitygw on a loopback port, built once per machine into
+# ~/.cache/sluice/go); both are stopped afterwards.
 test: build fuzz-smoke
-	@uri=$$(scripts/test_postgres.sh start) && trap 'scripts/test_postgres.sh stop' EXIT && \
-	  export SLUICE_TEST_POSTGRES="$$uri" && \
+	@trap 'scripts/test_postgres.sh stop; scripts/test_s3.sh stop' EXIT && \
+	  uri=$$(scripts/test_postgres.sh start) && s3=$$(scripts/test_s3.sh start) && \
+	  export SLUICE_TEST_POSTGRES="$$uri" SLUICE_TEST_S3_ENDPOINT="$$s3" && \
 	  (cd $(BUILD_DIR) && ctest --output-on-failure -j $$(nproc)) && \
 	  .venv/bin/python -m pytest -q tests
 

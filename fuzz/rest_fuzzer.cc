@@ -32,6 +32,7 @@
 #include "format/iceberg_table.h"
 #include "server/request_fields.h"
 #include "server/rest_request.h"
+#include "storage/storage_uri.h"
 
 namespace sluice {
 // The real one lives in exec/lakehouse.cc (the whole exec layer); the author's name is

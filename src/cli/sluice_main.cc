@@ -6,6 +6,20 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "storage/s3_config.h"
+
+namespace {
+
+// S3 support starts when a command first touches an s3:// location; the AWS SDK must be
+// stopped before the process exits, however main returns.
+struct StopS3AtExit {
+  ~StopS3AtExit() {
+    auto stopped = sluice::FinalizeS3Support();
+    if (!stopped.ok()) std::cerr << "warning: stopping S3 support: " << stopped.ToString() << std::endl;
+  }
+};
+
+}  // namespace
 
 int main(int argc, char** argv) {
   auto init = arrow::compute::Initialize();
@@ -13,6 +27,7 @@ int main(int argc, char** argv) {
     std::cerr << "error: cannot initialize Arrow compute: " << init.ToString() << std::endl;
     return 3;
   }
+  StopS3AtExit stop_s3;  // destroyed after `context` and everything the commands made
   sluice::cli::CliContext context;
   int exit_code = 0;
   CLI::App app{"Sluice: a zero-copy function runtime for data pipelines over a versioned lakehouse"};

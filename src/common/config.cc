@@ -21,6 +21,8 @@ std::string DataHome() {
 
 std::string CatalogUri() { return EnvOr("SLUICE_CATALOG", ""); }
 
+std::string WarehouseUri() { return EnvOr("SLUICE_WAREHOUSE", ""); }
+
 std::string PythonExecutable() { return EnvOr("SLUICE_PYTHON", SLUICE_DEFAULT_PYTHON); }
 
 std::string UvExecutable() {

@@ -6,13 +6,19 @@
 namespace sluice {
 
 // The data home: $SLUICE_HOME, else $HOME/.sluice. Holds catalog.db (the SQLite catalog),
-// warehouse/ (table data and metadata) and state.json (active branch, settings).
+// warehouse/ (table data and metadata, unless WarehouseUri() puts them elsewhere) and
+// state.json (active branch, settings).
 // Two data homes never share state.
 std::string DataHome();
 
 // Where the catalog lives when it is not the data home's SQLite file: $SLUICE_CATALOG
 // ("postgresql://user@host/db"), empty for the default.
 std::string CatalogUri();
+
+// Where a data home keeps table files when not in its own warehouse/ directory:
+// $SLUICE_WAREHOUSE (a location storage/storage_uri.h accepts, e.g. "s3://bucket/prefix"),
+// empty for the default.
+std::string WarehouseUri();
 
 // The interpreter that runs Python models and discovery: $SLUICE_PYTHON, else the
 // project's .venv Python the binary was built against.

@@ -18,6 +18,7 @@
 #include "common/file_util.h"
 #include "common/utf8.h"
 #include "data/schema_util.h"
+#include "storage/storage_uri.h"
 
 namespace sluice {
 namespace {
@@ -63,11 +64,19 @@ bool IsInsideDataHome(const std::string& path) {
   return false;
 }
 
+namespace {
+
+// The local path a source location names; InvalidInput for remote or malformed ones.
+Result<std::string> LocalSourcePath(const std::string& given) {
+  SLUICE_ASSIGN_OR_RAISE(StorageUri uri, StorageUri::Parse(given));
+  if (!uri.is_local()) return InvalidInput("'", given, "': only local files can be imported for now");
+  return uri.path();
+}
+
+}  // namespace
+
 Result<std::string> CheckSourcePath(const std::string& given) {
-  std::string path = given.rfind("file://", 0) == 0 ? given.substr(7) : given;
-  if (path.find("://") != std::string::npos) {
-    return InvalidInput("'", given, "': only local files can be imported for now");
-  }
+  SLUICE_ASSIGN_OR_RAISE(std::string path, LocalSourcePath(given));
   std::error_code ec;
   fs::path resolved = fs::canonical(path, ec);
   if (ec) return NotFound("'", given, "': ", ec.message());
@@ -102,10 +111,7 @@ Result<std::string> CheckSourceFile(const std::string& path) {
 }
 
 Result<std::vector<std::string>> ListSourceFiles(const std::string& search_uri) {
-  std::string pattern = search_uri.rfind("file://", 0) == 0 ? search_uri.substr(7) : search_uri;
-  if (pattern.find("://") != std::string::npos) {
-    return InvalidInput("'", search_uri, "': only local files can be imported for now");
-  }
+  SLUICE_ASSIGN_OR_RAISE(std::string pattern, LocalSourcePath(search_uri));
   // A search inside a data home is refused as such, even where it would match nothing.
   std::string fixed = pattern.substr(0, pattern.find_first_of("*?["));
   std::error_code ec;

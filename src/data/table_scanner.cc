@@ -10,6 +10,7 @@
 #include "common/name_match.h"
 #include "data/filter_expression.h"
 #include "data/schema_util.h"
+#include "storage/file_io.h"
 
 namespace sluice {
 
@@ -49,15 +50,17 @@ Result<std::shared_ptr<arrow::Table>> ScanTable(const ScanRequest& request, Scan
   SLUICE_ASSIGN_OR_RAISE(auto bound, filter.Bind(*schema));
 
   auto format = std::make_shared<ds::ParquetFileFormat>();
-  auto fs = std::make_shared<arrow::fs::LocalFileSystem>();
+  // Each fragment reads through its own file's filesystem; the dataset's is only a default.
+  std::shared_ptr<arrow::fs::FileSystem> dataset_fs = std::make_shared<arrow::fs::LocalFileSystem>();
   std::vector<std::shared_ptr<ds::FileFragment>> fragments;
   for (const auto& uri : request.files) {
-    std::string path = uri.rfind("file://", 0) == 0 ? uri.substr(7) : uri;
+    SLUICE_ASSIGN_OR_RAISE(FileIO::Resolved file, FileIO::Default().Resolve(uri));
+    const std::string& path = file.path;
+    const std::string name = "data file '" + file.uri.DisplayName() + "'";
     ++s.files;
-    SLUICE_ASSIGN_OR_RAISE(auto whole,
-                           WithContext(format->MakeFragment(ds::FileSource(path, fs)), "data file '" + path + "'"));
+    SLUICE_ASSIGN_OR_RAISE(auto whole, WithContext(format->MakeFragment(ds::FileSource(path, file.filesystem)), name));
     auto parquet_fragment = std::static_pointer_cast<ds::ParquetFileFragment>(whole);
-    SLUICE_RETURN_NOT_OK_CTX(parquet_fragment->EnsureCompleteMetadata(), "data file '" + path + "'");
+    SLUICE_RETURN_NOT_OK_CTX(parquet_fragment->EnsureCompleteMetadata(), name);
     auto metadata = parquet_fragment->metadata();
     s.row_groups_total += metadata->num_row_groups();
     // Row groups whose statistics cannot satisfy the filter are dropped here.
@@ -71,8 +74,8 @@ Result<std::shared_ptr<arrow::Table>> ScanTable(const ScanRequest& request, Scan
       fragments.push_back(row_group_fragment);
     }
   }
-  SLUICE_ASSIGN_OR_RAISE(auto dataset,
-                         ds::FileSystemDataset::Make(schema, arrow::compute::literal(true), format, fs, fragments));
+  SLUICE_ASSIGN_OR_RAISE(
+      auto dataset, ds::FileSystemDataset::Make(schema, arrow::compute::literal(true), format, dataset_fs, fragments));
   SLUICE_ASSIGN_OR_RAISE(auto builder, dataset->NewScan());
   SLUICE_RETURN_NOT_OK(builder->Filter(filter));
   SLUICE_RETURN_NOT_OK(builder->Project(columns));

@@ -15,7 +15,7 @@
 namespace sluice {
 
 struct ScanRequest {
-  std::vector<std::string> files;         // "file://" URIs or plain paths
+  std::vector<std::string> files;         // locations storage/storage_uri.h accepts
   std::shared_ptr<arrow::Schema> schema;  // the table schema (no field-id metadata)
   std::vector<std::string> columns;       // output columns, in this order; empty or ["*"] = all
                                           // (resolved by common/name_match.h)

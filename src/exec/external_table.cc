@@ -5,6 +5,7 @@
 #include <parquet/file_reader.h>
 
 #include "data/source_reader.h"
+#include "storage/storage_uri.h"
 
 namespace sluice {
 namespace {
@@ -22,7 +23,7 @@ Result<ParquetFacts> ReadParquetFacts(const std::string& path) {
     ParquetFacts facts;
     SLUICE_RETURN_NOT_OK(reader->GetSchema(&facts.schema));
     facts.schema = facts.schema->RemoveMetadata();
-    facts.file.path = "file://" + path;
+    facts.file.path = LocalFileUri(path);
     facts.file.record_count = reader->parquet_reader()->metadata()->num_rows();
     facts.file.file_size_in_bytes = size;
     return facts;
@@ -120,7 +121,7 @@ Result<TableCreateResult> FromMetadata(Lakehouse& lake, ExternalTableOptions opt
                     "create it first: sluice namespace create " + ns + " --branch " + options.branch);
   }
   SLUICE_ASSIGN_OR_RAISE(std::string path, CheckSourcePath(options.metadata_json_uri));
-  std::string location = "file://" + path;
+  std::string location = LocalFileUri(path);
   SLUICE_ASSIGN_OR_RAISE(TableSnapshot snapshot,
                          WithContext(LoadTableSnapshot(location), "'" + options.metadata_json_uri + "'"));
   std::vector<std::string> files;

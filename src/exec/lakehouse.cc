@@ -49,11 +49,44 @@ std::string CurrentAuthor() {
   return "sluice";
 }
 
+namespace {
+
+// The data home's warehouse: $SLUICE_WAREHOUSE when set, recorded in the home on first use so
+// that later commands find the tables without it; else the home's own warehouse/ directory.
+// A home keeps one warehouse: a different $SLUICE_WAREHOUSE later is an error naming both.
+Result<StorageUri> ChooseWarehouse(const std::string& home) {
+  const std::string record = home + "/warehouse-location";
+  std::string recorded;
+  if (PathExists(record)) {
+    SLUICE_ASSIGN_OR_RAISE(recorded, ReadFile(record));
+    while (!recorded.empty() && (recorded.back() == '\n' || recorded.back() == ' ')) recorded.pop_back();
+  }
+  const std::string wanted = WarehouseUri();
+  if (wanted.empty()) {
+    if (recorded.empty()) return StorageUri::Local(home + "/warehouse");
+    return WithContext(StorageUri::Parse(recorded), "the warehouse recorded in '" + record + "'");
+  }
+  SLUICE_ASSIGN_OR_RAISE(StorageUri uri, WithContext(StorageUri::Parse(wanted), "$SLUICE_WAREHOUSE"));
+  uri = uri.Normalized();
+  if (recorded.empty()) {
+    SLUICE_RETURN_NOT_OK(WriteFileAtomic(record, uri.ToString() + "\n"));
+  } else if (recorded != uri.ToString()) {
+    return WithHint(InvalidInput("$SLUICE_WAREHOUSE is '", wanted, "' but the data home '", home,
+                                 "' keeps its tables in '", recorded, "'"),
+                    "unset SLUICE_WAREHOUSE, or use another data home (SLUICE_HOME) for that warehouse");
+  }
+  return uri;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Lakehouse>> Lakehouse::Open(const std::string& home) {
   std::unique_ptr<Lakehouse> lakehouse(new Lakehouse());
   lakehouse->home_ = AbsolutePath(home);
-  lakehouse->warehouse_ = lakehouse->home_ + "/warehouse";
-  SLUICE_RETURN_NOT_OK(MakeDirs(lakehouse->warehouse_));
+  // The directory marks the home as one (data/source_reader.h refuses to import from homes),
+  // wherever the tables are.
+  SLUICE_RETURN_NOT_OK(MakeDirs(lakehouse->home_ + "/warehouse"));
+  SLUICE_ASSIGN_OR_RAISE(lakehouse->warehouse_, ChooseWarehouse(lakehouse->home_));
   if (CatalogUri().empty()) {
     SLUICE_ASSIGN_OR_RAISE(lakehouse->catalog_, Catalog::Open(lakehouse->home_));
   } else {
@@ -126,7 +159,8 @@ Result<std::string> Lakehouse::WriteTable(const Tree& base, const std::string& t
 }
 
 bool Lakehouse::InWarehouse(const std::string& location) const {
-  return location.rfind("file://" + warehouse_ + "/", 0) == 0 || location.rfind(warehouse_ + "/", 0) == 0;
+  auto parsed = StorageUri::Parse(location);
+  return parsed.ok() && parsed->IsUnder(warehouse_);
 }
 
 std::string Lakehouse::TableKind(const std::string& metadata_location) const {
@@ -141,7 +175,7 @@ std::string Lakehouse::NewTableLocation(const std::string& table) const {
   auto dot = table.find('.');
   // A fresh directory per table incarnation, so dropping and re-creating a table never
   // mixes files of the two, and branches that created the same name never collide.
-  return "file://" + warehouse_ + "/" + table.substr(0, dot) + "/" + table.substr(dot + 1) + "-" + NewShortId(8);
+  return warehouse_.Join(table.substr(0, dot) + "/" + table.substr(dot + 1) + "-" + NewShortId(8)).ToString();
 }
 
 Result<std::vector<TableChange>> Lakehouse::DiffRefs(const std::string& from_ref, const std::string& to_ref) const {

@@ -18,6 +18,7 @@
 #include "data/object_store.h"
 #include "data/table_scanner.h"
 #include "format/iceberg_table.h"
+#include "storage/storage_uri.h"
 
 namespace sluice {
 
@@ -68,7 +69,9 @@ class Lakehouse {
   Catalog& catalog() { return *catalog_; }
   ObjectStore& objects() { return *objects_; }
   const std::string& home() const { return home_; }
-  const std::string& warehouse() const { return warehouse_; }
+  // Where table files go: `home`/warehouse, or $SLUICE_WAREHOUSE (e.g. "s3://bucket/prefix")
+  // as recorded in the home when it was first used with it.
+  const StorageUri& warehouse() const { return warehouse_; }
 
   // The table at a resolved ref, its name resolved by ResolveTableName (info.name is the
   // stored name); NotFound names the table and the ref.
@@ -104,7 +107,8 @@ class Lakehouse {
  private:
   Lakehouse() = default;
   bool InWarehouse(const std::string& location) const;
-  std::string home_, warehouse_;
+  std::string home_;
+  StorageUri warehouse_;
   std::unique_ptr<Catalog> catalog_;
   std::unique_ptr<ObjectStore> objects_;
 };

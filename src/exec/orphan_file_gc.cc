@@ -1,22 +1,15 @@
 #include "exec/orphan_file_gc.h"
 
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <deque>
-#include <filesystem>
 #include <set>
 
-#include "common/file_util.h"
 #include "format/iceberg_table.h"
+#include "storage/file_io.h"
+#include "storage/storage_uri.h"
 
 namespace sluice {
 namespace {
-
-namespace fs = std::filesystem;
 
 // Every commit any branch or tag reaches through all its parents.
 Result<std::set<std::string>> ReachableCommits(Catalog& catalog) {
@@ -51,37 +44,33 @@ Result<OrphanFileGcReport> CollectOrphanFiles(Lakehouse& lake, int64_t min_age_s
   for (const auto& location : metadata_files) {
     SLUICE_RETURN_NOT_OK(WithContext(AddReachableFiles(location, &reachable_uris), "finding the files tables reach"));
   }
+  // Compared as normalized URIs: metadata may name a file "file:///w/x" or "/w/./x".
   std::set<std::string> reachable;
   for (const auto& uri : reachable_uris) {
-    auto path = LocalPathFromUri(uri);
-    if (path.ok()) reachable.insert(fs::path(*path).lexically_normal().string());
+    auto parsed = StorageUri::Parse(uri);
+    if (parsed.ok()) reachable.insert(parsed->Normalized().ToString());
   }
   report.reachable = reachable.size();
 
-  const fs::path warehouse = fs::path(AbsolutePath(lake.warehouse())).lexically_normal();
+  FileIO& io = FileIO::Default();
+  const std::string warehouse = lake.warehouse().ToString();
+  SLUICE_ASSIGN_OR_RAISE(std::vector<StoredFileInfo> files,
+                         WithContext(io.List(warehouse), "listing the warehouse"));  // links are not listed
   const auto now = std::chrono::system_clock::now();
-  std::error_code error;
-  for (auto it = fs::recursive_directory_iterator(warehouse, fs::directory_options::none, error);
-       !error && it != fs::recursive_directory_iterator(); it.increment(error)) {
-    struct stat info {};
-    const std::string path = it->path().lexically_normal().string();
-    if (::lstat(path.c_str(), &info) != 0 || !S_ISREG(info.st_mode)) continue;  // links and directories stay
-    if (reachable.count(path)) continue;
-    auto modified = std::chrono::system_clock::from_time_t(info.st_mtim.tv_sec);
-    if (now - modified < std::chrono::seconds(min_age_seconds)) {
+  std::vector<std::string> doomed;
+  for (const auto& file : files) {
+    const std::string uri = file.uri.ToString();
+    if (reachable.count(uri)) continue;
+    if (now - file.modified < std::chrono::seconds(min_age_seconds)) {
       ++report.too_young;
       continue;
     }
-    report.removed.push_back(path);
-    report.bytes += info.st_size;
+    doomed.push_back(uri);
+    report.removed.push_back(file.uri.DisplayName());
+    report.bytes += file.size;
   }
-  if (error) return IOError("cannot list the warehouse '", warehouse.string(), "': ", error.message());
   if (!dry_run) {
-    for (const auto& path : report.removed) {
-      if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
-        return IOError("cannot remove '", path, "': ", std::strerror(errno));
-      }
-    }
+    for (const auto& uri : doomed) SLUICE_RETURN_NOT_OK(io.Delete(uri));
   }
   return report;
 }

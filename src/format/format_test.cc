@@ -10,6 +10,7 @@
 #include "format/avro.h"
 #include "format/iceberg_schema.h"
 #include "format/iceberg_table.h"
+#include "storage/storage_uri.h"
 
 namespace sluice {
 namespace {

@@ -1,6 +1,5 @@
 #include "format/iceberg_table.h"
 
-#include <arrow/io/file.h>
 #include <parquet/arrow/writer.h>
 #include <parquet/file_reader.h>
 
@@ -11,10 +10,11 @@
 
 #include "common/bounded_json.h"
 #include "common/clock.h"
-#include "common/file_util.h"
 #include "common/ids.h"
 #include "format/avro.h"
 #include "format/iceberg_schema.h"
+#include "storage/file_io.h"
+#include "storage/storage_uri.h"
 
 namespace sluice {
 namespace {
@@ -65,8 +65,7 @@ const json& ManifestFileSchema() {
 }
 
 Result<json> ReadJsonFile(const std::string& uri) {
-  SLUICE_ASSIGN_OR_RAISE(std::string path, LocalPathFromUri(uri));
-  SLUICE_ASSIGN_OR_RAISE(std::string text, ReadFile(path));
+  SLUICE_ASSIGN_OR_RAISE(std::string text, FileIO::Default().ReadAll(uri));
   try {
     return ParseBoundedJson(text);
   } catch (const std::exception& e) {
@@ -75,15 +74,12 @@ Result<json> ReadJsonFile(const std::string& uri) {
 }
 
 Result<AvroFile> ReadAvro(const std::string& uri) {
-  SLUICE_ASSIGN_OR_RAISE(std::string path, LocalPathFromUri(uri));
-  SLUICE_ASSIGN_OR_RAISE(std::string bytes, ReadFile(path));
+  SLUICE_ASSIGN_OR_RAISE(std::string bytes, FileIO::Default().ReadAll(uri));
   return WithContext(DecodeAvroFile(bytes), "'" + uri + "'");
 }
 
 Status WriteBytes(const std::string& uri, const std::string& bytes) {
-  SLUICE_ASSIGN_OR_RAISE(std::string path, LocalPathFromUri(uri));
-  SLUICE_RETURN_NOT_OK(MakeDirs(path.substr(0, path.find_last_of('/'))));
-  return WriteFileAtomic(path, bytes);
+  return FileIO::Default().WriteAtomically(uri, bytes);
 }
 
 const json* CurrentSchema(const json& metadata) {
@@ -150,35 +146,20 @@ Result<std::string> WriteMetadataFile(const std::string& location, int version, 
 Result<DataFile> WriteParquetFile(const std::shared_ptr<arrow::Table>& table, const std::string& location) {
   DataFile file;
   file.path = location + "/data/" + NewUuid() + ".parquet";
-  SLUICE_ASSIGN_OR_RAISE(std::string path, LocalPathFromUri(file.path));
-  SLUICE_RETURN_NOT_OK(MakeDirs(path.substr(0, path.find_last_of('/'))));
-  std::string temp = path + ".tmp";
-  {
-    SLUICE_ASSIGN_OR_RAISE(auto out, arrow::io::FileOutputStream::Open(temp));
-    auto properties = parquet::WriterProperties::Builder()
-                          .compression(parquet::Compression::ZSTD)
-                          ->max_row_group_length(kRowGroupRows)
-                          ->build();
-    SLUICE_RETURN_NOT_OK(
-        parquet::arrow::WriteTable(*table, arrow::default_memory_pool(), out, kRowGroupRows, properties));
-    SLUICE_RETURN_NOT_OK(out->Close());
-  }
-  if (std::rename(temp.c_str(), path.c_str()) != 0) return IOError("cannot rename '", temp, "'");
-  SLUICE_ASSIGN_OR_RAISE(auto in, arrow::io::ReadableFile::Open(path));
-  SLUICE_ASSIGN_OR_RAISE(file.file_size_in_bytes, in->GetSize());
+  auto properties = parquet::WriterProperties::Builder()
+                        .compression(parquet::Compression::ZSTD)
+                        ->max_row_group_length(kRowGroupRows)
+                        ->build();
+  SLUICE_ASSIGN_OR_RAISE(
+      file.file_size_in_bytes,
+      FileIO::Default().WriteAtomically(file.path, [&](const std::shared_ptr<arrow::io::OutputStream>& out) {
+        return parquet::arrow::WriteTable(*table, arrow::default_memory_pool(), out, kRowGroupRows, properties);
+      }));
   file.record_count = table->num_rows();
   return file;
 }
 
 }  // namespace
-
-Result<std::string> LocalPathFromUri(const std::string& uri) {
-  if (uri.rfind("file://", 0) == 0) return uri.substr(7);
-  if (uri.find("://") != std::string::npos) {
-    return InvalidInput("unsupported location '", uri, "': only local files (file://) for now");
-  }
-  return uri;
-}
 
 Result<TableSnapshot> LoadTableSnapshot(const std::string& metadata_location) {
   SLUICE_ASSIGN_OR_RAISE(json metadata, ReadJsonFile(metadata_location));
@@ -686,11 +667,19 @@ class AddedSnapshotCheck {
  public:
   static Result<AddedSnapshotCheck> For(const json& metadata) {
     AddedSnapshotCheck check;
-    SLUICE_ASSIGN_OR_RAISE(std::string root, LocalPathFromUri(metadata.at("location").get<std::string>()));
-    std::error_code error;
-    auto canonical = std::filesystem::weakly_canonical(root, error);
-    if (error || root.empty() || root[0] != '/') return InvalidInput("table location '", root, "' is not absolute");
-    check.root_ = canonical.string() + "/";
+    std::string location = metadata.at("location").get<std::string>();
+    SLUICE_ASSIGN_OR_RAISE(StorageUri root, StorageUri::Parse(location));
+    if (root.is_local()) {
+      const std::string& path = root.path();
+      std::error_code error;
+      auto canonical = std::filesystem::weakly_canonical(path, error);
+      if (error || path.empty() || path[0] != '/') return InvalidInput("table location '", path, "' is not absolute");
+      check.root_ = canonical.string() + "/";
+    } else {
+      // Object stores have no links: the normalized key prefix is the table's.
+      check.root_ = root.Normalized().ToString() + "/";
+    }
+    check.root_uri_ = root;
     for (const auto& schema : metadata.value("schemas", json::array())) {
       for (const auto& field : schema.value("fields", json::array())) check.columns_.insert(field.value("name", ""));
     }
@@ -720,24 +709,33 @@ class AddedSnapshotCheck {
   }
 
  private:
-  // The local path of `uri` when it lies inside the table's location; InvalidInput otherwise.
+  // Where to read `uri` (a local path with links resolved, or the S3 URI) when it lies inside
+  // the table's location; InvalidInput otherwise.
   Result<std::string> Inside(const std::string& uri, const char* what) const {
     auto outside = [&] {
       return InvalidInput("the commit's ", what, " '", uri, "' is not a file of this table (under '", root_, "')");
     };
-    auto path = LocalPathFromUri(uri);
-    if (!path.ok() || path->empty() || (*path)[0] != '/') return outside();
-    std::error_code error;
-    std::string resolved = std::filesystem::weakly_canonical(*path, error).string();
-    if (error || resolved.rfind(root_, 0) != 0) return outside();
-    if (!std::filesystem::is_regular_file(resolved, error)) {
-      return InvalidInput("the commit's ", what, " '", uri, "' does not exist");
+    auto parsed = StorageUri::Parse(uri);
+    if (!parsed.ok() || parsed->scheme() != root_uri_.scheme()) return outside();
+    std::string resolved;
+    if (parsed->is_local()) {
+      const std::string& path = parsed->path();
+      if (path.empty() || path[0] != '/') return outside();
+      std::error_code error;
+      resolved = std::filesystem::weakly_canonical(path, error).string();
+      if (error || resolved.rfind(root_, 0) != 0) return outside();
+    } else {
+      if (!parsed->IsUnder(root_uri_)) return outside();
+      resolved = parsed->Normalized().ToString();
     }
+    auto exists = FileIO::Default().Exists(resolved);
+    if (!exists.ok()) return exists.status();
+    if (!*exists) return InvalidInput("the commit's ", what, " '", uri, "' does not exist");
     return resolved;
   }
 
   Status CheckDataFile(const std::string& path, int64_t record_count) const {
-    auto opened = arrow::io::ReadableFile::Open(path);
+    auto opened = FileIO::Default().OpenInput(path);
     if (!opened.ok()) return InvalidInput("the commit's data file '", path, "' cannot be read");
     std::unique_ptr<parquet::ParquetFileReader> reader;
     try {
@@ -759,7 +757,8 @@ class AddedSnapshotCheck {
     return Status::OK();
   }
 
-  std::string root_;
+  std::string root_;  // the location, links resolved when local, ending in '/'
+  StorageUri root_uri_;
   std::set<std::string> columns_;
 };
 

@@ -65,7 +65,7 @@ struct TableSnapshot {
   std::vector<PartitionFieldInfo> partitions;     // fields of the default partition spec
 };
 
-// Reads a metadata JSON file (a "file://" URI or a plain path) and the manifest list and
+// Reads a metadata JSON file (any location storage/storage_uri.h accepts) and the manifest list and
 // manifests of its current snapshot. Errors name the file that could not be read or parsed.
 Result<TableSnapshot> LoadTableSnapshot(const std::string& metadata_location);
 
@@ -122,8 +122,5 @@ Result<std::string> CommitTableUpdates(const std::string& metadata_location, con
 // status. Locations as written (URIs). An error when any of them cannot be read: a caller
 // deciding what is unreferenced must then decide nothing.
 Status AddReachableFiles(const std::string& metadata_location, std::set<std::string>* files);
-
-// "file:///a/b" -> "/a/b"; plain paths are returned unchanged. InvalidInput for other schemes.
-Result<std::string> LocalPathFromUri(const std::string& uri);
 
 }  // namespace sluice
