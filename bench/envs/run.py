@@ -29,8 +29,9 @@ import sys
 import tempfile
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-SLUICE = ROOT / "build" / "sluice"
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from sluice_run import ROOT, SLUICE, dry_run_models  # noqa: E402
+
 UV = ROOT / ".venv" / "bin" / "uv"
 PYTHON = sys.executable
 BASE = {"pandas": "2.2.3", "pyarrow": "23.0.1", "tabulate": "0.9.0"}
@@ -151,26 +152,7 @@ def warm_start_steps(work):
             SLUICE_STORE=str(work / "store"),
             SLUICE_ZYGOTES="1" if zygotes else "0",
         )
-        out = subprocess.run(
-            [
-                str(SLUICE),
-                "-O",
-                "json",
-                "run",
-                "-p",
-                str(project),
-                "--ref",
-                "main",
-                "--dry-run",
-                "--parallel",
-                "1",
-            ],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-        models = sorted(json.loads(out)["models"], key=lambda m: m["worker_start"])
+        models = dry_run_models(project, env)
         return [(m["user_start"] - m["worker_start"]) * 1e3 for m in models]
 
     fork, first, fresh = [], [], []

@@ -25,8 +25,9 @@ import sys
 import tempfile
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-SLUICE = ROOT / "build" / "sluice"
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from sluice_run import SLUICE, dry_run_models  # noqa: E402
+
 MODELS = 5
 PROJECT = "import bauplan\nimport pandas\nimport pyarrow\n" + "".join(
     f"""
@@ -46,27 +47,8 @@ def sluice_calls(work, sandboxed):
     starts, runs = [], []
     for _ in range(ROUNDS):
         began = time.monotonic()
-        out = subprocess.run(
-            [
-                str(SLUICE),
-                "-O",
-                "json",
-                "run",
-                "-p",
-                str(work / "project"),
-                "--ref",
-                "main",
-                "--dry-run",
-                "--parallel",
-                "1",
-            ],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
+        models = dry_run_models(work / "project", env)
         runs.append((time.monotonic() - began) * 1e3)
-        models = sorted(json.loads(out)["models"], key=lambda m: m["worker_start"])
         starts += [(m["user_start"] - m["worker_start"]) * 1e3 for m in models[1:]]  # forks, not the first
     return statistics.median(starts), statistics.median(runs)
 
