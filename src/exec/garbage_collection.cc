@@ -33,7 +33,7 @@ PeriodicGarbageCollection::~PeriodicGarbageCollection() {
 
 void PeriodicGarbageCollection::Loop(double interval_seconds) {
   std::unique_lock<std::mutex> lock(mutex_);
-  while (!stopping_) {
+  while (!wake_.wait_for(lock, std::chrono::duration<double>(interval_seconds), [this] { return stopping_; })) {
     lock.unlock();
     auto collected = CollectGarbage(*lake_, {});
     if (!collected.ok()) {
@@ -44,7 +44,6 @@ void PeriodicGarbageCollection::Loop(double interval_seconds) {
            std::to_string(collected->run_branches.removed.size()) + " run branches");
     }
     lock.lock();
-    wake_.wait_for(lock, std::chrono::duration<double>(interval_seconds), [this] { return stopping_; });
   }
 }
 

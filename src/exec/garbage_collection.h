@@ -33,8 +33,9 @@ struct GarbageCollectionReport {
 
 Result<GarbageCollectionReport> CollectGarbage(Lakehouse& lake, const GarbageCollectionOptions& options);
 
-// Runs CollectGarbage with default options on a thread of its own: once at once, then every
-// `interval_seconds`, until destroyed (which waits for a pass in progress). Each pass's
+// Runs CollectGarbage with default options on a thread of its own every `interval_seconds`,
+// the first time one interval after it starts (a server gives back shared memory, the cheap
+// and urgent part, itself as it starts), until destroyed (which waits for a pass in progress). Each pass's
 // outcome goes to `log` (one line), failures included; they never stop the next pass.
 // The interval comes from $SLUICE_GC_INTERVAL_SECONDS when set (0 turns it off).
 class PeriodicGarbageCollection {
