@@ -26,5 +26,6 @@ void AddServerCommands(CLI::App& app, CliContext& context, int* exit_code);
 void AddApiCommand(CLI::App& app, CliContext& context, int* exit_code);
 void AddKeyCommands(CLI::App& app, CliContext& context, int* exit_code);
 void AddGcCommand(CLI::App& app, CliContext& context, int* exit_code);
+void AddExecutorCommand(CLI::App& app, CliContext& context, int* exit_code);
 
 }  // namespace sluice::cli

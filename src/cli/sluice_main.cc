@@ -74,6 +74,7 @@ int main(int argc, char** argv) {
   sluice::cli::AddKeyCommands(app, context, &exit_code);
   sluice::cli::AddGcCommand(app, context, &exit_code);
   sluice::cli::AddApiCommand(app, context, &exit_code);
+  sluice::cli::AddExecutorCommand(app, context, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,167 @@
+"""Messages between a client of sluice.map and its function workers (python/sluice/parallel.py,
+python/sluice/_executor.py), over one AF_UNIX SOCK_SEQPACKET socket pair per worker.
+
+A message is one datagram: a small pickled header and a list of parts, plus the descriptors
+the parts need. A part is one pickled value (pickle protocol 5 through cloudpickle, so
+lambdas and functions of __main__ travel by value). A small part travels inline in the
+datagram. A large one, or one with large out-of-band buffers (numpy arrays, Arrow buffers,
+pandas columns), is written once into a memfd: its pickle stream first, then each buffer at a
+64-byte boundary. The receiver maps the memfd copy-on-write and unpickles the buffers in place,
+so a 100 MiB array costs one copy in all (into the memfd), however many hops it takes: a
+client forwards a part it received (a result feeding another task) without opening it.
+"""
+
+import mmap
+import os
+import pickle
+import socket
+
+import cloudpickle
+
+# What fits in a datagram with room to spare under the default socket buffer (212992 bytes).
+MAX_DATAGRAM = 160 * 1024
+MAX_INLINE = 64 * 1024  # a part's pickle up to this size travels inline
+MIN_OUT_OF_BAND = 16 * 1024  # smaller buffers stay in the pickle stream
+MAX_FDS = 250  # SCM_MAX_FD is 253
+_ALIGN = 64
+
+
+class ChannelClosed(Exception):
+    """The other end closed its socket (or died)."""
+
+
+class Part:
+    """One pickled value: inline bytes, or a memfd holding the pickle stream and its buffers.
+    Owns its descriptor; `load()` may be called any number of times."""
+
+    __slots__ = ("data", "fd", "data_len", "spans", "nbytes")
+
+    def __init__(self, data=None, fd=-1, data_len=0, spans=()):
+        self.data = data
+        self.fd = fd
+        self.data_len = data_len
+        self.spans = spans
+        self.nbytes = len(data) if data is not None else data_len + sum(n for _, n in spans)
+
+    @classmethod
+    def dump(cls, value):
+        buffers = []
+
+        def out_of_band(buffer):
+            view = buffer.raw()
+            if view.nbytes < MIN_OUT_OF_BAND:
+                return True  # in the stream
+            buffers.append(view)
+            return False
+
+        data = cloudpickle.dumps(value, protocol=5, buffer_callback=out_of_band)
+        if not buffers and len(data) <= MAX_INLINE:
+            return cls(data=data)
+        spans, offset = [], _aligned(len(data))
+        for view in buffers:
+            spans.append((offset, view.nbytes))
+            offset = _aligned(offset + view.nbytes)
+        fd = os.memfd_create("sluice-part", os.MFD_CLOEXEC)
+        try:
+            os.ftruncate(fd, max(offset, 1))
+            with mmap.mmap(fd, max(offset, 1)) as mapped:
+                mapped[: len(data)] = data
+                for (start, length), view in zip(spans, buffers):
+                    mapped[start : start + length] = view
+        except BaseException:
+            os.close(fd)
+            raise
+        return cls(fd=fd, data_len=len(data), spans=tuple(spans))
+
+    def load(self, loads=pickle.loads):
+        """The value; `loads(data, buffers=...)` unpickles it (a restricted one for values
+        from a worker)."""
+        if self.data is not None:
+            return loads(self.data, buffers=())
+        size = _aligned(self.data_len)
+        if self.spans:
+            size = max(size, self.spans[-1][0] + self.spans[-1][1])
+        # Copy-on-write: the receiver may change what it got without touching the sender's.
+        mapped = mmap.mmap(self.fd, max(size, 1), flags=mmap.MAP_PRIVATE)
+        view = memoryview(mapped)
+        buffers = [view[start : start + length] for start, length in self.spans]
+        return loads(view[: self.data_len], buffers=buffers)
+
+    def describe(self, fds):
+        """The header entry for this part; appends its descriptor to `fds`."""
+        if self.data is not None:
+            return self.data
+        fds.append(self.fd)
+        return (len(fds) - 1, self.data_len, self.spans)
+
+    def close(self):
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __del__(self):
+        self.close()
+
+
+class Arg:
+    """A placeholder in a call's arguments for the value of the call's extra part `index` (a
+    result the client forwards to the worker without reading it)."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index):
+        self.index = index
+
+    def __reduce__(self):
+        return (Arg, (self.index,))
+
+
+def _aligned(n):
+    return (n + _ALIGN - 1) // _ALIGN * _ALIGN
+
+
+def socket_pair():
+    """A channel: (client end, worker end), both close-on-exec."""
+    return socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+
+
+def send(sock, header, parts=()):
+    """Sends `header` (a small picklable value) with `parts` in one datagram. The parts stay
+    the caller's: the receiver gets its own copies of their descriptors."""
+    fds = []
+    described = [part.describe(fds) for part in parts]
+    datagram = pickle.dumps((header, described), protocol=5)
+    if len(datagram) > MAX_DATAGRAM or len(fds) > MAX_FDS:
+        raise ValueError("message too large for one datagram: send fewer parts at once")
+    socket.send_fds(sock, [datagram], fds)
+
+
+def receive(sock):
+    """(header, parts) of the next message; ChannelClosed at the end."""
+    datagram, fds, flags, _ = socket.recv_fds(sock, MAX_DATAGRAM, MAX_FDS)
+    if not datagram:
+        for fd in fds:
+            os.close(fd)
+        raise ChannelClosed()
+    if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+        for fd in fds:
+            os.close(fd)
+        raise ChannelClosed("a truncated message: the channel is out of step")
+    header, described = pickle.loads(datagram)
+    parts, used = [], set()
+    for entry in described:
+        if isinstance(entry, bytes):
+            parts.append(Part(data=entry))
+        else:
+            index, data_len, spans = entry
+            used.add(index)
+            parts.append(Part(fd=fds[index], data_len=data_len, spans=tuple(tuple(s) for s in spans)))
+    for index, fd in enumerate(fds):
+        if index not in used:
+            os.close(fd)
+    return header, parts
+
+
+def batch_size(parts):
+    """Bytes a list of parts takes inline in a datagram (memfd parts: a few dozen)."""
+    return sum(len(p.data) if p.data is not None else 64 for p in parts)

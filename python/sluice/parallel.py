@@ -1,0 +1,728 @@
+"""Parallel functions: PyWren/Lithops-style `map`, `map_reduce`, `call_async`, futures, `wait`
+and `get_result`, run in sandboxed function workers with the same environments as models.
+
+    import sluice
+
+    futures = sluice.map(lambda x: x * x, range(1000))
+    print(sluice.get_result(futures))
+
+    @sluice.python(pip={"pandas": "2.2.3"})
+    def summarize(path): ...
+    total = sluice.map_reduce(summarize, paths, lambda parts: sum(parts)).result()
+
+    with sluice.Executor(workers=4, pip={"scipy": "1.16.3"}) as ex:
+        f = ex.call_async(fn, 1, 2)
+        g = ex.call_async(other, f)  # a future as an argument: runs once f is done
+        g.result()
+
+An Executor starts `sluice _executors` (src/exec/function_executors.h), which starts one
+sandboxed worker per channel this process made (python/sluice/_executor.py); calls and results
+then go straight between this process and the workers, batched, with large arguments and
+results in shared memory (python/sluice/_channel.py). A result that feeds another call is
+forwarded to its worker without being read here.
+
+A worker's code is confined like a model's: what comes back from it is not trusted, so results
+are unpickled with a restricted unpickler (python/sluice/_safe_pickle.py) that builds data
+(containers, numpy, pandas, Arrow, exceptions, classes of __main__) and nothing that acts.
+"""
+
+import atexit
+import collections
+import itertools
+import json
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+
+import cloudpickle
+
+from sluice import _channel, _safe_pickle, exceptions
+
+__all__ = [
+    "ALL_COMPLETED",
+    "ALWAYS",
+    "ANY_COMPLETED",
+    "FIRST_COMPLETED",
+    "Executor",
+    "Future",
+    "RemoteError",
+    "WorkerDiedError",
+    "call_async",
+    "get_result",
+    "map",
+    "map_reduce",
+    "shutdown",
+    "wait",
+]
+
+ALL_COMPLETED = "ALL_COMPLETED"
+FIRST_COMPLETED = ANY_COMPLETED = "ANY_COMPLETED"
+ALWAYS = "ALWAYS"
+
+
+class RemoteTraceback(Exception):
+    """The traceback of an exception raised in a worker (the cause of the re-raised one)."""
+
+    def __init__(self, text):
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self):
+        return "\n\nTraceback in the function's worker:\n" + self.text.rstrip()
+
+
+class RemoteError(exceptions.SluiceError):
+    """A function raised an exception that could not be sent back as itself; `type_name`,
+    `remote_message` and `remote_traceback` say what it was."""
+
+    def __init__(self, type_name, message, remote_traceback):
+        super().__init__(f"{type_name}: {message}")
+        self.type_name = type_name
+        self.remote_message = message
+        self.remote_traceback = remote_traceback
+
+
+class WorkerDiedError(exceptions.SluiceError):
+    """The worker running a call ended before answering (killed, out of memory, crashed)."""
+
+
+_PENDING, _RUNNING, _DONE = 0, 1, 2
+
+
+class Future:
+    """The result of one call. `result()` waits for it and returns its value or raises its
+    exception (with the worker's traceback as the cause); `done()` says whether it is there."""
+
+    __slots__ = ("_executor", "_id", "_state", "_ok", "_part", "_value", "_loaded", "_error", "_callbacks", "worker")
+
+    def __init__(self, executor, call_id):
+        self._executor = executor
+        self._id = call_id
+        self._state = _PENDING
+        self._ok = None
+        self._part = None
+        self._value = None
+        self._loaded = False
+        self._error = None  # an exception raised here (worker died, dependency failed)
+        self._callbacks = None
+        self.worker = None
+
+    def done(self):
+        return self._state == _DONE
+
+    def running(self):
+        return self._state == _RUNNING
+
+    def cancelled(self):
+        return False
+
+    def result(self, timeout=None):
+        self._executor._wait_for([self], ALL_COMPLETED, timeout)
+        if self._state != _DONE:
+            raise TimeoutError(f"call {self._id} did not finish within {timeout} s")
+        return self._get()
+
+    def exception(self, timeout=None):
+        try:
+            self.result(timeout)
+        except TimeoutError:
+            raise
+        except BaseException as exc:
+            return exc
+        return None
+
+    def add_done_callback(self, fn):
+        with self._executor._lock:
+            if self._state != _DONE:
+                self._callbacks = (self._callbacks or []) + [fn]
+                return
+        fn(self)
+
+    def _get(self):
+        if self._error is not None:
+            raise self._error
+        if not self._loaded:
+            loaded = _safe_pickle.load_part(self._part)
+            if self._ok:
+                self._value = loaded
+            else:
+                self._error = _remote_exception(*loaded)
+            self._loaded = True
+            if not self._ok:
+                raise self._error
+        return self._value
+
+    def __repr__(self):
+        state = ("pending", "running", "done")[self._state]
+        return f"<sluice.Future call {self._id} {state}>"
+
+
+def _remote_exception(type_name, message, text, exc):
+    if isinstance(exc, BaseException):
+        exc.__cause__ = RemoteTraceback(text)
+        return exc
+    return RemoteError(type_name, message, text)
+
+
+class _Call:
+    __slots__ = ("future", "fn_id", "parts", "deps", "waiting")
+
+    def __init__(self, future, fn_id, parts, deps):
+        self.future = future
+        self.fn_id = fn_id
+        self.parts = parts  # [args part] (+ one per dependency, filled in when ready)
+        self.deps = deps  # futures whose results are its extra parts
+        self.waiting = 0
+
+
+class _Worker:
+    __slots__ = ("index", "sock", "outbox", "outstanding", "functions", "alive", "ended")
+
+    def __init__(self, index, sock):
+        self.index = index
+        self.sock = sock
+        self.outbox = collections.deque()  # calls assigned, not sent
+        self.outstanding = collections.OrderedDict()  # call id -> call, sent in this order
+        self.functions = set()
+        self.alive = True
+        self.ended = None  # why it ended, from the status line
+
+
+def _binary():
+    from sluice.client import _find_binary
+
+    return _find_binary()
+
+
+class Executor:
+    """`workers` sandboxed function workers (default: one per CPU) with one environment:
+    `python` ("3.12") and `pip` ({"pandas": "2.2.3"}), or `env` (a function decorated with
+    @sluice.python, or {"python": ..., "pip": {...}}); `resources` {"memory": "2G", "cpus": 1}
+    per worker; `internet_access`. Functions from anywhere (lambdas, closures, __main__) are
+    shipped by value. Use it as a context manager, or call `shutdown()`."""
+
+    _WINDOW = 512  # calls in flight per worker: enough to batch, few enough to balance
+
+    def __init__(
+        self, workers=None, *, env=None, python=None, pip=None, resources=None, internet_access=False, name=None
+    ):
+        python, pip, resources = _environment(env, python, pip, resources)
+        self.workers_count = int(workers or os.cpu_count() or 1)
+        if self.workers_count < 1:
+            raise ValueError("workers must be at least 1")
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._ids = itertools.count()
+        self._functions = {}  # id(fn) -> (fn, fn_id, part)
+        self._submitted = collections.deque()  # calls from user threads, for the dispatcher
+        self._ready = collections.deque()  # calls whose dependencies are done, not assigned
+        self._dependents = {}  # call id -> [calls waiting for it]
+        self._fatal = None  # why no call can run any more
+        self._closing = False
+
+        pairs = [_channel.socket_pair() for _ in range(self.workers_count)]
+        status_read, status_write = os.pipe()
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_write, False)
+        argv = [_binary(), "_executors", "--status-fd", str(status_write), "--name", name or "sluice.map"]
+        for _, theirs in pairs:
+            argv += ["--channel-fd", str(theirs.fileno())]
+        if python:
+            argv += ["--python", str(python)]
+        for package, version in sorted((pip or {}).items()):
+            argv += ["--pip", f"{package}=={version}"]
+        if internet_access:
+            argv.append("--internet")
+        if resources.get("memory"):
+            argv += ["--memory", str(resources["memory"])]
+        if resources.get("cpus"):
+            argv += ["--cpus", str(resources["cpus"])]
+        passed = [theirs.fileno() for _, theirs in pairs] + [status_write]
+        try:
+            self._process = subprocess.Popen(argv, pass_fds=passed, stdin=subprocess.DEVNULL)
+        finally:
+            os.close(status_write)
+            for _, theirs in pairs:
+                theirs.close()
+        self._status = os.fdopen(status_read, "rb", buffering=0)
+        self._status_buffer = b""
+        self._status_open = True
+        self._workers = []
+        for i, (mine, _) in enumerate(pairs):
+            mine.setblocking(False)
+            self._workers.append(_Worker(i, mine))
+        self._thread = threading.Thread(target=self._dispatch, name="sluice-executor", daemon=True)
+        self._thread.start()
+
+    # -- the PyWren / Lithops surface
+
+    def call_async(self, fn, *args, **kwargs):
+        """Runs fn(*args, **kwargs) in a worker. Futures among the arguments (also inside
+        lists, tuples and dicts) are replaced by their results, and the call waits for them."""
+        return self._submit(fn, args, kwargs)
+
+    submit = call_async  # concurrent.futures' name
+
+    def map(self, fn, iterable, *, extra_args=(), extra_kwargs=None):
+        """One call fn(item, *extra_args, **extra_kwargs) per item; a list of futures in order."""
+        extra_kwargs = extra_kwargs or {}
+        return [self._submit(fn, (item, *extra_args), extra_kwargs) for item in iterable]
+
+    def starmap(self, fn, iterable):
+        """One call fn(*item) per item."""
+        return [self._submit(fn, tuple(item), {}) for item in iterable]
+
+    def map_reduce(self, map_fn, iterable, reduce_fn, *, extra_args=(), extra_kwargs=None):
+        """Maps, then calls reduce_fn(list of map results) once all are in; the reduce's future."""
+        mapped = self.map(map_fn, iterable, extra_args=extra_args, extra_kwargs=extra_kwargs)
+        return self._submit(reduce_fn, (mapped,), {})
+
+    def wait(self, futures, return_when=ALL_COMPLETED, timeout=None):
+        """(done, not_done) lists once `return_when` holds: ALL_COMPLETED, ANY_COMPLETED
+        (FIRST_COMPLETED) or ALWAYS (at once), or when `timeout` seconds have passed."""
+        futures = list(futures)
+        if return_when != ALWAYS:
+            self._wait_for(futures, return_when, timeout)
+        done = [f for f in futures if f._state == _DONE]
+        return done, [f for f in futures if f._state != _DONE]
+
+    def get_result(self, futures=None, timeout=None):
+        """The value of each future (a list for a list); raises the first failure's exception."""
+        if isinstance(futures, Future):
+            return futures.result(timeout)
+        futures = list(futures)
+        self._wait_for(futures, ALL_COMPLETED, timeout)
+        return [f.result(0) for f in futures]
+
+    def shutdown(self, wait=True):
+        """Lets the workers finish what they were sent (wait=True) and stops them."""
+        if wait:
+            with self._lock:
+                pending = [c.future for c in self._pending_calls()]
+            self._wait_for(pending, ALL_COMPLETED, None)
+        with self._lock:
+            if self._closing:
+                return
+            self._closing = True
+        self._wake()
+        self._thread.join()
+        try:
+            self._process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._status.close()
+        os.close(self._wake_read)
+        os.close(self._wake_write)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.shutdown()
+
+    # -- submission (user threads)
+
+    def _function(self, fn):
+        entry = self._functions.get(id(fn))
+        if entry is None or entry[0] is not fn:
+            _ship_by_value(fn)
+            entry = (fn, len(self._functions), _channel.Part.dump(fn))
+            self._functions[id(fn)] = entry
+        return entry[1]
+
+    def _submit(self, fn, args, kwargs):
+        if not callable(fn):
+            raise TypeError(f"{fn!r} is not callable")
+        deps = []
+        args, kwargs = _placeholders(args, deps), _placeholders(kwargs, deps)
+        for dep in deps:
+            if dep._executor is not self:
+                raise ValueError("a future of another Executor cannot be an argument here")
+        parts = [_channel.Part.dump((args, kwargs))]
+        with self._lock:
+            if self._closing:
+                raise RuntimeError("this Executor was shut down")
+            fn_id = self._function(fn)
+            future = Future(self, next(self._ids))
+            call = _Call(future, fn_id, parts, deps)
+            if self._fatal is not None:
+                self._finish_with_error(call, self._fatal)
+                return future
+            self._submitted.append(call)
+        self._wake()
+        return future
+
+    def _wake(self):
+        try:
+            os.write(self._wake_write, b"x")
+        except BlockingIOError:
+            pass  # a wake-up is pending already
+
+    def _pending_calls(self):
+        calls = list(self._submitted) + list(self._ready)
+        for waiting in self._dependents.values():
+            calls += waiting
+        for worker in self._workers:
+            calls += list(worker.outbox) + list(worker.outstanding.values())
+        return calls
+
+    def _wait_for(self, futures, return_when, timeout):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while True:
+                done = sum(1 for f in futures if f._state == _DONE)
+                if done == len(futures) or (return_when != ALL_COMPLETED and done > 0):
+                    return
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return
+                self._cond.wait(remaining)
+
+    # -- the dispatcher thread
+
+    def _dispatch(self):
+        try:
+            self._dispatch_loop()
+        except BaseException as exc:  # never leave callers waiting forever
+            with self._lock:
+                self._fail_everything(exceptions.InternalError(f"the executor's dispatcher failed: {exc!r}"))
+
+    def _dispatch_loop(self):
+        while True:
+            with self._lock:
+                self._take_submissions()
+                self._assign()
+                closing = self._closing and not self._pending_calls()
+            if closing:
+                for worker in self._workers:
+                    worker.sock.close()
+                return
+            readers = [w.sock for w in self._workers if w.alive] + [self._wake_read]
+            if self._status_open:
+                readers.append(self._status)
+            writers = [w.sock for w in self._workers if w.alive and w.outbox]
+            readable, writable, _ = select.select(readers, writers, [], 1.0)
+            if self._wake_read in readable:
+                os.read(self._wake_read, 4096)
+            if self._status in readable:
+                self._read_status()
+            for worker in self._workers:
+                if worker.alive and worker.sock in writable:
+                    self._send(worker)
+                if worker.alive and worker.sock in readable:
+                    self._receive(worker)
+
+    def _take_submissions(self):
+        while self._submitted:
+            call = self._submitted.popleft()
+            for dep in call.deps:
+                if dep._state != _DONE:
+                    call.waiting += 1
+                    self._dependents.setdefault(dep._id, []).append(call)
+            if call.waiting == 0:
+                self._make_ready(call)
+
+    def _make_ready(self, call):
+        failed = next((d for d in call.deps if not d._ok or d._error is not None), None)
+        if failed is not None:
+            error = failed._error
+            if error is None:
+                try:
+                    failed._get()
+                except BaseException as exc:
+                    error = exc
+            self._finish_with_error(call, error)
+            return
+        call.parts = call.parts[:1] + [d._part for d in call.deps]
+        self._ready.append(call)
+
+    def _assign(self):
+        alive = [w for w in self._workers if w.alive]
+        if not alive:
+            return
+        while self._ready:
+            worker = min(alive, key=lambda w: len(w.outstanding) + len(w.outbox))
+            if len(worker.outstanding) + len(worker.outbox) >= self._WINDOW:
+                return
+            call = self._ready.popleft()
+            call.future.worker = worker.index
+            worker.outbox.append(call)
+
+    def _send(self, worker):
+        while worker.outbox:
+            with self._lock:
+                batch, parts, size = [], [], 0
+                for call in worker.outbox:
+                    n = _channel.batch_size(call.parts)
+                    if batch and (size + n > _channel.MAX_INLINE or len(parts) + len(call.parts) > 200):
+                        break
+                    batch.append(call)
+                    parts += call.parts
+                    size += n
+                new_functions = {c.fn_id for c in batch} - worker.functions
+            try:
+                for fn_id in sorted(new_functions):
+                    part = next(e[2] for e in self._functions.values() if e[1] == fn_id)
+                    _channel.send(worker.sock, ("function", fn_id), [part])
+                    worker.functions.add(fn_id)
+                _channel.send(worker.sock, ("calls", [(c.future._id, c.fn_id, len(c.parts)) for c in batch]), parts)
+            except BlockingIOError:
+                return
+            except OSError:
+                self._worker_ended(worker)
+                return
+            with self._lock:
+                for call in batch:
+                    worker.outbox.popleft()
+                    worker.outstanding[call.future._id] = call
+                    call.future._state = _RUNNING
+
+    def _receive(self, worker):
+        while True:
+            try:
+                header, parts = _channel.receive(worker.sock)
+            except BlockingIOError:
+                return
+            except (_channel.ChannelClosed, OSError):
+                self._worker_ended(worker)
+                return
+            if header[0] != "results":
+                continue
+            with self._cond:
+                for (call_id, ok, _start, _end), part in zip(header[1], parts):
+                    call = worker.outstanding.pop(call_id, None)
+                    if call is None:
+                        continue
+                    future = call.future
+                    future._ok, future._part = ok, part
+                    self._finished(call)
+                self._cond.notify_all()
+
+    def _finished(self, call):
+        future = call.future
+        future._state = _DONE
+        call.parts = None
+        for waiting in self._dependents.pop(future._id, ()):
+            waiting.waiting -= 1
+            if waiting.waiting == 0:
+                self._make_ready(waiting)
+        if future._callbacks:
+            for fn in future._callbacks:
+                threading.Thread(target=fn, args=(future,), daemon=True).start()
+
+    def _finish_with_error(self, call, error):
+        call.future._ok = False
+        call.future._error = error
+        self._finished(call)
+        self._cond.notify_all()
+
+    def _worker_ended(self, worker):
+        worker.alive = False
+        worker.sock.close()
+        deadline = time.monotonic() + 2
+        while worker.ended is None and self._status_open and time.monotonic() < deadline and self._fatal is None:
+            if select.select([self._status], [], [], max(0, deadline - time.monotonic()))[0]:
+                if not self._read_status():
+                    break
+        with self._cond:
+            why = worker.ended or self._fatal or "it ended without saying why"
+            calls = list(worker.outstanding.values())
+            worker.outstanding.clear()
+            # The first call sent is the one that was running; the others never started.
+            if calls:
+                message = f"worker {worker.index} ended while running call {calls[0].future._id}: {why}"
+                self._finish_with_error(calls[0], self._fatal_error(message))
+            for call in reversed(calls[1:] + list(worker.outbox)):
+                call.future._state = _PENDING
+                self._ready.appendleft(call)
+            worker.outbox.clear()
+            if not any(w.alive for w in self._workers):
+                self._fail_everything(self._fatal_error(self._fatal or f"every worker ended: {why}"))
+            self._cond.notify_all()
+
+    def _fatal_error(self, message):
+        if isinstance(message, BaseException):
+            return message
+        return WorkerDiedError(message)
+
+    def _fail_everything(self, error):
+        if self._fatal is None:
+            self._fatal = error
+        calls = list(self._submitted) + list(self._ready)
+        self._submitted.clear()
+        self._ready.clear()
+        for waiting in list(self._dependents.values()):
+            calls += waiting
+        self._dependents.clear()
+        for worker in self._workers:
+            calls += list(worker.outbox) + list(worker.outstanding.values())
+            worker.outbox.clear()
+            worker.outstanding.clear()
+        for call in calls:
+            if call.future._state != _DONE:
+                self._finish_with_error(call, self._fatal_error(error))
+        self._cond.notify_all()
+
+    def _read_status(self):
+        """Reads status lines; False at their end."""
+        chunk = self._status.read(65536)
+        if not chunk:
+            self._status_open = False
+            return False
+        self._status_buffer += chunk
+        while b"\n" in self._status_buffer:
+            line, self._status_buffer = self._status_buffer.split(b"\n", 1)
+            try:
+                status = json.loads(line)
+            except ValueError:
+                continue
+            if "error" in status:
+                error = status["error"]
+                self._fatal = exceptions.from_report(
+                    error.get("kind", "Internal"), error.get("message", "the executor failed"), error.get("hint", "")
+                )
+            elif "worker" in status and not status.get("ok", True):
+                index = status["worker"]
+                if 0 <= index < len(self._workers):
+                    self._workers[index].ended = status.get("message") or "it ended"
+        return True
+
+
+def _placeholders(value, deps):
+    if isinstance(value, Future):
+        deps.append(value)
+        return _channel.Arg(len(deps) - 1)
+    if type(value) is tuple:
+        return tuple(_placeholders(v, deps) for v in value)
+    if type(value) is list:
+        return [_placeholders(v, deps) for v in value]
+    if type(value) is dict:
+        return {k: _placeholders(v, deps) for k, v in value.items()}
+    return value
+
+
+_SHIPPED = set()
+
+
+def _ship_by_value(fn):
+    """Functions of modules the worker cannot import (the user's own files: the worker sees no
+    project) travel by value, as those of __main__ do."""
+    name = getattr(fn, "__module__", None)
+    module = sys.modules.get(name) if name else None
+    if module is None or name == "__main__" or name in _SHIPPED:
+        return
+    path = getattr(module, "__file__", None) or ""
+    installed = ("site-packages" in path) or path.startswith(sys.base_prefix) or name.split(".")[0] in ("sluice",)
+    if not installed:
+        cloudpickle.register_pickle_by_value(module)
+        _SHIPPED.add(name)
+
+
+def _environment(env, python, pip, resources):
+    resources = dict(resources or {})
+    if env is not None:
+        meta = getattr(env, "__sluice__", None)
+        if meta is not None:
+            spec = meta.get("python") or {}
+            python = python or spec.get("version")
+            pip = {**(spec.get("pip") or {}), **(pip or {})}
+            for key, value in (meta.get("resources") or {}).items():
+                if value is not None:
+                    resources.setdefault(key, value)
+        elif isinstance(env, dict):
+            unknown = set(env) - {"python", "pip", "resources"}
+            if unknown:
+                raise ValueError(f"env has unknown keys {sorted(unknown)}: use python, pip, resources")
+            python = python or env.get("python")
+            pip = {**(env.get("pip") or {}), **(pip or {})}
+            resources = {**(env.get("resources") or {}), **resources}
+        else:
+            raise TypeError("env must be a function decorated with @sluice.python or a dict")
+    unknown = set(resources) - {"memory", "cpus"}
+    if unknown:
+        raise ValueError(f"resources has unknown keys {sorted(unknown)}: use memory, cpus")
+    for package, version in (pip or {}).items():
+        if not isinstance(version, str) or not version:
+            raise ValueError(f"pip package {package!r} needs a pinned version string")
+    return python, pip or {}, resources
+
+
+# -- module-level functions over shared executors, one per environment
+
+_EXECUTORS = {}
+_EXECUTORS_LOCK = threading.Lock()
+
+
+def _shared(fn, env, resources, workers):
+    if env is None and getattr(fn, "__sluice__", None) is not None:
+        env = fn
+    python, pip, resources = _environment(env, None, None, resources)
+    key = (python, tuple(sorted(pip.items())), tuple(sorted(resources.items())), workers)
+    with _EXECUTORS_LOCK:
+        executor = _EXECUTORS.get(key)
+        if executor is None or executor._closing or executor._fatal is not None:
+            executor = Executor(workers, python=python, pip=pip, resources=resources)
+            _EXECUTORS[key] = executor
+        return executor
+
+
+def map(fn, iterable, *, env=None, resources=None, workers=None, extra_args=(), extra_kwargs=None):  # noqa: A001
+    """One call fn(item) per item in sandboxed workers; a list of futures in order. The
+    environment is `env`'s, or fn's own @sluice.python / @sluice.resources."""
+    return _shared(fn, env, resources, workers).map(fn, iterable, extra_args=extra_args, extra_kwargs=extra_kwargs)
+
+
+def map_reduce(map_fn, iterable, reduce_fn, *, env=None, resources=None, workers=None):
+    """map, then reduce_fn(list of results) in a worker; the reduce's future."""
+    return _shared(map_fn, env, resources, workers).map_reduce(map_fn, iterable, reduce_fn)
+
+
+def call_async(fn, *args, **kwargs):
+    """Runs fn(*args, **kwargs) in a sandboxed worker (fn's own environment); its future."""
+    return _shared(fn, None, None, None).call_async(fn, *args, **kwargs)
+
+
+def wait(futures, return_when=ALL_COMPLETED, timeout=None):
+    """(done, not_done) for futures of any executors."""
+    futures = list(futures)
+    by_executor = collections.defaultdict(list)
+    for f in futures:
+        by_executor[f._executor].append(f)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        done = [f for f in futures if f.done()]
+        if len(done) == len(futures) or return_when == ALWAYS or (return_when != ALL_COMPLETED and done):
+            return done, [f for f in futures if not f.done()]
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if remaining == 0:
+            return done, [f for f in futures if not f.done()]
+        if len(by_executor) == 1:
+            next(iter(by_executor)).wait(futures, return_when, remaining)
+        else:
+            for executor, fs in by_executor.items():
+                executor.wait(fs, ANY_COMPLETED, 0.01 if remaining is None else min(0.01, remaining))
+
+
+def get_result(futures, timeout=None):
+    """The value of a future, or of each future of a list; raises the first failure."""
+    if isinstance(futures, Future):
+        return futures.result(timeout)
+    futures = list(futures)
+    wait(futures, ALL_COMPLETED, timeout)
+    return [f.result(0) for f in futures]
+
+
+def shutdown():
+    """Stops the shared executors (also done at exit)."""
+    with _EXECUTORS_LOCK:
+        executors = list(_EXECUTORS.values())
+        _EXECUTORS.clear()
+    for executor in executors:
+        executor.shutdown(wait=False)
+
+
+atexit.register(shutdown)

@@ -1,0 +1,87 @@
+#include "exec/function_executors.h"
+
+#include <unistd.h>
+
+#include <csignal>
+#include <cstring>
+#include <memory>
+#include <thread>
+
+#include "common/ids.h"
+#include "common/subprocess.h"
+#include "env/sandbox.h"
+#include "env/worker_cgroup.h"
+#include "exec/function_environment.h"
+
+namespace sluice {
+namespace {
+
+std::string Describe(const SubprocessResult& ended) {
+  if (ended.term_signal != 0) {
+    return "killed by signal " + std::to_string(ended.term_signal) + " (" + ::strsignal(ended.term_signal) + ")";
+  }
+  return "exited with code " + std::to_string(ended.exit_code);
+}
+
+}  // namespace
+
+Status RunFunctionExecutors(const FunctionExecutorOptions& options) {
+  if (options.channels.empty()) return InvalidInput("no channel: a function executor needs at least one");
+  EnvironmentResolver resolver;
+  SLUICE_ASSIGN_OR_RAISE(FunctionEnvironment environment,
+                         resolver.Resolve(options.python_version, options.packages, options.name));
+  SLUICE_ASSIGN_OR_RAISE(std::shared_ptr<void> in_use, resolver.MarkInUse());
+
+  SandboxSpec sandbox;
+  sandbox.site_dirs = environment.site_dirs;
+  sandbox.python = environment.python;
+  sandbox.internet_access = options.internet_access;
+  sandbox.outer_uid = SandboxUidFor(options.shared_memory_root);
+
+  struct Worker {
+    std::unique_ptr<Subprocess> process;
+    std::unique_ptr<WorkerCgroup> cgroup;
+  };
+  std::vector<Worker> workers(options.channels.size());
+  std::string group = "executors-" + NewShortId(8);
+  for (size_t i = 0; i < workers.size(); ++i) {
+    SubprocessOptions launch = PythonInSandbox(sandbox, {"-m", "sluice._executor"});
+    launch.stdin_socket = true;  // the channel arrives on it
+    if (options.on_stdout_line) launch.on_stdout_line = [&options, i](const std::string& l) { options.on_stdout_line(i, l); };
+    if (options.on_stderr_line) launch.on_stderr_line = [&options, i](const std::string& l) { options.on_stderr_line(i, l); };
+    SLUICE_ASSIGN_OR_RAISE(workers[i].process, WithContext(Subprocess::Start(std::move(launch)), options.name));
+    // Every worker and whatever it starts is limited alone; where cgroups cannot be made, the
+    // sandbox's RLIMIT_NPROC is the limit, and a memory or cpu limit asked for is an error.
+    auto cgroup = WorkerCgroup::Create(group + "-" + std::to_string(i), options.memory_bytes, options.cpus,
+                                       kWorkerMaxProcesses);
+    if (cgroup.ok() && (*cgroup)->AddProcess(workers[i].process->pid()).ok()) {
+      workers[i].cgroup = std::move(*cgroup);
+    } else if (options.memory_bytes > 0 || options.cpus > 0) {
+      return WithContext(cgroup.ok() ? Internal("cannot add a worker to its cgroup") : cgroup.status(),
+                         options.name + ": resources=");
+    }
+    SLUICE_RETURN_NOT_OK(
+        WithContext(workers[i].process->SendStdin("channel\n", {options.channels[i]}), options.name));
+    // Only the worker holds this end now, so the client sees its channel close when it ends.
+    ::close(options.channels[i]);
+  }
+  std::vector<std::thread> waiters;
+  for (size_t i = 0; i < workers.size(); ++i) {
+    waiters.emplace_back([&options, &workers, i] {
+      auto ended = workers[i].process->Wait();
+      Status status;
+      if (!ended.ok()) {
+        status = ended.status();
+      } else if (workers[i].cgroup && workers[i].cgroup->MemoryLimitHit() && ended->term_signal != 0) {
+        status = ResourceExceeded("worker ", i, " exceeded its memory limit and was stopped");
+      } else if (ended->term_signal != 0 || ended->exit_code != 0) {
+        status = UserCodeFailed("worker ", i, " ", Describe(*ended));
+      }
+      if (options.on_exit) options.on_exit(i, status);
+    });
+  }
+  for (auto& waiter : waiters) waiter.join();
+  return Status::OK();
+}
+
+}  // namespace sluice
