@@ -32,6 +32,8 @@ _LAZY = {
     "Client": "sluice.client",
     "schema": "sluice",
     "state": "sluice",
+    "parallel": "sluice",
+    "dask": "sluice",
     "InfoState": "sluice.info",
     "OrganizationInfo": "sluice.info",
     "RunnerNodeInfo": "sluice.info",
@@ -41,6 +43,9 @@ _LAZY = {
         for name in (
             "Branch",
             "Commit",
+            "Executor",
+            "FIRST_COMPLETED",
+            "Future",
             "Job",
             "JobContext",
             "JobKind",
@@ -63,6 +68,23 @@ _LAZY = {
             "TableDataImportState",
         )
     },
+    # Parallel functions (PyWren / Lithops surface): sluice.map(fn, items) and friends.
+    **{
+        name: "sluice.parallel"
+        for name in (
+            "ALL_COMPLETED",
+            "ALWAYS",
+            "ANY_COMPLETED",
+            "FIRST_COMPLETED",
+            "Executor",
+            "Future",
+            "call_async",
+            "get_result",
+            "map",
+            "map_reduce",
+            "wait",
+        )
+    },
 }
 
 
@@ -80,6 +102,9 @@ def __getattr__(name):
 
 
 __all__ = [
+    "ALL_COMPLETED",
+    "ALWAYS",
+    "ANY_COMPLETED",
     "Branch",
     "Client",
     "Commit",
@@ -106,9 +131,13 @@ __all__ = [
     "TableDataImportState",
     "Tag",
     "UserInfo",
+    "call_async",
     "exceptions",
     "expectation",
     "extras",
+    "get_result",
+    "map",
+    "map_reduce",
     "model",
     "pyspark",
     "python",
@@ -117,5 +146,6 @@ __all__ = [
     "standard_expectations",
     "state",
     "synthetic_model",
+    "wait",
 ]
 __version__ = "0.1.0"

@@ -21,12 +21,32 @@ class UnsafeResultError(exceptions.SluiceError):
     """A worker's result names something that could act when unpickled; it was not loaded."""
 
 
-_CLASS_MODULES = ("builtins", "collections", "datetime", "decimal", "fractions", "uuid", "zoneinfo", "__main__")
+_CLASS_MODULES = (
+    "builtins",
+    "collections",
+    "datetime",
+    "decimal",
+    "fractions",
+    "uuid",
+    "zoneinfo",
+    "__main__",
+)
 _CLASS_PREFIXES = ("numpy._core.", "numpy.core.", "numpy.ma.", "pandas.core.", "pandas._libs.", "pandas.")
 _CLASS_EXACT_MODULES = ("numpy", "pandas", "pyarrow.lib", "pyarrow", "numpy.ma")
 # Types of those modules that touch files, processes or memory maps when constructed.
 _REFUSED_CLASSES = {("numpy", "memmap"), ("numpy._core.memmap", "memmap"), ("numpy.core.memmap", "memmap")}
-_REFUSED_NAME_PARTS = ("File", "Stream", "Memory", "Mapped", "Reader", "Writer", "Codec", "Pool", "Store", "Path")
+_REFUSED_NAME_PARTS = (
+    "File",
+    "Stream",
+    "Memory",
+    "Mapped",
+    "Reader",
+    "Writer",
+    "Codec",
+    "Pool",
+    "Store",
+    "Path",
+)
 _REFUSED_MODULE_PARTS = (".io", "pandas.io", ".io.", "plotting", "testing")
 
 _FUNCTIONS = {
@@ -112,7 +132,7 @@ class _Unpickler(pickle.Unpickler):
             return super().find_class(module, name)
         if not _class_module_allowed(module) or (module, name) in _REFUSED_CLASSES:
             raise UnsafeResultError(f"the result names {module}.{name}, which is not data")
-        if module != "__main__" and any(part in name for part in _REFUSED_NAME_PARTS):
+        if module not in ("__main__", "builtins") and any(part in name for part in _REFUSED_NAME_PARTS):
             raise UnsafeResultError(f"the result names {module}.{name}, which is not data")
         if module == "__main__":
             import sys

@@ -40,6 +40,7 @@ import time
 import cloudpickle
 
 from sluice import _channel, _safe_pickle, exceptions
+from sluice._safe_pickle import UnsafeResultError
 
 __all__ = [
     "ALL_COMPLETED",
@@ -49,6 +50,7 @@ __all__ = [
     "Executor",
     "Future",
     "RemoteError",
+    "UnsafeResultError",
     "WorkerDiedError",
     "call_async",
     "get_result",
@@ -96,7 +98,18 @@ class Future:
     """The result of one call. `result()` waits for it and returns its value or raises its
     exception (with the worker's traceback as the cause); `done()` says whether it is there."""
 
-    __slots__ = ("_executor", "_id", "_state", "_ok", "_part", "_value", "_loaded", "_error", "_callbacks", "worker")
+    __slots__ = (
+        "_executor",
+        "_id",
+        "_state",
+        "_ok",
+        "_part",
+        "_value",
+        "_loaded",
+        "_error",
+        "_callbacks",
+        "worker",
+    )
 
     def __init__(self, executor, call_id):
         self._executor = executor
@@ -207,7 +220,15 @@ class Executor:
     _WINDOW = 512  # calls in flight per worker: enough to batch, few enough to balance
 
     def __init__(
-        self, workers=None, *, env=None, python=None, pip=None, resources=None, internet_access=False, name=None
+        self,
+        workers=None,
+        *,
+        env=None,
+        python=None,
+        pip=None,
+        resources=None,
+        internet_access=False,
+        name=None,
     ):
         python, pip, resources = _environment(env, python, pip, resources)
         self.workers_count = int(workers or os.cpu_count() or 1)
@@ -469,7 +490,9 @@ class Executor:
                     part = next(e[2] for e in self._functions.values() if e[1] == fn_id)
                     _channel.send(worker.sock, ("function", fn_id), [part])
                     worker.functions.add(fn_id)
-                _channel.send(worker.sock, ("calls", [(c.future._id, c.fn_id, len(c.parts)) for c in batch]), parts)
+                _channel.send(
+                    worker.sock, ("calls", [(c.future._id, c.fn_id, len(c.parts)) for c in batch]), parts
+                )
             except BlockingIOError:
                 return
             except OSError:
@@ -524,12 +547,17 @@ class Executor:
         worker.alive = False
         worker.sock.close()
         deadline = time.monotonic() + 2
-        while worker.ended is None and self._status_open and time.monotonic() < deadline and self._fatal is None:
+        while (
+            worker.ended is None and self._status_open and time.monotonic() < deadline and self._fatal is None
+        ):
             if select.select([self._status], [], [], max(0, deadline - time.monotonic()))[0]:
                 if not self._read_status():
                     break
         with self._cond:
-            why = worker.ended or self._fatal or "it ended without saying why"
+            if self._fatal is not None:  # the workers could not be had (their environment)
+                self._fail_everything(self._fatal)
+                return
+            why = worker.ended or "it ended without saying why"
             calls = list(worker.outstanding.values())
             worker.outstanding.clear()
             # The first call sent is the one that was running; the others never started.
@@ -541,7 +569,7 @@ class Executor:
                 self._ready.appendleft(call)
             worker.outbox.clear()
             if not any(w.alive for w in self._workers):
-                self._fail_everything(self._fatal_error(self._fatal or f"every worker ended: {why}"))
+                self._fail_everything(self._fatal_error(f"every worker ended: {why}"))
             self._cond.notify_all()
 
     def _fatal_error(self, message):
@@ -583,7 +611,9 @@ class Executor:
             if "error" in status:
                 error = status["error"]
                 self._fatal = exceptions.from_report(
-                    error.get("kind", "Internal"), error.get("message", "the executor failed"), error.get("hint", "")
+                    error.get("kind", "Internal"),
+                    error.get("message", "the executor failed"),
+                    error.get("hint", ""),
                 )
             elif "worker" in status and not status.get("ok", True):
                 index = status["worker"]
@@ -616,7 +646,9 @@ def _ship_by_value(fn):
     if module is None or name == "__main__" or name in _SHIPPED:
         return
     path = getattr(module, "__file__", None) or ""
-    installed = ("site-packages" in path) or path.startswith(sys.base_prefix) or name.split(".")[0] in ("sluice",)
+    installed = (
+        ("site-packages" in path) or path.startswith(sys.base_prefix) or name.split(".")[0] in ("sluice",)
+    )
     if not installed:
         cloudpickle.register_pickle_by_value(module)
         _SHIPPED.add(name)
@@ -673,7 +705,9 @@ def _shared(fn, env, resources, workers):
 def map(fn, iterable, *, env=None, resources=None, workers=None, extra_args=(), extra_kwargs=None):  # noqa: A001
     """One call fn(item) per item in sandboxed workers; a list of futures in order. The
     environment is `env`'s, or fn's own @sluice.python / @sluice.resources."""
-    return _shared(fn, env, resources, workers).map(fn, iterable, extra_args=extra_args, extra_kwargs=extra_kwargs)
+    return _shared(fn, env, resources, workers).map(
+        fn, iterable, extra_args=extra_args, extra_kwargs=extra_kwargs
+    )
 
 
 def map_reduce(map_fn, iterable, reduce_fn, *, env=None, resources=None, workers=None):

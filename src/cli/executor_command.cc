@@ -6,6 +6,7 @@
 // when the workers have started ({"ready": n}), one per worker that ended
 // ({"worker": i, "ok": false, "kind": ..., "message": ...}), and {"error": ...} when the
 // environment could not be had.
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <iostream>
@@ -45,7 +46,8 @@ class StatusLines {
 };
 
 nlohmann::json ErrorJson(const Status& status) {
-  return {{"kind", std::string(ErrorKindName(KindOf(status)))}, {"message", status.message()}, {"hint", HintOf(status)}};
+  return {
+      {"kind", std::string(ErrorKindName(KindOf(status)))}, {"message", status.message()}, {"hint", HintOf(status)}};
 }
 
 }  // namespace
@@ -71,6 +73,8 @@ void AddExecutorCommand(CLI::App& app, CliContext& context, int* exit_code) {
   command->add_option("--cpus", flags->cpus, "CPU limit per worker");
   command->add_option("--name", flags->name, "What the workers run, for errors");
   command->callback([&context, exit_code, flags] {
+    // The workers must not inherit it: the client reads it to its end.
+    if (flags->status_fd >= 0) ::fcntl(flags->status_fd, F_SETFD, FD_CLOEXEC);
     auto status_lines = std::make_shared<StatusLines>(flags->status_fd);
     Status status = [&]() -> Status {
       FunctionExecutorOptions options;

@@ -1,5 +1,6 @@
 #include "exec/function_executors.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -42,26 +43,34 @@ Status RunFunctionExecutors(const FunctionExecutorOptions& options) {
     std::unique_ptr<Subprocess> process;
     std::unique_ptr<WorkerCgroup> cgroup;
   };
+  // A worker must hold its own channel only: one that held another's would keep that channel
+  // open after its worker died, and the client would wait for it forever.
+  for (int channel : options.channels) {
+    if (::fcntl(channel, F_SETFD, FD_CLOEXEC) != 0) {
+      return IOError(options.name, ": channel descriptor ", channel, " is not open");
+    }
+  }
   std::vector<Worker> workers(options.channels.size());
   std::string group = "executors-" + NewShortId(8);
   for (size_t i = 0; i < workers.size(); ++i) {
     SubprocessOptions launch = PythonInSandbox(sandbox, {"-m", "sluice._executor"});
     launch.stdin_socket = true;  // the channel arrives on it
-    if (options.on_stdout_line) launch.on_stdout_line = [&options, i](const std::string& l) { options.on_stdout_line(i, l); };
-    if (options.on_stderr_line) launch.on_stderr_line = [&options, i](const std::string& l) { options.on_stderr_line(i, l); };
+    if (options.on_stdout_line)
+      launch.on_stdout_line = [&options, i](const std::string& l) { options.on_stdout_line(i, l); };
+    if (options.on_stderr_line)
+      launch.on_stderr_line = [&options, i](const std::string& l) { options.on_stderr_line(i, l); };
     SLUICE_ASSIGN_OR_RAISE(workers[i].process, WithContext(Subprocess::Start(std::move(launch)), options.name));
     // Every worker and whatever it starts is limited alone; where cgroups cannot be made, the
     // sandbox's RLIMIT_NPROC is the limit, and a memory or cpu limit asked for is an error.
-    auto cgroup = WorkerCgroup::Create(group + "-" + std::to_string(i), options.memory_bytes, options.cpus,
-                                       kWorkerMaxProcesses);
+    auto cgroup =
+        WorkerCgroup::Create(group + "-" + std::to_string(i), options.memory_bytes, options.cpus, kWorkerMaxProcesses);
     if (cgroup.ok() && (*cgroup)->AddProcess(workers[i].process->pid()).ok()) {
       workers[i].cgroup = std::move(*cgroup);
     } else if (options.memory_bytes > 0 || options.cpus > 0) {
       return WithContext(cgroup.ok() ? Internal("cannot add a worker to its cgroup") : cgroup.status(),
                          options.name + ": resources=");
     }
-    SLUICE_RETURN_NOT_OK(
-        WithContext(workers[i].process->SendStdin("channel\n", {options.channels[i]}), options.name));
+    SLUICE_RETURN_NOT_OK(WithContext(workers[i].process->SendStdin("channel\n", {options.channels[i]}), options.name));
     // Only the worker holds this end now, so the client sees its channel close when it ends.
     ::close(options.channels[i]);
   }

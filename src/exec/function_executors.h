@@ -27,7 +27,7 @@ struct FunctionExecutorOptions {
   std::string shared_memory_root;  // the data home's: names the sandboxes' outer uid
   std::string name;                // for cgroups and errors ("map of f")
   // Where a worker's output lines go; called from the worker's own thread.
-  std::function<void(size_t worker, const std::string& line)> on_stdout_line, on_stderr_line;
+  std::function<void(size_t worker, const std::string&line)> on_stdout_line, on_stderr_line;
   // How worker `worker` ended: OK when it exited 0 (its channel closed), else why not
   // (killed by a signal, by the out-of-memory killer, over its memory limit).
   std::function<void(size_t worker, const Status& ended)> on_exit;

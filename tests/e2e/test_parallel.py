@@ -1,0 +1,365 @@
+"""sluice.map, call_async, map_reduce, futures and Dask graphs, run by a user's script (its own
+process, as a user runs it) on sandboxed function workers of the real `sluice` binary."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+from cli_harness import ROOT, SLUICE
+
+
+def run_script(sluice, tmp_path, code, timeout=300):
+    script = tmp_path / "script.py"
+    script.write_text(textwrap.dedent(code))
+    env = dict(sluice.env, SLUICE_BINARY=str(SLUICE), PYTHONPATH=str(ROOT / "python"))
+    before = set(os.listdir("/dev/shm"))
+    proc = subprocess.run(
+        [sys.executable, str(script)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=timeout
+    )
+    # Calls and results travel in memfds and sockets: nothing of them is left in /dev/shm.
+    left = {n for n in set(os.listdir("/dev/shm")) - before if "sluice-part" in n}
+    assert not left
+    return proc
+
+
+def ok(proc):
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    return proc.stdout
+
+
+def test_map_call_async_map_reduce_wait_and_get_result(sluice, tmp_path):
+    out = ok(
+        run_script(
+            sluice,
+            tmp_path,
+            """
+            import sluice
+
+            def square(x):
+                return x * x
+
+            futures = sluice.map(square, range(100))
+            print("map", sluice.get_result(futures) == [x * x for x in range(100)])
+            total = sluice.map_reduce(lambda x: x + 1, range(10), sum)
+            print("map_reduce", total.result())
+            f = sluice.call_async(lambda a, b=0: a + b, 40, b=2)
+            g = sluice.call_async(lambda v, w: v * w["k"][0], f, {"k": [f]})  # futures as arguments
+            print("chained", g.result(), f.done(), g.done())
+            slow = sluice.call_async(__import__("time").sleep, 2)
+            fast = sluice.call_async(abs, -3)
+            done, not_done = sluice.wait([slow, fast], return_when=sluice.FIRST_COMPLETED)
+            print("wait", [f.result() for f in done], len(not_done))
+            done, not_done = sluice.wait([slow, fast])
+            print("all", len(done), len(not_done))
+            with sluice.Executor(workers=3) as ex:
+                print("starmap", ex.get_result(ex.starmap(pow, [(2, 3), (3, 2)])))
+                print("extra", ex.get_result(ex.map(lambda x, y, z=0: x + y + z, [1, 2], extra_args=(10,), extra_kwargs={"z": 100})))
+            """,
+        )
+    )
+    assert "map True" in out
+    assert "map_reduce 55" in out
+    assert "chained 1764 True True" in out
+    assert "wait [3] 1" in out
+    assert "all 2 0" in out
+    assert "starmap [8, 9]" in out
+    assert "extra [111, 112]" in out
+
+
+def test_an_exception_is_raised_again_with_the_workers_traceback(sluice, tmp_path):
+    out = ok(
+        run_script(
+            sluice,
+            tmp_path,
+            """
+            import sluice
+
+            def check_fare(fare):
+                if fare < 0:
+                    raise ValueError(f"negative fare {fare}")
+                return fare
+
+            class Odd(Exception):
+                def __reduce__(self):
+                    raise TypeError("cannot pickle me")
+
+            def odd():
+                raise Odd("odd one")
+
+            futures = sluice.map(check_fare, [1.5, -2.0, 3.0])
+            print("first", futures[0].result())
+            try:
+                futures[1].result()
+            except ValueError as e:
+                print("raised", type(e).__name__, e)
+                print("cause", "check_fare" in str(e.__cause__), "negative fare" in str(e.__cause__))
+            print("exception()", repr(futures[1].exception()))
+            try:
+                sluice.get_result(futures)
+            except ValueError as e:
+                print("get_result raised", e)
+            try:
+                sluice.call_async(odd).result()
+            except sluice.parallel.RemoteError as e:
+                print("remote", e.type_name, e.remote_message, "odd" in e.remote_traceback)
+            dependent = sluice.call_async(lambda x: x, futures[1])
+            try:
+                dependent.result()
+            except ValueError as e:
+                print("dependent", e)
+            """,
+        )
+    )
+    assert "first 1.5" in out
+    assert "raised ValueError negative fare -2.0" in out
+    assert "cause True True" in out
+    assert "exception() ValueError('negative fare -2.0')" in out
+    assert "get_result raised negative fare -2.0" in out
+    assert "remote Odd odd one True" in out
+    assert "dependent negative fare -2.0" in out
+
+
+def test_large_arrays_and_tables_travel_in_shared_memory(sluice, tmp_path):
+    out = ok(
+        run_script(
+            sluice,
+            tmp_path,
+            """
+            import numpy as np, pandas as pd, pyarrow as pa
+            import sluice
+
+            big = np.arange(100 * 2**20 // 8, dtype=np.int64)  # 100 MiB
+            with sluice.Executor(workers=2) as ex:
+                print("sum", ex.call_async(lambda a: int(a.sum()), big).result() == int(big.sum()))
+                ones = ex.call_async(np.ones, 10_000_000)  # 80 MB back, forwarded to the next call
+                print("forwarded", ex.call_async(lambda a: float(a.sum()), ones).result())
+                got = ones.result()
+                got[0] = 5  # a private copy-on-write mapping: writable, and only ours
+                print("ones", got.shape, got[0], got[1])
+                trips = pd.DataFrame({"PULocationID": np.arange(1000) % 5, "fare": np.arange(1000) * 1.0,
+                                      "tpep_pickup_datetime": pd.date_range("2024-01-01", periods=1000, freq="min")})
+                by_zone = ex.call_async(lambda df: df.groupby("PULocationID").fare.sum(), trips).result()
+                print("pandas", by_zone.equals(trips.groupby("PULocationID").fare.sum()))
+                table = ex.call_async(lambda t: t.append_column("double", pa.compute.multiply(t["fare"], 2)),
+                                      pa.Table.from_pandas(trips)).result()
+                print("arrow", table.num_rows, table.column("double")[3].as_py())
+            """,
+        )
+    )
+    assert "sum True" in out
+    assert "forwarded 10000000.0" in out
+    assert "ones (10000000,) 5.0 1.0" in out
+    assert "pandas True" in out
+    assert "arrow 1000 6.0" in out
+
+
+def test_functions_run_in_their_pip_environment(sluice, tmp_path):
+    out = ok(
+        run_script(
+            sluice,
+            tmp_path,
+            """
+            import sluice
+
+            @sluice.python(pip={"tabulate": "0.9.0"})
+            def table_version(_):
+                import tabulate
+                return tabulate.__version__
+
+            def without(_):
+                import tabulate
+                return tabulate.__version__
+
+            print("with", sluice.get_result(sluice.map(table_version, [1, 2])))
+            try:
+                sluice.call_async(without, 1).result()
+            except ImportError as e:
+                print("without", type(e).__name__)
+            with sluice.Executor(workers=1, env={"pip": {"tabulate": "0.8.10"}}) as ex:
+                print("env", ex.call_async(without, 1).result())
+            """,
+        )
+    )
+    assert "with ['0.9.0', '0.9.0']" in out
+    assert "without ModuleNotFoundError" in out
+    assert "env 0.8.10" in out
+
+
+def test_bad_environments_and_arguments_are_clear_errors(sluice, tmp_path):
+    out = ok(
+        run_script(
+            sluice,
+            tmp_path,
+            """
+            import sluice
+
+            for bad in ({"pip": {"tabulate": None}}, {"pyhton": "3.11"}, {"resources": {"gpus": 1}}):
+                try:
+                    sluice.Executor(workers=1, env=bad)
+                except ValueError as e:
+                    print("refused", e)
+            try:
+                sluice.map(42, [1])
+            except TypeError as e:
+                print("type", e)
+            with sluice.Executor(workers=1, pip={"tabulate": "999.0.0"}) as ex:
+                try:
+                    ex.call_async(abs, 1).result(timeout=240)
+                except sluice.exceptions.SluiceError as e:
+                    print("package", type(e).__name__, "tabulate" in str(e))
+            """,
+        )
+    )
+    assert "refused pip package 'tabulate' needs a pinned version string" in out
+    assert "refused env has unknown keys ['pyhton']" in out
+    assert "refused resources has unknown keys ['gpus']" in out
+    assert "type 42 is not callable" in out
+    package_line = next(line for line in out.splitlines() if line.startswith("package "))
+    assert package_line.endswith(" True") and "WorkerDiedError" not in package_line
+
+
+def test_a_worker_that_dies_fails_the_call_it_ran_and_the_rest_still_run(sluice, tmp_path):
+    out = ok(
+        run_script(
+            sluice,
+            tmp_path,
+            """
+            import os, time
+            import sluice
+
+            def work(x):
+                if x == 3:
+                    os.kill(os.getpid(), 9)
+                time.sleep(0.01)
+                return x
+
+            with sluice.Executor(workers=2) as ex:
+                futures = ex.map(work, range(20))
+                ex.wait(futures)
+                failed = [i for i, f in enumerate(futures) if f.exception() is not None]
+                print("failed", failed, type(futures[3].exception()).__name__)
+                print("why", futures[3].exception())
+                print("others", [f.result() for i, f in enumerate(futures) if i != 3] == [x for x in range(20) if x != 3])
+                print("after", ex.call_async(abs, -1).result())
+            """,
+        )
+    )
+    assert "failed [3] WorkerDiedError" in out
+    assert "killed by signal 9" in out
+    assert "others True" in out
+    assert "after 1" in out
+
+
+def test_a_worker_over_its_memory_limit_is_stopped(sluice, tmp_path):
+    out = ok(
+        run_script(
+            sluice,
+            tmp_path,
+            """
+            import sluice
+
+            def hog(_):
+                import numpy as np
+                return int(np.ones(2**30 // 8).sum())  # 1 GiB
+
+            with sluice.Executor(workers=1, resources={"memory": "256M"}) as ex:
+                try:
+                    ex.call_async(hog, 0).result()
+                except sluice.parallel.WorkerDiedError as e:
+                    print("stopped", e)
+            """,
+        )
+    )
+    assert "stopped" in out and ("memory" in out or "signal 9" in out)
+
+
+def test_hostile_functions_cannot_reach_the_client(sluice, tmp_path):
+    """What a malicious function (or a package it imports) would try against the script that
+    called it: act in the client through its result, read the client's files, signal it."""
+    marker = tmp_path / "pwned"
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the client's secret")
+    out = ok(
+        run_script(
+            sluice,
+            tmp_path,
+            f"""
+            import os
+            import sluice
+
+            class Exploit:
+                def __reduce__(self):
+                    return (os.system, ("touch {marker}",))
+
+            def exploit():
+                return Exploit()
+
+            def via_pandas():
+                import pandas
+                class Planted:
+                    def __reduce__(self):
+                        return (pandas.read_pickle, ("{secret}",))
+                return Planted()
+
+            def read_secret():
+                return open("{secret}").read()
+
+            def signal_client(pid):
+                os.kill(pid, 9)
+
+            with sluice.Executor(workers=1) as ex:
+                for fn in (exploit, via_pandas):
+                    try:
+                        ex.call_async(fn).result()
+                    except sluice.parallel.UnsafeResultError as e:
+                        print("refused", type(e).__name__, e)
+                for fn, args in ((read_secret, ()), (signal_client, (os.getpid(),))):
+                    try:
+                        ex.call_async(fn, *args).result()
+                    except Exception as e:
+                        print("failed", type(e).__name__)
+                print("client alive")
+            """,
+        )
+    )
+    assert not marker.exists()
+    assert "refused UnsafeResultError the result names posix.system" in out
+    assert out.count("refused UnsafeResultError") == 2
+    assert "failed FileNotFoundError" in out
+    assert "failed ProcessLookupError" in out
+    assert "client alive" in out
+
+
+def test_dask_graphs_give_the_same_results_as_dasks_own_scheduler(sluice, tmp_path):
+    out = ok(
+        run_script(
+            sluice,
+            tmp_path,
+            """
+            import dask, numpy as np, pandas as pd
+            import dask.array as da, dask.dataframe as dd
+            import sluice.dask
+
+            x = da.random.RandomState(0).random((2000, 2000), chunks=(500, 500))
+            y = da.random.RandomState(1).random((8000, 20), chunks=(1000, 20))
+            trips = pd.DataFrame({"PULocationID": np.arange(5000) % 7, "fare": np.arange(5000) * 0.5})
+            graphs = {
+                "sum": lambda: (x.sum(),),
+                "matmul": lambda: (x @ x.T,),
+                "tsqr": lambda: da.linalg.tsqr(y),
+                "svd": lambda: (da.linalg.svd(y)[1],),
+                "groupby": lambda: (dd.from_pandas(trips, npartitions=4).groupby("PULocationID").fare.mean(),),
+            }
+            for name, graph in graphs.items():
+                ours = dask.compute(*graph(), scheduler=sluice.dask.get)
+                theirs = dask.compute(*graph(), scheduler="sync")
+                same = all(np.allclose(np.asarray(a), np.asarray(b)) for a, b in zip(ours, theirs))
+                print(name, same)
+            with dask.config.set(scheduler="sluice"):
+                print("named", float(x.sum().compute()) == float(x.sum().compute(scheduler="sync")))
+            """,
+        )
+    )
+    for name in ("sum", "matmul", "tsqr", "svd", "groupby", "named"):
+        assert f"{name} True" in out
