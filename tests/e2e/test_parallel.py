@@ -54,7 +54,8 @@ def test_map_call_async_map_reduce_wait_and_get_result(sluice, tmp_path):
             print("all", len(done), len(not_done))
             with sluice.Executor(workers=3) as ex:
                 print("starmap", ex.get_result(ex.starmap(pow, [(2, 3), (3, 2)])))
-                print("extra", ex.get_result(ex.map(lambda x, y, z=0: x + y + z, [1, 2], extra_args=(10,), extra_kwargs={"z": 100})))
+                added = ex.map(lambda x, y, z=0: x + y + z, [1, 2], extra_args=(10,), extra_kwargs={"z": 100})
+                print("extra", ex.get_result(added))
             """,
         )
     )
@@ -138,7 +139,8 @@ def test_large_arrays_and_tables_travel_in_shared_memory(sluice, tmp_path):
                 got[0] = 5  # a private copy-on-write mapping: writable, and only ours
                 print("ones", got.shape, got[0], got[1])
                 trips = pd.DataFrame({"PULocationID": np.arange(1000) % 5, "fare": np.arange(1000) * 1.0,
-                                      "tpep_pickup_datetime": pd.date_range("2024-01-01", periods=1000, freq="min")})
+                                      "tpep_pickup_datetime": pd.date_range("2024-01-01", periods=1000,
+                                                                            freq="min")})
                 by_zone = ex.call_async(lambda df: df.groupby("PULocationID").fare.sum(), trips).result()
                 print("pandas", by_zone.equals(trips.groupby("PULocationID").fare.sum()))
                 table = ex.call_async(lambda t: t.append_column("double", pa.compute.multiply(t["fare"], 2)),
@@ -240,7 +242,8 @@ def test_a_worker_that_dies_fails_the_call_it_ran_and_the_rest_still_run(sluice,
                 failed = [i for i, f in enumerate(futures) if f.exception() is not None]
                 print("failed", failed, type(futures[3].exception()).__name__)
                 print("why", futures[3].exception())
-                print("others", [f.result() for i, f in enumerate(futures) if i != 3] == [x for x in range(20) if x != 3])
+                others = [f.result() for i, f in enumerate(futures) if i != 3]
+                print("others", others == [x for x in range(20) if x != 3])
                 print("after", ex.call_async(abs, -1).result())
             """,
         )
@@ -344,12 +347,13 @@ def test_dask_graphs_give_the_same_results_as_dasks_own_scheduler(sluice, tmp_pa
             x = da.random.RandomState(0).random((2000, 2000), chunks=(500, 500))
             y = da.random.RandomState(1).random((8000, 20), chunks=(1000, 20))
             trips = pd.DataFrame({"PULocationID": np.arange(5000) % 7, "fare": np.arange(5000) * 0.5})
+            frame = dd.from_pandas(trips, npartitions=4)
             graphs = {
                 "sum": lambda: (x.sum(),),
                 "matmul": lambda: (x @ x.T,),
                 "tsqr": lambda: da.linalg.tsqr(y),
                 "svd": lambda: (da.linalg.svd(y)[1],),
-                "groupby": lambda: (dd.from_pandas(trips, npartitions=4).groupby("PULocationID").fare.mean(),),
+                "groupby": lambda: (frame.groupby("PULocationID").fare.mean(),),
             }
             for name, graph in graphs.items():
                 ours = dask.compute(*graph(), scheduler=sluice.dask.get)
