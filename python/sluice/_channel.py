@@ -54,7 +54,7 @@ class Part:
             buffers.append(view)
             return False
 
-        data = cloudpickle.dumps(value, protocol=5, buffer_callback=out_of_band)
+        data = _dumps(value, out_of_band, buffers)
         if not buffers and len(data) <= MAX_INLINE:
             return cls(data=data)
         spans, offset = [], _aligned(len(data))
@@ -114,6 +114,24 @@ class Arg:
 
     def __reduce__(self):
         return (Arg, (self.index,))
+
+
+def _dumps(value, out_of_band, buffers):
+    """The C pickler when it can do the job (about ten times faster on small values);
+    cloudpickle for what must travel by value: lambdas, closures, anything of __main__ or of a
+    module registered with cloudpickle.register_pickle_by_value."""
+    try:
+        data = pickle.dumps(value, protocol=5, buffer_callback=out_of_band)
+        if b"__main__" not in data and not any(name.encode() in data for name in _by_value_modules()):
+            return data
+    except (pickle.PicklingError, TypeError, AttributeError):
+        pass
+    buffers.clear()
+    return cloudpickle.dumps(value, protocol=5, buffer_callback=out_of_band)
+
+
+def _by_value_modules():
+    return getattr(cloudpickle.cloudpickle, "_PICKLE_BY_VALUE_MODULES", ())
 
 
 def _aligned(n):

@@ -24,9 +24,13 @@ def _run_chain(chain, inputs):
     """Runs tasks [(key, task)] in order in one worker: each sees `inputs` and what the chain
     computed before it. Returns the last one's value."""
     values = dict(inputs)
+    inside = {key for key, _ in chain}
     value = None
     for key, task in chain:
-        value = task(values)
+        # Only its own dependencies: a task looks at every value it is given.
+        value = task({dep: values[dep] for dep in task.dependencies})
+        for dep in task.dependencies & inside:
+            del values[dep]  # its only reader has run: let it go
         values[key] = value
     return value
 
