@@ -217,7 +217,10 @@ class Executor:
     per worker; `internet_access`. Functions from anywhere (lambdas, closures, __main__) are
     shipped by value. Use it as a context manager, or call `shutdown()`."""
 
-    _WINDOW = 512  # calls in flight per worker: enough to batch, few enough to balance
+    # Calls in flight per worker: enough to batch short calls, few enough that long ones do not
+    # queue behind each other on one worker while another idles. The window holds about
+    # _QUEUED_SECONDS of work at the calls' average duration so far.
+    _MIN_WINDOW, _MAX_WINDOW, _QUEUED_SECONDS = 2, 512, 0.005
 
     def __init__(
         self,
@@ -243,6 +246,8 @@ class Executor:
         self._dependents = {}  # call id -> [calls waiting for it]
         self._fatal = None  # why no call can run any more
         self._closing = False
+        self._window = self._MAX_WINDOW
+        self._average_seconds = None  # of a call, moving average
 
         pairs = [_channel.socket_pair() for _ in range(self.workers_count)]
         status_read, status_write = os.pipe()
@@ -467,7 +472,7 @@ class Executor:
             return
         while self._ready:
             worker = min(alive, key=lambda w: len(w.outstanding) + len(w.outbox))
-            if len(worker.outstanding) + len(worker.outbox) >= self._WINDOW:
+            if len(worker.outstanding) + len(worker.outbox) >= self._window:
                 return
             call = self._ready.popleft()
             call.future.worker = worker.index
@@ -516,14 +521,21 @@ class Executor:
             if header[0] != "results":
                 continue
             with self._cond:
-                for (call_id, ok, _start, _end), part in zip(header[1], parts):
+                for (call_id, ok, start, end), part in zip(header[1], parts):
                     call = worker.outstanding.pop(call_id, None)
                     if call is None:
                         continue
+                    self._observe(end - start)
                     future = call.future
                     future._ok, future._part = ok, part
                     self._finished(call)
                 self._cond.notify_all()
+
+    def _observe(self, seconds):
+        average = self._average_seconds
+        self._average_seconds = seconds if average is None else 0.9 * average + 0.1 * seconds
+        window = int(self._QUEUED_SECONDS / max(self._average_seconds, 1e-7))
+        self._window = min(self._MAX_WINDOW, max(self._MIN_WINDOW, window))
 
     def _finished(self, call):
         future = call.future
