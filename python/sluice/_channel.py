@@ -11,10 +11,12 @@ so a 100 MiB array costs one copy in all (into the memfd), however many hops it 
 client forwards a part it received (a result feeding another task) without opening it.
 """
 
+import io
 import mmap
 import os
 import pickle
 import socket
+import types
 
 import cloudpickle
 
@@ -34,18 +36,23 @@ class Part:
     """One pickled value: inline bytes, or a memfd holding the pickle stream and its buffers.
     Owns its descriptor; `load()` may be called any number of times."""
 
-    __slots__ = ("data", "fd", "data_len", "spans", "nbytes")
+    __slots__ = ("data", "fd", "data_len", "spans", "nbytes", "functions")
 
-    def __init__(self, data=None, fd=-1, data_len=0, spans=()):
+    def __init__(self, data=None, fd=-1, data_len=0, spans=(), functions=()):
         self.data = data
         self.fd = fd
         self.data_len = data_len
         self.spans = spans
         self.nbytes = len(data) if data is not None else data_len + sum(n for _, n in spans)
+        self.functions = functions  # ids of the shipped functions it refers to
 
     @classmethod
-    def dump(cls, value):
+    def dump(cls, value, function_id=None):
+        """Pickles `value`. With `function_id` (function -> id), functions that must travel by
+        value are not pickled here but referred to by id: the receiver has them already
+        (`Part.functions` lists the ids), so a function used by many calls travels once."""
         buffers = []
+        functions = set()
 
         def out_of_band(buffer):
             view = buffer.raw()
@@ -54,9 +61,10 @@ class Part:
             buffers.append(view)
             return False
 
-        data = _dumps(value, out_of_band, buffers)
+        data = _dumps(value, out_of_band, buffers, function_id, functions)
+        functions = tuple(functions)
         if not buffers and len(data) <= MAX_INLINE:
-            return cls(data=data)
+            return cls(data=data, functions=functions)
         spans, offset = [], _aligned(len(data))
         for view in buffers:
             spans.append((offset, view.nbytes))
@@ -71,7 +79,7 @@ class Part:
         except BaseException:
             os.close(fd)
             raise
-        return cls(fd=fd, data_len=len(data), spans=tuple(spans))
+        return cls(fd=fd, data_len=len(data), spans=tuple(spans), functions=functions)
 
     def load(self, loads=pickle.loads):
         """The value; `loads(data, buffers=...)` unpickles it (a restricted one for values
@@ -116,18 +124,58 @@ class Arg:
         return (Arg, (self.index,))
 
 
-def _dumps(value, out_of_band, buffers):
+def _dumps(value, out_of_band, buffers, function_id, functions):
     """The C pickler when it can do the job (about ten times faster on small values);
     cloudpickle for what must travel by value: lambdas, closures, anything of __main__ or of a
     module registered with cloudpickle.register_pickle_by_value."""
+    by_value = _by_value_modules()
     try:
-        data = pickle.dumps(value, protocol=5, buffer_callback=out_of_band)
-        if b"__main__" not in data and not any(name.encode() in data for name in _by_value_modules()):
+        stream = io.BytesIO()
+        pickler = _FunctionRefPickler(stream, out_of_band, function_id, functions, by_value)
+        pickler.dump(value)
+        data = stream.getvalue()
+        if b"__main__" not in data and not any(name.encode() in data for name in by_value):
             return data
     except (pickle.PicklingError, TypeError, AttributeError):
         pass
     buffers.clear()
+    functions.clear()
     return cloudpickle.dumps(value, protocol=5, buffer_callback=out_of_band)
+
+
+class _FunctionRefPickler(pickle.Pickler):
+    def __init__(self, stream, out_of_band, function_id, functions, by_value):
+        super().__init__(stream, protocol=5, buffer_callback=out_of_band)
+        self._function_id = function_id
+        self._functions = functions
+        self._by_value = by_value
+        if function_id is None:
+            self.persistent_id = None
+
+    def persistent_id(self, obj):
+        if type(obj) is not types.FunctionType:
+            return None
+        module = obj.__module__
+        if module != "__main__" and module not in self._by_value and "<" not in obj.__qualname__:
+            return None  # importable where it runs: by reference, as pickle does
+        fn_id = self._function_id(obj)
+        self._functions.add(fn_id)
+        return ("sluice.function", fn_id)
+
+
+def loads_with_functions(functions):
+    """A loads(data, buffers=) for Part.load that resolves function ids from `functions`."""
+
+    class _Unpickler(pickle.Unpickler):
+        def persistent_load(self, pid):
+            if isinstance(pid, tuple) and len(pid) == 2 and pid[0] == "sluice.function" and pid[1] in functions:
+                return functions[pid[1]]
+            raise pickle.UnpicklingError(f"unknown persistent id {pid!r}")
+
+    def loads(data, buffers=()):
+        return _Unpickler(io.BytesIO(data), buffers=buffers).load()
+
+    return loads
 
 
 def _by_value_modules():

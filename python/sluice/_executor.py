@@ -59,6 +59,7 @@ class _Worker:
     def __init__(self, sock):
         self.sock = sock
         self.functions = {}
+        self.loads = _channel.loads_with_functions(self.functions)
         self.pending = []  # (call_id, fn_id, parts)
         self.results, self.result_parts = [], []
         self.first_unsent = None
@@ -75,7 +76,7 @@ class _Worker:
                 return False
             kind = header[0]
             if kind == "function":
-                self.functions[header[1]] = parts[0].load()
+                self.functions[header[1]] = parts[0].load(self.loads)
             elif kind == "calls":
                 at = 0
                 for call_id, fn_id, n in header[1]:
@@ -89,9 +90,9 @@ class _Worker:
         call_id, fn_id, parts = self.pending.pop(0)
         start = _now()
         try:
-            args, kwargs = parts[0].load()
+            args, kwargs = parts[0].load(self.loads)
             if len(parts) > 1:
-                extras = [p.load() for p in parts[1:]]
+                extras = [p.load(self.loads) for p in parts[1:]]
                 args, kwargs = _substitute(args, extras), _substitute(kwargs, extras)
             value = self.functions[fn_id](*args, **kwargs)
             part, ok = _channel.Part.dump(value), True

@@ -238,9 +238,12 @@ class Executor:
         if self.workers_count < 1:
             raise ValueError("workers must be at least 1")
         self._lock = threading.Lock()
+        self._function_lock = threading.Lock()  # the function table
         self._cond = threading.Condition(self._lock)
         self._ids = itertools.count()
-        self._functions = {}  # id(fn) -> (fn, fn_id, part)
+        self._functions = {}  # id(fn) -> (fn, fn_id)
+        self._function_parts = {}  # fn_id -> the pickled function
+        self._function_ids = itertools.count()
         self._submitted = collections.deque()  # calls from user threads, for the dispatcher
         self._ready = collections.deque()  # calls whose dependencies are done, not assigned
         self._dependents = {}  # call id -> [calls waiting for it]
@@ -353,12 +356,17 @@ class Executor:
     # -- submission (user threads)
 
     def _function(self, fn):
-        entry = self._functions.get(id(fn))
-        if entry is None or entry[0] is not fn:
+        """fn's id; the first time, fn is pickled (whole, by value where it must be) to travel
+        to each worker once. Functions among a call's arguments (a Dask task's) get ids too."""
+        with self._function_lock:
+            entry = self._functions.get(id(fn))
+            if entry is not None and entry[0] is fn:
+                return entry[1]
             _ship_by_value(fn)
-            entry = (fn, len(self._functions), _channel.Part.dump(fn))
-            self._functions[id(fn)] = entry
-        return entry[1]
+            fn_id = next(self._function_ids)
+            self._function_parts[fn_id] = _channel.Part.dump(fn)
+            self._functions[id(fn)] = (fn, fn_id)
+            return fn_id
 
     def _submit(self, fn, args, kwargs):
         if not callable(fn):
@@ -368,11 +376,11 @@ class Executor:
         for dep in deps:
             if dep._executor is not self:
                 raise ValueError("a future of another Executor cannot be an argument here")
-        parts = [_channel.Part.dump((args, kwargs))]
+        fn_id = self._function(fn)
+        parts = [_channel.Part.dump((args, kwargs), self._function)]
         with self._lock:
             if self._closing:
                 raise RuntimeError("this Executor was shut down")
-            fn_id = self._function(fn)
             future = Future(self, next(self._ids))
             call = _Call(future, fn_id, parts, deps)
             if self._fatal is not None:
@@ -489,10 +497,13 @@ class Executor:
                     batch.append(call)
                     parts += call.parts
                     size += n
-                new_functions = {c.fn_id for c in batch} - worker.functions
+            with self._function_lock:
+                needed = {c.fn_id for c in batch}
+                for part in parts:
+                    needed.update(part.functions)
+                function_parts = [(i, self._function_parts[i]) for i in sorted(needed - worker.functions)]
             try:
-                for fn_id in sorted(new_functions):
-                    part = next(e[2] for e in self._functions.values() if e[1] == fn_id)
+                for fn_id, part in function_parts:
                     _channel.send(worker.sock, ("function", fn_id), [part])
                     worker.functions.add(fn_id)
                 _channel.send(
