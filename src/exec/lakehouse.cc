@@ -7,6 +7,7 @@
 #include "common/file_util.h"
 #include "common/ids.h"
 #include "common/name_match.h"
+#include "exec/allowed_sources.h"
 #include "exec/shared_memory_gc.h"
 #include "exec/table_creation.h"
 
@@ -96,6 +97,13 @@ Result<std::unique_ptr<Lakehouse>> Lakehouse::Open(const std::string& home) {
   // So `sluice gc` can tell this shared memory from that of a home deleted since.
   SLUICE_RETURN_NOT_OK(MarkSharedMemoryHome(lakehouse->objects_->root(), lakehouse->home_));
   return lakehouse;
+}
+
+Result<SourceAccess> Lakehouse::source_access() const {
+  SourceAccess access;
+  SLUICE_ASSIGN_OR_RAISE(access.allowed, ReadAllowedSources(home_));
+  if (warehouse_.is_s3()) access.warehouse = warehouse_;
+  return access;
 }
 
 Result<TableInfo> Lakehouse::GetTable(const ResolvedRef& ref, const std::string& written) const {
