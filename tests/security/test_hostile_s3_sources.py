@@ -1,0 +1,172 @@
+"""A client naming s3:// locations the data home's owner did not allow: the server reads
+sources with its own S3 credentials, so every such location is refused before anything is
+read, with one error naming it, and nothing is written (no commit, no object). Against the
+real S3 server of the tests (versitygw; skipped without SLUICE_TEST_S3_ENDPOINT)."""
+
+import json
+import pathlib
+import sys
+import uuid
+
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "e2e"))
+
+from s3_harness import put_parquet, s3_server, taxi_rows  # noqa: E402
+
+
+@pytest.fixture
+def hostile(sluice, tmp_path):
+    """Home A (warehouse s3://bucket/ROOT/home-a, sources allowed under ROOT/raw), home B beside
+    it in the same bucket with a table, and a second bucket with a secret."""
+    s3 = s3_server()
+    root = f"{s3.bucket}/sec-{uuid.uuid4().hex[:8]}"
+    other_bucket = "sluice-other-" + uuid.uuid4().hex[:8]
+    s3.fs.create_dir(other_bucket)
+    put_parquet(s3.fs, f"{other_bucket}/secret.parquet", taxi_rows(5))
+    put_parquet(s3.fs, f"{root}/raw/trips.parquet", taxi_rows(10))
+
+    home_b = type(sluice)(tmp_path / "home-b")
+    home_b.env.update(s3.env(SLUICE_WAREHOUSE=f"s3://{root}/home-b"))
+    home_b("checkout", "-b", "dev")
+    home_b("config", "set", "storage.allowed_sources", f"s3://{root}/raw")
+    home_b.load("trips", f"s3://{root}/raw/trips.parquet")
+    b_metadata = home_b.json("table", "get", "trips", "--ref", "dev")["metadata_location"]
+
+    sluice.env.update(s3.env(SLUICE_WAREHOUSE=f"s3://{root}/home-a"))
+    sluice("checkout", "-b", "dev")
+    sluice("config", "set", "storage.allowed_sources", f"s3://{root}/raw")
+    sluice.load("trips", f"s3://{root}/raw/trips.parquet")
+    yield sluice, s3, root, other_bucket, b_metadata
+    home_b.remove_shared_memory()
+
+
+def refused(home, *args, name):
+    """Runs a command that must fail with one clear error naming `name`; returns stderr."""
+    out = home(*args, check=False)
+    assert out.returncode == 1, out
+    assert name in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr and "terminate" not in out.stderr
+    return out.stderr
+
+
+def test_locations_outside_the_allowed_prefixes_are_refused(hostile):
+    lake, s3, root, other_bucket, b_metadata = hostile
+    head = lake.head("dev")
+    warehouse_before = s3.objects(f"{root}/home-a")
+    b_location = b_metadata.rsplit("/metadata/", 1)[0]
+    b_data = [f"s3://{root}/home-b/{k}" for k in s3.objects(f"{root}/home-b") if k.endswith(".parquet")][0]
+    attempts = [
+        f"s3://{other_bucket}/secret.parquet",  # another bucket
+        f"s3://{other_bucket}/*.parquet",
+        f"s3://{root}/home-b/",  # another data home's warehouse in the same bucket
+        b_data,
+        f"s3://{root}/raw/../home-b/*.parquet",  # '..' segments
+        f"s3://{root}/raw/%2e%2e/home-b/*.parquet",  # percent-encoded tricks
+        f"s3://{root}/raw%2f..%2fhome-b/*.parquet",
+        f"s3://{root}/raw-not-really/trips.parquet",  # a prefix of the name, not of the path
+    ]
+    for uri in attempts:
+        for command in (
+            ("table", "create", "stolen", "--search-uri", uri),
+            ("table", "import", "trips", "--search-uri", uri),
+            ("table", "create-external", "stolen_ext", "--search-pattern", uri),
+        ):
+            refused(lake, *command, name=uri)
+    refused(lake, "table", "create-external", "bauplan.b", "--metadata-json-uri", b_metadata, name=b_metadata)
+
+    # The home's own warehouse is never a source, even when a prefix above it is allowed.
+    lake("config", "set", "storage.allowed_sources", f"s3://{root}")
+    own = lake.json("table", "get", "trips", "--ref", "dev")["metadata_location"].rsplit("/metadata/", 1)[0]
+    error = refused(lake, "table", "import", "trips", "--search-uri", f"{own}/data/*.parquet", name=own)
+    assert "warehouse" in error
+    # A setting that is not an s3:// prefix is refused as such.
+    for bad in ("/etc", "s3://", "s3://b/%2e%2e", "s3://b/x/*", "http://example.com/x"):
+        refused(lake, "config", "set", "storage.allowed_sources", bad, name=bad)
+    assert lake("config", "get", "storage.allowed_sources").stdout.strip() == f"s3://{root}"
+
+    # Nothing was written: no commit, no object in the warehouse.
+    assert lake.head("dev") == head
+    assert s3.objects(f"{root}/home-a") == warehouse_before
+    assert b_location.startswith(f"s3://{root}/home-b/")
+
+
+def test_a_metadata_file_whose_manifests_lie_outside_is_refused(hostile):
+    """The metadata.json is in an allowed place, but names files elsewhere: refused before
+    those are read."""
+    lake, s3, root, other_bucket, b_metadata = hostile
+    head = lake.head("dev")
+    lake("namespace", "create", "ext")
+    with s3.fs.open_input_stream(b_metadata[len("s3://") :]) as f:
+        metadata = json.loads(f.read())
+    evil = f"{root}/raw/evil"
+
+    # 1. Its location claims the allowed place; the manifest list is home B's.
+    metadata["location"] = f"s3://{evil}"
+    with s3.fs.open_output_stream(f"{evil}/metadata/v1.metadata.json") as f:
+        f.write(json.dumps(metadata).encode())
+    error = refused(
+        lake,
+        "table",
+        "create-external",
+        "ext.t1",
+        "--metadata-json-uri",
+        f"s3://{evil}/metadata/v1.metadata.json",
+        name="manifest list",
+    )
+    assert "home-b" in error
+
+    # 2. The manifest list copied in too: the manifests it names are still home B's.
+    snapshot = next(s for s in metadata["snapshots"] if s["snapshot-id"] == metadata["current-snapshot-id"])
+    original_list = snapshot["manifest-list"]
+    copied_list = f"{evil}/metadata/{original_list.rsplit('/', 1)[1]}"
+    s3.fs.copy_file(original_list[len("s3://") :], copied_list)
+    snapshot["manifest-list"] = f"s3://{copied_list}"
+    with s3.fs.open_output_stream(f"{evil}/metadata/v2.metadata.json") as f:
+        f.write(json.dumps(metadata).encode())
+    error = refused(
+        lake,
+        "table",
+        "create-external",
+        "ext.t2",
+        "--metadata-json-uri",
+        f"s3://{evil}/metadata/v2.metadata.json",
+        name="manifest",
+    )
+    assert "home-b" in error
+
+    # 3. A location outside every allowed prefix: its own files are not readable either.
+    metadata["location"] = f"s3://{other_bucket}"
+    snapshot["manifest-list"] = original_list
+    with s3.fs.open_output_stream(f"{evil}/metadata/v3.metadata.json") as f:
+        f.write(json.dumps(metadata).encode())
+    refused(
+        lake,
+        "table",
+        "create-external",
+        "ext.t3",
+        "--metadata-json-uri",
+        f"s3://{evil}/metadata/v3.metadata.json",
+        name="manifest list",
+    )
+    assert lake.head("dev") != head  # the namespace only
+    assert {t for t in lake.tables("dev")} == {"bauplan.trips"}
+
+
+def test_a_remote_client_is_refused_by_the_server(hostile):
+    lake, s3, root, other_bucket, _ = hostile
+    with lake.serving() as uri:
+        error = refused(
+            lake,
+            "--endpoint",
+            uri,
+            "table",
+            "import",
+            "trips",
+            "--search-uri",
+            f"s3://{other_bucket}/secret.parquet",
+            name=f"s3://{other_bucket}/secret.parquet",
+        )
+        assert "storage.allowed_sources" in error
+        # The setting is the local home's: a remote `config set` cannot widen it.
+        assert lake("config", "get", "storage.allowed_sources").stdout.strip() == f"s3://{root}/raw"
