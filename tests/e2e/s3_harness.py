@@ -30,13 +30,14 @@ class S3Server:
 
     def env(self, **extra):
         """What a sluice process needs to reach this server with its root credentials."""
-        return dict(
+        env = dict(
             AWS_ACCESS_KEY_ID=self.key,
             AWS_SECRET_ACCESS_KEY=self.secret,
             AWS_ENDPOINT_URL=self.url,
             AWS_REGION="us-east-1",
-            **extra,
         )
+        env.update(extra)
+        return env
 
     def objects(self, root):
         """Every object below "bucket/prefix", as keys relative to it."""

@@ -7,12 +7,17 @@ scripts/test_s3.sh)."""
 
 import json
 import os
+import pathlib
+import socket
+import subprocess
+import time
 import uuid
 
 import pyarrow as pa
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 import pytest
-from cli_harness import TAXI, call
+from cli_harness import SLUICE, TAXI, call
 from s3_harness import put_parquet, s3_server, taxi_rows
 
 
@@ -220,3 +225,152 @@ def test_pyiceberg_reads_an_s3_warehouse_through_the_rest_catalog(s3_lake):
         status, config = call(f"{uri}/v1/config?warehouse=dev", key=admin)
         assert config["defaults"]["s3.secret-access-key"] == clean["AWS_SECRET_ACCESS_KEY"]
         assert call(f"{uri}/v1/config?warehouse=dev")[0] == 401
+
+
+def failing(home, *args):
+    """Runs a command that must fail with one clear error; returns (stderr, seconds)."""
+    start = time.monotonic()
+    out = home(*args, check=False, timeout=60)
+    took = time.monotonic() - start
+    assert out.returncode == 1, out
+    assert "Traceback" not in out.stderr and "terminate" not in out.stderr and out.stderr.startswith("error:")
+    return out.stderr, took
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_bad_storage_fails_fast_naming_the_uri(sluice, tmp_path):
+    s3 = s3_server()
+    source = tmp_path / "trips.parquet"
+    pq.write_table(taxi_rows(100), source)
+    cases = {
+        "wrong credentials": s3.env(AWS_SECRET_ACCESS_KEY="not-the-secret"),
+        "a missing bucket": s3.env(),
+        "an unreachable endpoint": s3.env(AWS_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}"),
+    }
+    for i, (case, env) in enumerate(cases.items()):
+        home = type(sluice)(tmp_path / f"home-{i}")
+        bucket = f"no-such-bucket-{uuid.uuid4().hex[:8]}" if case == "a missing bucket" else s3.bucket
+        warehouse = f"s3://{bucket}/bad-{uuid.uuid4().hex[:8]}"
+        home.env.update(env, SLUICE_WAREHOUSE=warehouse)
+        home("checkout", "-b", "dev")
+        error, took = failing(home, "table", "create", "trips", "--search-uri", source)
+        assert warehouse in error and "\nhint: " in error, (case, error)
+        assert took < 4, (case, took)  # bounded connect timeout and retries (s3_config.h)
+        assert home.tables("dev") == set(), case
+
+
+VERSITYGW = (
+    pathlib.Path(os.environ.get("SLUICE_GO_CACHE", pathlib.Path.home() / ".cache/sluice/go"))
+    / "bin/versitygw"
+)
+
+
+class Versitygw:
+    """A versitygw of this test's own over `directory`, to kill and start again."""
+
+    def __init__(self, directory):
+        self.dir = directory
+        self.port = free_port()
+        (directory / "data" / "bkt").mkdir(parents=True, exist_ok=True)
+        (directory / "meta").mkdir(exist_ok=True)
+        self.proc = None
+
+    def start(self):
+        env = dict(os.environ, ROOT_ACCESS_KEY="gw-key", ROOT_SECRET_KEY="gw-secret")
+        self.proc = subprocess.Popen(
+            [
+                VERSITYGW,
+                "--port",
+                f"127.0.0.1:{self.port}",
+                "--quiet",
+                "posix",
+                "--sidecar",
+                self.dir / "meta",
+                self.dir / "data",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("versitygw did not start")
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
+
+    def env(self):
+        return dict(
+            AWS_ACCESS_KEY_ID="gw-key",
+            AWS_SECRET_ACCESS_KEY="gw-secret",
+            AWS_ENDPOINT_URL=f"http://127.0.0.1:{self.port}",
+            AWS_REGION="us-east-1",
+        )
+
+
+def test_a_server_that_goes_away_mid_write_leaves_the_table_as_it_was(sluice, tmp_path):
+    import numpy as np
+
+    if not os.environ.get("SLUICE_TEST_S3_ENDPOINT") or not VERSITYGW.exists():
+        pytest.skip("needs versitygw (make test builds it)")
+    gw = Versitygw(tmp_path / "gw")
+    gw.start()
+    try:
+        sluice.env.update(gw.env(), SLUICE_WAREHOUSE="s3://bkt/w")
+        sluice("checkout", "-b", "dev")
+        small = tmp_path / "small.parquet"
+        pq.write_table(taxi_rows(1000), small)
+        sluice.load("trips", small)
+        head = sluice.head("dev")
+        # Large enough that its upload is under way when the server dies (random doubles do
+        # not compress).
+        n = 4_000_000
+        rng = np.random.default_rng(7)
+        big = pa.table(
+            {
+                "VendorID": pa.array(np.ones(n, np.int32)),
+                "tpep_pickup_datetime": pa.array(np.arange(n, dtype=np.int64), pa.timestamp("us")),
+                "PULocationID": pa.array(rng.integers(1, 264, n, dtype=np.int32)),
+                "trip_miles": pa.array(rng.random(n)),
+                "trip_id": pa.array(rng.integers(0, 1 << 62, n)),
+            }
+        )
+        pq.write_table(big, tmp_path / "big.parquet")
+        proc = subprocess.Popen(
+            [str(SLUICE), "table", "import", "trips", "--search-uri", tmp_path / "big.parquet"],
+            env=sluice.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        # Killed as soon as an upload of the import is in progress.
+        staging = gw.dir / "data" / "bkt" / ".sgwtmp"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            if staging.exists() and any(p.is_file() for p in staging.rglob("*")):
+                break
+            time.sleep(0.005)
+        assert proc.poll() is None, "the import ended before its upload could be interrupted"
+        gw.kill()
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 1, (out, err)
+        assert "s3://bkt/w/" in err and "Traceback" not in err and "terminate" not in err
+
+        # A new server over the same directory: the table is at its previous snapshot, and
+        # every file its metadata names is whole.
+        gw.start()
+        assert sluice.head("dev") == head
+        assert sluice.query("SELECT COUNT(*) AS n FROM trips", "dev") == [{"n": 1000}]
+        assert sluice.json("table", "get", "trips", "--ref", "dev")["records"] == 1000
+    finally:
+        gw.kill()

@@ -39,6 +39,7 @@ def hostile(sluice, tmp_path):
     sluice.load("trips", f"s3://{root}/raw/trips.parquet")
     yield sluice, s3, root, other_bucket, b_metadata
     home_b.remove_shared_memory()
+    s3.fs.delete_dir(other_bucket)
 
 
 def refused(home, *args, name):
