@@ -36,9 +36,9 @@ TEST(SourceAccess, OnlyUnderAnAllowedPrefixAndOutsideTheWarehouse) {
     std::string uri, why;
   };
   for (const auto& c : std::vector<Case>{
-           {"s3://other/raw/a.parquet", "s3://lake/raw"},          // another bucket
-           {"s3://lake/raw-not/a.parquet", "s3://lake/raw"},       // a longer name, not a child
-           {"s3://lake/raw", "s3://lake/raw"},                     // the prefix itself is no file
+           {"s3://other/raw/a.parquet", "s3://lake/raw"},              // another bucket
+           {"s3://lake/raw-not/a.parquet", "s3://lake/raw"},           // a longer name, not a child
+           {"s3://lake/raw", "s3://lake/raw"},                         // the prefix itself is no file
            {"s3://lake/raw/warehouse/t/data/x.parquet", "warehouse"},  // the home's own files
            {"s3://lake/raw/%2e%2e/secret/a.parquet", "'%'"},
            {"s3://lake/raw%2f..%2fsecret/a.parquet", "'%'"},
@@ -49,8 +49,7 @@ TEST(SourceAccess, OnlyUnderAnAllowedPrefixAndOutsideTheWarehouse) {
   // '..' segments never parse.
   EXPECT_EQ(KindOf(CheckSourcePath("s3://lake/raw/../secret/a.parquet", access).status()), ErrorKind::kInvalidInput);
   // A glob is listed below its fixed part only, and that must be allowed too.
-  ExpectRefused(ListSourceFiles("s3://lake/r*/a.parquet", access).status(), "s3://lake/r*/a.parquet",
-                "s3://lake/raw");
+  ExpectRefused(ListSourceFiles("s3://lake/r*/a.parquet", access).status(), "s3://lake/r*/a.parquet", "s3://lake/raw");
   ExpectRefused(ListSourceFiles("s3://lake/raw/warehouse/*.parquet", access).status(),
                 "s3://lake/raw/warehouse/*.parquet", "warehouse");
 }

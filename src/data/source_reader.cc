@@ -194,7 +194,7 @@ Result<std::string> CheckSourceUnder(const std::string& path, const std::string&
   SLUICE_ASSIGN_OR_RAISE(StorageUri file, StorageUri::Parse(path));
   SLUICE_ASSIGN_OR_RAISE(StorageUri base, WithContext(StorageUri::Parse(root), "the table's location"));
   if (file.scheme() != base.scheme()) return outside();
-  if (file.is_s3() && !file.IsUnder(base)) return outside();  // before anything is read
+  if (file.is_s3()) SLUICE_RETURN_NOT_OK(CheckS3SourcePlace(path, root, what, access));  // before any read
   SLUICE_ASSIGN_OR_RAISE(std::string checked, WithContext(CheckSourcePath(path, access), what));
   if (file.is_local()) {
     std::error_code ec;
@@ -202,6 +202,17 @@ Result<std::string> CheckSourceUnder(const std::string& path, const std::string&
     if (ec || !Under(checked, real_root) || checked == real_root) return outside();
   }
   return checked;
+}
+
+Status CheckS3SourcePlace(const std::string& uri, const std::string& root, const char* what,
+                          const SourceAccess& access) {
+  auto file = StorageUri::Parse(uri);
+  auto base = StorageUri::Parse(root);
+  if (!file.ok() || !base.ok() || !file->is_s3() || !file->IsUnder(*base)) {
+    return InvalidInput(what, " '", uri, "' is not a file of the table: it must lie under the table's location '", root,
+                        "'");
+  }
+  return WithContext(CheckS3Access(*file, uri, access), what);
 }
 
 Result<std::vector<std::string>> ListSourceFiles(const std::string& search_uri, const SourceAccess& access) {

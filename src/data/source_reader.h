@@ -59,6 +59,12 @@ Result<std::string> CheckSourceFile(const std::string& path, const SourceAccess&
 Result<std::string> CheckSourceUnder(const std::string& path, const std::string& root, const char* what,
                                      const SourceAccess& access);
 
+// The lexical part of CheckSourceUnder for an S3 file, no S3 call: `uri` is an s3:// location
+// strictly under `root` that `access` allows. For re-checking, at every load, the files an
+// external table's metadata on S3 names (the metadata is the user's and may change).
+Status CheckS3SourcePlace(const std::string& uri, const std::string& root, const char* what,
+                          const SourceAccess& access);
+
 // Whether `path` (resolved) lies inside a data home's directory.
 bool IsInsideDataHome(const std::string& path);
 

@@ -26,6 +26,7 @@ class S3Server:
             scheme=url.scheme,
             region="us-east-1",
             allow_bucket_creation=True,
+            allow_bucket_deletion=True,
         )
 
     def env(self, **extra):

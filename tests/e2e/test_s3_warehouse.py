@@ -169,6 +169,10 @@ def test_an_external_table_from_a_metadata_json_on_s3(sluice, tmp_path):
     sluice("table", "create-external", "shared.trips", "--metadata-json-uri", metadata)
     expected = other.query("SELECT COUNT(*) AS n, SUM(fare) AS f FROM taxi_trips", "dev")
     assert sluice.query("SELECT COUNT(*) AS n, SUM(fare) AS f FROM shared.trips", "dev") == expected
+    # Access is checked at every read: once the owner withdraws the prefix, the table is not read.
+    sluice("config", "set", "storage.allowed_sources", "")
+    revoked = sluice("query", "SELECT COUNT(*) FROM shared.trips", "--ref", "dev", check=False)
+    assert revoked.returncode == 1 and "storage.allowed_sources" in revoked.stderr
     other.remove_shared_memory()
 
 

@@ -171,3 +171,36 @@ def test_a_remote_client_is_refused_by_the_server(hostile):
         assert "storage.allowed_sources" in error
         # The setting is the local home's: a remote `config set` cannot widen it.
         assert lake("config", "get", "storage.allowed_sources").stdout.strip() == f"s3://{root}/raw"
+
+
+def test_a_metadata_file_rewritten_after_registration_is_refused_at_read(hostile):
+    """The table was registered from an honest metadata.json under an allowed prefix; the
+    user then rewrites it to name another home's manifest list. Reads check again."""
+    lake, s3, root, other_bucket, b_metadata = hostile
+    lake("namespace", "create", "ext")
+    honest = f"{root}/raw/honest"
+    with s3.fs.open_input_stream(b_metadata[len("s3://") :]) as f:
+        metadata = json.loads(f.read())
+    snapshot = next(s for s in metadata["snapshots"] if s["snapshot-id"] == metadata["current-snapshot-id"])
+    original_list = snapshot["manifest-list"]
+    # An honest copy: every file of the table under its own (allowed) location. Manifests
+    # name their data files, so this one is empty (no snapshot) to stay honest.
+    metadata["location"] = f"s3://{honest}"
+    kept = dict(metadata)
+    kept["current-snapshot-id"] = None
+    kept["snapshots"] = []
+    kept["snapshot-log"] = []
+    kept["refs"] = {}
+    with s3.fs.open_output_stream(f"{honest}/metadata/v1.metadata.json") as f:
+        f.write(json.dumps(kept).encode())
+    lake(
+        "table", "create-external", "ext.t", "--metadata-json-uri", f"s3://{honest}/metadata/v1.metadata.json"
+    )
+    assert lake.query("SELECT COUNT(*) AS n FROM ext.t", "dev") == [{"n": 0}]
+
+    # Rewritten in place to name home B's manifest list.
+    snapshot["manifest-list"] = original_list
+    with s3.fs.open_output_stream(f"{honest}/metadata/v1.metadata.json") as f:
+        f.write(json.dumps(metadata).encode())
+    error = refused(lake, "query", "SELECT COUNT(*) FROM ext.t", "--ref", "dev", name="manifest list")
+    assert "home-b" in error
