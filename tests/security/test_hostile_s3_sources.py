@@ -102,20 +102,19 @@ def test_a_metadata_file_whose_manifests_lie_outside_is_refused(hostile):
         metadata = json.loads(f.read())
     evil = f"{root}/raw/evil"
 
+    def register(version, name):
+        """Writes `metadata` as version N under the evil prefix; registering it must fail."""
+        key = f"{evil}/metadata/v{version}.metadata.json"
+        with s3.fs.open_output_stream(key) as f:
+            f.write(json.dumps(metadata).encode())
+        uri = f"s3://{key}"
+        return refused(
+            lake, "table", "create-external", f"ext.t{version}", "--metadata-json-uri", uri, name=name
+        )
+
     # 1. Its location claims the allowed place; the manifest list is home B's.
     metadata["location"] = f"s3://{evil}"
-    with s3.fs.open_output_stream(f"{evil}/metadata/v1.metadata.json") as f:
-        f.write(json.dumps(metadata).encode())
-    error = refused(
-        lake,
-        "table",
-        "create-external",
-        "ext.t1",
-        "--metadata-json-uri",
-        f"s3://{evil}/metadata/v1.metadata.json",
-        name="manifest list",
-    )
-    assert "home-b" in error
+    assert "home-b" in register(1, "manifest list")
 
     # 2. The manifest list copied in too: the manifests it names are still home B's.
     snapshot = next(s for s in metadata["snapshots"] if s["snapshot-id"] == metadata["current-snapshot-id"])
@@ -123,33 +122,12 @@ def test_a_metadata_file_whose_manifests_lie_outside_is_refused(hostile):
     copied_list = f"{evil}/metadata/{original_list.rsplit('/', 1)[1]}"
     s3.fs.copy_file(original_list[len("s3://") :], copied_list)
     snapshot["manifest-list"] = f"s3://{copied_list}"
-    with s3.fs.open_output_stream(f"{evil}/metadata/v2.metadata.json") as f:
-        f.write(json.dumps(metadata).encode())
-    error = refused(
-        lake,
-        "table",
-        "create-external",
-        "ext.t2",
-        "--metadata-json-uri",
-        f"s3://{evil}/metadata/v2.metadata.json",
-        name="manifest",
-    )
-    assert "home-b" in error
+    assert "home-b" in register(2, "manifest")
 
     # 3. A location outside every allowed prefix: its own files are not readable either.
     metadata["location"] = f"s3://{other_bucket}"
     snapshot["manifest-list"] = original_list
-    with s3.fs.open_output_stream(f"{evil}/metadata/v3.metadata.json") as f:
-        f.write(json.dumps(metadata).encode())
-    refused(
-        lake,
-        "table",
-        "create-external",
-        "ext.t3",
-        "--metadata-json-uri",
-        f"s3://{evil}/metadata/v3.metadata.json",
-        name="manifest list",
-    )
+    register(3, "manifest list")
     assert lake.head("dev") != head  # the namespace only
     assert {t for t in lake.tables("dev")} == {"bauplan.trips"}
 
