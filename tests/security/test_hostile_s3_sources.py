@@ -4,15 +4,10 @@ read, with one error naming it, and nothing is written (no commit, no object). A
 real S3 server of the tests (versitygw; skipped without SLUICE_TEST_S3_ENDPOINT)."""
 
 import json
-import pathlib
-import sys
 import uuid
 
 import pytest
-
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "e2e"))
-
-from s3_harness import put_parquet, s3_server, taxi_rows  # noqa: E402
+from s3_harness import put_parquet, s3_server, taxi_rows
 
 
 @pytest.fixture
@@ -182,3 +177,33 @@ def test_a_metadata_file_rewritten_after_registration_is_refused_at_read(hostile
         f.write(json.dumps(metadata).encode())
     error = refused(lake, "query", "SELECT COUNT(*) FROM ext.t", "--ref", "dev", name="manifest list")
     assert "home-b" in error
+
+
+def test_a_rest_commit_naming_objects_outside_the_table_is_refused(hostile):
+    """An Iceberg REST commit to a table of an S3 warehouse whose manifest list is another
+    table's, another home's or another bucket's object: 400 before anything is read or written."""
+    from test_hostile_rest_commits import commit
+
+    lake, s3, root, other_bucket, b_metadata = hostile
+    location = lake.json("table", "get", "trips", "--ref", "dev")["metadata_location"]
+    with s3.fs.open_input_stream(location[len("s3://") :]) as f:
+        metadata = json.loads(f.read())
+    with s3.fs.open_input_stream(b_metadata[len("s3://") :]) as f:
+        b_list = next(s["manifest-list"] for s in json.loads(f.read())["snapshots"])
+    s3.fs.copy_file(b_list[len("s3://") :], f"{other_bucket}/list.avro")
+    own = metadata["location"]
+    head = lake.head("dev")
+    before = s3.objects(f"{root}/home-a")
+    with lake.serving() as uri:
+        for manifest_list in (
+            b_list,  # another data home's, same bucket
+            f"s3://{other_bucket}/list.avro",  # another bucket
+            f"{own}-other/metadata/list.avro",  # a longer name beside the table's
+            f"{own}/metadata/../../../home-b/x.avro",
+            "file:///etc/passwd",
+        ):
+            status, answer = commit(uri, "trips", metadata, manifest_list)
+            assert status == 400, (manifest_list, answer)
+            assert "not a file of this table" in answer["error"]["message"], answer
+    assert lake.head("dev") == head
+    assert s3.objects(f"{root}/home-a") == before
