@@ -350,6 +350,8 @@ def test_a_server_that_goes_away_mid_write_leaves_the_table_as_it_was(sluice, tm
             }
         )
         pq.write_table(big, tmp_path / "big.parquet")
+        staging = gw.dir / "data" / "bkt" / ".sgwtmp"
+        earlier = {p for p in staging.rglob("*")} if staging.exists() else set()
         proc = subprocess.Popen(
             [str(SLUICE), "table", "import", "trips", "--search-uri", tmp_path / "big.parquet"],
             env=sluice.env,
@@ -358,10 +360,9 @@ def test_a_server_that_goes_away_mid_write_leaves_the_table_as_it_was(sluice, tm
             text=True,
         )
         # Killed as soon as an upload of the import is in progress.
-        staging = gw.dir / "data" / "bkt" / ".sgwtmp"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and proc.poll() is None:
-            if staging.exists() and any(p.is_file() for p in staging.rglob("*")):
+            if staging.exists() and any(p.is_file() and p not in earlier for p in staging.rglob("*")):
                 break
             time.sleep(0.005)
         assert proc.poll() is None, "the import ended before its upload could be interrupted"
