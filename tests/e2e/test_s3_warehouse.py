@@ -322,7 +322,47 @@ class Versitygw:
         )
 
 
-def test_a_server_that_goes_away_mid_write_leaves_the_table_as_it_was(sluice, tmp_path):
+def interrupted(gw, env, *args):
+    """Runs `sluice *args`, kills the gateway as soon as an upload of that command is under
+    way, and returns the command's stderr (it must fail)."""
+    staging = gw.dir / "data" / "bkt" / ".sgwtmp"
+    earlier = set(staging.rglob("*")) if staging.exists() else set()
+    proc = subprocess.Popen(
+        [str(SLUICE), *map(str, args)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if staging.exists() and any(p.is_file() and p not in earlier for p in staging.rglob("*")):
+            break
+        time.sleep(0.005)
+    assert proc.poll() is None, "the command ended before its upload could be interrupted"
+    gw.kill()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, (out, err)
+    assert "Traceback" not in err and "terminate" not in err
+    return err
+
+
+BIG_MODEL = """
+import bauplan
+
+
+@bauplan.model(materialization_strategy="REPLACE")
+def big_trips(rows=bauplan.Parameter("rows")):
+    import numpy as np
+    import pyarrow as pa
+
+    rng = np.random.default_rng(3)
+    n = int(rows)
+    return pa.table({
+        "PULocationID": pa.array(rng.integers(1, 264, n, dtype=np.int32)),
+        "trip_miles": pa.array(rng.random(n)),
+        "trip_id": pa.array(rng.integers(0, 1 << 62, n)),
+    })
+"""
+
+
+def test_a_server_that_goes_away_mid_write_leaves_the_tables_as_they_were(sluice, tmp_path, make_project):
     import numpy as np
 
     if not os.environ.get("SLUICE_TEST_S3_ENDPOINT") or not VERSITYGW.exists():
@@ -335,9 +375,22 @@ def test_a_server_that_goes_away_mid_write_leaves_the_table_as_it_was(sluice, tm
         small = tmp_path / "small.parquet"
         pq.write_table(taxi_rows(1000), small)
         sluice.load("trips", small)
+        project = make_project(
+            {"models.py": BIG_MODEL},
+            project_yml="""\
+            project:
+              id: 00000000-0000-4000-8000-000000000002
+              name: big
+            parameters:
+              rows:
+                type: int
+                default: 10
+            """,
+        )
+        sluice("run", "-p", project)
         head = sluice.head("dev")
-        # Large enough that its upload is under way when the server dies (random doubles do
-        # not compress).
+
+        # An import, its upload under way (random doubles do not compress): killed.
         n = 4_000_000
         rng = np.random.default_rng(7)
         big = pa.table(
@@ -350,32 +403,22 @@ def test_a_server_that_goes_away_mid_write_leaves_the_table_as_it_was(sluice, tm
             }
         )
         pq.write_table(big, tmp_path / "big.parquet")
-        staging = gw.dir / "data" / "bkt" / ".sgwtmp"
-        earlier = {p for p in staging.rglob("*")} if staging.exists() else set()
-        proc = subprocess.Popen(
-            [str(SLUICE), "table", "import", "trips", "--search-uri", tmp_path / "big.parquet"],
-            env=sluice.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        err = interrupted(
+            gw, sluice.env, "table", "import", "trips", "--search-uri", tmp_path / "big.parquet"
         )
-        # Killed as soon as an upload of the import is in progress.
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            if staging.exists() and any(p.is_file() and p not in earlier for p in staging.rglob("*")):
-                break
-            time.sleep(0.005)
-        assert proc.poll() is None, "the import ended before its upload could be interrupted"
-        gw.kill()
-        out, err = proc.communicate(timeout=60)
-        assert proc.returncode == 1, (out, err)
-        assert "s3://bkt/w/" in err and "Traceback" not in err and "terminate" not in err
+        assert "s3://bkt/w/" in err
 
         # A new server over the same directory: the table is at its previous snapshot, and
-        # every file its metadata names is whole.
+        # every file its metadata names is whole. Then a run's write, killed the same way.
         gw.start()
         assert sluice.head("dev") == head
         assert sluice.query("SELECT COUNT(*) AS n FROM trips", "dev") == [{"n": 1000}]
+        err = interrupted(gw, sluice.env, "run", "-p", project, "--param", "rows=4000000")
+        assert "s3://bkt/w/" in err and "big_trips" in err
+
+        gw.start()
+        assert sluice.head("dev") == head
+        assert sluice.query("SELECT COUNT(*) AS n FROM big_trips", "dev") == [{"n": 10}]
         assert sluice.json("table", "get", "trips", "--ref", "dev")["records"] == 1000
     finally:
         gw.kill()
