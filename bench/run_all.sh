@@ -11,3 +11,5 @@ echo "== bench/catalog"
 .venv/bin/python bench/catalog/sdk_calls.py
 echo "== bench/sandbox"
 .venv/bin/python bench/sandbox/run.py
+echo "== bench/s3"
+.venv/bin/python bench/s3/run.py

@@ -1,8 +1,10 @@
 // sluice config get / set: the profiles of the client configuration file (config_file.h),
-// as bauplan's `config` command manages them. `-P/--profile` picks the profile.
+// as bauplan's `config` command manages them. `-P/--profile` picks the profile. Settings
+// named `storage.*` are the local data home's instead (exec/allowed_sources.h).
 #include <iostream>
 
 #include "cli/commands.h"
+#include "exec/allowed_sources.h"
 
 namespace sluice::cli {
 namespace {
@@ -31,6 +33,29 @@ void PrintProfile(const Profile& profile) {
             << "Active Branch  " << (profile.active_branch.empty() ? "main" : profile.active_branch) << "\n";
 }
 
+bool IsHomeSetting(const std::string& name) { return name.rfind("storage.", 0) == 0; }
+
+Status CheckHomeSetting(const std::string& name) {
+  if (name == kAllowedSourcesSetting) return Status::OK();
+  return InvalidInput("unknown data home setting '", name, "': the one there is is ", kAllowedSourcesSetting);
+}
+
+json PrefixList(const std::vector<StorageUri>& prefixes) {
+  json out = json::array();
+  for (const auto& prefix : prefixes) out.push_back(prefix.ToString());
+  return out;
+}
+
+void PrintHomeSetting(CliContext& context, const std::string& name, const std::vector<StorageUri>& prefixes) {
+  if (context.json()) {
+    context.PrintJson({{name, PrefixList(prefixes)}});
+    return;
+  }
+  std::string text;
+  for (const auto& prefix : prefixes) text += (text.empty() ? "" : ",") + prefix.ToString();
+  std::cout << text << "\n";
+}
+
 }  // namespace
 
 void AddConfigCommands(CLI::App& app, CliContext& context, int* exit_code) {
@@ -40,10 +65,20 @@ void AddConfigCommands(CLI::App& app, CliContext& context, int* exit_code) {
   auto* set = config->add_subcommand("set", "Set api_key, endpoint or active_branch of the profile");
   auto name = std::make_shared<std::string>();
   auto value = std::make_shared<std::string>();
-  set->add_option("name", *name, "api_key, endpoint or active_branch")->required();
+  set->add_option("name", *name, "api_key, endpoint, active_branch, or storage.allowed_sources (the data home's)")
+      ->required();
   set->add_option("value", *value, "The value")->required();
   set->callback([&context, exit_code, name, value] {
     *exit_code = ReportError([&]() -> Status {
+      if (IsHomeSetting(*name)) {
+        // The local data home's, never a remote server's: only its owner widens what it reads.
+        SLUICE_RETURN_NOT_OK(CheckHomeSetting(*name));
+        SLUICE_ASSIGN_OR_RAISE(Lakehouse * lake, context.lakehouse());
+        SLUICE_ASSIGN_OR_RAISE(auto prefixes, SetAllowedSources(lake->home(), *value));
+        if (!context.json()) std::cerr << "Set " << *name << " of the data home " << lake->home() << "\n";
+        PrintHomeSetting(context, *name, prefixes);
+        return Status::OK();
+      }
       SLUICE_ASSIGN_OR_RAISE(std::string key, CanonicalSetting(*name));
       std::string profile = context.profile_name;
       if (profile.empty()) {
@@ -91,6 +126,13 @@ void AddConfigCommands(CLI::App& app, CliContext& context, int* exit_code) {
             PrintProfile(profiles[i]);
           }
         }
+        return Status::OK();
+      }
+      if (IsHomeSetting(*setting)) {
+        SLUICE_RETURN_NOT_OK(CheckHomeSetting(*setting));
+        SLUICE_ASSIGN_OR_RAISE(Lakehouse * lake, context.lakehouse());
+        SLUICE_ASSIGN_OR_RAISE(auto prefixes, ReadAllowedSources(lake->home()));
+        PrintHomeSetting(context, *setting, prefixes);
         return Status::OK();
       }
       SLUICE_ASSIGN_OR_RAISE(const Profile* profile, context.profile());

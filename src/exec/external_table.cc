@@ -23,7 +23,7 @@ Result<ParquetFacts> ReadParquetFacts(const std::string& path) {
     ParquetFacts facts;
     SLUICE_RETURN_NOT_OK(reader->GetSchema(&facts.schema));
     facts.schema = facts.schema->RemoveMetadata();
-    facts.file.path = LocalFileUri(path);
+    facts.file.path = path.rfind("s3://", 0) == 0 ? path : LocalFileUri(path);
     facts.file.record_count = reader->parquet_reader()->metadata()->num_rows();
     facts.file.file_size_in_bytes = size;
     return facts;
@@ -70,9 +70,10 @@ Result<TableCreateResult> Commit(Lakehouse& lake, const ExternalTableOptions& op
 
 Result<TableCreateResult> FromParquet(Lakehouse& lake, ExternalTableOptions options) {
   SLUICE_ASSIGN_OR_RAISE(ResolvedRef head, WritableHead(lake, options));
+  SLUICE_ASSIGN_OR_RAISE(SourceAccess access, lake.source_access());
   std::vector<std::string> paths;
   for (const auto& pattern : options.search_patterns) {
-    SLUICE_ASSIGN_OR_RAISE(auto matched, ListSourceFiles(pattern));
+    SLUICE_ASSIGN_OR_RAISE(auto matched, ListSourceFiles(pattern, access));
     for (auto& path : matched) {
       if (std::find(paths.begin(), paths.end(), path) == paths.end()) paths.push_back(std::move(path));
     }
@@ -120,15 +121,25 @@ Result<TableCreateResult> FromMetadata(Lakehouse& lake, ExternalTableOptions opt
     return WithHint(NotFound("namespace '", ns, "' not found on branch '", options.branch, "'"),
                     "create it first: sluice namespace create " + ns + " --branch " + options.branch);
   }
-  SLUICE_ASSIGN_OR_RAISE(std::string path, CheckSourcePath(options.metadata_json_uri));
-  std::string location = LocalFileUri(path);
+  SLUICE_ASSIGN_OR_RAISE(SourceAccess access, lake.source_access());
+  SLUICE_ASSIGN_OR_RAISE(std::string path, CheckSourcePath(options.metadata_json_uri, access));
+  std::string location = path.rfind("s3://", 0) == 0 ? path : LocalFileUri(path);
+  // Every file the metadata names is the table's own (under its location) and a file this
+  // home may read, checked before it is read: the metadata is the client's, the credentials
+  // are ours.
+  auto check = [&](const std::string& table_location, const std::string& uri, const char* what) {
+    return CheckSourceUnder(uri, table_location, what, access);
+  };
   SLUICE_ASSIGN_OR_RAISE(TableSnapshot snapshot,
-                         WithContext(LoadTableSnapshot(location), "'" + options.metadata_json_uri + "'"));
+                         WithContext(LoadTableSnapshot(location, check), "'" + options.metadata_json_uri + "'"));
   std::vector<std::string> files;
   for (const auto& file : snapshot.data_files) {
-    SLUICE_ASSIGN_OR_RAISE(std::string local, LocalPathFromUri(file.path));
     SLUICE_ASSIGN_OR_RAISE(std::string checked,
-                           WithContext(CheckSourceFile(local), "data file of '" + options.metadata_json_uri + "'"));
+                           WithContext(CheckSourceUnder(file.path, snapshot.metadata.location, "data file", access),
+                                       "'" + options.metadata_json_uri + "'"));
+    if (checked.size() < 8 || checked.compare(checked.size() - 8, 8, ".parquet") != 0) {
+      return InvalidInput("data file '", file.path, "' of '", options.metadata_json_uri, "' is not a Parquet file");
+    }
     files.push_back(checked);
   }
   return Commit(lake, options, head, location, files, false);

@@ -7,6 +7,7 @@
 #include "common/file_util.h"
 #include "common/ids.h"
 #include "common/name_match.h"
+#include "exec/allowed_sources.h"
 #include "exec/shared_memory_gc.h"
 #include "exec/table_creation.h"
 
@@ -98,6 +99,13 @@ Result<std::unique_ptr<Lakehouse>> Lakehouse::Open(const std::string& home) {
   return lakehouse;
 }
 
+Result<SourceAccess> Lakehouse::source_access() const {
+  SourceAccess access;
+  SLUICE_ASSIGN_OR_RAISE(access.allowed, ReadAllowedSources(home_));
+  if (warehouse_.is_s3()) access.warehouse = warehouse_;
+  return access;
+}
+
 Result<TableInfo> Lakehouse::GetTable(const ResolvedRef& ref, const std::string& written) const {
   auto stored = ResolveTableName(ref.tree, written);
   if (!stored.ok()) {
@@ -112,7 +120,27 @@ Result<TableInfo> Lakehouse::GetTable(const ResolvedRef& ref, const std::string&
   TableInfo info;
   info.name = table;
   info.metadata_location = it->second;
-  SLUICE_ASSIGN_OR_RAISE(info.snapshot, WithContext(LoadTableSnapshot(it->second), "table '" + table + "'"));
+  // An external table over a user's metadata on S3: the metadata may have changed since it was
+  // checked, and we read with our credentials, so what it names is checked again at every load
+  // (lexically: no extra S3 call).
+  ReferencedFileCheck check;
+  SourceAccess access;
+  const bool foreign_s3 = !InWarehouse(it->second) && it->second.rfind("s3://", 0) == 0;
+  if (foreign_s3) {
+    SLUICE_ASSIGN_OR_RAISE(access, source_access());
+    check = [&access](const std::string& root, const std::string& uri, const char* what) -> Result<std::string> {
+      SLUICE_RETURN_NOT_OK(CheckS3SourcePlace(uri, root, what, access));
+      return uri;
+    };
+  }
+  SLUICE_ASSIGN_OR_RAISE(info.snapshot, WithContext(LoadTableSnapshot(it->second, check), "table '" + table + "'"));
+  if (foreign_s3) {
+    for (const auto& file : info.snapshot.data_files) {
+      SLUICE_RETURN_NOT_OK(
+          WithContext(CheckS3SourcePlace(file.path, info.snapshot.metadata.location, "data file", access),
+                      "table '" + table + "'"));
+    }
+  }
   auto kind = info.snapshot.properties.find(kTableKindProperty);
   if (!InWarehouse(it->second) || (kind != info.snapshot.properties.end() && kind->second == kExternalTable)) {
     info.kind = kExternalTable;

@@ -16,6 +16,7 @@
 #include "catalog/commit_note.h"
 #include "common/status.h"
 #include "data/object_store.h"
+#include "data/source_reader.h"
 #include "data/table_scanner.h"
 #include "format/iceberg_table.h"
 #include "storage/storage_uri.h"
@@ -72,6 +73,11 @@ class Lakehouse {
   // Where table files go: `home`/warehouse, or $SLUICE_WAREHOUSE (e.g. "s3://bucket/prefix")
   // as recorded in the home when it was first used with it.
   const StorageUri& warehouse() const { return warehouse_; }
+
+  // The rule for s3:// sources that clients name (data/source_reader.h): the home's
+  // storage.allowed_sources (exec/allowed_sources.h, read at every call) and its warehouse
+  // when that is on S3.
+  Result<SourceAccess> source_access() const;
 
   // The table at a resolved ref, its name resolved by ResolveTableName (info.name is the
   // stored name); NotFound names the table and the ref.

@@ -348,7 +348,8 @@ Result<TablePlan> PlanTableCreation(Lakehouse& lake, const TableCreateOptions& o
   SLUICE_ASSIGN_OR_RAISE(std::string table,
                          CheckCanCreate(lake, options.branch, options.table, options.replace, &head));
   TablePlan plan;
-  SLUICE_ASSIGN_OR_RAISE(plan.files, ListSourceFiles(options.search_uri));
+  SLUICE_ASSIGN_OR_RAISE(SourceAccess access, lake.source_access());
+  SLUICE_ASSIGN_OR_RAISE(plan.files, ListSourceFiles(options.search_uri, access));
   // Columns in first-seen order, each with its distinct plan types in first-seen order.
   std::vector<std::string> order;
   std::map<std::string, std::vector<json>> types;
@@ -452,9 +453,10 @@ Result<TableCreateResult> ApplyPlan(Lakehouse& lake, const std::string& plan_yam
   bool replace = BoolOf(state.value("table_replace", json(false)));
 
   std::vector<std::string> files;
+  SLUICE_ASSIGN_OR_RAISE(SourceAccess access, lake.source_access());
   for (const auto& file : doc.value("files_to_be_imported", json::array())) {
     if (!file.is_string()) return malformed("files_to_be_imported must be a list of paths");
-    SLUICE_ASSIGN_OR_RAISE(std::string checked, WithContext(CheckSourceFile(file.get<std::string>()), "plan"));
+    SLUICE_ASSIGN_OR_RAISE(std::string checked, WithContext(CheckSourceFile(file.get<std::string>(), access), "plan"));
     files.push_back(checked);
   }
   const json& info = doc.value("schema_info", json());

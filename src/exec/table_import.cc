@@ -140,7 +140,8 @@ Result<ImportResult> ImportData(Lakehouse& lake, const ImportOptions& options) {
   if (info.kind == kExternalTable) {
     return InvalidInput("table '", table, "' is an external table: it is read-only");
   }
-  SLUICE_ASSIGN_OR_RAISE(auto files, ListSourceFiles(options.search_uri));
+  SLUICE_ASSIGN_OR_RAISE(SourceAccess access, lake.source_access());
+  SLUICE_ASSIGN_OR_RAISE(auto files, ListSourceFiles(options.search_uri, access));
   std::set<std::string> done = options.import_duplicate_files ? std::set<std::string>() : ImportedFiles(info.snapshot);
 
   ImportResult result;

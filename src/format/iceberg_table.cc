@@ -161,7 +161,7 @@ Result<DataFile> WriteParquetFile(const std::shared_ptr<arrow::Table>& table, co
 
 }  // namespace
 
-Result<TableSnapshot> LoadTableSnapshot(const std::string& metadata_location) {
+Result<TableSnapshot> LoadTableSnapshot(const std::string& metadata_location, const ReferencedFileCheck& check) {
   SLUICE_ASSIGN_OR_RAISE(json metadata, ReadJsonFile(metadata_location));
   TableSnapshot out;
   out.metadata_location = metadata_location;
@@ -217,10 +217,18 @@ Result<TableSnapshot> LoadTableSnapshot(const std::string& metadata_location) {
     if (!out.snapshot_id) return out;
     const json* snapshot = FindSnapshot(metadata, *out.snapshot_id);
     if (!snapshot) return InvalidInput("table metadata '", metadata_location, "': current snapshot missing");
-    SLUICE_ASSIGN_OR_RAISE(AvroFile list, ReadAvro(snapshot->at("manifest-list")));
+    auto checked = [&](const std::string& uri, const char* what) -> Result<std::string> {
+      if (!check) return uri;
+      return check(out.metadata.location, uri, what);
+    };
+    SLUICE_ASSIGN_OR_RAISE(std::string list_path,
+                           checked(snapshot->at("manifest-list").get<std::string>(), "manifest list"));
+    SLUICE_ASSIGN_OR_RAISE(AvroFile list, ReadAvro(list_path));
     for (const auto& manifest : list.records) {
       if (manifest.value("content", 0) != 0) continue;  // delete manifests: not written by us
-      SLUICE_ASSIGN_OR_RAISE(AvroFile entries, ReadAvro(manifest.at("manifest_path")));
+      SLUICE_ASSIGN_OR_RAISE(std::string manifest_path,
+                             checked(manifest.at("manifest_path").get<std::string>(), "manifest"));
+      SLUICE_ASSIGN_OR_RAISE(AvroFile entries, ReadAvro(manifest_path));
       for (const auto& entry : entries.records) {
         if (entry.at("status").get<int>() == 2) continue;  // deleted
         const json& data = entry.at("data_file");

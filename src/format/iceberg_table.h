@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -65,9 +66,18 @@ struct TableSnapshot {
   std::vector<PartitionFieldInfo> partitions;     // fields of the default partition spec
 };
 
+// Decides, before LoadTableSnapshot reads it, whether a file a metadata file names (its
+// manifest list, each manifest) may be read: given the table's location (the metadata's
+// "location"), the file's URI and what it is ("manifest list", "manifest"), returns the
+// location to read or an error that stops the load. For metadata a client supplied.
+using ReferencedFileCheck =
+    std::function<Result<std::string>(const std::string& table_location, const std::string& uri, const char* what)>;
+
 // Reads a metadata JSON file (any location storage/storage_uri.h accepts) and the manifest list and
-// manifests of its current snapshot. Errors name the file that could not be read or parsed.
-Result<TableSnapshot> LoadTableSnapshot(const std::string& metadata_location);
+// manifests of its current snapshot, each first passed to `check` when one is given. Errors
+// name the file that could not be read or parsed.
+Result<TableSnapshot> LoadTableSnapshot(const std::string& metadata_location,
+                                        const ReferencedFileCheck& check = nullptr);
 
 enum class WriteMode {
   kAppend,   // new files added to the current ones; the schema must match (by name and type)

@@ -17,9 +17,10 @@ namespace sluice {
 
 namespace {
 
-RestRequest FromHttp(const httplib::Request& req, std::string user) {
+RestRequest FromHttp(const httplib::Request& req, Caller caller) {
   RestRequest request;
-  request.user = std::move(user);
+  request.user = std::move(caller.user);
+  request.role = std::move(caller.role);
   request.method = req.method;
   request.path = req.path;
   for (const auto& [key, value] : req.params) request.query[key] = value;
@@ -38,15 +39,15 @@ void Refuse(int code, const std::string& message, const std::string& hint, httpl
   res.set_content(nlohmann::json{{"error", error}}.dump(), "application/json");
 }
 
-// Who the request is, and whether its role allows it: the user when it may go on (empty when
-// the data home has no keys), nothing when `res` already holds the refusal.
-std::optional<std::string> Admit(const ApiKeys& keys, const httplib::Request& req, httplib::Response& res) {
+// Who the request is, and whether its role allows it: the caller when it may go on (empty
+// user and role when the data home has no keys), nothing when `res` already holds the refusal.
+std::optional<Caller> Admit(const ApiKeys& keys, const httplib::Request& req, httplib::Response& res) {
   auto enabled = keys.enabled();
   if (!enabled.ok()) {
     Refuse(500, "cannot read the API keys: " + enabled.status().message(), "", res);
     return std::nullopt;
   }
-  if (!*enabled) return std::string();
+  if (!*enabled) return Caller{};
   auto caller = keys.Authenticate(req.get_header_value("Authorization"));
   if (!caller.ok()) {
     Refuse(401, caller.status().message(), "set api_key in your profile (sluice config) or SLUICE_API_KEY", res);
@@ -60,7 +61,7 @@ std::optional<std::string> Admit(const ApiKeys& keys, const httplib::Request& re
            "an admin can make a key with that role: sluice key create --user NAME --role " + needed, res);
     return std::nullopt;
   }
-  return caller->user;
+  return *caller;
 }
 
 }  // namespace
@@ -132,9 +133,9 @@ Status ServeHttp(Lakehouse* lake, const ServeOptions& options, const std::functi
   // key's user is then the request's only identity (server/request_fields.h).
   auto serve = [&](auto& api, const char* prefix, auto encode) {
     auto handler = [&api, &keys, encode](const httplib::Request& req, httplib::Response& res) {
-      std::optional<std::string> user = Admit(keys, req, res);
-      if (!user) return;
-      encode(api.Handle(FromHttp(req, std::move(*user))), res);
+      std::optional<Caller> caller = Admit(keys, req, res);
+      if (!caller) return;
+      encode(api.Handle(FromHttp(req, std::move(*caller))), res);
     };
     std::string pattern = std::string(prefix) + ".*";
     server.Get(pattern, handler);

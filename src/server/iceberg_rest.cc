@@ -3,6 +3,7 @@
 #include "common/bounded_json.h"
 #include "format/iceberg_table.h"
 #include "server/request_fields.h"
+#include "storage/s3_config.h"
 
 namespace sluice {
 namespace {
@@ -32,6 +33,25 @@ Status RequireNamespace(const ResolvedRef& ref, const std::string& ns) {
   return NotFound("namespace '", ns, "' does not exist at '", ref.text, "'");
 }
 
+// The FileIO properties a client needs to read the warehouse's files itself (pyiceberg's
+// s3.* names): where the objects are, and the server's own S3 credentials only to a caller
+// that could read everything anyway: the owner of a home without keys, or an admin. Readers
+// and writers get the endpoint and region and bring their own credentials (docs/decisions.md).
+json FileIoDefaults(const Lakehouse& lake, const RestRequest& request) {
+  json defaults = json::object();
+  if (!lake.warehouse().is_s3()) return defaults;
+  S3Config s3 = S3Config::FromEnvironment();
+  if (!s3.endpoint_url.empty()) defaults["s3.endpoint"] = s3.endpoint_url;
+  defaults["s3.region"] = s3.region.empty() ? "us-east-1" : s3.region;
+  bool trusted = request.role.empty() || request.role == "admin";
+  if (trusted && !s3.access_key_id.empty()) {
+    defaults["s3.access-key-id"] = s3.access_key_id;
+    defaults["s3.secret-access-key"] = s3.secret_access_key;
+    if (!s3.session_token.empty()) defaults["s3.session-token"] = s3.session_token;
+  }
+  return defaults;
+}
+
 }  // namespace
 
 RestResponse IcebergRestCatalog::Handle(const RestRequest& request) {
@@ -45,7 +65,7 @@ Result<RestResponse> IcebergRestCatalog::Route(const RestRequest& request) {
     auto warehouse = request.query.find("warehouse");
     std::string ref = warehouse != request.query.end() && !warehouse->second.empty() ? warehouse->second : "main";
     SLUICE_RETURN_NOT_OK(lake_->catalog().Resolve(ref).status());
-    return RestResponse{200, {{"defaults", json::object()}, {"overrides", {{"prefix", ref}}}}};
+    return RestResponse{200, {{"defaults", FileIoDefaults(*lake_, request)}, {"overrides", {{"prefix", ref}}}}};
   }
   SLUICE_ASSIGN_OR_RAISE(ResolvedRef ref, lake_->catalog().Resolve(parts[1]));
   if (parts.size() < 3 || parts[2] != "namespaces") return NotFound("no route for ", request.path);

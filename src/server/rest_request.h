@@ -37,6 +37,7 @@ struct RestRequest {
   std::map<std::string, std::string> query;
   std::string body;
   std::string user;  // the API key's user when the server checks keys (server/api_keys.h)
+  std::string role;  // that key's role ("reader", "writer", "admin"); empty without keys
 };
 
 // "/v1/dev/namespaces/" -> {"v1", "dev", "namespaces"}.

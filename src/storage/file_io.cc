@@ -20,9 +20,26 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// What to do about the S3 errors people meet first, recognized by the AWS SDK's error name.
+std::string S3Hint(const std::string& message) {
+  for (const char* code : {"SIGNATURE_DOES_NOT_MATCH", "INVALID_ACCESS_KEY_ID", "ACCESS_DENIED"}) {
+    if (message.find(code) != std::string::npos) {
+      return "check the S3 credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) and what they may access";
+    }
+  }
+  if (message.find("NO_SUCH_BUCKET") != std::string::npos)
+    return "the bucket does not exist: create it, or fix the URI";
+  if (message.find("NETWORK_CONNECTION") != std::string::npos) {
+    return "the S3 endpoint did not answer: is it up, and is AWS_ENDPOINT_URL right?";
+  }
+  return "";
+}
+
 // Rewrites an error from Arrow or the OS to name the location, keeping its kind.
 Status Failed(std::string_view what, const std::string& uri, const Status& status) {
-  return MakeError(KindOf(status), std::string(what) + " '" + uri + "': " + status.message());
+  Status out = MakeError(KindOf(status), std::string(what) + " '" + uri + "': " + status.message());
+  std::string hint = uri.rfind("s3://", 0) == 0 ? S3Hint(status.message()) : "";
+  return hint.empty() ? out : WithHint(out, hint);
 }
 
 Status ErrnoStatus(std::string_view what, const std::string& uri, int err) {

@@ -28,9 +28,10 @@ struct S3Config {
   static S3Config FromEnvironment();
 };
 
-// The Arrow options for `config`. InvalidInput for a malformed endpoint URL, http to a
-// non-loopback host, or half a key pair; otherwise starts S3 support (EnsureS3Support: the
-// AWS SDK must be up before credentials are made).
+// The Arrow options for `config`: a connection attempt times out after 1 s and a request is
+// tried at most twice, so an endpoint that is down fails within about 2 s. InvalidInput for a malformed endpoint URL,
+// http to a non-loopback host, or half a key pair; otherwise starts S3 support (EnsureS3Support: the AWS SDK must be up
+// before credentials are made).
 Result<arrow::fs::S3Options> ToArrowS3Options(const S3Config& config);
 
 // Starts Arrow's S3 support once per process (later calls do nothing), with the system's CA

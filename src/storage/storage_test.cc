@@ -1,5 +1,10 @@
 #include <arrow/util/uri.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 
@@ -293,6 +298,40 @@ TEST_F(S3FileIOTest, WrongCredentialsAreAnErrorNamingTheUri) {
   auto read = io.ReadAll(uri);
   ASSERT_FALSE(read.ok());
   EXPECT_NE(read.status().message().find(uri), std::string::npos) << read.status().ToString();
+}
+
+// A loopback port nothing listens on (bound, then closed).
+int ClosedPort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t size = sizeof(address);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&address), size);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+// Needs no server: the endpoint is down. Bounded by s3_config.h's connect timeout and retries
+// (Arrow's defaults took about 6 s here).
+TEST(S3FailureTest, AnEndpointThatIsDownFailsFastNamingTheUriWithAHint) {
+  S3Config config;
+  config.access_key_id = "key";
+  config.secret_access_key = "secret";
+  config.endpoint_url = "http://127.0.0.1:" + std::to_string(ClosedPort());
+  FileIO io{config};
+  const std::string uri = "s3://bucket/table/metadata/v1.metadata.json";
+  auto start = std::chrono::steady_clock::now();
+  auto read = io.ReadAll(uri);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_FALSE(read.ok());
+  EXPECT_NE(read.status().message().find(uri), std::string::npos) << read.status().ToString();
+  EXPECT_NE(HintOf(read.status()).find("AWS_ENDPOINT_URL"), std::string::npos) << read.status().ToString();
+  EXPECT_LT(seconds, 3.0);
+  Status write = io.WriteAtomically(uri, "{}");
+  ASSERT_FALSE(write.ok());
+  EXPECT_NE(write.message().find(uri), std::string::npos) << write.ToString();
 }
 
 }  // namespace
