@@ -139,6 +139,7 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
     query.ref = Field(body, "ref", "main");
     query.namespace_name = ns;
     if (body.contains("max_rows") && body["max_rows"].is_number()) query.max_rows = body["max_rows"].get<int64_t>();
+    query.cache = !body.contains("cache") || (body["cache"] != "off" && body["cache"] != false);
     std::string output = Field(body, "output", "arrow");
     if (output == "json" || output == "tty") {
       // Printed lines, for the CLI.
