@@ -121,7 +121,7 @@ class EvictionLock {
 };
 
 // Unlinks least recently used entries until at most `max_bytes` remain; what it removed.
-ColumnCacheUsage Evict(const std::string& directory, int64_t max_bytes, int64_t* remaining) {
+ColumnCacheUsage Evict(const std::string& directory, int64_t max_bytes, int64_t* remaining, bool dry_run = false) {
   EvictionLock lock(directory);
   std::vector<EntryFile> entries = ListEntries(directory);
   int64_t total = 0;
@@ -133,7 +133,7 @@ ColumnCacheUsage Evict(const std::string& directory, int64_t max_bytes, int64_t*
   for (const auto& e : entries) {
     if (total <= max_bytes) break;
     // An open reader keeps its file; the name is what goes.
-    if (::unlink(e.path.c_str()) != 0) continue;
+    if (!dry_run && ::unlink(e.path.c_str()) != 0) continue;
     total -= e.bytes;
     removed.entries += 1;
     removed.bytes += e.bytes;
@@ -295,9 +295,11 @@ Result<ColumnCacheUsage> ColumnCache::Usage() const {
   return usage;
 }
 
-Result<ColumnCacheUsage> ColumnCache::Prune(int64_t max_bytes) {
+Result<ColumnCacheUsage> ColumnCache::Prune(int64_t max_bytes, bool dry_run) {
   std::lock_guard<std::mutex> lock(mutex_);
-  ColumnCacheUsage removed = Evict(directory_, std::max<int64_t>(max_bytes, 0), &approximate_bytes_);
+  int64_t remaining = 0;
+  ColumnCacheUsage removed = Evict(directory_, std::max<int64_t>(max_bytes, 0), &remaining, dry_run);
+  if (!dry_run) approximate_bytes_ = remaining;
   removed.budget = budget_;
   return removed;
 }

@@ -73,8 +73,8 @@ class ColumnCache {
   Result<ColumnCacheUsage> Usage() const;
 
   // Removes least recently used entries until at most `max_bytes` remain (0: all). Returns
-  // what was removed. Safe while other processes read and write.
-  Result<ColumnCacheUsage> Prune(int64_t max_bytes);
+  // what was (with `dry_run`: would be) removed. Safe while other processes read and write.
+  Result<ColumnCacheUsage> Prune(int64_t max_bytes, bool dry_run = false);
 
   int64_t damaged_entries() const { return damaged_.load(); }
 

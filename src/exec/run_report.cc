@@ -19,13 +19,18 @@ std::string_view ModelStatusName(ModelStatus status) {
 }
 
 std::string ScanSummary(const TableScanReport& scan) {
-  std::string out = scan.table + ": " + FormatBytes(scan.bytes_from_storage) + " from storage";
-  if (!scan.storage_reasons.empty()) {
-    out += " (";
-    for (size_t i = 0; i < scan.storage_reasons.size(); ++i) out += (i ? ", " : "") + scan.storage_reasons[i];
-    out += ")";
+  std::string out = scan.table + ": ";
+  if (scan.bytes_from_storage == 0) {
+    out += FormatBytes(scan.bytes_from_cache) + ", all from cache";
+  } else {
+    out += FormatBytes(scan.bytes_from_storage) + " from storage";
+    if (!scan.storage_reasons.empty()) {
+      out += " (";
+      for (size_t i = 0; i < scan.storage_reasons.size(); ++i) out += (i ? ", " : "") + scan.storage_reasons[i];
+      out += ")";
+    }
+    if (scan.bytes_from_cache > 0) out += ", " + FormatBytes(scan.bytes_from_cache) + " from cache";
   }
-  out += ", " + FormatBytes(scan.bytes_from_cache) + " from cache";
   if (scan.row_groups_total > scan.row_groups_read) {
     out += "; " + std::to_string(scan.row_groups_total - scan.row_groups_read) + " of " +
            std::to_string(scan.row_groups_total) + " row groups skipped";
