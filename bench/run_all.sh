@@ -11,3 +11,5 @@ echo "== bench/catalog"
 .venv/bin/python bench/catalog/sdk_calls.py
 echo "== bench/sandbox"
 .venv/bin/python bench/sandbox/run.py
+echo "== bench/cache"
+.venv/bin/python bench/cache/run.py

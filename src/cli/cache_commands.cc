@@ -4,8 +4,8 @@
 #include <iostream>
 
 #include "cli/commands.h"
-#include "common/clock.h"
 #include "common/byte_size.h"
+#include "common/clock.h"
 #include "common/config.h"
 #include "env/package_store.h"
 
@@ -50,16 +50,10 @@ Result<std::unique_ptr<PackageStore>> OpenStore() {
   return PackageStore::Open(DefaultPackageStore(), UvExecutable(), PythonExecutable());
 }
 
-nlohmann::json ColumnsJson(const ColumnCacheUsage& usage) {
-  return {{"directory", usage.directory},
-          {"entries", usage.entries},
-          {"bytes", usage.bytes},
-          {"budget", usage.budget}};
-}
-
-Result<ColumnCache*> OpenColumnCache(CliContext& context) {
-  SLUICE_ASSIGN_OR_RAISE(Lakehouse * lake, context.lakehouse());
-  return lake->column_cache();
+// The column cache is the data home's: asked of its API (in-process, or the server's).
+Result<nlohmann::json> ColumnCacheUsage(CliContext& context) {
+  SLUICE_ASSIGN_OR_RAISE(Backend * backend, context.backend());
+  return backend->Call("GET", "cache/columns");
 }
 
 // Which caches a command is about: --packages, --columns, or (neither) both.
@@ -82,8 +76,9 @@ void AddCacheCommands(CLI::App& app, CliContext& context, int* exit_code) {
       "cache", "Show and prune the package store of model environments and the column cache of scans");
   cache->require_subcommand(1);
   auto* ls = cache->add_subcommand(
-      "ls", "List stored packages (least recently used first) and the column cache's usage; -O json: the packages, "
-            "or the column cache with --columns");
+      "ls",
+      "List stored packages (least recently used first) and the column cache's usage; -O json: the packages, "
+      "or the column cache with --columns");
   auto ls_selection = std::make_shared<CacheSelection>();
   AddSelectors(ls, ls_selection.get());
   ls->callback([&context, exit_code, ls_selection] {
@@ -91,9 +86,8 @@ void AddCacheCommands(CLI::App& app, CliContext& context, int* exit_code) {
       const CacheSelection& selection = *ls_selection;
       if (context.json()) {
         if (selection.columns && !selection.packages) {
-          SLUICE_ASSIGN_OR_RAISE(ColumnCache * columns, OpenColumnCache(context));
-          SLUICE_ASSIGN_OR_RAISE(ColumnCacheUsage usage, columns->Usage());
-          context.PrintJson(ColumnsJson(usage));
+          SLUICE_ASSIGN_OR_RAISE(nlohmann::json usage, ColumnCacheUsage(context));
+          context.PrintJson(usage);
           return Status::OK();
         }
         SLUICE_ASSIGN_OR_RAISE(auto store, OpenStore());
@@ -107,23 +101,25 @@ void AddCacheCommands(CLI::App& app, CliContext& context, int* exit_code) {
         int64_t total = 0;
         for (const auto& p : packages) {
           total += p.bytes;
-          std::cout << std::left << std::setw(40) << p.name << std::right << std::setw(12) << Megabytes(p.bytes)
-                    << "  " << FormatIsoTime(p.last_used_ms) << (p.in_use ? "  in use" : "") << "\n";
+          std::cout << std::left << std::setw(40) << p.name << std::right << std::setw(12) << Megabytes(p.bytes) << "  "
+                    << FormatIsoTime(p.last_used_ms) << (p.in_use ? "  in use" : "") << "\n";
         }
         std::cout << packages.size() << " package(s), " << Megabytes(total) << " in " << store->root() << "\n";
       }
       if (selection.wants_columns()) {
-        SLUICE_ASSIGN_OR_RAISE(ColumnCache * columns, OpenColumnCache(context));
-        SLUICE_ASSIGN_OR_RAISE(ColumnCacheUsage usage, columns->Usage());
-        std::cout << "column cache: " << FormatCount(usage.entries) << " chunk(s), " << Megabytes(usage.bytes)
-                  << " of a " << Megabytes(usage.budget) << " budget in " << usage.directory << "\n";
+        SLUICE_ASSIGN_OR_RAISE(nlohmann::json usage, ColumnCacheUsage(context));
+        std::cout << "column cache: " << FormatCount(usage.value("entries", int64_t{0})) << " chunk(s), "
+                  << Megabytes(usage.value("bytes", int64_t{0})) << " of a "
+                  << Megabytes(usage.value("budget", int64_t{0})) << " budget in " << usage.value("directory", "")
+                  << "\n";
       }
       return Status::OK();
     }());
   });
   auto* prune = cache->add_subcommand(
-      "prune", "Remove unused packages and column chunks, least recently used first; -O json: the packages "
-               "removed, or the column cache's with --columns");
+      "prune",
+      "Remove unused packages and column chunks, least recently used first; -O json: the packages "
+      "removed, or the column cache's with --columns");
   auto max_size = std::make_shared<std::string>("0");
   auto dry_run = std::make_shared<bool>(false);
   auto prune_selection = std::make_shared<CacheSelection>();
@@ -139,14 +135,14 @@ void AddCacheCommands(CLI::App& app, CliContext& context, int* exit_code) {
         SLUICE_ASSIGN_OR_RAISE(auto store, OpenStore());
         SLUICE_ASSIGN_OR_RAISE(removed, store->Prune(limit, *dry_run));
       }
-      ColumnCacheUsage columns_removed;
+      nlohmann::json columns_removed = nlohmann::json::object();
       if (selection.wants_columns()) {
-        SLUICE_ASSIGN_OR_RAISE(ColumnCache * columns, OpenColumnCache(context));
-        SLUICE_ASSIGN_OR_RAISE(columns_removed, columns->Prune(limit, *dry_run));
+        SLUICE_ASSIGN_OR_RAISE(Backend * backend, context.backend());
+        SLUICE_ASSIGN_OR_RAISE(columns_removed, backend->Call("POST", "cache/columns/prune",
+                                                              {{"max_bytes", limit}, {"dry_run", *dry_run}}));
       }
       if (context.json()) {
-        context.PrintJson(selection.columns && !selection.packages ? ColumnsJson(columns_removed)
-                                                                   : PackagesJson(removed));
+        context.PrintJson(selection.columns && !selection.packages ? columns_removed : PackagesJson(removed));
         return Status::OK();
       }
       int64_t freed = 0;
@@ -155,17 +151,20 @@ void AddCacheCommands(CLI::App& app, CliContext& context, int* exit_code) {
         std::cout << (*dry_run ? "would remove " : "removed ") << p.name << "  " << Megabytes(p.bytes) << "\n";
       }
       if (selection.wants_columns()) {
-        freed += columns_removed.bytes;
-        std::cout << (*dry_run ? "would remove " : "removed ") << FormatCount(columns_removed.entries)
-                  << " column chunk(s)  " << Megabytes(columns_removed.bytes) << "\n";
+        int64_t bytes = columns_removed.value("bytes", int64_t{0});
+        freed += bytes;
+        std::cout << (*dry_run ? "would remove " : "removed ")
+                  << FormatCount(columns_removed.value("entries", int64_t{0})) << " column chunk(s)  "
+                  << Megabytes(bytes) << "\n";
       }
       std::cout << (*dry_run ? "would free " : "freed ") << Megabytes(freed) << "\n";
       return Status::OK();
     }());
   });
   auto* budget = cache->add_subcommand(
-      "budget", "Show or set the column cache's byte budget (e.g. 20G; 'default': min(10 GiB, a quarter of the "
-                "free disk)); $SLUICE_COLUMN_CACHE_BYTES overrides it");
+      "budget",
+      "Show or set the column cache's byte budget (e.g. 20G; 'default': min(10 GiB, a quarter of the "
+      "free disk)); $SLUICE_COLUMN_CACHE_BYTES overrides it");
   auto size = std::make_shared<std::string>();
   budget->add_option("size", *size, "The new budget");
   budget->callback([&context, exit_code, size] {

@@ -79,7 +79,8 @@ json ModelReportJson(const ModelReport& m) {
                      {"storage_reasons", scan.storage_reasons},
                      {"row_groups_read", scan.row_groups_read},
                      {"row_groups_total", scan.row_groups_total},
-                     {"shared_with", scan.shared_with}});
+                     {"shared_with", scan.shared_with},
+                     {"seconds", scan.seconds}});
   }
   out["scans"] = scans;
   return out;
@@ -116,6 +117,7 @@ ModelReport ModelReportFromJson(const json& m) {
     scan.row_groups_read = s.value("row_groups_read", int64_t{0});
     scan.row_groups_total = s.value("row_groups_total", int64_t{0});
     scan.shared_with = s.value("shared_with", "");
+    scan.seconds = s.value("seconds", 0.0);
     model.scans.push_back(std::move(scan));
   }
   return model;
@@ -158,6 +160,10 @@ RunReport RunReportFromJson(const json& j) {
   }
   for (const auto& m : j.value("models", json::array())) report.models.push_back(ModelReportFromJson(m));
   return report;
+}
+
+json ColumnCacheUsageJson(const ColumnCacheUsage& usage) {
+  return {{"directory", usage.directory}, {"entries", usage.entries}, {"bytes", usage.bytes}, {"budget", usage.budget}};
 }
 
 }  // namespace sluice

@@ -260,6 +260,7 @@ class RunState {
   Status RunScan(size_t s) {
     const ScanStep& scan = physical_.scans[s];
     ScanStats stats;
+    double started = MonotonicSeconds();
     Result<std::string> path = [&]() -> Result<std::string> {
       SLUICE_RETURN_NOT_OK(scan.error);
       TableReadOptions read;
@@ -280,6 +281,7 @@ class RunState {
       told.storage_reasons = stats.storage_reasons;
       told.row_groups_read = stats.row_groups_read;
       told.row_groups_total = stats.row_groups_total;
+      told.seconds = MonotonicSeconds() - started;
       if (scan.readers.size() > 1) told.shared_with = plan_.nodes[scan.readers[1].first].model.name;
       reports_[scan.readers[0].first].scans.push_back(std::move(told));
     }

@@ -178,7 +178,9 @@ def test_the_run_output_says_where_bytes_came_from(taxi_lake, make_project):
     assert "reads bauplan.taxi: " in first and "from storage (cold cache)" in first
     second = lake("run", "-p", project).stdout
     assert "all from cache" in second
-    wider = make_project({"models.py": MODEL.format(columns=["PULocationID", "fare_amount", "trip_miles"], since=day(0))})
+    wider = make_project(
+        {"models.py": MODEL.format(columns=["PULocationID", "fare_amount", "trip_miles"], since=day(0))}
+    )
     third = lake("run", "-p", wider).stdout
     assert "(new column trip_miles)" in third
     assert "from storage (cache off)" in lake("run", "-p", project, "--cache", "off").stdout
@@ -213,6 +215,14 @@ def test_queries_and_both_model_languages_share_the_cache(lake, make_project):
     assert usage()["budget"] == 5 << 20
     bad = lake("cache", "budget", "lots", check=False)
     assert bad.returncode == 1 and "budget 'lots'" in bad.stderr and "Traceback" not in bad.stderr
+    # Against a server: its data home's cache, through the API.
+    lake("query", "SELECT zone_id FROM taxi_trips", "--ref", "dev")
+    with lake.serving() as url:
+        remote = lake.json("--endpoint", url, "cache", "ls", "--columns")
+        assert remote["directory"] == str(lake.home / "cache" / "columns") and remote["entries"] > 0
+        removed = lake.json("--endpoint", url, "cache", "prune", "--columns")
+        assert removed["entries"] == remote["entries"]
+    assert usage()["entries"] == 0
 
 
 def test_damaged_cache_files_are_read_again_from_storage(lake, make_project):
