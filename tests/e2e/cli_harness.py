@@ -7,7 +7,9 @@ import pathlib
 import shutil
 import subprocess
 import urllib.error
+import urllib.parse
 import urllib.request
+import uuid
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SLUICE = ROOT / "build" / "sluice"
@@ -94,3 +96,29 @@ def call(url, method="GET", body=None, key=None):
             return answer.status, json.loads(answer.read() or b"null")
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"null")
+
+
+def use_s3_warehouse(home, endpoint, prefix_stem):
+    """Points `home` (a Sluice) at a fresh prefix of the test bucket at `endpoint`
+    (SLUICE_TEST_S3_ENDPOINT: http://KEY:SECRET@host:port/bucket); returns that bucket's
+    pyarrow filesystem and "bucket/prefix"."""
+    import pyarrow.fs as pafs
+
+    url = urllib.parse.urlsplit(endpoint)
+    bucket = url.path.strip("/")
+    prefix = f"{prefix_stem}-{uuid.uuid4().hex[:8]}"
+    home.env.update(
+        AWS_ACCESS_KEY_ID=urllib.parse.unquote(url.username),
+        AWS_SECRET_ACCESS_KEY=urllib.parse.unquote(url.password),
+        AWS_ENDPOINT_URL=f"{url.scheme}://{url.hostname}:{url.port}",
+        AWS_REGION="us-east-1",
+        SLUICE_WAREHOUSE=f"s3://{bucket}/{prefix}",
+    )
+    fs = pafs.S3FileSystem(
+        access_key=home.env["AWS_ACCESS_KEY_ID"],
+        secret_key=home.env["AWS_SECRET_ACCESS_KEY"],
+        endpoint_override=f"{url.hostname}:{url.port}",
+        scheme=url.scheme,
+        region="us-east-1",
+    )
+    return fs, f"{bucket}/{prefix}"

@@ -5,14 +5,13 @@ from outside through the data files' own Parquet footers."""
 
 import datetime
 import os
-import urllib.parse
-import uuid
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
+from cli_harness import use_s3_warehouse
 
 WEEK_ROWS = 3000
 START = datetime.datetime(2024, 1, 1)
@@ -90,23 +89,7 @@ def taxi_lake(request, sluice, tmp_path):
         endpoint = os.environ.get("SLUICE_TEST_S3_ENDPOINT")
         if not endpoint:
             pytest.skip("SLUICE_TEST_S3_ENDPOINT is not set (make test sets it)")
-        url = urllib.parse.urlsplit(endpoint)
-        bucket, prefix = url.path.strip("/"), f"cache-{uuid.uuid4().hex[:8]}"
-        sluice.env.update(
-            AWS_ACCESS_KEY_ID=urllib.parse.unquote(url.username),
-            AWS_SECRET_ACCESS_KEY=urllib.parse.unquote(url.password),
-            AWS_ENDPOINT_URL=f"{url.scheme}://{url.hostname}:{url.port}",
-            AWS_REGION="us-east-1",
-            SLUICE_WAREHOUSE=f"s3://{bucket}/{prefix}",
-        )
-        fs = pafs.S3FileSystem(
-            access_key=sluice.env["AWS_ACCESS_KEY_ID"],
-            secret_key=sluice.env["AWS_SECRET_ACCESS_KEY"],
-            endpoint_override=f"{url.hostname}:{url.port}",
-            scheme=url.scheme,
-            region="us-east-1",
-        )
-        warehouse = Warehouse(fs, f"{bucket}/{prefix}")
+        warehouse = Warehouse(*use_s3_warehouse(sluice, endpoint, "cache"))
     else:
         warehouse = Warehouse(pafs.LocalFileSystem(), str(sluice.home / "warehouse"))
     sluice("checkout", "-b", "dev")

@@ -3,12 +3,10 @@ bundled example imports, runs and commits there, against a real S3-compatible se
 (versitygw, which `make test` starts: scripts/test_s3.sh)."""
 
 import os
-import urllib.parse
-import uuid
 
 import pyarrow.fs as pafs
 import pytest
-from cli_harness import TAXI
+from cli_harness import TAXI, use_s3_warehouse
 
 
 @pytest.fixture
@@ -18,25 +16,8 @@ def s3_lake(sluice):
     endpoint = os.environ.get("SLUICE_TEST_S3_ENDPOINT")
     if not endpoint:
         pytest.skip("SLUICE_TEST_S3_ENDPOINT is not set (make test sets it)")
-    url = urllib.parse.urlsplit(endpoint)
-    bucket = url.path.strip("/")
-    prefix = f"e2e-{uuid.uuid4().hex[:8]}"
-    server = f"{url.scheme}://{url.hostname}:{url.port}"
-    sluice.env.update(
-        AWS_ACCESS_KEY_ID=urllib.parse.unquote(url.username),
-        AWS_SECRET_ACCESS_KEY=urllib.parse.unquote(url.password),
-        AWS_ENDPOINT_URL=server,
-        AWS_REGION="us-east-1",
-        SLUICE_WAREHOUSE=f"s3://{bucket}/{prefix}",
-    )
-    fs = pafs.S3FileSystem(
-        access_key=sluice.env["AWS_ACCESS_KEY_ID"],
-        secret_key=sluice.env["AWS_SECRET_ACCESS_KEY"],
-        endpoint_override=f"{url.hostname}:{url.port}",
-        scheme=url.scheme,
-        region="us-east-1",
-    )
-    return sluice, fs, f"{bucket}/{prefix}"
+    fs, root = use_s3_warehouse(sluice, endpoint, "e2e")
+    return sluice, fs, root
 
 
 def objects(fs, root):
