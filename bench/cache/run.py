@@ -15,6 +15,7 @@ import json
 import os
 import pathlib
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -136,25 +137,29 @@ def make_lake(storage, workdir, weeks_dir, weeks, endpoint):
     return lake
 
 
-def bench_storage(storage, lake, project, weeks, window):
+def bench_storage(storage, lake, project, weeks, window, repeat):
+    """Per step: (storage, step, scan with the cache off, with it on, delta bytes); scan
+    seconds are the median of `repeat` passes over the steps, each pass from an empty cache."""
     since, wider = day(weeks - window), day(weeks - window - 1)
     read = BASE_COLUMNS + [FILTER_COLUMN]
     steps = [
         ("base run", BASE_COLUMNS, since, lake.chunk_bytes(read, since=since)),
         ("window +1 week", BASE_COLUMNS, wider, lake.chunk_bytes(read, since=wider, until=since)),
         ("+1 column", BASE_COLUMNS + [NEW_COLUMN], wider, lake.chunk_bytes([NEW_COLUMN], since=wider)),
+        ("same again", BASE_COLUMNS + [NEW_COLUMN], wider, 0),
     ]
-    results = {}
-    for cache in (False, True):
-        lake("cache", "prune", "--columns")
-        for name, columns, window_start, delta in steps:
-            scan = lake.run(project, columns, window_start, cache)
-            results[(name, cache)] = (scan, delta)
+    scans = {}
+    for _ in range(repeat):
+        for cache in (False, True):
+            lake("cache", "prune", "--columns")
+            for name, columns, window_start, _ in steps:
+                scans.setdefault((name, cache), []).append(lake.run(project, columns, window_start, cache))
     rows = []
     for name, _, _, delta in steps:
-        off, _ = results[(name, False)]
-        on, _ = results[(name, True)]
-        rows.append((storage, name, off, on, delta))
+        off, on = [scans[(name, cache)] for cache in (False, True)]
+        for runs in (off, on):
+            runs[0]["seconds"] = statistics.median(r["seconds"] for r in runs)
+        rows.append((storage, name, off[0], on[0], delta))
     return rows
 
 
@@ -178,6 +183,7 @@ def main():
     parser.add_argument("--window", type=int, default=4, help="weeks the base run reads")
     parser.add_argument("--rows-per-week", type=int, default=250_000)
     parser.add_argument("--storage", default="local,s3")
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     storages = args.storage.split(",")
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="sluice-bench-cache-"))
@@ -211,9 +217,9 @@ def main():
             started = time.perf_counter()
             lake = make_lake(storage, workdir, weeks_dir, args.weeks, endpoint)
             for storage_name, name, off, on, delta in bench_storage(
-                storage, lake, project, args.weeks, args.window
+                storage, lake, project, args.weeks, args.window, args.repeat
             ):
-                ratio = on["bytes_from_storage"] / delta if delta else float("nan")
+                ratio = on["bytes_from_storage"] / delta if delta else on["bytes_from_storage"]
                 speedup = off["seconds"] / on["seconds"] if on["seconds"] else float("nan")
                 print(
                     f"{storage_name:7} {name:15} {megabytes(off['bytes_from_storage']):>14} "
@@ -226,7 +232,8 @@ def main():
             shutil.rmtree(shm, ignore_errors=True)
         print(
             "on/delta: storage bytes with the cache over the delta; > 1 by the new files' footers "
-            "(read once per file, then cached)"
+            "(read once per file, then cached); 'same again': no delta, so the column is the bytes read; "
+            f"scan times: median of {args.repeat} passes"
         )
     finally:
         if s3_env:
