@@ -52,10 +52,15 @@ Result<std::shared_ptr<arrow::Table>> ScanTable(const ScanRequest& request, Scan
   SLUICE_ASSIGN_OR_RAISE(auto bound, filter.Bind(*schema));
 
   auto format = std::make_shared<ds::ParquetFileFormat>();
-  // One request per column chunk, so each is one cache entry: pre-buffering would merge
-  // neighbouring chunks into one read.
+  // The chunks of a row group are fetched at once (concurrent requests on S3), each by a
+  // request of its own so that each is one cache entry: no coalescing of neighbours.
   auto parquet_options = std::make_shared<ds::ParquetFragmentScanOptions>();
-  parquet_options->arrow_reader_properties->set_pre_buffer(false);
+  arrow::io::CacheOptions one_request_per_chunk = arrow::io::CacheOptions::Defaults();
+  one_request_per_chunk.hole_size_limit = 0;
+  one_request_per_chunk.range_size_limit = 1;
+  one_request_per_chunk.lazy = false;
+  parquet_options->arrow_reader_properties->set_pre_buffer(true);
+  parquet_options->arrow_reader_properties->set_cache_options(one_request_per_chunk);
   format->default_fragment_scan_options = parquet_options;
   // Each fragment reads through its own file's filesystem; the dataset's is only a default.
   std::shared_ptr<arrow::fs::FileSystem> dataset_fs = std::make_shared<arrow::fs::LocalFileSystem>();
