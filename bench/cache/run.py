@@ -21,8 +21,6 @@ import sys
 import tempfile
 import textwrap
 import time
-import urllib.parse
-import uuid
 
 import numpy as np
 import pyarrow as pa
@@ -31,6 +29,10 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from sluice_run import ROOT, SLUICE  # noqa: E402
+
+# The e2e tests' way of pointing a data home at an S3 prefix.
+sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+from cli_harness import use_s3_warehouse  # noqa: E402
 
 START = datetime.datetime(2024, 1, 1)
 BASE_COLUMNS = ["PULocationID", "fare_amount"]
@@ -109,27 +111,9 @@ def make_lake(storage, workdir, weeks_dir, weeks, endpoint):
     home = workdir / f"home-{storage}"
     env = dict(os.environ, SLUICE_HOME=str(home), SLUICE_USER="bench")
     env.pop("SLUICE_COLUMN_CACHE_BYTES", None)
+    lake = Lake(home, env, pafs.LocalFileSystem(), str(home / "warehouse"))
     if storage == "s3":
-        url = urllib.parse.urlsplit(endpoint)
-        bucket, prefix = url.path.strip("/"), f"bench-cache-{uuid.uuid4().hex[:8]}"
-        env.update(
-            AWS_ACCESS_KEY_ID=urllib.parse.unquote(url.username),
-            AWS_SECRET_ACCESS_KEY=urllib.parse.unquote(url.password),
-            AWS_ENDPOINT_URL=f"{url.scheme}://{url.hostname}:{url.port}",
-            AWS_REGION="us-east-1",
-            SLUICE_WAREHOUSE=f"s3://{bucket}/{prefix}",
-        )
-        fs = pafs.S3FileSystem(
-            access_key=env["AWS_ACCESS_KEY_ID"],
-            secret_key=env["AWS_SECRET_ACCESS_KEY"],
-            endpoint_override=f"{url.hostname}:{url.port}",
-            scheme=url.scheme,
-            region="us-east-1",
-        )
-        root = f"{bucket}/{prefix}"
-    else:
-        fs, root = pafs.LocalFileSystem(), str(home / "warehouse")
-    lake = Lake(home, env, fs, root)
+        lake.fs, lake.root = use_s3_warehouse(lake, endpoint, "bench-cache")
     lake("checkout", "-b", "dev")
     lake("table", "create", "taxi", "--search-uri", weeks_dir / "week0.parquet")
     for n in range(weeks):
