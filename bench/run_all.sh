@@ -13,3 +13,5 @@ echo "== bench/sandbox"
 .venv/bin/python bench/sandbox/run.py
 echo "== bench/s3"
 .venv/bin/python bench/s3/run.py
+echo "== bench/cache"
+.venv/bin/python bench/cache/run.py

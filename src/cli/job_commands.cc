@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "exec/json_views.h"
 #include "exec/lakehouse.h"
 
 namespace sluice::cli {
@@ -121,6 +122,8 @@ Status Get(CliContext& context, const std::string& id) {
       std::string table = model.value("output_table", "");
       if (!table.empty()) std::cout << "  -> " << table;
       std::cout << "\n";
+      for (const auto& scan : ModelReportFromJson(model).scans)
+        std::cout << "      reads " << ScanSummary(scan) << "\n";
     }
   }
   return Status::OK();

@@ -22,8 +22,7 @@ Result<std::map<std::string, std::string>> KeyValues(const char* flag, const std
 void JobFlags::Register(CLI::App* command) {
   command->add_option("-a,--arg", args, "Job argument, key=value (repeatable; recorded on the job)");
   command->add_option("--priority", priority, "Job priority, 1 to 10 (recorded on the job)");
-  command->add_option("--cache", cache, "Cache mode, on|off (recorded on the job: there is no cache yet)")
-      ->expected(0, 1);
+  command->add_option("--cache", cache, "Column cache, on|off: off reads every byte from storage")->expected(0, 1);
   command->add_flag("--no-cache", no_cache, "= --cache off");
 }
 

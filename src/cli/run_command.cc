@@ -54,6 +54,7 @@ class ProgressPrinter {
          << std::right << std::fixed << std::setprecision(2) << std::setw(7) << report.seconds << "s";
     if (report.rows >= 0) line << std::setw(12) << FormatCount(report.rows) << " rows";
     if (!report.output_table.empty()) line << "  -> " << report.output_table;
+    for (const auto& scan : report.scans) line << "\n         reads " << ScanSummary(scan);
     std::cout << line.str() << "\n" << std::flush;
   }
   void OnWarning(const std::string& message) { std::cerr << "warning: " << message << "\n" << std::flush; }

@@ -8,7 +8,9 @@
 #include <parquet/metadata.h>
 
 #include "common/name_match.h"
+#include "data/cached_data_file.h"
 #include "data/filter_expression.h"
+#include "data/scan_read_log.h"
 #include "data/schema_util.h"
 #include "storage/file_io.h"
 
@@ -50,18 +52,48 @@ Result<std::shared_ptr<arrow::Table>> ScanTable(const ScanRequest& request, Scan
   SLUICE_ASSIGN_OR_RAISE(auto bound, filter.Bind(*schema));
 
   auto format = std::make_shared<ds::ParquetFileFormat>();
+  // The chunks of a row group are fetched at once (concurrent requests on S3), each by a
+  // request of its own so that each is one cache entry: no coalescing of neighbours.
+  auto parquet_options = std::make_shared<ds::ParquetFragmentScanOptions>();
+  arrow::io::CacheOptions one_request_per_chunk = arrow::io::CacheOptions::Defaults();
+  one_request_per_chunk.hole_size_limit = 0;
+  one_request_per_chunk.range_size_limit = 1;
+  one_request_per_chunk.lazy = false;
+  parquet_options->arrow_reader_properties->set_pre_buffer(true);
+  parquet_options->arrow_reader_properties->set_cache_options(one_request_per_chunk);
+  format->default_fragment_scan_options = parquet_options;
   // Each fragment reads through its own file's filesystem; the dataset's is only a default.
   std::shared_ptr<arrow::fs::FileSystem> dataset_fs = std::make_shared<arrow::fs::LocalFileSystem>();
   std::vector<std::shared_ptr<ds::FileFragment>> fragments;
-  for (const auto& uri : request.files) {
+  ScanReadLog reads;  // outlives the scan below, which does every read
+  for (size_t i = 0; i < request.files.size(); ++i) {
+    const std::string& uri = request.files[i];
     SLUICE_ASSIGN_OR_RAISE(FileIO::Resolved file, FileIO::Default().Resolve(uri));
-    const std::string& path = file.path;
     const std::string name = "data file '" + file.uri.DisplayName() + "'";
     ++s.files;
-    SLUICE_ASSIGN_OR_RAISE(auto whole, WithContext(format->MakeFragment(ds::FileSource(path, file.filesystem)), name));
+    int64_t size = i < request.file_sizes.size() ? request.file_sizes[i] : 0;
+    // The content's identity in cache keys: location and size, and the modification time of
+    // a file that may change.
+    std::string identity = file.uri.ToString();
+    if (size <= 0 || !request.files_immutable) {
+      SLUICE_ASSIGN_OR_RAISE(StoredFileInfo info, FileIO::Default().Info(uri));
+      size = info.size;
+      if (!request.files_immutable) {
+        identity += "@mtime=" + std::to_string(info.modified.time_since_epoch().count());
+      }
+    }
+    identity += "@size=" + std::to_string(size);
+    auto data_file = std::make_shared<CachedDataFile>(request.cache, uri, size, identity, static_cast<int>(i), &reads);
+    ds::FileSource source(
+        [data_file]() -> arrow::Result<std::shared_ptr<arrow::io::RandomAccessFile>> {
+          return data_file->OpenReader();
+        },
+        size);
+    SLUICE_ASSIGN_OR_RAISE(auto whole, WithContext(format->MakeFragment(source), name));
     auto parquet_fragment = std::static_pointer_cast<ds::ParquetFileFragment>(whole);
     SLUICE_RETURN_NOT_OK_CTX(parquet_fragment->EnsureCompleteMetadata(), name);
     auto metadata = parquet_fragment->metadata();
+    data_file->SetLayout(*metadata);
     s.row_groups_total += metadata->num_row_groups();
     // Row groups whose statistics cannot satisfy the filter are dropped here.
     SLUICE_ASSIGN_OR_RAISE(auto kept, parquet_fragment->SplitByRowGroup(bound));
@@ -83,6 +115,9 @@ Result<std::shared_ptr<arrow::Table>> ScanTable(const ScanRequest& request, Scan
   SLUICE_ASSIGN_OR_RAISE(auto scanner, builder->Finish());
   SLUICE_ASSIGN_OR_RAISE(auto table, scanner->ToTable());
   s.rows_out = table->num_rows();
+  s.bytes_from_storage = reads.bytes_from_storage();
+  s.bytes_from_cache = reads.bytes_from_cache();
+  s.storage_reasons = reads.StorageReasons(request.cache == nullptr, request.cache_problem);
   return WithoutFieldMetadata(table);
 }
 

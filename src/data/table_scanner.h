@@ -1,6 +1,8 @@
 // Scans Parquet data files with projection and predicate pushdown: only the requested
 // columns are read, row groups whose statistics exclude the filter are skipped, and the
-// filter is then applied exactly to the remaining rows.
+// filter is then applied exactly to the remaining rows. With a column cache, each column
+// chunk (and footer) comes from it when it is there and from storage otherwise
+// (cached_data_file.h), so a scan reads from storage only what no earlier scan read.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +13,7 @@
 #include <arrow/api.h>
 
 #include "common/status.h"
+#include "data/column_cache.h"
 
 namespace sluice {
 
@@ -20,14 +23,26 @@ struct ScanRequest {
   std::vector<std::string> columns;       // output columns, in this order; empty or ["*"] = all
                                           // (resolved by common/name_match.h)
   std::string filter;                     // SQL predicate (see filter_expression.h); empty = none
+  // The sizes the catalog recorded for `files`, in their order; missing or <= 0: asked from
+  // storage. With the size known, a cached file needs no storage request.
+  std::vector<int64_t> file_sizes;
+  // Files a committed snapshot owns never change (docs/decisions.md). False (external tables:
+  // files users may rewrite in place): each file's modification time joins its cache key.
+  bool files_immutable = true;
+  ColumnCache* cache = nullptr;  // null: everything is read from storage
+  std::string cache_problem;     // why `cache` is null when it should not be, for the reasons
 };
 
 struct ScanStats {
   int64_t files = 0;
   int64_t row_groups_total = 0;
-  int64_t row_groups_read = 0;  // the others were skipped by statistics
-  int64_t rows_read = 0;        // rows decoded from the row groups read
-  int64_t rows_out = 0;         // rows after the filter
+  int64_t row_groups_read = 0;     // the others were skipped by statistics
+  int64_t rows_read = 0;           // rows decoded from the row groups read
+  int64_t rows_out = 0;            // rows after the filter
+  int64_t bytes_from_storage = 0;  // data file bytes read from storage (chunks and footers)
+  int64_t bytes_from_cache = 0;    // and from the column cache
+  // Why storage was read (scan_read_log.h): "cold cache", "new column trip_miles", ...
+  std::vector<std::string> storage_reasons;
 };
 
 // The stored names of the columns a model asks for (`columns=`), in the order asked, by the

@@ -12,6 +12,7 @@
 #include <set>
 #include <vector>
 
+#include "common/byte_size.h"
 #include "common/file_util.h"
 
 namespace sluice {
@@ -66,19 +67,7 @@ std::vector<int> ProcessTree(int pid) {
 
 }  // namespace
 
-Result<int64_t> ParseMemorySize(const std::string& text) {
-  char* end = nullptr;
-  double value = std::strtod(text.c_str(), &end);
-  std::string unit = end ? std::string(end) : "";
-  for (auto& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  if (!unit.empty() && unit.back() == 'B') unit.pop_back();
-  if (!unit.empty() && unit.back() == 'I') unit.pop_back();
-  double scale = unit.empty() ? 1 : unit == "K" ? 1024.0 : unit == "M" ? 1048576.0 : unit == "G" ? 1073741824.0 : -1;
-  if (end == text.c_str() || scale < 0 || value <= 0) {
-    return InvalidInput("memory '", text, "' is not a size such as 512M or 4G");
-  }
-  return static_cast<int64_t>(value * scale);
-}
+Result<int64_t> ParseMemorySize(const std::string& text) { return ParseByteSize(text, "memory"); }
 
 Result<std::unique_ptr<WorkerCgroup>> WorkerCgroup::Create(const std::string& name, int64_t memory_bytes, double cpus,
                                                            int64_t max_processes) {

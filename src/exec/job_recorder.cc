@@ -11,6 +11,7 @@
 #include "common/file_util.h"
 #include "common/ids.h"
 #include "common/utf8.h"
+#include "exec/json_views.h"
 
 namespace sluice {
 namespace {
@@ -210,6 +211,7 @@ void JobRecorder::OnModelFinish(const ModelReport& report) {
   (*entry)["rows"] = report.rows < 0 ? json(nullptr) : json(report.rows);
   (*entry)["output_table"] = report.output_table;
   (*entry)["message"] = report.message;
+  (*entry)["scans"] = ModelReportJson(report)["scans"];
   detail_dirty_ = true;
   JobLogRecord line;
   line.type = "system";

@@ -71,6 +71,18 @@ json ModelReportJson(const ModelReport& m) {
               {"output_written", m.output_written},
               {"worker_start", m.worker_start}};
   if (!m.preview_columns.empty()) out["preview"] = {{"columns", m.preview_columns}, {"rows", m.preview_rows}};
+  json scans = json::array();
+  for (const auto& scan : m.scans) {
+    scans.push_back({{"table", scan.table},
+                     {"bytes_from_storage", scan.bytes_from_storage},
+                     {"bytes_from_cache", scan.bytes_from_cache},
+                     {"storage_reasons", scan.storage_reasons},
+                     {"row_groups_read", scan.row_groups_read},
+                     {"row_groups_total", scan.row_groups_total},
+                     {"shared_with", scan.shared_with},
+                     {"seconds", scan.seconds}});
+  }
+  out["scans"] = scans;
   return out;
 }
 
@@ -95,6 +107,18 @@ ModelReport ModelReportFromJson(const json& m) {
   if (m.contains("preview") && m["preview"].is_object()) {
     model.preview_columns = m["preview"].value("columns", std::vector<std::string>{});
     model.preview_rows = m["preview"].value("rows", std::vector<std::vector<std::string>>{});
+  }
+  for (const auto& s : m.value("scans", json::array())) {
+    TableScanReport scan;
+    scan.table = s.value("table", "");
+    scan.bytes_from_storage = s.value("bytes_from_storage", int64_t{0});
+    scan.bytes_from_cache = s.value("bytes_from_cache", int64_t{0});
+    scan.storage_reasons = s.value("storage_reasons", std::vector<std::string>{});
+    scan.row_groups_read = s.value("row_groups_read", int64_t{0});
+    scan.row_groups_total = s.value("row_groups_total", int64_t{0});
+    scan.shared_with = s.value("shared_with", "");
+    scan.seconds = s.value("seconds", 0.0);
+    model.scans.push_back(std::move(scan));
   }
   return model;
 }
@@ -136,6 +160,10 @@ RunReport RunReportFromJson(const json& j) {
   }
   for (const auto& m : j.value("models", json::array())) report.models.push_back(ModelReportFromJson(m));
   return report;
+}
+
+json ColumnCacheUsageJson(const ColumnCacheUsage& usage) {
+  return {{"directory", usage.directory}, {"entries", usage.entries}, {"bytes", usage.bytes}, {"budget", usage.budget}};
 }
 
 }  // namespace sluice

@@ -19,6 +19,8 @@ nlohmann::json TableChangeJson(const TableChange& change);
 nlohmann::json ModelReportJson(const ModelReport& report);
 ModelReport ModelReportFromJson(const nlohmann::json& report);
 nlohmann::json RunReportJson(const RunReport& report);
+// {"directory", "entries", "bytes", "budget"}: the column cache's usage, or what a prune removed.
+nlohmann::json ColumnCacheUsageJson(const ColumnCacheUsage& usage);
 // The inverse of RunReportJson, for reports that came over the wire.
 RunReport RunReportFromJson(const nlohmann::json& report);
 

@@ -148,11 +148,34 @@ Result<TableInfo> Lakehouse::GetTable(const ResolvedRef& ref, const std::string&
   return info;
 }
 
+Result<ColumnCache*> Lakehouse::column_cache() const {
+  std::lock_guard<std::mutex> lock(cache_mutex_);
+  if (!column_cache_) {
+    ColumnCacheOptions options;
+    options.directory = ColumnCacheDirectory(home_);
+    SLUICE_ASSIGN_OR_RAISE(column_cache_, ColumnCache::Open(options));
+  }
+  return column_cache_.get();
+}
+
 Result<std::shared_ptr<arrow::Table>> Lakehouse::ReadTable(const ResolvedRef& ref, const std::string& table,
                                                            const TableReadOptions& options, ScanStats* stats) const {
   SLUICE_ASSIGN_OR_RAISE(TableInfo info, GetTable(ref, table));
   ScanRequest request;  // info.name: the stored name `table` resolved to
-  for (const auto& file : info.snapshot.data_files) request.files.push_back(file.path);
+  for (const auto& file : info.snapshot.data_files) {
+    request.files.push_back(file.path);
+    request.file_sizes.push_back(file.file_size_in_bytes);
+  }
+  // An external table's files are the user's, who may rewrite them in place.
+  request.files_immutable = info.kind != kExternalTable;
+  if (options.cache) {
+    auto cache = column_cache();
+    if (cache.ok()) {
+      request.cache = *cache;
+    } else {
+      request.cache_problem = cache.status().message();
+    }
+  }
   request.schema = info.snapshot.schema;
   request.columns = options.columns;
   request.filter = options.filter;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "catalog/catalog.h"
 #include "catalog/commit_note.h"
 #include "common/status.h"
+#include "data/column_cache.h"
 #include "data/object_store.h"
 #include "data/source_reader.h"
 #include "data/table_scanner.h"
@@ -45,6 +47,7 @@ inline constexpr const char* kExternalTable = "EXTERNAL_TABLE";
 struct TableReadOptions {
   std::vector<std::string> columns;  // empty = all
   std::string filter;                // SQL predicate, empty = none
+  bool cache = true;                 // false: every byte from storage (--no-cache)
 };
 
 struct TableInfo {
@@ -83,7 +86,13 @@ class Lakehouse {
   // stored name); NotFound names the table and the ref.
   Result<TableInfo> GetTable(const ResolvedRef& ref, const std::string& table) const;
 
-  // Scans a table at a ref with projection and filter pushed down.
+  // The data home's column cache (`home`/cache/columns), opened at first use; the error says
+  // why it cannot be used (scans then read storage, and say why). Thread-safe.
+  Result<ColumnCache*> column_cache() const;
+  static std::string ColumnCacheDirectory(const std::string& home) { return home + "/cache/columns"; }
+
+  // Scans a table at a ref with projection and filter pushed down, through the column cache
+  // unless `options.cache` is false.
   Result<std::shared_ptr<arrow::Table>> ReadTable(const ResolvedRef& ref, const std::string& table,
                                                   const TableReadOptions& options, ScanStats* stats = nullptr) const;
 
@@ -117,6 +126,8 @@ class Lakehouse {
   StorageUri warehouse_;
   std::unique_ptr<Catalog> catalog_;
   std::unique_ptr<ObjectStore> objects_;
+  mutable std::mutex cache_mutex_;
+  mutable std::unique_ptr<ColumnCache> column_cache_;  // GUARDED_BY(cache_mutex_)
 };
 
 // Merges tables both sides of a branch merge appended to (format's MergeAppends), so

@@ -44,6 +44,7 @@ Status RunQuery(Lakehouse& lake, const QueryRequest& request, const std::functio
     SLUICE_ASSIGN_OR_RAISE(std::string table, QualifyTableName(written, request.namespace_name));
     SLUICE_ASSIGN_OR_RAISE(TableInfo info, lake.GetTable(ref, table));
     TableReadOptions read;
+    read.cache = request.cache;
     SLUICE_ASSIGN_OR_RAISE(read.columns,
                            WithContext(SqlScanColumns(*info.snapshot.schema, analysis), "table '" + info.name + "'"));
     SLUICE_ASSIGN_OR_RAISE(auto data, lake.ReadTable(ref, info.name, read));

@@ -18,6 +18,7 @@ struct QueryRequest {
   std::optional<int64_t> max_rows;         // none = all
   std::string output = "tty";              // tty, json (lines to on_line) or arrow (a file)
   std::string output_path;                 // with output == "arrow"
+  bool cache = true;                       // false: scans bypass the column cache
 };
 
 // InvalidInput with DuckDB's message when the query fails; NotFound for an unknown table.

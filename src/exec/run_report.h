@@ -11,6 +11,23 @@ namespace sluice {
 enum class ModelStatus { kSuccess, kWarning, kFailed, kSkipped };
 std::string_view ModelStatusName(ModelStatus status);
 
+struct TableScanReport;
+// "bauplan.taxi: 1.2 MB from storage (new column trip_miles), 40.1 MB from cache", the line
+// a model's output shows for each table it reads.
+std::string ScanSummary(const TableScanReport& scan);
+
+// One scan of a lake table, told on the line of the model that reads it (the first reader
+// when several share it): where its bytes came from, and why storage was read.
+struct TableScanReport {
+  std::string table;  // "ns.table"
+  int64_t bytes_from_storage = 0;
+  int64_t bytes_from_cache = 0;
+  std::vector<std::string> storage_reasons;  // "cold cache", "new column trip_miles", ...
+  int64_t row_groups_read = 0, row_groups_total = 0;
+  std::string shared_with;  // another model that reads the same scan, when there is one
+  double seconds = 0;       // the scan, into shared memory
+};
+
 struct ModelReport {
   std::string name;
   std::string kind;      // "python", "sql" or "expectation"
@@ -30,6 +47,7 @@ struct ModelReport {
   // With RunOptions::preview: the output's column names and up to 10 rows as text.
   std::vector<std::string> preview_columns;
   std::vector<std::vector<std::string>> preview_rows;
+  std::vector<TableScanReport> scans;  // the lake tables it reads (see TableScanReport)
 };
 
 struct RunReport {

@@ -259,15 +259,32 @@ class RunState {
   // never fails the run itself: its readers fail with its error when they run.
   Status RunScan(size_t s) {
     const ScanStep& scan = physical_.scans[s];
+    ScanStats stats;
+    double started = MonotonicSeconds();
     Result<std::string> path = [&]() -> Result<std::string> {
       SLUICE_RETURN_NOT_OK(scan.error);
       TableReadOptions read;
       read.columns = scan.columns;
       read.filter = scan.filter;
-      SLUICE_ASSIGN_OR_RAISE(auto table, lakehouse_.ReadTable(source_, scan.table, read));
+      read.cache = options_.cache;
+      SLUICE_ASSIGN_OR_RAISE(auto table, lakehouse_.ReadTable(source_, scan.table, read, &stats));
       return lakehouse_.objects().Put(RunPrefix() + "scan-" + NewShortId(8), *table);
     }();
     std::lock_guard<std::mutex> lock(mutex_);
+    if (path.ok() && !scan.readers.empty()) {
+      // Told on its first reader's line; its calls wait for this step, so the report is
+      // still this node's latest.
+      TableScanReport told;
+      told.table = scan.table;
+      told.bytes_from_storage = stats.bytes_from_storage;
+      told.bytes_from_cache = stats.bytes_from_cache;
+      told.storage_reasons = stats.storage_reasons;
+      told.row_groups_read = stats.row_groups_read;
+      told.row_groups_total = stats.row_groups_total;
+      told.seconds = MonotonicSeconds() - started;
+      if (scan.readers.size() > 1) told.shared_with = plan_.nodes[scan.readers[1].first].model.name;
+      reports_[scan.readers[0].first].scans.push_back(std::move(told));
+    }
     scan_paths_[s] = std::move(path);
     return Status::OK();
   }

@@ -33,6 +33,7 @@ struct RunOptions {
   // "off", "on"/"head" (first rows of each model's output) or "tail" (last rows), in
   // ModelReport::preview_*.
   std::string preview = "off";
+  bool cache = true;  // false: scans bypass the column cache (--no-cache, --cache off)
 };
 
 // Receives progress as the run goes; called from several threads, one call at a time.

@@ -346,6 +346,7 @@ Result<ApiResponse> JobsApi::PostRun(const json& body, const std::string& author
   SLUICE_ASSIGN_OR_RAISE(options.dry_run, OnOff(body, "dry_run", false));
   SLUICE_ASSIGN_OR_RAISE(options.transaction, OnOff(body, "transaction", true));
   SLUICE_ASSIGN_OR_RAISE(options.preview, PreviewMode(body));
+  SLUICE_ASSIGN_OR_RAISE(options.cache, OnOff(body, "cache", true));
   options.max_parallel = body.value("parallel", 0);
   options.author = author;
   SLUICE_ASSIGN_OR_RAISE(json job_options, CommonJobOptions(body));

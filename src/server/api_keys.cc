@@ -23,6 +23,8 @@ std::string RoleNeeded(const std::string& method, const std::string& path) {
   auto parts = SplitPath(path);  // api, v1, resource, ...
   bool sluice_api = parts.size() >= 3 && parts[0] == "api" && parts[1] == "v1";
   if (sluice_api && parts.size() == 3 && parts[2] == "query" && method == "POST") return kRoleReader;
+  // The column cache is the server's, shared by every user.
+  if (sluice_api && parts[2] == "cache") return kRoleAdmin;
   if (sluice_api && parts.size() >= 4 && parts[2] == "branches" && Catalog::IsProtectedBranch(parts[3])) {
     return kRoleAdmin;
   }

@@ -53,6 +53,23 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
   std::string ns = Param(request, "namespace", Field(body, "namespace", "bauplan"));
 
   if (resource == "info" && method == "GET") return InfoResponse(author);
+  if (resource == "cache" && parts.size() >= 4 && parts[3] == "columns") {
+    // The column cache of this data home's scans: its usage, and pruning (admins).
+    SLUICE_ASSIGN_OR_RAISE(ColumnCache * cache, lake_->column_cache());
+    if (parts.size() == 4 && method == "GET") {
+      SLUICE_ASSIGN_OR_RAISE(ColumnCacheUsage usage, cache->Usage());
+      return Json(ColumnCacheUsageJson(usage));
+    }
+    if (parts.size() == 5 && parts[4] == "prune" && method == "POST") {
+      const json& max = body.contains("max_bytes") ? body["max_bytes"] : json(0);
+      if (!max.is_number_integer() || max.get<int64_t>() < 0) {
+        return InvalidInput("'max_bytes' must be a whole number of bytes, not ", max.dump());
+      }
+      bool dry_run = body.value("dry_run", false);
+      SLUICE_ASSIGN_OR_RAISE(ColumnCacheUsage removed, cache->Prune(max.get<int64_t>(), dry_run));
+      return Json(ColumnCacheUsageJson(removed));
+    }
+  }
   if (resource == "branches") {
     if (parts.size() == 3 && method == "GET") {
       SLUICE_ASSIGN_OR_RAISE(auto refs, catalog.ListBranches(Param(request, "name")));
@@ -139,6 +156,7 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
     query.ref = Field(body, "ref", "main");
     query.namespace_name = ns;
     if (body.contains("max_rows") && body["max_rows"].is_number()) query.max_rows = body["max_rows"].get<int64_t>();
+    query.cache = !body.contains("cache") || (body["cache"] != "off" && body["cache"] != false);
     std::string output = Field(body, "output", "arrow");
     if (output == "json" || output == "tty") {
       // Printed lines, for the CLI.

@@ -7,7 +7,9 @@ import pathlib
 import shutil
 import subprocess
 import urllib.error
+import urllib.parse
 import urllib.request
+import uuid
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SLUICE = ROOT / "build" / "sluice"
@@ -94,3 +96,15 @@ def call(url, method="GET", body=None, key=None):
             return answer.status, json.loads(answer.read() or b"null")
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"null")
+
+
+def use_s3_warehouse(home, endpoint, prefix_stem):
+    """Points `home` (a Sluice) at a fresh prefix of the test bucket at `endpoint`
+    (SLUICE_TEST_S3_ENDPOINT: http://KEY:SECRET@host:port/bucket); returns that bucket's
+    pyarrow filesystem and "bucket/prefix"."""
+    from s3_harness import S3Server
+
+    s3 = S3Server(endpoint)
+    prefix = f"{prefix_stem}-{uuid.uuid4().hex[:8]}"
+    home.env.update(s3.env(SLUICE_WAREHOUSE=f"s3://{s3.bucket}/{prefix}"))
+    return s3.fs, f"{s3.bucket}/{prefix}"
