@@ -168,7 +168,8 @@ def loads_with_functions(functions):
 
     class _Unpickler(pickle.Unpickler):
         def persistent_load(self, pid):
-            if isinstance(pid, tuple) and len(pid) == 2 and pid[0] == "sluice.function" and pid[1] in functions:
+            known = isinstance(pid, tuple) and len(pid) == 2 and pid[0] == "sluice.function"
+            if known and pid[1] in functions:
                 return functions[pid[1]]
             raise pickle.UnpicklingError(f"unknown persistent id {pid!r}")
 
