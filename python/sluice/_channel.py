@@ -183,6 +183,18 @@ def _by_value_modules():
     return getattr(cloudpickle.cloudpickle, "_PICKLE_BY_VALUE_MODULES", ())
 
 
+def map_leaves(value, leaf):
+    """`value` with leaf(x) for each x that is not a plain tuple, list or dict, rebuilt where
+    needed: how futures become Args in a call's arguments, and Args their values."""
+    if type(value) is tuple:
+        return tuple(map_leaves(v, leaf) for v in value)
+    if type(value) is list:
+        return [map_leaves(v, leaf) for v in value]
+    if type(value) is dict:
+        return {k: map_leaves(v, leaf) for k, v in value.items()}
+    return leaf(value)
+
+
 def _aligned(n):
     return (n + _ALIGN - 1) // _ALIGN * _ALIGN
 

@@ -30,15 +30,7 @@ from sluice import _channel
 
 
 def _substitute(value, extras):
-    if isinstance(value, _channel.Arg):
-        return extras[value.index]
-    if type(value) is tuple:
-        return tuple(_substitute(v, extras) for v in value)
-    if type(value) is list:
-        return [_substitute(v, extras) for v in value]
-    if type(value) is dict:
-        return {k: _substitute(v, extras) for k, v in value.items()}
-    return value
+    return _channel.map_leaves(value, lambda x: extras[x.index] if isinstance(x, _channel.Arg) else x)
 
 
 def _now():

@@ -646,16 +646,15 @@ class Executor:
 
 
 def _placeholders(value, deps):
-    if isinstance(value, Future):
-        deps.append(value)
-        return _channel.Arg(len(deps) - 1)
-    if type(value) is tuple:
-        return tuple(_placeholders(v, deps) for v in value)
-    if type(value) is list:
-        return [_placeholders(v, deps) for v in value]
-    if type(value) is dict:
-        return {k: _placeholders(v, deps) for k, v in value.items()}
-    return value
+    """`value` with each Future replaced by an Arg naming its place in `deps`."""
+
+    def leaf(x):
+        if isinstance(x, Future):
+            deps.append(x)
+            return _channel.Arg(len(deps) - 1)
+        return x
+
+    return _channel.map_leaves(value, leaf)
 
 
 _SHIPPED = set()
