@@ -4,7 +4,7 @@ The worker runs confined because its code and its packages are not trusted; a pl
 pickle.loads of its answer would run whatever it names (os.system, subprocess.Popen,
 pandas.read_pickle of a planted file) in the unconfined client. Here a pickle may only name:
 - classes (types, nothing callable but a type) of the data modules: builtins, collections,
-  datetime, decimal, fractions, uuid, zoneinfo, numpy's core, pandas' core and _libs, pyarrow.lib
+  datetime, decimal, fractions, uuid, zoneinfo, numpy's core, pandas' data structures, pyarrow.lib
   (but none of their types that open files, streams, memory maps or filesystems), and classes
   the client's own __main__ defines;
 - the reconstruction functions those libraries pickle with (listed below).
@@ -31,7 +31,19 @@ _CLASS_MODULES = (
     "zoneinfo",
     "__main__",
 )
-_CLASS_PREFIXES = ("numpy._core.", "numpy.core.", "numpy.ma.", "pandas.core.", "pandas._libs.", "pandas.")
+# pandas' data structures only: not computation (eval, expressions), io or plotting.
+_CLASS_PREFIXES = (
+    "numpy._core.",
+    "numpy.core.",
+    "numpy.ma.",
+    "pandas.core.frame",
+    "pandas.core.series",
+    "pandas.core.indexes.",
+    "pandas.core.arrays.",
+    "pandas.core.dtypes.",
+    "pandas.core.internals.",
+    "pandas._libs.",
+)
 _CLASS_EXACT_MODULES = ("numpy", "pandas", "pyarrow.lib", "pyarrow", "numpy.ma")
 # Types of those modules that touch files, processes or memory maps when constructed.
 _REFUSED_CLASSES = {("numpy", "memmap"), ("numpy._core.memmap", "memmap"), ("numpy.core.memmap", "memmap")}
@@ -48,6 +60,9 @@ _REFUSED_NAME_PARTS = (
     "Path",
 )
 _REFUSED_MODULE_PARTS = (".io", "pandas.io", ".io.", "plotting", "testing")
+
+# Singletons pickled by name.
+_VALUES = {("builtins", "Ellipsis"), ("builtins", "NotImplemented"), ("pandas._libs.missing", "NA")}
 
 _FUNCTIONS = {
     ("copyreg", "_reconstructor"),
@@ -140,7 +155,7 @@ class _Unpickler(pickle.Unpickler):
             found = getattr(sys.modules.get("__main__"), name, None)
         else:
             found = super().find_class(module, name)
-        if isinstance(found, type) or (module == "builtins" and name in ("Ellipsis", "NotImplemented")):
+        if isinstance(found, type) or (module, name) in _VALUES:
             return found
         raise UnsafeResultError(f"the result names {module}.{name}, which is not a class of data")
 
