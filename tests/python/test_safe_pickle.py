@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+
 from sluice import _channel, _safe_pickle
 
 
@@ -34,7 +35,7 @@ def test_data_of_every_common_kind_comes_through():
     assert np.array_equal(round_trip(array), array)
     values = [
         {"a": (1, 2.5, "x", b"y", None)},
-        datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),
+        datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC),
         decimal.Decimal("1.25"),
         pd.Timestamp("2024-01-01", tz="UTC"),
         pd.NA,
