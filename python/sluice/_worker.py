@@ -351,6 +351,8 @@ def run_received(sock):
             raise RuntimeError(f"{len(fds) - 3} input descriptors for {len(task['inputs'])} inputs")
         for spec, fd in zip(task["inputs"], fds[3:]):
             spec["fd"] = fd
+        # sluice.map inside the model asks the engine for function workers on this socket.
+        os.environ["SLUICE_ENGINE_FD"] = str(sock.fileno())
         _write_result(task, run_task(task))
         return
     for fd in fds:

@@ -32,6 +32,7 @@ import itertools
 import json
 import os
 import select
+import socket
 import subprocess
 import sys
 import threading
@@ -252,10 +253,21 @@ class Executor:
         self._window = self._MAX_WINDOW
         self._average_seconds = None  # of a call, moving average
 
-        pairs = [_channel.socket_pair() for _ in range(self.workers_count)]
-        status_read, status_write = os.pipe()
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_write, False)
+        engine_fd = os.environ.get("SLUICE_ENGINE_FD")
+        if engine_fd is not None:
+            if python or pip or resources or internet_access:
+                raise ValueError(
+                    "inside a model, mapped functions run in the model's own environment: "
+                    "pass no env, python, pip, resources or internet_access"
+                )
+            self._process = None
+            status_read, channels = _ask_engine(int(engine_fd), self.workers_count)
+            self._start(status_read, channels)
+            return
+        pairs = [_channel.socket_pair() for _ in range(self.workers_count)]
+        status_read, status_write = os.pipe()
         argv = [_binary(), "_executors", "--status-fd", str(status_write), "--name", name or "sluice.map"]
         for _, theirs in pairs:
             argv += ["--channel-fd", str(theirs.fileno())]
@@ -276,13 +288,16 @@ class Executor:
             os.close(status_write)
             for _, theirs in pairs:
                 theirs.close()
+        self._start(status_read, [mine for mine, _ in pairs])
+
+    def _start(self, status_read, channels):
         self._status = os.fdopen(status_read, "rb", buffering=0)
         self._status_buffer = b""
         self._status_open = True
         self._workers = []
-        for i, (mine, _) in enumerate(pairs):
-            mine.setblocking(False)
-            self._workers.append(_Worker(i, mine))
+        for i, channel in enumerate(channels):
+            channel.setblocking(False)
+            self._workers.append(_Worker(i, channel))
         self._thread = threading.Thread(target=self._dispatch, name="sluice-executor", daemon=True)
         self._thread.start()
 
@@ -338,11 +353,12 @@ class Executor:
             self._closing = True
         self._wake()
         self._thread.join()
-        try:
-            self._process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+        if self._process is not None:
+            try:
+                self._process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
         self._status.close()
         os.close(self._wake_read)
         os.close(self._wake_write)
@@ -643,6 +659,23 @@ class Executor:
                 if 0 <= index < len(self._workers):
                     self._workers[index].ended = status.get("message") or "it ended"
         return True
+
+
+def _ask_engine(engine_fd, count):
+    """Inside a model: function workers from the engine running it (src/exec/worker_call.cc),
+    in the model's sandbox. (status pipe, channels)."""
+    engine = socket.socket(fileno=os.dup(engine_fd))
+    try:
+        engine.sendall(b"executors %d\n" % count)
+        answer, fds, _, _ = socket.recv_fds(engine, 4096, count + 1)
+    finally:
+        engine.close()
+    if not answer.startswith(b"executors") or len(fds) != count + 1:
+        for fd in fds:
+            os.close(fd)
+        message = answer.decode(errors="replace").strip().removeprefix("error ")
+        raise exceptions.SluiceError(f"the engine gave no function workers: {message or 'no answer'}")
+    return fds[0], [socket.socket(fileno=fd) for fd in fds[1:]]
 
 
 def _placeholders(value, deps):

@@ -10,9 +10,6 @@
 #include <unistd.h>
 
 #include <iostream>
-#include <mutex>
-
-#include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "common/config.h"
@@ -20,37 +17,6 @@
 #include "exec/function_executors.h"
 
 namespace sluice::cli {
-namespace {
-
-// One JSON line on the status descriptor (or stderr when there is none), whole or not at all.
-class StatusLines {
- public:
-  explicit StatusLines(int fd) : fd_(fd) {}
-  void Write(const nlohmann::json& line) {
-    std::string text = line.dump() + "\n";
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (fd_ < 0) {
-      std::cerr << text << std::flush;
-      return;
-    }
-    for (size_t done = 0; done < text.size();) {
-      ssize_t n = ::write(fd_, text.data() + done, text.size() - done);
-      if (n <= 0) return;  // the client is gone: nobody to tell
-      done += static_cast<size_t>(n);
-    }
-  }
-
- private:
-  int fd_;
-  std::mutex mutex_;
-};
-
-nlohmann::json ErrorJson(const Status& status) {
-  return {
-      {"kind", std::string(ErrorKindName(KindOf(status)))}, {"message", status.message()}, {"hint", HintOf(status)}};
-}
-
-}  // namespace
 
 void AddExecutorCommand(CLI::App& app, CliContext& context, int* exit_code) {
   struct Flags {
@@ -75,7 +41,7 @@ void AddExecutorCommand(CLI::App& app, CliContext& context, int* exit_code) {
   command->callback([&context, exit_code, flags] {
     // The workers must not inherit it: the client reads it to its end.
     if (flags->status_fd >= 0) ::fcntl(flags->status_fd, F_SETFD, FD_CLOEXEC);
-    auto status_lines = std::make_shared<StatusLines>(flags->status_fd);
+    int status_fd = flags->status_fd >= 0 ? flags->status_fd : STDERR_FILENO;
     Status status = [&]() -> Status {
       FunctionExecutorOptions options;
       options.name = flags->name;
@@ -96,18 +62,14 @@ void AddExecutorCommand(CLI::App& app, CliContext& context, int* exit_code) {
       }
       SLUICE_ASSIGN_OR_RAISE(Lakehouse * lake, context.lakehouse());
       options.shared_memory_root = lake->objects().root();
-      options.on_exit = [status_lines](size_t worker, const Status& ended) {
-        nlohmann::json line = {{"worker", worker}, {"ok", ended.ok()}};
-        if (!ended.ok()) line.update(ErrorJson(ended));
-        status_lines->Write(line);
-      };
+      options.on_exit = StatusLineWriter(status_fd);
       // Workers' prints go where the client's go.
       options.on_stdout_line = [](size_t, const std::string& l) { std::cout << l << "\n" << std::flush; };
       options.on_stderr_line = [](size_t, const std::string& l) { std::cerr << l << "\n" << std::flush; };
       return RunFunctionExecutors(options);
     }();
     if (!status.ok()) {
-      status_lines->Write({{"error", ErrorJson(status)}});
+      WriteExecutorError(status_fd, status);
       *exit_code = ReportError(status);
     }
   });

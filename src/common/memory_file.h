@@ -19,6 +19,12 @@ class OwnedFd {
   OwnedFd& operator=(const OwnedFd&) = delete;
   ~OwnedFd();
   int get() const { return fd_; }
+  // Gives the descriptor up to the caller, who closes it.
+  int release() {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
 
  private:
   int fd_;

@@ -219,6 +219,10 @@ Status Subprocess::SendStdin(std::string_view data, const std::vector<int>& fds)
   return WithContext(SendWithDescriptors(stdin_fd_, data, fds), "the stdin of '" + options_.argv[0] + "'");
 }
 
+void Subprocess::OnStdinLine(std::function<void(int socket_fd, const std::string& line)> handler) {
+  on_stdin_line_ = std::move(handler);
+}
+
 Result<SubprocessResult> Subprocess::Wait() {
   const SubprocessOptions& options = options_;
   pid_t pid = pid_;
@@ -230,7 +234,12 @@ Result<SubprocessResult> Subprocess::Wait() {
   size_t stdin_written = 0;
   int stdin_fd = stdin_fd_;
   stdin_fd_ = -1;
-  if (options.stdin_data.empty()) {
+  int request_fd = -1;  // the child's requests, when someone answers them
+  std::string request_text;
+  if (options.stdin_data.empty() && on_stdin_line_ && stdin_fd >= 0) {
+    request_fd = stdin_fd;
+    stdin_fd = -1;
+  } else if (options.stdin_data.empty()) {
     ::close(stdin_fd);
     stdin_fd = -1;
   } else {
@@ -246,12 +255,13 @@ Result<SubprocessResult> Subprocess::Wait() {
   stdout_fd_ = stderr_fd_ = -1;
   char buffer[65536];
   while (open_streams > 0 || stdin_fd >= 0) {
-    pollfd polls[3];
+    pollfd polls[4];
     int count = 0;
     for (int i = 0; i < 2; ++i) {
       if (fds[i] >= 0) polls[count++] = {fds[i], POLLIN, 0};
     }
     if (stdin_fd >= 0) polls[count++] = {stdin_fd, POLLOUT, 0};
+    if (request_fd >= 0) polls[count++] = {request_fd, POLLIN, 0};
     int wait_ms = -1;
     if (deadline > 0) {
       double left = deadline - MonotonicSeconds();
@@ -266,6 +276,23 @@ Result<SubprocessResult> Subprocess::Wait() {
     if (ready < 0 && errno != EINTR) break;
     for (int p = 0; p < count; ++p) {
       if (!polls[p].revents) continue;
+      if (polls[p].fd == request_fd) {
+        ssize_t n = ::recv(request_fd, buffer, sizeof(buffer), MSG_DONTWAIT);
+        if (n > 0) {
+          request_text.append(buffer, static_cast<size_t>(n));
+          for (size_t end; (end = request_text.find('\n')) != std::string::npos;) {
+            std::string line = request_text.substr(0, end);
+            request_text.erase(0, end + 1);
+            on_stdin_line_(request_fd, line);
+          }
+          // A child that never ends its line does not get to grow this without bound.
+          if (request_text.size() > sizeof(buffer)) request_text.clear();
+        } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+          ::close(request_fd);
+          request_fd = -1;
+        }
+        continue;
+      }
       if (polls[p].fd == stdin_fd) {
         ssize_t n =
             ::write(stdin_fd, options.stdin_data.data() + stdin_written, options.stdin_data.size() - stdin_written);
@@ -292,6 +319,7 @@ Result<SubprocessResult> Subprocess::Wait() {
     if (fds[i] >= 0) ::close(fds[i]);
   }
   if (stdin_fd >= 0) ::close(stdin_fd);
+  if (request_fd >= 0) ::close(request_fd);
   out_sink.Finish();
   err_sink.Finish();
 

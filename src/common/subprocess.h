@@ -71,6 +71,12 @@ class Subprocess {
   // its own). Needs stdin to be a socket: options.stdin_socket, or an adopted socket.
   Status SendStdin(std::string_view data, const std::vector<int>& fds);
 
+  // While Wait() runs, calls `handler` with each line (without the newline) the child writes
+  // on its stdin socket, and the socket, on which the handler may answer
+  // (SendWithDescriptors). Without a handler, Wait() closes stdin once its data is written.
+  // Needs stdin to be a socket and options.stdin_data to be empty.
+  void OnStdinLine(std::function<void(int socket_fd, const std::string& line)> handler);
+
   // Writes options.stdin_data, closes stdin, pumps output until the child exits (or the
   // timeout, counted from this call, fires) and reaps it.
   Result<SubprocessResult> Wait();
@@ -85,6 +91,7 @@ class Subprocess {
   int stdin_fd_ = -1, stdout_fd_ = -1, stderr_fd_ = -1;
   bool waited_ = false;
   std::function<int()> reap_;  // set for adopted processes
+  std::function<void(int, const std::string&)> on_stdin_line_;
 };
 
 // Sends `data` on a Unix socket with `fds` attached (at most 250), all in one message.

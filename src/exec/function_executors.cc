@@ -6,7 +6,10 @@
 #include <csignal>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <thread>
+
+#include <nlohmann/json.hpp>
 
 #include "common/ids.h"
 #include "common/subprocess.h"
@@ -24,20 +27,51 @@ std::string Describe(const SubprocessResult& ended) {
   return "exited with code " + std::to_string(ended.exit_code);
 }
 
+void WriteLine(int fd, const nlohmann::json& line) {
+  std::string text = line.dump() + "\n";
+  for (size_t done = 0; done < text.size();) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n <= 0) return;  // the client is gone: nobody to tell
+    done += static_cast<size_t>(n);
+  }
+}
+
+nlohmann::json ErrorJson(const Status& status) {
+  return {
+      {"kind", std::string(ErrorKindName(KindOf(status)))}, {"message", status.message()}, {"hint", HintOf(status)}};
+}
+
 }  // namespace
+
+std::function<void(size_t, const Status&)> StatusLineWriter(int status_fd) {
+  auto mutex = std::make_shared<std::mutex>();  // one line at a time: workers end on their own threads
+  return [status_fd, mutex](size_t worker, const Status& ended) {
+    nlohmann::json line = {{"worker", worker}, {"ok", ended.ok()}};
+    if (!ended.ok()) line.update(ErrorJson(ended));
+    std::lock_guard<std::mutex> lock(*mutex);
+    WriteLine(status_fd, line);
+  };
+}
+
+void WriteExecutorError(int status_fd, const Status& error) { WriteLine(status_fd, {{"error", ErrorJson(error)}}); }
 
 Status RunFunctionExecutors(const FunctionExecutorOptions& options) {
   if (options.channels.empty()) return InvalidInput("no channel: a function executor needs at least one");
-  EnvironmentResolver resolver;
-  SLUICE_ASSIGN_OR_RAISE(FunctionEnvironment environment,
-                         resolver.Resolve(options.python_version, options.packages, options.name));
-  SLUICE_ASSIGN_OR_RAISE(std::shared_ptr<void> in_use, resolver.MarkInUse());
-
   SandboxSpec sandbox;
-  sandbox.site_dirs = environment.site_dirs;
-  sandbox.python = environment.python;
-  sandbox.internet_access = options.internet_access;
-  sandbox.outer_uid = SandboxUidFor(options.shared_memory_root);
+  std::shared_ptr<void> in_use;
+  if (options.sandbox) {
+    sandbox = *options.sandbox;
+    sandbox.role = SandboxRole::kWorker;
+  } else {
+    EnvironmentResolver resolver;
+    SLUICE_ASSIGN_OR_RAISE(FunctionEnvironment environment,
+                           resolver.Resolve(options.python_version, options.packages, options.name));
+    SLUICE_ASSIGN_OR_RAISE(in_use, resolver.MarkInUse());
+    sandbox.site_dirs = environment.site_dirs;
+    sandbox.python = environment.python;
+    sandbox.internet_access = options.internet_access;
+    sandbox.outer_uid = SandboxUidFor(options.shared_memory_root);
+  }
 
   struct Worker {
     std::unique_ptr<Subprocess> process;
@@ -60,6 +94,7 @@ Status RunFunctionExecutors(const FunctionExecutorOptions& options) {
     if (options.on_stderr_line)
       launch.on_stderr_line = [&options, i](const std::string& l) { options.on_stderr_line(i, l); };
     SLUICE_ASSIGN_OR_RAISE(workers[i].process, WithContext(Subprocess::Start(std::move(launch)), options.name));
+    if (options.on_started) options.on_started(i, workers[i].process->pid());
     // Every worker and whatever it starts is limited alone; where cgroups cannot be made, the
     // sandbox's RLIMIT_NPROC is the limit, and a memory or cpu limit asked for is an error.
     auto cgroup =

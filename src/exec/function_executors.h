@@ -8,10 +8,12 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/status.h"
+#include "env/sandbox.h"
 
 namespace sluice {
 
@@ -19,6 +21,9 @@ struct FunctionExecutorOptions {
   std::string python_version;                   // "3.12"; empty: the default interpreter
   std::map<std::string, std::string> packages;  // pip name -> version, as @python(pip=...)
   bool internet_access = false;
+  // A sandbox worked out already (a model's, for the functions it maps): used as it is, in
+  // place of python_version, packages and internet_access.
+  std::optional<SandboxSpec> sandbox;
   int64_t memory_bytes = 0;  // per worker, with everything it starts; 0: no limit
   double cpus = 0;           // per worker; 0: no limit
   // The workers' ends of the client's socket pairs, one worker each; closed here once handed
@@ -31,7 +36,15 @@ struct FunctionExecutorOptions {
   // How worker `worker` ended: OK when it exited 0 (its channel closed), else why not
   // (killed by a signal, by the out-of-memory killer, over its memory limit).
   std::function<void(size_t worker, const Status& ended)> on_exit;
+  // Called once worker `worker` has started, before it gets its channel.
+  std::function<void(size_t worker, int pid)> on_started;
 };
+
+// An on_exit that writes one JSON line per ended worker on `status_fd` ({"worker": i, "ok":
+// false, "kind", "message", "hint"}), as python/sluice/parallel.py reads them; `WriteError`
+// writes {"error": {...}} when the workers could not be started at all.
+std::function<void(size_t worker, const Status& ended)> StatusLineWriter(int status_fd);
+void WriteExecutorError(int status_fd, const Status& error);
 
 // Starts one sandboxed worker per channel and returns once every one has ended. Fails before
 // starting any when the environment cannot be had (naming the package or Python).

@@ -59,8 +59,10 @@ class ModelWorkerPool {
   // ahead for nodes that never ran.
   void StopIdle();
 
- private:
+  // The sandbox node i's worker runs in (also that of the functions it maps).
   SandboxSpec SandboxFor(size_t i) const;
+
+ private:
   Result<std::unique_ptr<Subprocess>> Fork(size_t i);
   Result<std::unique_ptr<Subprocess>> Start(size_t i);
 

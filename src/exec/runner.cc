@@ -364,6 +364,7 @@ class RunState {
     SLUICE_RETURN_NOT_OK(WithContext(lakehouse_.objects().ClaimForWriter(task.output_path, input_bytes), context));
     task.max_output_bytes = lakehouse_.objects().MaxObjectBytes();
     task.timeout_seconds = TimeoutFor(model);
+    if (model.kind != ModelKind::kSql) task.function_sandbox = workers_->SandboxFor(index);
 
     report->worker_start = MonotonicSeconds();
     SLUICE_ASSIGN_OR_RAISE(std::unique_ptr<Subprocess> worker, WithContext(workers_->Take(index), context));

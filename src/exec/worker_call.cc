@@ -1,19 +1,26 @@
 #include "exec/worker_call.h"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <mutex>
+#include <set>
 #include <sstream>
+#include <thread>
 
 #include "common/bounded_json.h"
 #include "common/config.h"
 #include "common/file_util.h"
 #include "common/memory_file.h"
 #include "common/subprocess.h"
+#include "exec/function_executors.h"
 
 namespace sluice {
 namespace {
@@ -102,6 +109,98 @@ Result<WorkerResult> ParseResult(const std::string& text, const std::string& pat
   return result;
 }
 
+// The function workers a model asked for while it runs (sluice.map inside a model). Each
+// request, "executors N", gets N sandboxed workers like the model's, started on a thread of
+// their own, and the model gets its ends of their channels and a status pipe in the answer
+// "executors\n" (or "error MESSAGE\n"). They end when the model closes its ends, or here.
+class ModelFunctionWorkers {
+ public:
+  explicit ModelFunctionWorkers(const WorkerTask& task) : task_(task) {}
+  ~ModelFunctionWorkers() { Stop(); }
+
+  void Answer(int socket_fd, const std::string& line) {
+    Status status = Start(socket_fd, line);
+    if (!status.ok()) {
+      std::string message = status.message();
+      std::replace(message.begin(), message.end(), '\n', ' ');
+      (void)SendWithDescriptors(socket_fd, "error " + message + "\n", {});
+    }
+  }
+
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+      // Workers still running a call of a model that has ended: nobody will read their result.
+      for (int pid : running_) ::kill(-pid, SIGKILL);
+    }
+    for (auto& thread : threads_) thread.join();
+    threads_.clear();
+  }
+
+ private:
+  Status Start(int socket_fd, const std::string& line) {
+    int count = 0;
+    if (std::sscanf(line.c_str(), "executors %d", &count) != 1 || count < 1) {
+      return InvalidInput("unknown request '", line.substr(0, 40), "'");
+    }
+    if (count > kMaxFunctionWorkersPerModel) {
+      return ResourceExceeded("a model may start at most ", kMaxFunctionWorkersPerModel, " function workers, not ",
+                              count);
+    }
+    std::vector<OwnedFd> theirs, ours;
+    for (int i = 0; i < count; ++i) {
+      int pair[2];
+      if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
+        return IOError("cannot make a channel: ", std::strerror(errno));
+      }
+      ours.emplace_back(pair[0]);
+      theirs.emplace_back(pair[1]);
+    }
+    int status_pipe[2];
+    if (::pipe2(status_pipe, O_CLOEXEC) != 0) return IOError("cannot make a pipe: ", std::strerror(errno));
+    OwnedFd status_read(status_pipe[0]);
+    auto status_write = std::make_shared<OwnedFd>(status_pipe[1]);
+
+    FunctionExecutorOptions options;
+    options.sandbox = task_.function_sandbox;
+    options.name = "model '" + task_.model + "'";
+    for (auto& fd : theirs) options.channels.push_back(fd.release());  // RunFunctionExecutors closes them
+    options.on_exit = [this, write = StatusLineWriter(status_write->get())](size_t worker, const Status& ended) {
+      write(worker, ended);
+    };
+    options.on_started = [this](size_t, int pid) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      running_.insert(pid);
+      if (stopping_) ::kill(-pid, SIGKILL);
+    };
+    std::vector<int> passed = {status_read.get()};
+    for (auto& fd : ours) passed.push_back(fd.get());
+    SLUICE_RETURN_NOT_OK(SendWithDescriptors(socket_fd, "executors\n", passed));
+    std::lock_guard<std::mutex> lock(mutex_);
+    threads_.emplace_back([this, options = std::move(options), status_write]() mutable {
+      std::vector<int> channels = options.channels;
+      auto pids = std::make_shared<std::vector<int>>();
+      auto started = options.on_started;
+      options.on_started = [started, pids](size_t worker, int pid) {
+        pids->push_back(pid);
+        started(worker, pid);
+      };
+      Status ran = RunFunctionExecutors(options);
+      if (!ran.ok()) WriteExecutorError(status_write->get(), ran);
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (int pid : *pids) running_.erase(pid);
+    });
+    return Status::OK();
+  }
+
+  const WorkerTask& task_;
+  std::mutex mutex_;
+  bool stopping_ = false;             // GUARDED_BY(mutex_)
+  std::set<int> running_;             // GUARDED_BY(mutex_): worker pids not reaped yet
+  std::vector<std::thread> threads_;  // only the waiting thread touches it
+};
+
 }  // namespace
 
 Result<std::unique_ptr<Subprocess>> StartWorker(const SandboxSpec& sandbox, const std::string& kind,
@@ -137,8 +236,14 @@ Result<WorkerResult> RunWorker(const WorkerTask& task, std::unique_ptr<Subproces
   // stdin; its exit status tells why, so a failed send is not the error.
   (void)worker->SendStdin("task\n", passed);
   inputs.clear();
+  ModelFunctionWorkers function_workers(task);
+  if (task.function_sandbox) {
+    worker->OnStdinLine([&](int socket_fd, const std::string& line) { function_workers.Answer(socket_fd, line); });
+  }
   int64_t oom_kills_before = OomKills();
-  SLUICE_ASSIGN_OR_RAISE(SubprocessResult process, worker->Wait());
+  auto waited = worker->Wait();
+  function_workers.Stop();  // the model has ended: so do the workers it asked for
+  SLUICE_ASSIGN_OR_RAISE(SubprocessResult process, std::move(waited));
   if (process.timed_out) {
     std::ostringstream seconds;  // 2 s, 0.5 s: as the user wrote it
     seconds << task.timeout_seconds;

@@ -42,6 +42,9 @@ struct WorkerTask {
   std::string output_path;       // an existing file (ObjectStore::ClaimForWriter) the worker writes
   int64_t max_output_bytes = 0;  // a larger output fails the call (ObjectStore::MaxObjectBytes); 0: none
   double timeout_seconds = 0;
+  // Where the functions the model maps run (sluice.map inside a model): the model's own
+  // sandbox. None: the model cannot start function workers.
+  std::optional<SandboxSpec> function_sandbox;
 };
 
 struct WorkerResult {
@@ -68,10 +71,14 @@ struct WorkerResult {
 Result<std::unique_ptr<Subprocess>> StartWorker(const SandboxSpec& sandbox, const std::string& kind,
                                                 const std::string& preload_file, SubprocessOptions output);
 
+// The most function workers one model may ask for at once.
+constexpr int kMaxFunctionWorkersPerModel = 64;
+
 // Sends the task to a started worker and waits for its result. A failure of user code is not
 // an error status: it comes back as a WorkerResult with ok == false. Errors are for when the
 // worker could not run at all, ran out of time, or left an output over max_output_bytes
-// (checked here, whatever the worker says).
+// (checked here, whatever the worker says). While it runs, the model may ask for function
+// workers ("executors N" on its stdin): they get the model's sandbox and end with the model.
 Result<WorkerResult> RunWorker(const WorkerTask& task, std::unique_ptr<Subprocess> worker);
 
 }  // namespace sluice

@@ -367,3 +367,65 @@ def test_dask_graphs_give_the_same_results_as_dasks_own_scheduler(sluice, tmp_pa
     )
     for name in ("sum", "matmul", "tsqr", "svd", "groupby", "named"):
         assert f"{name} True" in out
+
+
+def test_a_model_maps_a_function_over_its_inputs_partitions(lake, make_project):
+    """sluice.map inside a model: the engine running the model gives it function workers in the
+    model's own sandbox and environment, which end with the model."""
+    project = make_project(
+        {
+            "models.py": """
+            import bauplan
+            import sluice
+
+            def fare_per_mile(batch):
+                import pyarrow.compute as pc
+                return pc.sum(pc.divide(batch.column("fare"), pc.add(batch.column("miles"), 1))).as_py()
+
+            @bauplan.model(materialization_strategy="REPLACE")
+            @bauplan.python(pip={"tabulate": "0.9.0"})
+            def zone_fares(trips=bauplan.Model("taxi_trips", columns=["zone_id", "fare", "miles"])):
+                import pyarrow as pa
+                import tabulate
+
+                batches = trips.to_batches(max_chunksize=max(1, trips.num_rows // 8))
+                with sluice.Executor(workers=2) as ex:
+                    parts = ex.get_result(ex.map(fare_per_mile, batches))
+                    versions = ex.get_result(ex.map(lambda _: __import__("tabulate").__version__, [1, 2]))
+                return pa.table({"parts": [len(parts)], "total": [sum(parts)],
+                                 "versions": [",".join(versions)], "model_tabulate": [tabulate.__version__]})
+            """
+        }
+    )
+    lake("run", "-p", project)
+    (row,) = lake.json("query", "SELECT parts, total, versions, model_tabulate FROM zone_fares")
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+    from cli_harness import TAXI
+
+    trips = pq.read_table(TAXI / "data" / "taxi_trips.parquet")
+    expected = pc.sum(pc.divide(trips["fare"], pc.add(trips["miles"], 1))).as_py()
+    assert row["parts"] >= 8
+    assert abs(row["total"] - expected) < 1e-6 * abs(expected)
+    assert row["versions"] == "0.9.0,0.9.0"  # the model's own environment
+    assert row["model_tabulate"] == "0.9.0"
+
+
+def test_a_model_cannot_ask_for_more_function_workers_than_allowed(lake, make_project):
+    project = make_project(
+        {
+            "models.py": """
+            import bauplan
+            import sluice
+
+            @bauplan.model()
+            def greedy(zones=bauplan.Model("taxi_zones")):
+                sluice.Executor(workers=10_000)
+                return zones
+            """
+        }
+    )
+    proc = lake("run", "-p", project, check=False)
+    assert proc.returncode != 0
+    assert "at most 64 function workers" in proc.stderr
+    assert "Traceback" not in proc.stderr.split("error:")[-1]
