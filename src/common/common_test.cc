@@ -65,6 +65,23 @@ TEST(SubprocessTest, StreamsLinesAndTimesOut) {
   EXPECT_EQ(lines, (std::vector<std::string>{"one", "two"}));
 }
 
+TEST(SubprocessTest, AnswersTheChildsRequestsOnItsStdinSocket) {
+  SubprocessOptions options;
+  // Two requests on stdin (a socket both ways), each answer read back and printed.
+  options.argv = {"sh", "-c", "echo ask one >&0; read a; echo ask two >&0; read b; echo \"$a $b\""};
+  options.stdin_socket = true;
+  ASSERT_OK_AND_ASSIGN(auto child, Subprocess::Start(options));
+  std::vector<std::string> asked;
+  child->OnStdinLine([&](int socket_fd, const std::string& line) {
+    asked.push_back(line);
+    ASSERT_TRUE(SendWithDescriptors(socket_fd, "answer-" + std::to_string(asked.size()) + "\n", {}).ok());
+  });
+  ASSERT_OK_AND_ASSIGN(auto result, child->Wait());
+  EXPECT_EQ(result.exit_code, 0);
+  EXPECT_EQ(asked, (std::vector<std::string>{"ask one", "ask two"}));
+  EXPECT_EQ(result.stdout_text, "answer-1 answer-2\n");
+}
+
 TEST(SubprocessTest, MissingProgramIsAnError) {
   SubprocessOptions options;
   options.argv = {"/nonexistent/program"};
