@@ -29,7 +29,7 @@ test: build fuzz-smoke
 	  uri=$$(scripts/test_postgres.sh start) && s3=$$(scripts/test_s3.sh start) && \
 	  export SLUICE_TEST_POSTGRES="$$uri" SLUICE_TEST_S3_ENDPOINT="$$s3" && \
 	  (cd $(BUILD_DIR) && ctest --output-on-failure -j $$(nproc)) && \
-	  .venv/bin/python -m pytest -q tests
+	  .venv/bin/python -m pytest -q --durations=15 tests
 
 bench: build
 	@bench/run_all.sh

@@ -182,6 +182,15 @@ def main():
         finally:
             client.close()
             cluster.close()
+    # The data home's shared memory outlives its directory: give both back.
+    import json
+    import shutil
+    import subprocess
+
+    info = subprocess.run([os.environ["SLUICE_BINARY"], "-O", "json", "info"], capture_output=True, text=True)
+    if info.returncode == 0:
+        shutil.rmtree(json.loads(info.stdout).get("shared_memory", ""), ignore_errors=True)
+    shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":

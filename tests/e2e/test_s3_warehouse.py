@@ -261,11 +261,14 @@ def test_bad_storage_fails_fast_naming_the_uri(sluice, tmp_path):
         bucket = f"no-such-bucket-{uuid.uuid4().hex[:8]}" if case == "a missing bucket" else s3.bucket
         warehouse = f"s3://{bucket}/bad-{uuid.uuid4().hex[:8]}"
         home.env.update(env, SLUICE_WAREHOUSE=warehouse)
-        home("checkout", "-b", "dev")
-        error, took = failing(home, "table", "create", "trips", "--search-uri", source)
-        assert warehouse in error and "\nhint: " in error, (case, error)
-        assert took < 4, (case, took)  # bounded connect timeout and retries (s3_config.h)
-        assert home.tables("dev") == set(), case
+        try:
+            home("checkout", "-b", "dev")
+            error, took = failing(home, "table", "create", "trips", "--search-uri", source)
+            assert warehouse in error and "\nhint: " in error, (case, error)
+            assert took < 4, (case, took)  # bounded connect timeout and retries (s3_config.h)
+            assert home.tables("dev") == set(), case
+        finally:
+            home.remove_shared_memory()  # a home of its own, which the fixture does not know
 
 
 VERSITYGW = (
