@@ -15,3 +15,5 @@ echo "== bench/s3"
 .venv/bin/python bench/s3/run.py
 echo "== bench/cache"
 .venv/bin/python bench/cache/run.py
+echo "== bench/parallel"
+.venv/bin/python bench/parallel/run.py

@@ -125,19 +125,30 @@ class Arg:
 
 
 def _dumps(value, out_of_band, buffers, function_id, functions):
-    """The C pickler when it can do the job (about ten times faster on small values);
-    cloudpickle for what must travel by value: lambdas, closures, anything of __main__ or of a
-    module registered with cloudpickle.register_pickle_by_value."""
+    """The C pickler when it can do the job (about ten times faster on small values): first
+    plain, then (with `function_id`) naming functions that must travel by value by their ids;
+    cloudpickle for the rest: lambdas, closures, anything of __main__ or of a module registered
+    with cloudpickle.register_pickle_by_value."""
     by_value = _by_value_modules()
-    try:
-        stream = io.BytesIO()
-        pickler = _FunctionRefPickler(stream, out_of_band, function_id, functions, by_value)
-        pickler.dump(value)
-        data = stream.getvalue()
-        if b"__main__" not in data and not any(name.encode() in data for name in by_value):
-            return data
-    except (pickle.PicklingError, TypeError, AttributeError):
-        pass
+
+    def local_only(data):
+        return b"__main__" not in data and not any(name.encode() in data for name in by_value)
+
+    attempts = [None] if function_id is None else [None, function_id]
+    for attempt in attempts:
+        buffers.clear()
+        functions.clear()
+        try:
+            if attempt is None:
+                data = pickle.dumps(value, protocol=5, buffer_callback=out_of_band)
+            else:
+                stream = io.BytesIO()
+                _FunctionRefPickler(stream, out_of_band, attempt, functions, by_value).dump(value)
+                data = stream.getvalue()
+            if local_only(data):
+                return data
+        except (pickle.PicklingError, TypeError, AttributeError):
+            pass
     buffers.clear()
     functions.clear()
     return cloudpickle.dumps(value, protocol=5, buffer_callback=out_of_band)
@@ -149,8 +160,6 @@ class _FunctionRefPickler(pickle.Pickler):
         self._function_id = function_id
         self._functions = functions
         self._by_value = by_value
-        if function_id is None:
-            self.persistent_id = None
 
     def persistent_id(self, obj):
         if type(obj) is not types.FunctionType:
