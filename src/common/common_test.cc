@@ -1,4 +1,8 @@
+#include <unistd.h>
+
 #include <gtest/gtest.h>
+
+#include <sstream>
 
 #include "common/file_util.h"
 #include "common/hash.h"
@@ -80,6 +84,23 @@ TEST(SubprocessTest, AnswersTheChildsRequestsOnItsStdinSocket) {
   EXPECT_EQ(result.exit_code, 0);
   EXPECT_EQ(asked, (std::vector<std::string>{"ask one", "ask two"}));
   EXPECT_EQ(result.stdout_text, "answer-1 answer-2\n");
+}
+
+TEST(SubprocessTest, TheChildGetsOnlyTheDescriptorsItIsGiven) {
+  int leaked[2], given[2];
+  ASSERT_EQ(::pipe(leaked), 0);  // without O_CLOEXEC, as careless code opens them
+  ASSERT_EQ(::pipe(given), 0);
+  SubprocessOptions options;
+  options.argv = {"sh", "-c", "ls /proc/self/fd"};
+  options.inherit_fds = {given[0]};
+  ASSERT_OK_AND_ASSIGN(auto result, RunSubprocess(options));
+  // 0, 1, 2, the given one as 3, and the descriptor ls reads /proc/self/fd through.
+  std::istringstream listed(result.stdout_text);
+  std::vector<int> fds;
+  for (int fd; listed >> fd;) fds.push_back(fd);
+  EXPECT_LE(fds.size(), 5u) << result.stdout_text;
+  for (int fd : fds) EXPECT_TRUE(fd <= 3 || fd == fds.back()) << result.stdout_text;
+  for (int fd : {leaked[0], leaked[1], given[0], given[1]}) ::close(fd);
 }
 
 TEST(SubprocessTest, MissingProgramIsAnError) {

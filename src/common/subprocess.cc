@@ -100,6 +100,10 @@ Result<std::unique_ptr<Subprocess>> Subprocess::Start(SubprocessOptions options)
     if (high >= 0) inherited.push_back(high);
     posix_spawn_file_actions_adddup2(&actions, high, static_cast<int>(3 + i));
   }
+  // Nothing else of ours reaches the child, whether or not whoever opened it asked for
+  // O_CLOEXEC: a worker that held another's channel, a client's socket or a catalog file would
+  // keep it open or reach it.
+  posix_spawn_file_actions_addclosefrom_np(&actions, static_cast<int>(3 + options.inherit_fds.size()));
   if (!options.cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, options.cwd.c_str());
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);

@@ -33,7 +33,8 @@ struct SubprocessOptions {
   // The child's standard input is one end of a Unix socket pair instead of a pipe, so that
   // SendStdin can pass it open descriptors.
   bool stdin_socket = false;
-  // Descriptors the child gets as 3, 4, ... (the caller keeps its own).
+  // Descriptors the child gets as 3, 4, ... (the caller keeps its own). The child gets no
+  // other descriptor of ours.
   std::vector<int> inherit_fds;
 };
 
