@@ -6,7 +6,6 @@
 // when the workers have started ({"ready": n}), one per worker that ended
 // ({"worker": i, "ok": false, "kind": ..., "message": ...}), and {"error": ...} when the
 // environment could not be had.
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <iostream>
@@ -39,8 +38,6 @@ void AddExecutorCommand(CLI::App& app, CliContext& context, int* exit_code) {
   command->add_option("--cpus", flags->cpus, "CPU limit per worker");
   command->add_option("--name", flags->name, "What the workers run, for errors");
   command->callback([&context, exit_code, flags] {
-    // The workers must not inherit it: the client reads it to its end.
-    if (flags->status_fd >= 0) ::fcntl(flags->status_fd, F_SETFD, FD_CLOEXEC);
     int status_fd = flags->status_fd >= 0 ? flags->status_fd : STDERR_FILENO;
     Status status = [&]() -> Status {
       FunctionExecutorOptions options;

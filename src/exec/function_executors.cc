@@ -1,6 +1,5 @@
 #include "exec/function_executors.h"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -12,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/ids.h"
+#include "common/memory_file.h"
 #include "common/subprocess.h"
 #include "env/sandbox.h"
 #include "env/worker_cgroup.h"
@@ -56,7 +56,11 @@ std::function<void(size_t, const Status&)> StatusLineWriter(int status_fd) {
 void WriteExecutorError(int status_fd, const Status& error) { WriteLine(status_fd, {{"error", ErrorJson(error)}}); }
 
 Status RunFunctionExecutors(const FunctionExecutorOptions& options) {
-  if (options.channels.empty()) return InvalidInput("no channel: a function executor needs at least one");
+  // Closed on every path: once handed over, only its worker holds a channel, so the client
+  // sees it close when the worker ends; on an error, the client sees them all close.
+  std::vector<OwnedFd> channels;
+  for (int channel : options.channels) channels.emplace_back(channel);
+  if (channels.empty()) return InvalidInput("no channel: a function executor needs at least one");
   SandboxSpec sandbox;
   std::shared_ptr<void> in_use;
   if (options.sandbox) {
@@ -77,14 +81,9 @@ Status RunFunctionExecutors(const FunctionExecutorOptions& options) {
     std::unique_ptr<Subprocess> process;
     std::unique_ptr<WorkerCgroup> cgroup;
   };
-  // A worker must hold its own channel only: one that held another's would keep that channel
-  // open after its worker died, and the client would wait for it forever.
-  for (int channel : options.channels) {
-    if (::fcntl(channel, F_SETFD, FD_CLOEXEC) != 0) {
-      return IOError(options.name, ": channel descriptor ", channel, " is not open");
-    }
-  }
-  std::vector<Worker> workers(options.channels.size());
+  // A worker gets its own channel only (Subprocess passes on no other descriptor): one that
+  // held another's would keep it open after that worker died.
+  std::vector<Worker> workers(channels.size());
   std::string group = "executors-" + NewShortId(8);
   for (size_t i = 0; i < workers.size(); ++i) {
     SubprocessOptions launch = PythonInSandbox(sandbox, {"-m", "sluice._executor"});
@@ -105,9 +104,8 @@ Status RunFunctionExecutors(const FunctionExecutorOptions& options) {
       return WithContext(cgroup.ok() ? Internal("cannot add a worker to its cgroup") : cgroup.status(),
                          options.name + ": resources=");
     }
-    SLUICE_RETURN_NOT_OK(WithContext(workers[i].process->SendStdin("channel\n", {options.channels[i]}), options.name));
-    // Only the worker holds this end now, so the client sees its channel close when it ends.
-    ::close(options.channels[i]);
+    SLUICE_RETURN_NOT_OK(WithContext(workers[i].process->SendStdin("channel\n", {channels[i].get()}), options.name));
+    channels[i] = OwnedFd();
   }
   std::vector<std::thread> waiters;
   for (size_t i = 0; i < workers.size(); ++i) {

@@ -26,8 +26,8 @@ struct FunctionExecutorOptions {
   std::optional<SandboxSpec> sandbox;
   int64_t memory_bytes = 0;  // per worker, with everything it starts; 0: no limit
   double cpus = 0;           // per worker; 0: no limit
-  // The workers' ends of the client's socket pairs, one worker each; closed here once handed
-  // over (on an early error, the caller closes those not handed over yet: all are open).
+  // The workers' ends of the client's socket pairs, one worker each. RunFunctionExecutors
+  // takes them over: each is closed here once handed to its worker, all of them on an error.
   std::vector<int> channels;
   std::string shared_memory_root;  // the data home's: names the sandboxes' outer uid
   std::string name;                // for cgroups and errors ("map of f")
