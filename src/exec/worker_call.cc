@@ -144,9 +144,10 @@ class ModelFunctionWorkers {
     if (std::sscanf(line.c_str(), "executors %d", &count) != 1 || count < 1) {
       return InvalidInput("unknown request '", line.substr(0, 40), "'");
     }
-    if (count > kMaxFunctionWorkersPerModel) {
+    // Counted over all of the model's requests: asking again and again gets no more.
+    if (count > kMaxFunctionWorkersPerModel - started_) {
       return ResourceExceeded("a model may start at most ", kMaxFunctionWorkersPerModel, " function workers, not ",
-                              count);
+                              started_ + count);
     }
     std::vector<OwnedFd> theirs, ours;
     for (int i = 0; i < count; ++i) {
@@ -165,27 +166,20 @@ class ModelFunctionWorkers {
     FunctionExecutorOptions options;
     options.sandbox = task_.function_sandbox;
     options.name = "model '" + task_.model + "'";
-    for (auto& fd : theirs) options.channels.push_back(fd.release());  // RunFunctionExecutors closes them
-    options.on_exit = [this, write = StatusLineWriter(status_write->get())](size_t worker, const Status& ended) {
-      write(worker, ended);
-    };
-    options.on_started = [this](size_t, int pid) {
+    options.on_exit = StatusLineWriter(status_write->get());
+    auto pids = std::make_shared<std::vector<int>>();  // this request's workers
+    options.on_started = [this, pids](size_t, int pid) {
       std::lock_guard<std::mutex> lock(mutex_);
+      pids->push_back(pid);
       running_.insert(pid);
       if (stopping_) ::kill(-pid, SIGKILL);
     };
     std::vector<int> passed = {status_read.get()};
     for (auto& fd : ours) passed.push_back(fd.get());
     SLUICE_RETURN_NOT_OK(SendWithDescriptors(socket_fd, "executors\n", passed));
-    std::lock_guard<std::mutex> lock(mutex_);
-    threads_.emplace_back([this, options = std::move(options), status_write]() mutable {
-      std::vector<int> channels = options.channels;
-      auto pids = std::make_shared<std::vector<int>>();
-      auto started = options.on_started;
-      options.on_started = [started, pids](size_t worker, int pid) {
-        pids->push_back(pid);
-        started(worker, pid);
-      };
+    for (auto& fd : theirs) options.channels.push_back(fd.release());  // RunFunctionExecutors closes them
+    started_ += count;
+    threads_.emplace_back([this, options = std::move(options), status_write, pids] {
       Status ran = RunFunctionExecutors(options);
       if (!ran.ok()) WriteExecutorError(status_write->get(), ran);
       std::lock_guard<std::mutex> lock(mutex_);
@@ -196,9 +190,11 @@ class ModelFunctionWorkers {
 
   const WorkerTask& task_;
   std::mutex mutex_;
-  bool stopping_ = false;             // GUARDED_BY(mutex_)
-  std::set<int> running_;             // GUARDED_BY(mutex_): worker pids not reaped yet
-  std::vector<std::thread> threads_;  // only the waiting thread touches it
+  bool stopping_ = false;  // GUARDED_BY(mutex_)
+  std::set<int> running_;  // GUARDED_BY(mutex_): worker pids not reaped yet
+  // Only the thread waiting for the model touches these (Answer and Stop run on it).
+  int started_ = 0;
+  std::vector<std::thread> threads_;
 };
 
 }  // namespace
