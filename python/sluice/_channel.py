@@ -11,6 +11,7 @@ so a 100 MiB array costs one copy in all (into the memfd), however many hops it 
 client forwards a part it received (a result feeding another task) without opening it.
 """
 
+import fcntl
 import io
 import mmap
 import os
@@ -30,6 +31,13 @@ _ALIGN = 64
 
 class ChannelClosed(Exception):
     """The other end closed its socket (or died)."""
+
+
+class MalformedMessage(ValueError):
+    """A message that does not follow this protocol: the other end is broken or hostile."""
+
+
+_SEALS = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SEAL
 
 
 class Part:
@@ -69,13 +77,15 @@ class Part:
         for view in buffers:
             spans.append((offset, view.nbytes))
             offset = _aligned(offset + view.nbytes)
-        fd = os.memfd_create("sluice-part", os.MFD_CLOEXEC)
+        fd = os.memfd_create("sluice-part", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
         try:
             os.ftruncate(fd, max(offset, 1))
             with mmap.mmap(fd, max(offset, 1)) as mapped:
                 mapped[: len(data)] = data
                 for (start, length), view in zip(spans, buffers):
                     mapped[start : start + length] = view
+            # Nobody, the sender included, can change or shrink it under a receiver's mapping.
+            fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _SEALS)
         except BaseException:
             os.close(fd)
             raise
@@ -86,9 +96,11 @@ class Part:
         from a worker)."""
         if self.data is not None:
             return loads(self.data, buffers=())
-        size = _aligned(self.data_len)
-        if self.spans:
-            size = max(size, self.spans[-1][0] + self.spans[-1][1])
+        size = max([self.data_len] + [start + length for start, length in self.spans])
+        # A file that could still shrink, or that is shorter than the message says, would fault
+        # (SIGBUS) when read: only a sealed file of the right size is mapped.
+        if fcntl.fcntl(self.fd, fcntl.F_GET_SEALS) & _SEALS != _SEALS or os.fstat(self.fd).st_size < size:
+            raise MalformedMessage("a value's shared memory is not sealed or shorter than announced")
         # Copy-on-write: the receiver may change what it got without touching the sender's.
         mapped = mmap.mmap(self.fd, max(size, 1), flags=mmap.MAP_PRIVATE)
         view = memoryview(mapped)
@@ -224,30 +236,51 @@ def send(sock, header, parts=()):
     socket.send_fds(sock, [datagram], fds)
 
 
-def receive(sock):
-    """(header, parts) of the next message; ChannelClosed at the end."""
+def receive(sock, loads=pickle.loads):
+    """(header, parts) of the next message, its envelope unpickled with `loads` (a restricted
+    one where the other end is not trusted); ChannelClosed at the end, MalformedMessage for a
+    message that does not follow the protocol."""
     datagram, fds, flags, _ = socket.recv_fds(sock, MAX_DATAGRAM, MAX_FDS)
-    if not datagram:
+    try:
+        if not datagram:
+            raise ChannelClosed()
+        if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+            raise MalformedMessage("a truncated message")
+        try:
+            header, described = loads(datagram, buffers=())
+            specs = [_part_spec(entry, len(fds)) for entry in described]
+        except MalformedMessage:
+            raise
+        except Exception as e:
+            raise MalformedMessage(f"an unreadable message: {e}") from None
+        indexes = [spec[0] for spec in specs if spec[0] is not None]
+        if len(set(indexes)) != len(indexes):
+            raise MalformedMessage("two values in one descriptor")
+    except BaseException:
         for fd in fds:
             os.close(fd)
-        raise ChannelClosed()
-    if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
-        for fd in fds:
-            os.close(fd)
-        raise ChannelClosed("a truncated message: the channel is out of step")
-    header, described = pickle.loads(datagram)
-    parts, used = [], set()
-    for entry in described:
-        if isinstance(entry, bytes):
-            parts.append(Part(data=entry))
-        else:
-            index, data_len, spans = entry
-            used.add(index)
-            parts.append(Part(fd=fds[index], data_len=data_len, spans=tuple(tuple(s) for s in spans)))
+        raise
     for index, fd in enumerate(fds):
-        if index not in used:
+        if index not in indexes:
             os.close(fd)
+    # Parts own their descriptors from here on.
+    parts = [
+        Part(data=data) if index is None else Part(fd=fds[index], data_len=data_len, spans=spans)
+        for index, data, data_len, spans in specs
+    ]
     return header, parts
+
+
+def _part_spec(entry, fd_count):
+    """(descriptor index or None, inline bytes, pickle length, buffer spans), checked."""
+    if isinstance(entry, bytes):
+        return None, entry, 0, ()
+    index, data_len, spans = entry
+    index, data_len = int(index), int(data_len)
+    spans = tuple((int(start), int(length)) for start, length in spans)
+    if not 0 <= index < fd_count or data_len < 0 or any(start < 0 or length < 0 for start, length in spans):
+        raise MalformedMessage("a value outside its message")
+    return index, None, data_len, spans
 
 
 def batch_size(parts):

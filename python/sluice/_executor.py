@@ -19,6 +19,7 @@ Calls run one at a time in arrival order. Results are sent in batches: whenever 
 waiting, and at least every few milliseconds while calls keep arriving.
 """
 
+import collections
 import os
 import select
 import socket
@@ -52,7 +53,7 @@ class _Worker:
         self.sock = sock
         self.functions = {}
         self.loads = _channel.loads_with_functions(self.functions)
-        self.pending = []  # (call_id, fn_id, parts)
+        self.pending = collections.deque()  # (call_id, fn_id, parts)
         self.results, self.result_parts = [], []
         self.first_unsent = None
 
@@ -79,7 +80,7 @@ class _Worker:
                     self.functions.pop(fn_id, None)
 
     def run_one(self):
-        call_id, fn_id, parts = self.pending.pop(0)
+        call_id, fn_id, parts = self.pending.popleft()
         start = _now()
         try:
             args, kwargs = parts[0].load(self.loads)

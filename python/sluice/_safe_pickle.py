@@ -14,7 +14,7 @@ Anything else fails the result with UnsafeResultError naming it.
 import io
 import pickle
 
-from sluice import exceptions
+from sluice import _channel, exceptions
 
 
 class UnsafeResultError(exceptions.SluiceError):
@@ -169,6 +169,8 @@ def load_part(part):
     """A worker's part (python/sluice/_channel.py), unpickled with `loads`."""
     try:
         return part.load(loads)
+    except _channel.MalformedMessage as e:
+        raise UnsafeResultError(str(e)) from None
     except UnsafeResultError as e:
         raise UnsafeResultError(
             str(e), hint="return plain data (numbers, strings, containers, numpy, pandas, Arrow)"

@@ -199,7 +199,7 @@ class _Worker:
         self.index = index
         self.sock = sock
         self.outbox = collections.deque()  # calls assigned, not sent
-        self.outstanding = collections.OrderedDict()  # call id -> call, sent in this order
+        self.outstanding = {}  # call id -> call, in the order sent
         self.functions = set()
         self.alive = True
         self.ended = None  # why it ended, from the status line
@@ -333,13 +333,9 @@ class Executor:
         done = [f for f in futures if f._state == _DONE]
         return done, [f for f in futures if f._state != _DONE]
 
-    def get_result(self, futures=None, timeout=None):
+    def get_result(self, futures, timeout=None):
         """The value of each future (a list for a list); raises the first failure's exception."""
-        if isinstance(futures, Future):
-            return futures.result(timeout)
-        futures = list(futures)
-        self._wait_for(futures, ALL_COMPLETED, timeout)
-        return [f.result(0) for f in futures]
+        return get_result(futures, timeout)
 
     def shutdown(self, wait=True):
         """Lets the workers finish what they were sent (wait=True) and stops them."""
@@ -539,8 +535,13 @@ class Executor:
     def _receive(self, worker):
         while True:
             try:
-                header, parts = _channel.receive(worker.sock)
+                # What a worker sends is not trusted, its envelope included.
+                header, parts = _channel.receive(worker.sock, _safe_pickle.loads)
             except BlockingIOError:
+                return
+            except _channel.MalformedMessage as e:
+                worker.ended = f"it sent a message that breaks the protocol ({e}); it is no longer used"
+                self._worker_ended(worker)
                 return
             except (_channel.ChannelClosed, OSError):
                 self._worker_ended(worker)
@@ -602,19 +603,14 @@ class Executor:
             # The first call sent is the one that was running; the others never started.
             if calls:
                 message = f"worker {worker.index} ended while running call {calls[0].future._id}: {why}"
-                self._finish_with_error(calls[0], self._fatal_error(message))
+                self._finish_with_error(calls[0], WorkerDiedError(message))
             for call in reversed(calls[1:] + list(worker.outbox)):
                 call.future._state = _PENDING
                 self._ready.appendleft(call)
             worker.outbox.clear()
             if not any(w.alive for w in self._workers):
-                self._fail_everything(self._fatal_error(f"every worker ended: {why}"))
+                self._fail_everything(WorkerDiedError(f"every worker ended: {why}"))
             self._cond.notify_all()
-
-    def _fatal_error(self, message):
-        if isinstance(message, BaseException):
-            return message
-        return WorkerDiedError(message)
 
     def _fail_everything(self, error):
         if self._fatal is None:
@@ -631,7 +627,7 @@ class Executor:
             worker.outstanding.clear()
         for call in calls:
             if call.future._state != _DONE:
-                self._finish_with_error(call, self._fatal_error(error))
+                self._finish_with_error(call, error)
         self._cond.notify_all()
 
     def _read_status(self):
@@ -701,9 +697,7 @@ def _ship_by_value(fn):
     if module is None or name == "__main__" or name in _SHIPPED:
         return
     path = getattr(module, "__file__", None) or ""
-    installed = (
-        ("site-packages" in path) or path.startswith(sys.base_prefix) or name.split(".")[0] in ("sluice",)
-    )
+    installed = "site-packages" in path or path.startswith(sys.base_prefix) or name.split(".")[0] == "sluice"
     if not installed:
         cloudpickle.register_pickle_by_value(module)
         _SHIPPED.add(name)

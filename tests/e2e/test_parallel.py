@@ -429,3 +429,79 @@ def test_a_model_cannot_ask_for_more_function_workers_than_allowed(lake, make_pr
     assert proc.returncode != 0
     assert "at most 64 function workers" in proc.stderr
     assert "Traceback" not in proc.stderr.split("error:")[-1]
+
+
+def test_a_worker_that_forges_its_messages_cannot_act_in_the_client(sluice, tmp_path):
+    """A hostile function writes on its worker's channel itself: an envelope whose unpickling
+    would run a command in the client, and a result whose shared memory is shorter than it
+    says (reading it would kill the client with SIGBUS). Neither acts; the calls fail."""
+    marker = tmp_path / "pwned"
+    out = ok(
+        run_script(
+            sluice,
+            tmp_path,
+            f"""
+            import sluice
+
+            def channel():
+                import os, socket
+                for fd in range(3, 256):
+                    try:
+                        s = socket.socket(fileno=os.dup(fd))
+                    except OSError:
+                        continue
+                    if s.type == socket.SOCK_SEQPACKET:
+                        return s
+                    s.close()
+
+            def forged_envelope():
+                import os, pickle, socket
+                class Exploit:
+                    def __reduce__(self):
+                        return (os.system, ("touch {marker}",))
+                channel().send(pickle.dumps((Exploit(), [])))
+                return "sent"
+
+            def short_memory():
+                import os, pickle, socket
+                fd = os.memfd_create("forged")
+                os.ftruncate(fd, 10)
+                header = ("results", [(0, True, 0.0, 0.0)])  # this call: the Executor's first
+                described = [(0, 1 << 30, ((64, 1 << 30),))]
+                socket.send_fds(channel(), [pickle.dumps((header, described))], [fd])
+                return "sent"
+
+            for fn in (forged_envelope, short_memory):
+                with sluice.Executor(workers=1) as ex:
+                    try:
+                        print(fn.__name__, "returned", ex.call_async(fn).result())
+                    except Exception as e:
+                        print(fn.__name__, "failed", type(e).__name__, e)
+            print("client alive")
+            """,
+        )
+    )
+    assert not marker.exists()
+    assert "forged_envelope failed WorkerDiedError" in out and "breaks the protocol" in out
+    assert "short_memory failed UnsafeResultError" in out and "not sealed or shorter" in out
+    assert "client alive" in out
+
+
+def test_a_model_cannot_gather_more_function_workers_by_asking_again(lake, make_project):
+    project = make_project(
+        {
+            "models.py": """
+            import bauplan
+            import sluice
+
+            @bauplan.model()
+            def greedy(zones=bauplan.Model("taxi_zones")):
+                kept = [sluice.Executor(workers=40)]
+                kept.append(sluice.Executor(workers=40))
+                return zones
+            """
+        }
+    )
+    proc = lake("run", "-p", project, check=False)
+    assert proc.returncode != 0
+    assert "at most 64 function workers, not 80" in proc.stderr
