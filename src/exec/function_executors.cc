@@ -16,6 +16,7 @@
 #include "env/sandbox.h"
 #include "env/worker_cgroup.h"
 #include "exec/function_environment.h"
+#include "exec/json_views.h"
 
 namespace sluice {
 namespace {
@@ -34,11 +35,6 @@ void WriteLine(int fd, const nlohmann::json& line) {
     if (n <= 0) return;  // the client is gone: nobody to tell
     done += static_cast<size_t>(n);
   }
-}
-
-nlohmann::json ErrorJson(const Status& status) {
-  return {
-      {"kind", std::string(ErrorKindName(KindOf(status)))}, {"message", status.message()}, {"hint", HintOf(status)}};
 }
 
 }  // namespace

@@ -29,11 +29,6 @@ std::string HostName() {
   return buffer;
 }
 
-json ErrorJson(const Status& status) {
-  return {
-      {"kind", std::string(ErrorKindName(KindOf(status)))}, {"message", status.message()}, {"hint", HintOf(status)}};
-}
-
 // The project's own files (top level: models, SQL, the project file), as the run read them.
 json ProjectSnapshot(const std::string& dir) {
   json files = json::object();

@@ -4,6 +4,11 @@ namespace sluice {
 
 using nlohmann::json;
 
+json ErrorJson(const Status& status) {
+  return {
+      {"kind", std::string(ErrorKindName(KindOf(status)))}, {"message", status.message()}, {"hint", HintOf(status)}};
+}
+
 json CommitJson(const Commit& commit) {
   return {{"id", commit.id},           {"parents", commit.parents},           {"author", commit.author},
           {"message", commit.message}, {"timestamp_ms", commit.timestamp_ms}, {"properties", commit.properties}};

@@ -10,6 +10,9 @@
 
 namespace sluice {
 
+// {"kind", "message", "hint"} of an error status: how jobs, the API and function executors
+// report errors, and what python/sluice/exceptions.py reads back.
+nlohmann::json ErrorJson(const Status& status);
 nlohmann::json CommitJson(const Commit& commit);
 nlohmann::json RefJson(const Ref& ref);
 // A table at a ref: name, ref, records, data_files, snapshot_id, metadata_location, fields,

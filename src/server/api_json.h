@@ -7,15 +7,13 @@
 #include <string>
 
 #include "common/status.h"
+#include "exec/json_views.h"  // ErrorJson
 #include "server/sluice_api.h"
 
 namespace sluice {
 
 // `value` as JSON text, invalid UTF-8 replaced by U+FFFD.
 std::string JsonText(const nlohmann::json& value);
-
-// {"kind", "message", "hint"} of an error status.
-nlohmann::json ErrorJson(const Status& status);
 
 // A JSON answer with `status`.
 ApiResponse Json(const nlohmann::json& body, int status = 200);
