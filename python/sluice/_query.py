@@ -1,21 +1,39 @@
-"""`sluice query` runs here, in a sandbox with no project (src/exec/query_runner.cc):
-`python -m sluice._query`, which gets its task on stdin, a Unix socket: b"task\n" with open
-descriptors attached, the task's JSON {sql, inputs [{sql_names}], max_rows (int or null),
-output ("json" | "tty" | "arrow")}, then one read-only descriptor per input, then, for
-"arrow", the file to write. (`python -m sluice._query TASK_JSON` reads a task file whose
-inputs carry a path and whose output has an output_path.) DuckDB queries the mapped tables;
-errors print one line, "error: ...", and exit 1."""
+"""`sluice query` runs here, in a query worker: a model worker (sluice._worker, forked from the
+server's DuckDB zygote or started fresh) that is sent a task of kind "query"
+(src/exec/query_runner.cc). The conversation, on the worker's stdin socket:
+
+    engine -> worker   b"task\\n" with three descriptors: the task's JSON {kind: "query", sql,
+                       max_rows (int or null), output ("json" | "tty" | "arrow")}, the result
+                       to write, and the Arrow file to write for "arrow"
+    worker -> engine   b"tables {json}\\n": what DuckDB's parser finds the SQL reads
+                       (sluice._sql_analysis: tables, columns, uses_star), or nothing when the
+                       SQL is not one query; the worker then writes the parse error as its
+                       result and ends
+    engine -> worker   b"inputs\\n" with the inputs' JSON, then their descriptors, in one
+                       message; or b"stop ...\\n" when the engine refuses (an unknown table)
+
+Each input is {sql_names, arrow: i} (an Arrow IPC file in shared memory: the engine scanned
+it) or {sql_names, parquet: [i, ...], columns, schema: i} (the table's own Parquet data files,
+read by DuckDB itself with its filter and projection pushdown and streaming; `schema` is an
+empty Arrow file with the columns' types, for columns older files lack), with i indexing the
+message's descriptors after the JSON's. Then the user's SQL runs with DuckDB's file access off
+except for those descriptors. Rows go to stdout (tty, json) or the Arrow file; the result is
+{"ok": true, "rows": N} or {"ok": false, "error": {"message", "line", "parse"}}.
+"""
 
 import datetime
 import decimal
 import json
 import os
 import socket
-import stat
-import sys
 
-from sluice import _arena
-from sluice._worker import _duckdb_connection, arrow_result, lock_down, register_inputs
+from sluice import _arena, _sql_analysis
+from sluice._worker import _duckdb_connection, _quote, arrow_result, lock_down, register_inputs
+
+# A request line longer than this is cut by the engine (src/common/subprocess.cc); a shorter
+# analysis that reads every column is always right.
+_MAX_REQUEST = 60_000
+_MAX_DESCRIPTORS = 253
 
 
 def _plain(value):
@@ -45,75 +63,121 @@ def _format_tty(table, total):
     return "\n".join(lines)
 
 
-def _receive_task(argv):
-    if len(argv) > 1:
-        with open(argv[1]) as f:
-            return json.load(f)
-    if not stat.S_ISSOCK(os.fstat(0).st_mode):
-        path = sys.stdin.readline().strip()
-        if not path:
-            return None
-        with open(path) as f:
-            return json.load(f)
-    message, fds, _, _ = socket.recv_fds(socket.socket(fileno=os.dup(0)), 4096, 253)
-    if not message.startswith(b"task") or not fds:
+def _write_result(task, result):
+    data = json.dumps(result).encode()
+    os.ftruncate(task["result_fd"], 0)
+    os.pwrite(task["result_fd"], data, 0)
+
+
+def _failed(task, message, line=0, parse=False):
+    _write_result(task, {"ok": False, "error": {"message": " ".join(str(message).split()), "line": line, "parse": parse}})
+
+
+def _ask_for_inputs(sock, analysis):
+    request = json.dumps(analysis)
+    if len(request) > _MAX_REQUEST:
+        request = json.dumps({"tables": analysis["tables"], "columns": [], "uses_star": True})
+    sock.sendall(b"tables " + request.encode() + b"\n")
+    answer, fds, _, _ = socket.recv_fds(sock, 65536, _MAX_DESCRIPTORS)
+    if not answer.startswith(b"inputs") or not fds:
+        for fd in fds:
+            os.close(fd)
         return None
     with os.fdopen(fds[0], "rb") as f:
-        task = json.load(f)
-    inputs = task["inputs"]
-    if len(fds) - 1 not in (len(inputs), len(inputs) + 1):
-        raise RuntimeError(f"{len(fds) - 1} descriptors for {len(inputs)} inputs")
-    for spec, fd in zip(inputs, fds[1:]):
-        spec["fd"] = fd
-    if len(fds) - 1 > len(inputs):
-        task["output_fd"] = fds[-1]
-    return task
+        inputs = json.load(f)["inputs"]
+    return inputs, fds[1:]
 
 
-def main(argv):
-    try:
-        # Without TASK_JSON the engine starts us early: load DuckDB, then wait for the task's
-        # path on stdin while it scans the tables.
-        con = _duckdb_connection()
-        task = _receive_task(argv)
-        if task is None:
-            return 1  # the engine gave up before sending a task
-        sources = [spec.get("fd", spec.get("path")) for spec in task["inputs"]]
-        register_inputs(
-            con, [(spec, _arena.read_table(source)) for spec, source in zip(task["inputs"], sources)]
-        )
-        lock_down(con)
-        try:
-            table = arrow_result(con.sql(task["sql"]))
-        except Exception as e:
-            print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
-            return 1
-        if table is None:
-            return 0
-        total = table.num_rows
-        if task.get("max_rows") is not None:
-            table = table.slice(0, task["max_rows"])
-        if task.get("output") == "arrow":
-            if "output_fd" in task:
-                _arena.write_table_to(table, task["output_fd"])
+def _parquet_view(con, spec, fds, index):
+    """A view over the table's Parquet files, by descriptor, with exactly its columns: columns
+    files lack (added to the table after they were written) are NULLs of the table's type."""
+    paths = [f"/proc/self/fd/{fds[i]}" for i in spec["parquet"]]
+    schema = _arena.read_table(fds[spec["schema"]])
+    source = f"read_parquet({paths!r}, union_by_name = true)"
+    present = {name.lower() for name in con.sql(f"SELECT * FROM {source} LIMIT 0").columns}
+    select = []
+    typed = None
+    for name in schema.column_names:
+        if name.lower() in present:
+            select.append(_quote(name))
+            continue
+        if typed is None:
+            con.register(f"__sluice_schema_{index}", schema)
+            typed = {row[0]: row[1] for row in con.sql(f"DESCRIBE __sluice_schema_{index}").fetchall()}
+        select.append(f"CAST(NULL AS {typed[name]}) AS {_quote(name)}")
+    return f"SELECT {', '.join(select) or '*'} FROM {source}", paths
+
+
+def _register(con, inputs, fds):
+    """Registers every input under its SQL names; returns the paths DuckDB may open."""
+    allowed = []
+    arrow_inputs = []
+    for index, spec in enumerate(inputs):
+        if "arrow" in spec:
+            arrow_inputs.append((spec, _arena.read_table(fds[spec["arrow"]])))
+            continue
+        view, paths = _parquet_view(con, spec, fds, index)
+        allowed += paths
+        internal = f"__sluice_files_{index}"
+        con.execute(f"CREATE OR REPLACE VIEW {internal} AS {view}")
+        for name in spec.get("sql_names") or []:
+            if "." in name:
+                schema, _, relation = name.partition(".")
+                con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(schema)}")
+                target = f"{_quote(schema)}.{_quote(relation)}"
             else:
-                _arena.write_table(table, task["output_path"])
-        elif task.get("output") == "json":
-            rows = [{k: _plain(v) for k, v in row.items()} for row in table.to_pylist()]
-            print(json.dumps(rows))
-        else:
-            print(_format_tty(table, total))
-        return 0
+                target = _quote(name)
+            con.execute(f"CREATE OR REPLACE VIEW {target} AS SELECT * FROM {internal}")
+    register_inputs(con, arrow_inputs)
+    return allowed
+
+
+def _fetch(relation, max_rows):
+    """The first `max_rows` rows (all when None) and how many rows the query has: the rest is
+    counted as it streams by, never held."""
+    import pyarrow as pa
+
+    reader = relation.fetch_record_batch(65536) if hasattr(relation, "fetch_record_batch") else None
+    if reader is None or max_rows is None:
+        table = arrow_result(relation)
+        return (table if max_rows is None else table.slice(0, max_rows)), table.num_rows
+    kept, total = [], 0
+    for batch in reader:
+        if total < max_rows:
+            kept.append(batch.slice(0, max_rows - total))
+        total += batch.num_rows
+    return pa.Table.from_batches(kept, schema=reader.schema), total
+
+
+def run(task, sock):
+    """Runs one query task (see above) on the engine's socket `sock`."""
+    con = _duckdb_connection()
+    analysis = _sql_analysis.analyze(con, task["sql"])
+    if "error" in analysis:
+        _failed(task, analysis["error"], analysis.get("line", 0), parse=True)
+        return
+    received = _ask_for_inputs(sock, analysis)
+    if received is None:
+        return  # the engine refused; it reports why
+    inputs, fds = received
+    try:
+        allowed = _register(con, inputs, fds)
+        if allowed:
+            con.execute(f"SET allowed_paths = {allowed!r}")
+        lock_down(con)
+        relation = con.sql(task["sql"])
+        if relation is None:
+            _write_result(task, {"ok": True, "rows": 0})
+            return
+        table, total = _fetch(relation, task.get("max_rows"))
     except Exception as e:
-        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    code = main(sys.argv)
-    # Ends without the interpreter's teardown: DuckDB's threads can abort it at shutdown
-    # ("terminate called without an active exception", duckdb/duckdb#13904), which would turn
-    # an answered query into a failed one.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+        _failed(task, e)
+        return
+    if task.get("output") == "arrow":
+        _arena.write_table_to(table, task["output_fd"])
+    elif task.get("output") == "json":
+        rows = [{k: _plain(v) for k, v in row.items()} for row in table.to_pylist()]
+        print(json.dumps(rows), flush=True)
+    else:
+        print(_format_tty(table, total), flush=True)
+    _write_result(task, {"ok": True, "rows": total})

@@ -1,6 +1,7 @@
 """The worker that runs one model: `python -m sluice._worker TASK_JSON` or, started ahead of
-its inputs, `python -m sluice._worker --stdin [--preload FILE | --preload-duckdb]`, which
-imports what the model needs and then reads its task on stdin.
+its inputs, `python -m sluice._worker --stdin [--preload FILE | --preload-duckdb | --no-warm-up]`,
+which imports what the model needs and then reads its task on stdin (`--no-warm-up`: a query
+worker, sluice._query, which pays for nothing it may not use).
 
 The task comes from src/exec/worker_call.cc as b"task\n" on a Unix socket (stdin, or the
 zygote's connection) with open descriptors attached (SCM_RIGHTS), in this order: the task's
@@ -9,7 +10,7 @@ sees no path of the engine's: in a sandbox there is none to see. (A path on one 
 of b"task" names a task file whose paths are the files themselves, for runs without a
 sandbox's descriptors.)
 
-Task JSON: kind ("python" | "sql"), model, project_dir, file, function, line, sql, inputs
+Task JSON: kind ("python" | "sql" | "query": see sluice._query), model, project_dir, file, function, line, sql, inputs
 [{param, name, columns, sql_names} (+ path in a task file)], arguments, expectation,
 expected_columns (+ output_path, arena_dir, result_path in a task file).
 
@@ -351,6 +352,11 @@ def run_received(sock):
             raise RuntimeError(f"{len(fds) - 3} input descriptors for {len(task['inputs'])} inputs")
         for spec, fd in zip(task["inputs"], fds[3:]):
             spec["fd"] = fd
+        if task.get("kind") == "query":  # `sluice query`: its inputs come when it asks
+            from sluice import _query
+
+            _query.run(task, sock)
+            return
         # sluice.map inside the model asks the engine for function workers on this socket.
         os.environ["SLUICE_ENGINE_FD"] = str(sock.fileno())
         _write_result(task, run_task(task))
@@ -367,7 +373,8 @@ def main(argv):
     if args and args[0] == "--stdin":
         if "--preload" in args:
             preload_module(args[args.index("--preload") + 1])
-        warm_up(sql="--preload-duckdb" in args)
+        if "--no-warm-up" not in args:
+            warm_up(sql="--preload-duckdb" in args)
         if stat.S_ISSOCK(os.fstat(0).st_mode):
             run_received(socket.socket(fileno=os.dup(0)))
             return 0

@@ -220,7 +220,9 @@ Status SendWithDescriptors(int socket_fd, std::string_view data, const std::vect
 
 Status Subprocess::SendStdin(std::string_view data, const std::vector<int>& fds) {
   if (stdin_fd_ < 0) return Internal("Subprocess: stdin already closed");
-  return WithContext(SendWithDescriptors(stdin_fd_, data, fds), "the stdin of '" + options_.argv[0] + "'");
+  Status sent = SendWithDescriptors(stdin_fd_, data, fds);
+  if (sent.ok()) return sent;
+  return WithContext(sent, "the stdin of '" + (options_.argv.empty() ? std::string("a worker") : options_.argv[0]) + "'");
 }
 
 void Subprocess::OnStdinLine(std::function<void(int socket_fd, const std::string& line)> handler) {

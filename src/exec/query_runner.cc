@@ -1,38 +1,232 @@
 #include "exec/query_runner.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
 
 #include "common/config.h"
 #include "common/file_util.h"
+#include "common/hash.h"
 #include "common/ids.h"
 #include "common/memory_file.h"
 #include "common/subprocess.h"
 #include "env/sandbox.h"
+#include "env/zygote.h"
+#include "data/table_scanner.h"
 #include "exec/sql_pushdown.h"
+#include "exec/worker_call.h"
+#include "storage/storage_uri.h"
 
 namespace sluice {
+namespace {
 
-Status RunQuery(Lakehouse& lake, const QueryRequest& request, const std::function<void(const std::string&)>& on_line) {
-  if (request.sql.empty()) return InvalidInput("no query: pass SQL as an argument or a file with -f");
-  SLUICE_ASSIGN_OR_RAISE(ResolvedRef ref, lake.catalog().Resolve(request.ref));
-  // The query process starts now and loads pyarrow and DuckDB while DuckDB's parser finds the
-  // tables and they are scanned; it gets its task on stdin. Returning early kills it. It runs
-  // in a model's sandbox with no project: it sees nothing but the tables it is handed.
+using nlohmann::json;
+
+// Descriptors in the one message that answers the worker (the kernel's limit is 253). A
+// query naming tables with more files than this gets the rest scanned into shared memory.
+constexpr size_t kMaxPassedFiles = 240;
+constexpr double kZygoteReadySeconds = 60;
+constexpr size_t kMaxResultBytes = 1 << 20;
+
+SandboxSpec QuerySandbox(Lakehouse& lake) {
+  // No project: the worker sees nothing but the tables it is handed.
   SandboxSpec sandbox;
   sandbox.outer_uid = SandboxUidFor(lake.objects().root());
-  SubprocessOptions options = PythonInSandbox(sandbox, {"-m", "sluice._query"});
-  options.stdin_socket = true;
-  options.on_stdout_line = on_line;
-  SLUICE_ASSIGN_OR_RAISE(auto runner, Subprocess::Start(options));
-  SLUICE_ASSIGN_OR_RAISE(SqlAnalysis analysis, AnalyzeSql(request.sql));
+  return sandbox;
+}
 
-  // Each table is scanned once into shared memory with only the columns the query names
-  // (all of them when it uses '*'); DuckDB maps the result without copying.
-  nlohmann::json inputs = nlohmann::json::array();
-  std::vector<OwnedFd> files;
+// The zygote every query of this data home forks from: DuckDB loaded, nothing else.
+std::pair<std::string, ZygoteOptions> QueryZygote(Lakehouse& lake) {
+  std::string key = "query\n" + PythonExecutable();
+  ZygoteOptions options;
+  options.sandbox = QuerySandbox(lake);
+  options.sandbox.role = SandboxRole::kZygote;
+  options.duckdb = true;
+  std::string dir = lake.objects().root() + "/zygotes";
+  std::string id = Sha256Hex(key).substr(0, 16);
+  options.socket_path = dir + "/" + id + ".sock";
+  options.log_path = dir + "/" + id + ".log";
+  return {key, options};
+}
+
+Status MakeZygoteDir(Lakehouse& lake) {
+  std::string dir = lake.objects().root() + "/zygotes";
+  SLUICE_RETURN_NOT_OK(MakeDirs(dir));
+  ::chmod(dir.c_str(), 0700);  // a zygote runs whatever task it is sent
+  return Status::OK();
+}
+
+Result<std::unique_ptr<Subprocess>> StartQueryWorker(Lakehouse& lake, ZygotePool* zygotes,
+                                                     SubprocessOptions output) {
+  if (zygotes && ZygotePool::Enabled() && MakeZygoteDir(lake).ok()) {
+    auto [key, options] = QueryZygote(lake);
+    auto zygote = zygotes->Get(key, options);
+    if (zygote.ok()) {
+      auto forked = (*zygote)->Fork(output, kZygoteReadySeconds);
+      if (forked.ok()) return forked;
+    }
+  }
+  return StartWorker(QuerySandbox(lake), "query", "", std::move(output));
+}
+
+// A data file DuckDB may read itself: one of our own table's files, in the local warehouse.
+bool ReadableInPlace(const Lakehouse& lake, const TableInfo& info) {
+  if (info.kind != "TABLE" || info.snapshot.data_files.empty() || !lake.warehouse().is_local()) return false;
+  std::string root = lake.warehouse().path() + "/";
+  for (const auto& file : info.snapshot.data_files) {
+    auto uri = StorageUri::Parse(file.path);
+    if (!uri.ok() || !uri->is_local() || file.format != "PARQUET") return false;
+    const std::string& path = uri->path();
+    if (path.rfind(root, 0) != 0 || std::filesystem::path(path).lexically_normal().string() != path) return false;
+  }
+  return true;
+}
+
+Result<OwnedFd> OpenDataFile(const std::string& path) {
+  OwnedFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (fd.get() < 0) return IOError("cannot open data file '", path, "': ", std::strerror(errno));
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    return IOError("data file '", path, "' is not a regular file");
+  }
+  return fd;
+}
+
+// Answers the query worker's one request ("tables {analysis}") with its inputs.
+class QueryInputs {
+ public:
+  QueryInputs(Lakehouse& lake, const QueryRequest& request, const ResolvedRef& ref, std::string prefix)
+      : lake_(lake), request_(request), ref_(ref), prefix_(std::move(prefix)) {}
+
+  void Answer(int socket_fd, const std::string& line) {
+    if (answered_) {
+      (void)SendWithDescriptors(socket_fd, "stop\n", {});
+      return;
+    }
+    answered_ = true;
+    status_ = Prepare(line);
+    if (status_.ok()) status_ = SendWithDescriptors(socket_fd, "inputs\n", passed_);
+    if (!status_.ok()) (void)SendWithDescriptors(socket_fd, "stop\n", {});
+    passed_.clear();
+    files_.clear();
+  }
+
+  // The engine's reason to refuse the worker's request, if any.
+  const Status& status() const { return status_; }
+  bool answered() const { return answered_; }
+
+ private:
+  Status Prepare(const std::string& line) {
+    constexpr std::string_view kTables = "tables ";
+    if (line.rfind(kTables, 0) != 0) return Internal("the query worker asked '", line.substr(0, 40), "'");
+    SLUICE_ASSIGN_OR_RAISE(SqlAnalysis analysis, SqlAnalysisFromJson(line.substr(kTables.size())));
+    json inputs = json::array();
+    size_t passed_files = 0;
+    for (const auto& written : analysis.tables) {
+      SLUICE_ASSIGN_OR_RAISE(std::string table, QualifyTableName(written, request_.namespace_name));
+      SLUICE_ASSIGN_OR_RAISE(TableInfo info, lake_.GetTable(ref_, table));
+      SLUICE_ASSIGN_OR_RAISE(std::vector<std::string> columns,
+                             WithContext(SqlScanColumns(*info.snapshot.schema, analysis), "table '" + info.name + "'"));
+      json spec = {{"sql_names", std::vector<std::string>{written}}};
+      if (ReadableInPlace(lake_, info) && passed_files + info.snapshot.data_files.size() <= kMaxPassedFiles) {
+        // The columns' types, for files older than a column: an empty table in the arena.
+        SLUICE_ASSIGN_OR_RAISE(auto fields, ResolveColumns(*info.snapshot.schema, columns));
+        arrow::FieldVector projected;
+        for (const auto& name : fields) projected.push_back(info.snapshot.schema->GetFieldByName(name));
+        auto empty = arrow::Table::MakeEmpty(arrow::schema(projected));
+        if (!empty.ok()) return Internal("an empty table: ", empty.status().ToString());
+        SLUICE_ASSIGN_OR_RAISE(spec["schema"], PassObject(info.name + ".schema", **empty));
+        json files = json::array();
+        for (const auto& file : info.snapshot.data_files) {
+          SLUICE_ASSIGN_OR_RAISE(StorageUri uri, StorageUri::Parse(file.path));
+          SLUICE_ASSIGN_OR_RAISE(OwnedFd fd, OpenDataFile(uri.path()));
+          files.push_back(Pass(std::move(fd)));
+        }
+        passed_files += info.snapshot.data_files.size();
+        spec["parquet"] = files;
+      } else {
+        TableReadOptions read;
+        read.cache = request_.cache;
+        read.columns = columns;
+        SLUICE_ASSIGN_OR_RAISE(auto data, lake_.ReadTable(ref_, info.name, read));
+        SLUICE_ASSIGN_OR_RAISE(spec["arrow"], PassObject(info.name, *data));
+      }
+      inputs.push_back(std::move(spec));
+    }
+    SLUICE_ASSIGN_OR_RAISE(OwnedFd spec_file,
+                           MemoryFile("sluice-query-inputs", json{{"inputs", inputs}}.dump(), /*seal=*/true));
+    passed_.insert(passed_.begin(), spec_file.get());
+    files_.push_back(std::move(spec_file));
+    return Status::OK();
+  }
+
+  // Its index among the descriptors after the inputs' JSON.
+  size_t Pass(OwnedFd fd) {
+    passed_.push_back(fd.get());
+    files_.push_back(std::move(fd));
+    return passed_.size() - 1;
+  }
+
+  Result<size_t> PassObject(const std::string& name, const arrow::Table& table) {
+    SLUICE_ASSIGN_OR_RAISE(std::string path, lake_.objects().Put(prefix_ + name, table));
+    OwnedFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (fd.get() < 0) return IOError("cannot open '", path, "': ", std::strerror(errno));
+    return Pass(std::move(fd));
+  }
+
+  Lakehouse& lake_;
+  const QueryRequest& request_;
+  const ResolvedRef& ref_;
+  std::string prefix_;
+  bool answered_ = false;
+  Status status_;
+  std::vector<int> passed_;     // the message's descriptors, the inputs' JSON first
+  std::vector<OwnedFd> files_;  // owns them until they are sent
+};
+
+Status ResultStatus(const std::string& text, const SubprocessResult& process) {
+  json result;
+  try {
+    result = json::parse(text);
+  } catch (const json::exception&) {
+    result = nullptr;
+  }
+  if (!result.is_object()) {
+    std::string message = process.stderr_text;
+    while (!message.empty() && message.back() == '\n') message.pop_back();
+    if (message.rfind("error: ", 0) == 0) message = message.substr(7);
+    if (process.term_signal != 0) {
+      return IOError("the query worker was killed by signal ", process.term_signal, " (",
+                     ::strsignal(process.term_signal), ")");
+    }
+    return IOError("query failed: ", message.empty() ? "the query worker ended without a result" : message);
+  }
+  if (result.value("ok", false)) return Status::OK();
+  const json& error = result.contains("error") && result["error"].is_object() ? result["error"] : json::object();
+  std::string message = error.value("message", "the query failed");
+  if (error.value("parse", false)) {
+    int line = error.value("line", 0);
+    return line > 0 ? InvalidInput("line ", line, ": ", message) : InvalidInput(message);
+  }
+  return InvalidInput("query failed: ", message);
+}
+
+}  // namespace
+
+Status RunQuery(Lakehouse& lake, const QueryRequest& request, const std::function<void(const std::string&)>& on_line,
+                ZygotePool* zygotes) {
+  if (request.sql.empty()) return InvalidInput("no query: pass SQL as an argument or a file with -f");
+  SLUICE_ASSIGN_OR_RAISE(ResolvedRef ref, lake.catalog().Resolve(request.ref));
+  SubprocessOptions output;
+  output.argv = {"sluice query worker"};  // how errors name it
+  output.on_stdout_line = on_line;
+  SLUICE_ASSIGN_OR_RAISE(auto worker, StartQueryWorker(lake, zygotes, std::move(output)));
+
   std::string prefix = "queries/" + NewShortId(12) + "/";
   // Whatever happens from here on, the query's objects go back to the store.
   struct Release {
@@ -40,43 +234,36 @@ Status RunQuery(Lakehouse& lake, const QueryRequest& request, const std::functio
     const std::string& prefix;
     ~Release() { (void)lake.objects().ReleaseAll(prefix); }
   } release{lake, prefix};
-  for (const auto& written : analysis.tables) {
-    SLUICE_ASSIGN_OR_RAISE(std::string table, QualifyTableName(written, request.namespace_name));
-    SLUICE_ASSIGN_OR_RAISE(TableInfo info, lake.GetTable(ref, table));
-    TableReadOptions read;
-    read.cache = request.cache;
-    SLUICE_ASSIGN_OR_RAISE(read.columns,
-                           WithContext(SqlScanColumns(*info.snapshot.schema, analysis), "table '" + info.name + "'"));
-    SLUICE_ASSIGN_OR_RAISE(auto data, lake.ReadTable(ref, info.name, read));
-    SLUICE_ASSIGN_OR_RAISE(std::string path, lake.objects().Put(prefix + info.name, *data));
-    inputs.push_back({{"sql_names", std::vector<std::string>{written}}});
-    files.emplace_back(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-    if (files.back().get() < 0) return IOError("cannot open '", path, "': ", std::strerror(errno));
-  }
-  nlohmann::json task = {{"sql", request.sql},
-                         {"inputs", inputs},
-                         {"max_rows", request.max_rows ? nlohmann::json(*request.max_rows) : nlohmann::json(nullptr)},
-                         {"output", request.output}};
-  // Passed as descriptors (python/sluice/_query.py): the task, each input, then the output.
+
+  json task = {{"kind", "query"},
+               {"sql", request.sql},
+               {"inputs", json::array()},
+               {"max_rows", request.max_rows ? json(*request.max_rows) : json(nullptr)},
+               {"output", request.output}};
   SLUICE_ASSIGN_OR_RAISE(OwnedFd task_file, MemoryFile("sluice-query", task.dump(), /*seal=*/true));
-  std::vector<int> passed = {task_file.get()};
-  for (const auto& file : files) passed.push_back(file.get());
-  OwnedFd output;
+  SLUICE_ASSIGN_OR_RAISE(OwnedFd result_file, MemoryFile("sluice-query-result"));
+  OwnedFd output_file;
   if (request.output == "arrow") {
-    output = OwnedFd(::open(request.output_path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    if (output.get() < 0) return IOError("cannot write '", request.output_path, "': ", std::strerror(errno));
-    passed.push_back(output.get());
+    output_file = OwnedFd(::open(request.output_path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (output_file.get() < 0) return IOError("cannot write '", request.output_path, "': ", std::strerror(errno));
+  } else {
+    SLUICE_ASSIGN_OR_RAISE(output_file, MemoryFile("sluice-query-output"));
   }
-  SLUICE_RETURN_NOT_OK(runner->SendStdin("task\n", passed));
-  files.clear();
-  SLUICE_ASSIGN_OR_RAISE(SubprocessResult result, runner->Wait());
-  if (result.exit_code != 0) {
-    std::string message = result.stderr_text;
-    while (!message.empty() && message.back() == '\n') message.pop_back();
-    if (message.rfind("error: ", 0) == 0) message = message.substr(7);
-    return InvalidInput("query failed: ", message.empty() ? "the query runner crashed" : message);
-  }
-  return Status::OK();
+  SLUICE_RETURN_NOT_OK(worker->SendStdin("task\n", {task_file.get(), result_file.get(), output_file.get()}));
+  task_file = OwnedFd();
+
+  QueryInputs inputs(lake, request, ref, prefix);
+  worker->OnStdinLine([&](int socket_fd, const std::string& line) { inputs.Answer(socket_fd, line); });
+  SLUICE_ASSIGN_OR_RAISE(SubprocessResult process, worker->Wait());
+  SLUICE_RETURN_NOT_OK(inputs.status());
+  SLUICE_ASSIGN_OR_RAISE(std::string text, ReadWrittenFile(result_file.get(), kMaxResultBytes, "the query's result"));
+  return ResultStatus(text, process);
+}
+
+void WarmUpQueryWorkers(Lakehouse& lake, ZygotePool* zygotes) {
+  if (!zygotes || !ZygotePool::Enabled() || !MakeZygoteDir(lake).ok()) return;
+  auto [key, options] = QueryZygote(lake);
+  (void)zygotes->Get(key, options);
 }
 
 }  // namespace sluice

@@ -1,6 +1,9 @@
-// Ad-hoc SQL over the lake (`sluice query`, the SDK, the server): the tables a query names are
-// scanned at a ref with column pushdown into shared memory, and DuckDB runs the query over
-// them in a Python process (python -m sluice._query).
+// Ad-hoc SQL over the lake (`sluice query`, the SDK, the server). A query worker (a sandboxed
+// Python with DuckDB: python/sluice/_query.py) parses the SQL and asks for the tables it
+// names; each comes as the table's own Parquet data files, by descriptor, which DuckDB reads
+// with its own filter and projection pushdown (local warehouse tables), or else scanned here
+// with column pushdown into shared memory (S3, external tables). With a zygote pool (a
+// server's), the worker is a fork of a warm DuckDB zygote: no interpreter start-up per query.
 #pragma once
 
 #include <functional>
@@ -11,17 +14,26 @@
 
 namespace sluice {
 
+class ZygotePool;
+
 struct QueryRequest {
   std::string sql;
   std::string ref;                         // required
   std::string namespace_name = "bauplan";  // of bare table names
-  std::optional<int64_t> max_rows;         // none = all
+  std::optional<int64_t> max_rows;         // none = all; the rest is counted, never held
   std::string output = "tty";              // tty, json (lines to on_line) or arrow (a file)
   std::string output_path;                 // with output == "arrow"
   bool cache = true;                       // false: scans bypass the column cache
 };
 
-// InvalidInput with DuckDB's message when the query fails; NotFound for an unknown table.
-Status RunQuery(Lakehouse& lake, const QueryRequest& request, const std::function<void(const std::string&)>& on_line);
+// InvalidInput "line N: ..." when DuckDB cannot parse the SQL or it is not one query;
+// InvalidInput "query failed: <DuckDB's message>" when it fails to run; NotFound for an
+// unknown table. `zygotes` may be null (a one-shot CLI): the worker is then a fresh process.
+Status RunQuery(Lakehouse& lake, const QueryRequest& request, const std::function<void(const std::string&)>& on_line,
+                ZygotePool* zygotes = nullptr);
+
+// Starts the query zygote of `lake` in `zygotes` (its imports go on in the background), so
+// that a server's first query finds DuckDB loaded. Best effort.
+void WarmUpQueryWorkers(Lakehouse& lake, ZygotePool* zygotes);
 
 }  // namespace sluice

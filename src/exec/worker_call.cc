@@ -202,7 +202,11 @@ class ModelFunctionWorkers {
 Result<std::unique_ptr<Subprocess>> StartWorker(const SandboxSpec& sandbox, const std::string& kind,
                                                 const std::string& preload_file, SubprocessOptions output) {
   std::vector<std::string> args = {"-m", "sluice._worker", "--stdin"};
-  if (kind == "sql") {
+  if (kind == "query") {
+    // One query, not a model: warming DuckDB up over Arrow (pandas' import) would cost more
+    // than it saves.
+    args.push_back("--no-warm-up");
+  } else if (kind == "sql") {
     args.push_back("--preload-duckdb");
   } else if (!preload_file.empty()) {
     args.insert(args.end(), {"--preload", preload_file});

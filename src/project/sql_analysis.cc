@@ -46,6 +46,24 @@ void ForEachCodePosition(const std::string& sql, Visit&& visit) {
   }
 }
 
+Result<SqlAnalysis> AnalysisFromJson(const json& answer) {
+  if (!answer.is_object()) return InvalidInput("an SQL analysis is a JSON object");
+  if (answer.contains("error")) {
+    int line = answer.value("line", 0);
+    std::string message = answer["error"].is_string() ? answer["error"].get<std::string>() : "cannot parse the SQL";
+    return line > 0 ? InvalidInput("line ", line, ": ", message) : InvalidInput(message);
+  }
+  try {
+    SqlAnalysis analysis;
+    analysis.tables = answer.at("tables").get<std::vector<std::string>>();
+    for (const auto& column : answer.at("columns")) analysis.columns.insert(column.get<std::string>());
+    analysis.uses_star = answer.value("uses_star", true);
+    return analysis;
+  } catch (const json::exception& e) {
+    return InvalidInput("a malformed SQL analysis: ", e.what());
+  }
+}
+
 }  // namespace
 
 Result<std::unique_ptr<SqlAnalyzer>> SqlAnalyzer::Start(const std::vector<std::string>& texts,
@@ -88,20 +106,15 @@ Result<std::vector<Result<SqlAnalysis>>> SqlAnalyzer::Finish() {
   if (!answers.is_array() || answers.size() != count_) {
     return Internal("the SQL parser answered ", answers.size(), " results for ", count_, " texts");
   }
-  for (const auto& answer : answers) {
-    if (answer.contains("error")) {
-      int line = answer.value("line", 0);
-      std::string message = answer["error"].get<std::string>();
-      out.push_back(line > 0 ? InvalidInput("line ", line, ": ", message) : InvalidInput(message));
-      continue;
-    }
-    SqlAnalysis analysis;
-    analysis.tables = answer.at("tables").get<std::vector<std::string>>();
-    for (const auto& column : answer.at("columns")) analysis.columns.insert(column.get<std::string>());
-    analysis.uses_star = answer.value("uses_star", true);
-    out.push_back(std::move(analysis));
-  }
+  for (const auto& answer : answers) out.push_back(AnalysisFromJson(answer));
   return out;
+}
+
+
+Result<SqlAnalysis> SqlAnalysisFromJson(const std::string& text) {
+  json answer = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (answer.is_discarded()) return InvalidInput("an SQL analysis that is not JSON");
+  return AnalysisFromJson(answer);
 }
 
 Result<SqlAnalysis> AnalyzeSql(const std::string& sql) {

@@ -50,6 +50,10 @@ class SqlAnalyzer {
 // One text, parsed with PythonExecutable() and PythonPackageDir() (common/config.h).
 Result<SqlAnalysis> AnalyzeSql(const std::string& sql);
 
+// The analysis the parser prints for one text (see python/sluice/_sql_analysis.py), e.g. as a
+// query worker sends it. InvalidInput when `text` is not such an object, or an error's.
+Result<SqlAnalysis> SqlAnalysisFromJson(const std::string& text);
+
 // Replaces `$name` outside string literals and comments with `literal(name)`. InvalidInput
 // naming the parameter when `literal` has none (returns false).
 Result<std::string> SubstituteParameters(const std::string& sql,

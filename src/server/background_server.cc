@@ -119,6 +119,7 @@ Status RunBackgroundServer(const std::string& home, double idle_seconds) {
   (void)CollectSharedMemory(*apis.lake, false);
   apis.iceberg = std::make_unique<IcebergRestCatalog>(apis.lake.get());
   apis.sluice = std::make_unique<SluiceApi>(apis.lake.get());
+  apis.sluice->WarmUp();
   SLUICE_RETURN_NOT_OK(WriteFileAtomic(PidPath(home), std::to_string(::getpid()) + "\n"));
   Log("serving " + SocketPath(home) + " (pid " + std::to_string(::getpid()) + ", idle exit after " +
       std::to_string(static_cast<int64_t>(idle_seconds)) + " s)");

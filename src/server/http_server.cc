@@ -128,6 +128,7 @@ Status ServeHttp(Lakehouse* lake, const ServeOptions& options, const std::functi
   // holds up a `branch ls`.
   IcebergRestCatalog catalog_api(lake);
   SluiceApi sluice_api(lake);
+  sluice_api.WarmUp();
   // One adapter for both APIs: admit, decode, handle, encode. With keys, a request without a
   // known key is answered 401 here, before any route, and one outside its key's role 403; the
   // key's user is then the request's only identity (server/request_fields.h).

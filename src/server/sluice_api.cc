@@ -36,6 +36,8 @@ Result<std::string> Required(const json& body, const char* key) {
 SluiceApi::SluiceApi(Lakehouse* lake) : lake_(lake), jobs_(std::make_unique<JobsApi>(lake, &zygotes_)) {}
 SluiceApi::~SluiceApi() = default;
 
+void SluiceApi::WarmUp() { WarmUpQueryWorkers(*lake_, &zygotes_); }
+
 ApiResponse SluiceApi::Handle(const RestRequest& request) {
   return jobs_->RecordAsJob(request, [&] { return HandleGuarded([&] { return Route(request); }, ErrorResponse); });
 }
@@ -162,13 +164,14 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
       // Printed lines, for the CLI.
       query.output = output;
       json lines = json::array();
-      SLUICE_RETURN_NOT_OK(RunQuery(*lake_, query, [&](const std::string& line) { lines.push_back(line); }));
+      SLUICE_RETURN_NOT_OK(RunQuery(
+          *lake_, query, [&](const std::string& line) { lines.push_back(line); }, &zygotes_));
       return Json({{"lines", lines}});
     }
     query.output = "arrow";
     query.output_path = lake_->objects().root() + "/api/" + NewShortId(12) + ".arrow";
     SLUICE_RETURN_NOT_OK(MakeDirs(lake_->objects().root() + "/api"));
-    SLUICE_RETURN_NOT_OK(RunQuery(*lake_, query, [](const std::string&) {}));
+    SLUICE_RETURN_NOT_OK(RunQuery(*lake_, query, [](const std::string&) {}, &zygotes_));
     SLUICE_ASSIGN_OR_RAISE(std::string bytes, ReadFile(query.output_path));
     (void)RemoveAll(query.output_path);
     return ApiResponse{200, "application/vnd.apache.arrow.file", std::move(bytes)};

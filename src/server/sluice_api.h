@@ -39,6 +39,9 @@ class SluiceApi {
   ~SluiceApi();
   // Never throws.
   ApiResponse Handle(const RestRequest& request);
+  // For a long-lived server: starts, in the background, what the first query would wait for
+  // (the DuckDB zygote queries fork from).
+  void WarmUp();
   // Runs, jobs and the job records of other requests (api_jobs.h).
   JobsApi& jobs() { return *jobs_; }
 
