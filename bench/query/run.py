@@ -5,8 +5,9 @@ NYC-taxi-like trips.
 - DuckDB cold: a new `python -c` that imports duckdb and runs the query over the files, as a
   user without Sluice would. DuckDB warm: the same query again in that live connection.
 - Sluice cold: `sluice query` with no server of the data home running (what the first query
-  of the day costs; with the background server on, this also starts it). Sluice warm: the
-  next `sluice query`, the server's DuckDB worker ready.
+  of the day costs). Sluice warm: `bauplan.Client().query` again and again in one live
+  process, against the data home's background server (its DuckDB zygote ready), the first
+  call not counted, as for DuckDB warm.
 
 Usage: .venv/bin/python bench/query/run.py [--rows 4000000[,40000000]] [--repeat 5]
 """
@@ -27,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-from sluice_run import ROOT, SLUICE  # noqa: E402
+from sluice_run import ROOT, SLUICE  # noqa: E402,F401
 
 START = datetime.datetime(2024, 1, 1)
 DAYS = 60
@@ -36,13 +37,17 @@ FILE_ROWS = 2_000_000
 QUERIES = {
     "one day": (
         "SELECT count(*) AS trips, avg(fare_amount) AS fare FROM taxi "
-        "WHERE tpep_pickup_datetime >= TIMESTAMP '2024-01-15' AND tpep_pickup_datetime < TIMESTAMP '2024-01-16'"
+        "WHERE tpep_pickup_datetime >= TIMESTAMP '2024-01-15' "
+        "AND tpep_pickup_datetime < TIMESTAMP '2024-01-16'"
     ),
     "aggregate": (
         "SELECT PULocationID, count(*) AS trips, sum(total_amount) AS total FROM taxi "
         "GROUP BY PULocationID ORDER BY PULocationID"
     ),
-    "top-k": "SELECT tpep_pickup_datetime, PULocationID, trip_distance FROM taxi ORDER BY trip_distance DESC LIMIT 10",
+    "top-k": (
+        "SELECT tpep_pickup_datetime, PULocationID, trip_distance FROM taxi "
+        "ORDER BY trip_distance DESC LIMIT 10"
+    ),
 }
 
 
@@ -78,12 +83,13 @@ def sluice(home, *args, check=True):
     return subprocess.run([str(SLUICE), *args], env=env, check=check, capture_output=True, text=True)
 
 
-def timed(fn):
+def timed(argv, env=None):
     start = time.perf_counter()
-    fn()
+    subprocess.run(argv, env=env, check=True, capture_output=True)
     return time.perf_counter() - start
 
 
+# Warm: the query again and again in one live session, the first run not counted.
 DUCKDB_SCRIPT = """
 import sys, time, duckdb
 files, sql, repeat = sys.argv[1].split(","), sys.argv[2], int(sys.argv[3])
@@ -92,8 +98,25 @@ con.execute("CREATE VIEW taxi AS SELECT * FROM read_parquet(%r)" % files)
 times = []
 for _ in range(repeat):
     t = time.perf_counter(); con.sql(sql).fetchall(); times.append(time.perf_counter() - t)
-print(" ".join(str(t) for t in times))
+print(" ".join(str(t) for t in times[1:]))
 """
+
+SDK_SCRIPT = """
+import sys, time, bauplan
+sql, repeat = sys.argv[1], int(sys.argv[2])
+client = bauplan.Client()
+times = []
+for _ in range(repeat):
+    t = time.perf_counter(); client.query(sql, ref="bench.dev"); times.append(time.perf_counter() - t)
+print(" ".join(str(t) for t in times[1:]))
+"""
+
+
+def warm_times(script, *args, env=None):
+    out = subprocess.run(
+        [sys.executable, "-c", script, *args], env=env, check=True, capture_output=True, text=True
+    )
+    return [float(t) for t in out.stdout.split()]
 
 
 def bench_rows(rows, repeat, scratch):
@@ -109,21 +132,21 @@ def bench_rows(rows, repeat, scratch):
     files = sorted(str(p) for p in (home / "warehouse").rglob("*.parquet"))
     size = sum(os.path.getsize(f) for f in files)
     print(f"\n{rows:,} rows, {len(files)} data files, {size / 2**20:.0f} MiB of Parquet")
-    print(f"{'query':12s} {'duckdb cold':>12s} {'sluice cold':>12s} {'ratio':>6s}   "
-          f"{'duckdb warm':>12s} {'sluice warm':>12s} {'ratio':>6s}")
+    print(
+        f"{'query':12s} {'duckdb cold':>12s} {'sluice cold':>12s} {'ratio':>6s}   "
+        f"{'duckdb warm':>12s} {'sluice warm':>12s} {'ratio':>6s}"
+    )
+    env = dict(os.environ, SLUICE_HOME=str(home), PATH=f"{SLUICE.parent}:{os.environ.get('PATH', '')}")
     for name, sql in QUERIES.items():
-        duck_cold, sluice_cold, duck_warm, sluice_warm = [], [], [], []
-        for _ in range(repeat):
-            duck_cold.append(timed(lambda: subprocess.run(
-                [sys.executable, "-c", DUCKDB_SCRIPT, ",".join(files), sql, "1"], check=True, capture_output=True)))
-        out = subprocess.run([sys.executable, "-c", DUCKDB_SCRIPT, ",".join(files), sql, str(repeat + 1)],
-                             check=True, capture_output=True, text=True).stdout.split()
-        duck_warm = [float(t) for t in out[1:]]
+        duck_cold = [
+            timed([sys.executable, "-c", DUCKDB_SCRIPT, ",".join(files), sql, "2"]) for _ in range(repeat)
+        ]
+        sluice_cold = []
         for _ in range(repeat):
             sluice(home, "server", "stop", check=False)
-            sluice_cold.append(timed(lambda: sluice(home, "query", sql, "--ref", "bench.dev")))
-        for _ in range(repeat):
-            sluice_warm.append(timed(lambda: sluice(home, "query", sql, "--ref", "bench.dev")))
+            sluice_cold.append(timed([str(SLUICE), "query", sql, "--ref", "bench.dev"], env))
+        duck_warm = warm_times(DUCKDB_SCRIPT, ",".join(files), sql, str(repeat + 1))
+        sluice_warm = warm_times(SDK_SCRIPT, sql, str(repeat + 1), env=env)
         dc, sc, dw, sw = (statistics.median(x) for x in (duck_cold, sluice_cold, duck_warm, sluice_warm))
         print(f"{name:12s} {dc:11.3f}s {sc:11.3f}s {sc / dc:5.1f}x   {dw:11.3f}s {sw:11.3f}s {sw / dw:5.1f}x")
     sluice(home, "server", "stop", check=False)

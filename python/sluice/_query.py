@@ -70,7 +70,10 @@ def _write_result(task, result):
 
 
 def _failed(task, message, line=0, parse=False):
-    _write_result(task, {"ok": False, "error": {"message": " ".join(str(message).split()), "line": line, "parse": parse}})
+    _write_result(
+        task,
+        {"ok": False, "error": {"message": " ".join(str(message).split()), "line": line, "parse": parse}},
+    )
 
 
 def _ask_for_inputs(sock, analysis):

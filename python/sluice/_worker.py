@@ -10,9 +10,9 @@ sees no path of the engine's: in a sandbox there is none to see. (A path on one 
 of b"task" names a task file whose paths are the files themselves, for runs without a
 sandbox's descriptors.)
 
-Task JSON: kind ("python" | "sql" | "query": see sluice._query), model, project_dir, file, function, line, sql, inputs
-[{param, name, columns, sql_names} (+ path in a task file)], arguments, expectation,
-expected_columns (+ output_path, arena_dir, result_path in a task file).
+Task JSON: kind ("python" | "sql" | "query": see sluice._query), model, project_dir, file,
+function, line, sql, inputs [{param, name, columns, sql_names} (+ path in a task file)],
+arguments, expectation, expected_columns (+ output_path, arena_dir, result_path in a task file).
 
 Result (JSON): {"ok": true, num_rows, num_columns, t_user_start, t_user_return,
 t_output_written, [expectation | expectation_error | column_mismatch]} or {"ok": false,

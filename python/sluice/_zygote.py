@@ -180,13 +180,20 @@ def _confine():
         os._exit(126)
 
 
-def _child(conn, listener, out_fd, err_fd, preload):
+def _child(conn, listener, out_fd, err_fd, preload, inherited):
     """The forked worker: its own namespaces and process group, its own output, confined,
-    then one task."""
+    then one task. `inherited`: the zygote's other descriptors (its siblings' connections to
+    the engine, its wake-up pipe, its selector), which are none of the worker's business: a
+    model holding a sibling's connection could read that sibling's task or answer for it."""
     signal.set_wakeup_fd(-1)
     for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_DFL)
     listener.close()
+    for other in inherited:
+        try:
+            other.close() if hasattr(other, "close") else os.close(other)
+        except OSError:
+            pass
     os.dup2(out_fd, 1)
     os.dup2(err_fd, 2)
     os.close(out_fd)
@@ -244,7 +251,8 @@ def serve(listener):
                 sys.stderr.flush()
                 pid = os.fork()
                 if pid == 0:
-                    _child(conn, listener, fds[0], fds[1], request[5:])
+                    inherited = list(children.values()) + [wake_read, wake_write, selector]
+                    _child(conn, listener, fds[0], fds[1], request[5:], inherited)
                 for fd in fds:
                     os.close(fd)
                 children[pid] = conn

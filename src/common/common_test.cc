@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include <sstream>
 
 #include "common/file_util.h"
@@ -84,6 +87,25 @@ TEST(SubprocessTest, AnswersTheChildsRequestsOnItsStdinSocket) {
   EXPECT_EQ(result.exit_code, 0);
   EXPECT_EQ(asked, (std::vector<std::string>{"ask one", "ask two"}));
   EXPECT_EQ(result.stdout_text, "answer-1 answer-2\n");
+}
+
+TEST(SubprocessTest, ALineAfterTheChildsOutputClosedIsNotARequest) {
+  // As a zygote's fork: once the worker's output has closed, the zygote sends "exit ..." on
+  // the same connection, for the reaper. Read as a request, it was lost and the reaper hung.
+  SubprocessOptions options;
+  options.argv = {"sh", "-c", "echo ask >&0; read answer; exec >&- 2>&-; sleep 0.1; echo exit 0 0 >&0"};
+  options.stdin_socket = true;
+  ASSERT_OK_AND_ASSIGN(auto child, Subprocess::Start(options));
+  std::vector<std::string> asked;
+  child->OnStdinLine([&](int socket_fd, const std::string& line) {
+    asked.push_back(line);
+    ASSERT_TRUE(SendWithDescriptors(socket_fd, "answer\n", {}).ok());
+    // Busy while the child closes its output and the "exit" line arrives.
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  });
+  ASSERT_OK_AND_ASSIGN(auto result, child->Wait());
+  EXPECT_EQ(result.exit_code, 0);
+  EXPECT_EQ(asked, (std::vector<std::string>{"ask"}));
 }
 
 TEST(SubprocessTest, TheChildGetsOnlyTheDescriptorsItIsGiven) {

@@ -222,7 +222,8 @@ Status Subprocess::SendStdin(std::string_view data, const std::vector<int>& fds)
   if (stdin_fd_ < 0) return Internal("Subprocess: stdin already closed");
   Status sent = SendWithDescriptors(stdin_fd_, data, fds);
   if (sent.ok()) return sent;
-  return WithContext(sent, "the stdin of '" + (options_.argv.empty() ? std::string("a worker") : options_.argv[0]) + "'");
+  return WithContext(sent,
+                     "the stdin of '" + (options_.argv.empty() ? std::string("a worker") : options_.argv[0]) + "'");
 }
 
 void Subprocess::OnStdinLine(std::function<void(int socket_fd, const std::string& line)> handler) {
@@ -257,6 +258,7 @@ Result<SubprocessResult> Subprocess::Wait() {
 
   double deadline = options.timeout_seconds > 0 ? MonotonicSeconds() + options.timeout_seconds : 0;
   int open_streams = 2;
+  bool hung_up[2] = {false, false};  // no writer of the child's stdout, stderr is left
   int fds[2] = {stdout_fd_, stderr_fd_};
   stdout_fd_ = stderr_fd_ = -1;
   char buffer[65536];
@@ -281,8 +283,19 @@ Result<SubprocessResult> Subprocess::Wait() {
     int ready = ::poll(polls, count, wait_ms);
     if (ready < 0 && errno != EINTR) break;
     for (int p = 0; p < count; ++p) {
+      for (int i = 0; i < 2; ++i) {
+        if (polls[p].fd == fds[i] && (polls[p].revents & POLLHUP)) hung_up[i] = true;
+      }
+    }
+    bool output_hung_up = (hung_up[0] || fds[0] < 0) && (hung_up[1] || fds[1] < 0);
+    for (int p = 0; p < count; ++p) {
       if (!polls[p].revents) continue;
       if (polls[p].fd == request_fd) {
+        // Once both of the child's outputs have hung up, it has ended: what arrives now is not its
+        // request. For a zygote's fork it is the zygote's "exit CODE SIGNAL" line on the same
+        // connection, which the reaper must read (eating it here hung the run for good). The
+        // zygote sends it only after the worker's output has closed.
+        if (output_hung_up) continue;
         ssize_t n = ::recv(request_fd, buffer, sizeof(buffer), MSG_DONTWAIT);
         if (n > 0) {
           request_text.append(buffer, static_cast<size_t>(n));

@@ -15,9 +15,9 @@
 #include "common/ids.h"
 #include "common/memory_file.h"
 #include "common/subprocess.h"
+#include "data/table_scanner.h"
 #include "env/sandbox.h"
 #include "env/zygote.h"
-#include "data/table_scanner.h"
 #include "exec/sql_pushdown.h"
 #include "exec/worker_call.h"
 #include "storage/storage_uri.h"
@@ -61,8 +61,7 @@ Status MakeZygoteDir(Lakehouse& lake) {
   return Status::OK();
 }
 
-Result<std::unique_ptr<Subprocess>> StartQueryWorker(Lakehouse& lake, ZygotePool* zygotes,
-                                                     SubprocessOptions output) {
+Result<std::unique_ptr<Subprocess>> StartQueryWorker(Lakehouse& lake, ZygotePool* zygotes, SubprocessOptions output) {
   if (zygotes && ZygotePool::Enabled() && MakeZygoteDir(lake).ok()) {
     auto [key, options] = QueryZygote(lake);
     auto zygote = zygotes->Get(key, options);

@@ -110,7 +110,6 @@ Result<std::vector<Result<SqlAnalysis>>> SqlAnalyzer::Finish() {
   return out;
 }
 
-
 Result<SqlAnalysis> SqlAnalysisFromJson(const std::string& text) {
   json answer = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (answer.is_discarded()) return InvalidInput("an SQL analysis that is not JSON");

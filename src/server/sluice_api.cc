@@ -171,7 +171,8 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
     query.output = "arrow";
     query.output_path = lake_->objects().root() + "/api/" + NewShortId(12) + ".arrow";
     SLUICE_RETURN_NOT_OK(MakeDirs(lake_->objects().root() + "/api"));
-    SLUICE_RETURN_NOT_OK(RunQuery(*lake_, query, [](const std::string&) {}, &zygotes_));
+    SLUICE_RETURN_NOT_OK(RunQuery(
+        *lake_, query, [](const std::string&) {}, &zygotes_));
     SLUICE_ASSIGN_OR_RAISE(std::string bytes, ReadFile(query.output_path));
     (void)RemoveAll(query.output_path);
     return ApiResponse{200, "application/vnd.apache.arrow.file", std::move(bytes)};
