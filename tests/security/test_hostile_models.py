@@ -784,3 +784,34 @@ def test_an_output_over_the_limit_fails_even_when_the_model_skips_the_workers_ch
     assert "model 'probe'" in proc.stderr, proc.stderr
     assert "more than the limit of 1000000 bytes for one model's output" in proc.stderr, proc.stderr
     assert home.head("dev") == head
+
+
+# 18 ------------------------------------------------------------------------------------------
+def test_a_model_holds_no_connection_of_a_sibling(home, hostile):
+    """Models of one environment fork from one zygote. A fork made while a sibling ran used to
+    inherit the sibling's connection to the engine, on which it could read the sibling's task
+    or answer in its name. Each model now holds one socket: its own connection."""
+    probe = """
+        def held_sockets():
+            found = []
+            for name in os.listdir("/proc/self/fd"):
+                try:
+                    if stat.S_ISSOCK(os.fstat(int(name)).st_mode):
+                        found.append(int(name))
+                except OSError:
+                    pass
+            return found
+
+        @bauplan.model(materialization_strategy="REPLACE")
+        def probe():
+            time.sleep(1.0)
+            return seen({"sockets": held_sockets()})
+
+        @bauplan.model(materialization_strategy="REPLACE")
+        def probe_b():
+            time.sleep(1.0)
+            return seen({"sockets": held_sockets()})
+    """
+    outcome = run(home, hostile(probe))
+    for table in ("probe", "probe_b"):
+        assert len(outcome.seen(table)["sockets"]) == 1, (table, outcome.seen(table))
