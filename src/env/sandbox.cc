@@ -89,6 +89,7 @@ SandboxLaunch PrepareSandbox(const SandboxSpec& spec) {
       launch.prefix.insert(launch.prefix.end(), {"--hide", dir});
   }
   if (!spec.internet_access) launch.prefix.push_back("--no-network");
+  if (spec.die_with_parent) launch.prefix.push_back("--die-with-parent");
   if (spec.role == SandboxRole::kWorker) {
     launch.prefix.insert(launch.prefix.end(), {"--confine", "--max-processes", std::to_string(kWorkerMaxProcesses)});
   } else {

@@ -30,6 +30,9 @@ struct SandboxSpec {
   bool internet_access = false;
   std::string python;  // the interpreter; empty: PythonExecutable()
   SandboxRole role = SandboxRole::kWorker;
+  // Killed (with everything in it) when the thread that started it ends, e.g. when a process
+  // serving function workers is SIGKILLed. Only for workers whose starter waits for them.
+  bool die_with_parent = false;
   // The unprivileged uid the sandbox's root is outside when the engine runs as root; one per
   // data home (SandboxUidFor). 0: nobody's (65534).
   long outer_uid = 0;

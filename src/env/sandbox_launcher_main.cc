@@ -2,7 +2,7 @@
 // workers) and runs the program in it.
 //
 //   sluice-sandbox [--no-network] [--confine | --zygote] [--max-processes N] [--map-uid UID]
-//                  [--read-only PATH]... [--own PATH]... [--hide DIR]...
+//                  [--die-with-parent] [--read-only PATH]... [--own PATH]... [--hide DIR]...
 //                  [--site-at MOUNTPOINT --site DIR...] -- PROGRAM ARGS...
 //
 // The program runs with a root of its own: a read-only tmpfs holding the system's /usr,
@@ -25,6 +25,9 @@
 // same signal); killed itself, it takes the program with it. --zygote does the same but
 // leaves the program the two capabilities it needs, inside its namespaces, to give each
 // worker it forks namespaces of its own and confine it.
+//
+// --die-with-parent: killed (SIGKILL, and with it the program's PID namespace) when the
+// thread that started this process ends.
 //
 // Kept to libc (and libseccomp through the confinement) on purpose: it is exec'd per worker
 // and per zygote, so it must start in a millisecond. Exit code 126 (with one line on stderr)
@@ -189,7 +192,7 @@ void EnterOwnUserNamespace() {
 }
 
 struct Config {
-  bool no_network = false, confine = false, zygote = false;
+  bool no_network = false, confine = false, zygote = false, die_with_parent = false;
   long max_processes = 0;
   long map_uid = -1;
   std::vector<std::string> read_only, own, hide, sites;
@@ -430,6 +433,7 @@ int Check() {
 int Usage() {
   std::fprintf(stderr,
                "usage: sluice-sandbox [--no-network] [--confine | --zygote] [--max-processes N] [--map-uid UID] "
+               "[--die-with-parent] "
                "[--read-only PATH]... [--own PATH]... [--hide DIR]... [--site-at DIR --site DIR...] "
                "-- PROGRAM ARGS...\n"
                "       sluice-sandbox --check\n");
@@ -454,6 +458,8 @@ int main(int argc, char** argv) {
       return Check();
     } else if (arg == "--no-network") {
       config.no_network = true;
+    } else if (arg == "--die-with-parent") {
+      config.die_with_parent = true;
     } else if (arg == "--confine") {
       config.confine = true;
     } else if (arg == "--zygote") {
@@ -477,7 +483,13 @@ int main(int argc, char** argv) {
     }
   }
   if (i >= argc || (!config.sites.empty() && config.site_at.empty())) return Usage();
+  pid_t parent = ::getppid();
   EnterSandbox(config);
+  if (config.die_with_parent) {
+    // After entering the user namespace: changing credentials clears the setting.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) return kSetupFailed;  // the parent was gone before we asked
+  }
   char** program = argv + i;
   if (config.confine && config.zygote) return Usage();
   if (!config.confine && !config.zygote) {

@@ -73,6 +73,8 @@ Status RunFunctionExecutors(const FunctionExecutorOptions& options) {
     sandbox.outer_uid = SandboxUidFor(options.shared_memory_root);
   }
 
+  // This thread waits for every worker below: if its process dies (SIGKILL), they go too.
+  sandbox.die_with_parent = true;
   struct Worker {
     std::unique_ptr<Subprocess> process;
     std::unique_ptr<WorkerCgroup> cgroup;

@@ -505,3 +505,59 @@ def test_a_model_cannot_gather_more_function_workers_by_asking_again(lake, make_
     proc = lake("run", "-p", project, check=False)
     assert proc.returncode != 0
     assert "at most 64 function workers, not 80" in proc.stderr
+
+
+def test_workers_die_with_the_process_serving_them(sluice, tmp_path):
+    """Hostile to the host: `sluice _executors` killed with SIGKILL (an OOM kill, a crash)
+    used to leave its sandboxed workers running their calls as orphans of init."""
+    out = ok(
+        run_script(
+            sluice,
+            tmp_path,
+            """
+            import os, signal, subprocess, time
+            import sluice
+
+            def descendants(pid):
+                found, frontier = [], [pid]
+                while frontier:
+                    parent = frontier.pop()
+                    for entry in os.listdir("/proc"):
+                        if not entry.isdigit():
+                            continue
+                        try:
+                            with open(f"/proc/{entry}/stat") as f:
+                                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                        except OSError:
+                            continue
+                        if ppid == parent:
+                            found.append(int(entry))
+                            frontier.append(int(entry))
+                return found
+
+            def alive(pid):
+                try:
+                    with open(f"/proc/{pid}/stat") as f:
+                        return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+                except OSError:
+                    return False
+
+            ex = sluice.Executor(workers=2)
+            futures = [ex.call_async(time.sleep, 60) for _ in range(2)]
+            time.sleep(2)
+            mine = descendants(os.getpid())
+            (server,) = [p for p in mine if b"_executors" in open(f"/proc/{p}/cmdline", "rb").read()]
+            workers = descendants(server)
+            print("workers", len(workers) >= 2)
+            os.kill(server, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and any(alive(p) for p in workers):
+                time.sleep(0.1)
+            left = [p for p in workers if alive(p)]
+            print("left", left)
+            os._exit(0)
+            """,
+            timeout=120,
+        )
+    )
+    assert "workers True" in out and "left []" in out, out
