@@ -8,7 +8,8 @@ workers against what a Python user reaches for instead, 2 workers each, in one r
   dask          dask.distributed LocalCluster(n_workers=2, threads_per_worker=1, processes=True)
                 (no sandbox), the same Dask graphs through its client, maps through client.map
 Workloads:
-  noop-independent  N independent no-op calls (Lithops' / PyWren's map of a trivial function)
+  noop-independent  N independent no-op calls (Lithops' / PyWren's map of a trivial function);
+                    noop-chunked-256 the same with chunksize=256, as mp.Pool's imap gets
   noop-chain        a chain of N dependent no-op tasks (as a Dask graph)
   fan-out-in        1 -> K -> 1 no-op tasks (as a Dask graph)
   tree-reduce       a tree reduction (pairwise sum) over 1024 leaves of 4 MiB arrays (Dask graph)
@@ -126,6 +127,9 @@ def main():
             mp = timed(lambda: list(pool.imap(noop, range(n), chunksize=256)))
             dk = timed(lambda: client.gather(client.map(noop, range(n), pure=False)))
             row("noop-independent", n, ours, [("mp.Pool", mp), ("dask", dk)])
+            # The same, chunked as mp.Pool's imap is (256 items to a message).
+            ours = timed(lambda: ex.get_result(ex.map(noop, range(n), chunksize=256)))
+            row("noop-chunked-256", n, ours, [("mp.Pool", mp), ("dask", dk)])
 
             dsk, key = chain_graph(N_CHAIN)
             ours = timed(lambda: sluice.dask.get(dsk, key, executor=ex))
@@ -179,6 +183,8 @@ def main():
             mp = timed(lambda: list(pool.imap(sleep_1ms, range(MAP_1MS), chunksize=16)))
             dk = timed(lambda: client.gather(client.map(sleep_1ms, range(MAP_1MS), pure=False)))
             row("map-1ms", MAP_1MS, ours, [("mp.Pool", mp), ("dask", dk)])
+            ours = timed(lambda: ex.get_result(ex.map(sleep_1ms, range(MAP_1MS), chunksize=16)))
+            row("map-1ms-chunked-16", MAP_1MS, ours, [("mp.Pool", mp), ("dask", dk)])
         finally:
             client.close()
             cluster.close()

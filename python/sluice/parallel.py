@@ -182,14 +182,53 @@ def _remote_exception(type_name, message, text, exc):
 
 
 class _Call:
-    __slots__ = ("future", "fn_id", "parts", "deps", "waiting")
+    __slots__ = ("future", "fn_id", "parts", "deps", "waiting", "items")
 
-    def __init__(self, future, fn_id, parts, deps):
+    def __init__(self, future, fn_id, parts, deps, items=None):
         self.future = future
         self.fn_id = fn_id
         self.parts = parts  # [args part] (+ one per dependency, filled in when ready)
         self.deps = deps  # futures whose results are its extra parts
         self.waiting = 0
+        self.items = items  # a chunk of a map: the items' futures, resolved from its result
+
+
+def _is_outcome(outcome):
+    """(True, value), or (False, (type name, message, traceback text, exception or None))."""
+    if not isinstance(outcome, tuple) or len(outcome) != 2 or outcome[0] not in (True, False):
+        return False
+    if outcome[0]:
+        return True
+    error = outcome[1]
+    return (
+        isinstance(error, tuple)
+        and len(error) == 4
+        and all(isinstance(x, str) for x in error[:3])
+        and (error[3] is None or isinstance(error[3], BaseException))
+    )
+
+
+def _call_each(fn, items, extra_args, extra_kwargs):
+    """A chunk of a map, run in a worker: fn on each item, each failure caught alone. Per
+    item (True, value) or (False, (type name, message, traceback text, exception or None))."""
+    import pickle
+    import traceback
+
+    out = []
+    for item in items:
+        try:
+            out.append((True, fn(item, *extra_args, **extra_kwargs)))
+        except BaseException as exc:
+            text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            try:
+                # By reference only, as the client's restricted unpickler takes it: a class
+                # of the user's script (by value) would fail the whole chunk's result.
+                pickle.dumps(exc)
+                kept = exc
+            except Exception:  # an exception that does not pickle travels as text
+                kept = None
+            out.append((False, (type(exc).__qualname__, str(exc), text, kept)))
+    return out
 
 
 class _Worker:
@@ -310,10 +349,23 @@ class Executor:
 
     submit = call_async  # concurrent.futures' name
 
-    def map(self, fn, iterable, *, extra_args=(), extra_kwargs=None):
-        """One call fn(item, *extra_args, **extra_kwargs) per item; a list of futures in order."""
+    def map(self, fn, iterable, *, extra_args=(), extra_kwargs=None, chunksize=1):
+        """fn(item, *extra_args, **extra_kwargs) for each item; a list of futures in order.
+        `chunksize` items travel and run as one call (as multiprocessing's and Lithops'
+        chunksize): per item, no message and no scheduling of its own, for functions too
+        short to pay for one. Each item still has its own future, result and exception."""
         extra_kwargs = extra_kwargs or {}
-        return [self._submit(fn, (item, *extra_args), extra_kwargs) for item in iterable]
+        if not isinstance(chunksize, int) or chunksize < 1:
+            raise ValueError(f"chunksize must be a positive integer, not {chunksize!r}")
+        if chunksize == 1:
+            return [self._submit(fn, (item, *extra_args), extra_kwargs) for item in iterable]
+        items, futures = list(iterable), []
+        for start in range(0, len(items), chunksize):
+            chunk = items[start : start + chunksize]
+            item_futures = [Future(self, next(self._ids)) for _ in chunk]
+            self._submit(_call_each, (fn, chunk, tuple(extra_args), extra_kwargs), {}, item_futures)
+            futures += item_futures
+        return futures
 
     def starmap(self, fn, iterable):
         """One call fn(*item) per item."""
@@ -380,7 +432,7 @@ class Executor:
             self._functions[id(fn)] = (fn, fn_id)
             return fn_id
 
-    def _submit(self, fn, args, kwargs):
+    def _submit(self, fn, args, kwargs, items=None):
         if not callable(fn):
             raise TypeError(f"{fn!r} is not callable")
         deps = []
@@ -394,7 +446,7 @@ class Executor:
             if self._closing:
                 raise RuntimeError("this Executor was shut down")
             future = Future(self, next(self._ids))
-            call = _Call(future, fn_id, parts, deps)
+            call = _Call(future, fn_id, parts, deps, items)
             if self._fatal is not None:
                 self._finish_with_error(call, self._fatal)
                 return future
@@ -483,7 +535,12 @@ class Executor:
                     error = exc
             self._finish_with_error(call, error)
             return
-        call.parts = call.parts[:1] + [d._part for d in call.deps]
+        # An item of a chunk has its value here, not a part of its own.
+        extra = [
+            d._part if d._part is not None else _channel.Part.dump(d._value, self._function)
+            for d in call.deps
+        ]
+        call.parts = call.parts[:1] + extra
         self._ready.append(call)
 
     def _assign(self):
@@ -569,6 +626,8 @@ class Executor:
         future = call.future
         future._state = _DONE
         call.parts = None
+        if call.items:
+            self._resolve_items(future, call.items)
         for waiting in self._dependents.pop(future._id, ()):
             waiting.waiting -= 1
             if waiting.waiting == 0:
@@ -576,6 +635,30 @@ class Executor:
         if future._callbacks:
             for fn in future._callbacks:
                 threading.Thread(target=fn, args=(future,), daemon=True).start()
+
+    def _resolve_items(self, chunk, items):
+        """Gives each item of a finished chunk its own outcome (the chunk's failure, when the
+        chunk as a whole failed: its worker died, its result did not load)."""
+        try:
+            outcomes = chunk._get()
+            # What a worker sends is not trusted: anything but the items' outcomes fails them.
+            if (
+                not isinstance(outcomes, list)
+                or len(outcomes) != len(items)
+                or not all(_is_outcome(o) for o in outcomes)
+            ):
+                raise exceptions.InternalError("a map chunk returned something else than its items' outcomes")
+        except BaseException as exc:
+            outcomes = [(None, exc)] * len(items)
+        for future, (ok, value) in zip(items, outcomes):
+            if ok:
+                future._ok, future._value = True, value
+            elif ok is None:
+                future._ok, future._error = False, value
+            else:
+                future._ok, future._error = False, _remote_exception(*value)
+            future._loaded = True
+            self._finished(_Call(future, None, None, []))
 
     def _finish_with_error(self, call, error):
         call.future._ok = False
@@ -751,11 +834,14 @@ def _shared(fn, env, resources, workers):
         return executor
 
 
-def map(fn, iterable, *, env=None, resources=None, workers=None, extra_args=(), extra_kwargs=None):  # noqa: A001
-    """One call fn(item) per item in sandboxed workers; a list of futures in order. The
-    environment is `env`'s, or fn's own @sluice.python / @sluice.resources."""
+def map(
+    fn, iterable, *, env=None, resources=None, workers=None, extra_args=(), extra_kwargs=None, chunksize=1
+):  # noqa: A001
+    """fn(item) for each item in sandboxed workers; a list of futures in order, `chunksize`
+    items to a call (Executor.map). The environment is `env`'s, or fn's own @sluice.python /
+    @sluice.resources."""
     return _shared(fn, env, resources, workers).map(
-        fn, iterable, extra_args=extra_args, extra_kwargs=extra_kwargs
+        fn, iterable, extra_args=extra_args, extra_kwargs=extra_kwargs, chunksize=chunksize
     )
 
 

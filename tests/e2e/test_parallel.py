@@ -561,3 +561,70 @@ def test_workers_die_with_the_process_serving_them(sluice, tmp_path):
         )
     )
     assert "workers True" in out and "left []" in out, out
+
+
+def test_a_chunked_map_keeps_each_items_result_and_exception(sluice, tmp_path):
+    out = ok(
+        run_script(
+            sluice,
+            tmp_path,
+            """
+            import sluice
+
+            class Odd(Exception):
+                pass
+
+            def f(x, k=0):
+                if x % 7 == 3:
+                    raise ValueError(f"item {x}")
+                if x == 20:
+                    raise Odd("a class of this script")
+                return x * x + k
+
+            with sluice.Executor(workers=2) as ex:
+                futures = ex.map(f, range(30), chunksize=4, extra_kwargs={"k": 1})
+                outcome = []
+                for fut in futures:
+                    try:
+                        outcome.append(fut.result())
+                    except ValueError as e:
+                        outcome.append(("ValueError", str(e), "line" in str(e.__cause__)))
+                    except sluice.parallel.RemoteError as e:
+                        outcome.append((e.type_name, e.remote_message))
+                expected = [
+                    ("ValueError", f"item {x}", True) if x % 7 == 3 else x * x + 1 for x in range(30)
+                ]
+                expected[20] = ("Odd", "a class of this script")
+                print("items", outcome == expected, len(futures))
+                # An item's future is an argument like any other.
+                print("dep", ex.call_async(lambda a, b: a + b, futures[2], futures[4]).result())
+                done, not_done = ex.wait(futures)
+                print("wait", len(done), len(not_done))
+                print("empty", ex.map(f, [], chunksize=8))
+                try:
+                    ex.map(f, range(3), chunksize=0)
+                except ValueError as e:
+                    print("bad", e)
+            print("module", sluice.get_result(sluice.map(abs, range(-5, 5), chunksize=3)))
+
+            # Hostile: a function that forges its chunk's outcomes (through the frame that
+            # collects them) fails its own chunk's items, and nothing else.
+            def forge(x):
+                import sys
+
+                sys._getframe(1).f_locals["out"].append((False, ("x", 1, None, "not an exception")))
+                return x
+
+            with sluice.Executor(workers=1) as ex:
+                forged = ex.map(forge, range(4), chunksize=2)
+                errors = [type(f.exception()).__name__ for f in forged]
+                print("forged", errors, ex.map(abs, [-1, -2], chunksize=2)[1].result())
+            """,
+        )
+    )
+    assert "items True 30" in out
+    assert "dep 22" in out  # (2*2+1) + (4*4+1)
+    assert "wait 30 0" in out and "empty []" in out
+    assert "bad chunksize must be a positive integer, not 0" in out
+    assert "module [5, 4, 3, 2, 1, 0, 1, 2, 3, 4]" in out
+    assert "forged ['InternalError', 'InternalError', 'InternalError', 'InternalError'] 2" in out
