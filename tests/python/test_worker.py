@@ -164,36 +164,133 @@ def test_writes_reuse_arena_files(workdir):
     assert _arena.read_table(str(workdir / "t.arrow")).equals(table)
 
 
-def test_query_prints_json_rows(workdir):
-    import subprocess
-    import sys
+def run_query(workdir, sql, answer, max_rows=None, output="json"):
+    """Plays the engine of sluice._query's conversation (src/exec/query_runner.cc) over a
+    socket pair: the worker's request, then `answer(request) -> (message, descriptors)`.
+    Returns (what it asked, its result, what it printed)."""
+    import contextlib
+    import io
+    import socket
+    import threading
 
-    from worker_harness import PYTHON_DIR
+    from sluice import _query
 
-    spec = put_input(workdir, "zones", ZONES)
+    engine, worker = socket.socketpair()
+    result = os.memfd_create("result")
     task = {
-        "sql": "SELECT borough, COUNT(*) AS n FROM zones GROUP BY 1 ORDER BY 1",
-        "inputs": [spec],
-        "max_rows": 1,
-        "output": "json",
+        "kind": "query",
+        "sql": sql,
+        "inputs": [],
+        "max_rows": max_rows,
+        "output": output,
+        "result_fd": result,
+        "output_fd": os.memfd_create("output"),
     }
-    (workdir / "q.json").write_text(json.dumps(task))
-    env = dict(os.environ, PYTHONPATH=str(PYTHON_DIR))
-    out = subprocess.run(
-        [sys.executable, "-m", "sluice._query", str(workdir / "q.json")],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    assert json.loads(out) == [{"borough": "Bronx", "n": 1}]
-    task["sql"] = "SELEC nonsense"
-    (workdir / "q.json").write_text(json.dumps(task))
-    proc = subprocess.run(
-        [sys.executable, "-m", "sluice._query", str(workdir / "q.json")],
-        env=env,
-        capture_output=True,
-        text=True,
+    printed = io.StringIO()
+    asked = []
+
+    def serve():
+        line = engine.makefile("rb").readline()
+        if line:
+            asked.append(json.loads(line[len(b"tables ") :]))
+            message, fds = answer(asked[-1])
+            socket.send_fds(engine, [message], fds)
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    with contextlib.redirect_stdout(printed):
+        _query.run(task, worker)
+    worker.close()
+    thread.join()
+    engine.close()
+    written = os.pread(result, 1 << 20, 0)
+    return asked, json.loads(written) if written else None, printed.getvalue()
+
+
+def inputs_message(workdir, specs):
+    """b"inputs" with the inputs' JSON and their descriptors, as the engine sends them."""
+    fds = []
+    inputs = []
+    for spec in specs:
+        spec = dict(spec)
+        if "table" in spec:
+            path = str(workdir / f"{spec['sql_names'][0]}.arrow")
+            _arena.write_table(spec.pop("table"), path)
+            fds.append(os.open(path, os.O_RDONLY))
+            spec["arrow"] = len(fds) - 1
+        else:
+            files = spec.pop("files")
+            schema_path = str(workdir / "schema.arrow")
+            _arena.write_table(spec.pop("schema"), schema_path)
+            fds.append(os.open(schema_path, os.O_RDONLY))
+            spec["schema"] = len(fds) - 1
+            spec["parquet"] = []
+            for file in files:
+                fds.append(os.open(file, os.O_RDONLY))
+                spec["parquet"].append(len(fds) - 1)
+        inputs.append(spec)
+    spec_fd = os.memfd_create("inputs")
+    os.write(spec_fd, json.dumps({"inputs": inputs}).encode())
+    os.lseek(spec_fd, 0, os.SEEK_SET)
+    return b"inputs\n", [spec_fd] + fds
+
+
+def test_a_query_asks_for_its_tables_and_prints_json_rows(workdir):
+    sql = "SELECT borough, COUNT(*) AS n FROM zones GROUP BY 1 ORDER BY 1"
+    asked, result, printed = run_query(
+        workdir,
+        sql,
+        lambda _: inputs_message(workdir, [{"sql_names": ["zones"], "table": ZONES}]),
+        max_rows=1,
     )
-    assert proc.returncode == 1 and proc.stderr.startswith("error: ")
-    assert "Traceback" not in proc.stderr
+    assert asked == [{"tables": ["zones"], "columns": ["borough"], "uses_star": False}]
+    assert result == {"ok": True, "rows": 2}  # all rows counted, max_rows printed
+    assert json.loads(printed) == [{"borough": "Bronx", "n": 1}]
+
+
+def test_a_query_reads_parquet_files_by_descriptor_with_missing_columns_as_nulls(workdir):
+    import pyarrow.parquet as pq
+
+    old = workdir / "old.parquet"
+    new = workdir / "new.parquet"
+    pq.write_table(pa.table({"PULocationID": [1, 2]}), old)  # written before fare was added
+    pq.write_table(pa.table({"PULocationID": [3], "fare": [9.5]}), new)
+    schema = pa.schema([("PULocationID", pa.int64()), ("fare", pa.float64())]).empty_table()
+    spec = {"sql_names": ["taxi"], "files": [old, new], "schema": schema}
+    _, result, printed = run_query(
+        workdir, "SELECT PULocationID, fare FROM taxi ORDER BY 1", lambda _: inputs_message(workdir, [spec])
+    )
+    assert result == {"ok": True, "rows": 3}
+    assert json.loads(printed) == [
+        {"PULocationID": 1, "fare": None},
+        {"PULocationID": 2, "fare": None},
+        {"PULocationID": 3, "fare": 9.5},
+    ]
+    # Only old files: the column still exists, typed, all NULL.
+    spec["files"] = [old]
+    _, result, printed = run_query(
+        workdir,
+        "SELECT typeof(fare) AS t, count(fare) AS n FROM taxi GROUP BY 1",
+        lambda _: inputs_message(workdir, [spec]),
+    )
+    assert json.loads(printed) == [{"t": "DOUBLE", "n": 0}]
+
+
+def test_a_query_that_does_not_parse_asks_for_nothing(workdir):
+    asked, result, printed = run_query(workdir, "SELEC nonsense", lambda _: (b"stop\n", []))
+    assert asked == [] and printed == ""
+    assert result["ok"] is False and result["error"]["parse"] is True and result["error"]["line"] == 1
+    # Refused by the engine (an unknown table): the worker ends quietly, the engine reports.
+    asked, result, printed = run_query(workdir, "SELECT * FROM nowhere", lambda _: (b"stop\n", []))
+    assert asked[0]["tables"] == ["nowhere"] and result is None and printed == ""
+
+
+def test_a_query_error_is_a_result_not_a_crash(workdir):
+    _, result, _ = run_query(
+        workdir,
+        "SELECT nope FROM zones",
+        lambda _: inputs_message(workdir, [{"sql_names": ["zones"], "table": ZONES}]),
+    )
+    assert (
+        result["ok"] is False and "nope" in result["error"]["message"] and result["error"]["parse"] is False
+    )
