@@ -780,7 +780,14 @@ def _ship_by_value(fn):
     if module is None or name == "__main__" or name in _SHIPPED:
         return
     path = getattr(module, "__file__", None) or ""
-    installed = "site-packages" in path or path.startswith(sys.base_prefix) or name.split(".")[0] == "sluice"
+    # No file: built into the interpreter (builtins, sys, ...), so every worker has it. Shipped
+    # by value, its classes (int, dict) would be pickled as dynamic classes, endlessly.
+    installed = (
+        not path
+        or "site-packages" in path
+        or path.startswith(sys.base_prefix)
+        or name.split(".")[0] == "sluice"
+    )
     if not installed:
         cloudpickle.register_pickle_by_value(module)
         _SHIPPED.add(name)

@@ -606,6 +606,10 @@ def test_a_chunked_map_keeps_each_items_result_and_exception(sluice, tmp_path):
                 except ValueError as e:
                     print("bad", e)
             print("module", sluice.get_result(sluice.map(abs, range(-5, 5), chunksize=3)))
+            # A builtin mapped (abs) must not make builtins travel by value: a class among
+            # later arguments (int) was then pickled as a dynamic class, endlessly.
+            sluice.get_result(sluice.map(abs, range(3)))
+            print("builtin class", sluice.call_async(lambda f, t: f(t), lambda t: t.__name__, int).result())
 
             # Hostile: a function that forges its chunk's outcomes (through the frame that
             # collects them) fails its own chunk's items, and nothing else.
@@ -627,4 +631,5 @@ def test_a_chunked_map_keeps_each_items_result_and_exception(sluice, tmp_path):
     assert "wait 30 0" in out and "empty []" in out
     assert "bad chunksize must be a positive integer, not 0" in out
     assert "module [5, 4, 3, 2, 1, 0, 1, 2, 3, 4]" in out
+    assert "builtin class int" in out
     assert "forged ['InternalError', 'InternalError', 'InternalError', 'InternalError'] 2" in out
