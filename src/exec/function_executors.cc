@@ -2,7 +2,10 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -51,6 +54,19 @@ std::function<void(size_t, const Status&)> StatusLineWriter(int status_fd) {
 
 void WriteExecutorError(int status_fd, const Status& error) { WriteLine(status_fd, {{"error", ErrorJson(error)}}); }
 
+std::map<std::string, std::string> MathThreadLimits(double cpus, size_t workers) {
+  // Each worker's share of the machine (or its cpus=), unless the user set the variables.
+  long cores = std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN));
+  long share = cpus > 0 ? static_cast<long>(std::ceil(cpus))
+                        : std::max(1L, cores / static_cast<long>(std::max<size_t>(workers, 1)));
+  std::map<std::string, std::string> limits;
+  for (const char* name : {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+                           "NUMEXPR_NUM_THREADS"}) {
+    if (std::getenv(name) == nullptr) limits[name] = std::to_string(share);
+  }
+  return limits;
+}
+
 Status RunFunctionExecutors(const FunctionExecutorOptions& options) {
   // Closed on every path: once handed over, only its worker holds a channel, so the client
   // sees it close when the worker ends; on an error, the client sees them all close.
@@ -83,8 +99,10 @@ Status RunFunctionExecutors(const FunctionExecutorOptions& options) {
   // held another's would keep it open after that worker died.
   std::vector<Worker> workers(channels.size());
   std::string group = "executors-" + NewShortId(8);
+  std::map<std::string, std::string> threads = MathThreadLimits(options.cpus, workers.size());
   for (size_t i = 0; i < workers.size(); ++i) {
     SubprocessOptions launch = PythonInSandbox(sandbox, {"-m", "sluice._executor"});
+    launch.env.insert(threads.begin(), threads.end());
     launch.stdin_socket = true;  // the channel arrives on it
     if (options.on_stdout_line)
       launch.on_stdout_line = [&options, i](const std::string& l) { options.on_stdout_line(i, l); };
