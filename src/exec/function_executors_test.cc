@@ -15,7 +15,7 @@ TEST(FunctionExecutorsTest, EachWorkerGetsItsShareOfTheMathLibrariesThreads) {
   auto limits = MathThreadLimits(0, 2);
   EXPECT_EQ(limits.at("OPENBLAS_NUM_THREADS"), std::to_string(std::max(1L, cores / 2)));
   EXPECT_EQ(limits.at("OMP_NUM_THREADS"), limits.at("OPENBLAS_NUM_THREADS"));
-  EXPECT_EQ(MathThreadLimits(0, 1000).at("MKL_NUM_THREADS"), "1");  // never 0
+  EXPECT_EQ(MathThreadLimits(0, 1000).at("MKL_NUM_THREADS"), "1");      // never 0
   EXPECT_EQ(MathThreadLimits(1.5, 2).at("OPENBLAS_NUM_THREADS"), "2");  // cpus=, rounded up
   // What the user set is theirs.
   ::setenv("OPENBLAS_NUM_THREADS", "7", 1);

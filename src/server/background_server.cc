@@ -118,8 +118,9 @@ Status RunBackgroundServer(const std::string& home, double idle_seconds) {
   // What killed runs and deleted homes left in shared memory goes back at every start.
   (void)CollectSharedMemory(*apis.lake, false);
   apis.iceberg = std::make_unique<IcebergRestCatalog>(apis.lake.get());
+  // No WarmUp: started for a run as often as for a query, this server starts the query
+  // zygote at its first query (which waits for it, as a fresh worker would take as long).
   apis.sluice = std::make_unique<SluiceApi>(apis.lake.get());
-  apis.sluice->WarmUp();
   SLUICE_RETURN_NOT_OK(WriteFileAtomic(PidPath(home), std::to_string(::getpid()) + "\n"));
   Log("serving " + SocketPath(home) + " (pid " + std::to_string(::getpid()) + ", idle exit after " +
       std::to_string(static_cast<int64_t>(idle_seconds)) + " s)");
