@@ -889,7 +889,8 @@ def get_result(futures, timeout=None):
         return futures.result(timeout)
     futures = list(futures)
     wait(futures, ALL_COMPLETED, timeout)
-    return [f.result(0) for f in futures]
+    # Done ones straight from the future: result(0) takes the executor's lock for each.
+    return [f._get() if f._state == _DONE else f.result(0) for f in futures]
 
 
 def shutdown():
