@@ -1,7 +1,6 @@
 // sluice run: plan and execute a project on a branch, printing the DAG and a line per model.
 #include <signal.h>
 
-#include <cerrno>
 #include <condition_variable>
 #include <csignal>
 #include <iomanip>
@@ -157,7 +156,13 @@ class CancelOnInterrupt {
 // The data home's server went away in the middle of a run (killed, or out of memory): one
 // error naming the job, what happened to the server, and what that means for the branch.
 Status ServerLost(const Status& cause, int pid, const std::string& job_id, const nlohmann::json& body) {
-  bool alive = ::kill(pid, 0) == 0 || errno == EPERM;
+  // Dead once it no longer holds the home's server lock (a zombie still answers kill(0)),
+  // which the kernel releases as it exits.
+  bool alive = true;
+  for (int i = 0; i < 20 && alive; ++i) {
+    alive = QueryBackgroundServer(AbsolutePath(DataHome())).pid == pid;
+    if (alive) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   std::string what = alive ? "lost its connection to the data home's background server (pid " + std::to_string(pid) +
                                  "): " + cause.message()
                            : "the data home's background server (pid " + std::to_string(pid) + ") died during the run";
