@@ -39,7 +39,11 @@ class Sluice:
         if not (self.home / "server.lock").exists():
             return None
         proc = subprocess.run(
-            [str(SLUICE), "-O", "json", "server", "stop"], env=self.env, capture_output=True, text=True, timeout=120
+            [str(SLUICE), "-O", "json", "server", "stop"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         if proc.returncode != 0:
             raise AssertionError(f"sluice server stop exited {proc.returncode}: {proc.stderr}")

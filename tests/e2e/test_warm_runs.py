@@ -190,7 +190,10 @@ def test_a_server_killed_during_a_run_fails_it_clearly_and_the_branch_is_unchang
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 1
     lines = stderr.strip().splitlines()
-    assert lines[0].startswith("error: run ") and f"background server (pid {pid}) died during the run" in lines[0]
+    assert (
+        lines[0].startswith("error: run ")
+        and f"background server (pid {pid}) died during the run" in lines[0]
+    )
     assert "'dev' is unchanged" in stderr and "sluice job get" in stderr and "Traceback" not in stderr
     assert lake.head("dev") == before
     # The model's worker went with the server.
