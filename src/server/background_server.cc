@@ -103,10 +103,16 @@ class DaemonStatus {
     std::atomic<int>* counter;
   };
 
+  // Seconds since the last request other than status ones ended; 0 while one is in flight.
+  // Asking for the status (`sluice server status` in a loop) does not keep a server alive.
+  double IdleSeconds() const {
+    if (runs_in_flight_.load() + queries_in_flight_.load() + others_in_flight_.load() > 0) return 0;
+    return (NowMillis() - last_request_ms_.load()) / 1000.0;
+  }
+
   nlohmann::json Json(size_t detached_jobs) const {
     int64_t now = NowMillis();
     int runs = runs_in_flight_.load(), queries = queries_in_flight_.load();
-    bool quiet = runs == 0 && queries == 0 && others_in_flight_.load() == 0;
     return {{"pid", ::getpid()},
             {"uid", ::geteuid()},
             {"home", home_},
@@ -114,7 +120,7 @@ class DaemonStatus {
             {"binary", binary_},
             {"started_at_ms", started_ms_},
             {"uptime_seconds", (now - started_ms_) / 1000.0},
-            {"idle_seconds", quiet && detached_jobs == 0 ? (now - last_request_ms_.load()) / 1000.0 : 0.0},
+            {"idle_seconds", detached_jobs == 0 ? IdleSeconds() : 0.0},
             {"idle_timeout_seconds", idle_timeout_},
             {"runs", runs_.load()},
             {"queries", queries_.load()},
@@ -151,11 +157,13 @@ ApiResponse Route(SluiceApi& sluice_api, IcebergRestCatalog& iceberg, DaemonStat
     return daemon.Track(request, [&] { return sluice_api.Handle(request); });
   }
   if (request.path.rfind("/v1/", 0) == 0) {
-    RestResponse rest = iceberg.Handle(request);
-    ApiResponse response;
-    response.status = rest.status;
-    response.body = rest.body.is_null() ? "" : JsonText(rest.body);
-    return response;
+    return daemon.Track(request, [&] {
+      RestResponse rest = iceberg.Handle(request);
+      ApiResponse response;
+      response.status = rest.status;
+      response.body = rest.body.is_null() ? "" : JsonText(rest.body);
+      return response;
+    });
   }
   ApiResponse missing;
   missing.status = 404;
@@ -230,8 +238,7 @@ Status RunBackgroundServer(const std::string& home, double idle_seconds) {
       Log(std::string("got ") + strsignal(got) + ": stopping");
       break;
     }
-    if (idle_seconds > 0 && server->in_flight() == 0 && server->idle_seconds() >= idle_seconds &&
-        apis.sluice->jobs().active_jobs() == 0) {
+    if (idle_seconds > 0 && daemon.IdleSeconds() >= idle_seconds && apis.sluice->jobs().active_jobs() == 0) {
       Log("idle for " + std::to_string(static_cast<int64_t>(idle_seconds)) + " s: stopping");
       break;
     }
