@@ -16,7 +16,7 @@ import tempfile
 import time
 
 import pytest
-from cli_harness import SLUICE, Sluice
+from cli_harness import SLUICE, Sluice, alive, wait_for
 
 TITANIC_CSV = """PassengerId,Name,Age,Fare
 1,Braund,22,7.25
@@ -73,24 +73,6 @@ def api(sluice, method, path, body=None):
     data = response.read()
     conn.close()
     return response.status, json.loads(data) if data else None
-
-
-def alive(pid):
-    """Running, not merely a zombie waiting for a parent (init, here) to reap it."""
-    try:
-        return pathlib.Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
-
-
-def wait_for(predicate, timeout=30, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("timed out waiting")
 
 
 @pytest.fixture

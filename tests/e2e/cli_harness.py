@@ -6,6 +6,7 @@ import os
 import pathlib
 import shutil
 import subprocess
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -115,6 +116,25 @@ class Sluice:
         """`table create` then `table import` (bauplan's two steps), with the same flags."""
         self("table", "create", table, "--search-uri", search_uri, *args)
         return self("table", "import", table, "--search-uri", search_uri, *args)
+
+
+def alive(pid):
+    """Running, not merely a zombie waiting for a parent (init, here) to reap it."""
+    try:
+        return pathlib.Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def wait_for(predicate, timeout=30, interval=0.1):
+    """Polls until `predicate()` is truthy (returning it), else fails after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("timed out waiting")
 
 
 def call(url, method="GET", body=None, key=None):

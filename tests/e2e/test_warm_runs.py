@@ -10,10 +10,9 @@ import signal
 import socket
 import subprocess
 import threading
-import time
 
 import pytest
-from cli_harness import SLUICE, TAXI
+from cli_harness import SLUICE, TAXI, alive, wait_for
 
 SLEEPY = """
 import time
@@ -36,24 +35,6 @@ import bauplan
 def PULocation_boroughs(zones=bauplan.Model("taxi_zones", columns=["zone_id", "borough"])):
     return zones
 """
-
-
-def alive(pid):
-    """Running, not merely a zombie waiting to be reaped."""
-    try:
-        return pathlib.Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
-
-
-def wait_for(predicate, timeout=60, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("timed out waiting")
 
 
 def processes_naming(text):
