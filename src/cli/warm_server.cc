@@ -115,6 +115,14 @@ WarmServer ReachServer(const std::string& home_path, const std::string& sluice_b
       state = *started;
     }
     auto status = AskServer(home, state.pid);
+    if (!status.ok() && KindOf(status.status()) == ErrorKind::kNotFound) {
+      // It answers but has no status route: a build from before it had one, which cannot say
+      // whether it is busy. Its detached runs are not ours to cancel: pass it by.
+      out.why_not = "the data home's background server (pid " + std::to_string(state.pid) +
+                    ") is of another build and may be busy";
+      out.busy_elsewhere = true;
+      return out;
+    }
     if (!status.ok()) {
       // Refuses, wedged, or not verifiably ours: replace it. A server another client just
       // started binds its socket before it listens, so a refusal gets a few seconds first.

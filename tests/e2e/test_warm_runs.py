@@ -326,3 +326,29 @@ def test_teardown_leaves_no_server_and_no_shared_memory(lake, make_project):
     assert not alive(pid) and not processes_naming(str(project))
     lake.remove_shared_memory()
     assert not shared.exists()
+
+
+def test_a_changed_aws_key_restarts_the_server_and_the_run_uses_the_new_key(sluice, make_project):
+    from cli_harness import use_s3_warehouse
+    from s3_harness import s3_server
+
+    s3_server()  # skips without the test S3 server
+    use_s3_warehouse(sluice, os.environ["SLUICE_TEST_S3_ENDPOINT"], "warm")
+    sluice("checkout", "-b", "dev")
+    sluice.load("taxi_zones", TAXI / "data" / "taxi_zones.csv")
+    project = make_project({"models.py": QUICK})
+    assert "succeeded" in sluice("run", "-p", project).stdout
+    first = sluice.server_status()["pid"]
+    before = sluice.head("dev")
+
+    good = sluice.env["AWS_SECRET_ACCESS_KEY"]
+    sluice.env["AWS_SECRET_ACCESS_KEY"] = "not-the-secret"
+    proc = sluice("run", "-p", project, check=False)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "s3://" in proc.stderr, proc.stderr  # the new server read S3 with the wrong key
+    second = sluice.server_status()["pid"]
+    assert second != first and sluice.head("dev") == before
+
+    sluice.env["AWS_SECRET_ACCESS_KEY"] = good
+    assert "succeeded" in sluice("run", "-p", project).stdout
+    assert sluice.server_status()["pid"] != second
