@@ -24,7 +24,7 @@ TAXI = ROOT / "examples" / "taxi"
 
 def timed(args, env):
     start = time.perf_counter()
-    subprocess.run(args, env=env, check=True, capture_output=True, text=True)
+    subprocess.run(args, env=env, check=True, capture_output=True, text=True, timeout=300)
     return time.perf_counter() - start
 
 
@@ -65,7 +65,7 @@ def main():
         name: statistics.median(times)
         for name, times in (("cold", cold), ("warm", warm), ("by_hand", by_hand))
     }
-    print(f"bench/warm: examples/taxi (4 models, 2 Python environments), {runs} runs each, medians")
+    print(f"bench/warm: examples/taxi (4 models in 3 environments), {runs} runs each, medians")
     print(f"  sluice run, in-process (SLUICE_SERVER=off)   {med['cold']:7.3f} s")
     print(f"  sluice run, first (starts the server)        {first:7.3f} s")
     print(f"  sluice run, warm server                      {med['warm']:7.3f} s")
