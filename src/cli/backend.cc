@@ -77,6 +77,12 @@ class LocalBackend : public Backend {
     });
     return status;
   }
+  Result<std::string> Fetch(const std::string& method, const std::string& path, const json& body) override {
+    RestRequest request{method, "/api/v1/" + path, {}, body.is_null() ? "" : body.dump()};
+    ApiResponse response = api_.Handle(request);
+    if (response.status >= 400) return Answer(response.status, response.body).status();
+    return std::move(response.body);
+  }
   bool remote() const override { return false; }
 
  private:
@@ -86,8 +92,10 @@ class LocalBackend : public Backend {
 class RemoteBackend : public Backend {
  public:
   // `unix_socket`: `endpoint` is the path of a unix socket rather than a URL.
-  RemoteBackend(std::string endpoint, const std::string& api_key, int64_t timeout_seconds, bool unix_socket = false)
-      : endpoint_(std::move(endpoint)), client_(endpoint_) {
+  // `shown`: how messages name the endpoint, when not as `endpoint`.
+  RemoteBackend(std::string endpoint, const std::string& api_key, int64_t timeout_seconds, bool unix_socket = false,
+                std::string shown = "")
+      : endpoint_(std::move(endpoint)), shown_(shown.empty() ? endpoint_ : std::move(shown)), client_(endpoint_) {
     client_.set_read_timeout(timeout_seconds > 0 ? timeout_seconds : 3600, 0);  // runs can take long
     if (timeout_seconds > 0) client_.set_connection_timeout(timeout_seconds, 0);
     if (!api_key.empty()) client_.set_bearer_token_auth(api_key);
@@ -103,11 +111,16 @@ class RemoteBackend : public Backend {
     httplib::Result result = method == "GET"      ? client_.Get(target)
                              : method == "DELETE" ? client_.Delete(target)
                                                   : client_.Post(target, payload, "application/json");
-    if (!result) {
-      return WithHint(IOError("cannot reach ", endpoint_, ": ", httplib::to_string(result.error())),
-                      unix_ ? "start it with: sluice server start" : "start the server with: sluice serve");
-    }
+    if (!result) return Unreachable(result.error());
     return Answer(result->status, result->body);
+  }
+  Result<std::string> Fetch(const std::string& method, const std::string& path, const json& body) override {
+    std::string payload = body.is_null() ? "" : body.dump();
+    httplib::Result result =
+        method == "GET" ? client_.Get("/api/v1/" + path) : client_.Post("/api/v1/" + path, payload, "application/json");
+    if (!result) return Unreachable(result.error());
+    if (result->status >= 400) return Answer(result->status, result->body).status();
+    return std::move(result->body);
   }
   Status Stream(const std::string& path, const json& body, const std::function<void(const json&)>& on_event) override {
     httplib::Request request;
@@ -133,17 +146,19 @@ class RemoteBackend : public Backend {
     };
     httplib::Response response;
     httplib::Error error = httplib::Error::Success;
-    if (!client_.send(request, response, error) && status.ok()) {
-      return WithHint(IOError("cannot reach ", endpoint_, ": ", httplib::to_string(error)),
-                      unix_ ? "start it with: sluice server start" : "start the server with: sluice serve");
-    }
+    if (!client_.send(request, response, error) && status.ok()) return Unreachable(error);
     if (response.status >= 400) return Answer(response.status, error_body).status();
     return status;
   }
   bool remote() const override { return true; }
 
  private:
-  std::string endpoint_;
+  Status Unreachable(httplib::Error error) const {
+    return WithHint(IOError("cannot reach ", shown_, ": ", httplib::to_string(error)),
+                    unix_ ? "start it with: sluice server start" : "start the server with: sluice serve");
+  }
+
+  std::string endpoint_, shown_;
   httplib::Client client_;
   bool unix_ = false;
 };
@@ -152,8 +167,8 @@ class RemoteBackend : public Backend {
 // through its directory's /proc/self/fd entry (server/unix_socket_address.h).
 class UnixSocketBackend : public RemoteBackend {
  public:
-  explicit UnixSocketBackend(UnixSocketAddress address)
-      : RemoteBackend(address.usable(), "", -1, true), address_(std::move(address)) {}
+  explicit UnixSocketBackend(UnixSocketAddress address, int64_t timeout_seconds = -1)
+      : RemoteBackend(address.usable(), "", timeout_seconds, true, address.path()), address_(std::move(address)) {}
 
  private:
   UnixSocketAddress address_;
@@ -171,6 +186,10 @@ std::unique_ptr<Backend> MakeRemoteBackend(const std::string& endpoint, const st
 Result<std::unique_ptr<Backend>> MakeUnixSocketBackend(const std::string& socket_path) {
   SLUICE_ASSIGN_OR_RAISE(UnixSocketAddress address, UnixSocketAddress::For(socket_path));
   return std::unique_ptr<Backend>(std::make_unique<UnixSocketBackend>(std::move(address)));
+}
+
+std::unique_ptr<Backend> MakeUnixSocketBackend(UnixSocketAddress address, int64_t timeout_seconds) {
+  return std::make_unique<UnixSocketBackend>(std::move(address), timeout_seconds);
 }
 
 std::string EncodePathPart(const std::string& text) {

@@ -13,6 +13,7 @@
 
 #include "common/status.h"
 #include "exec/lakehouse.h"
+#include "server/unix_socket_address.h"
 
 namespace sluice::cli {
 
@@ -28,6 +29,9 @@ class Backend {
   // each to `on_event` as it arrives. An error answer comes back as a status, as for Call.
   virtual Status Stream(const std::string& path, const nlohmann::json& body,
                         const std::function<void(const nlohmann::json&)>& on_event) = 0;
+  // Calls `method` on /api/v1/`path` for an answer that is not JSON (an Arrow file): its
+  // bytes. An error answer comes back as a status, as for Call.
+  virtual Result<std::string> Fetch(const std::string& method, const std::string& path, const nlohmann::json& body) = 0;
   virtual bool remote() const = 0;
 };
 
@@ -41,6 +45,9 @@ std::unique_ptr<Backend> MakeRemoteBackend(const std::string& endpoint, const st
 // The data home's background server (server/background_server.h) at its unix socket.
 // IOError/InvalidInput when the path cannot be reached at all (unix_socket_address.h).
 Result<std::unique_ptr<Backend>> MakeUnixSocketBackend(const std::string& socket_path);
+// The same at an address already opened (and checked: UnixSocketAddress::ForOwnSocket), each
+// answer within `timeout_seconds` (-1: as long as runs take).
+std::unique_ptr<Backend> MakeUnixSocketBackend(UnixSocketAddress address, int64_t timeout_seconds);
 
 // "a b/c" -> "a%20b%2Fc", for names inside paths.
 std::string EncodePathPart(const std::string& text);

@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "cli/server_commands.h"
+#include "cli/warm_server.h"
 #include "common/config.h"
 #include "common/file_util.h"
 
@@ -21,22 +23,28 @@ Result<const Profile*> CliContext::profile() {
   return &profile_->ValueUnsafe();
 }
 
+Result<std::string> CliContext::RemoteUrl() {
+  SLUICE_ASSIGN_OR_RAISE(const Profile* chosen, profile());
+  return endpoint.empty() ? chosen->endpoint : endpoint;
+}
+
+Result<std::string> CliContext::ApiKey() {
+  for (const char* name : {"SLUICE_API_KEY", "BAUPLAN_API_KEY"}) {
+    const char* value = std::getenv(name);
+    if (value && *value) return std::string(value);
+  }
+  SLUICE_ASSIGN_OR_RAISE(const Profile* chosen, profile());
+  return chosen->api_key;
+}
+
 Result<Backend*> CliContext::backend() {
   if (!backend_) {
-    SLUICE_ASSIGN_OR_RAISE(const Profile* chosen, profile());
-    std::string url = endpoint.empty() ? chosen->endpoint : endpoint;
-    std::string api_key = chosen->api_key;
-    for (const char* name : {"SLUICE_API_KEY", "BAUPLAN_API_KEY"}) {
-      const char* value = std::getenv(name);
-      if (value && *value) {
-        api_key = value;
-        break;
-      }
-    }
+    SLUICE_ASSIGN_OR_RAISE(std::string url, RemoteUrl());
     if (!url.empty()) {
       if (client_timeout_seconds == 0 || client_timeout_seconds < -1) {
         return InvalidInput("--client-timeout ", client_timeout_seconds, ": expected seconds > 0, or -1 for none");
       }
+      SLUICE_ASSIGN_OR_RAISE(std::string api_key, ApiKey());
       backend_ = MakeRemoteBackend(url, api_key, client_timeout_seconds);
     } else {
       SLUICE_ASSIGN_OR_RAISE(Lakehouse * lake, lakehouse());
@@ -44,6 +52,33 @@ Result<Backend*> CliContext::backend() {
     }
   }
   return backend_.get();
+}
+
+Result<Backend*> CliContext::run_backend() {
+  if (server_backend_) return server_backend_.get();
+  SLUICE_ASSIGN_OR_RAISE(std::string url, RemoteUrl());
+  std::string home = AbsolutePath(DataHome());
+  if (!url.empty() || !ServerWanted(home)) return backend();
+  WarmServer server = ReachServer(home, SluiceBinary());
+  if (server.pid > 0) {
+    auto connected = ConnectToServer(home, server.pid);
+    if (connected.ok()) {
+      server_backend_ = std::move(*connected);
+      server_pid_ = server.pid;
+      return server_backend_.get();
+    }
+    server.why_not = connected.status().message();
+  }
+  std::cerr << "sluice: " << server.why_not << "; running in this process instead" << std::endl;
+  return backend();
+}
+
+Result<std::unique_ptr<Backend>> CliContext::NewConnection() {
+  if (server_pid_ > 0) return ConnectToServer(AbsolutePath(DataHome()), server_pid_);
+  SLUICE_ASSIGN_OR_RAISE(std::string url, RemoteUrl());
+  if (url.empty()) return std::unique_ptr<Backend>();
+  SLUICE_ASSIGN_OR_RAISE(std::string api_key, ApiKey());
+  return MakeRemoteBackend(url, api_key, client_timeout_seconds);
 }
 
 std::string CliContext::ActiveBranch() {

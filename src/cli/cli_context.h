@@ -35,6 +35,15 @@ class CliContext {
   Result<Lakehouse*> lakehouse();
   // The API the commands call: the remote server when an endpoint is set, else the data home.
   Result<Backend*> backend();
+  // Where `run` and `query` go: as backend() when an endpoint is set; else the data home's
+  // background server when wanted and usable for this environment (cli/warm_server.h), else
+  // the data home in-process, saying why on stderr in one line when the server was wanted.
+  Result<Backend*> run_backend();
+  // The background server's pid when run_backend() chose it, else 0.
+  int server_pid() const { return server_pid_; }
+  // A connection of its own to where run_backend() goes, for a cancel sent while a stream
+  // holds the first; null when that is the in-process API (which is thread-safe: share it).
+  Result<std::unique_ptr<Backend>> NewConnection();
 
   // The branch `sluice checkout` last selected: the profile's active_branch when the config
   // file sets one, else state.json in the data home; "main" at first.
@@ -47,7 +56,13 @@ class CliContext {
 
  private:
   std::unique_ptr<Lakehouse> lakehouse_;
+  // The endpoint of --endpoint, $SLUICE_ENDPOINT or the profile; empty for the local home.
+  Result<std::string> RemoteUrl();
+  Result<std::string> ApiKey();
+
   std::unique_ptr<Backend> backend_;
+  std::unique_ptr<Backend> server_backend_;
+  int server_pid_ = 0;
   std::optional<Result<Profile>> profile_;
 };
 

@@ -1,9 +1,13 @@
 // sluice config get / set: the profiles of the client configuration file (config_file.h),
 // as bauplan's `config` command manages them. `-P/--profile` picks the profile. Settings
-// named `storage.*` are the local data home's instead (exec/allowed_sources.h).
+// named `storage.*` (exec/allowed_sources.h) and `server.auto` (cli/warm_server.h) are the
+// local data home's instead.
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/warm_server.h"
+#include "common/config.h"
+#include "common/file_util.h"
 #include "exec/allowed_sources.h"
 
 namespace sluice::cli {
@@ -56,6 +60,15 @@ void PrintHomeSetting(CliContext& context, const std::string& name, const std::v
   std::cout << text << "\n";
 }
 
+void PrintServerAuto(CliContext& context, const std::string& home) {
+  std::string value = ReadServerAuto(home);
+  if (context.json()) {
+    context.PrintJson({{kServerAutoSetting, value}});
+  } else {
+    std::cout << value << "\n";
+  }
+}
+
 }  // namespace
 
 void AddConfigCommands(CLI::App& app, CliContext& context, int* exit_code) {
@@ -65,11 +78,20 @@ void AddConfigCommands(CLI::App& app, CliContext& context, int* exit_code) {
   auto* set = config->add_subcommand("set", "Set api_key, endpoint or active_branch of the profile");
   auto name = std::make_shared<std::string>();
   auto value = std::make_shared<std::string>();
-  set->add_option("name", *name, "api_key, endpoint, active_branch, or storage.allowed_sources (the data home's)")
+  set->add_option("name", *name,
+                  "api_key, endpoint, active_branch, or the data home's storage.allowed_sources or server.auto")
       ->required();
   set->add_option("value", *value, "The value")->required();
   set->callback([&context, exit_code, name, value] {
     *exit_code = ReportError([&]() -> Status {
+      if (*name == kServerAutoSetting) {
+        // The local data home's: whether its background server serves local runs.
+        std::string home = AbsolutePath(DataHome());
+        SLUICE_RETURN_NOT_OK(SetServerAuto(home, *value));
+        if (!context.json()) std::cerr << "Set " << *name << " of the data home " << home << "\n";
+        PrintServerAuto(context, home);
+        return Status::OK();
+      }
       if (IsHomeSetting(*name)) {
         // The local data home's, never a remote server's: only its owner widens what it reads.
         SLUICE_RETURN_NOT_OK(CheckHomeSetting(*name));
@@ -126,6 +148,10 @@ void AddConfigCommands(CLI::App& app, CliContext& context, int* exit_code) {
             PrintProfile(profiles[i]);
           }
         }
+        return Status::OK();
+      }
+      if (*setting == kServerAutoSetting) {
+        PrintServerAuto(context, AbsolutePath(DataHome()));
         return Status::OK();
       }
       if (IsHomeSetting(*setting)) {

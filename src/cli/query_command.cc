@@ -4,7 +4,6 @@
 #include "cli/commands.h"
 #include "cli/job_flags.h"
 #include "common/file_util.h"
-#include "exec/query_runner.h"
 
 namespace sluice::cli {
 namespace {
@@ -30,12 +29,12 @@ Status Query(CliContext& context, const QueryArgs& args) {
                          {"output", context.json() ? "json" : "tty"},
                          {"author", CurrentAuthor()}};
   SLUICE_RETURN_NOT_OK(args.job.WriteTo(&body));
-  // Through the API (in-process or remote), so the query is recorded as a job; only an
-  // Arrow file for an SDK is written directly.
+  // bauplan: --max-rows 0 means no limit, as --all-rows does.
+  if (!args.all_rows && args.max_rows > 0) body["max_rows"] = args.max_rows;
+  // Through the API (the data home's server, in-process, or remote), so the query is
+  // recorded as a job.
   if (args.arrow_out.empty()) {
-    SLUICE_ASSIGN_OR_RAISE(Backend * backend, context.backend());
-    // bauplan: --max-rows 0 means no limit, as --all-rows does.
-    if (!args.all_rows && args.max_rows > 0) body["max_rows"] = args.max_rows;
+    SLUICE_ASSIGN_OR_RAISE(Backend * backend, context.run_backend());
     SLUICE_ASSIGN_OR_RAISE(nlohmann::json answer, backend->Call("POST", "query", body));
     for (const auto& line : answer.at("lines")) std::cout << line.get<std::string>() << "\n";
     return Status::OK();
@@ -43,15 +42,12 @@ Status Query(CliContext& context, const QueryArgs& args) {
   if (!context.endpoint.empty()) {
     return InvalidInput("--arrow-out needs a local data home; remotely, read Arrow with sluice.Client");
   }
-  SLUICE_ASSIGN_OR_RAISE(Lakehouse * lake, context.lakehouse());
-  QueryRequest request;
-  request.sql = sql;
-  request.ref = args.ref.empty() ? context.ActiveBranch() : args.ref;
-  request.namespace_name = args.namespace_name;
-  if (!args.all_rows && args.max_rows > 0) request.max_rows = args.max_rows;
-  request.output = !args.arrow_out.empty() ? "arrow" : context.json() ? "json" : "tty";
-  request.output_path = args.arrow_out;
-  return RunQuery(*lake, request, [](const std::string& line) { std::cout << line << "\n"; });
+  // The Arrow file comes back as the answer's bytes and is written here, by the client: a
+  // server never writes where a request names.
+  body["output"] = "arrow";
+  SLUICE_ASSIGN_OR_RAISE(Backend * backend, context.run_backend());
+  SLUICE_ASSIGN_OR_RAISE(std::string arrow, backend->Fetch("POST", "query", body));
+  return WriteFileAtomic(args.arrow_out, arrow);
 }
 
 }  // namespace

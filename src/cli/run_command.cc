@@ -13,6 +13,8 @@
 #include "cli/commands.h"
 #include "cli/job_flags.h"
 #include "cli/server_commands.h"
+#include "cli/warm_server.h"
+#include "common/config.h"
 #include "common/file_util.h"
 #include "exec/json_views.h"
 #include "exec/runner.h"
@@ -130,9 +132,10 @@ class CancelOnInterrupt {
       std::string id = job_id_;
       lock.unlock();
       std::cerr << "cancelling job " << id << " (Ctrl-C again to quit now)" << std::endl;
-      // The local API is thread-safe; a remote one gets a connection of its own.
-      std::unique_ptr<Backend> own = context_.endpoint.empty() ? nullptr : MakeRemoteBackend(context_.endpoint);
-      auto backend = own ? Result<Backend*>(own.get()) : context_.backend();
+      // The in-process API is thread-safe; a server (remote or the data home's) gets a
+      // connection of its own, as the first one is reading the run's stream.
+      auto own = context_.NewConnection();
+      auto backend = own.ok() && *own ? Result<Backend*>(own->get()) : context_.run_backend();
       if (backend.ok())
         (void)(*backend)->Call("POST", "jobs/" + EncodePathPart(id) + "/cancel", nlohmann::json::object());
       lock.lock();
@@ -150,13 +153,35 @@ class CancelOnInterrupt {
   std::thread watcher_;
 };
 
+// The data home's server went away in the middle of a run (killed, or out of memory): one
+// error naming the job, what happened to the server, and what that means for the branch.
+Status ServerLost(const Status& cause, int pid, const std::string& job_id, const nlohmann::json& body) {
+  // Dead once it no longer holds the home's server lock (a zombie still answers kill(0)),
+  // which the kernel releases as it exits.
+  bool alive = true;
+  for (int i = 0; i < 20 && alive; ++i) {
+    alive = QueryBackgroundServer(AbsolutePath(DataHome())).pid == pid;
+    if (alive) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::string what = alive ? "lost its connection to the data home's background server (pid " + std::to_string(pid) +
+                                 "): " + cause.message()
+                           : "the data home's background server (pid " + std::to_string(pid) + ") died during the run";
+  std::string ref = body.value("ref", "");
+  std::string hint = body.value("transaction", true)
+                         ? "'" + ref + "' is unchanged: the run worked on a branch of its own, never merged"
+                         : "the run had --transaction off: models that finished may have written to '" + ref + "'";
+  if (!job_id.empty()) hint += "; see the job with: sluice job get " + job_id;
+  hint += "\nhint: the next run starts a new server";
+  return WithHint(IOError(job_id.empty() ? "run failed: " : "run " + job_id + " failed: ", what), hint);
+}
+
 Result<RunReport> RunThroughApi(CliContext& context, const nlohmann::json& body, ProgressPrinter* printer) {
-  SLUICE_ASSIGN_OR_RAISE(Backend * backend, context.backend());
+  SLUICE_ASSIGN_OR_RAISE(Backend * backend, context.run_backend());
   std::optional<RunReport> report;
   Status failed;
   std::string job_id;
   CancelOnInterrupt cancel_on_interrupt(context);
-  SLUICE_RETURN_NOT_OK(backend->Stream("runs", body, [&](const nlohmann::json& event) {
+  Status streamed = backend->Stream("runs", body, [&](const nlohmann::json& event) {
     std::string kind = event.value("event", "");
     if (kind == "plan") {
       job_id = event.value("job_id", "");
@@ -176,7 +201,11 @@ Result<RunReport> RunThroughApi(CliContext& context, const nlohmann::json& body,
       failed = MakeError(ErrorKindFromName(error.value("kind", "")), error.value("message", ""));
       if (!error.value("hint", "").empty()) failed = WithHint(failed, error.value("hint", ""));
     }
-  }));
+  });
+  if (!streamed.ok() && KindOf(streamed) == ErrorKind::kIOError && context.server_pid() > 0 && !report) {
+    return ServerLost(streamed, context.server_pid(), job_id, body);
+  }
+  SLUICE_RETURN_NOT_OK(streamed);
   if (!failed.ok()) {
     // The error's own hint (how to fix it) stays first; where to see the job follows.
     std::string hint = HintOf(failed);
@@ -198,8 +227,15 @@ Status RunDetached(CliContext& context, nlohmann::json body) {
   if (!context.endpoint.empty()) {
     SLUICE_ASSIGN_OR_RAISE(backend, context.backend());
   } else {
-    SLUICE_ASSIGN_OR_RAISE(BackgroundServerState server, StartServer());
-    SLUICE_ASSIGN_OR_RAISE(daemon, MakeUnixSocketBackend(server.socket));
+    // A detached run cannot fall back to this process, which ends now.
+    std::string home = AbsolutePath(DataHome());
+    WarmServer server = ReachServer(home, SluiceBinary());
+    if (server.pid == 0) {
+      return WithHint(IOError("cannot run detached: ", server.why_not),
+                      server.busy_elsewhere ? "wait for its runs to end (sluice job ls), or stop it: sluice server stop"
+                                            : "see its log: " + home + "/server.log");
+    }
+    SLUICE_ASSIGN_OR_RAISE(daemon, ConnectToServer(home, server.pid));
     backend = daemon.get();
   }
   SLUICE_ASSIGN_OR_RAISE(nlohmann::json answer, backend->Call("POST", "runs", body));

@@ -7,10 +7,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <climits>
 #include <csignal>
 #include <cstring>
+#include <functional>
 #include <iostream>
 #include <thread>
 
@@ -19,6 +22,7 @@
 #include "server/api_jobs.h"
 #include "server/api_json.h"
 #include "server/iceberg_rest.h"
+#include "server/server_fingerprint.h"
 #include "server/sluice_api.h"
 #include "server/unix_http_server.h"
 #include "server/unix_socket_address.h"
@@ -51,15 +55,115 @@ void OnStopSignal(int signal) { stop_signal = signal; }
 
 void Log(const std::string& line) { std::cerr << "sluice server: " << line << std::endl; }
 
-// Either API by path prefix, as `sluice serve` routes them.
-ApiResponse Route(SluiceApi& sluice_api, IcebergRestCatalog& iceberg, const RestRequest& request) {
-  if (request.path.rfind("/api/v1/", 0) == 0) return sluice_api.Handle(request);
-  if (request.path.rfind("/v1/", 0) == 0) {
-    RestResponse rest = iceberg.Handle(request);
-    ApiResponse response;
-    response.status = rest.status;
-    response.body = rest.body.is_null() ? "" : JsonText(rest.body);
+int64_t NowMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The daemon's own account of itself for `GET /api/v1/server` (background_server.h): what it
+// was started with and what it has served. Thread-safe.
+class DaemonStatus {
+ public:
+  DaemonStatus(std::string home, double idle_timeout)
+      : home_(std::move(home)),
+        idle_timeout_(idle_timeout),
+        fingerprint_(ProcessFingerprint()),
+        variables_(FingerprintVariables()),
+        started_ms_(NowMillis()),
+        last_request_ms_(started_ms_) {
+    char buffer[PATH_MAX];
+    ssize_t n = ::readlink("/proc/self/exe", buffer, sizeof(buffer) - 1);
+    if (n > 0) binary_.assign(buffer, static_cast<size_t>(n));
+  }
+
+  // Answers `request` with `handle`, counting runs and queries (and those in flight, until a
+  // streamed answer's last chunk).
+  ApiResponse Track(const RestRequest& request, const std::function<ApiResponse()>& handle) {
+    bool run = request.method == "POST" && request.path == "/api/v1/runs";
+    bool query = request.method == "POST" && request.path == "/api/v1/query";
+    std::atomic<int>* counter = run ? &runs_in_flight_ : query ? &queries_in_flight_ : &others_in_flight_;
+    (run ? runs_ : query ? queries_ : requests_).fetch_add(1);
+    // The request is in flight until the last copy of this goes: after a stream's last chunk.
+    counter->fetch_add(1);
+    auto in_flight = std::make_shared<InFlight>(this, counter);
+    ApiResponse response = handle();
+    if (response.stream) {
+      response.stream = [inner = std::move(response.stream), in_flight](const ChunkWriter& write) { inner(write); };
+    }
     return response;
+  }
+
+  struct InFlight {
+    InFlight(DaemonStatus* status, std::atomic<int>* counter) : status(status), counter(counter) {}
+    ~InFlight() {
+      counter->fetch_sub(1);
+      status->last_request_ms_.store(NowMillis());
+    }
+    DaemonStatus* status;
+    std::atomic<int>* counter;
+  };
+
+  // Seconds since the last request other than status ones ended; 0 while one is in flight.
+  // Asking for the status (`sluice server status` in a loop) does not keep a server alive.
+  double IdleSeconds() const {
+    if (runs_in_flight_.load() + queries_in_flight_.load() + others_in_flight_.load() > 0) return 0;
+    return (NowMillis() - last_request_ms_.load()) / 1000.0;
+  }
+
+  nlohmann::json Json(size_t detached_jobs) const {
+    int64_t now = NowMillis();
+    int runs = runs_in_flight_.load(), queries = queries_in_flight_.load();
+    return {{"pid", ::getpid()},
+            {"uid", ::geteuid()},
+            {"home", home_},
+            {"socket", SocketPath(home_)},
+            {"binary", binary_},
+            {"started_at_ms", started_ms_},
+            {"uptime_seconds", (now - started_ms_) / 1000.0},
+            {"idle_seconds", detached_jobs == 0 ? IdleSeconds() : 0.0},
+            {"idle_timeout_seconds", idle_timeout_},
+            {"runs", runs_.load()},
+            {"queries", queries_.load()},
+            {"requests", requests_.load()},
+            {"runs_in_flight", runs},
+            {"queries_in_flight", queries},
+            {"detached_jobs", detached_jobs},
+            {"busy", runs > 0 || queries > 0 || detached_jobs > 0},
+            {"fingerprint", fingerprint_},
+            {"fingerprint_variables", variables_}};
+  }
+
+ private:
+  const std::string home_;
+  const double idle_timeout_;
+  const std::string fingerprint_;
+  const std::vector<std::string> variables_;
+  const int64_t started_ms_;
+  std::string binary_;
+  std::atomic<int64_t> runs_{0}, queries_{0}, requests_{0};
+  std::atomic<int> runs_in_flight_{0}, queries_in_flight_{0}, others_in_flight_{0};
+  std::atomic<int64_t> last_request_ms_;
+};
+
+// Either API by path prefix, as `sluice serve` routes them, and the daemon's own status.
+ApiResponse Route(SluiceApi& sluice_api, IcebergRestCatalog& iceberg, DaemonStatus& daemon,
+                  const RestRequest& request) {
+  if (request.path == "/api/v1/server" && request.method == "GET") {
+    ApiResponse response;
+    response.body = daemon.Json(sluice_api.jobs().active_jobs()).dump();
+    return response;
+  }
+  if (request.path.rfind("/api/v1/", 0) == 0) {
+    return daemon.Track(request, [&] { return sluice_api.Handle(request); });
+  }
+  if (request.path.rfind("/v1/", 0) == 0) {
+    return daemon.Track(request, [&] {
+      RestResponse rest = iceberg.Handle(request);
+      ApiResponse response;
+      response.status = rest.status;
+      response.body = rest.body.is_null() ? "" : JsonText(rest.body);
+      return response;
+    });
   }
   ApiResponse missing;
   missing.status = 404;
@@ -111,8 +215,11 @@ Status RunBackgroundServer(const std::string& home, double idle_seconds) {
     std::unique_ptr<IcebergRestCatalog> iceberg;
     std::unique_ptr<SluiceApi> sluice;
   } apis;
-  SLUICE_ASSIGN_OR_RAISE(auto server, UnixHttpServer::Bind(SocketPath(home), [&apis](const RestRequest& request) {
-                           return Route(*apis.sluice, *apis.iceberg, request);
+  // Computed now, before anything can change the binary or the files it names.
+  DaemonStatus daemon(AbsolutePath(home), idle_seconds);
+  SLUICE_ASSIGN_OR_RAISE(auto server,
+                         UnixHttpServer::Bind(SocketPath(home), [&apis, &daemon](const RestRequest& request) {
+                           return Route(*apis.sluice, *apis.iceberg, daemon, request);
                          }));
   SLUICE_ASSIGN_OR_RAISE(apis.lake, Lakehouse::Open(home));
   // What killed runs and deleted homes left in shared memory goes back at every start.
@@ -133,8 +240,7 @@ Status RunBackgroundServer(const std::string& home, double idle_seconds) {
       Log(std::string("got ") + strsignal(got) + ": stopping");
       break;
     }
-    if (idle_seconds > 0 && server->in_flight() == 0 && server->idle_seconds() >= idle_seconds &&
-        apis.sluice->jobs().active_jobs() == 0) {
+    if (idle_seconds > 0 && daemon.IdleSeconds() >= idle_seconds && apis.sluice->jobs().active_jobs() == 0) {
       Log("idle for " + std::to_string(static_cast<int64_t>(idle_seconds)) + " s: stopping");
       break;
     }

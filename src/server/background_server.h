@@ -3,7 +3,7 @@
 // unix_http_server.h), so detached runs outlive the CLI that started them and SDK calls skip
 // process start-up. It holds a lock on <home>/server.lock for its whole life: at most one
 // daemon per home, and the lock (not the pid file, which is informational) says who runs.
-// It exits after `idle_seconds` with no request and no job running, removing its socket and
+// It exits after `idle_seconds` with no request (status requests aside) and no job running, removing its socket and
 // pid file.
 #pragma once
 

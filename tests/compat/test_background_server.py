@@ -16,7 +16,7 @@ import tempfile
 import time
 
 import pytest
-from cli_harness import SLUICE, Sluice
+from cli_harness import SLUICE, Sluice, alive, wait_for
 
 TITANIC_CSV = """PassengerId,Name,Age,Fare
 1,Braund,22,7.25
@@ -75,24 +75,6 @@ def api(sluice, method, path, body=None):
     return response.status, json.loads(data) if data else None
 
 
-def alive(pid):
-    """Running, not merely a zombie waiting for a parent (init, here) to reap it."""
-    try:
-        return pathlib.Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
-
-
-def wait_for(predicate, timeout=30, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("timed out waiting")
-
-
 @pytest.fixture
 def home(sluice, tmp_path):
     """A data home with `titanic` on branch dev; its background server is stopped after."""
@@ -116,7 +98,9 @@ def test_start_is_idempotent_owner_only_and_stop_cleans_up(home):
     assert again["pid"] == first["pid"]  # the same daemon, not a second one
     assert home("server", "start").stdout.strip() == str(sock)
     status = home.json("server", "status")
-    assert status == {"running": True, "socket": str(sock), "pid": first["pid"]}
+    # The lock's answer, and the server's own account (issue 10 §5: warm runs).
+    assert {"running": True, "socket": str(sock), "pid": first["pid"]}.items() <= status.items()
+    assert status["runs"] == 0 and status["uptime_seconds"] >= 0 and status["fingerprint_matches"] is True
 
     # The same API as `sluice serve`, over the socket.
     code, branches = api(home, "GET", "/api/v1/branches")

@@ -6,6 +6,7 @@ import os
 import pathlib
 import shutil
 import subprocess
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -17,15 +18,48 @@ TAXI = ROOT / "examples" / "taxi"
 
 
 class Sluice:
+    # Every data home a test made: `run` and `query` start its background server, which the
+    # test's teardown stops (stop_all_servers), so no daemon outlives its test.
+    made = []
+
     def __init__(self, home: pathlib.Path):
         self.home = home
-        # The client config file (profiles) is the test's own, never the user's.
+        # The client config file (profiles) is the test's own, never the user's. A short idle
+        # timeout as well, in case a teardown does not run (a killed pytest).
         self.env = dict(
             os.environ,
             SLUICE_HOME=str(home),
             SLUICE_USER="tester",
             SLUICE_CONFIG_PATH=str(home.parent / "sluice_config.yml"),
         )
+        self.env.setdefault("SLUICE_SERVER_IDLE_SECONDS", "120")
+        Sluice.made.append(self)
+
+    def stop_server(self):
+        """Stops this home's background server if one runs; returns its pid or None."""
+        if not (self.home / "server.lock").exists():
+            return None
+        proc = subprocess.run(
+            [str(SLUICE), "-O", "json", "server", "stop"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if proc.returncode != 0:
+            raise AssertionError(f"sluice server stop exited {proc.returncode}: {proc.stderr}")
+        return json.loads(proc.stdout)["pid"]
+
+    def server_status(self):
+        """`sluice server status --json` of this home (the server's own account when it runs)."""
+        return self.json("server", "status")
+
+    @classmethod
+    def stop_all_servers(cls):
+        """Stops the servers of every home made so far and forgets the homes."""
+        homes, cls.made = cls.made, []
+        for home in homes:
+            home.stop_server()
 
     def __call__(self, *args, check=True, cwd=None, timeout=300):
         proc = subprocess.run(
@@ -82,6 +116,25 @@ class Sluice:
         """`table create` then `table import` (bauplan's two steps), with the same flags."""
         self("table", "create", table, "--search-uri", search_uri, *args)
         return self("table", "import", table, "--search-uri", search_uri, *args)
+
+
+def alive(pid):
+    """Running, not merely a zombie waiting for a parent (init, here) to reap it."""
+    try:
+        return pathlib.Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def wait_for(predicate, timeout=30, interval=0.1):
+    """Polls until `predicate()` is truthy (returning it), else fails after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("timed out waiting")
 
 
 def call(url, method="GET", body=None, key=None):

@@ -1,3 +1,3 @@
 """Fixtures for end-to-end tests: the real `sluice` binary on real projects."""
 
-from harness_fixtures import lake, make_project, sluice  # noqa: F401  (fixtures)
+from harness_fixtures import lake, make_project, sluice, stop_background_servers  # noqa: F401  (fixtures)

@@ -7,11 +7,19 @@ import pytest
 from cli_harness import SLUICE, TAXI, Sluice
 
 
+@pytest.fixture(autouse=True)
+def stop_background_servers():
+    """`run` and `query` start their home's background server: none outlives its test."""
+    yield
+    Sluice.stop_all_servers()
+
+
 @pytest.fixture
 def sluice(tmp_path):
     assert SLUICE.exists(), "build first: make build"
     home = Sluice(tmp_path / "home")
     yield home
+    home.stop_server()
     home.remove_shared_memory()
 
 

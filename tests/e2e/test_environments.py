@@ -133,6 +133,9 @@ def test_cache_ls_and_prune(lake, make_project, tmp_path):
     lake("run", "-p", project, "--dry-run")
     listed = lake.json("cache", "ls")
     assert [p["name"] for p in listed] == ["tabulate-0.9.0-py3.11"] and listed[0]["bytes"] > 0
+    # The run's background server keeps the environment warm, so in use: prune spares it then.
+    assert "tabulate-0.9.0-py3.11" not in lake("cache", "prune", "--dry-run").stdout
+    lake.stop_server()
     assert "tabulate-0.9.0-py3.11" in lake("cache", "prune", "--dry-run").stdout
     assert len(lake.json("cache", "ls")) == 1
     removed = lake.json("cache", "prune", "--max-size", "0")

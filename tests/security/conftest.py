@@ -5,4 +5,4 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "e2e"))
 
-from harness_fixtures import lake, make_project, sluice  # noqa: E402,F401  (fixtures)
+from harness_fixtures import lake, make_project, sluice, stop_background_servers  # noqa: E402,F401  (fixtures)

@@ -54,6 +54,8 @@ def test_gc_gives_back_a_killed_runs_objects_but_not_a_running_ones(tmp_path, ma
     home("table", "import", "z", "--search-uri", source)
     runs = shared_memory(home) / "runs"
     project = make_project({"models.py": SLOW})
+    # The run in the CLI's own process, which is what gets killed here.
+    home.env["SLUICE_SERVER"] = "off"
     run = subprocess.Popen([str(SLUICE), "run", "-p", str(project)], env=home.env, start_new_session=True)
     try:
         for _ in range(600):
