@@ -25,6 +25,10 @@ struct DataFile {
   std::string format = "PARQUET";
   int64_t record_count = 0;
   int64_t file_size_in_bytes = 0;
+  int spec_id = 0;  // the partition spec its manifest was written under
+  // Its partition tuple as the manifest holds it: {partition field name: value}, values typed
+  // as the transform's result (ints, strings, ...); empty for an unpartitioned spec.
+  nlohmann::json partition = nlohmann::json::object();
 };
 
 // The table-level facts of a metadata file that callers need.
