@@ -215,7 +215,19 @@ class RunState {
     std::string context = "model '" + model.name + "' (" + model.location.ToString() + ")";
     Status st = [&]() -> Status {
       SLUICE_ASSIGN_OR_RAISE(auto table, ObjectStore::Get(output));
-      WriteMode mode = model.materialization == "APPEND" ? WriteMode::kAppend : WriteMode::kReplace;
+      WriteMode mode = WriteMode::kReplace;
+      switch (model.materialization) {
+        case Materialization::kAppend:
+          mode = WriteMode::kAppend;
+          break;
+        case Materialization::kReplace:
+          mode = WriteMode::kReplace;
+          break;
+        case Materialization::kOverwritePartitions:
+          return InvalidInput("materialization_strategy OVERWRITE_PARTITIONS is not supported yet");
+        case Materialization::kNone:
+          return Internal("a model that materializes nothing has no write step");
+      }
       std::string location;
       {
         // Iceberg writes of different tables could overlap; they are kept in one thread at

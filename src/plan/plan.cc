@@ -171,7 +171,7 @@ Result<Plan> BuildPlan(const Project& project, const PlanOptions& options) {
       }
       node.arguments[argument] = it->second;
     }
-    if (model.kind != ModelKind::kExpectation && model.materialization != "NONE") {
+    if (model.kind != ModelKind::kExpectation && model.materialization != Materialization::kNone) {
       // `name="ns.table"` puts the output in namespace `ns`; a bare name goes to the run's.
       SLUICE_ASSIGN_OR_RAISE(node.output_table,
                              WithContext(QualifiedTableName(model.name, plan.namespace_name), Describe(model)));
