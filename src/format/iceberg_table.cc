@@ -13,6 +13,9 @@
 #include "common/ids.h"
 #include "format/avro.h"
 #include "format/iceberg_schema.h"
+#include "format/manifest.h"
+#include "format/partition_transform.h"
+#include "format/partitioning.h"
 #include "format/table_metadata.h"
 #include "storage/file_io.h"
 #include "storage/storage_uri.h"
@@ -24,46 +27,8 @@ using nlohmann::json;
 
 // Rows per Parquet row group: small enough that statistics let scans skip row groups.
 constexpr int64_t kRowGroupRows = 128 * 1024;
-
-const json& ManifestEntrySchema() {
-  static const json schema = json::parse(R"({
-    "type": "record", "name": "manifest_entry", "fields": [
-      {"name": "status", "type": "int", "field-id": 0},
-      {"name": "snapshot_id", "type": ["null", "long"], "default": null, "field-id": 1},
-      {"name": "sequence_number", "type": ["null", "long"], "default": null, "field-id": 3},
-      {"name": "file_sequence_number", "type": ["null", "long"], "default": null, "field-id": 4},
-      {"name": "data_file", "field-id": 2, "type": {"type": "record", "name": "r2", "fields": [
-        {"name": "content", "type": "int", "field-id": 134},
-        {"name": "file_path", "type": "string", "field-id": 100},
-        {"name": "file_format", "type": "string", "field-id": 101},
-        {"name": "partition", "type": {"type": "record", "name": "r102", "fields": []},
-         "field-id": 102},
-        {"name": "record_count", "type": "long", "field-id": 103},
-        {"name": "file_size_in_bytes", "type": "long", "field-id": 104}
-      ]}}
-    ]})");
-  return schema;
-}
-
-const json& ManifestFileSchema() {
-  static const json schema = json::parse(R"({
-    "type": "record", "name": "manifest_file", "fields": [
-      {"name": "manifest_path", "type": "string", "field-id": 500},
-      {"name": "manifest_length", "type": "long", "field-id": 501},
-      {"name": "partition_spec_id", "type": "int", "field-id": 502},
-      {"name": "content", "type": "int", "field-id": 517},
-      {"name": "sequence_number", "type": "long", "field-id": 515},
-      {"name": "min_sequence_number", "type": "long", "field-id": 516},
-      {"name": "added_snapshot_id", "type": "long", "field-id": 503},
-      {"name": "added_files_count", "type": "int", "field-id": 504},
-      {"name": "existing_files_count", "type": "int", "field-id": 505},
-      {"name": "deleted_files_count", "type": "int", "field-id": 506},
-      {"name": "added_rows_count", "type": "long", "field-id": 512},
-      {"name": "existing_rows_count", "type": "long", "field-id": 513},
-      {"name": "deleted_rows_count", "type": "long", "field-id": 514}
-    ]})");
-  return schema;
-}
+// Rows per data file at most: a large partition is written as several files.
+constexpr int64_t kMaxFileRows = 4 * 1024 * 1024;
 
 Result<AvroFile> ReadAvro(const std::string& uri) {
   SLUICE_ASSIGN_OR_RAISE(std::string bytes, FileIO::Default().ReadAll(uri));
@@ -72,29 +37,6 @@ Result<AvroFile> ReadAvro(const std::string& uri) {
 
 Status WriteBytes(const std::string& uri, const std::string& bytes) {
   return FileIO::Default().WriteAtomically(uri, bytes);
-}
-
-// The manifest list of a new snapshot; returns its location.
-Result<std::string> WriteManifestList(const std::string& location, int64_t snapshot_id, std::optional<int64_t> parent,
-                                      int64_t sequence, const std::vector<json>& manifests) {
-  AvroFile list;
-  list.schema = ManifestFileSchema();
-  list.metadata = {{"snapshot-id", std::to_string(snapshot_id)},
-                   {"parent-snapshot-id", parent ? std::to_string(*parent) : "null"},
-                   {"sequence-number", std::to_string(sequence)},
-                   {"format-version", "2"}};
-  list.records = manifests;
-  SLUICE_ASSIGN_OR_RAISE(std::string bytes, EncodeAvroFile(list));
-  std::string path = location + "/metadata/snap-" + std::to_string(snapshot_id) + "-1-" + NewUuid() + ".avro";
-  SLUICE_RETURN_NOT_OK(WriteBytes(path, bytes));
-  return path;
-}
-
-// The manifest list records of a snapshot (none for a missing one).
-Result<std::vector<json>> ReadManifestList(const Snapshot* snapshot) {
-  if (!snapshot) return std::vector<json>();
-  SLUICE_ASSIGN_OR_RAISE(AvroFile list, ReadAvro(snapshot->manifest_list));
-  return std::move(list.records);
 }
 
 Result<DataFile> WriteParquetFile(const std::shared_ptr<arrow::Table>& table, const std::string& location) {
@@ -113,6 +55,23 @@ Result<DataFile> WriteParquetFile(const std::shared_ptr<arrow::Table>& table, co
   return file;
 }
 
+// The data files of `prepared` (already in the Parquet form of `schema`): one per partition
+// tuple of `spec`, split further so that none holds more than kMaxFileRows rows.
+Result<std::vector<DataFile>> WritePartitionedFiles(const std::shared_ptr<arrow::Table>& prepared, const Schema& schema,
+                                                    const PartitionSpec& spec, const std::string& location) {
+  SLUICE_ASSIGN_OR_RAISE(auto groups, SplitByPartition(prepared, schema, spec));
+  std::vector<DataFile> files;
+  for (const auto& group : groups) {
+    for (int64_t offset = 0; offset < group.rows->num_rows(); offset += kMaxFileRows) {
+      SLUICE_ASSIGN_OR_RAISE(DataFile file, WriteParquetFile(group.rows->Slice(offset, kMaxFileRows), location));
+      file.spec_id = spec.spec_id;
+      file.partition = group.partition;
+      files.push_back(std::move(file));
+    }
+  }
+  return files;
+}
+
 // A count of a snapshot summary as a number; InvalidInput when it is not one.
 Result<int64_t> SummaryNumber(const Snapshot& snapshot, const std::string& key, const std::string& where) {
   auto it = snapshot.summary.find(key);
@@ -125,26 +84,6 @@ Result<int64_t> SummaryNumber(const Snapshot& snapshot, const std::string& key, 
                         "' is '", text, "')");
   }
   return std::stoll(text);
-}
-
-// The data files of a manifest's live entries (added or existing), with their partitions.
-Result<std::vector<DataFile>> ReadManifestDataFiles(const std::string& manifest_path, int spec_id) {
-  SLUICE_ASSIGN_OR_RAISE(AvroFile entries, ReadAvro(manifest_path));
-  std::vector<DataFile> out;
-  for (const auto& entry : entries.records) {
-    if (entry.at("status").get<int>() == 2) continue;  // deleted
-    const json& data = entry.at("data_file");
-    if (data.value("content", 0) != 0) continue;
-    DataFile file;
-    file.path = data.at("file_path").get<std::string>();
-    file.format = data.at("file_format").get<std::string>();
-    file.record_count = data.at("record_count").get<int64_t>();
-    file.file_size_in_bytes = data.at("file_size_in_bytes").get<int64_t>();
-    file.spec_id = spec_id;
-    file.partition = data.value("partition", json::object());
-    out.push_back(std::move(file));
-  }
-  return out;
 }
 
 }  // namespace
@@ -162,10 +101,14 @@ Result<TableSnapshot> LoadTableSnapshot(const std::string& metadata_location, co
   const Schema* schema = metadata.current_schema();
   SLUICE_ASSIGN_OR_RAISE(out.schema, WithContext(ArrowSchemaFromIceberg(schema->ToJson()), where));
   out.properties = metadata.properties;
-  for (const auto& field : metadata.default_spec()->fields) {
-    const SchemaField* source = schema->FindField(field.source_id);
-    out.partitions.push_back({source ? source->name : "", field.transform, field.name});
+  for (const auto& spec : metadata.partition_specs) {
+    auto& fields = out.specs[spec.spec_id];
+    for (const auto& field : spec.fields) {
+      const SchemaField* source = schema->FindField(field.source_id);
+      fields.push_back({source ? source->name : "", field.transform, field.name});
+    }
   }
+  out.partitions = out.specs[metadata.default_spec_id];
   out.snapshot_id = metadata.current_snapshot_id;
   std::set<int64_t> visited;  // a metadata file may come from a client: its parents may loop
   for (std::optional<int64_t> id = out.snapshot_id; id;) {
@@ -241,24 +184,27 @@ Result<std::string> WriteTableSnapshot(const std::shared_ptr<arrow::Table>& data
   const Schema& schema = *metadata.current_schema();
   for (const auto& [key, value] : options.properties) metadata.properties[key] = value;
   if (!exists && !options.partition_spec.empty()) {
-    PartitionSpec spec;
-    spec.spec_id = 1;
+    PartitionSpec& spec = metadata.partition_specs.at(0);  // NewTable's, still unused
     int partition_id = 999;
     for (const auto& field : options.partition_spec) {
       const SchemaField* source = schema.FindField(field.source_column);
       if (!source) return InvalidInput("partition field '", field.name, "': no column '", field.source_column, "'");
-      spec.fields.push_back({source->id, ++partition_id, field.name, field.transform});
+      SLUICE_ASSIGN_OR_RAISE(auto transform, PartitionTransform::Parse(field.transform));
+      if (auto type = data->schema()->GetFieldByName(field.source_column)) {
+        SLUICE_RETURN_NOT_OK(transform.CheckSource(*type->type(), field.source_column));
+      }
+      spec.fields.push_back({source->id, ++partition_id, field.name, transform.ToString()});
     }
-    metadata.partition_specs.push_back(std::move(spec));
-    metadata.default_spec_id = 1;
+    metadata.default_spec_id = 0;
     metadata.last_partition_id = partition_id;
   }
+  const PartitionSpec& spec = *metadata.default_spec();
 
   std::optional<int64_t> parent = metadata.current_snapshot_id;
   int64_t snapshot_id = NewSnapshotId();
   int64_t sequence = metadata.last_sequence_number + 1;
 
-  // Data file and its manifest (none for an empty table).
+  // Data files, one per partition, and their manifest (none for an empty table).
   std::vector<json> manifests;
   int64_t previous_records = 0, previous_files = 0;
   const Snapshot* previous = parent ? metadata.FindSnapshot(*parent) : nullptr;
@@ -267,53 +213,27 @@ Result<std::string> WriteTableSnapshot(const std::shared_ptr<arrow::Table>& data
     SLUICE_ASSIGN_OR_RAISE(previous_records, SummaryNumber(*previous, "total-records", where));
     SLUICE_ASSIGN_OR_RAISE(previous_files, SummaryNumber(*previous, "total-data-files", where));
   }
-  int64_t added_files = 0, added_records = 0;
   std::vector<DataFile> files = options.reference_files;
   if (files.empty() && data->num_rows() > 0) {
     SLUICE_ASSIGN_OR_RAISE(auto prepared, PrepareForParquet(data, schema.ToJson()));
-    SLUICE_ASSIGN_OR_RAISE(DataFile file, WriteParquetFile(prepared, location));
-    files.push_back(std::move(file));
+    SLUICE_ASSIGN_OR_RAISE(files, WritePartitionedFiles(prepared, schema, spec, location));
   }
+  int64_t added_files = static_cast<int64_t>(files.size()), added_records = 0;
   if (!files.empty()) {
-    added_files = static_cast<int64_t>(files.size());
-    AvroFile manifest;
-    manifest.schema = ManifestEntrySchema();
-    manifest.metadata = {{"schema", schema.ToJson().dump()},
-                         {"schema-id", std::to_string(schema_id)},
-                         {"partition-spec", "[]"},
-                         {"partition-spec-id", "0"},
-                         {"format-version", "2"},
-                         {"content", "data"}};
-    for (const auto& file : files) {
+    std::vector<ManifestEntry> entries;
+    for (auto& file : files) {
       added_records += file.record_count;
-      manifest.records.push_back({{"status", 1},
-                                  {"snapshot_id", snapshot_id},
-                                  {"sequence_number", nullptr},
-                                  {"file_sequence_number", nullptr},
-                                  {"data_file",
-                                   {{"content", 0},
-                                    {"file_path", file.path},
-                                    {"file_format", "PARQUET"},
-                                    {"partition", json::object()},
-                                    {"record_count", file.record_count},
-                                    {"file_size_in_bytes", file.file_size_in_bytes}}}});
+      ManifestEntry entry;
+      entry.status = EntryStatus::kAdded;
+      entry.snapshot_id = snapshot_id;
+      entry.file = std::move(file);
+      entries.push_back(std::move(entry));
     }
-    SLUICE_ASSIGN_OR_RAISE(std::string bytes, EncodeAvroFile(manifest));
-    std::string manifest_path = location + "/metadata/" + NewUuid() + "-m0.avro";
-    SLUICE_RETURN_NOT_OK(WriteBytes(manifest_path, bytes));
-    manifests.push_back({{"manifest_path", manifest_path},
-                         {"manifest_length", static_cast<int64_t>(bytes.size())},
-                         {"partition_spec_id", 0},
-                         {"content", 0},
-                         {"sequence_number", sequence},
-                         {"min_sequence_number", sequence},
-                         {"added_snapshot_id", snapshot_id},
-                         {"added_files_count", added_files},
-                         {"existing_files_count", 0},
-                         {"deleted_files_count", 0},
-                         {"added_rows_count", added_records},
-                         {"existing_rows_count", 0},
-                         {"deleted_rows_count", 0}});
+    const PartitionSpec unpartitioned;  // referenced files are never split
+    SLUICE_ASSIGN_OR_RAISE(json manifest,
+                           WriteManifest(location, schema, options.reference_files.empty() ? spec : unpartitioned,
+                                         snapshot_id, sequence, entries));
+    manifests.push_back(std::move(manifest));
   }
   SLUICE_ASSIGN_OR_RAISE(std::string list_path, WriteManifestList(location, snapshot_id, parent, sequence, manifests));
 

@@ -17,19 +17,9 @@
 #include <nlohmann/json.hpp>
 
 #include "common/status.h"
+#include "format/manifest.h"
 
 namespace sluice {
-
-struct DataFile {
-  std::string path;  // full URI, e.g. "file:///home/x/warehouse/ns/t-ab12/data/..."
-  std::string format = "PARQUET";
-  int64_t record_count = 0;
-  int64_t file_size_in_bytes = 0;
-  int spec_id = 0;  // the partition spec its manifest was written under
-  // Its partition tuple as the manifest holds it: {partition field name: value}, values typed
-  // as the transform's result (ints, strings, ...); empty for an unpartitioned spec.
-  nlohmann::json partition = nlohmann::json::object();
-};
 
 // The table-level facts of a metadata file that callers need.
 struct TableMetadataInfo {
@@ -68,6 +58,8 @@ struct TableSnapshot {
   std::vector<SnapshotInfo> history;              // the current snapshot and its ancestors, newest first
   std::map<std::string, std::string> properties;  // the table's properties
   std::vector<PartitionFieldInfo> partitions;     // fields of the default partition spec
+  // Every partition spec by id (data files name theirs), source columns by current name.
+  std::map<int, std::vector<PartitionFieldInfo>> specs;
 };
 
 // Decides, before LoadTableSnapshot reads it, whether a file a metadata file names (its
@@ -95,9 +87,9 @@ struct TableWriteOptions {
   std::string operation_summary;                  // optional extra for the snapshot summary
   std::map<std::string, std::string> summary;     // more entries for the snapshot summary
   std::map<std::string, std::string> properties;  // table properties to set
-  // Only when creating: recorded as the table's default partition spec (spec 1). Data files
-  // are still written unpartitioned, under spec 0, which stays in the metadata; readers
-  // take each manifest's spec, so both are valid Iceberg.
+  // Only when creating: the table's partition spec (spec 0). Data files are written one per
+  // partition of the table's default spec (more when one holds over kMaxFileRows rows),
+  // each manifest entry carrying its partition tuple.
   std::vector<PartitionFieldInfo> partition_spec;
   // When not empty, the snapshot lists these existing files (their schema is `data`'s,
   // which then holds no rows) instead of writing `data`: an external table's files,

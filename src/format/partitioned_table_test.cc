@@ -1,0 +1,139 @@
+#include <arrow/json/from_string.h>
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "common/file_util.h"
+#include "common/ids.h"
+#include "common/subprocess.h"
+#include "common/test_util.h"
+#include "format/iceberg_table.h"
+#include "format/partition_transform.h"
+
+namespace sluice {
+namespace {
+
+using nlohmann::json;
+
+// NYC-taxi-shaped rows: three days, six pickup zones, one row per (day, zone, k).
+std::shared_ptr<arrow::Table> Taxi(int days = 3, int zones = 6, int per = 2) {
+  auto schema = arrow::schema({arrow::field("tpep_pickup_datetime", arrow::timestamp(arrow::TimeUnit::MICRO)),
+                               arrow::field("PULocationID", arrow::int64()), arrow::field("fare", arrow::float64())});
+  arrow::TimestampBuilder at(schema->field(0)->type(), arrow::default_memory_pool());
+  arrow::Int64Builder zone;
+  arrow::DoubleBuilder fare;
+  const int64_t day0 = 19723LL * 86400 * 1000000;  // 2024-01-01
+  for (int d = 0; d < days; ++d) {
+    for (int z = 0; z < zones; ++z) {
+      for (int k = 0; k < per; ++k) {
+        EXPECT_TRUE(at.Append(day0 + d * 86400LL * 1000000 + (k + 1) * 3600LL * 1000000).ok());
+        EXPECT_TRUE(zone.Append(100 + z).ok());
+        EXPECT_TRUE(fare.Append(d * 10 + z + k / 10.0).ok());
+      }
+    }
+  }
+  return arrow::Table::Make(schema, {*at.Finish(), *zone.Finish(), *fare.Finish()});
+}
+
+class PartitionedTableTest : public ::testing::Test {
+ protected:
+  void SetUp() override { dir_ = "/tmp/sluice-partitioned-test-" + NewShortId(8); }
+  void TearDown() override {
+    if (!getenv("KEEP")) ASSERT_OK(RemoveAll(dir_));
+  }
+  // pyiceberg's plan for `filter`: "<files planned> <rows read>".
+  std::string PyicebergPlan(const std::string& metadata_location, const std::string& filter) {
+    SubprocessOptions options;
+    options.argv = {SLUICE_TEST_PYTHON, "-c",
+                    "import sys\n"
+                    "from pyiceberg.table import StaticTable\n"
+                    "t = StaticTable.from_metadata(sys.argv[1])\n"
+                    "scan = t.scan(row_filter=sys.argv[2])\n"
+                    "print(len(list(scan.plan_files())), scan.to_arrow().num_rows)\n",
+                    metadata_location, filter};
+    auto result = RunSubprocess(options);
+    EXPECT_TRUE(result.ok());
+    EXPECT_EQ(result->exit_code, 0) << result->stderr_text;
+    return result->stdout_text;
+  }
+  std::string dir_;
+};
+
+TEST_F(PartitionedTableTest, WritesOneFilePerPartitionWithItsTuple) {
+  TableWriteOptions options;
+  options.table_location = "file://" + dir_ + "/taxi";
+  options.partition_spec = {{"tpep_pickup_datetime", "day", "tpep_pickup_datetime_day"},
+                            {"PULocationID", "bucket[8]", "PULocationID_bucket"}};
+  auto taxi = Taxi();
+  ASSERT_OK_AND_ASSIGN(std::string v0, WriteTableSnapshot(taxi, options));
+  ASSERT_OK_AND_ASSIGN(TableSnapshot s0, LoadTableSnapshot(v0));
+  EXPECT_EQ(s0.total_records, 36);
+  ASSERT_EQ(s0.partitions.size(), 2u);
+  ASSERT_OK_AND_ASSIGN(auto bucket, PartitionTransform::Parse("bucket[8]"));
+  std::set<std::pair<int64_t, int64_t>> expected;
+  for (int d = 0; d < 3; ++d) {
+    for (int z = 0; z < 6; ++z) {
+      ASSERT_OK_AND_ASSIGN(json b, bucket.Apply(arrow::Int64Scalar(100 + z)));
+      expected.insert({19723 + d, b.get<int64_t>()});
+    }
+  }
+  std::set<std::pair<int64_t, int64_t>> seen;
+  int64_t rows = 0;
+  for (const auto& file : s0.data_files) {
+    ASSERT_TRUE(file.partition.contains("tpep_pickup_datetime_day")) << file.partition.dump();
+    std::pair<int64_t, int64_t> tuple{file.partition["tpep_pickup_datetime_day"].get<int64_t>(),
+                                      file.partition["PULocationID_bucket"].get<int64_t>()};
+    EXPECT_TRUE(seen.insert(tuple).second) << "two files for one partition";
+    rows += file.record_count;
+  }
+  EXPECT_EQ(seen, expected);
+  EXPECT_EQ(rows, 36);
+
+  // pyiceberg prunes by the partition tuples and the manifest list's summaries.
+  EXPECT_EQ(PyicebergPlan(v0,
+                          "tpep_pickup_datetime >= '2024-01-02T00:00:00' and "
+                          "tpep_pickup_datetime < '2024-01-03T00:00:00'"),
+            std::to_string(expected.size() / 3) + " 12\n");
+  EXPECT_EQ(PyicebergPlan(v0, "PULocationID = 103"), "3 6\n");
+  EXPECT_EQ(PyicebergPlan(v0, "fare > 0"), std::to_string(expected.size()) + " 35\n");
+
+  // An append adds files of the same spec; both snapshots read back.
+  options.previous_metadata_location = v0;
+  ASSERT_OK_AND_ASSIGN(std::string v1, WriteTableSnapshot(Taxi(1, 1, 1), options));
+  ASSERT_OK_AND_ASSIGN(TableSnapshot s1, LoadTableSnapshot(v1));
+  EXPECT_EQ(s1.total_records, 37);
+  EXPECT_EQ(s1.data_files.size(), expected.size() + 1);
+  EXPECT_EQ(PyicebergPlan(v1, "PULocationID = 100"), "4 7\n");
+}
+
+TEST_F(PartitionedTableTest, NullsAndIdentityPartitions) {
+  TableWriteOptions options;
+  options.table_location = "file://" + dir_ + "/zones";
+  options.partition_spec = {{"zone", "identity", "zone"}, {"PULocationID", "truncate[10]", "PULocationID_trunc"}};
+  auto schema = arrow::schema({arrow::field("zone", arrow::utf8()), arrow::field("PULocationID", arrow::int64())});
+  auto table = arrow::Table::Make(
+      schema, {*arrow::json::ArrayFromJSONString(arrow::utf8(), R"(["Queens", null, "Queens", "Bronx"])"),
+               *arrow::json::ArrayFromJSONString(arrow::int64(), "[1, 2, 15, -3]")});
+  ASSERT_OK_AND_ASSIGN(std::string v0, WriteTableSnapshot(table, options));
+  ASSERT_OK_AND_ASSIGN(TableSnapshot s0, LoadTableSnapshot(v0));
+  std::set<std::string> tuples;
+  for (const auto& file : s0.data_files) tuples.insert(file.partition.dump());
+  EXPECT_EQ(tuples,
+            (std::set<std::string>{
+                R"({"PULocationID_trunc":0,"zone":"Queens"})", R"({"PULocationID_trunc":0,"zone":null})",
+                R"({"PULocationID_trunc":10,"zone":"Queens"})", R"({"PULocationID_trunc":-10,"zone":"Bronx"})"}));
+  EXPECT_EQ(PyicebergPlan(v0, "zone = 'Queens'"), "2 2\n");
+  EXPECT_EQ(PyicebergPlan(v0, "zone is null"), "1 1\n");
+}
+
+TEST_F(PartitionedTableTest, ATransformOnAWrongTypeIsRefused) {
+  TableWriteOptions options;
+  options.table_location = "file://" + dir_ + "/bad";
+  options.partition_spec = {{"fare", "bucket[4]", "fare_bucket"}};
+  auto written = WriteTableSnapshot(Taxi(), options);
+  ASSERT_FALSE(written.ok());
+  EXPECT_NE(written.status().message().find("'fare' is double"), std::string::npos) << written.status().message();
+}
+
+}  // namespace
+}  // namespace sluice
