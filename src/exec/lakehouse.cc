@@ -166,6 +166,15 @@ Result<std::shared_ptr<arrow::Table>> Lakehouse::ReadTable(const ResolvedRef& re
     request.files.push_back(file.path);
     request.file_sizes.push_back(file.file_size_in_bytes);
   }
+  // Partition tuples are trusted where Sluice wrote them or checked them (REST commits):
+  // never those of an external table, whose metadata is the user's.
+  if (info.kind != kExternalTable) {
+    for (const auto& file : info.snapshot.data_files) {
+      request.spec_ids.push_back(file.spec_id);
+      request.partitions.push_back(file.partition);
+    }
+    request.partition_specs = info.snapshot.specs;
+  }
   // An external table's files are the user's, who may rewrite them in place.
   request.files_immutable = info.kind != kExternalTable;
   if (options.cache) {

@@ -293,6 +293,8 @@ class RunState {
       told.storage_reasons = stats.storage_reasons;
       told.row_groups_read = stats.row_groups_read;
       told.row_groups_total = stats.row_groups_total;
+      told.files_read = stats.files;
+      told.files_total = stats.files_total;
       told.seconds = MonotonicSeconds() - started;
       if (scan.readers.size() > 1) told.shared_with = plan_.nodes[scan.readers[1].first].model.name;
       reports_[scan.readers[0].first].scans.push_back(std::move(told));

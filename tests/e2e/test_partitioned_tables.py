@@ -1,0 +1,146 @@
+"""Partitioned tables end to end: `table create --partitioned-by` and models' partitioned_by
+write one data file per partition tuple (day(tpep_pickup_datetime), bucket(8, PULocationID)),
+model inputs with a filter skip whole files before reading them (the run line says how many),
+and pyiceberg, through `sluice serve`'s REST catalog, plans the same scans with files skipped."""
+
+import datetime
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from pyiceberg.catalog.rest import RestCatalog
+
+HEADER = "import bauplan\n"
+PARTITIONED_BY = "day(tpep_pickup_datetime), bucket(8, PULocationID)"
+DAYS, ZONES, PER = 5, 12, 3
+ONE_DAY = "tpep_pickup_datetime >= '2024-01-02' AND tpep_pickup_datetime < '2024-01-03'"
+ONE_DAY_ISO = "tpep_pickup_datetime >= '2024-01-02T00:00:00' AND tpep_pickup_datetime < '2024-01-03T00:00:00'"
+
+
+def taxi(days=DAYS, zones=ZONES, per=PER, first_day=1):
+    start = datetime.datetime(2024, 1, first_day)
+    rows = [
+        (start + datetime.timedelta(days=d, hours=k + 1), 100 + z, float(d * 10 + z + k))
+        for d in range(days)
+        for z in range(zones)
+        for k in range(per)
+    ]
+    return pa.table(
+        {
+            "tpep_pickup_datetime": pa.array([r[0] for r in rows], pa.timestamp("us")),
+            "PULocationID": pa.array([r[1] for r in rows], pa.int64()),
+            "fare_amount": pa.array([r[2] for r in rows], pa.float64()),
+        }
+    )
+
+
+def bucket8(zone):
+    from pyiceberg.transforms import BucketTransform
+    from pyiceberg.types import LongType
+
+    return BucketTransform(8).transform(LongType())(zone)
+
+
+@pytest.fixture
+def taxi_file(tmp_path):
+    path = tmp_path / "taxi.parquet"
+    pq.write_table(taxi(), path)
+    return path
+
+
+@pytest.fixture
+def dev(sluice, taxi_file):
+    sluice("checkout", "-b", "dev")
+    sluice("table", "create", "taxi", "--search-uri", taxi_file, "--partitioned-by", PARTITIONED_BY)
+    sluice("table", "import", "taxi", "--search-uri", taxi_file)
+    return sluice
+
+
+def test_import_writes_one_file_per_partition_and_pyiceberg_prunes(dev):
+    info = dev.json("table", "get", "taxi")
+    assert [(p["transform"], p["source"]) for p in info["partitions"]] == [
+        ("day", "tpep_pickup_datetime"),
+        ("bucket[8]", "PULocationID"),
+    ]
+    tuples = {(d, bucket8(100 + z)) for d in range(DAYS) for z in range(ZONES)}
+    with dev.serving() as uri:
+        table = RestCatalog("sluice", uri=uri, warehouse="dev").load_table("bauplan.taxi")
+        every = list(table.scan().plan_files())
+        assert len(every) == len(tuples)
+        # Each file holds exactly its partition's rows.
+        for task in every:
+            rows = pq.read_table(task.file.file_path.removeprefix("file://"))
+            days = {
+                (t - datetime.datetime(2024, 1, 1)).days for t in rows["tpep_pickup_datetime"].to_pylist()
+            }
+            assert len(days) == 1 and len({bucket8(z) for z in rows["PULocationID"].to_pylist()}) == 1
+        one_day = table.scan(row_filter=ONE_DAY_ISO)
+        assert len(list(one_day.plan_files())) == len({bucket8(100 + z) for z in range(ZONES)})
+        assert one_day.to_arrow().num_rows == ZONES * PER
+        zone = table.scan(row_filter="PULocationID = 103")
+        assert len(list(zone.plan_files())) == DAYS
+        assert zone.to_arrow().num_rows == DAYS * PER
+
+
+def test_a_model_input_filter_skips_files_and_the_run_line_says_so(dev, make_project):
+    project = make_project(
+        {
+            "models.py": HEADER
+            + f'''
+@bauplan.model(materialization_strategy="REPLACE", partitioned_by="{PARTITIONED_BY}")
+def one_day(t=bauplan.Model("taxi", filter="{ONE_DAY}")):
+    return t
+'''
+        }
+    )
+    run = dev("run", "-p", project)
+    files = len({(d, bucket8(100 + z)) for d in range(DAYS) for z in range(ZONES)})
+    per_day = len({bucket8(100 + z) for z in range(ZONES)})
+    assert f"taxi: {per_day} of {files} files" in run.stdout, run.stdout
+    out = dev.json("table", "get", "one_day")
+    assert out["records"] == ZONES * PER
+    assert [(p["transform"], p["source"]) for p in out["partitions"]] == [
+        ("day", "tpep_pickup_datetime"),
+        ("bucket[8]", "PULocationID"),
+    ]
+    # The rows are right: the filter applied exactly after the files were pruned.
+    rows = dev.query("SELECT COUNT(*) AS n, MIN(tpep_pickup_datetime) AS lo FROM one_day", "dev")
+    assert rows[0]["n"] == ZONES * PER and str(rows[0]["lo"]).startswith("2024-01-02")
+
+
+@pytest.mark.parametrize(
+    "partitioned_by, words",
+    [
+        ("days(tpep_pickup_datetime)", ["unknown transform 'days'"]),
+        ("hour(PULocationID)", ["PULocationID", "timestamp"]),
+        ("bucket(0, PULocationID)", ["positive width"]),
+        ("bucket(8, fare_amount)", ["fare_amount", "double"]),
+        ("day(nope)", ["'nope'"]),
+    ],
+)
+def test_bad_partition_specs_are_one_clear_error(sluice, taxi_file, make_project, partitioned_by, words):
+    sluice("checkout", "-b", "dev")
+    sluice.load("taxi", taxi_file)
+    head = sluice.head("dev")
+    project = make_project(
+        {
+            "models.py": HEADER
+            + f'''
+@bauplan.model(materialization_strategy="REPLACE", partitioned_by="{partitioned_by}")
+def parted(t=bauplan.Model("taxi")):
+    return t
+'''
+        }
+    )
+    run = sluice("run", "-p", project, check=False)
+    assert run.returncode != 0
+    text = run.stdout + run.stderr
+    assert "parted" in text and "Traceback" not in text, text
+    for word in words:
+        assert word in text, text
+    assert "parted" not in {t.split(".")[-1] for t in sluice.tables("dev")}
+    create = sluice(
+        "table", "create", "t2", "--search-uri", taxi_file, "--partitioned-by", partitioned_by, check=False
+    )
+    assert create.returncode != 0 and "Traceback" not in create.stderr
+    assert sluice.head("dev") == head
