@@ -224,7 +224,8 @@ class RunState {
           mode = WriteMode::kReplace;
           break;
         case Materialization::kOverwritePartitions:
-          return InvalidInput("materialization_strategy OVERWRITE_PARTITIONS is not supported yet");
+          mode = WriteMode::kOverwrite;
+          break;
         case Materialization::kNone:
           return Internal("a model that materializes nothing has no write step");
       }
@@ -235,9 +236,9 @@ class RunState {
         std::lock_guard<std::mutex> lock(write_mutex_);
         std::string partitioned_by;
         for (const auto& p : model.partitioned_by) partitioned_by += (partitioned_by.empty() ? "" : ", ") + p;
-        SLUICE_ASSIGN_OR_RAISE(
-            location,
-            WithContext(lakehouse_.WriteTable(source_.tree, node.output_table, table, mode, partitioned_by), context));
+        SLUICE_ASSIGN_OR_RAISE(location, WithContext(lakehouse_.WriteTable(source_.tree, node.output_table, table, mode,
+                                                                           partitioned_by, node.overwrite_filter),
+                                                     context));
       }
       std::lock_guard<std::mutex> lock(mutex_);
       changes_[node.output_table] = location;

@@ -169,8 +169,9 @@ Result<std::string> WriteTableSnapshot(const std::shared_ptr<arrow::Table>& data
   SLUICE_ASSIGN_OR_RAISE(json schema_json,
                          IcebergSchemaFromArrow(*data->schema(), next_schema_id, previous_json, &last_column_id));
   std::string difference = current ? DescribeSchemaDifference(previous_json, schema_json) : "x";
-  if (!difference.empty() && current && options.mode == WriteMode::kAppend) {
-    return InvalidInput("cannot append: the schema differs from the table's: ", difference);
+  if (!difference.empty() && current && options.mode != WriteMode::kReplace) {
+    return InvalidInput("cannot ", options.mode == WriteMode::kAppend ? "append" : "overwrite partitions",
+                        ": the schema differs from the table's: ", difference);
   }
   int schema_id = current ? current->schema_id : 0;
   if (!difference.empty()) {
@@ -218,6 +219,53 @@ Result<std::string> WriteTableSnapshot(const std::shared_ptr<arrow::Table>& data
     SLUICE_ASSIGN_OR_RAISE(auto prepared, PrepareForParquet(data, schema.ToJson()));
     SLUICE_ASSIGN_OR_RAISE(files, WritePartitionedFiles(prepared, schema, spec, location));
   }
+  std::vector<ManifestEntry> carried;  // kOverwrite: the current files, kept or deleted
+  int64_t deleted_files = 0, deleted_records = 0;
+  if (previous && options.mode == WriteMode::kOverwrite) {
+    std::set<std::string> touched;
+    for (const auto& file : files) touched.insert(file.partition.dump());
+    SLUICE_ASSIGN_OR_RAISE(auto records, ReadManifestList(previous));
+    for (const auto& record : records) {
+      SLUICE_ASSIGN_OR_RAISE(auto entries, ReadManifest(record));
+      for (auto& entry : entries) {
+        if (entry.status == EntryStatus::kDeleted) continue;
+        FileFate fate;
+        if (options.overwrite_existing) {
+          SLUICE_ASSIGN_OR_RAISE(fate, options.overwrite_existing(entry.file));
+        } else if (entry.file.spec_id == spec.spec_id && touched.count(entry.file.partition.dump())) {
+          fate.kind = FileFate::Kind::kDelete;
+        }
+        if (fate.kind == FileFate::Kind::kRewrite && fate.remaining) {
+          SLUICE_ASSIGN_OR_RAISE(auto prepared, PrepareForParquet(fate.remaining, schema.ToJson()));
+          SLUICE_ASSIGN_OR_RAISE(auto rewritten, WritePartitionedFiles(prepared, schema, spec, location));
+          for (auto& file : rewritten) files.push_back(std::move(file));
+        }
+        previous_files += 1;
+        previous_records += entry.file.record_count;
+        if (fate.kind == FileFate::Kind::kKeep) {
+          entry.status = EntryStatus::kExisting;
+        } else {
+          entry.status = EntryStatus::kDeleted;
+          entry.snapshot_id = snapshot_id;
+          ++deleted_files;
+          deleted_records += entry.file.record_count;
+        }
+        carried.push_back(std::move(entry));
+      }
+    }
+  }
+  if (!carried.empty()) {
+    // Manifests hold one spec each: the carried entries grouped by theirs.
+    std::map<int, std::vector<ManifestEntry>> by_spec;
+    for (auto& entry : carried) by_spec[entry.file.spec_id].push_back(std::move(entry));
+    for (auto& [spec_id, entries] : by_spec) {
+      const PartitionSpec* entries_spec = metadata.FindSpec(spec_id);
+      if (!entries_spec) return InvalidInput(where, ": a manifest names partition spec ", spec_id, ", which it lacks");
+      SLUICE_ASSIGN_OR_RAISE(json manifest,
+                             WriteManifest(location, schema, *entries_spec, snapshot_id, sequence, entries));
+      manifests.push_back(std::move(manifest));
+    }
+  }
   int64_t added_files = static_cast<int64_t>(files.size()), added_records = 0;
   if (!files.empty()) {
     std::vector<ManifestEntry> entries;
@@ -238,6 +286,7 @@ Result<std::string> WriteTableSnapshot(const std::shared_ptr<arrow::Table>& data
   SLUICE_ASSIGN_OR_RAISE(std::string list_path, WriteManifestList(location, snapshot_id, parent, sequence, manifests));
 
   bool append = options.mode == WriteMode::kAppend;
+  bool overwrite = options.mode == WriteMode::kOverwrite;
   Snapshot snapshot;
   snapshot.snapshot_id = snapshot_id;
   snapshot.parent_snapshot_id = parent;
@@ -245,11 +294,17 @@ Result<std::string> WriteTableSnapshot(const std::shared_ptr<arrow::Table>& data
   snapshot.timestamp_ms = now;
   snapshot.manifest_list = list_path;
   snapshot.schema_id = schema_id;
-  snapshot.summary = {{"operation", append || !parent ? "append" : "overwrite"},
-                      {"added-data-files", std::to_string(added_files)},
-                      {"added-records", std::to_string(added_records)},
-                      {"total-records", std::to_string((append ? previous_records : 0) + added_records)},
-                      {"total-data-files", std::to_string((append ? previous_files : 0) + added_files)}};
+  snapshot.summary = {
+      {"operation", append || !parent ? "append" : "overwrite"},
+      {"added-data-files", std::to_string(added_files)},
+      {"added-records", std::to_string(added_records)},
+      {"total-records", std::to_string((append || overwrite ? previous_records - deleted_records : 0) + added_records)},
+      {"total-data-files", std::to_string((append || overwrite ? previous_files - deleted_files : 0) + added_files)}};
+  if (overwrite) {
+    snapshot.summary["deleted-data-files"] = std::to_string(deleted_files);
+    snapshot.summary["deleted-records"] = std::to_string(deleted_records);
+    if (deleted_files == 0) snapshot.summary["operation"] = "append";
+  }
   if (!options.operation_summary.empty()) snapshot.summary["sluice.operation"] = options.operation_summary;
   for (const auto& [key, value] : options.summary) snapshot.summary[key] = value;
   metadata.AddSnapshotOnMain(std::move(snapshot));

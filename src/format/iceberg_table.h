@@ -78,6 +78,15 @@ Result<TableSnapshot> LoadTableSnapshot(const std::string& metadata_location,
 enum class WriteMode {
   kAppend,   // new files added to the current ones; the schema must match (by name and type)
   kReplace,  // new files replace all current ones; the schema may change
+  // New files replace the current files of the partitions they touch (or, with
+  // TableWriteOptions::overwrite_existing, what it decides); the schema must match.
+  kOverwrite,
+};
+
+// What an overwrite does with one live data file of the current snapshot.
+struct FileFate {
+  enum class Kind { kKeep, kDelete, kRewrite } kind = Kind::kKeep;
+  std::shared_ptr<arrow::Table> remaining;  // kRewrite: the rows that stay (table columns)
 };
 
 struct TableWriteOptions {
@@ -95,6 +104,10 @@ struct TableWriteOptions {
   // which then holds no rows) instead of writing `data`: an external table's files,
   // referenced where they are and never copied.
   std::vector<DataFile> reference_files;
+  // kOverwrite: decides the fate of each live data file of the current snapshot (a
+  // filter-based overwrite); null: the files whose partition tuple (under the default spec)
+  // one of the new files has are deleted, the others kept (dynamic partition overwrite).
+  std::function<Result<FileFate>(const DataFile&)> overwrite_existing;
 };
 
 // Writes `data` as a new snapshot and returns the new metadata file's URI

@@ -159,6 +159,10 @@ Result<Plan> BuildPlan(const Project& project, const PlanOptions& options) {
       }
       node.inputs.push_back(std::move(resolved));
     }
+    if (!model.overwrite_filter.empty()) {
+      SLUICE_ASSIGN_OR_RAISE(node.overwrite_filter, WithContext(SubstituteParameters(model.overwrite_filter, literal),
+                                                                Describe(model) + ": overwrite_filter"));
+    }
     if (model.kind == ModelKind::kSql) {
       SLUICE_ASSIGN_OR_RAISE(node.sql, WithContext(SubstituteParameters(model.sql, literal), Describe(model)));
     }

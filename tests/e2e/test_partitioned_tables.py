@@ -144,3 +144,118 @@ def parted(t=bauplan.Model("taxi")):
     )
     assert create.returncode != 0 and "Traceback" not in create.stderr
     assert sluice.head("dev") == head
+
+
+def write_trips(
+    sluice, make_project, strategy, filter_="", overwrite_filter=None, body="return t", params=""
+):
+    """Runs a project whose one model `trips` reads taxi (with `filter_`) and writes it."""
+    extra = f", overwrite_filter={overwrite_filter!r}" if overwrite_filter is not None else ""
+    project = make_project(
+        {
+            "models.py": HEADER
+            + f'''
+@bauplan.model(materialization_strategy="{strategy}", partitioned_by="{PARTITIONED_BY}"{extra})
+@bauplan.python(pip={{"pandas": "*"}})
+def trips(t=bauplan.Model("taxi", filter="{filter_}")):
+    {body}
+'''
+        },
+        project_yml=None
+        if not params
+        else f"""\
+            project:
+              id: 00000000-0000-4000-8000-000000000001
+              name: test_project
+            parameters:
+{params}""",
+    )
+    return sluice("run", "-p", project, check=False)
+
+
+def fares_by_day(sluice):
+    rows = sluice.query(
+        "SELECT CAST(tpep_pickup_datetime AS DATE)::VARCHAR AS d, COUNT(*) AS n, SUM(fare_amount) AS s "
+        "FROM trips GROUP BY 1 ORDER BY 1",
+        "dev",
+    )
+    return {r["d"]: (r["n"], r["s"]) for r in rows}
+
+
+def test_overwrite_partitions_replaces_exactly_the_touched_partitions(dev, make_project):
+    assert write_trips(dev, make_project, "REPLACE").returncode == 0
+    before = fares_by_day(dev)
+    run = write_trips(
+        dev,
+        make_project,
+        "overwrite_partitions",  # bauplan spells it in any case
+        filter_=ONE_DAY,
+        body="t = t.to_pandas()\n    t['fare_amount'] = t['fare_amount'] * 100\n    return t",
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    after = fares_by_day(dev)
+    assert set(after) == set(before)
+    for day, (n, s) in before.items():
+        assert after[day][0] == n
+        assert after[day][1] == (s * 100 if day == "2024-01-02" else s), day
+    info = dev.json("table", "get", "trips")
+    assert info["records"] == DAYS * ZONES * PER
+    # An Iceberg overwrite snapshot on top of the REPLACE one: history kept.
+    with dev.serving() as uri:
+        table = RestCatalog("sluice", uri=uri, warehouse="dev").load_table("bauplan.trips")
+        history = [s.summary.operation.value for s in table.snapshots()]
+        assert history[-1] == "overwrite" and len(history) >= 2
+        day2 = table.scan(row_filter=ONE_DAY_ISO).to_arrow()
+        assert day2.num_rows == ZONES * PER and min(day2["fare_amount"].to_pylist()) >= 1000
+        previous = table.snapshots()[-2].snapshot_id
+        assert table.scan(snapshot_id=previous).to_arrow().num_rows == DAYS * ZONES * PER
+        assert len(list(table.scan(row_filter=ONE_DAY_ISO).plan_files())) == len(
+            {bucket8(100 + z) for z in range(ZONES)}
+        )
+
+
+def test_overwrite_filter_with_params_replaces_matching_rows_only(dev, make_project):
+    assert write_trips(dev, make_project, "REPLACE").returncode == 0
+    before = fares_by_day(dev)
+    params = """\
+              zone:
+                type: int
+                default: 103
+"""
+    run = write_trips(
+        dev,
+        make_project,
+        "OVERWRITE_PARTITIONS",
+        filter_="PULocationID = $zone",
+        overwrite_filter="PULocationID = $zone",
+        body="return t.slice(0, 3)",
+        params=params,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    # Zone 103 had DAYS * PER rows; the model kept 3 of them; every other row is untouched.
+    total = dev.query("SELECT COUNT(*) AS n FROM trips", "dev")[0]["n"]
+    assert total == DAYS * ZONES * PER - DAYS * PER + 3
+    assert dev.query('SELECT COUNT(*) AS n FROM trips WHERE "PULocationID" = 103', "dev")[0]["n"] == 3
+    assert sum(n for n, _ in fares_by_day(dev).values()) == total
+    assert set(fares_by_day(dev)) == set(before)
+
+
+@pytest.mark.parametrize(
+    "overwrite_filter, words",
+    [
+        ("PULocationID = 103", ["trips", "rows are outside overwrite_filter"]),
+        ("PULocationID = = 3", ["trips", "overwrite_filter", "is not a filter"]),
+        ("nope = 3", ["trips", "overwrite_filter", "nope"]),
+    ],
+)
+def test_bad_overwrites_are_one_clear_error_and_write_nothing(dev, make_project, overwrite_filter, words):
+    assert write_trips(dev, make_project, "REPLACE").returncode == 0
+    head = dev.head("dev")
+    run = write_trips(dev, make_project, "OVERWRITE_PARTITIONS", overwrite_filter=overwrite_filter)
+    assert run.returncode != 0
+    text = run.stdout + run.stderr
+    assert "Traceback" not in text
+    for word in words:
+        assert word in text, text
+    assert dev.json("table", "get", "trips")["records"] == DAYS * ZONES * PER
+    assert dev.head("dev") == head
