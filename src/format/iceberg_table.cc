@@ -169,9 +169,15 @@ Result<std::string> WriteTableSnapshot(const std::shared_ptr<arrow::Table>& data
   SLUICE_ASSIGN_OR_RAISE(json schema_json,
                          IcebergSchemaFromArrow(*data->schema(), next_schema_id, previous_json, &last_column_id));
   std::string difference = current ? DescribeSchemaDifference(previous_json, schema_json) : "x";
-  if (!difference.empty() && current && options.mode != WriteMode::kReplace) {
-    return InvalidInput("cannot ", options.mode == WriteMode::kAppend ? "append" : "overwrite partitions",
-                        ": the schema differs from the table's: ", difference);
+  json write_schema = schema_json;  // the data's columns as the files store them
+  if (!difference.empty() && current && options.mode == WriteMode::kAppend) {
+    // Schema evolution: new columns and widened types become a new schema of the table.
+    SLUICE_ASSIGN_OR_RAISE(schema_json,
+                           EvolveSchemaForAppend(previous_json, schema_json, next_schema_id, &write_schema));
+    difference = DescribeSchemaDifference(previous_json, schema_json);
+  }
+  if (!difference.empty() && current && options.mode == WriteMode::kOverwrite) {
+    return InvalidInput("cannot overwrite partitions", ": the schema differs from the table's: ", difference);
   }
   int schema_id = current ? current->schema_id : 0;
   if (!difference.empty()) {
@@ -216,7 +222,8 @@ Result<std::string> WriteTableSnapshot(const std::shared_ptr<arrow::Table>& data
   }
   std::vector<DataFile> files = options.reference_files;
   if (files.empty() && data->num_rows() > 0) {
-    SLUICE_ASSIGN_OR_RAISE(auto prepared, PrepareForParquet(data, schema.ToJson()));
+    if (!current || options.mode != WriteMode::kAppend) write_schema = schema.ToJson();
+    SLUICE_ASSIGN_OR_RAISE(auto prepared, PrepareForParquet(data, write_schema));
     SLUICE_ASSIGN_OR_RAISE(files, WritePartitionedFiles(prepared, schema, spec, location));
   }
   std::vector<ManifestEntry> carried;  // kOverwrite: the current files, kept or deleted

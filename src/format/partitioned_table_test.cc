@@ -137,3 +137,61 @@ TEST_F(PartitionedTableTest, ATransformOnAWrongTypeIsRefused) {
 
 }  // namespace
 }  // namespace sluice
+
+namespace sluice {
+namespace {
+
+TEST_F(PartitionedTableTest, AppendsEvolveTheSchema) {
+  TableWriteOptions options;
+  options.table_location = "file://" + dir_ + "/evolving";
+  auto first = arrow::Table::Make(
+      arrow::schema({arrow::field("PULocationID", arrow::int32()), arrow::field("fare", arrow::float32())}),
+      {*arrow::json::ArrayFromJSONString(arrow::int32(), "[1, 2]"),
+       *arrow::json::ArrayFromJSONString(arrow::float32(), "[1.5, 2.5]")});
+  ASSERT_OK_AND_ASSIGN(std::string v0, WriteTableSnapshot(first, options));
+  options.previous_metadata_location = v0;
+  auto second =
+      arrow::Table::Make(arrow::schema({arrow::field("PULocationID", arrow::int64()),
+                                        arrow::field("fare", arrow::float64()), arrow::field("tip", arrow::float64())}),
+                         {*arrow::json::ArrayFromJSONString(arrow::int64(), "[3000000000]"),
+                          *arrow::json::ArrayFromJSONString(arrow::float64(), "[3.5]"),
+                          *arrow::json::ArrayFromJSONString(arrow::float64(), "[0.5]")});
+  ASSERT_OK_AND_ASSIGN(std::string v1, WriteTableSnapshot(second, options));
+  ASSERT_OK_AND_ASSIGN(TableSnapshot s1, LoadTableSnapshot(v1));
+  EXPECT_EQ(s1.schema->ToString(), "PULocationID: int64\nfare: double\ntip: double");
+  EXPECT_EQ(s1.total_records, 3);
+  // pyiceberg reads the old file with the widened types and the new column as NULL.
+  SubprocessOptions read;
+  read.argv = {SLUICE_TEST_PYTHON, "-c",
+               "import sys\n"
+               "from pyiceberg.table import StaticTable\n"
+               "t = StaticTable.from_metadata(sys.argv[1]).scan().to_arrow().sort_by('PULocationID')\n"
+               "print(t.to_pylist())\n",
+               v1};
+  auto result = RunSubprocess(read);
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->exit_code, 0) << result->stderr_text;
+  EXPECT_EQ(result->stdout_text,
+            "[{'PULocationID': 1, 'fare': 1.5, 'tip': None}, {'PULocationID': 2, 'fare': 2.5, 'tip': None}, "
+            "{'PULocationID': 3000000000, 'fare': 3.5, 'tip': 0.5}]\n");
+
+  // Any other change is refused, naming the column and both types.
+  options.previous_metadata_location = v1;
+  auto bad = arrow::Table::Make(arrow::schema({arrow::field("fare", arrow::utf8())}),
+                                {*arrow::json::ArrayFromJSONString(arrow::utf8(), R"(["x"])")});
+  auto refused = WriteTableSnapshot(bad, options);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("column 'fare' is string in the data and double in the table"),
+            std::string::npos)
+      << refused.status().message();
+  // A narrower type is written as the table's (long stays long).
+  auto narrow = arrow::Table::Make(arrow::schema({arrow::field("PULocationID", arrow::int32())}),
+                                   {*arrow::json::ArrayFromJSONString(arrow::int32(), "[7]")});
+  ASSERT_OK_AND_ASSIGN(std::string v2, WriteTableSnapshot(narrow, options));
+  ASSERT_OK_AND_ASSIGN(TableSnapshot s2, LoadTableSnapshot(v2));
+  EXPECT_EQ(s2.schema->ToString(), s1.schema->ToString());
+  EXPECT_EQ(s2.total_records, 4);
+}
+
+}  // namespace
+}  // namespace sluice

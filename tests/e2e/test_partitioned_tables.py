@@ -259,3 +259,56 @@ def test_bad_overwrites_are_one_clear_error_and_write_nothing(dev, make_project,
         assert word in text, text
     assert dev.json("table", "get", "trips")["records"] == DAYS * ZONES * PER
     assert dev.head("dev") == head
+
+
+def model_project(make_project, name, strategy, body, inputs=""):
+    return make_project(
+        {
+            "models.py": HEADER
+            + f'''
+import pyarrow as pa
+
+@bauplan.model(materialization_strategy="{strategy}")
+def {name}({inputs}):
+    {body}
+'''
+        }
+    )
+
+
+def test_append_evolves_the_schema_and_old_files_read_with_nulls(sluice, make_project):
+    sluice("checkout", "-b", "dev")
+    first = (
+        "return pa.table({'PULocationID': pa.array([1, 2], pa.int32()), "
+        "'fare': pa.array([1.5, 2.5], pa.float32())})"
+    )
+    sluice("run", "-p", model_project(make_project, "counts", "REPLACE", first))
+    wider = (
+        "return pa.table({'PULocationID': pa.array([3000000000], pa.int64()), "
+        "'fare': [3.5], 'tip_amount': [0.5]})"
+    )
+    sluice("run", "-p", model_project(make_project, "counts", "append", wider))
+    columns = {c["name"]: c["type"] for c in sluice.json("table", "get", "counts")["fields"]}
+    assert columns["PULocationID"] in ("long", "int64") and columns["tip_amount"] in ("double", "float64"), (
+        columns
+    )
+    # A model reads the old file (int, float, no tip) and the new one through one schema.
+    sluice(
+        "run", "-p", model_project(make_project, "copy", "REPLACE", "return c", 'c=bauplan.Model("counts")')
+    )
+    rows = sluice.query('SELECT "PULocationID", fare, tip_amount FROM copy ORDER BY 1', "dev")
+    assert rows == [
+        {"PULocationID": 1, "fare": 1.5, "tip_amount": None},
+        {"PULocationID": 2, "fare": 2.5, "tip_amount": None},
+        {"PULocationID": 3000000000, "fare": 3.5, "tip_amount": 0.5},
+    ]
+    head = sluice.head("dev")
+    bad = "return pa.table({'PULocationID': ['x'], 'fare': [1.0]})"
+    run = sluice("run", "-p", model_project(make_project, "counts", "APPEND", bad), check=False)
+    assert run.returncode != 0
+    text = run.stdout + run.stderr
+    assert "counts" in text and "column 'PULocationID' is string in the data and long in the table" in text, (
+        text
+    )
+    assert "Traceback" not in text
+    assert sluice.head("dev") == head
