@@ -1,5 +1,6 @@
 #include "format/iceberg_table.h"
 
+#include <parquet/arrow/reader.h>
 #include <parquet/arrow/writer.h>
 #include <parquet/file_reader.h>
 
@@ -576,28 +577,49 @@ class AddedSnapshotCheck {
       check.root_ = root.Normalized().ToString() + "/";
     }
     check.root_uri_ = root;
+    check.metadata_ = metadata;
     for (const auto& schema : metadata.schemas) {
       for (const auto& field : schema.fields) check.columns_.insert(field.name);
     }
     return check;
   }
 
+  // A live entry the table already had, with the same spec and tuple, needs no new look.
+  static std::string EntryKey(const DataFile& file) {
+    return file.path + "\n" + std::to_string(file.spec_id) + "\n" + file.partition.dump();
+  }
+
+  // Remembers the live entries of the table's current snapshot (before the commit).
+  Status KnowEntriesOf(const Snapshot* snapshot) {
+    SLUICE_ASSIGN_OR_RAISE(auto records, ReadManifestList(snapshot));
+    for (const auto& record : records) {
+      SLUICE_ASSIGN_OR_RAISE(auto entries, ReadManifest(record));
+      for (const auto& entry : entries) {
+        if (entry.status != EntryStatus::kDeleted) known_.insert(EntryKey(entry.file));
+      }
+    }
+    return Status::OK();
+  }
+
   Status Check(const Snapshot& snapshot) const {
     SLUICE_ASSIGN_OR_RAISE(std::string list_path, Inside(snapshot.manifest_list, "manifest list"));
     SLUICE_ASSIGN_OR_RAISE(AvroFile list, ReadAvro(list_path));
-    int64_t id = snapshot.snapshot_id;
-    for (const auto& manifest : list.records) {
+    for (auto manifest : list.records) {
       SLUICE_ASSIGN_OR_RAISE(std::string manifest_path,
                              Inside(manifest.at("manifest_path").get<std::string>(), "manifest"));
-      SLUICE_ASSIGN_OR_RAISE(AvroFile entries, ReadAvro(manifest_path));
-      for (const auto& entry : entries.records) {
-        const json& data = entry.at("data_file");
-        SLUICE_ASSIGN_OR_RAISE(std::string data_path, Inside(data.at("file_path").get<std::string>(), "data file"));
-        bool added_here = entry.at("status").get<int>() == 1 &&
-                          (entry["snapshot_id"].is_null() || entry["snapshot_id"].get<int64_t>() == id);
-        if (added_here && data.value("content", 0) == 0) {
-          SLUICE_RETURN_NOT_OK(CheckDataFile(data_path, data.at("record_count").get<int64_t>()));
-        }
+      manifest["manifest_path"] = manifest_path;
+      int spec_id = manifest.value("partition_spec_id", 0);
+      const PartitionSpec* spec = metadata_.FindSpec(spec_id);
+      if (!spec)
+        return InvalidInput("the commit's manifest '", manifest_path, "' names partition spec ", spec_id,
+                            ", which the table does not have");
+      SLUICE_ASSIGN_OR_RAISE(auto entries, ReadManifest(manifest));
+      for (const auto& entry : entries) {
+        SLUICE_ASSIGN_OR_RAISE(std::string data_path, Inside(entry.file.path, "data file"));
+        // Every live entry the table did not have as it is: its rows, columns and
+        // partition tuple are checked, so that no forged tuple makes a scan skip its file.
+        if (entry.status == EntryStatus::kDeleted || known_.count(EntryKey(entry.file))) continue;
+        SLUICE_RETURN_NOT_OK(CheckDataFile(data_path, entry.file, *spec));
       }
     }
     return Status::OK();
@@ -629,7 +651,8 @@ class AddedSnapshotCheck {
     return resolved;
   }
 
-  Status CheckDataFile(const std::string& path, int64_t record_count) const {
+  Status CheckDataFile(const std::string& path, const DataFile& entry, const PartitionSpec& spec) const {
+    const int64_t record_count = entry.record_count;
     auto opened = FileIO::Default().OpenInput(path);
     if (!opened.ok()) return InvalidInput("the commit's data file '", path, "' cannot be read");
     std::unique_ptr<parquet::ParquetFileReader> reader;
@@ -649,12 +672,29 @@ class AddedSnapshotCheck {
         return InvalidInput("the commit's data file '", path, "' has a column '", name, "' the table does not have");
       }
     }
+    if (spec.fields.empty()) return Status::OK();
+    std::unique_ptr<parquet::arrow::FileReader> arrow_reader;
+    auto made = parquet::arrow::FileReader::Make(arrow::default_memory_pool(), std::move(reader), &arrow_reader);
+    if (!made.ok()) return InvalidInput("the commit's data file '", path, "' cannot be read: ", made.message());
+    std::shared_ptr<arrow::Table> rows;
+    auto read = arrow_reader->ReadTable(&rows);
+    if (!read.ok()) return InvalidInput("the commit's data file '", path, "' cannot be read: ", read.message());
+    auto groups = SplitByPartition(rows, *metadata_.current_schema(), spec);
+    if (!groups.ok()) return InvalidInput("the commit's data file '", path, "': ", groups.status().message());
+    for (const auto& group : *groups) {
+      if (group.partition != entry.partition) {
+        return InvalidInput("the commit's data file '", path, "' has rows of partition ", group.partition.dump(),
+                            ", its manifest says ", entry.partition.dump());
+      }
+    }
     return Status::OK();
   }
 
   std::string root_;  // the location, links resolved when local, ending in '/'
   StorageUri root_uri_;
   std::set<std::string> columns_;
+  TableMetadata metadata_;       // the table as updated by the commit
+  std::set<std::string> known_;  // EntryKey of the live entries before the commit
 };
 
 }  // namespace
@@ -668,12 +708,14 @@ Result<std::string> CommitTableUpdates(const std::string& metadata_location, con
     }
     int64_t previous_updated_ms = metadata.last_updated_ms;
     size_t known_snapshots = metadata.snapshots.size();
+    std::optional<int64_t> head_before = metadata.current_snapshot_id;
     int last_added_schema = metadata.current_schema_id;
     for (const auto& update : updates) {
       SLUICE_RETURN_NOT_OK(ApplyUpdate(&metadata, update, &last_added_schema));
     }
     // Checked against the table as updated (a new schema may come with its first files).
     SLUICE_ASSIGN_OR_RAISE(auto check, AddedSnapshotCheck::For(metadata));
+    SLUICE_RETURN_NOT_OK(check.KnowEntriesOf(head_before ? metadata.FindSnapshot(*head_before) : nullptr));
     for (size_t i = known_snapshots; i < metadata.snapshots.size(); ++i) {
       SLUICE_RETURN_NOT_OK(check.Check(metadata.snapshots[i]));
     }

@@ -9,6 +9,7 @@
 #include "common/test_util.h"
 #include "format/iceberg_table.h"
 #include "format/partition_transform.h"
+#include "format/table_metadata.h"
 
 namespace sluice {
 namespace {
@@ -191,6 +192,55 @@ TEST_F(PartitionedTableTest, AppendsEvolveTheSchema) {
   ASSERT_OK_AND_ASSIGN(TableSnapshot s2, LoadTableSnapshot(v2));
   EXPECT_EQ(s2.schema->ToString(), s1.schema->ToString());
   EXPECT_EQ(s2.total_records, 4);
+}
+
+}  // namespace
+}  // namespace sluice
+
+namespace sluice {
+namespace {
+
+// A REST commit whose manifest gives a table's file a partition tuple its rows do not have
+// (so that scans would skip it wrongly) is refused; the honest tuple is accepted.
+TEST_F(PartitionedTableTest, ACommitWithAForgedPartitionTupleIsRefused) {
+  TableWriteOptions options;
+  options.table_location = "file://" + dir_ + "/taxi";
+  options.partition_spec = {{"tpep_pickup_datetime", "day", "tpep_pickup_datetime_day"}};
+  ASSERT_OK_AND_ASSIGN(std::string v0, WriteTableSnapshot(Taxi(2, 1, 1), options));
+  ASSERT_OK_AND_ASSIGN(TableSnapshot s0, LoadTableSnapshot(v0));
+  ASSERT_OK_AND_ASSIGN(TableMetadata metadata, ReadTableMetadataFile(v0));
+  ASSERT_EQ(s0.data_files.size(), 2u);
+  auto commit = [&](json tuple) -> Result<std::string> {
+    ManifestEntry entry;
+    entry.status = EntryStatus::kAdded;
+    entry.snapshot_id = 77;
+    entry.file = s0.data_files[0];
+    entry.file.partition = std::move(tuple);
+    SLUICE_ASSIGN_OR_RAISE(json manifest, WriteManifest(metadata.location, *metadata.current_schema(),
+                                                        *metadata.default_spec(), 77, 5, {entry}));
+    SLUICE_ASSIGN_OR_RAISE(std::string list, WriteManifestList(metadata.location, 77, std::nullopt, 5, {manifest}));
+    json updates =
+        json::array({{{"action", "add-snapshot"},
+                      {"snapshot",
+                       {{"snapshot-id", 77},
+                        {"sequence-number", 5},
+                        {"timestamp-ms", 1},
+                        {"manifest-list", list},
+                        {"summary", {{"operation", "overwrite"}}}}}},
+                     {{"action", "set-snapshot-ref"}, {"ref-name", "main"}, {"type", "branch"}, {"snapshot-id", 77}}});
+    return CommitTableUpdates(v0, json::array(), updates);
+  };
+  json honest = s0.data_files[0].partition;
+  json forged = honest;
+  forged["tpep_pickup_datetime_day"] = honest["tpep_pickup_datetime_day"].get<int64_t>() + 100;
+  auto refused = commit(forged);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("its manifest says"), std::string::npos) << refused.status().message();
+  auto wrong_type = commit({{"tpep_pickup_datetime_day", "yesterday"}});
+  ASSERT_FALSE(wrong_type.ok());
+  ASSERT_OK_AND_ASSIGN(std::string v1, commit(honest));
+  ASSERT_OK_AND_ASSIGN(TableSnapshot s1, LoadTableSnapshot(v1));
+  EXPECT_EQ(s1.data_files.size(), 1u);
 }
 
 }  // namespace

@@ -312,3 +312,29 @@ def test_append_evolves_the_schema_and_old_files_read_with_nulls(sluice, make_pr
     )
     assert "Traceback" not in text
     assert sluice.head("dev") == head
+
+
+def test_pyiceberg_appends_to_a_partitioned_table_through_rest_and_scans_still_prune(
+    dev, taxi_file, make_project
+):
+    # pyiceberg computes only identity partitions without pyiceberg-core (not installed here).
+    dev("table", "create", "daily", "--search-uri", taxi_file, "--partitioned-by", "PULocationID")
+    dev("table", "import", "daily", "--search-uri", taxi_file)
+    with dev.serving() as uri:
+        table = RestCatalog("sluice", uri=uri, warehouse="dev").load_table("bauplan.daily")
+        table.append(taxi(days=1, zones=2, per=1, first_day=20))
+        assert len(list(table.refresh().scan().plan_files())) == ZONES + 2
+    assert dev.json("table", "get", "daily")["records"] == DAYS * ZONES * PER + 2
+    project = make_project(
+        {
+            "models.py": HEADER
+            + """
+@bauplan.model(materialization_strategy="REPLACE")
+def late(t=bauplan.Model("daily", filter="PULocationID = 101")):
+    return t
+"""
+        }
+    )
+    run = dev("run", "-p", project)
+    assert f"daily: 2 of {ZONES + 2} files" in run.stdout, run.stdout
+    assert dev.json("table", "get", "late")["records"] == DAYS * PER + 1
