@@ -73,6 +73,18 @@ Result<std::vector<DataFile>> WritePartitionedFiles(const std::shared_ptr<arrow:
   return files;
 }
 
+Snapshot NewSnapshot(int64_t id, std::optional<int64_t> parent, int64_t sequence, int64_t now,
+                     const std::string& manifest_list, int schema_id) {
+  Snapshot snapshot;
+  snapshot.snapshot_id = id;
+  snapshot.parent_snapshot_id = parent;
+  snapshot.sequence_number = sequence;
+  snapshot.timestamp_ms = now;
+  snapshot.manifest_list = manifest_list;
+  snapshot.schema_id = schema_id;
+  return snapshot;
+}
+
 // A count of a snapshot summary as a number; InvalidInput when it is not one.
 Result<int64_t> SummaryNumber(const Snapshot& snapshot, const std::string& key, const std::string& where) {
   auto it = snapshot.summary.find(key);
@@ -295,13 +307,7 @@ Result<std::string> WriteTableSnapshot(const std::shared_ptr<arrow::Table>& data
 
   bool append = options.mode == WriteMode::kAppend;
   bool overwrite = options.mode == WriteMode::kOverwrite;
-  Snapshot snapshot;
-  snapshot.snapshot_id = snapshot_id;
-  snapshot.parent_snapshot_id = parent;
-  snapshot.sequence_number = sequence;
-  snapshot.timestamp_ms = now;
-  snapshot.manifest_list = list_path;
-  snapshot.schema_id = schema_id;
+  Snapshot snapshot = NewSnapshot(snapshot_id, parent, sequence, now, list_path, schema_id);
   snapshot.summary = {
       {"operation", append || !parent ? "append" : "overwrite"},
       {"added-data-files", std::to_string(added_files)},
@@ -404,13 +410,7 @@ Result<std::optional<std::string>> MergeAppends(const std::string& base_location
     SLUICE_ASSIGN_OR_RAISE(std::string list_path,
                            WriteManifestList(ours.location, snapshot_id, parent, sequence, manifests));
     int64_t now = NowMillis();
-    Snapshot snapshot;
-    snapshot.snapshot_id = snapshot_id;
-    snapshot.parent_snapshot_id = parent;
-    snapshot.sequence_number = sequence;
-    snapshot.timestamp_ms = now;
-    snapshot.manifest_list = list_path;
-    snapshot.schema_id = our_schema->schema_id;
+    Snapshot snapshot = NewSnapshot(snapshot_id, parent, sequence, now, list_path, our_schema->schema_id);
     snapshot.summary = {{"operation", "append"},
                         {"added-data-files", std::to_string(added_files)},
                         {"added-records", std::to_string(added_records)},

@@ -338,3 +338,15 @@ def late(t=bauplan.Model("daily", filter="PULocationID = 101")):
     run = dev("run", "-p", project)
     assert f"daily: 2 of {ZONES + 2} files" in run.stdout, run.stdout
     assert dev.json("table", "get", "late")["records"] == DAYS * PER + 1
+
+
+def test_replace_keeps_the_history_and_time_travel_reads_it(dev, make_project):
+    assert write_trips(dev, make_project, "REPLACE").returncode == 0
+    assert write_trips(dev, make_project, "REPLACE", filter_=ONE_DAY).returncode == 0
+    assert dev.json("table", "get", "trips")["records"] == ZONES * PER
+    with dev.serving() as uri:
+        table = RestCatalog("sluice", uri=uri, warehouse="dev").load_table("bauplan.trips")
+        snapshots = table.snapshots()
+        assert len(snapshots) == 2 and snapshots[-1].parent_snapshot_id == snapshots[0].snapshot_id
+        assert table.scan(snapshot_id=snapshots[0].snapshot_id).to_arrow().num_rows == DAYS * ZONES * PER
+        assert table.scan().to_arrow().num_rows == ZONES * PER
