@@ -17,3 +17,5 @@ echo "== bench/cache"
 .venv/bin/python bench/cache/run.py
 echo "== bench/parallel"
 .venv/bin/python bench/parallel/run.py
+echo "== bench/partitions"
+.venv/bin/python bench/partitions/run.py
