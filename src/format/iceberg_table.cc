@@ -218,6 +218,21 @@ Result<std::string> WriteTableSnapshot(const std::shared_ptr<arrow::Table>& data
     metadata.default_spec_id = 0;
     metadata.last_partition_id = partition_id;
   }
+  if (options.mode == WriteMode::kReplace) {
+    // A replace may drop a partition source column: the table then goes on unpartitioned
+    // (a new default spec, as Iceberg's spec evolution does it); older specs stay for time travel.
+    const PartitionSpec& current_spec = *metadata.default_spec();
+    bool source_dropped = std::any_of(current_spec.fields.begin(), current_spec.fields.end(),
+                                      [&](const PartitionField& f) { return !schema.FindField(f.source_id); });
+    if (source_dropped) {
+      PartitionSpec unpartitioned;
+      for (const auto& s : metadata.partition_specs) {
+        unpartitioned.spec_id = std::max(unpartitioned.spec_id, s.spec_id + 1);
+      }
+      metadata.default_spec_id = unpartitioned.spec_id;
+      metadata.partition_specs.push_back(std::move(unpartitioned));
+    }
+  }
   const PartitionSpec& spec = *metadata.default_spec();
 
   std::optional<int64_t> parent = metadata.current_snapshot_id;

@@ -245,3 +245,27 @@ TEST_F(PartitionedTableTest, ACommitWithAForgedPartitionTupleIsRefused) {
 
 }  // namespace
 }  // namespace sluice
+
+namespace sluice {
+namespace {
+
+TEST_F(PartitionedTableTest, AReplaceWithoutThePartitionColumnGoesOnUnpartitioned) {
+  TableWriteOptions options;
+  options.table_location = "file://" + dir_ + "/taxi";
+  options.partition_spec = {{"tpep_pickup_datetime", "day", "tpep_pickup_datetime_day"}};
+  ASSERT_OK_AND_ASSIGN(std::string v0, WriteTableSnapshot(Taxi(2, 1, 1), options));
+  options.previous_metadata_location = v0;
+  options.mode = WriteMode::kReplace;
+  auto zones = arrow::Table::Make(arrow::schema({arrow::field("PULocationID", arrow::int64())}),
+                                  {*arrow::json::ArrayFromJSONString(arrow::int64(), "[1, 2]")});
+  ASSERT_OK_AND_ASSIGN(std::string v1, WriteTableSnapshot(zones, options));
+  ASSERT_OK_AND_ASSIGN(TableSnapshot s1, LoadTableSnapshot(v1));
+  EXPECT_TRUE(s1.partitions.empty());
+  EXPECT_EQ(s1.total_records, 2);
+  ASSERT_OK_AND_ASSIGN(TableSnapshot s0, LoadTableSnapshot(v0));
+  EXPECT_EQ(s0.total_records, 2);
+  EXPECT_EQ(s0.partitions.size(), 1u);
+}
+
+}  // namespace
+}  // namespace sluice
