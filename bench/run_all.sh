@@ -19,3 +19,7 @@ echo "== bench/parallel"
 .venv/bin/python bench/parallel/run.py
 echo "== bench/warm"
 .venv/bin/python bench/warm/run.py
+echo "== bench/partitions"
+.venv/bin/python bench/partitions/run.py
+echo "== bench/query"
+.venv/bin/python bench/query/run.py

@@ -72,6 +72,14 @@ def _string_list(value, node, what):
     raise DiscoveryError(node, f"{what} must be a list of strings")
 
 
+def _overwrite_filter(value, node):
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise DiscoveryError(node, "overwrite_filter= must be a string (an SQL condition)")
+    return value
+
+
 def _input_from_default(param, default):
     """Model("name", columns=..., filter=..., ref=...) or Parameter("name") defaults."""
     kind = _callee_name(default) if isinstance(default, ast.Call) else None
@@ -174,6 +182,7 @@ def _model(fn, path):
         "columns": _string_list(spec.get("columns"), fn, "columns="),
         "materialization": strategy.upper(),
         "partitioned_by": _string_list(spec.get("partitioned_by"), fn, "partitioned_by="),
+        "overwrite_filter": _overwrite_filter(spec.get("overwrite_filter"), fn),
         "python_version": str(python.get("version") or ""),
         "pip": {str(k): str(v) for k, v in pip.items()},
         "resources": resources,

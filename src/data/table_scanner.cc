@@ -66,7 +66,14 @@ Result<std::shared_ptr<arrow::Table>> ScanTable(const ScanRequest& request, Scan
   std::shared_ptr<arrow::fs::FileSystem> dataset_fs = std::make_shared<arrow::fs::LocalFileSystem>();
   std::vector<std::shared_ptr<ds::FileFragment>> fragments;
   ScanReadLog reads;  // outlives the scan below, which does every read
+  s.files_total = static_cast<int64_t>(request.files.size());
+  bool prune = !request.filter.empty() && request.partitions.size() == request.files.size() &&
+               request.spec_ids.size() == request.files.size();
   for (size_t i = 0; i < request.files.size(); ++i) {
+    if (prune && !FileMayMatch(filter, request.partition_specs, request.spec_ids[i], request.partitions[i])) {
+      ++s.files_skipped;
+      continue;
+    }
     const std::string& uri = request.files[i];
     SLUICE_ASSIGN_OR_RAISE(FileIO::Resolved file, FileIO::Default().Resolve(uri));
     const std::string name = "data file '" + file.uri.DisplayName() + "'";

@@ -14,6 +14,7 @@
 
 #include "common/status.h"
 #include "data/column_cache.h"
+#include "data/file_pruning.h"
 
 namespace sluice {
 
@@ -29,12 +30,20 @@ struct ScanRequest {
   // Files a committed snapshot owns never change (docs/decisions.md). False (external tables:
   // files users may rewrite in place): each file's modification time joins its cache key.
   bool files_immutable = true;
+  // Partition pruning (file_pruning.h): each file's spec id and partition tuple, in the order
+  // of `files`, and the table's specs. Empty: no file is skipped by partition (an external
+  // table's tuples are its writer's claims, which nothing checked).
+  std::vector<int> spec_ids;
+  std::vector<nlohmann::json> partitions;
+  PartitionSpecs partition_specs;
   ColumnCache* cache = nullptr;  // null: everything is read from storage
   std::string cache_problem;     // why `cache` is null when it should not be, for the reasons
 };
 
 struct ScanStats {
-  int64_t files = 0;
+  int64_t files = 0;          // data files read (their footers at least)
+  int64_t files_total = 0;    // data files of the snapshot
+  int64_t files_skipped = 0;  // skipped by their partition tuples, never opened
   int64_t row_groups_total = 0;
   int64_t row_groups_read = 0;     // the others were skipped by statistics
   int64_t rows_read = 0;           // rows decoded from the row groups read

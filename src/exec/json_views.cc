@@ -84,6 +84,8 @@ json ModelReportJson(const ModelReport& m) {
                      {"storage_reasons", scan.storage_reasons},
                      {"row_groups_read", scan.row_groups_read},
                      {"row_groups_total", scan.row_groups_total},
+                     {"files_read", scan.files_read},
+                     {"files_total", scan.files_total},
                      {"shared_with", scan.shared_with},
                      {"seconds", scan.seconds}});
   }
@@ -121,6 +123,8 @@ ModelReport ModelReportFromJson(const json& m) {
     scan.storage_reasons = s.value("storage_reasons", std::vector<std::string>{});
     scan.row_groups_read = s.value("row_groups_read", int64_t{0});
     scan.row_groups_total = s.value("row_groups_total", int64_t{0});
+    scan.files_read = s.value("files_read", int64_t{0});
+    scan.files_total = s.value("files_total", int64_t{0});
     scan.shared_with = s.value("shared_with", "");
     scan.seconds = s.value("seconds", 0.0);
     model.scans.push_back(std::move(scan));

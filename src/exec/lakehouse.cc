@@ -7,9 +7,12 @@
 #include "common/file_util.h"
 #include "common/ids.h"
 #include "common/name_match.h"
+#include "data/file_pruning.h"
+#include "data/filter_expression.h"
 #include "exec/allowed_sources.h"
 #include "exec/shared_memory_gc.h"
 #include "exec/table_creation.h"
+#include "exec/table_filter.h"
 
 namespace sluice {
 
@@ -166,6 +169,15 @@ Result<std::shared_ptr<arrow::Table>> Lakehouse::ReadTable(const ResolvedRef& re
     request.files.push_back(file.path);
     request.file_sizes.push_back(file.file_size_in_bytes);
   }
+  // Partition tuples are trusted where Sluice wrote them or checked them (REST commits):
+  // never those of an external table, whose metadata is the user's.
+  if (info.kind != kExternalTable) {
+    for (const auto& file : info.snapshot.data_files) {
+      request.spec_ids.push_back(file.spec_id);
+      request.partitions.push_back(file.partition);
+    }
+    request.partition_specs = info.snapshot.specs;
+  }
   // An external table's files are the user's, who may rewrite them in place.
   request.files_immutable = info.kind != kExternalTable;
   if (options.cache) {
@@ -182,9 +194,48 @@ Result<std::shared_ptr<arrow::Table>> Lakehouse::ReadTable(const ResolvedRef& re
   return WithContext(ScanTable(request, stats), "table '" + table + "' at ref '" + ref.text + "'");
 }
 
+namespace {
+
+// The fate of each current file in an overwrite by `filter` (Lakehouse::WriteTable).
+Result<std::function<Result<FileFate>(const DataFile&)>> OverwriteByFilter(const TableSnapshot& snapshot,
+                                                                           const std::shared_ptr<arrow::Table>& data,
+                                                                           const std::string& filter) {
+  auto parsed = ParseFilter(filter, *snapshot.schema);
+  if (!parsed.ok()) {
+    return WithHint(
+        InvalidInput("overwrite_filter '", filter, "' is not a filter of the table: ", parsed.status().message()),
+        "write a condition on the table's columns, e.g. \"tpep_pickup_datetime >= '$start'\"");
+  }
+  SLUICE_ASSIGN_OR_RAISE(auto outside, RowsNotMatching(data, filter));
+  if (outside->num_rows() > 0) {
+    return InvalidInput(outside->num_rows(), " of the output's ", data->num_rows(),
+                        " rows are outside overwrite_filter '", filter,
+                        "': an overwrite may only replace the rows the filter selects");
+  }
+  auto expression = *parsed;
+  auto schema = snapshot.schema;
+  auto specs = snapshot.specs;
+  return [expression, schema, specs, filter](const DataFile& file) -> Result<FileFate> {
+    FileFate fate;
+    if (!FileMayMatch(expression, specs, file.spec_id, file.partition)) return fate;  // none of its rows match
+    ScanRequest request;
+    request.files = {file.path};
+    request.file_sizes = {file.file_size_in_bytes};
+    request.schema = schema;
+    SLUICE_ASSIGN_OR_RAISE(auto rows, ScanTable(request));
+    SLUICE_ASSIGN_OR_RAISE(auto remaining, RowsNotMatching(rows, filter));
+    if (remaining->num_rows() == rows->num_rows()) return fate;
+    fate.kind = remaining->num_rows() == 0 ? FileFate::Kind::kDelete : FileFate::Kind::kRewrite;
+    fate.remaining = remaining;
+    return fate;
+  };
+}
+
+}  // namespace
+
 Result<std::string> Lakehouse::WriteTable(const Tree& base, const std::string& table,
                                           const std::shared_ptr<arrow::Table>& data, WriteMode mode,
-                                          const std::string& partitioned_by) {
+                                          const std::string& partitioned_by, const std::string& overwrite_filter) {
   TableWriteOptions options;
   options.mode = mode;
   auto it = base.tables.find(table);
@@ -199,6 +250,9 @@ Result<std::string> Lakehouse::WriteTable(const Tree& base, const std::string& t
     }
     options.previous_metadata_location = it->second;
     options.table_location = current.snapshot.metadata.location;
+    if (mode == WriteMode::kOverwrite && !overwrite_filter.empty()) {
+      SLUICE_ASSIGN_OR_RAISE(options.overwrite_existing, OverwriteByFilter(current.snapshot, data, overwrite_filter));
+    }
   } else {
     SLUICE_ASSIGN_OR_RAISE(std::string checked, QualifiedTableName(table, "bauplan"));
     options.table_location = NewTableLocation(checked);

@@ -100,8 +100,12 @@ class Lakehouse {
   // the new metadata location. Nothing is visible until the caller commits the location.
   // InvalidInput when the table is external (read-only). `partitioned_by` ("day(at), zone",
   // a model's partitioned_by) is recorded as the partition spec of a table this creates.
+  // kOverwrite with `overwrite_filter` (SQL, $params substituted): the table's rows matching
+  // it are replaced by `data` (files rewritten where only some rows match), the others kept;
+  // InvalidInput when the filter does not parse or a row of `data` does not match it.
   Result<std::string> WriteTable(const Tree& base, const std::string& table, const std::shared_ptr<arrow::Table>& data,
-                                 WriteMode mode, const std::string& partitioned_by = "");
+                                 WriteMode mode, const std::string& partitioned_by = "",
+                                 const std::string& overwrite_filter = "");
 
   // "TABLE", or "EXTERNAL_TABLE" for a table whose metadata lies outside the warehouse or
   // says so (kTableKindProperty). Reads the metadata JSON only.

@@ -20,6 +20,9 @@ std::string_view ModelStatusName(ModelStatus status) {
 
 std::string ScanSummary(const TableScanReport& scan) {
   std::string out = scan.table + ": ";
+  if (scan.files_total > scan.files_read) {
+    out += std::to_string(scan.files_read) + " of " + std::to_string(scan.files_total) + " files, ";
+  }
   if (scan.bytes_from_storage == 0) {
     out += FormatBytes(scan.bytes_from_cache) + ", all from cache";
   } else {

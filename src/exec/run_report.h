@@ -24,8 +24,9 @@ struct TableScanReport {
   int64_t bytes_from_cache = 0;
   std::vector<std::string> storage_reasons;  // "cold cache", "new column trip_miles", ...
   int64_t row_groups_read = 0, row_groups_total = 0;
-  std::string shared_with;  // another model that reads the same scan, when there is one
-  double seconds = 0;       // the scan, into shared memory
+  int64_t files_read = 0, files_total = 0;  // the others skipped by their partition tuples
+  std::string shared_with;                  // another model that reads the same scan, when there is one
+  double seconds = 0;                       // the scan, into shared memory
 };
 
 struct ModelReport {

@@ -215,7 +215,20 @@ class RunState {
     std::string context = "model '" + model.name + "' (" + model.location.ToString() + ")";
     Status st = [&]() -> Status {
       SLUICE_ASSIGN_OR_RAISE(auto table, ObjectStore::Get(output));
-      WriteMode mode = model.materialization == "APPEND" ? WriteMode::kAppend : WriteMode::kReplace;
+      WriteMode mode = WriteMode::kReplace;
+      switch (model.materialization) {
+        case Materialization::kAppend:
+          mode = WriteMode::kAppend;
+          break;
+        case Materialization::kReplace:
+          mode = WriteMode::kReplace;
+          break;
+        case Materialization::kOverwritePartitions:
+          mode = WriteMode::kOverwrite;
+          break;
+        case Materialization::kNone:
+          return Internal("a model that materializes nothing has no write step");
+      }
       std::string location;
       {
         // Iceberg writes of different tables could overlap; they are kept in one thread at
@@ -223,9 +236,9 @@ class RunState {
         std::lock_guard<std::mutex> lock(write_mutex_);
         std::string partitioned_by;
         for (const auto& p : model.partitioned_by) partitioned_by += (partitioned_by.empty() ? "" : ", ") + p;
-        SLUICE_ASSIGN_OR_RAISE(
-            location,
-            WithContext(lakehouse_.WriteTable(source_.tree, node.output_table, table, mode, partitioned_by), context));
+        SLUICE_ASSIGN_OR_RAISE(location, WithContext(lakehouse_.WriteTable(source_.tree, node.output_table, table, mode,
+                                                                           partitioned_by, node.overwrite_filter),
+                                                     context));
       }
       std::lock_guard<std::mutex> lock(mutex_);
       changes_[node.output_table] = location;
@@ -281,6 +294,8 @@ class RunState {
       told.storage_reasons = stats.storage_reasons;
       told.row_groups_read = stats.row_groups_read;
       told.row_groups_total = stats.row_groups_total;
+      told.files_read = stats.files;
+      told.files_total = stats.files_total;
       told.seconds = MonotonicSeconds() - started;
       if (scan.readers.size() > 1) told.shared_with = plan_.nodes[scan.readers[1].first].model.name;
       reports_[scan.readers[0].first].scans.push_back(std::move(told));

@@ -8,6 +8,7 @@
 #include "catalog/table_name.h"
 #include "common/ids.h"
 #include "data/source_reader.h"
+#include "format/partition_transform.h"
 
 namespace sluice {
 namespace {
@@ -248,6 +249,8 @@ Result<PartitionFieldInfo> MakePartitionField(const arrow::Schema& schema, const
         InvalidInput(what, ": unknown transform '", transform, "'"),
         "use a column name or year(col), month(col), day(col), hour(col), bucket(N, col), truncate(W, col)");
   }
+  SLUICE_ASSIGN_OR_RAISE(auto checked, WithContext(PartitionTransform::Parse(field.transform), what));
+  SLUICE_RETURN_NOT_OK(WithContext(checked.CheckSource(type, resolved), what));
   return field;
 }
 

@@ -22,4 +22,15 @@ Result<std::shared_ptr<arrow::Table>> FilterTable(const std::shared_ptr<arrow::T
   return scanner->ToTable();
 }
 
+Result<std::shared_ptr<arrow::Table>> RowsNotMatching(const std::shared_ptr<arrow::Table>& table,
+                                                      const std::string& filter) {
+  SLUICE_ASSIGN_OR_RAISE(auto expression, ParseFilter(filter, *table->schema()));
+  namespace cp = arrow::compute;
+  auto dataset = std::make_shared<arrow::dataset::InMemoryDataset>(table);
+  SLUICE_ASSIGN_OR_RAISE(auto builder, dataset->NewScan());
+  SLUICE_RETURN_NOT_OK(builder->Filter(cp::or_(cp::not_(expression), cp::is_null(expression))));
+  SLUICE_ASSIGN_OR_RAISE(auto scanner, builder->Finish());
+  return scanner->ToTable();
+}
+
 }  // namespace sluice

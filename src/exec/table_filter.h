@@ -17,4 +17,8 @@ namespace sluice {
 Result<std::shared_ptr<arrow::Table>> FilterTable(const std::shared_ptr<arrow::Table>& table,
                                                   const std::vector<std::string>& columns, const std::string& filter);
 
+// The rows of `table` for which the SQL predicate `filter` is false or NULL (all columns).
+Result<std::shared_ptr<arrow::Table>> RowsNotMatching(const std::shared_ptr<arrow::Table>& table,
+                                                      const std::string& filter);
+
 }  // namespace sluice

@@ -2,6 +2,7 @@
 
 #include <arrow/compute/api.h>
 
+#include <algorithm>
 #include <map>
 
 namespace sluice {
@@ -131,6 +132,34 @@ Result<std::shared_ptr<arrow::Table>> PrepareForParquet(const std::shared_ptr<ar
                      arrow::key_value_metadata({"PARQUET:field_id"}, {std::to_string(field.at("id").get<int>())})));
   }
   return arrow::Table::Make(arrow::schema(out_fields), columns, table->num_rows());
+}
+
+Result<json> EvolveSchemaForAppend(const json& current, const json& incoming, int schema_id, json* write) {
+  json fields = current.at("fields");
+  *write = incoming;
+  auto& written = (*write)["fields"];
+  for (auto& column : written) {
+    const std::string name = column.at("name");
+    const std::string type = column.at("type").is_string() ? column["type"].get<std::string>() : "";
+    auto it = std::find_if(fields.begin(), fields.end(), [&](const json& f) { return f.at("name") == name; });
+    if (it == fields.end()) {
+      fields.push_back(column);  // a new nullable column, with its new id
+      continue;
+    }
+    const std::string have = (*it)["type"].is_string() ? (*it)["type"].get<std::string>() : (*it)["type"].dump();
+    if (have == type) continue;
+    bool widen = (have == "int" && type == "long") || (have == "float" && type == "double");
+    bool narrower = (have == "long" && type == "int") || (have == "double" && type == "float");
+    if (widen) {
+      (*it)["type"] = type;
+    } else if (narrower) {
+      column["type"] = have;  // written in the table's wider type
+    } else {
+      return InvalidInput("cannot append: column '", name, "' is ", type, " in the data and ", have,
+                          " in the table (only int -> long and float -> double widen a column)");
+    }
+  }
+  return json{{"type", "struct"}, {"schema-id", schema_id}, {"fields", fields}};
 }
 
 std::string DescribeSchemaDifference(const json& expected, const json& actual) {

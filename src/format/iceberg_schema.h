@@ -28,6 +28,15 @@ Result<std::shared_ptr<arrow::Schema>> ArrowSchemaFromIceberg(const nlohmann::js
 Result<std::shared_ptr<arrow::Table>> PrepareForParquet(const std::shared_ptr<arrow::Table>& table,
                                                         const nlohmann::json& iceberg_schema);
 
+// The table schema (id `schema_id`) after an append of rows whose schema is `incoming`
+// (IcebergSchemaFromArrow against `current`, so shared names share ids): columns only in
+// `incoming` are added, nullable, with their new ids; int -> long and float -> double widen
+// a column; columns only in `current` stay (the appended rows hold NULL there). Sets
+// `*write` to `incoming` with each column typed as the table will store it. InvalidInput
+// names the column and both types for any other type change.
+Result<nlohmann::json> EvolveSchemaForAppend(const nlohmann::json& current, const nlohmann::json& incoming,
+                                             int schema_id, nlohmann::json* write);
+
 // Whether two Iceberg schemas have the same columns (names and types, ignoring ids);
 // otherwise a description of the first differences.
 std::string DescribeSchemaDifference(const nlohmann::json& expected, const nlohmann::json& actual);

@@ -1,5 +1,6 @@
 #include "format/iceberg_table.h"
 
+#include <parquet/arrow/reader.h>
 #include <parquet/arrow/writer.h>
 #include <parquet/file_reader.h>
 
@@ -13,6 +14,10 @@
 #include "common/ids.h"
 #include "format/avro.h"
 #include "format/iceberg_schema.h"
+#include "format/manifest.h"
+#include "format/partition_transform.h"
+#include "format/partitioning.h"
+#include "format/table_metadata.h"
 #include "storage/file_io.h"
 #include "storage/storage_uri.h"
 
@@ -23,55 +28,8 @@ using nlohmann::json;
 
 // Rows per Parquet row group: small enough that statistics let scans skip row groups.
 constexpr int64_t kRowGroupRows = 128 * 1024;
-
-const json& ManifestEntrySchema() {
-  static const json schema = json::parse(R"({
-    "type": "record", "name": "manifest_entry", "fields": [
-      {"name": "status", "type": "int", "field-id": 0},
-      {"name": "snapshot_id", "type": ["null", "long"], "default": null, "field-id": 1},
-      {"name": "sequence_number", "type": ["null", "long"], "default": null, "field-id": 3},
-      {"name": "file_sequence_number", "type": ["null", "long"], "default": null, "field-id": 4},
-      {"name": "data_file", "field-id": 2, "type": {"type": "record", "name": "r2", "fields": [
-        {"name": "content", "type": "int", "field-id": 134},
-        {"name": "file_path", "type": "string", "field-id": 100},
-        {"name": "file_format", "type": "string", "field-id": 101},
-        {"name": "partition", "type": {"type": "record", "name": "r102", "fields": []},
-         "field-id": 102},
-        {"name": "record_count", "type": "long", "field-id": 103},
-        {"name": "file_size_in_bytes", "type": "long", "field-id": 104}
-      ]}}
-    ]})");
-  return schema;
-}
-
-const json& ManifestFileSchema() {
-  static const json schema = json::parse(R"({
-    "type": "record", "name": "manifest_file", "fields": [
-      {"name": "manifest_path", "type": "string", "field-id": 500},
-      {"name": "manifest_length", "type": "long", "field-id": 501},
-      {"name": "partition_spec_id", "type": "int", "field-id": 502},
-      {"name": "content", "type": "int", "field-id": 517},
-      {"name": "sequence_number", "type": "long", "field-id": 515},
-      {"name": "min_sequence_number", "type": "long", "field-id": 516},
-      {"name": "added_snapshot_id", "type": "long", "field-id": 503},
-      {"name": "added_files_count", "type": "int", "field-id": 504},
-      {"name": "existing_files_count", "type": "int", "field-id": 505},
-      {"name": "deleted_files_count", "type": "int", "field-id": 506},
-      {"name": "added_rows_count", "type": "long", "field-id": 512},
-      {"name": "existing_rows_count", "type": "long", "field-id": 513},
-      {"name": "deleted_rows_count", "type": "long", "field-id": 514}
-    ]})");
-  return schema;
-}
-
-Result<json> ReadJsonFile(const std::string& uri) {
-  SLUICE_ASSIGN_OR_RAISE(std::string text, FileIO::Default().ReadAll(uri));
-  try {
-    return ParseBoundedJson(text);
-  } catch (const std::exception& e) {
-    return InvalidInput("unreadable table metadata '", uri, "': ", e.what());
-  }
-}
+// Rows per data file at most: a large partition is written as several files.
+constexpr int64_t kMaxFileRows = 4 * 1024 * 1024;
 
 Result<AvroFile> ReadAvro(const std::string& uri) {
   SLUICE_ASSIGN_OR_RAISE(std::string bytes, FileIO::Default().ReadAll(uri));
@@ -80,67 +38,6 @@ Result<AvroFile> ReadAvro(const std::string& uri) {
 
 Status WriteBytes(const std::string& uri, const std::string& bytes) {
   return FileIO::Default().WriteAtomically(uri, bytes);
-}
-
-const json* CurrentSchema(const json& metadata) {
-  int id = metadata.value("current-schema-id", 0);
-  for (const auto& schema : metadata.at("schemas")) {
-    if (schema.value("schema-id", 0) == id) return &schema;
-  }
-  return nullptr;
-}
-
-std::optional<int64_t> CurrentSnapshotId(const json& metadata) {
-  if (!metadata.contains("current-snapshot-id") || metadata["current-snapshot-id"].is_null()) {
-    return std::nullopt;
-  }
-  int64_t id = metadata["current-snapshot-id"].get<int64_t>();
-  if (id < 0) return std::nullopt;
-  return id;
-}
-
-const json* FindSnapshot(const json& metadata, int64_t id) {
-  if (!metadata.contains("snapshots")) return nullptr;
-  for (const auto& snapshot : metadata["snapshots"]) {
-    if (snapshot.at("snapshot-id").get<int64_t>() == id) return &snapshot;
-  }
-  return nullptr;
-}
-
-// The version number of a metadata file name "00003-<uuid>.metadata.json" (or "v3...").
-int MetadataVersion(const std::string& location) {
-  std::string name = location.substr(location.find_last_of('/') + 1);
-  if (!name.empty() && name[0] == 'v') name = name.substr(1);
-  try {
-    return std::stoi(name.substr(0, name.find_first_of("-.")));
-  } catch (...) {
-    return 0;
-  }
-}
-
-// The manifest list of a new snapshot; returns its location.
-Result<std::string> WriteManifestList(const std::string& location, int64_t snapshot_id, std::optional<int64_t> parent,
-                                      int64_t sequence, const json& manifests) {
-  AvroFile list;
-  list.schema = ManifestFileSchema();
-  list.metadata = {{"snapshot-id", std::to_string(snapshot_id)},
-                   {"parent-snapshot-id", parent ? std::to_string(*parent) : "null"},
-                   {"sequence-number", std::to_string(sequence)},
-                   {"format-version", "2"}};
-  for (const auto& m : manifests) list.records.push_back(m);
-  SLUICE_ASSIGN_OR_RAISE(std::string bytes, EncodeAvroFile(list));
-  std::string path = location + "/metadata/snap-" + std::to_string(snapshot_id) + "-1-" + NewUuid() + ".avro";
-  SLUICE_RETURN_NOT_OK(WriteBytes(path, bytes));
-  return path;
-}
-
-// Writes metadata as version `version` of the table at `location`; returns its location.
-Result<std::string> WriteMetadataFile(const std::string& location, int version, const json& metadata) {
-  char prefix[16];
-  std::snprintf(prefix, sizeof(prefix), "%05d", version);
-  std::string path = location + "/metadata/" + prefix + "-" + NewUuid() + ".metadata.json";
-  SLUICE_RETURN_NOT_OK(WriteBytes(path, metadata.dump(2)));
-  return path;
 }
 
 Result<DataFile> WriteParquetFile(const std::shared_ptr<arrow::Table>& table, const std::string& location) {
@@ -159,93 +56,106 @@ Result<DataFile> WriteParquetFile(const std::shared_ptr<arrow::Table>& table, co
   return file;
 }
 
+// The data files of `prepared` (already in the Parquet form of `schema`): one per partition
+// tuple of `spec`, split further so that none holds more than kMaxFileRows rows.
+Result<std::vector<DataFile>> WritePartitionedFiles(const std::shared_ptr<arrow::Table>& prepared, const Schema& schema,
+                                                    const PartitionSpec& spec, const std::string& location) {
+  SLUICE_ASSIGN_OR_RAISE(auto groups, SplitByPartition(prepared, schema, spec));
+  std::vector<DataFile> files;
+  for (const auto& group : groups) {
+    for (int64_t offset = 0; offset < group.rows->num_rows(); offset += kMaxFileRows) {
+      SLUICE_ASSIGN_OR_RAISE(DataFile file, WriteParquetFile(group.rows->Slice(offset, kMaxFileRows), location));
+      file.spec_id = spec.spec_id;
+      file.partition = group.partition;
+      files.push_back(std::move(file));
+    }
+  }
+  return files;
+}
+
+Snapshot NewSnapshot(int64_t id, std::optional<int64_t> parent, int64_t sequence, int64_t now,
+                     const std::string& manifest_list, int schema_id) {
+  Snapshot snapshot;
+  snapshot.snapshot_id = id;
+  snapshot.parent_snapshot_id = parent;
+  snapshot.sequence_number = sequence;
+  snapshot.timestamp_ms = now;
+  snapshot.manifest_list = manifest_list;
+  snapshot.schema_id = schema_id;
+  return snapshot;
+}
+
+// A count of a snapshot summary as a number; InvalidInput when it is not one.
+Result<int64_t> SummaryNumber(const Snapshot& snapshot, const std::string& key, const std::string& where) {
+  auto it = snapshot.summary.find(key);
+  if (it == snapshot.summary.end()) return 0;
+  const std::string& text = it->second;
+  bool digits =
+      !text.empty() && std::all_of(text.begin() + (text[0] == '-' ? 1 : 0), text.end(), ::isdigit) && text.size() < 19;
+  if (!digits) {
+    return InvalidInput(where, ": a count is not a number (snapshot ", snapshot.snapshot_id, " summary '", key,
+                        "' is '", text, "')");
+  }
+  return std::stoll(text);
+}
+
 }  // namespace
 
 Result<TableSnapshot> LoadTableSnapshot(const std::string& metadata_location, const ReferencedFileCheck& check) {
-  SLUICE_ASSIGN_OR_RAISE(json metadata, ReadJsonFile(metadata_location));
+  SLUICE_ASSIGN_OR_RAISE(TableMetadata metadata, ReadTableMetadataFile(metadata_location));
+  const std::string where = "malformed table metadata '" + metadata_location + "'";
   TableSnapshot out;
   out.metadata_location = metadata_location;
+  out.metadata.table_uuid = metadata.table_uuid;
+  out.metadata.location = metadata.location;
+  out.metadata.last_updated_ms = metadata.last_updated_ms;
+  out.metadata.last_sequence_number = metadata.last_sequence_number;
+  out.metadata.format_version = metadata.format_version;
+  const Schema* schema = metadata.current_schema();
+  SLUICE_ASSIGN_OR_RAISE(out.schema, WithContext(ArrowSchemaFromIceberg(schema->ToJson()), where));
+  out.properties = metadata.properties;
+  for (const auto& spec : metadata.partition_specs) {
+    auto& fields = out.specs[spec.spec_id];
+    for (const auto& field : spec.fields) {
+      const SchemaField* source = schema->FindField(field.source_id);
+      fields.push_back({source ? source->name : "", field.transform, field.name});
+    }
+  }
+  out.partitions = out.specs[metadata.default_spec_id];
+  out.snapshot_id = metadata.current_snapshot_id;
+  std::set<int64_t> visited;  // a metadata file may come from a client: its parents may loop
+  for (std::optional<int64_t> id = out.snapshot_id; id;) {
+    const Snapshot* entry = metadata.FindSnapshot(*id);
+    if (!entry) break;
+    if (!visited.insert(*id).second) {
+      return InvalidInput(where, ": the parents of snapshot ", *id, " loop back to it");
+    }
+    SLUICE_ASSIGN_OR_RAISE(int64_t total, SummaryNumber(*entry, "total-records", where));
+    out.history.push_back({*id, entry->timestamp_ms, entry->operation(), total, entry->summary});
+    id = entry->parent_snapshot_id;
+  }
+  if (!out.snapshot_id) return out;
+  const Snapshot* snapshot = metadata.current_snapshot();
+  if (!snapshot) return InvalidInput(where, ": current snapshot missing");
+  auto checked = [&](const std::string& uri, const char* what) -> Result<std::string> {
+    if (!check) return uri;
+    return check(out.metadata.location, uri, what);
+  };
   try {
-    out.metadata.table_uuid = metadata.value("table-uuid", "");
-    out.metadata.location = metadata.at("location").get<std::string>();
-    out.metadata.last_updated_ms = metadata.value("last-updated-ms", int64_t{0});
-    out.metadata.last_sequence_number = metadata.value("last-sequence-number", int64_t{0});
-    out.metadata.format_version = metadata.value("format-version", 2);
-    const json* schema = CurrentSchema(metadata);
-    if (!schema) return InvalidInput("table metadata '", metadata_location, "' has no current schema");
-    SLUICE_ASSIGN_OR_RAISE(out.schema, ArrowSchemaFromIceberg(*schema));
-    const json properties = metadata.value("properties", json::object());
-    for (const auto& [key, value] : properties.items()) {
-      if (value.is_string()) out.properties[key] = value.get<std::string>();
-    }
-    int default_spec = metadata.value("default-spec-id", 0);
-    for (const auto& spec : metadata.value("partition-specs", json::array())) {
-      if (spec.value("spec-id", -1) != default_spec) continue;
-      for (const auto& field : spec.value("fields", json::array())) {
-        std::string source;
-        for (const auto& column : schema->value("fields", json::array())) {
-          if (column.value("id", -1) == field.value("source-id", -2)) source = column.value("name", "");
-        }
-        out.partitions.push_back({source, field.value("transform", ""), field.value("name", "")});
-      }
-    }
-    out.snapshot_id = CurrentSnapshotId(metadata);
-    std::set<int64_t> visited;  // a metadata file may come from a client: its parents may loop
-    for (std::optional<int64_t> id = out.snapshot_id; id;) {
-      const json* entry = FindSnapshot(metadata, *id);
-      if (!entry) break;
-      if (!visited.insert(*id).second) {
-        return InvalidInput("malformed table metadata '", metadata_location, "': the parents of snapshot ", *id,
-                            " loop back to it");
-      }
-      json summary = entry->value("summary", json::object());
-      SnapshotInfo info{*id,
-                        entry->value("timestamp-ms", int64_t{0}),
-                        summary.value("operation", std::string()),
-                        std::stoll(summary.value("total-records", std::string("0"))),
-                        {}};
-      for (const auto& [key, value] : summary.items()) {
-        if (value.is_string()) info.summary[key] = value.get<std::string>();
-      }
-      out.history.push_back(std::move(info));
-      if (entry->contains("parent-snapshot-id") && !(*entry)["parent-snapshot-id"].is_null()) {
-        id = (*entry)["parent-snapshot-id"].get<int64_t>();
-      } else {
-        id.reset();
-      }
-    }
-    if (!out.snapshot_id) return out;
-    const json* snapshot = FindSnapshot(metadata, *out.snapshot_id);
-    if (!snapshot) return InvalidInput("table metadata '", metadata_location, "': current snapshot missing");
-    auto checked = [&](const std::string& uri, const char* what) -> Result<std::string> {
-      if (!check) return uri;
-      return check(out.metadata.location, uri, what);
-    };
-    SLUICE_ASSIGN_OR_RAISE(std::string list_path,
-                           checked(snapshot->at("manifest-list").get<std::string>(), "manifest list"));
+    SLUICE_ASSIGN_OR_RAISE(std::string list_path, checked(snapshot->manifest_list, "manifest list"));
     SLUICE_ASSIGN_OR_RAISE(AvroFile list, ReadAvro(list_path));
     for (const auto& manifest : list.records) {
       if (manifest.value("content", 0) != 0) continue;  // delete manifests: not written by us
       SLUICE_ASSIGN_OR_RAISE(std::string manifest_path,
                              checked(manifest.at("manifest_path").get<std::string>(), "manifest"));
-      SLUICE_ASSIGN_OR_RAISE(AvroFile entries, ReadAvro(manifest_path));
-      for (const auto& entry : entries.records) {
-        if (entry.at("status").get<int>() == 2) continue;  // deleted
-        const json& data = entry.at("data_file");
-        if (data.value("content", 0) != 0) continue;
-        DataFile file;
-        file.path = data.at("file_path").get<std::string>();
-        file.format = data.at("file_format").get<std::string>();
-        file.record_count = data.at("record_count").get<int64_t>();
-        file.file_size_in_bytes = data.at("file_size_in_bytes").get<int64_t>();
+      SLUICE_ASSIGN_OR_RAISE(auto files, ReadManifestDataFiles(manifest_path, manifest.value("partition_spec_id", 0)));
+      for (auto& file : files) {
         out.total_records += file.record_count;
         out.data_files.push_back(std::move(file));
       }
     }
   } catch (const json::exception& e) {
-    return InvalidInput("malformed table metadata '", metadata_location, "': ", e.what());
-  } catch (const std::logic_error& e) {  // std::stoll of a count that is not a number
-    return InvalidInput("malformed table metadata '", metadata_location, "': a count is not a number (", e.what(), ")");
+    return InvalidInput(where, ": ", e.what());
   }
   return out;
 }
@@ -253,164 +163,183 @@ Result<TableSnapshot> LoadTableSnapshot(const std::string& metadata_location, co
 Result<std::string> WriteTableSnapshot(const std::shared_ptr<arrow::Table>& data, const TableWriteOptions& options) {
   if (options.table_location.empty()) return InvalidInput("no table location");
   const std::string& location = options.table_location;
+  const std::string where = "malformed table metadata '" + options.previous_metadata_location + "'";
   int64_t now = NowMillis();
-  json metadata;
   bool exists = !options.previous_metadata_location.empty();
+  TableMetadata metadata;
   if (exists) {
-    SLUICE_ASSIGN_OR_RAISE(metadata, ReadJsonFile(options.previous_metadata_location));
+    SLUICE_ASSIGN_OR_RAISE(metadata, ReadTableMetadataFile(options.previous_metadata_location));
   } else {
-    metadata = {{"format-version", 2},
-                {"table-uuid", NewUuid()},
-                {"location", location},
-                {"last-sequence-number", 0},
-                {"last-updated-ms", now},
-                {"last-column-id", 0},
-                {"current-schema-id", 0},
-                {"schemas", json::array()},
-                {"partition-specs", json::array({{{"spec-id", 0}, {"fields", json::array()}}})},
-                {"default-spec-id", 0},
-                {"last-partition-id", 999},
-                {"sort-orders", json::array({{{"order-id", 0}, {"fields", json::array()}}})},
-                {"default-sort-order-id", 0},
-                {"properties", {{"write.format.default", "parquet"}}},
-                {"current-snapshot-id", nullptr},
-                {"refs", json::object()},
-                {"snapshots", json::array()},
-                {"snapshot-log", json::array()},
-                {"metadata-log", json::array()}};
+    metadata = TableMetadata::NewTable(location, NewUuid(), now);
   }
-  try {
-    // Schema: ids kept by name; a new schema only when the columns changed.
-    const json* current = exists ? CurrentSchema(metadata) : nullptr;
-    int last_column_id = metadata.value("last-column-id", 0);
-    int next_schema_id = 0;
-    for (const auto& s : metadata["schemas"]) next_schema_id = std::max(next_schema_id, s.value("schema-id", 0) + 1);
-    SLUICE_ASSIGN_OR_RAISE(json schema, IcebergSchemaFromArrow(*data->schema(), next_schema_id,
-                                                               current ? *current : json(), &last_column_id));
-    std::string difference = current ? DescribeSchemaDifference(*current, schema) : "x";
-    if (!difference.empty() && current && options.mode == WriteMode::kAppend) {
-      return InvalidInput("cannot append: the schema differs from the table's: ", difference);
+  int64_t previous_updated_ms = metadata.last_updated_ms;
+  // Schema: ids kept by name; a new schema only when the columns changed.
+  const Schema* current = exists ? metadata.current_schema() : nullptr;
+  int last_column_id = metadata.last_column_id;
+  int next_schema_id = 0;
+  for (const auto& s : metadata.schemas) next_schema_id = std::max(next_schema_id, s.schema_id + 1);
+  json previous_json = current ? current->ToJson() : json();
+  SLUICE_ASSIGN_OR_RAISE(json schema_json,
+                         IcebergSchemaFromArrow(*data->schema(), next_schema_id, previous_json, &last_column_id));
+  std::string difference = current ? DescribeSchemaDifference(previous_json, schema_json) : "x";
+  json write_schema = schema_json;  // the data's columns as the files store them
+  if (!difference.empty() && current && options.mode == WriteMode::kAppend) {
+    // Schema evolution: new columns and widened types become a new schema of the table.
+    SLUICE_ASSIGN_OR_RAISE(schema_json,
+                           EvolveSchemaForAppend(previous_json, schema_json, next_schema_id, &write_schema));
+    difference = DescribeSchemaDifference(previous_json, schema_json);
+  }
+  if (!difference.empty() && current && options.mode == WriteMode::kOverwrite) {
+    return InvalidInput("cannot overwrite partitions", ": the schema differs from the table's: ", difference);
+  }
+  int schema_id = current ? current->schema_id : 0;
+  if (!difference.empty()) {
+    SLUICE_ASSIGN_OR_RAISE(Schema schema, Schema::Parse(schema_json, "the new schema"));
+    if (!exists) metadata.schemas.clear();  // the placeholder of NewTable
+    schema_id = schema.schema_id;
+    metadata.schemas.push_back(std::move(schema));
+    metadata.current_schema_id = schema_id;
+    metadata.last_column_id = last_column_id;
+  }
+  const Schema& schema = *metadata.current_schema();
+  for (const auto& [key, value] : options.properties) metadata.properties[key] = value;
+  if (!exists && !options.partition_spec.empty()) {
+    PartitionSpec& spec = metadata.partition_specs.at(0);  // NewTable's, still unused
+    int partition_id = 999;
+    for (const auto& field : options.partition_spec) {
+      const SchemaField* source = schema.FindField(field.source_column);
+      if (!source) return InvalidInput("partition field '", field.name, "': no column '", field.source_column, "'");
+      SLUICE_ASSIGN_OR_RAISE(auto transform, PartitionTransform::Parse(field.transform));
+      if (auto type = data->schema()->GetFieldByName(field.source_column)) {
+        SLUICE_RETURN_NOT_OK(transform.CheckSource(*type->type(), field.source_column));
+      }
+      spec.fields.push_back({source->id, ++partition_id, field.name, transform.ToString()});
     }
-    if (!difference.empty()) {
-      metadata["schemas"].push_back(schema);
-      metadata["current-schema-id"] = next_schema_id;
-      metadata["last-column-id"] = last_column_id;
-    } else {
-      schema["schema-id"] = current->value("schema-id", 0);
+    metadata.default_spec_id = 0;
+    metadata.last_partition_id = partition_id;
+  }
+  if (options.mode == WriteMode::kReplace) {
+    // A replace may drop a partition source column: the table then goes on unpartitioned
+    // (a new default spec, as Iceberg's spec evolution does it); older specs stay for time travel.
+    const PartitionSpec& current_spec = *metadata.default_spec();
+    bool source_dropped = std::any_of(current_spec.fields.begin(), current_spec.fields.end(),
+                                      [&](const PartitionField& f) { return !schema.FindField(f.source_id); });
+    if (source_dropped) {
+      PartitionSpec unpartitioned;
+      for (const auto& s : metadata.partition_specs) {
+        unpartitioned.spec_id = std::max(unpartitioned.spec_id, s.spec_id + 1);
+      }
+      metadata.default_spec_id = unpartitioned.spec_id;
+      metadata.partition_specs.push_back(std::move(unpartitioned));
     }
-    int schema_id = schema["schema-id"];
-    for (const auto& [key, value] : options.properties) metadata["properties"][key] = value;
-    if (!exists && !options.partition_spec.empty()) {
-      json fields = json::array();
-      int partition_id = 999;
-      for (const auto& field : options.partition_spec) {
-        int source_id = -1;
-        for (const auto& column : schema["fields"]) {
-          if (column.value("name", "") == field.source_column) source_id = column.value("id", -1);
+  }
+  const PartitionSpec& spec = *metadata.default_spec();
+
+  std::optional<int64_t> parent = metadata.current_snapshot_id;
+  int64_t snapshot_id = NewSnapshotId();
+  int64_t sequence = metadata.last_sequence_number + 1;
+
+  // Data files, one per partition, and their manifest (none for an empty table).
+  std::vector<json> manifests;
+  int64_t previous_records = 0, previous_files = 0;
+  const Snapshot* previous = parent ? metadata.FindSnapshot(*parent) : nullptr;
+  if (previous && options.mode == WriteMode::kAppend) {
+    SLUICE_ASSIGN_OR_RAISE(manifests, ReadManifestList(previous));
+    SLUICE_ASSIGN_OR_RAISE(previous_records, SummaryNumber(*previous, "total-records", where));
+    SLUICE_ASSIGN_OR_RAISE(previous_files, SummaryNumber(*previous, "total-data-files", where));
+  }
+  std::vector<DataFile> files = options.reference_files;
+  if (files.empty() && data->num_rows() > 0) {
+    if (!current || options.mode != WriteMode::kAppend) write_schema = schema.ToJson();
+    SLUICE_ASSIGN_OR_RAISE(auto prepared, PrepareForParquet(data, write_schema));
+    SLUICE_ASSIGN_OR_RAISE(files, WritePartitionedFiles(prepared, schema, spec, location));
+  }
+  std::vector<ManifestEntry> carried;  // kOverwrite: the current files, kept or deleted
+  int64_t deleted_files = 0, deleted_records = 0;
+  if (previous && options.mode == WriteMode::kOverwrite) {
+    std::set<std::string> touched;
+    for (const auto& file : files) touched.insert(file.partition.dump());
+    SLUICE_ASSIGN_OR_RAISE(auto records, ReadManifestList(previous));
+    for (const auto& record : records) {
+      SLUICE_ASSIGN_OR_RAISE(auto entries, ReadManifest(record));
+      for (auto& entry : entries) {
+        if (entry.status == EntryStatus::kDeleted) continue;
+        FileFate fate;
+        if (options.overwrite_existing) {
+          SLUICE_ASSIGN_OR_RAISE(fate, options.overwrite_existing(entry.file));
+        } else if (entry.file.spec_id == spec.spec_id && touched.count(entry.file.partition.dump())) {
+          fate.kind = FileFate::Kind::kDelete;
         }
-        if (source_id < 0)
-          return InvalidInput("partition field '", field.name, "': no column '", field.source_column, "'");
-        fields.push_back({{"source-id", source_id},
-                          {"field-id", ++partition_id},
-                          {"name", field.name},
-                          {"transform", field.transform}});
-      }
-      metadata["partition-specs"].push_back({{"spec-id", 1}, {"fields", fields}});
-      metadata["default-spec-id"] = 1;
-      metadata["last-partition-id"] = partition_id;
-    }
-
-    std::optional<int64_t> parent = CurrentSnapshotId(metadata);
-    int64_t snapshot_id = NewSnapshotId();
-    int64_t sequence = metadata.value("last-sequence-number", int64_t{0}) + 1;
-
-    // Data file and its manifest (none for an empty table).
-    json manifests = json::array();
-    int64_t previous_records = 0, previous_files = 0;
-    if (parent && options.mode == WriteMode::kAppend) {
-      const json* previous = FindSnapshot(metadata, *parent);
-      if (previous) {
-        SLUICE_ASSIGN_OR_RAISE(AvroFile list, ReadAvro(previous->at("manifest-list")));
-        for (auto& manifest : list.records) manifests.push_back(manifest);
-        json summary = previous->value("summary", json::object());
-        previous_records = std::stoll(summary.value("total-records", std::string("0")));
-        previous_files = std::stoll(summary.value("total-data-files", std::string("0")));
+        if (fate.kind == FileFate::Kind::kRewrite && fate.remaining) {
+          SLUICE_ASSIGN_OR_RAISE(auto prepared, PrepareForParquet(fate.remaining, schema.ToJson()));
+          SLUICE_ASSIGN_OR_RAISE(auto rewritten, WritePartitionedFiles(prepared, schema, spec, location));
+          for (auto& file : rewritten) files.push_back(std::move(file));
+        }
+        previous_files += 1;
+        previous_records += entry.file.record_count;
+        if (fate.kind == FileFate::Kind::kKeep) {
+          entry.status = EntryStatus::kExisting;
+        } else {
+          entry.status = EntryStatus::kDeleted;
+          entry.snapshot_id = snapshot_id;
+          ++deleted_files;
+          deleted_records += entry.file.record_count;
+        }
+        carried.push_back(std::move(entry));
       }
     }
-    int64_t added_files = 0, added_records = 0;
-    std::vector<DataFile> files = options.reference_files;
-    if (files.empty() && data->num_rows() > 0) {
-      SLUICE_ASSIGN_OR_RAISE(auto prepared, PrepareForParquet(data, schema));
-      SLUICE_ASSIGN_OR_RAISE(DataFile file, WriteParquetFile(prepared, location));
-      files.push_back(std::move(file));
-    }
-    if (!files.empty()) {
-      added_files = static_cast<int64_t>(files.size());
-      AvroFile manifest;
-      manifest.schema = ManifestEntrySchema();
-      manifest.metadata = {{"schema", schema.dump()}, {"schema-id", std::to_string(schema_id)},
-                           {"partition-spec", "[]"},  {"partition-spec-id", "0"},
-                           {"format-version", "2"},   {"content", "data"}};
-      for (const auto& file : files) {
-        added_records += file.record_count;
-        manifest.records.push_back({{"status", 1},
-                                    {"snapshot_id", snapshot_id},
-                                    {"sequence_number", nullptr},
-                                    {"file_sequence_number", nullptr},
-                                    {"data_file",
-                                     {{"content", 0},
-                                      {"file_path", file.path},
-                                      {"file_format", "PARQUET"},
-                                      {"partition", json::object()},
-                                      {"record_count", file.record_count},
-                                      {"file_size_in_bytes", file.file_size_in_bytes}}}});
-      }
-      SLUICE_ASSIGN_OR_RAISE(std::string bytes, EncodeAvroFile(manifest));
-      std::string manifest_path = location + "/metadata/" + NewUuid() + "-m0.avro";
-      SLUICE_RETURN_NOT_OK(WriteBytes(manifest_path, bytes));
-      manifests.push_back({{"manifest_path", manifest_path},
-                           {"manifest_length", static_cast<int64_t>(bytes.size())},
-                           {"partition_spec_id", 0},
-                           {"content", 0},
-                           {"sequence_number", sequence},
-                           {"min_sequence_number", sequence},
-                           {"added_snapshot_id", snapshot_id},
-                           {"added_files_count", added_files},
-                           {"existing_files_count", 0},
-                           {"deleted_files_count", 0},
-                           {"added_rows_count", added_records},
-                           {"existing_rows_count", 0},
-                           {"deleted_rows_count", 0}});
-    }
-    SLUICE_ASSIGN_OR_RAISE(std::string list_path,
-                           WriteManifestList(location, snapshot_id, parent, sequence, manifests));
-
-    bool append = options.mode == WriteMode::kAppend;
-    json summary = {{"operation", append || !parent ? "append" : "overwrite"},
-                    {"added-data-files", std::to_string(added_files)},
-                    {"added-records", std::to_string(added_records)},
-                    {"total-records", std::to_string((append ? previous_records : 0) + added_records)},
-                    {"total-data-files", std::to_string((append ? previous_files : 0) + added_files)}};
-    if (!options.operation_summary.empty()) summary["sluice.operation"] = options.operation_summary;
-    for (const auto& [key, value] : options.summary) summary[key] = value;
-    json snapshot = {{"snapshot-id", snapshot_id}, {"sequence-number", sequence}, {"timestamp-ms", now},
-                     {"manifest-list", list_path}, {"summary", summary},          {"schema-id", schema_id}};
-    if (parent) snapshot["parent-snapshot-id"] = *parent;
-    metadata["snapshots"].push_back(snapshot);
-    metadata["current-snapshot-id"] = snapshot_id;
-    metadata["refs"]["main"] = {{"snapshot-id", snapshot_id}, {"type", "branch"}};
-    metadata["snapshot-log"].push_back({{"snapshot-id", snapshot_id}, {"timestamp-ms", now}});
-    metadata["last-sequence-number"] = sequence;
-    metadata["last-updated-ms"] = now;
-    if (exists) {
-      metadata["metadata-log"].push_back({{"metadata-file", options.previous_metadata_location},
-                                          {"timestamp-ms", metadata.value("last-updated-ms", now)}});
-    }
-  } catch (const json::exception& e) {
-    return InvalidInput("malformed table metadata '", options.previous_metadata_location, "': ", e.what());
   }
-  int version = exists ? MetadataVersion(options.previous_metadata_location) + 1 : 0;
-  SLUICE_ASSIGN_OR_RAISE(std::string metadata_location, WriteMetadataFile(location, version, metadata));
+  if (!carried.empty()) {
+    // Manifests hold one spec each: the carried entries grouped by theirs.
+    std::map<int, std::vector<ManifestEntry>> by_spec;
+    for (auto& entry : carried) by_spec[entry.file.spec_id].push_back(std::move(entry));
+    for (auto& [spec_id, entries] : by_spec) {
+      const PartitionSpec* entries_spec = metadata.FindSpec(spec_id);
+      if (!entries_spec) return InvalidInput(where, ": a manifest names partition spec ", spec_id, ", which it lacks");
+      SLUICE_ASSIGN_OR_RAISE(json manifest,
+                             WriteManifest(location, schema, *entries_spec, snapshot_id, sequence, entries));
+      manifests.push_back(std::move(manifest));
+    }
+  }
+  int64_t added_files = static_cast<int64_t>(files.size()), added_records = 0;
+  if (!files.empty()) {
+    std::vector<ManifestEntry> entries;
+    for (auto& file : files) {
+      added_records += file.record_count;
+      ManifestEntry entry;
+      entry.status = EntryStatus::kAdded;
+      entry.snapshot_id = snapshot_id;
+      entry.file = std::move(file);
+      entries.push_back(std::move(entry));
+    }
+    const PartitionSpec unpartitioned;  // referenced files are never split
+    SLUICE_ASSIGN_OR_RAISE(json manifest,
+                           WriteManifest(location, schema, options.reference_files.empty() ? spec : unpartitioned,
+                                         snapshot_id, sequence, entries));
+    manifests.push_back(std::move(manifest));
+  }
+  SLUICE_ASSIGN_OR_RAISE(std::string list_path, WriteManifestList(location, snapshot_id, parent, sequence, manifests));
+
+  bool append = options.mode == WriteMode::kAppend;
+  bool overwrite = options.mode == WriteMode::kOverwrite;
+  Snapshot snapshot = NewSnapshot(snapshot_id, parent, sequence, now, list_path, schema_id);
+  snapshot.summary = {
+      {"operation", append || !parent ? "append" : "overwrite"},
+      {"added-data-files", std::to_string(added_files)},
+      {"added-records", std::to_string(added_records)},
+      {"total-records", std::to_string((append || overwrite ? previous_records - deleted_records : 0) + added_records)},
+      {"total-data-files", std::to_string((append || overwrite ? previous_files - deleted_files : 0) + added_files)}};
+  if (overwrite) {
+    snapshot.summary["deleted-data-files"] = std::to_string(deleted_files);
+    snapshot.summary["deleted-records"] = std::to_string(deleted_records);
+    if (deleted_files == 0) snapshot.summary["operation"] = "append";
+  }
+  if (!options.operation_summary.empty()) snapshot.summary["sluice.operation"] = options.operation_summary;
+  for (const auto& [key, value] : options.summary) snapshot.summary[key] = value;
+  metadata.AddSnapshotOnMain(std::move(snapshot));
+  if (exists) metadata.metadata_log.push_back({previous_updated_ms, options.previous_metadata_location});
+  int version = exists ? MetadataFileVersion(options.previous_metadata_location) + 1 : 0;
+  SLUICE_ASSIGN_OR_RAISE(std::string metadata_location, WriteTableMetadataFile(metadata, version));
   SLUICE_RETURN_NOT_OK(WriteBytes(location + "/metadata/version-hint.text", std::to_string(version)));
   return metadata_location;
 }
@@ -418,133 +347,115 @@ Result<std::string> WriteTableSnapshot(const std::shared_ptr<arrow::Table>& data
 namespace {
 
 // The snapshots of `metadata` since `base_snapshot`, newest first, when all are appends.
-std::optional<std::vector<int64_t>> AppendsSince(const json& metadata, std::optional<int64_t> base_snapshot) {
+std::optional<std::vector<int64_t>> AppendsSince(const TableMetadata& metadata, std::optional<int64_t> base_snapshot) {
   std::vector<int64_t> ids;
-  std::optional<int64_t> current = CurrentSnapshotId(metadata);
+  std::optional<int64_t> current = metadata.current_snapshot_id;
+  std::set<int64_t> visited;
   while (current && current != base_snapshot) {
-    const json* snapshot = FindSnapshot(metadata, *current);
-    if (!snapshot) return std::nullopt;
-    if (snapshot->value("summary", json::object()).value("operation", "") != "append") return std::nullopt;
+    const Snapshot* snapshot = metadata.FindSnapshot(*current);
+    if (!snapshot || !visited.insert(*current).second) return std::nullopt;
+    if (snapshot->operation() != "append") return std::nullopt;
     ids.push_back(*current);
-    if (snapshot->contains("parent-snapshot-id") && !(*snapshot)["parent-snapshot-id"].is_null()) {
-      current = (*snapshot)["parent-snapshot-id"].get<int64_t>();
-    } else {
-      current.reset();
-    }
+    current = snapshot->parent_snapshot_id;
   }
   if (current != base_snapshot) return std::nullopt;
   return ids;
 }
 
-int64_t SummaryCount(const json& snapshot, const char* key) {
-  return std::stoll(snapshot.value("summary", json::object()).value(key, std::string("0")));
+std::vector<json> SchemaFields(const Schema* schema) {
+  std::vector<json> out;
+  if (schema) {
+    json fields = schema->ToJson()["fields"];
+    for (auto& f : fields) out.push_back(f);
+  }
+  return out;
 }
 
 }  // namespace
 
 Result<std::optional<std::string>> MergeAppends(const std::string& base_location, const std::string& ours_location,
                                                 const std::string& theirs_location) {
-  SLUICE_ASSIGN_OR_RAISE(json base, ReadJsonFile(base_location));
-  SLUICE_ASSIGN_OR_RAISE(json ours, ReadJsonFile(ours_location));
-  SLUICE_ASSIGN_OR_RAISE(json theirs, ReadJsonFile(theirs_location));
+  SLUICE_ASSIGN_OR_RAISE(TableMetadata base, ReadTableMetadataFile(base_location));
+  SLUICE_ASSIGN_OR_RAISE(TableMetadata ours, ReadTableMetadataFile(ours_location));
+  SLUICE_ASSIGN_OR_RAISE(TableMetadata theirs, ReadTableMetadataFile(theirs_location));
   std::optional<std::string> none;
   try {
-    if (ours.value("table-uuid", "") != theirs.value("table-uuid", "") ||
-        base.value("table-uuid", "") != ours.value("table-uuid", "")) {
+    if (ours.table_uuid != theirs.table_uuid || base.table_uuid != ours.table_uuid) {
       return none;  // the table was dropped and re-created on a side
     }
-    auto base_snapshot = CurrentSnapshotId(base);
+    auto base_snapshot = base.current_snapshot_id;
     auto our_appends = AppendsSince(ours, base_snapshot);
     auto their_appends = AppendsSince(theirs, base_snapshot);
     if (!our_appends || !their_appends) return none;
-    const json* our_schema = CurrentSchema(ours);
-    const json* their_schema = CurrentSchema(theirs);
-    if (!our_schema || !their_schema || our_schema->at("fields") != their_schema->at("fields")) return none;
+    const Schema* our_schema = ours.current_schema();
+    if (SchemaFields(our_schema) != SchemaFields(theirs.current_schema())) return none;
     // Appends carry every manifest forward unchanged, so what theirs added is each manifest of
     // theirs that neither base nor ours has. By path, not by the snapshot that added it: a
     // merged snapshot (this function's own, or an import rebased by it) holds manifests
     // added in another line of history.
     std::set<std::string> known;
     if (base_snapshot) {
-      const json* snapshot = FindSnapshot(base, *base_snapshot);
+      const Snapshot* snapshot = base.FindSnapshot(*base_snapshot);
       if (!snapshot) return none;
-      SLUICE_ASSIGN_OR_RAISE(AvroFile list, ReadAvro(snapshot->at("manifest-list")));
-      for (const auto& m : list.records) known.insert(m.at("manifest_path").get<std::string>());
+      SLUICE_ASSIGN_OR_RAISE(auto list, ReadManifestList(snapshot));
+      for (const auto& m : list) known.insert(m.at("manifest_path").get<std::string>());
     }
-    json manifests = json::array();
-    std::optional<int64_t> parent = CurrentSnapshotId(ours);
+    std::vector<json> manifests;
+    std::optional<int64_t> parent = ours.current_snapshot_id;
     int64_t total_records = 0, total_files = 0;
-    if (parent) {
-      const json* snapshot = FindSnapshot(ours, *parent);
-      SLUICE_ASSIGN_OR_RAISE(AvroFile list, ReadAvro(snapshot->at("manifest-list")));
-      for (auto& m : list.records) {
+    if (const Snapshot* snapshot = ours.current_snapshot()) {
+      SLUICE_ASSIGN_OR_RAISE(auto list, ReadManifestList(snapshot));
+      for (auto& m : list) {
         known.insert(m.at("manifest_path").get<std::string>());
         manifests.push_back(m);
       }
-      total_records = SummaryCount(*snapshot, "total-records");
-      total_files = SummaryCount(*snapshot, "total-data-files");
+      total_records = snapshot->SummaryCount("total-records");
+      total_files = snapshot->SummaryCount("total-data-files");
     }
     int64_t added_records = 0, added_files = 0;
-    if (auto their_current = CurrentSnapshotId(theirs)) {
-      const json* snapshot = FindSnapshot(theirs, *their_current);
-      SLUICE_ASSIGN_OR_RAISE(AvroFile list, ReadAvro(snapshot->at("manifest-list")));
-      for (auto& m : list.records) {
-        if (!known.insert(m.at("manifest_path").get<std::string>()).second) continue;
-        added_records += m.value("added_rows_count", int64_t{0});
-        added_files += m.value("added_files_count", 0);
-        manifests.push_back(m);
-      }
+    SLUICE_ASSIGN_OR_RAISE(auto their_list, ReadManifestList(theirs.current_snapshot()));
+    for (auto& m : their_list) {
+      if (!known.insert(m.at("manifest_path").get<std::string>()).second) continue;
+      added_records += m.value("added_rows_count", int64_t{0});
+      added_files += m.value("added_files_count", 0);
+      manifests.push_back(m);
     }
     int64_t snapshot_id = NewSnapshotId();
-    int64_t sequence =
-        std::max(ours.value("last-sequence-number", int64_t{0}), theirs.value("last-sequence-number", int64_t{0})) + 1;
-    std::string location = ours.at("location").get<std::string>();
+    int64_t sequence = std::max(ours.last_sequence_number, theirs.last_sequence_number) + 1;
     SLUICE_ASSIGN_OR_RAISE(std::string list_path,
-                           WriteManifestList(location, snapshot_id, parent, sequence, manifests));
+                           WriteManifestList(ours.location, snapshot_id, parent, sequence, manifests));
     int64_t now = NowMillis();
-    json snapshot = {{"snapshot-id", snapshot_id},
-                     {"sequence-number", sequence},
-                     {"timestamp-ms", now},
-                     {"manifest-list", list_path},
-                     {"summary",
-                      {{"operation", "append"},
-                       {"added-data-files", std::to_string(added_files)},
-                       {"added-records", std::to_string(added_records)},
-                       {"total-records", std::to_string(total_records + added_records)},
-                       {"total-data-files", std::to_string(total_files + added_files)},
-                       {"sluice.merged-from", theirs_location}}},
-                     {"schema-id", our_schema->value("schema-id", 0)}};
-    if (parent) snapshot["parent-snapshot-id"] = *parent;
-    json merged = ours;
-    merged["snapshots"].push_back(snapshot);
-    merged["current-snapshot-id"] = snapshot_id;
-    merged["refs"]["main"] = {{"snapshot-id", snapshot_id}, {"type", "branch"}};
-    merged["snapshot-log"].push_back({{"snapshot-id", snapshot_id}, {"timestamp-ms", now}});
-    merged["metadata-log"].push_back(
-        {{"metadata-file", ours_location}, {"timestamp-ms", ours.value("last-updated-ms", now)}});
-    merged["last-sequence-number"] = sequence;
-    merged["last-updated-ms"] = now;
-    int version = std::max(MetadataVersion(ours_location), MetadataVersion(theirs_location)) + 1;
-    SLUICE_ASSIGN_OR_RAISE(std::string metadata_location, WriteMetadataFile(location, version, merged));
+    Snapshot snapshot = NewSnapshot(snapshot_id, parent, sequence, now, list_path, our_schema->schema_id);
+    snapshot.summary = {{"operation", "append"},
+                        {"added-data-files", std::to_string(added_files)},
+                        {"added-records", std::to_string(added_records)},
+                        {"total-records", std::to_string(total_records + added_records)},
+                        {"total-data-files", std::to_string(total_files + added_files)},
+                        {"sluice.merged-from", theirs_location}};
+    TableMetadata merged = ours;
+    merged.metadata_log.push_back({ours.last_updated_ms, ours_location});
+    merged.AddSnapshotOnMain(std::move(snapshot));
+    int version = std::max(MetadataFileVersion(ours_location), MetadataFileVersion(theirs_location)) + 1;
+    SLUICE_ASSIGN_OR_RAISE(std::string metadata_location, WriteTableMetadataFile(merged, version));
     return std::optional<std::string>(metadata_location);
   } catch (const json::exception& e) {
     return InvalidInput("malformed table metadata while merging '", ours_location, "': ", e.what());
   }
 }
 
-Result<json> ReadTableMetadata(const std::string& metadata_location) { return ReadJsonFile(metadata_location); }
+Result<json> ReadTableMetadata(const std::string& metadata_location) {
+  SLUICE_ASSIGN_OR_RAISE(TableMetadata metadata, ReadTableMetadataFile(metadata_location));
+  return metadata.ToJson();
+}
 
 Status AddReachableFiles(const std::string& metadata_location, std::set<std::string>* files) {
-  SLUICE_ASSIGN_OR_RAISE(json metadata, ReadJsonFile(metadata_location));
+  SLUICE_ASSIGN_OR_RAISE(TableMetadata metadata, ReadTableMetadataFile(metadata_location));
   files->insert(metadata_location);
   try {
-    for (const auto& entry : metadata.value("metadata-log", json::array())) {
-      files->insert(entry.at("metadata-file").get<std::string>());
-    }
-    for (const auto& snapshot : metadata.value("snapshots", json::array())) {
-      std::string list_location = snapshot.at("manifest-list").get<std::string>();
-      if (!files->insert(list_location).second) continue;  // shared with a snapshot seen already
-      SLUICE_ASSIGN_OR_RAISE(AvroFile list, ReadAvro(list_location));
+    for (const auto& entry : metadata.metadata_log) files->insert(entry.metadata_file);
+    for (const auto& snapshot : metadata.snapshots) {
+      if (!files->insert(snapshot.manifest_list).second) continue;  // shared with a snapshot seen already
+      SLUICE_ASSIGN_OR_RAISE(AvroFile list, ReadAvro(snapshot.manifest_list));
       for (const auto& manifest : list.records) {
         std::string manifest_location = manifest.at("manifest_path").get<std::string>();
         if (!files->insert(manifest_location).second) continue;
@@ -561,35 +472,23 @@ Status AddReachableFiles(const std::string& metadata_location, std::set<std::str
 
 namespace {
 
-// The snapshot a ref of the metadata points at, or null.
-json RefSnapshot(const json& metadata, const std::string& ref) {
-  if (metadata.contains("refs") && metadata["refs"].contains(ref)) {
-    return metadata["refs"][ref].value("snapshot-id", json());
-  }
-  if (ref == "main") {
-    auto current = CurrentSnapshotId(metadata);
-    return current ? json(*current) : json();
-  }
-  return json();
-}
-
 // Requirements that compare one id of the request with one of the metadata.
 struct IdRequirement {
   const char* type;
   const char* requirement_key;
-  const char* metadata_key;
-  int metadata_default;
+  int TableMetadata::*metadata_field;
   const char* meaning;
 };
 
 const IdRequirement* FindIdRequirement(const std::string& type) {
   static const IdRequirement kChecks[] = {
-      {"assert-current-schema-id", "current-schema-id", "current-schema-id", 0, "the schema changed"},
-      {"assert-last-assigned-field-id", "last-assigned-field-id", "last-column-id", 0, "columns were added"},
-      {"assert-default-spec-id", "default-spec-id", "default-spec-id", 0, "the partition spec changed"},
-      {"assert-last-assigned-partition-id", "last-assigned-partition-id", "last-partition-id", 999,
+      {"assert-current-schema-id", "current-schema-id", &TableMetadata::current_schema_id, "the schema changed"},
+      {"assert-last-assigned-field-id", "last-assigned-field-id", &TableMetadata::last_column_id, "columns were added"},
+      {"assert-default-spec-id", "default-spec-id", &TableMetadata::default_spec_id, "the partition spec changed"},
+      {"assert-last-assigned-partition-id", "last-assigned-partition-id", &TableMetadata::last_partition_id,
        "partition fields were added"},
-      {"assert-default-sort-order-id", "default-sort-order-id", "default-sort-order-id", 0, "the sort order changed"},
+      {"assert-default-sort-order-id", "default-sort-order-id", &TableMetadata::default_sort_order_id,
+       "the sort order changed"},
   };
   for (const auto& check : kChecks) {
     if (type == check.type) return &check;
@@ -597,73 +496,78 @@ const IdRequirement* FindIdRequirement(const std::string& type) {
   return nullptr;
 }
 
-Status CheckRequirement(const json& metadata, const json& requirement) {
+json OptionalId(const std::optional<int64_t>& id) { return id ? json(*id) : json(); }
+
+Status CheckRequirement(const TableMetadata& metadata, const json& requirement) {
   std::string type = requirement.value("type", "");
   auto mismatch = [&](const std::string& what) { return Conflict("requirement failed: ", type, ": ", what); };
   if (type == "assert-ref-snapshot-id") {
     std::string ref = requirement.value("ref", "main");
     json want = requirement.value("snapshot-id", json());
-    json have = RefSnapshot(metadata, ref);
+    json have = OptionalId(metadata.RefSnapshotId(ref));
     if (want != have) {
       return mismatch("ref '" + ref + "' is at " + have.dump() + ", expected " + want.dump());
     }
   } else if (type == "assert-table-uuid") {
-    if (requirement.value("uuid", "") != metadata.value("table-uuid", "")) return mismatch("table uuid differs");
+    if (requirement.value("uuid", "") != metadata.table_uuid) return mismatch("table uuid differs");
   } else if (type == "assert-create") {
     return mismatch("the table already exists");
   } else if (const auto* check = FindIdRequirement(type)) {
     int want = requirement.value(check->requirement_key, -1);
-    if (want != metadata.value(check->metadata_key, check->metadata_default)) return mismatch(check->meaning);
+    if (want != metadata.*(check->metadata_field)) return mismatch(check->meaning);
   } else {
     return InvalidInput("unknown commit requirement '", type, "'");
   }
   return Status::OK();
 }
 
-Status ApplyUpdate(json* metadata, const json& update, int* last_added_schema) {
+Status ApplyUpdate(TableMetadata* metadata, const json& update, int* last_added_schema) {
   std::string action = update.value("action", "");
-  json& m = *metadata;
+  TableMetadata& m = *metadata;
   int64_t now = NowMillis();
+  const std::string where = "commit update '" + action + "'";
   if (action == "add-snapshot") {
-    const json& snapshot = update.at("snapshot");
-    m["snapshots"].push_back(snapshot);
-    m["last-sequence-number"] =
-        std::max(m.value("last-sequence-number", int64_t{0}), snapshot.value("sequence-number", int64_t{0}));
+    SLUICE_ASSIGN_OR_RAISE(Snapshot snapshot, Snapshot::Parse(update.at("snapshot"), where));
+    if (m.FindSnapshot(snapshot.snapshot_id)) {
+      return InvalidInput(where, ": snapshot ", snapshot.snapshot_id, " already exists");
+    }
+    m.last_sequence_number = std::max(m.last_sequence_number, snapshot.sequence_number);
+    m.snapshots.push_back(std::move(snapshot));
   } else if (action == "set-snapshot-ref") {
     std::string name = update.at("ref-name");
-    int64_t id = update.at("snapshot-id");
-    json ref = {{"snapshot-id", id}, {"type", update.value("type", "branch")}};
-    for (const char* key : {"max-ref-age-ms", "max-snapshot-age-ms", "min-snapshots-to-keep"}) {
-      if (update.contains(key) && !update[key].is_null()) ref[key] = update[key];
+    SLUICE_ASSIGN_OR_RAISE(SnapshotRef ref, SnapshotRef::Parse(update, where));
+    if (!m.FindSnapshot(ref.snapshot_id)) {
+      return InvalidInput(where, ": ref '", name, "' would point at snapshot ", ref.snapshot_id,
+                          ", which the table does not have");
     }
-    m["refs"][name] = ref;
+    m.refs[name] = ref;
     if (name == "main") {
-      m["current-snapshot-id"] = id;
-      m["snapshot-log"].push_back({{"snapshot-id", id}, {"timestamp-ms", now}});
+      m.current_snapshot_id = ref.snapshot_id;
+      m.snapshot_log.push_back({now, ref.snapshot_id});
     }
   } else if (action == "remove-snapshot-ref") {
-    m["refs"].erase(update.at("ref-name").get<std::string>());
+    m.refs.erase(update.at("ref-name").get<std::string>());
   } else if (action == "set-properties") {
-    for (const auto& [k, v] : update.at("updates").items()) m["properties"][k] = v;
+    for (const auto& [k, v] : update.at("updates").items()) m.properties[k] = v.get<std::string>();
   } else if (action == "remove-properties") {
-    for (const auto& k : update.at("removals")) m["properties"].erase(k.get<std::string>());
+    for (const auto& k : update.at("removals")) m.properties.erase(k.get<std::string>());
   } else if (action == "add-schema") {
-    json schema = update.at("schema");
+    SLUICE_ASSIGN_OR_RAISE(Schema schema, Schema::Parse(update.at("schema"), where));
     int id = 0;
-    for (const auto& s : m["schemas"]) id = std::max(id, s.value("schema-id", 0) + 1);
-    schema["schema-id"] = id;
-    m["schemas"].push_back(schema);
-    int last = 0;
-    for (const auto& f : schema.value("fields", json::array())) last = std::max(last, f.value("id", 0));
-    m["last-column-id"] = std::max({m.value("last-column-id", 0), last, update.value("last-column-id", 0)});
+    for (const auto& s : m.schemas) id = std::max(id, s.schema_id + 1);
+    schema.schema_id = id;
+    m.last_column_id = std::max({m.last_column_id, schema.HighestFieldId(), update.value("last-column-id", 0)});
+    m.schemas.push_back(std::move(schema));
     *last_added_schema = id;
   } else if (action == "set-current-schema") {
     int id = update.at("schema-id");
-    m["current-schema-id"] = id == -1 ? *last_added_schema : id;
+    if (id == -1) id = *last_added_schema;
+    if (!m.FindSchema(id)) return InvalidInput(where, ": the table has no schema ", id);
+    m.current_schema_id = id;
   } else {
     return InvalidInput("unsupported table update '", action, "'");
   }
-  m["last-updated-ms"] = now;
+  m.last_updated_ms = now;
   return Status::OK();
 }
 
@@ -673,9 +577,9 @@ Status ApplyUpdate(json* metadata, const json& update, int* last_added_schema) {
 // and data files that are Parquet with the rows the manifest says and columns of the table.
 class AddedSnapshotCheck {
  public:
-  static Result<AddedSnapshotCheck> For(const json& metadata) {
+  static Result<AddedSnapshotCheck> For(const TableMetadata& metadata) {
     AddedSnapshotCheck check;
-    std::string location = metadata.at("location").get<std::string>();
+    const std::string& location = metadata.location;
     SLUICE_ASSIGN_OR_RAISE(StorageUri root, StorageUri::Parse(location));
     if (root.is_local()) {
       const std::string& path = root.path();
@@ -688,29 +592,49 @@ class AddedSnapshotCheck {
       check.root_ = root.Normalized().ToString() + "/";
     }
     check.root_uri_ = root;
-    for (const auto& schema : metadata.value("schemas", json::array())) {
-      for (const auto& field : schema.value("fields", json::array())) check.columns_.insert(field.value("name", ""));
+    check.metadata_ = metadata;
+    for (const auto& schema : metadata.schemas) {
+      for (const auto& field : schema.fields) check.columns_.insert(field.name);
     }
     return check;
   }
 
-  Status Check(const json& snapshot) const {
-    SLUICE_ASSIGN_OR_RAISE(std::string list_path,
-                           Inside(snapshot.at("manifest-list").get<std::string>(), "manifest list"));
+  // A live entry the table already had, with the same spec and tuple, needs no new look.
+  static std::string EntryKey(const DataFile& file) {
+    return file.path + "\n" + std::to_string(file.spec_id) + "\n" + file.partition.dump();
+  }
+
+  // Remembers the live entries of the table's current snapshot (before the commit).
+  Status KnowEntriesOf(const Snapshot* snapshot) {
+    SLUICE_ASSIGN_OR_RAISE(auto records, ReadManifestList(snapshot));
+    for (const auto& record : records) {
+      SLUICE_ASSIGN_OR_RAISE(auto entries, ReadManifest(record));
+      for (const auto& entry : entries) {
+        if (entry.status != EntryStatus::kDeleted) known_.insert(EntryKey(entry.file));
+      }
+    }
+    return Status::OK();
+  }
+
+  Status Check(const Snapshot& snapshot) const {
+    SLUICE_ASSIGN_OR_RAISE(std::string list_path, Inside(snapshot.manifest_list, "manifest list"));
     SLUICE_ASSIGN_OR_RAISE(AvroFile list, ReadAvro(list_path));
-    int64_t id = snapshot.value("snapshot-id", int64_t{-1});
-    for (const auto& manifest : list.records) {
+    for (auto manifest : list.records) {
       SLUICE_ASSIGN_OR_RAISE(std::string manifest_path,
                              Inside(manifest.at("manifest_path").get<std::string>(), "manifest"));
-      SLUICE_ASSIGN_OR_RAISE(AvroFile entries, ReadAvro(manifest_path));
-      for (const auto& entry : entries.records) {
-        const json& data = entry.at("data_file");
-        SLUICE_ASSIGN_OR_RAISE(std::string data_path, Inside(data.at("file_path").get<std::string>(), "data file"));
-        bool added_here = entry.at("status").get<int>() == 1 &&
-                          (entry["snapshot_id"].is_null() || entry["snapshot_id"].get<int64_t>() == id);
-        if (added_here && data.value("content", 0) == 0) {
-          SLUICE_RETURN_NOT_OK(CheckDataFile(data_path, data.at("record_count").get<int64_t>()));
-        }
+      manifest["manifest_path"] = manifest_path;
+      int spec_id = manifest.value("partition_spec_id", 0);
+      const PartitionSpec* spec = metadata_.FindSpec(spec_id);
+      if (!spec)
+        return InvalidInput("the commit's manifest '", manifest_path, "' names partition spec ", spec_id,
+                            ", which the table does not have");
+      SLUICE_ASSIGN_OR_RAISE(auto entries, ReadManifest(manifest));
+      for (const auto& entry : entries) {
+        SLUICE_ASSIGN_OR_RAISE(std::string data_path, Inside(entry.file.path, "data file"));
+        // Every live entry the table did not have as it is: its rows, columns and
+        // partition tuple are checked, so that no forged tuple makes a scan skip its file.
+        if (entry.status == EntryStatus::kDeleted || known_.count(EntryKey(entry.file))) continue;
+        SLUICE_RETURN_NOT_OK(CheckDataFile(data_path, entry.file, *spec));
       }
     }
     return Status::OK();
@@ -742,7 +666,8 @@ class AddedSnapshotCheck {
     return resolved;
   }
 
-  Status CheckDataFile(const std::string& path, int64_t record_count) const {
+  Status CheckDataFile(const std::string& path, const DataFile& entry, const PartitionSpec& spec) const {
+    const int64_t record_count = entry.record_count;
     auto opened = FileIO::Default().OpenInput(path);
     if (!opened.ok()) return InvalidInput("the commit's data file '", path, "' cannot be read");
     std::unique_ptr<parquet::ParquetFileReader> reader;
@@ -762,42 +687,58 @@ class AddedSnapshotCheck {
         return InvalidInput("the commit's data file '", path, "' has a column '", name, "' the table does not have");
       }
     }
+    if (spec.fields.empty()) return Status::OK();
+    std::unique_ptr<parquet::arrow::FileReader> arrow_reader;
+    auto made = parquet::arrow::FileReader::Make(arrow::default_memory_pool(), std::move(reader), &arrow_reader);
+    if (!made.ok()) return InvalidInput("the commit's data file '", path, "' cannot be read: ", made.message());
+    std::shared_ptr<arrow::Table> rows;
+    auto read = arrow_reader->ReadTable(&rows);
+    if (!read.ok()) return InvalidInput("the commit's data file '", path, "' cannot be read: ", read.message());
+    auto groups = SplitByPartition(rows, *metadata_.current_schema(), spec);
+    if (!groups.ok()) return InvalidInput("the commit's data file '", path, "': ", groups.status().message());
+    for (const auto& group : *groups) {
+      if (group.partition != entry.partition) {
+        return InvalidInput("the commit's data file '", path, "' has rows of partition ", group.partition.dump(),
+                            ", its manifest says ", entry.partition.dump());
+      }
+    }
     return Status::OK();
   }
 
   std::string root_;  // the location, links resolved when local, ending in '/'
   StorageUri root_uri_;
   std::set<std::string> columns_;
+  TableMetadata metadata_;       // the table as updated by the commit
+  std::set<std::string> known_;  // EntryKey of the live entries before the commit
 };
 
 }  // namespace
 
 Result<std::string> CommitTableUpdates(const std::string& metadata_location, const json& requirements,
                                        const json& updates) {
-  SLUICE_ASSIGN_OR_RAISE(json metadata, ReadJsonFile(metadata_location));
+  SLUICE_ASSIGN_OR_RAISE(TableMetadata metadata, ReadTableMetadataFile(metadata_location));
   try {
     for (const auto& requirement : requirements) {
       SLUICE_RETURN_NOT_OK(CheckRequirement(metadata, requirement));
     }
-    json previous = metadata;
-    int last_added_schema = metadata.value("current-schema-id", 0);
+    int64_t previous_updated_ms = metadata.last_updated_ms;
+    size_t known_snapshots = metadata.snapshots.size();
+    std::optional<int64_t> head_before = metadata.current_snapshot_id;
+    int last_added_schema = metadata.current_schema_id;
     for (const auto& update : updates) {
       SLUICE_RETURN_NOT_OK(ApplyUpdate(&metadata, update, &last_added_schema));
     }
     // Checked against the table as updated (a new schema may come with its first files).
     SLUICE_ASSIGN_OR_RAISE(auto check, AddedSnapshotCheck::For(metadata));
-    for (const auto& update : updates) {
-      if (update.value("action", "") != "add-snapshot") continue;
-      SLUICE_RETURN_NOT_OK(check.Check(update.at("snapshot")));
+    SLUICE_RETURN_NOT_OK(check.KnowEntriesOf(head_before ? metadata.FindSnapshot(*head_before) : nullptr));
+    for (size_t i = known_snapshots; i < metadata.snapshots.size(); ++i) {
+      SLUICE_RETURN_NOT_OK(check.Check(metadata.snapshots[i]));
     }
-    if (!metadata.contains("metadata-log")) metadata["metadata-log"] = json::array();
-    metadata["metadata-log"].push_back(
-        {{"metadata-file", metadata_location}, {"timestamp-ms", previous.value("last-updated-ms", int64_t{0})}});
+    metadata.metadata_log.push_back({previous_updated_ms, metadata_location});
   } catch (const json::exception& e) {
     return InvalidInput("malformed commit: ", e.what());
   }
-  return WriteMetadataFile(metadata.at("location").get<std::string>(), MetadataVersion(metadata_location) + 1,
-                           metadata);
+  return WriteTableMetadataFile(metadata, MetadataFileVersion(metadata_location) + 1);
 }
 
 }  // namespace sluice

@@ -17,15 +17,9 @@
 #include <nlohmann/json.hpp>
 
 #include "common/status.h"
+#include "format/manifest.h"
 
 namespace sluice {
-
-struct DataFile {
-  std::string path;  // full URI, e.g. "file:///home/x/warehouse/ns/t-ab12/data/..."
-  std::string format = "PARQUET";
-  int64_t record_count = 0;
-  int64_t file_size_in_bytes = 0;
-};
 
 // The table-level facts of a metadata file that callers need.
 struct TableMetadataInfo {
@@ -64,6 +58,8 @@ struct TableSnapshot {
   std::vector<SnapshotInfo> history;              // the current snapshot and its ancestors, newest first
   std::map<std::string, std::string> properties;  // the table's properties
   std::vector<PartitionFieldInfo> partitions;     // fields of the default partition spec
+  // Every partition spec by id (data files name theirs), source columns by current name.
+  std::map<int, std::vector<PartitionFieldInfo>> specs;
 };
 
 // Decides, before LoadTableSnapshot reads it, whether a file a metadata file names (its
@@ -82,6 +78,15 @@ Result<TableSnapshot> LoadTableSnapshot(const std::string& metadata_location,
 enum class WriteMode {
   kAppend,   // new files added to the current ones; the schema must match (by name and type)
   kReplace,  // new files replace all current ones; the schema may change
+  // New files replace the current files of the partitions they touch (or, with
+  // TableWriteOptions::overwrite_existing, what it decides); the schema must match.
+  kOverwrite,
+};
+
+// What an overwrite does with one live data file of the current snapshot.
+struct FileFate {
+  enum class Kind { kKeep, kDelete, kRewrite } kind = Kind::kKeep;
+  std::shared_ptr<arrow::Table> remaining;  // kRewrite: the rows that stay (table columns)
 };
 
 struct TableWriteOptions {
@@ -91,14 +96,18 @@ struct TableWriteOptions {
   std::string operation_summary;                  // optional extra for the snapshot summary
   std::map<std::string, std::string> summary;     // more entries for the snapshot summary
   std::map<std::string, std::string> properties;  // table properties to set
-  // Only when creating: recorded as the table's default partition spec (spec 1). Data files
-  // are still written unpartitioned, under spec 0, which stays in the metadata; readers
-  // take each manifest's spec, so both are valid Iceberg.
+  // Only when creating: the table's partition spec (spec 0). Data files are written one per
+  // partition of the table's default spec (more when one holds over kMaxFileRows rows),
+  // each manifest entry carrying its partition tuple.
   std::vector<PartitionFieldInfo> partition_spec;
   // When not empty, the snapshot lists these existing files (their schema is `data`'s,
   // which then holds no rows) instead of writing `data`: an external table's files,
   // referenced where they are and never copied.
   std::vector<DataFile> reference_files;
+  // kOverwrite: decides the fate of each live data file of the current snapshot (a
+  // filter-based overwrite); null: the files whose partition tuple (under the default spec)
+  // one of the new files has are deleted, the others kept (dynamic partition overwrite).
+  std::function<Result<FileFate>(const DataFile&)> overwrite_existing;
 };
 
 // Writes `data` as a new snapshot and returns the new metadata file's URI

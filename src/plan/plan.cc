@@ -159,6 +159,10 @@ Result<Plan> BuildPlan(const Project& project, const PlanOptions& options) {
       }
       node.inputs.push_back(std::move(resolved));
     }
+    if (!model.overwrite_filter.empty()) {
+      SLUICE_ASSIGN_OR_RAISE(node.overwrite_filter, WithContext(SubstituteParameters(model.overwrite_filter, literal),
+                                                                Describe(model) + ": overwrite_filter"));
+    }
     if (model.kind == ModelKind::kSql) {
       SLUICE_ASSIGN_OR_RAISE(node.sql, WithContext(SubstituteParameters(model.sql, literal), Describe(model)));
     }
@@ -171,7 +175,7 @@ Result<Plan> BuildPlan(const Project& project, const PlanOptions& options) {
       }
       node.arguments[argument] = it->second;
     }
-    if (model.kind != ModelKind::kExpectation && model.materialization != "NONE") {
+    if (model.kind != ModelKind::kExpectation && model.materialization != Materialization::kNone) {
       // `name="ns.table"` puts the output in namespace `ns`; a bare name goes to the run's.
       SLUICE_ASSIGN_OR_RAISE(node.output_table,
                              WithContext(QualifiedTableName(model.name, plan.namespace_name), Describe(model)));

@@ -38,6 +38,7 @@ struct PlanNode {
   std::vector<size_t> downstream;
   std::string sql;                                  // SQL models: text with $params substituted
   std::map<std::string, ParameterValue> arguments;  // Python Parameter arguments, typed
+  std::string overwrite_filter;                     // OVERWRITE_PARTITIONS: the model's, $params substituted
   std::string output_table;                         // "ns.model" when materialized; empty for NONE
 };
 

@@ -46,7 +46,7 @@ PlanOptions Options() {
 TEST(PlanTest, ResolvesModelsBeforeTablesAndOrdersTheDag) {
   auto last = PythonModel("last", 9, {Input("middle")});
   auto middle = PythonModel("middle", 5, {Input("trips", "miles > $min"), Input("raw.zones")});
-  middle.materialization = "REPLACE";
+  middle.materialization = Materialization::kReplace;
   auto trips = PythonModel("trips_copy", 1, {Input("trips")});
   ASSERT_OK_AND_ASSIGN(Plan plan, BuildPlan(MakeProject({last, middle, trips}), Options()));
   ASSERT_EQ(plan.nodes.size(), 3u);

@@ -144,26 +144,22 @@ Status ApplySqlHeaders(const std::string& file, const std::string& sql, ModelSpe
     std::string value = Unquote(setting.substr(eq + 1));
     std::replace(key.begin(), key.end(), '-', '_');
     if (key == "materialization_strategy") {
-      std::string upper = value;
-      for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-      if (upper != "NONE" && upper != "REPLACE" && upper != "APPEND" && upper != "OVERWRITE_PARTITIONS") {
-        return InvalidInput(file, ":", number, ": materialization_strategy '", value,
-                            "' is not one of NONE, REPLACE, APPEND, OVERWRITE_PARTITIONS");
-      }
-      model->materialization = upper;
+      auto strategy = ParseMaterialization(value);
+      if (!strategy.ok()) return InvalidInput(file, ":", number, ": ", strategy.status().message());
+      model->materialization = *strategy;
     } else if (key == "name") {
       model->name = value;
     } else if (key == "partitioned_by") {
-      std::stringstream parts(value);
-      std::string part;
-      while (std::getline(parts, part, ',')) {
-        if (!Trim(part).empty()) model->partitioned_by.push_back(Trim(part));
-      }
+      // Kept whole: "day(at), bucket(8, zone)" has commas inside the transforms too.
+      if (!Trim(value).empty()) model->partitioned_by.push_back(Trim(value));
+    } else if (key == "overwrite_filter") {
+      model->overwrite_filter = value;
     } else if (key == "cache_strategy") {
       // Accepted for compatibility; caching is decided by the engine.
     } else {
-      return InvalidInput(file, ":", number, ": unknown setting '", key,
-                          "' (known: materialization_strategy, name, partitioned_by, cache_strategy)");
+      return InvalidInput(
+          file, ":", number, ": unknown setting '", key,
+          "' (known: materialization_strategy, name, partitioned_by, overwrite_filter, cache_strategy)");
     }
   }
   return Status::OK();
@@ -256,7 +252,10 @@ Result<std::vector<ModelSpec>> DiscoverPythonModels(const std::string& dir, cons
       }
       model.parameters = m.at("parameters").get<std::map<std::string, std::string>>();
       model.output_columns = m.at("columns").get<std::vector<std::string>>();
-      model.materialization = m.at("materialization");
+      auto strategy = ParseMaterialization(m.at("materialization").get<std::string>());
+      if (!strategy.ok()) return WithContext(strategy.status(), model.location.ToString());
+      model.materialization = *strategy;
+      model.overwrite_filter = m.value("overwrite_filter", "");
       model.partitioned_by = m.at("partitioned_by").get<std::vector<std::string>>();
       model.python_version = m.at("python_version");
       model.pip = m.at("pip").get<std::map<std::string, std::string>>();
@@ -271,6 +270,31 @@ Result<std::vector<ModelSpec>> DiscoverPythonModels(const std::string& dir, cons
 }
 
 }  // namespace
+
+std::string MaterializationName(Materialization materialization) {
+  switch (materialization) {
+    case Materialization::kNone:
+      return "NONE";
+    case Materialization::kReplace:
+      return "REPLACE";
+    case Materialization::kAppend:
+      return "APPEND";
+    case Materialization::kOverwritePartitions:
+      return "OVERWRITE_PARTITIONS";
+  }
+  return "NONE";
+}
+
+Result<Materialization> ParseMaterialization(const std::string& text) {
+  std::string upper = Trim(text);
+  for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (auto m : {Materialization::kNone, Materialization::kReplace, Materialization::kAppend,
+                 Materialization::kOverwritePartitions}) {
+    if (upper == MaterializationName(m)) return m;
+  }
+  return InvalidInput("materialization_strategy '", text,
+                      "' is not one of NONE, REPLACE, APPEND, OVERWRITE_PARTITIONS");
+}
 
 std::string ModelKindName(ModelKind kind) {
   switch (kind) {

@@ -59,6 +59,21 @@ struct ModelInput {
 
 enum class ModelKind { kPython, kSql, kExpectation };
 
+// How a model's output becomes a table (bauplan's materialization_strategy).
+enum class Materialization {
+  kNone,                 // not written
+  kReplace,              // a new snapshot with only the output (the table keeps its history)
+  kAppend,               // the output's rows added to the table's
+  kOverwritePartitions,  // the partitions the output touches (or overwrite_filter's rows) replaced
+};
+
+// "NONE", "REPLACE", "APPEND" or "OVERWRITE_PARTITIONS".
+std::string MaterializationName(Materialization materialization);
+
+// A strategy as bauplan accepts it, in any case ("replace", "Overwrite_Partitions");
+// InvalidInput quoting `text` and listing the four otherwise.
+Result<Materialization> ParseMaterialization(const std::string& text);
+
 // "python", "sql" or "expectation".
 std::string ModelKindName(ModelKind kind);
 
@@ -73,8 +88,13 @@ struct ModelSpec {
   // Python parameter name -> project parameter name, from bauplan.Parameter("name").
   std::map<std::string, std::string> parameters;
   std::vector<std::string> output_columns;  // model(columns=...); empty or ["*"] = any
-  std::string materialization = "NONE";     // NONE, REPLACE, APPEND, OVERWRITE_PARTITIONS
+  Materialization materialization = Materialization::kNone;
+  // Partition fields as written ("day(tpep_pickup_datetime)", "bucket(8, PULocationID)"); an
+  // item may hold several separated by commas. Used when the model creates its table.
   std::vector<std::string> partitioned_by;
+  // OVERWRITE_PARTITIONS: the SQL predicate (with $params) selecting the rows the output
+  // replaces; empty: the partitions the output touches.
+  std::string overwrite_filter;
   std::string python_version;  // python("3.11"); empty = project default
   std::map<std::string, std::string> pip;
   std::map<std::string, std::string> resources;  // cpus, memory, timeout, ... as text

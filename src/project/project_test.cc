@@ -52,7 +52,7 @@ TEST(ExampleProjectTest, LoadsTheTaxiExample) {
   EXPECT_EQ(clean->inputs[0].param_name, "trips");
   EXPECT_EQ(clean->inputs[0].columns.size(), 5u);
   EXPECT_EQ(clean->inputs[0].filter, "pickup_at >= $start_date");
-  EXPECT_EQ(Find(project, "borough_stats")->materialization, "REPLACE");
+  EXPECT_EQ(Find(project, "borough_stats")->materialization, Materialization::kReplace);
   EXPECT_EQ(Find(project, "every_borough_has_trips")->kind, ModelKind::kExpectation);
   const ModelSpec* sql = Find(project, "trips_with_zones");
   ASSERT_NE(sql, nullptr);
@@ -88,7 +88,7 @@ def not_a_model(z=bauplan.Model("t")):
   const ModelSpec* f = Find(project, "renamed");
   ASSERT_NE(f, nullptr);
   EXPECT_EQ(f->function_name, "f");
-  EXPECT_EQ(f->materialization, "APPEND");
+  EXPECT_EQ(f->materialization, Materialization::kAppend);
   EXPECT_EQ(f->pip.at("pandas"), "2.2");
   EXPECT_EQ(f->parameters.at("n"), "n");
   EXPECT_EQ(f->output_columns, std::vector<std::string>{"a"});
