@@ -9,8 +9,9 @@ server's DuckDB zygote or started fresh) that is sent a task of kind "query"
                        (sluice._sql_analysis: tables, columns, uses_star), or nothing when the
                        SQL is not one query; the worker then writes the parse error as its
                        result and ends
-    engine -> worker   b"inputs\\n" with the inputs' JSON, then their descriptors, in one
-                       message; or b"stop ...\\n" when the engine refuses (an unknown table)
+    engine -> worker   b"inputs\\n" with the inputs' JSON {inputs, descriptors} and the first
+                       descriptors, then b"fds\\n" messages with the rest (240 to a message);
+                       or b"stop\\n" when the engine refuses (an unknown table)
 
 Each input is {sql_names, arrow: i} (an Arrow IPC file in shared memory: the engine scanned
 it) or {sql_names, parquet: [i, ...], columns, schema: i} (the table's own Parquet data files,
@@ -81,14 +82,21 @@ def _ask_for_inputs(sock, analysis):
     if len(request) > _MAX_REQUEST:
         request = json.dumps({"tables": analysis["tables"], "columns": [], "uses_star": True})
     sock.sendall(b"tables " + request.encode() + b"\n")
-    answer, fds, _, _ = socket.recv_fds(sock, 65536, _MAX_DESCRIPTORS)
+    answer, fds, _, _ = socket.recv_fds(sock, 7, _MAX_DESCRIPTORS)
     if not answer.startswith(b"inputs") or not fds:
         for fd in fds:
             os.close(fd)
         return None
     with os.fdopen(fds[0], "rb") as f:
-        inputs = json.load(f)["inputs"]
-    return inputs, fds[1:]
+        spec = json.load(f)
+    fds = fds[1:]
+    # A table of many files: the rest of the descriptors follow, b"fds\n" at a time.
+    while len(fds) < spec.get("descriptors", len(fds)):
+        answer, more, _, _ = socket.recv_fds(sock, 4, _MAX_DESCRIPTORS)
+        if answer != b"fds\n" or not more:
+            raise RuntimeError("the engine's descriptors ended early")
+        fds += more
+    return spec["inputs"], fds
 
 
 def _parquet_view(con, spec, fds, index):

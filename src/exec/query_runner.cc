@@ -27,9 +27,11 @@ namespace {
 
 using nlohmann::json;
 
-// Descriptors in the one message that answers the worker (the kernel's limit is 253). A
-// query naming tables with more files than this gets the rest scanned into shared memory.
-constexpr size_t kMaxPassedFiles = 240;
+// Data files one query may be handed, open at once here and in the worker (a partitioned
+// table has one or more per partition). Past this, a table is scanned into shared memory.
+constexpr size_t kMaxPassedFiles = 800;
+// Descriptors in one message (the kernel's SCM_MAX_FD is 253).
+constexpr size_t kDescriptorsPerMessage = 240;
 constexpr double kZygoteReadySeconds = 60;
 constexpr size_t kMaxResultBytes = 1 << 20;
 
@@ -109,7 +111,13 @@ class QueryInputs {
     }
     answered_ = true;
     status_ = Prepare(line);
-    if (status_.ok()) status_ = SendWithDescriptors(socket_fd, "inputs\n", passed_);
+    // The inputs' JSON and the first descriptors, then the rest, "fds" at a time; the JSON
+    // says how many there are in all.
+    for (size_t at = 0; status_.ok() && at < passed_.size(); at += kDescriptorsPerMessage) {
+      std::vector<int> chunk(passed_.begin() + at,
+                             passed_.begin() + std::min(passed_.size(), at + kDescriptorsPerMessage));
+      status_ = SendWithDescriptors(socket_fd, at == 0 ? "inputs\n" : "fds\n", chunk);
+    }
     if (!status_.ok()) (void)SendWithDescriptors(socket_fd, "stop\n", {});
     passed_.clear();
     files_.clear();
@@ -157,8 +165,8 @@ class QueryInputs {
       }
       inputs.push_back(std::move(spec));
     }
-    SLUICE_ASSIGN_OR_RAISE(OwnedFd spec_file,
-                           MemoryFile("sluice-query-inputs", json{{"inputs", inputs}}.dump(), /*seal=*/true));
+    json spec = {{"inputs", inputs}, {"descriptors", passed_.size()}};
+    SLUICE_ASSIGN_OR_RAISE(OwnedFd spec_file, MemoryFile("sluice-query-inputs", spec.dump(), /*seal=*/true));
     passed_.insert(passed_.begin(), spec_file.get());
     files_.push_back(std::move(spec_file));
     return Status::OK();
