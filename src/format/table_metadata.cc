@@ -94,8 +94,11 @@ class Fields {
   // The keys of the object this model does not know, kept for ToJson.
   json Extra(std::initializer_list<const char*> known) const {
     json extra = json::object();
-    for (const auto& [k, v] : object_.items()) {
-      if (std::none_of(known.begin(), known.end(), [&](const char* name) { return k == name; })) extra[k] = v;
+    for (const auto& item : object_.items()) {
+      const std::string& key = item.key();  // not a structured binding: clang cannot capture one
+      if (std::none_of(known.begin(), known.end(), [&](const char* name) { return key == name; })) {
+        extra[key] = item.value();
+      }
     }
     return extra;
   }
