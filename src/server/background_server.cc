@@ -308,6 +308,17 @@ Result<BackgroundServerState> EnsureBackgroundServer(const std::string& home, co
   return WithHint(IOError("the background server of '", home, "' did not start within 30 s"), "see its log: " + log);
 }
 
+namespace {
+
+// Whether `pid` is a process that has not ended (a zombie has).
+bool ProcessRunning(int pid) {
+  std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat").ValueOr("");
+  size_t end = stat.rfind(") ");
+  return end != std::string::npos && end + 2 < stat.size() && stat[end + 2] != 'Z';
+}
+
+}  // namespace
+
 Result<BackgroundServerState> StopBackgroundServer(const std::string& home, double timeout_seconds) {
   BackgroundServerState found = QueryBackgroundServer(home);
   if (!found.running) return found;
@@ -324,6 +335,11 @@ Result<BackgroundServerState> StopBackgroundServer(const std::string& home, doub
       break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  // The lock goes with the server's last descriptors, while the process may still be exiting
+  // (its threads, its mappings): "stopped" means gone, or only a zombie for init to reap.
+  while (ProcessRunning(found.pid) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return found;
 }
