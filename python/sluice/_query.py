@@ -104,6 +104,8 @@ def _parquet_view(con, spec, fds, index):
     files lack (added to the table after they were written) are NULLs of the table's type."""
     paths = [f"/proc/self/fd/{fds[i]}" for i in spec["parquet"]]
     schema = _arena.read_table(fds[spec["schema"]])
+    # The probe below reads every footer; the query's bind reads them again from this cache.
+    con.execute("SET parquet_metadata_cache = true")
     source = f"read_parquet({paths!r}, union_by_name = true)"
     present = {name.lower() for name in con.sql(f"SELECT * FROM {source} LIMIT 0").columns}
     select = []

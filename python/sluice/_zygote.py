@@ -191,7 +191,10 @@ def _child(conn, listener, out_fd, err_fd, preload, inherited):
     listener.close()
     for other in inherited:
         try:
-            other.close() if hasattr(other, "close") else os.close(other)
+            if isinstance(other, int):
+                os.close(other)
+            else:
+                other.close()
         except OSError:
             pass
     os.dup2(out_fd, 1)

@@ -15,6 +15,7 @@
 
 #include "common/clock.h"
 #include "common/file_util.h"
+#include "common/hash.h"
 
 namespace sluice {
 namespace {
@@ -210,6 +211,16 @@ Result<std::shared_ptr<Zygote>> ZygotePool::Get(const std::string& key, const Zy
     zygotes_.erase(oldest);  // stops once no fork holds it
   }
   return zygote;
+}
+
+Status ZygotePool::Place(const std::string& shared_memory_root, const std::string& key, ZygoteOptions* options) {
+  std::string dir = shared_memory_root + "/zygotes";
+  SLUICE_RETURN_NOT_OK(MakeDirs(dir));
+  if (::chmod(dir.c_str(), 0700) != 0) return IOError("cannot make '", dir, "' owner-only: ", std::strerror(errno));
+  std::string id = Sha256Hex(key).substr(0, 16);
+  options->socket_path = dir + "/" + id + ".sock";
+  options->log_path = dir + "/" + id + ".log";
+  return Status::OK();
 }
 
 bool ZygotePool::Enabled() {

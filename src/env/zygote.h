@@ -74,6 +74,11 @@ class ZygotePool {
   // Whether workers should fork from zygotes at all ($SLUICE_ZYGOTES=0 turns them off).
   static bool Enabled();
 
+  // Sets options->socket_path and log_path for the zygote `key` of the data home whose shared
+  // memory is at `shared_memory_root`, in its zygotes/ directory, made owner-only: a zygote
+  // runs whatever task it is sent.
+  static Status Place(const std::string& shared_memory_root, const std::string& key, ZygoteOptions* options);
+
  private:
   struct Entry {
     std::shared_ptr<Zygote> zygote;

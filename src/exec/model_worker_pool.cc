@@ -45,9 +45,6 @@ SandboxSpec ModelWorkerPool::SandboxFor(size_t i) const {
 Status ModelWorkerPool::PlanZygotes(ZygotePool* zygotes) {
   if (!ZygotePool::Enabled()) return Status::OK();
   zygotes_ = zygotes;
-  std::string dir = options_.shared_memory_root + "/zygotes";
-  SLUICE_RETURN_NOT_OK(MakeDirs(dir));
-  ::chmod(dir.c_str(), 0700);  // a zygote runs whatever task it is sent
   // Nodes of one environment and sandbox share a zygote, which preloads all their files.
   std::vector<std::string> env_keys(plan_.nodes.size());
   std::map<std::string, std::set<std::string>> files_by_env;
@@ -81,9 +78,7 @@ Status ModelWorkerPool::PlanZygotes(ZygotePool* zygotes) {
       zygote.preload_files.push_back(file);
       key += "\n" + file + " " + file_hashes[file];
     }
-    std::string id = Sha256Hex(key).substr(0, 16);
-    zygote.socket_path = dir + "/" + id + ".sock";
-    zygote.log_path = dir + "/" + id + ".log";
+    SLUICE_RETURN_NOT_OK(ZygotePool::Place(options_.shared_memory_root, key, &zygote));
     zygote_plans_.push_back({key, std::move(zygote)});
   }
   return Status::OK();

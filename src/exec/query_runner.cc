@@ -11,7 +11,6 @@
 
 #include "common/config.h"
 #include "common/file_util.h"
-#include "common/hash.h"
 #include "common/ids.h"
 #include "common/memory_file.h"
 #include "common/subprocess.h"
@@ -27,7 +26,7 @@ namespace {
 
 using nlohmann::json;
 
-// Data files one query may be handed, open at once here and in the worker (a partitioned
+// Descriptors one query may be handed (data files mostly), open at once here and in the worker (a partitioned
 // table has one or more per partition). Past this, a table is scanned into shared memory.
 constexpr size_t kMaxPassedFiles = 800;
 // Descriptors in one message (the kernel's SCM_MAX_FD is 253).
@@ -43,41 +42,33 @@ SandboxSpec QuerySandbox(Lakehouse& lake) {
 }
 
 // The zygote every query of this data home forks from: DuckDB loaded, nothing else.
-std::pair<std::string, ZygoteOptions> QueryZygote(Lakehouse& lake) {
+Result<std::shared_ptr<Zygote>> QueryZygote(Lakehouse& lake, ZygotePool* zygotes) {
   std::string key = "query\n" + PythonExecutable();
   ZygoteOptions options;
   options.sandbox = QuerySandbox(lake);
   options.sandbox.role = SandboxRole::kZygote;
   options.duckdb = true;
-  std::string dir = lake.objects().root() + "/zygotes";
-  std::string id = Sha256Hex(key).substr(0, 16);
-  options.socket_path = dir + "/" + id + ".sock";
-  options.log_path = dir + "/" + id + ".log";
-  return {key, options};
+  SLUICE_RETURN_NOT_OK(ZygotePool::Place(lake.objects().root(), key, &options));
+  return zygotes->Get(key, options);
 }
 
-Status MakeZygoteDir(Lakehouse& lake) {
-  std::string dir = lake.objects().root() + "/zygotes";
-  SLUICE_RETURN_NOT_OK(MakeDirs(dir));
-  ::chmod(dir.c_str(), 0700);  // a zygote runs whatever task it is sent
-  return Status::OK();
+Result<std::unique_ptr<Subprocess>> ForkFromQueryZygote(Lakehouse& lake, ZygotePool* zygotes,
+                                                        const SubprocessOptions& output) {
+  SLUICE_ASSIGN_OR_RAISE(auto zygote, QueryZygote(lake, zygotes));
+  return zygote->Fork(output, kZygoteReadySeconds);
 }
 
 Result<std::unique_ptr<Subprocess>> StartQueryWorker(Lakehouse& lake, ZygotePool* zygotes, SubprocessOptions output) {
-  if (zygotes && ZygotePool::Enabled() && MakeZygoteDir(lake).ok()) {
-    auto [key, options] = QueryZygote(lake);
-    auto zygote = zygotes->Get(key, options);
-    if (zygote.ok()) {
-      auto forked = (*zygote)->Fork(output, kZygoteReadySeconds);
-      if (forked.ok()) return forked;
-    }
+  if (zygotes && ZygotePool::Enabled()) {
+    auto forked = ForkFromQueryZygote(lake, zygotes, output);
+    if (forked.ok()) return forked;
   }
   return StartWorker(QuerySandbox(lake), "query", "", std::move(output));
 }
 
 // A data file DuckDB may read itself: one of our own table's files, in the local warehouse.
 bool ReadableInPlace(const Lakehouse& lake, const TableInfo& info) {
-  if (info.kind != "TABLE" || info.snapshot.data_files.empty() || !lake.warehouse().is_local()) return false;
+  if (info.kind == kExternalTable || info.snapshot.data_files.empty() || !lake.warehouse().is_local()) return false;
   std::string root = lake.warehouse().path() + "/";
   for (const auto& file : info.snapshot.data_files) {
     auto uri = StorageUri::Parse(file.path);
@@ -113,19 +104,19 @@ class QueryInputs {
     status_ = Prepare(line);
     // The inputs' JSON and the first descriptors, then the rest, "fds" at a time; the JSON
     // says how many there are in all.
-    for (size_t at = 0; status_.ok() && at < passed_.size(); at += kDescriptorsPerMessage) {
-      std::vector<int> chunk(passed_.begin() + at,
-                             passed_.begin() + std::min(passed_.size(), at + kDescriptorsPerMessage));
+    std::vector<int> passed;
+    for (const auto& file : files_) passed.push_back(file.get());
+    for (size_t at = 0; status_.ok() && at < passed.size(); at += kDescriptorsPerMessage) {
+      std::vector<int> chunk(passed.begin() + at,
+                             passed.begin() + std::min(passed.size(), at + kDescriptorsPerMessage));
       status_ = SendWithDescriptors(socket_fd, at == 0 ? "inputs\n" : "fds\n", chunk);
     }
     if (!status_.ok()) (void)SendWithDescriptors(socket_fd, "stop\n", {});
-    passed_.clear();
     files_.clear();
   }
 
   // The engine's reason to refuse the worker's request, if any.
   const Status& status() const { return status_; }
-  bool answered() const { return answered_; }
 
  private:
   Status Prepare(const std::string& line) {
@@ -133,14 +124,13 @@ class QueryInputs {
     if (line.rfind(kTables, 0) != 0) return Internal("the query worker asked '", line.substr(0, 40), "'");
     SLUICE_ASSIGN_OR_RAISE(SqlAnalysis analysis, SqlAnalysisFromJson(line.substr(kTables.size())));
     json inputs = json::array();
-    size_t passed_files = 0;
     for (const auto& written : analysis.tables) {
       SLUICE_ASSIGN_OR_RAISE(std::string table, QualifyTableName(written, request_.namespace_name));
       SLUICE_ASSIGN_OR_RAISE(TableInfo info, lake_.GetTable(ref_, table));
       SLUICE_ASSIGN_OR_RAISE(std::vector<std::string> columns,
                              WithContext(SqlScanColumns(*info.snapshot.schema, analysis), "table '" + info.name + "'"));
       json spec = {{"sql_names", std::vector<std::string>{written}}};
-      if (ReadableInPlace(lake_, info) && passed_files + info.snapshot.data_files.size() <= kMaxPassedFiles) {
+      if (ReadableInPlace(lake_, info) && files_.size() + info.snapshot.data_files.size() <= kMaxPassedFiles) {
         // The columns' types, for files older than a column: an empty table in the arena.
         SLUICE_ASSIGN_OR_RAISE(auto fields, ResolveColumns(*info.snapshot.schema, columns));
         arrow::FieldVector projected;
@@ -154,7 +144,6 @@ class QueryInputs {
           SLUICE_ASSIGN_OR_RAISE(OwnedFd fd, OpenDataFile(uri.path()));
           files.push_back(Pass(std::move(fd)));
         }
-        passed_files += info.snapshot.data_files.size();
         spec["parquet"] = files;
       } else {
         TableReadOptions read;
@@ -165,18 +154,16 @@ class QueryInputs {
       }
       inputs.push_back(std::move(spec));
     }
-    json spec = {{"inputs", inputs}, {"descriptors", passed_.size()}};
+    json spec = {{"inputs", inputs}, {"descriptors", files_.size()}};
     SLUICE_ASSIGN_OR_RAISE(OwnedFd spec_file, MemoryFile("sluice-query-inputs", spec.dump(), /*seal=*/true));
-    passed_.insert(passed_.begin(), spec_file.get());
-    files_.push_back(std::move(spec_file));
+    files_.insert(files_.begin(), std::move(spec_file));
     return Status::OK();
   }
 
   // Its index among the descriptors after the inputs' JSON.
   size_t Pass(OwnedFd fd) {
-    passed_.push_back(fd.get());
     files_.push_back(std::move(fd));
-    return passed_.size() - 1;
+    return files_.size() - 1;
   }
 
   Result<size_t> PassObject(const std::string& name, const arrow::Table& table) {
@@ -192,8 +179,7 @@ class QueryInputs {
   std::string prefix_;
   bool answered_ = false;
   Status status_;
-  std::vector<int> passed_;     // the message's descriptors, the inputs' JSON first
-  std::vector<OwnedFd> files_;  // owns them until they are sent
+  std::vector<OwnedFd> files_;  // what goes to the worker, the inputs' JSON first once prepared
 };
 
 Status ResultStatus(const std::string& text, const SubprocessResult& process) {
@@ -268,9 +254,7 @@ Status RunQuery(Lakehouse& lake, const QueryRequest& request, const std::functio
 }
 
 void WarmUpQueryWorkers(Lakehouse& lake, ZygotePool* zygotes) {
-  if (!zygotes || !ZygotePool::Enabled() || !MakeZygoteDir(lake).ok()) return;
-  auto [key, options] = QueryZygote(lake);
-  (void)zygotes->Get(key, options);
+  if (zygotes && ZygotePool::Enabled()) (void)QueryZygote(lake, zygotes);
 }
 
 }  // namespace sluice
