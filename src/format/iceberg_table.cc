@@ -90,8 +90,8 @@ Result<int64_t> SummaryNumber(const Snapshot& snapshot, const std::string& key, 
   auto it = snapshot.summary.find(key);
   if (it == snapshot.summary.end()) return 0;
   const std::string& text = it->second;
-  bool digits =
-      !text.empty() && std::all_of(text.begin() + (text[0] == '-' ? 1 : 0), text.end(), ::isdigit) && text.size() < 19;
+  size_t sign = !text.empty() && text[0] == '-' ? 1 : 0;
+  bool digits = text.size() > sign && std::all_of(text.begin() + sign, text.end(), ::isdigit) && text.size() < 19;
   if (!digits) {
     return InvalidInput(where, ": a count is not a number (snapshot ", snapshot.snapshot_id, " summary '", key,
                         "' is '", text, "')");
@@ -332,7 +332,8 @@ Result<std::string> WriteTableSnapshot(const std::shared_ptr<arrow::Table>& data
   if (overwrite) {
     snapshot.summary["deleted-data-files"] = std::to_string(deleted_files);
     snapshot.summary["deleted-records"] = std::to_string(deleted_records);
-    if (deleted_files == 0) snapshot.summary["operation"] = "append";
+    // Even when it deleted nothing: an overwrite claims its partitions, so two of them from
+    // one base (a retried run) are a conflict, never two appends to combine.
   }
   if (!options.operation_summary.empty()) snapshot.summary["sluice.operation"] = options.operation_summary;
   for (const auto& [key, value] : options.summary) snapshot.summary[key] = value;

@@ -107,6 +107,24 @@ TEST_F(PartitionedTableTest, WritesOneFilePerPartitionWithItsTuple) {
   EXPECT_EQ(PyicebergPlan(v1, "PULocationID = 100"), "4 7\n");
 }
 
+TEST_F(PartitionedTableTest, TwoOverwritesOfOneBaseConflictEvenWhenTheyDeleteNothing) {
+  // A retried OVERWRITE_PARTITIONS run beside the first: both write day 4 for the first time.
+  // Merged as appends, that day's rows would be there twice.
+  TableWriteOptions options;
+  options.table_location = "file://" + dir_ + "/taxi";
+  options.partition_spec = {{"tpep_pickup_datetime", "day", "day"}};
+  ASSERT_OK_AND_ASSIGN(std::string base, WriteTableSnapshot(Taxi(3), options));
+  options.previous_metadata_location = base;
+  options.mode = WriteMode::kOverwrite;
+  auto day4 = Taxi(4)->Slice(36);  // the 4th day's rows only
+  ASSERT_OK_AND_ASSIGN(std::string ours, WriteTableSnapshot(day4, options));
+  ASSERT_OK_AND_ASSIGN(std::string theirs, WriteTableSnapshot(day4, options));
+  ASSERT_OK_AND_ASSIGN(TableSnapshot written, LoadTableSnapshot(ours));
+  EXPECT_EQ(written.history.front().operation, "overwrite");
+  ASSERT_OK_AND_ASSIGN(auto merged, MergeAppends(base, ours, theirs));
+  EXPECT_FALSE(merged.has_value());
+}
+
 TEST_F(PartitionedTableTest, NullsAndIdentityPartitions) {
   TableWriteOptions options;
   options.table_location = "file://" + dir_ + "/zones";
