@@ -196,21 +196,31 @@ Result<std::shared_ptr<arrow::Table>> Lakehouse::ReadTable(const ResolvedRef& re
 
 namespace {
 
+// An overwrite by `filter` may only write rows the filter selects (checked on the first
+// write of the table too, so a model behaves the same on its first run as on later ones).
+Status CheckRowsInsideFilter(const std::shared_ptr<arrow::Table>& data, const std::string& filter) {
+  auto outside = RowsNotMatching(data, filter);
+  if (!outside.ok()) {
+    return WithHint(
+        InvalidInput("overwrite_filter '", filter, "' is not a filter of the table: ", outside.status().message()),
+        "write a condition on the table's columns, e.g. \"tpep_pickup_datetime >= '$start'\"");
+  }
+  if ((*outside)->num_rows() > 0) {
+    return InvalidInput((*outside)->num_rows(), " of the output's ", data->num_rows(),
+                        " rows are outside overwrite_filter '", filter,
+                        "': an overwrite may only replace the rows the filter selects");
+  }
+  return Status::OK();
+}
+
 // The fate of each current file in an overwrite by `filter` (Lakehouse::WriteTable).
 Result<std::function<Result<FileFate>(const DataFile&)>> OverwriteByFilter(const TableSnapshot& snapshot,
-                                                                           const std::shared_ptr<arrow::Table>& data,
                                                                            const std::string& filter) {
   auto parsed = ParseFilter(filter, *snapshot.schema);
   if (!parsed.ok()) {
     return WithHint(
         InvalidInput("overwrite_filter '", filter, "' is not a filter of the table: ", parsed.status().message()),
         "write a condition on the table's columns, e.g. \"tpep_pickup_datetime >= '$start'\"");
-  }
-  SLUICE_ASSIGN_OR_RAISE(auto outside, RowsNotMatching(data, filter));
-  if (outside->num_rows() > 0) {
-    return InvalidInput(outside->num_rows(), " of the output's ", data->num_rows(),
-                        " rows are outside overwrite_filter '", filter,
-                        "': an overwrite may only replace the rows the filter selects");
   }
   auto expression = *parsed;
   auto schema = snapshot.schema;
@@ -222,11 +232,20 @@ Result<std::function<Result<FileFate>(const DataFile&)>> OverwriteByFilter(const
     request.files = {file.path};
     request.file_sizes = {file.file_size_in_bytes};
     request.schema = schema;
+    // First only the rows it selects (row groups pruned by statistics): a file with none of
+    // them is kept, and one with nothing else is deleted, without reading it whole.
+    request.filter = filter;
+    ScanStats selected;
+    SLUICE_RETURN_NOT_OK(ScanTable(request, &selected).status());
+    if (selected.rows_out == 0) return fate;
+    if (selected.rows_out == file.record_count) {
+      fate.kind = FileFate::Kind::kDelete;
+      return fate;
+    }
+    request.filter.clear();
     SLUICE_ASSIGN_OR_RAISE(auto rows, ScanTable(request));
-    SLUICE_ASSIGN_OR_RAISE(auto remaining, RowsNotMatching(rows, filter));
-    if (remaining->num_rows() == rows->num_rows()) return fate;
-    fate.kind = remaining->num_rows() == 0 ? FileFate::Kind::kDelete : FileFate::Kind::kRewrite;
-    fate.remaining = remaining;
+    SLUICE_ASSIGN_OR_RAISE(fate.remaining, RowsNotMatching(rows, filter));
+    fate.kind = FileFate::Kind::kRewrite;
     return fate;
   };
 }
@@ -238,6 +257,9 @@ Result<std::string> Lakehouse::WriteTable(const Tree& base, const std::string& t
                                           const std::string& partitioned_by, const std::string& overwrite_filter) {
   TableWriteOptions options;
   options.mode = mode;
+  if (mode == WriteMode::kOverwrite && !overwrite_filter.empty()) {
+    SLUICE_RETURN_NOT_OK(CheckRowsInsideFilter(data, overwrite_filter));
+  }
   auto it = base.tables.find(table);
   if (it != base.tables.end()) {
     ResolvedRef at;
@@ -251,7 +273,7 @@ Result<std::string> Lakehouse::WriteTable(const Tree& base, const std::string& t
     options.previous_metadata_location = it->second;
     options.table_location = current.snapshot.metadata.location;
     if (mode == WriteMode::kOverwrite && !overwrite_filter.empty()) {
-      SLUICE_ASSIGN_OR_RAISE(options.overwrite_existing, OverwriteByFilter(current.snapshot, data, overwrite_filter));
+      SLUICE_ASSIGN_OR_RAISE(options.overwrite_existing, OverwriteByFilter(current.snapshot, overwrite_filter));
     }
   } else {
     SLUICE_ASSIGN_OR_RAISE(std::string checked, QualifiedTableName(table, "bauplan"));

@@ -692,14 +692,22 @@ class AddedSnapshotCheck {
     std::unique_ptr<parquet::arrow::FileReader> arrow_reader;
     auto made = parquet::arrow::FileReader::Make(arrow::default_memory_pool(), std::move(reader), &arrow_reader);
     if (!made.ok()) return InvalidInput("the commit's data file '", path, "' cannot be read: ", made.message());
+    // Only the partition source columns are read: the tuples are all that is checked.
+    const Schema& schema = *metadata_.current_schema();
+    std::vector<int> sources;
+    for (const auto& field : spec.fields) {
+      const SchemaField* source = schema.FindField(field.source_id);
+      int index = source ? file->schema()->ColumnIndex(source->name) : -1;
+      if (index >= 0 && std::find(sources.begin(), sources.end(), index) == sources.end()) sources.push_back(index);
+    }
     std::shared_ptr<arrow::Table> rows;
-    auto read = arrow_reader->ReadTable(&rows);
+    auto read = arrow_reader->ReadTable(sources, &rows);
     if (!read.ok()) return InvalidInput("the commit's data file '", path, "' cannot be read: ", read.message());
-    auto groups = SplitByPartition(rows, *metadata_.current_schema(), spec);
-    if (!groups.ok()) return InvalidInput("the commit's data file '", path, "': ", groups.status().message());
-    for (const auto& group : *groups) {
-      if (group.partition != entry.partition) {
-        return InvalidInput("the commit's data file '", path, "' has rows of partition ", group.partition.dump(),
+    auto tuples = PartitionTuplesOf(rows, schema, spec);
+    if (!tuples.ok()) return InvalidInput("the commit's data file '", path, "': ", tuples.status().message());
+    for (const auto& tuple : *tuples) {
+      if (tuple != entry.partition) {
+        return InvalidInput("the commit's data file '", path, "' has rows of partition ", tuple.dump(),
                             ", its manifest says ", entry.partition.dump());
       }
     }

@@ -20,9 +20,17 @@ struct PartitionedRows {
 
 // The rows of `table` (columns named as in `schema`) grouped by their partition tuple under
 // `spec`, groups in the order of their first row; one group with an empty tuple when the
-// spec is unpartitioned. InvalidInput names a source column that is missing or whose type
-// the transform does not apply to.
+// spec is unpartitioned. Rows are not copied where they need not be: a table of one
+// partition comes back as it is, and a group whose rows come in long runs (data sorted by
+// its partition columns, as time-ordered data is by day) is those runs' slices; only a group
+// scattered in short runs is gathered into new buffers. InvalidInput names a source column
+// that is missing or whose type the transform does not apply to.
 Result<std::vector<PartitionedRows>> SplitByPartition(const std::shared_ptr<arrow::Table>& table, const Schema& schema,
+                                                      const PartitionSpec& spec);
+
+// The distinct partition tuples of `table`'s rows under `spec`, in the order of their first
+// row, without grouping the rows themselves. `table` needs only the spec's source columns.
+Result<std::vector<nlohmann::json>> PartitionTuplesOf(const std::shared_ptr<arrow::Table>& table, const Schema& schema,
                                                       const PartitionSpec& spec);
 
 }  // namespace sluice

@@ -350,3 +350,13 @@ def test_replace_keeps_the_history_and_time_travel_reads_it(dev, make_project):
         assert len(snapshots) == 2 and snapshots[-1].parent_snapshot_id == snapshots[0].snapshot_id
         assert table.scan(snapshot_id=snapshots[0].snapshot_id).to_arrow().num_rows == DAYS * ZONES * PER
         assert table.scan().to_arrow().num_rows == ZONES * PER
+
+
+def test_overwrite_filter_is_checked_on_the_tables_first_write_too(dev, make_project):
+    """The same model must not pass on its first run (the table does not exist yet) and fail
+    on later ones: rows outside overwrite_filter are refused either way."""
+    head = dev.head("dev")
+    run = write_trips(dev, make_project, "OVERWRITE_PARTITIONS", overwrite_filter="PULocationID = 103")
+    assert run.returncode != 0 and "rows are outside overwrite_filter" in run.stdout + run.stderr
+    assert "trips" not in [t["name"].split(".")[-1] for t in dev.json("table", "ls")]
+    assert dev.head("dev") == head
