@@ -12,6 +12,7 @@
 #include "common/bounded_json.h"
 #include "common/clock.h"
 #include "common/ids.h"
+#include "common/name_match.h"
 #include "format/avro.h"
 #include "format/iceberg_schema.h"
 #include "format/manifest.h"
@@ -160,7 +161,38 @@ Result<TableSnapshot> LoadTableSnapshot(const std::string& metadata_location, co
   return out;
 }
 
-Result<std::string> WriteTableSnapshot(const std::shared_ptr<arrow::Table>& data, const TableWriteOptions& options) {
+namespace {
+
+// `data` with each column named as the table's column it resolves to by Sluice's one name
+// rule (an exact match, else a unique case-insensitive one): a model returning `pulocationid`
+// writes PULocationID, as it would read it, instead of adding a second column. Renaming is
+// zero-copy. InvalidInput when two of the data's columns resolve to one table column.
+Result<std::shared_ptr<arrow::Table>> WithStoredNames(const std::shared_ptr<arrow::Table>& data, const Schema& table) {
+  std::vector<std::string> stored;
+  for (const auto& field : table.fields) stored.push_back(field.name);
+  std::vector<std::string> names = data->ColumnNames();
+  bool renamed = false;
+  for (auto& name : names) {
+    auto match = ResolveName(name, stored, "column");
+    if (!match.ok() && KindOf(match.status()) != ErrorKind::kNotFound) return match.status();
+    if (match.ok() && *match != name) {
+      for (const auto& other : names) {
+        if (other == *match) {
+          return InvalidInput("the data has columns '", name, "' and '", other, "', which are one column '", *match,
+                              "' of the table");
+        }
+      }
+      name = *match;
+      renamed = true;
+    }
+  }
+  if (!renamed) return data;
+  return data->RenameColumns(names);
+}
+
+}  // namespace
+
+Result<std::string> WriteTableSnapshot(const std::shared_ptr<arrow::Table>& written, const TableWriteOptions& options) {
   if (options.table_location.empty()) return InvalidInput("no table location");
   const std::string& location = options.table_location;
   const std::string where = "malformed table metadata '" + options.previous_metadata_location + "'";
@@ -175,25 +207,30 @@ Result<std::string> WriteTableSnapshot(const std::shared_ptr<arrow::Table>& data
   int64_t previous_updated_ms = metadata.last_updated_ms;
   // Schema: ids kept by name; a new schema only when the columns changed.
   const Schema* current = exists ? metadata.current_schema() : nullptr;
+  std::shared_ptr<arrow::Table> data = written;
+  // Appends and overwrites write into the table's columns; a REPLACE may rename them.
+  if (current && options.mode != WriteMode::kReplace) {
+    SLUICE_ASSIGN_OR_RAISE(data, WithStoredNames(written, *current));
+  }
   int last_column_id = metadata.last_column_id;
   int next_schema_id = 0;
   for (const auto& s : metadata.schemas) next_schema_id = std::max(next_schema_id, s.schema_id + 1);
   json previous_json = current ? current->ToJson() : json();
   SLUICE_ASSIGN_OR_RAISE(json schema_json,
                          IcebergSchemaFromArrow(*data->schema(), next_schema_id, previous_json, &last_column_id));
-  std::string difference = current ? DescribeSchemaDifference(previous_json, schema_json) : "x";
+  std::string difference = current ? DescribeSchemaDifference(previous_json, schema_json) : "";
   json write_schema = schema_json;  // the data's columns as the files store them
-  if (!difference.empty() && current && options.mode == WriteMode::kAppend) {
+  if (!difference.empty() && options.mode == WriteMode::kAppend) {
     // Schema evolution: new columns and widened types become a new schema of the table.
     SLUICE_ASSIGN_OR_RAISE(schema_json,
                            EvolveSchemaForAppend(previous_json, schema_json, next_schema_id, &write_schema));
     difference = DescribeSchemaDifference(previous_json, schema_json);
   }
-  if (!difference.empty() && current && options.mode == WriteMode::kOverwrite) {
+  if (!difference.empty() && options.mode == WriteMode::kOverwrite) {
     return InvalidInput("cannot overwrite partitions", ": the schema differs from the table's: ", difference);
   }
   int schema_id = current ? current->schema_id : 0;
-  if (!difference.empty()) {
+  if (!current || !difference.empty()) {
     SLUICE_ASSIGN_OR_RAISE(Schema schema, Schema::Parse(schema_json, "the new schema"));
     if (!exists) metadata.schemas.clear();  // the placeholder of NewTable
     schema_id = schema.schema_id;

@@ -125,6 +125,28 @@ TEST_F(PartitionedTableTest, TwoOverwritesOfOneBaseConflictEvenWhenTheyDeleteNot
   EXPECT_FALSE(merged.has_value());
 }
 
+TEST_F(PartitionedTableTest, AnAppendWritesIntoTheColumnItsNameResolvesTo) {
+  // A model returning `pulocationid` into a table of PULocationID (mixed case, as NYC's data
+  // has it) appends to that column, as it reads it, rather than adding a second one.
+  TableWriteOptions options;
+  options.table_location = "file://" + dir_ + "/taxi";
+  ASSERT_OK_AND_ASSIGN(std::string v0, WriteTableSnapshot(Taxi(1), options));
+  options.previous_metadata_location = v0;
+  auto lower = Taxi(1);
+  ASSERT_OK_AND_ASSIGN(lower, lower->RenameColumns({"TPEP_PICKUP_DATETIME", "pulocationid", "fare"}));
+  ASSERT_OK_AND_ASSIGN(std::string v1, WriteTableSnapshot(lower, options));
+  ASSERT_OK_AND_ASSIGN(TableSnapshot s1, LoadTableSnapshot(v1));
+  EXPECT_EQ(s1.schema->field_names(), (std::vector<std::string>{"tpep_pickup_datetime", "PULocationID", "fare"}));
+  EXPECT_EQ(s1.total_records, 24);
+  // Two of the data's columns that are one column of the table: refused, naming them.
+  ASSERT_OK_AND_ASSIGN(auto both, Taxi(1)->AddColumn(3, arrow::field("pulocationid", arrow::int64()),
+                                                     Taxi(1)->GetColumnByName("PULocationID")));
+  auto refused = WriteTableSnapshot(both, options);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("'pulocationid' and 'PULocationID'"), std::string::npos)
+      << refused.status().message();
+}
+
 TEST_F(PartitionedTableTest, NullsAndIdentityPartitions) {
   TableWriteOptions options;
   options.table_location = "file://" + dir_ + "/zones";
