@@ -654,8 +654,9 @@ class AddedSnapshotCheck {
     return Status::OK();
   }
 
-  Status Check(const Snapshot& snapshot) const {
+  Status Check(const Snapshot& snapshot) {
     SLUICE_ASSIGN_OR_RAISE(std::string list_path, Inside(snapshot.manifest_list, "manifest list"));
+    std::set<std::string> live_paths;
     SLUICE_ASSIGN_OR_RAISE(AvroFile list, ReadAvro(list_path));
     for (auto manifest : list.records) {
       SLUICE_ASSIGN_OR_RAISE(std::string manifest_path,
@@ -669,10 +670,19 @@ class AddedSnapshotCheck {
       SLUICE_ASSIGN_OR_RAISE(auto entries, ReadManifest(manifest));
       for (const auto& entry : entries) {
         SLUICE_ASSIGN_OR_RAISE(std::string data_path, Inside(entry.file.path, "data file"));
-        // Every live entry the table did not have as it is: its rows, columns and
-        // partition tuple are checked, so that no forged tuple makes a scan skip its file.
-        if (entry.status == EntryStatus::kDeleted || known_.count(EntryKey(entry.file))) continue;
+        if (entry.status == EntryStatus::kDeleted) continue;
+        // A file twice in one snapshot would be read twice by every scan (and checked twice
+        // here: a commit listing one file thousands of times is work, not data).
+        if (!live_paths.insert(entry.file.path).second) {
+          return InvalidInput("the commit lists data file '", entry.file.path, "' twice");
+        }
+        // Every live entry the table did not have as it is, or that an earlier snapshot of
+        // this commit brought, has its rows, columns and partition tuple checked, so that no
+        // forged tuple makes a scan skip its file.
+        std::string key = EntryKey(entry.file);
+        if (known_.count(key)) continue;
         SLUICE_RETURN_NOT_OK(CheckDataFile(data_path, entry.file, *spec));
+        known_.insert(std::move(key));
       }
     }
     return Status::OK();
@@ -755,7 +765,7 @@ class AddedSnapshotCheck {
   StorageUri root_uri_;
   std::set<std::string> columns_;
   TableMetadata metadata_;       // the table as updated by the commit
-  std::set<std::string> known_;  // EntryKey of the live entries before the commit
+  std::set<std::string> known_;  // EntryKey of the live entries before the commit, and checked since
 };
 
 }  // namespace
@@ -778,6 +788,11 @@ Result<std::string> CommitTableUpdates(const std::string& metadata_location, con
     SLUICE_ASSIGN_OR_RAISE(auto check, AddedSnapshotCheck::For(metadata));
     SLUICE_RETURN_NOT_OK(check.KnowEntriesOf(head_before ? metadata.FindSnapshot(*head_before) : nullptr));
     for (size_t i = known_snapshots; i < metadata.snapshots.size(); ++i) {
+      // Counts every reader of the table's history takes as numbers: a forged one would make
+      // the whole table unreadable, so it is refused here, once.
+      for (const char* key : {"total-records", "total-data-files"}) {
+        SLUICE_RETURN_NOT_OK(SummaryNumber(metadata.snapshots[i], key, "the commit").status());
+      }
       SLUICE_RETURN_NOT_OK(check.Check(metadata.snapshots[i]));
     }
     metadata.metadata_log.push_back({previous_updated_ms, metadata_location});

@@ -250,14 +250,15 @@ TEST_F(PartitionedTableTest, ACommitWithAForgedPartitionTupleIsRefused) {
   ASSERT_OK_AND_ASSIGN(TableSnapshot s0, LoadTableSnapshot(v0));
   ASSERT_OK_AND_ASSIGN(TableMetadata metadata, ReadTableMetadataFile(v0));
   ASSERT_EQ(s0.data_files.size(), 2u);
-  auto commit = [&](json tuple) -> Result<std::string> {
+  auto commit = [&](json tuple, int copies = 1, std::string total = "2") -> Result<std::string> {
     ManifestEntry entry;
     entry.status = EntryStatus::kAdded;
     entry.snapshot_id = 77;
     entry.file = s0.data_files[0];
     entry.file.partition = std::move(tuple);
+    std::vector<ManifestEntry> entries(copies, entry);
     SLUICE_ASSIGN_OR_RAISE(json manifest, WriteManifest(metadata.location, *metadata.current_schema(),
-                                                        *metadata.default_spec(), 77, 5, {entry}));
+                                                        *metadata.default_spec(), 77, 5, entries));
     SLUICE_ASSIGN_OR_RAISE(std::string list, WriteManifestList(metadata.location, 77, std::nullopt, 5, {manifest}));
     json updates =
         json::array({{{"action", "add-snapshot"},
@@ -266,7 +267,7 @@ TEST_F(PartitionedTableTest, ACommitWithAForgedPartitionTupleIsRefused) {
                         {"sequence-number", 5},
                         {"timestamp-ms", 1},
                         {"manifest-list", list},
-                        {"summary", {{"operation", "overwrite"}}}}}},
+                        {"summary", {{"operation", "overwrite"}, {"total-records", total}}}}}},
                      {{"action", "set-snapshot-ref"}, {"ref-name", "main"}, {"type", "branch"}, {"snapshot-id", 77}}});
     return CommitTableUpdates(v0, json::array(), updates);
   };
@@ -278,6 +279,16 @@ TEST_F(PartitionedTableTest, ACommitWithAForgedPartitionTupleIsRefused) {
   EXPECT_NE(refused.status().message().find("its manifest says"), std::string::npos) << refused.status().message();
   auto wrong_type = commit({{"tpep_pickup_datetime_day", "yesterday"}});
   ASSERT_FALSE(wrong_type.ok());
+  // One file listed thousands of times: refused at the second, not read thousands of times.
+  auto repeated = commit(honest, 5000);
+  ASSERT_FALSE(repeated.ok());
+  EXPECT_NE(repeated.status().message().find("twice"), std::string::npos) << repeated.status().message();
+  // A count in the summary that is not a number would make the table's history unreadable.
+  for (const char* total : {"-", "lots"}) {
+    auto forged_count = commit(honest, 1, total);
+    ASSERT_FALSE(forged_count.ok()) << total;
+    EXPECT_NE(forged_count.status().message().find("not a number"), std::string::npos);
+  }
   ASSERT_OK_AND_ASSIGN(std::string v1, commit(honest));
   ASSERT_OK_AND_ASSIGN(TableSnapshot s1, LoadTableSnapshot(v1));
   EXPECT_EQ(s1.data_files.size(), 1u);
