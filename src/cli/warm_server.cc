@@ -51,7 +51,7 @@ Status Replace(const std::string& home, int pid) {
   if (!OwnProcess(pid)) {
     return IOError("the data home's server lock is held by pid ", pid, ", not a process of this user");
   }
-  return StopBackgroundServer(home, 2).status();
+  return StopBackgroundServer(home, 2, pid).status();
 }
 
 }  // namespace
@@ -90,8 +90,10 @@ Result<std::unique_ptr<Backend>> ConnectToServer(const std::string& home, int pi
 }
 
 Result<nlohmann::json> AskServer(const std::string& home, int pid) {
-  SLUICE_ASSIGN_OR_RAISE(auto backend, ConnectToServer(home, pid, kAnswerSeconds));
-  SLUICE_ASSIGN_OR_RAISE(nlohmann::json status, backend->Call("GET", "server"));
+  auto backend = ConnectToServer(home, pid, kAnswerSeconds);
+  // Not reachable, or not verifiably the data home's: IOError, whatever the reason's kind.
+  if (!backend.ok()) return IOError(backend.status().message());
+  SLUICE_ASSIGN_OR_RAISE(nlohmann::json status, (*backend)->Call("GET", "server"));
   if (!status.is_object() || status.value("pid", 0) != pid || !SameDirectory(status.value("home", ""), home)) {
     return IOError("the server on '", home, "/server.sock' is not the data home's (pid ", pid, ")");
   }
@@ -115,11 +117,12 @@ WarmServer ReachServer(const std::string& home_path, const std::string& sluice_b
       state = *started;
     }
     auto status = AskServer(home, state.pid);
-    if (!status.ok() && KindOf(status.status()) == ErrorKind::kNotFound) {
-      // It answers but has no status route: a build from before it had one, which cannot say
-      // whether it is busy. Its detached runs are not ours to cancel: pass it by.
-      out.why_not = "the data home's background server (pid " + std::to_string(state.pid) +
-                    ") is of another build and may be busy";
+    if (!status.ok() && KindOf(status.status()) != ErrorKind::kIOError) {
+      // The verified server answered, with an error: it is alive, and may be busy (at its
+      // connection limit; without a status route, a build from before it had one). Its runs
+      // are not ours to end: pass it by. Only a refusal, a silence or an impostor is replaced.
+      out.why_not = "the data home's background server (pid " + std::to_string(state.pid) + ") could not say " +
+                    "whether it is busy (" + status.status().message() + ")";
       out.busy_elsewhere = true;
       return out;
     }
@@ -150,7 +153,7 @@ WarmServer ReachServer(const std::string& home_path, const std::string& sluice_b
       return out;
     }
     // Idle, with another environment: this client's takes its place.
-    if (auto stopped = StopBackgroundServer(home); !stopped.ok()) {
+    if (auto stopped = StopBackgroundServer(home, 60, state.pid); !stopped.ok()) {
       out.why_not = stopped.status().message();
       return out;
     }

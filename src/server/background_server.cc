@@ -106,9 +106,10 @@ class DaemonStatus {
   // Seconds since the last request other than status ones ended; 0 while one is in flight.
   // Asking for the status (`sluice server status` in a loop) does not keep a server alive.
   double IdleSeconds() const {
-    if (runs_in_flight_.load() + queries_in_flight_.load() + others_in_flight_.load() > 0) return 0;
+    if (RequestsInFlight() > 0) return 0;
     return (NowMillis() - last_request_ms_.load()) / 1000.0;
   }
+  int RequestsInFlight() const { return runs_in_flight_.load() + queries_in_flight_.load() + others_in_flight_.load(); }
 
   nlohmann::json Json(size_t detached_jobs) const {
     int64_t now = NowMillis();
@@ -128,7 +129,9 @@ class DaemonStatus {
             {"runs_in_flight", runs},
             {"queries_in_flight", queries},
             {"detached_jobs", detached_jobs},
-            {"busy", runs > 0 || queries > 0 || detached_jobs > 0},
+            // Any request in flight (an import, a merge, a REST commit too), or a detached run:
+            // a client with another environment must not stop it.
+            {"busy", RequestsInFlight() > 0 || detached_jobs > 0},
             {"fingerprint", fingerprint_},
             {"fingerprint_variables", variables_}};
   }
@@ -319,9 +322,9 @@ bool ProcessRunning(int pid) {
 
 }  // namespace
 
-Result<BackgroundServerState> StopBackgroundServer(const std::string& home, double timeout_seconds) {
+Result<BackgroundServerState> StopBackgroundServer(const std::string& home, double timeout_seconds, int expected_pid) {
   BackgroundServerState found = QueryBackgroundServer(home);
-  if (!found.running) return found;
+  if (!found.running || (expected_pid > 0 && found.pid != expected_pid)) return found;
   if (::kill(found.pid, SIGTERM) != 0 && errno != ESRCH) {
     return IOError("cannot stop the background server (pid ", found.pid, "): ", std::strerror(errno));
   }
@@ -330,8 +333,11 @@ Result<BackgroundServerState> StopBackgroundServer(const std::string& home, doub
     if (std::chrono::steady_clock::now() > deadline) {
       ::kill(found.pid, SIGKILL);
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      (void)RemoveAll(SocketPath(home));
-      (void)RemoveAll(PidPath(home));
+      // Its files, unless a successor holds the lock (and may have bound the socket) already.
+      if (!QueryBackgroundServer(home).running) {
+        (void)RemoveAll(SocketPath(home));
+        (void)RemoveAll(PidPath(home));
+      }
       break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

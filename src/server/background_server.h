@@ -38,7 +38,10 @@ Status RunBackgroundServer(const std::string& home, double idle_seconds);
 Result<BackgroundServerState> EnsureBackgroundServer(const std::string& home, const std::string& sluice_binary);
 
 // `sluice server stop`: SIGTERM to the daemon, waiting (at most `timeout_seconds`) for it to
-// exit. Returns the state it found (running = false when there was none).
-Result<BackgroundServerState> StopBackgroundServer(const std::string& home, double timeout_seconds = 60);
+// exit. Returns the state it found (running = false when there was none). With
+// `expected_pid`, only that server is stopped: a client that decided to replace one never
+// stops the successor another client started meanwhile (it then returns what it found).
+Result<BackgroundServerState> StopBackgroundServer(const std::string& home, double timeout_seconds = 60,
+                                                   int expected_pid = 0);
 
 }  // namespace sluice

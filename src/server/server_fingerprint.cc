@@ -17,43 +17,54 @@ extern char** environ;
 namespace sluice {
 namespace {
 
-// Variables read only by the client before it picks where a command runs, or fixed by the
-// server's location: they never change what the server does for a request.
+// Every variable of the environment counts (a model may read any: DATABASE_URL, HF_TOKEN,
+// OMP_NUM_THREADS), except these. Read only by the client before it picks where a command
+// runs, or fixed by the server's location: they never change what the server does.
 constexpr std::string_view kClientOnly[] = {"SLUICE_HOME",    "SLUICE_SERVER",      "SLUICE_ENDPOINT",
                                             "SLUICE_PROFILE", "SLUICE_CONFIG_PATH", "SLUICE_API_KEY"};
-// Whole families: Sluice's own settings, S3 credentials and endpoint, uv (model
-// environments), Python (workers' interpreter), locale.
-constexpr std::string_view kPrefixes[] = {"SLUICE_", "AWS_", "UV_", "PYTHON", "LC_"};
-// Single variables that change what a worker runs, where it writes, or how it reaches S3.
-constexpr std::string_view kNames[] = {"PATH",
-                                       "HOME",
-                                       "TMPDIR",
-                                       "USER",
-                                       "XDG_CACHE_HOME",
-                                       "LD_LIBRARY_PATH",
-                                       "LD_PRELOAD",
-                                       "TZ",
-                                       "LANG",
-                                       "VIRTUAL_ENV",
-                                       "SSL_CERT_FILE",
-                                       "SSL_CERT_DIR",
-                                       "REQUESTS_CA_BUNDLE",
-                                       "HTTP_PROXY",
-                                       "HTTPS_PROXY",
-                                       "NO_PROXY",
-                                       "ALL_PROXY",
-                                       "http_proxy",
-                                       "https_proxy",
-                                       "no_proxy"};
+// The shell's and the terminal's own, which differ between two windows of one user without
+// changing anything a run does: counted, they would replace the server at every switch.
+constexpr std::string_view kTerminalNames[] = {"_",
+                                               "PWD",
+                                               "OLDPWD",
+                                               "SHLVL",
+                                               "TERM",
+                                               "COLORTERM",
+                                               "DISPLAY",
+                                               "WINDOWID",
+                                               "COLUMNS",
+                                               "LINES",
+                                               "LS_COLORS",
+                                               "PS1",
+                                               "PS2",
+                                               "PROMPT_COMMAND",
+                                               "HISTFILE",
+                                               "HISTSIZE",
+                                               "HISTCONTROL",
+                                               "MAIL",
+                                               "GPG_TTY",
+                                               "STY",
+                                               "WINDOW",
+                                               "INVOCATION_ID",
+                                               "JOURNAL_STREAM",
+                                               "DBUS_SESSION_BUS_ADDRESS",
+                                               "XDG_SESSION_ID",
+                                               "MOTD_SHOWN",
+                                               "EDITOR",
+                                               "VISUAL",
+                                               "PAGER",
+                                               "LESS"};
+constexpr std::string_view kTerminalPrefixes[] = {"SSH_",        "TERM_",  "TMUX", "VSCODE_",  "ITERM_",
+                                                  "LC_TERMINAL", "KITTY_", "WT_",  "KONSOLE_", "GNOME_TERMINAL_"};
 
 bool Fingerprinted(std::string_view name) {
   for (auto client_only : kClientOnly) {
     if (name == client_only) return false;
   }
-  for (auto prefix : kPrefixes) {
-    if (name.substr(0, prefix.size()) == prefix) return true;
+  for (auto prefix : kTerminalPrefixes) {
+    if (name.substr(0, prefix.size()) == prefix) return false;
   }
-  return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
+  return std::find(std::begin(kTerminalNames), std::end(kTerminalNames), name) == std::end(kTerminalNames);
 }
 
 // "NAME=value" of every fingerprinted variable, sorted.

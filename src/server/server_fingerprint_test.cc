@@ -52,7 +52,9 @@ TEST(ServerFingerprint, IsStableInOneEnvironment) {
 TEST(ServerFingerprint, ChangesWithWhatChangesARun) {
   const std::string before = ProcessFingerprint();
   for (const char* name : {"SLUICE_WAREHOUSE", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL", "PYTHONPATH", "TMPDIR",
-                           "UV_INDEX_URL", "LC_ALL", "SLUICE_MAX_OUTPUT_BYTES"}) {
+                           "UV_INDEX_URL", "LC_ALL", "SLUICE_MAX_OUTPUT_BYTES",
+                           // What a model may read itself, and the math libraries' threads.
+                           "DATABASE_URL", "HF_TOKEN", "OMP_NUM_THREADS"}) {
     ScopedVariable changed(name, "fingerprint-test-value");
     EXPECT_NE(ProcessFingerprint(), before) << name;
     auto names = FingerprintVariables();
@@ -64,7 +66,7 @@ TEST(ServerFingerprint, ChangesWithWhatChangesARun) {
 TEST(ServerFingerprint, IgnoresWhatOnlyTheClientReads) {
   const std::string before = ProcessFingerprint();
   for (const char* name : {"SLUICE_HOME", "SLUICE_SERVER", "SLUICE_ENDPOINT", "SLUICE_PROFILE", "SLUICE_CONFIG_PATH",
-                           "SLUICE_API_KEY", "EDITOR", "TERM_PROGRAM"}) {
+                           "SLUICE_API_KEY", "EDITOR", "TERM_PROGRAM", "PWD", "SHLVL", "SSH_TTY"}) {
     ScopedVariable changed(name, "fingerprint-test-value");
     EXPECT_EQ(ProcessFingerprint(), before) << name;
   }
