@@ -98,13 +98,15 @@ void OnInterrupt(int) { interrupted = 1; }
 
 class CancelOnInterrupt {
  public:
-  explicit CancelOnInterrupt(CliContext& context) : context_(context) {
+  // `running` is where the run goes (shared when it is the in-process API, thread-safe).
+  CancelOnInterrupt(CliContext& context, Backend* running) : context_(context), running_(running) {
     struct sigaction action {};
     action.sa_handler = OnInterrupt;
     action.sa_flags = SA_RESETHAND | SA_RESTART;
     sigemptyset(&action.sa_mask);
     ::sigaction(SIGINT, &action, &old_int_);
     ::sigaction(SIGTERM, &action, &old_term_);
+    ::sigaction(SIGHUP, &action, &old_hup_);  // the terminal closed: as bauplan's CLI, cancel
     watcher_ = std::thread([this] { Watch(); });
   }
   ~CancelOnInterrupt() {
@@ -116,6 +118,7 @@ class CancelOnInterrupt {
     watcher_.join();
     ::sigaction(SIGINT, &old_int_, nullptr);
     ::sigaction(SIGTERM, &old_term_, nullptr);
+    ::sigaction(SIGHUP, &old_hup_, nullptr);
   }
   void SetJob(const std::string& id) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -135,16 +138,16 @@ class CancelOnInterrupt {
       // The in-process API is thread-safe; a server (remote or the data home's) gets a
       // connection of its own, as the first one is reading the run's stream.
       auto own = context_.NewConnection();
-      auto backend = own.ok() && *own ? Result<Backend*>(own->get()) : context_.run_backend();
-      if (backend.ok())
-        (void)(*backend)->Call("POST", "jobs/" + EncodePathPart(id) + "/cancel", nlohmann::json::object());
+      Backend* backend = own.ok() && *own ? own->get() : running_;
+      (void)backend->Call("POST", "jobs/" + EncodePathPart(id) + "/cancel", nlohmann::json::object());
       lock.lock();
     }
   }
 
   CliContext& context_;
+  Backend* running_;
   struct sigaction old_int_ {
-  }, old_term_{};
+  }, old_term_{}, old_hup_{};
   std::mutex mutex_;
   std::condition_variable wake_;
   std::string job_id_;  // GUARDED_BY(mutex_)
@@ -163,24 +166,33 @@ Status ServerLost(const Status& cause, int pid, const std::string& job_id, const
     alive = QueryBackgroundServer(AbsolutePath(DataHome())).pid == pid;
     if (alive) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  std::string what = alive ? "lost its connection to the data home's background server (pid " + std::to_string(pid) +
-                                 "): " + cause.message()
-                           : "the data home's background server (pid " + std::to_string(pid) + ") died during the run";
   std::string ref = body.value("ref", "");
+  std::string job = job_id.empty() ? "" : "; see the job with: sluice job get " + job_id;
+  if (alive) {
+    // The server lives, and so may the run: it cancels it at its next heartbeat to this
+    // client, unless it finished first.
+    return WithHint(
+        IOError(job_id.empty() ? "run failed: " : "run " + job_id + " failed: ",
+                "lost its connection to the data home's background server (pid ", pid, "): ", cause.message()),
+        "the server cancels the run when it finds this client gone, unless it has finished" + job);
+  }
+  std::string what = "the data home's background server (pid " + std::to_string(pid) + ") died during the run";
   std::string hint = body.value("transaction", true)
                          ? "'" + ref + "' is unchanged: the run worked on a branch of its own, never merged"
                          : "the run had --transaction off: models that finished may have written to '" + ref + "'";
-  if (!job_id.empty()) hint += "; see the job with: sluice job get " + job_id;
-  hint += "\nhint: the next run starts a new server";
+  hint += job + "\nhint: the next run starts a new server";
   return WithHint(IOError(job_id.empty() ? "run failed: " : "run " + job_id + " failed: ", what), hint);
 }
 
-Result<RunReport> RunThroughApi(CliContext& context, const nlohmann::json& body, ProgressPrinter* printer) {
+Result<RunReport> RunThroughApi(CliContext& context, nlohmann::json body, ProgressPrinter* printer) {
   SLUICE_ASSIGN_OR_RAISE(Backend * backend, context.run_backend());
+  // On the data home's server, the run ends with this process, as it did in-process: killed
+  // (kill -9, a closed terminal), the server notices it gone and cancels the run.
+  if (context.server_pid() > 0) body["cancel_on_disconnect"] = true;
   std::optional<RunReport> report;
   Status failed;
   std::string job_id;
-  CancelOnInterrupt cancel_on_interrupt(context);
+  CancelOnInterrupt cancel_on_interrupt(context, backend);
   Status streamed = backend->Stream("runs", body, [&](const nlohmann::json& event) {
     std::string kind = event.value("event", "");
     if (kind == "plan") {

@@ -1,6 +1,10 @@
 #include "server/api_jobs.h"
 
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <sstream>
+#include <thread>
 
 #include "common/bounded_json.h"
 #include "common/file_util.h"
@@ -113,12 +117,44 @@ std::optional<JobKindOfRequest> JobKindFor(const RestRequest& request) {
 }
 
 // A run's progress as newline-delimited JSON events (see sluice_api.h). A client that went
-// away does not stop the run: it is a transaction either way.
+// away stops the run only when it asked so (`cancel_on_disconnect`: the local CLI, whose
+// user expects killing it to kill the run, as it did in-process); otherwise the run goes on,
+// a transaction either way. A heartbeat every few seconds is how a silent run notices.
 class StreamingObserver : public RunObserver {
  public:
-  explicit StreamingObserver(const ChunkWriter& write) : write_(write) {}
+  StreamingObserver(const ChunkWriter& write, bool cancel_on_disconnect)
+      : write_(write), cancel_on_disconnect_(cancel_on_disconnect) {
+    heartbeat_ = std::thread([this] {
+      std::unique_lock<std::mutex> lock(mutex_);
+      while (!done_) {
+        if (wake_.wait_for(lock, kHeartbeat, [this] { return done_; })) break;
+        lock.unlock();
+        Send({{"event", "heartbeat"}});
+        lock.lock();
+      }
+    });
+  }
+  ~StreamingObserver() override {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      done_ = true;
+    }
+    wake_.notify_all();
+    heartbeat_.join();
+  }
+  // The run to cancel when the client is gone.
+  void Watch(JobRecorder* recorder) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    recorder_ = recorder;
+  }
+  // Thread-safe: models' output, the heartbeat and the run's end write from their threads.
   void Send(const json& event) {
-    if (connected_) connected_ = write_(JsonText(event) + "\n");
+    std::lock_guard<std::mutex> lock(write_mutex_);
+    if (!connected_) return;
+    connected_ = write_(JsonText(event) + "\n");
+    if (connected_ || !cancel_on_disconnect_) return;
+    std::lock_guard<std::mutex> watched(mutex_);
+    if (recorder_) recorder_->Cancel();
   }
   void OnPlan(const Plan& plan, const std::string& job_id) override {
     Send({{"event", "plan"}, {"job_id", job_id}, {"models", plan.nodes.size()}, {"text", plan.ToText()}});
@@ -132,8 +168,16 @@ class StreamingObserver : public RunObserver {
   void OnWarning(const std::string& message) override { Send({{"event", "warning"}, {"message", message}}); }
 
  private:
+  static constexpr std::chrono::seconds kHeartbeat{5};
   const ChunkWriter& write_;
-  bool connected_ = true;
+  const bool cancel_on_disconnect_;
+  std::mutex write_mutex_;
+  bool connected_ = true;  // GUARDED_BY(write_mutex_)
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool done_ = false;                // GUARDED_BY(mutex_)
+  JobRecorder* recorder_ = nullptr;  // GUARDED_BY(mutex_)
+  std::thread heartbeat_;
 };
 
 }  // namespace
@@ -386,14 +430,17 @@ Result<ApiResponse> JobsApi::PostRun(const json& body, const std::string& author
   if (body.value("stream", false)) {
     ApiResponse response;
     response.content_type = "application/x-ndjson";
-    response.stream = [this, options, start](const ChunkWriter& write) {
-      StreamingObserver observer(write);
+    bool cancel_on_disconnect = body.value("cancel_on_disconnect", false);
+    response.stream = [this, options, start, cancel_on_disconnect](const ChunkWriter& write) {
+      StreamingObserver observer(write, cancel_on_disconnect);
       auto recorder = JobRecorder::Start(lake_->catalog(), start, &observer);
       if (!recorder.ok()) {
         observer.Send({{"event", "error"}, {"error", ErrorJson(recorder.status())}});
         return;
       }
+      observer.Watch(recorder->get());
       auto report = RunRecorded(options, recorder->get());
+      observer.Watch(nullptr);  // the run is over, and its recorder goes before the observer
       if (report.ok()) {
         observer.Send({{"event", "report"}, {"report", RunReportJson(*report)}});
       } else {

@@ -7,6 +7,8 @@
 // goes: {"event": "plan", job_id, models, text}, {"event": "output", model, line},
 // {"event": "model", report}, {"event": "warning", message}, and last either
 // {"event": "report", report} or {"event": "error", error: {kind, message, hint}}.
+// {"event": "heartbeat"} comes every few seconds, so a run whose models are silent notices a
+// client that went away; with "cancel_on_disconnect": true (the local CLI) that cancels the run.
 #pragma once
 
 #include <functional>

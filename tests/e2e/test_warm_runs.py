@@ -203,6 +203,23 @@ def test_ctrl_c_cancels_the_job_in_the_server(lake, make_project):
     # (The project's zygote stays, warm for the next run: that is the point of the server.)
 
 
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGHUP])
+def test_a_killed_cli_takes_its_run_with_it(lake, make_project, how):
+    """In-process, killing `sluice run` (kill -9, a closed terminal) killed the run; through
+    the server it must too: the server finds the client gone at its next heartbeat."""
+    sleepy = make_project({"models.py": SLEEPY})
+    before = lake.head("dev")
+    proc, out = start_run(lake, sleepy)
+    job_id = out.split()[1].rstrip(":")
+    proc.send_signal(how)
+    proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    job = wait_for(lambda: (j := lake.json("job", "get", job_id))["status"] != "RUNNING" and j, timeout=60)
+    assert job["status"] in ("ABORT", "CANCELLED"), job
+    assert lake.head("dev") == before
+    assert wait_for(lambda: lake.server_status()["runs_in_flight"] == 0, timeout=30)
+
+
 def test_a_wedged_server_is_replaced(lake, make_project):
     project = make_project({"models.py": QUICK})
     lake("run", "-p", project)
