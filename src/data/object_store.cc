@@ -15,6 +15,7 @@
 
 #include "common/file_util.h"
 #include "common/ids.h"
+#include "data/heap_table.h"
 #include "data/schema_util.h"
 
 namespace sluice {
@@ -120,7 +121,115 @@ Result<std::string> ObjectStore::Put(const std::string& key, const arrow::Table&
   return path;
 }
 
-Result<std::shared_ptr<arrow::Table>> ObjectStore::Get(const std::string& path) {
+Result<std::shared_ptr<arrow::Table>> ObjectStore::Get(const std::string& path) const {
+  if (auto heap_table = HeapTableOf(path)) {
+    SLUICE_ASSIGN_OR_RAISE(auto table, WithContext(MapHeapTable(heap_table->description, heap_table->segments),
+                                                   "object '" + path + "'"));
+    return WithoutFieldMetadata(table);
+  }
+  return GetIpcFile(path);
+}
+
+std::optional<ObjectStore::HeapTable> ObjectStore::HeapTableOf(const std::string& path) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = heap_tables_.find(path);
+  if (it == heap_tables_.end()) return std::nullopt;
+  return it->second;
+}
+
+void ObjectStore::Forget(const std::string& path) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  heap_tables_.erase(path);
+}
+
+namespace {
+
+std::shared_ptr<OwnedFd> OpenReadOnly(const std::string& path, Status* error) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) *error = IOError("cannot open '", path, "': ", std::strerror(errno));
+  return std::make_shared<OwnedFd>(fd);
+}
+
+// Makes the worker's heap unchangeable: cut to the bytes the table uses, then sealed. Sealing
+// against writes fails while any process still has it mapped writable.
+Status SealHeap(int fd, int64_t used) {
+  int64_t size = (used + 4095) / 4096 * 4096;
+  if (::ftruncate(fd, size) != 0) return IOError("cannot cut the heap to ", size, " bytes: ", std::strerror(errno));
+  if (::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
+    if (errno == EBUSY) {
+      return WithHint(UserCodeFailed("the memory its output is in is still writable by a process the model left "
+                                       "running"),
+                      "a model must not leave processes behind that hold its memory");
+    }
+    return IOError("cannot seal the heap: ", std::strerror(errno));
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status ObjectStore::AdoptHeapTable(const std::string& path, OwnedFd heap, const std::vector<std::string>& inputs,
+                                   int64_t* shared_bytes) {
+  *shared_bytes = 0;
+  Status opened;
+  auto file = OpenReadOnly(path, &opened);
+  SLUICE_RETURN_NOT_OK(opened);
+  if (!IsHeapTableFile(file->get())) return Status::OK();
+  int64_t data_start = 0;
+  SLUICE_ASSIGN_OR_RAISE(nlohmann::json description, ReadHeapTableDescription(file->get(), &data_start));
+  // The inputs' segments, in the order the worker numbered them (2 + m).
+  std::vector<std::shared_ptr<OwnedFd>> input_segments;
+  for (const auto& input : inputs) {
+    if (auto table = HeapTableOf(input)) {
+      input_segments.insert(input_segments.end(), table->segments.begin(), table->segments.end());
+    } else {
+      auto fd = OpenReadOnly(input, &opened);
+      SLUICE_RETURN_NOT_OK(opened);
+      input_segments.push_back(std::move(fd));
+    }
+  }
+  HeapTable adopted;
+  adopted.segments = {file, std::make_shared<OwnedFd>(heap.release())};
+  std::map<int64_t, int64_t> taken;  // worker's input segment -> ours
+  int64_t heap_used = 0;
+  SLUICE_RETURN_NOT_OK(RewriteHeapTableSegments(&description, [&](int64_t segment, int64_t* offset) -> Result<int64_t> {
+    if (segment == 0) {
+      *offset += data_start;
+      return 0;
+    }
+    if (segment == 1) return 1;
+    int64_t m = segment - 2;
+    if (m < 0 || m >= static_cast<int64_t>(input_segments.size())) {
+      return InvalidInput("a buffer names input segment ", m, " of ", input_segments.size());
+    }
+    auto [it, added] = taken.emplace(m, static_cast<int64_t>(adopted.segments.size()));
+    if (added) adopted.segments.push_back(input_segments[static_cast<size_t>(m)]);
+    return it->second;
+  }));
+  // The heap is cut after the last byte any buffer of it uses (bounds are checked on the mapping).
+  std::function<void(const nlohmann::json&)> ends = [&](const nlohmann::json& node) {
+    for (const auto& ref : node[3]) {
+      if (!ref.is_array() || !ref[2].is_number_integer() || ref[2].get<int64_t>() <= 0) continue;
+      int64_t offset = ref[1].get<int64_t>(), size = ref[2].get<int64_t>();
+      if (ref[0] != 0) *shared_bytes += size;
+      if (ref[0] == 1 && offset >= 0 && size <= (int64_t{1} << 50)) heap_used = std::max(heap_used, offset + size);
+    }
+    for (const auto& child : node[4]) ends(child);
+    if (!node[5].is_null()) ends(node[5]);
+  };
+  for (const auto& batch : description["batches"]) {
+    for (const auto& column : batch["columns"]) ends(column);
+  }
+  if (adopted.segments[1]->get() < 0) return InvalidInput("a heap table without the worker's heap");
+  SLUICE_RETURN_NOT_OK(SealHeap(adopted.segments[1]->get(), heap_used));
+  adopted.description = std::move(description);
+  SLUICE_RETURN_NOT_OK(MapHeapTable(adopted.description, adopted.segments).status());
+  std::lock_guard<std::mutex> lock(mutex_);
+  heap_tables_[path] = std::move(adopted);
+  return Status::OK();
+}
+
+Result<std::shared_ptr<arrow::Table>> ObjectStore::GetIpcFile(const std::string& path) {
   SLUICE_ASSIGN_OR_RAISE(auto file, WithContext(arrow::io::MemoryMappedFile::Open(path, arrow::io::FileMode::READ),
                                                 "object '" + path + "'"));
   SLUICE_ASSIGN_OR_RAISE(auto reader,
@@ -135,6 +244,7 @@ Result<std::shared_ptr<arrow::Table>> ObjectStore::Get(const std::string& path) 
 }
 
 Status ObjectStore::Release(const std::string& path) {
+  Forget(path);
   std::error_code ec;
   auto size = fs::file_size(path, ec);
   if (ec) return Status::OK();  // already gone
@@ -157,6 +267,11 @@ Status ObjectStore::ReleaseAll(const std::string& prefix) {
   for (const auto& file : files) {
     // Task and result files are small: not worth recycling; RemoveAll takes them.
     if (file.find(".json") == std::string::npos) SLUICE_RETURN_NOT_OK(Release(file));
+  }
+  {
+    // Heap tables whose files are gone already (a failed run's) are forgotten as well.
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::erase_if(heap_tables_, [&](const auto& entry) { return entry.first.rfind(dir + "/", 0) == 0; });
   }
   return RemoveAll(dir);
 }

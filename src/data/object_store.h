@@ -6,11 +6,17 @@
 // The same protocol is implemented by the Python worker (python/sluice/_arena.py).
 #pragma once
 
+#include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <arrow/api.h>
+#include <nlohmann/json.hpp>
 
+#include "common/memory_file.h"
 #include "common/status.h"
 
 namespace sluice {
@@ -33,8 +39,29 @@ class ObjectStore {
   // bytes when there is one, so its pages are already resident; else a new one.
   Status ClaimForWriter(const std::string& path, int64_t size_hint);
 
-  // Maps an IPC file written by Put or a worker; no copy. Fields carry no field-id metadata.
-  static Result<std::shared_ptr<arrow::Table>> Get(const std::string& path);
+  // Maps an object: an IPC file written by Put or a worker, or a heap table adopted here; no
+  // copy. Fields carry no field-id metadata. Thread-safe.
+  Result<std::shared_ptr<arrow::Table>> Get(const std::string& path) const;
+
+  // Maps an IPC file; no copy.
+  static Result<std::shared_ptr<arrow::Table>> GetIpcFile(const std::string& path);
+
+  // Takes over the heap table (data/heap_table.h) a worker wrote at `path` instead of an IPC
+  // file: `heap` is the worker's memory file, which is sealed here against any change (refused
+  // while any process can still write it: the worker must be gone), and `inputs` are the objects
+  // the worker was given, in order, whose memory the table may reuse. The table is mapped and
+  // checked whole before it is accepted. *shared_bytes: the bytes it did not copy. A file that
+  // is not a heap table is left as it is (OK). Thread-safe.
+  Status AdoptHeapTable(const std::string& path, OwnedFd heap, const std::vector<std::string>& inputs,
+                        int64_t* shared_bytes);
+
+  // A heap table as a worker reading it gets it: its checked description, whose segment i is
+  // segments[i] (segment 0: the object's own file). nullopt for an IPC file.
+  struct HeapTable {
+    nlohmann::json description;
+    std::vector<std::shared_ptr<OwnedFd>> segments;
+  };
+  std::optional<HeapTable> HeapTableOf(const std::string& path) const;
 
   // Moves one object (a path under root) or every object under root/prefix into the arena
   // (or deletes them once the arena holds more than its cap). Missing objects are fine.
@@ -51,7 +78,11 @@ class ObjectStore {
 
  private:
   explicit ObjectStore(std::string root) : root_(std::move(root)) {}
+  void Forget(const std::string& path);
+
   std::string root_;
+  mutable std::mutex mutex_;
+  std::map<std::string, HeapTable> heap_tables_;  // GUARDED_BY(mutex_): by object path
 };
 
 }  // namespace sluice

@@ -214,7 +214,7 @@ class RunState {
     }
     std::string context = "model '" + model.name + "' (" + model.location.ToString() + ")";
     Status st = [&]() -> Status {
-      SLUICE_ASSIGN_OR_RAISE(auto table, ObjectStore::Get(output));
+      SLUICE_ASSIGN_OR_RAISE(auto table, lakehouse_.objects().Get(output));
       WriteMode mode = WriteMode::kReplace;
       switch (model.materialization) {
         case Materialization::kAppend:
@@ -334,7 +334,7 @@ class RunState {
       *columns = input.input.columns;
       return upstream_path;
     }
-    SLUICE_ASSIGN_OR_RAISE(auto table, ObjectStore::Get(upstream_path));
+    SLUICE_ASSIGN_OR_RAISE(auto table, lakehouse_.objects().Get(upstream_path));
     SLUICE_ASSIGN_OR_RAISE(auto filtered, FilterTable(table, input.input.columns, input.filter));
     return lakehouse_.objects().Put(RunPrefix() + "filtered-" + NewShortId(8), *filtered);
   }
@@ -363,6 +363,10 @@ class RunState {
       SLUICE_ASSIGN_OR_RAISE(worker_input.path, WithContext(MaterializeInput(index, k, &worker_input.columns),
                                                             context + ": input '" + input.input.name + "'"));
       worker_input.sql_names = {input.input.param_name};
+      if (auto heap_table = lakehouse_.objects().HeapTableOf(worker_input.path)) {
+        worker_input.heap_table = std::move(heap_table->description);
+        worker_input.segments.assign(heap_table->segments.begin() + 1, heap_table->segments.end());
+      }
       task.inputs.push_back(std::move(worker_input));
     }
     std::string run_dir = lakehouse_.objects().root() + "/" + RunPrefix();
@@ -380,6 +384,10 @@ class RunState {
     task.max_output_bytes = lakehouse_.objects().MaxObjectBytes();
     task.timeout_seconds = TimeoutFor(model);
     if (model.kind != ModelKind::kSql) task.function_sandbox = workers_->SandboxFor(index);
+    if (!task.expectation && SharedHeapEnabled()) {
+      SLUICE_ASSIGN_OR_RAISE(OwnedFd heap, WithContext(MemoryFile("sluice-heap"), context));
+      task.heap = std::make_shared<OwnedFd>(std::move(heap));
+    }
 
     report->worker_start = MonotonicSeconds();
     SLUICE_ASSIGN_OR_RAISE(std::unique_ptr<Subprocess> worker, WithContext(workers_->Take(index), context));
@@ -437,6 +445,15 @@ class RunState {
       return Status::OK();
     }
     report->rows = result.num_rows;
+    if (task.heap) {
+      // The worker is gone: its heap can be sealed, and the output checked where it is.
+      std::vector<std::string> input_paths;
+      for (const auto& input : task.inputs) input_paths.push_back(input.path);
+      OwnedFd heap(task.heap->release());
+      SLUICE_RETURN_NOT_OK(WithContext(
+          lakehouse_.objects().AdoptHeapTable(task.output_path, std::move(heap), input_paths, &report->output_shared_bytes),
+          context + ": its output"));
+    }
     if (!result.column_mismatch.empty()) {
       if (options_.strict) return InvalidInput(context, ": ", result.column_mismatch);
       Warn(report, "model '" + model.name + "': " + result.column_mismatch);
@@ -448,7 +465,7 @@ class RunState {
     bool preview = options_.preview != "off" && !options_.preview.empty();
     if (preview) {
       // Mapped, not read into memory.
-      SLUICE_ASSIGN_OR_RAISE(auto table, ObjectStore::Get(task.output_path));
+      SLUICE_ASSIGN_OR_RAISE(auto table, lakehouse_.objects().Get(task.output_path));
       PreviewTable(*table, options_.preview == "tail", report);
     }
     return Status::OK();
