@@ -1,6 +1,7 @@
 #include "data/object_store.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -153,7 +154,12 @@ std::shared_ptr<OwnedFd> OpenReadOnly(const std::string& path, Status* error) {
 // Makes the worker's heap unchangeable: cut to the bytes the table uses, then sealed. Sealing
 // against writes fails while any process still has it mapped writable.
 Status SealHeap(int fd, int64_t used) {
-  int64_t size = (used + 4095) / 4096 * 4096;
+  struct stat info;
+  if (::fstat(fd, &info) != 0) return IOError("cannot read the heap: ", std::strerror(errno));
+  if (used > info.st_size) {
+    return InvalidInput("a buffer ends ", used, " bytes into the worker's heap, which holds ", info.st_size);
+  }
+  int64_t size = std::min<int64_t>((used + 4095) / 4096 * 4096, info.st_size);
   if (::ftruncate(fd, size) != 0) return IOError("cannot cut the heap to ", size, " bytes: ", std::strerror(errno));
   if (::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
     if (errno == EBUSY) {
