@@ -41,8 +41,8 @@ class HeapTableTest : public ::testing::Test {
     auto schema = arrow::schema({arrow::field("v", arrow::int64(), /*nullable=*/false)});
     auto serialized = *arrow::ipc::SerializeSchema(*schema);
     std::string json = R"({"schema":")" + arrow::util::base64_encode(serialized->ToString()) +
-                       R"(","batches":[{"rows":)" + std::to_string(rows) + R"(,"columns":[[)" +
-                       std::to_string(rows) + ",0,0,[null," + buffer_ref + "],[],null]]}]}";
+                       R"(","batches":[{"rows":)" + std::to_string(rows) + R"(,"columns":[[)" + std::to_string(rows) +
+                       ",0,0,[null," + buffer_ref + "],[],null]]}]}";
     std::string text = "SLUICE-HEAP-TABLE\n";
     uint64_t length = json.size();
     text.append(reinterpret_cast<const char*>(&length), 8);

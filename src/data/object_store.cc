@@ -124,8 +124,8 @@ Result<std::string> ObjectStore::Put(const std::string& key, const arrow::Table&
 
 Result<std::shared_ptr<arrow::Table>> ObjectStore::Get(const std::string& path) const {
   if (auto heap_table = HeapTableOf(path)) {
-    SLUICE_ASSIGN_OR_RAISE(auto table, WithContext(MapHeapTable(heap_table->description, heap_table->segments),
-                                                   "object '" + path + "'"));
+    SLUICE_ASSIGN_OR_RAISE(
+        auto table, WithContext(MapHeapTable(heap_table->description, heap_table->segments), "object '" + path + "'"));
     return WithoutFieldMetadata(table);
   }
   return GetIpcFile(path);
@@ -164,7 +164,7 @@ Status SealHeap(int fd, int64_t used) {
   if (::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
     if (errno == EBUSY) {
       return WithHint(UserCodeFailed("the memory its output is in is still writable by a process the model left "
-                                       "running"),
+                                     "running"),
                       "a model must not leave processes behind that hold its memory");
     }
     return IOError("cannot seal the heap: ", std::strerror(errno));

@@ -450,9 +450,9 @@ class RunState {
       std::vector<std::string> input_paths;
       for (const auto& input : task.inputs) input_paths.push_back(input.path);
       OwnedFd heap(task.heap->release());
-      SLUICE_RETURN_NOT_OK(WithContext(
-          lakehouse_.objects().AdoptHeapTable(task.output_path, std::move(heap), input_paths, &report->output_shared_bytes),
-          context + ": its output"));
+      SLUICE_RETURN_NOT_OK(WithContext(lakehouse_.objects().AdoptHeapTable(task.output_path, std::move(heap),
+                                                                           input_paths, &report->output_shared_bytes),
+                                       context + ": its output"));
     }
     if (!result.column_mismatch.empty()) {
       if (options_.strict) return InvalidInput(context, ": ", result.column_mismatch);
