@@ -279,10 +279,13 @@ TEST_F(SpillTest, PlantedLinksAndFilesAreNotFollowed) {
   ASSERT_OK(WriteFileAtomic(dir_ + "/spill/runs/job/a", "ARROW1 forged"));
   EXPECT_FALSE(store_->Get(a).ok());
   // Spilling into a run directory that is a link fails; nothing lands outside.
-  ASSERT_OK_AND_ASSIGN(std::string c, store_->Put("runs/job2/c", *table));
-  ASSERT_OK(store_->Put("runs/job2/d", *table).status());  // b spills, fine
-  auto e = store_->Put("runs/job2/e", *table);  // now c must go, into the link: refused
-  EXPECT_FALSE(e.ok());
+  ASSERT_OK_AND_ASSIGN(std::string c, store_->Put("runs/job2/c", *table));  // b spills, fine
+  EXPECT_FALSE(PathExists(b));
+  auto d = store_->Put("runs/job2/d", *table);  // now c must go, into the link: refused
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(d.status().message().find("a link or a file"), std::string::npos) << d.status().message();
+  ASSERT_OK_AND_ASSIGN(auto still, store_->Get(c));  // c stays where it was
+  EXPECT_TRUE(still->Equals(*table));
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(outside), std::filesystem::directory_iterator()), 1);
   // Releasing does not follow the link either.
   ASSERT_OK(store_->ReleaseAll("runs/job2"));

@@ -214,7 +214,7 @@ class RunState {
     }
     std::string context = "model '" + model.name + "' (" + model.location.ToString() + ")";
     Status st = [&]() -> Status {
-      SLUICE_ASSIGN_OR_RAISE(auto table, ObjectStore::Get(output));
+      SLUICE_ASSIGN_OR_RAISE(auto table, lakehouse_.objects().Get(output));
       WriteMode mode = WriteMode::kReplace;
       switch (model.materialization) {
         case Materialization::kAppend:
@@ -334,7 +334,7 @@ class RunState {
       *columns = input.input.columns;
       return upstream_path;
     }
-    SLUICE_ASSIGN_OR_RAISE(auto table, ObjectStore::Get(upstream_path));
+    SLUICE_ASSIGN_OR_RAISE(auto table, lakehouse_.objects().Get(upstream_path));
     SLUICE_ASSIGN_OR_RAISE(auto filtered, FilterTable(table, input.input.columns, input.filter));
     return lakehouse_.objects().Put(RunPrefix() + "filtered-" + NewShortId(8), *filtered);
   }
@@ -372,12 +372,11 @@ class RunState {
     // A recycled arena file for the output, about the size of the inputs: writing into
     // resident pages is much cheaper than faulting in fresh ones.
     int64_t input_bytes = 0;
-    for (const auto& input : task.inputs) {
-      struct stat info;
-      if (::stat(input.path.c_str(), &info) == 0) input_bytes += info.st_size;
-    }
+    for (const auto& input : task.inputs) input_bytes += std::max<int64_t>(lakehouse_.objects().ObjectBytes(input.path), 0);
     SLUICE_RETURN_NOT_OK(WithContext(lakehouse_.objects().ClaimForWriter(task.output_path, input_bytes), context));
     task.max_output_bytes = lakehouse_.objects().MaxObjectBytes();
+    // Inputs are opened where they live now: spilled ones from disk (data/object_store.h).
+    task.open_input = [this](const std::string& path) { return lakehouse_.objects().OpenForReader(path); };
     task.timeout_seconds = TimeoutFor(model);
     if (model.kind != ModelKind::kSql) task.function_sandbox = workers_->SandboxFor(index);
 
@@ -426,6 +425,8 @@ class RunState {
                                                     : result.error_file + ":" + std::to_string(result.error_line);
       return UserCodeFailed(context, " failed at ", where, ": ", result.error_type, ": ", result.error_message);
     }
+    // The output is complete: counted against the memory budget, which may spill older objects.
+    SLUICE_RETURN_NOT_OK(WithContext(lakehouse_.objects().Written(task.output_path), context));
     if (task.expectation) {
       bool passed = result.expectation.value_or(false);
       if (!passed) {
@@ -448,7 +449,7 @@ class RunState {
     bool preview = options_.preview != "off" && !options_.preview.empty();
     if (preview) {
       // Mapped, not read into memory.
-      SLUICE_ASSIGN_OR_RAISE(auto table, ObjectStore::Get(task.output_path));
+      SLUICE_ASSIGN_OR_RAISE(auto table, lakehouse_.objects().Get(task.output_path));
       PreviewTable(*table, options_.preview == "tail", report);
     }
     return Status::OK();
@@ -583,6 +584,10 @@ Result<RunReport> RunProject(Lakehouse& lakehouse, const RunOptions& options, Ru
     }
     report.run_branch_kept = !report.status.ok() && !report.run_branch.empty();
   }
+  MemoryBudgetGroupStats usage = lakehouse.objects().Usage("runs/" + report.job_id);
+  report.memory_budget_bytes = lakehouse.objects().memory_budget();
+  report.peak_shared_memory_bytes = usage.peak_bytes;
+  report.spilled_bytes = usage.spilled_bytes;
   (void)lakehouse.objects().ReleaseAll("runs/" + report.job_id);
   report.seconds = MonotonicSeconds() - started;
   return report;

@@ -228,8 +228,13 @@ Result<WorkerResult> RunWorker(const WorkerTask& task, std::unique_ptr<Subproces
   std::vector<OwnedFd> inputs;
   std::vector<int> passed = {task_file.get(), result_file.get(), output.get()};
   for (const auto& input : task.inputs) {
-    inputs.emplace_back(::open(input.path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-    if (inputs.back().get() < 0) return IOError("cannot open the input '", input.path, "': ", std::strerror(errno));
+    if (task.open_input) {
+      SLUICE_ASSIGN_OR_RAISE(OwnedFd opened, task.open_input(input.path));
+      inputs.push_back(std::move(opened));
+    } else {
+      inputs.emplace_back(::open(input.path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+      if (inputs.back().get() < 0) return IOError("cannot open the input '", input.path, "': ", std::strerror(errno));
+    }
     passed.push_back(inputs.back().get());
   }
   // A worker that died while preloading (say, the module failed to import) has closed its

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/memory_file.h"
 #include "common/status.h"
 #include "common/subprocess.h"
 #include "env/sandbox.h"
@@ -42,6 +43,9 @@ struct WorkerTask {
   std::string output_path;       // an existing file (ObjectStore::ClaimForWriter) the worker writes
   int64_t max_output_bytes = 0;  // a larger output fails the call (ObjectStore::MaxObjectBytes); 0: none
   double timeout_seconds = 0;
+  // How an input's path is opened (the object store finds a spilled object on disk); empty:
+  // the path itself, read-only, never through a link.
+  std::function<Result<OwnedFd>(const std::string& path)> open_input;
   // Where the functions the model maps run (sluice.map inside a model): the model's own
   // sandbox. None: the model cannot start function workers.
   std::optional<SandboxSpec> function_sandbox;
