@@ -174,6 +174,7 @@ Status SetMemoryBudgetSetting(const std::string& data_home, const std::string& v
   std::string path = MemoryBudgetSettingPath(data_home);
   if (value.empty()) return RemoveAll(path);
   SLUICE_RETURN_NOT_OK(ParseBudget(value, std::string(kMemoryBudgetSetting) + " '" + value + "'").status());
+  SLUICE_RETURN_NOT_OK(MakeDirs(data_home));
   return WriteFileAtomic(path, value + "\n", 0600);
 }
 
