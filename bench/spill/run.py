@@ -74,7 +74,9 @@ def parquet_chain(directory, size_mb):
 def stop_server(home):
     env = dict(os.environ, SLUICE_HOME=str(home))
     subprocess.run([str(SLUICE), "server", "stop"], env=env, capture_output=True)
-    info = subprocess.run([str(SLUICE), "-O", "json", "info"], env=env, capture_output=True, text=True, check=True)
+    info = subprocess.run(
+        [str(SLUICE), "-O", "json", "info"], env=env, capture_output=True, text=True, check=True
+    )
     shutil.rmtree(json.loads(info.stdout)["shared_memory"], ignore_errors=True)
 
 
@@ -89,20 +91,28 @@ def main():
             sluice_chain(home, 1, "off")  # warm-up: catalog, environment, zygote, arena
             runs = {}
             for name, limit in (("no budget", "off"), (f"budget {budget}", budget)):
-                runs[name] = min((sluice_chain(home, args.size, limit) for _ in range(args.repeat)),
-                                 key=lambda r: r["chain"])
-            theirs = min((parquet_chain(disk, args.size) for _ in range(args.repeat)), key=lambda r: r["chain"])
+                runs[name] = min(
+                    (sluice_chain(home, args.size, limit) for _ in range(args.repeat)),
+                    key=lambda r: r["chain"],
+                )
+            theirs = min(
+                (parquet_chain(disk, args.size) for _ in range(args.repeat)), key=lambda r: r["chain"]
+            )
         finally:
             stop_server(home)
     print(f"4 models x {args.size} MiB ({4 * args.size} MiB of intermediates), best of {args.repeat}")
     print(f"{'':>22} {'chain':>9} {'run':>8} {'peak shm':>10} {'spilled':>10}")
     for name, r in runs.items():
-        print(f"{'sluice, ' + name:>22} {r['chain']:>8.2f}s {r['run']:>7.2f}s "
-              f"{r['peak'] / MIB:>7.0f}MiB {r['spilled'] / MIB:>7.0f}MiB")
+        print(
+            f"{'sluice, ' + name:>22} {r['chain']:>8.2f}s {r['run']:>7.2f}s "
+            f"{r['peak'] / MIB:>7.0f}MiB {r['spilled'] / MIB:>7.0f}MiB"
+        )
     print(f"{'parquet on disk':>22} {theirs['chain']:>8.2f}s")
     spill = runs[f"budget {budget}"]["chain"]
-    print(f"spill vs no budget: {spill / runs['no budget']['chain']:.2f}x the time; "
-          f"parquet vs spill: {theirs['chain'] / spill:.2f}x the time")
+    print(
+        f"spill vs no budget: {spill / runs['no budget']['chain']:.2f}x the time; "
+        f"parquet vs spill: {theirs['chain'] / spill:.2f}x the time"
+    )
 
 
 if __name__ == "__main__":

@@ -6,8 +6,8 @@
 #include <set>
 
 #include "cli/commands.h"
-#include "common/clock.h"
 #include "common/byte_size.h"
+#include "common/clock.h"
 #include "common/config.h"
 #include "common/file_util.h"
 #include "data/memory_budget.h"

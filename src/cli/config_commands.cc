@@ -91,8 +91,9 @@ void AddConfigCommands(CLI::App& app, CliContext& context, int* exit_code) {
   auto* set = config->add_subcommand("set", "Set api_key, endpoint or active_branch of the profile");
   auto name = std::make_shared<std::string>();
   auto value = std::make_shared<std::string>();
-  set->add_option("name", *name,
-                  "api_key, endpoint, active_branch, or the data home's storage.allowed_sources, server.auto or memory.budget")
+  set->add_option(
+         "name", *name,
+         "api_key, endpoint, active_branch, or the data home's storage.allowed_sources, server.auto or memory.budget")
       ->required();
   set->add_option("value", *value, "The value")->required();
   set->callback([&context, exit_code, name, value] {

@@ -11,10 +11,10 @@
 #include <thread>
 
 #include "cli/commands.h"
-#include "common/byte_size.h"
 #include "cli/job_flags.h"
 #include "cli/server_commands.h"
 #include "cli/warm_server.h"
+#include "common/byte_size.h"
 #include "common/config.h"
 #include "common/file_util.h"
 #include "exec/json_views.h"

@@ -188,8 +188,7 @@ Result<MemoryBudgetSetting> ResolveMemoryBudget(const std::string& data_home, co
   std::string path = MemoryBudgetSettingPath(data_home);
   if (PathExists(path)) {
     SLUICE_ASSIGN_OR_RAISE(std::string text, ReadFile(path));
-    SLUICE_ASSIGN_OR_RAISE(setting.bytes,
-                           ParseBudget(text, std::string(kMemoryBudgetSetting) + " in '" + path + "'"));
+    SLUICE_ASSIGN_OR_RAISE(setting.bytes, ParseBudget(text, std::string(kMemoryBudgetSetting) + " in '" + path + "'"));
     setting.source = std::string(kMemoryBudgetSetting) + " of the data home";
     return setting;
   }

@@ -110,13 +110,13 @@ class MemoryBudget {
 
   const int64_t limit_;
   mutable std::mutex mutex_;
-  std::unordered_map<std::string, Entry> entries_;         // GUARDED_BY(mutex_)
-  std::list<std::string> lru_;                             // GUARDED_BY(mutex_): least recent first
+  std::unordered_map<std::string, Entry> entries_;        // GUARDED_BY(mutex_)
+  std::list<std::string> lru_;                            // GUARDED_BY(mutex_): least recent first
   std::map<std::string, MemoryBudgetGroupStats> groups_;  // GUARDED_BY(mutex_)
-  int64_t live_ = 0;                                       // GUARDED_BY(mutex_)
-  int64_t leaving_ = 0;                                    // GUARDED_BY(mutex_)
-  int64_t peak_ = 0;                                       // GUARDED_BY(mutex_)
-  int64_t spilled_ = 0;                                    // GUARDED_BY(mutex_)
+  int64_t live_ = 0;                                      // GUARDED_BY(mutex_)
+  int64_t leaving_ = 0;                                   // GUARDED_BY(mutex_)
+  int64_t peak_ = 0;                                      // GUARDED_BY(mutex_)
+  int64_t spilled_ = 0;                                   // GUARDED_BY(mutex_)
 };
 
 // Where the budget comes from, in order: $SLUICE_MEMORY_BUDGET, then the data home's setting

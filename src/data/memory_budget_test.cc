@@ -30,7 +30,7 @@ TEST(MemoryBudgetTest, PicksLeastRecentlyUsedFirstUntilItFits) {
   budget.AddResident("runs/j/a", 30, true);
   budget.AddResident("runs/j/b", 30, true);
   budget.AddResident("runs/j/c", 30, true);
-  budget.Touch("runs/j/a");  // a handed to a reader: now the most recent
+  budget.Touch("runs/j/a");                     // a handed to a reader: now the most recent
   EXPECT_TRUE(budget.PickVictims(10).empty());  // 90 + 10 fits
   auto victims = budget.PickVictims(40);        // 90 + 40: 30 must go
   EXPECT_EQ(Keys(victims), std::vector<std::string>{"runs/j/b"});
@@ -190,7 +190,7 @@ TEST_F(SpillTest, OverTheBudgetTheLeastRecentlyUsedGoToDiskAndReadBack) {
     paths.push_back(path);
     EXPECT_LE(store_->Usage("runs/job").live_bytes, 200000);
   }
-  EXPECT_FALSE(PathExists(paths[0]));  // gone from shared memory...
+  EXPECT_FALSE(PathExists(paths[0]));                    // gone from shared memory...
   EXPECT_TRUE(PathExists(dir_ + "/spill/runs/job/t0"));  // ...to disk, same key
   struct stat info {};
   ASSERT_EQ(::stat((dir_ + "/spill").c_str(), &info), 0);

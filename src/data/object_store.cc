@@ -268,11 +268,10 @@ Status ObjectStore::Spill(const std::string& key) {
   auto written = spill_.Write(key, source.get());
   if (!written.ok()) {
     budget_->SpillFailed(key);
-    return WithHint(
-        IOError("cannot spill object '", key, "' to disk (shared memory is over its budget of ", budget_->limit(),
-                " bytes): ", written.status().message()),
-        "make the spill directory writable, or raise the budget: SLUICE_MEMORY_BUDGET or sluice config set "
-        "memory.budget");
+    return WithHint(IOError("cannot spill object '", key, "' to disk (shared memory is over its budget of ",
+                            budget_->limit(), " bytes): ", written.status().message()),
+                    "make the spill directory writable, or raise the budget: SLUICE_MEMORY_BUDGET or sluice config set "
+                    "memory.budget");
   }
   std::lock_guard<std::mutex> lock(move_mutex_);
   spilled_[key] = *written;

@@ -120,8 +120,8 @@ Result<OwnedFd> SpillDir::OpenParent(const std::string& key, bool create, std::s
     }
     OwnedFd next(::openat(dir.get(), parts[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (next.get() < 0) {
-      return IOError("cannot open '", shown, "'", errno == ELOOP || errno == ENOTDIR ? " (a link or a file)" : "",
-                     ": ", std::strerror(errno));
+      return IOError("cannot open '", shown, "'", errno == ELOOP || errno == ENOTDIR ? " (a link or a file)" : "", ": ",
+                     std::strerror(errno));
     }
     dir = std::move(next);
   }

@@ -372,7 +372,8 @@ class RunState {
     // A recycled arena file for the output, about the size of the inputs: writing into
     // resident pages is much cheaper than faulting in fresh ones.
     int64_t input_bytes = 0;
-    for (const auto& input : task.inputs) input_bytes += std::max<int64_t>(lakehouse_.objects().ObjectBytes(input.path), 0);
+    for (const auto& input : task.inputs)
+      input_bytes += std::max<int64_t>(lakehouse_.objects().ObjectBytes(input.path), 0);
     SLUICE_RETURN_NOT_OK(WithContext(lakehouse_.objects().ClaimForWriter(task.output_path, input_bytes), context));
     task.max_output_bytes = lakehouse_.objects().MaxObjectBytes();
     // Inputs are opened where they live now: spilled ones from disk (data/object_store.h).

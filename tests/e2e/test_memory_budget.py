@@ -80,7 +80,9 @@ def test_a_chain_several_times_the_budget_spills_and_finishes(lake, make_project
         "second": (n * (n - 1), 0, 2 * (n - 1)),
         "third": (n * n, 1, 2 * n - 1),
     }.items():
-        (row,) = lake.json("query", f"SELECT count(*) AS c, sum(v) AS s, min(v) AS lo, max(v) AS hi FROM {table}")
+        (row,) = lake.json(
+            "query", f"SELECT count(*) AS c, sum(v) AS s, min(v) AS lo, max(v) AS hi FROM {table}"
+        )
         assert (row["c"], int(row["s"]), row["lo"], row["hi"]) == (n, total, low, high), table
 
     assert leftovers(lake) == []
@@ -145,7 +147,11 @@ def test_a_cancelled_run_leaves_nothing_in_shared_memory_or_on_disk(lake, make_p
     )
     project = make_project({"models.py": sleepy})
     proc = subprocess.Popen(
-        [str(SLUICE), "run", "-p", str(project)], env=lake.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [str(SLUICE), "run", "-p", str(project)],
+        env=lake.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     lines = []
     for line in proc.stdout:

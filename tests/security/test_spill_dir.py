@@ -109,7 +109,11 @@ def test_a_planted_file_at_a_spill_path_is_replaced_not_written_through(lake, ma
     )
     project = make_project({"models.py": sleepy})
     proc = subprocess.Popen(
-        [str(SLUICE), "run", "-p", str(project)], env=lake.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [str(SLUICE), "run", "-p", str(project)],
+        env=lake.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     spill = pathlib.Path(lake.json("info")["spill_dir"])
     for line in proc.stdout:
