@@ -426,9 +426,10 @@ class RunState {
                                                     : result.error_file + ":" + std::to_string(result.error_line);
       return UserCodeFailed(context, " failed at ", where, ": ", result.error_type, ": ", result.error_message);
     }
-    // The output is complete: counted against the memory budget, which may spill older objects.
-    SLUICE_RETURN_NOT_OK(WithContext(lakehouse_.objects().Written(task.output_path), context));
     if (task.expectation) {
+      // It writes no table: the file claimed for it goes back to the arena now rather than
+      // stay counted against the memory budget until the run ends.
+      (void)lakehouse_.objects().Release(task.output_path);
       bool passed = result.expectation.value_or(false);
       if (!passed) {
         std::string why =
@@ -438,6 +439,8 @@ class RunState {
       }
       return Status::OK();
     }
+    // The output is complete: counted against the memory budget, which may spill older objects.
+    SLUICE_RETURN_NOT_OK(WithContext(lakehouse_.objects().Written(task.output_path), context));
     report->rows = result.num_rows;
     if (!result.column_mismatch.empty()) {
       if (options_.strict) return InvalidInput(context, ": ", result.column_mismatch);
