@@ -1,6 +1,7 @@
-"""Hand-off benchmark: a producer returns 8 float64 columns of `size_mb` MiB in all; the
-consumer sums one column. Sluice reports when the producer returned and when the consumer
-started (CLOCK_MONOTONIC, comparable across processes)."""
+"""Hand-off benchmark: a producer returns 8 float64 columns of `size_mb` MiB in all; three relays
+each add a derived column (the rest of their input handed on as it is) and a consumer sums one
+column: five models, four hand-offs. Sluice reports when each model returned and when the next
+one started (CLOCK_MONOTONIC, comparable across processes)."""
 
 import bauplan
 
@@ -15,10 +16,31 @@ def producer(size_mb=bauplan.Parameter("size_mb")):
     return pa.table({f"c{i}": rng.random(rows) for i in range(8)})
 
 
-@bauplan.model()
-def consumer(data=bauplan.Model("producer")):
+def relay(data, name):
     import pyarrow.compute as pc
 
-    total = pc.sum(data["c0"]).as_py()
-    print(f"sum(c0) = {total:.3f} over {data.num_rows} rows")
+    return data.append_column(name, pc.multiply(data["c0"], 2.0))
+
+
+@bauplan.model()
+def relay1(data=bauplan.Model("producer")):
+    return relay(data, "d1")
+
+
+@bauplan.model()
+def relay2(data=bauplan.Model("relay1")):
+    return relay(data, "d2")
+
+
+@bauplan.model()
+def relay3(data=bauplan.Model("relay2")):
+    return relay(data, "d3")
+
+
+@bauplan.model()
+def consumer(data=bauplan.Model("relay3")):
+    import pyarrow.compute as pc
+
+    total = pc.sum(data["d3"]).as_py()
+    print(f"sum(d3) = {total:.3f} over {data.num_rows} rows, {data.num_columns} columns")
     return [{"sum": total}]

@@ -1,8 +1,14 @@
-"""bench/handoff: the time from a producer model's return to its consumer's start, in Sluice
-(Arrow IPC in shared memory, mapped by the consumer) against the usual alternative of writing
-the table as a Parquet file on local disk and reading it back, at 1 MiB, 64 MiB and 1 GiB.
+"""bench/handoff: the time from a model's return to the next model's start, in Sluice with
+zero-copy outputs (the producer's buffers stay in its shared heap and are mapped by the next
+model), in Sluice with every output copied into an Arrow IPC file in shared memory
+(SLUICE_SHARED_HEAP=off), and with the usual alternative of writing the table as a Parquet
+file on local disk and reading it back. One hand-off (producer -> relay1) and a chain of five
+models (four hand-offs, each relay adding a column), at 1 MiB to 6 GiB. Times are the best of
+--repeat runs; memory is the machine's used memory (MemTotal - MemAvailable) at its peak during
+one more run, above where it started, with the data home's shared memory emptied first (the
+copy path recycles released objects' pages, which would hide what it uses).
 
-Usage: .venv/bin/python bench/handoff/run.py [--sizes 1,64,1024] [--repeat 3]
+Usage: .venv/bin/python bench/handoff/run.py [--sizes 1,64,1024,6144] [--repeat 3]
 """
 
 import argparse
@@ -12,15 +18,48 @@ import pathlib
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SLUICE = ROOT / "build" / "sluice"
 PROJECT = pathlib.Path(__file__).resolve().parent
+CHAIN = ["producer", "relay1", "relay2", "relay3", "consumer"]
+
+
+def used_memory():
+    info = {}
+    with open("/proc/meminfo") as f:
+        for line in f:
+            key, value = line.split(":")
+            info[key] = int(value.split()[0]) * 1024
+    return info["MemTotal"] - info["MemAvailable"]
+
+
+class PeakMemory:
+    """The peak of used memory above its level at the start, sampled every 10 ms."""
+
+    def __enter__(self):
+        self.start = used_memory()
+        self.peak = self.start
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+        return self
+
+    def _sample(self):
+        while not self.done.wait(0.01):
+            self.peak = max(self.peak, used_memory())
+
+    def __exit__(self, *exc):
+        self.done.set()
+        self.thread.join()
+        self.bytes = self.peak - self.start
 
 
 def make_table(size_mb):
@@ -29,73 +68,88 @@ def make_table(size_mb):
     return pa.table({f"c{i}": rng.random(rows) for i in range(8)})
 
 
-def sluice_handoff(home, size_mb):
-    env = dict(os.environ, SLUICE_HOME=str(home))
-    proc = subprocess.run(
-        [
-            str(SLUICE),
-            "-O",
-            "json",
-            "run",
-            "-p",
-            str(PROJECT),
-            "--ref",
-            "main",
-            "--dry-run",
-            "--param",
-            f"size_mb={size_mb}",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+def sluice_run(home, size_mb, shared):
+    env = dict(os.environ, SLUICE_HOME=str(home), SLUICE_SERVER="off")
+    if not shared:
+        env["SLUICE_SHARED_HEAP"] = "off"
+    args = ["-O", "json", "run", "-p", str(PROJECT), "--ref", "main", "--dry-run", "--param", f"size_mb={size_mb}"]
+    with PeakMemory() as memory:
+        proc = subprocess.run([str(SLUICE), *args], env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr)
     models = {m["name"]: m for m in json.loads(proc.stdout)["models"]}
-    p, c = models["producer"], models["consumer"]
-    return {"handoff": c["user_start"] - p["user_return"], "write": p["output_written"] - p["user_return"]}
+    links = [models[b]["user_start"] - models[a]["user_return"] for a, b in zip(CHAIN, CHAIN[1:])]
+    return {"handoff": links[0], "chain": sum(links), "memory": memory.bytes}
+
+
+def parquet_run(directory, size_mb):
+    """The same five steps as one script that hands tables on through Parquet files."""
+    path = pathlib.Path(directory) / "handoff.parquet"
+    links = []
+    with PeakMemory() as memory:
+        table = make_table(size_mb)
+        for i, name in enumerate(["d1", "d2", "d3", None]):
+            start = time.monotonic()
+            pq.write_table(table, path)
+            del table
+            table = pq.read_table(path)
+            links.append(time.monotonic() - start)
+            if name:
+                table = table.append_column(name, pc.multiply(table["c0"], 2.0))
+        del table
+    path.unlink()
+    return {"handoff": links[0], "chain": sum(links), "memory": memory.bytes}
 
 
 def remove_shared_memory(home):
-    env = dict(os.environ, SLUICE_HOME=str(home))
-    info = subprocess.run(
-        [str(SLUICE), "-O", "json", "info"], env=env, capture_output=True, text=True, check=True
-    )
+    env = dict(os.environ, SLUICE_HOME=str(home), SLUICE_SERVER="off")
+    info = subprocess.run([str(SLUICE), "-O", "json", "info"], env=env, capture_output=True, text=True, check=True)
     shutil.rmtree(json.loads(info.stdout)["shared_memory"], ignore_errors=True)
 
 
-def parquet_handoff(directory, table):
-    path = pathlib.Path(directory) / "handoff.parquet"
-    start = time.monotonic()
-    pq.write_table(table, path)
-    written = time.monotonic()
-    back = pq.read_table(path)
-    assert back.num_rows == table.num_rows
-    end = time.monotonic()
-    path.unlink()
-    return {"handoff": end - start, "write": written - start}
+def best(runs):
+    return min(runs, key=lambda r: r["chain"])
+
+
+def measured(home, size, shared, repeat):
+    out = best(sluice_run(home, size, shared) for _ in range(repeat))
+    remove_shared_memory(home)
+    out["memory"] = sluice_run(home, size, shared)["memory"]
+    return out
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--sizes", default="1,64,1024")
+    parser.add_argument("--sizes", default="1,64,1024,6144")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     with tempfile.TemporaryDirectory() as home, tempfile.TemporaryDirectory(dir=ROOT) as disk:
-        sluice_handoff(home, 1)  # warm-up: catalog creation, page cache, arena
-        print(
-            f"{'size':>8} {'sluice hand-off':>16} {'(shm write)':>12} {'parquet write+read':>19} {'ratio':>7}"
-        )
+        sluice_run(home, 1, True)  # warm-up: catalog creation, page cache, arena
+        print(f"{'size':>8} | {'hand-off: shared':>16} {'copied':>8} {'parquet':>8} {'ratio':>6} | "
+              f"{'5-model chain: shared':>21} {'copied':>8} {'parquet':>8} {'ratio':>6} | "
+              f"{'memory: shared':>14} {'copied':>7} {'parquet':>7}")
         for size in sizes:
-            ours = min((sluice_handoff(home, size) for _ in range(args.repeat)), key=lambda r: r["handoff"])
-            table = make_table(size)
-            theirs = min(
-                (parquet_handoff(disk, table) for _ in range(args.repeat)), key=lambda r: r["handoff"]
-            )
-            del table
+            repeat = args.repeat if size < 4096 else 1
+            ours = measured(home, size, True, repeat)
+            # Copied, the chain holds five copies of the table at once: past a quarter of RAM
+            # it would not fit.
+            fits = size * (1 << 20) * 6 < ram * 0.6
+            copied = measured(home, size, False, repeat) if fits else None
+            theirs = best(parquet_run(disk, size) for _ in range(repeat))
+
+            def ms(r, key):
+                return f"{r[key] * 1e3:>6.0f}ms" if r else f"{'n/a':>8}"
+
+            def gib(r):
+                return f"{r['memory'] / (1 << 30):>6.1f}G" if r else f"{'n/a':>7}"
+
             print(
-                f"{size:>6}MiB {ours['handoff'] * 1e3:>14.1f}ms {ours['write'] * 1e3:>10.1f}ms "
-                f"{theirs['handoff'] * 1e3:>17.1f}ms {theirs['handoff'] / ours['handoff']:>6.1f}x"
+                f"{size:>6}MiB | {ms(ours, 'handoff'):>16} {ms(copied, 'handoff')} {ms(theirs, 'handoff')} "
+                f"{theirs['handoff'] / ours['handoff']:>5.1f}x | {ms(ours, 'chain'):>21} {ms(copied, 'chain')} "
+                f"{ms(theirs, 'chain')} {theirs['chain'] / ours['chain']:>5.1f}x | {gib(ours):>14} {gib(copied)} {gib(theirs)}",
+                flush=True,
             )
         remove_shared_memory(home)
 

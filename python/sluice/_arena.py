@@ -100,10 +100,17 @@ def read_table(source, columns=None):
     """Maps an IPC file, given by path or open descriptor: no copy, no deserialization.
     Field metadata is dropped."""
     if isinstance(source, int):
-        mapped = mmap.mmap(source, 0, prot=mmap.PROT_READ)
-        table = ipc.open_file(pa.py_buffer(mapped)).read_all()
+        from sluice import _heap
+
+        (mapped,) = _heap.read_segments([source])  # an output may hand its buffers on
+        table = ipc.open_file(mapped).read_all()
     else:
         table = ipc.open_file(pa.memory_map(source, "r")).read_all()
+    return project(table, columns)
+
+
+def project(table, columns):
+    """The named columns of `table` (all for None or ["*"]), without metadata; no copy."""
     if columns and list(columns) != ["*"]:
         from sluice._names import resolve_columns
 

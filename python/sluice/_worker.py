@@ -5,14 +5,16 @@ worker, sluice._query, which pays for nothing it may not use).
 
 The task comes from src/exec/worker_call.cc as b"task\n" on a Unix socket (stdin, or the
 zygote's connection) with open descriptors attached (SCM_RIGHTS), in this order: the task's
-JSON, the result to write, the output to write, then one per input, read-only. The worker
+JSON, the result to write, the output to write, the shared heap (when the task says "heap":
+see sluice._heap), then one per input, read-only, then the other segments of the inputs that
+are heap tables (each input's "segments" of them, input after input). The worker
 sees no path of the engine's: in a sandbox there is none to see. (A path on one line instead
 of b"task" names a task file whose paths are the files themselves, for runs without a
 sandbox's descriptors.)
 
 Task JSON: kind ("python" | "sql" | "query": see sluice._query), model, project_dir, file,
-function, line, sql, inputs [{param, name, columns, sql_names} (+ path in a task file)],
-arguments, expectation, expected_columns (+ output_path, arena_dir, result_path in a task file).
+function, line, sql, inputs [{param, name, columns, sql_names, heap_table, segments} (+ path in
+a task file)], arguments, expectation, expected_columns, heap, max_output_bytes (+ output_path, arena_dir, result_path in a task file).
 
 Result (JSON): {"ok": true, num_rows, num_columns, t_user_start, t_user_return,
 t_output_written, [expectation | expectation_error | column_mismatch]} or {"ok": false,
@@ -50,7 +52,7 @@ _use_environment()
 
 import pyarrow as pa  # noqa: E402  (after the environment is in place)
 
-from sluice import _arena  # noqa: E402
+from sluice import _arena, _heap  # noqa: E402
 
 
 def _now():
@@ -165,10 +167,15 @@ def warm_up(sql=False):
 
 
 def _load_inputs(task):
-    return [
-        (spec, _arena.read_table(spec.get("fd", spec.get("path")), spec.get("columns")))
-        for spec in task["inputs"]
-    ]
+    inputs = []
+    for spec in task["inputs"]:
+        if spec.get("heap_table"):
+            segments = _heap.read_segments([spec["fd"]] + spec.get("segment_fds", []))
+            table = _arena.project(_heap.read(spec["heap_table"], segments), spec.get("columns"))
+        else:
+            table = _arena.read_table(spec.get("fd", spec.get("path")), spec.get("columns"))
+        inputs.append((spec, table))
+    return inputs
 
 
 def _run_python(task, result):
@@ -285,7 +292,9 @@ def run_task(task):
             return result
         table = to_arrow(value, task["model"])
         if "output_fd" in task:
-            _arena.write_table_to(table, task["output_fd"], task.get("max_output_bytes") or 0)
+            copied = _heap.write(table, task["output_fd"], task.get("max_output_bytes") or 0) if task.get("heap") else None
+            if copied is None:
+                _arena.write_table_to(table, task["output_fd"], task.get("max_output_bytes") or 0)
         else:
             _arena.write_table(table, task["output_path"], task.get("arena_dir"))
         result["t_output_written"] = _now()
@@ -339,6 +348,8 @@ def _run_file(task_path):
 
 
 _MAX_DESCRIPTORS = 253  # the kernel's SCM_MAX_FD
+# Address space for the shared heap, not memory: pages are only used as the model touches them.
+_HEAP_RESERVE_BYTES = 256 << 30
 
 
 def run_received(sock):
@@ -348,10 +359,19 @@ def run_received(sock):
         with os.fdopen(fds[0], "rb") as f:
             task = json.load(f)
         task["result_fd"], task["output_fd"] = fds[1], fds[2]
-        if len(fds) - 3 != len(task["inputs"]):
-            raise RuntimeError(f"{len(fds) - 3} input descriptors for {len(task['inputs'])} inputs")
-        for spec, fd in zip(task["inputs"], fds[3:]):
+        rest = fds[3:]
+        if task.get("heap") and rest:
+            # The model's large buffers go to the engine's memory file from here on.
+            task["heap"] = _heap.enable(rest.pop(0), _HEAP_RESERVE_BYTES)
+        inputs = task["inputs"]
+        if len(rest) != len(inputs) + sum(spec.get("segments", 0) for spec in inputs):
+            raise RuntimeError(f"{len(rest)} input descriptors for {len(inputs)} inputs")
+        for spec, fd in zip(inputs, rest):
             spec["fd"] = fd
+        rest = rest[len(inputs) :]
+        for spec in inputs:
+            count = spec.get("segments", 0)
+            spec["segment_fds"], rest = rest[:count], rest[count:]
         if task.get("kind") == "query":  # `sluice query`: its inputs come when it asks
             from sluice import _query
 

@@ -39,6 +39,10 @@ std::string SandboxLauncher() { return EnvOr("SLUICE_SANDBOX", SLUICE_DEFAULT_SA
 
 std::string ConfinementLibrary() { return EnvOr("SLUICE_CONFINE_LIBRARY", SLUICE_DEFAULT_CONFINE_LIBRARY); }
 
+std::string SharedHeapLibrary() { return EnvOr("SLUICE_HEAP_LIBRARY", SLUICE_DEFAULT_HEAP_LIBRARY); }
+
+bool SharedHeapEnabled() { return EnvOr("SLUICE_SHARED_HEAP", "on") != "off" && ::access(SharedHeapLibrary().c_str(), R_OK) == 0; }
+
 std::string SharedMemoryRootFor(const std::string& data_home) {
   // One directory per data home, so two homes never see each other's objects.
   std::string base = IsDirectory("/dev/shm") ? "/dev/shm" : "/tmp";

@@ -39,6 +39,14 @@ std::string SandboxLauncher();
 // the one built beside the launcher).
 std::string ConfinementLibrary();
 
+// The library model workers preload so their large buffers live in a memory file the engine
+// can map (env/shared_heap.c; $SLUICE_HEAP_LIBRARY, else the one built beside the launcher).
+std::string SharedHeapLibrary();
+
+// Whether models' outputs may stay in their workers' heaps: not with SLUICE_SHARED_HEAP=off
+// (every output is then copied into an IPC file), nor without the library.
+bool SharedHeapEnabled();
+
 // Directory for a data home's shared-memory objects (under /dev/shm when it exists);
 // SharedMemoryRoot() is the one of DataHome().
 std::string SharedMemoryRootFor(const std::string& data_home);

@@ -17,6 +17,7 @@
 
 #include "common/file_util.h"
 #include "common/ids.h"
+#include "data/heap_table.h"
 #include "data/schema_util.h"
 
 namespace sluice {
@@ -102,6 +103,20 @@ Result<std::shared_ptr<arrow::Buffer>> MapReadOnly(int fd) {
   return std::make_shared<MappedBuffer>(static_cast<const uint8_t*>(data), info.st_size);
 }
 
+// The whole IPC file `file` (mapped: no copy) as a table; `path` names it in errors.
+Result<std::shared_ptr<arrow::Table>> ReadIpcFile(std::shared_ptr<arrow::io::RandomAccessFile> file,
+                                                  const std::string& path) {
+  SLUICE_ASSIGN_OR_RAISE(auto reader,
+                         WithContext(arrow::ipc::RecordBatchFileReader::Open(file), "object '" + path + "'"));
+  std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
+  for (int i = 0; i < reader->num_record_batches(); ++i) {
+    SLUICE_ASSIGN_OR_RAISE(auto batch, reader->ReadRecordBatch(i));
+    batches.push_back(std::move(batch));
+  }
+  SLUICE_ASSIGN_OR_RAISE(auto table, arrow::Table::FromRecordBatches(reader->schema(), batches));
+  return WithoutFieldMetadata(table);
+}
+
 }  // namespace
 
 Result<std::unique_ptr<ObjectStore>> ObjectStore::Open(const std::string& root) {
@@ -149,22 +164,130 @@ Result<std::string> ObjectStore::Put(const std::string& key, const arrow::Table&
   return path;
 }
 
-Result<std::shared_ptr<arrow::Table>> ObjectStore::Get(const std::string& path) {
+Result<std::shared_ptr<arrow::Table>> ObjectStore::Get(const std::string& path) const {
+  if (auto heap_table = HeapTableOf(path)) {
+    SLUICE_ASSIGN_OR_RAISE(
+        auto table, WithContext(MapHeapTable(heap_table->description, heap_table->segments), "object '" + path + "'"));
+    return WithoutFieldMetadata(table);
+  }
+  // Where it lives now: in shared memory, or on disk once spilled.
   SLUICE_ASSIGN_OR_RAISE(OwnedFd fd, OpenForReader(path));
   SLUICE_ASSIGN_OR_RAISE(auto mapped, WithContext(MapReadOnly(fd.get()), "object '" + path + "'"));
-  auto file = std::make_shared<arrow::io::BufferReader>(std::move(mapped));
-  SLUICE_ASSIGN_OR_RAISE(auto reader,
-                         WithContext(arrow::ipc::RecordBatchFileReader::Open(file), "object '" + path + "'"));
-  std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
-  for (int i = 0; i < reader->num_record_batches(); ++i) {
-    SLUICE_ASSIGN_OR_RAISE(auto batch, reader->ReadRecordBatch(i));
-    batches.push_back(std::move(batch));
+  return ReadIpcFile(std::make_shared<arrow::io::BufferReader>(std::move(mapped)), path);
+}
+
+std::optional<ObjectStore::HeapTable> ObjectStore::HeapTableOf(const std::string& path) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = heap_tables_.find(path);
+  if (it == heap_tables_.end()) return std::nullopt;
+  return it->second;
+}
+
+void ObjectStore::Forget(const std::string& path) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  heap_tables_.erase(path);
+}
+
+namespace {
+
+std::shared_ptr<OwnedFd> OpenReadOnly(const std::string& path, Status* error) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) *error = IOError("cannot open '", path, "': ", std::strerror(errno));
+  return std::make_shared<OwnedFd>(fd);
+}
+
+// Makes the worker's heap unchangeable: cut to the bytes the table uses, then sealed. Sealing
+// against writes fails while any process still has it mapped writable.
+Status SealHeap(int fd, int64_t used) {
+  struct stat info;
+  if (::fstat(fd, &info) != 0) return IOError("cannot read the heap: ", std::strerror(errno));
+  if (used > info.st_size) {
+    return InvalidInput("a buffer ends ", used, " bytes into the worker's heap, which holds ", info.st_size);
   }
-  SLUICE_ASSIGN_OR_RAISE(auto table, arrow::Table::FromRecordBatches(reader->schema(), batches));
-  return WithoutFieldMetadata(table);
+  int64_t size = std::min<int64_t>((used + 4095) / 4096 * 4096, info.st_size);
+  if (::ftruncate(fd, size) != 0) return IOError("cannot cut the heap to ", size, " bytes: ", std::strerror(errno));
+  if (::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
+    if (errno == EBUSY) {
+      return WithHint(UserCodeFailed("the memory its output is in is still writable by a process the model left "
+                                     "running"),
+                      "a model must not leave processes behind that hold its memory");
+    }
+    return IOError("cannot seal the heap: ", std::strerror(errno));
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status ObjectStore::AdoptHeapTable(const std::string& path, OwnedFd heap, const std::vector<std::string>& inputs,
+                                   int64_t* shared_bytes) {
+  *shared_bytes = 0;
+  Status opened;
+  auto file = OpenReadOnly(path, &opened);
+  SLUICE_RETURN_NOT_OK(opened);
+  if (!IsHeapTableFile(file->get())) return Status::OK();
+  int64_t data_start = 0;
+  SLUICE_ASSIGN_OR_RAISE(nlohmann::json description, ReadHeapTableDescription(file->get(), &data_start));
+  // The inputs' segments, in the order the worker numbered them (2 + m).
+  std::vector<std::shared_ptr<OwnedFd>> input_segments;
+  for (const auto& input : inputs) {
+    if (auto table = HeapTableOf(input)) {
+      input_segments.insert(input_segments.end(), table->segments.begin(), table->segments.end());
+    } else {
+      // Where it lives now: an input may have been spilled since the worker got it.
+      SLUICE_ASSIGN_OR_RAISE(OwnedFd fd, OpenForReader(input));
+      input_segments.push_back(std::make_shared<OwnedFd>(std::move(fd)));
+    }
+  }
+  HeapTable adopted;
+  adopted.segments = {file, std::make_shared<OwnedFd>(heap.release())};
+  std::map<int64_t, int64_t> taken;  // worker's input segment -> ours
+  int64_t heap_used = 0;
+  SLUICE_RETURN_NOT_OK(RewriteHeapTableSegments(&description, [&](int64_t segment, int64_t* offset) -> Result<int64_t> {
+    if (segment == 0) {
+      *offset += data_start;
+      return 0;
+    }
+    if (segment == 1) return 1;
+    int64_t m = segment - 2;
+    if (m < 0 || m >= static_cast<int64_t>(input_segments.size())) {
+      return InvalidInput("a buffer names input segment ", m, " of ", input_segments.size());
+    }
+    auto [it, added] = taken.emplace(m, static_cast<int64_t>(adopted.segments.size()));
+    if (added) adopted.segments.push_back(input_segments[static_cast<size_t>(m)]);
+    return it->second;
+  }));
+  // The heap is cut after the last byte any buffer of it uses (bounds are checked on the mapping).
+  std::function<void(const nlohmann::json&)> ends = [&](const nlohmann::json& node) {
+    for (const auto& ref : node[3]) {
+      if (!ref.is_array() || !ref[2].is_number_integer() || ref[2].get<int64_t>() <= 0) continue;
+      int64_t offset = ref[1].get<int64_t>(), size = ref[2].get<int64_t>();
+      if (ref[0] != 0) *shared_bytes += size;
+      if (ref[0] == 1 && offset >= 0 && size <= (int64_t{1} << 50)) heap_used = std::max(heap_used, offset + size);
+    }
+    for (const auto& child : node[4]) ends(child);
+    if (!node[5].is_null()) ends(node[5]);
+  };
+  for (const auto& batch : description["batches"]) {
+    for (const auto& column : batch["columns"]) ends(column);
+  }
+  if (adopted.segments[1]->get() < 0) return InvalidInput("a heap table without the worker's heap");
+  SLUICE_RETURN_NOT_OK(SealHeap(adopted.segments[1]->get(), heap_used));
+  adopted.description = std::move(description);
+  SLUICE_RETURN_NOT_OK(MapHeapTable(adopted.description, adopted.segments).status());
+  std::lock_guard<std::mutex> lock(mutex_);
+  heap_tables_[path] = std::move(adopted);
+  return Status::OK();
+}
+
+Result<std::shared_ptr<arrow::Table>> ObjectStore::GetIpcFile(const std::string& path) {
+  SLUICE_ASSIGN_OR_RAISE(auto file, WithContext(arrow::io::MemoryMappedFile::Open(path, arrow::io::FileMode::READ),
+                                                "object '" + path + "'"));
+  return ReadIpcFile(std::move(file), path);
 }
 
 Status ObjectStore::Release(const std::string& path) {
+  Forget(path);
   if (std::string key = KeyOf(path); !key.empty()) SLUICE_RETURN_NOT_OK(ReleaseSpilled(key));
   std::error_code ec;
   auto size = fs::file_size(path, ec);
@@ -189,6 +312,11 @@ Status ObjectStore::ReleaseAll(const std::string& prefix) {
   for (const auto& file : files) {
     // Task and result files are small: not worth recycling; RemoveAll takes them.
     if (file.find(".json") == std::string::npos) SLUICE_RETURN_NOT_OK(Release(file));
+  }
+  {
+    // Heap tables whose files are gone already (a failed run's) are forgotten as well.
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::erase_if(heap_tables_, [&](const auto& entry) { return entry.first.rfind(dir + "/", 0) == 0; });
   }
   return RemoveAll(dir);
 }
@@ -289,11 +417,18 @@ Status ObjectStore::Written(const std::string& path) {
     budget_->Remove(key);
     return Status::OK();
   }
-  budget_->AddResident(key, info.st_size, IsSpillable(path));
+  int64_t bytes = info.st_size;
+  if (auto heap_table = HeapTableOf(path); heap_table && heap_table->segments.size() > 1) {
+    // Its buffers are in the worker's heap (a memory file the store holds), not in the file:
+    // counted, but not spillable (IsSpillable: not an IPC file).
+    struct stat heap {};
+    if (::fstat(heap_table->segments[1]->get(), &heap) == 0) bytes += heap.st_size;
+  }
+  budget_->AddResident(key, bytes, IsSpillable(path));
   return MakeRoom(0, key);
 }
 
-Result<OwnedFd> ObjectStore::OpenLocked(const std::string& path, const std::string& key) {
+Result<OwnedFd> ObjectStore::OpenLocked(const std::string& path, const std::string& key) const {
   if (!key.empty()) {
     if (auto it = spilled_.find(key); it != spilled_.end()) return spill_.Open(key, it->second);
   }
@@ -302,7 +437,7 @@ Result<OwnedFd> ObjectStore::OpenLocked(const std::string& path, const std::stri
   return fd;
 }
 
-Result<OwnedFd> ObjectStore::OpenForReader(const std::string& path) {
+Result<OwnedFd> ObjectStore::OpenForReader(const std::string& path) const {
   std::string key = KeyOf(path);
   std::lock_guard<std::mutex> lock(move_mutex_);
   SLUICE_ASSIGN_OR_RAISE(OwnedFd fd, OpenLocked(path, key));

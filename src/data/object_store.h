@@ -9,9 +9,12 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <arrow/api.h>
+#include <nlohmann/json.hpp>
 
 #include "common/memory_file.h"
 #include "common/status.h"
@@ -38,10 +41,31 @@ class ObjectStore {
   // bytes when there is one, so its pages are already resident; else a new one.
   Status ClaimForWriter(const std::string& path, int64_t size_hint);
 
-  // Maps an IPC file written by Put or a worker; no copy. Fields carry no field-id metadata.
-  // An object of the store is read where it lives now: in shared memory, or on disk when it
-  // was spilled (the page cache, still no copy); either way it counts as used (LRU).
-  Result<std::shared_ptr<arrow::Table>> Get(const std::string& path);
+  // Maps an object: an IPC file written by Put or a worker, or a heap table adopted here; no
+  // copy. Fields carry no field-id metadata. Thread-safe. An IPC object is read where it lives
+  // now: in shared memory, or on disk when it was spilled (the page cache, still no copy);
+  // either way it counts as used (LRU).
+  Result<std::shared_ptr<arrow::Table>> Get(const std::string& path) const;
+
+  // Maps an IPC file; no copy.
+  static Result<std::shared_ptr<arrow::Table>> GetIpcFile(const std::string& path);
+
+  // Takes over the heap table (data/heap_table.h) a worker wrote at `path` instead of an IPC
+  // file: `heap` is the worker's memory file, which is sealed here against any change (refused
+  // while any process can still write it: the worker must be gone), and `inputs` are the objects
+  // the worker was given, in order, whose memory the table may reuse. The table is mapped and
+  // checked whole before it is accepted. *shared_bytes: the bytes it did not copy. A file that
+  // is not a heap table is left as it is (OK). Thread-safe.
+  Status AdoptHeapTable(const std::string& path, OwnedFd heap, const std::vector<std::string>& inputs,
+                        int64_t* shared_bytes);
+
+  // A heap table as a worker reading it gets it: its checked description, whose segment i is
+  // segments[i] (segment 0: the object's own file). nullopt for an IPC file.
+  struct HeapTable {
+    nlohmann::json description;
+    std::vector<std::shared_ptr<OwnedFd>> segments;
+  };
+  std::optional<HeapTable> HeapTableOf(const std::string& path) const;
 
   // Moves one object (a path under root) or every object under root/prefix into the arena
   // (or deletes them once the arena holds more than its cap). Missing objects are fine.
@@ -71,12 +95,13 @@ class ObjectStore {
 
   // A writer has finished the object at `path` (ClaimForWriter's file, now complete and in
   // place): it is counted at its size, and objects are spilled when it took the store over
-  // its budget (never this one). Errors: a spill that failed, naming the spill path.
+  // its budget (never this one). A heap table (AdoptHeapTable first) counts its heap's bytes
+  // too, and is never spilled. Errors: a spill that failed, naming the spill path.
   Status Written(const std::string& path);
 
   // Opens the object at `path` read-only for a reader (a worker's input), where it lives now;
   // never through a link. Counts as a use.
-  Result<OwnedFd> OpenForReader(const std::string& path);
+  Result<OwnedFd> OpenForReader(const std::string& path) const;
 
   // The object's size in bytes wherever it lives; -1 when there is none.
   int64_t ObjectBytes(const std::string& path);
@@ -97,6 +122,7 @@ class ObjectStore {
  private:
   explicit ObjectStore(std::string root)
       : root_(std::move(root)), budget_(std::make_unique<MemoryBudget>(0)), spill_("") {}
+  void Forget(const std::string& path);
 
   // `path`'s key under root ("runs/j/m.arrow"), or "" when it is not under root.
   std::string KeyOf(const std::string& path) const;
@@ -104,7 +130,7 @@ class ObjectStore {
   Status MakeRoom(int64_t incoming, const std::string& keep);
   Status Spill(const std::string& key);
   // REQUIRES: move_mutex_ held.
-  Result<OwnedFd> OpenLocked(const std::string& path, const std::string& key);
+  Result<OwnedFd> OpenLocked(const std::string& path, const std::string& key) const;
   // Forgets the objects under `prefix` and removes their spill files (ReleaseAll).
   Status ReleaseSpilled(const std::string& prefix);
 
@@ -113,8 +139,10 @@ class ObjectStore {
   SpillDir spill_;
   // Held while a reader opens an object and while a spilled object changes where it lives,
   // so a reader never finds it in neither place.
-  std::mutex move_mutex_;
+  mutable std::mutex move_mutex_;
   std::map<std::string, SpilledFile> spilled_;  // GUARDED_BY(move_mutex_): key -> its file
+  mutable std::mutex mutex_;
+  std::map<std::string, HeapTable> heap_tables_;  // GUARDED_BY(mutex_): by object path
 };
 
 }  // namespace sluice

@@ -90,6 +90,7 @@ SandboxLaunch PrepareSandbox(const SandboxSpec& spec) {
   }
   if (!spec.internet_access) launch.prefix.push_back("--no-network");
   if (spec.die_with_parent) launch.prefix.push_back("--die-with-parent");
+  launch.prefix.insert(launch.prefix.end(), {"--read-only", SharedHeapLibrary()});
   if (spec.role == SandboxRole::kWorker) {
     launch.prefix.insert(launch.prefix.end(), {"--confine", "--max-processes", std::to_string(kWorkerMaxProcesses)});
   } else {
@@ -128,6 +129,10 @@ SubprocessOptions PythonInSandbox(const SandboxSpec& spec, const std::vector<std
   options.env = std::move(launch.env);
   options.env["PYTHONUNBUFFERED"] = "1";
   options.env["PYTHONDONTWRITEBYTECODE"] = "1";
+  // Large buffers through malloc, which the preloaded heap can place in shared memory (Arrow's
+  // own jemalloc maps its memory itself); the heap stays off until a model's task turns it on.
+  options.env["LD_PRELOAD"] = SharedHeapLibrary();
+  options.env["ARROW_DEFAULT_MEMORY_POOL"] = "system";
   options.cwd = spec.project_dir.empty() ? "/" : spec.project_dir;
   return options;
 }

@@ -74,7 +74,8 @@ json ModelReportJson(const ModelReport& m) {
               {"user_start", m.user_start},
               {"user_return", m.user_return},
               {"output_written", m.output_written},
-              {"worker_start", m.worker_start}};
+              {"worker_start", m.worker_start},
+              {"output_shared_bytes", m.output_shared_bytes}};
   if (!m.preview_columns.empty()) out["preview"] = {{"columns", m.preview_columns}, {"rows", m.preview_rows}};
   json scans = json::array();
   for (const auto& scan : m.scans) {
@@ -111,6 +112,7 @@ ModelReport ModelReportFromJson(const json& m) {
   model.user_return = m.value("user_return", 0.0);
   model.output_written = m.value("output_written", 0.0);
   model.worker_start = m.value("worker_start", 0.0);
+  model.output_shared_bytes = m.value("output_shared_bytes", int64_t{0});
   if (m.contains("preview") && m["preview"].is_object()) {
     model.preview_columns = m["preview"].value("columns", std::vector<std::string>{});
     model.preview_rows = m["preview"].value("rows", std::vector<std::vector<std::string>>{});

@@ -45,6 +45,8 @@ struct ModelReport {
   // When the call asked for its worker (a fork from a zygote, or a fresh interpreter), in
   // the same clock; user_start - worker_start is what starting a worker costs.
   double worker_start = 0;
+  // Bytes of its output handed on where the model built them (a heap table), not copied.
+  int64_t output_shared_bytes = 0;
   // With RunOptions::preview: the output's column names and up to 10 rows as text.
   std::vector<std::string> preview_columns;
   std::vector<std::vector<std::string>> preview_rows;

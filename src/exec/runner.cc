@@ -363,6 +363,10 @@ class RunState {
       SLUICE_ASSIGN_OR_RAISE(worker_input.path, WithContext(MaterializeInput(index, k, &worker_input.columns),
                                                             context + ": input '" + input.input.name + "'"));
       worker_input.sql_names = {input.input.param_name};
+      if (auto heap_table = lakehouse_.objects().HeapTableOf(worker_input.path)) {
+        worker_input.heap_table = std::move(heap_table->description);
+        worker_input.segments.assign(heap_table->segments.begin() + 1, heap_table->segments.end());
+      }
       task.inputs.push_back(std::move(worker_input));
     }
     std::string run_dir = lakehouse_.objects().root() + "/" + RunPrefix();
@@ -380,6 +384,10 @@ class RunState {
     task.open_input = [this](const std::string& path) { return lakehouse_.objects().OpenForReader(path); };
     task.timeout_seconds = TimeoutFor(model);
     if (model.kind != ModelKind::kSql) task.function_sandbox = workers_->SandboxFor(index);
+    if (!task.expectation && SharedHeapEnabled()) {
+      SLUICE_ASSIGN_OR_RAISE(OwnedFd heap, WithContext(MemoryFile("sluice-heap"), context));
+      task.heap = std::make_shared<OwnedFd>(std::move(heap));
+    }
 
     report->worker_start = MonotonicSeconds();
     SLUICE_ASSIGN_OR_RAISE(std::unique_ptr<Subprocess> worker, WithContext(workers_->Take(index), context));
@@ -439,9 +447,19 @@ class RunState {
       }
       return Status::OK();
     }
-    // The output is complete: counted against the memory budget, which may spill older objects.
-    SLUICE_RETURN_NOT_OK(WithContext(lakehouse_.objects().Written(task.output_path), context));
     report->rows = result.num_rows;
+    if (task.heap) {
+      // The worker is gone: its heap can be sealed, and the output checked where it is.
+      std::vector<std::string> input_paths;
+      for (const auto& input : task.inputs) input_paths.push_back(input.path);
+      OwnedFd heap(task.heap->release());
+      SLUICE_RETURN_NOT_OK(WithContext(lakehouse_.objects().AdoptHeapTable(task.output_path, std::move(heap),
+                                                                           input_paths, &report->output_shared_bytes),
+                                       context + ": its output"));
+    }
+    // The output is complete: counted against the memory budget, which may spill older objects.
+    // (A heap table's file is a description, which IsSpillable leaves where it is.)
+    SLUICE_RETURN_NOT_OK(WithContext(lakehouse_.objects().Written(task.output_path), context));
     if (!result.column_mismatch.empty()) {
       if (options_.strict) return InvalidInput(context, ": ", result.column_mismatch);
       Warn(report, "model '" + model.name + "': " + result.column_mismatch);

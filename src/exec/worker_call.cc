@@ -43,7 +43,9 @@ nlohmann::json TaskToJson(const WorkerTask& task) {
     inputs.push_back({{"param", input.param},
                       {"name", input.name},
                       {"columns", input.columns.empty() ? nlohmann::json(nullptr) : nlohmann::json(input.columns)},
-                      {"sql_names", input.sql_names}});
+                      {"sql_names", input.sql_names},
+                      {"heap_table", input.heap_table},
+                      {"segments", input.segments.size()}});
   }
   nlohmann::json j = {{"kind", task.kind},
                       {"model", task.model},
@@ -55,7 +57,8 @@ nlohmann::json TaskToJson(const WorkerTask& task) {
                       {"inputs", inputs},
                       {"arguments", task.arguments},
                       {"expectation", task.expectation},
-                      {"max_output_bytes", task.max_output_bytes}};
+                      {"max_output_bytes", task.max_output_bytes},
+                      {"heap", task.heap != nullptr}};
   j["expected_columns"] = task.expected_columns ? nlohmann::json(*task.expected_columns) : nlohmann::json(nullptr);
   return j;
 }
@@ -227,6 +230,7 @@ Result<WorkerResult> RunWorker(const WorkerTask& task, std::unique_ptr<Subproces
   if (output.get() < 0) return IOError("cannot open '", task.output_path, "': ", std::strerror(errno));
   std::vector<OwnedFd> inputs;
   std::vector<int> passed = {task_file.get(), result_file.get(), output.get()};
+  if (task.heap) passed.push_back(task.heap->get());
   for (const auto& input : task.inputs) {
     if (task.open_input) {
       SLUICE_ASSIGN_OR_RAISE(OwnedFd opened, task.open_input(input.path));
@@ -236,6 +240,10 @@ Result<WorkerResult> RunWorker(const WorkerTask& task, std::unique_ptr<Subproces
       if (inputs.back().get() < 0) return IOError("cannot open the input '", input.path, "': ", std::strerror(errno));
     }
     passed.push_back(inputs.back().get());
+  }
+  // Heap tables' other segments, input after input, read-only (sealed, or the engine's files).
+  for (const auto& input : task.inputs) {
+    for (const auto& segment : input.segments) passed.push_back(segment->get());
   }
   // A worker that died while preloading (say, the module failed to import) has closed its
   // stdin; its exit status tells why, so a failed send is not the error.

@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -27,6 +28,10 @@ struct WorkerInput {
   std::string path;                    // IPC file in the object store, opened for the worker
   std::vector<std::string> columns;    // zero-copy projection done by the worker; empty = all
   std::vector<std::string> sql_names;  // names an SQL model may use for it
+  // A heap table (data/heap_table.h): its checked description and its segments after the
+  // first (the file at `path`); null for an IPC file.
+  nlohmann::json heap_table;
+  std::vector<std::shared_ptr<OwnedFd>> segments;
 };
 
 struct WorkerTask {
@@ -42,6 +47,9 @@ struct WorkerTask {
   std::optional<std::vector<std::string>> expected_columns;
   std::string output_path;       // an existing file (ObjectStore::ClaimForWriter) the worker writes
   int64_t max_output_bytes = 0;  // a larger output fails the call (ObjectStore::MaxObjectBytes); 0: none
+  // A memory file for the worker's shared heap (env/shared_heap.c), in which the output may stay
+  // as a heap table (ObjectStore::AdoptHeapTable); none: the output is always copied.
+  std::shared_ptr<OwnedFd> heap;
   double timeout_seconds = 0;
   // How an input's path is opened (the object store finds a spilled object on disk); empty:
   // the path itself, read-only, never through a link.

@@ -60,6 +60,7 @@ def leftovers(sluice):
 
 def test_a_chain_several_times_the_budget_spills_and_finishes(lake, make_project):
     lake.env["SLUICE_MEMORY_BUDGET"] = "48MiB"
+    lake.env["SLUICE_SHARED_HEAP"] = "off"  # heap tables are not spilled yet: outputs as IPC files
     info = lake.json("info")
     assert info["memory_budget_bytes"] == 48 * MIB
     assert info["memory_budget_source"] == "SLUICE_MEMORY_BUDGET"
@@ -110,6 +111,7 @@ def test_the_budget_is_shown_and_set_in_the_data_home(sluice):
 
 def test_a_failed_run_leaves_nothing_in_shared_memory_or_on_disk(lake, make_project):
     lake.env["SLUICE_MEMORY_BUDGET"] = "48MiB"
+    lake.env["SLUICE_SHARED_HEAP"] = "off"  # heap tables are not spilled yet: outputs as IPC files
     failing = CHAIN.replace('return pa.table({"v": pc.add(t["v"], 1)})', 'raise ValueError("no third")')
     project = make_project({"models.py": failing})
     proc = lake("run", "-p", project, check=False)
@@ -141,6 +143,7 @@ def test_a_cancelled_run_leaves_nothing_in_shared_memory_or_on_disk(lake, make_p
     from cli_harness import SLUICE, wait_for
 
     lake.env["SLUICE_MEMORY_BUDGET"] = "48MiB"
+    lake.env["SLUICE_SHARED_HEAP"] = "off"  # heap tables are not spilled yet: outputs as IPC files
     sleepy = CHAIN.replace(
         'return pa.table({"v": pc.add(t["v"], 1)})',
         'print("going to sleep", flush=True)\n    __import__("time").sleep(120)',
