@@ -1,6 +1,7 @@
 #include "data/object_store.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -83,6 +84,39 @@ Status ClaimArenaFile(const std::string& arena, int64_t size, const std::string&
   return Status::OK();
 }
 
+// A read-only shared mapping of a whole file, unmapped with the last buffer that refers to it.
+class MappedBuffer : public arrow::Buffer {
+ public:
+  MappedBuffer(const uint8_t* data, int64_t size) : arrow::Buffer(data, size) {}
+  ~MappedBuffer() override {
+    if (size_ > 0) ::munmap(const_cast<uint8_t*>(data_), static_cast<size_t>(size_));
+  }
+};
+
+Result<std::shared_ptr<arrow::Buffer>> MapReadOnly(int fd) {
+  struct stat info {};
+  if (::fstat(fd, &info) != 0) return IOError("cannot stat: ", std::strerror(errno));
+  if (!S_ISREG(info.st_mode)) return IOError("not a regular file");
+  if (info.st_size == 0) return std::make_shared<arrow::Buffer>(nullptr, 0);
+  void* data = ::mmap(nullptr, static_cast<size_t>(info.st_size), PROT_READ, MAP_SHARED, fd, 0);
+  if (data == MAP_FAILED) return IOError("cannot map: ", std::strerror(errno));
+  return std::make_shared<MappedBuffer>(static_cast<const uint8_t*>(data), info.st_size);
+}
+
+// The whole IPC file `file` (mapped: no copy) as a table; `path` names it in errors.
+Result<std::shared_ptr<arrow::Table>> ReadIpcFile(std::shared_ptr<arrow::io::RandomAccessFile> file,
+                                                  const std::string& path) {
+  SLUICE_ASSIGN_OR_RAISE(auto reader,
+                         WithContext(arrow::ipc::RecordBatchFileReader::Open(file), "object '" + path + "'"));
+  std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
+  for (int i = 0; i < reader->num_record_batches(); ++i) {
+    SLUICE_ASSIGN_OR_RAISE(auto batch, reader->ReadRecordBatch(i));
+    batches.push_back(std::move(batch));
+  }
+  SLUICE_ASSIGN_OR_RAISE(auto table, arrow::Table::FromRecordBatches(reader->schema(), batches));
+  return WithoutFieldMetadata(table);
+}
+
 }  // namespace
 
 Result<std::unique_ptr<ObjectStore>> ObjectStore::Open(const std::string& root) {
@@ -92,6 +126,11 @@ Result<std::unique_ptr<ObjectStore>> ObjectStore::Open(const std::string& root) 
 }
 
 Status ObjectStore::ClaimForWriter(const std::string& path, int64_t size_hint) {
+  std::string key = KeyOf(path);
+  if (!key.empty()) {
+    SLUICE_RETURN_NOT_OK(MakeRoom(size_hint, key));
+    budget_->AddWriting(key, size_hint);
+  }
   return ClaimArenaFile(arena_dir(), size_hint, path);
 }
 
@@ -101,6 +140,8 @@ Result<std::string> ObjectStore::Put(const std::string& key, const arrow::Table&
   arrow::io::MockOutputStream counter;
   SLUICE_RETURN_NOT_OK(WriteIpc(table, &counter));
   int64_t size = counter.GetExtentBytesWritten();
+  SLUICE_RETURN_NOT_OK(MakeRoom(size, key));
+  budget_->AddWriting(key, size);
   std::string temp = path + ".tmp-" + NewShortId(8);
   SLUICE_RETURN_NOT_OK(ClaimArenaFile(arena_dir(), size, temp));
   {
@@ -119,6 +160,7 @@ Result<std::string> ObjectStore::Put(const std::string& key, const arrow::Table&
   if (::rename(temp.c_str(), path.c_str()) != 0) {
     return IOError("cannot rename '", temp, "' to '", path, "': ", std::strerror(errno));
   }
+  budget_->AddResident(key, size, IsSpillable(path));
   return path;
 }
 
@@ -128,7 +170,10 @@ Result<std::shared_ptr<arrow::Table>> ObjectStore::Get(const std::string& path) 
         auto table, WithContext(MapHeapTable(heap_table->description, heap_table->segments), "object '" + path + "'"));
     return WithoutFieldMetadata(table);
   }
-  return GetIpcFile(path);
+  // Where it lives now: in shared memory, or on disk once spilled.
+  SLUICE_ASSIGN_OR_RAISE(OwnedFd fd, OpenForReader(path));
+  SLUICE_ASSIGN_OR_RAISE(auto mapped, WithContext(MapReadOnly(fd.get()), "object '" + path + "'"));
+  return ReadIpcFile(std::make_shared<arrow::io::BufferReader>(std::move(mapped)), path);
 }
 
 std::optional<ObjectStore::HeapTable> ObjectStore::HeapTableOf(const std::string& path) const {
@@ -189,9 +234,9 @@ Status ObjectStore::AdoptHeapTable(const std::string& path, OwnedFd heap, const 
     if (auto table = HeapTableOf(input)) {
       input_segments.insert(input_segments.end(), table->segments.begin(), table->segments.end());
     } else {
-      auto fd = OpenReadOnly(input, &opened);
-      SLUICE_RETURN_NOT_OK(opened);
-      input_segments.push_back(std::move(fd));
+      // Where it lives now: an input may have been spilled since the worker got it.
+      SLUICE_ASSIGN_OR_RAISE(OwnedFd fd, OpenForReader(input));
+      input_segments.push_back(std::make_shared<OwnedFd>(std::move(fd)));
     }
   }
   HeapTable adopted;
@@ -238,19 +283,12 @@ Status ObjectStore::AdoptHeapTable(const std::string& path, OwnedFd heap, const 
 Result<std::shared_ptr<arrow::Table>> ObjectStore::GetIpcFile(const std::string& path) {
   SLUICE_ASSIGN_OR_RAISE(auto file, WithContext(arrow::io::MemoryMappedFile::Open(path, arrow::io::FileMode::READ),
                                                 "object '" + path + "'"));
-  SLUICE_ASSIGN_OR_RAISE(auto reader,
-                         WithContext(arrow::ipc::RecordBatchFileReader::Open(file), "object '" + path + "'"));
-  std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
-  for (int i = 0; i < reader->num_record_batches(); ++i) {
-    SLUICE_ASSIGN_OR_RAISE(auto batch, reader->ReadRecordBatch(i));
-    batches.push_back(std::move(batch));
-  }
-  SLUICE_ASSIGN_OR_RAISE(auto table, arrow::Table::FromRecordBatches(reader->schema(), batches));
-  return WithoutFieldMetadata(table);
+  return ReadIpcFile(std::move(file), path);
 }
 
 Status ObjectStore::Release(const std::string& path) {
   Forget(path);
+  if (std::string key = KeyOf(path); !key.empty()) SLUICE_RETURN_NOT_OK(ReleaseSpilled(key));
   std::error_code ec;
   auto size = fs::file_size(path, ec);
   if (ec) return Status::OK();  // already gone
@@ -263,6 +301,7 @@ Status ObjectStore::Release(const std::string& path) {
 }
 
 Status ObjectStore::ReleaseAll(const std::string& prefix) {
+  SLUICE_RETURN_NOT_OK(ReleaseSpilled(prefix));
   std::string dir = root_ + "/" + prefix;
   std::error_code ec;
   if (!fs::exists(dir, ec)) return Status::OK();
@@ -303,6 +342,164 @@ Status ObjectStore::TrimArena(int64_t max_bytes) {
     }
   }
   return Status::OK();
+}
+
+void ObjectStore::SetMemoryBudget(int64_t limit_bytes, const std::string& spill_dir) {
+  budget_ = std::make_unique<MemoryBudget>(limit_bytes);
+  spill_ = SpillDir(spill_dir);
+}
+
+std::string ObjectStore::KeyOf(const std::string& path) const {
+  std::string normal = fs::path(path).lexically_normal().string();
+  std::string root = fs::path(root_).lexically_normal().string();
+  while (!root.empty() && root.back() == '/') root.pop_back();
+  if (normal.size() <= root.size() + 1 || normal.compare(0, root.size() + 1, root + "/") != 0) return "";
+  std::string key = normal.substr(root.size() + 1);
+  while (!key.empty() && key.back() == '/') key.pop_back();
+  if (key.empty() || key.rfind("..", 0) == 0) return "";
+  return key;
+}
+
+bool ObjectStore::IsSpillable(const std::string& path) const {
+  std::string key = KeyOf(path);
+  if (key.empty() || key.rfind("arena/", 0) == 0) return false;
+  OwnedFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  struct stat info {};
+  if (fd.get() < 0 || ::fstat(fd.get(), &info) != 0 || !S_ISREG(info.st_mode)) return false;
+  char magic[6] = {};
+  return ::pread(fd.get(), magic, sizeof(magic), 0) == sizeof(magic) && std::memcmp(magic, "ARROW1", 6) == 0;
+}
+
+Status ObjectStore::MakeRoom(int64_t incoming, const std::string& keep) {
+  Status first;
+  for (const auto& victim : budget_->PickVictims(incoming, keep)) {
+    if (first.ok()) {
+      first = Spill(victim.key);
+    } else {
+      budget_->SpillFailed(victim.key);  // picked, but an earlier spill failed: stays
+    }
+  }
+  return first;
+}
+
+Status ObjectStore::Spill(const std::string& key) {
+  std::string path = root_ + "/" + key;
+  OwnedFd source(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (source.get() < 0) {
+    if (errno == ENOENT) {  // released meanwhile
+      budget_->Remove(key);
+      return Status::OK();
+    }
+    budget_->SpillFailed(key);
+    return IOError("cannot spill object '", key, "': cannot open '", path, "': ", std::strerror(errno));
+  }
+  auto written = spill_.Write(key, source.get());
+  if (!written.ok()) {
+    budget_->SpillFailed(key);
+    return WithHint(IOError("cannot spill object '", key, "' to disk (shared memory is over its budget of ",
+                            budget_->limit(), " bytes): ", written.status().message()),
+                    "make the spill directory writable, or raise the budget: SLUICE_MEMORY_BUDGET or sluice config set "
+                    "memory.budget");
+  }
+  std::lock_guard<std::mutex> lock(move_mutex_);
+  spilled_[key] = *written;
+  budget_->Spilled(key);
+  // Readers that mapped it keep their pages until they unmap; new readers open the disk file.
+  ::unlink(path.c_str());
+  return Status::OK();
+}
+
+Status ObjectStore::Written(const std::string& path) {
+  std::string key = KeyOf(path);
+  if (key.empty()) return Status::OK();
+  struct stat info {};
+  if (::lstat(path.c_str(), &info) != 0) {
+    budget_->Remove(key);
+    return Status::OK();
+  }
+  int64_t bytes = info.st_size;
+  if (auto heap_table = HeapTableOf(path); heap_table && heap_table->segments.size() > 1) {
+    // Its buffers are in the worker's heap (a memory file the store holds), not in the file:
+    // counted, but not spillable (IsSpillable: not an IPC file).
+    struct stat heap {};
+    if (::fstat(heap_table->segments[1]->get(), &heap) == 0) bytes += heap.st_size;
+  }
+  budget_->AddResident(key, bytes, IsSpillable(path));
+  return MakeRoom(0, key);
+}
+
+Result<OwnedFd> ObjectStore::OpenLocked(const std::string& path, const std::string& key) const {
+  if (!key.empty()) {
+    if (auto it = spilled_.find(key); it != spilled_.end()) return spill_.Open(key, it->second);
+  }
+  OwnedFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (fd.get() < 0) return IOError("cannot open object '", path, "': ", std::strerror(errno));
+  return fd;
+}
+
+Result<OwnedFd> ObjectStore::OpenForReader(const std::string& path) const {
+  std::string key = KeyOf(path);
+  std::lock_guard<std::mutex> lock(move_mutex_);
+  SLUICE_ASSIGN_OR_RAISE(OwnedFd fd, OpenLocked(path, key));
+  if (!key.empty()) budget_->Touch(key);
+  return fd;
+}
+
+int64_t ObjectStore::ObjectBytes(const std::string& path) {
+  std::string key = KeyOf(path);
+  {
+    std::lock_guard<std::mutex> lock(move_mutex_);
+    if (auto it = spilled_.find(key); !key.empty() && it != spilled_.end()) return it->second.bytes;
+  }
+  struct stat info {};
+  return ::stat(path.c_str(), &info) == 0 ? static_cast<int64_t>(info.st_size) : -1;
+}
+
+MemoryBudgetGroupStats ObjectStore::Usage(const std::string& prefix) const {
+  std::string key = prefix;
+  while (!key.empty() && key.back() == '/') key.pop_back();
+  return budget_->GroupStats(MemoryBudget::GroupOf(key + "/x"));
+}
+
+Status ObjectStore::ReleaseSpilled(const std::string& prefix) {
+  std::string key = prefix;
+  while (!key.empty() && key.back() == '/') key.pop_back();
+  if (key.empty()) return Status::OK();
+  bool had_spilled = false;
+  {
+    std::lock_guard<std::mutex> lock(move_mutex_);
+    for (auto it = spilled_.lower_bound(key); it != spilled_.end() && it->first.rfind(key, 0) == 0;) {
+      bool under = it->first.size() == key.size() || it->first[key.size()] == '/';
+      if (under) had_spilled = true;
+      it = under ? spilled_.erase(it) : std::next(it);
+    }
+  }
+  std::string group = MemoryBudget::GroupOf(key + "/x");
+  if (group == key) {
+    budget_->RemoveGroup(group);
+  } else {
+    budget_->Remove(key);
+  }
+  // A whole group's directory goes even when this process spilled nothing into it (an
+  // earlier process of the same run may have); a single object's only when it was spilled.
+  if (spill_.path().empty() || (group != key && !had_spilled)) return Status::OK();
+  return spill_.Remove(key);
+}
+
+int64_t ObjectStore::LiveBytesIn(const std::string& root) {
+  int64_t total = 0;
+  std::error_code ec;
+  const fs::path arena = root + "/arena";
+  for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    if (it->path() == arena) {
+      it.disable_recursion_pending();
+      continue;
+    }
+    if (it.depth() == 0 || it->is_symlink(ec) || !it->is_regular_file(ec)) continue;
+    total += static_cast<int64_t>(it->file_size(ec));
+  }
+  return total;
 }
 
 }  // namespace sluice

@@ -175,8 +175,8 @@ class QueryInputs {
 
   Result<size_t> PassObject(const std::string& name, const arrow::Table& table) {
     SLUICE_ASSIGN_OR_RAISE(std::string path, lake_.objects().Put(prefix_ + name, table));
-    OwnedFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-    if (fd.get() < 0) return IOError("cannot open '", path, "': ", std::strerror(errno));
+    // Where it lives now: another run's object asking for room may have spilled it already.
+    SLUICE_ASSIGN_OR_RAISE(OwnedFd fd, lake_.objects().OpenForReader(path));
     return Pass(std::move(fd));
   }
 

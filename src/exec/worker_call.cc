@@ -232,8 +232,13 @@ Result<WorkerResult> RunWorker(const WorkerTask& task, std::unique_ptr<Subproces
   std::vector<int> passed = {task_file.get(), result_file.get(), output.get()};
   if (task.heap) passed.push_back(task.heap->get());
   for (const auto& input : task.inputs) {
-    inputs.emplace_back(::open(input.path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-    if (inputs.back().get() < 0) return IOError("cannot open the input '", input.path, "': ", std::strerror(errno));
+    if (task.open_input) {
+      SLUICE_ASSIGN_OR_RAISE(OwnedFd opened, task.open_input(input.path));
+      inputs.push_back(std::move(opened));
+    } else {
+      inputs.emplace_back(::open(input.path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+      if (inputs.back().get() < 0) return IOError("cannot open the input '", input.path, "': ", std::strerror(errno));
+    }
     passed.push_back(inputs.back().get());
   }
   // Heap tables' other segments, input after input, read-only (sealed, or the engine's files).

@@ -51,6 +51,9 @@ struct WorkerTask {
   // as a heap table (ObjectStore::AdoptHeapTable); none: the output is always copied.
   std::shared_ptr<OwnedFd> heap;
   double timeout_seconds = 0;
+  // How an input's path is opened (the object store finds a spilled object on disk); empty:
+  // the path itself, read-only, never through a link.
+  std::function<Result<OwnedFd>(const std::string& path)> open_input;
   // Where the functions the model maps run (sluice.map inside a model): the model's own
   // sandbox. None: the model cannot start function workers.
   std::optional<SandboxSpec> function_sandbox;
