@@ -196,16 +196,33 @@ std::shared_ptr<OwnedFd> OpenReadOnly(const std::string& path, Status* error) {
   return std::make_shared<OwnedFd>(fd);
 }
 
-// Makes the worker's heap unchangeable: cut to the bytes the table uses, then sealed. Sealing
-// against writes fails while any process still has it mapped writable.
-Status SealHeap(int fd, int64_t used) {
+// Makes the worker's heap unchangeable and no larger than the table: cut after the last byte
+// a buffer uses, the pages no buffer uses (what the model allocated and dropped) given back,
+// then sealed. `ranges`: the buffers' [offset, end) in the heap. Sealing against writes fails
+// while any process still has it mapped writable. *resident_bytes: the pages it keeps.
+Status SealHeap(int fd, std::vector<std::pair<int64_t, int64_t>> ranges, int64_t* resident_bytes) {
+  constexpr int64_t kPage = 4096;
   struct stat info;
   if (::fstat(fd, &info) != 0) return IOError("cannot read the heap: ", std::strerror(errno));
+  std::sort(ranges.begin(), ranges.end());
+  int64_t used = 0;
+  for (const auto& range : ranges) used = std::max(used, range.second);
   if (used > info.st_size) {
     return InvalidInput("a buffer ends ", used, " bytes into the worker's heap, which holds ", info.st_size);
   }
-  int64_t size = std::min<int64_t>((used + 4095) / 4096 * 4096, info.st_size);
+  int64_t size = std::min<int64_t>((used + kPage - 1) / kPage * kPage, info.st_size);
   if (::ftruncate(fd, size) != 0) return IOError("cannot cut the heap to ", size, " bytes: ", std::strerror(errno));
+  // Whole pages between the buffers go back to the kernel.
+  int64_t kept_until = 0;  // pages before this are kept
+  *resident_bytes = 0;
+  for (const auto& [begin, end] : ranges) {
+    int64_t gap_end = begin / kPage * kPage;
+    if (gap_end > kept_until)
+      (void)::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, kept_until, gap_end - kept_until);
+    int64_t keep_end = std::max(kept_until, (end + kPage - 1) / kPage * kPage);
+    *resident_bytes += keep_end - std::max(kept_until, gap_end);
+    kept_until = keep_end;
+  }
   if (::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
     if (errno == EBUSY) {
       return WithHint(UserCodeFailed("the memory its output is in is still writable by a process the model left "
@@ -220,6 +237,7 @@ Status SealHeap(int fd, int64_t used) {
 }  // namespace
 
 Status ObjectStore::AdoptHeapTable(const std::string& path, OwnedFd heap, const std::vector<std::string>& inputs,
+                                   const std::vector<std::vector<std::shared_ptr<OwnedFd>>>& input_heap_segments,
                                    int64_t* shared_bytes) {
   *shared_bytes = 0;
   Status opened;
@@ -228,11 +246,13 @@ Status ObjectStore::AdoptHeapTable(const std::string& path, OwnedFd heap, const 
   if (!IsHeapTableFile(file->get())) return Status::OK();
   int64_t data_start = 0;
   SLUICE_ASSIGN_OR_RAISE(nlohmann::json description, ReadHeapTableDescription(file->get(), &data_start));
-  // The inputs' segments, in the order the worker numbered them (2 + m).
+  // The inputs' segments, in the order the worker numbered them (2 + m): a heap table's as the
+  // worker got them (it may have been spilled since).
   std::vector<std::shared_ptr<OwnedFd>> input_segments;
-  for (const auto& input : inputs) {
-    if (auto table = HeapTableOf(input)) {
-      input_segments.insert(input_segments.end(), table->segments.begin(), table->segments.end());
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    const std::string& input = inputs[k];
+    if (k < input_heap_segments.size() && !input_heap_segments[k].empty()) {
+      input_segments.insert(input_segments.end(), input_heap_segments[k].begin(), input_heap_segments[k].end());
     } else {
       // Where it lives now: an input may have been spilled since the worker got it.
       SLUICE_ASSIGN_OR_RAISE(OwnedFd fd, OpenForReader(input));
@@ -242,7 +262,7 @@ Status ObjectStore::AdoptHeapTable(const std::string& path, OwnedFd heap, const 
   HeapTable adopted;
   adopted.segments = {file, std::make_shared<OwnedFd>(heap.release())};
   std::map<int64_t, int64_t> taken;  // worker's input segment -> ours
-  int64_t heap_used = 0;
+  std::vector<std::pair<int64_t, int64_t>> heap_ranges;
   SLUICE_RETURN_NOT_OK(RewriteHeapTableSegments(&description, [&](int64_t segment, int64_t* offset) -> Result<int64_t> {
     if (segment == 0) {
       *offset += data_start;
@@ -263,7 +283,7 @@ Status ObjectStore::AdoptHeapTable(const std::string& path, OwnedFd heap, const 
       if (!ref.is_array() || !ref[2].is_number_integer() || ref[2].get<int64_t>() <= 0) continue;
       int64_t offset = ref[1].get<int64_t>(), size = ref[2].get<int64_t>();
       if (ref[0] != 0) *shared_bytes += size;
-      if (ref[0] == 1 && offset >= 0 && size <= (int64_t{1} << 50)) heap_used = std::max(heap_used, offset + size);
+      if (ref[0] == 1 && offset >= 0 && size <= (int64_t{1} << 50)) heap_ranges.emplace_back(offset, offset + size);
     }
     for (const auto& child : node[4]) ends(child);
     if (!node[5].is_null()) ends(node[5]);
@@ -272,7 +292,7 @@ Status ObjectStore::AdoptHeapTable(const std::string& path, OwnedFd heap, const 
     for (const auto& column : batch["columns"]) ends(column);
   }
   if (adopted.segments[1]->get() < 0) return InvalidInput("a heap table without the worker's heap");
-  SLUICE_RETURN_NOT_OK(SealHeap(adopted.segments[1]->get(), heap_used));
+  SLUICE_RETURN_NOT_OK(SealHeap(adopted.segments[1]->get(), std::move(heap_ranges), &adopted.heap_bytes));
   adopted.description = std::move(description);
   SLUICE_RETURN_NOT_OK(MapHeapTable(adopted.description, adopted.segments).status());
   std::lock_guard<std::mutex> lock(mutex_);
@@ -363,6 +383,7 @@ std::string ObjectStore::KeyOf(const std::string& path) const {
 bool ObjectStore::IsSpillable(const std::string& path) const {
   std::string key = KeyOf(path);
   if (key.empty() || key.rfind("arena/", 0) == 0) return false;
+  if (HeapTableOf(path)) return true;  // spilled as the IPC file it describes
   OwnedFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
   struct stat info {};
   if (fd.get() < 0 || ::fstat(fd.get(), &info) != 0 || !S_ISREG(info.st_mode)) return false;
@@ -384,6 +405,7 @@ Status ObjectStore::MakeRoom(int64_t incoming, const std::string& keep) {
 
 Status ObjectStore::Spill(const std::string& key) {
   std::string path = root_ + "/" + key;
+  if (auto heap_table = HeapTableOf(path)) return SpillHeapTable(key, path, *heap_table);
   OwnedFd source(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
   if (source.get() < 0) {
     if (errno == ENOENT) {  // released meanwhile
@@ -409,6 +431,33 @@ Status ObjectStore::Spill(const std::string& key) {
   return Status::OK();
 }
 
+// A heap table goes to disk as the IPC file it describes; its memory (the worker's heap) is
+// given back once no reader maps it.
+Status ObjectStore::SpillHeapTable(const std::string& key, const std::string& path, const HeapTable& heap_table) {
+  auto written = [&]() -> Result<SpilledFile> {
+    SLUICE_ASSIGN_OR_RAISE(auto table, MapHeapTable(heap_table.description, heap_table.segments));
+    return spill_.Write(key, [&](int out) -> Status {
+      SLUICE_ASSIGN_OR_RAISE(auto sink, arrow::io::FileOutputStream::Open(::dup(out)));
+      Status ipc = WriteIpc(*table, sink.get());
+      Status closed = sink->Close();
+      return ipc.ok() ? closed : ipc;
+    });
+  }();
+  if (!written.ok()) {
+    budget_->SpillFailed(key);
+    return WithHint(IOError("cannot spill object '", key, "' to disk (shared memory is over its budget of ",
+                            budget_->limit(), " bytes): ", written.status().message()),
+                    "make the spill directory writable, or raise the budget: SLUICE_MEMORY_BUDGET or sluice config set "
+                    "memory.budget");
+  }
+  std::lock_guard<std::mutex> lock(move_mutex_);
+  spilled_[key] = *written;
+  budget_->Spilled(key);
+  Forget(path);
+  ::unlink(path.c_str());
+  return Status::OK();
+}
+
 Status ObjectStore::Written(const std::string& path) {
   std::string key = KeyOf(path);
   if (key.empty()) return Status::OK();
@@ -418,12 +467,8 @@ Status ObjectStore::Written(const std::string& path) {
     return Status::OK();
   }
   int64_t bytes = info.st_size;
-  if (auto heap_table = HeapTableOf(path); heap_table && heap_table->segments.size() > 1) {
-    // Its buffers are in the worker's heap (a memory file the store holds), not in the file:
-    // counted, but not spillable (IsSpillable: not an IPC file).
-    struct stat heap {};
-    if (::fstat(heap_table->segments[1]->get(), &heap) == 0) bytes += heap.st_size;
-  }
+  // A heap table's buffers are in the worker's heap (a memory file the store holds).
+  if (auto heap_table = HeapTableOf(path)) bytes += heap_table->heap_bytes;
   budget_->AddResident(key, bytes, IsSpillable(path));
   return MakeRoom(0, key);
 }

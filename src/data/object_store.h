@@ -56,7 +56,10 @@ class ObjectStore {
   // the worker was given, in order, whose memory the table may reuse. The table is mapped and
   // checked whole before it is accepted. *shared_bytes: the bytes it did not copy. A file that
   // is not a heap table is left as it is (OK). Thread-safe.
+  // `input_heap_segments[k]`: input k's segments as the worker got them when it was a heap
+  // table (HeapTableOf at the time), else empty.
   Status AdoptHeapTable(const std::string& path, OwnedFd heap, const std::vector<std::string>& inputs,
+                        const std::vector<std::vector<std::shared_ptr<OwnedFd>>>& input_heap_segments,
                         int64_t* shared_bytes);
 
   // A heap table as a worker reading it gets it: its checked description, whose segment i is
@@ -64,6 +67,7 @@ class ObjectStore {
   struct HeapTable {
     nlohmann::json description;
     std::vector<std::shared_ptr<OwnedFd>> segments;
+    int64_t heap_bytes = 0;  // the heap's pages it keeps in memory
   };
   std::optional<HeapTable> HeapTableOf(const std::string& path) const;
 
@@ -115,8 +119,8 @@ class ObjectStore {
   static int64_t LiveBytesIn(const std::string& root);
 
   // The one place that decides whether an object can be spilled: an Arrow IPC file (its
-  // magic) at a path under root, outside the arena, that is a regular file (not a link).
-  // Anything else (later: a descriptor file of memory a worker holds) stays where it is.
+  // magic) at a path under root, outside the arena, that is a regular file (not a link), or a
+  // heap table (spilled as the IPC file it describes).
   bool IsSpillable(const std::string& path) const;
 
  private:
@@ -129,6 +133,7 @@ class ObjectStore {
   // Spills least recently used objects until `incoming` more bytes fit; `keep` never goes.
   Status MakeRoom(int64_t incoming, const std::string& keep);
   Status Spill(const std::string& key);
+  Status SpillHeapTable(const std::string& key, const std::string& path, const HeapTable& heap_table);
   // REQUIRES: move_mutex_ held.
   Result<OwnedFd> OpenLocked(const std::string& path, const std::string& key) const;
   // Forgets the objects under `prefix` and removes their spill files (ReleaseAll).

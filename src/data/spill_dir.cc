@@ -130,12 +130,16 @@ Result<OwnedFd> SpillDir::OpenParent(const std::string& key, bool create, std::s
 }
 
 Result<SpilledFile> SpillDir::Write(const std::string& key, int source_fd) const {
+  return Write(key, [source_fd](int out) { return CopyAll(source_fd, out); });
+}
+
+Result<SpilledFile> SpillDir::Write(const std::string& key, const std::function<Status(int out_fd)>& write) const {
   std::string name;
   SLUICE_ASSIGN_OR_RAISE(OwnedFd dir, OpenParent(key, /*create=*/true, &name));
   std::string temp = name + ".tmp-" + NewShortId(8);
   OwnedFd out(::openat(dir.get(), temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (out.get() < 0) return IOError("cannot create '", PathOf(key), "': ", std::strerror(errno));
-  Status copied = CopyAll(source_fd, out.get());
+  Status copied = write(out.get());
   struct stat info {};
   if (copied.ok() && ::fstat(out.get(), &info) != 0) copied = IOError(std::strerror(errno));
   // Renamed over whatever was at its path (a planted file or link is replaced, not followed).

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "common/memory_file.h"
@@ -35,6 +36,8 @@ class SpillDir {
   // Copies the whole file open at `source_fd` to key's path (the directory and the key's
   // parents made when missing). Errors name that path and the OS error.
   Result<SpilledFile> Write(const std::string& key, int source_fd) const;
+  // The same, with what `write` writes into the new file (given open for writing).
+  Result<SpilledFile> Write(const std::string& key, const std::function<Status(int out_fd)>& write) const;
 
   // Opens key's file read-only, when it is still `expected`.
   Result<OwnedFd> Open(const std::string& key, const SpilledFile& expected) const;

@@ -365,7 +365,7 @@ class RunState {
       worker_input.sql_names = {input.input.param_name};
       if (auto heap_table = lakehouse_.objects().HeapTableOf(worker_input.path)) {
         worker_input.heap_table = std::move(heap_table->description);
-        worker_input.segments.assign(heap_table->segments.begin() + 1, heap_table->segments.end());
+        worker_input.segments = std::move(heap_table->segments);
       }
       task.inputs.push_back(std::move(worker_input));
     }
@@ -451,11 +451,16 @@ class RunState {
     if (task.heap) {
       // The worker is gone: its heap can be sealed, and the output checked where it is.
       std::vector<std::string> input_paths;
-      for (const auto& input : task.inputs) input_paths.push_back(input.path);
+      std::vector<std::vector<std::shared_ptr<OwnedFd>>> input_heap_segments;
+      for (const auto& input : task.inputs) {
+        input_paths.push_back(input.path);
+        input_heap_segments.push_back(input.segments);
+      }
       OwnedFd heap(task.heap->release());
-      SLUICE_RETURN_NOT_OK(WithContext(lakehouse_.objects().AdoptHeapTable(task.output_path, std::move(heap),
-                                                                           input_paths, &report->output_shared_bytes),
-                                       context + ": its output"));
+      SLUICE_RETURN_NOT_OK(
+          WithContext(lakehouse_.objects().AdoptHeapTable(task.output_path, std::move(heap), input_paths,
+                                                          input_heap_segments, &report->output_shared_bytes),
+                      context + ": its output"));
     }
     // The output is complete: counted against the memory budget, which may spill older objects.
     // (A heap table's file is a description, which IsSpillable leaves where it is.)

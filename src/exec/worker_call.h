@@ -28,8 +28,8 @@ struct WorkerInput {
   std::string path;                    // IPC file in the object store, opened for the worker
   std::vector<std::string> columns;    // zero-copy projection done by the worker; empty = all
   std::vector<std::string> sql_names;  // names an SQL model may use for it
-  // A heap table (data/heap_table.h): its checked description and its segments after the
-  // first (the file at `path`); null for an IPC file.
+  // A heap table (data/heap_table.h): its checked description and all its segments (the first
+  // is its own file), as they were when the task was made; null and empty for an IPC file.
   nlohmann::json heap_table;
   std::vector<std::shared_ptr<OwnedFd>> segments;
 };

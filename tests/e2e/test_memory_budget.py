@@ -6,6 +6,8 @@ the run is left in shared memory or in the spill directory afterwards."""
 import os
 import pathlib
 
+import pytest
+
 MIB = 1 << 20
 ROWS = 60 * MIB // 8  # one int64 column: each model's output is ~60 MiB
 
@@ -58,9 +60,12 @@ def leftovers(sluice):
     return files_under(shm / "runs") + files_under(shm / "queries") + files_under(info["spill_dir"])
 
 
-def test_a_chain_several_times_the_budget_spills_and_finishes(lake, make_project):
+@pytest.mark.parametrize("shared_heap", ["on", "off"])
+def test_a_chain_several_times_the_budget_spills_and_finishes(lake, make_project, shared_heap):
+    # Outputs as heap tables (the workers' memory, spilled as the IPC files they describe) and
+    # as IPC files.
     lake.env["SLUICE_MEMORY_BUDGET"] = "48MiB"
-    lake.env["SLUICE_SHARED_HEAP"] = "off"  # heap tables are not spilled yet: outputs as IPC files
+    lake.env["SLUICE_SHARED_HEAP"] = shared_heap
     info = lake.json("info")
     assert info["memory_budget_bytes"] == 48 * MIB
     assert info["memory_budget_source"] == "SLUICE_MEMORY_BUDGET"
@@ -71,6 +76,8 @@ def test_a_chain_several_times_the_budget_spills_and_finishes(lake, make_project
     assert report["memory_budget_bytes"] == 48 * MIB
     # first and second at least went to disk while the next model was written.
     assert report["spilled_bytes"] >= 2 * ROWS * 8
+    shared = [m["output_shared_bytes"] for m in report["models"]]
+    assert all(b >= ROWS * 8 for b in shared) if shared_heap == "on" else not any(shared)
     # Never more than the budget plus the one object being written (each is larger than it).
     one_object = ROWS * 8 + MIB  # the IPC framing
     assert 0 < report["peak_shared_memory_bytes"] <= 48 * MIB + one_object
@@ -111,7 +118,6 @@ def test_the_budget_is_shown_and_set_in_the_data_home(sluice):
 
 def test_a_failed_run_leaves_nothing_in_shared_memory_or_on_disk(lake, make_project):
     lake.env["SLUICE_MEMORY_BUDGET"] = "48MiB"
-    lake.env["SLUICE_SHARED_HEAP"] = "off"  # heap tables are not spilled yet: outputs as IPC files
     failing = CHAIN.replace('return pa.table({"v": pc.add(t["v"], 1)})', 'raise ValueError("no third")')
     project = make_project({"models.py": failing})
     proc = lake("run", "-p", project, check=False)
@@ -143,7 +149,6 @@ def test_a_cancelled_run_leaves_nothing_in_shared_memory_or_on_disk(lake, make_p
     from cli_harness import SLUICE, wait_for
 
     lake.env["SLUICE_MEMORY_BUDGET"] = "48MiB"
-    lake.env["SLUICE_SHARED_HEAP"] = "off"  # heap tables are not spilled yet: outputs as IPC files
     sleepy = CHAIN.replace(
         'return pa.table({"v": pc.add(t["v"], 1)})',
         'print("going to sleep", flush=True)\n    __import__("time").sleep(120)',

@@ -61,7 +61,6 @@ def outside(tmp_path):
 
 def test_links_planted_in_the_spill_directory_are_not_followed(lake, make_project, outside):
     lake.env["SLUICE_MEMORY_BUDGET"] = "16MiB"
-    lake.env["SLUICE_SHARED_HEAP"] = "off"  # heap tables are not spilled yet: outputs as IPC files
     spill = pathlib.Path(lake.json("info")["spill_dir"])
     spill.mkdir(mode=0o700)
     # Where every run's directory goes: a link to a directory outside.
@@ -84,7 +83,6 @@ def test_links_planted_in_the_spill_directory_are_not_followed(lake, make_projec
 
 def test_a_spill_directory_that_is_a_link_is_refused(lake, make_project, outside):
     lake.env["SLUICE_MEMORY_BUDGET"] = "16MiB"
-    lake.env["SLUICE_SHARED_HEAP"] = "off"  # heap tables are not spilled yet: outputs as IPC files
     spill = pathlib.Path(lake.json("info")["spill_dir"])
     os.symlink(outside, spill)
     before = tree(outside)
@@ -102,7 +100,6 @@ def test_a_planted_file_at_a_spill_path_is_replaced_not_written_through(lake, ma
     file outside; the run then reads `first` again (its write step) and must refuse the link,
     and the file outside must be untouched."""
     lake.env["SLUICE_MEMORY_BUDGET"] = "16MiB"
-    lake.env["SLUICE_SHARED_HEAP"] = "off"  # heap tables are not spilled yet: outputs as IPC files
     from cli_harness import SLUICE
 
     sleepy = CHAIN.replace(
@@ -140,7 +137,6 @@ def test_a_planted_file_at_a_spill_path_is_replaced_not_written_through(lake, ma
 
 def test_an_unwritable_spill_directory_is_one_clear_error(lake, make_project):
     lake.env["SLUICE_MEMORY_BUDGET"] = "16MiB"
-    lake.env["SLUICE_SHARED_HEAP"] = "off"  # heap tables are not spilled yet: outputs as IPC files
     spill = pathlib.Path(lake.json("info")["spill_dir"])
     spill.mkdir(mode=0o700)
     before = lake.head("dev")
