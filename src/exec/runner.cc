@@ -91,6 +91,12 @@ class RunState {
       SLUICE_ASSIGN_OR_RAISE(TableInfo info, lakehouse_.GetTable(source_, input.source_name));
       return SqlScanColumns(*info.snapshot.schema, node.model.sql_analysis);
     };
+    planning.scan_filter = [this](const PlanNode& node, const ResolvedInput& input) -> std::string {
+      if (node.model.kind != ModelKind::kSql || node.model.sql_analysis.filters.empty()) return "";
+      auto info = lakehouse_.GetTable(source_, input.source_name);
+      if (!info.ok()) return "";  // the scan reports it
+      return SqlScanFilter(*info->snapshot.schema, node.model.sql_analysis, input.input.param_name);
+    };
     physical_ = BuildPhysicalPlan(plan_, planning);
     scan_paths_.assign(physical_.scans.size(), Internal("the scan did not run"));
     call_started_.assign(plan_.nodes.size(), 0);
