@@ -53,7 +53,8 @@ def test_a_time_window_reads_only_its_row_groups(events_lake, make_project):
         events_lake,
         make_project,
         "SELECT count(*) AS n, sum(amount) AS s FROM events "
-        "WHERE EventTime >= TIMESTAMP '2024-01-15' AND EventTime < TIMESTAMP '2024-01-16' AND Kind IN ('a', 'b')",
+        "WHERE EventTime >= TIMESTAMP '2024-01-15' AND EventTime < TIMESTAMP '2024-01-16' "
+        "AND Kind IN ('a', 'b')",
     )
     t = events()
     mask = pc.and_(
