@@ -405,17 +405,32 @@ Status ObjectStore::MakeRoom(int64_t incoming, const std::string& keep) {
 
 Status ObjectStore::Spill(const std::string& key) {
   std::string path = root_ + "/" + key;
-  if (auto heap_table = HeapTableOf(path)) return SpillHeapTable(key, path, *heap_table);
-  OwnedFd source(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-  if (source.get() < 0) {
-    if (errno == ENOENT) {  // released meanwhile
-      budget_->Remove(key);
-      return Status::OK();
+  Result<SpilledFile> written;
+  auto heap_table = HeapTableOf(path);
+  if (heap_table) {
+    // A heap table goes to disk as the IPC file it describes; its memory (the worker's heap)
+    // is given back once no reader maps it.
+    written = [&]() -> Result<SpilledFile> {
+      SLUICE_ASSIGN_OR_RAISE(auto table, MapHeapTable(heap_table->description, heap_table->segments));
+      return spill_.Write(key, [&](int out) -> Status {
+        SLUICE_ASSIGN_OR_RAISE(auto sink, arrow::io::FileOutputStream::Open(::dup(out)));
+        Status ipc = WriteIpc(*table, sink.get());
+        Status closed = sink->Close();
+        return ipc.ok() ? closed : ipc;
+      });
+    }();
+  } else {
+    OwnedFd source(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (source.get() < 0) {
+      if (errno == ENOENT) {  // released meanwhile
+        budget_->Remove(key);
+        return Status::OK();
+      }
+      budget_->SpillFailed(key);
+      return IOError("cannot spill object '", key, "': cannot open '", path, "': ", std::strerror(errno));
     }
-    budget_->SpillFailed(key);
-    return IOError("cannot spill object '", key, "': cannot open '", path, "': ", std::strerror(errno));
+    written = spill_.Write(key, source.get());
   }
-  auto written = spill_.Write(key, source.get());
   if (!written.ok()) {
     budget_->SpillFailed(key);
     return WithHint(IOError("cannot spill object '", key, "' to disk (shared memory is over its budget of ",
@@ -426,34 +441,8 @@ Status ObjectStore::Spill(const std::string& key) {
   std::lock_guard<std::mutex> lock(move_mutex_);
   spilled_[key] = *written;
   budget_->Spilled(key);
+  if (heap_table) Forget(path);
   // Readers that mapped it keep their pages until they unmap; new readers open the disk file.
-  ::unlink(path.c_str());
-  return Status::OK();
-}
-
-// A heap table goes to disk as the IPC file it describes; its memory (the worker's heap) is
-// given back once no reader maps it.
-Status ObjectStore::SpillHeapTable(const std::string& key, const std::string& path, const HeapTable& heap_table) {
-  auto written = [&]() -> Result<SpilledFile> {
-    SLUICE_ASSIGN_OR_RAISE(auto table, MapHeapTable(heap_table.description, heap_table.segments));
-    return spill_.Write(key, [&](int out) -> Status {
-      SLUICE_ASSIGN_OR_RAISE(auto sink, arrow::io::FileOutputStream::Open(::dup(out)));
-      Status ipc = WriteIpc(*table, sink.get());
-      Status closed = sink->Close();
-      return ipc.ok() ? closed : ipc;
-    });
-  }();
-  if (!written.ok()) {
-    budget_->SpillFailed(key);
-    return WithHint(IOError("cannot spill object '", key, "' to disk (shared memory is over its budget of ",
-                            budget_->limit(), " bytes): ", written.status().message()),
-                    "make the spill directory writable, or raise the budget: SLUICE_MEMORY_BUDGET or sluice config set "
-                    "memory.budget");
-  }
-  std::lock_guard<std::mutex> lock(move_mutex_);
-  spilled_[key] = *written;
-  budget_->Spilled(key);
-  Forget(path);
   ::unlink(path.c_str());
   return Status::OK();
 }

@@ -133,7 +133,6 @@ class ObjectStore {
   // Spills least recently used objects until `incoming` more bytes fit; `keep` never goes.
   Status MakeRoom(int64_t incoming, const std::string& keep);
   Status Spill(const std::string& key);
-  Status SpillHeapTable(const std::string& key, const std::string& path, const HeapTable& heap_table);
   // REQUIRES: move_mutex_ held.
   Result<OwnedFd> OpenLocked(const std::string& path, const std::string& key) const;
   // Forgets the objects under `prefix` and removes their spill files (ReleaseAll).
