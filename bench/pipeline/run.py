@@ -19,6 +19,8 @@ up when the run starts: what it holds between runs is not counted). Also printed
 run's time goes, per model (from the run's `-O json` report).
 
 Usage: .venv/bin/python bench/pipeline/run.py [--rows 4000000,40000000] [--runs 3]
+(Sluice's settings come from the environment: SLUICE_SHARED_HEAP=off runs it with copied
+outputs, and the table says so.)
 """
 
 import argparse
@@ -169,6 +171,9 @@ def print_table(r):
         f"3 of 12 months), {r['result_rows']} zones, medians of {r['runs']} run(s); loading the "
         f"tables (create + import) took {r['load']:.1f} s"
     )
+    heap = os.environ.get("SLUICE_SHARED_HEAP", "")
+    handoff = "copied (SLUICE_SHARED_HEAP=off)" if heap == "off" else "zero-copy (the default)"
+    print(f"  Sluice's model outputs: {handoff}")
     print(f"  {'':44} {'time':>9}   {'peak memory':>11}")
     for label, key in (
         ("sluice run, in-process (SLUICE_SERVER=off)", "cold"),
