@@ -28,6 +28,7 @@ import json
 import math
 import os
 import pathlib
+import shutil
 import statistics
 import subprocess
 import sys
@@ -140,6 +141,8 @@ def bench_size(rows, runs):
         answer = sluice("-O", "json", "query", f"SELECT * FROM {RESULT}", "--ref", "bench.dev", "--all-rows")
         sluice("server", "stop", extra=env)
         ours = numeric_sums(json.loads(answer[2]))
+        # Shared memory outlives the data home's directory: give it back (GBs at 40 M).
+        shutil.rmtree(json.loads(sluice("-O", "json", "info")[2])["shared_memory"], ignore_errors=True)
 
         out = f"{tmp}/{RESULT}.parquet"
         by_hand = [timed([str(PYTHON), str(HERE / "by_hand.py"), str(data), out], env) for _ in range(runs)]
