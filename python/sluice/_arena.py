@@ -3,7 +3,6 @@ without copying. The protocol is the C++ ObjectStore's (src/data/README.md): a w
 the smallest arena file large enough (else the largest) by renaming it, truncates it to the
 exact size, writes into it, and renames it into place."""
 
-import mmap
 import os
 import secrets
 

@@ -95,8 +95,11 @@ def freeze():
 
 
 # Regions of this worker's inputs (their mapped files and heaps), in the order of the task's
-# input segments: (address, size). Filled by read_segments.
+# input segments: (address, size). Filled by read_segments, which also keeps the mappings: one
+# unmapped while the worker runs would let malloc hand its addresses out again, and a buffer
+# there would be taken for the input's.
 _input_regions = []
+_input_mappings = []
 
 
 def _is_plain(t):
@@ -105,7 +108,13 @@ def _is_plain(t):
         return _is_plain(t.index_type) and _is_plain(t.value_type)
     if pa.types.is_null(t) or pa.types.is_union(t) or isinstance(t, pa.ExtensionType):
         return False
-    for name in ("is_binary_view", "is_string_view", "is_list_view", "is_large_list_view", "is_run_end_encoded"):
+    for name in (
+        "is_binary_view",
+        "is_string_view",
+        "is_list_view",
+        "is_large_list_view",
+        "is_run_end_encoded",
+    ):
         check = getattr(pa.types, name, None)
         if check is not None and check(t):
             return False
@@ -220,6 +229,7 @@ def read_segments(fds):
         size = os.fstat(fd).st_size
         buffer = pa.py_buffer(mmap.mmap(fd, size, prot=mmap.PROT_READ)) if size else pa.py_buffer(b"")
         _input_regions.append((buffer.address, buffer.size))
+        _input_mappings.append(buffer)
         buffers.append(buffer)
     return buffers
 

@@ -178,7 +178,132 @@ def analyze(con, sql):
     for _, name in sorted(walk.tables, key=lambda t: t[0]):
         if name not in tables:
             tables.append(name)
-    return {"tables": tables, "columns": walk.columns, "uses_star": walk.uses_star}
+    return {
+        "tables": tables,
+        "columns": walk.columns,
+        "uses_star": walk.uses_star,
+        "filters": [] if pivot else _pushdown_filters(statements[0], walk),
+    }
+
+
+_COMPARISONS = {
+    "COMPARE_EQUAL": ("=", "="),
+    "COMPARE_NOTEQUAL": ("<>", "<>"),
+    "COMPARE_LESSTHAN": ("<", ">"),
+    "COMPARE_GREATERTHAN": (">", "<"),
+    "COMPARE_LESSTHANOREQUALTO": ("<=", ">="),
+    "COMPARE_GREATERTHANOREQUALTO": (">=", "<="),
+}
+_INTEGERS = {
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+}
+
+
+def _literal(node):
+    """A constant the scan can filter on: {"type", "text"}, or None."""
+    if node.get("class") == "CAST" and not node.get("try_cast"):
+        target = (node.get("cast_type") or {}).get("id")
+        inner = _literal(node.get("child") or {})
+        if target in ("TIMESTAMP", "DATE") and inner and inner["type"] == "VARCHAR":
+            return {"type": target, "text": inner["text"]}
+        return None
+    if node.get("class") != "CONSTANT":
+        return None
+    value = node.get("value") or {}
+    kind = (value.get("type") or {}).get("id")
+    if value.get("is_null") or "value" not in value:
+        return None
+    raw = value["value"]
+    if kind == "VARCHAR" and isinstance(raw, str):
+        return {"type": "VARCHAR", "text": raw}
+    if kind in _INTEGERS and isinstance(raw, int) and not isinstance(raw, bool):
+        return {"type": "INTEGER", "text": str(raw)}
+    if kind in ("DOUBLE", "FLOAT") and isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        number = float(raw)
+        return (
+            {"type": "DOUBLE", "text": repr(number)}
+            if number == number and abs(number) != float("inf")
+            else None
+        )
+    if kind == "DECIMAL" and isinstance(raw, int):
+        import decimal
+
+        scale = ((value.get("type") or {}).get("type_info") or {}).get("scale")
+        if isinstance(scale, int):
+            return {"type": "DOUBLE", "text": str(decimal.Decimal(raw).scaleb(-scale))}
+    return None
+
+
+def _pushdown_filters(statement, walk):
+    """The conjuncts of the statement's WHERE that a scan of its one table may apply first:
+    `column op constant` (=, <>, <, <=, >, >=), BETWEEN and IN of constants, when the query is
+    a plain SELECT from that one table, which it names only once (a subquery reading it again
+    must see all of it). The engine keeps those whose types match the table's columns
+    (src/exec/sql_pushdown.h); DuckDB still applies the whole WHERE."""
+    node = statement.get("node") or {}
+    source = node.get("from_table") or {}
+    if (
+        node.get("type") != "SELECT_NODE"
+        or source.get("type") != "BASE_TABLE"
+        or not node.get("where_clause")
+    ):
+        return []
+    if ((node.get("cte_map") or {}).get("map")) or source.get("column_name_alias"):
+        return []
+    if node.get("sample") or source.get("sample"):
+        return []  # a sample is drawn before WHERE: filtering first would change what it draws
+    schema, catalog = source.get("schema_name") or "", source.get("catalog_name") or ""
+    table = ".".join(part for part in (catalog, schema, source.get("table_name", "")) if part)
+    if sum(1 for _, name in walk.tables if name.lower() == table.lower()) != 1:
+        return []
+    names = {source.get("table_name", "").lower(), (source.get("alias") or "").lower()} - {""}
+
+    def column(ref):
+        if ref.get("class") != "COLUMN_REF":
+            return None
+        parts = ref.get("column_names") or []
+        if len(parts) == 1:
+            return parts[0]
+        if len(parts) == 2 and parts[0].lower() in names:
+            return parts[1]
+        return None
+
+    conjuncts, filters = [node["where_clause"]], []
+    while conjuncts:
+        expr = conjuncts.pop(0)
+        kind = expr.get("type")
+        if expr.get("class") == "CONJUNCTION" and kind == "CONJUNCTION_AND":
+            conjuncts.extend(expr.get("children") or [])
+        elif expr.get("class") == "COMPARISON" and kind in _COMPARISONS:
+            left, right = expr.get("left") or {}, expr.get("right") or {}
+            op, flipped = _COMPARISONS[kind]
+            if column(left) and _literal(right):
+                filters.append({"column": column(left), "op": op, "values": [_literal(right)]})
+            elif column(right) and _literal(left):
+                filters.append({"column": column(right), "op": flipped, "values": [_literal(left)]})
+        elif expr.get("class") == "BETWEEN":
+            target = column(expr.get("input") or {})
+            low, high = _literal(expr.get("lower") or {}), _literal(expr.get("upper") or {})
+            if target and low:
+                filters.append({"column": target, "op": ">=", "values": [low]})
+            if target and high:
+                filters.append({"column": target, "op": "<=", "values": [high]})
+        elif expr.get("class") == "OPERATOR" and kind == "COMPARE_IN":
+            children = expr.get("children") or []
+            values = [_literal(child) for child in children[1:]]
+            if children and column(children[0]) and values and all(values):
+                filters.append({"column": column(children[0]), "op": "in", "values": values})
+    for f in filters:
+        f["table"] = table
+    return filters
 
 
 def main():

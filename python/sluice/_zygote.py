@@ -67,7 +67,12 @@ def _third_party_imports(file, project_dir):
     return found
 
 
+class _Zygote:
+    duckdb = False
+
+
 def _preload(files, duckdb):
+    _Zygote.duckdb = duckdb
     _worker.warm_up(sql=duckdb)
     for file in files:
         for name in _third_party_imports(file, os.getcwd()):
@@ -212,6 +217,11 @@ def _child(conn, listener, out_fd, err_fd, preload, inherited):
     _confine()
     if preload:
         _worker.preload_module(preload)
+    elif _Zygote.duckdb:
+        try:
+            _worker.prepare_duckdb()
+        except Exception:  # the task opens its own, and reports what fails there
+            pass
     code = 0
     try:
         _worker.run_received(conn)

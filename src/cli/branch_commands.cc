@@ -6,8 +6,12 @@
 #include <set>
 
 #include "cli/commands.h"
+#include "common/byte_size.h"
 #include "common/clock.h"
 #include "common/config.h"
+#include "common/file_util.h"
+#include "data/memory_budget.h"
+#include "data/object_store.h"
 #include "env/package_store.h"
 #include "env/sandbox.h"
 #include "env/zygote.h"
@@ -511,10 +515,25 @@ void AddBranchCommands(CLI::App& app, CliContext& context, int* exit_code) {
                           {"package_store", DefaultPackageStore()},
                           {"sandbox", sandbox.ok() ? "on (" + SandboxLauncher() + ")" : sandbox.message()},
                           {"zygotes", ZygotePool::Enabled() ? "on" : "off (SLUICE_ZYGOTES=0)"}};
+    // The object store's memory budget (data/memory_budget.h) and what is in shared memory now.
+    std::string home = AbsolutePath(DataHome());
+    auto budget = ResolveMemoryBudget(home, SharedMemoryRoot());
+    int64_t live = ObjectStore::LiveBytesIn(SharedMemoryRoot());
     if (context.json()) {
+      out["memory_budget_bytes"] = budget.ok() ? nlohmann::json(budget->bytes) : nlohmann::json(nullptr);
+      out["memory_budget_source"] = budget.ok() ? budget->source : budget.status().message();
+      out["shared_memory_live_bytes"] = live;
+      out["spill_dir"] = home + "/spill";
       context.PrintJson(out);
     } else {
       for (auto& [key, value] : out.items()) std::cout << key << ": " << value.get<std::string>() << "\n";
+      std::cout << "memory_budget: "
+                << (!budget.ok()         ? budget.status().message()
+                    : budget->bytes == 0 ? "none (" + budget->source + ")"
+                                         : FormatBytes(budget->bytes) + " (" + budget->source + ")")
+                << "\n"
+                << "shared_memory_live: " << FormatBytes(live) << "\n"
+                << "spill_dir: " << home << "/spill\n";
     }
     *exit_code = 0;
   });

@@ -1,13 +1,14 @@
 // sluice config get / set: the profiles of the client configuration file (config_file.h),
 // as bauplan's `config` command manages them. `-P/--profile` picks the profile. Settings
-// named `storage.*` (exec/allowed_sources.h) and `server.auto` (cli/warm_server.h) are the
-// local data home's instead.
+// named `storage.*` (exec/allowed_sources.h), `server.auto` (cli/warm_server.h) and
+// `memory.budget` (data/memory_budget.h) are the local data home's instead.
 #include <iostream>
 
 #include "cli/commands.h"
 #include "cli/warm_server.h"
 #include "common/config.h"
 #include "common/file_util.h"
+#include "data/memory_budget.h"
 #include "exec/allowed_sources.h"
 
 namespace sluice::cli {
@@ -69,6 +70,18 @@ void PrintServerAuto(CliContext& context, const std::string& home) {
   }
 }
 
+// The budget in force and where it comes from ($SLUICE_MEMORY_BUDGET wins over the setting).
+void PrintMemoryBudget(CliContext& context, const std::string& home) {
+  auto budget = ResolveMemoryBudget(home, SharedMemoryRootFor(home));
+  int64_t bytes = budget.ok() ? budget->bytes : 0;
+  std::string source = budget.ok() ? budget->source : budget.status().message();
+  if (context.json()) {
+    context.PrintJson({{kMemoryBudgetSetting, bytes}, {"source", source}});
+  } else {
+    std::cout << bytes << " (" << source << ")\n";
+  }
+}
+
 }  // namespace
 
 void AddConfigCommands(CLI::App& app, CliContext& context, int* exit_code) {
@@ -78,12 +91,21 @@ void AddConfigCommands(CLI::App& app, CliContext& context, int* exit_code) {
   auto* set = config->add_subcommand("set", "Set api_key, endpoint or active_branch of the profile");
   auto name = std::make_shared<std::string>();
   auto value = std::make_shared<std::string>();
-  set->add_option("name", *name,
-                  "api_key, endpoint, active_branch, or the data home's storage.allowed_sources or server.auto")
+  set->add_option(
+         "name", *name,
+         "api_key, endpoint, active_branch, or the data home's storage.allowed_sources, server.auto or memory.budget")
       ->required();
   set->add_option("value", *value, "The value")->required();
   set->callback([&context, exit_code, name, value] {
     *exit_code = ReportError([&]() -> Status {
+      if (*name == kMemoryBudgetSetting) {
+        // The local data home's: the object store's memory budget (data/memory_budget.h).
+        std::string home = AbsolutePath(DataHome());
+        SLUICE_RETURN_NOT_OK(SetMemoryBudgetSetting(home, *value));
+        if (!context.json()) std::cerr << "Set " << *name << " of the data home " << home << "\n";
+        PrintMemoryBudget(context, home);
+        return Status::OK();
+      }
       if (*name == kServerAutoSetting) {
         // The local data home's: whether its background server serves local runs.
         std::string home = AbsolutePath(DataHome());
@@ -148,6 +170,10 @@ void AddConfigCommands(CLI::App& app, CliContext& context, int* exit_code) {
             PrintProfile(profiles[i]);
           }
         }
+        return Status::OK();
+      }
+      if (*setting == kMemoryBudgetSetting) {
+        PrintMemoryBudget(context, AbsolutePath(DataHome()));
         return Status::OK();
       }
       if (*setting == kServerAutoSetting) {

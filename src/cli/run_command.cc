@@ -14,6 +14,7 @@
 #include "cli/job_flags.h"
 #include "cli/server_commands.h"
 #include "cli/warm_server.h"
+#include "common/byte_size.h"
 #include "common/config.h"
 #include "common/file_util.h"
 #include "exec/json_views.h"
@@ -308,6 +309,12 @@ Status Run(CliContext& context, const RunArgs& args) {
       std::cout << ": nothing to commit";
     }
     std::cout << "\n";
+    if (report.spilled_bytes > 0) {
+      // Only when the budget made a difference: most runs fit and need not say so.
+      std::cout << "peak shared memory " << FormatBytes(report.peak_shared_memory_bytes) << " (budget "
+                << FormatBytes(report.memory_budget_bytes) << "); spilled " << FormatBytes(report.spilled_bytes)
+                << " to disk\n";
+    }
     return Status::OK();
   }
   for (const auto& m : report.models) {

@@ -41,7 +41,9 @@ std::string ConfinementLibrary() { return EnvOr("SLUICE_CONFINE_LIBRARY", SLUICE
 
 std::string SharedHeapLibrary() { return EnvOr("SLUICE_HEAP_LIBRARY", SLUICE_DEFAULT_HEAP_LIBRARY); }
 
-bool SharedHeapEnabled() { return EnvOr("SLUICE_SHARED_HEAP", "on") != "off" && ::access(SharedHeapLibrary().c_str(), R_OK) == 0; }
+bool SharedHeapEnabled() {
+  return EnvOr("SLUICE_SHARED_HEAP", "on") != "off" && ::access(SharedHeapLibrary().c_str(), R_OK) == 0;
+}
 
 std::string SharedMemoryRootFor(const std::string& data_home) {
   // One directory per data home, so two homes never see each other's objects.

@@ -260,7 +260,7 @@ TEST_F(DataTest, ObjectStoreRoundTripAndArenaReuse) {
   auto table =
       arrow::Table::Make(arrow::schema({arrow::field("v", arrow::int64())}), {Json(arrow::int64(), "[1, 2, 3]")});
   ASSERT_OK_AND_ASSIGN(std::string path, store->Put("runs/job/a.arrow", *table));
-  ASSERT_OK_AND_ASSIGN(auto back, ObjectStore::GetIpcFile(path));
+  ASSERT_OK_AND_ASSIGN(auto back, store->Get(path));
   EXPECT_TRUE(back->Equals(*table));
   ASSERT_OK(store->ReleaseAll("runs/job"));
   EXPECT_FALSE(PathExists(path));
@@ -273,7 +273,7 @@ TEST_F(DataTest, ObjectStoreRoundTripAndArenaReuse) {
   // The next write takes the recycled file.
   ASSERT_OK_AND_ASSIGN(std::string again, store->Put("runs/job2/b.arrow", *table));
   EXPECT_TRUE(std::filesystem::is_empty(store->arena_dir()));
-  ASSERT_OK_AND_ASSIGN(auto back2, ObjectStore::GetIpcFile(again));
+  ASSERT_OK_AND_ASSIGN(auto back2, store->Get(again));
   EXPECT_TRUE(back2->Equals(*table));
   ASSERT_OK(store->Release(again));
   ASSERT_OK(store->TrimArena(0));

@@ -172,7 +172,8 @@ Result<std::shared_ptr<arrow::Table>> MapHeapTable(const nlohmann::json& descrip
     SLUICE_ASSIGN_OR_RAISE(auto buffer, MapSegment(segments[i]->get(), i));
     mapped.push_back(std::move(buffer));
   }
-  auto schema_bytes = arrow::Buffer::FromString(arrow::util::base64_decode(description.at("schema").get<std::string>()));
+  auto schema_bytes =
+      arrow::Buffer::FromString(arrow::util::base64_decode(description.at("schema").get<std::string>()));
   arrow::io::BufferReader schema_reader(schema_bytes);
   arrow::ipc::DictionaryMemo memo;
   SLUICE_ASSIGN_OR_RAISE(auto schema,
@@ -188,7 +189,8 @@ Result<std::shared_ptr<arrow::Table>> MapHeapTable(const nlohmann::json& descrip
                             schema->num_fields());
       }
       std::vector<std::shared_ptr<arrow::ArrayData>> arrays;
-      for (int i = 0; i < schema->num_fields(); ++i) arrays.push_back(builder.Node(schema->field(i)->type(), columns[i]));
+      for (int i = 0; i < schema->num_fields(); ++i)
+        arrays.push_back(builder.Node(schema->field(i)->type(), columns[i]));
       auto made = arrow::RecordBatch::Make(schema, rows, std::move(arrays));
       SLUICE_RETURN_NOT_OK(WithContext(made->ValidateFull(), "the heap table"));
       batches.push_back(std::move(made));

@@ -41,8 +41,8 @@ class HeapTableTest : public ::testing::Test {
     auto schema = arrow::schema({arrow::field("v", arrow::int64(), /*nullable=*/false)});
     auto serialized = *arrow::ipc::SerializeSchema(*schema);
     std::string json = R"({"schema":")" + arrow::util::base64_encode(serialized->ToString()) +
-                       R"(","batches":[{"rows":)" + std::to_string(rows) + R"(,"columns":[[)" +
-                       std::to_string(rows) + ",0,0,[null," + buffer_ref + "],[],null]]}]}";
+                       R"(","batches":[{"rows":)" + std::to_string(rows) + R"(,"columns":[[)" + std::to_string(rows) +
+                       ",0,0,[null," + buffer_ref + "],[],null]]}]}";
     std::string text = "SLUICE-HEAP-TABLE\n";
     uint64_t length = json.size();
     text.append(reinterpret_cast<const char*>(&length), 8);
@@ -59,7 +59,7 @@ TEST_F(HeapTableTest, AnAdoptedTableIsMappedInPlaceAndTheHeapSealed) {
   int engine_copy = ::dup(heap.get());
   Describe(1000, "[1,4096,8000]");
   int64_t shared = 0;
-  ASSERT_OK(store_->AdoptHeapTable(path_, std::move(heap), {}, &shared));
+  ASSERT_OK(store_->AdoptHeapTable(path_, std::move(heap), {}, {}, &shared));
   EXPECT_EQ(shared, 8000);
   ASSERT_OK_AND_ASSIGN(auto table, store_->Get(path_));
   ASSERT_EQ(table->num_rows(), 1000);
@@ -82,7 +82,7 @@ TEST_F(HeapTableTest, MemoryStillMappedWritableIsRefused) {
   ASSERT_NE(writable, MAP_FAILED);
   Describe(1000, "[1,4096,8000]");
   int64_t shared = 0;
-  Status adopted = store_->AdoptHeapTable(path_, std::move(heap), {}, &shared);
+  Status adopted = store_->AdoptHeapTable(path_, std::move(heap), {}, {}, &shared);
   EXPECT_NE(adopted.message().find("still writable by a process the model left running"), std::string::npos)
       << adopted.ToString();
   EXPECT_FALSE(store_->HeapTableOf(path_).has_value());
@@ -100,7 +100,7 @@ TEST_F(HeapTableTest, BuffersOutsideTheirMemoryOrTooSmallAreRefused) {
                         Case{100000, "[1,4096,8000]", "too small"}, Case{1000, "[2,0,8000]", "input segment"}}) {
     Describe(c.rows, c.ref);
     int64_t shared = 0;
-    Status adopted = store_->AdoptHeapTable(path_, Heap(1000), {}, &shared);
+    Status adopted = store_->AdoptHeapTable(path_, Heap(1000), {}, {}, &shared);
     EXPECT_FALSE(adopted.ok()) << c.ref;
     EXPECT_NE(adopted.message().find(c.why), std::string::npos) << c.ref << ": " << adopted.ToString();
     EXPECT_FALSE(store_->HeapTableOf(path_).has_value());
@@ -112,7 +112,7 @@ TEST_F(HeapTableTest, AnIpcFileIsLeftAsItIs) {
                                   {*arrow::MakeArrayOfNull(arrow::int64(), 3)});
   ASSERT_OK_AND_ASSIGN(std::string path, store_->Put("plain.arrow", *table));
   int64_t shared = -1;
-  ASSERT_OK(store_->AdoptHeapTable(path, Heap(10), {}, &shared));
+  ASSERT_OK(store_->AdoptHeapTable(path, Heap(10), {}, {}, &shared));
   EXPECT_EQ(shared, 0);
   EXPECT_FALSE(store_->HeapTableOf(path).has_value());
   ASSERT_OK_AND_ASSIGN(auto back, store_->Get(path));

@@ -213,6 +213,47 @@ Result<std::shared_ptr<Zygote>> ZygotePool::Get(const std::string& key, const Zy
   return zygote;
 }
 
+Result<ZygotePool::Spare> ZygotePool::ForkSpare(std::shared_ptr<Zygote> zygote) {
+  constexpr double kReadySeconds = 60;
+  Spare spare;
+  spare.zygote = std::move(zygote);
+  spare.lines = std::make_shared<Spare::Lines>();
+  SubprocessOptions options;
+  options.argv = {"sluice query worker"};
+  options.on_stdout_line = [lines = spare.lines](const std::string& line) {
+    std::lock_guard<std::mutex> lock(lines->mutex);
+    if (lines->out) lines->out(line);
+  };
+  options.on_stderr_line = [lines = spare.lines](const std::string& line) {
+    std::lock_guard<std::mutex> lock(lines->mutex);
+    if (lines->err) lines->err(line);
+  };
+  SLUICE_ASSIGN_OR_RAISE(spare.worker, spare.zygote->Fork(std::move(options), kReadySeconds));
+  return spare;
+}
+
+Result<std::unique_ptr<Subprocess>> ZygotePool::ForkAhead(const std::string& key, const ZygoteOptions& options,
+                                                          std::function<void(const std::string&)> on_stdout_line,
+                                                          std::function<void(const std::string&)> on_stderr_line) {
+  SLUICE_ASSIGN_OR_RAISE(auto zygote, Get(key, options));
+  std::future<Result<Spare>> ahead;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = spares_.find(key);
+    if (it != spares_.end()) ahead = std::move(it->second);
+    spares_[key] = std::async(std::launch::async, ForkSpare, zygote);
+  }
+  Result<Spare> spare = ahead.valid() ? ahead.get() : ForkSpare(zygote);
+  if (!spare.ok() || spare->zygote != zygote || spare->worker->Exited()) spare = ForkSpare(zygote);
+  SLUICE_RETURN_NOT_OK(spare.status());
+  {
+    std::lock_guard<std::mutex> lock(spare->lines->mutex);
+    spare->lines->out = std::move(on_stdout_line);
+    spare->lines->err = std::move(on_stderr_line);
+  }
+  return std::move(spare->worker);
+}
+
 Status ZygotePool::Place(const std::string& shared_memory_root, const std::string& key, ZygoteOptions* options) {
   std::string dir = shared_memory_root + "/zygotes";
   SLUICE_RETURN_NOT_OK(MakeDirs(dir));

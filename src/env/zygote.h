@@ -8,6 +8,8 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -79,15 +81,38 @@ class ZygotePool {
   // runs whatever task it is sent.
   static Status Place(const std::string& shared_memory_root, const std::string& key, ZygoteOptions* options);
 
+  // A worker of the zygote `key` (started with `options` when there is none) that was forked
+  // ahead: the one forked at the previous call when it is still there, else a new one; either
+  // way the next one is forked in the background, so a caller that forks often (a server's
+  // queries) finds the fork, and whatever the worker does before it reads its task, done.
+  // `on_stdout_line` and `on_stderr_line` receive the taken worker's lines.
+  Result<std::unique_ptr<Subprocess>> ForkAhead(const std::string& key, const ZygoteOptions& options,
+                                                std::function<void(const std::string&)> on_stdout_line,
+                                                std::function<void(const std::string&)> on_stderr_line);
+
  private:
   struct Entry {
     std::shared_ptr<Zygote> zygote;
     uint64_t last_used = 0;
   };
+  // A worker forked ahead, and where its lines go once it is taken.
+  struct Spare {
+    struct Lines {
+      std::mutex mutex;
+      std::function<void(const std::string&)> out, err;  // GUARDED_BY(mutex)
+    };
+    std::shared_ptr<Zygote> zygote;  // it came from: a replaced zygote's spare is not used
+    std::shared_ptr<Lines> lines;
+    std::unique_ptr<Subprocess> worker;
+  };
+  static Result<Spare> ForkSpare(std::shared_ptr<Zygote> zygote);
+
   std::mutex mutex_;
   size_t max_zygotes_;
   uint64_t clock_ = 0;                    // GUARDED_BY(mutex_)
   std::map<std::string, Entry> zygotes_;  // GUARDED_BY(mutex_)
+  // Declared last: destroyed (each waiting for its fork) before the zygotes.
+  std::map<std::string, std::future<Result<Spare>>> spares_;  // GUARDED_BY(mutex_)
 };
 
 }  // namespace sluice

@@ -147,6 +147,9 @@ json RunReportJson(const RunReport& report) {
           {"commit", report.commit_id},
           {"seconds", report.seconds},
           {"environment_seconds", report.environment_seconds},
+          {"memory_budget_bytes", report.memory_budget_bytes},
+          {"peak_shared_memory_bytes", report.peak_shared_memory_bytes},
+          {"spilled_bytes", report.spilled_bytes},
           {"warnings", report.warnings},
           {"error", report.ok() ? json(nullptr) : json(report.status.message())},
           {"error_kind", report.ok() ? json(nullptr) : json(std::string(ErrorKindName(KindOf(report.status))))},
@@ -162,6 +165,9 @@ RunReport RunReportFromJson(const json& j) {
   report.commit_id = j.value("commit", "");
   report.seconds = j.value("seconds", 0.0);
   report.environment_seconds = j.value("environment_seconds", 0.0);
+  report.memory_budget_bytes = j.value("memory_budget_bytes", int64_t{0});
+  report.peak_shared_memory_bytes = j.value("peak_shared_memory_bytes", int64_t{0});
+  report.spilled_bytes = j.value("spilled_bytes", int64_t{0});
   report.warnings = j.value("warnings", std::vector<std::string>{});
   if (j.value("job_status", "") != "SUCCESS") {
     std::string kind =

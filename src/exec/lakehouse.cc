@@ -9,6 +9,7 @@
 #include "common/name_match.h"
 #include "data/file_pruning.h"
 #include "data/filter_expression.h"
+#include "data/memory_budget.h"
 #include "exec/allowed_sources.h"
 #include "exec/shared_memory_gc.h"
 #include "exec/table_creation.h"
@@ -97,6 +98,10 @@ Result<std::unique_ptr<Lakehouse>> Lakehouse::Open(const std::string& home) {
     SLUICE_ASSIGN_OR_RAISE(lakehouse->catalog_, Catalog::OpenUri(CatalogUri()));
   }
   SLUICE_ASSIGN_OR_RAISE(lakehouse->objects_, ObjectStore::Open(SharedMemoryRootFor(lakehouse->home_)));
+  // Live objects over the budget spill to <home>/spill (data/memory_budget.h).
+  SLUICE_ASSIGN_OR_RAISE(MemoryBudgetSetting budget,
+                         ResolveMemoryBudget(lakehouse->home_, lakehouse->objects_->root()));
+  lakehouse->objects_->SetMemoryBudget(budget.bytes, lakehouse->home_ + "/spill");
   // So `sluice gc` can tell this shared memory from that of a home deleted since.
   SLUICE_RETURN_NOT_OK(MarkSharedMemoryHome(lakehouse->objects_->root(), lakehouse->home_));
   return lakehouse;

@@ -31,7 +31,6 @@ using nlohmann::json;
 constexpr size_t kMaxPassedFiles = 800;
 // Descriptors in one message (the kernel's SCM_MAX_FD is 253).
 constexpr size_t kDescriptorsPerMessage = 240;
-constexpr double kZygoteReadySeconds = 60;
 constexpr size_t kMaxResultBytes = 1 << 20;
 
 SandboxSpec QuerySandbox(Lakehouse& lake) {
@@ -42,20 +41,28 @@ SandboxSpec QuerySandbox(Lakehouse& lake) {
 }
 
 // The zygote every query of this data home forks from: DuckDB loaded, nothing else.
-Result<std::shared_ptr<Zygote>> QueryZygote(Lakehouse& lake, ZygotePool* zygotes) {
-  std::string key = "query\n" + PythonExecutable();
+std::string QueryZygoteKey() { return "query\n" + PythonExecutable(); }
+
+Result<ZygoteOptions> QueryZygoteOptions(Lakehouse& lake) {
   ZygoteOptions options;
   options.sandbox = QuerySandbox(lake);
   options.sandbox.role = SandboxRole::kZygote;
   options.duckdb = true;
-  SLUICE_RETURN_NOT_OK(ZygotePool::Place(lake.objects().root(), key, &options));
-  return zygotes->Get(key, options);
+  SLUICE_RETURN_NOT_OK(ZygotePool::Place(lake.objects().root(), QueryZygoteKey(), &options));
+  return options;
 }
 
+Result<std::shared_ptr<Zygote>> QueryZygote(Lakehouse& lake, ZygotePool* zygotes) {
+  SLUICE_ASSIGN_OR_RAISE(ZygoteOptions options, QueryZygoteOptions(lake));
+  return zygotes->Get(QueryZygoteKey(), options);
+}
+
+// A server's query forks from its zygote ahead of need: the fork and DuckDB's start (a new
+// database, about 20 ms) are done before the query comes.
 Result<std::unique_ptr<Subprocess>> ForkFromQueryZygote(Lakehouse& lake, ZygotePool* zygotes,
                                                         const SubprocessOptions& output) {
-  SLUICE_ASSIGN_OR_RAISE(auto zygote, QueryZygote(lake, zygotes));
-  return zygote->Fork(output, kZygoteReadySeconds);
+  SLUICE_ASSIGN_OR_RAISE(ZygoteOptions options, QueryZygoteOptions(lake));
+  return zygotes->ForkAhead(QueryZygoteKey(), options, output.on_stdout_line, output.on_stderr_line);
 }
 
 Result<std::unique_ptr<Subprocess>> StartQueryWorker(Lakehouse& lake, ZygotePool* zygotes, SubprocessOptions output) {
@@ -168,8 +175,8 @@ class QueryInputs {
 
   Result<size_t> PassObject(const std::string& name, const arrow::Table& table) {
     SLUICE_ASSIGN_OR_RAISE(std::string path, lake_.objects().Put(prefix_ + name, table));
-    OwnedFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-    if (fd.get() < 0) return IOError("cannot open '", path, "': ", std::strerror(errno));
+    // Where it lives now: another run's object asking for room may have spilled it already.
+    SLUICE_ASSIGN_OR_RAISE(OwnedFd fd, lake_.objects().OpenForReader(path));
     return Pass(std::move(fd));
   }
 

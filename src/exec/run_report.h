@@ -64,6 +64,11 @@ struct RunReport {
   Status status;  // OK, or why the run failed
   double seconds = 0;
   double environment_seconds = 0;  // of which: resolving and assembling model environments
+  // The object store's memory budget (data/memory_budget.h; 0: none), the most bytes this
+  // run's objects held in shared memory at once, and the bytes of them spilled to disk.
+  int64_t memory_budget_bytes = 0;
+  int64_t peak_shared_memory_bytes = 0;
+  int64_t spilled_bytes = 0;
   bool ok() const { return status.ok(); }
 };
 

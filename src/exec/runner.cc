@@ -91,6 +91,12 @@ class RunState {
       SLUICE_ASSIGN_OR_RAISE(TableInfo info, lakehouse_.GetTable(source_, input.source_name));
       return SqlScanColumns(*info.snapshot.schema, node.model.sql_analysis);
     };
+    planning.scan_filter = [this](const PlanNode& node, const ResolvedInput& input) -> std::string {
+      if (node.model.kind != ModelKind::kSql || node.model.sql_analysis.filters.empty()) return "";
+      auto info = lakehouse_.GetTable(source_, input.source_name);
+      if (!info.ok()) return "";  // the scan reports it
+      return SqlScanFilter(*info->snapshot.schema, node.model.sql_analysis, input.input.param_name);
+    };
     physical_ = BuildPhysicalPlan(plan_, planning);
     scan_paths_.assign(physical_.scans.size(), Internal("the scan did not run"));
     call_started_.assign(plan_.nodes.size(), 0);
@@ -365,7 +371,7 @@ class RunState {
       worker_input.sql_names = {input.input.param_name};
       if (auto heap_table = lakehouse_.objects().HeapTableOf(worker_input.path)) {
         worker_input.heap_table = std::move(heap_table->description);
-        worker_input.segments.assign(heap_table->segments.begin() + 1, heap_table->segments.end());
+        worker_input.segments = std::move(heap_table->segments);
       }
       task.inputs.push_back(std::move(worker_input));
     }
@@ -376,12 +382,12 @@ class RunState {
     // A recycled arena file for the output, about the size of the inputs: writing into
     // resident pages is much cheaper than faulting in fresh ones.
     int64_t input_bytes = 0;
-    for (const auto& input : task.inputs) {
-      struct stat info;
-      if (::stat(input.path.c_str(), &info) == 0) input_bytes += info.st_size;
-    }
+    for (const auto& input : task.inputs)
+      input_bytes += std::max<int64_t>(lakehouse_.objects().ObjectBytes(input.path), 0);
     SLUICE_RETURN_NOT_OK(WithContext(lakehouse_.objects().ClaimForWriter(task.output_path, input_bytes), context));
     task.max_output_bytes = lakehouse_.objects().MaxObjectBytes();
+    // Inputs are opened where they live now: spilled ones from disk (data/object_store.h).
+    task.open_input = [this](const std::string& path) { return lakehouse_.objects().OpenForReader(path); };
     task.timeout_seconds = TimeoutFor(model);
     if (model.kind != ModelKind::kSql) task.function_sandbox = workers_->SandboxFor(index);
     if (!task.expectation && SharedHeapEnabled()) {
@@ -435,6 +441,9 @@ class RunState {
       return UserCodeFailed(context, " failed at ", where, ": ", result.error_type, ": ", result.error_message);
     }
     if (task.expectation) {
+      // It writes no table: the file claimed for it goes back to the arena now rather than
+      // stay counted against the memory budget until the run ends.
+      (void)lakehouse_.objects().Release(task.output_path);
       bool passed = result.expectation.value_or(false);
       if (!passed) {
         std::string why =
@@ -448,12 +457,20 @@ class RunState {
     if (task.heap) {
       // The worker is gone: its heap can be sealed, and the output checked where it is.
       std::vector<std::string> input_paths;
-      for (const auto& input : task.inputs) input_paths.push_back(input.path);
+      std::vector<std::vector<std::shared_ptr<OwnedFd>>> input_heap_segments;
+      for (const auto& input : task.inputs) {
+        input_paths.push_back(input.path);
+        input_heap_segments.push_back(input.segments);
+      }
       OwnedFd heap(task.heap->release());
-      SLUICE_RETURN_NOT_OK(WithContext(
-          lakehouse_.objects().AdoptHeapTable(task.output_path, std::move(heap), input_paths, &report->output_shared_bytes),
-          context + ": its output"));
+      SLUICE_RETURN_NOT_OK(
+          WithContext(lakehouse_.objects().AdoptHeapTable(task.output_path, std::move(heap), input_paths,
+                                                          input_heap_segments, &report->output_shared_bytes),
+                      context + ": its output"));
     }
+    // The output is complete: counted against the memory budget, which may spill older objects.
+    // (A heap table's file is a description, which IsSpillable leaves where it is.)
+    SLUICE_RETURN_NOT_OK(WithContext(lakehouse_.objects().Written(task.output_path), context));
     if (!result.column_mismatch.empty()) {
       if (options_.strict) return InvalidInput(context, ": ", result.column_mismatch);
       Warn(report, "model '" + model.name + "': " + result.column_mismatch);
@@ -600,6 +617,10 @@ Result<RunReport> RunProject(Lakehouse& lakehouse, const RunOptions& options, Ru
     }
     report.run_branch_kept = !report.status.ok() && !report.run_branch.empty();
   }
+  MemoryBudgetGroupStats usage = lakehouse.objects().Usage("runs/" + report.job_id);
+  report.memory_budget_bytes = lakehouse.objects().memory_budget();
+  report.peak_shared_memory_bytes = usage.peak_bytes;
+  report.spilled_bytes = usage.spilled_bytes;
   (void)lakehouse.objects().ReleaseAll("runs/" + report.job_id);
   report.seconds = MonotonicSeconds() - started;
   return report;

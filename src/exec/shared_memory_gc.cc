@@ -9,6 +9,7 @@
 
 #include "common/config.h"
 #include "common/file_util.h"
+#include "data/spill_dir.h"
 #include "exec/job_recorder.h"
 
 namespace sluice {
@@ -55,6 +56,40 @@ Status Remove(const fs::path& dir, bool dry_run, SharedMemoryGcReport* report) {
   return dry_run ? Status::OK() : RemoveAll(dir.string());
 }
 
+// Whether the job named `name` may still read its objects: it is running.
+bool JobRunning(Lakehouse& lake, const std::string& name) {
+  auto job = lake.catalog().jobs().Get(name);
+  if (job.ok()) job = ReconcileJob(lake.catalog().jobs(), *job);  // a killed runner's job ends here
+  return job.ok() && !IsFinalJobStatus(job->status);
+}
+
+// The spill files (data/spill_dir.h) of runs that are not running and of queries over an hour
+// old. Only directories of ours are listed, and removal never follows a link.
+Status CollectSpill(Lakehouse& lake, bool dry_run, SharedMemoryGcReport* report) {
+  const std::string spill = lake.objects().spill_dir();
+  if (spill.empty() || !OwnDirectory(spill)) return Status::OK();
+  SpillDir dir(spill);
+  auto now = fs::file_time_type::clock::now();
+  for (const char* kind : {"runs", "queries"}) {
+    const fs::path parent = fs::path(spill) / kind;
+    if (!OwnDirectory(parent)) continue;
+    std::error_code error;
+    for (const auto& entry : fs::directory_iterator(parent, error)) {
+      if (!OwnDirectory(entry.path())) continue;
+      const std::string name = entry.path().filename().string();
+      if (std::string(kind) == "runs" && JobRunning(lake, name)) continue;
+      if (std::string(kind) == "queries") {
+        auto written = fs::last_write_time(entry.path(), error);
+        if (error || now - written < kQueryAge) continue;
+      }
+      report->bytes += SizeOf(entry.path());
+      report->removed.push_back(entry.path().string());
+      if (!dry_run) SLUICE_RETURN_NOT_OK(dir.Remove(std::string(kind) + "/" + name));
+    }
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
 Status MarkSharedMemoryHome(const std::string& root, const std::string& home) {
@@ -98,6 +133,7 @@ Result<SharedMemoryGcReport> CollectSharedMemory(Lakehouse& lake, bool dry_run) 
     if (error || now - written < kQueryAge) continue;
     SLUICE_RETURN_NOT_OK(Remove(entry.path(), dry_run, &report));
   }
+  SLUICE_RETURN_NOT_OK(CollectSpill(lake, dry_run, &report));
   if (!dry_run) SLUICE_RETURN_NOT_OK(lake.objects().TrimArena());
   return report;
 }

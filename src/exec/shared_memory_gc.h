@@ -5,6 +5,8 @@
 //     file, written when the home is opened);
 //   - this data home's run folders whose job is not running, and query folders over an hour
 //     old (a killed `query` leaves one);
+//   - this data home's spill files (<home>/spill, data/spill_dir.h) of runs that are not
+//     running and of queries over an hour old;
 //   - arena files past the arena's cap.
 // Nothing is followed through a link, and nothing owned by another user is touched.
 #pragma once

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "common/test_util.h"
+#include "exec/table_filter.h"
 
 namespace sluice {
 namespace {
@@ -43,6 +44,49 @@ TEST(SqlPushdownTest, NamesDuckDbCannotTellApartAreAnError) {
   analysis.columns = {"Fare"};
   ASSERT_OK_AND_ASSIGN(auto fare, SqlScanColumns(*schema, analysis));
   EXPECT_EQ(fare, (std::vector<std::string>{"Fare"}));
+}
+
+TEST(SqlPushdownTest, OnlyConjunctsThatCompareAsDuckDbDoesReachTheScan) {
+  auto schema = arrow::schema({arrow::field("PickupAt", arrow::timestamp(arrow::TimeUnit::MICRO)),
+                               arrow::field("zone", arrow::utf8()), arrow::field("miles", arrow::float64()),
+                               arrow::field("ratio", arrow::float32()), arrow::field("n", arrow::int32())});
+  SqlAnalysis analysis;
+  auto add = [&](std::string table, std::string column, std::string op,
+                 std::vector<std::pair<std::string, std::string>> values) {
+    analysis.filters.push_back({std::move(table), std::move(column), std::move(op), std::move(values)});
+  };
+  add("trips", "pickupat", ">=", {{"TIMESTAMP", "2024-01-15"}});  // the name rule finds PickupAt
+  add("trips", "zone", "in", {{"VARCHAR", "it's"}, {"VARCHAR", "b"}});
+  add("trips", "miles", "<", {{"DOUBLE", "2.5"}});
+  add("trips", "n", ">", {{"INTEGER", "7"}});
+  // Left to DuckDB: a double against a float32 column, a string against a number, a number
+  // against a string, another table, an unknown column, a time that is not one.
+  add("trips", "ratio", ">", {{"DOUBLE", "0.1"}});
+  add("trips", "n", "=", {{"VARCHAR", "7"}});
+  add("trips", "zone", "=", {{"INTEGER", "7"}});
+  add("trips", "n", "<", {{"INTEGER", "99999999999"}});  // kept: compared by value (next test)
+  add("zones", "zone", "=", {{"VARCHAR", "a"}});
+  add("trips", "nope", "=", {{"INTEGER", "1"}});
+  add("trips", "PickupAt", "<", {{"TIMESTAMP", "not a time"}});
+  EXPECT_EQ(SqlScanFilter(*schema, analysis, "trips"),
+            "\"PickupAt\" >= '2024-01-15' AND \"zone\" IN ('it''s', 'b') AND \"miles\" < 2.5 AND \"n\" > 7 AND \"n\" < "
+            "99999999999");
+  EXPECT_EQ(SqlScanFilter(*schema, analysis, "other"), "");
+}
+
+}  // namespace
+}  // namespace sluice
+
+namespace sluice {
+namespace {
+
+TEST(SqlPushdownTest, AnIntegerLiteralTooLargeForTheColumnKeepsItsValue) {
+  auto table = arrow::Table::Make(arrow::schema({arrow::field("n", arrow::int32())}),
+                                  {*arrow::MakeArrayFromScalar(arrow::Int32Scalar(5), 3)});
+  ASSERT_OK_AND_ASSIGN(auto below, FilterTable(table, {}, "n < 99999999999"));
+  EXPECT_EQ(below->num_rows(), 3);
+  ASSERT_OK_AND_ASSIGN(auto above, FilterTable(table, {}, "n > 99999999999"));
+  EXPECT_EQ(above->num_rows(), 0);
 }
 
 }  // namespace

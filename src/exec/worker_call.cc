@@ -45,7 +45,7 @@ nlohmann::json TaskToJson(const WorkerTask& task) {
                       {"columns", input.columns.empty() ? nlohmann::json(nullptr) : nlohmann::json(input.columns)},
                       {"sql_names", input.sql_names},
                       {"heap_table", input.heap_table},
-                      {"segments", input.segments.size()}});
+                      {"segments", input.segments.empty() ? 0 : input.segments.size() - 1}});
   }
   nlohmann::json j = {{"kind", task.kind},
                       {"model", task.model},
@@ -232,13 +232,23 @@ Result<WorkerResult> RunWorker(const WorkerTask& task, std::unique_ptr<Subproces
   std::vector<int> passed = {task_file.get(), result_file.get(), output.get()};
   if (task.heap) passed.push_back(task.heap->get());
   for (const auto& input : task.inputs) {
-    inputs.emplace_back(::open(input.path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-    if (inputs.back().get() < 0) return IOError("cannot open the input '", input.path, "': ", std::strerror(errno));
+    if (!input.segments.empty()) {
+      passed.push_back(input.segments[0]->get());  // a heap table's own file, as it was described
+      inputs.emplace_back();
+      continue;
+    }
+    if (task.open_input) {
+      SLUICE_ASSIGN_OR_RAISE(OwnedFd opened, task.open_input(input.path));
+      inputs.push_back(std::move(opened));
+    } else {
+      inputs.emplace_back(::open(input.path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+      if (inputs.back().get() < 0) return IOError("cannot open the input '", input.path, "': ", std::strerror(errno));
+    }
     passed.push_back(inputs.back().get());
   }
   // Heap tables' other segments, input after input, read-only (sealed, or the engine's files).
   for (const auto& input : task.inputs) {
-    for (const auto& segment : input.segments) passed.push_back(segment->get());
+    for (size_t i = 1; i < input.segments.size(); ++i) passed.push_back(input.segments[i]->get());
   }
   // A worker that died while preloading (say, the module failed to import) has closed its
   // stdin; its exit status tells why, so a failed send is not the error.

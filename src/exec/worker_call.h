@@ -28,8 +28,8 @@ struct WorkerInput {
   std::string path;                    // IPC file in the object store, opened for the worker
   std::vector<std::string> columns;    // zero-copy projection done by the worker; empty = all
   std::vector<std::string> sql_names;  // names an SQL model may use for it
-  // A heap table (data/heap_table.h): its checked description and its segments after the
-  // first (the file at `path`); null for an IPC file.
+  // A heap table (data/heap_table.h): its checked description and all its segments (the first
+  // is its own file), as they were when the task was made; null and empty for an IPC file.
   nlohmann::json heap_table;
   std::vector<std::shared_ptr<OwnedFd>> segments;
 };
@@ -51,6 +51,9 @@ struct WorkerTask {
   // as a heap table (ObjectStore::AdoptHeapTable); none: the output is always copied.
   std::shared_ptr<OwnedFd> heap;
   double timeout_seconds = 0;
+  // How an input's path is opened (the object store finds a spilled object on disk); empty:
+  // the path itself, read-only, never through a link.
+  std::function<Result<OwnedFd>(const std::string& path)> open_input;
   // Where the functions the model maps run (sluice.map inside a model): the model's own
   // sandbox. None: the model cannot start function workers.
   std::optional<SandboxSpec> function_sandbox;

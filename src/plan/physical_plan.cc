@@ -28,13 +28,15 @@ PhysicalPlan BuildPhysicalPlan(const Plan& plan, const PhysicalPlanOptions& opti
           error = found.status();
         }
       }
+      std::string filter = input.filter;
+      if (filter.empty() && error.ok() && options.scan_filter) filter = options.scan_filter(node, input);
       // A scan that cannot be planned is its reader's alone: never shared.
-      std::string key = error.ok() ? input.source_name + "|" + input.filter + "|"
-                                   : "\n" + std::to_string(i) + "." + std::to_string(k);
+      std::string key =
+          error.ok() ? input.source_name + "|" + filter + "|" : "\n" + std::to_string(i) + "." + std::to_string(k);
       for (const auto& column : columns) key += column + ",";
       auto [at, added] = scan_step_by_key.try_emplace(key, physical.steps.size());
       if (added) {
-        physical.scans.push_back({input.source_name, columns, input.filter, {}, error});
+        physical.scans.push_back({input.source_name, columns, filter, {}, error});
         physical.steps.push_back({StepKind::kScan, i, physical.scans.size() - 1, {}});
       }
       size_t scan = physical.steps[at->second].scan;

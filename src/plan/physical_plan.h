@@ -51,6 +51,9 @@ struct PhysicalPlanOptions {
   // The columns a scan of `input` of `node` reads when the input declares none: an SQL
   // model's are those its statement references. Unset, or an empty answer: all columns.
   std::function<Result<std::vector<std::string>>(const PlanNode& node, const ResolvedInput& input)> scan_columns;
+  // The rows a scan of `input` of `node` may leave out when the input declares no filter: an
+  // SQL model's WHERE conjuncts on it (exec/sql_pushdown.h). Unset, or "": none.
+  std::function<std::string(const PlanNode& node, const ResolvedInput& input)> scan_filter;
 };
 
 // Never fails as a whole: a scan whose columns cannot be worked out carries its error.

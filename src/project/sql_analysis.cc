@@ -58,6 +58,18 @@ Result<SqlAnalysis> AnalysisFromJson(const json& answer) {
     analysis.tables = answer.at("tables").get<std::vector<std::string>>();
     for (const auto& column : answer.at("columns")) analysis.columns.insert(column.get<std::string>());
     analysis.uses_star = answer.value("uses_star", true);
+    if (answer.contains("filters") && answer["filters"].is_array()) {
+      for (const auto& f : answer["filters"]) {
+        SqlPushdownFilter filter;
+        filter.table = f.at("table").get<std::string>();
+        filter.column = f.at("column").get<std::string>();
+        filter.op = f.at("op").get<std::string>();
+        for (const auto& v : f.at("values")) {
+          filter.values.emplace_back(v.at("type").get<std::string>(), v.at("text").get<std::string>());
+        }
+        analysis.filters.push_back(std::move(filter));
+      }
+    }
     return analysis;
   } catch (const json::exception& e) {
     return InvalidInput("a malformed SQL analysis: ", e.what());

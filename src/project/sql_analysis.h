@@ -16,13 +16,24 @@ namespace sluice {
 
 class Subprocess;
 
+// A conjunct of a statement's WHERE that a scan of `table` may apply first (see
+// python/sluice/_sql_analysis.py): `column op value`, or `column in (values...)`. Each value
+// is typed as DuckDB parsed it: VARCHAR, INTEGER, DOUBLE, TIMESTAMP or DATE (text as written).
+struct SqlPushdownFilter {
+  std::string table;                                        // as written
+  std::string column;                                       // as written
+  std::string op;                                           // = <> < <= > >= in
+  std::vector<std::pair<std::string, std::string>> values;  // (type, text)
+};
+
 struct SqlAnalysis {
-  std::vector<std::string> tables;  // lake tables as written ("t" or "ns.t", case kept),
-                                    // without CTE names, in order of first use
-  std::set<std::string> columns;    // every name a column reference uses (all its parts,
-                                    // case kept): a superset of the columns read
-  bool uses_star = false;           // may read columns it does not name ('*', COLUMNS(...),
-                                    // NATURAL joins, PIVOT, ...): read every column
+  std::vector<std::string> tables;         // lake tables as written ("t" or "ns.t", case kept),
+                                           // without CTE names, in order of first use
+  std::set<std::string> columns;           // every name a column reference uses (all its parts,
+                                           // case kept): a superset of the columns read
+  bool uses_star = false;                  // may read columns it does not name ('*', COLUMNS(...),
+                                           // NATURAL joins, PIVOT, ...): read every column
+  std::vector<SqlPushdownFilter> filters;  // what scans may filter on first (DuckDB still does)
 };
 
 // Analyses SQL texts in one parser process, started by Start so that the caller can do other

@@ -48,7 +48,8 @@ FORGE = textwrap.dedent("""\
 
         forge(CHANGE)
         rows = 1 << 20
-        return pa.table({"x": np.arange(rows, dtype=np.int64), "y": np.ones(rows), "s": pa.array(["ab"] * rows)})
+        x = np.arange(rows, dtype=np.int64)
+        return pa.table({"x": x, "y": np.ones(rows), "s": pa.array(["ab"] * rows)})
     """)
 
 
@@ -62,7 +63,9 @@ CHANGES = {
         "lambda d: d['batches'][0]['columns'][2][3].__setitem__(1, x_node(d)[3][1])"
     ),
     "too few buffers": "lambda d: x_node(d).__setitem__(3, [None])",
-    "a schema that is not one": "lambda d: d.__setitem__('schema', base64.b64encode(b'not a schema').decode())",
+    "a schema that is not one": (
+        "lambda d: d.__setitem__('schema', base64.b64encode(b'not a schema').decode())"
+    ),
     "not JSON": "lambda d: b'{\"schema\": [[[['",
     "a negative offset": "lambda d: x_node(d)[3].__setitem__(1, [1, -64, 64])",
 }
@@ -102,9 +105,8 @@ LINGER = textwrap.dedent("""\
         import pyarrow as pa
 
         values = np.arange(1 << 21, dtype=np.int64)
-        heap = next(
-            int(fd) for fd in os.listdir("/proc/self/fd") if "sluice-heap" in os.readlink(f"/proc/self/fd/{fd}")
-        )
+        fds = os.listdir("/proc/self/fd")
+        heap = next(int(fd) for fd in fds if "sluice-heap" in os.readlink(f"/proc/self/fd/{fd}"))
         read, write = os.pipe()
         if os.fork() == 0:
             # Detached from the worker, the heap mapped writable: to change the output after the
