@@ -23,3 +23,5 @@ echo "== bench/partitions"
 .venv/bin/python bench/partitions/run.py
 echo "== bench/query"
 .venv/bin/python bench/query/run.py
+echo "== bench/pipeline"
+.venv/bin/python bench/pipeline/run.py

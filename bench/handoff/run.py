@@ -17,8 +17,8 @@ import os
 import pathlib
 import shutil
 import subprocess
+import sys
 import tempfile
-import threading
 import time
 
 import numpy as np
@@ -26,40 +26,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from sluice_run import PeakMemory  # noqa: E402
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SLUICE = ROOT / "build" / "sluice"
 PROJECT = pathlib.Path(__file__).resolve().parent
 CHAIN = ["producer", "relay1", "relay2", "relay3", "consumer"]
-
-
-def used_memory():
-    info = {}
-    with open("/proc/meminfo") as f:
-        for line in f:
-            key, value = line.split(":")
-            info[key] = int(value.split()[0]) * 1024
-    return info["MemTotal"] - info["MemAvailable"]
-
-
-class PeakMemory:
-    """The peak of used memory above its level at the start, sampled every 10 ms."""
-
-    def __enter__(self):
-        self.start = used_memory()
-        self.peak = self.start
-        self.done = threading.Event()
-        self.thread = threading.Thread(target=self._sample, daemon=True)
-        self.thread.start()
-        return self
-
-    def _sample(self):
-        while not self.done.wait(0.01):
-            self.peak = max(self.peak, used_memory())
-
-    def __exit__(self, *exc):
-        self.done.set()
-        self.thread.join()
-        self.bytes = self.peak - self.start
 
 
 def make_table(size_mb):
@@ -72,7 +45,8 @@ def sluice_run(home, size_mb, shared):
     env = dict(os.environ, SLUICE_HOME=str(home), SLUICE_SERVER="off")
     if not shared:
         env["SLUICE_SHARED_HEAP"] = "off"
-    args = ["-O", "json", "run", "-p", str(PROJECT), "--ref", "main", "--dry-run", "--param", f"size_mb={size_mb}"]
+    args = ["-O", "json", "run", "-p", str(PROJECT), "--ref", "main", "--dry-run"]
+    args += ["--param", f"size_mb={size_mb}"]
     with PeakMemory() as memory:
         proc = subprocess.run([str(SLUICE), *args], env=env, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -88,7 +62,7 @@ def parquet_run(directory, size_mb):
     links = []
     with PeakMemory() as memory:
         table = make_table(size_mb)
-        for i, name in enumerate(["d1", "d2", "d3", None]):
+        for name in ["d1", "d2", "d3", None]:
             start = time.monotonic()
             pq.write_table(table, path)
             del table
@@ -103,7 +77,9 @@ def parquet_run(directory, size_mb):
 
 def remove_shared_memory(home):
     env = dict(os.environ, SLUICE_HOME=str(home), SLUICE_SERVER="off")
-    info = subprocess.run([str(SLUICE), "-O", "json", "info"], env=env, capture_output=True, text=True, check=True)
+    info = subprocess.run(
+        [str(SLUICE), "-O", "json", "info"], env=env, capture_output=True, text=True, check=True
+    )
     shutil.rmtree(json.loads(info.stdout)["shared_memory"], ignore_errors=True)
 
 
@@ -127,9 +103,11 @@ def main():
     ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     with tempfile.TemporaryDirectory() as home, tempfile.TemporaryDirectory(dir=ROOT) as disk:
         sluice_run(home, 1, True)  # warm-up: catalog creation, page cache, arena
-        print(f"{'size':>8} | {'hand-off: shared':>16} {'copied':>8} {'parquet':>8} {'ratio':>6} | "
-              f"{'5-model chain: shared':>21} {'copied':>8} {'parquet':>8} {'ratio':>6} | "
-              f"{'memory: shared':>14} {'copied':>7} {'parquet':>7}")
+        print(
+            f"{'size':>8} | {'hand-off: shared':>16} {'copied':>8} {'parquet':>8} {'ratio':>6} | "
+            f"{'5-model chain: shared':>21} {'copied':>8} {'parquet':>8} {'ratio':>6} | "
+            f"{'memory: shared':>14} {'copied':>7} {'parquet':>7}"
+        )
         for size in sizes:
             repeat = args.repeat if size < 4096 else 1
             ours = measured(home, size, True, repeat)
@@ -146,9 +124,10 @@ def main():
                 return f"{r['memory'] / (1 << 30):>6.1f}G" if r else f"{'n/a':>7}"
 
             print(
-                f"{size:>6}MiB | {ms(ours, 'handoff'):>16} {ms(copied, 'handoff')} {ms(theirs, 'handoff')} "
-                f"{theirs['handoff'] / ours['handoff']:>5.1f}x | {ms(ours, 'chain'):>21} {ms(copied, 'chain')} "
-                f"{ms(theirs, 'chain')} {theirs['chain'] / ours['chain']:>5.1f}x | {gib(ours):>14} {gib(copied)} {gib(theirs)}",
+                f"{size:>6}MiB | {ms(ours, 'handoff'):>16} {ms(copied, 'handoff')} "
+                f"{ms(theirs, 'handoff')} {theirs['handoff'] / ours['handoff']:>5.1f}x | "
+                f"{ms(ours, 'chain'):>21} {ms(copied, 'chain')} {ms(theirs, 'chain')} "
+                f"{theirs['chain'] / ours['chain']:>5.1f}x | {gib(ours):>14} {gib(copied)} {gib(theirs)}",
                 flush=True,
             )
         remove_shared_memory(home)

@@ -1,0 +1,14 @@
+-- bauplan: materialization_strategy=NONE
+-- The trips of the time window (3 of the 12 months), only the columns the pipeline uses.
+SELECT
+    tpep_pickup_datetime,
+    PULocationID,
+    DOLocationID,
+    passenger_count,
+    trip_distance,
+    fare_amount,
+    tip_amount,
+    total_amount,
+FROM taxi_trips
+WHERE tpep_pickup_datetime >= TIMESTAMP '2023-04-01'
+  AND tpep_pickup_datetime < TIMESTAMP '2023-07-01'
