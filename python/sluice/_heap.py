@@ -94,11 +94,10 @@ def freeze():
         lib.sluice_heap_freeze()
 
 
-# Regions of this worker's inputs (their mapped files and heaps), in the order of the task's
-# input segments: (address, size). Filled by read_segments, which also keeps the mappings: one
-# unmapped while the worker runs would let malloc hand its addresses out again, and a buffer
-# there would be taken for the input's.
-_input_regions = []
+# This worker's inputs' mapped segments (files and heaps), in the order of the task's input
+# segments. Filled by read_segments and kept until the worker ends: a mapping dropped while it
+# runs would let malloc hand its addresses out again, and a buffer there would be taken for
+# the input's.
 _input_mappings = []
 
 
@@ -142,10 +141,10 @@ class _Describer:
         if self.heap_base and self.heap_base <= address and address + size <= self.heap_base + self.heap_used:
             self.shared_bytes += size
             return [1, address - self.heap_base, size]
-        for m, (base, length) in enumerate(_input_regions):
-            if base <= address and address + size <= base + length:
+        for m, mapping in enumerate(_input_mappings):
+            if mapping.address <= address and address + size <= mapping.address + mapping.size:
                 self.shared_bytes += size
-                return [2 + m, address - base, size]
+                return [2 + m, address - mapping.address, size]
         offset = _aligned(self.inline_end)
         self.inline.append((offset, buffer))
         self.inline_end = offset + size
@@ -228,7 +227,6 @@ def read_segments(fds):
     for fd in fds:
         size = os.fstat(fd).st_size
         buffer = pa.py_buffer(mmap.mmap(fd, size, prot=mmap.PROT_READ)) if size else pa.py_buffer(b"")
-        _input_regions.append((buffer.address, buffer.size))
         _input_mappings.append(buffer)
         buffers.append(buffer)
     return buffers

@@ -27,9 +27,12 @@ Result<nlohmann::json> ReadHeapTableDescription(int fd, int64_t* data_start);
 // The table a checked description names, over its segments (each an open file, mapped
 // read-only here: nobody can change them, see ObjectStore::AdoptHeapTable). The mappings live
 // as long as the table's buffers. Fails, naming what is wrong, on any buffer outside its
-// segment, any node that does not fit its type, and any table Arrow's ValidateFull refuses.
+// segment, any node that does not fit its type, and (with `full`) any table Arrow's
+// ValidateFull refuses. ValidateFull reads every offset and string once: it is done when a
+// table is adopted, its memory sealed; mapping it again needs only the bounds and Validate.
 Result<std::shared_ptr<arrow::Table>> MapHeapTable(const nlohmann::json& description,
-                                                   const std::vector<std::shared_ptr<OwnedFd>>& segments);
+                                                   const std::vector<std::shared_ptr<OwnedFd>>& segments,
+                                                   bool full = false);
 
 // Rewrites every buffer reference of `description` with `rewrite(segment, offset)`, which
 // returns the new segment (and may move the offset); an error stops the rewrite.

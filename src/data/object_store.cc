@@ -294,7 +294,7 @@ Status ObjectStore::AdoptHeapTable(const std::string& path, OwnedFd heap, const 
   if (adopted.segments[1]->get() < 0) return InvalidInput("a heap table without the worker's heap");
   SLUICE_RETURN_NOT_OK(SealHeap(adopted.segments[1]->get(), std::move(heap_ranges), &adopted.heap_bytes));
   adopted.description = std::move(description);
-  SLUICE_RETURN_NOT_OK(MapHeapTable(adopted.description, adopted.segments).status());
+  SLUICE_RETURN_NOT_OK(MapHeapTable(adopted.description, adopted.segments, /*full=*/true).status());
   std::lock_guard<std::mutex> lock(mutex_);
   heap_tables_[path] = std::move(adopted);
   return Status::OK();

@@ -213,13 +213,13 @@ Result<std::shared_ptr<Zygote>> ZygotePool::Get(const std::string& key, const Zy
   return zygote;
 }
 
-Result<ZygotePool::Spare> ZygotePool::ForkSpare(std::shared_ptr<Zygote> zygote) {
+Result<ZygotePool::Spare> ZygotePool::ForkSpare(std::shared_ptr<Zygote> zygote, std::vector<std::string> argv) {
   constexpr double kReadySeconds = 60;
   Spare spare;
   spare.zygote = std::move(zygote);
   spare.lines = std::make_shared<Spare::Lines>();
   SubprocessOptions options;
-  options.argv = {"sluice query worker"};
+  options.argv = std::move(argv);
   options.on_stdout_line = [lines = spare.lines](const std::string& line) {
     std::lock_guard<std::mutex> lock(lines->mutex);
     if (lines->out) lines->out(line);
@@ -233,23 +233,22 @@ Result<ZygotePool::Spare> ZygotePool::ForkSpare(std::shared_ptr<Zygote> zygote) 
 }
 
 Result<std::unique_ptr<Subprocess>> ZygotePool::ForkAhead(const std::string& key, const ZygoteOptions& options,
-                                                          std::function<void(const std::string&)> on_stdout_line,
-                                                          std::function<void(const std::string&)> on_stderr_line) {
+                                                          const SubprocessOptions& output) {
   SLUICE_ASSIGN_OR_RAISE(auto zygote, Get(key, options));
   std::future<Result<Spare>> ahead;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = spares_.find(key);
     if (it != spares_.end()) ahead = std::move(it->second);
-    spares_[key] = std::async(std::launch::async, ForkSpare, zygote);
+    spares_[key] = std::async(std::launch::async, ForkSpare, zygote, output.argv);
   }
-  Result<Spare> spare = ahead.valid() ? ahead.get() : ForkSpare(zygote);
-  if (!spare.ok() || spare->zygote != zygote || spare->worker->Exited()) spare = ForkSpare(zygote);
+  Result<Spare> spare = ahead.valid() ? ahead.get() : ForkSpare(zygote, output.argv);
+  if (!spare.ok() || spare->zygote != zygote || spare->worker->Exited()) spare = ForkSpare(zygote, output.argv);
   SLUICE_RETURN_NOT_OK(spare.status());
   {
     std::lock_guard<std::mutex> lock(spare->lines->mutex);
-    spare->lines->out = std::move(on_stdout_line);
-    spare->lines->err = std::move(on_stderr_line);
+    spare->lines->out = output.on_stdout_line;
+    spare->lines->err = output.on_stderr_line;
   }
   return std::move(spare->worker);
 }

@@ -85,10 +85,10 @@ class ZygotePool {
   // ahead: the one forked at the previous call when it is still there, else a new one; either
   // way the next one is forked in the background, so a caller that forks often (a server's
   // queries) finds the fork, and whatever the worker does before it reads its task, done.
-  // `on_stdout_line` and `on_stderr_line` receive the taken worker's lines.
+  // `output`'s argv names the workers in errors; its line callbacks receive the taken
+  // worker's lines.
   Result<std::unique_ptr<Subprocess>> ForkAhead(const std::string& key, const ZygoteOptions& options,
-                                                std::function<void(const std::string&)> on_stdout_line,
-                                                std::function<void(const std::string&)> on_stderr_line);
+                                                const SubprocessOptions& output);
 
  private:
   struct Entry {
@@ -105,7 +105,7 @@ class ZygotePool {
     std::shared_ptr<Lines> lines;
     std::unique_ptr<Subprocess> worker;
   };
-  static Result<Spare> ForkSpare(std::shared_ptr<Zygote> zygote);
+  static Result<Spare> ForkSpare(std::shared_ptr<Zygote> zygote, std::vector<std::string> argv);
 
   std::mutex mutex_;
   size_t max_zygotes_;

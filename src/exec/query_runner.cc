@@ -62,7 +62,7 @@ Result<std::shared_ptr<Zygote>> QueryZygote(Lakehouse& lake, ZygotePool* zygotes
 Result<std::unique_ptr<Subprocess>> ForkFromQueryZygote(Lakehouse& lake, ZygotePool* zygotes,
                                                         const SubprocessOptions& output) {
   SLUICE_ASSIGN_OR_RAISE(ZygoteOptions options, QueryZygoteOptions(lake));
-  return zygotes->ForkAhead(QueryZygoteKey(), options, output.on_stdout_line, output.on_stderr_line);
+  return zygotes->ForkAhead(QueryZygoteKey(), options, output);
 }
 
 Result<std::unique_ptr<Subprocess>> StartQueryWorker(Lakehouse& lake, ZygotePool* zygotes, SubprocessOptions output) {
