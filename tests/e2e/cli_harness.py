@@ -100,6 +100,23 @@ class Sluice:
         """Shared memory outlives the data home's directory: give it back."""
         shutil.rmtree(self.json("info")["shared_memory"], ignore_errors=True)
 
+    def start_run(self, project, *args, marker="going to sleep"):
+        """`sluice run` in the background; returns (the process, its output so far) once a model
+        printed `marker`."""
+        proc = subprocess.Popen(
+            [str(SLUICE), "run", "-p", str(project), *map(str, args)],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if marker in line:
+                return proc, "".join(lines)
+        raise AssertionError(f"the run ended early:\n{''.join(lines)}\n{proc.stderr.read()}")
+
     def json(self, *args):
         return json.loads(self("-O", "json", *args).stdout)
 

@@ -144,9 +144,8 @@ def test_gc_removes_the_spill_files_of_runs_that_are_not_running(lake):
 
 def test_a_cancelled_run_leaves_nothing_in_shared_memory_or_on_disk(lake, make_project):
     import signal
-    import subprocess
 
-    from cli_harness import SLUICE, wait_for
+    from cli_harness import wait_for
 
     lake.env["SLUICE_MEMORY_BUDGET"] = "48MiB"
     sleepy = CHAIN.replace(
@@ -154,21 +153,8 @@ def test_a_cancelled_run_leaves_nothing_in_shared_memory_or_on_disk(lake, make_p
         'print("going to sleep", flush=True)\n    __import__("time").sleep(120)',
     )
     project = make_project({"models.py": sleepy})
-    proc = subprocess.Popen(
-        [str(SLUICE), "run", "-p", str(project)],
-        env=lake.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if "going to sleep" in line:
-            break
-    else:
-        raise AssertionError(f"the run ended early:\n{''.join(lines)}\n{proc.stderr.read()}")
-    job_id = lines[0].split()[1].rstrip(":")
+    proc, output = lake.start_run(project)
+    job_id = output.splitlines()[0].split()[1].rstrip(":")
     # first and second were pushed out to disk by the time third runs.
     assert files_under(pathlib.Path(lake.json("info")["spill_dir"]) / "runs" / job_id)
     proc.send_signal(signal.SIGINT)

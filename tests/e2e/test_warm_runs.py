@@ -53,19 +53,7 @@ def processes_naming(text):
 
 def start_run(home, project, *args):
     """`sluice run` in the background; returns the process once its model has started."""
-    proc = subprocess.Popen(
-        [str(SLUICE), "run", "-p", str(project), *args],
-        env=home.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if "going to sleep" in line:
-            return proc, "".join(lines)
-    raise AssertionError(f"the run ended early:\n{''.join(lines)}\n{proc.stderr.read()}")
+    return home.start_run(project, *args)
 
 
 def test_the_first_run_starts_the_server_and_the_second_is_served_warm(lake):

@@ -100,7 +100,6 @@ def test_a_planted_file_at_a_spill_path_is_replaced_not_written_through(lake, ma
     file outside; the run then reads `first` again (its write step) and must refuse the link,
     and the file outside must be untouched."""
     lake.env["SLUICE_MEMORY_BUDGET"] = "16MiB"
-    from cli_harness import SLUICE
 
     sleepy = CHAIN.replace(
         '    return pa.table({"v": pc.multiply(t["v"], 3)})',
@@ -108,17 +107,8 @@ def test_a_planted_file_at_a_spill_path_is_replaced_not_written_through(lake, ma
         '    return pa.table({"v": pc.multiply(t["v"], 3)})',
     )
     project = make_project({"models.py": sleepy})
-    proc = subprocess.Popen(
-        [str(SLUICE), "run", "-p", str(project)],
-        env=lake.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc, _ = lake.start_run(project)
     spill = pathlib.Path(lake.json("info")["spill_dir"])
-    for line in proc.stdout:
-        if "going to sleep" in line:
-            break
     planted = []
     for f in (spill / "runs").rglob("*"):
         if f.is_file():
