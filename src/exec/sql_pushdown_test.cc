@@ -80,6 +80,18 @@ TEST(SqlPushdownTest, OnlyConjunctsThatCompareAsDuckDbDoesReachTheScan) {
 namespace sluice {
 namespace {
 
+TEST(SqlPushdownTest, QuotesInNamesAndLiteralsStayInside) {
+  // A column named with a quote, a literal that tries to close its string and add a conjunct.
+  auto schema = arrow::schema({arrow::field("we\"ird", arrow::utf8())});
+  SqlAnalysis analysis;
+  analysis.filters.push_back({"t", "we\"ird", "=", {{"VARCHAR", "x' OR 'a' = 'a"}}});
+  std::string filter = SqlScanFilter(*schema, analysis, "t");
+  EXPECT_EQ(filter, "\"we\"\"ird\" = 'x'' OR ''a'' = ''a'");
+  auto table = arrow::Table::Make(schema, {*arrow::MakeArrayFromScalar(arrow::StringScalar("a"), 2)});
+  ASSERT_OK_AND_ASSIGN(auto kept, FilterTable(table, {}, filter));
+  EXPECT_EQ(kept->num_rows(), 0);  // one string compared, not a predicate that is always true
+}
+
 TEST(SqlPushdownTest, AnIntegerLiteralTooLargeForTheColumnKeepsItsValue) {
   auto table = arrow::Table::Make(arrow::schema({arrow::field("n", arrow::int32())}),
                                   {*arrow::MakeArrayFromScalar(arrow::Int32Scalar(5), 3)});
