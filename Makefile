@@ -4,7 +4,11 @@
 # make fuzz: the fuzz targets (fuzz/README.md) for FUZZ_SECONDS each.
 BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
-export CCACHE_DIR ?= $(CURDIR)/.ccache
+# One compiler cache per machine, shared by every clone of the project (paths inside the clone
+# are hashed relative to it), as ~/.cache/sluice/go holds the S3 test server.
+export CCACHE_DIR ?= $(HOME)/.cache/sluice/ccache
+export CCACHE_BASEDIR ?= $(CURDIR)
+export CCACHE_NOHASHDIR ?= 1
 
 .PHONY: all setup build demo test test-cpp test-py bench lock clean lint format asan tsan fuzz-build fuzz fuzz-smoke
 
@@ -24,12 +28,15 @@ demo: build
 # The catalog tests also run against a throwaway PostgreSQL (unix socket), and the storage tests
 # against a throwaway S3 server (versitygw on a loopback port, built once per machine into
 # ~/.cache/sluice/go); both are stopped afterwards.
+# pytest runs on every core (pytest-xdist), a test file per worker at a time: each test has its
+# own data home and server, and the files' module fixtures stay in one process.
+PYTEST_WORKERS ?= $$(nproc)
 test: build fuzz-smoke
 	@trap 'scripts/test_postgres.sh stop; scripts/test_s3.sh stop' EXIT && \
 	  uri=$$(scripts/test_postgres.sh start) && s3=$$(scripts/test_s3.sh start) && \
 	  export SLUICE_TEST_POSTGRES="$$uri" SLUICE_TEST_S3_ENDPOINT="$$s3" && \
 	  (cd $(BUILD_DIR) && ctest --output-on-failure -j $$(nproc)) && \
-	  .venv/bin/python -m pytest -q --durations=15 tests
+	  .venv/bin/python -m pytest -q --durations=15 -n $(PYTEST_WORKERS) --dist loadfile tests
 
 bench: build
 	@bench/run_all.sh

@@ -161,9 +161,13 @@ def warm_up(sql=False):
     over an Arrow table; a second or more that would otherwise land on every first call."""
     table = to_arrow([{"x": 1}], "warm-up")
     if sql:
+        # A query worker's own modules, and DuckDB's parser as the analysis calls it.
+        from sluice import _query, _sql_analysis  # noqa: F401
+
         con = _duckdb_connection()
         con.register("warm_up", table)
         arrow_result(con.sql("SELECT * FROM warm_up"))
+        _sql_analysis.analyze(con, "SELECT x FROM warm_up WHERE x > 0")
         con.close()
 
 
