@@ -3,8 +3,11 @@ server's DuckDB zygote or started fresh) that is sent a task of kind "query"
 (src/exec/query_runner.cc). The conversation, on the worker's stdin socket:
 
     engine -> worker   b"task\\n" with three descriptors: the task's JSON {kind: "query", sql,
-                       max_rows (int or null), output ("json" | "tty" | "arrow")}, the result
-                       to write, and the Arrow file to write for "arrow"
+                       max_rows (int or null), output ("json" | "tty" | "arrow" |
+                       "arrow_stream")}, the result to write, and the file to write the rows
+                       into: an Arrow IPC file for "arrow", an Arrow IPC stream for
+                       "arrow_stream" (written batch by batch as DuckDB produces them, and
+                       ended at max_rows: an API answer, sent on as it is)
     worker -> engine   b"tables {json}\\n": what DuckDB's parser finds the SQL reads
                        (sluice._sql_analysis: tables, columns, uses_star), or nothing when the
                        SQL is not one query; the worker then writes the parse error as its
@@ -162,6 +165,25 @@ def _fetch(relation, max_rows):
     return pa.Table.from_batches(kept, schema=reader.schema), total
 
 
+def _stream_to(relation, max_rows, fd):
+    """Writes the query's rows into `fd` as an Arrow IPC stream, a batch at a time as DuckDB
+    produces them, and stops DuckDB at `max_rows`: the result is never held whole here.
+    Returns the number of rows written."""
+    import pyarrow as pa
+
+    reader = relation.fetch_record_batch(65536)
+    written = 0
+    with open(os.dup(fd), "wb", buffering=1 << 20) as out, pa.ipc.new_stream(out, reader.schema) as writer:
+        for batch in reader:
+            if max_rows is not None and written + batch.num_rows >= max_rows:
+                writer.write_batch(batch.slice(0, max_rows - written))
+                written = max_rows
+                break
+            writer.write_batch(batch)
+            written += batch.num_rows
+    return written
+
+
 def run(task, sock):
     """Runs one query task (see above) on the engine's socket `sock`."""
     con = _duckdb_connection()
@@ -181,6 +203,10 @@ def run(task, sock):
         relation = con.sql(task["sql"])
         if relation is None:
             _write_result(task, {"ok": True, "rows": 0})
+            return
+        if task.get("output") == "arrow_stream":
+            rows = _stream_to(relation, task.get("max_rows"), task["output_fd"])
+            _write_result(task, {"ok": True, "rows": rows})
             return
         table, total = _fetch(relation, task.get("max_rows"))
     except Exception as e:

@@ -8,6 +8,7 @@ kept-alive connection.
 """
 
 import http.client
+import io
 import json
 import os
 import socket
@@ -54,6 +55,24 @@ class _UnixConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
+class _StreamedBody(io.RawIOBase):
+    """An answer's body as it arrives; closing it closes its connection."""
+
+    def __init__(self, response, conn):
+        self._response, self._conn = response, conn
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        return self._response.readinto(buffer)
+
+    def close(self):
+        if not self.closed:
+            self._conn.close()
+        super().close()
+
+
 class HttpTransport:
     def __init__(self, endpoint=None, socket_path=None, api_key=None, timeout=None):
         self.endpoint = endpoint.rstrip("/") if endpoint else None
@@ -89,7 +108,10 @@ class HttpTransport:
         conn.connect = connect_nodelay
         return conn
 
-    def request(self, method, path, body=None, query=None, timeout=None):
+    def request(self, method, path, body=None, query=None, timeout=None, stream=False):
+        """(status, content type, payload). With `stream`, a successful answer's payload is a
+        file object read as the server sends it (close it when done), on a connection of its
+        own, so other calls need not wait for it to be read."""
         target = f"{self._prefix}/api/v1/{path}"
         query = {k: v for k, v in (query or {}).items() if v is not None}
         if query:
@@ -98,6 +120,8 @@ class HttpTransport:
         headers = {"Content-Type": "application/json", "Accept": "*/*"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
+        if stream:
+            return self._request_streamed(method, target, data, headers, timeout or self.timeout)
         with self._lock:
             for attempt in (0, 1):
                 fresh = self._conn is None
@@ -137,6 +161,30 @@ class HttpTransport:
                         hint="start it with: sluice serve" if self.endpoint else "sluice server start",
                     ) from None
 
+    def _request_streamed(self, method, target, data, headers, timeout):
+        conn = self._connect()
+        conn.timeout = timeout
+        try:
+            conn.request(method, target, body=data, headers=headers)
+            response = conn.getresponse()
+        except TimeoutError:
+            conn.close()
+            raise exceptions.GatewayTimeoutError(
+                f"no answer from {self.describe()} within {timeout} s"
+            ) from None
+        except (OSError, http.client.HTTPException) as e:
+            conn.close()
+            raise exceptions.ServiceUnavailableError(
+                f"cannot reach {self.describe()}: {getattr(e, 'strerror', None) or e}",
+                hint="start it with: sluice serve" if self.endpoint else "sluice server start",
+            ) from None
+        content_type = response.getheader("Content-Type", "")
+        if response.status >= 400:
+            payload = response.read()
+            conn.close()
+            return response.status, content_type, payload
+        return response.status, content_type, _StreamedBody(response, conn)
+
     def close(self):
         with self._lock:
             if self._conn is not None:
@@ -155,7 +203,8 @@ class ProcessTransport:
     def describe(self):
         return f"{self.binary} api"
 
-    def request(self, method, path, body=None, query=None, timeout=None):
+    def request(self, method, path, body=None, query=None, timeout=None, stream=False):
+        """As HttpTransport.request; a streamed payload has been read whole all the same."""
         args = [self.binary, "api", method, path]
         for key, value in (query or {}).items():
             if value is not None:
@@ -176,7 +225,10 @@ class ProcessTransport:
         if len(parts) < 2 or parts[0] != "HTTP":
             message = proc.stderr.decode(errors="replace").strip() or f"sluice exited {proc.returncode}"
             raise exceptions.InternalError(message)
-        return int(parts[1]), parts[2] if len(parts) > 2 else "", payload
+        status = int(parts[1])
+        if stream and status < 400:
+            payload = io.BytesIO(payload)
+        return status, parts[2] if len(parts) > 2 else "", payload
 
     def close(self):
         pass

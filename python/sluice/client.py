@@ -11,6 +11,7 @@ costs about a millisecond instead of a process; if that server cannot start, eac
 rows).
 """
 
+import contextlib
 import datetime
 import json
 import os
@@ -283,6 +284,31 @@ def _scan_sql(table, columns, filters, limit):
     return sql
 
 
+class _JsonRowsWriter:
+    """Query rows written as they arrive: one JSON array ("json") or a line a row ("jsonl")."""
+
+    def __init__(self, path, as_array):
+        self._out = open(path, "w")
+        self._as_array = as_array
+        self._first = True
+        if as_array:
+            self._out.write("[")
+
+    def write_batch(self, batch):
+        for row in batch.to_pylist():
+            text = json.dumps(row, default=str)
+            if self._as_array:
+                self._out.write(text if self._first else ", " + text)
+            else:
+                self._out.write(text + "\n")
+            self._first = False
+
+    def close(self):
+        if self._as_array:
+            self._out.write("]")
+        self._out.close()
+
+
 class Client:
     """A client of a Sluice data home (embedded) or of `sluice serve` (remote).
 
@@ -378,7 +404,9 @@ class Client:
                 self._transport = self._connect()
             return self._transport
 
-    def _api(self, method, path, body=None, query=None, subject=None, raw=False, timeout=None):
+    def _api(self, method, path, body=None, query=None, subject=None, raw=False, timeout=None, stream=False):
+        """The answer's JSON; with `raw`, its bytes; with `stream` (and raw), a file object that
+        reads the answer as it arrives (close it)."""
         transport = self._current_transport()
         if body is not None and not self._settings.endpoint:
             # Embedded: the data home's server may have been started by another user's
@@ -386,7 +414,7 @@ class Client:
             body = {"author": self._local_user(), **body}
         try:
             status, content_type, payload = transport.request(
-                method, path, body=body, query=query, timeout=timeout or self._timeout
+                method, path, body=body, query=query, timeout=timeout or self._timeout, stream=stream
             )
         except exceptions.ServiceUnavailableError:
             if self._settings.endpoint:
@@ -394,7 +422,7 @@ class Client:
             # The data home's server went away (it stops when idle): start it again, once.
             transport = self._current_transport(failed=transport)
             status, content_type, payload = transport.request(
-                method, path, body=body, query=query, timeout=timeout or self._timeout
+                method, path, body=body, query=query, timeout=timeout or self._timeout, stream=stream
             )
         if status >= 400:
             try:
@@ -1138,35 +1166,53 @@ class Client:
         priority=None,
         client_timeout=None,
     ):
+        with self._query_stream(query, locals()) as reader:
+            return reader.read_all()
+
+    @contextlib.contextmanager
+    def _query_stream(self, query, options):
+        """The query's answer as a pyarrow RecordBatchReader over the server's Arrow IPC
+        stream: batches arrive as the server sends them, `max_rows` is applied where the
+        query runs, and the result is never held whole here unless the caller keeps it."""
         import pyarrow as pa
 
         if not isinstance(query, str) or not query.strip():
             raise ValueError("query must be a non-empty SQL string")
+        max_rows = options.get("max_rows")
         if max_rows is not None and (
             not isinstance(max_rows, int) or isinstance(max_rows, bool) or max_rows < 0
         ):
             raise ValueError(f"max_rows must be a non-negative integer, not {max_rows!r}")
         body = {
             "sql": query,
-            "ref": self._default_ref(ref),
-            "cache": "on" if _on_off(cache, "cache", True) else "off",
-            "args": args or {},
-            "priority": priority,
+            "ref": self._default_ref(options.get("ref")),
+            "cache": "on" if _on_off(options.get("cache"), "cache", True) else "off",
+            "args": options.get("args") or {},
+            "priority": options.get("priority"),
+            "output": "arrow_stream",
         }
-        if namespace is not None:
-            body["namespace"] = _text(namespace, "namespace")
+        if options.get("namespace") is not None:
+            body["namespace"] = _text(options["namespace"], "namespace")
         if max_rows is not None:
             body["max_rows"] = max_rows
         try:
-            payload = self._api("POST", "query", body, raw=True, subject="table", timeout=client_timeout)
+            source = self._api(
+                "POST",
+                "query",
+                body,
+                raw=True,
+                stream=True,
+                subject="table",
+                timeout=options.get("client_timeout"),
+            )
         except exceptions.InvalidDataError as e:
             if type(e) is not exceptions.InvalidDataError:
                 raise
             raise exceptions.InvalidQueryError(e.message, hint=e.hint, code=e.code) from None
-        table = pa.ipc.open_file(pa.py_buffer(payload)).read_all()
-        if max_rows is not None and table.num_rows > max_rows:
-            table = table.slice(0, max_rows)
-        return table
+        try:
+            yield pa.ipc.open_stream(source)
+        finally:
+            source.close()
 
     # The query_to_* methods keep bauplan's keyword lists; each hands its options to query()
     # unchanged through _query_options(locals()).
@@ -1176,14 +1222,22 @@ class Client:
     def _query_options(cls, scope):
         return {name: scope[name] for name in cls._QUERY_OPTIONS}
 
-    @staticmethod
-    def _rows(table):
-        for batch in table.to_batches():
-            yield from batch.to_pylist()
-
-    def _query_to_file(self, path, query, options, write):
+    def _query_to_file(self, path, query, options, open_writer):
+        """Writes the answer batch by batch as it arrives, into a file beside `path` renamed
+        over it at the end: a failed query leaves no partial file."""
         path = pathlib.Path(path)
-        write(self.query(query, **self._query_options(options)), path)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        try:
+            with self._query_stream(query, self._query_options(options)) as reader:
+                writer = open_writer(partial, reader.schema)
+                try:
+                    for batch in reader:
+                        writer.write_batch(batch)
+                finally:
+                    writer.close()
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
         return path
 
     def query_to_generator(
@@ -1198,7 +1252,9 @@ class Client:
         priority=None,
         client_timeout=None,
     ):
-        yield from self._rows(self.query(query, **self._query_options(locals())))
+        with self._query_stream(query, self._query_options(locals())) as reader:
+            for batch in reader:
+                yield from batch.to_pylist()
 
     def query_to_parquet_file(
         self,
@@ -1215,7 +1271,7 @@ class Client:
     ):
         import pyarrow.parquet as pq
 
-        return self._query_to_file(path, query, locals(), pq.write_table)
+        return self._query_to_file(path, query, locals(), pq.ParquetWriter)
 
     def query_to_csv_file(
         self,
@@ -1232,7 +1288,7 @@ class Client:
     ):
         import pyarrow.csv as pcsv
 
-        return self._query_to_file(path, query, locals(), pcsv.write_csv)
+        return self._query_to_file(path, query, locals(), pcsv.CSVWriter)
 
     def query_to_json_file(
         self,
@@ -1251,15 +1307,9 @@ class Client:
         if file_format not in ("json", "jsonl"):
             raise ValueError(f"file_format must be 'json' or 'jsonl', not {file_format!r}")
 
-        def write(table, path):
-            with open(path, "w") as out:
-                if file_format == "json":
-                    json.dump(table.to_pylist(), out, default=str)
-                    return
-                for row in self._rows(table):
-                    out.write(json.dumps(row, default=str) + "\n")
-
-        return self._query_to_file(path, query, locals(), write)
+        return self._query_to_file(
+            path, query, locals(), lambda path, schema: _JsonRowsWriter(path, as_array=file_format == "json")
+        )
 
     def scan(
         self,

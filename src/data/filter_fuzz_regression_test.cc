@@ -16,11 +16,13 @@ std::shared_ptr<arrow::Schema> FuzzSchema() {
 // Bytes that are not UTF-8 reach libpg_query's JSON parse tree as they are, which
 // nlohmann::json then refused with an exception that escaped ParseFilter (std::terminate).
 TEST(FilterFuzzRegression, BytesThatAreNotUtf8AreAnErrorNotAnAbort) {
-  for (const std::string filter : {std::string("\xd4\n"), std::string("a > 3 AND b = \xff\xff\xff'x'"),
-                                   std::string("b = '\xc3'"), std::string("\"\xfe\" > 1")}) {
+  for (const std::string& filter : {std::string("\xd4\n"), std::string("a > 3 AND b = \xff\xff\xff'x'"),
+                                    std::string("b = '\xc3'"), std::string("\"\xfe\" > 1")}) {
     auto parsed = ParseFilter(filter, *FuzzSchema());
     EXPECT_FALSE(parsed.ok()) << filter;
-    if (!parsed.ok()) EXPECT_EQ(KindOf(parsed.status()), ErrorKind::kInvalidInput);
+    if (!parsed.ok()) {
+      EXPECT_EQ(KindOf(parsed.status()), ErrorKind::kInvalidInput);
+    }
     EXPECT_FALSE(FilterColumns(filter).ok()) << filter;
   }
 }

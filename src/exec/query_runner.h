@@ -21,9 +21,12 @@ struct QueryRequest {
   std::string ref;                         // required
   std::string namespace_name = "bauplan";  // of bare table names
   std::optional<int64_t> max_rows;         // none = all; the rest is counted, never held
-  std::string output = "tty";              // tty, json (lines to on_line) or arrow (a file)
-  std::string output_path;                 // with output == "arrow"
-  bool cache = true;                       // false: scans bypass the column cache
+  // tty, json (lines to on_line), arrow (an IPC file at output_path) or arrow_stream (an IPC
+  // stream written into output_fd from its start, batch by batch, ended at max_rows).
+  std::string output = "tty";
+  std::string output_path;  // with output == "arrow"
+  int output_fd = -1;       // with output == "arrow_stream": the caller's, left open
+  bool cache = true;        // false: scans bypass the column cache
 };
 
 // InvalidInput "line N: ..." when DuckDB cannot parse the SQL or it is not one query;

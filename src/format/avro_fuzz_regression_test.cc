@@ -39,7 +39,9 @@ TEST(AvroFuzzRegression, MalformedSchemaIsAnErrorNotAnAbort) {
                                    R"({"type": "record", "name": 1, "fields": []})"}) {
     auto file = DecodeAvroFile(HeaderOnly(schema) + AvroLong(1) + AvroLong(1) + "\x02" + std::string(16, 'S'));
     EXPECT_FALSE(file.ok()) << schema;
-    if (!file.ok()) EXPECT_EQ(KindOf(file.status()), ErrorKind::kInvalidInput) << file.status().ToString();
+    if (!file.ok()) {
+      EXPECT_EQ(KindOf(file.status()), ErrorKind::kInvalidInput) << file.status().ToString();
+    }
   }
 }
 

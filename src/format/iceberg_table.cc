@@ -736,9 +736,11 @@ class AddedSnapshotCheck {
       }
     }
     if (spec.fields.empty()) return Status::OK();
-    std::unique_ptr<parquet::arrow::FileReader> arrow_reader;
-    auto made = parquet::arrow::FileReader::Make(arrow::default_memory_pool(), std::move(reader), &arrow_reader);
-    if (!made.ok()) return InvalidInput("the commit's data file '", path, "' cannot be read: ", made.message());
+    auto made = parquet::arrow::FileReader::Make(arrow::default_memory_pool(), std::move(reader));
+    if (!made.ok()) {
+      return InvalidInput("the commit's data file '", path, "' cannot be read: ", made.status().message());
+    }
+    std::unique_ptr<parquet::arrow::FileReader> arrow_reader = std::move(*made);
     // Only the partition source columns are read: the tuples are all that is checked.
     const Schema& schema = *metadata_.current_schema();
     std::vector<int> sources;

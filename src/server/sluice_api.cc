@@ -1,8 +1,14 @@
 #include "server/sluice_api.h"
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <memory>
+
 #include "common/bounded_json.h"
 #include "common/file_util.h"
 #include "common/ids.h"
+#include "common/memory_file.h"
 #include "exec/json_views.h"
 #include "exec/query_runner.h"
 #include "exec/runner.h"
@@ -167,6 +173,28 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
       SLUICE_RETURN_NOT_OK(RunQuery(
           *lake_, query, [&](const std::string& line) { lines.push_back(line); }, &zygotes_));
       return Json({{"lines", lines}});
+    }
+    if (output == "arrow_stream") {
+      // The worker writes the rows into a memory file of this answer's own (nothing to clean up
+      // whatever the client does), which is sent on in chunks: the result is never held whole
+      // in this process.
+      SLUICE_ASSIGN_OR_RAISE(OwnedFd answer, MemoryFile("sluice-query-answer"));
+      query.output = "arrow_stream";
+      query.output_fd = answer.get();
+      SLUICE_RETURN_NOT_OK(RunQuery(
+          *lake_, query, [](const std::string&) {}, &zygotes_));
+      ApiResponse response;
+      response.content_type = "application/vnd.apache.arrow.stream";
+      response.stream = [file = std::make_shared<OwnedFd>(std::move(answer))](const ChunkWriter& write) {
+        std::string chunk(1 << 20, '\0');
+        for (off_t offset = 0;;) {
+          ssize_t n = ::pread(file->get(), chunk.data(), chunk.size(), offset);
+          if (n < 0 && errno == EINTR) continue;
+          if (n <= 0 || !write(std::string_view(chunk.data(), static_cast<size_t>(n)))) return;
+          offset += n;
+        }
+      };
+      return response;
     }
     query.output = "arrow";
     query.output_path = lake_->objects().root() + "/api/" + NewShortId(12) + ".arrow";
