@@ -569,9 +569,10 @@ class Child:
         self.scratch = scratch
         self.process = None
         self.log_path = scratch / "logs" / f"{framework.replace('.', '-')}.log"
+        self.marker = f"{scratch}:{framework}"  # in the environment of all it starts
 
     def _environment(self):
-        env = dict(os.environ)
+        env = dict(os.environ, SLUICE_BENCH_CHILD=self.marker)
         env["PYTHONPATH"] = str(ROOT / "python")
         env["SLUICE_BINARY"] = os.environ.get("SLUICE_BINARY", str(ROOT / "build" / "sluice"))
         env["SLUICE_HOME"] = str(self.scratch / "sluice-home")
@@ -652,8 +653,17 @@ class Child:
         except ProcessLookupError:
             pass
         self.process.wait()
+        self._end_leftovers()
         os.close(self.reports)
         self.process = None
+
+    def _end_leftovers(self):
+        # Lithops' runners start sessions of their own; they carry our marker.
+        for pid in processes_marked(self.marker):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def stop(self):
         if self.process is None:
@@ -661,10 +671,30 @@ class Child:
         try:
             self.process.stdin.close()
             self.process.wait(timeout=STOP_TIMEOUT_SECONDS)
+            self._end_leftovers()
             os.close(self.reports)
             self.process = None
         except (subprocess.TimeoutExpired, BrokenPipeError):
             self.kill()
+
+
+def processes_marked(marker):
+    """Pids of the processes whose environment has SLUICE_BENCH_CHILD=marker."""
+    needle = f"SLUICE_BENCH_CHILD={marker}".encode() + b"\0"
+    pids = []
+    for entry in pathlib.Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes():
+                pids.append(int(entry.name))
+        except OSError:  # gone, or not ours to read
+            continue
+    return pids
+
+
+def seconds_text(value):
+    return f"{value * 1e3:.3g} ms" if value < 0.1 else f"{value:,.2f} s"
 
 
 def load():
@@ -685,7 +715,7 @@ def format_cell(row, sizes, framework, value, sluice_seconds, numpy_seconds, tim
         if framework == "sluice":
             return f"{text} ({count / value:,.0f}/s)"
     else:
-        text = f"{value:,.2f} s"
+        text = seconds_text(value)
     notes = []
     if framework != "sluice" and isinstance(sluice_seconds, float):
         notes.append(f"{value / sluice_seconds:.2g}x")
