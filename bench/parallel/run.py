@@ -311,6 +311,10 @@ class RayColumn:
 
 
 class LithopsColumn:
+    # A call costs it tens of milliseconds (a process forked per call, its input, output and
+    # status as files): the no-op and 1 ms maps measure this many calls, not all of them.
+    sample_calls = 1_000
+
     def __init__(self, sizes):
         import lithops
 
@@ -393,10 +397,23 @@ class Row:
     count: str | None  # the Sizes field that counts its tasks; None: a makespan
     runs: dict  # framework -> fn(column) -> seconds
     extra_tasks: int = 0  # added to the count (fan-out-in's root and sink)
+    sampled: bool = False  # a column with sample_calls makes only that many calls
+
+
+def tasks_run(row, column):
+    if row.count is None:
+        return None
+    calls = calls_for(column, row.count) if row.sampled else getattr(column.sizes, row.count)
+    return calls + row.extra_tasks
+
+
+def calls_for(column, count):
+    """The calls a map row makes on a column: all of them, or the column's sample."""
+    return min(getattr(column.sizes, count), getattr(column, "sample_calls", None) or sys.maxsize)
 
 
 def _map_row(fn, count, chunksize=None):
-    return lambda col: timed(lambda: col.map(fn, range(getattr(col.sizes, count)), chunksize))
+    return lambda col: timed(lambda: col.map(fn, range(calls_for(col, count)), chunksize))
 
 
 def _graph_row(build):
@@ -430,6 +447,7 @@ ROWS = [
         "{independent:,} independent no-ops",
         "independent",
         {name: _map_row(noop, "independent") for name in _every_map},
+        sampled=True,
     ),
     Row(
         "noop-chunked",
@@ -521,6 +539,7 @@ ROWS = [
         "{map_1ms:,} calls of 1 ms",
         "map_1ms",
         {name: _map_row(sleep_1ms, "map_1ms") for name in _every_map},
+        sampled=True,
     ),
     Row(
         "map-1ms-chunked",
@@ -549,7 +568,8 @@ def serve(framework, sizes, report_fd):
         if not name:
             break
         try:
-            answer = {"seconds": ROWS_BY_NAME[name].runs[framework](column)}
+            row = ROWS_BY_NAME[name]
+            answer = {"seconds": row.runs[framework](column), "tasks": tasks_run(row, column)}
         except Exception as exc:  # reported as the cell's text; the run goes on
             answer = {"error": f"{type(exc).__name__}: {exc}"[:300]}
         report.write(json.dumps(answer) + "\n")
@@ -630,7 +650,8 @@ class Child:
         return True
 
     def measure(self, row):
-        """Seconds, or the text of the cell: 'timeout', 'failed to start', an error."""
+        """{"seconds": s, "tasks": n or None}, or the text of the cell: 'timeout', 'failed to
+        start', an error."""
         if self.process is None and not self.start():
             return f"failed to start: {self.log_tail()}"
         self.process.stdin.write(row.name.encode() + b"\n")
@@ -640,7 +661,7 @@ class Child:
             died = self.process.poll() is not None
             self.kill()
             return f"died: {self.log_tail()}" if died else "timeout"
-        return answer.get("seconds", answer.get("error"))
+        return answer.get("error", answer)
 
     def log_tail(self):
         """The last line the child logged (its log goes with the scratch directory)."""
@@ -693,6 +714,12 @@ def processes_marked(marker):
     return pids
 
 
+def task_text(seconds):
+    if seconds < 1e-4:
+        return f"{seconds * 1e6:.1f} us"
+    return f"{seconds * 1e6:,.0f} us" if seconds < 0.1 else f"{seconds:.2f} s"
+
+
 def seconds_text(value):
     return f"{value * 1e3:.3g} ms" if value < 0.1 else f"{value:,.2f} s"
 
@@ -701,27 +728,36 @@ def load():
     return "load {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
-def format_cell(row, sizes, framework, value, sluice_seconds, numpy_seconds, timeout_seconds):
-    if value is None:
+def format_cell(row, sizes, framework, result, sluice, numpy, timeout_seconds):
+    """result: the measurement of framework (a dict, or the text of the cell); sluice and numpy:
+    those of the same row."""
+    if result is None:
         return ""
-    count = getattr(sizes, row.count) + row.extra_tasks if row.count else None
-    if not isinstance(value, float):
-        if value == "timeout" and count:
-            return f"timeout (> {timeout_seconds / count * 1e6:,.0f} us)"
-        return value
-    if count:
-        us = value / count * 1e6
-        text = f"{us:,.1f} us" if us < 100 else f"{us:,.0f} us"
+    all_tasks = getattr(sizes, row.count) + row.extra_tasks if row.count else None
+    if not isinstance(result, dict):
+        if result == "timeout" and all_tasks:
+            return f"timeout (> {task_text(timeout_seconds / all_tasks)})"
+        return result
+    value = per_task(result)
+    notes = []
+    if all_tasks:
+        text = task_text(value)
         if framework == "sluice":
-            return f"{text} ({count / value:,.0f}/s)"
+            notes.append(f"{1 / value:,.0f}/s")
+        if result["tasks"] < all_tasks:
+            notes.append(f"{result['tasks']:,} of the calls")
     else:
         text = seconds_text(value)
-    notes = []
-    if framework != "sluice" and isinstance(sluice_seconds, float):
-        notes.append(f"{value / sluice_seconds:.2g}x")
-    if framework in ("sluice", "dask") and isinstance(numpy_seconds, float):
-        notes.append(f"eff {numpy_seconds / (WORKERS * value):.2f}")
+    if framework != "sluice" and isinstance(sluice, dict):
+        notes.append(f"{value / per_task(sluice):.2g}x")
+    if framework in ("sluice", "dask") and isinstance(numpy, dict):
+        notes.append(f"eff {numpy['seconds'] / (WORKERS * value):.2f}")
     return f"{text} ({', '.join(notes)})" if notes else text
+
+
+def per_task(result):
+    """Seconds per task for a counted row, the makespan for a graph."""
+    return result["seconds"] / result["tasks"] if result["tasks"] else result["seconds"]
 
 
 def main():
@@ -759,9 +795,9 @@ def main():
                     if framework not in row.runs:
                         continue
                     before = load()
-                    value = child.measure(row)
-                    results[row.name, framework] = value
-                    shown = f"{value:.3f} s" if isinstance(value, float) else value
+                    result = child.measure(row)
+                    results[row.name, framework] = result
+                    shown = f"{result['seconds']:.3f} s" if isinstance(result, dict) else result
                     print(f"  {framework:8} {row.name:20} {shown:>14}   ({before})", flush=True)
             finally:
                 child.stop()
