@@ -12,15 +12,19 @@ Columns (each framework runs in a process of its own, one framework at a time):
                 object references passed to the next task
   lithops       Lithops' localhost executor, its version 1 (one runner per job that forks 2 worker
                 processes; the default version 2 starts an interpreter per call, 1.5 s a call on
-                this VM), localhost storage; independent calls only
+                this VM), localhost storage, config in the code, files in a temporary directory;
+                independent calls only, and a sample of each map (1,000 no-op or 1 ms calls,
+                25 of the 100 MiB calls): its calls cost tens of milliseconds
   numpy         one process, one BLAS thread: the same work as the graph, without a graph
-Rows:
+Rows (--quick: 20,000 no-ops, a chain of 2,000, 256 leaves, GEMM 4096 in 1024 blocks, TSQR and
+SVD of 65,536 x 128 in 8,192-row blocks, 2,000 calls of 1 ms, 20 calls of 100 MiB):
   noop-independent  N independent no-op calls (Lithops' / PyWren's map of a trivial function)
   noop-chunked      the same with chunksize=256 (sluice's map and mp.Pool's imap)
   noop-chain        a chain of N dependent no-op tasks: a Dask graph on sluice (run as one call,
-                    Wukong's task clustering) and dask, object references on Ray
+                    Wukong's task clustering) and dask, object references on Ray, a round trip
+                    per task on mp.Pool
   noop-chain-futures the same chain as futures passed to the next call (call_async, submit)
-  fan-out-in        1 -> K -> 1 no-op tasks (a Dask graph on sluice and dask)
+  fan-out-in        1 -> 1,000 -> 1 no-op tasks (a Dask graph on sluice and dask)
   tree-scalar       Wukong's tree reduction (pairwise sums) over 1,024 scalar leaves (Dask graph)
   tree-4mib         the same over 1,024 leaves of 4 MiB arrays
   gemm              blocked matrix multiply of 8192 x 8192 in 2048 x 2048 blocks (dask.array)
@@ -751,7 +755,8 @@ def format_cell(row, sizes, framework, result, sluice, numpy, timeout_seconds):
     else:
         text = seconds_text(value)
     if framework != "sluice" and isinstance(sluice, dict):
-        notes.append(f"{value / per_task(sluice):.2g}x")
+        ratio = value / per_task(sluice)
+        notes.append(f"{ratio:.2g}x" if ratio < 10 else f"{ratio:,.0f}x")
     if framework in ("sluice", "dask") and isinstance(numpy, dict):
         notes.append(f"eff {numpy['seconds'] / (WORKERS * value):.2f}")
     return f"{text} ({', '.join(notes)})" if notes else text
