@@ -246,6 +246,7 @@ class _Worker:
         "ended",
         "kept",
         "releases",
+        "retired",
     )
 
     def __init__(self, index, sock):
@@ -257,6 +258,7 @@ class _Worker:
         # result: the producer "becomes" that one; other successors go to idle workers)
         self.kept = {}
         self.releases = []  # kept results nobody here will read, to tell the worker
+        self.retired = False  # by the client: it sent what cannot be true
         self.functions = set()
         self.alive = True
         self.ended = None  # why it ended, from the status line
@@ -619,9 +621,13 @@ class Executor:
         alive = [w for w in self._workers if w.alive]
         if not alive:
             return
+
+        def load(w):
+            return len(w.outstanding) + len(w.outbox)
+
         while self._ready:
-            worker = min(alive, key=lambda w: len(w.outstanding) + len(w.outbox))
-            if len(worker.outstanding) + len(worker.outbox) >= self._window:
+            worker = min(alive, key=load)
+            if load(worker) >= self._window:
                 return
             call = self._ready.popleft()
             call.future.worker = worker.index
@@ -750,15 +756,19 @@ class Executor:
         """Releases the kept results that only `call` read, and `call`'s own when nobody
         placed on the worker reads it."""
         for i in call.local:
-            producer = call.deps[i]._id
-            if worker.kept.get(producer) is call:
-                del worker.kept[producer]
-                worker.releases.append(producer)
+            producer = call.deps[i]
+            if worker.kept.get(producer._id) is call:
+                del worker.kept[producer._id]
+                # One not done was sent again (its worker had dropped its input): its result
+                # is released when it comes, if nobody placed reads it then.
+                if producer._state == _DONE:
+                    worker.releases.append(producer._id)
         if call.future._id not in worker.kept:
             worker.releases.append(call.future._id)
 
     def _retire(self, worker, why):
         worker.ended = f"{why}; it is no longer used"
+        worker.retired = True
         self._worker_ended(worker)
 
     def _observe(self, seconds):
@@ -830,7 +840,8 @@ class Executor:
             worker.outstanding.clear()
             # The first call sent is the one that was running; the others never started.
             if calls:
-                message = f"worker {worker.index} ended while running call {calls[0].future._id}: {why}"
+                ended = "was retired" if worker.retired else "ended"
+                message = f"worker {worker.index} {ended} while running call {calls[0].future._id}: {why}"
                 self._finish_with_error(calls[0], WorkerDiedError(message))
             # Placed calls lost their kept inputs with the worker: all are taken again, and
             # those whose input was the failed call fail with its error.
