@@ -308,6 +308,7 @@ class Executor:
         self._function_parts = {}  # fn_id -> the pickled function
         self._function_ids = itertools.count()
         self._submitted = collections.deque()  # calls from user threads, for the dispatcher
+        self._wake_pending = False  # the dispatcher was woken and has not taken _submitted yet
         self._ready = collections.deque()  # calls whose dependencies are done, not assigned
         self._dependents = {}  # call id -> [calls waiting for it]
         self._fatal = None  # why no call can run any more
@@ -475,7 +476,12 @@ class Executor:
                 self._finish_with_error(call, self._fatal)
                 return future
             self._submitted.append(call)
-        self._wake()
+            # One wake-up per batch the dispatcher takes, not per call: a write per call
+            # woke it for each, to fight this thread for the interpreter.
+            wake = not self._wake_pending
+            self._wake_pending = True
+        if wake:
+            self._wake()
         return future
 
     def _wake(self):
@@ -516,6 +522,7 @@ class Executor:
     def _dispatch_loop(self):
         while True:
             with self._lock:
+                self._wake_pending = False
                 self._take_submissions()
                 self._assign()
                 closing = self._closing and not self._pending_calls()
@@ -730,14 +737,17 @@ class Executor:
             # A claim about this worker's kept results: it holds only for a placed call
             # whose local inputs were all answered before it (a worker runs in order).
             producers = [call.deps[i] for i in call.local]
+            what = "failed" if outcome == _channel.INPUT_FAILED else "been dropped"
+            if not producers:
+                return f"it answered call {call_id} as if an input it keeps had {what}, but it keeps none"
             before = set(itertools.takewhile(lambda i: i != call_id, worker.outstanding))
-            if not producers or any(p._id in before for p in producers):
-                return f"it said a local input of call {call_id} {outcome}, which cannot be"
+            if any(p._id in before for p in producers):
+                return f"it answered call {call_id} before the call producing its input"
             if outcome == _channel.INPUT_FAILED:
                 errors = [self._error_of(p) for p in producers if p._state == _DONE]
                 error = next((e for e in errors if e is not None), None)
                 if error is None:
-                    return f"it said a local input of call {call_id} failed, which none did"
+                    return f"it answered call {call_id} as if an input it keeps had failed, but none did"
                 del worker.outstanding[call_id]
                 call.future._ok, call.future._error = False, error
             else:

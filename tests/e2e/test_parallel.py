@@ -851,8 +851,8 @@ print("client alive")
         )
     )
     assert "True retired" in out and "answered for call 123456, which it was not sent" in out
-    assert "input failed retired" in out and "said a local input of call 0 input failed" in out
-    assert "missing retired" in out and "said a local input of call 0 missing" in out
+    assert "input failed retired" in out and "as if an input it keeps had failed, but it keeps none" in out
+    assert "missing retired" in out and "as if an input it keeps had been dropped, but it keeps none" in out
     assert out.count("others 21") == 3
     assert "client alive" in out
 
