@@ -21,6 +21,25 @@ then go straight between this process and the workers, batched, with large argum
 results in shared memory (python/sluice/_channel.py). A result that feeds another call is
 forwarded to its worker without being read here.
 
+Locality (Wukong's "becomes", over processes): a call whose unfinished inputs all run on one
+worker (at most _MAX_PLACED_INPUTS of them) is placed on that worker at once, with those inputs
+named by their calls' ids; the worker runs it right after them from the results it keeps, so a
+chain of calls runs on one worker with no round trip through this process between two links.
+A call's worker "becomes" one successor only: the others wait here until it is done and go to
+idle workers, as do fan-ins wider than that or with inputs on several workers. Every result
+still comes back here (futures resolve as before), and this process tells the worker when a
+kept result has no more reader (one placed reader per result). The worker keeps results under
+a cap; a placed call whose input it dropped comes back "missing" and is sent again with the
+value, and one whose input failed fails with that input's exception.
+
+Contract: an Executor is safe to use from several threads (submissions go through a lock to
+one dispatcher thread, which alone talks to the workers). A worker is trusted with nothing:
+an answer for a call it was not sent, answered twice, or a claim about its kept inputs that
+cannot hold (a call it keeps no input for, an input it had still to run, a failure of an input
+that succeeded) retires it, and its calls run on the other workers; so does any message that
+breaks the protocol. Calls placed on a worker that ends are taken back: the one it was running
+fails with WorkerDiedError, and so do calls that read it; the others run again elsewhere.
+
 A worker's code is confined like a model's: what comes back from it is not trusted, so results
 are unpickled with a restricted unpickler (python/sluice/_safe_pickle.py) that builds data
 (containers, numpy, pandas, Arrow, exceptions, classes of __main__) and nothing that acts.
@@ -707,6 +726,7 @@ class Executor:
             if answers is None or len(answers) != len(parts):
                 self._retire(worker, "it sent a message that breaks the protocol (not results)")
                 return
+            forged = None
             with self._cond:
                 for answer, part in zip(answers, parts):
                     forged = self._take_answer(worker, answer, part)
