@@ -592,7 +592,8 @@ class Executor:
         if len(where) != 1 or None in where:  # None: not on a worker yet, or an item of a chunk
             return False
         worker = self._workers[where.pop()]
-        if not worker.alive or not unfinished.keys().isdisjoint(worker.kept):
+        # (Not keys().isdisjoint(kept): with a dict argument it walks all of `kept`.)
+        if not worker.alive or any(producer in worker.kept for producer in unfinished):
             return False
         done = [dep for dep in call.deps if dep._state == _DONE]
         for dep in done:
