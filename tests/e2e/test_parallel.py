@@ -730,6 +730,13 @@ def test_tree_reductions_and_dask_graphs_with_placed_fan_ins(sluice, tmp_path):
                         level = [ex.call_async(add, *level[i : i + fan]) for i in range(0, len(level), fan)]
                     expected = sum(np.arange(n, dtype=np.float64) * i for i in range(64))
                     print("tree", n, fan, np.array_equal(level[0].result(timeout=120), expected))
+                # A fan-in whose inputs all run (here: wait, behind a sleep) on one worker is
+                # placed there.
+                with sluice.Executor(workers=1) as one:
+                    one.call_async(__import__("time").sleep, 0.3)
+                    level = [one.call_async(leaf, i, 1000) for i in range(8)]
+                    total = one.call_async(add, *level)
+                    print("placed fan-in", total.result(timeout=60)[1] == 28.0, one.placed_calls)
 
                 def noop(x=None):
                     return x
@@ -758,6 +765,7 @@ def test_tree_reductions_and_dask_graphs_with_placed_fan_ins(sluice, tmp_path):
     )
     for n, fan in ((1000, 2), (300000, 2), (1000, 8), (1000, 9)):
         assert f"tree {n} {fan} True" in out
+    assert "placed fan-in True 1" in out
     for name in ("chain", "fan-out-in", "tree"):
         assert f"dask {name} True" in out
 
