@@ -733,7 +733,7 @@ def test_tree_reductions_and_dask_graphs_with_placed_fan_ins(sluice, tmp_path):
                 # A fan-in whose inputs all run (here: wait, behind a sleep) on one worker is
                 # placed there.
                 with sluice.Executor(workers=1) as one:
-                    one.call_async(__import__("time").sleep, 0.3)
+                    one.call_async(__import__("time").sleep, 1.0)
                     level = [one.call_async(leaf, i, 1000) for i in range(8)]
                     total = one.call_async(add, *level)
                     print("placed fan-in", total.result(timeout=60)[1] == 28.0, one.placed_calls)
@@ -876,7 +876,7 @@ def test_a_result_dropped_from_its_workers_store_is_sent_again(sluice, tmp_path)
             import sluice
 
             def slow(value):
-                time.sleep(0.5)
+                time.sleep(1.0)  # still running when the reader is submitted, however busy the machine
                 return value
 
             with sluice.Executor(workers=1) as ex:
