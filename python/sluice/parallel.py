@@ -660,6 +660,14 @@ class Executor:
 
         while self._ready:
             worker = min(alive, key=load)
+            # A tie goes to the worker that ran an input: a chain whose next link came after
+            # its input was done (submitted as it goes) stays on one worker, and its next
+            # links can be placed behind it.
+            for dep in self._ready[0].deps:
+                producer = self._workers[dep.worker] if dep.worker is not None else None
+                if producer is not None and producer.alive and load(producer) <= load(worker):
+                    worker = producer
+                    break
             if load(worker) >= self._window:
                 return
             call = self._ready.popleft()
