@@ -29,6 +29,11 @@ MAX_FDS = 250  # SCM_MAX_FD is 253
 _ALIGN = 64
 
 
+# Outcomes of a placed call that did not run (python/sluice/_executor.py): a local input failed,
+# or its worker no longer kept it.
+INPUT_FAILED, MISSING = "input failed", "missing"
+
+
 class ChannelClosed(Exception):
     """The other end closed its socket (or died)."""
 

@@ -4,9 +4,11 @@
 dask._task_spec nodes) and runs it on a sluice.parallel.Executor, in sandboxed workers:
 - linear chains of tasks (a task whose only dependent takes nothing else) run as one call on
   one worker, which "becomes" each next task with its input still in memory (Wukong);
-- every other task is a call whose arguments are its dependencies' futures: it starts as soon
-  as the last of them is done, decided as the results arrive, and large intermediate results
-  go from worker to worker in shared memory without passing through this process;
+- every other task is a call whose arguments are its dependencies' futures: when they all run
+  on one worker (at most 8 of them), the call is placed there and runs right after them from
+  the results that worker keeps (sluice.parallel); otherwise it starts as soon as the last of
+  them is done, decided as the results arrive, and large intermediate results go from worker
+  to worker in shared memory without passing through this process;
 - only the keys asked for are read here.
 """
 

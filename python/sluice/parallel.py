@@ -21,6 +21,25 @@ then go straight between this process and the workers, batched, with large argum
 results in shared memory (python/sluice/_channel.py). A result that feeds another call is
 forwarded to its worker without being read here.
 
+Locality (Wukong's "becomes", over processes): a call whose unfinished inputs all run on one
+worker (at most _MAX_PLACED_INPUTS of them) is placed on that worker at once, with those inputs
+named by their calls' ids; the worker runs it right after them from the results it keeps, so a
+chain of calls runs on one worker with no round trip through this process between two links.
+A call's worker "becomes" one successor only: the others wait here until it is done and go to
+idle workers, as do fan-ins wider than that or with inputs on several workers. Every result
+still comes back here (futures resolve as before), and this process tells the worker when a
+kept result has no more reader (one placed reader per result). The worker keeps results under
+a cap; a placed call whose input it dropped comes back "missing" and is sent again with the
+value, and one whose input failed fails with that input's exception.
+
+Contract: an Executor is safe to use from several threads (submissions go through a lock to
+one dispatcher thread, which alone talks to the workers). A worker is trusted with nothing:
+an answer for a call it was not sent, answered twice, or a claim about its kept inputs that
+cannot hold (a call it keeps no input for, an input it had still to run, a failure of an input
+that succeeded) retires it, and its calls run on the other workers; so does any message that
+breaks the protocol. Calls placed on a worker that ends are taken back: the one it was running
+fails with WorkerDiedError, and so do calls that read it; the others run again elsewhere.
+
 A worker's code is confined like a model's: what comes back from it is not trusted, so results
 are unpickled with a restricted unpickler (python/sluice/_safe_pickle.py) that builds data
 (containers, numpy, pandas, Arrow, exceptions, classes of __main__) and nothing that acts.
@@ -182,15 +201,19 @@ def _remote_exception(type_name, message, text, exc):
 
 
 class _Call:
-    __slots__ = ("future", "fn_id", "parts", "deps", "waiting", "items")
+    __slots__ = ("future", "fn_id", "parts", "deps", "waiting", "items", "local")
 
     def __init__(self, future, fn_id, parts, deps, items=None):
         self.future = future
         self.fn_id = fn_id
-        self.parts = parts  # [args part] (+ one per dependency, filled in when ready)
+        # [args part] + one per dependency that is sent (filled in when ready or placed)
+        self.parts = parts
         self.deps = deps  # futures whose results are its extra parts
         self.waiting = 0
         self.items = items  # a chunk of a map: the items' futures, resolved from its result
+        # Indexes in `deps` of the inputs its worker keeps from calls it ran before: the call
+        # was placed on the worker of its unfinished inputs (Executor._place).
+        self.local = ()
 
 
 def _is_outcome(outcome):
@@ -232,13 +255,29 @@ def _call_each(fn, items, extra_args, extra_kwargs):
 
 
 class _Worker:
-    __slots__ = ("index", "sock", "outbox", "outstanding", "functions", "alive", "ended")
+    __slots__ = (
+        "index",
+        "sock",
+        "outbox",
+        "outstanding",
+        "functions",
+        "alive",
+        "ended",
+        "kept",
+        "releases",
+        "retired",
+    )
 
     def __init__(self, index, sock):
         self.index = index
         self.sock = sock
         self.outbox = collections.deque()  # calls assigned, not sent
         self.outstanding = {}  # call id -> call, in the order sent
+        # producer call id -> the call placed here that reads its kept result (one reader per
+        # result: the producer "becomes" that one; other successors go to idle workers)
+        self.kept = {}
+        self.releases = []  # kept results nobody here will read, to tell the worker
+        self.retired = False  # by the client: it sent what cannot be true
         self.functions = set()
         self.alive = True
         self.ended = None  # why it ended, from the status line
@@ -261,6 +300,9 @@ class Executor:
     # queue behind each other on one worker while another idles. The window holds about
     # _QUEUED_SECONDS of work at the calls' average duration so far.
     _MIN_WINDOW, _MAX_WINDOW, _QUEUED_SECONDS = 2, 512, 0.005
+    # A fan-in is placed on the worker of its unfinished inputs only up to this many of them:
+    # a wide one would wait there for its slowest input while holding the others' results.
+    _MAX_PLACED_INPUTS = 8
 
     def __init__(
         self,
@@ -285,12 +327,17 @@ class Executor:
         self._function_parts = {}  # fn_id -> the pickled function
         self._function_ids = itertools.count()
         self._submitted = collections.deque()  # calls from user threads, for the dispatcher
+        self._wake_pending = False  # the dispatcher was woken and has not taken _submitted yet
         self._ready = collections.deque()  # calls whose dependencies are done, not assigned
         self._dependents = {}  # call id -> [calls waiting for it]
         self._fatal = None  # why no call can run any more
         self._closing = False
         self._window = self._MAX_WINDOW
         self._average_seconds = None  # of a call, moving average
+        # What locality did, for tests and benchmarks: calls placed on the worker of their
+        # inputs, and placed calls sent again because their worker had dropped an input.
+        self.placed_calls = 0
+        self.missing_inputs = 0
 
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_write, False)
@@ -451,7 +498,12 @@ class Executor:
                 self._finish_with_error(call, self._fatal)
                 return future
             self._submitted.append(call)
-        self._wake()
+            # One wake-up per batch the dispatcher takes, not per call: a write per call
+            # woke it for each, to fight this thread for the interpreter.
+            wake = not self._wake_pending
+            self._wake_pending = True
+        if wake:
+            self._wake()
         return future
 
     def _wake(self):
@@ -492,6 +544,7 @@ class Executor:
     def _dispatch_loop(self):
         while True:
             with self._lock:
+                self._wake_pending = False
                 self._take_submissions()
                 self._assign()
                 closing = self._closing and not self._pending_calls()
@@ -502,7 +555,7 @@ class Executor:
             readers = [w.sock for w in self._workers if w.alive] + [self._wake_read]
             if self._status_open:
                 readers.append(self._status)
-            writers = [w.sock for w in self._workers if w.alive and w.outbox]
+            writers = [w.sock for w in self._workers if w.alive and (w.outbox or w.releases)]
             readable, writable, _ = select.select(readers, writers, [], 1.0)
             if self._wake_read in readable:
                 os.read(self._wake_read, 4096)
@@ -517,6 +570,8 @@ class Executor:
     def _take_submissions(self):
         while self._submitted:
             call = self._submitted.popleft()
+            if self._place(call):
+                continue
             for dep in call.deps:
                 if dep._state != _DONE:
                     call.waiting += 1
@@ -524,38 +579,112 @@ class Executor:
             if call.waiting == 0:
                 self._make_ready(call)
 
-    def _make_ready(self, call):
-        failed = next((d for d in call.deps if not d._ok or d._error is not None), None)
-        if failed is not None:
-            error = failed._error
-            if error is None:
-                try:
-                    failed._get()
-                except BaseException as exc:
-                    error = exc
-            self._finish_with_error(call, error)
-            return
+    def _place(self, call):
+        """Sends `call` straight to the worker that runs all its unfinished inputs (at most
+        _MAX_PLACED_INPUTS of them), to run there as soon as they are done, with no round
+        trip through here; True if it did (or failed the call: an input failed already).
+        Not when one of those inputs has a placed reader already: a worker "becomes" one
+        successor of a call, and the others wait here to go to idle workers."""
+        unfinished = {dep._id: dep for dep in call.deps if dep._state != _DONE}
+        if not unfinished or len(unfinished) > self._MAX_PLACED_INPUTS:
+            return False
+        where = {dep.worker for dep in unfinished.values()}
+        if None in where and self._ready:
+            # A producer taken in this batch may not have a worker yet: given one now, its
+            # reader can follow it there.
+            self._assign()
+            where = {dep.worker for dep in unfinished.values()}
+        if len(where) != 1 or None in where:  # None: not on a worker yet, or an item of a chunk
+            return False
+        worker = self._workers[where.pop()]
+        # (Not keys().isdisjoint(kept): with a dict argument it walks all of `kept`.)
+        if not worker.alive or any(producer in worker.kept for producer in unfinished):
+            return False
+        done = [dep for dep in call.deps if dep._state == _DONE]
+        for dep in done:
+            error = self._error_of(dep)
+            if error is not None:
+                self._finish_with_error(call, error)
+                return True
+        call.local = tuple(i for i, dep in enumerate(call.deps) if dep._state != _DONE)
+        call.parts = call.parts[:1] + [self._forwarded(dep) for dep in done]
+        for producer in unfinished:
+            worker.kept[producer] = call
+        call.future.worker = worker.index
+        worker.outbox.append(call)
+        self.placed_calls += 1
+        return True
+
+    @staticmethod
+    def _error_of(future):
+        """The exception a finished future raises, or None."""
+        if future._ok and future._error is None:
+            return None
+        try:
+            future._get()
+        except BaseException as exc:
+            return exc
+        return None
+
+    def _forwarded(self, future):
         # An item of a chunk has its value here, not a part of its own.
-        extra = [
-            d._part if d._part is not None else _channel.Part.dump(d._value, self._function)
-            for d in call.deps
-        ]
-        call.parts = call.parts[:1] + extra
+        return future._part if future._part is not None else _channel.Part.dump(future._value, self._function)
+
+    def _make_ready(self, call):
+        for dep in call.deps:
+            error = self._error_of(dep)
+            if error is not None:
+                self._finish_with_error(call, error)
+                return
+        call.parts = call.parts[:1] + [self._forwarded(dep) for dep in call.deps]
         self._ready.append(call)
+
+    def _requeue(self, calls):
+        """Takes calls back from a worker (it ended, or it no longer kept their inputs), to be
+        placed or made ready again, first and in order."""
+        for call in reversed(calls):
+            call.parts = call.parts[:1]
+            call.local = ()
+            call.waiting = 0
+            call.future._state = _PENDING
+            call.future.worker = None
+            self._submitted.appendleft(call)
 
     def _assign(self):
         alive = [w for w in self._workers if w.alive]
         if not alive:
             return
+
+        def load(w):
+            return len(w.outstanding) + len(w.outbox)
+
         while self._ready:
-            worker = min(alive, key=lambda w: len(w.outstanding) + len(w.outbox))
-            if len(worker.outstanding) + len(worker.outbox) >= self._window:
+            worker = min(alive, key=load)
+            # A tie goes to the worker that ran an input: a chain whose next link came after
+            # its input was done (submitted as it goes) stays on one worker, and its next
+            # links can be placed behind it.
+            for dep in self._ready[0].deps:
+                producer = self._workers[dep.worker] if dep.worker is not None else None
+                if producer is not None and producer.alive and load(producer) <= load(worker):
+                    worker = producer
+                    break
+            if load(worker) >= self._window:
                 return
             call = self._ready.popleft()
             call.future.worker = worker.index
             worker.outbox.append(call)
 
     def _send(self, worker):
+        while worker.releases:
+            batch = worker.releases[:10000]
+            try:
+                _channel.send(worker.sock, ("release", batch))
+            except BlockingIOError:
+                return
+            except OSError:
+                self._worker_ended(worker)
+                return
+            del worker.releases[: len(batch)]
         while worker.outbox:
             with self._lock:
                 batch, parts, size = [], [], 0
@@ -571,13 +700,15 @@ class Executor:
                 for part in parts:
                     needed.update(part.functions)
                 function_parts = [(i, self._function_parts[i]) for i in sorted(needed - worker.functions)]
+            entries = [
+                (c.future._id, c.fn_id, len(c.parts), tuple((i, c.deps[i]._id) for i in c.local))
+                for c in batch
+            ]
             try:
                 for fn_id, part in function_parts:
                     _channel.send(worker.sock, ("function", fn_id), [part])
                     worker.functions.add(fn_id)
-                _channel.send(
-                    worker.sock, ("calls", [(c.future._id, c.fn_id, len(c.parts)) for c in batch]), parts
-                )
+                _channel.send(worker.sock, ("calls", entries), parts)
             except BlockingIOError:
                 return
             except OSError:
@@ -597,24 +728,93 @@ class Executor:
             except BlockingIOError:
                 return
             except _channel.MalformedMessage as e:
-                worker.ended = f"it sent a message that breaks the protocol ({e}); it is no longer used"
-                self._worker_ended(worker)
+                self._retire(worker, f"it sent a message that breaks the protocol ({e})")
                 return
             except (_channel.ChannelClosed, OSError):
                 self._worker_ended(worker)
                 return
-            if header[0] != "results":
-                continue
+            # Types before values: a restricted unpickler still builds numpy arrays, whose ==
+            # is no truth value.
+            answers = header[1] if type(header) is tuple and len(header) == 2 else None
+            if type(answers) is not list or type(header[0]) is not str or header[0] != "results":
+                answers = None
+            if answers is None or len(answers) != len(parts):
+                self._retire(worker, "it sent a message that breaks the protocol (not results)")
+                return
+            forged = None
             with self._cond:
-                for (call_id, ok, start, end), part in zip(header[1], parts):
-                    call = worker.outstanding.pop(call_id, None)
-                    if call is None:
-                        continue
-                    self._observe(end - start)
-                    future = call.future
-                    future._ok, future._part = ok, part
-                    self._finished(call)
+                for answer, part in zip(answers, parts):
+                    forged = self._take_answer(worker, answer, part)
+                    if forged is not None:
+                        break
                 self._cond.notify_all()
+            if forged is not None:
+                self._retire(worker, forged)
+                return
+
+    def _take_answer(self, worker, answer, part):
+        """Applies one answer of `worker`; what is wrong with it when it cannot be true (the
+        worker is then retired).
+        REQUIRES: self._lock is held."""
+        if type(answer) is not tuple or len(answer) != 4:
+            return "it sent an answer that breaks the protocol"
+        call_id, outcome, start, end = answer
+        if type(call_id) is not int or type(start) is not float or type(end) is not float:
+            return "it sent an answer that breaks the protocol"
+        call = worker.outstanding.get(call_id)
+        if call is None:
+            return f"it answered for call {call_id}, which it was not sent or had answered already"
+        if outcome is True or outcome is False:
+            del worker.outstanding[call_id]
+            self._observe(end - start)
+            call.future._ok, call.future._part = outcome, part
+        elif type(outcome) is str and outcome in (_channel.INPUT_FAILED, _channel.MISSING):
+            # A claim about this worker's kept results: it holds only for a placed call
+            # whose local inputs were all answered before it (a worker runs in order).
+            producers = [call.deps[i] for i in call.local]
+            what = "failed" if outcome == _channel.INPUT_FAILED else "been dropped"
+            if not producers:
+                return f"it answered call {call_id} as if an input it keeps had {what}, but it keeps none"
+            before = set(itertools.takewhile(lambda i: i != call_id, worker.outstanding))
+            if any(p._id in before for p in producers):
+                return f"it answered call {call_id} before the call producing its input"
+            if outcome == _channel.INPUT_FAILED:
+                errors = [self._error_of(p) for p in producers if p._state == _DONE]
+                error = next((e for e in errors if e is not None), None)
+                if error is None:
+                    return f"it answered call {call_id} as if an input it keeps had failed, but none did"
+                del worker.outstanding[call_id]
+                call.future._ok, call.future._error = False, error
+            else:
+                del worker.outstanding[call_id]
+                self._answered_locally(worker, call)
+                self.missing_inputs += 1
+                self._requeue([call])
+                return None
+        else:
+            return f"it answered call {call_id} with an unknown outcome"
+        self._answered_locally(worker, call)
+        self._finished(call)
+        return None
+
+    def _answered_locally(self, worker, call):
+        """Releases the kept results that only `call` read, and `call`'s own when nobody
+        placed on the worker reads it."""
+        for i in call.local:
+            producer = call.deps[i]
+            if worker.kept.get(producer._id) is call:
+                del worker.kept[producer._id]
+                # One not done was sent again (its worker had dropped its input): its result
+                # is released when it comes, if nobody placed reads it then.
+                if producer._state == _DONE:
+                    worker.releases.append(producer._id)
+        if call.future._id not in worker.kept:
+            worker.releases.append(call.future._id)
+
+    def _retire(self, worker, why):
+        worker.ended = f"{why}; it is no longer used"
+        worker.retired = True
+        self._worker_ended(worker)
 
     def _observe(self, seconds):
         average = self._average_seconds
@@ -685,12 +885,15 @@ class Executor:
             worker.outstanding.clear()
             # The first call sent is the one that was running; the others never started.
             if calls:
-                message = f"worker {worker.index} ended while running call {calls[0].future._id}: {why}"
+                ended = "was retired" if worker.retired else "ended"
+                message = f"worker {worker.index} {ended} while running call {calls[0].future._id}: {why}"
                 self._finish_with_error(calls[0], WorkerDiedError(message))
-            for call in reversed(calls[1:] + list(worker.outbox)):
-                call.future._state = _PENDING
-                self._ready.appendleft(call)
+            # Placed calls lost their kept inputs with the worker: all are taken again, and
+            # those whose input was the failed call fail with its error.
+            self._requeue(calls[1:] + list(worker.outbox))
             worker.outbox.clear()
+            worker.kept.clear()
+            worker.releases.clear()
             if not any(w.alive for w in self._workers):
                 self._fail_everything(WorkerDiedError(f"every worker ended: {why}"))
             self._cond.notify_all()

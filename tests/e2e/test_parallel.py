@@ -640,3 +640,257 @@ def test_a_chunked_map_keeps_each_items_result_and_exception(sluice, tmp_path):
     assert "module [5, 4, 3, 2, 1, 0, 1, 2, 3, 4]" in out
     assert "builtin class int" in out
     assert "forged ['InternalError', 'InternalError', 'InternalError', 'InternalError'] 2" in out
+
+
+# -- Locality: a call whose inputs all run on one worker is placed there (Wukong's "becomes")
+
+_CHANNEL_OF_THIS_WORKER = """
+def channel():
+    # The worker's end of its channel: the one SOCK_SEQPACKET socket among its descriptors.
+    import os, socket
+    for fd in range(3, 256):
+        try:
+            s = socket.socket(fileno=os.dup(fd))
+        except OSError:
+            continue
+        if s.type == socket.SOCK_SEQPACKET:
+            return s
+        s.close()
+"""
+
+
+def test_a_chain_runs_on_one_worker_without_the_client_between_links(sluice, tmp_path):
+    out = ok(
+        run_script(
+            sluice,
+            tmp_path,
+            """
+            import os, time
+            import sluice
+
+            def link(previous):
+                return previous[0] + 1, os.getpid()
+
+            with sluice.Executor(workers=2) as ex:
+                # Submitted at once: every link is placed on the worker of the one before.
+                futures = [ex.call_async(link, (0, 0))]
+                for _ in range(299):
+                    futures.append(ex.call_async(link, futures[-1]))
+                results = ex.get_result(futures, timeout=120)
+                print("at once", results[-1][0], len({pid for _, pid in results}))
+                print("placed", {f.worker for f in futures} == {futures[0].worker})
+
+                # Submitted as it goes: some links are done before the next one comes (it is
+                # then sent with its input), others still running (it is placed behind them).
+                futures = [ex.call_async(link, (0, 0))]
+                for i in range(299):
+                    if i % 50 == 0:
+                        futures[-1].result(timeout=60)
+                    elif i % 7 == 0:
+                        time.sleep(0.002)
+                    futures.append(ex.call_async(link, futures[-1]))
+                results = ex.get_result(futures, timeout=120)
+                right = [r[0] for r in results] == list(range(1, 301))
+                print("as it goes", right, len({pid for _, pid in results}))
+
+                # A fan-out: the producer's worker "becomes" one successor; the others wait for
+                # it in the client and go to idle workers, and all are right.
+                root = ex.call_async(lambda: (time.sleep(0.2), 10)[1])
+                fanned = [ex.call_async(lambda r, i=i: r + i, root) for i in range(20)]
+                print("fan-out", ex.get_result(fanned, timeout=60) == [10 + i for i in range(20)])
+                print("missing", ex.missing_inputs)
+            """,
+        )
+    )
+    assert "at once 300 1" in out
+    assert "placed True" in out
+    assert "as it goes True 1" in out  # a ready link goes to its input's worker on a tie
+    assert "fan-out True" in out
+    assert "missing 0" in out
+
+
+def test_tree_reductions_and_dask_graphs_with_placed_fan_ins(sluice, tmp_path):
+    out = ok(
+        run_script(
+            sluice,
+            tmp_path,
+            """
+            import dask, numpy as np
+            import sluice, sluice.dask
+
+            def leaf(i, n):
+                return np.arange(n, dtype=np.float64) * i
+
+            def add(*parts):
+                return sum(parts[1:], parts[0])
+
+            with sluice.Executor(workers=2) as ex:
+                for n, fan in ((1000, 2), (300_000, 2), (1000, 8), (1000, 9)):  # 300,000: shared memory
+                    level = [ex.call_async(leaf, i, n) for i in range(64)]
+                    while len(level) > 1:
+                        level = [ex.call_async(add, *level[i : i + fan]) for i in range(0, len(level), fan)]
+                    expected = sum(np.arange(n, dtype=np.float64) * i for i in range(64))
+                    print("tree", n, fan, np.array_equal(level[0].result(timeout=120), expected))
+                # A fan-in whose inputs all run (here: wait, behind a sleep) on one worker is
+                # placed there.
+                with sluice.Executor(workers=1) as one:
+                    one.call_async(__import__("time").sleep, 1.0)
+                    level = [one.call_async(leaf, i, 1000) for i in range(8)]
+                    total = one.call_async(add, *level)
+                    print("placed fan-in", total.result(timeout=60)[1] == 28.0, one.placed_calls)
+
+                def noop(x=None):
+                    return x
+
+                chain = {("c", 0): (noop, 1)}
+                for i in range(1, 500):
+                    chain[("c", i)] = (lambda x: x + 1, ("c", i - 1))
+                fan = {"root": (noop, 3), "sink": (sum, [("f", i) for i in range(200)])}
+                fan.update({("f", i): (lambda r, i=i: r * i, "root") for i in range(200)})
+                tree = {("t", 0, i): (leaf, i, 5000) for i in range(32)}
+                width, depth = 32, 0
+                while width > 1:
+                    for i in range(width // 2):
+                        tree[("t", depth + 1, i)] = (add, ("t", depth, 2 * i), ("t", depth, 2 * i + 1))
+                    width, depth = width // 2, depth + 1
+                for name, graph, key in (
+                    ("chain", chain, ("c", 499)),
+                    ("fan-out-in", fan, "sink"),
+                    ("tree", tree, ("t", depth, 0)),
+                ):
+                    ours = sluice.dask.get(graph, key, executor=ex)
+                    theirs = dask.get(graph, key)
+                    print("dask", name, np.array_equal(np.asarray(ours), np.asarray(theirs)))
+            """,
+        )
+    )
+    for n, fan in ((1000, 2), (300000, 2), (1000, 8), (1000, 9)):
+        assert f"tree {n} {fan} True" in out
+    assert "placed fan-in True 1" in out
+    for name in ("chain", "fan-out-in", "tree"):
+        assert f"dask {name} True" in out
+
+
+def test_a_failure_in_a_chain_fails_its_successors_and_a_dead_worker_never_hangs_it(sluice, tmp_path):
+    out = ok(
+        run_script(
+            sluice,
+            tmp_path,
+            """
+            import os
+            import sluice
+
+            def link(x):
+                return x + 1
+
+            def check_balance(x):
+                if x == 5:
+                    raise ValueError(f"balance {x} is out of range")
+                return x + 1
+
+            def die_at(x, at):
+                if x == at:
+                    os.kill(os.getpid(), 9)
+                return x + 1
+
+            with sluice.Executor(workers=2) as ex:
+                futures = [ex.call_async(check_balance, 0)]
+                for _ in range(99):
+                    futures.append(ex.call_async(check_balance, futures[-1]))
+                last = futures[-1]
+                try:
+                    last.result(timeout=60)
+                except ValueError as e:
+                    print("raised", e, "check_balance" in str(e.__cause__))
+                print("same", last.exception() is futures[5].exception(), futures[4].result())
+
+                futures = [ex.call_async(link, 0)]
+                for i in range(199):
+                    futures.append(ex.call_async(die_at, futures[-1], 100))
+                try:
+                    print("returned", futures[-1].result(timeout=60))
+                except sluice.parallel.WorkerDiedError as e:
+                    print("died", "signal 9" in str(e))
+                print("after", ex.call_async(link, 41).result(timeout=60))
+                chain = [ex.call_async(link, 0)]
+                for _ in range(99):
+                    chain.append(ex.call_async(link, chain[-1]))
+                print("chain after", chain[-1].result(timeout=60))
+            """,
+        )
+    )
+    assert "raised balance 5 is out of range True" in out
+    assert "same True 5" in out
+    assert "died True" in out or "returned 200" in out
+    assert "after 42" in out
+    assert "chain after 100" in out
+
+
+def test_a_worker_that_forges_answers_about_calls_is_retired(sluice, tmp_path):
+    """A hostile function answers on its worker's channel for calls: one its worker was not
+    sent, and its own call as if a kept input had failed or been dropped (it has none). The
+    client retires that worker with an error saying why; the other worker runs on."""
+    out = ok(
+        run_script(
+            sluice,
+            tmp_path,
+            _CHANNEL_OF_THIS_WORKER
+            + """
+import pickle, time
+import sluice
+
+def forge(call_id, outcome):
+    header = ("results", [(call_id, outcome, 0.0, 0.0)])
+    channel().send(pickle.dumps((header, [pickle.dumps(None)])))
+    time.sleep(0.5)  # the client reads the forged answer first
+    return "sent"
+
+for call_id, outcome in ((123456, True), (0, "input failed"), (0, "missing")):
+    with sluice.Executor(workers=2) as ex:
+        try:
+            print(outcome, "returned", ex.call_async(forge, call_id, outcome).result(timeout=60))
+        except sluice.parallel.WorkerDiedError as e:
+            print(outcome, "retired", e)
+        chain = [ex.call_async(abs, -1)]
+        for _ in range(20):
+            chain.append(ex.call_async(lambda x: x + 1, chain[-1]))
+        print(outcome, "others", chain[-1].result(timeout=60))
+print("client alive")
+""",
+        )
+    )
+    assert "True retired" in out and "answered for call 123456, which it was not sent" in out
+    assert "input failed retired" in out and "as if an input it keeps had failed, but it keeps none" in out
+    assert "missing retired" in out and "as if an input it keeps had been dropped, but it keeps none" in out
+    assert out.count("others 21") == 3
+    assert "client alive" in out
+
+
+def test_a_result_dropped_from_its_workers_store_is_sent_again(sluice, tmp_path):
+    out = ok(
+        run_script(
+            sluice,
+            tmp_path,
+            """
+            import time
+            import numpy as np
+            import sluice
+
+            def slow(value):
+                time.sleep(1.0)  # still running when the reader is submitted, however busy the machine
+                return value
+
+            with sluice.Executor(workers=1) as ex:
+                producer = ex.call_async(slow, 41)
+                # 80 MiB kept after the producer: past the store's cap, which drops the oldest.
+                big = ex.call_async(np.ones, 10 * 2**20)
+                # Placed behind both (it reads both: a reader of the producer alone could be
+                # placed before `big` is given its worker, and run before the drop).
+                reader = ex.call_async(lambda v, ones: v + 1, producer, big)
+                print("reader", reader.result(timeout=60), big.result(timeout=60).shape)
+                print("sent again", ex.missing_inputs)
+            """,
+        )
+    )
+    assert "reader 42 (10485760,)" in out
+    assert "sent again 1" in out
