@@ -180,10 +180,13 @@ def get(dsk, keys, executor=None, num_workers=None, **kwargs):
         )
         for key in chain:
             values[key] = future  # only the last key of a chain is read by others
-    results = {}
-    for key in wanted:
-        value = values[key]
-        results[key] = value.result() if isinstance(value, parallel.Future) else value
+    # Only the wanted futures are held from here: another one (its result, a memfd of shared
+    # memory when large) is let go as soon as its readers are done, not when the graph is.
+    results = {key: values[key] for key in wanted}
+    del values
+    for key, value in results.items():
+        if isinstance(value, parallel.Future):
+            results[key] = value.result()
     return nested_get(keys, results)
 
 
