@@ -18,7 +18,8 @@ Workloads:
   map-1ms           10,000 calls of a 1 ms function
 Per-task microseconds (or seconds) and the ratio other/sluice (>1: sluice is faster).
 
-Usage: .venv/bin/python bench/parallel/run.py [--quick]
+Usage: .venv/bin/python bench/parallel/run.py [--quick] [--only NAME[,NAME...]]
+  --only  just the rows whose workload name starts with one of the NAMEs (e.g. tree-reduce)
 """
 
 import multiprocessing
@@ -40,6 +41,13 @@ import sluice  # noqa: E402
 import sluice.dask  # noqa: E402
 
 QUICK = "--quick" in sys.argv
+ONLY = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv else None
+
+
+def wanted(workload):
+    return ONLY is None or any(workload.startswith(name) for name in ONLY)
+
+
 N_INDEPENDENT = 20_000 if QUICK else 100_000
 N_CHAIN = 10_000
 FAN = 1_000
@@ -122,69 +130,76 @@ def main():
             pool.map(noop, range(100))
             client.gather(client.map(noop, range(100)))
 
-            n = N_INDEPENDENT
-            ours = timed(lambda: ex.get_result(ex.map(noop, range(n))))
-            mp = timed(lambda: list(pool.imap(noop, range(n), chunksize=256)))
-            dk = timed(lambda: client.gather(client.map(noop, range(n), pure=False)))
-            row("noop-independent", n, ours, [("mp.Pool", mp), ("dask", dk)])
-            # The same, chunked as mp.Pool's imap is (256 items to a message).
-            ours = timed(lambda: ex.get_result(ex.map(noop, range(n), chunksize=256)))
-            row("noop-chunked-256", n, ours, [("mp.Pool", mp), ("dask", dk)])
+            if wanted("noop-independent") or wanted("noop-chunked"):
+                n = N_INDEPENDENT
+                ours = timed(lambda: ex.get_result(ex.map(noop, range(n))))
+                mp = timed(lambda: list(pool.imap(noop, range(n), chunksize=256)))
+                dk = timed(lambda: client.gather(client.map(noop, range(n), pure=False)))
+                row("noop-independent", n, ours, [("mp.Pool", mp), ("dask", dk)])
+                # The same, chunked as mp.Pool's imap is (256 items to a message).
+                ours = timed(lambda: ex.get_result(ex.map(noop, range(n), chunksize=256)))
+                row("noop-chunked-256", n, ours, [("mp.Pool", mp), ("dask", dk)])
 
-            dsk, key = chain_graph(N_CHAIN)
-            ours = timed(lambda: sluice.dask.get(dsk, key, executor=ex))
-            dk = timed(lambda: client.get(dsk, key))
+            if wanted("noop-chain"):
+                dsk, key = chain_graph(N_CHAIN)
+                ours = timed(lambda: sluice.dask.get(dsk, key, executor=ex))
+                dk = timed(lambda: client.get(dsk, key))
 
-            def mp_chain():
-                value = 0
-                for _ in range(N_CHAIN):
-                    value = pool.apply_async(noop, (value,)).get()
+                def mp_chain():
+                    value = 0
+                    for _ in range(N_CHAIN):
+                        value = pool.apply_async(noop, (value,)).get()
 
-            mp = timed(mp_chain)
-            row("noop-chain", N_CHAIN, ours, [("mp.Pool", mp), ("dask", dk)])
+                mp = timed(mp_chain)
+                row("noop-chain", N_CHAIN, ours, [("mp.Pool", mp), ("dask", dk)])
 
-            dsk, key = fan_graph(FAN)
-            ours = timed(lambda: sluice.dask.get(dsk, key, executor=ex))
-            dk = timed(lambda: client.get(dsk, key))
+            if wanted("fan-out-in"):
+                dsk, key = fan_graph(FAN)
+                ours = timed(lambda: sluice.dask.get(dsk, key, executor=ex))
+                dk = timed(lambda: client.get(dsk, key))
 
-            def mp_fan():
-                root = pool.apply_async(noop, (0,)).get()
-                parts = [pool.apply_async(noop, (root,)) for _ in range(FAN)]
-                pool.apply_async(len, ([p.get() for p in parts],)).get()
+                def mp_fan():
+                    root = pool.apply_async(noop, (0,)).get()
+                    parts = [pool.apply_async(noop, (root,)) for _ in range(FAN)]
+                    pool.apply_async(len, ([p.get() for p in parts],)).get()
 
-            mp = timed(mp_fan)
-            row("fan-out-in", FAN + 2, ours, [("mp.Pool", mp), ("dask", dk)])
+                mp = timed(mp_fan)
+                row("fan-out-in", FAN + 2, ours, [("mp.Pool", mp), ("dask", dk)])
 
-            dsk, key = tree_graph(LEAVES)
-            ours = timed(lambda: sluice.dask.get(dsk, key, executor=ex))
-            dk = timed(lambda: client.get(dsk, key))
-            single = timed(lambda: sum(leaf(i) for i in range(LEAVES)))
-            row("tree-reduce 4MiB", 0, ours, [("dask", dk), ("numpy 1 proc", single)])
+            if wanted("tree-reduce"):
+                dsk, key = tree_graph(LEAVES)
+                ours = timed(lambda: sluice.dask.get(dsk, key, executor=ex))
+                dk = timed(lambda: client.get(dsk, key))
+                single = timed(lambda: sum(leaf(i) for i in range(LEAVES)))
+                row("tree-reduce 4MiB", 0, ours, [("dask", dk), ("numpy 1 proc", single)])
 
-            size, block = GEMM
-            x = da.random.RandomState(0).random((size, size), chunks=(block, block))
-            product = x @ x
-            ours = timed(lambda: product.compute(scheduler=sluice.dask.get, executor=ex))
-            dk = timed(lambda: client.compute(product).result())
-            dense = x.compute()
-            single = timed(lambda: dense @ dense)
-            row(f"gemm {size}/{block}", 0, ours, [("dask", dk), ("numpy 1 proc", single)])
+            if wanted("gemm"):
+                size, block = GEMM
+                x = da.random.RandomState(0).random((size, size), chunks=(block, block))
+                product = x @ x
+                ours = timed(lambda: product.compute(scheduler=sluice.dask.get, executor=ex))
+                dk = timed(lambda: client.compute(product).result())
+                dense = x.compute()
+                single = timed(lambda: dense @ dense)
+                row(f"gemm {size}/{block}", 0, ours, [("dask", dk), ("numpy 1 proc", single)])
 
-            rows, cols, block_rows = TSQR
-            y = da.random.RandomState(1).random((rows, cols), chunks=(block_rows, cols))
-            q, r = da.linalg.tsqr(y)
-            ours = timed(lambda: dask.compute(q, r, scheduler=sluice.dask.get, executor=ex))
-            dk = timed(lambda: client.compute([q, r], sync=True))
-            tall = y.compute()
-            single = timed(lambda: np.linalg.qr(tall))
-            row(f"tsqr {rows}x{cols}", 0, ours, [("dask", dk), ("numpy 1 proc", single)])
+            if wanted("tsqr"):
+                rows, cols, block_rows = TSQR
+                y = da.random.RandomState(1).random((rows, cols), chunks=(block_rows, cols))
+                q, r = da.linalg.tsqr(y)
+                ours = timed(lambda: dask.compute(q, r, scheduler=sluice.dask.get, executor=ex))
+                dk = timed(lambda: client.compute([q, r], sync=True))
+                tall = y.compute()
+                single = timed(lambda: np.linalg.qr(tall))
+                row(f"tsqr {rows}x{cols}", 0, ours, [("dask", dk), ("numpy 1 proc", single)])
 
-            ours = timed(lambda: ex.get_result(ex.map(sleep_1ms, range(MAP_1MS))))
-            mp = timed(lambda: list(pool.imap(sleep_1ms, range(MAP_1MS), chunksize=16)))
-            dk = timed(lambda: client.gather(client.map(sleep_1ms, range(MAP_1MS), pure=False)))
-            row("map-1ms", MAP_1MS, ours, [("mp.Pool", mp), ("dask", dk)])
-            ours = timed(lambda: ex.get_result(ex.map(sleep_1ms, range(MAP_1MS), chunksize=16)))
-            row("map-1ms-chunked-16", MAP_1MS, ours, [("mp.Pool", mp), ("dask", dk)])
+            if wanted("map-1ms"):
+                ours = timed(lambda: ex.get_result(ex.map(sleep_1ms, range(MAP_1MS))))
+                mp = timed(lambda: list(pool.imap(sleep_1ms, range(MAP_1MS), chunksize=16)))
+                dk = timed(lambda: client.gather(client.map(sleep_1ms, range(MAP_1MS), pure=False)))
+                row("map-1ms", MAP_1MS, ours, [("mp.Pool", mp), ("dask", dk)])
+                ours = timed(lambda: ex.get_result(ex.map(sleep_1ms, range(MAP_1MS), chunksize=16)))
+                row("map-1ms-chunked-16", MAP_1MS, ours, [("mp.Pool", mp), ("dask", dk)])
         finally:
             client.close()
             cluster.close()
