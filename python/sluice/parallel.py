@@ -201,9 +201,9 @@ def _remote_exception(type_name, message, text, exc):
 
 
 class _Call:
-    __slots__ = ("future", "fn_id", "parts", "deps", "waiting", "items", "local")
+    __slots__ = ("future", "fn_id", "parts", "deps", "waiting", "items", "local", "hint")
 
-    def __init__(self, future, fn_id, parts, deps, items=None):
+    def __init__(self, future, fn_id, parts, deps, items=None, hint=None):
         self.future = future
         self.fn_id = fn_id
         # [args part] + one per dependency that is sent (filled in when ready or placed)
@@ -214,6 +214,9 @@ class _Call:
         # Indexes in `deps` of the inputs its worker keeps from calls it ran before: the call
         # was placed on the worker of its unfinished inputs (Executor._place).
         self.local = ()
+        # The worker a static schedule chose for it (sluice.dask), or None: once ready, it
+        # queues there, not on the least loaded worker (Executor._make_ready).
+        self.hint = hint
 
 
 def _is_outcome(outcome):
@@ -479,7 +482,11 @@ class Executor:
             self._functions[id(fn)] = (fn, fn_id)
             return fn_id
 
-    def _submit(self, fn, args, kwargs, items=None):
+    def _submit(self, fn, args, kwargs, items=None, worker=None):
+        """Submits fn(*args, **kwargs). `worker`, a static schedule's choice (sluice.dask),
+        queues the call on that worker once it is ready, in submission order, even while
+        another one idles; a hint out of range is ignored, one for a worker that ended is
+        dropped when the call is made ready."""
         if not callable(fn):
             raise TypeError(f"{fn!r} is not callable")
         deps = []
@@ -493,7 +500,9 @@ class Executor:
             if self._closing:
                 raise RuntimeError("this Executor was shut down")
             future = Future(self, next(self._ids))
-            call = _Call(future, fn_id, parts, deps, items)
+            if type(worker) is not int or not 0 <= worker < len(self._workers):
+                worker = None
+            call = _Call(future, fn_id, parts, deps, items, worker)
             if self._fatal is not None:
                 self._finish_with_error(call, self._fatal)
                 return future
@@ -637,6 +646,14 @@ class Executor:
                 self._finish_with_error(call, error)
                 return
         call.parts = call.parts[:1] + [self._forwarded(dep) for dep in call.deps]
+        hinted = self._workers[call.hint] if call.hint is not None else None
+        if hinted is not None and hinted.alive:
+            # Past the window and ahead of the ready queue: a static schedule put this call
+            # here so that its successors can be placed behind it (a leaf of a tree and its
+            # sibling on one worker), which is worth more than an idle worker now.
+            call.future.worker = hinted.index
+            hinted.outbox.append(call)
+            return
         self._ready.append(call)
 
     def _requeue(self, calls):
