@@ -1,6 +1,7 @@
 """A zygote: one warm interpreter per environment that forks a worker for each model call.
 
     python -m sluice._zygote --listen-fd N [--duckdb] [--preload-from FILE]... [--log-fd N]
+                           [--ready-fd N]
 
 Started by src/env/zygote.cc inside the environment's sandbox. It imports what the models of
 this environment import (the third-party modules named by `import` statements anywhere in
@@ -291,7 +292,7 @@ def serve(listener):
 
 def main(argv):
     args = argv[1:]
-    listen_fd, files, duckdb, log_fd = None, [], False, None
+    listen_fd, files, duckdb, log_fd, ready_fd = None, [], False, None, None
     i = 0
     while i < len(args):
         if args[i] == "--duckdb":
@@ -304,6 +305,9 @@ def main(argv):
             i += 1
         elif args[i] == "--log-fd" and i + 1 < len(args):
             log_fd = int(args[i + 1])
+            i += 1
+        elif args[i] == "--ready-fd" and i + 1 < len(args):
+            ready_fd = int(args[i + 1])
             i += 1
         i += 1
     if listen_fd is None:
@@ -325,6 +329,9 @@ def main(argv):
     _load_confinement()
     _preload(files, duckdb)
     sys.stdout.flush()
+    if ready_fd is not None:  # the engine's sign that a fork needs no wait (Zygote::Serving)
+        os.write(ready_fd, b"1")
+        os.close(ready_fd)
     serve(listener)
     return 0
 

@@ -1,6 +1,7 @@
 #include "env/zygote.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -109,13 +110,24 @@ Result<std::unique_ptr<Zygote>> Zygote::Start(ZygoteOptions options) {
     process.inherit_fds.push_back(log);
     process.argv.insert(process.argv.end(), {"--log-fd", "4"});
   }
+  // The zygote writes a byte here once its imports are done (Serving()).
+  int ready[2];
+  if (::pipe2(ready, O_CLOEXEC) != 0) {
+    if (log >= 0) ::close(log);
+    ::close(listener);
+    return IOError("cannot create a pipe: ", std::strerror(errno));
+  }
+  process.inherit_fds.push_back(ready[1]);
+  process.argv.insert(process.argv.end(), {"--ready-fd", std::to_string(2 + process.inherit_fds.size())});
   std::unique_ptr<Zygote> zygote(new Zygote());
+  zygote->ready_ = OwnedFd(ready[0]);
   zygote->socket_inode_ = InodeOf(options.socket_path);
   zygote->log_inode_ = InodeOf(options.log_path);
   zygote->options_ = std::move(options);
   auto started = Subprocess::Start(std::move(process));
   ::close(listener);
   if (log >= 0) ::close(log);
+  ::close(ready[1]);
   SLUICE_ASSIGN_OR_RAISE(zygote->process_, std::move(started));
   return zygote;
 }
@@ -146,6 +158,11 @@ Result<int> Zygote::Connect(double ready_timeout) {
     if (MonotonicSeconds() > deadline) return IOError("the zygote was not ready after ", ready_timeout, " s");
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
+}
+
+bool Zygote::Serving() const {
+  pollfd ready{ready_.get(), POLLIN, 0};
+  return ::poll(&ready, 1, 0) == 1 && (ready.revents & POLLIN) && !process_->Exited();
 }
 
 Result<std::unique_ptr<Subprocess>> Zygote::Fork(SubprocessOptions worker_options, double ready_timeout,

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "common/memory_file.h"
 #include "common/status.h"
 #include "common/subprocess.h"
 #include "env/sandbox.h"
@@ -49,6 +50,10 @@ class Zygote : public std::enable_shared_from_this<Zygote> {
   Result<std::unique_ptr<Subprocess>> Fork(SubprocessOptions worker_options, double ready_timeout,
                                            const std::string& preload_file = "");
 
+  // Whether the zygote has finished its imports and serves: a Fork now does not wait for
+  // them. Cheap: no connection is made.
+  bool Serving() const;
+
  private:
   friend class ZygotePool;
   Zygote() = default;
@@ -56,6 +61,7 @@ class Zygote : public std::enable_shared_from_this<Zygote> {
   ZygoteOptions options_;
   // Stopping never removes a successor's socket or log at the same path.
   ino_t socket_inode_ = 0, log_inode_ = 0;
+  OwnedFd ready_;  // readable once the zygote's imports are done
   std::unique_ptr<Subprocess> process_;
 };
 
