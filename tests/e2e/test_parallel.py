@@ -896,6 +896,18 @@ def test_a_result_dropped_from_its_workers_store_is_sent_again(sluice, tmp_path)
     assert "sent again 1" in out
 
 
+# Tells workers apart in a script's functions. Not os.getpid(): each worker has its own pid
+# namespace, where it is 2.
+WORKER_ID_FUNCTION = """
+            def worker_id():
+                import sys, uuid
+
+                if not hasattr(sys, "test_worker_id"):
+                    sys.test_worker_id = uuid.uuid4().hex
+                return sys.test_worker_id
+"""
+
+
 def test_a_dask_tree_keeps_each_subtree_on_one_worker_by_a_static_schedule(sluice, tmp_path):
     """sluice.dask.get sends the leaves in contiguous blocks to the workers, so the two inputs
     of a node run on one worker and the node is placed behind them: only the root crosses."""
@@ -908,14 +920,9 @@ def test_a_dask_tree_keeps_each_subtree_on_one_worker_by_a_static_schedule(sluic
             import dask, numpy as np
             import sluice, sluice.dask
 
-            def worker_id():
-                # Not os.getpid(): each worker has its own pid namespace, where it is 2.
-                import sys, uuid
-
-                if not hasattr(sys, "test_worker_id"):
-                    sys.test_worker_id = uuid.uuid4().hex
-                return sys.test_worker_id
-
+"""
+            + WORKER_ID_FUNCTION
+            + """
             def leaf(i):
                 time.sleep(0.02)  # the whole tree is submitted before the leaves are done
                 return np.arange(100, dtype=np.float64) * i, worker_id(), 0
@@ -968,14 +975,9 @@ def test_worker_hints_never_break_a_call(sluice, tmp_path):
             import numpy as np
             import sluice, sluice.dask
 
-            def worker_id():
-                # Not os.getpid(): each worker has its own pid namespace, where it is 2.
-                import sys, uuid
-
-                if not hasattr(sys, "test_worker_id"):
-                    sys.test_worker_id = uuid.uuid4().hex
-                return sys.test_worker_id
-
+"""
+            + WORKER_ID_FUNCTION
+            + """
             def leaf(i, victim):
                 time.sleep(0.01)
                 # Midway through the first worker's block; once: run again elsewhere, it returns.
