@@ -14,6 +14,7 @@ Usage: .venv/bin/python bench/query/run.py [--rows 4000000[,40000000]] [--repeat
 
 import argparse
 import datetime
+import json
 import os
 import pathlib
 import shutil
@@ -164,6 +165,10 @@ def main():
     finally:
         for home in scratch.glob("home-*"):
             sluice(home, "server", "stop", check=False)
+            # The data home's shared memory outlives its directory: give it back too.
+            info = sluice(home, "-O", "json", "info", check=False)
+            if info.returncode == 0:
+                shutil.rmtree(json.loads(info.stdout)["shared_memory"], ignore_errors=True)
         shutil.rmtree(scratch, ignore_errors=True)
 
 
