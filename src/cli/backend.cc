@@ -81,6 +81,14 @@ class LocalBackend : public Backend {
     RestRequest request{method, "/api/v1/" + path, {}, body.is_null() ? "" : body.dump()};
     ApiResponse response = api_.Handle(request);
     if (response.status >= 400) return Answer(response.status, response.body).status();
+    if (response.stream) {
+      std::string body;
+      response.stream([&body](std::string_view chunk) {
+        body.append(chunk);
+        return true;
+      });
+      return body;
+    }
     return std::move(response.body);
   }
   bool remote() const override { return false; }

@@ -248,16 +248,11 @@ Status RunQuery(Lakehouse& lake, const QueryRequest& request, const std::functio
                {"output", request.output}};
   SLUICE_ASSIGN_OR_RAISE(OwnedFd task_file, MemoryFile("sluice-query", task.dump(), /*seal=*/true));
   SLUICE_ASSIGN_OR_RAISE(OwnedFd result_file, MemoryFile("sluice-query-result"));
-  if (request.output == "arrow_stream" && request.output_fd < 0) {
-    return InvalidInput("an Arrow stream query needs the file to write it into");
-  }
   OwnedFd output_file;
-  if (request.output == "arrow_stream") {
+  if (request.output == "arrow" || request.output == "arrow_stream") {
+    if (request.output_fd < 0) return InvalidInput("an Arrow query answer needs the file to write it into");
     output_file = OwnedFd(::dup(request.output_fd));
     if (output_file.get() < 0) return IOError("cannot pass the query's answer file: ", std::strerror(errno));
-  } else if (request.output == "arrow") {
-    output_file = OwnedFd(::open(request.output_path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    if (output_file.get() < 0) return IOError("cannot write '", request.output_path, "': ", std::strerror(errno));
   } else {
     SLUICE_ASSIGN_OR_RAISE(output_file, MemoryFile("sluice-query-output"));
   }

@@ -21,12 +21,11 @@ struct QueryRequest {
   std::string ref;                         // required
   std::string namespace_name = "bauplan";  // of bare table names
   std::optional<int64_t> max_rows;         // none = all; the rest is counted, never held
-  // tty, json (lines to on_line), arrow (an IPC file at output_path) or arrow_stream (an IPC
-  // stream written into output_fd from its start, batch by batch, ended at max_rows).
+  // tty, json (lines to on_line), arrow (an IPC file) or arrow_stream (an IPC stream, written
+  // batch by batch and ended at max_rows); both Arrow kinds into output_fd, from its start.
   std::string output = "tty";
-  std::string output_path;  // with output == "arrow"
-  int output_fd = -1;       // with output == "arrow_stream": the caller's, left open
-  bool cache = true;        // false: scans bypass the column cache
+  int output_fd = -1;  // with an Arrow output: the caller's file, left open
+  bool cache = true;   // false: scans bypass the column cache
 };
 
 // InvalidInput "line N: ..." when DuckDB cannot parse the SQL or it is not one query;

@@ -37,6 +37,22 @@ Result<std::string> Required(const json& body, const char* key) {
   return value;
 }
 
+// An answer sent from `file`, from its start, in chunks; the file closes with the answer.
+ApiResponse FileAnswer(OwnedFd file, std::string content_type) {
+  ApiResponse response;
+  response.content_type = std::move(content_type);
+  response.stream = [file = std::make_shared<OwnedFd>(std::move(file))](const ChunkWriter& write) {
+    std::string chunk(1 << 20, '\0');
+    for (off_t offset = 0;;) {
+      ssize_t n = ::pread(file->get(), chunk.data(), chunk.size(), offset);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0 || !write(std::string_view(chunk.data(), static_cast<size_t>(n)))) return;
+      offset += n;
+    }
+  };
+  return response;
+}
+
 }  // namespace
 
 SluiceApi::SluiceApi(Lakehouse* lake) : lake_(lake), jobs_(std::make_unique<JobsApi>(lake, &zygotes_)) {}
@@ -163,7 +179,12 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
     SLUICE_ASSIGN_OR_RAISE(query.sql, Required(body, "sql"));
     query.ref = Field(body, "ref", "main");
     query.namespace_name = ns;
-    if (body.contains("max_rows") && body["max_rows"].is_number()) query.max_rows = body["max_rows"].get<int64_t>();
+    if (body.contains("max_rows") && !body["max_rows"].is_null()) {
+      if (!body["max_rows"].is_number_integer() || body["max_rows"].get<int64_t>() < 0) {
+        return InvalidInput("max_rows must be a non-negative integer, not ", body["max_rows"].dump());
+      }
+      query.max_rows = body["max_rows"].get<int64_t>();
+    }
     query.cache = !body.contains("cache") || (body["cache"] != "off" && body["cache"] != false);
     std::string output = Field(body, "output", "arrow");
     if (output == "json" || output == "tty") {
@@ -174,36 +195,19 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
           *lake_, query, [&](const std::string& line) { lines.push_back(line); }, &zygotes_));
       return Json({{"lines", lines}});
     }
-    if (output == "arrow_stream") {
-      // The worker writes the rows into a memory file of this answer's own (nothing to clean up
-      // whatever the client does), which is sent on in chunks: the result is never held whole
-      // in this process.
-      SLUICE_ASSIGN_OR_RAISE(OwnedFd answer, MemoryFile("sluice-query-answer"));
-      query.output = "arrow_stream";
-      query.output_fd = answer.get();
-      SLUICE_RETURN_NOT_OK(RunQuery(
-          *lake_, query, [](const std::string&) {}, &zygotes_));
-      ApiResponse response;
-      response.content_type = "application/vnd.apache.arrow.stream";
-      response.stream = [file = std::make_shared<OwnedFd>(std::move(answer))](const ChunkWriter& write) {
-        std::string chunk(1 << 20, '\0');
-        for (off_t offset = 0;;) {
-          ssize_t n = ::pread(file->get(), chunk.data(), chunk.size(), offset);
-          if (n < 0 && errno == EINTR) continue;
-          if (n <= 0 || !write(std::string_view(chunk.data(), static_cast<size_t>(n)))) return;
-          offset += n;
-        }
-      };
-      return response;
+    if (output != "arrow" && output != "arrow_stream") {
+      return InvalidInput("output must be arrow, arrow_stream, json or tty, not '", output, "'");
     }
-    query.output = "arrow";
-    query.output_path = lake_->objects().root() + "/api/" + NewShortId(12) + ".arrow";
-    SLUICE_RETURN_NOT_OK(MakeDirs(lake_->objects().root() + "/api"));
+    // The worker writes the rows, an Arrow IPC file or stream, into a memory file of this
+    // answer's own (nothing to clean up whatever the client does), which is sent on in chunks:
+    // the result is never held whole in this process.
+    SLUICE_ASSIGN_OR_RAISE(OwnedFd answer, MemoryFile("sluice-query-answer"));
+    query.output = output;
+    query.output_fd = answer.get();
     SLUICE_RETURN_NOT_OK(RunQuery(
         *lake_, query, [](const std::string&) {}, &zygotes_));
-    SLUICE_ASSIGN_OR_RAISE(std::string bytes, ReadFile(query.output_path));
-    (void)RemoveAll(query.output_path);
-    return ApiResponse{200, "application/vnd.apache.arrow.file", std::move(bytes)};
+    return FileAnswer(std::move(answer),
+                      output == "arrow" ? "application/vnd.apache.arrow.file" : "application/vnd.apache.arrow.stream");
   }
   return NotFound("no route for ", method, " ", request.path);
 }

@@ -105,3 +105,33 @@ def test_a_client_that_walks_away_mid_answer_does_not_hurt_the_server(client):
     while open_answers() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert open_answers() == []
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("max_rows", -1, "max_rows must be a non-negative integer"),
+        ("max_rows", 1.5, "max_rows must be a non-negative integer"),
+        ("max_rows", "5", "max_rows must be a non-negative integer"),
+        ("max_rows", 2**64 - 1, "max_rows must be a non-negative integer"),
+        ("output", "../../etc/passwd", "output must be arrow, arrow_stream, json or tty"),
+    ],
+)
+def test_a_client_that_sends_bad_query_fields_gets_a_clear_error(client, field, value, message):
+    """Hostile: the raw API, past the SDK's own checks; each is one 400 naming the field."""
+    status, _, payload = client._current_transport().request(
+        "POST", "query", body={"sql": "SELECT 1 AS x", "ref": "tester.dev", field: value}
+    )
+    assert status == 400
+    assert message in json.loads(payload)["error"]["message"]
+
+
+def test_the_arrow_file_answer_of_older_clients_still_arrives(client):
+    import pyarrow as pa
+
+    status, content_type, payload = client._current_transport().request(
+        "POST", "query", body={"sql": "SELECT PassengerId FROM titanic ORDER BY 1", "ref": "tester.dev"}
+    )
+    assert status == 200 and content_type == "application/vnd.apache.arrow.file"
+    table = pa.ipc.open_file(pa.py_buffer(payload)).read_all()
+    assert table["PassengerId"].to_pylist() == [1, 2, 3, 4, 5, 6]
