@@ -147,19 +147,19 @@ class HttpTransport:
                         raise exceptions.ServiceUnavailableError(
                             f"{self.describe()} closed the connection", hint="is the server running?"
                         ) from None
-                except TimeoutError:
+                except OSError as e:  # TimeoutError included
                     conn.close()
                     self._conn = None
-                    raise exceptions.GatewayTimeoutError(
-                        f"no answer from {self.describe()} within {timeout or self.timeout} s"
-                    ) from None
-                except OSError as e:
-                    conn.close()
-                    self._conn = None
-                    raise exceptions.ServiceUnavailableError(
-                        f"cannot reach {self.describe()}: {e.strerror or e}",
-                        hint="start it with: sluice serve" if self.endpoint else "sluice server start",
-                    ) from None
+                    raise self._failure(e, timeout or self.timeout) from None
+
+    def _failure(self, error, timeout):
+        """The SDK's exception for a connection that failed with `error`."""
+        if isinstance(error, TimeoutError):
+            return exceptions.GatewayTimeoutError(f"no answer from {self.describe()} within {timeout} s")
+        return exceptions.ServiceUnavailableError(
+            f"cannot reach {self.describe()}: {getattr(error, 'strerror', None) or error}",
+            hint="start it with: sluice serve" if self.endpoint else "sluice server start",
+        )
 
     def _request_streamed(self, method, target, data, headers, timeout):
         conn = self._connect()
@@ -167,17 +167,9 @@ class HttpTransport:
         try:
             conn.request(method, target, body=data, headers=headers)
             response = conn.getresponse()
-        except TimeoutError:
-            conn.close()
-            raise exceptions.GatewayTimeoutError(
-                f"no answer from {self.describe()} within {timeout} s"
-            ) from None
         except (OSError, http.client.HTTPException) as e:
             conn.close()
-            raise exceptions.ServiceUnavailableError(
-                f"cannot reach {self.describe()}: {getattr(e, 'strerror', None) or e}",
-                hint="start it with: sluice serve" if self.endpoint else "sluice server start",
-            ) from None
+            raise self._failure(e, timeout) from None
         content_type = response.getheader("Content-Type", "")
         if response.status >= 400:
             payload = response.read()
