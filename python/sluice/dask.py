@@ -99,14 +99,14 @@ def _leaf_workers(chains, chain_inputs, workers):
     blocks of the chains' order over `workers` (Wukong gives each leaf's subgraph to one
     executor). A leaf that feeds no fan-in gains nothing from a fixed worker (a map's items):
     it goes to the least loaded one, as before."""
+    if len(workers) < 2:
+        return {}
     calls_read = [sum(1 for dep in inputs if dep is not None) for inputs in chain_inputs]
     feeds_fan_in = set()
     for index, inputs in enumerate(chain_inputs):
         if calls_read[index] >= 2:
             feeds_fan_in.update(dep for dep in inputs if dep is not None)
     leaves = [i for i in range(len(chains)) if calls_read[i] == 0 and i in feeds_fan_in]
-    if len(workers) < 2:
-        return {}
     return {leaf: workers[n * len(workers) // len(leaves)] for n, leaf in enumerate(leaves)}
 
 

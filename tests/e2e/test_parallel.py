@@ -709,6 +709,28 @@ def test_a_chain_runs_on_one_worker_without_the_client_between_links(sluice, tmp
     assert "missing 0" in out
 
 
+# Helpers of the tree scripts: worker_id() tells workers apart (not os.getpid(): each worker
+# has its own pid namespace, where it is 2); pairwise_tree() is a Dask graph summing its leaves'
+# tasks pairwise, and its root key.
+TREE_HELPERS = """
+            def worker_id():
+                import sys, uuid
+
+                if not hasattr(sys, "test_worker_id"):
+                    sys.test_worker_id = uuid.uuid4().hex
+                return sys.test_worker_id
+
+            def pairwise_tree(leaves, add):
+                tree = {("t", 0, i): task for i, task in enumerate(leaves)}
+                width, depth = len(leaves), 0
+                while width > 1:
+                    for i in range(width // 2):
+                        tree[("t", depth + 1, i)] = (add, ("t", depth, 2 * i), ("t", depth, 2 * i + 1))
+                    width, depth = width // 2, depth + 1
+                return tree, ("t", depth, 0)
+"""
+
+
 def test_tree_reductions_and_dask_graphs_with_placed_fan_ins(sluice, tmp_path):
     out = ok(
         run_script(
@@ -718,6 +740,9 @@ def test_tree_reductions_and_dask_graphs_with_placed_fan_ins(sluice, tmp_path):
             import dask, numpy as np
             import sluice, sluice.dask
 
+"""
+            + TREE_HELPERS
+            + """
             def leaf(i, n):
                 return np.arange(n, dtype=np.float64) * i
 
@@ -747,16 +772,11 @@ def test_tree_reductions_and_dask_graphs_with_placed_fan_ins(sluice, tmp_path):
                     chain[("c", i)] = (lambda x: x + 1, ("c", i - 1))
                 fan = {"root": (noop, 3), "sink": (sum, [("f", i) for i in range(200)])}
                 fan.update({("f", i): (lambda r, i=i: r * i, "root") for i in range(200)})
-                tree = {("t", 0, i): (leaf, i, 5000) for i in range(32)}
-                width, depth = 32, 0
-                while width > 1:
-                    for i in range(width // 2):
-                        tree[("t", depth + 1, i)] = (add, ("t", depth, 2 * i), ("t", depth, 2 * i + 1))
-                    width, depth = width // 2, depth + 1
+                tree, root = pairwise_tree([(leaf, i, 5000) for i in range(32)], add)
                 for name, graph, key in (
                     ("chain", chain, ("c", 499)),
                     ("fan-out-in", fan, "sink"),
-                    ("tree", tree, ("t", depth, 0)),
+                    ("tree", tree, root),
                 ):
                     ours = sluice.dask.get(graph, key, executor=ex)
                     theirs = dask.get(graph, key)
@@ -896,18 +916,6 @@ def test_a_result_dropped_from_its_workers_store_is_sent_again(sluice, tmp_path)
     assert "sent again 1" in out
 
 
-# Tells workers apart in a script's functions. Not os.getpid(): each worker has its own pid
-# namespace, where it is 2.
-WORKER_ID_FUNCTION = """
-            def worker_id():
-                import sys, uuid
-
-                if not hasattr(sys, "test_worker_id"):
-                    sys.test_worker_id = uuid.uuid4().hex
-                return sys.test_worker_id
-"""
-
-
 def test_a_dask_tree_keeps_each_subtree_on_one_worker_by_a_static_schedule(sluice, tmp_path):
     """sluice.dask.get sends the leaves in contiguous blocks to the workers, so the two inputs
     of a node run on one worker and the node is placed behind them: only the root crosses."""
@@ -921,7 +929,7 @@ def test_a_dask_tree_keeps_each_subtree_on_one_worker_by_a_static_schedule(sluic
             import sluice, sluice.dask
 
 """
-            + WORKER_ID_FUNCTION
+            + TREE_HELPERS
             + """
             def leaf(i):
                 time.sleep(0.02)  # the whole tree is submitted before the leaves are done
@@ -932,12 +940,7 @@ def test_a_dask_tree_keeps_each_subtree_on_one_worker_by_a_static_schedule(sluic
                 crossed = a[2] + b[2] + (a[1] != worker_id() or b[1] != worker_id())
                 return a[0] + b[0], worker_id(), crossed
 
-            tree = {("t", 0, i): (leaf, i) for i in range(64)}
-            width, depth = 64, 0
-            while width > 1:
-                for i in range(width // 2):
-                    tree[("t", depth + 1, i)] = (add, ("t", depth, 2 * i), ("t", depth, 2 * i + 1))
-                width, depth = width // 2, depth + 1
+            tree, root = pairwise_tree([(leaf, i) for i in range(64)], add)
             expected = sum(np.arange(100, dtype=np.float64) * i for i in range(64))
 
             with sluice.Executor(workers=2) as ex:
@@ -945,9 +948,9 @@ def test_a_dask_tree_keeps_each_subtree_on_one_worker_by_a_static_schedule(sluic
                 ids = {ex._submit(worker_id, (), {}, worker=w).result(timeout=60) for w in (0, 1)}
                 print("two workers", len(ids))
                 before = ex.placed_calls
-                total, _, crossed = sluice.dask.get(tree, ("t", depth, 0), executor=ex)
+                total, _, crossed = sluice.dask.get(tree, root, executor=ex)
                 print("tree", np.array_equal(total, expected), crossed, ex.placed_calls - before)
-                theirs = dask.get(tree, ("t", depth, 0))
+                theirs = dask.get(tree, root)
                 print("as dask", np.array_equal(total, theirs[0]))
             """,
         )
@@ -976,7 +979,7 @@ def test_worker_hints_never_break_a_call(sluice, tmp_path):
             import sluice, sluice.dask
 
 """
-            + WORKER_ID_FUNCTION
+            + TREE_HELPERS
             + """
             def leaf(i, victim):
                 time.sleep(0.01)
@@ -991,14 +994,9 @@ def test_worker_hints_never_break_a_call(sluice, tmp_path):
             with sluice.Executor(workers=2) as ex:
                 ex.get_result(ex.map(float, range(10)))
                 victim = ex._submit(worker_id, (), {}, worker=0).result(timeout=60)
-                tree = {("t", 0, i): (leaf, i, victim) for i in range(64)}
-                width, depth = 64, 0
-                while width > 1:
-                    for i in range(width // 2):
-                        tree[("t", depth + 1, i)] = (add, ("t", depth, 2 * i), ("t", depth, 2 * i + 1))
-                    width, depth = width // 2, depth + 1
+                tree, root = pairwise_tree([(leaf, i, victim) for i in range(64)], add)
                 try:
-                    total = sluice.dask.get(tree, ("t", depth, 0), executor=ex)
+                    total = sluice.dask.get(tree, root, executor=ex)
                     print("returned", total[0] == sum(range(64)))
                 except sluice.parallel.WorkerDiedError as e:
                     print("died", "signal 9" in str(e))
@@ -1007,7 +1005,7 @@ def test_worker_hints_never_break_a_call(sluice, tmp_path):
                 hints = [dead[0], 7, -1, None] * 5
                 hinted = [ex._submit(abs, (-i,), {}, worker=w) for i, w in enumerate(hints)]
                 print("hinted", ex.get_result(hinted, timeout=60) == list(range(20)))
-                total = sluice.dask.get(tree, ("t", depth, 0), executor=ex)
+                total = sluice.dask.get(tree, root, executor=ex)
                 print("one worker left", total[0] == sum(range(64)))
             """,
         )
