@@ -12,6 +12,7 @@
 #include "exec/json_views.h"
 #include "exec/query_runner.h"
 #include "exec/runner.h"
+#include "server/api_executors.h"
 #include "server/api_info.h"
 #include "server/api_jobs.h"
 #include "server/api_json.h"
@@ -55,7 +56,10 @@ ApiResponse FileAnswer(OwnedFd file, std::string content_type) {
 
 }  // namespace
 
-SluiceApi::SluiceApi(Lakehouse* lake) : lake_(lake), jobs_(std::make_unique<JobsApi>(lake, &zygotes_)) {}
+SluiceApi::SluiceApi(Lakehouse* lake)
+    : lake_(lake),
+      jobs_(std::make_unique<JobsApi>(lake, &zygotes_)),
+      executors_(std::make_unique<ExecutorsApi>(lake)) {}
 SluiceApi::~SluiceApi() = default;
 
 void SluiceApi::WarmUp() { WarmUpQueryWorkers(*lake_, &zygotes_); }
@@ -69,6 +73,9 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
   if (parts.size() < 3 || parts[0] != "api" || parts[1] != "v1") return NotFound("no route for ", request.path);
   const std::string& resource = parts[2];
   const std::string& method = request.method;
+  // Before the body is read as JSON: a worker's bytes are not.
+  SLUICE_ASSIGN_OR_RAISE(auto executors_answer, executors_->Route(request, parts));
+  if (executors_answer) return std::move(*executors_answer);
   json body = request.body.empty() ? json::object() : ParseBoundedJson(request.body);
   SLUICE_ASSIGN_OR_RAISE(auto jobs_answer, jobs_->Route(request, parts, body));
   if (jobs_answer) return std::move(*jobs_answer);

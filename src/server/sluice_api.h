@@ -33,6 +33,7 @@ struct ApiResponse {
   std::function<void(const ChunkWriter& write)> stream;
 };
 
+class ExecutorsApi;
 class JobsApi;
 
 class SluiceApi {
@@ -53,6 +54,7 @@ class SluiceApi {
   // Runs fork their workers from these; a server keeps them warm from one run to the next.
   ZygotePool zygotes_;
   std::unique_ptr<JobsApi> jobs_;
+  std::unique_ptr<ExecutorsApi> executors_;  // sluice.map from clients on other machines
 };
 
 }  // namespace sluice
