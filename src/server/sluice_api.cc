@@ -186,6 +186,7 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
     SLUICE_ASSIGN_OR_RAISE(query.sql, Required(body, "sql"));
     query.ref = Field(body, "ref", "main");
     query.namespace_name = ns;
+    query.principal = request.key_id.empty() ? "" : "key " + request.key_id;
     if (body.contains("max_rows") && !body["max_rows"].is_null()) {
       if (!body["max_rows"].is_number_integer() || body["max_rows"].get<int64_t>() < 0) {
         return InvalidInput("max_rows must be a non-negative integer, not ", body["max_rows"].dump());
@@ -199,7 +200,7 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
       query.output = output;
       json lines = json::array();
       SLUICE_RETURN_NOT_OK(RunQuery(
-          *lake_, query, [&](const std::string& line) { lines.push_back(line); }, &zygotes_));
+          *lake_, query, [&](const std::string& line) { lines.push_back(line); }, &zygotes_, &query_workers_));
       return Json({{"lines", lines}});
     }
     if (output != "arrow" && output != "arrow_stream") {
@@ -212,7 +213,7 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
     query.output = output;
     query.output_fd = answer.get();
     SLUICE_RETURN_NOT_OK(RunQuery(
-        *lake_, query, [](const std::string&) {}, &zygotes_));
+        *lake_, query, [](const std::string&) {}, &zygotes_, &query_workers_));
     return FileAnswer(std::move(answer),
                       output == "arrow" ? "application/vnd.apache.arrow.file" : "application/vnd.apache.arrow.stream");
   }
