@@ -10,6 +10,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <functional>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -34,8 +35,10 @@ constexpr int kWriteWaitMs = 30'000;
 // channel closed before they are killed.
 constexpr auto kEndGrace = std::chrono::seconds(2);
 
-// Writes all of `data` to `fd` (a stream socket), waiting for room at most kWriteWaitMs at a time.
-Status WriteAll(int fd, std::string_view data, const std::string& what) {
+// Writes all of `data` to `fd` (a stream socket), waiting for room at most kWriteWaitMs at a
+// time once `reading()`: a worker whose environment is still being built (a pip install can
+// take minutes) reads nothing yet, and is waited for.
+Status WriteAll(int fd, std::string_view data, const std::string& what, const std::function<bool()>& reading) {
   for (size_t done = 0; done < data.size();) {
     ssize_t n = ::send(fd, data.data() + done, data.size() - done, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n > 0) {
@@ -46,6 +49,7 @@ Status WriteAll(int fd, std::string_view data, const std::string& what) {
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       pollfd wait = {fd, POLLOUT, 0};
       int ready = ::poll(&wait, 1, kWriteWaitMs);
+      if (ready == 0 && !reading()) continue;
       if (ready == 0) return Conflict(what, " has read nothing for ", kWriteWaitMs / 1000, " s");
       if (ready > 0 && !(wait.revents & (POLLERR | POLLHUP))) continue;
     }
@@ -144,7 +148,11 @@ Result<std::optional<ApiResponse>> ExecutorsApi::Route(const RestRequest& reques
   std::string what = "worker " + std::to_string(worker) + " of executor " + session->id;
   if (method == "POST") {
     std::lock_guard<std::mutex> lock(*session->uplinks[worker]);
-    SLUICE_RETURN_NOT_OK(WriteAll(session->channels[worker].get(), request.body, what));
+    auto reading = [&session, worker] {
+      std::lock_guard<std::mutex> lock(session->mutex);
+      return session->ended || session->pids[worker] != 0 || session->finished;
+    };
+    SLUICE_RETURN_NOT_OK(WriteAll(session->channels[worker].get(), request.body, what, reading));
     return Json({{"written", request.body.size()}});
   }
   if (method == "DELETE") {
