@@ -32,6 +32,15 @@ kept result has no more reader (one placed reader per result). The worker keeps 
 a cap; a placed call whose input it dropped comes back "missing" and is sent again with the
 value, and one whose input failed fails with that input's exception.
 
+Kept values (sluice.dask's intermediates, `_submit(keep=True)`): the worker keeps the value
+itself and answers only its size. A reader on that worker takes the object from its store; a
+reader given another worker waits here (`parked`) while its value is fetched from the holder,
+pickled once. A ready reader goes where its kept inputs are, unless the holder's queue costs
+more than the fetch. Each value is released once its submitter's hold and its readers are done
+(reference counts here); past the worker's cap it is given back here ("evicted") and forwarded
+from here. A holder that ends fails the calls still to read its values (WorkerDiedError naming
+them); a holder that says it keeps a value and does not give it is retired.
+
 Contract: an Executor is safe to use from several threads (submissions go through a lock to
 one dispatcher thread, which alone talks to the workers). A worker is trusted with nothing:
 an answer for a call it was not sent, answered twice, or a claim about its kept inputs that
