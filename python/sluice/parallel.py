@@ -424,10 +424,12 @@ class Executor:
         self.placed_calls = 0
         self.missing_inputs = 0
         # Kept values (sluice.dask's intermediates): how many its workers kept, how many
-        # were fetched for a reader on another worker or evicted to here, and the bytes of
-        # every value this process received from its workers (results, errors, fetched ones).
+        # came here, fetched for a reader on another worker or evicted past a worker's cap
+        # (evicted_values of them), and the bytes of every value this process received from
+        # its workers (results, errors, fetched and evicted values).
         self.kept_results = 0
         self.fetched_values = 0
+        self.evicted_values = 0
         self.received_bytes = 0
         self._unheld = []  # kept futures whose submitter let go of them (_unhold)
 
@@ -1090,6 +1092,7 @@ class Executor:
             future._ok, future._loaded = False, False
         future._part = part
         self.fetched_values += 1
+        self.evicted_values += outcome == _channel.EVICTED
         self._fetched(future)
         return None
 
