@@ -871,10 +871,10 @@ class Executor:
                 # them: a kept value is pickled only when it must leave its worker.
                 total, average = sum(held.values()), self._average_seconds or 0.0
                 per_byte = self._FETCH_SECONDS_PER_BYTE
-                costs = {
-                    w.index: load(w) * average + (total - held.get(w.index, 0)) * per_byte for w in alive
-                }
-                worker = min(alive, key=lambda w, c=costs: (c[w.index], load(w)))
+                # Among the workers with room (as the least loaded one has, unless all are full).
+                room = [w for w in alive if load(w) < self._window] or [worker]
+                costs = {w.index: load(w) * average + (total - held.get(w.index, 0)) * per_byte for w in room}
+                worker = min(room, key=lambda w, c=costs: (c[w.index], load(w)))
             else:
                 # A tie goes to the worker that ran an input: a chain whose next link came
                 # after its input was done (submitted as it goes) stays on one worker, and its
