@@ -4,6 +4,8 @@ workers against what a Python user reaches for instead, 2 workers each, side by 
 Columns (each framework runs in a process of its own, one framework at a time):
   sluice        sluice.Executor(workers=2): sandboxed workers, calls batched over sockets,
                 large values in shared memory; Dask graphs through sluice.dask.get
+  sluice-remote the same on the workers of a `sluice serve` over loopback HTTP (remote mode:
+                values inline through the server)
   mp.Pool       multiprocessing.Pool(2) (no sandbox): map for maps, imap with chunks where a row
                 says so, apply_async per task for dependent ones (a round trip per task)
   dask          dask.distributed LocalCluster(n_workers=2, threads_per_worker=1, processes=True)
@@ -60,7 +62,7 @@ import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 WORKERS = 2
-FRAMEWORKS = ("sluice", "mp.Pool", "dask", "ray", "lithops", "numpy")
+FRAMEWORKS = ("sluice", "sluice-remote", "mp.Pool", "dask", "ray", "lithops", "numpy")
 STARTUP_TIMEOUT_SECONDS = 180
 STOP_TIMEOUT_SECONDS = 60
 
@@ -184,8 +186,12 @@ class SluiceColumn:
 
         self.sizes = sizes
         self.sluice = sluice
-        self.executor = sluice.Executor(workers=WORKERS)
+        self.executor = sluice.Executor(workers=WORKERS, **self.where())
         self.map(noop, range(100))  # workers up and warm
+
+    def where(self):
+        """Executor arguments saying where the workers run: here."""
+        return {}
 
     def map(self, fn, items, chunksize=None):
         return self.executor.get_result(self.executor.map(fn, items, chunksize=chunksize or 1))
@@ -206,12 +212,35 @@ class SluiceColumn:
 
     def map_big(self, items):
         # The function's own environment: pandas pinned as the lock pins it.
-        with self.sluice.Executor(workers=WORKERS, pip={"pandas": locked_version("pandas")}) as ex:
+        pandas = {"pandas": locked_version("pandas")}
+        with self.sluice.Executor(workers=WORKERS, pip=pandas, **self.where()) as ex:
             ex.get_result(ex.map(frame_column_means, range(WORKERS)))  # pandas imported once
             return timed(lambda: ex.get_result(ex.map(frame_column_means, items)))
 
     def close(self):
         self.executor.shutdown()
+
+
+class RemoteSluiceColumn(SluiceColumn):
+    """The same on the workers of a `sluice serve` over loopback HTTP (remote mode): values go
+    inline through the server instead of shared memory."""
+
+    def __init__(self, sizes):
+        import bauplan
+
+        self.server = subprocess.Popen(
+            [os.environ["SLUICE_BINARY"], "serve", "--port", "0"], stdout=subprocess.PIPE, text=True
+        )
+        self.client = bauplan.Client(endpoint=self.server.stdout.readline().split()[5])
+        super().__init__(sizes)
+
+    def where(self):
+        return {"client": self.client}
+
+    def close(self):
+        super().close()
+        self.server.terminate()
+        self.server.wait()
 
 
 class PoolColumn:
@@ -376,6 +405,7 @@ class NumpyColumn:
 
 COLUMNS = {
     "sluice": SluiceColumn,
+    "sluice-remote": RemoteSluiceColumn,
     "mp.Pool": PoolColumn,
     "dask": DaskColumn,
     "ray": RayColumn,
@@ -560,6 +590,9 @@ ROWS = [
         sampled=True,
     ),
 ]
+for _row in ROWS:  # remote mode runs every workload as local Sluice does
+    if "sluice" in _row.runs:
+        _row.runs["sluice-remote"] = _row.runs["sluice"]
 ROWS_BY_NAME = {row.name: row for row in ROWS}
 
 

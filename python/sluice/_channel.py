@@ -9,6 +9,11 @@ pandas columns), is written once into a memfd: its pickle stream first, then eac
 64-byte boundary. The receiver maps the memfd copy-on-write and unpickles the buffers in place,
 so a 100 MiB array costs one copy in all (into the memfd), however many hops it takes: a
 client forwards a part it received (a result feeding another task) without opening it.
+
+Where descriptors cannot travel (a client of a remote `sluice serve`: python/sluice/_remote.py),
+the same messages go as frames over a byte stream (`StreamChannel`, `write_frame`,
+`read_frame`): a memfd part's bytes follow the envelope, and the receiver writes them into a
+sealed memfd of its own, so a Part is the same object on both kinds of channel.
 """
 
 import fcntl
@@ -17,6 +22,7 @@ import mmap
 import os
 import pickle
 import socket
+import struct
 import types
 
 import cloudpickle
@@ -239,6 +245,8 @@ def socket_pair():
 def send(sock, header, parts=()):
     """Sends `header` (a small picklable value) with `parts` in one datagram. The parts stay
     the caller's: the receiver gets its own copies of their descriptors."""
+    if not isinstance(sock, socket.socket):
+        return sock.send_message(header, parts)  # a framed channel (below)
     fds = []
     described = [part.describe(fds) for part in parts]
     datagram = pickle.dumps((header, described), protocol=5)
@@ -251,6 +259,8 @@ def receive(sock, loads=pickle.loads):
     """(header, parts) of the next message, its envelope unpickled with `loads` (a restricted
     one where the other end is not trusted); ChannelClosed at the end, MalformedMessage for a
     message that does not follow the protocol."""
+    if not isinstance(sock, socket.socket):
+        return sock.receive_message(loads)  # a framed channel (below)
     datagram, fds, flags, _ = socket.recv_fds(sock, MAX_DATAGRAM, MAX_FDS)
     try:
         if not datagram:
@@ -297,3 +307,126 @@ def _part_spec(entry, fd_count):
 def batch_size(parts):
     """Bytes a list of parts takes inline in a datagram (memfd parts: a few dozen)."""
     return sum(len(p.data) if p.data is not None else 64 for p in parts)
+
+
+# -- frames: the messages above over a byte stream (no descriptors)
+#
+# A frame is: u32 envelope length, u32 count of blobs, a u64 length per blob, the envelope (the
+# pickled (header, described parts), as in a datagram) and the blobs, one per memfd part, in
+# the order of their descriptor indexes. A blob is the memfd's pickle stream and buffers.
+
+_FRAME_HEAD = struct.Struct("<II")
+_BLOB_LENGTH = struct.Struct("<Q")
+MAX_BLOB = 64 << 30  # a value larger than this is not a value but an attack
+
+
+def frame_buffers(header, parts):
+    """The buffers of one frame, in order. Memfd parts are mapped, not copied; the mappings
+    outlive the parts' descriptors, so the caller may close the parts at once."""
+    fds = []
+    described = [part.describe(fds) for part in parts]
+    envelope = pickle.dumps((header, described), protocol=5)
+    if len(envelope) > MAX_DATAGRAM or len(fds) > MAX_FDS:
+        raise ValueError("message too large for one frame: send fewer parts at once")
+    blobs = []
+    for part, fd in zip([p for p in parts if p.data is None], fds):
+        size = max([part.data_len] + [start + length for start, length in part.spans])
+        blobs.append(memoryview(mmap.mmap(fd, size, prot=mmap.PROT_READ)) if size else memoryview(b""))
+    head = _FRAME_HEAD.pack(len(envelope), len(blobs)) + b"".join(_BLOB_LENGTH.pack(b.nbytes) for b in blobs)
+    return [head, envelope, *blobs]
+
+
+def read_frame(readinto, loads=pickle.loads):
+    """The next frame as (header, parts), read with `readinto(memoryview) -> bytes read (0 at
+    the end)`. ChannelClosed at a clean end, MalformedMessage for a frame that breaks the
+    protocol (a cut one included)."""
+    head = _read_exact(readinto, _FRAME_HEAD.size, at_start=True)
+    envelope_len, blob_count = _FRAME_HEAD.unpack(head)
+    if envelope_len > MAX_DATAGRAM or blob_count > MAX_FDS:
+        raise MalformedMessage("a frame larger than the protocol allows")
+    lengths = [_BLOB_LENGTH.unpack(_read_exact(readinto, _BLOB_LENGTH.size))[0] for _ in range(blob_count)]
+    if any(n > MAX_BLOB for n in lengths):
+        raise MalformedMessage("a value larger than the protocol allows")
+    envelope = _read_exact(readinto, envelope_len)
+    fds = []
+    try:
+        for length in lengths:
+            fds.append(_read_into_memfd(readinto, length))
+        try:
+            header, described = loads(envelope, buffers=())
+            specs = [_part_spec(entry, len(fds)) for entry in described]
+        except MalformedMessage:
+            raise
+        except Exception as e:
+            raise MalformedMessage(f"an unreadable message: {e}") from None
+        indexes = [spec[0] for spec in specs if spec[0] is not None]
+        if sorted(indexes) != list(range(len(fds))):
+            raise MalformedMessage("a value named twice, or not at all")
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
+    parts = [
+        Part(data=data) if index is None else Part(fd=fds[index], data_len=data_len, spans=spans)
+        for index, data, data_len, spans in specs
+    ]
+    return header, parts
+
+
+def _read_exact(readinto, n, at_start=False):
+    buffer = bytearray(n)
+    view = memoryview(buffer)
+    done = 0
+    while done < n:
+        got = readinto(view[done:])
+        if not got:
+            if at_start and done == 0:
+                raise ChannelClosed()
+            raise MalformedMessage("a frame cut short")
+        done += got
+    return bytes(buffer)
+
+
+def _read_into_memfd(readinto, length):
+    """A sealed memfd holding the next `length` bytes of the stream."""
+    fd = os.memfd_create("sluice-part", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        os.ftruncate(fd, max(length, 1))
+        # Through a buffer of its own, not a view of a mapping: a view still held by a failed
+        # read (its traceback) would keep the mapping from closing.
+        chunk = bytearray(min(length, 1 << 20))
+        done = 0
+        while done < length:
+            want = min(len(chunk), length - done)
+            got = readinto(memoryview(chunk)[:want])
+            if not got:
+                raise MalformedMessage("a frame cut short")
+            os.pwrite(fd, memoryview(chunk)[:got], done)
+            done += got
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _SEALS)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+class StreamChannel:
+    """A channel over a connected stream socket, used blocking (a function worker's, when its
+    client is remote). It reads exactly one frame at a time, so select() on it tells the truth:
+    no frame waits in a buffer of its own."""
+
+    def __init__(self, sock):
+        self.sock = sock
+
+    def fileno(self):
+        return self.sock.fileno()
+
+    def send_message(self, header, parts):
+        for buffer in frame_buffers(header, parts):
+            self.sock.sendall(buffer)
+
+    def receive_message(self, loads=pickle.loads):
+        return read_frame(self.sock.recv_into, loads)
+
+    def close(self):
+        self.sock.close()

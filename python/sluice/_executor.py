@@ -2,7 +2,9 @@
 _executors` (src/exec/function_executors.h), runs the calls of sluice.map, call_async and
 Dask graphs that its client sends on its channel, until the client closes it.
 
-The channel (python/sluice/_channel.py) arrives on stdin as b"channel\\n" with one descriptor.
+The channel (python/sluice/_channel.py) arrives on stdin as b"channel\\n" with one descriptor:
+a seqpacket socket, or a stream socket (then messages are frames, values inline) when the
+client is remote.
 Messages from the client:
     ("function", fn_id)          parts: [the function]          kept for later calls
     ("calls", [(call_id, fn_id, n_parts, local[, keep]), ...])
@@ -307,7 +309,9 @@ def _receive_channel():
     stdin.close()
     if message != b"channel\n" or len(fds) != 1:
         sys.exit("sluice._executor: expected a channel on stdin")
-    return socket.socket(fileno=fds[0])
+    sock = socket.socket(fileno=fds[0])
+    # A stream: the client is remote and the server relays its frames (python/sluice/_remote.py).
+    return _channel.StreamChannel(sock) if sock.type == socket.SOCK_STREAM else sock
 
 
 def main():

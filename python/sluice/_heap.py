@@ -220,6 +220,12 @@ def _aligned(n):
     return (n + _ALIGN - 1) // _ALIGN * _ALIGN
 
 
+def forget_inputs():
+    """Drops the record of the inputs mapped so far (a worker that serves task after task, a
+    query worker, lets each task's inputs go once it has ended)."""
+    _input_mappings.clear()
+
+
 def read_segments(fds):
     """Maps an input's segments (read-only) and records where they are, for outputs that pass
     them on. Returns their pa.Buffers, in order."""

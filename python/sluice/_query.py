@@ -4,10 +4,11 @@ server's DuckDB zygote or started fresh) that is sent a task of kind "query"
 
     engine -> worker   b"task\\n" with three descriptors: the task's JSON {kind: "query", sql,
                        max_rows (int or null), output ("json" | "tty" | "arrow" |
-                       "arrow_stream")}, the result to write, and the file to write the rows
-                       into: an Arrow IPC file for "arrow", an Arrow IPC stream for
-                       "arrow_stream" (written batch by batch as DuckDB produces them, and
-                       ended at max_rows: an API answer, sent on as it is)
+                       "arrow_stream"), persistent (bool)}, the result to write, and the file
+                       to write the rows into: the printed lines for "tty" and "json", an
+                       Arrow IPC file for "arrow", an Arrow IPC stream for "arrow_stream"
+                       (written batch by batch as DuckDB produces them, and ended at
+                       max_rows: an API answer, sent on as it is)
     worker -> engine   b"tables {json}\\n": what DuckDB's parser finds the SQL reads
                        (sluice._sql_analysis: tables, columns, uses_star), or nothing when the
                        SQL is not one query; the worker then writes the parse error as its
@@ -21,8 +22,16 @@ it) or {sql_names, parquet: [i, ...], columns, schema: i} (the table's own Parqu
 read by DuckDB itself with its filter and projection pushdown and streaming; `schema` is an
 empty Arrow file with the columns' types, for columns older files lack), with i indexing the
 message's descriptors after the JSON's. Then the user's SQL runs with DuckDB's file access off
-except for those descriptors. Rows go to stdout (tty, json) or the Arrow file; the result is
-{"ok": true, "rows": N} or {"ok": false, "error": {"message", "line", "parse"}}.
+except for those files (sluice._query_database). The result is {"ok": true, "rows": N} or
+{"ok": false, "error": {"message", "line", "parse"}}.
+
+A task with "persistent": true makes this a persistent query worker (src/exec/query_worker.h):
+once the result is written it sends
+
+    worker -> engine   b"done\\n"
+
+and waits for the next b"task\\n" on the same socket, in the same database (its caches warm),
+until the engine closes the socket. Otherwise the worker ends after its one query.
 """
 
 import datetime
@@ -31,8 +40,8 @@ import json
 import os
 import socket
 
-from sluice import _arena, _sql_analysis
-from sluice._worker import _duckdb_connection, _quote, arrow_result, lock_down, register_inputs
+from sluice import _arena, _heap, _query_database, _sql_analysis
+from sluice._worker import _quote, arrow_result
 
 # A request line longer than this is cut by the engine (src/common/subprocess.cc); a shorter
 # analysis that reads every column is always right.
@@ -102,13 +111,14 @@ def _ask_for_inputs(sock, analysis):
     return spec["inputs"], fds
 
 
-def _parquet_view(con, spec, fds, index):
-    """A view over the table's Parquet files, by descriptor, with exactly its columns: columns
-    files lack (added to the table after they were written) are NULLs of the table's type."""
-    paths = [f"/proc/self/fd/{fds[i]}" for i in spec["parquet"]]
+def _parquet_view(con, spec, fds, paths, index):
+    """A view over the table's Parquet files, by their stable paths (`paths`: by descriptor
+    index), with exactly its columns: columns files lack (added to the table after they were
+    written) are NULLs of the table's type."""
+    paths = [paths[i] for i in spec["parquet"]]
     schema = _arena.read_table(fds[spec["schema"]])
-    # The probe below reads every footer; the query's bind reads them again from this cache.
-    con.execute("SET parquet_metadata_cache = true")
+    # Every footer is read here (and kept by the database's metadata cache for the next
+    # queries); the query's bind reads them again from that cache.
     source = f"read_parquet({paths!r}, union_by_name = true)"
     present = {name.lower() for name in con.sql(f"SELECT * FROM {source} LIMIT 0").columns}
     select = []
@@ -121,31 +131,54 @@ def _parquet_view(con, spec, fds, index):
             con.register(f"__sluice_schema_{index}", schema)
             typed = {row[0]: row[1] for row in con.sql(f"DESCRIBE __sluice_schema_{index}").fetchall()}
         select.append(f"CAST(NULL AS {typed[name]}) AS {_quote(name)}")
-    return f"SELECT {', '.join(select) or '*'} FROM {source}", paths
+    return f"SELECT {', '.join(select) or '*'} FROM {source}"
 
 
-def _register(con, inputs, fds):
-    """Registers every input under its SQL names; returns the paths DuckDB may open."""
-    allowed = []
-    arrow_inputs = []
+class _Views:
+    """The query's tables under their SQL names. Bare names are temporary views of the query's
+    connection; "ns.t" needs schema ns, which only the database's own catalog can hold, so
+    those views (and the schemas made for them) are dropped again once the query ends."""
+
+    def __init__(self, con):
+        self.con = con
+        self.named = []  # "ns"."t" views in the database's catalog
+        self.schemas = []  # schemas made for them
+
+    def add(self, internal, names):
+        for name in names or []:
+            if "." not in name:
+                self.con.execute(f"CREATE OR REPLACE TEMP VIEW {_quote(name)} AS SELECT * FROM {internal}")
+                continue
+            schema, _, relation = name.partition(".")
+            exists = self.con.execute(
+                "SELECT count(*) FROM duckdb_schemas() WHERE database_name = current_database() "
+                "AND schema_name = ?",
+                [schema],
+            ).fetchone()[0]
+            if not exists:
+                self.con.execute(f"CREATE SCHEMA {_quote(schema)}")
+                self.schemas.append(schema)
+            target = f"{_quote(schema)}.{_quote(relation)}"
+            self.con.execute(f"CREATE OR REPLACE VIEW {target} AS SELECT * FROM {internal}")
+            self.named.append(target)
+
+    def drop(self):
+        for target in self.named:
+            self.con.execute(f"DROP VIEW IF EXISTS {target}")
+        for schema in self.schemas:
+            self.con.execute(f"DROP SCHEMA IF EXISTS {_quote(schema)} CASCADE")
+
+
+def _register(con, inputs, fds, paths, views):
+    """Registers every input under its SQL names (temporary views of `con`, or `views`)."""
     for index, spec in enumerate(inputs):
+        internal = f"__sluice_input_{index}"
         if "arrow" in spec:
-            arrow_inputs.append((spec, _arena.read_table(fds[spec["arrow"]])))
-            continue
-        view, paths = _parquet_view(con, spec, fds, index)
-        allowed += paths
-        internal = f"__sluice_files_{index}"
-        con.execute(f"CREATE OR REPLACE VIEW {internal} AS {view}")
-        for name in spec.get("sql_names") or []:
-            if "." in name:
-                schema, _, relation = name.partition(".")
-                con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(schema)}")
-                target = f"{_quote(schema)}.{_quote(relation)}"
-            else:
-                target = _quote(name)
-            con.execute(f"CREATE OR REPLACE VIEW {target} AS SELECT * FROM {internal}")
-    register_inputs(con, arrow_inputs)
-    return allowed
+            con.register(internal, _arena.read_table(fds[spec["arrow"]]))
+        else:
+            view = _parquet_view(con, spec, fds, paths, index)
+            con.execute(f"CREATE TEMP VIEW {internal} AS {view}")
+        views.add(internal, spec.get("sql_names"))
 
 
 def _fetch(relation, max_rows):
@@ -184,22 +217,51 @@ def _stream_to(relation, max_rows, fd):
     return written
 
 
-def run(task, sock):
-    """Runs one query task (see above) on the engine's socket `sock`."""
-    con = _duckdb_connection()
-    analysis = _sql_analysis.analyze(con, task["sql"])
-    if "error" in analysis:
-        _failed(task, analysis["error"], analysis.get("line", 0), parse=True)
-        return
-    received = _ask_for_inputs(sock, analysis)
-    if received is None:
-        return  # the engine refused; it reports why
-    inputs, fds = received
+def _write_text(task, text):
+    """The rows as printed lines (tty, json), into the output file: never on stdout, which a
+    worker serving many queries shares between them."""
+    data = (text + "\n").encode()
+    fd = task["output_fd"]
+    while data:
+        data = data[os.write(fd, data) :]
+
+
+def _run_query(task, sock, database):
+    con = database.connect()
     try:
-        allowed = _register(con, inputs, fds)
-        if allowed:
-            con.execute(f"SET allowed_paths = {allowed!r}")
-        lock_down(con)
+        analysis = _sql_analysis.analyze(con, task["sql"])
+        if "error" in analysis:
+            _failed(task, analysis["error"], analysis.get("line", 0), parse=True)
+            return
+        received = _ask_for_inputs(sock, analysis)
+        if received is None:
+            return  # the engine refused; it reports why
+        inputs, fds = received
+        # The data files go to the database at once (held, or closed as duplicates); every
+        # other descriptor is this query's and is closed after it.
+        paths = {}
+        try:
+            for spec in inputs:
+                for i in spec.get("parquet") or []:
+                    paths[i] = database.path_of(fds[i])
+            views = _Views(con)
+            try:
+                _answer(task, con, inputs, fds, paths, views)
+            finally:
+                views.drop()
+        finally:
+            for i, fd in enumerate(fds):
+                if i not in paths:
+                    os.close(fd)
+    finally:
+        con.close()
+        _heap.forget_inputs()
+        database.end_query()
+
+
+def _answer(task, con, inputs, fds, paths, views):
+    try:
+        _register(con, inputs, fds, paths, views)
         relation = con.sql(task["sql"])
         if relation is None:
             _write_result(task, {"ok": True, "rows": 0})
@@ -215,8 +277,46 @@ def run(task, sock):
     if task.get("output") == "arrow":
         _arena.write_table_to(table, task["output_fd"])
     elif task.get("output") == "json":
-        rows = [{k: _plain(v) for k, v in row.items()} for row in table.to_pylist()]
-        print(json.dumps(rows), flush=True)
+        _write_text(task, json.dumps([{k: _plain(v) for k, v in row.items()} for row in table.to_pylist()]))
     else:
-        print(_format_tty(table, total), flush=True)
+        _write_text(task, _format_tty(table, total))
     _write_result(task, {"ok": True, "rows": total})
+
+
+def run(task, sock):
+    """Runs one query task (see above) on the engine's socket `sock`: in a database of its own,
+    or, with "persistent" in the task, in a database kept for every task that follows on
+    `sock` until the engine closes it."""
+    database = _query_database.Database()
+    while True:
+        try:
+            _run_query(task, sock, database)
+        finally:
+            for fd in (task["result_fd"], task["output_fd"]):
+                os.close(fd)
+        if not task.get("persistent"):
+            return
+        if database.worn_out():
+            database.close()
+            database = _query_database.Database()
+        sock.sendall(b"done\n")
+        task = _next_task(sock)
+        if task is None:
+            return
+
+
+def _next_task(sock):
+    """The next b"task\n" and its three descriptors; None when the engine has closed the
+    socket (or sent anything else, which ends the worker too)."""
+    message, fds, _, _ = socket.recv_fds(sock, 4096, 3)
+    if not message.startswith(b"task") or len(fds) != 3:
+        for fd in fds:
+            os.close(fd)
+        return None
+    with os.fdopen(fds[0], "rb") as f:
+        task = json.load(f)
+    if task.get("kind") != "query":
+        os.close(fds[1]), os.close(fds[2])
+        return None
+    task["result_fd"], task["output_fd"] = fds[1], fds[2]
+    return task

@@ -67,6 +67,10 @@ class _StreamedBody(io.RawIOBase):
     def readinto(self, buffer):
         return self._response.readinto(buffer)
 
+    def readline(self, size=-1):
+        # The response's own: a buffered reader over readinto would wait for a full buffer.
+        return self._response.readline(size)
+
     def close(self):
         if not self.closed:
             self._conn.close()
@@ -108,18 +112,32 @@ class HttpTransport:
         conn.connect = connect_nodelay
         return conn
 
+    def connection(self):
+        """A connection of its own with no timeout, for a long exchange that is not JSON
+        (python/sluice/_remote.py); with `target` and `headers`."""
+        conn = self._connect()
+        conn.timeout = None
+        return conn
+
+    def target(self, path):
+        return f"{self._prefix}/api/v1/{path}"
+
+    def headers(self, content_type="application/json"):
+        headers = {"Content-Type": content_type, "Accept": "*/*"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        return headers
+
     def request(self, method, path, body=None, query=None, timeout=None, stream=False):
         """(status, content type, payload). With `stream`, a successful answer's payload is a
         file object read as the server sends it (close it when done), on a connection of its
         own, so other calls need not wait for it to be read."""
-        target = f"{self._prefix}/api/v1/{path}"
+        target = self.target(path)
         query = {k: v for k, v in (query or {}).items() if v is not None}
         if query:
             target += "?" + urllib.parse.urlencode(query)
         data = json.dumps(body).encode() if body is not None else None
-        headers = {"Content-Type": "application/json", "Accept": "*/*"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
+        headers = self.headers()
         if stream:
             return self._request_streamed(method, target, data, headers, timeout or self.timeout)
         with self._lock:

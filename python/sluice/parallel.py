@@ -68,7 +68,7 @@ import time
 
 import cloudpickle
 
-from sluice import _channel, _safe_pickle, exceptions
+from sluice import _channel, _remote, _safe_pickle, exceptions
 from sluice._safe_pickle import UnsafeResultError
 
 __all__ = [
@@ -375,7 +375,11 @@ class Executor:
     `python` ("3.12") and `pip` ({"pandas": "2.2.3"}), or `env` (a function decorated with
     @sluice.python, or {"python": ..., "pip": {...}}); `resources` {"memory": "2G", "cpus": 1}
     per worker; `internet_access`. Functions from anywhere (lambdas, closures, __main__) are
-    shipped by value. Use it as a context manager, or call `shutdown()`."""
+    shipped by value. Use it as a context manager, or call `shutdown()`.
+
+    The workers run on this machine, or on the server of `client` (a `Client` with an
+    endpoint; by default the profile's endpoint, as Client() finds it): then values travel
+    inline over HTTP(S) instead of through shared memory (python/sluice/_remote.py)."""
 
     # Calls in flight per worker: enough to batch short calls, few enough that long ones do not
     # queue behind each other on one worker while another idles. The window holds about
@@ -399,6 +403,7 @@ class Executor:
         resources=None,
         internet_access=False,
         name=None,
+        client=None,
     ):
         python, pip, resources = _environment(env, python, pip, resources)
         self.workers_count = int(workers or os.cpu_count() or 1)
@@ -445,6 +450,16 @@ class Executor:
             self._process = None
             status_read, channels = _ask_engine(int(engine_fd), self.workers_count)
             self._start(status_read, channels)
+            return
+        remote = _remote.remote_client(client)
+        if remote is not None:
+            # The client's server runs the workers (python/sluice/_remote.py).
+            if workers is None:
+                self.workers_count = min(self.workers_count, 16)  # the server's limit per client
+            self._process = _remote.RemoteWorkers(
+                remote, self.workers_count, name or "sluice.map", python, pip, resources, internet_access
+            )
+            self._start(self._process.status_fd, self._process.channels)
             return
         pairs = [_channel.socket_pair() for _ in range(self.workers_count)]
         status_read, status_write = os.pipe()

@@ -38,7 +38,7 @@ void AddExecutorCommand(CLI::App& app, CliContext& context, int* exit_code) {
   command->add_option("--cpus", flags->cpus, "CPU limit per worker");
   command->add_option("--name", flags->name, "What the workers run, for errors");
   command->callback([&context, exit_code, flags] {
-    int status_fd = flags->status_fd >= 0 ? flags->status_fd : STDERR_FILENO;
+    StatusLines status_lines(flags->status_fd >= 0 ? flags->status_fd : STDERR_FILENO);
     Status status = [&]() -> Status {
       FunctionExecutorOptions options;
       options.name = flags->name;
@@ -59,14 +59,14 @@ void AddExecutorCommand(CLI::App& app, CliContext& context, int* exit_code) {
       }
       SLUICE_ASSIGN_OR_RAISE(Lakehouse * lake, context.lakehouse());
       options.shared_memory_root = lake->objects().root();
-      options.on_exit = StatusLineWriter(status_fd);
+      options.on_exit = [status_lines](size_t worker, const Status& ended) { status_lines.Ended(worker, ended); };
       // Workers' prints go where the client's go.
       options.on_stdout_line = [](size_t, const std::string& l) { std::cout << l << "\n" << std::flush; };
       options.on_stderr_line = [](size_t, const std::string& l) { std::cerr << l << "\n" << std::flush; };
       return RunFunctionExecutors(options);
     }();
     if (!status.ok()) {
-      WriteExecutorError(status_fd, status);
+      status_lines.Error(status);
       *exit_code = ReportError(status);
     }
   });

@@ -226,6 +226,8 @@ Status Subprocess::SendStdin(std::string_view data, const std::vector<int>& fds)
                      "the stdin of '" + (options_.argv.empty() ? std::string("a worker") : options_.argv[0]) + "'");
 }
 
+int Subprocess::DupStdin() const { return stdin_fd_ < 0 ? -1 : ::fcntl(stdin_fd_, F_DUPFD_CLOEXEC, 0); }
+
 void Subprocess::OnStdinLine(std::function<void(int socket_fd, const std::string& line)> handler) {
   on_stdin_line_ = std::move(handler);
 }

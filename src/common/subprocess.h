@@ -72,6 +72,11 @@ class Subprocess {
   // its own). Needs stdin to be a socket: options.stdin_socket, or an adopted socket.
   Status SendStdin(std::string_view data, const std::vector<int>& fds);
 
+  // A copy of the child's stdin socket (close-on-exec; the caller closes it), taken before
+  // Wait(), for someone who goes on sending on it while another thread runs Wait(); -1 when
+  // stdin is closed. SendWithDescriptors on it is safe beside Wait().
+  int DupStdin() const;
+
   // While Wait() runs, calls `handler` with each line (without the newline) the child writes
   // on its stdin socket, and the socket, on which the handler may answer
   // (SendWithDescriptors). Without a handler, Wait() closes stdin once its data is written.

@@ -31,28 +31,32 @@ std::string Describe(const SubprocessResult& ended) {
   return "exited with code " + std::to_string(ended.exit_code);
 }
 
-void WriteLine(int fd, const nlohmann::json& line) {
-  std::string text = line.dump() + "\n";
-  for (size_t done = 0; done < text.size();) {
-    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+}  // namespace
+
+void StatusLines::Write(const nlohmann::json& value) const {
+  std::string line = value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  std::lock_guard<std::mutex> lock(*mutex_);
+  for (size_t done = 0; done < line.size();) {
+    ssize_t n = ::write(fd_, line.data() + done, line.size() - done);
     if (n <= 0) return;  // the client is gone: nobody to tell
     done += static_cast<size_t>(n);
   }
 }
 
-}  // namespace
-
-std::function<void(size_t, const Status&)> StatusLineWriter(int status_fd) {
-  auto mutex = std::make_shared<std::mutex>();  // one line at a time: workers end on their own threads
-  return [status_fd, mutex](size_t worker, const Status& ended) {
-    nlohmann::json line = {{"worker", worker}, {"ok", ended.ok()}};
-    if (!ended.ok()) line.update(ErrorJson(ended));
-    std::lock_guard<std::mutex> lock(*mutex);
-    WriteLine(status_fd, line);
-  };
+void StatusLines::Ended(size_t worker, const Status& ended) const {
+  nlohmann::json line = {{"worker", worker}, {"ok", ended.ok()}};
+  if (!ended.ok()) line.update(ErrorJson(ended));
+  Write(line);
 }
 
-void WriteExecutorError(int status_fd, const Status& error) { WriteLine(status_fd, {{"error", ErrorJson(error)}}); }
+void StatusLines::Output(size_t worker, const char* stream, const std::string& line) const {
+  // A worker's bytes need not be UTF-8; a line is capped so that one print cannot fill memory.
+  constexpr size_t kMaxLine = 16 << 10;
+  nlohmann::json out = {{"worker", worker}, {stream, line.substr(0, kMaxLine)}};
+  Write(out);
+}
+
+void StatusLines::Error(const Status& error) const { Write({{"error", ErrorJson(error)}}); }
 
 std::map<std::string, std::string> MathThreadLimits(double cpus, size_t workers) {
   // Each worker's share of the machine (or its cpus=), unless the user set the variables.

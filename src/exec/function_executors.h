@@ -8,9 +8,13 @@
 
 #include <functional>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "common/status.h"
 #include "env/sandbox.h"
@@ -40,11 +44,23 @@ struct FunctionExecutorOptions {
   std::function<void(size_t worker, int pid)> on_started;
 };
 
-// An on_exit that writes one JSON line per ended worker on `status_fd` ({"worker": i, "ok":
-// false, "kind", "message", "hint"}), as python/sluice/parallel.py reads them; `WriteError`
-// writes {"error": {...}} when the workers could not be started at all.
-std::function<void(size_t worker, const Status& ended)> StatusLineWriter(int status_fd);
-void WriteExecutorError(int status_fd, const Status& error);
+// JSON lines on `status_fd`, as python/sluice/parallel.py reads them, one whole line at a time
+// from any thread: `Ended` is an on_exit ({"worker": i, "ok": false, "kind", "message",
+// "hint"} per ended worker), `Output` an on_stdout_line / on_stderr_line for a client that is
+// not on this machine ({"worker": i, "stdout": line}), `Error` says the workers could not be
+// started at all ({"error": {...}}). Copies share the descriptor, which the caller keeps open.
+class StatusLines {
+ public:
+  explicit StatusLines(int status_fd) : fd_(status_fd), mutex_(std::make_shared<std::mutex>()) {}
+  void Ended(size_t worker, const Status& ended) const;
+  void Output(size_t worker, const char* stream, const std::string& line) const;
+  void Error(const Status& error) const;
+
+ private:
+  void Write(const nlohmann::json& value) const;
+  int fd_;
+  std::shared_ptr<std::mutex> mutex_;
+};
 
 // The thread counts of the math libraries (OpenMP, OpenBLAS, MKL, Accelerate, numexpr) for
 // one of `workers` function workers: its cpus= rounded up, else its share of this machine's

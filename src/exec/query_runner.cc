@@ -18,6 +18,7 @@
 #include "data/table_scanner.h"
 #include "env/sandbox.h"
 #include "env/zygote.h"
+#include "exec/query_worker_pool.h"
 #include "exec/sql_pushdown.h"
 #include "exec/worker_call.h"
 #include "storage/storage_uri.h"
@@ -33,6 +34,8 @@ constexpr size_t kMaxPassedFiles = 800;
 // Descriptors in one message (the kernel's SCM_MAX_FD is 253).
 constexpr size_t kDescriptorsPerMessage = 240;
 constexpr size_t kMaxResultBytes = 1 << 20;
+// What `sluice query` prints (tty, json: every row with --all-rows) is read whole.
+constexpr size_t kMaxPrintedBytes = size_t{1} << 31;
 
 SandboxSpec QuerySandbox(Lakehouse& lake) {
   // No project: the worker sees nothing but the tables it is handed.
@@ -222,16 +225,37 @@ Status ResultStatus(const std::string& text, const SubprocessResult& process) {
   return InvalidInput("query failed: ", message);
 }
 
+// The printed lines of a tty or json answer, from the worker's output file, to `on_line`.
+Status SendLines(int output_fd, const std::function<void(const std::string&)>& on_line) {
+  SLUICE_ASSIGN_OR_RAISE(std::string text, ReadWrittenFile(output_fd, kMaxPrintedBytes, "the query's printed rows"));
+  size_t start = 0;
+  for (size_t end; (end = text.find('\n', start)) != std::string::npos; start = end + 1) {
+    on_line(text.substr(start, end - start));
+  }
+  if (start < text.size()) on_line(text.substr(start));
+  return Status::OK();
+}
+
+// The principal's persistent worker, when this is a server (a pool of zygotes, the zygote
+// serving) and the worker is free; an empty lease otherwise.
+QueryWorkerPool::Lease LeaseWorker(Lakehouse& lake, const QueryRequest& request, ZygotePool* zygotes,
+                                   QueryWorkerPool* workers) {
+  if (!workers || !zygotes || !ZygotePool::Enabled()) return {};
+  auto zygote = QueryZygote(lake, zygotes);
+  if (!zygote.ok() || !(*zygote)->Serving()) return {};
+  auto lease = workers->Acquire(
+      request.principal, [&](const SubprocessOptions& output) { return ForkFromQueryZygote(lake, zygotes, output); });
+  // A worker that cannot be started: the query gets one of its own, which says why if it fails too.
+  return lease.ok() ? std::move(*lease) : QueryWorkerPool::Lease();
+}
+
 }  // namespace
 
 Status RunQuery(Lakehouse& lake, const QueryRequest& request, const std::function<void(const std::string&)>& on_line,
-                ZygotePool* zygotes) {
+                ZygotePool* zygotes, QueryWorkerPool* workers) {
   if (request.sql.empty()) return InvalidInput("no query: pass SQL as an argument or a file with -f");
   SLUICE_ASSIGN_OR_RAISE(ResolvedRef ref, lake.catalog().Resolve(request.ref));
-  SubprocessOptions output;
-  output.argv = {"sluice query worker"};  // how errors name it
-  output.on_stdout_line = on_line;
-  SLUICE_ASSIGN_OR_RAISE(auto worker, StartQueryWorker(lake, zygotes, std::move(output)));
+  QueryWorkerPool::Lease lease = LeaseWorker(lake, request, zygotes, workers);
 
   std::string prefix = "queries/" + NewShortId(12) + "/";
   // Whatever happens from here on, the query's objects go back to the store.
@@ -241,30 +265,42 @@ Status RunQuery(Lakehouse& lake, const QueryRequest& request, const std::functio
     ~Release() { (void)lake.objects().ReleaseAll(prefix); }
   } release{lake, prefix};
 
-  json task = {{"kind", "query"},
-               {"sql", request.sql},
-               {"inputs", json::array()},
-               {"max_rows", request.max_rows ? json(*request.max_rows) : json(nullptr)},
-               {"output", request.output}};
+  json task = {{"kind", "query"},          {"sql", request.sql},
+               {"inputs", json::array()},  {"max_rows", request.max_rows ? json(*request.max_rows) : json(nullptr)},
+               {"output", request.output}, {"persistent", static_cast<bool>(lease)}};
   SLUICE_ASSIGN_OR_RAISE(OwnedFd task_file, MemoryFile("sluice-query", task.dump(), /*seal=*/true));
   SLUICE_ASSIGN_OR_RAISE(OwnedFd result_file, MemoryFile("sluice-query-result"));
   OwnedFd output_file;
-  if (request.output == "arrow" || request.output == "arrow_stream") {
+  bool printed = request.output != "arrow" && request.output != "arrow_stream";
+  if (!printed) {
     if (request.output_fd < 0) return InvalidInput("an Arrow query answer needs the file to write it into");
     output_file = OwnedFd(::dup(request.output_fd));
     if (output_file.get() < 0) return IOError("cannot pass the query's answer file: ", std::strerror(errno));
   } else {
     SLUICE_ASSIGN_OR_RAISE(output_file, MemoryFile("sluice-query-output"));
   }
-  SLUICE_RETURN_NOT_OK(worker->SendStdin("task\n", {task_file.get(), result_file.get(), output_file.get()}));
-  task_file = OwnedFd();
+  std::vector<int> task_fds = {task_file.get(), result_file.get(), output_file.get()};
 
   QueryInputs inputs(lake, request, ref, prefix);
-  worker->OnStdinLine([&](int socket_fd, const std::string& line) { inputs.Answer(socket_fd, line); });
-  SLUICE_ASSIGN_OR_RAISE(SubprocessResult process, worker->Wait());
+  auto answer = [&](int socket_fd, const std::string& line) { inputs.Answer(socket_fd, line); };
+  SubprocessResult process;
+  if (lease) {
+    SLUICE_ASSIGN_OR_RAISE(auto ended, lease.get()->Serve(task_fds, answer));
+    if (ended) process = std::move(*ended);
+  } else {
+    SubprocessOptions output;
+    output.argv = {"sluice query worker"};              // how errors name it
+    output.on_stdout_line = [](const std::string&) {};  // the rows come in the output file
+    SLUICE_ASSIGN_OR_RAISE(auto worker, StartQueryWorker(lake, zygotes, std::move(output)));
+    SLUICE_RETURN_NOT_OK(worker->SendStdin("task\n", task_fds));
+    worker->OnStdinLine(answer);
+    SLUICE_ASSIGN_OR_RAISE(process, worker->Wait());
+  }
+  task_file = OwnedFd();
   SLUICE_RETURN_NOT_OK(inputs.status());
   SLUICE_ASSIGN_OR_RAISE(std::string text, ReadWrittenFile(result_file.get(), kMaxResultBytes, "the query's result"));
-  return ResultStatus(text, process);
+  SLUICE_RETURN_NOT_OK(ResultStatus(text, process));
+  return printed ? SendLines(output_file.get(), on_line) : Status::OK();
 }
 
 void WarmUpQueryWorkers(Lakehouse& lake, ZygotePool* zygotes) {

@@ -3,7 +3,9 @@
 // names; each comes as the table's own Parquet data files, by descriptor, which DuckDB reads
 // with its own filter and projection pushdown (local warehouse tables), or else scanned here
 // with column pushdown into shared memory (S3, external tables). With a zygote pool (a
-// server's), the worker is a fork of a warm DuckDB zygote: no interpreter start-up per query.
+// server's), the worker is a fork of a warm DuckDB zygote: no interpreter start-up per query;
+// with a pool of persistent workers too, the principal's worker serves query after query in
+// one warm DuckDB database.
 #pragma once
 
 #include <functional>
@@ -14,6 +16,7 @@
 
 namespace sluice {
 
+class QueryWorkerPool;
 class ZygotePool;
 
 struct QueryRequest {
@@ -26,13 +29,19 @@ struct QueryRequest {
   std::string output = "tty";
   int output_fd = -1;  // with an Arrow output: the caller's file, left open
   bool cache = true;   // false: scans bypass the column cache
+  // Whose query this is: the API key's id, empty for the data home's owner. A server's
+  // persistent query worker serves one principal only (exec/query_worker_pool.h).
+  std::string principal;
 };
 
 // InvalidInput "line N: ..." when DuckDB cannot parse the SQL or it is not one query;
 // InvalidInput "query failed: <DuckDB's message>" when it fails to run; NotFound for an
-// unknown table. `zygotes` may be null (a one-shot CLI): the worker is then a fresh process.
+// unknown table; IOError naming the worker's end when it was killed or crashed mid-query.
+// `zygotes` may be null (a one-shot CLI): the worker is then a fresh process. With `workers`
+// (a server), the query runs in its principal's persistent worker when that one is free, else
+// in a worker forked for it alone.
 Status RunQuery(Lakehouse& lake, const QueryRequest& request, const std::function<void(const std::string&)>& on_line,
-                ZygotePool* zygotes = nullptr);
+                ZygotePool* zygotes = nullptr, QueryWorkerPool* workers = nullptr);
 
 // Starts the query zygote of `lake` in `zygotes` (its imports go on in the background), so
 // that a server's first query finds DuckDB loaded. Best effort.

@@ -169,7 +169,8 @@ class ModelFunctionWorkers {
     FunctionExecutorOptions options;
     options.sandbox = task_.function_sandbox;
     options.name = "model '" + task_.model + "'";
-    options.on_exit = StatusLineWriter(status_write->get());
+    StatusLines status_lines(status_write->get());
+    options.on_exit = [status_lines](size_t worker, const Status& ended) { status_lines.Ended(worker, ended); };
     auto pids = std::make_shared<std::vector<int>>();  // this request's workers
     options.on_started = [this, pids](size_t, int pid) {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -182,9 +183,9 @@ class ModelFunctionWorkers {
     SLUICE_RETURN_NOT_OK(SendWithDescriptors(socket_fd, "executors\n", passed));
     for (auto& fd : theirs) options.channels.push_back(fd.release());  // RunFunctionExecutors closes them
     started_ += count;
-    threads_.emplace_back([this, options = std::move(options), status_write, pids] {
+    threads_.emplace_back([this, options = std::move(options), status_write, status_lines, pids] {
       Status ran = RunFunctionExecutors(options);
-      if (!ran.ok()) WriteExecutorError(status_write->get(), ran);
+      if (!ran.ok()) status_lines.Error(ran);
       std::lock_guard<std::mutex> lock(mutex_);
       for (int pid : *pids) running_.erase(pid);
     });

@@ -15,7 +15,7 @@ Result<Caller> ApiKeys::Authenticate(const std::string& authorization) const {
     if (KindOf(key.status()) == ErrorKind::kNotFound) return InvalidInput("unknown API key");
     return key.status();
   }
-  return Caller{key->user, key->role};
+  return Caller{key->user, key->role, key->id};
 }
 
 std::string RoleNeeded(const std::string& method, const std::string& path) {

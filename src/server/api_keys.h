@@ -16,6 +16,7 @@ namespace sluice {
 struct Caller {
   std::string user;
   std::string role;
+  std::string key_id;  // the key's id (catalog/key_store.h), empty without keys
 };
 
 class ApiKeys {

@@ -153,7 +153,10 @@ ApiResponse Route(SluiceApi& sluice_api, IcebergRestCatalog& iceberg, DaemonStat
                   const RestRequest& request) {
   if (request.path == "/api/v1/server" && request.method == "GET") {
     ApiResponse response;
-    response.body = daemon.Json(sluice_api.jobs().active_jobs()).dump();
+    nlohmann::json status = daemon.Json(sluice_api.jobs().active_jobs());
+    status["query_workers"] = nlohmann::json::array();
+    for (const auto& [principal, pid] : sluice_api.QueryWorkerPids()) status["query_workers"].push_back(pid);
+    response.body = status.dump();
     return response;
   }
   if (request.path.rfind("/api/v1/", 0) == 0) {

@@ -21,6 +21,7 @@ RestRequest FromHttp(const httplib::Request& req, Caller caller) {
   RestRequest request;
   request.user = std::move(caller.user);
   request.role = std::move(caller.role);
+  request.key_id = std::move(caller.key_id);
   request.method = req.method;
   request.path = req.path;
   for (const auto& [key, value] : req.params) request.query[key] = value;

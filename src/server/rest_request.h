@@ -36,8 +36,9 @@ struct RestRequest {
   std::string path;    // decoded, e.g. "/v1/dev/namespaces"
   std::map<std::string, std::string> query;
   std::string body;
-  std::string user;  // the API key's user when the server checks keys (server/api_keys.h)
-  std::string role;  // that key's role ("reader", "writer", "admin"); empty without keys
+  std::string user;    // the API key's user when the server checks keys (server/api_keys.h)
+  std::string role;    // that key's role ("reader", "writer", "admin"); empty without keys
+  std::string key_id;  // that key's id (catalog/key_store.h); empty without keys
 };
 
 // "/v1/dev/namespaces/" -> {"v1", "dev", "namespaces"}.

@@ -12,6 +12,7 @@
 #include "exec/json_views.h"
 #include "exec/query_runner.h"
 #include "exec/runner.h"
+#include "server/api_executors.h"
 #include "server/api_info.h"
 #include "server/api_jobs.h"
 #include "server/api_json.h"
@@ -55,7 +56,10 @@ ApiResponse FileAnswer(OwnedFd file, std::string content_type) {
 
 }  // namespace
 
-SluiceApi::SluiceApi(Lakehouse* lake) : lake_(lake), jobs_(std::make_unique<JobsApi>(lake, &zygotes_)) {}
+SluiceApi::SluiceApi(Lakehouse* lake)
+    : lake_(lake),
+      jobs_(std::make_unique<JobsApi>(lake, &zygotes_)),
+      executors_(std::make_unique<ExecutorsApi>(lake)) {}
 SluiceApi::~SluiceApi() = default;
 
 void SluiceApi::WarmUp() { WarmUpQueryWorkers(*lake_, &zygotes_); }
@@ -69,6 +73,9 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
   if (parts.size() < 3 || parts[0] != "api" || parts[1] != "v1") return NotFound("no route for ", request.path);
   const std::string& resource = parts[2];
   const std::string& method = request.method;
+  // Before the body is read as JSON: a worker's bytes are not.
+  SLUICE_ASSIGN_OR_RAISE(auto executors_answer, executors_->Route(request, parts));
+  if (executors_answer) return std::move(*executors_answer);
   json body = request.body.empty() ? json::object() : ParseBoundedJson(request.body);
   SLUICE_ASSIGN_OR_RAISE(auto jobs_answer, jobs_->Route(request, parts, body));
   if (jobs_answer) return std::move(*jobs_answer);
@@ -179,6 +186,7 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
     SLUICE_ASSIGN_OR_RAISE(query.sql, Required(body, "sql"));
     query.ref = Field(body, "ref", "main");
     query.namespace_name = ns;
+    query.principal = request.key_id.empty() ? "" : "key " + request.key_id;
     if (body.contains("max_rows") && !body["max_rows"].is_null()) {
       if (!body["max_rows"].is_number_integer() || body["max_rows"].get<int64_t>() < 0) {
         return InvalidInput("max_rows must be a non-negative integer, not ", body["max_rows"].dump());
@@ -192,7 +200,7 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
       query.output = output;
       json lines = json::array();
       SLUICE_RETURN_NOT_OK(RunQuery(
-          *lake_, query, [&](const std::string& line) { lines.push_back(line); }, &zygotes_));
+          *lake_, query, [&](const std::string& line) { lines.push_back(line); }, &zygotes_, &query_workers_));
       return Json({{"lines", lines}});
     }
     if (output != "arrow" && output != "arrow_stream") {
@@ -205,7 +213,7 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
     query.output = output;
     query.output_fd = answer.get();
     SLUICE_RETURN_NOT_OK(RunQuery(
-        *lake_, query, [](const std::string&) {}, &zygotes_));
+        *lake_, query, [](const std::string&) {}, &zygotes_, &query_workers_));
     return FileAnswer(std::move(answer),
                       output == "arrow" ? "application/vnd.apache.arrow.file" : "application/vnd.apache.arrow.stream");
   }

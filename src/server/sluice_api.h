@@ -17,6 +17,7 @@
 
 #include "env/zygote.h"
 #include "exec/lakehouse.h"
+#include "exec/query_worker_pool.h"
 #include "server/iceberg_rest.h"
 
 namespace sluice {
@@ -33,6 +34,7 @@ struct ApiResponse {
   std::function<void(const ChunkWriter& write)> stream;
 };
 
+class ExecutorsApi;
 class JobsApi;
 
 class SluiceApi {
@@ -44,6 +46,8 @@ class SluiceApi {
   // For a long-lived server: starts, in the background, what the first query would wait for
   // (the DuckDB zygote queries fork from).
   void WarmUp();
+  // The pids of the persistent query workers, by principal ("" is the data home's owner).
+  std::map<std::string, int> QueryWorkerPids() const { return query_workers_.Pids(); }
   // Runs, jobs and the job records of other requests (api_jobs.h).
   JobsApi& jobs() { return *jobs_; }
 
@@ -52,7 +56,11 @@ class SluiceApi {
   Lakehouse* lake_;
   // Runs fork their workers from these; a server keeps them warm from one run to the next.
   ZygotePool zygotes_;
+  // Queries run in their principal's warm worker; declared after the zygotes, so the workers
+  // (forks of a zygote) are stopped first.
+  QueryWorkerPool query_workers_;
   std::unique_ptr<JobsApi> jobs_;
+  std::unique_ptr<ExecutorsApi> executors_;  // sluice.map from clients on other machines
 };
 
 }  // namespace sluice
