@@ -38,6 +38,12 @@ _ALIGN = 64
 # Outcomes of a placed call that did not run (python/sluice/_executor.py): a local input failed,
 # or its worker no longer kept it.
 INPUT_FAILED, MISSING = "input failed", "missing"
+# A call sent with `keep` answers (KEPT, size in bytes) and keeps its value in its worker
+# (sluice.dask's intermediates). Answers about such a value, not about a call: VALUE (its pickle,
+# for a "fetch" of the client), NO_VALUE (a fetch of one it does not keep), EVICTED (its pickle:
+# the worker dropped it from its store, past the cap), VALUE_FAILED (it could not be pickled: an
+# error part; the worker no longer keeps it).
+KEPT, VALUE, NO_VALUE, EVICTED, VALUE_FAILED = "kept", "value", "no value", "evicted", "value failed"
 
 
 class ChannelClosed(Exception):

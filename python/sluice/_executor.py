@@ -7,7 +7,7 @@ a seqpacket socket, or a stream socket (then messages are frames, values inline)
 client is remote.
 Messages from the client:
     ("function", fn_id)          parts: [the function]          kept for later calls
-    ("calls", [(call_id, fn_id, n_parts, local), ...])
+    ("calls", [(call_id, fn_id, n_parts, local[, keep]), ...])
                                  parts: per call, n_parts parts; the first holds (args,
                                  kwargs), the others the values of the placeholders _Arg(i) in
                                  args/kwargs that the client forwards. `local` is a tuple of
@@ -15,7 +15,10 @@ Messages from the client:
                                  call this worker ran before (the client "placed" the call
                                  here, after its producer, so that no result of a chain goes
                                  through the client); the sent parts fill the other places.
+                                 `keep` (sluice.dask's intermediates): the value stays here,
+                                 unpickled, and only ("kept", size) goes back.
     ("release", [call_id, ...])  kept results no local reader needs any more
+    ("fetch", [call_id, ...])    values kept here that a call on another worker reads
     ("forget", [fn_id, ...])     functions no longer needed
 Messages to the client:
     ("results", [(call_id, outcome, t_start, t_end), ...])
@@ -25,7 +28,13 @@ Messages to the client:
                                  the call did not run, it fails with that input's exception) and
                                  "missing" (a local input is no longer kept: the call did not
                                  run, the client sends it again with the value) have an empty
-                                 part.
+                                 part. A call sent with `keep` that returned is answered
+                                 ("kept", size in bytes), with an empty part.
+                                 About kept values (call_id is the producer's, no times): "value"
+                                 (a fetch; the part is its pickle), "no value" (a fetch of one it
+                                 does not keep), "evicted" (dropped past the cap: the part is its
+                                 pickle), "value failed" (it does not pickle: an error part; it
+                                 is dropped).
 
 Calls run one at a time in arrival order: a call placed here comes after its producers, so its
 local inputs are done (or failed, or dropped) when its turn comes, and it runs at once, with
@@ -39,9 +48,16 @@ own copy as a forwarded one would) until the client releases it, because a reade
 here while the result is already on its way to the client. The store is capped
 (_STORE_BYTES, _STORE_ENTRIES, _STORE_FDS); past the cap the oldest results are dropped, and a
 reader of a dropped one is answered "missing".
+
+A kept value (a call sent with `keep`) is the value itself, not its pickle: a reader placed here
+gets that very object, no copy (Dask's rule: a task does not change its inputs), and nothing is
+pickled unless another worker reads it (the client fetches it then) or it is evicted: past the
+cap it is pickled and sent to the client ("evicted") before it is dropped, so it is never lost,
+and the client forwards it to its readers as any other result.
 """
 
 import collections
+import itertools
 import os
 import select
 import socket
@@ -52,6 +68,13 @@ import traceback
 from sluice import _channel
 
 INPUT_FAILED, MISSING = _channel.INPUT_FAILED, _channel.MISSING
+KEPT, VALUE, NO_VALUE, EVICTED, VALUE_FAILED = (
+    _channel.KEPT,
+    _channel.VALUE,
+    _channel.NO_VALUE,
+    _channel.EVICTED,
+    _channel.VALUE_FAILED,
+)
 
 
 def _substitute(value, extras):
@@ -73,6 +96,40 @@ def _error_part(exc):
 _EMPTY = _channel.Part.dump(None)
 
 
+class _Value:
+    """A kept value in the store, beside the pickled parts: `load` gives the object itself."""
+
+    __slots__ = ("value", "nbytes")
+    fd = -1
+
+    def __init__(self, value):
+        self.value = value
+        self.nbytes = _sizeof(value)
+
+    def load(self, loads=None):
+        return self.value
+
+    def close(self):
+        self.value = None
+
+
+def _sizeof(value, depth=0):
+    """About the bytes a value holds (numpy's and Arrow's nbytes, pandas' __sizeof__, the items
+    of containers two levels deep): for the store's cap, and the client's choice of a worker."""
+    try:
+        nbytes = getattr(value, "nbytes", None)
+        if type(nbytes) is int and nbytes >= 0:
+            return nbytes
+        size = sys.getsizeof(value)
+    except Exception:  # a property or __sizeof__ of the user's that fails
+        return 64
+    if depth < 2 and type(value) in (tuple, list, set, frozenset):
+        size += sum(_sizeof(v, depth + 1) for v in itertools.islice(value, 1000))
+    elif depth < 2 and type(value) is dict:
+        size += sum(_sizeof(v, depth + 1) for v in itertools.islice(value.values(), 1000))
+    return size
+
+
 class _Worker:
     _FLUSH_SECONDS = 0.002
     # The result store's cap. Memfd results share their pages with the client's copy, so
@@ -86,11 +143,12 @@ class _Worker:
         self.sock = sock
         self.functions = {}
         self.loads = _channel.loads_with_functions(self.functions)
-        self.pending = collections.deque()  # (call_id, fn_id, parts, local)
+        self.pending = collections.deque()  # (call_id, fn_id, parts, local, keep)
         self.results, self.result_parts = [], []
         self.first_unsent = None
         # call id -> (ok, part or None), oldest first. Failed calls are kept too (a reader
-        # fails with them); a call that did not run keeps (False, None).
+        # fails with them); a call that did not run keeps (False, None); a kept value is a
+        # _Value in the part's place.
         self.store = {}
         self.store_bytes = 0
         self.store_fds = 0
@@ -111,12 +169,15 @@ class _Worker:
                 self.functions[header[1]] = parts[0].load(self.loads)
             elif kind == "calls":
                 at = 0
-                for call_id, fn_id, n, local in header[1]:
-                    self.pending.append((call_id, fn_id, parts[at : at + n], local))
+                for call_id, fn_id, n, local, *keep in header[1]:
+                    self.pending.append((call_id, fn_id, parts[at : at + n], local, bool(keep and keep[0])))
                     at += n
             elif kind == "release":
                 for call_id in header[1]:
                     self.drop(call_id)
+            elif kind == "fetch":
+                for call_id in header[1]:
+                    self.give_value(call_id)
             elif kind == "forget":
                 for fn_id in header[1]:
                     self.functions.pop(fn_id, None)
@@ -131,7 +192,33 @@ class _Worker:
             or len(self.store) > self._STORE_ENTRIES
             or self.store_fds > self._STORE_FDS
         ):
-            self.drop(next(iter(self.store)))  # the oldest; the newest is always kept
+            self.evict(next(iter(self.store)))  # the oldest; the newest is always kept
+
+    def evict(self, call_id):
+        """Drops a result past the cap; a kept value goes to the client first, pickled."""
+        entry = self.store.get(call_id)
+        if entry is not None and type(entry[1]) is _Value:
+            self.send_value(call_id, entry[1].value, EVICTED)
+        self.drop(call_id)
+
+    def give_value(self, call_id):
+        """Answers a fetch: the kept value's pickle, or NO_VALUE when it is not kept here."""
+        entry = self.store.get(call_id)
+        if entry is None or type(entry[1]) is not _Value:
+            self.answer(call_id, NO_VALUE, _now(), _EMPTY)
+        elif not self.send_value(call_id, entry[1].value, VALUE):
+            self.drop(call_id)
+
+    def send_value(self, call_id, value, outcome):
+        """Sends a kept value pickled (VALUE_FAILED with the error if it does not pickle: the
+        caller then drops it). Whether it pickled."""
+        try:
+            part = _channel.Part.dump(value)
+        except BaseException as exc:
+            part, outcome = _error_part(exc), VALUE_FAILED
+        self.dropped_unsent.append(part)  # not the store's: closed once the batch is out
+        self.answer(call_id, outcome, _now(), part)
+        return outcome != VALUE_FAILED
 
     def drop(self, call_id):
         entry = self.store.pop(call_id, None)
@@ -161,7 +248,7 @@ class _Worker:
         return [p if p is not None else next(sent) for p in extras], None
 
     def run_one(self):
-        call_id, fn_id, parts, local = self.pending.popleft()
+        call_id, fn_id, parts, local, keep = self.pending.popleft()
         start = _now()
         extras, skipped = self.inputs(parts, local)
         if skipped is not None:
@@ -175,11 +262,15 @@ class _Worker:
                 values = [p.load(self.loads) for p in extras]
                 args, kwargs = _substitute(args, values), _substitute(kwargs, values)
             value = self.functions[fn_id](*args, **kwargs)
-            part, ok = _channel.Part.dump(value), True
+            # Kept: not pickled, and only its size goes back.
+            part, ok = (_Value(value), (KEPT, None)) if keep else (_channel.Part.dump(value), True)
         except BaseException as exc:  # the user's failure is a result, sys.exit() included
             part, ok = _error_part(exc), False
-        self.keep(call_id, ok, part)
-        self.answer(call_id, ok, start, part)
+        self.keep(call_id, ok is not False, part)
+        if type(part) is _Value:
+            self.answer(call_id, (KEPT, part.nbytes), start, _EMPTY)
+        else:
+            self.answer(call_id, ok, start, part)
 
     def answer(self, call_id, outcome, start, part):
         self.results.append((call_id, outcome, start, _now()))

@@ -16,7 +16,11 @@ dask._task_spec nodes) and runs it on a sluice.parallel.Executor, in sandboxed w
   Other calls go where the executor's placement or its least loaded worker puts them;
 - calls are submitted in depth-first order from the graph's outputs, so a node follows its
   inputs on their worker and each worker keeps few results at a time;
-- only the keys asked for are read here.
+- only the keys asked for are read here: every other task's value stays in its worker
+  (Executor._submit(keep=True)): a reader placed there takes it from the worker's store, the
+  object itself; a reader on another worker gets it fetched from its holder (pickled once,
+  in shared memory); it is dropped once its last reader has run. A worker that dies with
+  values kept fails the calls that still had to read them (WorkerDiedError naming the key).
 """
 
 import dask
@@ -161,25 +165,41 @@ def get(dsk, keys, executor=None, num_workers=None, **kwargs):
     workers = [w.index for w in executor._workers if w.alive]
     hints = _leaf_workers(chains, chain_inputs, workers)
 
+    # What no key asked for (through aliases) reads is kept in its worker, never sent here.
+    asked = wanted | {_target(key, graph) for key in wanted if key in graph}
+
     values = {}  # key -> a Future, or the value itself (data nodes)
-    for index, chain in enumerate(chains):
-        head = graph[chain[0]]
-        if len(chain) == 1 and isinstance(head, DataNode):
-            values[chain[0]] = head.value
-            continue
-        if len(chain) == 1 and isinstance(head, Alias) and head.target in values:
-            values[chain[0]] = values[head.target]
-            continue
-        inside = set(chain)
-        inputs = {}
-        for key in chain:
-            for dep in dependencies[key] - inside:
-                inputs[dep] = values[dep]
-        future = executor._submit(
-            _run_chain, ([(k, graph[k]) for k in chain], inputs), {}, worker=hints.get(index)
-        )
-        for key in chain:
-            values[key] = future  # only the last key of a chain is read by others
+    kept = []
+    try:
+        for index, chain in enumerate(chains):
+            head = graph[chain[0]]
+            if len(chain) == 1 and isinstance(head, DataNode):
+                values[chain[0]] = head.value
+                continue
+            if len(chain) == 1 and isinstance(head, Alias) and head.target in values:
+                values[chain[0]] = values[head.target]
+                continue
+            inside = set(chain)
+            inputs = {}
+            for key in chain:
+                for dep in dependencies[key] - inside:
+                    inputs[dep] = values[dep]
+            keep = asked.isdisjoint(chain)
+            future = executor._submit(
+                _run_chain,
+                ([(k, graph[k]) for k in chain], inputs),
+                {},
+                worker=hints.get(index),
+                keep=keep,
+                label=chain[-1],
+            )
+            if keep:
+                kept.append(future)
+            for key in chain:
+                values[key] = future  # only the last key of a chain is read by others
+    finally:
+        # Every reader is submitted: each kept value goes once they have run.
+        executor._unhold(kept)
     # Only the wanted futures are held from here: another one (its result, a memfd of shared
     # memory when large) is let go as soon as its readers are done, not when the graph is.
     results = {key: values[key] for key in wanted}

@@ -32,6 +32,15 @@ kept result has no more reader (one placed reader per result). The worker keeps 
 a cap; a placed call whose input it dropped comes back "missing" and is sent again with the
 value, and one whose input failed fails with that input's exception.
 
+Kept values (sluice.dask's intermediates, `_submit(keep=True)`): the worker keeps the value
+itself and answers only its size. A reader on that worker takes the object from its store; a
+reader given another worker waits here (`parked`) while its value is fetched from the holder,
+pickled once. A ready reader goes where its kept inputs are, unless the holder's queue costs
+more than the fetch. Each value is released once its submitter's hold and its readers are done
+(reference counts here); past the worker's cap it is given back here ("evicted") and forwarded
+from here. A holder that ends fails the calls still to read its values (WorkerDiedError naming
+them); a holder that says it keeps a value and does not give it is retired.
+
 Contract: an Executor is safe to use from several threads (submissions go through a lock to
 one dispatcher thread, which alone talks to the workers). A worker is trusted with nothing:
 an answer for a call it was not sent, answered twice, or a claim about its kept inputs that
@@ -129,6 +138,13 @@ class Future:
         "_error",
         "_callbacks",
         "worker",
+        "_keep",
+        "_refs",
+        "_kept",
+        "_holder",
+        "_size",
+        "_waiters",
+        "_label",
     )
 
     def __init__(self, executor, call_id):
@@ -142,6 +158,18 @@ class Future:
         self._error = None  # an exception raised here (worker died, dependency failed)
         self._callbacks = None
         self.worker = None
+        # A call submitted with keep (sluice.dask's intermediates): its value stays in its
+        # worker (_holder) until the calls reading it, counted in _refs with the submitter's
+        # hold, have run; _kept once its worker said it keeps it, _size its bytes there.
+        # _part is its pickle once fetched for a reader elsewhere (or evicted); _waiters the
+        # calls waiting for that fetch.
+        self._keep = False
+        self._refs = 0
+        self._kept = False
+        self._holder = None
+        self._size = 0
+        self._waiters = None
+        self._label = None  # what the lost value is called in an error (a Dask key)
 
     def done(self):
         return self._state == _DONE
@@ -177,6 +205,11 @@ class Future:
     def _get(self):
         if self._error is not None:
             raise self._error
+        if self._kept and self._part is None:
+            raise exceptions.SluiceError(
+                f"the result of call {self._id} was kept in its worker for the calls that read it, "
+                "and is not here: submit it without keep to read it"
+            )
         if not self._loaded:
             loaded = _safe_pickle.load_part(self._part)
             if self._ok:
@@ -193,6 +226,18 @@ class Future:
         return f"<sluice.Future call {self._id} {state}>"
 
 
+def _is_kept_tag(tag):
+    # Types before values: a restricted unpickler still builds numpy arrays.
+    return type(tag) is str and tag == _channel.KEPT
+
+
+_VALUE_OUTCOMES = (_channel.VALUE, _channel.NO_VALUE, _channel.EVICTED, _channel.VALUE_FAILED)
+
+
+def _named(future):
+    return f" ({future._label!r})" if future._label is not None else ""
+
+
 def _remote_exception(type_name, message, text, exc):
     if isinstance(exc, BaseException):
         exc.__cause__ = RemoteTraceback(text)
@@ -201,9 +246,21 @@ def _remote_exception(type_name, message, text, exc):
 
 
 class _Call:
-    __slots__ = ("future", "fn_id", "parts", "deps", "waiting", "items", "local", "hint")
+    __slots__ = (
+        "future",
+        "fn_id",
+        "parts",
+        "deps",
+        "waiting",
+        "items",
+        "local",
+        "hint",
+        "keep",
+        "target",
+        "fetching",
+    )
 
-    def __init__(self, future, fn_id, parts, deps, items=None, hint=None):
+    def __init__(self, future, fn_id, parts, deps, items=None, hint=None, keep=False):
         self.future = future
         self.fn_id = fn_id
         # [args part] + one per dependency that is sent (filled in when ready or placed)
@@ -217,6 +274,10 @@ class _Call:
         # The worker a static schedule chose for it (sluice.dask), or None: once ready, it
         # queues there, not on the least loaded worker (Executor._make_ready).
         self.hint = hint
+        self.keep = keep  # its worker keeps its value and sends only its size
+        # The worker it is to go to while it waits for inputs fetched from others (_bind).
+        self.target = None
+        self.fetching = 0
 
 
 def _is_outcome(outcome):
@@ -269,6 +330,14 @@ class _Worker:
         "kept",
         "releases",
         "retired",
+        "holding",
+        "fetches",
+        "fetching",
+        "parked",
+        "sent",
+        "answered",
+        "released_kept",
+        "released_ids",
     )
 
     def __init__(self, index, sock):
@@ -281,6 +350,15 @@ class _Worker:
         self.kept = {}
         self.releases = []  # kept results nobody here will read, to tell the worker
         self.retired = False  # by the client: it sent what cannot be true
+        self.holding = {}  # call id -> future: the values it keeps for readers (keep)
+        self.fetches = []  # ids of kept values to ask it for
+        self.fetching = {}  # call id -> future: asked for, not answered
+        self.parked = []  # calls to run here once the values fetched for them have arrived
+        self.sent, self.answered = 0, 0  # calls sent, and answered (they come in that order)
+        # Kept values released, with the count of calls sent before the release: until it
+        # answers a call sent after it, it may still have evicted one (released_ids: the same).
+        self.released_kept = collections.deque()
+        self.released_ids = set()
         self.functions = set()
         self.alive = True
         self.ended = None  # why it ended, from the status line
@@ -310,6 +388,10 @@ class Executor:
     # A fan-in is placed on the worker of its unfinished inputs only up to this many of them:
     # a wide one would wait there for its slowest input while holding the others' results.
     _MAX_PLACED_INPUTS = 8
+    # What fetching a kept value from its worker costs per byte, against waiting behind the
+    # calls queued on its worker (Dask's decide_worker: occupancy + bytes / bandwidth): pickling
+    # into fresh shared memory on one side, mapping it on the other, about 4 MiB in 17 ms here.
+    _FETCH_SECONDS_PER_BYTE = 4e-9
 
     def __init__(
         self,
@@ -346,6 +428,15 @@ class Executor:
         # inputs, and placed calls sent again because their worker had dropped an input.
         self.placed_calls = 0
         self.missing_inputs = 0
+        # Kept values (sluice.dask's intermediates): how many its workers kept, how many
+        # came here, fetched for a reader on another worker or evicted past a worker's cap
+        # (evicted_values of them), and the bytes of every value this process received from
+        # its workers (results, errors, fetched and evicted values).
+        self.kept_results = 0
+        self.fetched_values = 0
+        self.evicted_values = 0
+        self.received_bytes = 0
+        self._unheld = []  # kept futures whose submitter let go of them (_unhold)
 
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_write, False)
@@ -497,11 +588,14 @@ class Executor:
             self._functions[id(fn)] = (fn, fn_id)
             return fn_id
 
-    def _submit(self, fn, args, kwargs, items=None, worker=None):
+    def _submit(self, fn, args, kwargs, items=None, worker=None, keep=False, label=None):
         """Submits fn(*args, **kwargs). `worker`, a static schedule's choice (sluice.dask),
         queues the call on that worker once it is ready, in submission order, even while
         another one idles; a hint out of range is ignored, one for a worker that ended is
-        dropped when the call is made ready."""
+        dropped when the call is made ready. `keep` (sluice.dask's intermediates): the value
+        stays in its worker, for the calls that read it, and never comes here; the caller
+        holds it until `_unhold`, so that readers submitted after it is done still find it.
+        `label` names it in errors."""
         if not callable(fn):
             raise TypeError(f"{fn!r} is not callable")
         deps = []
@@ -517,7 +611,12 @@ class Executor:
             future = Future(self, next(self._ids))
             if type(worker) is not int or not 0 <= worker < len(self._workers):
                 worker = None
-            call = _Call(future, fn_id, parts, deps, items, worker)
+            call = _Call(future, fn_id, parts, deps, items, worker, bool(keep) and not items)
+            if call.keep:
+                future._keep, future._refs, future._label = True, 1, label
+            for dep in set(deps) if len(deps) > 1 else deps:
+                if dep._keep:
+                    dep._refs += 1  # until this call has run
             if self._fatal is not None:
                 self._finish_with_error(call, self._fatal)
                 return future
@@ -530,6 +629,13 @@ class Executor:
             self._wake()
         return future
 
+    def _unhold(self, futures):
+        """Lets go of kept futures (see _submit): each value is dropped from its worker once
+        the calls that read it have run."""
+        with self._lock:
+            self._unheld += [f for f in futures if f._keep]
+        self._wake()
+
     def _wake(self):
         try:
             os.write(self._wake_write, b"x")
@@ -541,7 +647,7 @@ class Executor:
         for waiting in self._dependents.values():
             calls += waiting
         for worker in self._workers:
-            calls += list(worker.outbox) + list(worker.outstanding.values())
+            calls += list(worker.outbox) + list(worker.outstanding.values()) + worker.parked
         return calls
 
     def _wait_for(self, futures, return_when, timeout):
@@ -570,6 +676,9 @@ class Executor:
             with self._lock:
                 self._wake_pending = False
                 self._take_submissions()
+                unheld, self._unheld = self._unheld, []
+                for future in unheld:
+                    self._unref(future)
                 self._assign()
                 closing = self._closing and not self._pending_calls()
             if closing:
@@ -579,7 +688,7 @@ class Executor:
             readers = [w.sock for w in self._workers if w.alive] + [self._wake_read]
             if self._status_open:
                 readers.append(self._status)
-            writers = [w.sock for w in self._workers if w.alive and (w.outbox or w.releases)]
+            writers = [w.sock for w in self._workers if w.alive and (w.outbox or w.releases or w.fetches)]
             readable, writable, _ = select.select(readers, writers, [], 1.0)
             if self._wake_read in readable:
                 os.read(self._wake_read, 4096)
@@ -630,8 +739,16 @@ class Executor:
             if error is not None:
                 self._finish_with_error(call, error)
                 return True
-        call.local = tuple(i for i, dep in enumerate(call.deps) if dep._state != _DONE)
-        call.parts = call.parts[:1] + [self._forwarded(dep) for dep in done]
+        # A done input kept on another worker is fetched first: the call waits here for that.
+        if any(dep._kept and dep._part is None and dep._holder != worker.index for dep in done):
+            return False
+        # Local: the unfinished inputs, and done ones that this worker keeps (no copy).
+        call.local = tuple(
+            i for i, dep in enumerate(call.deps) if dep._state != _DONE or dep._holder == worker.index
+        )
+        call.parts = call.parts[:1] + [
+            self._forwarded(dep) for i, dep in enumerate(call.deps) if i not in call.local
+        ]
         for producer in unfinished:
             worker.kept[producer] = call
         call.future.worker = worker.index
@@ -660,16 +777,83 @@ class Executor:
             if error is not None:
                 self._finish_with_error(call, error)
                 return
-        call.parts = call.parts[:1] + [self._forwarded(dep) for dep in call.deps]
         hinted = self._workers[call.hint] if call.hint is not None else None
         if hinted is not None and hinted.alive:
             # Past the window and ahead of the ready queue: a static schedule put this call
             # here so that its successors can be placed behind it (a leaf of a tree and its
             # sibling on one worker), which is worth more than an idle worker now.
-            call.future.worker = hinted.index
-            hinted.outbox.append(call)
+            self._bind(call, hinted)
             return
         self._ready.append(call)
+
+    def _bind(self, call, worker):
+        """Queues a ready call on `worker` with its inputs: values kept there are read from its
+        store (no copy), the others are sent; a value kept on another worker is fetched from it
+        first, and the call waits for it in `worker.parked`. A kept value that is no longer
+        anywhere (released) fails the call."""
+        need = []
+        for dep in call.deps:
+            error = self._error_of(dep)  # it may have been lost since the call was made ready
+            if error is not None:
+                self._finish_with_error(call, error)
+                return
+            if dep._kept and dep._part is None and dep._holder != worker.index:
+                if dep._holder is None:
+                    error = exceptions.SluiceError(f"the kept result of call {dep._id} was released")
+                    self._finish_with_error(call, error)
+                    return
+                if dep not in need:
+                    need.append(dep)
+        if need:
+            call.target, call.fetching = worker, len(need)
+            worker.parked.append(call)
+            for dep in need:
+                if dep._waiters is None:
+                    dep._waiters = []
+                    holder = self._workers[dep._holder]
+                    holder.fetches.append(dep._id)
+                    holder.fetching[dep._id] = dep
+                dep._waiters.append((call, worker))
+            return
+        call.local = tuple(i for i, dep in enumerate(call.deps) if dep._kept and dep._holder == worker.index)
+        call.parts = call.parts[:1] + [
+            self._forwarded(dep) for i, dep in enumerate(call.deps) if i not in call.local
+        ]
+        call.future.worker = worker.index
+        worker.outbox.append(call)
+
+    def _fetched(self, future):
+        """A kept value fetched for readers elsewhere has come (or failed): each reader that
+        waited for nothing else is queued on its worker."""
+        waiters, future._waiters = future._waiters or (), None
+        for call, worker in waiters:
+            if call.target is not worker:
+                continue  # taken back meanwhile (its worker ended)
+            call.fetching -= 1
+            if call.fetching == 0:
+                worker.parked.remove(call)
+                call.target = None
+                if worker.alive:
+                    self._bind(call, worker)
+                else:
+                    self._requeue([call])
+
+    def _unref(self, future):
+        """One reader of a kept value (or its submitter's hold) is done with it: the last one
+        drops it from its worker."""
+        future._refs -= 1
+        if future._refs <= 0 and future._kept:
+            self._drop_kept(future)
+
+    def _drop_kept(self, future):
+        holder = self._workers[future._holder] if future._holder is not None else None
+        if holder is not None and holder.alive:
+            holder.holding.pop(future._id, None)
+            holder.releases.append(future._id)
+            holder.released_kept.append((holder.sent, future._id))
+            holder.released_ids.add(future._id)
+        future._holder = None
+        future._part = None
 
     def _requeue(self, calls):
         """Takes calls back from a worker (it ended, or it no longer kept their inputs), to be
@@ -678,6 +862,7 @@ class Executor:
             call.parts = call.parts[:1]
             call.local = ()
             call.waiting = 0
+            call.target, call.fetching = None, 0
             call.future._state = _PENDING
             call.future.worker = None
             self._submitted.appendleft(call)
@@ -688,25 +873,47 @@ class Executor:
             return
 
         def load(w):
-            return len(w.outstanding) + len(w.outbox)
+            return len(w.outstanding) + len(w.outbox) + len(w.parked)
 
         while self._ready:
             worker = min(alive, key=load)
-            # A tie goes to the worker that ran an input: a chain whose next link came after
-            # its input was done (submitted as it goes) stays on one worker, and its next
-            # links can be placed behind it.
+            held = {}  # worker index -> bytes of the call's inputs that it keeps
             for dep in self._ready[0].deps:
-                producer = self._workers[dep.worker] if dep.worker is not None else None
-                if producer is not None and producer.alive and load(producer) <= load(worker):
-                    worker = producer
-                    break
+                if dep._holder is not None:
+                    held[dep._holder] = held.get(dep._holder, 0) + dep._size
+            if held:
+                # Where its inputs are kept, unless waiting there costs more than fetching
+                # them: a kept value is pickled only when it must leave its worker.
+                total, average = sum(held.values()), self._average_seconds or 0.0
+                per_byte = self._FETCH_SECONDS_PER_BYTE
+                # Among the workers with room (as the least loaded one has, unless all are full).
+                room = [w for w in alive if load(w) < self._window] or [worker]
+                costs = {w.index: load(w) * average + (total - held.get(w.index, 0)) * per_byte for w in room}
+                worker = min(room, key=lambda w, c=costs: (c[w.index], load(w)))
+            else:
+                # A tie goes to the worker that ran an input: a chain whose next link came
+                # after its input was done (submitted as it goes) stays on one worker, and its
+                # next links can be placed behind it.
+                for dep in self._ready[0].deps:
+                    producer = self._workers[dep.worker] if dep.worker is not None else None
+                    if producer is not None and producer.alive and load(producer) <= load(worker):
+                        worker = producer
+                        break
             if load(worker) >= self._window:
                 return
-            call = self._ready.popleft()
-            call.future.worker = worker.index
-            worker.outbox.append(call)
+            self._bind(self._ready.popleft(), worker)
 
     def _send(self, worker):
+        while worker.fetches:
+            batch = worker.fetches[:10000]
+            try:
+                _channel.send(worker.sock, ("fetch", batch))
+            except BlockingIOError:
+                return
+            except OSError:
+                self._worker_ended(worker)
+                return
+            del worker.fetches[: len(batch)]
         while worker.releases:
             batch = worker.releases[:10000]
             try:
@@ -733,7 +940,7 @@ class Executor:
                     needed.update(part.functions)
                 function_parts = [(i, self._function_parts[i]) for i in sorted(needed - worker.functions)]
             entries = [
-                (c.future._id, c.fn_id, len(c.parts), tuple((i, c.deps[i]._id) for i in c.local))
+                (c.future._id, c.fn_id, len(c.parts), tuple((i, c.deps[i]._id) for i in c.local), c.keep)
                 for c in batch
             ]
             try:
@@ -747,6 +954,7 @@ class Executor:
                 self._worker_ended(worker)
                 return
             with self._lock:
+                worker.sent += len(batch)
                 for call in batch:
                     worker.outbox.popleft()
                     worker.outstanding[call.future._id] = call
@@ -773,6 +981,7 @@ class Executor:
             if answers is None or len(answers) != len(parts):
                 self._retire(worker, "it sent a message that breaks the protocol (not results)")
                 return
+            self.received_bytes += sum(part.nbytes for part in parts)
             forged = None
             with self._cond:
                 for answer, part in zip(answers, parts):
@@ -793,13 +1002,36 @@ class Executor:
         call_id, outcome, start, end = answer
         if type(call_id) is not int or type(start) is not float or type(end) is not float:
             return "it sent an answer that breaks the protocol"
+        if type(outcome) is str and outcome in _VALUE_OUTCOMES:
+            return self._take_value(worker, call_id, outcome, part)
         call = worker.outstanding.get(call_id)
         if call is None:
             return f"it answered for call {call_id}, which it was not sent or had answered already"
+        worker.answered += 1
+        while worker.released_kept and worker.released_kept[0][0] < worker.answered:
+            # It has read the release of that value: no answer about it can come any more.
+            worker.released_ids.discard(worker.released_kept.popleft()[1])
         if outcome is True or outcome is False:
             del worker.outstanding[call_id]
             self._observe(end - start)
             call.future._ok, call.future._part = outcome, part
+        elif type(outcome) is tuple and len(outcome) == 2 and _is_kept_tag(outcome[0]):
+            size = outcome[1]
+            if not call.keep:
+                return f"it answered call {call_id} as kept, which it was not asked to keep"
+            if type(size) is not int or size < 0:
+                return f"it answered call {call_id} as kept with a size that is no size ({size!r})"
+            del worker.outstanding[call_id]
+            self._observe(end - start)
+            future = call.future
+            future._ok, future._kept, future._holder, future._size = True, True, worker.index, size
+            worker.holding[call_id] = future
+            self.kept_results += 1
+            self._answered_locally(worker, call)
+            self._finished(call)
+            if future._refs <= 0:  # its readers are done already (failed on another input)
+                self._drop_kept(future)
+            return None
         elif type(outcome) is str and outcome in (_channel.INPUT_FAILED, _channel.MISSING):
             # A claim about this worker's kept results: it holds only for a placed call
             # whose local inputs were all answered before it (a worker runs in order).
@@ -818,6 +1050,12 @@ class Executor:
                 del worker.outstanding[call_id]
                 call.future._ok, call.future._error = False, error
             else:
+                if all(p._kept and p._holder == worker.index and p._part is None for p in producers):
+                    # It said it keeps each of them and gave none back (evicted): it lies.
+                    return (
+                        f"it answered call {call_id} as if an input it keeps had been dropped, but it "
+                        f"still keeps the result of call {producers[0]._id}{_named(producers[0])}"
+                    )
                 del worker.outstanding[call_id]
                 self._answered_locally(worker, call)
                 self.missing_inputs += 1
@@ -831,17 +1069,47 @@ class Executor:
 
     def _answered_locally(self, worker, call):
         """Releases the kept results that only `call` read, and `call`'s own when nobody
-        placed on the worker reads it."""
+        placed on the worker reads it. (Values kept for readers, `keep`, go when their last
+        reader has run: _unref.)"""
         for i in call.local:
             producer = call.deps[i]
             if worker.kept.get(producer._id) is call:
                 del worker.kept[producer._id]
                 # One not done was sent again (its worker had dropped its input): its result
                 # is released when it comes, if nobody placed reads it then.
-                if producer._state == _DONE:
+                if producer._state == _DONE and not producer._kept:
                     worker.releases.append(producer._id)
-        if call.future._id not in worker.kept:
+        if call.future._id not in worker.kept and not call.future._kept:
             worker.releases.append(call.future._id)
+
+    def _take_value(self, worker, call_id, outcome, part):
+        """Applies an answer about a value `worker` keeps (a fetch's, or an eviction); what is
+        wrong with it when it cannot be true.
+        REQUIRES: self._lock is held."""
+        if outcome in (_channel.VALUE, _channel.NO_VALUE):  # answers to a fetch
+            future = worker.fetching.pop(call_id, None)
+            if future is None:
+                return f"it answered a fetch of call {call_id}'s value, which it was not asked for"
+            if future._refs <= 0:
+                return None  # its readers are done (failed on another input): nobody needs it
+            if outcome == _channel.NO_VALUE:
+                if future._part is not None:
+                    return None  # evicted: its value came before the fetch reached it
+                return f"it kept the result of call {call_id}{_named(future)} and then did not give it"
+        else:  # it no longer keeps it: evicted, or it does not pickle
+            future = worker.holding.pop(call_id, None)
+            if future is None:
+                if call_id in worker.released_ids:
+                    return None  # it let go of one released meanwhile: nobody needs it
+                return f"it sent the value of call {call_id}, which it does not keep"
+            future._holder = None
+        if outcome == _channel.VALUE_FAILED:  # it cannot leave its worker: its readers fail
+            future._ok, future._loaded = False, False
+        future._part = part
+        self.fetched_values += 1
+        self.evicted_values += outcome == _channel.EVICTED
+        self._fetched(future)
+        return None
 
     def _retire(self, worker, why):
         worker.ended = f"{why}; it is no longer used"
@@ -858,6 +1126,10 @@ class Executor:
         future = call.future
         future._state = _DONE
         call.parts = None
+        if call.deps:
+            for dep in set(call.deps) if len(call.deps) > 1 else call.deps:
+                if dep._keep:
+                    self._unref(dep)
         if call.items:
             self._resolve_items(future, call.items)
         for waiting in self._dependents.pop(future._id, ()):
@@ -915,14 +1187,40 @@ class Executor:
             why = worker.ended or "it ended without saying why"
             calls = list(worker.outstanding.values())
             worker.outstanding.clear()
+            ended = "was retired" if worker.retired else "ended"
             # The first call sent is the one that was running; the others never started.
             if calls:
-                ended = "was retired" if worker.retired else "ended"
                 message = f"worker {worker.index} {ended} while running call {calls[0].future._id}: {why}"
                 self._finish_with_error(calls[0], WorkerDiedError(message))
+            # Values it kept for readers are lost: the calls that read them fail with a
+            # WorkerDiedError naming them (when they are made ready or sent again), unless
+            # the value had come here already (fetched or evicted).
+            for future in worker.holding.values():
+                future._holder = None
+                if future._part is None and future._refs > 0:
+                    future._ok, future._error = (
+                        False,
+                        WorkerDiedError(
+                            f"worker {worker.index} {ended} while it kept the result of call "
+                            f"{future._id}{_named(future)}, which calls still to run read: {why}"
+                        ),
+                    )
+                for call, target in future._waiters or ():
+                    if call.target is target and future._error is not None:
+                        target.parked.remove(call)
+                        call.target = None
+                        self._finish_with_error(call, future._error)
+                future._waiters = None
+            worker.holding.clear()
+            worker.fetching.clear()
+            worker.fetches.clear()
+            parked = worker.parked[:]
+            worker.parked.clear()
+            for call in parked:
+                call.target = None
             # Placed calls lost their kept inputs with the worker: all are taken again, and
             # those whose input was the failed call fail with its error.
-            self._requeue(calls[1:] + list(worker.outbox))
+            self._requeue(calls[1:] + list(worker.outbox) + parked)
             worker.outbox.clear()
             worker.kept.clear()
             worker.releases.clear()
@@ -940,9 +1238,10 @@ class Executor:
             calls += waiting
         self._dependents.clear()
         for worker in self._workers:
-            calls += list(worker.outbox) + list(worker.outstanding.values())
+            calls += list(worker.outbox) + list(worker.outstanding.values()) + worker.parked
             worker.outbox.clear()
             worker.outstanding.clear()
+            worker.parked.clear()
         for call in calls:
             if call.future._state != _DONE:
                 self._finish_with_error(call, error)

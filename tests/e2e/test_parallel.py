@@ -1014,3 +1014,206 @@ def test_worker_hints_never_break_a_call(sluice, tmp_path):
     assert "dead 1" in out
     assert "hinted True" in out
     assert "one worker left True" in out
+
+
+# -- Kept intermediates: what no key asked for stays in its worker (Wukong), fetched on demand
+
+
+def test_dask_intermediates_stay_in_their_workers_and_never_reach_the_client(sluice, tmp_path):
+    out = ok(
+        run_script(
+            sluice,
+            tmp_path,
+            """
+            import os, sys
+            # One BLAS thread here as in the workers: Dask's own scheduler then rounds the same.
+            os.environ["OPENBLAS_NUM_THREADS"] = "1"
+            import dask, numpy as np
+            import dask.array as da
+            import sluice, sluice.dask
+
+"""
+            + TREE_HELPERS
+            + """
+            MIB = 2**20
+
+            def leaf(i):
+                value = np.full(MIB // 8, float(i))
+                if not hasattr(sys, "test_leaves"):
+                    sys.test_leaves = set()
+                sys.test_leaves.add(id(value))
+                return value
+
+            def add(a, b):
+                # Placed on the worker of its inputs, it gets the very objects its leaves made.
+                leaves = getattr(sys, "test_leaves", set())
+                same = id(a) in leaves and id(b) in leaves
+                if same:
+                    sys.test_same_objects = getattr(sys, "test_same_objects", 0) + 1
+                return a + b
+
+            def same_objects():
+                return getattr(sys, "test_same_objects", 0)
+
+            tree, root = pairwise_tree([(leaf, i) for i in range(64)], add)
+            expected = dask.get(tree, root)
+            for workers in (1, 2):
+                with sluice.Executor(workers=workers) as ex:
+                    ex.get_result(ex.map(float, range(10)))
+                    before = ex.received_bytes
+                    total = sluice.dask.get(tree, root, executor=ex)
+                    received = ex.received_bytes - before
+                    print(workers, "tree", np.array_equal(total, expected), ex.kept_results)
+                    # The root's MiB, and what was fetched from a worker for one on another.
+                    right = received <= (1 + ex.fetched_values) * MIB + 65536
+                    print(workers, "bytes", right, ex.fetched_values)
+                    same = sum(ex._submit(same_objects, (), {}, worker=w).result() for w in range(workers))
+                    print(workers, "same objects", same >= 16)
+                    print(workers, "released", sum(len(w.holding) for w in ex._workers))
+
+            x = da.random.RandomState(0).random((1200, 1200), chunks=(300, 300))
+            y = da.random.RandomState(1).random((8000, 20), chunks=(1000, 20))
+            graphs = {
+                "sum": lambda: (x.sum(),),
+                "matmul": lambda: (x @ x.T,),
+                "tsqr": lambda: da.linalg.tsqr(y),
+            }
+            with sluice.Executor(workers=2) as ex:
+                for name, graph in graphs.items():
+                    kept = ex.kept_results
+                    ours = dask.compute(*graph(), scheduler=sluice.dask.get, executor=ex)
+                    theirs = dask.compute(*graph(), scheduler="sync")
+                    same = all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(ours, theirs))
+                    print(name, same, ex.kept_results > kept)
+                print("released", sum(len(w.holding) for w in ex._workers))
+
+            # Past a worker's cap (64 MiB), the oldest kept values are given to the client and
+            # forwarded from there: the result is the same.
+            big = {("b", i): (np.full, 2 * MIB, float(i)) for i in range(48)}
+            big["total"] = (lambda *parts: float(sum(p.sum() for p in parts)), *[("b", i) for i in range(48)])
+            with sluice.Executor(workers=1) as ex:
+                total = sluice.dask.get(big, "total", executor=ex)
+                print("evicted", total == 2 * MIB * sum(range(48)), ex.fetched_values > 0)
+            """,
+        )
+    )
+    for workers in (1, 2):
+        assert f"{workers} tree True 126" in out
+        assert f"{workers} bytes True" in out
+        assert f"{workers} same objects True" in out
+        assert f"{workers} released 0" in out
+    assert "1 bytes True 0" in out  # one worker: nothing fetched, only the root came
+    for name in ("sum", "matmul", "tsqr"):
+        assert f"{name} True True" in out
+    assert "released 0" in out
+    assert "evicted True True" in out
+
+
+def test_a_worker_that_dies_with_kept_values_fails_their_readers_naming_them(sluice, tmp_path):
+    out = ok(
+        run_script(
+            sluice,
+            tmp_path,
+            """
+            import os, time
+            import numpy as np
+            import sluice, sluice.dask
+
+            def slow(x):
+                time.sleep(1.5)
+                return x
+
+            def die():
+                os.kill(os.getpid(), 9)
+
+            with sluice.Executor(workers=2) as ex:
+                ex.get_result(ex.map(float, range(10)))
+                kept = ex._submit(np.ones, (1000,), {}, worker=0, keep=True, label=("x", 0))
+                other = ex._submit(slow, (2.0,), {}, worker=1)
+                # Its inputs on two workers: it waits here, and reads the kept one once `other`
+                # is done, after worker 0 died.
+                reader = ex._submit(lambda a, b: float(a.sum() * b), (kept, other), {})
+                ex._unhold([kept])
+                while not kept.done():  # kept there, and said so
+                    time.sleep(0.01)
+                ex._submit(die, (), {}, worker=0)
+                try:
+                    print("returned", reader.result(timeout=60))
+                except sluice.parallel.WorkerDiedError as e:
+                    print("failed", e)
+                print("after", ex.call_async(abs, -3).result(timeout=60))
+            """,
+        )
+    )
+    assert "failed worker 0 ended while it kept the result of call" in out
+    assert "('x', 0)" in out and "signal 9" in out
+    assert "after 3" in out
+
+
+def test_a_worker_that_keeps_a_value_and_does_not_give_it_is_retired(sluice, tmp_path):
+    """A hostile function changes its own worker: it answers every fetch "no value" (or a kept
+    call with a size that is none, or "kept" for a call it was not asked to keep). The client
+    retires it with an error saying why, and the calls reading its values fail; nothing hangs."""
+    out = ok(
+        run_script(
+            sluice,
+            tmp_path,
+            _CHANNEL_OF_THIS_WORKER
+            + """
+import sys, time
+import numpy as np
+import sluice
+
+
+def withholding(i):
+    worker = sys.modules["__main__"]  # the worker runs as python -m sluice._executor
+
+    worker._Worker.give_value = lambda self, call_id: self.answer(call_id, "no value", 0.0, worker._EMPTY)
+    time.sleep(0.5)  # both leaves are kept before either is read
+    return np.full(10, float(i))
+
+
+def forge(outcome):
+    worker = sys.modules["__main__"]
+
+    def run_one(self):
+        call_id = self.pending.popleft()[0]
+        self.answer(call_id, outcome, 0.0, worker._EMPTY)
+
+    worker._Worker.run_one = run_one  # from the next call on
+    return 1
+
+
+with sluice.Executor(workers=2) as ex:
+    ex.get_result(ex.map(float, range(10)))
+    leaves = [ex._submit(withholding, (i,), {}, worker=i, keep=True, label=("leaf", i)) for i in (0, 1)]
+    total = ex._submit(lambda a, b: float((a + b).sum()), tuple(leaves), {})
+    ex._unhold(leaves)
+    try:
+        print("returned", total.result(timeout=60))
+    except sluice.parallel.WorkerDiedError as e:
+        print("withheld", e)
+    print("withheld others", ex.call_async(abs, -3).result(timeout=60))
+
+for outcome, keep in ((("kept", -1), True), (("kept", 10), False), (("kept", "big"), True)):
+    with sluice.Executor(workers=2) as ex:
+        ex.get_result(ex.map(float, range(10)))
+        ex._submit(forge, (outcome,), {}, worker=0).result(timeout=60)
+        future = ex._submit(abs, (-1,), {}, worker=0, keep=keep)
+        try:
+            print(outcome, keep, "returned", future.result(timeout=60))
+        except sluice.parallel.WorkerDiedError as e:
+            print(outcome, keep, "retired", e)
+        print(outcome, keep, "others", ex._submit(abs, (-2,), {}, worker=1).result(timeout=60))
+print("client alive")
+""",
+        )
+    )
+    assert "withheld worker" in out and "was retired" in out
+    assert "kept the result of call" in out and "and then did not give it" in out
+    assert "withheld others 3" in out
+    assert "('kept', -1) True retired" in out and "with a size that is no size (-1)" in out
+    assert "('kept', 10) False retired" in out and "which it was not asked to keep" in out
+    assert "('kept', 'big') True retired" in out and "no size ('big')" in out
+    assert out.count("others 2") == 3
+    assert "client alive" in out
