@@ -267,16 +267,7 @@ def receive(sock, loads=pickle.loads):
             raise ChannelClosed()
         if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
             raise MalformedMessage("a truncated message")
-        try:
-            header, described = loads(datagram, buffers=())
-            specs = [_part_spec(entry, len(fds)) for entry in described]
-        except MalformedMessage:
-            raise
-        except Exception as e:
-            raise MalformedMessage(f"an unreadable message: {e}") from None
-        indexes = [spec[0] for spec in specs if spec[0] is not None]
-        if len(set(indexes)) != len(indexes):
-            raise MalformedMessage("two values in one descriptor")
+        header, specs, indexes = _envelope(datagram, loads, len(fds))
     except BaseException:
         for fd in fds:
             os.close(fd)
@@ -284,12 +275,30 @@ def receive(sock, loads=pickle.loads):
     for index, fd in enumerate(fds):
         if index not in indexes:
             os.close(fd)
-    # Parts own their descriptors from here on.
-    parts = [
+    return header, _parts(specs, fds)
+
+
+def _envelope(data, loads, fd_count):
+    """(header, part specs, descriptor indexes named) of a message's envelope, checked."""
+    try:
+        header, described = loads(data, buffers=())
+        specs = [_part_spec(entry, fd_count) for entry in described]
+    except MalformedMessage:
+        raise
+    except Exception as e:
+        raise MalformedMessage(f"an unreadable message: {e}") from None
+    indexes = [spec[0] for spec in specs if spec[0] is not None]
+    if len(set(indexes)) != len(indexes):
+        raise MalformedMessage("two values in one descriptor")
+    return header, specs, indexes
+
+
+def _parts(specs, fds):
+    """The Parts of a checked message; they own their descriptors from here on."""
+    return [
         Part(data=data) if index is None else Part(fd=fds[index], data_len=data_len, spans=spans)
         for index, data, data_len, spans in specs
     ]
-    return header, parts
 
 
 def _part_spec(entry, fd_count):
@@ -352,25 +361,14 @@ def read_frame(readinto, loads=pickle.loads):
     try:
         for length in lengths:
             fds.append(_read_into_memfd(readinto, length))
-        try:
-            header, described = loads(envelope, buffers=())
-            specs = [_part_spec(entry, len(fds)) for entry in described]
-        except MalformedMessage:
-            raise
-        except Exception as e:
-            raise MalformedMessage(f"an unreadable message: {e}") from None
-        indexes = [spec[0] for spec in specs if spec[0] is not None]
-        if sorted(indexes) != list(range(len(fds))):
-            raise MalformedMessage("a value named twice, or not at all")
+        header, specs, indexes = _envelope(envelope, loads, len(fds))
+        if len(indexes) != len(fds):
+            raise MalformedMessage("a value sent but not named")
     except BaseException:
         for fd in fds:
             os.close(fd)
         raise
-    parts = [
-        Part(data=data) if index is None else Part(fd=fds[index], data_len=data_len, spans=spans)
-        for index, data, data_len, spans in specs
-    ]
-    return header, parts
+    return header, _parts(specs, fds)
 
 
 def _read_exact(readinto, n, at_start=False):
