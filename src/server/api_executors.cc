@@ -105,10 +105,10 @@ struct ExecutorsApi::Session {
   // The server's ends of the workers' channels: what a client sends is written here, what a
   // worker sends is read here.
   std::vector<OwnedFd> channels;
-  std::vector<std::unique_ptr<std::mutex>> uplinks;        // one body at a time per worker
-  std::vector<std::unique_ptr<std::atomic<bool>>> taken;   // a worker's byte stream is read once
-  std::thread runner;                                      // RunFunctionExecutors
-  std::atomic<bool> finished{false};                       // the runner is done
+  std::vector<std::unique_ptr<std::mutex>> uplinks;       // one body at a time per worker
+  std::vector<std::unique_ptr<std::atomic<bool>>> taken;  // a worker's byte stream is read once
+  std::thread runner;                                     // RunFunctionExecutors
+  std::atomic<bool> finished{false};                      // the runner is done
   std::mutex mutex;
   std::vector<int> pids;  // GUARDED_BY(mutex): of workers still running, 0 once ended
   bool ended = false;     // GUARDED_BY(mutex)

@@ -1,5 +1,6 @@
 #include "server/sluice_api.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -38,11 +39,12 @@ Result<std::string> Required(const json& body, const char* key) {
   return value;
 }
 
-// An answer sent from `file`, from its start, in chunks; the file closes with the answer.
-ApiResponse FileAnswer(OwnedFd file, std::string content_type) {
+// An answer sent from `file`, from its start, in chunks; the file closes with the answer, and
+// so does `hold`.
+ApiResponse FileAnswer(OwnedFd file, std::string content_type, std::shared_ptr<void> hold = nullptr) {
   ApiResponse response;
   response.content_type = std::move(content_type);
-  response.stream = [file = std::make_shared<OwnedFd>(std::move(file))](const ChunkWriter& write) {
+  response.stream = [file = std::make_shared<OwnedFd>(std::move(file)), hold](const ChunkWriter& write) {
     std::string chunk(1 << 20, '\0');
     for (off_t offset = 0;;) {
       ssize_t n = ::pread(file->get(), chunk.data(), chunk.size(), offset);
@@ -208,14 +210,28 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
     }
     // The worker writes the rows, an Arrow IPC file or stream, into a memory file of this
     // answer's own (nothing to clean up whatever the client does), which is sent on in chunks:
-    // the result is never held whole in this process.
+    // the result is never held whole in this process. Those files are memory outside the
+    // object store's budget, held until their clients have read them: past that budget, a
+    // query waits for none but is refused, so clients that ask and never read cannot fill
+    // the server's memory.
+    int64_t budget = lake_->objects().memory_budget();
+    if (budget > 0 && unread_answer_bytes_->load() >= budget) {
+      return WithHint(Conflict("answers not yet read by their clients hold ", unread_answer_bytes_->load(),
+                               " bytes, the server's memory budget (", budget, " bytes)"),
+                      "try again once they are read, or ask for fewer rows (max_rows)");
+    }
     SLUICE_ASSIGN_OR_RAISE(OwnedFd answer, MemoryFile("sluice-query-answer"));
     query.output = output;
     query.output_fd = answer.get();
     SLUICE_RETURN_NOT_OK(RunQuery(
         *lake_, query, [](const std::string&) {}, &zygotes_, &query_workers_));
+    struct stat written {};
+    int64_t size = ::fstat(answer.get(), &written) == 0 ? written.st_size : 0;
+    *unread_answer_bytes_ += size;
+    std::shared_ptr<void> hold(nullptr, [unread = unread_answer_bytes_, size](void*) { *unread -= size; });
     return FileAnswer(std::move(answer),
-                      output == "arrow" ? "application/vnd.apache.arrow.file" : "application/vnd.apache.arrow.stream");
+                      output == "arrow" ? "application/vnd.apache.arrow.file" : "application/vnd.apache.arrow.stream",
+                      std::move(hold));
   }
   return NotFound("no route for ", method, " ", request.path);
 }

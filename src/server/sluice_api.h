@@ -11,6 +11,7 @@
 // client that went away; with "cancel_on_disconnect": true (the local CLI) that cancels the run.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string_view>
@@ -61,6 +62,9 @@ class SluiceApi {
   QueryWorkerPool query_workers_;
   std::unique_ptr<JobsApi> jobs_;
   std::unique_ptr<ExecutorsApi> executors_;  // sluice.map from clients on other machines
+  // Bytes of query answers written and not yet sent (shared with the answers' streams, which
+  // may outlive a request's handling).
+  std::shared_ptr<std::atomic<int64_t>> unread_answer_bytes_ = std::make_shared<std::atomic<int64_t>>(0);
 };
 
 }  // namespace sluice

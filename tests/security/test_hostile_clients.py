@@ -5,6 +5,7 @@ Everything is checked from outside, on the real binary."""
 
 import json
 import subprocess
+import time
 
 import pytest
 from cli_harness import Sluice, call
@@ -283,3 +284,43 @@ def test_fifty_clients_at_once_and_hostile_queries_leave_the_server_answering(ke
                 assert status == 200 and "main" in outcome[2], outcome
         assert not written.exists()
         assert call(f"{uri}/api/v1/branches", key=keys["reader"])[0] == 200
+
+
+def test_answers_a_client_does_not_read_cannot_fill_the_servers_memory(tmp_path):
+    """Hostile: a client asks for large query answers and never reads them. Each waits in the
+    server's memory until sent; once they hold the memory budget, further queries are refused
+    with one clear error instead of piling up, and served again once the answers go."""
+    import http.client
+    import urllib.parse
+
+    home = Sluice(tmp_path / "home")
+    home.env["SLUICE_MEMORY_BUDGET"] = "4MiB"
+    try:
+        with home.serving() as uri:
+            parsed = urllib.parse.urlsplit(uri)
+            sql = json.dumps({"sql": "SELECT range AS i FROM range(2000000)", "output": "arrow_stream"})
+
+            def ask():
+                conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
+                conn.request("POST", "/api/v1/query", body=sql, headers={"Content-Type": "application/json"})
+                return conn, conn.getresponse()
+
+            unread, answer = ask()  # 16 MB of rows: its headers, and nothing read after them
+            assert answer.status == 200
+            refused, second = ask()
+            assert second.status == 409
+            assert "not yet read by their clients" in second.read().decode()
+            refused.close()
+            unread.close()  # the answer goes; its memory is given back
+            deadline = time.monotonic() + 40
+            while True:
+                again, third = ask()
+                status = third.status
+                third.read()
+                again.close()
+                if status == 200 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+            assert status == 200
+    finally:
+        home.remove_shared_memory()
