@@ -225,11 +225,11 @@ def _register(con, inputs, fds, paths, views):
 def _plain_rows(relation, max_rows):
     """(names, the first `max_rows` rows (all when None), how many rows the query has) from
     DuckDB's own rows, without pyarrow; None when the answer must go through Arrow (see
-    _PLAIN_TYPES, _PLAIN_COUNT_LIMIT, and repeated column names, which to_pylist() merges).
+    _PLAIN_TYPES and _PLAIN_COUNT_LIMIT).
     `relation` is then consumed in part: the caller runs the query again."""
     names = list(relation.columns)
     types = [str(t) for t in relation.types]
-    if len(set(names)) != len(names) or not all(t in _PLAIN_TYPES or t.startswith("DECIMAL(") for t in types):
+    if not all(t in _PLAIN_TYPES or t.startswith("DECIMAL(") for t in types):
         return None
     if max_rows is None:
         rows = relation.fetchall()
@@ -351,7 +351,9 @@ def _answer(task, con, inputs, fds, paths, views):
                 _arena.write_table_to(table, task["output_fd"])
                 _write_result(task, {"ok": True, "rows": total})
                 return
-            plain = table.column_names, [tuple(row.values()) for row in table.to_pylist()], total
+            # By column, not to_pylist()'s dicts, which keep one of columns of the same name.
+            columns = [column.to_pylist() for column in table.columns]
+            plain = table.column_names, list(zip(*columns)) if columns else [], total
     except Exception as e:
         _failed(task, e)
         return
