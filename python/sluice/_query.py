@@ -39,14 +39,44 @@ import decimal
 import json
 import os
 import socket
+import sys
 
-from sluice import _arena, _heap, _query_database, _sql_analysis
-from sluice._worker import _quote, arrow_result
+# Not pyarrow (nor sluice._worker, _arena or _heap, which import it): its import (numpy's
+# with it) costs more than DuckDB's, and a printed answer of plain types never needs it.
+# Arrow answers, Arrow inputs and the other types import it when they come.
+from sluice import _duckdb, _query_database, _sql_analysis
+
+_quote = _duckdb.quote
 
 # A request line longer than this is cut by the engine (src/common/subprocess.cc); a shorter
 # analysis that reads every column is always right.
 _MAX_REQUEST = 60_000
 _MAX_DESCRIPTORS = 253
+
+# Column types that DuckDB turns into the same Python values as pyarrow's to_pylist() does
+# (DECIMAL(p, s) too): a printed answer of only these is made from DuckDB's own rows. Others
+# (TIMESTAMPTZ, HUGEINT, INTERVAL, UUID, nested, ...) are printed from Arrow, as before.
+_PLAIN_TYPES = {
+    "BOOLEAN",
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "FLOAT",
+    "DOUBLE",
+    "VARCHAR",
+    "DATE",
+    "TIME",
+    "TIMESTAMP",
+    "BLOB",
+}
+# Rows past max_rows counted from DuckDB's Python rows (about 1.5 µs a row); an answer with
+# more is printed from Arrow instead, which counts the rest as batches go by.
+_PLAIN_COUNT_LIMIT = 10_000
 
 
 def _plain(value):
@@ -61,13 +91,13 @@ def _plain(value):
     return value
 
 
-def _format_tty(table, total):
-    names = table.column_names
-    rows = [[("NULL" if v is None else str(_plain(v))) for v in row.values()] for row in table.to_pylist()]
+def _format_tty(names, rows, total):
+    """`rows` (tuples of values in `names`' order) as printed, with the query's row count."""
+    shown = len(rows)
+    rows = [[("NULL" if v is None else str(_plain(v))) for v in row] for row in rows]
     widths = [max([len(n)] + [len(r[i]) for r in rows]) for i, n in enumerate(names)]
     lines = ["  ".join(n.ljust(w) for n, w in zip(names, widths)), "  ".join("-" * w for w in widths)]
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in rows]
-    shown = table.num_rows
     lines.append(
         f"({total} row{'s' if total != 1 else ''})"
         if shown == total
@@ -116,18 +146,22 @@ def _parquet_view(con, spec, fds, paths, index):
     index), with exactly its columns: columns files lack (added to the table after they were
     written) are NULLs of the table's type."""
     paths = [paths[i] for i in spec["parquet"]]
-    schema = _arena.read_table(fds[spec["schema"]])
     # Every footer is read here (and kept by the database's metadata cache for the next
     # queries); the query's bind reads them again from that cache.
     source = f"read_parquet({paths!r}, union_by_name = true)"
     present = {name.lower() for name in con.sql(f"SELECT * FROM {source} LIMIT 0").columns}
     select = []
     typed = None
-    for name in schema.column_names:
+    names = spec.get("columns")
+    if names is None:  # an engine from before "columns": the names from the schema
+        names = _read_arrow(fds[spec["schema"]]).column_names
+    for name in names:
         if name.lower() in present:
             select.append(_quote(name))
             continue
         if typed is None:
+            # The types of the columns the files lack: from the schema, through Arrow.
+            schema = _read_arrow(fds[spec["schema"]])
             con.register(f"__sluice_schema_{index}", schema)
             typed = {row[0]: row[1] for row in con.sql(f"DESCRIBE __sluice_schema_{index}").fetchall()}
         select.append(f"CAST(NULL AS {typed[name]}) AS {_quote(name)}")
@@ -169,22 +203,55 @@ class _Views:
             self.con.execute(f"DROP SCHEMA IF EXISTS {_quote(schema)} CASCADE")
 
 
+def _read_arrow(fd):
+    """The Arrow IPC file `fd` (a table the engine scanned, or a schema) as a pyarrow.Table."""
+    from sluice import _arena
+
+    return _arena.read_table(fd)
+
+
 def _register(con, inputs, fds, paths, views):
     """Registers every input under its SQL names (temporary views of `con`, or `views`)."""
     for index, spec in enumerate(inputs):
         internal = f"__sluice_input_{index}"
         if "arrow" in spec:
-            con.register(internal, _arena.read_table(fds[spec["arrow"]]))
+            con.register(internal, _read_arrow(fds[spec["arrow"]]))
         else:
             view = _parquet_view(con, spec, fds, paths, index)
             con.execute(f"CREATE TEMP VIEW {internal} AS {view}")
         views.add(internal, spec.get("sql_names"))
 
 
+def _plain_rows(relation, max_rows):
+    """(names, the first `max_rows` rows (all when None), how many rows the query has) from
+    DuckDB's own rows, without pyarrow; None when the answer must go through Arrow (see
+    _PLAIN_TYPES and _PLAIN_COUNT_LIMIT).
+    `relation` is then consumed in part: the caller runs the query again."""
+    names = list(relation.columns)
+    types = [str(t) for t in relation.types]
+    if not all(t in _PLAIN_TYPES or t.startswith("DECIMAL(") for t in types):
+        return None
+    if max_rows is None:
+        rows = relation.fetchall()
+        return names, rows, len(rows)
+    rows = relation.fetchmany(max_rows) if max_rows > 0 else []
+    total = len(rows)
+    if total < max_rows:
+        return names, rows, total
+    while total - len(rows) <= _PLAIN_COUNT_LIMIT:
+        more = relation.fetchmany(2048)
+        if not more:
+            return names, rows, total
+        total += len(more)
+    return None
+
+
 def _fetch(relation, max_rows):
-    """The first `max_rows` rows (all when None) and how many rows the query has: the rest is
-    counted as it streams by, never held."""
+    """The first `max_rows` rows (all when None) as a pyarrow.Table, and how many rows the
+    query has: the rest is counted as it streams by, never held."""
     import pyarrow as pa
+
+    from sluice._worker import arrow_result
 
     reader = relation.fetch_record_batch(65536) if hasattr(relation, "fetch_record_batch") else None
     if reader is None or max_rows is None:
@@ -255,7 +322,9 @@ def _run_query(task, sock, database):
                     os.close(fd)
     finally:
         con.close()
-        _heap.forget_inputs()
+        heap = sys.modules.get("sluice._heap")  # loaded only if an input was a heap table
+        if heap is not None:
+            heap.forget_inputs()
         database.end_query()
 
 
@@ -266,20 +335,33 @@ def _answer(task, con, inputs, fds, paths, views):
         if relation is None:
             _write_result(task, {"ok": True, "rows": 0})
             return
-        if task.get("output") == "arrow_stream":
+        output = task.get("output")
+        if output == "arrow_stream":
             rows = _stream_to(relation, task.get("max_rows"), task["output_fd"])
             _write_result(task, {"ok": True, "rows": rows})
             return
-        table, total = _fetch(relation, task.get("max_rows"))
+        plain = None if output == "arrow" else _plain_rows(relation, task.get("max_rows"))
+        if plain is None:
+            if output != "arrow":
+                relation = con.sql(task["sql"])  # from the start again, through Arrow
+            table, total = _fetch(relation, task.get("max_rows"))
+            if output == "arrow":
+                from sluice import _arena
+
+                _arena.write_table_to(table, task["output_fd"])
+                _write_result(task, {"ok": True, "rows": total})
+                return
+            # By column, not to_pylist()'s dicts, which keep one of columns of the same name.
+            columns = [column.to_pylist() for column in table.columns]
+            plain = table.column_names, list(zip(*columns)) if columns else [], total
     except Exception as e:
         _failed(task, e)
         return
-    if task.get("output") == "arrow":
-        _arena.write_table_to(table, task["output_fd"])
-    elif task.get("output") == "json":
-        _write_text(task, json.dumps([{k: _plain(v) for k, v in row.items()} for row in table.to_pylist()]))
+    names, rows, total = plain
+    if output == "json":
+        _write_text(task, json.dumps([{k: _plain(v) for k, v in zip(names, row)} for row in rows]))
     else:
-        _write_text(task, _format_tty(table, total))
+        _write_text(task, _format_tty(names, rows, total))
     _write_result(task, {"ok": True, "rows": total})
 
 

@@ -26,7 +26,7 @@ import os
 import shutil
 import tempfile
 
-from sluice._worker import _duckdb_connection
+from sluice._duckdb import connection as _duckdb_connection
 
 # Descriptors held for files before the database is replaced (its caches go with it): well
 # under the sandbox's descriptor limit, with room for a query's own.

@@ -53,7 +53,7 @@ _use_environment()
 
 import pyarrow as pa  # noqa: E402  (after the environment is in place)
 
-from sluice import _arena, _heap  # noqa: E402
+from sluice import _arena, _duckdb, _heap  # noqa: E402
 
 
 def _now():
@@ -196,33 +196,12 @@ def _run_python(task, result):
     return value
 
 
-class _Connections:
-    ready = None
-
-
 def prepare_duckdb():
-    """Opens the DuckDB connection the task will use while the worker still waits for its
-    task: a new database costs about 20 ms, which a worker forked ahead keeps off the path."""
-    _Connections.ready = _duckdb_connection()
+    """Opens the task's DuckDB connection ahead of the task (sluice._duckdb.prepare)."""
+    _duckdb.prepare()
 
 
-def _duckdb_connection():
-    if _Connections.ready is not None:
-        con, _Connections.ready = _Connections.ready, None
-        return con
-    import duckdb
-
-    con = duckdb.connect()
-    for setting in (
-        "SET autoinstall_known_extensions=false",
-        "SET autoload_known_extensions=false",
-        "SET TimeZone='UTC'",
-    ):
-        try:
-            con.execute(setting)
-        except Exception:  # older or newer DuckDB without the setting
-            pass
-    return con
+_duckdb_connection = _duckdb.connection
 
 
 def lock_down(con):
@@ -249,9 +228,7 @@ def register_inputs(con, inputs):
                 con.execute(f"CREATE OR REPLACE VIEW {_quote(name)} AS SELECT * FROM {internal}")
 
 
-def _quote(identifier):
-    """A DuckDB identifier that stays one name whatever it contains."""
-    return '"' + identifier.replace('"', '""') + '"'
+_quote = _duckdb.quote
 
 
 def arrow_result(relation):

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
@@ -228,6 +229,23 @@ Result<std::shared_ptr<Zygote>> ZygotePool::Get(const std::string& key, const Zy
     zygotes_.erase(oldest);  // stops once no fork holds it
   }
   return zygote;
+}
+
+std::shared_ptr<Zygote> ZygotePool::Find(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = zygotes_.find(key);
+  if (it == zygotes_.end() || it->second.zygote->process_->Exited()) return nullptr;
+  return it->second.zygote;
+}
+
+void ZygotePool::StartInBackground(const std::string& key, const ZygoteOptions& options) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = zygotes_.find(key);
+  if (it != zygotes_.end() && !it->second.zygote->process_->Exited()) return;
+  auto& starting = starting_[key];
+  using namespace std::chrono_literals;
+  if (starting.valid() && starting.wait_for(0s) != std::future_status::ready) return;
+  starting = std::async(std::launch::async, [this, key, options] { (void)Get(key, options); });
 }
 
 Result<ZygotePool::Spare> ZygotePool::ForkSpare(std::shared_ptr<Zygote> zygote, std::vector<std::string> argv) {

@@ -79,6 +79,16 @@ class ZygotePool {
   // The zygote for `key`, started with `options` when there is none.
   Result<std::shared_ptr<Zygote>> Get(const std::string& key, const ZygoteOptions& options);
 
+  // The zygote for `key` when one runs (serving or still importing); null otherwise. Never
+  // starts one.
+  std::shared_ptr<Zygote> Find(const std::string& key);
+
+  // Starts the zygote for `key` (as Get) on a thread of the pool's own and returns at once:
+  // for a caller that wants it warm for later but must not wait for, or pay for, its start
+  // (a server's first query, which a fresh worker answers). Nothing when one runs or is being
+  // started. A failure is not reported: the next Get tries again and says why.
+  void StartInBackground(const std::string& key, const ZygoteOptions& options);
+
   // Whether workers should fork from zygotes at all ($SLUICE_ZYGOTES=0 turns them off).
   static bool Enabled();
 
@@ -117,8 +127,9 @@ class ZygotePool {
   size_t max_zygotes_;
   uint64_t clock_ = 0;                    // GUARDED_BY(mutex_)
   std::map<std::string, Entry> zygotes_;  // GUARDED_BY(mutex_)
-  // Declared last: destroyed (each waiting for its fork) before the zygotes.
+  // Declared last: destroyed (each waiting for its fork, or its start) before the zygotes.
   std::map<std::string, std::future<Result<Spare>>> spares_;  // GUARDED_BY(mutex_)
+  std::map<std::string, std::future<void>> starting_;         // GUARDED_BY(mutex_)
 };
 
 }  // namespace sluice

@@ -61,6 +61,23 @@ Result<std::shared_ptr<Zygote>> QueryZygote(Lakehouse& lake, ZygotePool* zygotes
   return zygotes->Get(QueryZygoteKey(), options);
 }
 
+// The query zygote when it runs and has finished its imports; null otherwise (never started
+// here: see StartQueryZygoteLater).
+std::shared_ptr<Zygote> ServingQueryZygote(ZygotePool* zygotes) {
+  if (!zygotes || !ZygotePool::Enabled()) return nullptr;
+  std::shared_ptr<Zygote> zygote = zygotes->Find(QueryZygoteKey());
+  return zygote && zygote->Serving() ? zygote : nullptr;
+}
+
+// A server's first query does not start the query zygote: on two cores its imports (DuckDB,
+// pyarrow, pandas: about 2 s) would take half the machine from the fresh worker answering
+// that query. Once it has been answered, the zygote starts in the background for the next.
+void StartQueryZygoteLater(Lakehouse& lake, ZygotePool* zygotes) {
+  if (!zygotes || !ZygotePool::Enabled()) return;
+  auto options = QueryZygoteOptions(lake);
+  if (options.ok()) zygotes->StartInBackground(QueryZygoteKey(), *options);
+}
+
 // A server's query forks from its zygote ahead of need: the fork and DuckDB's start (a new
 // database, about 20 ms) are done before the query comes.
 Result<std::unique_ptr<Subprocess>> ForkFromQueryZygote(Lakehouse& lake, ZygotePool* zygotes,
@@ -70,14 +87,11 @@ Result<std::unique_ptr<Subprocess>> ForkFromQueryZygote(Lakehouse& lake, ZygoteP
 }
 
 Result<std::unique_ptr<Subprocess>> StartQueryWorker(Lakehouse& lake, ZygotePool* zygotes, SubprocessOptions output) {
-  if (zygotes && ZygotePool::Enabled()) {
-    // A zygote still importing (a server's first query, about 2 s here) is not waited for: a
-    // fresh worker answers sooner (about 0.5 s), and the zygote serves the queries after it.
-    auto zygote = QueryZygote(lake, zygotes);
-    if (zygote.ok() && (*zygote)->Serving()) {
-      auto forked = ForkFromQueryZygote(lake, zygotes, output);
-      if (forked.ok()) return forked;
-    }
+  // A zygote not started or still importing (a server's first query, about 2 s here) is not
+  // waited for: a fresh worker answers sooner, and the zygote serves the queries after it.
+  if (ServingQueryZygote(zygotes)) {
+    auto forked = ForkFromQueryZygote(lake, zygotes, output);
+    if (forked.ok()) return forked;
   }
   return StartWorker(QuerySandbox(lake), "query", "", std::move(output));
 }
@@ -161,6 +175,9 @@ class QueryInputs {
           files.push_back(Pass(std::move(fd)));
         }
         spec["parquet"] = files;
+        // The names too, so that the worker reads the schema (with pyarrow) only for the
+        // types of columns the files lack.
+        spec["columns"] = fields;
       } else {
         TableReadOptions read;
         read.cache = request_.cache;
@@ -240,9 +257,7 @@ Status SendLines(int output_fd, const std::function<void(const std::string&)>& o
 // serving) and the worker is free; an empty lease otherwise.
 QueryWorkerPool::Lease LeaseWorker(Lakehouse& lake, const QueryRequest& request, ZygotePool* zygotes,
                                    QueryWorkerPool* workers) {
-  if (!workers || !zygotes || !ZygotePool::Enabled()) return {};
-  auto zygote = QueryZygote(lake, zygotes);
-  if (!zygote.ok() || !(*zygote)->Serving()) return {};
+  if (!workers || !ServingQueryZygote(zygotes)) return {};
   auto lease = workers->Acquire(
       request.principal, [&](const SubprocessOptions& output) { return ForkFromQueryZygote(lake, zygotes, output); });
   // A worker that cannot be started: the query gets one of its own, which says why if it fails too.
@@ -256,6 +271,13 @@ Status RunQuery(Lakehouse& lake, const QueryRequest& request, const std::functio
   if (request.sql.empty()) return InvalidInput("no query: pass SQL as an argument or a file with -f");
   SLUICE_ASSIGN_OR_RAISE(ResolvedRef ref, lake.catalog().Resolve(request.ref));
   QueryWorkerPool::Lease lease = LeaseWorker(lake, request, zygotes, workers);
+  // Whatever the query's outcome, once its worker has ended: a server with no query zygote
+  // yet starts it for the next queries (StartQueryZygoteLater).
+  struct WarmLater {
+    Lakehouse& lake;
+    ZygotePool* zygotes;
+    ~WarmLater() { StartQueryZygoteLater(lake, zygotes); }
+  } warm_later{lake, zygotes && !zygotes->Find(QueryZygoteKey()) ? zygotes : nullptr};
 
   std::string prefix = "queries/" + NewShortId(12) + "/";
   // Whatever happens from here on, the query's objects go back to the store.

@@ -39,7 +39,9 @@ struct QueryRequest {
 // unknown table; IOError naming the worker's end when it was killed or crashed mid-query.
 // `zygotes` may be null (a one-shot CLI): the worker is then a fresh process. With `workers`
 // (a server), the query runs in its principal's persistent worker when that one is free, else
-// in a worker forked for it alone.
+// in a worker forked for it alone. Until the query zygote serves, a query gets a fresh worker
+// (which imports DuckDB only); when the zygote has not been started at all, it is started in
+// the background once this query's worker has ended, never before (a server's first query).
 Status RunQuery(Lakehouse& lake, const QueryRequest& request, const std::function<void(const std::string&)>& on_line,
                 ZygotePool* zygotes = nullptr, QueryWorkerPool* workers = nullptr);
 

@@ -207,9 +207,9 @@ Result<std::unique_ptr<Subprocess>> StartWorker(const SandboxSpec& sandbox, cons
                                                 const std::string& preload_file, SubprocessOptions output) {
   std::vector<std::string> args = {"-m", "sluice._worker", "--stdin"};
   if (kind == "query") {
-    // One query, not a model: warming DuckDB up over Arrow (pandas' import) would cost more
-    // than it saves.
-    args.push_back("--no-warm-up");
+    // One query, not a model: an entry point that imports DuckDB and nothing of pyarrow's
+    // unless the answer needs it (its import, numpy's with it, costs more than the query).
+    args = {"-m", "sluice._query_worker"};
   } else if (kind == "sql") {
     args.push_back("--preload-duckdb");
   } else if (!preload_file.empty()) {

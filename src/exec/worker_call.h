@@ -79,7 +79,8 @@ struct WorkerResult {
 // `output` carries where the worker's lines go (its callbacks) and its time limit
 // (timeout_seconds, 0 = none), counted from when the task is sent. The worker runs in the
 // sandbox `sandbox` describes (env/sandbox.h): its packages, read-only project, private /tmp,
-// network or not. `kind` is "python", "sql" or "query" (exec/query_runner.h: no warm-up).
+// network or not. `kind` is "python", "sql" or "query" (exec/query_runner.h: sluice._query_worker,
+// which imports DuckDB only).
 Result<std::unique_ptr<Subprocess>> StartWorker(const SandboxSpec& sandbox, const std::string& kind,
                                                 const std::string& preload_file, SubprocessOptions output);
 

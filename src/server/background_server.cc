@@ -232,7 +232,8 @@ Status RunBackgroundServer(const std::string& home, double idle_seconds) {
   (void)CollectSharedMemory(*apis.lake, false);
   apis.iceberg = std::make_unique<IcebergRestCatalog>(apis.lake.get());
   // No WarmUp: started for a run as often as for a query, this server starts the query
-  // zygote at its first query (which waits for it, as a fresh worker would take as long).
+  // zygote once its first query has been answered (by a fresh worker, which would otherwise
+  // share the two cores with the zygote's imports: exec/query_runner.cc).
   apis.sluice = std::make_unique<SluiceApi>(apis.lake.get());
   SLUICE_RETURN_NOT_OK(WriteFileAtomic(PidPath(home), std::to_string(::getpid()) + "\n"));
   Log("serving " + SocketPath(home) + " (pid " + std::to_string(::getpid()) + ", idle exit after " +
@@ -309,7 +310,8 @@ Result<BackgroundServerState> EnsureBackgroundServer(const std::string& home, co
         return WithHint(IOError("the background server did not start: ", line), "see its log: " + log);
       }
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    // Every 5 ms: a cold `sluice query` waits here for the server, which is up in 15-50 ms.
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   return WithHint(IOError("the background server of '", home, "' did not start within 30 s"), "see its log: " + log);
 }

@@ -177,14 +177,16 @@ def run_query(workdir, sql, answer, max_rows=None, output="json"):
 
     engine, worker = socket.socketpair()
     result = os.memfd_create("result")
+    rows = os.memfd_create("output")
+    # The worker closes the task's descriptors once it has answered: it gets copies.
     task = {
         "kind": "query",
         "sql": sql,
         "inputs": [],
         "max_rows": max_rows,
         "output": output,
-        "result_fd": result,
-        "output_fd": os.memfd_create("output"),
+        "result_fd": os.dup(result),
+        "output_fd": os.dup(rows),
     }
     printed = io.StringIO()
     asked = []
@@ -204,7 +206,10 @@ def run_query(workdir, sql, answer, max_rows=None, output="json"):
     thread.join()
     engine.close()
     written = os.pread(result, 1 << 20, 0)
-    return asked, json.loads(written) if written else None, printed.getvalue()
+    # The rows go to the output file (never stdout, which a persistent worker shares).
+    lines = printed.getvalue() + os.pread(rows, 1 << 20, 0).decode()
+    os.close(result), os.close(rows)
+    return asked, json.loads(written) if written else None, lines
 
 
 def inputs_message(workdir, specs):
