@@ -1120,7 +1120,7 @@ def test_a_worker_that_dies_with_kept_values_fails_their_readers_naming_them(slu
             import sluice, sluice.dask
 
             def slow(x):
-                time.sleep(1.5)
+                time.sleep(3)
                 return x
 
             def die():
@@ -1129,13 +1129,15 @@ def test_a_worker_that_dies_with_kept_values_fails_their_readers_naming_them(slu
             with sluice.Executor(workers=2) as ex:
                 ex.get_result(ex.map(float, range(10)))
                 kept = ex._submit(np.ones, (1000,), {}, worker=0, keep=True, label=("x", 0))
+                while not kept.done():  # kept there, and said so
+                    time.sleep(0.01)
+                # Started only now, so that worker 0 dies while it runs, however slow the
+                # machine was to keep the value.
                 other = ex._submit(slow, (2.0,), {}, worker=1)
                 # Its inputs on two workers: it waits here, and reads the kept one once `other`
                 # is done, after worker 0 died.
                 reader = ex._submit(lambda a, b: float(a.sum() * b), (kept, other), {})
                 ex._unhold([kept])
-                while not kept.done():  # kept there, and said so
-                    time.sleep(0.01)
                 ex._submit(die, (), {}, worker=0)
                 try:
                     print("returned", reader.result(timeout=60))
