@@ -242,8 +242,9 @@ class RemoteChannel:
                 last_used = time.monotonic()
         except (OSError, http.client.HTTPException) as e:
             # Part of a frame may have gone: the stream cannot go on. The worker is ended, and
-            # the reader then sees its channel close.
+            # the dispatcher hears why first.
             self._broken = e
+            self._deliver(_channel.ChannelClosed(f"the connection to its server failed: {e}"))
             try:
                 self._transport.request("DELETE", self._path, timeout=5)
             except Exception:

@@ -970,7 +970,9 @@ class Executor:
             except _channel.MalformedMessage as e:
                 self._retire(worker, f"it sent a message that breaks the protocol ({e})")
                 return
-            except (_channel.ChannelClosed, OSError):
+            except (_channel.ChannelClosed, OSError) as e:
+                if isinstance(e, _channel.ChannelClosed) and str(e) and worker.ended is None:
+                    worker.ended = str(e)  # a remote channel knows why (the connection's error)
                 self._worker_ended(worker)
                 return
             # Types before values: a restricted unpickler still builds numpy arrays, whose ==
