@@ -386,21 +386,21 @@ def _read_exact(readinto, n, at_start=False):
 
 
 def _read_into_memfd(readinto, length):
-    """A sealed memfd holding the next `length` bytes of the stream."""
+    """A sealed memfd holding the next `length` bytes of the stream, read straight into its
+    pages (no buffer in between: a value is copied once, from the socket)."""
     fd = os.memfd_create("sluice-part", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     try:
         os.ftruncate(fd, max(length, 1))
-        # Through a buffer of its own, not a view of a mapping: a view still held by a failed
-        # read (its traceback) would keep the mapping from closing.
-        chunk = bytearray(min(length, 1 << 20))
+        mapped = mmap.mmap(fd, max(length, 1))
         done = 0
         while done < length:
-            want = min(len(chunk), length - done)
-            got = readinto(memoryview(chunk)[:want])
+            got = readinto(memoryview(mapped)[done:length])
             if not got:
                 raise MalformedMessage("a frame cut short")
-            os.pwrite(fd, memoryview(chunk)[:got], done)
             done += got
+        # Not closed on a failed read: its traceback may still hold a view of the mapping, which
+        # goes with the mapping once that is dropped.
+        mapped.close()
         fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _SEALS)
     except BaseException:
         os.close(fd)
