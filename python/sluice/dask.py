@@ -113,7 +113,7 @@ class _Keys(tuple):
 
     def __repr__(self):
         shown = ", ".join(repr(key) for key in self[:3])
-        return shown if len(self) <= 3 else f"{shown} and {len(self) - 3} other keys"
+        return shown if len(self) <= 3 else f"{shown} and {len(self) - 3} more"
 
 
 # Functions that live as long as their module: named by an id in calls, sent once per worker
@@ -543,8 +543,9 @@ def _batches(chains, graph, dependents, chain_of, chain_inputs, hints, asked, wo
         group = (chain_of[reader], frozenset(chain_inputs[index]), hints.get(index))
         siblings.setdefault(group, []).append(index)
     batches = []
-    for run in siblings.values():
-        size = len(run) // (_BATCHES_PER_WORKER * max(1, len(workers)))
+    for (_, _, hint), run in siblings.items():
+        # Hinted siblings all go to one worker: their batches need not balance the others.
+        size = len(run) // (_BATCHES_PER_WORKER * (1 if hint is not None else max(1, len(workers))))
         if size >= 2:
             batches += [run[i : i + size] for i in range(0, len(run), size)]
     return batches
