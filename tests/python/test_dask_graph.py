@@ -194,3 +194,24 @@ def test_a_batch_is_named_by_its_keys_in_errors():
     assert (
         repr(sluice_dask._Keys([("f", i) for i in range(40)])) == "('f', 0), ('f', 1), ('f', 2) and 37 more"
     )
+
+
+class Box:
+    pass
+
+
+def test_the_worker_lets_go_of_each_value_after_its_last_reader():
+    import weakref
+
+    alive = weakref.WeakSet()
+
+    def make(previous):
+        box = Box()
+        alive.add(box)
+        return box
+
+    dsk = {("c", 0): (make, None)}
+    for i in range(1, 10):
+        dsk[("c", i)] = (make, ("c", i - 1))
+    dsk["count"] = (lambda last: len(alive), ("c", 9))
+    assert run_locally(dsk, "count") == 1  # only its own input: ("c", 9)
