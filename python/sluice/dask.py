@@ -36,6 +36,7 @@ in a table beside it that the executor sends once per worker by id; the worker i
 nothing of dask for it, unless a task's own function or a node dask defines needs it.
 """
 
+import gc
 import operator
 import pickle
 import types
@@ -578,11 +579,29 @@ def get(dsk, keys, executor=None, num_workers=None, **kwargs):
     (a sluice.parallel.Executor), else on a shared one with `num_workers` workers."""
     if not hasattr(dsk, "items"):
         dsk = dsk.__dask_graph__()
-    graph, dependencies = _convert(dsk)
-    wanted = set(flatten(keys)) if isinstance(keys, list) else {keys}
     if executor is None:
         executor = parallel._shared(_graph.run, None, None, num_workers)
+    # The cyclic garbage collector waits while the calls are made: they make a dozen objects
+    # per task, which kept it scanning the young ones again and again (half of this process's
+    # time for a chain of 2,000 no-ops), or ran a full collection in the middle. Garbage made
+    # meanwhile (by any thread) is collected once it is back on.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        results = _submit(dsk, keys, executor)
+    finally:
+        if collecting:
+            gc.enable()
+    for key, value in results.items():
+        if isinstance(value, parallel.Future):
+            results[key] = value.result()
+    return nested_get(keys, results)
 
+
+def _submit(dsk, keys, executor):
+    """Submits the calls of the graph `dsk`; {wanted key: its future, or its value}."""
+    graph, dependencies = _convert(dsk)
+    wanted = set(flatten(keys)) if isinstance(keys, list) else {keys}
     dependents = {k: set() for k in graph}
     for key, deps in dependencies.items():
         for dep in deps:
@@ -669,12 +688,7 @@ def get(dsk, keys, executor=None, num_workers=None, **kwargs):
         executor._unhold(kept)
     # Only the wanted futures are held from here: another one (its result, a memfd of shared
     # memory when large) is let go as soon as its readers are done, not when the graph is.
-    results = {key: values[key] for key in wanted}
-    del values
-    for key, value in results.items():
-        if isinstance(value, parallel.Future):
-            results[key] = value.result()
-    return nested_get(keys, results)
+    return {key: values[key] for key in wanted}
 
 
 # dask.config.set(scheduler="sluice") works too.
