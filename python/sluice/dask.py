@@ -579,6 +579,8 @@ def get(dsk, keys, executor=None, num_workers=None, **kwargs):
     (a sluice.parallel.Executor), else on a shared one with `num_workers` workers."""
     if not hasattr(dsk, "items"):
         dsk = dsk.__dask_graph__()
+    if type(dsk) is not dict:
+        dsk = dict(dsk)  # a HighLevelGraph looks a key up in each of its layers
     if executor is None:
         executor = parallel._shared(_graph.run, None, None, num_workers)
     # The cyclic garbage collector waits while the calls are made: they make a dozen objects
