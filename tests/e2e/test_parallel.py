@@ -642,6 +642,73 @@ def test_a_chunked_map_keeps_each_items_result_and_exception(sluice, tmp_path):
     assert "forged ['InternalError', 'InternalError', 'InternalError', 'InternalError'] 2" in out
 
 
+def test_a_map_sizes_its_chunks_from_the_functions_time(sluice, tmp_path):
+    out = ok(
+        run_script(
+            sluice,
+            tmp_path,
+            """
+            import os, time
+            import sluice
+
+            def square(x):
+                return x * x
+
+            def slow(x):
+                import sys, types
+                time.sleep(0.3)
+                # The worker's own token (each sandbox has its own pid namespace).
+                token = sys.modules.setdefault("worker_token", types.SimpleNamespace(t=os.urandom(8)))
+                return x, token.t
+
+            def odd_fails(x):
+                if x % 777 == 5:
+                    raise ValueError(f"item {x}")
+                return -x
+
+            with sluice.Executor(workers=2) as ex:
+                # Short calls travel in chunks: far fewer calls than items.
+                results = ex.get_result(ex.map(square, range(5000)))
+                print("fast", results == [x * x for x in range(5000)], ex.map_calls < 250, ex.map_calls)
+                # Long ones go one to a call, over both workers.
+                before = ex.map_calls
+                slow_results = ex.get_result(ex.map(slow, range(6)))
+                print("slow", [x for x, _ in slow_results] == list(range(6)),
+                      len({pid for _, pid in slow_results}), ex.map_calls - before)
+                # Each item keeps its own exception inside a chunk.
+                futures = ex.map(odd_fails, range(3000))
+                failed = [i for i, f in enumerate(futures) if f.exception() is not None]
+                error = futures[5].exception()
+                print("failed", failed, type(error).__name__, "odd_fails" in str(error.__cause__))
+                print("others", [f.result() for f in futures[:5]])
+                # Items that are futures are waited for, as arguments are.
+                three = ex.call_async(square, 3)
+                print("futures", ex.get_result(ex.map(square, [three, 2])))
+                print("extra", ex.get_result(ex.map(divmod, range(4), extra_args=(3,))))
+                print("empty", ex.map(square, []))
+            # Shut down with items not sent yet: they run first.
+            ex = sluice.Executor(workers=1)
+            futures = ex.map(square, range(20000))
+            ex.shutdown()
+            print("shutdown", all(f.done() for f in futures), futures[-1].result())
+            try:
+                ex.map(square, range(3))
+            except RuntimeError as e:
+                print("closed", e)
+            """,
+        )
+    )
+    assert "fast True True" in out, out
+    assert "slow True 2 6" in out
+    assert "failed [5, 782, 1559, 2336] ValueError True" in out
+    assert "others [0, -1, -2, -3, -4]" in out
+    assert "futures [81, 4]" in out
+    assert "extra [(0, 0), (0, 1), (0, 2), (1, 0)]" in out
+    assert "empty []" in out
+    assert "shutdown True 399960001" in out
+    assert "closed this Executor was shut down" in out
+
+
 # -- Locality: a call whose inputs all run on one worker is placed there (Wukong's "becomes")
 
 _CHANNEL_OF_THIS_WORKER = """
