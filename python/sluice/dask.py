@@ -117,10 +117,17 @@ class _Keys(tuple):
         return shown if len(self) <= 3 else f"{shown} and {len(self) - 3} more"
 
 
-# Functions that live as long as their module: named by an id in calls, sent once per worker
-# (Executor._function keeps what it is given for the executor's lifetime: a partial or a
-# callable object made per graph would stay there).
-_LASTING = (types.FunctionType, types.BuiltinFunctionType)
+def _lasting(fn):
+    """Whether `fn` lives as long as its module, a def or a builtin function: named by an id in
+    calls and sent once per worker. Not a builtin bound to an object (`array.sum`), a partial
+    or a callable object, which dask makes per graph: Executor._function keeps what it is
+    given for the executor's lifetime."""
+    kind = type(fn)
+    if kind is types.FunctionType:
+        return True
+    if kind is not types.BuiltinFunctionType:
+        return False
+    return fn.__self__ is None or type(fn.__self__) is types.ModuleType
 
 
 def _call(fn, args, kwargs=None):
@@ -294,12 +301,12 @@ def _container(task, kind, keys, deps):
 
 def _direct(chain, graph, values):
     """The task of a one-task chain that can be its call itself, fn(*args, **kwargs): a
-    lasting function (_LASTING) on literals and the values of keys computed by calls or given
+    lasting function (_lasting) on literals and the values of keys computed by calls or given
     (not in a batch); no nested task. None otherwise."""
     if len(chain) != 1:
         return None
     node = graph[chain[0]]
-    if type(node) is not _Call or not isinstance(node.fn, _LASTING):
+    if type(node) is not _Call or not _lasting(node.fn):
         return None
     for _, arg in node.refs:
         if type(arg) is not _Ref or type(values.get(arg.key)) is _Member:
@@ -348,7 +355,7 @@ def _compile(keys, graph, dependencies, values, executor, results=None):
     def function(fn):
         index = function_of[id(fn)] = len(functions)
         functions.append(fn)
-        if isinstance(fn, _LASTING):
+        if _lasting(fn):
             # Given an id now: sent to each worker once and named by its id in calls, and a
             # function of the user's own files goes by value, which the worker needs.
             executor._function(fn)

@@ -215,3 +215,16 @@ def test_the_worker_lets_go_of_each_value_after_its_last_reader():
         dsk[("c", i)] = (make, ("c", i - 1))
     dsk["count"] = (lambda last: len(alive), ("c", 9))
     assert run_locally(dsk, "count") == 1  # only its own input: ("c", 9)
+
+
+def test_only_functions_that_live_as_long_as_their_module_get_ids():
+    """The executor keeps each function it gives an id for its lifetime: not one made per
+    graph with an object in it."""
+    import functools
+
+    import numpy as np
+
+    lasting = [len, operator.add, np.zeros, inc, lambda: 1]
+    made = [np.arange(3).sum, "x".upper, dict.items, functools.partial(inc, by=2), np.add, Box]
+    assert [sluice_dask._lasting(fn) for fn in lasting] == [True] * len(lasting)
+    assert [sluice_dask._lasting(fn) for fn in made] == [False] * len(made)
