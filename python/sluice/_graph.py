@@ -6,8 +6,9 @@ imports dask (0.3-0.4 s on a fresh worker), and nothing here is pickled per task
 A program is (steps, result). Values live in slots: first the call's inputs (the values of the
 keys computed elsewhere that the piece reads), then one per step, in order. A step is
 (function index, args, refs, kwargs, frees):
-- the function is `functions[function index]`, a table sent beside the program, so that each
-  function travels once per worker (by its id) however many tasks call it;
+- the function is `functions[function index]`, a table sent beside the program: each function
+  is in it once however many tasks call it, and a lasting one (a def, a module's builtin) is
+  named there by its id, sent once per worker;
 - `args` is the tuple of positional arguments with the literal values in place, and `refs`
   says which are slots instead: (position, slot), a position being an index into args or a
   keyword's name (then into `kwargs`, a dict, or None for no keyword);

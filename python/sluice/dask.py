@@ -29,11 +29,12 @@ dask._task_spec nodes) and runs it on a sluice.parallel.Executor, in sandboxed w
 How a call is made (the client's time is what bounds small tasks: its submitting thread and
 the executor's dispatcher share one interpreter). The graph is read into a form of its own
 (_Call, _Ref, _Data) without making dask's Task objects. A task that is a lasting function
-(a def or a builtin) applied to literals and keys is submitted as that function's own call,
-`fn(*args)`, the function sent once per worker. Any other chain (or batch) is compiled into a
-program of plain tuples for sluice._graph.run, pickled here in one piece, with its functions
-in a table beside it that the executor sends once per worker by id; the worker imports
-nothing of dask for it, unless a task's own function or a node dask defines needs it.
+(a def, or a module's builtin function) applied to literals and keys is submitted as that
+function's own call, `fn(*args)`, the function sent once per worker. Any other chain (or
+batch) is compiled into a program of plain lists for sluice._graph.run, pickled here in one
+piece, with its functions in a table beside it (lasting ones named by their ids, sent once
+per worker); the worker imports nothing of dask for it, unless a task's own function or a
+node dask defines needs it.
 """
 
 import gc
