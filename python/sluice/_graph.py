@@ -1,5 +1,5 @@
-"""The worker's half of sluice.dask: runs a compiled piece of a Dask graph (a chain of tasks,
-with their nested tasks) as one call. The client compiles it (python/sluice/dask.py); this
+"""The worker's half of sluice.dask: runs a compiled piece of a Dask graph (a chain of tasks
+with their nested tasks, or a batch of sibling chains) as one call. The client compiles it (python/sluice/dask.py); this
 module imports nothing of dask, so a graph of plain functions runs in a worker that never
 imports dask (0.3-0.4 s on a fresh worker), and nothing here is pickled per task but data.
 
