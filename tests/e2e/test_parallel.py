@@ -12,7 +12,9 @@ from cli_harness import ROOT, SLUICE
 def run_script(sluice, tmp_path, code, timeout=300):
     script = tmp_path / "script.py"
     script.write_text(textwrap.dedent(code))
-    env = dict(sluice.env, SLUICE_BINARY=str(SLUICE), PYTHONPATH=str(ROOT / "python"))
+    # The workers run this checkout's SDK too (SLUICE_PYTHONPATH), not the one built in.
+    python = str(ROOT / "python")
+    env = dict(sluice.env, SLUICE_BINARY=str(SLUICE), PYTHONPATH=python, SLUICE_PYTHONPATH=python)
     before = set(os.listdir("/dev/shm"))
     proc = subprocess.run(
         [sys.executable, str(script)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=timeout
