@@ -132,6 +132,7 @@ def _sizeof(value, depth=0):
 
 class _Worker:
     _FLUSH_SECONDS = 0.002
+    _READ_SECONDS = 0.0005
     # The result store's cap. Memfd results share their pages with the client's copy, so
     # the cap is about what the worker alone would pin once the client has let go; the fd cap
     # keeps well under the default limit of 1024 descriptors.
@@ -145,7 +146,9 @@ class _Worker:
         self.loads = _channel.loads_with_functions(self.functions)
         self.pending = collections.deque()  # (call_id, fn_id, parts, local, keep)
         self.results, self.result_parts = [], []
+        self.result_bytes = 0  # of result_parts inline: summed as they come, not per answer
         self.first_unsent = None
+        self.last_read = 0.0  # when the channel was last looked at while calls were pending
         # call id -> (ok, part or None), oldest first. Failed calls are kept too (a reader
         # fails with them); a call that did not run keeps (False, None); a kept value is a
         # _Value in the part's place.
@@ -275,9 +278,10 @@ class _Worker:
     def answer(self, call_id, outcome, start, part):
         self.results.append((call_id, outcome, start, _now()))
         self.result_parts.append(part)
+        self.result_bytes += _channel.batch_size((part,))
         if self.first_unsent is None:
             self.first_unsent = start
-        if _channel.batch_size(self.result_parts) > _channel.MAX_INLINE or len(self.result_parts) > 200:
+        if self.result_bytes > _channel.MAX_INLINE or len(self.result_parts) > 200:
             self.flush()
 
     def flush(self):
@@ -287,6 +291,7 @@ class _Worker:
         for part in self.dropped_unsent:
             part.close()
         self.results, self.result_parts, self.first_unsent, self.dropped_unsent = [], [], None, []
+        self.result_bytes = 0
 
     def serve(self):
         open_ = True
@@ -296,7 +301,11 @@ class _Worker:
                 open_ = self.read_available(block=True)
                 continue
             self.run_one()
-            if open_:
+            # New messages (releases, fetches another worker waits for, more calls) are looked
+            # for every _READ_SECONDS, not after each call: a select per call cost more than
+            # a short call.
+            if open_ and (not self.pending or _now() - self.last_read > self._READ_SECONDS):
+                self.last_read = _now()
                 open_ = self.read_available(block=False)
             if not self.pending or _now() - (self.first_unsent or _now()) > self._FLUSH_SECONDS:
                 self.flush()
