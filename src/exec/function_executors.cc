@@ -107,6 +107,9 @@ Status RunFunctionExecutors(const FunctionExecutorOptions& options) {
   for (size_t i = 0; i < workers.size(); ++i) {
     SubprocessOptions launch = PythonInSandbox(sandbox, {"-m", "sluice._executor"});
     launch.env.insert(threads.begin(), threads.end());
+    // What the worker may keep of Dask's intermediates is sized from these (sluice._executor).
+    launch.env["SLUICE_WORKER_MEMORY"] = std::to_string(options.memory_bytes);
+    launch.env["SLUICE_WORKERS"] = std::to_string(workers.size());
     launch.stdin_socket = true;  // the channel arrives on it
     if (options.on_stdout_line)
       launch.on_stdout_line = [&options, i](const std::string& l) { options.on_stdout_line(i, l); };

@@ -1159,13 +1159,14 @@ def test_dask_intermediates_stay_in_their_workers_and_never_reach_the_client(slu
                     print(name, same, ex.kept_results > kept)
                 print("released", sum(len(w.holding) for w in ex._workers))
 
-            # Past a worker's cap (64 MiB), the oldest kept values are given to the client and
-            # forwarded from there: the result is the same.
-            big = {("b", i): (np.full, 2 * MIB, float(i)) for i in range(48)}
-            big["total"] = (lambda *parts: float(sum(p.sum() for p in parts)), *[("b", i) for i in range(48)])
-            with sluice.Executor(workers=1) as ex:
+            # Past a worker's budget for kept values (half its memory limit: 200 MB here), the
+            # oldest are given to the client and forwarded from there: the result is the same,
+            # and the worker stays within its limit (the sum holds all 256 MiB at once).
+            big = {("b", i): (np.full, MIB, float(i)) for i in range(32)}
+            big["total"] = (lambda *parts: float(sum(p.sum() for p in parts)), *[("b", i) for i in range(32)])
+            with sluice.Executor(workers=1, resources={"memory": "400M"}) as ex:
                 total = sluice.dask.get(big, "total", executor=ex)
-                print("evicted", total == 2 * MIB * sum(range(48)), ex.fetched_values > 0)
+                print("evicted", total == MIB * sum(range(32)), ex.fetched_values > 0)
             """,
         )
     )
