@@ -1,7 +1,8 @@
 """The worker's half of sluice.dask: runs a compiled piece of a Dask graph (a chain of tasks
-with their nested tasks, or a batch of sibling chains) as one call. The client compiles it (python/sluice/dask.py); this
-module imports nothing of dask, so a graph of plain functions runs in a worker that never
-imports dask (0.3-0.4 s on a fresh worker), and nothing here is pickled per task but data.
+with their nested tasks, or a batch of sibling chains) as one call. The client compiles it
+(python/sluice/dask.py); this module imports nothing of dask, so a graph of plain functions
+runs in a worker that never imports dask (0.3-0.4 s on a fresh worker), and nothing here is
+pickled per task but data.
 
 A program is (steps, result). Values live in slots: first the call's inputs (the values of the
 keys computed elsewhere that the piece reads), then one per step, in order. A step is
