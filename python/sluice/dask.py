@@ -159,19 +159,20 @@ def _convert(dsk):
     keys = dsk.keys()
     graph, dependencies = {}, {}
     for key, task in dsk.items():
-        deps = set()
+        deps = dependencies[key] = set()
         if type(task) is tuple and task and callable(task[0]):
-            node = _legacy_call(task, keys, deps)
-        elif isinstance(task, GraphNode):
+            graph[key] = _legacy_call(task, keys, deps)
+            continue
+        if isinstance(task, GraphNode):
             node = _Data(task.value) if type(task) is DataNode else _from_node(task, keys, deps)
         else:
             node = _from_legacy(task, keys, deps)
             if type(node) is not _Ref and type(node) is not _Call:
                 node = _Data(node)
         if type(node) is _Ref and node.key == key:
+            del dependencies[key]
             continue
         graph[key] = node
-        dependencies[key] = deps
     if len(graph) < len(dsk):
         for deps in dependencies.values():
             deps &= graph.keys()
@@ -220,24 +221,28 @@ def _from_node(node, keys, deps):
 def _legacy_call(task, keys, deps):
     """A legacy task (fn, *args), as dask's convert_legacy_task reads it. Keys (the common
     arguments) are looked at here, the rest in _from_legacy_arg."""
-    args, refs = [], []
-    for i, arg in enumerate(task[1:]):
+    args, refs = list(task[1:]), []
+    for i, arg in enumerate(args):
         kind = type(arg)
         if kind is str or kind is int:
             if arg in keys:
                 deps.add(arg)
                 refs.append((i, _Ref(arg)))
-                arg = None
-        elif kind is tuple and arg and not callable(arg[0]) and _in(arg, keys):
+                args[i] = None
+            continue
+        if kind is tuple and arg and not callable(arg[0]) and _in(arg, keys):
             deps.add(arg)
             refs.append((i, _Ref(arg)))
-            arg = None
+            args[i] = None
+            continue
+        if arg is None:
+            continue
+        arg = _from_legacy_arg(arg, keys, deps)
+        if type(arg) is _Call or type(arg) is _Ref:
+            refs.append((i, arg))
+            args[i] = None
         else:
-            arg = _from_legacy_arg(arg, keys, deps)
-            if type(arg) is _Call or type(arg) is _Ref:
-                refs.append((i, arg))
-                arg = None
-        args.append(arg)
+            args[i] = arg
     return _Call(task[0], tuple(args), None, tuple(refs))
 
 
