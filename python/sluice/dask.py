@@ -439,7 +439,7 @@ def _pack(program):
 
     try:
         data = pickle.dumps(program, protocol=5, buffer_callback=in_band)
-    except (pickle.PicklingError, TypeError, AttributeError):
+    except Exception:  # the executor's pickler (cloudpickle) may do it, or say why not
         return program
     if large or b"__main__" in data:
         return program
