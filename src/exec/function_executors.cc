@@ -117,6 +117,12 @@ Status RunFunctionExecutors(const FunctionExecutorOptions& options) {
       launch.on_stderr_line = [&options, i](const std::string& l) { options.on_stderr_line(i, l); };
     SLUICE_ASSIGN_OR_RAISE(workers[i].process, WithContext(Subprocess::Start(std::move(launch)), options.name));
     if (options.on_started) options.on_started(i, workers[i].process->pid());
+    if (options.shared_cgroup != nullptr) {
+      SLUICE_RETURN_NOT_OK(WithContext(options.shared_cgroup->AddProcess(workers[i].process->pid()), options.name));
+      SLUICE_RETURN_NOT_OK(WithContext(workers[i].process->SendStdin("channel\n", {channels[i].get()}), options.name));
+      channels[i] = OwnedFd();
+      continue;
+    }
     // Every worker and whatever it starts is limited alone; where cgroups cannot be made, the
     // sandbox's RLIMIT_NPROC is the limit, and a memory or cpu limit asked for is an error.
     auto cgroup =

@@ -420,6 +420,36 @@ def test_a_model_maps_a_function_over_its_inputs_partitions(lake, make_project):
     assert row["model_tabulate"] == "0.9.0"
 
 
+def test_functions_a_model_maps_count_against_the_models_memory_limit(lake, make_project):
+    """Hostile: a model limited to 300M cannot get around its limit by doing its allocating in
+    the function workers it maps to (each was once limited alone, that is not at all)."""
+    project = make_project(
+        {
+            "models.py": """
+            import bauplan
+            import sluice
+
+            def hog(_):
+                import numpy as np
+                return float(np.ones(80_000_000).sum())  # 640 MB
+
+            @bauplan.model(materialization_strategy="REPLACE")
+            @bauplan.resources(memory="300M")
+            def greedy(trips=bauplan.Model("taxi_trips", columns=["zone_id"])):
+                import pyarrow as pa
+                with sluice.Executor(workers=2) as ex:
+                    sums = ex.get_result(ex.map(hog, [1, 2], chunksize=1))
+                return pa.table({"total": [sum(sums)]})
+            """
+        }
+    )
+    before = lake.head("dev")
+    proc = lake("run", "-p", project, check=False)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "model 'greedy'" in proc.stderr and "memory limit of 300M" in proc.stderr, proc.stderr
+    assert lake.head("dev") == before
+
+
 def test_a_model_cannot_ask_for_more_function_workers_than_allowed(lake, make_project):
     project = make_project(
         {
