@@ -58,6 +58,7 @@ dropped, so it is never lost, and the client forwards it to its readers as any o
 """
 
 import collections
+import copyreg
 import itertools
 import os
 import select
@@ -65,6 +66,7 @@ import socket
 import sys
 import time
 import traceback
+import types
 
 from sluice import _channel
 
@@ -84,6 +86,25 @@ def _substitute(value, extras):
 
 def _now():
     return time.clock_gettime(time.CLOCK_MONOTONIC)
+
+
+_seen_reducers = [len(copyreg.dispatch_table)]
+
+
+def _drop_exception_reducers():
+    """Takes out of copyreg the reducers that something the calls imported registered for
+    exceptions and tracebacks (tblib's pickling_support, which dask.multiprocessing installs):
+    with them an exception pickles as a call of tblib's, which the client's restricted
+    unpickler refuses, so every failure of this worker came back as UnsafeResultError. The
+    client takes an exception as its class and arguments; the traceback travels as text.
+    O(1) per call unless the table grew."""
+    table = copyreg.dispatch_table
+    if len(table) == _seen_reducers[0]:
+        return
+    reduced = (BaseException, types.TracebackType)
+    for key in [k for k in table if isinstance(k, type) and issubclass(k, reduced)]:
+        del table[key]
+    _seen_reducers[0] = len(table)
 
 
 def _error_part(exc):
@@ -244,6 +265,7 @@ class _Worker:
     def send_value(self, call_id, value, outcome):
         """Sends a kept value pickled (VALUE_FAILED with the error if it does not pickle: the
         caller then drops it). Whether it pickled."""
+        _drop_exception_reducers()
         try:
             part = _channel.Part.dump(value)
         except BaseException as exc:
@@ -300,9 +322,11 @@ class _Worker:
                 values = [p.load(self.loads) for p in extras]
                 args, kwargs = _substitute(args, values), _substitute(kwargs, values)
             value = self.functions[fn_id](*args, **kwargs)
+            _drop_exception_reducers()
             # Kept: not pickled, and only its size goes back.
             part, ok = (_Value(value), (KEPT, None)) if keep else (_channel.Part.dump(value), True)
         except BaseException as exc:  # the user's failure is a result, sys.exit() included
+            _drop_exception_reducers()
             part, ok = _error_part(exc), False
         self.keep(call_id, ok is not False, part)
         if type(part) is _Value:

@@ -674,6 +674,38 @@ def test_a_chunked_map_keeps_each_items_result_and_exception(sluice, tmp_path):
     assert "forged ['InternalError', 'InternalError', 'InternalError', 'InternalError'] 2" in out
 
 
+def test_exceptions_come_back_as_themselves_after_a_worker_imported_tblib(sluice, tmp_path):
+    """dask.multiprocessing installs tblib's pickling support, which registers reducers for every
+    exception class: the client's restricted unpickler refused those, so every later failure
+    of that worker came back as UnsafeResultError."""
+    out = ok(
+        run_script(
+            sluice,
+            tmp_path,
+            """
+            import sluice
+
+            def install(_):
+                import tblib.pickling_support
+                tblib.pickling_support.install()
+                return "installed"
+
+            def fails(x):
+                raise ValueError(f"bad {x}")
+
+            with sluice.Executor(workers=1) as ex:
+                print(ex.call_async(install, 0).result())
+                for future in [ex.call_async(fails, 1), *ex.map(fails, range(2, 6), chunksize=2)]:
+                    error = future.exception()
+                    print("raised", type(error).__name__, error, "fails" in str(error.__cause__))
+            """,
+        )
+    )
+    assert "installed" in out
+    for x in range(1, 6):
+        assert f"raised ValueError bad {x} True" in out, out
+
+
 def test_a_map_sizes_its_chunks_from_the_functions_time(sluice, tmp_path):
     out = ok(
         run_script(
