@@ -13,10 +13,26 @@ import pytest
 from sluice import exceptions
 
 
-def open_answers():
-    """Answer files still open in any process: the server's memory files of query answers."""
-    found = []
+def home_pids(home):
+    """The processes of data home `home` (its server, its workers): SLUICE_HOME in their
+    environment. Only its own: other tests' servers run at the same time."""
+    mine = f"SLUICE_HOME={home}".encode() + b"\0"
+    pids = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as environ:
+                if mine in environ.read():
+                    pids.append(pid)
+        except OSError:
+            continue
+    return pids
+
+
+def open_answers(home):
+    """Answer files still open in the processes of data home `home` (its server's memory files
+    of query answers)."""
+    found = []
+    for pid in home_pids(home):
         try:
             fds = os.listdir(f"/proc/{pid}/fd")
         except OSError:
@@ -88,7 +104,7 @@ def test_a_failed_query_leaves_no_file_behind(client, tmp_path):
     assert os.listdir(out) == []
 
 
-def test_a_client_that_walks_away_mid_answer_does_not_hurt_the_server(client):
+def test_a_client_that_walks_away_mid_answer_does_not_hurt_the_server(client, sdk_home):
     """Hostile: a client that asks for a large answer and drops the connection after a few
     bytes, again and again; the server goes on answering and keeps nothing of those answers."""
     sql = "SELECT i, repeat('x', 200) AS pad FROM range(400000) t(i)"
@@ -102,9 +118,10 @@ def test_a_client_that_walks_away_mid_answer_does_not_hurt_the_server(client):
         body.close()
     assert client.query("SELECT count(*) AS n FROM titanic", ref="tester.dev")["n"].to_pylist() == [6]
     deadline = time.monotonic() + 10
-    while open_answers() and time.monotonic() < deadline:
+    assert home_pids(sdk_home.cli.home)  # its server is found: the check below looks at it
+    while open_answers(sdk_home.cli.home) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert open_answers() == []
+    assert open_answers(sdk_home.cli.home) == []
 
 
 @pytest.mark.parametrize(
