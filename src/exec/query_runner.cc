@@ -320,8 +320,10 @@ Status RunQuery(Lakehouse& lake, const QueryRequest& request, const std::functio
     SubprocessOptions output;
     output.argv = {"sluice query worker"};              // how errors name it
     output.on_stdout_line = [](const std::string&) {};  // the rows come in the output file
-    output.timeout_seconds = request.timeout_seconds;   // counted from Wait: the task is sent
     SLUICE_ASSIGN_OR_RAISE(auto worker, StartQueryWorker(lake, zygotes, std::move(output)));
+    // Counted from Wait, once the task is sent. Set here: a worker forked ahead was started
+    // with options of its own.
+    worker->SetTimeout(request.timeout_seconds);
     SLUICE_RETURN_NOT_OK(worker->SendStdin("task\n", task_fds));
     worker->OnStdinLine(answer);
     SLUICE_ASSIGN_OR_RAISE(process, worker->Wait());
