@@ -78,7 +78,8 @@ TEST(QueryWorkerPool, AWorkerPastItsTimeLimitIsKilled) {
   QueryWorkerPool pool(8, 0);
   ASSERT_OK_AND_ASSIGN(auto lease, pool.Acquire("ann", Sleeper(&started)));
   auto begun = std::chrono::steady_clock::now();
-  ASSERT_OK_AND_ASSIGN(auto ended, lease.get()->Serve({}, [](int, const std::string&) {}, 0.3));
+  ASSERT_OK_AND_ASSIGN(auto ended, lease.get()->Serve(
+                                       {}, [](int, const std::string&) {}, 0.3));
   EXPECT_GE(std::chrono::steady_clock::now() - begun, 300ms);
   ASSERT_TRUE(ended.has_value());
   EXPECT_TRUE(ended->timed_out);

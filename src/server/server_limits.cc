@@ -7,10 +7,6 @@
 namespace sluice {
 namespace {
 
-// A week: longer than anything these limits are meant for, and short of what would overflow
-// a deadline.
-constexpr double kMaxSeconds = 7 * 24 * 3600.0;
-
 Result<double> ParseSeconds(const char* variable, const std::string& text) {
   size_t used = 0;
   double value = 0;
@@ -19,8 +15,8 @@ Result<double> ParseSeconds(const char* variable, const std::string& text) {
   } catch (const std::exception&) {
     used = 0;
   }
-  if (used == 0 || used != text.size() || !std::isfinite(value) || value < 0 || value > kMaxSeconds) {
-    return InvalidInput("$", variable, " is '", text, "': expected seconds from 0 (no limit) to ", kMaxSeconds);
+  if (used == 0 || used != text.size() || !std::isfinite(value) || value < 0 || value > kMaxLimitSeconds) {
+    return InvalidInput("$", variable, " is '", text, "': expected seconds from 0 (no limit) to ", kMaxLimitSeconds);
   }
   return value;
 }
@@ -39,8 +35,8 @@ Status CheckServerLimits(const ServerLimits& limits) {
                         " (the server's limit), not ", limits.remote_workers_per_user);
   }
   for (double seconds : {limits.query_timeout_seconds, limits.query_worker_idle_seconds}) {
-    if (!std::isfinite(seconds) || seconds < 0 || seconds > kMaxSeconds) {
-      return InvalidInput("a query time limit or idle time must be from 0 (none) to ", kMaxSeconds, " s, not ",
+    if (!std::isfinite(seconds) || seconds < 0 || seconds > kMaxLimitSeconds) {
+      return InvalidInput("a query time limit or idle time must be from 0 (none) to ", kMaxLimitSeconds, " s, not ",
                           SecondsText(seconds));
     }
   }

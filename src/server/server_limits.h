@@ -30,6 +30,10 @@ struct ServerLimits {
   double query_worker_idle_seconds = 300;
 };
 
+// The longest time limit or idle time there is (a week): longer than anything these limits
+// are meant for, and far from what would overflow a deadline.
+inline constexpr double kMaxLimitSeconds = 7 * 24 * 3600.0;
+
 inline constexpr const char* kRemoteWorkersPerUserVariable = "SLUICE_REMOTE_WORKERS_PER_USER";
 inline constexpr const char* kQueryTimeoutVariable = "SLUICE_QUERY_TIMEOUT_SECONDS";
 inline constexpr const char* kQueryWorkerIdleVariable = "SLUICE_QUERY_WORKER_IDLE_SECONDS";

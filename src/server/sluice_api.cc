@@ -208,8 +208,9 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
                          "); a client may ask for less (client_timeout=, --client-timeout)";
     if (body.contains("timeout_seconds") && !body["timeout_seconds"].is_null()) {
       const json& asked = body["timeout_seconds"];
-      if (!asked.is_number() || !(asked.get<double>() > 0)) {
-        return InvalidInput("timeout_seconds must be a number of seconds above 0, not ", asked.dump());
+      if (!asked.is_number() || !(asked.get<double>() > 0) || asked.get<double>() > kMaxLimitSeconds) {
+        return InvalidInput("timeout_seconds must be a number of seconds above 0 and at most ", kMaxLimitSeconds,
+                            ", not ", asked.dump());
       }
       if (query.timeout_seconds == 0 || asked.get<double>() < query.timeout_seconds) {
         query.timeout_seconds = asked.get<double>();

@@ -345,8 +345,9 @@ def test_a_remote_query_past_its_time_limit_fails_clearly_and_the_next_runs(lake
         # A client cannot ask for more than the server allows, nor for nonsense.
         with pytest.raises(ValueError):
             client.query("SELECT 1", ref="dev", client_timeout=-5)
-        asked = {"sql": "SELECT 1", "ref": "dev", "timeout_seconds": "x"}
-        status, answer = call(url + "/api/v1/query", "POST", asked)
-        assert status == 400 and "timeout_seconds" in answer["error"]["message"]
+        for wrong in ("x", 0, -1, 1e308, True):
+            asked = {"sql": "SELECT 1", "ref": "dev", "timeout_seconds": wrong}
+            status, answer = call(url + "/api/v1/query", "POST", asked)
+            assert status == 400 and "timeout_seconds" in answer["error"]["message"], (wrong, answer)
         # The same client's next query is answered.
         assert value(client, "SELECT 42") == 42
