@@ -20,7 +20,10 @@ Columns (each framework runs in a process of its own, one framework at a time):
   numpy         one process, one BLAS thread: the same work as the graph, without a graph
 Rows (--quick: 20,000 no-ops, a chain of 2,000, 256 leaves, GEMM 4096 in 1024 blocks, TSQR and
 SVD of 65,536 x 128 in 8,192-row blocks, 2,000 calls of 1 ms, 20 calls of 100 MiB):
-  noop-independent  N independent no-op calls (Lithops' / PyWren's map of a trivial function)
+  noop-independent  N independent no-op calls (Lithops' / PyWren's map of a trivial function):
+                    each framework's own map, chunked as it chooses (sluice and mp.Pool chunk
+                    automatically; dask, Ray and Lithops make a task per item)
+  noop-single       the same with chunksize=1: a call per item (sluice's map, mp.Pool's imap)
   noop-chunked      the same with chunksize=256 (sluice's map and mp.Pool's imap)
   noop-chain        a chain of N dependent no-op tasks: a Dask graph on sluice (run as one call,
                     Wukong's task clustering) and dask, object references on Ray, a round trip
@@ -194,7 +197,8 @@ class SluiceColumn:
         return {}
 
     def map(self, fn, items, chunksize=None):
-        return self.executor.get_result(self.executor.map(fn, items, chunksize=chunksize or 1))
+        # None: the map's automatic chunks, as Pool.map chunks by default.
+        return self.executor.get_result(self.executor.map(fn, items, chunksize=chunksize))
 
     def graph(self, dsk, key):
         return self.sluice.dask.get(dsk, key, executor=self.executor)
@@ -483,6 +487,12 @@ ROWS = [
         "independent",
         {name: _map_row(noop, "independent") for name in _every_map},
         sampled=True,
+    ),
+    Row(
+        "noop-single",
+        "the same, a call per item",
+        "independent",
+        {name: _map_row(noop, "independent", 1) for name in ("sluice", "mp.Pool")},
     ),
     Row(
         "noop-chunked",

@@ -76,6 +76,16 @@ class Part:
         """Pickles `value`. With `function_id` (function -> id), functions that must travel by
         value are not pickled here but referred to by id: the receiver has them already
         (`Part.functions` lists the ids), so a function used by many calls travels once."""
+        # The common case first, at the cost of one C call: a small value of plain data. A
+        # large buffer (an array's) stops it at once, before it is copied: the full path
+        # below then puts it out of band.
+        if type(value) in _SMALL_PLAIN:
+            try:
+                data = pickle.dumps(value, protocol=5, buffer_callback=_in_band_only)
+            except (pickle.PicklingError, TypeError, AttributeError, _LargeBuffer):
+                data = None
+            if data is not None and len(data) <= MAX_INLINE and _local_only(data, _by_value_modules()):
+                return cls(data=data)
         buffers = []
         functions = set()
 
@@ -161,7 +171,7 @@ def _dumps(value, out_of_band, buffers, function_id, functions):
     by_value = _by_value_modules()
 
     def local_only(data):
-        return b"__main__" not in data and not any(name.encode() in data for name in by_value)
+        return _local_only(data, by_value)
 
     attempts = [None] if function_id is None else [None, function_id]
     for attempt in attempts:
@@ -215,6 +225,27 @@ def loads_with_functions(functions):
         return _Unpickler(io.BytesIO(data), buffers=buffers).load()
 
     return loads
+
+
+# Types whose values are pickled by the C pickler in one pass when they are small: a call's
+# (args, kwargs), a result's tuple or list. A big array among them is pickled by _dumps.
+_SMALL_PLAIN = frozenset((tuple, list, dict, int, float, str, bytes, bool, type(None)))
+
+
+class _LargeBuffer(Exception):
+    pass
+
+
+def _in_band_only(buffer):
+    if buffer.raw().nbytes >= MIN_OUT_OF_BAND:
+        raise _LargeBuffer
+    return True
+
+
+def _local_only(data, by_value):
+    """Whether a pickle refers to nothing that must travel by value (__main__'s or a module
+    registered with cloudpickle)."""
+    return b"__main__" not in data and not any(name.encode() in data for name in by_value)
 
 
 def _by_value_modules():

@@ -51,9 +51,10 @@ reader of a dropped one is answered "missing".
 
 A kept value (a call sent with `keep`) is the value itself, not its pickle: a reader placed here
 gets that very object, no copy (Dask's rule: a task does not change its inputs), and nothing is
-pickled unless another worker reads it (the client fetches it then) or it is evicted: past the
-cap it is pickled and sent to the client ("evicted") before it is dropped, so it is never lost,
-and the client forwards it to its readers as any other result.
+pickled unless another worker reads it (the client fetches it then) or it is evicted: past its
+own cap (half the worker's memory limit, or of its share of the machine's memory:
+_kept_value_budget) the oldest is pickled and sent to the client ("evicted") before it is
+dropped, so it is never lost, and the client forwards it to its readers as any other result.
 """
 
 import collections
@@ -130,8 +131,24 @@ def _sizeof(value, depth=0):
     return size
 
 
+def _kept_value_budget():
+    """Bytes of kept values (sluice.dask's intermediates) a worker holds before it gives the
+    oldest to the client: half of its memory limit, or without one half of its share of the
+    machine's memory (`sluice _executors` passes both). A value given back costs a pickle and
+    two copies, so the budget is large; results waiting for the client are capped apart."""
+    try:
+        limit = int(os.environ.get("SLUICE_WORKER_MEMORY") or 0)
+        workers = max(1, int(os.environ.get("SLUICE_WORKERS") or 1))
+    except ValueError:
+        limit, workers = 0, 1
+    if limit <= 0:
+        limit = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // workers
+    return max(_Worker._STORE_BYTES, limit // 2)
+
+
 class _Worker:
     _FLUSH_SECONDS = 0.002
+    _READ_SECONDS = 0.0005
     # The result store's cap. Memfd results share their pages with the client's copy, so
     # the cap is about what the worker alone would pin once the client has let go; the fd cap
     # keeps well under the default limit of 1024 descriptors.
@@ -145,13 +162,21 @@ class _Worker:
         self.loads = _channel.loads_with_functions(self.functions)
         self.pending = collections.deque()  # (call_id, fn_id, parts, local, keep)
         self.results, self.result_parts = [], []
+        self.result_bytes = 0  # of result_parts inline: summed as they come, not per answer
         self.first_unsent = None
+        self.last_read = 0.0  # when the channel was last looked at while calls were pending
         # call id -> (ok, part or None), oldest first. Failed calls are kept too (a reader
         # fails with them); a call that did not run keeps (False, None); a kept value is a
         # _Value in the part's place.
         self.store = {}
         self.store_bytes = 0
         self.store_fds = 0
+        # The same ids by kind, oldest first (dicts as ordered sets): pickled results, and kept
+        # values, each kind under a cap of its own.
+        self.result_ids = {}
+        self.value_ids = {}
+        self.value_bytes = 0
+        self.value_budget = _kept_value_budget()
         self.dropped_unsent = []  # parts dropped from the store that a batch still has to send
 
     def read_available(self, block):
@@ -184,15 +209,22 @@ class _Worker:
 
     def keep(self, call_id, ok, part):
         self.store[call_id] = (ok, part)
+        if type(part) is _Value:
+            self.value_ids[call_id] = None
+            self.value_bytes += part.nbytes
+            while len(self.value_ids) > 1 and self.value_bytes > self.value_budget:
+                self.evict(next(iter(self.value_ids)))  # the oldest; the newest is always kept
+            return
+        self.result_ids[call_id] = None
         if part is not None:
             self.store_bytes += part.nbytes
             self.store_fds += part.fd >= 0
-        while len(self.store) > 1 and (
+        while len(self.result_ids) > 1 and (
             self.store_bytes > self._STORE_BYTES
-            or len(self.store) > self._STORE_ENTRIES
+            or len(self.result_ids) > self._STORE_ENTRIES
             or self.store_fds > self._STORE_FDS
         ):
-            self.evict(next(iter(self.store)))  # the oldest; the newest is always kept
+            self.evict(next(iter(self.result_ids)))
 
     def evict(self, call_id):
         """Drops a result past the cap; a kept value goes to the client first, pickled."""
@@ -222,7 +254,13 @@ class _Worker:
 
     def drop(self, call_id):
         entry = self.store.pop(call_id, None)
-        if entry is not None and entry[1] is not None:
+        if entry is not None and type(entry[1]) is _Value:
+            del self.value_ids[call_id]
+            self.value_bytes -= entry[1].nbytes
+            entry[1].close()
+        elif entry is not None:
+            del self.result_ids[call_id]
+        if entry is not None and entry[1] is not None and type(entry[1]) is not _Value:
             part = entry[1]
             self.store_bytes -= part.nbytes
             self.store_fds -= part.fd >= 0
@@ -275,9 +313,10 @@ class _Worker:
     def answer(self, call_id, outcome, start, part):
         self.results.append((call_id, outcome, start, _now()))
         self.result_parts.append(part)
+        self.result_bytes += _channel.batch_size((part,))
         if self.first_unsent is None:
             self.first_unsent = start
-        if _channel.batch_size(self.result_parts) > _channel.MAX_INLINE or len(self.result_parts) > 200:
+        if self.result_bytes > _channel.MAX_INLINE or len(self.result_parts) > 200:
             self.flush()
 
     def flush(self):
@@ -287,6 +326,7 @@ class _Worker:
         for part in self.dropped_unsent:
             part.close()
         self.results, self.result_parts, self.first_unsent, self.dropped_unsent = [], [], None, []
+        self.result_bytes = 0
 
     def serve(self):
         open_ = True
@@ -296,7 +336,11 @@ class _Worker:
                 open_ = self.read_available(block=True)
                 continue
             self.run_one()
-            if open_:
+            # New messages (releases, fetches another worker waits for, more calls) are looked
+            # for every _READ_SECONDS, not after each call: a select per call cost more than
+            # a short call.
+            if open_ and (not self.pending or _now() - self.last_read > self._READ_SECONDS):
+                self.last_read = _now()
                 open_ = self.read_available(block=False)
             if not self.pending or _now() - (self.first_unsent or _now()) > self._FLUSH_SECONDS:
                 self.flush()

@@ -258,6 +258,7 @@ class _Call:
         "keep",
         "target",
         "fetching",
+        "timed",
     )
 
     def __init__(self, future, fn_id, parts, deps, items=None, hint=None, keep=False):
@@ -275,6 +276,7 @@ class _Call:
         # queues there, not on the least loaded worker (Executor._make_ready).
         self.hint = hint
         self.keep = keep  # its worker keeps its value and sends only its size
+        self.timed = fn_id  # the function whose time per item it measures (a chunk's: the map's)
         # The worker it is to go to while it waits for inputs fetched from others (_bind).
         self.target = None
         self.fetching = 0
@@ -282,7 +284,7 @@ class _Call:
 
 def _is_outcome(outcome):
     """(True, value), or (False, (type name, message, traceback text, exception or None))."""
-    if not isinstance(outcome, tuple) or len(outcome) != 2 or outcome[0] not in (True, False):
+    if type(outcome) is not tuple or len(outcome) != 2 or type(outcome[0]) is not bool:
         return False
     if outcome[0]:
         return True
@@ -293,6 +295,27 @@ def _is_outcome(outcome):
         and all(isinstance(x, str) for x in error[:3])
         and (error[3] is None or isinstance(error[3], BaseException))
     )
+
+
+class _MapSource:
+    """The items of a map with an automatic chunk size that are not sent yet. It waits in the
+    ready queue like a call; the dispatcher cuts the next chunk from it when a worker has room,
+    sized from what the function's items took so far (Executor._cut)."""
+
+    __slots__ = ("fn", "fn_id", "items", "futures", "extra_args", "extra_kwargs", "next", "probing")
+
+    def __init__(self, fn, fn_id, items, futures, extra_args, extra_kwargs):
+        self.fn = fn
+        self.fn_id = fn_id
+        self.items = items
+        self.futures = futures
+        self.extra_args = extra_args
+        self.extra_kwargs = extra_kwargs
+        self.next = 0  # the first item not sent
+        self.probing = 0  # single calls sent while the function's time per item is unknown
+
+    def pending_futures(self):
+        return self.futures[self.next :]
 
 
 def _call_each(fn, items, extra_args, extra_kwargs):
@@ -392,6 +415,10 @@ class Executor:
     # calls queued on its worker (Dask's decide_worker: occupancy + bytes / bandwidth): pickling
     # into fresh shared memory on one side, mapping it on the other, about 4 MiB in 17 ms here.
     _FETCH_SECONDS_PER_BYTE = 4e-9
+    # A map's chunk (automatic size) holds about this much of the function's work: a call's
+    # own cost (tens of microseconds here and in the worker) is then a few percent of it.
+    _CHUNK_SECONDS = 0.004
+    _MAX_CHUNK = 16384
 
     def __init__(
         self,
@@ -424,10 +451,12 @@ class Executor:
         self._closing = False
         self._window = self._MAX_WINDOW
         self._average_seconds = None  # of a call, moving average
+        self._item_seconds = {}  # fn id -> its time per call or map item, moving average
         # What locality did, for tests and benchmarks: calls placed on the worker of their
         # inputs, and placed calls sent again because their worker had dropped an input.
         self.placed_calls = 0
         self.missing_inputs = 0
+        self.map_calls = 0  # calls cut from maps of an automatic chunk size
         # Kept values (sluice.dask's intermediates): how many its workers kept, how many
         # came here, fetched for a reader on another worker or evicted past a worker's cap
         # (evicted_values of them), and the bytes of every value this process received from
@@ -486,6 +515,7 @@ class Executor:
         self._start(status_read, [mine for mine, _ in pairs])
 
     def _start(self, status_read, channels):
+        _switch_interval.lower()
         self._status = os.fdopen(status_read, "rb", buffering=0)
         self._status_buffer = b""
         self._status_open = True
@@ -505,14 +535,25 @@ class Executor:
 
     submit = call_async  # concurrent.futures' name
 
-    def map(self, fn, iterable, *, extra_args=(), extra_kwargs=None, chunksize=1):
+    def map(self, fn, iterable, *, extra_args=(), extra_kwargs=None, chunksize=None):
         """fn(item, *extra_args, **extra_kwargs) for each item; a list of futures in order.
-        `chunksize` items travel and run as one call (as multiprocessing's and Lithops'
+        Items travel and run in chunks, one call each (as multiprocessing's and Lithops'
         chunksize): per item, no message and no scheduling of its own, for functions too
-        short to pay for one. Each item still has its own future, result and exception."""
+        short to pay for one. Each item still has its own future, result and exception.
+        By default (chunksize=None) the size of each chunk is chosen as the map goes: single
+        calls until the function's time per item is known, then chunks of about
+        _CHUNK_SECONDS of work, smaller towards the end so that the workers finish together.
+        An integer fixes it (1: a call per item)."""
         extra_kwargs = extra_kwargs or {}
-        if not isinstance(chunksize, int) or chunksize < 1:
+        if chunksize is not None and (not isinstance(chunksize, int) or chunksize < 1):
             raise ValueError(f"chunksize must be a positive integer, not {chunksize!r}")
+        if chunksize is None:
+            items = list(iterable)
+            # A future among the items is an input to wait for: those calls go one by one.
+            plain = {type(x) for x in items} <= _ATOMS or not any(_holds_future(x) for x in items)
+            if plain and not _holds_future(extra_args) and not _holds_future(extra_kwargs):
+                return self._submit_map(fn, items, tuple(extra_args), extra_kwargs)
+            iterable, chunksize = items, 1
         if chunksize == 1:
             return [self._submit(fn, (item, *extra_args), extra_kwargs) for item in iterable]
         items, futures = list(iterable), []
@@ -549,7 +590,7 @@ class Executor:
         """Lets the workers finish what they were sent (wait=True) and stops them."""
         if wait:
             with self._lock:
-                pending = [c.future for c in self._pending_calls()]
+                pending = self._pending_futures()
             self._wait_for(pending, ALL_COMPLETED, None)
         with self._lock:
             if self._closing:
@@ -557,6 +598,7 @@ class Executor:
             self._closing = True
         self._wake()
         self._thread.join()
+        _switch_interval.restore()
         if self._process is not None:
             try:
                 self._process.wait(timeout=30)
@@ -629,6 +671,61 @@ class Executor:
             self._wake()
         return future
 
+    def _submit_map(self, fn, items, extra_args, extra_kwargs):
+        """A map with an automatic chunk size: one future per item now, the calls cut by the
+        dispatcher as workers have room (_cut)."""
+        if not callable(fn):
+            raise TypeError(f"{fn!r} is not callable")
+        fn_id = self._function(fn)
+        self._function(_call_each)
+        with self._lock:
+            if self._closing:
+                raise RuntimeError("this Executor was shut down")
+            futures = [Future(self, call_id) for call_id in itertools.islice(self._ids, len(items))]
+            if not items:
+                return futures
+            if self._fatal is not None:
+                for future in futures:
+                    self._finish_with_error(_Call(future, None, None, []), self._fatal)
+                return futures
+            self._submitted.append(_MapSource(fn, fn_id, items, futures, extra_args, extra_kwargs))
+            wake = not self._wake_pending
+            self._wake_pending = True
+        if wake:
+            self._wake()
+        return futures
+
+    def _cut(self, source, workers):
+        """The next call of a map source: a chunk of about _CHUNK_SECONDS of the function's
+        work at its time per item so far, at most an even share of what is left among the
+        `workers` (the tail is spread, not left to one), or a single call while that time
+        is unknown. None when enough single calls are out to learn it.
+        REQUIRES: self._lock is held."""
+        per_item = self._item_seconds.get(source.fn_id)
+        left = len(source.items) - source.next
+        if per_item is None:
+            if source.probing >= workers:
+                return None
+            size = 1
+            source.probing += 1
+        else:
+            share = -(-left // (2 * workers))
+            size = max(1, min(int(self._CHUNK_SECONDS / max(per_item, 1e-7)), share, self._MAX_CHUNK))
+        start = source.next
+        source.next += size
+        self.map_calls += 1
+        futures = source.futures[start : source.next]
+        if size == 1:
+            # A call of its own: its result is a part that can be forwarded without loading.
+            args, kwargs = (source.items[start], *source.extra_args), source.extra_kwargs
+            part = _channel.Part.dump((args, kwargs), self._function)
+            return _Call(futures[0], source.fn_id, [part], [])
+        chunk = (source.fn, source.items[start : source.next], source.extra_args, source.extra_kwargs)
+        part = _channel.Part.dump((chunk, {}), self._function)
+        call = _Call(Future(self, next(self._ids)), self._function(_call_each), [part], [], futures)
+        call.timed = source.fn_id
+        return call
+
     def _unhold(self, futures):
         """Lets go of kept futures (see _submit): each value is dropped from its worker once
         the calls that read it have run."""
@@ -642,7 +739,17 @@ class Executor:
         except BlockingIOError:
             pass  # a wake-up is pending already
 
+    def _pending_futures(self):
+        futures = []
+        for call in self._pending_calls():
+            if type(call) is _MapSource:
+                futures += call.pending_futures()
+            else:
+                futures.append(call.future)
+        return futures
+
     def _pending_calls(self):
+        """Every call not finished, and the map sources with items not sent."""
         calls = list(self._submitted) + list(self._ready)
         for waiting in self._dependents.values():
             calls += waiting
@@ -652,10 +759,16 @@ class Executor:
 
     def _wait_for(self, futures, return_when, timeout):
         deadline = None if timeout is None else time.monotonic() + timeout
+        first_pending = 0  # futures before it are done: calls mostly finish in order
         with self._cond:
             while True:
-                done = sum(1 for f in futures if f._state == _DONE)
-                if done == len(futures) or (return_when != ALL_COMPLETED and done > 0):
+                if return_when == ALL_COMPLETED:
+                    # Counting all of them at each wake-up cost O(n) per batch of results.
+                    while first_pending < len(futures) and futures[first_pending]._state == _DONE:
+                        first_pending += 1
+                    if first_pending == len(futures):
+                        return
+                elif any(f._state == _DONE for f in futures):
                     return
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
@@ -703,6 +816,9 @@ class Executor:
     def _take_submissions(self):
         while self._submitted:
             call = self._submitted.popleft()
+            if type(call) is _MapSource:
+                self._ready.append(call)
+                continue
             if self._place(call):
                 continue
             for dep in call.deps:
@@ -791,6 +907,10 @@ class Executor:
         store (no copy), the others are sent; a value kept on another worker is fetched from it
         first, and the call waits for it in `worker.parked`. A kept value that is no longer
         anywhere (released) fails the call."""
+        if not call.deps:  # most calls: nothing to look up
+            call.future.worker = worker.index
+            worker.outbox.append(call)
+            return
         need = []
         for dep in call.deps:
             error = self._error_of(dep)  # it may have been lost since the call was made ready
@@ -877,6 +997,29 @@ class Executor:
 
         while self._ready:
             worker = min(alive, key=load)
+            source = self._ready[0]
+            if type(source) is _Call and not source.deps:  # most calls: to the least loaded
+                if load(worker) >= self._window:
+                    return
+                self._bind(self._ready.popleft(), worker)
+                continue
+            if type(source) is _MapSource:
+                # Chunks are cut as workers take them, each sized from the latest times: two
+                # per worker (one running, one queued to hide the round trip) are enough.
+                if load(worker) >= min(self._window, self._MIN_WINDOW):
+                    return
+                call = self._cut(source, len(alive))
+                if call is None:
+                    # Its single calls are out: what they take decides the next chunk. Calls
+                    # behind it in the queue are not held up meanwhile.
+                    self._ready.rotate(-1)
+                    if all(type(c) is _MapSource and c.probing >= len(alive) for c in self._ready):
+                        return
+                    continue
+                if source.next == len(source.items):
+                    self._ready.popleft()
+                self._bind(call, worker)
+                continue
             held = {}  # worker index -> bytes of the call's inputs that it keeps
             for dep in self._ready[0].deps:
                 if dep._holder is not None:
@@ -1016,6 +1159,7 @@ class Executor:
         if outcome is True or outcome is False:
             del worker.outstanding[call_id]
             self._observe(end - start)
+            self._observe_items(call, end - start)
             call.future._ok, call.future._part = outcome, part
         elif type(outcome) is tuple and len(outcome) == 2 and _is_kept_tag(outcome[0]):
             size = outcome[1]
@@ -1124,6 +1268,13 @@ class Executor:
         window = int(self._QUEUED_SECONDS / max(self._average_seconds, 1e-7))
         self._window = min(self._MAX_WINDOW, max(self._MIN_WINDOW, window))
 
+    def _observe_items(self, call, seconds):
+        if call.items and call.timed == call.fn_id:
+            return  # a chunk of a fixed size: _call_each's time says nothing of one function
+        per_item = seconds / len(call.items) if call.items else seconds
+        known = self._item_seconds.get(call.timed)
+        self._item_seconds[call.timed] = per_item if known is None else 0.5 * (known + per_item)
+
     def _finished(self, call):
         future = call.future
         future._state = _DONE
@@ -1134,10 +1285,16 @@ class Executor:
                     self._unref(dep)
         if call.items:
             self._resolve_items(future, call.items)
-        for waiting in self._dependents.pop(future._id, ()):
-            waiting.waiting -= 1
-            if waiting.waiting == 0:
-                self._make_ready(waiting)
+        self._wake_dependents(future)
+
+    def _wake_dependents(self, future):
+        """`future` is done: the calls waiting for it that wait for nothing else are ready;
+        its callbacks run."""
+        if self._dependents:
+            for waiting in self._dependents.pop(future._id, ()):
+                waiting.waiting -= 1
+                if waiting.waiting == 0:
+                    self._make_ready(waiting)
         if future._callbacks:
             for fn in future._callbacks:
                 threading.Thread(target=fn, args=(future,), daemon=True).start()
@@ -1149,13 +1306,14 @@ class Executor:
             outcomes = chunk._get()
             # What a worker sends is not trusted: anything but the items' outcomes fails them.
             if (
-                not isinstance(outcomes, list)
+                type(outcomes) is not list
                 or len(outcomes) != len(items)
                 or not all(_is_outcome(o) for o in outcomes)
             ):
                 raise exceptions.InternalError("a map chunk returned something else than its items' outcomes")
         except BaseException as exc:
             outcomes = [(None, exc)] * len(items)
+        # Per item, the least that finishes a future: a chunk may hold thousands of them.
         for future, (ok, value) in zip(items, outcomes):
             if ok:
                 future._ok, future._value = True, value
@@ -1164,7 +1322,8 @@ class Executor:
             else:
                 future._ok, future._error = False, _remote_exception(*value)
             future._loaded = True
-            self._finished(_Call(future, None, None, []))
+            future._state = _DONE
+            self._wake_dependents(future)
 
     def _finish_with_error(self, call, error):
         call.future._ok = False
@@ -1236,6 +1395,10 @@ class Executor:
         calls = list(self._submitted) + list(self._ready)
         self._submitted.clear()
         self._ready.clear()
+        for source in [c for c in calls if type(c) is _MapSource]:
+            calls.remove(source)
+            calls += [_Call(future, None, None, []) for future in source.pending_futures()]
+            source.next = len(source.items)
         for waiting in list(self._dependents.values()):
             calls += waiting
         self._dependents.clear()
@@ -1276,6 +1439,43 @@ class Executor:
         return True
 
 
+class _SwitchInterval:
+    """While an Executor runs, the interpreter's switch interval is 0.5 ms instead of 5.
+
+    The dispatcher thread and the threads that submit share the GIL. A thread back from a
+    blocking call (the dispatcher's select, sendmsg, recvmsg; a submitter's wait for the lock)
+    waits for the GIL until its holder drops it, which a busy thread does only after the
+    switch interval: with the default, a chain of dependent calls paid milliseconds per batch
+    and ran at 170-180 us a link on 2 cores; at 0.5 ms, 50-80 us. The first Executor sets
+    it, the last one to shut down restores the old value unless someone changed it meanwhile.
+    A program with CPU-bound threads of its own switches between them more often meanwhile."""
+
+    SECONDS = 0.0005
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._users = 0
+        self._saved = None
+
+    def lower(self):
+        with self._lock:
+            self._users += 1
+            if self._users == 1 and sys.getswitchinterval() > self.SECONDS:
+                self._saved = sys.getswitchinterval()
+                sys.setswitchinterval(self.SECONDS)
+
+    def restore(self):
+        with self._lock:
+            self._users -= 1
+            if self._users == 0 and self._saved is not None:
+                if sys.getswitchinterval() == self.SECONDS:
+                    sys.setswitchinterval(self._saved)
+                self._saved = None
+
+
+_switch_interval = _SwitchInterval()
+
+
 def _ask_engine(engine_fd, count):
     """Inside a model: function workers from the engine running it (src/exec/worker_call.cc),
     in the model's sandbox. (status pipe, channels)."""
@@ -1293,8 +1493,17 @@ def _ask_engine(engine_fd, count):
     return fds[0], [socket.socket(fileno=fd) for fd in fds[1:]]
 
 
+# Types that are no Future and hold none: most arguments, checked without walking them.
+_ATOMS = frozenset((int, float, str, bytes, bool, type(None)))
+
+
 def _placeholders(value, deps):
     """`value` with each Future replaced by an Arg naming its place in `deps`."""
+    kind = type(value)
+    if kind in _ATOMS or ((kind is tuple or kind is list) and all(type(v) in _ATOMS for v in value)):
+        return value
+    if kind is dict and not value:
+        return value
 
     def leaf(x):
         if isinstance(x, Future):
@@ -1303,6 +1512,18 @@ def _placeholders(value, deps):
         return x
 
     return _channel.map_leaves(value, leaf)
+
+
+def _holds_future(value):
+    """Whether a Future is in `value` (also inside tuples, lists and dicts)."""
+    kind = type(value)
+    if kind in _ATOMS:
+        return False
+    if kind is tuple or kind is list:
+        return any(_holds_future(v) for v in value)
+    if kind is dict:
+        return any(_holds_future(v) for v in value.values())
+    return isinstance(value, Future)
 
 
 _SHIPPED = set()
@@ -1378,7 +1599,7 @@ def _shared(fn, env, resources, workers):
 
 
 def map(
-    fn, iterable, *, env=None, resources=None, workers=None, extra_args=(), extra_kwargs=None, chunksize=1
+    fn, iterable, *, env=None, resources=None, workers=None, extra_args=(), extra_kwargs=None, chunksize=None
 ):  # noqa: A001
     """fn(item) for each item in sandboxed workers; a list of futures in order, `chunksize`
     items to a call (Executor.map). The environment is `env`'s, or fn's own @sluice.python /
@@ -1401,6 +1622,9 @@ def call_async(fn, *args, **kwargs):
 def wait(futures, return_when=ALL_COMPLETED, timeout=None):
     """(done, not_done) for futures of any executors."""
     futures = list(futures)
+    executors = {f._executor for f in futures}
+    if len(executors) == 1:
+        return executors.pop().wait(futures, return_when, timeout)
     by_executor = collections.defaultdict(list)
     for f in futures:
         by_executor[f._executor].append(f)

@@ -107,6 +107,9 @@ Status RunFunctionExecutors(const FunctionExecutorOptions& options) {
   for (size_t i = 0; i < workers.size(); ++i) {
     SubprocessOptions launch = PythonInSandbox(sandbox, {"-m", "sluice._executor"});
     launch.env.insert(threads.begin(), threads.end());
+    // What the worker may keep of Dask's intermediates is sized from these (sluice._executor).
+    launch.env["SLUICE_WORKER_MEMORY"] = std::to_string(options.memory_bytes);
+    launch.env["SLUICE_WORKERS"] = std::to_string(workers.size());
     launch.stdin_socket = true;  // the channel arrives on it
     if (options.on_stdout_line)
       launch.on_stdout_line = [&options, i](const std::string& l) { options.on_stdout_line(i, l); };
@@ -114,6 +117,12 @@ Status RunFunctionExecutors(const FunctionExecutorOptions& options) {
       launch.on_stderr_line = [&options, i](const std::string& l) { options.on_stderr_line(i, l); };
     SLUICE_ASSIGN_OR_RAISE(workers[i].process, WithContext(Subprocess::Start(std::move(launch)), options.name));
     if (options.on_started) options.on_started(i, workers[i].process->pid());
+    if (options.shared_cgroup != nullptr) {
+      SLUICE_RETURN_NOT_OK(WithContext(options.shared_cgroup->AddProcess(workers[i].process->pid()), options.name));
+      SLUICE_RETURN_NOT_OK(WithContext(workers[i].process->SendStdin("channel\n", {channels[i].get()}), options.name));
+      channels[i] = OwnedFd();
+      continue;
+    }
     // Every worker and whatever it starts is limited alone; where cgroups cannot be made, the
     // sandbox's RLIMIT_NPROC is the limit, and a memory or cpu limit asked for is an error.
     auto cgroup =

@@ -18,6 +18,7 @@
 
 #include "common/status.h"
 #include "env/sandbox.h"
+#include "env/worker_cgroup.h"
 
 namespace sluice {
 
@@ -30,6 +31,10 @@ struct FunctionExecutorOptions {
   std::optional<SandboxSpec> sandbox;
   int64_t memory_bytes = 0;  // per worker, with everything it starts; 0: no limit
   double cpus = 0;           // per worker; 0: no limit
+  // A cgroup every worker joins instead of one of its own (memory_bytes and cpus unused): a
+  // model's, so that the functions it maps count against the model's own limits. Must
+  // outlive RunFunctionExecutors.
+  WorkerCgroup* shared_cgroup = nullptr;
   // The workers' ends of the client's socket pairs, one worker each. RunFunctionExecutors
   // takes them over: each is closed here once handed to its worker, all of them on an error.
   std::vector<int> channels;

@@ -183,6 +183,9 @@ class QueryInputs {
         TableReadOptions read;
         read.cache = request_.cache;
         read.columns = columns;
+        // The WHERE's conjuncts that a scan can apply (partitions, row-group statistics): a
+        // one-day query of a year on S3 reads that day's row groups; DuckDB still filters.
+        read.filter = SqlScanFilter(*info.snapshot.schema, analysis, written);
         SLUICE_ASSIGN_OR_RAISE(auto data, lake_.ReadTable(ref_, info.name, read));
         SLUICE_ASSIGN_OR_RAISE(spec["arrow"], PassObject(info.name, *data));
       }

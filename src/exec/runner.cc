@@ -416,6 +416,9 @@ class RunState {
       // sandbox's RLIMIT_NPROC (shared by an environment's workers) is the limit.
       cgroup = std::move(*limited);
     }
+    // The functions the model maps (sluice.map) count against its limits: RunWorker has
+    // ended them all when it returns, before the cgroup goes.
+    task.function_cgroup = cgroup.get();
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (cancelled_) return Cancelled(context, ": the run was cancelled");

@@ -168,6 +168,7 @@ class ModelFunctionWorkers {
 
     FunctionExecutorOptions options;
     options.sandbox = task_.function_sandbox;
+    options.shared_cgroup = task_.function_cgroup;
     options.name = "model '" + task_.model + "'";
     StatusLines status_lines(status_write->get());
     options.on_exit = [status_lines](size_t worker, const Status& ended) { status_lines.Ended(worker, ended); };

@@ -19,6 +19,7 @@
 #include "common/status.h"
 #include "common/subprocess.h"
 #include "env/sandbox.h"
+#include "env/worker_cgroup.h"
 
 namespace sluice {
 
@@ -57,6 +58,9 @@ struct WorkerTask {
   // Where the functions the model maps run (sluice.map inside a model): the model's own
   // sandbox. None: the model cannot start function workers.
   std::optional<SandboxSpec> function_sandbox;
+  // The model's cgroup, which those function workers join: what they use counts against the
+  // model's memory and cpu limits. None: each is limited alone.
+  WorkerCgroup* function_cgroup = nullptr;
 };
 
 struct WorkerResult {

@@ -192,6 +192,30 @@ def test_queries_on_s3_share_the_cache_with_models(taxi_lake, make_project):
     assert scan["bytes_from_storage"] == 0 and scan["bytes_from_cache"] > 0
 
 
+def test_a_query_on_s3_reads_only_the_row_groups_its_where_can_match(taxi_lake):
+    lake, warehouse, weeks = taxi_lake
+    if warehouse.fs.type_name == "local":
+        pytest.skip("DuckDB reads a local table's files in place: its own statistics prune them")
+
+    def cached():
+        return lake.json("cache", "ls", "--columns")["entries"]
+
+    since = "TIMESTAMP '2024-01-15'"  # the last of the three weeks
+    sql = f"SELECT count(*) AS n, sum(fare_amount) AS f FROM taxi WHERE tpep_pickup_datetime >= {since}"
+    (row,) = lake.query(sql, "dev")
+    last = pq.read_table(weeks / "week2.parquet")
+    assert int(row["n"]) == last.num_rows
+    assert float(row["f"]) == pytest.approx(sum(last["fare_amount"].to_pylist()))
+    # The three files' footers, and two column chunks of the one file whose statistics can
+    # match: the other weeks' chunks were not read.
+    assert cached() == 3 + 2, lake("cache", "ls", "--columns").stdout
+    # The same two columns without the WHERE: every week's.
+    everything_sql = "SELECT count(*) AS n, sum(fare_amount) AS f, max(tpep_pickup_datetime) AS t FROM taxi"
+    (everything,) = lake.query(everything_sql, "dev")
+    assert int(everything["n"]) == 3 * WEEK_ROWS
+    assert cached() == 3 + 3 * 2
+
+
 def test_both_model_languages_share_the_cache(lake, make_project):
     def usage():
         return lake.json("cache", "ls", "--columns")

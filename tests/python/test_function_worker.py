@@ -29,7 +29,8 @@ def worker():
     proc = subprocess.Popen(
         [sys.executable, "-m", "sluice._executor"],
         stdin=stdin_theirs.fileno(),
-        env=dict(os.environ, PYTHONPATH=str(PYTHON_DIR)),
+        # A memory limit of 128 MiB: kept values are given back past 64 MiB.
+        env=dict(os.environ, PYTHONPATH=str(PYTHON_DIR), SLUICE_WORKER_MEMORY=str(128 * 2**20)),
     )
     socket.send_fds(stdin_mine, [b"channel\n"], [theirs.fileno()])
     for end in (theirs, stdin_mine, stdin_theirs):
