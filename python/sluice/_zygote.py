@@ -33,10 +33,12 @@ import importlib.util
 import os
 import secrets
 import selectors
+import shutil
 import signal
 import socket
 import struct
 import sys
+import tempfile
 
 from sluice import _worker
 
@@ -186,11 +188,33 @@ def _confine():
         os._exit(126)
 
 
+def _worker_temp_dir(pid):
+    """The temporary directory of the zygote's child `pid` (as the zygote numbers it)."""
+    return f"/tmp/sluice-worker-{pid}"
+
+
+def _use_own_temp_dir():
+    """Points the worker's temporary files (tempfile, $TMPDIR: a query worker's DuckDB spill
+    and file links) into a directory of its own, which the zygote removes once it has reaped
+    the worker. The forks of one zygote share its /tmp, so without it what a worker killed
+    mid-task had there (a query stopped at its time limit, spilling gigabytes) stayed in that
+    memory-backed tmpfs until the zygote ended."""
+    path = _worker_temp_dir(os.getpid())
+    try:
+        shutil.rmtree(path, ignore_errors=True)
+        os.mkdir(path, 0o700)
+    except OSError:
+        return  # the default temporary directory, as before
+    os.environ["TMPDIR"] = path
+    tempfile.tempdir = path
+
+
 def _child(conn, listener, out_fd, err_fd, preload, inherited):
     """The forked worker: its own namespaces and process group, its own output, confined,
     then one task. `inherited`: the zygote's other descriptors (its siblings' connections to
     the engine, its wake-up pipe, its selector), which are none of the worker's business: a
     model holding a sibling's connection could read that sibling's task or answer for it."""
+    _use_own_temp_dir()  # before the namespaces: named by its pid in the zygote's
     signal.set_wakeup_fd(-1)
     for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_DFL)
@@ -279,6 +303,8 @@ def serve(listener):
             if pid == 0:
                 break
             conn = children.pop(pid, None)
+            # Everything of the worker has ended with it (its PID namespace): its files go.
+            shutil.rmtree(_worker_temp_dir(pid), ignore_errors=True)
             if conn is None:
                 continue
             code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1

@@ -309,6 +309,11 @@ class _JsonRowsWriter:
         self._out.close()
 
 
+# How much longer than its time limit a query's answer may take to come (the worker's kill,
+# the error's way back).
+_QUERY_ANSWER_GRACE_SECONDS = 5
+
+
 class Client:
     """A client of a Sluice data home (embedded) or of `sluice serve` (remote).
 
@@ -1195,6 +1200,17 @@ class Client:
             body["namespace"] = _text(options["namespace"], "namespace")
         if max_rows is not None:
             body["max_rows"] = max_rows
+        # The client's timeout is also the query's time limit on the server (bauplan's is how
+        # long its client waits for the query): past it nobody reads the answer, so the worker
+        # is stopped there instead of running on. The server's error saying so gets a few
+        # seconds more to arrive than the query had.
+        timeout = options.get("client_timeout") or self._timeout
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
+        ):
+            raise ValueError(f"client_timeout must be a number of seconds above 0, not {timeout!r}")
+        if timeout is not None:
+            body["timeout_seconds"] = timeout
         try:
             source = self._api(
                 "POST",
@@ -1203,7 +1219,7 @@ class Client:
                 raw=True,
                 stream=True,
                 subject="table",
-                timeout=options.get("client_timeout"),
+                timeout=None if timeout is None else timeout + _QUERY_ANSWER_GRACE_SECONDS,
             )
         except exceptions.InvalidDataError as e:
             if type(e) is not exceptions.InvalidDataError:

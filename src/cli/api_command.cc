@@ -35,7 +35,8 @@ void AddApiCommand(CLI::App& app, CliContext& context, int* exit_code) {
       request.body.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
       if (request.body.find_first_not_of(" \t\r\n") == std::string::npos) request.body.clear();
       SLUICE_ASSIGN_OR_RAISE(Lakehouse * lake, context.lakehouse());
-      SluiceApi handler(lake);
+      SLUICE_ASSIGN_OR_RAISE(ServerLimits limits, ServerLimitsFromEnvironment());
+      SluiceApi handler(lake, limits);
       ApiResponse response = handler.Handle(request);
       std::cout << "HTTP " << response.status << " " << response.content_type << "\n";
       if (response.stream) {

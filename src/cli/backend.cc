@@ -58,7 +58,7 @@ class EventSplitter {
 
 class LocalBackend : public Backend {
  public:
-  explicit LocalBackend(Lakehouse* lake) : api_(lake) {}
+  LocalBackend(Lakehouse* lake, const ServerLimits& limits) : api_(lake, limits) {}
   Result<json> Call(const std::string& method, const std::string& path, const json& body,
                     const std::map<std::string, std::string>& query) override {
     RestRequest request{method, "/api/v1/" + path, query, body.is_null() ? "" : body.dump()};
@@ -184,7 +184,11 @@ class UnixSocketBackend : public RemoteBackend {
 
 }  // namespace
 
-std::unique_ptr<Backend> MakeLocalBackend(Lakehouse* lake) { return std::make_unique<LocalBackend>(lake); }
+Result<std::unique_ptr<Backend>> MakeLocalBackend(Lakehouse* lake) {
+  // In this process, the limits a server of this environment would have.
+  SLUICE_ASSIGN_OR_RAISE(ServerLimits limits, ServerLimitsFromEnvironment());
+  return std::unique_ptr<Backend>(std::make_unique<LocalBackend>(lake, limits));
+}
 
 std::unique_ptr<Backend> MakeRemoteBackend(const std::string& endpoint, const std::string& api_key,
                                            int64_t timeout_seconds) {

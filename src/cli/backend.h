@@ -35,7 +35,9 @@ class Backend {
   virtual bool remote() const = 0;
 };
 
-std::unique_ptr<Backend> MakeLocalBackend(Lakehouse* lake);
+// The API served in this process, with the limits of server/server_limits.h as the
+// environment sets them (InvalidInput naming a variable set wrong).
+Result<std::unique_ptr<Backend>> MakeLocalBackend(Lakehouse* lake);
 // "http://host:port". Connection failures are IOError naming the endpoint. A non-empty
 // `api_key` is sent on every request as "Authorization: Bearer <api_key>".
 // `timeout_seconds`: how long an answer may take; -1 waits as long as runs take (an hour).

@@ -37,6 +37,10 @@ Result<std::string> CliContext::ApiKey() {
   return chosen->api_key;
 }
 
+int64_t CliContext::AnswerTimeout() const {
+  return client_timeout_seconds > 0 ? client_timeout_seconds + answer_grace_seconds : client_timeout_seconds;
+}
+
 Result<Backend*> CliContext::backend() {
   if (!backend_) {
     SLUICE_ASSIGN_OR_RAISE(std::string url, RemoteUrl());
@@ -45,10 +49,10 @@ Result<Backend*> CliContext::backend() {
         return InvalidInput("--client-timeout ", client_timeout_seconds, ": expected seconds > 0, or -1 for none");
       }
       SLUICE_ASSIGN_OR_RAISE(std::string api_key, ApiKey());
-      backend_ = MakeRemoteBackend(url, api_key, client_timeout_seconds);
+      backend_ = MakeRemoteBackend(url, api_key, AnswerTimeout());
     } else {
       SLUICE_ASSIGN_OR_RAISE(Lakehouse * lake, lakehouse());
-      backend_ = MakeLocalBackend(lake);
+      SLUICE_ASSIGN_OR_RAISE(backend_, MakeLocalBackend(lake));
     }
   }
   return backend_.get();
@@ -78,7 +82,7 @@ Result<std::unique_ptr<Backend>> CliContext::NewConnection() {
   SLUICE_ASSIGN_OR_RAISE(std::string url, RemoteUrl());
   if (url.empty()) return std::unique_ptr<Backend>();
   SLUICE_ASSIGN_OR_RAISE(std::string api_key, ApiKey());
-  return MakeRemoteBackend(url, api_key, client_timeout_seconds);
+  return MakeRemoteBackend(url, api_key, AnswerTimeout());
 }
 
 std::string CliContext::ActiveBranch() {

@@ -25,6 +25,10 @@ class CliContext {
   std::string endpoint;                 // --endpoint or $SLUICE_ENDPOINT: talk to `sluice serve` there
   std::string profile_name;             // -P/--profile; empty: $SLUICE_PROFILE, $BAUPLAN_PROFILE, "default"
   int64_t client_timeout_seconds = -1;  // --client-timeout: a remote answer's limit; -1: none
+  // Seconds a remote answer may take past client_timeout_seconds, set before the first
+  // backend() call by a command that asks the server for that same limit (a query's time
+  // limit): the server's error saying so then arrives before the client gives up.
+  int64_t answer_grace_seconds = 0;
 
   // The profile of the config file (config_file.h) in use, read on first use. Its endpoint
   // and API key apply when neither --endpoint / $SLUICE_ENDPOINT nor $SLUICE_API_KEY /
@@ -55,6 +59,8 @@ class CliContext {
   void PrintJson(const nlohmann::json& value) const;
 
  private:
+  // How long a remote answer may take: client_timeout_seconds and its grace.
+  int64_t AnswerTimeout() const;
   std::unique_ptr<Lakehouse> lakehouse_;
   // The endpoint of --endpoint, $SLUICE_ENDPOINT or the profile; empty for the local home.
   Result<std::string> RemoteUrl();

@@ -8,6 +8,10 @@
 namespace sluice::cli {
 namespace {
 
+// How much longer than its time limit a query's answer may take to come: the worker's kill
+// and the error's way back.
+constexpr int64_t kQueryAnswerGraceSeconds = 5;
+
 struct QueryArgs {
   std::string sql, file, ref, namespace_name = "bauplan", arrow_out;
   int64_t max_rows = 10;
@@ -29,6 +33,13 @@ Status Query(CliContext& context, const QueryArgs& args) {
                          {"output", context.json() ? "json" : "tty"},
                          {"author", CurrentAuthor()}};
   SLUICE_RETURN_NOT_OK(args.job.WriteTo(&body));
+  // --client-timeout is also the query's time limit on the server (which may have a shorter
+  // one), as bauplan's is how long its CLI waits for the query: past it nobody would read the
+  // answer. The server's error saying so gets a little longer to arrive than that.
+  if (context.client_timeout_seconds > 0) {
+    body["timeout_seconds"] = context.client_timeout_seconds;
+    context.answer_grace_seconds = kQueryAnswerGraceSeconds;
+  }
   // bauplan: --max-rows 0 means no limit, as --all-rows does.
   if (!args.all_rows && args.max_rows > 0) body["max_rows"] = args.max_rows;
   // Through the API (the data home's server, in-process, or remote), so the query is

@@ -83,8 +83,12 @@ class Subprocess {
   // Needs stdin to be a socket and options.stdin_data to be empty.
   void OnStdinLine(std::function<void(int socket_fd, const std::string& line)> handler);
 
+  // Replaces options.timeout_seconds (before Wait()): for a process started ahead of the
+  // caller that now knows its limit (a zygote's fork taken from ZygotePool::ForkAhead).
+  void SetTimeout(double seconds) { options_.timeout_seconds = seconds; }
+
   // Writes options.stdin_data, closes stdin, pumps output until the child exits (or the
-  // timeout, counted from this call, fires) and reaps it.
+  // timeout, counted from this call, fires: its process group is killed) and reaps it.
   Result<SubprocessResult> Wait();
 
   int pid() const { return pid_; }

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -218,7 +219,13 @@ class QueryInputs {
   std::vector<OwnedFd> files_;  // what goes to the worker, the inputs' JSON first once prepared
 };
 
-Status ResultStatus(const std::string& text, const SubprocessResult& process) {
+Status ResultStatus(const std::string& text, const SubprocessResult& process, const QueryRequest& request) {
+  if (process.timed_out) {
+    std::ostringstream limit;
+    limit << request.timeout_seconds;
+    return WithHint(ResourceExceeded("the query ran past its time limit of ", limit.str(), " s and was stopped"),
+                    request.timeout_hint);
+  }
   json result;
   try {
     result = json::parse(text);
@@ -310,21 +317,25 @@ Status RunQuery(Lakehouse& lake, const QueryRequest& request, const std::functio
   auto answer = [&](int socket_fd, const std::string& line) { inputs.Answer(socket_fd, line); };
   SubprocessResult process;
   if (lease) {
-    SLUICE_ASSIGN_OR_RAISE(auto ended, lease.get()->Serve(task_fds, answer));
+    SLUICE_ASSIGN_OR_RAISE(auto ended, lease.get()->Serve(task_fds, answer, request.timeout_seconds));
     if (ended) process = std::move(*ended);
   } else {
     SubprocessOptions output;
     output.argv = {"sluice query worker"};              // how errors name it
     output.on_stdout_line = [](const std::string&) {};  // the rows come in the output file
     SLUICE_ASSIGN_OR_RAISE(auto worker, StartQueryWorker(lake, zygotes, std::move(output)));
+    // Counted from Wait, once the task is sent. Set here: a worker forked ahead was started
+    // with options of its own.
+    worker->SetTimeout(request.timeout_seconds);
     SLUICE_RETURN_NOT_OK(worker->SendStdin("task\n", task_fds));
     worker->OnStdinLine(answer);
     SLUICE_ASSIGN_OR_RAISE(process, worker->Wait());
   }
   task_file = OwnedFd();
+  if (process.timed_out) return ResultStatus("", process, request);
   SLUICE_RETURN_NOT_OK(inputs.status());
   SLUICE_ASSIGN_OR_RAISE(std::string text, ReadWrittenFile(result_file.get(), kMaxResultBytes, "the query's result"));
-  SLUICE_RETURN_NOT_OK(ResultStatus(text, process));
+  SLUICE_RETURN_NOT_OK(ResultStatus(text, process, request));
   return printed ? SendLines(output_file.get(), on_line) : Status::OK();
 }
 

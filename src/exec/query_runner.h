@@ -32,11 +32,18 @@ struct QueryRequest {
   // Whose query this is: the API key's id, empty for the data home's owner. A server's
   // persistent query worker serves one principal only (exec/query_worker_pool.h).
   std::string principal;
+  // The query's time limit, from when its worker gets it; 0: none. Past it the worker is
+  // killed (its process group) and the query fails (ResourceExceeded naming the limit).
+  double timeout_seconds = 0;
+  // Said in that error, on how to change the limit.
+  std::string timeout_hint;
 };
 
 // InvalidInput "line N: ..." when DuckDB cannot parse the SQL or it is not one query;
 // InvalidInput "query failed: <DuckDB's message>" when it fails to run; NotFound for an
-// unknown table; IOError naming the worker's end when it was killed or crashed mid-query.
+// unknown table; IOError naming the worker's end when it was killed or crashed mid-query;
+// ResourceExceeded "... time limit of N s ..." when it ran past request.timeout_seconds (its
+// worker is gone then, and the objects it was handed released).
 // `zygotes` may be null (a one-shot CLI): the worker is then a fresh process. With `workers`
 // (a server), the query runs in its principal's persistent worker when that one is free, else
 // in a worker forked for it alone. Until the query zygote serves, a query gets a fresh worker

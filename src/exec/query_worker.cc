@@ -3,6 +3,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
+
 namespace sluice {
 namespace {
 
@@ -30,9 +32,19 @@ Result<std::unique_ptr<QueryWorker>> QueryWorker::Start(const ForkFn& fork) {
 
 QueryWorker::~QueryWorker() {
   if (pump_.joinable()) {
-    ::kill(pid_, SIGKILL);
+    bool ended;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      ended = ended_;
+    }
+    if (!ended) Kill();
     pump_.join();
   }
+}
+
+void QueryWorker::Kill() const {
+  ::kill(-pid_, SIGKILL);
+  ::kill(pid_, SIGKILL);
 }
 
 bool QueryWorker::alive() const {
@@ -62,7 +74,7 @@ void QueryWorker::OnLine(int socket_fd, const std::string& line) {
     return;
   }
   // A line no task asked for: this is not the worker we started any more.
-  ::kill(pid_, SIGKILL);
+  Kill();
 }
 
 void QueryWorker::Pump() {
@@ -76,24 +88,34 @@ void QueryWorker::Pump() {
 }
 
 Result<std::optional<SubprocessResult>> QueryWorker::Serve(
-    const std::vector<int>& task_fds, const std::function<void(int, const std::string&)>& on_request) {
+    const std::vector<int>& task_fds, const std::function<void(int, const std::string&)>& on_request,
+    double timeout_seconds) {
   std::unique_lock<std::mutex> lock(mutex_);
   if (ended_) return std::optional<SubprocessResult>(end_);
   on_request_ = on_request;
   serving_ = true;
   done_ = false;
+  bool timed_out = false;
   Status sent = SendWithDescriptors(socket_.get(), "task\n", task_fds);
   if (!sent.ok()) {
     // A worker that cannot take its task is of no use: it goes, and the next query gets another.
-    ::kill(pid_, SIGKILL);
-    changed_.wait(lock, [&] { return ended_; });
-  } else {
-    changed_.wait(lock, [&] { return done_ || ended_; });
+    Kill();
+  } else if (timeout_seconds > 0) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_seconds);
+    if (!changed_.wait_until(lock, deadline, [&] { return done_ || ended_; })) {
+      // Past the query's time limit: whatever it runs is abandoned with its worker.
+      timed_out = true;
+      Kill();
+    }
   }
+  // Until it says done or has ended (and been reaped: nothing of it runs any more).
+  changed_.wait(lock, [&] { return (done_ && !timed_out) || ended_; });
   serving_ = false;
   on_request_ = nullptr;
-  if (done_) return std::optional<SubprocessResult>();
-  return std::optional<SubprocessResult>(end_);
+  if (done_ && !timed_out) return std::optional<SubprocessResult>();
+  SubprocessResult end = end_;
+  end.timed_out = timed_out;
+  return std::optional<SubprocessResult>(std::move(end));
 }
 
 }  // namespace sluice

@@ -38,9 +38,12 @@ class QueryWorker {
   // worker's pumping thread, with the socket to answer on. Returns once the worker says the
   // task is done: nothing; or, when the worker ended instead (killed from outside, crashed, or
   // killed here for writing what no query asked for), how it ended: the worker is then dead
-  // for good. IOError when the task could not be sent.
+  // for good. With `timeout_seconds` > 0, a task not done that long after it was sent has its
+  // worker killed (its process group, SIGKILL), and how it ended says `timed_out`. IOError
+  // when the task could not be sent.
   Result<std::optional<SubprocessResult>> Serve(const std::vector<int>& task_fds,
-                                                const std::function<void(int, const std::string&)>& on_request);
+                                                const std::function<void(int, const std::string&)>& on_request,
+                                                double timeout_seconds = 0);
 
   // Whether it may still serve: not ended (a kill from outside is seen at once).
   bool alive() const;
@@ -52,6 +55,8 @@ class QueryWorker {
   void OnLine(int socket_fd, const std::string& line);
   void KeepStderr(const std::string& line);
   void Pump();
+  // SIGKILL to the worker's process group (its pid leads it) and to the worker.
+  void Kill() const;
 
   mutable std::mutex mutex_;
   std::condition_variable changed_;

@@ -1,6 +1,55 @@
 #include "exec/query_worker_pool.h"
 
+#include <algorithm>
+
 namespace sluice {
+
+QueryWorkerPool::QueryWorkerPool(size_t max_workers, double idle_seconds)
+    : max_workers_(max_workers), idle_seconds_(idle_seconds) {
+  if (idle_seconds_ > 0) idle_stopper_ = std::thread([this] { StopIdleWorkers(); });
+}
+
+QueryWorkerPool::~QueryWorkerPool() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  if (idle_stopper_.joinable()) idle_stopper_.join();
+}
+
+void QueryWorkerPool::StopIdleWorkers() {
+  const auto idle = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(idle_seconds_));
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (!stopping_) {
+    std::vector<std::shared_ptr<QueryWorker>> stopped;
+    auto now = Clock::now();
+    auto next = now + std::chrono::hours(1);
+    for (auto it = workers_.begin(); it != workers_.end();) {
+      Entry& entry = it->second;
+      if (entry.leased || !entry.worker) {
+        ++it;
+        continue;
+      }
+      if (now - entry.idle_since >= idle) {
+        stopped.push_back(std::move(entry.worker));
+        it = workers_.erase(it);
+        continue;
+      }
+      next = std::min(next, entry.idle_since + idle);
+      ++it;
+    }
+    if (!stopped.empty()) {
+      // Killed and reaped unlocked: queries go on meanwhile (a principal whose worker is
+      // going gets a new one).
+      lock.unlock();
+      stopped.clear();
+      lock.lock();
+      continue;
+    }
+    changed_.wait_until(lock, next);
+  }
+}
 
 QueryWorkerPool::Lease::Lease(Lease&& other) noexcept
     : pool_(other.pool_), principal_(std::move(other.principal_)), worker_(std::move(other.worker_)) {
@@ -47,6 +96,7 @@ void QueryWorkerPool::GiveBack(const std::string& principal, const std::shared_p
     auto it = workers_.find(principal);
     if (it == workers_.end() || it->second.worker != worker) return;
     it->second.leased = false;
+    it->second.idle_since = Clock::now();
     if (!worker->alive()) {
       stopped.push_back(std::move(it->second.worker));
       workers_.erase(it);
@@ -63,6 +113,7 @@ void QueryWorkerPool::GiveBack(const std::string& principal, const std::shared_p
       workers_.erase(oldest);
     }
   }
+  changed_.notify_all();  // its idle time starts now
 }
 
 std::map<std::string, int> QueryWorkerPool::Pids() const {

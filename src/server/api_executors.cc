@@ -225,6 +225,20 @@ Result<ApiResponse> ExecutorsApi::Start(const RestRequest& request) {
   auto status_write = std::make_shared<OwnedFd>(status_pipe[1]);
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    // A server without keys has one user, its owner; with keys, each key's user has a share.
+    if (!request.key_id.empty()) {
+      int held = 0;
+      for (const auto& [id, other] : sessions_) {
+        if (other->user == request.user) held += other->workers;
+      }
+      if (held + session->workers > workers_per_user_) {
+        for (int fd : options.channels) ::close(fd);
+        return WithHint(Conflict("user '", request.user, "' holds ", held, " function workers on this server; ",
+                                 session->workers, " more would pass the share of one user, ", workers_per_user_,
+                                 " (of the server's ", kMaxRemoteWorkers, ")"),
+                        "shut down an executor you no longer use, or ask for fewer workers");
+      }
+    }
     if (live_workers_ + session->workers > kMaxRemoteWorkers) {
       for (int fd : options.channels) ::close(fd);
       return WithHint(Conflict("this server already runs ", live_workers_, " function workers for its clients; ",

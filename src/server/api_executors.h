@@ -17,7 +17,9 @@
 //
 // A session belongs to the user that made it: every other caller gets 404. The workers are the
 // sandboxes of exec/function_executors.h; the server runs at most kMaxRemoteWorkers of them,
-// over all clients. Thread-safe.
+// over all clients, and one user (of an API key) at most `workers_per_user` of those at once
+// (server_limits.h), so that no user can take them all: a request past either limit is
+// Conflict (409) saying which limit and how many are held. Thread-safe.
 #pragma once
 
 #include <map>
@@ -29,6 +31,7 @@
 
 #include "exec/lakehouse.h"
 #include "server/rest_request.h"
+#include "server/server_limits.h"
 #include "server/sluice_api.h"
 
 namespace sluice {
@@ -37,9 +40,10 @@ class ExecutorsApi {
  public:
   // Each live worker holds a request thread (its byte stream), and so does each session's
   // status stream: this bounds what clients can take of the server's threads.
-  static constexpr int kMaxRemoteWorkers = 16;
+  static constexpr int kMaxRemoteWorkers = ServerLimits::kMaxRemoteWorkers;
 
-  explicit ExecutorsApi(Lakehouse* lake) : lake_(lake) {}
+  // `workers_per_user`: from 1 to kMaxRemoteWorkers.
+  ExecutorsApi(Lakehouse* lake, int workers_per_user) : lake_(lake), workers_per_user_(workers_per_user) {}
   // Ends every session and waits for their workers.
   ~ExecutorsApi();
 
@@ -58,6 +62,7 @@ class ExecutorsApi {
   void Forget(const Session& session);
 
   Lakehouse* lake_;
+  int workers_per_user_;
   std::mutex mutex_;
   std::map<std::string, std::shared_ptr<Session>> sessions_;  // GUARDED_BY(mutex_)
   int live_workers_ = 0;                                      // GUARDED_BY(mutex_)

@@ -204,6 +204,8 @@ Status RunBackgroundServer(const std::string& home, double idle_seconds) {
   action.sa_handler = OnStopSignal;
   sigemptyset(&action.sa_mask);
   for (int s : {SIGTERM, SIGINT, SIGHUP}) ::sigaction(s, &action, nullptr);
+  // What one client or query may take: a wrong setting is said before anything is served.
+  SLUICE_ASSIGN_OR_RAISE(ServerLimits limits, ServerLimitsFromEnvironment());
 
   SLUICE_RETURN_NOT_OK(MakeDirs(home));
   int lock_fd = ::open(LockPath(home).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -234,7 +236,7 @@ Status RunBackgroundServer(const std::string& home, double idle_seconds) {
   // No WarmUp: started for a run as often as for a query, this server starts the query
   // zygote once its first query has been answered (by a fresh worker, which would otherwise
   // share the two cores with the zygote's imports: exec/query_runner.cc).
-  apis.sluice = std::make_unique<SluiceApi>(apis.lake.get());
+  apis.sluice = std::make_unique<SluiceApi>(apis.lake.get(), limits);
   SLUICE_RETURN_NOT_OK(WriteFileAtomic(PidPath(home), std::to_string(::getpid()) + "\n"));
   Log("serving " + SocketPath(home) + " (pid " + std::to_string(::getpid()) + ", idle exit after " +
       std::to_string(static_cast<int64_t>(idle_seconds)) + " s)");

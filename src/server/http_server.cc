@@ -74,6 +74,7 @@ bool IsLoopbackHost(const std::string& host) {
 Status ServeHttp(Lakehouse* lake, const ServeOptions& options, const std::function<void(int)>& on_ready) {
   const std::string& host = options.host;
   const int port = options.port;
+  SLUICE_RETURN_NOT_OK(CheckServerLimits(options.limits));
   bool tls = !options.tls_certificate.empty() || !options.tls_private_key.empty();
   if (tls && (options.tls_certificate.empty() || options.tls_private_key.empty())) {
     return InvalidInput("TLS needs both a certificate (--tls-cert) and its private key (--tls-key)");
@@ -128,7 +129,7 @@ Status ServeHttp(Lakehouse* lake, const ServeOptions& options, const std::functi
   // written under fresh names, and each run writes on its own branch. So a long run never
   // holds up a `branch ls`.
   IcebergRestCatalog catalog_api(lake);
-  SluiceApi sluice_api(lake);
+  SluiceApi sluice_api(lake, options.limits);
   sluice_api.WarmUp();
   // One adapter for both APIs: admit, decode, handle, encode. With keys, a request without a
   // known key is answered 401 here, before any route, and one outside its key's role 403; the

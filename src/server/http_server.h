@@ -7,6 +7,7 @@
 
 #include "common/status.h"
 #include "exec/lakehouse.h"
+#include "server/server_limits.h"
 
 namespace sluice {
 
@@ -17,6 +18,7 @@ struct ServeOptions {
   std::string tls_private_key;
   size_t max_request_bytes = 16 << 20;  // a body past this is answered 413 unread
   int threads = 64;                     // requests served at once; more wait in a queue
+  ServerLimits limits;                  // what one client or query may take (checked by ServeHttp)
 };
 
 // Whether `host` is a loopback address: only this machine can connect.

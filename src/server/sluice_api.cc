@@ -58,10 +58,12 @@ ApiResponse FileAnswer(OwnedFd file, std::string content_type, std::shared_ptr<v
 
 }  // namespace
 
-SluiceApi::SluiceApi(Lakehouse* lake)
+SluiceApi::SluiceApi(Lakehouse* lake, const ServerLimits& limits)
     : lake_(lake),
+      limits_(limits),
+      query_workers_(/*max_workers=*/8, limits.query_worker_idle_seconds),
       jobs_(std::make_unique<JobsApi>(lake, &zygotes_)),
-      executors_(std::make_unique<ExecutorsApi>(lake)) {}
+      executors_(std::make_unique<ExecutorsApi>(lake, limits.remote_workers_per_user)) {}
 SluiceApi::~SluiceApi() = default;
 
 void SluiceApi::WarmUp() { WarmUpQueryWorkers(*lake_, &zygotes_); }
@@ -196,6 +198,27 @@ Result<ApiResponse> SluiceApi::Route(const RestRequest& request) {
       query.max_rows = body["max_rows"].get<int64_t>();
     }
     query.cache = !body.contains("cache") || (body["cache"] != "off" && body["cache"] != false);
+    // The server's limit, or a shorter one the client asks for (the SDK's client_timeout, the
+    // CLI's --client-timeout): past it the client has given up, and nobody reads the answer.
+    query.timeout_seconds = limits_.query_timeout_seconds;
+    query.timeout_hint = "this server stops queries after " +
+                         (limits_.query_timeout_seconds > 0 ? SecondsText(limits_.query_timeout_seconds) + " s"
+                                                            : std::string("no time limit")) +
+                         " ($" + kQueryTimeoutVariable +
+                         "); a client may ask for less (client_timeout=, --client-timeout)";
+    if (body.contains("timeout_seconds") && !body["timeout_seconds"].is_null()) {
+      const json& asked = body["timeout_seconds"];
+      if (!asked.is_number() || !(asked.get<double>() > 0) || asked.get<double>() > kMaxLimitSeconds) {
+        return InvalidInput("timeout_seconds must be a number of seconds above 0 and at most ", kMaxLimitSeconds,
+                            ", not ", asked.dump());
+      }
+      if (query.timeout_seconds == 0 || asked.get<double>() < query.timeout_seconds) {
+        query.timeout_seconds = asked.get<double>();
+        query.timeout_hint = "the client asked for this limit (client_timeout=, --client-timeout); this server's is " +
+                             (limits_.query_timeout_seconds > 0 ? SecondsText(limits_.query_timeout_seconds) + " s"
+                                                                : std::string("none"));
+      }
+    }
     std::string output = Field(body, "output", "arrow");
     if (output == "json" || output == "tty") {
       // Printed lines, for the CLI.

@@ -20,6 +20,7 @@
 #include "exec/lakehouse.h"
 #include "exec/query_worker_pool.h"
 #include "server/iceberg_rest.h"
+#include "server/server_limits.h"
 
 namespace sluice {
 
@@ -40,7 +41,8 @@ class JobsApi;
 
 class SluiceApi {
  public:
-  explicit SluiceApi(Lakehouse* lake);
+  // `limits` (server_limits.h) bound what one client or query may take; checked by the caller.
+  explicit SluiceApi(Lakehouse* lake, const ServerLimits& limits = ServerLimits());
   ~SluiceApi();
   // Never throws.
   ApiResponse Handle(const RestRequest& request);
@@ -55,6 +57,7 @@ class SluiceApi {
  private:
   Result<ApiResponse> Route(const RestRequest& request);
   Lakehouse* lake_;
+  ServerLimits limits_;
   // Runs fork their workers from these; a server keeps them warm from one run to the next.
   ZygotePool zygotes_;
   // Queries run in their principal's warm worker; declared after the zygotes, so the workers

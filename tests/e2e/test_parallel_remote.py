@@ -200,13 +200,13 @@ def test_limits_and_bad_environments_are_clear_errors(server, tmp_path):
                     make()
                 except Exception as e:
                     print("refused", type(e).__name__, e)
-            held = sluice.Executor(workers=10)
+            held = sluice.Executor(workers=8)  # this user's share of the server's workers
             try:
-                sluice.Executor(workers=10)
+                sluice.Executor(workers=1)
             except Exception as e:
                 print("limit", type(e).__name__, e)
             held.shutdown()
-            with sluice.Executor(workers=10) as ex:  # given back
+            with sluice.Executor(workers=8) as ex:  # given back
                 print("after", ex.call_async(lambda: 2).result())
             with sluice.Executor(workers=1, pip={"no-such-package-sluice": "1.0"}) as ex:
                 try:
@@ -219,9 +219,98 @@ def test_limits_and_bad_environments_are_clear_errors(server, tmp_path):
     assert "'workers' must be a whole number from 1 to 16, not 17" in out
     assert "pip package 'pandas' has no pinned version" in out or "needs a pinned version" in out
     assert "refused" in out and "lots" in out
-    assert "limit UpdateConflictError" in out and "limit of 16" in out
+    assert "limit UpdateConflictError" in out
+    assert "user 'writer' holds 8 function workers" in out and "share of one user, 8" in out
     assert "after 2" in out
     assert "environment" in out and "no-such-package-sluice" in out
+
+
+def test_one_user_never_holds_every_worker(server):
+    """Hostile to other users: one writer asks for every worker the server has, with two keys
+    of its own. It gets its share (half the server's 16) and no more, the 409 says the share and
+    how many it holds, and another user still gets workers; the server's own limit holds over
+    all users."""
+    uri, keys, home = server
+    keys["writer's second key"] = home("key", "create", "--user", "writer", "--role", "writer").stdout.strip()
+    keys["third writer"] = home("key", "create", "--user", "carol", "--role", "writer").stdout.strip()
+    host, port = urllib.parse.urlsplit(uri).hostname, urllib.parse.urlsplit(uri).port
+    held = []
+
+    def ask(key, workers):
+        """POST /executors; a session granted stays held (its answer open) to the test's end."""
+        conn = http.client.HTTPConnection(host, port, timeout=60)
+        conn.request(
+            "POST",
+            "/api/v1/executors",
+            body=json.dumps({"workers": workers}).encode(),
+            headers={"Authorization": f"Bearer {keys[key]}"},
+        )
+        answer = conn.getresponse()
+        if answer.status != 200:
+            error = json.loads(answer.read())["error"]
+            conn.close()
+            return answer.status, error["message"]
+        held.append(conn)
+        return answer.status, json.loads(answer.readline())
+
+    try:
+        assert ask("writer", 17)[0] == 400  # more than the server has at all
+        status, session = ask("writer", 8)
+        assert status == 200 and session["workers"] == 8
+        for key in ("writer", "writer's second key"):  # another key of the same user
+            status, message = ask(key, 1)
+            assert status == 409, message
+            assert "user 'writer' holds 8 function workers" in message, message
+            assert "share of one user, 8 (of the server's 16)" in message, message
+        # Another user is not locked out: it has a share of its own.
+        status, session = ask("other writer", 8)
+        assert status == 200 and session["workers"] == 8
+        # Both shares taken, the server has none left for a third user, and says so.
+        status, message = ask("third writer", 1)
+        assert status == 409 and "already runs 16 function workers" in message and "limit of 16" in message
+    finally:
+        for conn in held:
+            conn.close()
+    # Closed sessions give their workers back: the users get their shares again.
+    deadline = time.monotonic() + 30
+    while True:
+        status, session = ask("third writer", 8)
+        if status == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert status == 200, session
+    held.pop().close()
+
+
+def test_a_share_other_than_half_is_the_servers_setting(tmp_path):
+    home = Sluice(tmp_path / "server")
+    key = home("key", "create", "--user", "ann", "--role", "writer").stdout.strip()
+    refused = home("serve", "--port", "0", "--workers-per-user", "17", check=False)
+    assert refused.returncode != 0 and "from 1 to 16" in refused.stderr
+    home.env["SLUICE_REMOTE_WORKERS_PER_USER"] = "many"
+    refused = home("serve", "--port", "0", check=False)
+    assert refused.returncode != 0 and "SLUICE_REMOTE_WORKERS_PER_USER" in refused.stderr
+    home.env["SLUICE_REMOTE_WORKERS_PER_USER"] = "2"
+    with home.serving() as uri:
+        answers, conns = [], []
+        where = urllib.parse.urlsplit(uri)
+        for workers in (2, 1):
+            conn = http.client.HTTPConnection(where.hostname, where.port)
+            conns.append(conn)  # the first session is held while the second is asked for
+            conn.request(
+                "POST",
+                "/api/v1/executors",
+                body=json.dumps({"workers": workers}).encode(),
+                headers={"Authorization": f"Bearer {key}"},
+            )
+            answer = conn.getresponse()
+            answers.append((answer.status, answer.readline() if answer.status == 200 else answer.read()))
+        assert answers[0][0] == 200
+        assert answers[1][0] == 409 and b"holds 2 function workers" in answers[1][1]
+        assert b"share of one user, 2" in answers[1][1]
+        for conn in conns:
+            conn.close()
+    home.remove_shared_memory()
 
 
 def test_a_client_that_goes_away_leaves_no_worker_running(server, tmp_path):

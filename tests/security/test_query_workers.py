@@ -5,11 +5,13 @@ must be invisible to the next; one API key's query never runs in a worker that s
 key; a worker killed from outside mid-query gives that query one clear error, and the next
 query runs in a new worker. Everything through the real binary."""
 
+import os
+import pathlib
 import subprocess
 import time
 
 import pytest
-from cli_harness import SLUICE, Sluice, alive, wait_for
+from cli_harness import SLUICE, TAXI, Sluice, alive, call, wait_for
 
 import bauplan
 
@@ -171,3 +173,181 @@ def test_a_query_worker_dies_with_its_server(tmp_path):
     finally:
         home.stop_server()
         home.remove_shared_memory()
+
+
+def process_group(pgid):
+    """The live processes of process group `pgid`, from /proc (a worker's sandbox, DuckDB's
+    threads' process, anything it started)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = pathlib.Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            found.append(int(entry))
+    return found
+
+
+def gone(pid):
+    return not alive(pid) and not process_group(pid)
+
+
+def parent(pid):
+    return int(pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def temp_dirs_of_ended_workers(zygote):
+    """The zygote's forks each keep their temporary files (a query worker's DuckDB spill and
+    file links) in /tmp/sluice-worker-<pid> of the zygote's sandbox: the dirs whose fork has
+    ended, seen from outside through /proc."""
+    live = set()
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and parent(entry) == zygote:
+                status = pathlib.Path(f"/proc/{entry}/status").read_text()
+                live.add(int(status.split("NSpid:")[1].split("\n")[0].split()[1]))
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+    names = os.listdir(f"/proc/{zygote}/root/tmp")
+    leftovers = {name for name in names if name.startswith("sluice-query-")}
+    dirs = {int(name.rsplit("-", 1)[1]) for name in names if name.startswith("sluice-worker-")}
+    return leftovers | {f"sluice-worker-{pid}" for pid in dirs - live}
+
+
+def restart_with(home, **env):
+    """The data home's background server started again with these settings."""
+    home.stop_server()
+    home.env.update(env)
+    return wait_for(lambda: home("query", "SELECT 1") and query_workers(home), timeout=60)
+
+
+def test_an_idle_query_worker_is_stopped_and_the_next_query_starts_another(lake):
+    (worker,) = restart_with(lake, SLUICE_QUERY_WORKER_IDLE_SECONDS="2")
+    zygote = parent(parent(worker))
+    # Used again before its idle time is up, it stays, and a query that runs for longer than
+    # the idle time is not cut short: the worker is busy, not idle.
+    for _ in range(3):
+        time.sleep(0.5)
+        assert "(1 row)" in lake("query", "SELECT 1").stdout
+        assert query_workers(lake) == [worker]
+    long = "SELECT count(*) FROM (SELECT i FROM range(100000000) r(i) ORDER BY i % 7, i DESC)"
+    assert "100000000" in lake("query", long).stdout
+    assert query_workers(lake) == [worker]
+    # Then left alone: the server stops it, and nothing of it runs any more.
+    started = time.monotonic()
+    wait_for(lambda: gone(worker), timeout=30)
+    assert time.monotonic() - started >= 1
+    assert query_workers(lake) == []
+    wait_for(lambda: not temp_dirs_of_ended_workers(zygote), timeout=10)
+    # The next query is answered as ever, by a new worker of the same owner.
+    assert "(12 rows)" in lake("query", "SELECT * FROM taxi_zones", "--all-rows").stdout
+    (replacement,) = wait_for(lambda: query_workers(lake), timeout=30)
+    assert replacement != worker and alive(replacement)
+    # The server itself is well: it has no query in flight, and goes on serving.
+    assert lake.server_status()["queries_in_flight"] == 0
+    assert "(1 row)" in lake("query", "SELECT 1").stdout
+
+
+def shared_objects(home):
+    """Live objects under the data home's shared memory: not the zygotes' sockets and logs,
+    nor the arena, where released objects are recycled (data/object_store.h)."""
+    root = pathlib.Path(home.json("info")["shared_memory"])
+    files = (p.relative_to(root) for p in root.rglob("*") if p.is_file())
+    return {str(p) for p in files if p.parts[0] not in ("zygotes", "arena")}
+
+
+def test_a_query_past_its_time_limit_is_stopped_with_its_worker(lake, tmp_path):
+    # A table the server scans into shared memory for the query (not read in place): what a
+    # killed query was handed must go back too.
+    lake("table", "create-external", "trips_ext", "--search-pattern", TAXI / "data" / "taxi_trips.parquet")
+    (worker,) = restart_with(lake, SLUICE_QUERY_TIMEOUT_SECONDS="3")
+    zygote = parent(parent(worker))  # the worker's fork is its parent, outside its namespaces
+    before = shared_objects(lake)
+    forever = "SELECT count(*) FROM trips_ext, range(1000000000000) r(i) WHERE i % 3 = 0"
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [str(SLUICE), "query", forever],
+        env=lake.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # The table's columns are in shared memory, handed to the worker, while it runs.
+        wait_for(lambda: any(name.startswith("queries/") for name in shared_objects(lake)), timeout=20)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    took = time.monotonic() - started
+    proc.stderr = err
+    assert proc.returncode != 0
+    # One clear error naming the limit, and how to change it.
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) <= 2, proc.stderr
+    assert "error: the query ran past its time limit of 3 s and was stopped" in proc.stderr
+    assert "SLUICE_QUERY_TIMEOUT_SECONDS" in proc.stderr
+    assert 3 <= took < 30, took
+    # Its worker is gone, and its whole process group with it; nothing it was handed is left,
+    # in shared memory or in its temporary files.
+    wait_for(lambda: gone(worker), timeout=30)
+    assert shared_objects(lake) == before
+    wait_for(lambda: not temp_dirs_of_ended_workers(zygote), timeout=10)
+    assert lake.server_status()["queries_in_flight"] == 0
+    # The next query works, in a new worker.
+    assert "(12 rows)" in lake("query", "SELECT * FROM taxi_zones", "--all-rows").stdout
+    (replacement,) = wait_for(lambda: query_workers(lake), timeout=30)
+    assert replacement != worker
+    # The CLI's --client-timeout (bauplan's flag) asks for a shorter limit, never a longer one.
+    proc = lake("--client-timeout", "1", "query", forever, check=False, timeout=120)
+    assert proc.returncode != 0 and "time limit of 1 s" in proc.stderr, proc.stderr
+    wait_for(lambda: gone(replacement), timeout=30)
+    # Two at once: one in the owner's worker, the other in a worker forked for it alone; both
+    # are stopped at the server's limit (the client asked for a longer one).
+    both = [
+        subprocess.Popen(
+            [str(SLUICE), "--client-timeout", "60", "query", forever],
+            env=lake.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    try:
+        errors = [proc.communicate(timeout=120)[1] for proc in both]
+    finally:
+        for proc in both:
+            if proc.poll() is None:
+                proc.kill()
+    for proc, err in zip(both, errors):
+        assert proc.returncode != 0 and "time limit of 3 s" in err, err
+    assert shared_objects(lake) == before
+    wait_for(lambda: not temp_dirs_of_ended_workers(zygote), timeout=10)
+    assert lake.server_status()["queries_in_flight"] == 0
+    assert "(1 row)" in lake("query", "SELECT 1").stdout
+
+
+def test_a_remote_query_past_its_time_limit_fails_clearly_and_the_next_runs(lake):
+    lake.env["SLUICE_QUERY_TIMEOUT_SECONDS"] = "30"
+    with lake.serving() as url:
+        client = bauplan.Client(endpoint=url)
+        warm(client)
+        cross = "SELECT sum(a.i * b.i) FROM range(100000000) a(i), range(100000000) b(i)"
+        started = time.monotonic()
+        # bauplan's client_timeout is the query's limit on the server too.
+        with pytest.raises(bauplan.exceptions.ResourceExceededError) as raised:
+            client.query(cross, ref="dev", client_timeout=2)
+        assert time.monotonic() - started < 20
+        assert "time limit of 2 s" in str(raised.value)
+        # A client cannot ask for more than the server allows, nor for nonsense.
+        with pytest.raises(ValueError):
+            client.query("SELECT 1", ref="dev", client_timeout=-5)
+        for wrong in ("x", 0, -1, 1e9, True):
+            asked = {"sql": "SELECT 1", "ref": "dev", "timeout_seconds": wrong}
+            status, answer = call(url + "/api/v1/query", "POST", asked)
+            assert status == 400 and "timeout_seconds" in answer["error"]["message"], (wrong, answer)
+        # The same client's next query is answered.
+        assert value(client, "SELECT 42") == 42
