@@ -484,7 +484,9 @@ class Executor:
         if remote is not None:
             # The client's server runs the workers (python/sluice/_remote.py).
             if workers is None:
-                self.workers_count = min(self.workers_count, 16)  # the server's limit per client
+                # A user's default share of a server's remote workers (half of its 16): more
+                # would be refused (409) by a server with keys.
+                self.workers_count = min(self.workers_count, 8)
             self._process = _remote.RemoteWorkers(
                 remote, self.workers_count, name or "sluice.map", python, pip, resources, internet_access
             )
