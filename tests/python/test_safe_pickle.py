@@ -12,10 +12,13 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from sluice import _channel, _safe_pickle
+from sluice import _channel, _executor, _safe_pickle
 
 
 def round_trip(value):
+    # As a worker pickles a result: without reducers for exceptions that something imported
+    # here may have registered (tblib's, with dask.multiprocessing, in another test).
+    _executor._drop_exception_reducers()
     return _safe_pickle.load_part(_channel.Part.dump(value))
 
 
