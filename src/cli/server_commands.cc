@@ -75,6 +75,14 @@ int PrintStatus(CliContext& context) {
               << Plural(s.value("queries_in_flight", 0), "query", "queries") << ", "
               << Plural(s.value("detached_jobs", 0), "detached job", "detached jobs") << "\n";
   }
+  if (s.contains("limits")) {
+    const auto& limits = s["limits"];
+    auto limit = [](double seconds) { return seconds > 0 ? Duration(seconds) : std::string("none"); };
+    std::cout << "  limits    queries " << limit(limits.value("query_timeout_seconds", 0.0))
+              << ", idle query workers stop after " << limit(limits.value("query_worker_idle_seconds", 0.0))
+              << ", remote function workers " << limits.value("remote_workers_per_user", 0) << " per user of "
+              << limits.value("remote_workers", 0) << "\n";
+  }
   if (!out["fingerprint_matches"].get<bool>()) {
     std::cout << "  started with another environment or build than this shell's: the next run replaces it when idle\n";
   }

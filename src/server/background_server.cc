@@ -23,6 +23,7 @@
 #include "server/api_json.h"
 #include "server/iceberg_rest.h"
 #include "server/server_fingerprint.h"
+#include "server/server_limits.h"
 #include "server/sluice_api.h"
 #include "server/unix_http_server.h"
 #include "server/unix_socket_address.h"
@@ -64,9 +65,10 @@ int64_t NowMillis() {
 // was started with and what it has served. Thread-safe.
 class DaemonStatus {
  public:
-  DaemonStatus(std::string home, double idle_timeout)
+  DaemonStatus(std::string home, double idle_timeout, const ServerLimits& limits)
       : home_(std::move(home)),
         idle_timeout_(idle_timeout),
+        limits_(limits),
         fingerprint_(ProcessFingerprint()),
         variables_(FingerprintVariables()),
         started_ms_(NowMillis()),
@@ -133,12 +135,19 @@ class DaemonStatus {
             // a client with another environment must not stop it.
             {"busy", RequestsInFlight() > 0 || detached_jobs > 0},
             {"fingerprint", fingerprint_},
-            {"fingerprint_variables", variables_}};
+            {"fingerprint_variables", variables_},
+            // What one client or query may take (server_limits.h), as in force.
+            {"limits",
+             {{"remote_workers", ServerLimits::kMaxRemoteWorkers},
+              {"remote_workers_per_user", limits_.remote_workers_per_user},
+              {"query_timeout_seconds", limits_.query_timeout_seconds},
+              {"query_worker_idle_seconds", limits_.query_worker_idle_seconds}}}};
   }
 
  private:
   const std::string home_;
   const double idle_timeout_;
+  const ServerLimits limits_;
   const std::string fingerprint_;
   const std::vector<std::string> variables_;
   const int64_t started_ms_;
@@ -224,7 +233,7 @@ Status RunBackgroundServer(const std::string& home, double idle_seconds) {
     std::unique_ptr<SluiceApi> sluice;
   } apis;
   // Computed now, before anything can change the binary or the files it names.
-  DaemonStatus daemon(AbsolutePath(home), idle_seconds);
+  DaemonStatus daemon(AbsolutePath(home), idle_seconds, limits);
   SLUICE_ASSIGN_OR_RAISE(auto server,
                          UnixHttpServer::Bind(SocketPath(home), [&apis, &daemon](const RestRequest& request) {
                            return Route(*apis.sluice, *apis.iceberg, daemon, request);

@@ -101,6 +101,14 @@ def test_start_is_idempotent_owner_only_and_stop_cleans_up(home):
     # The lock's answer, and the server's own account (issue 10 §5: warm runs).
     assert {"running": True, "socket": str(sock), "pid": first["pid"]}.items() <= status.items()
     assert status["runs"] == 0 and status["uptime_seconds"] >= 0 and status["fingerprint_matches"] is True
+    # The limits in force (server_limits.h): the defaults here.
+    assert status["limits"] == {
+        "remote_workers": 16,
+        "remote_workers_per_user": 8,
+        "query_timeout_seconds": 600,
+        "query_worker_idle_seconds": 300,
+    }
+    assert "limits    queries 10m" in home("server", "status").stdout
 
     # The same API as `sluice serve`, over the socket.
     code, branches = api(home, "GET", "/api/v1/branches")
