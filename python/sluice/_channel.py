@@ -76,28 +76,12 @@ class Part:
         """Pickles `value`. With `function_id` (function -> id), functions that must travel by
         value are not pickled here but referred to by id: the receiver has them already
         (`Part.functions` lists the ids), so a function used by many calls travels once."""
-        # The common case first, at the cost of one C call: a small value of plain data. A
-        # large buffer (an array's) stops it at once, before it is copied: the full path
-        # below then puts it out of band.
-        if type(value) in _SMALL_PLAIN:
-            try:
-                data = pickle.dumps(value, protocol=5, buffer_callback=_in_band_only)
-            except (pickle.PicklingError, TypeError, AttributeError, _LargeBuffer):
-                data = None
-            if data is not None and len(data) <= MAX_INLINE and _local_only(data, _by_value_modules()):
-                return cls(data=data)
-        buffers = []
-        functions = set()
-
-        def out_of_band(buffer):
-            view = buffer.raw()
-            if view.nbytes < MIN_OUT_OF_BAND:
-                return True  # in the stream
-            buffers.append(view)
-            return False
-
-        data = _dumps(value, out_of_band, buffers, function_id, functions)
-        functions = tuple(functions)
+        # Plain data (a call's arguments, most results) in one C call; what that cannot do
+        # (a large buffer, which stops it before it is copied; functions) by _dumps.
+        data = plain_pickle(value) if type(value) in _PLAIN_TYPES else None
+        buffers, functions = [], ()
+        if data is None:
+            data, functions = _dumps(value, buffers, function_id)
         if not buffers and len(data) <= MAX_INLINE:
             return cls(data=data, functions=functions)
         spans, offset = [], _aligned(len(data))
@@ -163,20 +147,25 @@ class Arg:
         return (Arg, (self.index,))
 
 
-def _dumps(value, out_of_band, buffers, function_id, functions):
-    """The C pickler when it can do the job (about ten times faster on small values): first
+def _dumps(value, buffers, function_id):
+    """(pickle stream, ids of the functions it names), the large buffers appended to `buffers`.
+    The C pickler when it can do the job (about ten times faster on small values): first
     plain, then (with `function_id`) naming functions that must travel by value by their ids;
     cloudpickle for the rest: lambdas, closures, anything of __main__ or of a module registered
     with cloudpickle.register_pickle_by_value."""
     by_value = _by_value_modules()
 
-    def local_only(data):
-        return _local_only(data, by_value)
+    def out_of_band(buffer):
+        view = buffer.raw()
+        if view.nbytes < MIN_OUT_OF_BAND:
+            return True  # in the stream
+        buffers.append(view)
+        return False
 
     attempts = [None] if function_id is None else [None, function_id]
     for attempt in attempts:
         buffers.clear()
-        functions.clear()
+        functions = set()
         try:
             if attempt is None:
                 data = pickle.dumps(value, protocol=5, buffer_callback=out_of_band)
@@ -184,13 +173,12 @@ def _dumps(value, out_of_band, buffers, function_id, functions):
                 stream = io.BytesIO()
                 _FunctionRefPickler(stream, out_of_band, attempt, functions, by_value).dump(value)
                 data = stream.getvalue()
-            if local_only(data):
-                return data
+            if _local_only(data, by_value):
+                return data, tuple(functions)
         except (pickle.PicklingError, TypeError, AttributeError):
             pass
     buffers.clear()
-    functions.clear()
-    return cloudpickle.dumps(value, protocol=5, buffer_callback=out_of_band)
+    return cloudpickle.dumps(value, protocol=5, buffer_callback=out_of_band), ()
 
 
 class _FunctionRefPickler(pickle.Pickler):
@@ -227,9 +215,9 @@ def loads_with_functions(functions):
     return loads
 
 
-# Types whose values are pickled by the C pickler in one pass when they are small: a call's
-# (args, kwargs), a result's tuple or list. A big array among them is pickled by _dumps.
-_SMALL_PLAIN = frozenset((tuple, list, dict, int, float, str, bytes, bool, type(None)))
+# Types whose values Part.dump first tries in one pass of the C pickler (plain_pickle): a
+# call's (args, kwargs), a result's tuple or list, a number or a string.
+_PLAIN_TYPES = frozenset((tuple, list, dict, int, float, str, bytes, bool, type(None)))
 
 
 class _LargeBuffer(Exception):
@@ -238,8 +226,20 @@ class _LargeBuffer(Exception):
 
 def _in_band_only(buffer):
     if buffer.raw().nbytes >= MIN_OUT_OF_BAND:
-        raise _LargeBuffer
+        raise _LargeBuffer  # stops the pickler before it copies the buffer
     return True
+
+
+def plain_pickle(value):
+    """`value` pickled by the C pickler alone, every buffer in the stream; None when it needs
+    more: a buffer of MIN_OUT_OF_BAND bytes or more (which should travel out of band, in a
+    memfd), something that must travel by value (of __main__ or of a module registered with
+    cloudpickle), or anything the C pickler refuses."""
+    try:
+        data = pickle.dumps(value, protocol=5, buffer_callback=_in_band_only)
+    except Exception:
+        return None
+    return data if _local_only(data, _by_value_modules()) else None
 
 
 def _local_only(data, by_value):

@@ -39,10 +39,8 @@ node dask defines needs it.
 
 import gc
 import operator
-import pickle
 import types
 
-import cloudpickle
 import dask
 from dask._task_spec import (
     Alias,
@@ -59,7 +57,7 @@ from dask._task_spec import (
 from dask.core import flatten
 from dask.local import nested_get
 
-from sluice import _graph, parallel
+from sluice import _channel, _graph, parallel
 
 __all__ = ["get"]
 
@@ -421,32 +419,14 @@ def _compile(keys, graph, dependencies, values, executor, results=None):
     return _pack((steps, result)), tuple(functions), tuple(inputs)
 
 
-_MAX_IN_BAND = 16 * 1024  # a larger buffer goes out of band through the executor's pickling
-
-
 def _pack(program):
     """The program pickled here, when plain pickle does it as well as the executor would: one
     bytes object for the executor's pickler (which looks at each object it pickles) instead of
     a list per task. Otherwise (a literal of __main__ or of a module pickled by value, a large
     array that should travel in shared memory, or one that plain pickle cannot do) the program
     itself, for the executor to pickle."""
-    large = False
-
-    def in_band(buffer):
-        nonlocal large
-        large = large or buffer.raw().nbytes >= _MAX_IN_BAND
-        return True
-
-    try:
-        data = pickle.dumps(program, protocol=5, buffer_callback=in_band)
-    except Exception:  # the executor's pickler (cloudpickle) may do it, or say why not
-        return program
-    if large or b"__main__" in data:
-        return program
-    for name in getattr(cloudpickle.cloudpickle, "_PICKLE_BY_VALUE_MODULES", ()):
-        if name.encode() in data:
-            return program
-    return data
+    data = _channel.plain_pickle(program)
+    return program if data is None else data
 
 
 # -- The graph's shape: chains, the order, the static schedule, batches
