@@ -276,14 +276,16 @@ class _Worker:
 
     def drop(self, call_id):
         entry = self.store.pop(call_id, None)
-        if entry is not None and type(entry[1]) is _Value:
+        if entry is None:
+            return
+        part = entry[1]
+        if type(part) is _Value:
             del self.value_ids[call_id]
-            self.value_bytes -= entry[1].nbytes
-            entry[1].close()
-        elif entry is not None:
-            del self.result_ids[call_id]
-        if entry is not None and entry[1] is not None and type(entry[1]) is not _Value:
-            part = entry[1]
+            self.value_bytes -= part.nbytes
+            part.close()
+            return
+        del self.result_ids[call_id]
+        if part is not None:
             self.store_bytes -= part.nbytes
             self.store_fds -= part.fd >= 0
             if self.results:

@@ -7,7 +7,10 @@
 namespace sluice {
 namespace {
 
-Result<double> ParseSeconds(const char* variable, const std::string& text) {
+// The value of `variable`, `text`, as a number from `low` to `high` (a whole one if `whole`);
+// InvalidInput naming the variable and saying what was `expected` otherwise.
+Result<double> ParseLimit(const char* variable, const std::string& text, double low, double high, bool whole,
+                          const std::string& expected) {
   size_t used = 0;
   double value = 0;
   try {
@@ -15,10 +18,17 @@ Result<double> ParseSeconds(const char* variable, const std::string& text) {
   } catch (const std::exception&) {
     used = 0;
   }
-  if (used == 0 || used != text.size() || !std::isfinite(value) || value < 0 || value > kMaxLimitSeconds) {
-    return InvalidInput("$", variable, " is '", text, "': expected seconds from 0 (no limit) to ", kMaxLimitSeconds);
+  if (used == 0 || used != text.size() || !std::isfinite(value) || value < low || value > high ||
+      (whole && value != std::floor(value))) {
+    return InvalidInput("$", variable, " is '", text, "': expected ", expected);
   }
   return value;
+}
+
+Result<double> ParseSeconds(const char* variable, const std::string& text) {
+  std::ostringstream expected;
+  expected << "seconds from 0 (no limit) to " << kMaxLimitSeconds;
+  return ParseLimit(variable, text, 0, kMaxLimitSeconds, /*whole=*/false, expected.str());
 }
 
 }  // namespace
@@ -46,18 +56,12 @@ Status CheckServerLimits(const ServerLimits& limits) {
 Result<ServerLimits> ServerLimitsFromEnvironment() {
   ServerLimits limits;
   if (const char* text = std::getenv(kRemoteWorkersPerUserVariable); text && *text) {
-    size_t used = 0;
-    int value = 0;
-    try {
-      value = std::stoi(text, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used == 0 || text[used] != '\0' || value < 1 || value > ServerLimits::kMaxRemoteWorkers) {
-      return InvalidInput("$", kRemoteWorkersPerUserVariable, " is '", text, "': expected a whole number from 1 to ",
-                          ServerLimits::kMaxRemoteWorkers, " (the server's limit)");
-    }
-    limits.remote_workers_per_user = value;
+    SLUICE_ASSIGN_OR_RAISE(
+        double value,
+        ParseLimit(
+            kRemoteWorkersPerUserVariable, text, 1, ServerLimits::kMaxRemoteWorkers, /*whole=*/true,
+            "a whole number from 1 to " + std::to_string(ServerLimits::kMaxRemoteWorkers) + " (the server's limit)"));
+    limits.remote_workers_per_user = static_cast<int>(value);
   }
   if (const char* text = std::getenv(kQueryTimeoutVariable); text && *text) {
     SLUICE_ASSIGN_OR_RAISE(limits.query_timeout_seconds, ParseSeconds(kQueryTimeoutVariable, text));

@@ -59,7 +59,7 @@ TEST(ServerLimits, EachFromItsVariable) {
 }
 
 TEST(ServerLimits, AWrongValueIsAnErrorNamingItsVariable) {
-  for (const char* wrong : {"0", "17", "-1", "8 workers", "many", "1e9"}) {
+  for (const char* wrong : {"0", "17", "-1", "2.5", "8 workers", "many", "1e9"}) {
     ScopedVariable a(kRemoteWorkersPerUserVariable, wrong);
     auto limits = ServerLimitsFromEnvironment();
     ASSERT_FALSE(limits.ok()) << wrong;
