@@ -276,7 +276,10 @@ class _Call:
         # queues there, not on the least loaded worker (Executor._make_ready).
         self.hint = hint
         self.keep = keep  # its worker keeps its value and sends only its size
-        self.timed = fn_id  # the function whose time per item it measures (a chunk's: the map's)
+        # The function whose time per item its time measures: its own, a map chunk's function
+        # (Executor._cut), none for a chunk of a fixed size (_call_each's time says nothing
+        # of one function).
+        self.timed = fn_id if items is None else None
         # The worker it is to go to while it waits for inputs fetched from others (_bind).
         self.target = None
         self.fetching = 0
@@ -552,8 +555,7 @@ class Executor:
         if chunksize is None:
             items = list(iterable)
             # A future among the items is an input to wait for: those calls go one by one.
-            plain = {type(x) for x in items} <= _ATOMS or not any(_holds_future(x) for x in items)
-            if plain and not _holds_future(extra_args) and not _holds_future(extra_kwargs):
+            if not _holds_future((items, extra_args, extra_kwargs)):
                 return self._submit_map(fn, items, tuple(extra_args), extra_kwargs)
             iterable, chunksize = items, 1
         if chunksize == 1:
@@ -664,14 +666,20 @@ class Executor:
             if self._fatal is not None:
                 self._finish_with_error(call, self._fatal)
                 return future
-            self._submitted.append(call)
-            # One wake-up per batch the dispatcher takes, not per call: a write per call
-            # woke it for each, to fight this thread for the interpreter.
-            wake = not self._wake_pending
-            self._wake_pending = True
+            wake = self._enqueue(call)
         if wake:
             self._wake()
         return future
+
+    def _enqueue(self, entry):
+        """Queues a call or map source for the dispatcher; whether to wake it (once the lock
+        is let go). One wake-up per batch the dispatcher takes, not per call: a write per call
+        woke it for each, to fight the submitting thread for the interpreter.
+        REQUIRES: self._lock is held."""
+        self._submitted.append(entry)
+        wake = not self._wake_pending
+        self._wake_pending = True
+        return wake
 
     def _submit_map(self, fn, items, extra_args, extra_kwargs):
         """A map with an automatic chunk size: one future per item now, the calls cut by the
@@ -679,7 +687,6 @@ class Executor:
         if not callable(fn):
             raise TypeError(f"{fn!r} is not callable")
         fn_id = self._function(fn)
-        self._function(_call_each)
         with self._lock:
             if self._closing:
                 raise RuntimeError("this Executor was shut down")
@@ -690,9 +697,7 @@ class Executor:
                 for future in futures:
                     self._finish_with_error(_Call(future, None, None, []), self._fatal)
                 return futures
-            self._submitted.append(_MapSource(fn, fn_id, items, futures, extra_args, extra_kwargs))
-            wake = not self._wake_pending
-            self._wake_pending = True
+            wake = self._enqueue(_MapSource(fn, fn_id, items, futures, extra_args, extra_kwargs))
         if wake:
             self._wake()
         return futures
@@ -1271,8 +1276,8 @@ class Executor:
         self._window = min(self._MAX_WINDOW, max(self._MIN_WINDOW, window))
 
     def _observe_items(self, call, seconds):
-        if call.items and call.timed == call.fn_id:
-            return  # a chunk of a fixed size: _call_each's time says nothing of one function
+        if call.timed is None:
+            return
         per_item = seconds / len(call.items) if call.items else seconds
         known = self._item_seconds.get(call.timed)
         self._item_seconds[call.timed] = per_item if known is None else 0.5 * (known + per_item)
