@@ -58,6 +58,7 @@ import atexit
 import collections
 import itertools
 import json
+import math
 import os
 import select
 import socket
@@ -1153,6 +1154,8 @@ class Executor:
             return "it sent an answer that breaks the protocol"
         call_id, outcome, start, end = answer
         if type(call_id) is not int or type(start) is not float or type(end) is not float:
+            return "it sent an answer that breaks the protocol"
+        if not (math.isfinite(start) and math.isfinite(end)):  # a time that is no time
             return "it sent an answer that breaks the protocol"
         if type(outcome) is str and outcome in _VALUE_OUTCOMES:
             return self._take_value(worker, call_id, outcome, part)

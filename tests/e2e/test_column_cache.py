@@ -214,6 +214,14 @@ def test_a_query_on_s3_reads_only_the_row_groups_its_where_can_match(taxi_lake):
     (everything,) = lake.query(everything_sql, "dev")
     assert int(everything["n"]) == 3 * WEEK_ROWS
     assert cached() == 3 + 3 * 2
+    # As a user writes it: a mixed-case column in lower case, DuckDB's casts. The pushed filter
+    # must keep every row DuckDB's WHERE keeps.
+    (user,) = lake.query(
+        "SELECT count(*) AS n FROM taxi "
+        "WHERE pulocationid < 50 AND tpep_pickup_datetime >= '2024-01-15'::TIMESTAMP",
+        "dev",
+    )
+    assert int(user["n"]) == sum(1 for z in last["PULocationID"].to_pylist() if z < 50) > 0
 
 
 def test_both_model_languages_share_the_cache(lake, make_project):

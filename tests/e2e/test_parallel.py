@@ -979,7 +979,8 @@ def test_a_failure_in_a_chain_fails_its_successors_and_a_dead_worker_never_hangs
 
 def test_a_worker_that_forges_answers_about_calls_is_retired(sluice, tmp_path):
     """A hostile function answers on its worker's channel for calls: one its worker was not
-    sent, and its own call as if a kept input had failed or been dropped (it has none). The
+    sent, its own call as if a kept input had failed or been dropped (it has none), and its
+    own call with a time that is no time (NaN: it would size the next chunks of a map). The
     client retires that worker with an error saying why; the other worker runs on."""
     out = ok(
         run_script(
@@ -990,16 +991,17 @@ def test_a_worker_that_forges_answers_about_calls_is_retired(sluice, tmp_path):
 import pickle, time
 import sluice
 
-def forge(call_id, outcome):
-    header = ("results", [(call_id, outcome, 0.0, 0.0)])
+def forge(call_id, outcome, start):
+    header = ("results", [(call_id, outcome, start, 0.0)])
     channel().send(pickle.dumps((header, [pickle.dumps(None)])))
     time.sleep(0.5)  # the client reads the forged answer first
     return "sent"
 
-for call_id, outcome in ((123456, True), (0, "input failed"), (0, "missing")):
+cases = ((123456, True, 0.0), (0, "input failed", 0.0), (0, "missing", 0.0), (0, False, float("nan")))
+for call_id, outcome, start in cases:
     with sluice.Executor(workers=2) as ex:
         try:
-            print(outcome, "returned", ex.call_async(forge, call_id, outcome).result(timeout=60))
+            print(outcome, "returned", ex.call_async(forge, call_id, outcome, start).result(timeout=60))
         except sluice.parallel.WorkerDiedError as e:
             print(outcome, "retired", e)
         chain = [ex.call_async(abs, -1)]
@@ -1013,7 +1015,8 @@ print("client alive")
     assert "True retired" in out and "answered for call 123456, which it was not sent" in out
     assert "input failed retired" in out and "as if an input it keeps had failed, but it keeps none" in out
     assert "missing retired" in out and "as if an input it keeps had been dropped, but it keeps none" in out
-    assert out.count("others 21") == 3
+    assert "False retired" in out and "it sent an answer that breaks the protocol" in out
+    assert out.count("others 21") == 4
     assert "client alive" in out
 
 
