@@ -107,12 +107,18 @@ def _drop_exception_reducers():
     _seen_reducers[0] = len(table)
 
 
+def _dump(value):
+    """`value` pickled for the client: everything this worker sends back goes through here."""
+    _drop_exception_reducers()
+    return _channel.Part.dump(value)
+
+
 def _error_part(exc):
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     try:
-        return _channel.Part.dump((type(exc).__qualname__, str(exc), tb, exc))
+        return _dump((type(exc).__qualname__, str(exc), tb, exc))
     except Exception:  # an exception that does not pickle travels as text
-        return _channel.Part.dump((type(exc).__qualname__, str(exc), tb, None))
+        return _dump((type(exc).__qualname__, str(exc), tb, None))
 
 
 _EMPTY = _channel.Part.dump(None)
@@ -265,9 +271,8 @@ class _Worker:
     def send_value(self, call_id, value, outcome):
         """Sends a kept value pickled (VALUE_FAILED with the error if it does not pickle: the
         caller then drops it). Whether it pickled."""
-        _drop_exception_reducers()
         try:
-            part = _channel.Part.dump(value)
+            part = _dump(value)
         except BaseException as exc:
             part, outcome = _error_part(exc), VALUE_FAILED
         self.dropped_unsent.append(part)  # not the store's: closed once the batch is out
@@ -324,11 +329,9 @@ class _Worker:
                 values = [p.load(self.loads) for p in extras]
                 args, kwargs = _substitute(args, values), _substitute(kwargs, values)
             value = self.functions[fn_id](*args, **kwargs)
-            _drop_exception_reducers()
             # Kept: not pickled, and only its size goes back.
-            part, ok = (_Value(value), (KEPT, None)) if keep else (_channel.Part.dump(value), True)
+            part, ok = (_Value(value), (KEPT, None)) if keep else (_dump(value), True)
         except BaseException as exc:  # the user's failure is a result, sys.exit() included
-            _drop_exception_reducers()
             part, ok = _error_part(exc), False
         self.keep(call_id, ok is not False, part)
         if type(part) is _Value:
