@@ -31,6 +31,7 @@ import ctypes
 import importlib
 import importlib.util
 import os
+import re
 import secrets
 import selectors
 import shutil
@@ -148,6 +149,7 @@ def _enter_worker_namespaces():
         error = ctypes.get_errno()
         os.write(2, f"sluice: cannot give the worker namespaces: {os.strerror(error)}\n".encode())
         os._exit(126)
+    _mount_own_scratch(libc)
     keep_alive, held = os.pipe()
     init = os.posix_spawn(
         _stand_in_init(),
@@ -176,6 +178,67 @@ def _enter_worker_namespaces():
     os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 1)
 
 
+_MS_NOSUID = 0x2
+_MS_NODEV = 0x4
+_MS_MOVE = 0x2000
+_MS_BIND = 0x1000
+_MS_REC = 0x4000
+
+
+def _mount_points_under(prefix):
+    """The mount points strictly below `prefix` in this mount namespace, outermost first
+    (mountinfo's field 5, with its octal escapes undone)."""
+    points = []
+    with open("/proc/self/mountinfo", "rb") as f:
+        for line in f:
+            raw = line.split(b" ")[4]
+            point = re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), raw)
+            if point.startswith(prefix + b"/"):
+                points.append(point)
+    points.sort(key=len)
+    return [p for i, p in enumerate(points) if not any(p.startswith(q + b"/") for q in points[:i])]
+
+
+def _mount_own_scratch(libc):
+    """A fresh tmpfs on /tmp and /dev/shm in the worker's own mount namespace: the forks of one
+    zygote otherwise share the sandbox's, and a model could leave a file there by name for the
+    next model of the same environment to read, or read what a sibling running beside it
+    wrote. What the sandbox mounted under /tmp (a project kept in /tmp) is bound again into
+    the new one. Both go away with the namespace, when the worker and all it started end."""
+
+    def mount(source, target, fstype, flags, data=None):
+        if libc.mount(source, target, fstype, flags, data) != 0:
+            error = ctypes.get_errno()
+            why = f"mounting {target.decode()}: {os.strerror(error)}"
+            os.write(2, f"sluice: cannot give the worker its own /tmp and /dev/shm: {why}\n".encode())
+            os._exit(126)
+
+    mount(b"sluice-scratch", b"/dev/shm", b"tmpfs", _MS_NOSUID | _MS_NODEV, b"mode=1777")
+    # The new /tmp is filled where no sibling can reach (this worker's /dev/shm), then moved.
+    staging = b"/dev/shm/.sluice-tmp"
+    os.mkdir(staging, 0o700)
+    mount(b"sluice-scratch", staging, b"tmpfs", _MS_NOSUID | _MS_NODEV, b"mode=1777")
+    parents = set()  # the directories leading to them, read-only as the sandbox made them
+    for point in _mount_points_under(b"/tmp"):
+        target = staging + point[len(b"/tmp") :]
+        parent = os.path.dirname(target)
+        while parent != staging and parent not in parents:
+            parents.add(parent)
+            parent = os.path.dirname(parent)
+        if os.path.isdir(point):
+            os.makedirs(target, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o644))
+        mount(point, target, None, _MS_BIND | _MS_REC)
+    for parent in parents:
+        os.chmod(parent, 0o555)
+    mount(staging, b"/tmp", None, _MS_MOVE)
+    os.rmdir(staging)
+    os.environ["TMPDIR"] = "/tmp"
+    tempfile.tempdir = "/tmp"
+
+
 def _confine():
     """Drops every privilege of this worker for good, before it reads its task or runs any
     of the model's code; a worker that cannot be confined ends."""
@@ -194,11 +257,11 @@ def _worker_temp_dir(pid):
 
 
 def _use_own_temp_dir():
-    """Points the worker's temporary files (tempfile, $TMPDIR: a query worker's DuckDB spill
-    and file links) into a directory of its own, which the zygote removes once it has reaped
-    the worker. The forks of one zygote share its /tmp, so without it what a worker killed
-    mid-task had there (a query stopped at its time limit, spilling gigabytes) stayed in that
-    memory-backed tmpfs until the zygote ended."""
+    """Outside a sandbox: points the worker's temporary files (tempfile, $TMPDIR: a query
+    worker's DuckDB spill and file links) into a directory of its own, which the zygote
+    removes once it has reaped the worker. The forks of one zygote share its /tmp, so
+    without it what a worker killed mid-task had there (a query stopped at its time limit,
+    spilling gigabytes) stayed there until the zygote ended."""
     path = _worker_temp_dir(os.getpid())
     try:
         shutil.rmtree(path, ignore_errors=True)
@@ -214,7 +277,8 @@ def _child(conn, listener, out_fd, err_fd, preload, inherited):
     then one task. `inherited`: the zygote's other descriptors (its siblings' connections to
     the engine, its wake-up pipe, its selector), which are none of the worker's business: a
     model holding a sibling's connection could read that sibling's task or answer for it."""
-    _use_own_temp_dir()  # before the namespaces: named by its pid in the zygote's
+    if _Confinement.library is None:
+        _use_own_temp_dir()  # in a sandbox the worker mounts its own (_mount_own_scratch)
     signal.set_wakeup_fd(-1)
     for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_DFL)

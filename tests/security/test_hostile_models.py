@@ -283,7 +283,7 @@ def test_proc_pid_root_does_not_reach_the_host(home, hostile, tmp_path):
         )
         record = run(home, project).seen()
         assert not marker.exists(), f"a model wrote on the host through /proc/<pid>/root: {record}"
-        assert record["wrote"] == []
+        assert record["wrote"] == [], record
     finally:
         sleeper.kill()
         sleeper.wait()
@@ -815,3 +815,37 @@ def test_a_model_holds_no_connection_of_a_sibling(home, hostile):
     outcome = run(home, hostile(probe))
     for table in ("probe", "probe_b"):
         assert len(outcome.seen(table)["sockets"]) == 1, (table, outcome.seen(table))
+
+
+def test_a_model_leaves_no_file_in_tmp_or_dev_shm_for_another_model(home, hostile):
+    """Models of one environment fork from one zygote, whose /tmp and /dev/shm were one tmpfs
+    each: a file left there by name reached the next model of that environment, and a model
+    running beside another could read what it wrote. Each worker now mounts its own."""
+    name = f"sluice-leak-{random.randrange(10**12)}"
+    probe = """
+        def look():
+            return {d: os.path.exists(f"{d}/{P['name']}") for d in ("/tmp", "/dev/shm")}
+
+        @bauplan.model(materialization_strategy="REPLACE")
+        def writer():
+            for d in ("/tmp", "/dev/shm"):
+                with open(f"{d}/{P['name']}", "w") as f:
+                    f.write("secret")
+            time.sleep(1.5)  # the sibling looks while this one still runs
+            return seen({"own": look(), "tmpdir": os.environ.get("TMPDIR")})
+
+        @bauplan.model(materialization_strategy="REPLACE")
+        def sibling():
+            time.sleep(0.7)
+            return seen({"seen": look()})
+
+        @bauplan.model(materialization_strategy="REPLACE")
+        def reader(w=bauplan.Model("writer")):
+            return seen({"seen": look()})
+    """
+    outcome = run(home, hostile(probe, name=name))
+    assert outcome.seen("writer")["own"] == {"/tmp": True, "/dev/shm": True}
+    nothing = {"/tmp": False, "/dev/shm": False}
+    assert outcome.seen("sibling")["seen"] == nothing, "a running model's files leaked"
+    assert outcome.seen("reader")["seen"] == nothing, "a finished model's files leaked"
+    assert not os.path.exists(f"/tmp/{name}") and not os.path.exists(f"/dev/shm/{name}")
