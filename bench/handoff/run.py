@@ -8,10 +8,16 @@ models (four hand-offs, each relay adding a column), at 1 MiB to 6 GiB. Times ar
 one more run, above where it started, with the data home's shared memory emptied first (the
 copy path recycles released objects' pages, which would hide what it uses).
 
-Usage: .venv/bin/python bench/handoff/run.py [--sizes 1,64,1024,6144] [--repeat 3]
+With --huge-pages (root, where the kernel's shmem_enabled is "never"), the zero-copy path is
+measured a second time with shmem_enabled set to "advise" for that run only (then restored):
+worker heaps ask for huge pages, and a hand-off waits for the producer's exit, which unmaps its
+heap page by page (src/common/config.h, SharedHugePagesSetting).
+
+Usage: .venv/bin/python bench/handoff/run.py [--sizes 1,64,1024,6144] [--repeat 3] [--huge-pages]
 """
 
 import argparse
+import contextlib
 import json
 import os
 import pathlib
@@ -83,6 +89,27 @@ def remove_shared_memory(home):
     shutil.rmtree(json.loads(info.stdout)["shared_memory"], ignore_errors=True)
 
 
+SHMEM_ENABLED = pathlib.Path("/sys/kernel/mm/transparent_hugepage/shmem_enabled")
+
+
+def shmem_setting():
+    try:
+        text = SHMEM_ENABLED.read_text()
+    except OSError:
+        return "unknown"
+    return text[text.index("[") + 1 : text.index("]")] if "[" in text else "unknown"
+
+
+@contextlib.contextmanager
+def shmem_huge_pages(mode):
+    before = shmem_setting()
+    SHMEM_ENABLED.write_text(mode)
+    try:
+        yield
+    finally:
+        SHMEM_ENABLED.write_text(before)
+
+
 def best(runs):
     return min(runs, key=lambda r: r["chain"])
 
@@ -98,19 +125,26 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="1,64,1024,6144")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--huge-pages", action="store_true", help="also measure with shmem_enabled=advise")
     args = parser.parse_args()
+    setting = shmem_setting()
+    huge = args.huge_pages and setting in ("never", "deny") and os.access(SHMEM_ENABLED, os.W_OK)
+    note = "; 'huge': the same with advise" if huge else ""
+    print(f"shared memory huge pages (shmem_enabled): {setting}{note}")
     sizes = [int(s) for s in args.sizes.split(",")]
     ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     with tempfile.TemporaryDirectory() as home, tempfile.TemporaryDirectory(dir=ROOT) as disk:
         sluice_run(home, 1, True)  # warm-up: catalog creation, page cache, arena
         print(
-            f"{'size':>8} | {'hand-off: shared':>16} {'copied':>8} {'parquet':>8} {'ratio':>6} | "
-            f"{'5-model chain: shared':>21} {'copied':>8} {'parquet':>8} {'ratio':>6} | "
+            f"{'size':>8} | {'hand-off: shared':>16} {'huge':>8} {'copied':>8} {'parquet':>8} {'ratio':>6} | "
+            f"{'5-model chain: shared':>21} {'huge':>8} {'copied':>8} {'parquet':>8} {'ratio':>6} | "
             f"{'memory: shared':>14} {'copied':>7} {'parquet':>7}"
         )
         for size in sizes:
             repeat = args.repeat if size < 4096 else 1
             ours = measured(home, size, True, repeat)
+            with shmem_huge_pages("advise") if huge else contextlib.nullcontext():
+                ours_huge = measured(home, size, True, repeat) if huge else None
             # Copied, the chain holds five copies of the table at once: past a quarter of RAM
             # it would not fit.
             fits = size * (1 << 20) * 6 < ram * 0.6
@@ -124,9 +158,11 @@ def main():
                 return f"{r['memory'] / (1 << 30):>6.1f}G" if r else f"{'n/a':>7}"
 
             print(
-                f"{size:>6}MiB | {ms(ours, 'handoff'):>16} {ms(copied, 'handoff')} "
-                f"{ms(theirs, 'handoff')} {theirs['handoff'] / ours['handoff']:>5.1f}x | "
-                f"{ms(ours, 'chain'):>21} {ms(copied, 'chain')} {ms(theirs, 'chain')} "
+                f"{size:>6}MiB | {ms(ours, 'handoff'):>16} {ms(ours_huge, 'handoff')} "
+                f"{ms(copied, 'handoff')} {ms(theirs, 'handoff')} "
+                f"{theirs['handoff'] / ours['handoff']:>5.1f}x | "
+                f"{ms(ours, 'chain'):>21} {ms(ours_huge, 'chain')} {ms(copied, 'chain')} "
+                f"{ms(theirs, 'chain')} "
                 f"{theirs['chain'] / ours['chain']:>5.1f}x | {gib(ours):>14} {gib(copied)} {gib(theirs)}",
                 flush=True,
             )

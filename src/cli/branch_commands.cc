@@ -515,6 +515,12 @@ void AddBranchCommands(CLI::App& app, CliContext& context, int* exit_code) {
                           {"package_store", DefaultPackageStore()},
                           {"sandbox", sandbox.ok() ? "on (" + SandboxLauncher() + ")" : sandbox.message()},
                           {"zygotes", ZygotePool::Enabled() ? "on" : "off (SLUICE_ZYGOTES=0)"}};
+    std::string huge = SharedHugePagesSetting();
+    out["shared_huge_pages"] = huge == "never" || huge == "deny" || huge == "unknown"
+                                   ? "off (shmem_enabled=" + huge +
+                                         ": hand-offs grow with size; echo advise > "
+                                         "/sys/kernel/mm/transparent_hugepage/shmem_enabled)"
+                                   : "on (shmem_enabled=" + huge + ")";
     // The object store's memory budget (data/memory_budget.h) and what is in shared memory now.
     std::string home = AbsolutePath(DataHome());
     auto budget = ResolveMemoryBudget(home, SharedMemoryRoot());

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 #include <cstdlib>
+#include <fstream>
+#include <string>
 
 #include "common/file_util.h"
 #include "common/hash.h"
@@ -43,6 +45,15 @@ std::string SharedHeapLibrary() { return EnvOr("SLUICE_HEAP_LIBRARY", SLUICE_DEF
 
 bool SharedHeapEnabled() {
   return EnvOr("SLUICE_SHARED_HEAP", "on") != "off" && ::access(SharedHeapLibrary().c_str(), R_OK) == 0;
+}
+
+std::string SharedHugePagesSetting() {
+  std::ifstream in("/sys/kernel/mm/transparent_hugepage/shmem_enabled");
+  std::string line;
+  if (!std::getline(in, line)) return "unknown";
+  size_t open = line.find('['), close = line.find(']');
+  if (open == std::string::npos || close == std::string::npos || close < open) return "unknown";
+  return line.substr(open + 1, close - open - 1);
 }
 
 std::string SharedMemoryRootFor(const std::string& data_home) {

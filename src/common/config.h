@@ -47,6 +47,13 @@ std::string SharedHeapLibrary();
 // (every output is then copied into an IPC file), nor without the library.
 bool SharedHeapEnabled();
 
+// The kernel's setting for huge pages in shared memory (shmem_enabled under
+// /sys/kernel/mm/transparent_hugepage: "advise", "never", ...; "unknown" when unreadable).
+// Worker heaps ask for them (madvise): with 4 KiB pages a worker's exit, which a hand-off
+// waits for, unmaps its output page by page (about 50 ms a GiB); with 2 MiB pages it does
+// not grow with the output's size. Only "never" and "deny" refuse them.
+std::string SharedHugePagesSetting();
+
 // Directory for a data home's shared-memory objects (under /dev/shm when it exists);
 // SharedMemoryRoot() is the one of DataHome().
 std::string SharedMemoryRootFor(const std::string& data_home);

@@ -284,6 +284,11 @@ def test_info_says_how_workers_run(lake):
     assert info["sandbox"].startswith("on (") and info["sandbox"].endswith("sluice-sandbox)")
     assert info["zygotes"] == "on"
     assert info["package_store"]
+    # Whether worker heaps get huge pages, which decides if a hand-off grows with its size.
+    setting = open("/sys/kernel/mm/transparent_hugepage/shmem_enabled").read().split("[")[1].split("]")[0]
+    state = "off" if setting in ("never", "deny") else "on"
+    huge = info["shared_huge_pages"]
+    assert huge.startswith(f"{state} (shmem_enabled={setting}"), huge
     lake.env["SLUICE_ZYGOTES"] = "0"
     assert lake.json("info")["zygotes"].startswith("off")
 
