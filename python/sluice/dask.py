@@ -37,7 +37,6 @@ per worker); the worker imports nothing of dask for it, unless a task's own func
 node dask defines needs it.
 """
 
-import gc
 import operator
 import types
 
@@ -576,17 +575,11 @@ def get(dsk, keys, executor=None, num_workers=None, **kwargs):
         dsk = dict(dsk)  # a HighLevelGraph looks a key up in each of its layers
     if executor is None:
         executor = parallel._shared(_graph.run, None, None, num_workers)
-    # The cyclic garbage collector waits while the calls are made: they make a dozen objects
-    # per task, which kept it scanning the young ones again and again (half of this process's
-    # time for a chain of 2,000 no-ops), or ran a full collection in the middle. Garbage made
-    # meanwhile (by any thread) is collected once it is back on.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    # Each task makes a dozen objects; with the collector on it scanned them again and again
+    # (half of this process's time for a chain of 2,000 no-ops), or ran a full collection in
+    # the middle.
+    with parallel.gc_paused():
         results = _submit(dsk, keys, executor)
-    finally:
-        if collecting:
-            gc.enable()
     for key, value in results.items():
         if isinstance(value, parallel.Future):
             results[key] = value.result()

@@ -655,7 +655,11 @@ def test_a_chunked_map_keeps_each_items_result_and_exception(sluice, tmp_path):
             def forge(x):
                 import sys
 
-                sys._getframe(1).f_locals["out"].append((False, ("x", 1, None, "not an exception")))
+                chunk = sys._getframe(1).f_locals
+                if x % 2:
+                    chunk["failures"][0] = ("x", 1, None, "not an exception")
+                else:
+                    chunk["values"].append(x)  # one value too many
                 return x
 
             with sluice.Executor(workers=1) as ex:
