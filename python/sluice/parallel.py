@@ -331,6 +331,8 @@ def _call_each(fn, items, extra_args, extra_kwargs):
     import pickle
     import traceback
 
+    if type(items) is bytes:  # pickled apart (Executor._cut): a chunk's items are a list
+        items = pickle.loads(items)
     values, failures = [], {}
     for item in items:
         try:
@@ -739,7 +741,10 @@ class Executor:
             args, kwargs = (source.items[start], *source.extra_args), source.extra_kwargs
             part = _channel.Part.dump((args, kwargs), self._function)
             return _Call(futures[0], source.fn_id, [part], [])
-        chunk = (source.fn, source.items[start : source.next], source.extra_args, source.extra_kwargs)
+        items = source.items[start : source.next]
+        # The items alone in one pass of the C pickler when they allow it: pickled with the
+        # function, each item went through the pickler's persistent_id (a Python call).
+        chunk = (source.fn, _channel.plain_pickle(items) or items, source.extra_args, source.extra_kwargs)
         part = _channel.Part.dump((chunk, {}), self._function)
         call = _Call(Future(self, next(self._ids)), self._function(_call_each), [part], [], futures)
         call.timed = source.fn_id
