@@ -576,7 +576,8 @@ class Executor:
         for start in range(0, len(items), chunksize):
             chunk = items[start : start + chunksize]
             item_futures = [Future(self, next(self._ids)) for _ in chunk]
-            self._submit(_call_each, (fn, chunk, tuple(extra_args), extra_kwargs), {}, item_futures)
+            items_part = _channel.plain_pickle(chunk) or chunk  # as Executor._cut sends them
+            self._submit(_call_each, (fn, items_part, tuple(extra_args), extra_kwargs), {}, item_futures)
             futures += item_futures
         return futures
 
