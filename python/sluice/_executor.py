@@ -36,6 +36,10 @@ Messages to the client:
                                  pickle), "value failed" (it does not pickle: an error part; it
                                  is dropped).
 
+While a function runs past a few milliseconds, a second thread reads the channel and answers it
+(`serve_during_calls`): a fetch of a value kept here is answered then, after the answers already
+made, instead of once the running call is done; calls that arrive queue behind it.
+
 Calls run one at a time in arrival order: a call placed here comes after its producers, so its
 local inputs are done (or failed, or dropped) when its turn comes, and it runs at once, with
 no round trip through the client ("becomes", as a Wukong executor does). Results are sent in
@@ -64,6 +68,7 @@ import os
 import select
 import socket
 import sys
+import threading
 import time
 import traceback
 import types
@@ -183,8 +188,17 @@ class _Worker:
     _STORE_ENTRIES = 4096
     _STORE_FDS = 128
 
+    # While a call runs longer than this, another thread answers the client (below).
+    _SERVE_AFTER_SECONDS = 0.005
+
     def __init__(self, sock):
         self.sock = sock
+        # Held by the thread that runs the calls, except while a function runs: then the
+        # serving thread (serve_during_calls) may read and answer the channel. Everything
+        # below, and the socket, is the holder's.
+        self.lock = threading.Lock()
+        self.call_started = None  # when the running function started; None between calls
+        self.open = True  # the channel has not ended
         self.functions = {}
         self.loads = _channel.loads_with_functions(self.functions)
         self.pending = collections.deque()  # (call_id, fn_id, parts, local, keep)
@@ -328,7 +342,14 @@ class _Worker:
             if extras:
                 values = [p.load(self.loads) for p in extras]
                 args, kwargs = _substitute(args, values), _substitute(kwargs, values)
-            value = self.functions[fn_id](*args, **kwargs)
+            fn = self.functions[fn_id]
+            self.call_started = _now()
+            self.lock.release()
+            try:
+                value = fn(*args, **kwargs)
+            finally:
+                self.lock.acquire()
+                self.call_started = None
             # Kept: not pickled, and only its size goes back.
             part, ok = (_Value(value), (KEPT, None)) if keep else (_dump(value), True)
         except BaseException as exc:  # the user's failure is a result, sys.exit() included
@@ -358,22 +379,42 @@ class _Worker:
         self.result_bytes = 0
 
     def serve(self):
-        open_ = True
-        while open_ or self.pending:
-            if not self.pending:
-                self.flush()
-                open_ = self.read_available(block=True)
+        threading.Thread(target=self.serve_during_calls, daemon=True).start()
+        with self.lock:
+            while self.open or self.pending:
+                if not self.pending:
+                    self.flush()
+                    self.open = self.read_available(block=True)
+                    continue
+                self.run_one()
+                # New messages (releases, fetches another worker waits for, more calls) are
+                # looked for every _READ_SECONDS, not after each call: a select per call cost
+                # more than a short call.
+                if self.open and (not self.pending or _now() - self.last_read > self._READ_SECONDS):
+                    self.last_read = _now()
+                    self.open = self.read_available(block=False)
+                if not self.pending or _now() - (self.first_unsent or _now()) > self._FLUSH_SECONDS:
+                    self.flush()
+            self.flush()
+
+    def serve_during_calls(self):
+        """While a function runs past _SERVE_AFTER_SECONDS, reads the channel and answers it:
+        a fetch of a value kept here is answered then (after the answers already made, which
+        go first), not once the running call is done, which may take minutes while a reader
+        on another worker waits. New calls queue behind the running one."""
+        while True:
+            time.sleep(self._SERVE_AFTER_SECONDS)
+            started = self.call_started
+            if started is None or _now() - started < self._SERVE_AFTER_SECONDS:
                 continue
-            self.run_one()
-            # New messages (releases, fetches another worker waits for, more calls) are looked
-            # for every _READ_SECONDS, not after each call: a select per call cost more than
-            # a short call.
-            if open_ and (not self.pending or _now() - self.last_read > self._READ_SECONDS):
-                self.last_read = _now()
-                open_ = self.read_available(block=False)
-            if not self.pending or _now() - (self.first_unsent or _now()) > self._FLUSH_SECONDS:
-                self.flush()
-        self.flush()
+            with self.lock:
+                if self.call_started is None or not self.open:
+                    continue
+                try:
+                    self.open = self.read_available(block=False)
+                    self.flush()
+                except OSError:  # the client went away: the calling thread finds out too
+                    return
 
 
 def _receive_channel():

@@ -1294,6 +1294,50 @@ def test_a_worker_that_dies_with_kept_values_fails_their_readers_naming_them(slu
     assert "after 3" in out
 
 
+def test_a_kept_value_is_given_while_its_worker_runs_a_long_call(sluice, tmp_path):
+    """A reader on another worker fetches a kept value while its holder is in the middle of a
+    long call: the holder answers then (a thread of its own serves the channel while a function
+    runs), not once that call is done. Both with a call that releases the interpreter (sleep)
+    and one that holds it (a busy loop)."""
+    out = ok(
+        run_script(
+            sluice,
+            tmp_path,
+            """
+            import time
+            import numpy as np
+            import sluice
+
+            def slow(seconds):
+                time.sleep(seconds)
+                return seconds
+
+            def busy(seconds):
+                end = time.monotonic() + seconds
+                while time.monotonic() < end:
+                    pass
+                return seconds
+
+            with sluice.Executor(workers=2) as ex:
+                ex.get_result(ex.map(float, range(10)))
+                for long_call in (slow, busy):
+                    kept = ex._submit(np.arange, (1000,), {}, worker=0, keep=True)
+                    while not kept.done():
+                        time.sleep(0.01)
+                    running = ex._submit(long_call, (4.0,), {}, worker=0)
+                    time.sleep(0.3)  # worker 0 is in the long call now
+                    reader = ex._submit(lambda a: float(a.sum()), (kept,), {}, worker=1)
+                    value = reader.result(timeout=60)
+                    print(long_call.__name__, value, "running" if not running.done() else "done")
+                    ex._unhold([kept])
+                    print("then", running.result(timeout=60))
+            """,
+        )
+    )
+    assert "slow 499500.0 running" in out and "busy 499500.0 running" in out, out
+    assert out.count("then 4.0") == 2
+
+
 def test_a_worker_that_keeps_a_value_and_does_not_give_it_is_retired(sluice, tmp_path):
     """A hostile function changes its own worker: it answers every fetch "no value" (or a kept
     call with a size that is none, or "kept" for a call it was not asked to keep). The client
