@@ -166,6 +166,10 @@ class Future:
     _size = 0
     _waiters = None
     _label = None  # what the lost value is called in an error (a Dask key)
+    # A kept value's call, its arguments kept (when inline), to run again if its worker dies
+    # with the value while calls still read it; _runs counts the times it was run again.
+    _producer = None
+    _runs = 0
 
     def __init__(self, executor, call_id):
         self._executor = executor
@@ -473,6 +477,7 @@ class Executor:
         # (evicted_values of them), and the bytes of every value this process received from
         # its workers (results, errors, fetched and evicted values).
         self.kept_results = 0
+        self.runs_again = 0  # calls run again after their worker died (kept values, Dask tasks)
         self.fetched_values = 0
         self.evicted_values = 0
         self.received_bytes = 0
@@ -913,6 +918,8 @@ class Executor:
         return future._part if future._part is not None else _channel.Part.dump(future._value, self._function)
 
     def _make_ready(self, call):
+        if self.runs_again and self._wait_again(call):
+            return  # an input it read was lost with its worker and is computed again
         for dep in call.deps:
             error = self._error_of(dep)
             if error is not None:
@@ -1201,7 +1208,10 @@ class Executor:
             worker.holding[call_id] = future
             self.kept_results += 1
             self._answered_locally(worker, call)
+            arguments = call.parts[0]
             self._finished(call)
+            if arguments.fd < 0:  # inline: small enough to keep while the value may be lost
+                call.parts, future._producer = [arguments], call
             if future._refs <= 0:  # its readers are done already (failed on another input)
                 self._drop_kept(future)
             return None
@@ -1380,28 +1390,50 @@ class Executor:
             calls = list(worker.outstanding.values())
             worker.outstanding.clear()
             ended = "was retired" if worker.retired else "ended"
-            # The first call sent is the one that was running; the others never started.
+            # Run again only what a worker that died had: one retired for what it sent was
+            # made to lie, by the code it ran, which is not run again elsewhere.
+            rerun = any(w.alive for w in self._workers) and not worker.retired
+            # The first call sent is the one that was running; the others never started. A
+            # Dask task (kept) runs again elsewhere, up to _MAX_RUNS times in all, as Dask's
+            # scheduler retries a task whose worker died; other calls fail.
+            taken_back = calls[1:]
             if calls:
-                message = f"worker {worker.index} {ended} while running call {calls[0].future._id}: {why}"
-                self._finish_with_error(calls[0], WorkerDiedError(message))
-            # Values it kept for readers are lost: the calls that read them fail with a
-            # WorkerDiedError naming them (when they are made ready or sent again), unless
-            # the value had come here already (fetched or evicted).
+                running = calls[0].future
+                if calls[0].keep and rerun and running._runs + 1 < self._MAX_RUNS:
+                    running._runs += 1
+                    self.runs_again += 1
+                    taken_back = calls
+                else:
+                    message = f"worker {worker.index} {ended} while running call {running._id}: {why}"
+                    self._finish_with_error(calls[0], WorkerDiedError(message))
+            # Values it kept for readers are lost. Each is computed again from its call (and
+            # the lost or released values that call reads, in turn), as Dask recomputes lost
+            # keys; where that cannot be (its arguments were too large to keep here, it ran
+            # _MAX_RUNS times), the calls that read it fail with a WorkerDiedError naming it.
+            # A value that had come here already (fetched or evicted) is not lost.
+            again = []
             for future in worker.holding.values():
                 future._holder = None
                 if future._part is None and future._refs > 0:
-                    future._ok, future._error = (
-                        False,
-                        WorkerDiedError(
-                            f"worker {worker.index} {ended} while it kept the result of call "
-                            f"{future._id}{_named(future)}, which calls still to run read: {why}"
-                        ),
-                    )
+                    if rerun and self._run_again(future, again):
+                        pass
+                    else:
+                        future._ok, future._error = (
+                            False,
+                            WorkerDiedError(
+                                f"worker {worker.index} {ended} while it kept the result of call "
+                                f"{future._id}{_named(future)}, which calls still to run read: {why}"
+                            ),
+                        )
                 for call, target in future._waiters or ():
-                    if call.target is target and future._error is not None:
-                        target.parked.remove(call)
-                        call.target = None
+                    if call.target is not target:
+                        continue
+                    target.parked.remove(call)
+                    call.target = None
+                    if future._error is not None:
                         self._finish_with_error(call, future._error)
+                    else:
+                        again.append(call)  # it waits for the value computed again
                 future._waiters = None
             worker.holding.clear()
             worker.fetching.clear()
@@ -1411,14 +1443,57 @@ class Executor:
             for call in parked:
                 call.target = None
             # Placed calls lost their kept inputs with the worker: all are taken again, and
-            # those whose input was the failed call fail with its error.
-            self._requeue(calls[1:] + list(worker.outbox) + parked)
+            # those whose input was the failed call fail with its error. Calls computing lost
+            # values again go first.
+            self._requeue(again + taken_back + list(worker.outbox) + parked)
+            if again:
+                # A call made ready before a value it reads was lost waits for it again.
+                ready, self._ready = self._ready, collections.deque()
+                for call in ready:
+                    if type(call) is _MapSource or not self._wait_again(call):
+                        self._ready.append(call)
             worker.outbox.clear()
             worker.kept.clear()
             worker.releases.clear()
             if not any(w.alive for w in self._workers):
                 self._fail_everything(WorkerDiedError(f"every worker ended: {why}"))
             self._cond.notify_all()
+
+    _MAX_RUNS = 3  # times a Dask task runs at most when workers die under it (Dask's default)
+
+    def _run_again(self, future, again):
+        """Makes lost kept value `future` pending again and appends its call to `again`, after
+        the calls computing again the kept values it reads that are gone too (lost or
+        released). False when it cannot be: its arguments were not kept, or it ran
+        _MAX_RUNS times.
+        REQUIRES: self._lock is held."""
+        call = future._producer
+        if call is None or future._runs + 1 >= self._MAX_RUNS:
+            return False
+        future._runs += 1
+        future._producer = None  # set again when it is kept again
+        future._state, future._ok, future._kept, future._size = _PENDING, None, False, 0
+        for dep in set(call.deps):
+            if not dep._keep:
+                continue
+            dep._refs += 1  # the call reads it once more
+            held = dep._holder is not None and self._workers[dep._holder].alive
+            gone = dep._kept and dep._part is None and not held
+            if dep._state == _DONE and gone and not self._run_again(dep, again):
+                break  # the call fails on it when it is bound, naming it
+        again.append(call)
+        self.runs_again += 1
+        return True
+
+    def _wait_again(self, call):
+        """Whether `call` waits for an input that is pending again (a lost value computed
+        again); it is then registered with that input's dependents.
+        REQUIRES: self._lock is held."""
+        pending = [dep for dep in call.deps if dep._state != _DONE]
+        for dep in pending:
+            call.waiting += 1
+            self._dependents.setdefault(dep._id, []).append(call)
+        return bool(pending)
 
     def _fail_everything(self, error):
         if self._fatal is None:
