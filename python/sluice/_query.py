@@ -270,10 +270,12 @@ def _fetch(relation, max_rows):
 
     from sluice._worker import arrow_result
 
-    reader = relation.fetch_record_batch(65536) if hasattr(relation, "fetch_record_batch") else None
-    if reader is None or max_rows is None:
+    # One run of the query only: fetch_record_batch starts one, and a streamed input can be
+    # read once.
+    if max_rows is None or not hasattr(relation, "fetch_record_batch"):
         table = arrow_result(relation)
         return (table if max_rows is None else table.slice(0, max_rows)), table.num_rows
+    reader = relation.fetch_record_batch(65536)
     kept, total = [], 0
     for batch in reader:
         if total < max_rows:

@@ -8,8 +8,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string>
 
-#include <arrow/io/buffered.h>
 #include <arrow/io/interfaces.h>
 #include <arrow/ipc/writer.h>
 
@@ -19,23 +19,51 @@ namespace {
 // What the socket may hold ahead of the consumer: a few batches, so that the scan and DuckDB
 // overlap, while memory stays bounded (the kernel caps it at net.core.wmem_max).
 constexpr int kSocketBuffer = 4 << 20;
-// Arrow's IPC writer writes each buffer of a batch by itself; they go out in sends this large.
+// Writes gathered into one send, up to this.
 constexpr int64_t kWriteBuffer = 1 << 20;
 
 // The socket as an Arrow output stream: blocking writes that a cancel wakes, and a consumer's
-// close seen as EPIPE, with no SIGPIPE.
+// close seen as EPIPE, with no SIGPIPE. Arrow's IPC writer writes each buffer of a batch by
+// itself: small writes are gathered and go out at Flush (or once kWriteBuffer is reached).
 class SocketOutputStream : public arrow::io::OutputStream {
  public:
   SocketOutputStream(int fd, int cancel_fd) : fd_(fd), cancel_fd_(cancel_fd) {}
 
   arrow::Status Write(const void* data, int64_t nbytes) override {
-    const char* at = static_cast<const char*>(data);
+    position_ += nbytes;
+    if (static_cast<int64_t>(pending_.size()) + nbytes > kWriteBuffer) {
+      ARROW_RETURN_NOT_OK(Flush());
+      if (nbytes >= kWriteBuffer) return Send(static_cast<const char*>(data), nbytes);
+    }
+    pending_.append(static_cast<const char*>(data), static_cast<size_t>(nbytes));
+    return arrow::Status::OK();
+  }
+
+  arrow::Status Flush() override {
+    std::string pending;
+    pending.swap(pending_);
+    return Send(pending.data(), static_cast<int64_t>(pending.size()));
+  }
+
+  // What was not flushed is dropped: Run flushes what must go out.
+  arrow::Status Close() override {
+    closed_ = true;
+    pending_.clear();
+    return arrow::Status::OK();
+  }
+  bool closed() const override { return closed_; }
+  arrow::Result<int64_t> Tell() const override { return position_; }
+
+  bool reader_closed() const { return reader_closed_; }
+  bool cancelled() const { return cancelled_; }
+
+ private:
+  arrow::Status Send(const char* at, int64_t nbytes) {
     while (nbytes > 0) {
       ssize_t n = ::send(fd_, at, static_cast<size_t>(nbytes), MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n > 0) {
         at += n;
         nbytes -= n;
-        position_ += n;
         continue;
       }
       if (n < 0 && errno == EINTR) continue;
@@ -60,19 +88,9 @@ class SocketOutputStream : public arrow::io::OutputStream {
     return arrow::Status::OK();
   }
 
-  arrow::Status Close() override {
-    closed_ = true;
-    return arrow::Status::OK();
-  }
-  bool closed() const override { return closed_; }
-  arrow::Result<int64_t> Tell() const override { return position_; }
-
-  bool reader_closed() const { return reader_closed_; }
-  bool cancelled() const { return cancelled_; }
-
- private:
   int fd_;
   int cancel_fd_;
+  std::string pending_;
   int64_t position_ = 0;
   bool closed_ = false;
   bool reader_closed_ = false;
@@ -90,7 +108,8 @@ bool IsCancelled(int cancel_fd) {
 // like any write (a consumer that stopped reading, or a cancel, ends the wait).
 void CutStream(SocketOutputStream& socket) {
   const uint32_t prefix[2] = {0xFFFFFFFFu, 1u << 20};
-  (void)socket.Write(prefix, sizeof(prefix));
+  (void)socket.Flush();  // whatever whole messages were gathered, then the cut
+  if (socket.Write(prefix, sizeof(prefix)).ok()) (void)socket.Flush();
 }
 
 }  // namespace
@@ -146,9 +165,7 @@ void BatchStreamWriter::Run() {
     status = std::move(st);
   };
   [&] {
-    auto buffered = arrow::io::BufferedOutputStream::Create(kWriteBuffer, arrow::default_memory_pool(), socket);
-    if (!buffered.ok()) return finish(Ended::kWriteFailed, buffered.status());
-    auto writer = arrow::ipc::MakeStreamWriter(*buffered, batches_->schema());
+    auto writer = arrow::ipc::MakeStreamWriter(socket, batches_->schema());
     // A write's failure: the consumer's close or a cancel end the stream quietly.
     auto failed = [&](const Status& st) {
       if (socket->reader_closed()) return finish(Ended::kReaderClosed, Status::OK());
@@ -156,9 +173,13 @@ void BatchStreamWriter::Run() {
       finish(Ended::kWriteFailed, st);
     };
     if (!writer.ok()) return failed(writer.status());
-    // The schema goes out before the first batch is read (from storage): the consumer opens
-    // the stream and plans its query meanwhile.
-    if (Status flushed = (*buffered)->Flush(); !flushed.ok()) return failed(flushed);
+    // The schema goes out before the first batch is read (from storage), so the consumer
+    // opens the stream and plans its query meanwhile. Arrow's writer sends it with the first
+    // batch only: an empty batch, which changes no answer, makes it go now.
+    auto empty = arrow::RecordBatch::MakeEmpty(batches_->schema());
+    Status started = empty.ok() ? (*writer)->WriteRecordBatch(**empty) : empty.status();
+    if (started.ok()) started = socket->Flush();
+    if (!started.ok()) return failed(started);
     while (true) {
       if (IsCancelled(cancel_.get())) return finish(Ended::kCancelled, Status::OK());
       std::shared_ptr<arrow::RecordBatch> batch;
@@ -167,13 +188,13 @@ void BatchStreamWriter::Run() {
       if (!batch) break;
       Status wrote = (*writer)->WriteRecordBatch(*batch);
       // Sent now, not when the buffer fills: the consumer computes on each batch as it comes.
-      if (wrote.ok()) wrote = (*buffered)->Flush();
+      if (wrote.ok()) wrote = socket->Flush();
       if (!wrote.ok()) return failed(wrote);
       ++batches_written_;
       rows_written_ += batch->num_rows();
     }
     Status closed = (*writer)->Close();  // the end-of-stream marker
-    if (closed.ok()) closed = (*buffered)->Close();
+    if (closed.ok()) closed = socket->Flush();
     if (!closed.ok()) return failed(closed);
     finish(Ended::kComplete, Status::OK());
   }();

@@ -116,9 +116,14 @@ def slow_table(home, tmp_path, rows=2_000_000):
 
 
 def slow_sql(bytes_a_row):
-    """A query that costs DuckDB about `bytes_a_row` / 20,000 µs a row: it reads its stream far
+    """A query that costs DuckDB about `bytes_a_row` / 400 µs a row (here): it reads its stream far
     slower than the engine scans it, so the engine's writer waits on a full socket."""
-    return f"SELECT sum(length(repeat('x', {bytes_a_row} + (trip_id % 7)::INT))) AS n FROM slow"
+    # Every column, so that the stream is much larger than what the socket and the scan's
+    # read-ahead hold.
+    return (
+        f"SELECT sum(length(repeat('x', {bytes_a_row} + (trip_id % 7)::INT)) + trip_miles + VendorID "
+        "+ PULocationID + epoch(tpep_pickup_datetime)) AS n FROM slow"
+    )
 
 
 def test_a_query_stopped_by_its_time_limit_mid_stream_leaves_nothing(sluice, tmp_path):
@@ -195,7 +200,7 @@ def test_an_s3_server_gone_mid_query_gives_one_clear_error(sluice, tmp_path):
         sluice.load("slow", path)
         assert "(1 row)" in sluice("query", "SELECT 1").stdout  # the server is up
         proc = subprocess.Popen(
-            [str(SLUICE), "query", slow_sql(50_000), "--ref", "dev"],
+            [str(SLUICE), "query", slow_sql(10_000), "--ref", "dev"],
             env=sluice.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
