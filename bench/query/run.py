@@ -92,7 +92,9 @@ def generate(directory, rows):
 
 def sluice(home, *args, check=True, env=None):
     env = dict(env or os.environ, SLUICE_HOME=str(home))
-    return subprocess.run([str(sluice_run.SLUICE), *args], env=env, check=check, capture_output=True, text=True)
+    return subprocess.run(
+        [str(sluice_run.SLUICE), *args], env=env, check=check, capture_output=True, text=True
+    )
 
 
 def timed(argv, env=None):
@@ -160,8 +162,12 @@ def bench_rows(rows, repeat, scratch):
         f"{'query':12s} {'duckdb cold':>12s} {'sluice cold':>12s} {'ratio':>6s}   "
         f"{'duckdb warm':>12s} {'sluice warm':>12s} {'ratio':>6s}"
     )
-    env = dict(os.environ, SLUICE_HOME=str(home), PATH=f"{sluice_run.SLUICE.parent}:{os.environ.get('PATH', '')}",
-                SLUICE_BINARY=str(sluice_run.SLUICE))
+    env = dict(
+        os.environ,
+        SLUICE_HOME=str(home),
+        PATH=f"{sluice_run.SLUICE.parent}:{os.environ.get('PATH', '')}",
+        SLUICE_BINARY=str(sluice_run.SLUICE),
+    )
     for name, sql in QUERIES.items():
         duck_cold = [
             timed([sys.executable, "-c", DUCKDB_SCRIPT, ",".join(files), sql, "2"]) for _ in range(repeat)
@@ -202,7 +208,9 @@ sql, repeat, cache = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "on"
 client = bauplan.Client()
 times = []
 for _ in range(repeat):
-    t = time.perf_counter(); client.query(sql, ref="bench.dev", cache=cache); times.append(time.perf_counter() - t)
+    t = time.perf_counter()
+    client.query(sql, ref="bench.dev", cache=cache)
+    times.append(time.perf_counter() - t)
 print(json.dumps(times))
 """
 
@@ -217,7 +225,11 @@ class S3Server:
         import urllib.parse
 
         url = subprocess.run(
-            [str(ROOT / "scripts" / "test_s3.sh"), "start"], env=self.env, check=True, capture_output=True, text=True
+            [str(ROOT / "scripts" / "test_s3.sh"), "start"],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout.strip()
         parts = urllib.parse.urlsplit(url)
         self.endpoint = {
@@ -277,7 +289,9 @@ def bench_s3(rows, repeat, scratch):
         objects = s3.parquet_objects(prefix)
         files = [path for path, _ in objects]
         size = sum(size for _, size in objects)
-        print(f"\n{rows:,} rows on S3 (versitygw), {len(files)} data files, {size / 2**20:.0f} MiB of Parquet")
+        print(
+            f"\n{rows:,} rows on S3 (versitygw), {len(files)} data files, {size / 2**20:.0f} MiB of Parquet"
+        )
         print(f"sluice: {sluice_run.SLUICE}; times are medians of {repeat} (first run counted)")
         print(
             f"{'query':10s} {'pyarrow+duckdb':>15s} {'sluice':>8s} {'ratio':>6s} {'sluice cached':>14s}   "
@@ -287,7 +301,15 @@ def bench_s3(rows, repeat, scratch):
         for name, sql in QUERIES.items():
             base = json.loads(
                 subprocess.run(
-                    [sys.executable, "-c", PYARROW_S3_SCRIPT, json.dumps(s3.endpoint), ",".join(files), sql, str(repeat)],
+                    [
+                        sys.executable,
+                        "-c",
+                        PYARROW_S3_SCRIPT,
+                        json.dumps(s3.endpoint),
+                        ",".join(files),
+                        sql,
+                        str(repeat),
+                    ],
                     check=True,
                     capture_output=True,
                     text=True,

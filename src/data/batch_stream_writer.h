@@ -27,11 +27,11 @@ class BatchStreamWriter {
  public:
   // How the writing ended, once Finish has returned.
   enum class Ended {
-    kComplete,        // every batch written, then the end-of-stream marker
-    kReaderClosed,    // the consumer closed its end first (EPIPE): nothing more was read
-    kCancelled,       // Cancel (or the destructor) stopped it
-    kBatchesFailed,   // the batches' reader failed (Finish returns its error)
-    kWriteFailed,     // the socket failed otherwise (Finish returns the error)
+    kComplete,       // every batch written, then the end-of-stream marker
+    kReaderClosed,   // the consumer closed its end first (EPIPE): nothing more was read
+    kCancelled,      // Cancel (or the destructor) stopped it
+    kBatchesFailed,  // the batches' reader failed (Finish returns its error)
+    kWriteFailed,    // the socket failed otherwise (Finish returns the error)
   };
 
   // Makes the socket pair and starts writing `batches` (their schema first) into it. The
@@ -71,7 +71,7 @@ class BatchStreamWriter {
   OwnedFd cancel_;     // an eventfd: readable once cancelled
   std::thread thread_;
   bool joined_ = false;
-  Status status_;                 // the thread's result; read after the join
+  Status status_;                   // the thread's result; read after the join
   Ended ended_ = Ended::kComplete;  // likewise
   std::atomic<int64_t> batches_written_{0};
   std::atomic<int64_t> rows_written_{0};

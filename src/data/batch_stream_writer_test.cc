@@ -20,8 +20,7 @@ namespace {
 // `fail_after` >= 0, an IOError in place of batch number `fail_after`.
 class CountingBatches : public arrow::RecordBatchReader {
  public:
-  CountingBatches(int count, int64_t rows, int fail_after = -1)
-      : count_(count), rows_(rows), fail_after_(fail_after) {}
+  CountingBatches(int count, int64_t rows, int fail_after = -1) : count_(count), rows_(rows), fail_after_(fail_after) {}
   std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
   arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* batch) override {
     batch->reset();

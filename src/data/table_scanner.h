@@ -73,7 +73,7 @@ Result<std::vector<std::string>> ResolveColumns(const arrow::Schema& schema, con
 // and storage reasons are set once the reader has returned its end. The reader is pulled by
 // one thread at a time.
 Result<std::shared_ptr<arrow::RecordBatchReader>> ScanTableBatches(const ScanRequest& request,
-                                                                    ScanStats* stats = nullptr);
+                                                                   ScanStats* stats = nullptr);
 
 // The whole scan as one table (ScanTableBatches, read to its end). The result has exactly the
 // resolved `columns` (or the schema's fields), typed as in `schema`, without

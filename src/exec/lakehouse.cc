@@ -208,7 +208,8 @@ ScanRequest Lakehouse::ScanRequestFor(const TableInfo& info, const TableReadOpti
 Result<std::shared_ptr<arrow::Table>> Lakehouse::ReadTable(const ResolvedRef& ref, const std::string& table,
                                                            const TableReadOptions& options, ScanStats* stats) const {
   SLUICE_ASSIGN_OR_RAISE(TableInfo info, GetTable(ref, table));  // info.name: the stored name
-  return WithContext(ScanTable(ScanRequestFor(info, options), stats), "table '" + table + "' at ref '" + ref.text + "'");
+  return WithContext(ScanTable(ScanRequestFor(info, options), stats),
+                     "table '" + table + "' at ref '" + ref.text + "'");
 }
 
 Result<std::shared_ptr<arrow::RecordBatchReader>> Lakehouse::ScanTableBatches(const ResolvedRef& ref,
@@ -218,8 +219,7 @@ Result<std::shared_ptr<arrow::RecordBatchReader>> Lakehouse::ScanTableBatches(co
   SLUICE_ASSIGN_OR_RAISE(TableInfo info, GetTable(ref, table));
   ScanRequest request = ScanRequestFor(info, options);
   request.row_groups_ahead = kStreamRowGroupsAhead;
-  return WithContext(sluice::ScanTableBatches(request, stats),
-                     "table '" + table + "' at ref '" + ref.text + "'");
+  return WithContext(sluice::ScanTableBatches(request, stats), "table '" + table + "' at ref '" + ref.text + "'");
 }
 
 namespace {

@@ -207,8 +207,8 @@ class QueryInputs {
           // through a socket into the query while later ones are still being fetched.
           SLUICE_ASSIGN_OR_RAISE(auto batches, lake_.ScanTableBatches(ref_, info.name, read));
           SLUICE_ASSIGN_OR_RAISE(
-              auto stream, BatchStreamWriter::Start(std::move(batches), "table '" + info.name + "' at ref '" +
-                                                                            ref_.text + "'"));
+              auto stream,
+              BatchStreamWriter::Start(std::move(batches), "table '" + info.name + "' at ref '" + ref_.text + "'"));
           spec["stream"] = Pass(stream->TakeReadEnd());
           streams_.push_back(std::move(stream));
         } else {

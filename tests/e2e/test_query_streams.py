@@ -31,12 +31,14 @@ ZONES = pa.table(
 # Each is run on both warehouses; their answers must be equal (ORDER BY everywhere: a stream
 # and a local read need not give rows in the same order otherwise).
 QUERIES = {
-    "filter": "SELECT trip_id, trip_miles FROM trips WHERE trip_miles >= 9.5 AND PULocationID < 20 ORDER BY trip_id",
+    "filter": "SELECT trip_id, trip_miles FROM trips WHERE trip_miles >= 9.5 AND PULocationID < 20 "
+    "ORDER BY trip_id",
     "aggregate": "SELECT count(*) AS n, sum(trip_miles) AS miles, min(tpep_pickup_datetime) AS first, "
     "max(trip_id) AS last FROM trips",
     "top_k": "SELECT trip_id, trip_miles FROM trips ORDER BY trip_miles DESC, trip_id LIMIT 7",
     # A user writes a mixed-case column as it comes: in another case, unquoted.
-    "mixed_case": "SELECT pulocationid, count(*) AS n FROM trips GROUP BY pulocationid ORDER BY n DESC, 1 LIMIT 5",
+    "mixed_case": "SELECT pulocationid, count(*) AS n FROM trips GROUP BY pulocationid "
+    "ORDER BY n DESC, 1 LIMIT 5",
     "join": "SELECT z.Borough, count(*) AS n, round(sum(t.trip_miles), 2) AS miles FROM trips t "
     "JOIN zones z ON t.PULocationID = z.LocationID GROUP BY ALL ORDER BY 1",
     # Read twice: scanned whole, never a stream read twice (which would see no rows).

@@ -31,7 +31,11 @@ def con():
         ("WITH c AS (SELECT * FROM t) SELECT * FROM c WHERE x IN (SELECT x FROM c)", []),
         ("WITH c AS (SELECT * FROM t), d AS (SELECT * FROM c) SELECT * FROM d x, d y", []),
         ("WITH c AS (SELECT * FROM t) SELECT * FROM c, u WHERE u.x IN (SELECT x FROM c)", ["u"]),
-        ("WITH RECURSIVE r AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM r, t WHERE n < 3) SELECT * FROM r", []),
+        (
+            "WITH RECURSIVE r AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM r, t WHERE n < 3) "
+            "SELECT * FROM r",
+            [],
+        ),
         # A PIVOT without its IN list reads its source for the values first.
         ("PIVOT t ON a USING sum(b)", []),
     ],
