@@ -194,7 +194,7 @@ s3 = fs.S3FileSystem(access_key=endpoint["key"], secret_key=endpoint["secret"], 
 times = []
 for _ in range(repeat):
     t = time.perf_counter()
-    con = duckdb.connect()
+    con = duckdb.connect(config={"enable_progress_bar": False})
     con.register("taxi", ds.dataset(files, filesystem=s3, format="parquet"))
     con.sql(sql).fetchall()
     times.append(time.perf_counter() - t)
@@ -263,6 +263,11 @@ class S3Server:
         return sorted((i.path, i.size) for i in infos if i.path.endswith(".parquet"))
 
 
+def last_json(text):
+    """The JSON a bench script printed last (DuckDB may print a progress bar before it)."""
+    return json.loads(text.strip().splitlines()[-1])
+
+
 def server_peak(home, env):
     """The data home's server's peak resident memory (VmHWM), bytes."""
     pid = json.loads(sluice(home, "-O", "json", "server", "status", env=env).stdout)["pid"]
@@ -299,7 +304,7 @@ def bench_s3(rows, repeat, scratch):
         )
         sdk_env = dict(env, SLUICE_HOME=str(home), SLUICE_BINARY=str(sluice_run.SLUICE))
         for name, sql in QUERIES.items():
-            base = json.loads(
+            base = last_json(
                 subprocess.run(
                     [
                         sys.executable,
@@ -319,7 +324,7 @@ def bench_s3(rows, repeat, scratch):
             sluice(home, "server", "stop", check=False, env=env)
             wait_for_query_worker(home, env=env)
             with PeakMemory() as machine:
-                cold = json.loads(
+                cold = last_json(
                     subprocess.run(
                         [sys.executable, "-c", SDK_S3_SCRIPT, sql, str(repeat), "off"],
                         env=sdk_env,
@@ -329,7 +334,7 @@ def bench_s3(rows, repeat, scratch):
                     ).stdout
                 )
             engine = server_peak(home, env)
-            cached = json.loads(
+            cached = last_json(
                 subprocess.run(
                     [sys.executable, "-c", SDK_S3_SCRIPT, sql, str(repeat + 1), "on"],
                     env=sdk_env,
