@@ -194,7 +194,8 @@ s3 = fs.S3FileSystem(access_key=endpoint["key"], secret_key=endpoint["secret"], 
 times = []
 for _ in range(repeat):
     t = time.perf_counter()
-    con = duckdb.connect(config={"enable_progress_bar": False})
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     con.register("taxi", ds.dataset(files, filesystem=s3, format="parquet"))
     con.sql(sql).fetchall()
     times.append(time.perf_counter() - t)
