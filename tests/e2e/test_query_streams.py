@@ -198,7 +198,7 @@ def test_an_s3_server_gone_mid_query_gives_one_clear_error(sluice, tmp_path):
         sluice.env.update(gw.env(), SLUICE_WAREHOUSE="s3://bkt/w")
         sluice("checkout", "-b", "dev")
         path = tmp_path / "slow.parquet"
-        pq.write_table(taxi_rows(2_000_000), path)
+        pq.write_table(taxi_rows(3_000_000), path)
         sluice.load("slow", path)
         assert "(1 row)" in sluice("query", "SELECT 1").stdout  # the server is up
         proc = subprocess.Popen(
@@ -209,9 +209,11 @@ def test_an_s3_server_gone_mid_query_gives_one_clear_error(sluice, tmp_path):
             text=True,
         )
         try:
-            wait_for(lambda: server_threads(sluice), timeout=30)
-            time.sleep(0.5)
-            gw.kill()  # the scan's next row groups cannot be fetched
+            # As soon as the stream is under way (footers read, DuckDB started): the scan's
+            # next row groups cannot be fetched. The stream is far larger than what the scan
+            # reads ahead and the socket holds, so there always are next ones.
+            wait_for(lambda: server_threads(sluice), timeout=30, interval=0.01)
+            gw.kill()
             out, err = proc.communicate(timeout=120)
         finally:
             if proc.poll() is None:
