@@ -18,7 +18,10 @@ server's DuckDB zygote or started fresh) that is sent a task of kind "query"
                        or b"stop\\n" when the engine refuses (an unknown table)
 
 Each input is {sql_names, arrow: i} (an Arrow IPC file in shared memory: the engine scanned
-it) or {sql_names, parquet: [i, ...], columns, schema: i} (the table's own Parquet data files,
+it), {sql_names, stream: i} (a socket the engine writes an Arrow IPC stream into as it scans:
+a table the query reads once, on S3 or external; DuckDB computes as the batches come, and a
+stream cut by a failed scan ends in an error here, while the engine reports the scan's) or
+{sql_names, parquet: [i, ...], columns, schema: i} (the table's own Parquet data files,
 read by DuckDB itself with its filter and projection pushdown and streaming; `schema` is an
 empty Arrow file with the columns' types, for columns older files lack), with i indexing the
 message's descriptors after the JSON's. Then the user's SQL runs with DuckDB's file access off
@@ -210,11 +213,25 @@ def _read_arrow(fd):
     return _arena.read_table(fd)
 
 
-def _register(con, inputs, fds, paths, views):
+def _open_stream(fd, streams):
+    """The Arrow IPC stream the engine writes into the socket `fd` as it scans, as a
+    pyarrow.RecordBatchReader (kept in `streams`, closed after the query)."""
+    import pyarrow as pa
+
+    # Buffered: Arrow's reader asks for whole messages, a raw socket returns what has come.
+    source = os.fdopen(os.dup(fd), "rb", buffering=1 << 20)
+    streams.append(source)
+    return pa.ipc.open_stream(source)
+
+
+def _register(con, inputs, fds, paths, views, streams):
     """Registers every input under its SQL names (temporary views of `con`, or `views`)."""
     for index, spec in enumerate(inputs):
         internal = f"__sluice_input_{index}"
-        if "arrow" in spec:
+        if "stream" in spec:
+            # Read once, by the query's one scan of it (the engine streams only such tables).
+            con.register(internal, _open_stream(fds[spec["stream"]], streams))
+        elif "arrow" in spec:
             con.register(internal, _read_arrow(fds[spec["arrow"]]))
         else:
             view = _parquet_view(con, spec, fds, paths, index)
@@ -253,10 +270,12 @@ def _fetch(relation, max_rows):
 
     from sluice._worker import arrow_result
 
-    reader = relation.fetch_record_batch(65536) if hasattr(relation, "fetch_record_batch") else None
-    if reader is None or max_rows is None:
+    # One run of the query only: fetch_record_batch starts one, and a streamed input can be
+    # read once.
+    if max_rows is None or not hasattr(relation, "fetch_record_batch"):
         table = arrow_result(relation)
         return (table if max_rows is None else table.slice(0, max_rows)), table.num_rows
+    reader = relation.fetch_record_batch(65536)
     kept, total = [], 0
     for batch in reader:
         if total < max_rows:
@@ -312,10 +331,15 @@ def _run_query(task, sock, database):
                 for i in spec.get("parquet") or []:
                     paths[i] = database.path_of(fds[i])
             views = _Views(con)
+            streams = []
             try:
-                _answer(task, con, inputs, fds, paths, views)
+                _answer(task, con, inputs, fds, paths, views, streams)
             finally:
                 views.drop()
+                # The engine's scan stops once its socket is closed (a query that did not
+                # read a stream to its end: LIMIT, an error).
+                for source in streams:
+                    source.close()
         finally:
             for i, fd in enumerate(fds):
                 if i not in paths:
@@ -328,9 +352,9 @@ def _run_query(task, sock, database):
         database.end_query()
 
 
-def _answer(task, con, inputs, fds, paths, views):
+def _answer(task, con, inputs, fds, paths, views, streams):
     try:
-        _register(con, inputs, fds, paths, views)
+        _register(con, inputs, fds, paths, views, streams)
         relation = con.sql(task["sql"])
         if relation is None:
             _write_result(task, {"ok": True, "rows": 0})
@@ -340,9 +364,11 @@ def _answer(task, con, inputs, fds, paths, views):
             rows = _stream_to(relation, task.get("max_rows"), task["output_fd"])
             _write_result(task, {"ok": True, "rows": rows})
             return
-        plain = None if output == "arrow" else _plain_rows(relation, task.get("max_rows"))
+        # A streamed input can be read once: no second run of the query then, so its rows go
+        # through Arrow at once (which a stream has imported anyway).
+        plain = None if output == "arrow" or streams else _plain_rows(relation, task.get("max_rows"))
         if plain is None:
-            if output != "arrow":
+            if output != "arrow" and not streams:
                 relation = con.sql(task["sql"])  # from the start again, through Arrow
             table, total = _fetch(relation, task.get("max_rows"))
             if output == "arrow":

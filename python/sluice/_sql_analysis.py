@@ -2,12 +2,14 @@
 models and `sluice query`): `python -m sluice._sql_analysis` reads a JSON list of SQL texts on
 stdin and prints a JSON list with, for each text, either
 
-    {"tables": ["taxi_fhvhv", "ns.Zones"], "columns": ["PULocationID", ...], "uses_star": false}
+    {"tables": ["taxi_fhvhv", "ns.Zones"], "columns": ["PULocationID", ...], "uses_star": false,
+     "filters": [...], "read_once": ["taxi_fhvhv"]}
     {"error": "syntax error at or near \"FORM\"", "line": 3}
 
 `tables` are the lake tables the statement names, as written (case kept), in order of first
-use, without CTE names. `columns` are every name a column reference uses (all its parts, case
-kept): a superset of the columns read. `uses_star` is true whenever the statement may read
+use, without CTE names; `read_once` those it surely scans only once (_Walk.read_once), which a
+query may hand to DuckDB as a stream. `columns` are every name a column reference uses (all its
+parts, case kept): a superset of the columns read. `uses_star` is true whenever the statement may read
 columns it does not name (`*`, `COLUMNS(...)`, NATURAL joins, positional references, column
 aliases on a table, whole-row references, PIVOT), so a scan must then read every column.
 Only one statement is accepted, and it must be a query (SELECT, FROM-first, PIVOT, UNPIVOT).
@@ -23,35 +25,44 @@ _PIVOT_SOURCE_END = {"on", "using", "group", "into", "order", "limit"}
 
 class _Walk:
     def __init__(self):
-        self.tables = []  # (location, name)
+        self.tables = []  # (location, name, innermost CTE definition around it or None)
         self.aliases = set()  # folded table names and aliases, for whole-row references
         self.columns = []
         self.single_names = set()
         self.uses_star = False
+        self.uses_pivot = False
+        # Per CTE definition: whether it is recursive, and where it is referenced (the
+        # innermost CTE definition around each reference, or None at the top).
+        self.ctes = []
 
     def column(self, name):
         if name not in self.columns:
             self.columns.append(name)
 
-    def visit(self, node, scope):
+    def visit(self, node, scope, context=None):
+        """`scope`: the CTE names visible here (folded) -> their definitions; `context`: the
+        innermost CTE definition whose body this is."""
         if isinstance(node, list):
             for child in node:
-                self.visit(child, scope)
+                self.visit(child, scope, context)
             return
         if not isinstance(node, dict):
             return
         cte_map = node.get("cte_map")
         if isinstance(cte_map, dict) and cte_map.get("map"):
-            names = []
+            names = {}
             for entry in cte_map["map"]:
-                key = entry.get("key", "")
+                key = entry.get("key", "").lower()
                 query = (entry.get("value") or {}).get("query")
                 body = (query.get("node") or {}) if isinstance(query, dict) else {}
                 recursive = body.get("type") == "RECURSIVE_CTE_NODE"
+                definition = len(self.ctes)
+                self.ctes.append({"recursive": recursive, "references": []})
                 # A CTE sees the ones before it; only a recursive one sees itself.
-                self.visit(query, scope | set(names) | ({key.lower()} if recursive else set()))
-                names.append(key.lower())
-            scope = scope | set(names)
+                seen = {**scope, **names, **({key: definition} if recursive else {})}
+                self.visit(query, seen, definition)
+                names[key] = definition
+            scope = {**scope, **names}
             node = {k: v for k, v in node.items() if k != "cte_map"}
         kind, cls = node.get("type"), node.get("class")
         if kind == "ORDER_MODIFIER":
@@ -64,10 +75,10 @@ class _Walk:
                     and expression.get("expr") is None
                     and not expression.get("relation_name")
                 ):
-                    self.visit(expression, scope)
+                    self.visit(expression, scope, context)
             return
         if kind == "BASE_TABLE" and "table_name" in node:
-            self.base_table(node, scope)
+            self.base_table(node, scope, context)
             return
         if cls == "COLUMN_REF":
             parts = node.get("column_names") or []
@@ -78,6 +89,8 @@ class _Walk:
             return
         if cls == "STAR" or cls == "POSITIONAL_REFERENCE" or kind in ("PIVOT", "SHOW_REF"):
             self.uses_star = True
+        if kind == "PIVOT":
+            self.uses_pivot = True
         if kind == "JOIN":
             if node.get("ref_type") == "NATURAL":
                 self.uses_star = True
@@ -87,9 +100,9 @@ class _Walk:
             self.aliases.add(node["alias"].lower())
         for value in node.values():
             if isinstance(value, (dict, list)):
-                self.visit(value, scope)
+                self.visit(value, scope, context)
 
-    def base_table(self, node, scope):
+    def base_table(self, node, scope, context):
         name = node["table_name"]
         schema, catalog = node.get("schema_name") or "", node.get("catalog_name") or ""
         if node.get("alias"):
@@ -98,10 +111,30 @@ class _Walk:
         if node.get("column_name_alias"):
             self.uses_star = True  # columns renamed by position: which ones are used is unknown
         if not schema and not catalog and name.lower() in scope:
-            return  # a CTE
+            self.ctes[scope[name.lower()]]["references"].append(context)  # a CTE
+            return
         written = ".".join(part for part in (catalog, schema, name) if part)
         location = node.get("query_location")
-        self.tables.append((location if isinstance(location, int) else 1 << 62, written))
+        self.tables.append((location if isinstance(location, int) else 1 << 62, written, context))
+
+    def times(self, context, inside=frozenset()):
+        """How often (1, or 2 for "more than once") the body `context` may run: once at the
+        top; a CTE's body as often as its references' contexts run, since DuckDB may inline it
+        at each; a recursive one, any number of times."""
+        if context is None:
+            return 1
+        cte = self.ctes[context]
+        if cte["recursive"] or context in inside:
+            return 2
+        return min(2, sum(self.times(c, inside | {context}) for c in cte["references"]))
+
+    def read_once(self):
+        """The tables (as written) scanned exactly once. DuckDB resolves names without regard
+        to case, so "T" and "t" count as one."""
+        counts = {}
+        for _, name, context in self.tables:
+            counts[name.lower()] = counts.get(name.lower(), 0) + self.times(context)
+        return sorted({name for _, name, _ in self.tables if counts[name.lower()] == 1})
 
 
 def _line(sql, position):
@@ -172,10 +205,10 @@ def analyze(con, sql):
     if len(statements) != 1:
         return {"error": f"expected exactly one SQL statement, found {len(statements)}", "line": 0}
     walk = _Walk()
-    walk.visit(statements[0], frozenset())
+    walk.visit(statements[0], {})
     walk.uses_star = walk.uses_star or pivot or bool(walk.single_names & walk.aliases)
     tables = []
-    for _, name in sorted(walk.tables, key=lambda t: t[0]):
+    for _, name, _ in sorted(walk.tables, key=lambda t: t[0]):
         if name not in tables:
             tables.append(name)
     return {
@@ -183,6 +216,8 @@ def analyze(con, sql):
         "columns": walk.columns,
         "uses_star": walk.uses_star,
         "filters": [] if pivot else _pushdown_filters(statements[0], walk),
+        # A PIVOT without its IN list reads its source twice (once for the values).
+        "read_once": [] if pivot or walk.uses_pivot else walk.read_once(),
     }
 
 
@@ -262,7 +297,7 @@ def _pushdown_filters(statement, walk):
         return []  # a sample is drawn before WHERE: filtering first would change what it draws
     schema, catalog = source.get("schema_name") or "", source.get("catalog_name") or ""
     table = ".".join(part for part in (catalog, schema, source.get("table_name", "")) if part)
-    if sum(1 for _, name in walk.tables if name.lower() == table.lower()) != 1:
+    if sum(1 for _, name, _ in walk.tables if name.lower() == table.lower()) != 1:
         return []
     names = {source.get("table_name", "").lower(), (source.get("alias") or "").lower()} - {""}
 

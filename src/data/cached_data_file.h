@@ -26,9 +26,16 @@ class CachedDataFile : public std::enable_shared_from_this<CachedDataFile> {
  public:
   // `cache` null: every read goes to storage (and is still recorded). `identity` names the
   // file's content in cache keys (its location and size; see docs/decisions.md). `index` is
-  // the file's number in `log`. `cache` and `log` must outlive the readers.
-  CachedDataFile(ColumnCache* cache, std::string uri, int64_t size, std::string identity, int index, ScanReadLog* log)
-      : cache_(cache), uri_(std::move(uri)), size_(size), identity_(std::move(identity)), index_(index), log_(log) {}
+  // the file's number in `log`. `cache` must outlive the readers; `log` is shared because a
+  // streamed scan abandoned midway may leave reads in flight on Arrow's I/O threads.
+  CachedDataFile(ColumnCache* cache, std::string uri, int64_t size, std::string identity, int index,
+                 std::shared_ptr<ScanReadLog> log)
+      : cache_(cache),
+        uri_(std::move(uri)),
+        size_(size),
+        identity_(std::move(identity)),
+        index_(index),
+        log_(std::move(log)) {}
 
   int64_t size() const { return size_; }
 
@@ -50,7 +57,7 @@ class CachedDataFile : public std::enable_shared_from_this<CachedDataFile> {
   int64_t size_;
   std::string identity_;
   int index_;
-  ScanReadLog* log_;
+  std::shared_ptr<ScanReadLog> log_;
 
   std::mutex mutex_;
   std::shared_ptr<arrow::io::RandomAccessFile> storage_;  // GUARDED_BY(mutex_); opened at the first miss

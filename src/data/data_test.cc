@@ -176,6 +176,51 @@ TEST_F(DataTest, ScanPushesProjectionAndFilterDown) {
   EXPECT_EQ(star->num_columns(), 3);
 }
 
+TEST_F(DataTest, AStreamedScanYieldsTheScansRowsBatchByBatch) {
+  std::string path = WriteSortedParquet();
+  ScanRequest request;
+  request.files = {"file://" + path};
+  request.schema = schema_;
+  request.columns = {"ID", "name"};
+  request.filter = "id >= 250 AND id < 720";
+  ScanStats whole_stats, stats;
+  ASSERT_OK_AND_ASSIGN(auto whole, ScanTable(request, &whole_stats));
+  ASSERT_OK_AND_ASSIGN(auto reader, ScanTableBatches(request, &stats));
+  // Known before a batch is read: the files and the row groups chosen.
+  EXPECT_EQ(stats.row_groups_total, 10);
+  EXPECT_EQ(stats.row_groups_read, 6);  // ids 200-799
+  EXPECT_EQ(stats.rows_out, 0);
+  EXPECT_EQ(reader->schema()->field(0)->name(), "id");
+  EXPECT_EQ(reader->schema()->field(0)->metadata(), nullptr);
+  std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
+  while (true) {
+    std::shared_ptr<arrow::RecordBatch> batch;
+    ASSERT_OK(reader->ReadNext(&batch));
+    if (!batch) break;
+    EXPECT_TRUE(batch->schema()->Equals(*reader->schema()));
+    batches.push_back(batch);
+  }
+  // A row group at a time (at least), in order, the same rows as the whole scan.
+  EXPECT_GE(batches.size(), 6u);
+  ASSERT_OK_AND_ASSIGN(auto streamed, arrow::Table::FromRecordBatches(reader->schema(), batches));
+  EXPECT_TRUE(streamed->Equals(*whole)) << streamed->ToString();
+  EXPECT_EQ(stats.rows_out, 470);
+  EXPECT_EQ(stats.bytes_from_storage, whole_stats.bytes_from_storage);
+  EXPECT_GT(stats.bytes_from_storage, 0);
+  EXPECT_EQ(stats.storage_reasons, whole_stats.storage_reasons);
+  // Closed halfway, then dropped: nothing is read after, nothing is left running.
+  ASSERT_OK_AND_ASSIGN(auto abandoned, ScanTableBatches(request));
+  std::shared_ptr<arrow::RecordBatch> first;
+  ASSERT_OK(abandoned->ReadNext(&first));
+  ASSERT_NE(first, nullptr);
+  ASSERT_OK(abandoned->Close());
+  ASSERT_OK(abandoned->ReadNext(&first));
+  EXPECT_EQ(first, nullptr);
+  // Errors of the request come from the call, before any batch.
+  request.columns = {"nope"};
+  EXPECT_FALSE(ScanTableBatches(request).ok());
+}
+
 TEST_F(DataTest, SourceReaderReadsFilesDirectoriesAndGlobs) {
   std::string csv = dir_ + "/a.csv";
   ASSERT_OK(WriteFileAtomic(csv, "x,y\n1,foo\n2,bar\n"));

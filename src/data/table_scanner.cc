@@ -38,9 +38,72 @@ Result<std::vector<std::string>> ResolveColumns(const arrow::Schema& schema, con
   return out;
 }
 
-Result<std::shared_ptr<arrow::Table>> ScanTable(const ScanRequest& request, ScanStats* stats) {
-  ScanStats local;
-  ScanStats& s = stats ? *stats : local;
+namespace {
+
+// The scanner's batches under the scan's result schema (no field metadata), counted into the
+// stats as they go by. It owns the scan's read log, which the files record into until the
+// scan is over.
+class ScanBatchReader : public arrow::RecordBatchReader {
+ public:
+  ScanBatchReader(std::shared_ptr<arrow::Schema> schema, std::shared_ptr<arrow::RecordBatchReader> batches,
+                  std::shared_ptr<ScanReadLog> reads, std::shared_ptr<ScanStats> own_stats, ScanStats* stats,
+                  bool cache_off, std::string cache_problem)
+      : schema_(std::move(schema)),
+        batches_(std::move(batches)),
+        reads_(std::move(reads)),
+        own_stats_(std::move(own_stats)),
+        stats_(stats),
+        cache_off_(cache_off),
+        cache_problem_(std::move(cache_problem)) {}
+
+  std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
+
+  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* batch) override {
+    batch->reset();
+    if (!batches_) return arrow::Status::OK();  // ended or closed
+    std::shared_ptr<arrow::RecordBatch> next;
+    ARROW_RETURN_NOT_OK(batches_->ReadNext(&next));
+    if (!next) {
+      Finish();
+      return arrow::Status::OK();
+    }
+    stats_->rows_out += next->num_rows();
+    // The same columns; only the schema's field metadata goes (the dataset's is stripped
+    // already, a fragment's physical schema may still carry some).
+    *batch = arrow::RecordBatch::Make(schema_, next->num_rows(), next->columns());
+    return arrow::Status::OK();
+  }
+
+  arrow::Status Close() override {
+    if (!batches_) return arrow::Status::OK();
+    auto closed = batches_->Close();
+    batches_.reset();
+    return closed;
+  }
+
+ private:
+  void Finish() {
+    stats_->bytes_from_storage = reads_->bytes_from_storage();
+    stats_->bytes_from_cache = reads_->bytes_from_cache();
+    stats_->storage_reasons = reads_->StorageReasons(cache_off_, cache_problem_);
+    batches_.reset();
+  }
+
+  std::shared_ptr<arrow::Schema> schema_;
+  std::shared_ptr<arrow::RecordBatchReader> batches_;  // null once ended or closed
+  std::shared_ptr<ScanReadLog> reads_;
+  std::shared_ptr<ScanStats> own_stats_;  // when the caller passed none
+  ScanStats* stats_;                      // the caller's or own_stats_
+  bool cache_off_;
+  std::string cache_problem_;
+};
+
+}  // namespace
+
+Result<std::shared_ptr<arrow::RecordBatchReader>> ScanTableBatches(const ScanRequest& request, ScanStats* stats) {
+  // Without a caller's stats, the reader counts into its own.
+  auto own_stats = stats ? nullptr : std::make_shared<ScanStats>();
+  ScanStats& s = stats ? *stats : *own_stats;
   s = ScanStats{};
   if (!request.schema) return Internal("scan without a schema");
   auto schema = WithoutFieldMetadata(*request.schema);
@@ -65,7 +128,7 @@ Result<std::shared_ptr<arrow::Table>> ScanTable(const ScanRequest& request, Scan
   // Each fragment reads through its own file's filesystem; the dataset's is only a default.
   std::shared_ptr<arrow::fs::FileSystem> dataset_fs = std::make_shared<arrow::fs::LocalFileSystem>();
   std::vector<std::shared_ptr<ds::FileFragment>> fragments;
-  ScanReadLog reads;  // outlives the scan below, which does every read
+  auto reads = std::make_shared<ScanReadLog>();  // every read of the scan, until its last
   s.files_total = static_cast<int64_t>(request.files.size());
   bool prune = !request.filter.empty() && request.partitions.size() == request.files.size() &&
                request.spec_ids.size() == request.files.size();
@@ -90,7 +153,7 @@ Result<std::shared_ptr<arrow::Table>> ScanTable(const ScanRequest& request, Scan
       }
     }
     identity += "@size=" + std::to_string(size);
-    auto data_file = std::make_shared<CachedDataFile>(request.cache, uri, size, identity, static_cast<int>(i), &reads);
+    auto data_file = std::make_shared<CachedDataFile>(request.cache, uri, size, identity, static_cast<int>(i), reads);
     ds::FileSource source(
         [data_file]() -> arrow::Result<std::shared_ptr<arrow::io::RandomAccessFile>> {
           return data_file->OpenReader();
@@ -119,13 +182,23 @@ Result<std::shared_ptr<arrow::Table>> ScanTable(const ScanRequest& request, Scan
   SLUICE_RETURN_NOT_OK(builder->Filter(filter));
   SLUICE_RETURN_NOT_OK(builder->Project(columns));
   SLUICE_RETURN_NOT_OK(builder->UseThreads(true));
+  if (request.row_groups_ahead > 0) {
+    // Each fragment is one row group, read as one batch or a few (128 Ki rows a batch).
+    SLUICE_RETURN_NOT_OK(builder->FragmentReadahead(request.row_groups_ahead));
+    SLUICE_RETURN_NOT_OK(builder->BatchReadahead(request.row_groups_ahead));
+  }
   SLUICE_ASSIGN_OR_RAISE(auto scanner, builder->Finish());
-  SLUICE_ASSIGN_OR_RAISE(auto table, scanner->ToTable());
-  s.rows_out = table->num_rows();
-  s.bytes_from_storage = reads.bytes_from_storage();
-  s.bytes_from_cache = reads.bytes_from_cache();
-  s.storage_reasons = reads.StorageReasons(request.cache == nullptr, request.cache_problem);
-  return WithoutFieldMetadata(table);
+  // In fragment order, as ScanTable's table always was.
+  SLUICE_ASSIGN_OR_RAISE(auto batches, scanner->ToRecordBatchReader());
+  auto result_schema = WithoutFieldMetadata(*batches->schema());
+  return std::make_shared<ScanBatchReader>(result_schema, std::move(batches), std::move(reads), std::move(own_stats),
+                                           &s, request.cache == nullptr, request.cache_problem);
+}
+
+Result<std::shared_ptr<arrow::Table>> ScanTable(const ScanRequest& request, ScanStats* stats) {
+  SLUICE_ASSIGN_OR_RAISE(auto reader, ScanTableBatches(request, stats));
+  SLUICE_ASSIGN_OR_RAISE(auto table, arrow::Table::FromRecordBatchReader(reader.get()));
+  return table;
 }
 
 }  // namespace sluice

@@ -36,6 +36,10 @@ struct ScanRequest {
   std::vector<int> spec_ids;
   std::vector<nlohmann::json> partitions;
   PartitionSpecs partition_specs;
+  // Row groups read (and decoded) ahead of the consumer, at most; 0: Arrow's scanner defaults
+  // (about 16), which suit a scan read whole. A stream to a slower consumer sets a few: what
+  // it holds is then a few row groups, and S3 requests still overlap the consumer's work.
+  int row_groups_ahead = 0;
   ColumnCache* cache = nullptr;  // null: everything is read from storage
   std::string cache_problem;     // why `cache` is null when it should not be, for the reasons
 };
@@ -60,7 +64,19 @@ struct ScanStats {
 // available ones) or an ambiguous one (listing the candidates).
 Result<std::vector<std::string>> ResolveColumns(const arrow::Schema& schema, const std::vector<std::string>& wanted);
 
-// The result has exactly the resolved `columns` (or the schema's fields), typed as in `schema`, without
+// The scan as a stream: the files' footers are read and the row groups chosen here (errors
+// in them, an unknown column or a bad filter fail this call); the batches are then read as
+// the reader is pulled, in file and row-group order, a few row groups ahead (Arrow's scanner
+// readahead), so a consumer that writes each batch on holds a bounded part of the table. Its
+// schema and batches are as ScanTable's result. `stats` (may be null) must outlive the reader:
+// its file and row-group counts are set here, rows_out grows with each batch, and the bytes
+// and storage reasons are set once the reader has returned its end. The reader is pulled by
+// one thread at a time.
+Result<std::shared_ptr<arrow::RecordBatchReader>> ScanTableBatches(const ScanRequest& request,
+                                                                   ScanStats* stats = nullptr);
+
+// The whole scan as one table (ScanTableBatches, read to its end). The result has exactly the
+// resolved `columns` (or the schema's fields), typed as in `schema`, without
 // "PARQUET:field_id" metadata, even with no files or no matching rows. InvalidInput names an
 // unknown column (listing the available ones).
 Result<std::shared_ptr<arrow::Table>> ScanTable(const ScanRequest& request, ScanStats* stats = nullptr);

@@ -166,10 +166,16 @@ Result<ColumnCache*> Lakehouse::column_cache() const {
   return column_cache_.get();
 }
 
-Result<std::shared_ptr<arrow::Table>> Lakehouse::ReadTable(const ResolvedRef& ref, const std::string& table,
-                                                           const TableReadOptions& options, ScanStats* stats) const {
-  SLUICE_ASSIGN_OR_RAISE(TableInfo info, GetTable(ref, table));
-  ScanRequest request;  // info.name: the stored name `table` resolved to
+namespace {
+
+// A stream's consumer (DuckDB) is usually slower than the scan: a few row groups ahead keep
+// storage requests going while it computes, and bound what the engine holds.
+constexpr int kStreamRowGroupsAhead = 4;
+
+}  // namespace
+
+ScanRequest Lakehouse::ScanRequestFor(const TableInfo& info, const TableReadOptions& options) const {
+  ScanRequest request;
   for (const auto& file : info.snapshot.data_files) {
     request.files.push_back(file.path);
     request.file_sizes.push_back(file.file_size_in_bytes);
@@ -196,7 +202,24 @@ Result<std::shared_ptr<arrow::Table>> Lakehouse::ReadTable(const ResolvedRef& re
   request.schema = info.snapshot.schema;
   request.columns = options.columns;
   request.filter = options.filter;
-  return WithContext(ScanTable(request, stats), "table '" + table + "' at ref '" + ref.text + "'");
+  return request;
+}
+
+Result<std::shared_ptr<arrow::Table>> Lakehouse::ReadTable(const ResolvedRef& ref, const std::string& table,
+                                                           const TableReadOptions& options, ScanStats* stats) const {
+  SLUICE_ASSIGN_OR_RAISE(TableInfo info, GetTable(ref, table));  // info.name: the stored name
+  return WithContext(ScanTable(ScanRequestFor(info, options), stats),
+                     "table '" + table + "' at ref '" + ref.text + "'");
+}
+
+Result<std::shared_ptr<arrow::RecordBatchReader>> Lakehouse::ScanTableBatches(const ResolvedRef& ref,
+                                                                              const std::string& table,
+                                                                              const TableReadOptions& options,
+                                                                              ScanStats* stats) const {
+  SLUICE_ASSIGN_OR_RAISE(TableInfo info, GetTable(ref, table));
+  ScanRequest request = ScanRequestFor(info, options);
+  request.row_groups_ahead = kStreamRowGroupsAhead;
+  return WithContext(sluice::ScanTableBatches(request, stats), "table '" + table + "' at ref '" + ref.text + "'");
 }
 
 namespace {

@@ -96,6 +96,15 @@ class Lakehouse {
   Result<std::shared_ptr<arrow::Table>> ReadTable(const ResolvedRef& ref, const std::string& table,
                                                   const TableReadOptions& options, ScanStats* stats = nullptr) const;
 
+  // The same scan as a stream of batches (data/table_scanner.h, ScanTableBatches): footers are
+  // read and row groups chosen here, their data as the reader is pulled, so nothing holds the
+  // whole table. Errors of this call name the table and the ref; errors of the reader's
+  // ReadNext (storage gone mid-scan, a corrupt row group) do not, the caller adds that.
+  // `stats`, when given, must outlive the reader.
+  Result<std::shared_ptr<arrow::RecordBatchReader>> ScanTableBatches(const ResolvedRef& ref, const std::string& table,
+                                                                     const TableReadOptions& options,
+                                                                     ScanStats* stats = nullptr) const;
+
   // Writes `data` as a new snapshot of `table` (created when absent on `base`) and returns
   // the new metadata location. Nothing is visible until the caller commits the location.
   // InvalidInput when the table is external (read-only). `partitioned_by` ("day(at), zone",
@@ -126,6 +135,8 @@ class Lakehouse {
  private:
   Lakehouse() = default;
   bool InWarehouse(const std::string& location) const;
+  // The scan of `info` with `options`: its files, partitions, cache.
+  ScanRequest ScanRequestFor(const TableInfo& info, const TableReadOptions& options) const;
   std::string home_;
   StorageUri warehouse_;
   std::unique_ptr<Catalog> catalog_;

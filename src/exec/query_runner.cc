@@ -16,6 +16,7 @@
 #include "common/ids.h"
 #include "common/memory_file.h"
 #include "common/subprocess.h"
+#include "data/batch_stream_writer.h"
 #include "data/table_scanner.h"
 #include "env/sandbox.h"
 #include "env/zygote.h"
@@ -149,6 +150,21 @@ class QueryInputs {
   // The engine's reason to refuse the worker's request, if any.
   const Status& status() const { return status_; }
 
+  // Once the worker is done with the query (answered, crashed, killed): stops the streamed
+  // scans (a query may not read a stream to its end: LIMIT) and waits for their threads.
+  // The first scan's error, if one failed: it is the query's cause, whatever the worker
+  // said of the stream it cut.
+  Status FinishStreams() {
+    for (auto& stream : streams_) stream->Cancel();
+    Status first;
+    for (auto& stream : streams_) {
+      Status ended = stream->Finish();
+      if (first.ok() && !ended.ok()) first = ended;
+    }
+    streams_.clear();
+    return first;
+  }
+
  private:
   Status Prepare(const std::string& line) {
     constexpr std::string_view kTables = "tables ";
@@ -186,8 +202,21 @@ class QueryInputs {
         // The WHERE's conjuncts that a scan can apply (partitions, row-group statistics): a
         // one-day query of a year on S3 reads that day's row groups; DuckDB still filters.
         read.filter = SqlScanFilter(*info.snapshot.schema, analysis, written);
-        SLUICE_ASSIGN_OR_RAISE(auto data, lake_.ReadTable(ref_, info.name, read));
-        SLUICE_ASSIGN_OR_RAISE(spec["arrow"], PassObject(info.name, *data));
+        if (analysis.read_once.count(written)) {
+          // Scanned as DuckDB reads it: row groups go from storage (or the column cache)
+          // through a socket into the query while later ones are still being fetched.
+          SLUICE_ASSIGN_OR_RAISE(auto batches, lake_.ScanTableBatches(ref_, info.name, read));
+          SLUICE_ASSIGN_OR_RAISE(
+              auto stream,
+              BatchStreamWriter::Start(std::move(batches), "table '" + info.name + "' at ref '" + ref_.text + "'"));
+          spec["stream"] = Pass(stream->TakeReadEnd());
+          streams_.push_back(std::move(stream));
+        } else {
+          // A table the query may scan twice (a self-join, a CTE used twice): a stream can be
+          // read once only, so it is scanned whole into shared memory, which DuckDB re-reads.
+          SLUICE_ASSIGN_OR_RAISE(auto data, lake_.ReadTable(ref_, info.name, read));
+          SLUICE_ASSIGN_OR_RAISE(spec["arrow"], PassObject(info.name, *data));
+        }
       }
       inputs.push_back(std::move(spec));
     }
@@ -217,6 +246,8 @@ class QueryInputs {
   bool answered_ = false;
   Status status_;
   std::vector<OwnedFd> files_;  // what goes to the worker, the inputs' JSON first once prepared
+  // Streamed tables' writers; their destructors cancel and join them on any path out.
+  std::vector<std::unique_ptr<BatchStreamWriter>> streams_;
 };
 
 Status ResultStatus(const std::string& text, const SubprocessResult& process, const QueryRequest& request) {
@@ -332,8 +363,10 @@ Status RunQuery(Lakehouse& lake, const QueryRequest& request, const std::functio
     SLUICE_ASSIGN_OR_RAISE(process, worker->Wait());
   }
   task_file = OwnedFd();
+  Status streamed = inputs.FinishStreams();
   if (process.timed_out) return ResultStatus("", process, request);
   SLUICE_RETURN_NOT_OK(inputs.status());
+  SLUICE_RETURN_NOT_OK(streamed);
   SLUICE_ASSIGN_OR_RAISE(std::string text, ReadWrittenFile(result_file.get(), kMaxResultBytes, "the query's result"));
   SLUICE_RETURN_NOT_OK(ResultStatus(text, process, request));
   return printed ? SendLines(output_file.get(), on_line) : Status::OK();

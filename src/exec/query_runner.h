@@ -2,7 +2,9 @@
 // Python with DuckDB: python/sluice/_query.py) parses the SQL and asks for the tables it
 // names; each comes as the table's own Parquet data files, by descriptor, which DuckDB reads
 // with its own filter and projection pushdown (local warehouse tables), or else scanned here
-// with column pushdown into shared memory (S3, external tables). With a zygote pool (a
+// with column and row-group pushdown: streamed batch by batch into a socket DuckDB reads as
+// the scan goes (data/batch_stream_writer.h) when the SQL reads the table once, scanned whole
+// into shared memory when it reads it more than once (S3, external tables). With a zygote pool (a
 // server's), the worker is a fork of a warm DuckDB zygote: no interpreter start-up per query;
 // with a pool of persistent workers too, the principal's worker serves query after query in
 // one warm DuckDB database.

@@ -58,6 +58,9 @@ Result<SqlAnalysis> AnalysisFromJson(const json& answer) {
     analysis.tables = answer.at("tables").get<std::vector<std::string>>();
     for (const auto& column : answer.at("columns")) analysis.columns.insert(column.get<std::string>());
     analysis.uses_star = answer.value("uses_star", true);
+    if (answer.contains("read_once") && answer["read_once"].is_array()) {
+      for (const auto& table : answer["read_once"]) analysis.read_once.insert(table.get<std::string>());
+    }
     if (answer.contains("filters") && answer["filters"].is_array()) {
       for (const auto& f : answer["filters"]) {
         SqlPushdownFilter filter;

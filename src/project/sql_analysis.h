@@ -34,6 +34,10 @@ struct SqlAnalysis {
   bool uses_star = false;                  // may read columns it does not name ('*', COLUMNS(...),
                                            // NATURAL joins, PIVOT, ...): read every column
   std::vector<SqlPushdownFilter> filters;  // what scans may filter on first (DuckDB still does)
+  // The tables of `tables` the statement surely scans once (named once, not in a CTE used
+  // twice or a recursive one, no PIVOT): a query may hand those to DuckDB as a stream, which
+  // can be read only once. Empty from a parser that does not say.
+  std::set<std::string> read_once;
 };
 
 // Analyses SQL texts in one parser process, started by Start so that the caller can do other

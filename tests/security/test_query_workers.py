@@ -260,13 +260,17 @@ def shared_objects(home):
 
 
 def test_a_query_past_its_time_limit_is_stopped_with_its_worker(lake, tmp_path):
-    # A table the server scans into shared memory for the query (not read in place): what a
+    # A table the server scans into shared memory for the query (not read in place, and read
+    # twice, so not streamed: tests/e2e/test_query_streams.py has the streamed case): what a
     # killed query was handed must go back too.
     lake("table", "create-external", "trips_ext", "--search-pattern", TAXI / "data" / "taxi_trips.parquet")
     (worker,) = restart_with(lake, SLUICE_QUERY_TIMEOUT_SECONDS="3")
     zygote = parent(parent(worker))  # the worker's fork is its parent, outside its namespaces
     before = shared_objects(lake)
-    forever = "SELECT count(*) FROM trips_ext, range(1000000000000) r(i) WHERE i % 3 = 0"
+    forever = (
+        "SELECT count(*) FROM trips_ext, range(1000000000000) r(i) "
+        "WHERE i % 3 = 0 AND EXISTS (SELECT 1 FROM trips_ext)"
+    )
     started = time.monotonic()
     proc = subprocess.Popen(
         [str(SLUICE), "query", forever],
