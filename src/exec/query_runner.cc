@@ -95,7 +95,11 @@ Result<std::unique_ptr<Subprocess>> StartQueryWorker(Lakehouse& lake, ZygotePool
     auto forked = ForkFromQueryZygote(lake, zygotes, output);
     if (forked.ok()) return forked;
   }
-  return StartWorker(QuerySandbox(lake), "query", "", std::move(output));
+  // This thread waits for it (RunQuery): a server killed mid-query takes it along, where it
+  // ran on as init's, busy. (Not the zygote's forks: they die with the zygote.)
+  SandboxSpec sandbox = QuerySandbox(lake);
+  sandbox.die_with_parent = true;
+  return StartWorker(sandbox, "query", "", std::move(output));
 }
 
 // A data file DuckDB may read itself: one of our own table's files, in the local warehouse.

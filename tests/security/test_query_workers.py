@@ -7,6 +7,7 @@ query runs in a new worker. Everything through the real binary."""
 
 import os
 import pathlib
+import signal
 import subprocess
 import time
 
@@ -171,6 +172,50 @@ def test_a_query_worker_dies_with_its_server(tmp_path):
         home.stop_server()
         wait_for(lambda: not any(alive(pid) for pid in workers))
     finally:
+        home.stop_server()
+        home.remove_shared_memory()
+
+
+def descendants(pid):
+    """The live processes below `pid`, from /proc's parent links."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and alive(entry):
+                children.setdefault(parent(entry), []).append(int(entry))
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+    found, todo = [], [int(pid)]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def test_a_first_query_worker_dies_with_its_server_killed_mid_query(tmp_path):
+    """A server's first query runs in a worker of its own (the DuckDB zygote starts after
+    it). With the server killed mid-query, that worker ran on as an orphan of init, busy on
+    both cores; it now dies with the server."""
+    home = Sluice(tmp_path / "home")
+    home("checkout", "-b", "dev")
+    home.stop_server()
+    slow = subprocess.Popen(
+        [str(SLUICE), "query", "SELECT sum(i) FROM range(1000000000000) r(i)", "--ref", "dev"],
+        env=home.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        server = wait_for(lambda: home.server_status().get("pid"), timeout=60)
+        worker = wait_for(lambda: descendants(server), timeout=60)
+        time.sleep(1.0)  # the query is under way
+        os.kill(server, signal.SIGKILL)
+        wait_for(lambda: not any(alive(pid) for pid in worker), timeout=30)
+    finally:
+        slow.kill()
+        slow.communicate()
         home.stop_server()
         home.remove_shared_memory()
 
