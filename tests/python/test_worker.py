@@ -248,7 +248,8 @@ def test_a_query_asks_for_its_tables_and_prints_json_rows(workdir):
         lambda _: inputs_message(workdir, [{"sql_names": ["zones"], "table": ZONES}]),
         max_rows=1,
     )
-    assert asked == [{"tables": ["zones"], "columns": ["borough"], "uses_star": False, "filters": []}]
+    expected = {"tables": ["zones"], "columns": ["borough"], "uses_star": False, "filters": []}
+    assert asked == [{**expected, "read_once": ["zones"]}]
     assert result == {"ok": True, "rows": 2}  # all rows counted, max_rows printed
     assert json.loads(printed) == [{"borough": "Bronx", "n": 1}]
 
