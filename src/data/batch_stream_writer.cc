@@ -19,23 +19,26 @@ namespace {
 // What the socket may hold ahead of the consumer: a few batches, so that the scan and DuckDB
 // overlap, while memory stays bounded (the kernel caps it at net.core.wmem_max).
 constexpr int kSocketBuffer = 4 << 20;
-// Writes gathered into one send, up to this.
-constexpr int64_t kWriteBuffer = 1 << 20;
+// Writes smaller than this (IPC metadata, padding, small buffers) are gathered into one send;
+// larger ones, a column's data, go from where they are: copying table data here would be a
+// second copy of everything streamed.
+constexpr int64_t kGatheredWrite = 64 << 10;
 
 // The socket as an Arrow output stream: blocking writes that a cancel wakes, and a consumer's
 // close seen as EPIPE, with no SIGPIPE. Arrow's IPC writer writes each buffer of a batch by
-// itself: small writes are gathered and go out at Flush (or once kWriteBuffer is reached).
+// itself: small writes are gathered and go out at Flush or before the next large one.
 class SocketOutputStream : public arrow::io::OutputStream {
  public:
   SocketOutputStream(int fd, int cancel_fd) : fd_(fd), cancel_fd_(cancel_fd) {}
 
   arrow::Status Write(const void* data, int64_t nbytes) override {
     position_ += nbytes;
-    if (static_cast<int64_t>(pending_.size()) + nbytes > kWriteBuffer) {
+    if (nbytes >= kGatheredWrite) {
       ARROW_RETURN_NOT_OK(Flush());
-      if (nbytes >= kWriteBuffer) return Send(static_cast<const char*>(data), nbytes);
+      return Send(static_cast<const char*>(data), nbytes);
     }
     pending_.append(static_cast<const char*>(data), static_cast<size_t>(nbytes));
+    if (static_cast<int64_t>(pending_.size()) >= kGatheredWrite) return Flush();
     return arrow::Status::OK();
   }
 
