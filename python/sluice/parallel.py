@@ -328,6 +328,13 @@ class _MapSource:
         return self.futures[self.next :]
 
 
+def _chunk_args(fn, items, extra_args, extra_kwargs):
+    """_call_each's arguments for a chunk of a map. The items go pickled apart, in one pass of
+    the C pickler, when they allow it: pickled with the function, each item went through the
+    pickler's persistent_id (a Python call)."""
+    return fn, _channel.plain_pickle(items) or items, extra_args, extra_kwargs
+
+
 def _call_each(fn, items, extra_args, extra_kwargs):
     """A chunk of a map, run in a worker: fn on each item, each failure caught alone.
     (values, failures): a value per item (None where it failed), and {index: (type name,
@@ -335,7 +342,7 @@ def _call_each(fn, items, extra_args, extra_kwargs):
     import pickle
     import traceback
 
-    if type(items) is bytes:  # pickled apart (Executor._cut): a chunk's items are a list
+    if type(items) is bytes:  # pickled apart (_chunk_args): a chunk's items are a list
         items = pickle.loads(items)
     values, failures = [], {}
     for item in items:
@@ -581,8 +588,8 @@ class Executor:
         for start in range(0, len(items), chunksize):
             chunk = items[start : start + chunksize]
             item_futures = [Future(self, next(self._ids)) for _ in chunk]
-            items_part = _channel.plain_pickle(chunk) or chunk  # as Executor._cut sends them
-            self._submit(_call_each, (fn, items_part, tuple(extra_args), extra_kwargs), {}, item_futures)
+            args = _chunk_args(fn, chunk, tuple(extra_args), extra_kwargs)
+            self._submit(_call_each, args, {}, item_futures)
             futures += item_futures
         return futures
 
@@ -748,9 +755,7 @@ class Executor:
             part = _channel.Part.dump((args, kwargs), self._function)
             return _Call(futures[0], source.fn_id, [part], [])
         items = source.items[start : source.next]
-        # The items alone in one pass of the C pickler when they allow it: pickled with the
-        # function, each item went through the pickler's persistent_id (a Python call).
-        chunk = (source.fn, _channel.plain_pickle(items) or items, source.extra_args, source.extra_kwargs)
+        chunk = _chunk_args(source.fn, items, source.extra_args, source.extra_kwargs)
         part = _channel.Part.dump((chunk, {}), self._function)
         call = _Call(Future(self, next(self._ids)), self._function(_call_each), [part], [], futures)
         call.timed = source.fn_id
@@ -1414,17 +1419,15 @@ class Executor:
             again = []
             for future in worker.holding.values():
                 future._holder = None
-                if future._part is None and future._refs > 0:
-                    if rerun and self._run_again(future, again):
-                        pass
-                    else:
-                        future._ok, future._error = (
-                            False,
-                            WorkerDiedError(
-                                f"worker {worker.index} {ended} while it kept the result of call "
-                                f"{future._id}{_named(future)}, which calls still to run read: {why}"
-                            ),
-                        )
+                lost = future._part is None and future._refs > 0
+                if lost and not (rerun and self._run_again(future, again)):
+                    future._ok, future._error = (
+                        False,
+                        WorkerDiedError(
+                            f"worker {worker.index} {ended} while it kept the result of call "
+                            f"{future._id}{_named(future)}, which calls still to run read: {why}"
+                        ),
+                    )
                 for call, target in future._waiters or ():
                     if call.target is not target:
                         continue
@@ -1476,11 +1479,10 @@ class Executor:
         for dep in set(call.deps):
             if not dep._keep:
                 continue
-            dep._refs += 1  # the call reads it once more
+            dep._refs += 1  # the call reads it once more (and lets go of it once it has run)
             held = dep._holder is not None and self._workers[dep._holder].alive
-            gone = dep._kept and dep._part is None and not held
-            if dep._state == _DONE and gone and not self._run_again(dep, again):
-                break  # the call fails on it when it is bound, naming it
+            if dep._state == _DONE and dep._kept and dep._part is None and not held:
+                self._run_again(dep, again)  # if it cannot be, the call fails on it, naming it
         again.append(call)
         self.runs_again += 1
         return True
@@ -1725,15 +1727,18 @@ def call_async(fn, *args, **kwargs):
     return _shared(fn, None, None, None).call_async(fn, *args, **kwargs)
 
 
-_executor_of = operator.attrgetter("_executor")
+def _sole_executor(futures):
+    """The executor of every one of `futures`, or None when they have several."""
+    executors = set(builtins.map(operator.attrgetter("_executor"), futures))  # (map: this module's)
+    return executors.pop() if len(executors) == 1 else None
 
 
 def wait(futures, return_when=ALL_COMPLETED, timeout=None):
     """(done, not_done) for futures of any executors."""
     futures = list(futures)
-    executors = set(builtins.map(_executor_of, futures))  # (map: this module's)
-    if len(executors) == 1:
-        return executors.pop().wait(futures, return_when, timeout)
+    executor = _sole_executor(futures)
+    if executor is not None:
+        return executor.wait(futures, return_when, timeout)
     by_executor = collections.defaultdict(list)
     for f in futures:
         by_executor[f._executor].append(f)
@@ -1757,9 +1762,9 @@ def get_result(futures, timeout=None):
     if isinstance(futures, Future):
         return futures.result(timeout)
     futures = list(futures)
-    executors = set(builtins.map(_executor_of, futures))  # (map: this module's)
-    if len(executors) == 1:  # without the done and not-done lists wait() makes
-        executors.pop()._wait_for(futures, ALL_COMPLETED, timeout)
+    executor = _sole_executor(futures)
+    if executor is not None:  # without the done and not-done lists wait() makes
+        executor._wait_for(futures, ALL_COMPLETED, timeout)
     else:
         wait(futures, ALL_COMPLETED, timeout)
     # Done ones straight from the future: result(0) takes the executor's lock for each.
