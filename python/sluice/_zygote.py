@@ -367,8 +367,8 @@ def serve(listener):
             if pid == 0:
                 break
             conn = children.pop(pid, None)
-            # Everything of the worker has ended with it (its PID namespace): its files go.
-            shutil.rmtree(_worker_temp_dir(pid), ignore_errors=True)
+            if _Confinement.library is None:  # a sandboxed one's /tmp went with its namespace
+                shutil.rmtree(_worker_temp_dir(pid), ignore_errors=True)
             if conn is None:
                 continue
             code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
