@@ -33,6 +33,10 @@ using nlohmann::json;
 // Descriptors one query may be handed (data files mostly), open at once here and in the worker (a partitioned
 // table has one or more per partition). Past this, a table is scanned into shared memory.
 constexpr size_t kMaxPassedFiles = 800;
+// Tables one query streams at most: each is a thread, a socket and a few row groups read
+// ahead in the engine, so a query naming hundreds of tables would take that many; the tables
+// past it are scanned into shared memory, under the data home's memory budget.
+constexpr size_t kMaxStreamedTables = 16;
 // Descriptors in one message (the kernel's SCM_MAX_FD is 253).
 constexpr size_t kDescriptorsPerMessage = 240;
 constexpr size_t kMaxResultBytes = 1 << 20;
@@ -206,7 +210,7 @@ class QueryInputs {
         // The WHERE's conjuncts that a scan can apply (partitions, row-group statistics): a
         // one-day query of a year on S3 reads that day's row groups; DuckDB still filters.
         read.filter = SqlScanFilter(*info.snapshot.schema, analysis, written);
-        if (analysis.read_once.count(written)) {
+        if (analysis.read_once.count(written) && streams_.size() < kMaxStreamedTables) {
           // Scanned as DuckDB reads it: row groups go from storage (or the column cache)
           // through a socket into the query while later ones are still being fetched.
           SLUICE_ASSIGN_OR_RAISE(auto batches, lake_.ScanTableBatches(ref_, info.name, read));

@@ -8,18 +8,15 @@ limit mid-stream leaves no writer thread and no shared memory, and an S3 server 
 mid-query gives one clear error naming the table. Through the real binary; the S3 tests need
 the test server (make test starts it)."""
 
-import os
 import pathlib
-import subprocess
 import time
 import uuid
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
-from cli_harness import SLUICE, wait_for
+from cli_harness import wait_for
 from s3_harness import s3_server, taxi_rows
-from test_s3_warehouse import VERSITYGW, Versitygw
+from test_s3_warehouse import own_gateway_warehouse
 
 ZONES = pa.table(
     {
@@ -136,13 +133,7 @@ def test_a_query_stopped_by_its_time_limit_mid_stream_leaves_nothing(sluice, tmp
     assert "(1 row)" in sluice("query", "SELECT 1").stdout  # the server runs with the limit
     before = shared_objects(sluice)
     started = time.monotonic()
-    proc = subprocess.Popen(
-        [str(SLUICE), "query", slow_sql(200_000), "--ref", "dev"],
-        env=sluice.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = sluice.start_query(slow_sql(200_000), "--ref", "dev")
     try:
         # Streamed: a writer thread in the server while it runs, and nothing of the table in
         # shared memory.
@@ -190,24 +181,12 @@ def test_a_table_read_twice_is_scanned_whole_not_streamed(sluice, tmp_path):
 
 
 def test_an_s3_server_gone_mid_query_gives_one_clear_error(sluice, tmp_path):
-    if not os.environ.get("SLUICE_TEST_S3_ENDPOINT") or not VERSITYGW.exists():
-        pytest.skip("needs versitygw (make test builds it)")
-    gw = Versitygw(tmp_path / "gw")
-    gw.start()
-    try:
-        sluice.env.update(gw.env(), SLUICE_WAREHOUSE="s3://bkt/w")
-        sluice("checkout", "-b", "dev")
+    with own_gateway_warehouse(sluice, tmp_path) as gw:
         path = tmp_path / "slow.parquet"
         pq.write_table(taxi_rows(3_000_000), path)
         sluice.load("slow", path)
         assert "(1 row)" in sluice("query", "SELECT 1").stdout  # the server is up
-        proc = subprocess.Popen(
-            [str(SLUICE), "query", slow_sql(10_000), "--ref", "dev"],
-            env=sluice.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        proc = sluice.start_query(slow_sql(10_000), "--ref", "dev")
         try:
             # As soon as the stream is under way (footers read, DuckDB started): the scan's
             # next row groups cannot be fetched. The stream is far larger than what the scan
@@ -229,5 +208,33 @@ def test_an_s3_server_gone_mid_query_gives_one_clear_error(sluice, tmp_path):
         gw.start()
         n = sluice.query("SELECT count(*) AS n FROM slow WHERE trip_id < 1000", "dev")
         assert n == [{"n": 1000}]
+
+
+def test_a_query_naming_many_tables_gets_a_bounded_number_of_streams(sluice, tmp_path):
+    """Hostile client: each streamed table is a thread, a socket and row groups read ahead in
+    the server, so one query naming many tables would take that many. It gets 16 streams at
+    most; the other tables are scanned into shared memory, under the memory budget, and the
+    answer is the same."""
+    sluice("checkout", "-b", "dev")
+    path = tmp_path / "one.parquet"
+    pq.write_table(taxi_rows(1), path)
+    names = [f"t{i}" for i in range(20)]
+    for name in names:
+        sluice("table", "create-external", name, "--search-pattern", path)
+    assert sluice.query(f"SELECT count(*) AS n FROM {', '.join(names)}", "dev") == [{"n": 1}]
+    sluice.stop_server()
+    sluice.env["SLUICE_QUERY_TIMEOUT_SECONDS"] = "6"
+    assert "(1 row)" in sluice("query", "SELECT 1").stdout  # the server runs with the limit
+    before = shared_objects(sluice)
+    forever = f"SELECT count(*) FROM {', '.join(names)}, range(1000000000000) r(i) WHERE i % 7 = 0"
+    proc = sluice.start_query(forever, "--ref", "dev")
+    try:
+        # While it runs: the 4 tables past the cap are in the server's shared memory.
+        wait_for(lambda: len(shared_objects(sluice) - before) == 4, timeout=30)
+        out, err = proc.communicate(timeout=120)
     finally:
-        gw.kill()
+        if proc.poll() is None:
+            proc.kill()
+    assert "the query ran past its time limit of 6 s" in err, err
+    assert server_threads(sluice) == []
+    assert shared_objects(sluice) == before
