@@ -100,6 +100,16 @@ class Sluice:
         """Shared memory outlives the data home's directory: give it back."""
         shutil.rmtree(self.json("info")["shared_memory"], ignore_errors=True)
 
+    def start_query(self, sql, *args):
+        """`sluice query sql *args` in the background: the process (text pipes)."""
+        return subprocess.Popen(
+            [str(SLUICE), "query", sql, *map(str, args)],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
     def start_run(self, project, *args, marker="going to sleep"):
         """`sluice run` in the background; returns (the process, its output so far) once a model
         printed `marker`."""

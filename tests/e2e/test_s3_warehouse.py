@@ -5,6 +5,7 @@ FileIO settings its config endpoint hands out; bad storage fails fast and leaves
 on complete files. Against a real S3-compatible server (versitygw, which `make test` starts:
 scripts/test_s3.sh)."""
 
+import contextlib
 import json
 import os
 import pathlib
@@ -325,6 +326,22 @@ class Versitygw:
         )
 
 
+@contextlib.contextmanager
+def own_gateway_warehouse(sluice, tmp_path):
+    """A versitygw of this test's own (to kill mid-command), `sluice`'s warehouse on it and
+    branch dev checked out: yields the gateway, killed at the end."""
+    if not os.environ.get("SLUICE_TEST_S3_ENDPOINT") or not VERSITYGW.exists():
+        pytest.skip("needs versitygw (make test builds it)")
+    gw = Versitygw(tmp_path / "gw")
+    gw.start()
+    try:
+        sluice.env.update(gw.env(), SLUICE_WAREHOUSE="s3://bkt/w")
+        sluice("checkout", "-b", "dev")
+        yield gw
+    finally:
+        gw.kill()
+
+
 def interrupted(gw, env, *args):
     """Runs `sluice *args`, kills the gateway as soon as an upload of that command is under
     way, and returns the command's stderr (it must fail)."""
@@ -368,13 +385,7 @@ def big_trips(rows=bauplan.Parameter("rows")):
 def test_a_server_that_goes_away_mid_write_leaves_the_tables_as_they_were(sluice, tmp_path, make_project):
     import numpy as np
 
-    if not os.environ.get("SLUICE_TEST_S3_ENDPOINT") or not VERSITYGW.exists():
-        pytest.skip("needs versitygw (make test builds it)")
-    gw = Versitygw(tmp_path / "gw")
-    gw.start()
-    try:
-        sluice.env.update(gw.env(), SLUICE_WAREHOUSE="s3://bkt/w")
-        sluice("checkout", "-b", "dev")
+    with own_gateway_warehouse(sluice, tmp_path) as gw:
         small = tmp_path / "small.parquet"
         pq.write_table(taxi_rows(1000), small)
         sluice.load("trips", small)
@@ -423,5 +434,3 @@ def test_a_server_that_goes_away_mid_write_leaves_the_tables_as_they_were(sluice
         assert sluice.head("dev") == head
         assert sluice.query("SELECT COUNT(*) AS n FROM big_trips", "dev") == [{"n": 10}]
         assert sluice.json("table", "get", "trips", "--ref", "dev")["records"] == 1000
-    finally:
-        gw.kill()

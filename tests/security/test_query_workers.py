@@ -134,13 +134,7 @@ def test_a_worker_killed_mid_query_fails_that_query_only(lake):
     workers = wait_for(lambda: lake("query", "SELECT 1") and query_workers(lake), timeout=60)
     assert len(workers) == 1
     (worker,) = workers
-    slow = subprocess.Popen(
-        [str(SLUICE), "query", "SELECT sum(i) FROM range(1000000000000) r(i)", "--ref", "dev"],
-        env=lake.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    slow = lake.start_query("SELECT sum(i) FROM range(1000000000000) r(i)", "--ref", "dev")
     try:
         wait_for(lambda: lake.server_status()["queries_in_flight"] == 1)
         time.sleep(1)  # DuckDB is summing by now
@@ -200,13 +194,7 @@ def test_a_first_query_worker_dies_with_its_server_killed_mid_query(tmp_path):
     home = Sluice(tmp_path / "home")
     home("checkout", "-b", "dev")
     home.stop_server()
-    slow = subprocess.Popen(
-        [str(SLUICE), "query", "SELECT sum(i) FROM range(1000000000000) r(i)", "--ref", "dev"],
-        env=home.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    slow = home.start_query("SELECT sum(i) FROM range(1000000000000) r(i)", "--ref", "dev")
     try:
         server = wait_for(lambda: home.server_status().get("pid"), timeout=60)
         worker = wait_for(lambda: descendants(server), timeout=60)
@@ -317,13 +305,7 @@ def test_a_query_past_its_time_limit_is_stopped_with_its_worker(lake, tmp_path):
         "WHERE i % 3 = 0 AND EXISTS (SELECT 1 FROM trips_ext)"
     )
     started = time.monotonic()
-    proc = subprocess.Popen(
-        [str(SLUICE), "query", forever],
-        env=lake.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = lake.start_query(forever)
     try:
         # The table's columns are in shared memory, handed to the worker, while it runs.
         wait_for(lambda: any(name.startswith("queries/") for name in shared_objects(lake)), timeout=20)
